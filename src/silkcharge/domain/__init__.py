@@ -1,0 +1,1 @@
+"""The pure model: plain Python, no I/O, no framework imports."""

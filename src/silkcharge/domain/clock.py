@@ -1,0 +1,28 @@
+"""Time in silkcharge is timezone-aware UTC; OCPP wire timestamps are YYYY-MM-DDTHH:MM:SS.mmmZ."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def to_ocpp(moment: datetime) -> str:
+    """Format an aware datetime the way OCPP messages carry it (milliseconds, 'Z')."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: silkcharge only handles timezone-aware UTC times")
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_ocpp(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp from a station; a missing offset is read as UTC."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
