@@ -1,0 +1,1 @@
+"""The REST API, by audience. Everything the console can do goes through here."""

@@ -1,0 +1,74 @@
+"""Map service errors to HTTP answers that say what to change."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from silkcharge.bus.local import StationOffline
+from silkcharge.ocpp.connection import StationCallError, StationReplyInvalid, StationTimeout
+from silkcharge.ocpp.rpc import RpcError
+from silkcharge.services.commands import CommandRefused, UnknownCommand, UnknownStation
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Conflict(ValueError):
+    pass
+
+
+def _answer(status: int, reason: str, **extra) -> JSONResponse:
+    return JSONResponse({"detail": reason, **extra}, status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(NotFound)
+    @app.exception_handler(UnknownStation)
+    @app.exception_handler(UnknownCommand)
+    async def not_found(_: Request, exc: Exception) -> JSONResponse:
+        return _answer(404, str(exc))
+
+    @app.exception_handler(Conflict)
+    async def conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return _answer(409, str(exc))
+
+    @app.exception_handler(IntegrityError)
+    async def integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        return _answer(409, f"conflicts with stored data: {exc.orig}")
+
+    @app.exception_handler(StationOffline)
+    async def offline(_: Request, exc: StationOffline) -> JSONResponse:
+        return _answer(409, str(exc))
+
+    @app.exception_handler(CommandRefused)
+    async def refused(_: Request, exc: CommandRefused) -> JSONResponse:
+        return _answer(422, str(exc))
+
+    @app.exception_handler(ValidationError)
+    async def invalid(_: Request, exc: ValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        return _answer(422, problems)
+
+    @app.exception_handler(RpcError)
+    async def bad_call(_: Request, exc: RpcError) -> JSONResponse:
+        return _answer(422, f"the call does not match the OCPP schema: {exc.description}")
+
+    @app.exception_handler(StationTimeout)
+    async def timeout(_: Request, exc: StationTimeout) -> JSONResponse:
+        return _answer(504, str(exc))
+
+    @app.exception_handler(StationCallError)
+    async def station_error(_: Request, exc: StationCallError) -> JSONResponse:
+        return _answer(
+            502, f"the station answered with CALLERROR {exc.code}: {exc.description}", error_code=exc.code
+        )
+
+    @app.exception_handler(StationReplyInvalid)
+    async def station_invalid(_: Request, exc: StationReplyInvalid) -> JSONResponse:
+        return _answer(502, str(exc))

@@ -1,0 +1,1 @@
+"""The OCPP gateway: sockets, RPC framing, and one adapter per protocol version."""

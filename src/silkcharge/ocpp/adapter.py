@@ -1,0 +1,106 @@
+"""What every protocol adapter provides, and how handlers are declared.
+
+An adapter is the only code that knows a protocol version: it turns a station's CALL into calls
+on the version-neutral services and their answers back into that version's reply, and turns a
+neutral command into that version's CALL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+from silkcharge.ocpp.commands import CommandNotSupported, CommandParams
+from silkcharge.ocpp.rpc import ErrorKind, RpcError
+from silkcharge.services.stations import StationService
+from silkcharge.services.transactions import TransactionService
+
+Handler = Callable[..., Awaitable[dict[str, Any]]]
+
+
+def on(action: str) -> Callable[[Handler], Handler]:
+    """Declare the method that answers a station's CALL of `action`."""
+
+    def mark(method: Handler) -> Handler:
+        method.ocpp_action = action  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+def command(name: str) -> Callable:
+    """Declare the method that builds the CALL for a neutral command."""
+
+    def mark(method: Callable) -> Callable:
+        method.command_name = name  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+@dataclass
+class Session:
+    """What an adapter knows about the socket it serves."""
+
+    station_id: str
+    reject_boot: bool = False
+
+
+@dataclass(frozen=True)
+class OutboundCall:
+    action: str
+    payload: dict[str, Any]
+    read: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+
+class Adapter:
+    version: ClassVar[str]
+    handlers: ClassVar[dict[str, str]]
+    builders: ClassVar[dict[str, str]]
+    # Actions a station may send before it is Accepted.
+    before_acceptance: ClassVar[frozenset[str]] = frozenset({"BootNotification", "Heartbeat"})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.handlers = {}
+        cls.builders = {}
+        for name in dir(cls):
+            member = getattr(cls, name)
+            if hasattr(member, "ocpp_action"):
+                cls.handlers[member.ocpp_action] = name
+            if hasattr(member, "command_name"):
+                cls.builders[member.command_name] = name
+
+    def __init__(self, stations: StationService, transactions: TransactionService) -> None:
+        self.stations = stations
+        self.transactions = transactions
+
+    def handles(self, action: str) -> bool:
+        return action in self.handlers
+
+    async def handle(self, session: Session, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return await getattr(self, self.handlers[action])(session, payload)
+
+    async def build(self, name: str, params: CommandParams, context: dict[str, Any]) -> OutboundCall:
+        """The CALL for a neutral command; `context` carries what the store knows (e.g. the
+        station's own id of a transaction)."""
+        method = self.builders.get(name)
+        if method is None:
+            raise CommandNotSupported(f"{name} has no equivalent in OCPP {self.version}")
+        return getattr(self, method)(params, context)
+
+
+def decimal_value(raw: Any, field: str) -> Decimal:
+    """A meter reading as an exact Decimal, or the CALLERROR that says which field is wrong."""
+    try:
+        value = Decimal(str(raw))
+    except (InvalidOperation, ValueError):
+        value = None
+    if value is None or not value.is_finite():
+        raise RpcError(
+            ErrorKind.PROPERTY_CONSTRAINT_VIOLATION,
+            f"{field}: {raw!r} is not a number",
+        )
+    return value

@@ -1,0 +1,221 @@
+"""One station's socket: reads frames, answers CALLs through its adapter, carries our CALLs.
+
+Frames from a station are handled one at a time, in order (a station waits for each reply
+before its next CALL); our own CALLs to it go one at a time too, as OCPP-J requires, and their
+replies are matched by message id while the read loop keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from silkcharge.domain.charging import RegistrationStatus
+from silkcharge.domain.clock import utcnow
+from silkcharge.ocpp import rpc, schemas
+from silkcharge.ocpp.adapter import Adapter, Session
+from silkcharge.ocpp.rpc import Call, CallError, CallResult, ErrorKind, RpcError
+from silkcharge.services.stations import StationService
+from silkcharge.services.writer import BatchWriter
+
+log = logging.getLogger(__name__)
+
+
+class StationCallError(Exception):
+    """The station answered our CALL with a CALLERROR."""
+
+    def __init__(self, code: str, description: str, details: dict[str, Any]) -> None:
+        super().__init__(f"{code}: {description}")
+        self.code, self.description, self.details = code, description, details
+
+
+class StationReplyInvalid(Exception):
+    """The station's CALLRESULT does not match the schema of the action we sent."""
+
+
+class StationTimeout(Exception):
+    """The station did not answer our CALL in time."""
+
+
+class StationConnection:
+    def __init__(
+        self,
+        station_id: str,
+        websocket: ServerConnection,
+        adapter: Adapter,
+        stations: StationService,
+        writer: BatchWriter,
+        *,
+        max_message_bytes: int,
+        reject_boot: bool = False,
+    ) -> None:
+        self.station_id = station_id
+        self.version = adapter.version
+        self._ws = websocket
+        self._adapter = adapter
+        self._stations = stations
+        self._writer = writer
+        self._max_message_bytes = max_message_bytes
+        self._session = Session(station_id, reject_boot=reject_boot)
+        self._call_lock = asyncio.Lock()
+        self._pending: dict[str, tuple[str, asyncio.Future]] = {}
+        self._accepted: bool | None = None
+
+    # -- inbound ------------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        try:
+            async for raw in self._ws:
+                await self._receive(raw)
+        except ConnectionClosed:
+            pass
+        finally:
+            for _, future in self._pending.values():
+                if not future.done():
+                    future.set_exception(StationTimeout("the station disconnected before replying"))
+
+    async def _receive(self, raw: str | bytes) -> None:
+        if self._stations.seen(self.station_id):
+            await self._stations.connected(self.station_id, self.version)
+        text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+        data = raw.encode() if isinstance(raw, str) else raw
+        if len(data) > self._max_message_bytes:
+            self._log_in(0, None, None, text[:2000])
+            await self._send_error(
+                RpcError(
+                    ErrorKind.FORMAT_VIOLATION,
+                    f"message of {len(data)} bytes exceeds this server's limit of "
+                    f"{self._max_message_bytes} bytes",
+                    message_id=rpc.recover_message_id(data),
+                )
+            )
+            return
+        try:
+            frame = rpc.decode(data)
+        except RpcError as error:
+            self._log_in(0, error.message_id, None, text)
+            await self._send_error(error)
+            return
+        if isinstance(frame, Call):
+            self._log_in(rpc.CALL, frame.message_id, frame.action, text)
+            await self._answer(frame)
+        else:
+            self._log_in(
+                rpc.CALLRESULT if isinstance(frame, CallResult) else rpc.CALLERROR,
+                frame.message_id, None, text,
+            )
+            self._settle(frame)
+
+    async def _answer(self, call: Call) -> None:
+        try:
+            payload = await self._dispatch(call)
+        except RpcError as error:
+            error.message_id = call.message_id
+            await self._send_error(error, action=call.action)
+            return
+        except Exception:
+            log.exception("%s: %s failed inside silkcharge", self.station_id, call.action)
+            await self._send_error(
+                RpcError(
+                    ErrorKind.INTERNAL_ERROR,
+                    f"silkcharge could not process {call.action}; it has been logged",
+                    message_id=call.message_id,
+                ),
+                action=call.action,
+            )
+            return
+        text = rpc.encode_result(call.message_id, payload)
+        await self._ws.send(text)
+        self._log_out(rpc.CALLRESULT, call.message_id, call.action, text)
+
+    async def _dispatch(self, call: Call) -> dict[str, Any]:
+        if not schemas.known_action(self.version, call.action):
+            raise RpcError(ErrorKind.NOT_IMPLEMENTED, f"{call.action} is not an OCPP {self.version} action")
+        if not self._adapter.handles(call.action):
+            raise RpcError(
+                ErrorKind.NOT_SUPPORTED,
+                f"{call.action} is an OCPP {self.version} action this CSMS does not accept from a station",
+            )
+        schemas.validate(self.version, call.action, call.payload, response=False, message_id=call.message_id)
+        if call.action not in self._adapter.before_acceptance and not await self._is_accepted():
+            raise RpcError(
+                ErrorKind.SECURITY_ERROR,
+                f"{call.action} refused: the station is not accepted by this CSMS",
+            )
+        payload = await self._adapter.handle(self._session, call.action, call.payload)
+        if call.action == "BootNotification":
+            self._accepted = payload.get("status") == RegistrationStatus.ACCEPTED
+        return payload
+
+    async def _is_accepted(self) -> bool:
+        if self._accepted is None:
+            if self._session.reject_boot:
+                self._accepted = False
+            else:
+                status = await self._stations.registration_status(self.station_id)
+                self._accepted = status is RegistrationStatus.ACCEPTED
+        return self._accepted
+
+    def _settle(self, frame: CallResult | CallError) -> None:
+        pending = self._pending.get(frame.message_id)
+        if pending is None:
+            log.warning("%s: reply to unknown message id %s ignored", self.station_id, frame.message_id)
+            return
+        _, future = pending
+        if not future.done():
+            future.set_result(frame)
+
+    async def _send_error(self, error: RpcError, action: str | None = None) -> None:
+        text = rpc.encode_error(error, self.version)
+        log.info("%s: CALLERROR %s %s", self.station_id, error.code_for(self.version), error.description)
+        try:
+            await self._ws.send(text)
+        except ConnectionClosed:
+            return
+        self._log_out(rpc.CALLERROR, error.message_id, action, text, error.code_for(self.version))
+
+    # -- outbound -----------------------------------------------------------------------------
+
+    async def call(self, action: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send a CALL and return the station's validated CALLRESULT payload."""
+        schemas.validate(self.version, action, payload, response=False, message_id="outbound")
+        async with self._call_lock:
+            message_id = str(uuid.uuid4())
+            future: asyncio.Future = asyncio.get_running_loop().create_future()
+            self._pending[message_id] = (action, future)
+            text = rpc.encode_call(message_id, action, payload)
+            try:
+                await self._ws.send(text)
+                self._log_out(rpc.CALL, message_id, action, text)
+                frame = await asyncio.wait_for(future, timeout)
+            except asyncio.TimeoutError:
+                raise StationTimeout(f"{self.station_id} did not answer {action} within {timeout:g} s") from None
+            except ConnectionClosed:
+                raise StationTimeout(f"{self.station_id} disconnected before answering {action}") from None
+            finally:
+                self._pending.pop(message_id, None)
+        if isinstance(frame, CallError):
+            raise StationCallError(frame.code, frame.description, frame.details)
+        try:
+            schemas.validate(self.version, action, frame.payload, response=True, message_id=message_id)
+        except RpcError as error:
+            raise StationReplyInvalid(f"{self.station_id} answered {action} with {error.description}") from None
+        return frame.payload
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._ws.close(code, reason)
+
+    # -- log ----------------------------------------------------------------------------------
+
+    def _log_in(self, kind: int, message_id: str | None, action: str | None, text: str) -> None:
+        self._writer.log_message(self.station_id, "in", kind, message_id, action, text, utcnow())
+
+    def _log_out(
+        self, kind: int, message_id: str | None, action: str | None, text: str, error: str | None = None
+    ) -> None:
+        self._writer.log_message(self.station_id, "out", kind, message_id, action, text, utcnow(), error)

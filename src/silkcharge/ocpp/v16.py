@@ -1,0 +1,284 @@
+"""OCPP 1.6J: Core, Firmware Management, Local Auth List and Remote Trigger profiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from silkcharge.domain.charging import (
+    AuthorizationStatus,
+    BootInfo,
+    ConnectorStatus,
+    MeterSample,
+    StationEvent,
+    StatusReport,
+    TokenInfo,
+    TransactionStart,
+    TransactionStop,
+)
+from silkcharge.domain.clock import parse_ocpp, to_ocpp, utcnow
+from silkcharge.ocpp import commands as c
+from silkcharge.ocpp.adapter import Adapter, OutboundCall, Session, command, decimal_value, on
+
+_STATUS = {
+    "Available": ConnectorStatus.AVAILABLE,
+    "Preparing": ConnectorStatus.OCCUPIED,
+    "Charging": ConnectorStatus.CHARGING,
+    "SuspendedEVSE": ConnectorStatus.OCCUPIED,
+    "SuspendedEV": ConnectorStatus.OCCUPIED,
+    "Finishing": ConnectorStatus.OCCUPIED,
+    "Reserved": ConnectorStatus.RESERVED,
+    "Unavailable": ConnectorStatus.UNAVAILABLE,
+    "Faulted": ConnectorStatus.FAULTED,
+}
+
+# 1.6 has no 'Unknown' authorization status: a token we do not know is Invalid.
+_AUTH = {AuthorizationStatus.UNKNOWN: "Invalid"}
+
+
+def id_tag_info(token: TokenInfo | None) -> dict[str, Any]:
+    if token is None:
+        return {"status": "Invalid"}
+    info: dict[str, Any] = {"status": _AUTH.get(token.status, token.status.value)}
+    if token.expires_at:
+        info["expiryDate"] = to_ocpp(token.expires_at)
+    if token.group_id:
+        info["parentIdTag"] = token.group_id[:20]
+    return info
+
+
+def meter_samples(meter_values: list[dict[str, Any]]) -> tuple[MeterSample, ...]:
+    samples = []
+    for entry in meter_values:
+        timestamp = parse_ocpp(entry["timestamp"])
+        for sampled in entry["sampledValue"]:
+            if sampled.get("format") == "SignedData":
+                continue  # signed blobs are kept in the message log, not as numbers
+            samples.append(
+                MeterSample(
+                    timestamp=timestamp,
+                    measurand=sampled.get("measurand", "Energy.Active.Import.Register"),
+                    value=decimal_value(sampled["value"], "sampledValue.value"),
+                    unit=sampled.get("unit", "Wh"),
+                    phase=sampled.get("phase", ""),
+                    location=sampled.get("location", ""),
+                    context=sampled.get("context", "Sample.Periodic"),
+                )
+            )
+    return tuple(samples)
+
+
+class V16Adapter(Adapter):
+    version = "1.6"
+
+    # -- station-initiated --------------------------------------------------------------------
+
+    @on("BootNotification")
+    async def boot_notification(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        info = BootInfo(
+            vendor=p["chargePointVendor"],
+            model=p["chargePointModel"],
+            serial_number=p.get("chargePointSerialNumber") or p.get("chargeBoxSerialNumber"),
+            firmware_version=p.get("firmwareVersion"),
+        )
+        decision = await self.stations.boot(session.station_id, info, reject=session.reject_boot)
+        return {
+            "status": decision.status.value,
+            "currentTime": to_ocpp(decision.current_time),
+            "interval": decision.interval,
+        }
+
+    @on("Heartbeat")
+    async def heartbeat(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        return {"currentTime": to_ocpp(utcnow())}
+
+    @on("StatusNotification")
+    async def status_notification(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        connector = p["connectorId"]
+        error = p["errorCode"]
+        await self.stations.status(
+            session.station_id,
+            StatusReport(
+                evse_id=connector,
+                connector_id=1 if connector else 0,
+                status=_STATUS[p["status"]],
+                protocol_status=p["status"],
+                timestamp=parse_ocpp(p["timestamp"]) if "timestamp" in p else utcnow(),
+                error_code=None if error == "NoError" else error,
+                vendor_error_code=p.get("vendorErrorCode"),
+                info=p.get("info"),
+            ),
+        )
+        return {}
+
+    @on("Authorize")
+    async def authorize(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        return {"idTagInfo": id_tag_info(await self.transactions.authorize(p["idTag"]))}
+
+    @on("StartTransaction")
+    async def start_transaction(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        record = await self.transactions.start(
+            session.station_id,
+            TransactionStart(
+                evse_id=p["connectorId"],
+                connector_id=1,
+                timestamp=parse_ocpp(p["timestamp"]),
+                id_token=p["idTag"],
+                meter_start_wh=decimal_value(p["meterStart"], "meterStart"),
+                reservation_id=p.get("reservationId"),
+            ),
+        )
+        return {"transactionId": record.id, "idTagInfo": id_tag_info(record.token)}
+
+    @on("StopTransaction")
+    async def stop_transaction(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        record = await self.transactions.stop(
+            session.station_id,
+            TransactionStop(
+                station_tx_id=str(p["transactionId"]),
+                timestamp=parse_ocpp(p["timestamp"]),
+                reason=p.get("reason", "Local"),
+                id_token=p.get("idTag"),
+                meter_stop_wh=decimal_value(p["meterStop"], "meterStop"),
+                samples=meter_samples(p.get("transactionData", [])),
+            ),
+        )
+        if record is not None and record.token is not None:
+            return {"idTagInfo": id_tag_info(record.token)}
+        return {}
+
+    @on("MeterValues")
+    async def meter_values(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        tx = p.get("transactionId")
+        await self.transactions.meter_values(
+            session.station_id,
+            p["connectorId"],
+            str(tx) if tx is not None else None,
+            meter_samples(p["meterValue"]),
+        )
+        return {}
+
+    @on("DataTransfer")
+    async def data_transfer(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "UnknownVendorId"}
+
+    @on("FirmwareStatusNotification")
+    async def firmware_status(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        await self.stations.note(session.station_id, StationEvent("firmware", p["status"], utcnow()))
+        return {}
+
+    @on("DiagnosticsStatusNotification")
+    async def diagnostics_status(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        await self.stations.note(session.station_id, StationEvent("diagnostics", p["status"], utcnow()))
+        return {}
+
+    # -- CSMS-initiated -------------------------------------------------------------------------
+
+    @command("remote_start")
+    def remote_start(self, p: c.RemoteStart, ctx: dict) -> OutboundCall:
+        payload: dict[str, Any] = {"idTag": p.id_token}
+        if p.evse_id is not None:
+            payload["connectorId"] = p.evse_id
+        return OutboundCall("RemoteStartTransaction", payload)
+
+    @command("remote_stop")
+    def remote_stop(self, p: c.RemoteStop, ctx: dict) -> OutboundCall:
+        return OutboundCall("RemoteStopTransaction", {"transactionId": p.transaction_id})
+
+    @command("reset")
+    def reset(self, p: c.Reset, ctx: dict) -> OutboundCall:
+        return OutboundCall("Reset", {"type": p.type.capitalize()})
+
+    @command("unlock_connector")
+    def unlock_connector(self, p: c.UnlockConnector, ctx: dict) -> OutboundCall:
+        return OutboundCall("UnlockConnector", {"connectorId": p.evse_id})
+
+    @command("change_availability")
+    def change_availability(self, p: c.ChangeAvailability, ctx: dict) -> OutboundCall:
+        kind = "Operative" if p.operative else "Inoperative"
+        return OutboundCall("ChangeAvailability", {"connectorId": p.evse_id, "type": kind})
+
+    @command("get_configuration")
+    def get_configuration(self, p: c.GetConfiguration, ctx: dict) -> OutboundCall:
+        payload = {"key": p.keys} if p.keys else {}
+        return OutboundCall("GetConfiguration", payload, read=_read_configuration)
+
+    @command("get_base_report")
+    def get_base_report(self, p: c.GetBaseReport, ctx: dict) -> OutboundCall:
+        return OutboundCall("GetConfiguration", {}, read=_read_configuration)
+
+    @command("set_configuration")
+    def set_configuration(self, p: c.SetConfiguration, ctx: dict) -> OutboundCall:
+        return OutboundCall("ChangeConfiguration", {"key": p.key, "value": p.value})
+
+    @command("clear_cache")
+    def clear_cache(self, p: c.ClearCache, ctx: dict) -> OutboundCall:
+        return OutboundCall("ClearCache", {})
+
+    @command("trigger_message")
+    def trigger_message(self, p: c.TriggerMessage, ctx: dict) -> OutboundCall:
+        message = "DiagnosticsStatusNotification" if p.message == "LogStatusNotification" else p.message
+        payload: dict[str, Any] = {"requestedMessage": message}
+        if p.evse_id is not None:
+            payload["connectorId"] = p.evse_id
+        return OutboundCall("TriggerMessage", payload)
+
+    @command("update_firmware")
+    def update_firmware(self, p: c.UpdateFirmware, ctx: dict) -> OutboundCall:
+        payload: dict[str, Any] = {"location": p.location, "retrieveDate": to_ocpp(p.retrieve_at)}
+        if p.retries is not None:
+            payload["retries"] = p.retries
+        if p.retry_interval is not None:
+            payload["retryInterval"] = p.retry_interval
+        return OutboundCall("UpdateFirmware", payload, read=lambda reply: {"status": "Accepted"})
+
+    @command("get_diagnostics")
+    def get_diagnostics(self, p: c.GetDiagnostics, ctx: dict) -> OutboundCall:
+        payload: dict[str, Any] = {"location": p.location}
+        if p.start:
+            payload["startTime"] = to_ocpp(p.start)
+        if p.stop:
+            payload["stopTime"] = to_ocpp(p.stop)
+        return OutboundCall("GetDiagnostics", payload, read=_read_diagnostics)
+
+    @command("send_local_list")
+    def send_local_list(self, p: c.SendLocalList, ctx: dict) -> OutboundCall:
+        entries = []
+        for entry in p.entries:
+            item: dict[str, Any] = {"idTag": entry.id_token}
+            if entry.status is not None:
+                info: dict[str, Any] = {"status": entry.status}
+                if entry.expires_at:
+                    info["expiryDate"] = to_ocpp(entry.expires_at)
+                item["idTagInfo"] = info
+            entries.append(item)
+        payload = {
+            "listVersion": p.version,
+            "updateType": p.update_type.capitalize(),
+            "localAuthorizationList": entries,
+        }
+        return OutboundCall("SendLocalList", payload)
+
+    @command("get_local_list_version")
+    def get_local_list_version(self, p: c.GetLocalListVersion, ctx: dict) -> OutboundCall:
+        return OutboundCall(
+            "GetLocalListVersion", {}, read=lambda r: {"status": "Accepted", "version": r["listVersion"]}
+        )
+
+    @command("data_transfer")
+    def data_transfer_out(self, p: c.DataTransfer, ctx: dict) -> OutboundCall:
+        payload: dict[str, Any] = {"vendorId": p.vendor_id}
+        if p.message_id is not None:
+            payload["messageId"] = p.message_id
+        if p.data is not None:
+            payload["data"] = p.data
+        return OutboundCall("DataTransfer", payload)
+
+
+def _read_configuration(reply: dict[str, Any]) -> dict[str, Any]:
+    values = {item["key"]: item.get("value") for item in reply.get("configurationKey", [])}
+    return {"status": "Accepted", "values": values, "unknown_keys": reply.get("unknownKey", [])}
+
+
+def _read_diagnostics(reply: dict[str, Any]) -> dict[str, Any]:
+    name = reply.get("fileName")
+    return {"status": "Accepted" if name else "NoFile", "file_name": name}

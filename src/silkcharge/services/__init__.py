@@ -1,0 +1,1 @@
+"""Application services: version-neutral use cases over the store and the bus."""

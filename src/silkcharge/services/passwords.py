@@ -1,0 +1,58 @@
+"""Station passwords (OCPP security profile 1): stored as salted scrypt hashes, never in clear.
+
+Verification results are cached per (station, password digest) so a station that reconnects
+often, or thousands that reconnect at once, do not each pay the key-derivation cost again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+_N, _R, _P = 2**12, 8, 1
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def hash_password(password: str) -> str:
+    if not password:
+        raise ValueError("a station password must not be empty")
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    return f"scrypt${_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
+
+
+def _verify(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    candidate = hashlib.scrypt(
+        password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32
+    )
+    return hmac.compare_digest(candidate, base64.b64decode(digest))
+
+
+class PasswordVerifier:
+    def __init__(self, cache_size: int = 200_000) -> None:
+        self._good: dict[tuple[str, bytes], str] = {}
+        self._cache_size = cache_size
+
+    def verify(self, station_id: str, password: str, stored: str | None) -> bool:
+        if not stored:
+            return False
+        key = (station_id, hashlib.sha256(password.encode()).digest())
+        if self._good.get(key) == stored:
+            return True
+        if not _verify(password, stored):
+            return False
+        if len(self._good) >= self._cache_size:
+            self._good.clear()
+        self._good[key] = stored
+        return True

@@ -1,0 +1,283 @@
+"""Authorization and transactions: the money-bearing messages, stored before they are answered.
+
+Every method commits before it returns, and the gateway sends its reply only after that, so a
+crash after a reply loses nothing a station was told we have. Replays (a station resending a
+message whose reply it never got) are recognised and answered the same way, storing nothing twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from silkcharge.bus.local import EventBus
+from silkcharge.domain.charging import (
+    AuthorizationStatus,
+    ConnectorStatus,
+    MeterSample,
+    TokenInfo,
+    TransactionRecord,
+    TransactionStart,
+    TransactionStop,
+    TransactionUpdate,
+)
+from silkcharge.domain.clock import utcnow
+from silkcharge.domain.events import ConnectorStatusChanged, TransactionEnded, TransactionStarted
+from silkcharge.store.schema import Connector, IdToken, MeterSample as MeterRow, Transaction
+from silkcharge.store.upsert import insert_ignoring_duplicates
+
+ACTIVE, ENDED = "Active", "Ended"
+
+
+class TransactionService:
+    def __init__(self, sessions: async_sessionmaker, bus: EventBus) -> None:
+        self._sessions = sessions
+        self._bus = bus
+
+    # -- authorization ----------------------------------------------------------------------
+
+    async def authorize(self, token: str) -> TokenInfo:
+        async with self._sessions() as session:
+            return await self._token_info(session, token)
+
+    async def _token_info(self, session: AsyncSession, token: str) -> TokenInfo:
+        row = await session.scalar(select(IdToken).where(IdToken.token == token))
+        if row is None:
+            return TokenInfo(AuthorizationStatus.UNKNOWN)
+        status = AuthorizationStatus(row.status)
+        if status is AuthorizationStatus.ACCEPTED and row.expires_at and row.expires_at <= utcnow():
+            status = AuthorizationStatus.EXPIRED
+        return TokenInfo(status, row.expires_at, row.group_id)
+
+    # -- start --------------------------------------------------------------------------------
+
+    async def start(self, station_id: str, start: TransactionStart) -> TransactionRecord:
+        async with self._sessions.begin() as session:
+            token = await self._token_info(session, start.id_token) if start.id_token else None
+            existing = await self._find_replayed_start(session, station_id, start)
+            if existing is not None:
+                return TransactionRecord(existing.id, existing.station_tx_id, token)
+            if token and token.status is AuthorizationStatus.ACCEPTED:
+                token = await self._check_concurrency(session, station_id, start, token)
+            tx = Transaction(
+                station_id=station_id,
+                station_tx_id=start.station_tx_id or f"pending:{uuid.uuid4().hex}",
+                evse_id=start.evse_id,
+                connector_id=start.connector_id,
+                id_token=start.id_token,
+                token_status=token.status.value if token else None,
+                reservation_id=start.reservation_id,
+                remote_start_id=start.remote_start_id,
+                state=ACTIVE,
+                charging_state=start.charging_state,
+                started_at=start.timestamp,
+                meter_start_wh=start.meter_start_wh,
+                offline=start.offline,
+                last_seq_no=start.seq_no,
+                updated_at=utcnow(),
+            )
+            session.add(tx)
+            await session.flush()
+            if start.station_tx_id is None:
+                tx.station_tx_id = str(tx.id)  # OCPP 1.6: the CSMS names the transaction
+            await self._store_samples(session, station_id, tx, start.samples)
+            if start.charging_state == "Charging":
+                await self._connector_charging(session, station_id, tx)
+        self._bus.publish(TransactionStarted(station_id, start.timestamp, tx.id, tx.evse_id, tx.id_token))
+        return TransactionRecord(tx.id, tx.station_tx_id, token)
+
+    async def _find_replayed_start(
+        self, session: AsyncSession, station_id: str, start: TransactionStart
+    ) -> Transaction | None:
+        if start.station_tx_id is not None:
+            return await self._by_station_tx_id(session, station_id, start.station_tx_id)
+        # OCPP 1.6 carries no id of its own: the same connector, token, time and meter is a replay.
+        return await session.scalar(
+            select(Transaction).where(
+                Transaction.station_id == station_id,
+                Transaction.connector_id == start.connector_id,
+                Transaction.started_at == start.timestamp,
+                Transaction.id_token == start.id_token,
+            )
+        )
+
+    async def _check_concurrency(
+        self, session: AsyncSession, station_id: str, start: TransactionStart, token: TokenInfo
+    ) -> TokenInfo:
+        running = await session.scalar(
+            select(Transaction.id).where(
+                Transaction.id_token == start.id_token,
+                Transaction.state == ACTIVE,
+                (Transaction.station_id != station_id) | (Transaction.evse_id != start.evse_id),
+            ).limit(1)
+        )
+        if running is not None:
+            return TokenInfo(AuthorizationStatus.CONCURRENT_TX, token.expires_at, token.group_id)
+        return token
+
+    # -- update and meter values ------------------------------------------------------------
+
+    async def update(self, station_id: str, change: TransactionUpdate) -> TransactionRecord:
+        async with self._sessions.begin() as session:
+            tx = await self._by_station_tx_id(session, station_id, change.station_tx_id)
+            if tx is None:
+                # 2.0.1 stations that were offline may send Updated before we stored Started.
+                tx = await self._implied_start(session, station_id, change)
+            if change.seq_no is not None and (tx.last_seq_no is None or change.seq_no > tx.last_seq_no):
+                tx.last_seq_no = change.seq_no
+            if change.charging_state:
+                tx.charging_state = change.charging_state
+            if change.id_token and not tx.id_token:
+                tx.id_token = change.id_token
+                tx.token_status = (await self._token_info(session, change.id_token)).status.value
+            tx.offline = tx.offline or change.offline
+            tx.updated_at = utcnow()
+            await self._store_samples(session, station_id, tx, change.samples)
+            if change.charging_state == "Charging":
+                await self._connector_charging(session, station_id, tx)
+            token = TokenInfo(AuthorizationStatus(tx.token_status)) if tx.token_status else None
+        return TransactionRecord(tx.id, tx.station_tx_id, token)
+
+    async def meter_values(
+        self, station_id: str, evse_id: int, station_tx_id: str | None, samples: tuple[MeterSample, ...]
+    ) -> None:
+        async with self._sessions.begin() as session:
+            tx = None
+            if station_tx_id is not None:
+                tx = await self._by_station_tx_id(session, station_id, station_tx_id)
+            if tx is None and evse_id:
+                tx = await session.scalar(
+                    select(Transaction).where(
+                        Transaction.station_id == station_id,
+                        Transaction.evse_id == evse_id,
+                        Transaction.state == ACTIVE,
+                    ).order_by(Transaction.started_at.desc()).limit(1)
+                )
+            await self._store_samples(session, station_id, tx, samples, evse_id=evse_id)
+
+    # -- stop ---------------------------------------------------------------------------------
+
+    async def stop(self, station_id: str, stop: TransactionStop) -> TransactionRecord | None:
+        async with self._sessions.begin() as session:
+            tx = await self._by_station_tx_id(session, station_id, stop.station_tx_id)
+            if tx is None:
+                return None
+            token = await self._token_info(session, stop.id_token) if stop.id_token else None
+            await self._store_samples(session, station_id, tx, stop.samples)
+            if tx.state == ENDED:
+                return TransactionRecord(tx.id, tx.station_tx_id, token)  # a replayed stop
+            tx.state = ENDED
+            tx.stopped_at = stop.timestamp
+            tx.stop_reason = stop.reason or "Local"
+            tx.offline = tx.offline or stop.offline
+            tx.charging_state = "Idle"
+            if stop.seq_no is not None:
+                tx.last_seq_no = max(stop.seq_no, tx.last_seq_no or 0)
+            if stop.meter_stop_wh is not None:
+                tx.meter_stop_wh = stop.meter_stop_wh
+            tx.energy_wh = await self._energy(session, tx)
+            tx.updated_at = utcnow()
+        self._bus.publish(
+            TransactionEnded(
+                station_id, stop.timestamp, tx.id,
+                str(tx.energy_wh) if tx.energy_wh is not None else None, tx.stop_reason,
+            )
+        )
+        return TransactionRecord(tx.id, tx.station_tx_id, token)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    async def _by_station_tx_id(
+        self, session: AsyncSession, station_id: str, station_tx_id: str
+    ) -> Transaction | None:
+        return await session.scalar(
+            select(Transaction).where(
+                Transaction.station_id == station_id, Transaction.station_tx_id == station_tx_id
+            )
+        )
+
+    async def _implied_start(self, session: AsyncSession, station_id: str, change: TransactionUpdate):
+        tx = Transaction(
+            station_id=station_id,
+            station_tx_id=change.station_tx_id,
+            evse_id=change.evse_id or 0,
+            connector_id=change.connector_id or 0,
+            id_token=change.id_token,
+            state=ACTIVE,
+            started_at=change.timestamp,
+            offline=change.offline,
+            updated_at=utcnow(),
+        )
+        session.add(tx)
+        await session.flush()
+        return tx
+
+    async def _store_samples(
+        self,
+        session: AsyncSession,
+        station_id: str,
+        tx: Transaction | None,
+        samples: tuple[MeterSample, ...],
+        *,
+        evse_id: int | None = None,
+    ) -> None:
+        if not samples:
+            return
+        rows = [
+            {
+                "station_id": station_id,
+                "evse_id": tx.evse_id if tx is not None else (evse_id or 0),
+                "transaction_id": tx.id if tx is not None else None,
+                "timestamp": s.timestamp,
+                "measurand": s.measurand,
+                "phase": s.phase,
+                "location": s.location,
+                "context": s.context,
+                "unit": s.unit,
+                "value": s.value,
+            }
+            for s in samples
+        ]
+        await insert_ignoring_duplicates(session, MeterRow, rows)
+        if tx is not None and tx.meter_start_wh is None:
+            first = min((s for s in samples if s.is_energy_register), key=lambda s: s.timestamp, default=None)
+            if first is not None:
+                tx.meter_start_wh = first.energy_wh
+
+    async def _energy(self, session: AsyncSession, tx: Transaction) -> Decimal | None:
+        """Energy delivered: meter stop minus start, or the span of the energy register samples."""
+        if tx.meter_stop_wh is None:
+            last = await session.scalar(
+                select(MeterRow)
+                .where(
+                    MeterRow.transaction_id == tx.id,
+                    MeterRow.measurand == "Energy.Active.Import.Register",
+                    MeterRow.phase == "",
+                )
+                .order_by(MeterRow.timestamp.desc())
+                .limit(1)
+            )
+            if last is not None:
+                tx.meter_stop_wh = last.value * 1000 if last.unit == "kWh" else last.value
+        if tx.meter_start_wh is None or tx.meter_stop_wh is None:
+            return None
+        return max(Decimal(0), tx.meter_stop_wh - tx.meter_start_wh)
+
+    async def _connector_charging(self, session: AsyncSession, station_id: str, tx: Transaction) -> None:
+        connector = await session.scalar(
+            select(Connector).where(
+                Connector.station_id == station_id,
+                Connector.evse_id == tx.evse_id,
+                Connector.connector_id == tx.connector_id,
+            )
+        )
+        if connector is not None and connector.status != ConnectorStatus.CHARGING:
+            connector.status = ConnectorStatus.CHARGING.value
+            self._bus.publish(
+                ConnectorStatusChanged(
+                    station_id, utcnow(), tx.evse_id, tx.connector_id, connector.status, None
+                )
+            )

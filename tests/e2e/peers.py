@@ -1,0 +1,256 @@
+"""Real chargers for the tests: the `ocpp` package's ChargePoint over a real WebSocket.
+
+Each peer answers every CSMS-initiated command the way a well-behaved station would, and
+records what it was asked, so tests can check both ends of the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import websockets
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.v16 import call_result as r16
+from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call_result as r201
+
+from tests.e2e.network import PASSWORD
+
+
+def basic_auth(station_id: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{station_id}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+class Recording:
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict[str, Any]]] = []
+
+    def saw(self, action: str, **payload: Any) -> None:
+        self.received.append((action, payload))
+
+    def actions(self) -> list[str]:
+        return [action for action, _ in self.received]
+
+
+class Peer16(ChargePoint16, Recording):
+    def __init__(self, station_id: str, connection) -> None:
+        ChargePoint16.__init__(self, station_id, connection, response_timeout=5)
+        Recording.__init__(self)
+        self.configuration = {"HeartbeatInterval": "300", "MeterValueSampleInterval": "60"}
+        self.list_version = 0
+
+    @on("RemoteStartTransaction")
+    def remote_start(self, **p):
+        self.saw("RemoteStartTransaction", **p)
+        return r16.RemoteStartTransaction(status="Accepted")
+
+    @on("RemoteStopTransaction")
+    def remote_stop(self, **p):
+        self.saw("RemoteStopTransaction", **p)
+        return r16.RemoteStopTransaction(status="Accepted")
+
+    @on("Reset")
+    def reset(self, **p):
+        self.saw("Reset", **p)
+        return r16.Reset(status="Accepted")
+
+    @on("UnlockConnector")
+    def unlock(self, **p):
+        self.saw("UnlockConnector", **p)
+        return r16.UnlockConnector(status="Unlocked")
+
+    @on("ChangeAvailability")
+    def change_availability(self, **p):
+        self.saw("ChangeAvailability", **p)
+        return r16.ChangeAvailability(status="Accepted")
+
+    @on("ChangeConfiguration")
+    def change_configuration(self, **p):
+        self.saw("ChangeConfiguration", **p)
+        if p["key"] not in self.configuration:
+            return r16.ChangeConfiguration(status="NotSupported")
+        self.configuration[p["key"]] = p["value"]
+        return r16.ChangeConfiguration(status="Accepted")
+
+    @on("GetConfiguration")
+    def get_configuration(self, **p):
+        self.saw("GetConfiguration", **p)
+        keys = p.get("key") or list(self.configuration)
+        known = [{"key": k, "readonly": False, "value": self.configuration[k]} for k in keys if k in self.configuration]
+        unknown = [k for k in keys if k not in self.configuration]
+        return r16.GetConfiguration(configuration_key=known, unknown_key=unknown or None)
+
+    @on("ClearCache")
+    def clear_cache(self, **p):
+        self.saw("ClearCache", **p)
+        return r16.ClearCache(status="Accepted")
+
+    @on("TriggerMessage")
+    def trigger(self, **p):
+        self.saw("TriggerMessage", **p)
+        return r16.TriggerMessage(status="Accepted")
+
+    @on("UpdateFirmware")
+    def update_firmware(self, **p):
+        self.saw("UpdateFirmware", **p)
+        return r16.UpdateFirmware()
+
+    @on("GetDiagnostics")
+    def get_diagnostics(self, **p):
+        self.saw("GetDiagnostics", **p)
+        return r16.GetDiagnostics(file_name="diagnostics-2026.zip")
+
+    @on("SendLocalList")
+    def send_local_list(self, **p):
+        self.saw("SendLocalList", **p)
+        self.list_version = p["list_version"]
+        return r16.SendLocalList(status="Accepted")
+
+    @on("GetLocalListVersion")
+    def get_local_list_version(self, **p):
+        self.saw("GetLocalListVersion", **p)
+        return r16.GetLocalListVersion(list_version=self.list_version)
+
+    @on("DataTransfer")
+    def data_transfer(self, **p):
+        self.saw("DataTransfer", **p)
+        return r16.DataTransfer(status="Accepted", data="pong")
+
+
+class Peer201(ChargePoint201, Recording):
+    def __init__(self, station_id: str, connection) -> None:
+        ChargePoint201.__init__(self, station_id, connection, response_timeout=5)
+        Recording.__init__(self)
+        self.variables = {("OCPPCommCtrlr", "HeartbeatInterval"): "300"}
+        self.list_version = 0
+
+    @on("RequestStartTransaction")
+    def request_start(self, **p):
+        self.saw("RequestStartTransaction", **p)
+        return r201.RequestStartTransaction(status="Accepted")
+
+    @on("RequestStopTransaction")
+    def request_stop(self, **p):
+        self.saw("RequestStopTransaction", **p)
+        return r201.RequestStopTransaction(status="Accepted")
+
+    @on("Reset")
+    def reset(self, **p):
+        self.saw("Reset", **p)
+        return r201.Reset(status="Accepted")
+
+    @on("UnlockConnector")
+    def unlock(self, **p):
+        self.saw("UnlockConnector", **p)
+        return r201.UnlockConnector(status="Unlocked")
+
+    @on("ChangeAvailability")
+    def change_availability(self, **p):
+        self.saw("ChangeAvailability", **p)
+        return r201.ChangeAvailability(status="Accepted")
+
+    @on("GetVariables")
+    def get_variables(self, **p):
+        self.saw("GetVariables", **p)
+        results = []
+        for item in p["get_variable_data"]:
+            key = (item["component"]["name"], item["variable"]["name"])
+            if key in self.variables:
+                results.append({"attribute_status": "Accepted", "attribute_value": self.variables[key],
+                                "component": item["component"], "variable": item["variable"]})
+            else:
+                results.append({"attribute_status": "UnknownComponent",
+                                "component": item["component"], "variable": item["variable"]})
+        return r201.GetVariables(get_variable_result=results)
+
+    @on("SetVariables")
+    def set_variables(self, **p):
+        self.saw("SetVariables", **p)
+        results = []
+        for item in p["set_variable_data"]:
+            self.variables[(item["component"]["name"], item["variable"]["name"])] = item["attribute_value"]
+            results.append({"attribute_status": "Accepted", "component": item["component"],
+                            "variable": item["variable"]})
+        return r201.SetVariables(set_variable_result=results)
+
+    @on("GetBaseReport")
+    def get_base_report(self, **p):
+        self.saw("GetBaseReport", **p)
+        return r201.GetBaseReport(status="Accepted")
+
+    @on("ClearCache")
+    def clear_cache(self, **p):
+        self.saw("ClearCache", **p)
+        return r201.ClearCache(status="Accepted")
+
+    @on("TriggerMessage")
+    def trigger(self, **p):
+        self.saw("TriggerMessage", **p)
+        return r201.TriggerMessage(status="Accepted")
+
+    @on("UpdateFirmware")
+    def update_firmware(self, **p):
+        self.saw("UpdateFirmware", **p)
+        return r201.UpdateFirmware(status="Accepted")
+
+    @on("GetLog")
+    def get_log(self, **p):
+        self.saw("GetLog", **p)
+        return r201.GetLog(status="Accepted", filename="log-2026.tar.gz")
+
+    @on("SendLocalList")
+    def send_local_list(self, **p):
+        self.saw("SendLocalList", **p)
+        self.list_version = p["version_number"]
+        return r201.SendLocalList(status="Accepted")
+
+    @on("GetLocalListVersion")
+    def get_local_list_version(self, **p):
+        self.saw("GetLocalListVersion", **p)
+        return r201.GetLocalListVersion(version_number=self.list_version)
+
+    @on("DataTransfer")
+    def data_transfer(self, **p):
+        self.saw("DataTransfer", **p)
+        return r201.DataTransfer(status="Accepted", data="pong")
+
+
+PEERS = {"1.6": (Peer16, "ocpp1.6"), "2.0.1": (Peer201, "ocpp2.0.1")}
+
+
+@contextlib.asynccontextmanager
+async def connected_peer(
+    url: str, station_id: str, version: str, *, password: str = PASSWORD
+) -> AsyncIterator[Peer16 | Peer201]:
+    cls, subprotocol = PEERS[version]
+    async with websockets.connect(
+        f"{url}/{station_id}",
+        subprotocols=[subprotocol],
+        additional_headers=basic_auth(station_id, password),
+    ) as ws:
+        peer = cls(station_id, ws)
+        task = asyncio.create_task(peer.start())
+        try:
+            yield peer
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def eventually(check, timeout: float = 5.0, every: float = 0.05):
+    """Poll an async check until it returns a truthy value (for effects written in batches)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(every)
