@@ -53,16 +53,21 @@ def database_url(request, tmp_path) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(database_url) -> Settings:
-    return Settings(
-        database_url=database_url,
-        ocpp_host="127.0.0.1",
-        ocpp_port=0,
-        api_key=API_KEY,
-        heartbeat_interval=30,
-        call_timeout=5,
-        message_log_flush_seconds=0.05,
-    )
+def settings(request, database_url) -> Settings:
+    """Test settings; a test changes them with @pytest.mark.settings(name=value, ...)."""
+    values = {
+        "database_url": database_url,
+        "ocpp_host": "127.0.0.1",
+        "ocpp_port": 0,
+        "api_key": API_KEY,
+        "heartbeat_interval": 30,
+        "call_timeout": 5,
+        "message_log_flush_seconds": 0.05,
+    }
+    marker = request.node.get_closest_marker("settings")
+    if marker is not None:
+        values.update(marker.kwargs)
+    return Settings(**values)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ class Settings(BaseSettings):
         default=None, description="Key for the operator API (X-API-Key header); required to serve"
     )
 
-    heartbeat_interval: int = Field(default=300, ge=10, description="seconds, sent in Boot replies")
+    heartbeat_interval: int = Field(default=300, ge=1, description="seconds, sent in Boot replies")
     offline_grace: int = Field(
         default=60, ge=0, description="seconds past the heartbeat interval before a silent station is offline"
     )

@@ -38,7 +38,7 @@ class ErrorKind(Enum):
 _SPELLING_16 = {
     ErrorKind.FORMAT_VIOLATION: "FormationViolation",
     ErrorKind.OCCURRENCE_CONSTRAINT_VIOLATION: "OccurenceConstraintViolation",
-    ErrorKind.RPC_FRAMEWORK_ERROR: "ProtocolError",
+    ErrorKind.RPC_FRAMEWORK_ERROR: "FormationViolation",
     ErrorKind.MESSAGE_TYPE_NOT_SUPPORTED: "ProtocolError",
 }
 
