@@ -162,13 +162,14 @@ class Transaction(Base):
 
 
 class MeterSample(Base):
-    """One sampled value. The unique key makes a replayed message store nothing twice."""
+    """One sampled value. The unique key (which includes the value: two different readings are
+    never one) makes a replayed message store nothing twice."""
 
     __tablename__ = "meter_samples"
     __table_args__ = (
         UniqueConstraint(
             "station_id", "evse_id", "transaction_id", "timestamp", "measurand", "phase",
-            "location", "context", name="uq_meter_sample",
+            "location", "context", "value", name="uq_meter_sample",
         ),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -29,7 +29,13 @@ class ExactDecimal(TypeDecorator):
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return Decimal(value).normalize() if dialect.name == "sqlite" else Decimal(value)
+        return plain(Decimal(value))
+
+
+def plain(value: Decimal) -> Decimal:
+    """The same number without trailing zeros or exponent: 1700.000000 and 1.7E+3 become 1700."""
+    normal = value.normalize()
+    return normal.quantize(Decimal(1)) if normal.as_tuple().exponent > 0 else normal
 
 
 class UtcDateTime(TypeDecorator):

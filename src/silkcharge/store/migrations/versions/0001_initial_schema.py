@@ -179,7 +179,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['station_id'], ['stations.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['transaction_id'], ['transactions.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('station_id', 'evse_id', 'transaction_id', 'timestamp', 'measurand', 'phase', 'location', 'context', name='uq_meter_sample')
+    sa.UniqueConstraint('station_id', 'evse_id', 'transaction_id', 'timestamp', 'measurand', 'phase', 'location', 'context', 'value', name='uq_meter_sample')
     )
     with op.batch_alter_table('meter_samples', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_meter_samples_transaction_id'), ['transaction_id'], unique=False)

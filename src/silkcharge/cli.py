@@ -1,0 +1,196 @@
+"""The `silkcharge` command: serve the platform, manage its database, simulate chargers, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from silkcharge.settings import Settings
+
+app = typer.Typer(help="silkcharge: EV charging platform for Central Asia.", no_args_is_help=True)
+console = Console()
+
+DEMO_DIR = Path("var/demo")
+DEMO_API_KEY = "demo-key"
+DEMO_TOKENS = [
+    {"token": f"DEMO-RFID-{n:04d}", "type": "ISO14443", "label": "demo driver card (synthetic)"}
+    for n in range(1, 21)
+] + [
+    {"token": f"DYU-TAXI-{n:03d}", "type": "ISO14443", "group_id": "dushanbe-taxi",
+     "label": "demo taxi fleet card (synthetic)"}
+    for n in range(1, 11)
+]
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _run(coro) -> None:
+    try:
+        asyncio.run(coro)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def serve() -> None:
+    """Run the OCPP gateway and the operator API (configured by SILKCHARGE_* variables)."""
+    from silkcharge.app import serve as serve_platform
+
+    settings = Settings()
+    _logging(settings)
+    _run(_until_signal(serve_platform(settings)))
+
+
+async def _until_signal(coro) -> None:
+    task = asyncio.ensure_future(coro)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    from silkcharge.store.db import migrate as run_migrations
+
+    settings = Settings()
+    run_migrations(settings.database_url)
+    console.print(f"database at [bold]{settings.database_url}[/] is up to date")
+
+
+@app.command()
+def seed(
+    fleet: Path = typer.Option(Path("var/fleet.json"), help="where to write the simulator's fleet file"),
+    tokens: bool = typer.Option(True, help="also add the synthetic demo driver and taxi cards"),
+) -> None:
+    """Load the curated Central Asian seed network; write a fleet file for `silkcharge simulate`."""
+    settings = Settings()
+    count = asyncio.run(_seed(settings, fleet, DEMO_TOKENS if tokens else []))
+    console.print(f"seeded {count} new stations; fleet file: {fleet}")
+
+
+async def _seed(settings: Settings, fleet: Path, tokens: list[dict]) -> int:
+    from silkcharge.data.seed import load_seed_network
+    from silkcharge.services.seeding import seed_network
+    from silkcharge.store.db import create_engine_for, migrate as run_migrations, sessionmaker_for
+
+    await asyncio.to_thread(run_migrations, settings.database_url)
+    engine = create_engine_for(settings.database_url)
+    try:
+        created = await seed_network(sessionmaker_for(engine), load_seed_network(), tokens=tokens)
+    finally:
+        await engine.dispose()
+    fleet.parent.mkdir(parents=True, exist_ok=True)
+    specs = [
+        {**asdict(s), "firmware_version": "1.0.0"} for s in created
+    ]
+    if fleet.exists() and not created:
+        return 0
+    fleet.write_text(json.dumps(specs, indent=1))
+    return len(created)
+
+
+@app.command()
+def simulate(
+    fleet: Path = typer.Option(Path("var/fleet.json"), help="fleet file written by `silkcharge seed`"),
+    url: str = typer.Option("ws://127.0.0.1:9000/ocpp", help="the CSMS OCPP endpoint"),
+    limit: int = typer.Option(0, help="simulate only the first N stations (0: all)"),
+    sessions_per_hour: float = typer.Option(6.0, help="average sessions started per station and hour"),
+    meter_interval: float = typer.Option(10.0, help="seconds between meter values while charging"),
+) -> None:
+    """Run virtual chargers (OCPP 1.6 and 2.0.1) that boot, charge and answer commands."""
+    from silkcharge.sim.fleet import load_fleet, run_fleet
+
+    if not fleet.exists():
+        console.print(f"[red]no fleet file at {fleet}[/]: run `silkcharge seed` first")
+        raise typer.Exit(2)
+    specs = load_fleet(fleet)
+    if limit:
+        specs = specs[:limit]
+    logging.basicConfig(level=logging.WARNING)
+    tokens = [t["token"] for t in DEMO_TOKENS]
+    console.print(f"simulating {len(specs)} chargers against {url}")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_fleet(
+            url, specs, session_rate_per_hour=sessions_per_hour, tokens=tokens,
+            meter_interval=meter_interval, stop=stop,
+        )
+
+    _run(main())
+
+
+@app.command()
+def demo(
+    stations: int = typer.Option(100, help="how many seeded stations to simulate"),
+    api_port: int = typer.Option(8080),
+    ocpp_port: int = typer.Option(9000),
+) -> None:
+    """A fresh SQLite database with the seeded network of the region, the platform, and ~100
+    simulated chargers. Runs until Ctrl-C."""
+    from silkcharge.app import serve as serve_platform
+
+    if DEMO_DIR.exists():
+        shutil.rmtree(DEMO_DIR)  # the demo always starts from the seed, never from old state
+    DEMO_DIR.mkdir(parents=True)
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{DEMO_DIR}/silkcharge.sqlite3",
+        api_key=DEMO_API_KEY, api_port=api_port, ocpp_port=ocpp_port, heartbeat_interval=60,
+        log_level=os.environ.get("SILKCHARGE_LOG_LEVEL", "WARNING"),
+    )
+    _logging(settings)
+    fleet = DEMO_DIR / "fleet.json"
+    seeded = asyncio.run(_seed(settings, fleet, DEMO_TOKENS))
+    api = f"http://127.0.0.1:{api_port}"
+    console.print(f"[bold green]silkcharge demo[/]: {seeded} seeded stations, simulating {stations}")
+    console.print(f"  API docs (OpenAPI):   {api}/docs")
+    console.print(f"  live status:          {api}/api/v1/status   (header X-API-Key: {DEMO_API_KEY})")
+    console.print(f"  live events (SSE):    {api}/api/v1/events")
+    console.print(f"  stations:             {api}/api/v1/stations")
+    console.print(f"  sessions:             {api}/api/v1/transactions")
+    console.print(f"  OCPP endpoint:        ws://127.0.0.1:{ocpp_port}/ocpp/{{stationId}}")
+    console.print(f"  try: curl -H 'X-API-Key: {DEMO_API_KEY}' {api}/api/v1/status")
+    console.print("Ctrl-C stops everything.")
+    simulator = subprocess.Popen(
+        [
+            sys.executable, "-m", "silkcharge.cli", "simulate", "--fleet", str(fleet),
+            "--url", f"ws://127.0.0.1:{ocpp_port}/ocpp", "--limit", str(stations),
+            "--sessions-per-hour", "12", "--meter-interval", "15",
+        ],
+    )
+    try:
+        _run(_until_signal(serve_platform(settings)))
+    finally:
+        simulator.terminate()
+        try:
+            simulator.wait(10)
+        except subprocess.TimeoutExpired:
+            simulator.kill()
+
+
+if __name__ == "__main__":
+    app()
