@@ -1,0 +1,450 @@
+"""The routable road network of the region: places, shortest routes, border crossings, passes.
+
+The graph is simplified OpenStreetMap data (© OpenStreetMap contributors, ODbL 1.0) built by
+``scripts/build_road_graph.py`` into ``silkcharge/data/roads``. Distances are good to about 5 %
+on steppe and valley roads; mountain legs carry the corrections listed in ``corrections.json``.
+It is for planning charging stops and siting stations, not for turn-by-turn navigation.
+
+Routes minimise kilometres plus border waiting time (``wait_km_per_min`` kilometres per minute
+of typical wait), so a route does not cut through a neighbour country to save a few km. Border
+edges that no listed crossing claims are weighed as a long wait (``UNLISTED_WAIT_MIN``): they are
+either unknown crossings or places where the simplified road grazes an approximate border line,
+and the route reports them in ``Route.border_notes``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from importlib import resources
+from typing import Iterable, Sequence
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from silkcharge.domain.geo import EARTH_RADIUS_KM, haversine_km, interpolate
+
+UNLISTED_WAIT_MIN = 180.0
+"""Weight of crossing a border edge that no listed crossing claims, in minutes of waiting."""
+
+PLACE_SNAP_KM = 15.0
+"""A place snaps to the nearest node of its own country when one is this close."""
+
+_BLOCKED = 1e9
+
+
+class UnknownPlace(LookupError):
+    """A place name that is neither a known name nor an alias."""
+
+    def __init__(self, name: str, suggestions: Sequence[str]) -> None:
+        self.name = name
+        self.suggestions = tuple(suggestions)
+        hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
+        super().__init__(f"unknown place {name!r}{hint}")
+
+
+class NoRoute(LookupError):
+    """No road connects the two points under the given restrictions."""
+
+
+@dataclass(frozen=True)
+class Place:
+    name: str
+    country: str
+    lat: float
+    lon: float
+    timezone: str
+    aliases: tuple[str, ...]
+    node: int
+    snap_km: float
+    """How far the place lies from its graph node: large values mean the graph misses its road."""
+
+
+@dataclass(frozen=True)
+class BorderCrossing:
+    id: str
+    name: str
+    countries: tuple[str, str]
+    lat: float
+    lon: float
+    typical_wait_min: float
+    open_to_private_cars: bool
+    hours: str
+    source: str
+    confidence: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SeasonalEntry:
+    id: str
+    name: str
+    road: str
+    lat: float
+    lon: float
+    may_close: tuple[str, str] | None
+    closed: tuple[tuple[str, str], ...]
+    closed_weekdays: tuple[int, ...]
+    note: str
+    source: str
+    confidence: str
+
+    def may_close_on(self, day: date) -> bool:
+        return self.may_close is not None and _in_window(day, *self.may_close)
+
+    def closed_on(self, day: date) -> bool:
+        return day.weekday() in self.closed_weekdays or any(
+            _in_window(day, start, end) for start, end in self.closed
+        )
+
+
+@dataclass(frozen=True)
+class BorderPassage:
+    """A listed crossing on a route, at ``km`` from the start."""
+
+    crossing: BorderCrossing
+    km: float
+
+    @property
+    def wait_min(self) -> float:
+        return self.crossing.typical_wait_min
+
+
+@dataclass(frozen=True)
+class Route:
+    nodes: tuple[int, ...]
+    coords: tuple[tuple[float, float], ...]
+    km: float
+    cumulative_km: tuple[float, ...]
+    border_crossings: tuple[BorderPassage, ...]
+    hazards: tuple[SeasonalEntry, ...]
+    border_notes: tuple[str, ...] = field(default=())
+
+    @property
+    def border_wait_min(self) -> float:
+        return sum(p.wait_min for p in self.border_crossings)
+
+
+class RoadGraph:
+    """An undirected road graph on arrays, with places, crossings and seasonal entries.
+
+    Build once (``load_road_graph()``) and query many times: the CSR structure is fixed and
+    each query only swaps its weight vector.
+    """
+
+    def __init__(
+        self,
+        lat: np.ndarray,
+        lon: np.ndarray,
+        edge_a: np.ndarray,
+        edge_b: np.ndarray,
+        km: np.ndarray,
+        country: Sequence[str],
+        places: Iterable[dict],
+        crossings: Iterable[dict] = (),
+        seasonal: Iterable[dict] = (),
+        km_osm: np.ndarray | None = None,
+    ) -> None:
+        self.lat = np.asarray(lat, dtype=float)
+        self.lon = np.asarray(lon, dtype=float)
+        self.edge_a = np.asarray(edge_a, dtype=np.int64)
+        self.edge_b = np.asarray(edge_b, dtype=np.int64)
+        self.km = np.asarray(km, dtype=float)
+        self.km_osm = self.km.copy() if km_osm is None else np.asarray(km_osm, dtype=float)
+        self.country = np.asarray(country)
+        self._build_csr()
+        self.crossings, self.edge_crossing = self._claim_border_edges(list(crossings))
+        self.seasonal, self.seasonal_edges = self._locate_seasonal(list(seasonal))
+        self._places = [self._make_place(p) for p in places]
+        self._by_key = {}
+        for place in self._places:
+            for key in (place.name, *place.aliases):
+                self._by_key.setdefault(_key(key), place)
+
+    @property
+    def node_count(self) -> int:
+        return len(self.lat)
+
+    @property
+    def edge_count(self) -> int:
+        return len(self.edge_a)
+
+    @property
+    def places(self) -> tuple[Place, ...]:
+        return tuple(self._places)
+
+    # ---- lookup -------------------------------------------------------------------------
+
+    def nearest_node(self, lat: float, lon: float, *, country: str | None = None) -> int:
+        """The graph node closest to a point, optionally only among one country's nodes."""
+        dist = _haversine_array(self.lat, self.lon, lat, lon)
+        if country is not None:
+            dist = np.where(self.country == country, dist, np.inf)
+        return int(np.argmin(dist))
+
+    def place(self, name: str) -> Place:
+        """A place by name or alias, case-insensitively; raises ``UnknownPlace`` with hints."""
+        found = self._by_key.get(_key(name))
+        if found is None:
+            names = {_key(k): k for p in self._places for k in (p.name, *p.aliases)}
+            close = difflib.get_close_matches(_key(name), list(names), n=4, cutoff=0.6)
+            suggestions = dict.fromkeys(self._by_key[k].name for k in close)
+            raise UnknownPlace(name, list(suggestions))
+        return found
+
+    def crossing(self, id_or_name: str) -> BorderCrossing:
+        key = _key(id_or_name)
+        for crossing in self.crossings:
+            if key in (_key(crossing.id), _key(crossing.name)):
+                return crossing
+        raise LookupError(f"unknown border crossing {id_or_name!r}")
+
+    # ---- routing ------------------------------------------------------------------------
+
+    def shortest_path(
+        self,
+        a: str | Place | tuple[float, float] | int,
+        b: str | Place | tuple[float, float] | int,
+        *,
+        avoid_borders: Iterable[str] = (),
+        closed_on: date | None = None,
+        private_car: bool = True,
+        wait_km_per_min: float = 1.0,
+    ) -> Route:
+        """The route between two places, points or node ids.
+
+        ``avoid_borders`` takes crossing ids or names, or country pairs such as ``"KZ-KG"``
+        (every border edge between the two). ``closed_on`` removes the edges of seasonal
+        entries closed on that day and limits hazards to those in force that day; without it,
+        every seasonal entry on the route is a hazard. ``private_car`` removes crossings closed
+        to private cars. Raises ``NoRoute`` when nothing connects the two.
+        """
+        source, target = self._node_of(a), self._node_of(b)
+        weight = self._weights(avoid_borders, closed_on, private_car, wait_km_per_min)
+        graph = csr_matrix((weight[self._csr_edge], self._csr_indices, self._csr_indptr),
+                           shape=(self.node_count, self.node_count))
+        dist, pred = dijkstra(graph, directed=True, indices=source, return_predecessors=True)
+        if not np.isfinite(dist[target]) or dist[target] >= _BLOCKED:
+            raise NoRoute(f"no road from {a!r} to {b!r} with these restrictions")
+        nodes = [target]
+        while nodes[-1] != source:
+            nodes.append(int(pred[nodes[-1]]))
+        nodes.reverse()
+        return self._route(nodes, closed_on)
+
+    def distance_km(self, a: str | Place | tuple[float, float] | int,
+                    b: str | Place | tuple[float, float] | int, **options: object) -> float:
+        """Road km of ``shortest_path(a, b, **options)``."""
+        return self.shortest_path(a, b, **options).km  # type: ignore[arg-type]
+
+    def km_along(self, route: Route, km: float) -> tuple[float, float]:
+        """The (lat, lon) at ``km`` road kilometres from the route's start (clamped to its ends)."""
+        cum = route.cumulative_km
+        if km <= 0 or len(cum) == 1:
+            return route.coords[0]
+        if km >= cum[-1]:
+            return route.coords[-1]
+        i = int(np.searchsorted(cum, km, side="right")) - 1
+        step = cum[i + 1] - cum[i]
+        fraction = (km - cum[i]) / step if step > 0 else 0.0
+        return interpolate(*route.coords[i], *route.coords[i + 1], fraction)
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def _node_of(self, where: str | Place | tuple[float, float] | int) -> int:
+        if isinstance(where, str):
+            return self.place(where).node
+        if isinstance(where, Place):
+            return where.node
+        if isinstance(where, (int, np.integer)):
+            return int(where)
+        lat, lon = where
+        return self.nearest_node(lat, lon)
+
+    def _build_csr(self) -> None:
+        n = self.node_count
+        rows = np.concatenate([self.edge_a, self.edge_b])
+        cols = np.concatenate([self.edge_b, self.edge_a])
+        edge = np.concatenate([np.arange(self.edge_count)] * 2)
+        order = np.lexsort((cols, rows))
+        self._csr_indices = cols[order].astype(np.int32)
+        self._csr_edge = edge[order]
+        self._csr_indptr = np.searchsorted(rows[order], np.arange(n + 1)).astype(np.int32)
+        self._pair_edge = {(int(r), int(c)): int(e) for r, c, e in zip(rows, cols, edge)}
+
+    def _edge_between(self, u: int, v: int) -> int:
+        return self._pair_edge[(u, v)]
+
+    def _weights(self, avoid: Iterable[str], closed_on: date | None, private_car: bool,
+                 wait_km_per_min: float) -> np.ndarray:
+        weight = self.km.copy()
+        border = self.country[self.edge_a] != self.country[self.edge_b]
+        claimed = self.edge_crossing >= 0
+        weight[border & ~claimed] += UNLISTED_WAIT_MIN * wait_km_per_min
+        waits = np.array([c.typical_wait_min for c in self.crossings] + [0.0])
+        weight[claimed] += waits[self.edge_crossing[claimed]] * wait_km_per_min
+        for item in avoid:
+            weight[self._avoided_edges(item, border)] = _BLOCKED
+        if private_car:
+            for index, crossing in enumerate(self.crossings):
+                if not crossing.open_to_private_cars:
+                    weight[self.edge_crossing == index] = _BLOCKED
+        if closed_on is not None:
+            for entry, edges in zip(self.seasonal, self.seasonal_edges):
+                if entry.closed_on(closed_on):
+                    weight[edges] = _BLOCKED
+        return weight
+
+    def _avoided_edges(self, item: str, border: np.ndarray) -> np.ndarray:
+        parts = item.upper().split("-")
+        if len(parts) == 2 and all(len(p) == 2 for p in parts):
+            ca, cb = self.country[self.edge_a], self.country[self.edge_b]
+            return border & (((ca == parts[0]) & (cb == parts[1])) |
+                             ((ca == parts[1]) & (cb == parts[0])))
+        index = self.crossings.index(self.crossing(item))
+        return self.edge_crossing == index
+
+    def _route(self, nodes: list[int], closed_on: date | None) -> Route:
+        edges = [self._edge_between(u, v) for u, v in zip(nodes, nodes[1:])]
+        cumulative = np.concatenate([[0.0], np.cumsum(self.km[edges])]) if edges else np.zeros(1)
+        passages: list[BorderPassage] = []
+        notes: list[str] = []
+        for i, e in enumerate(edges):
+            u, v = nodes[i], nodes[i + 1]
+            if self.country[u] == self.country[v]:
+                continue
+            c = int(self.edge_crossing[e])
+            if c >= 0:
+                if not passages or passages[-1].crossing is not self.crossings[c]:
+                    passages.append(BorderPassage(self.crossings[c], float(cumulative[i])))
+            else:
+                notes.append(f"{self.country[u]}→{self.country[v]} near "
+                             f"{self.lat[v]:.3f}, {self.lon[v]:.3f} at km {cumulative[i]:.0f}: "
+                             "no listed crossing (unknown crossing or approximate border)")
+        on_route = set(edges)
+        hazards = tuple(
+            entry for entry, entry_edges in zip(self.seasonal, self.seasonal_edges)
+            if on_route.intersection(entry_edges.tolist())
+            and (closed_on is None or entry.may_close_on(closed_on) or entry.closed_on(closed_on))
+        )
+        return Route(
+            nodes=tuple(nodes),
+            coords=tuple((float(self.lat[i]), float(self.lon[i])) for i in nodes),
+            km=float(cumulative[-1]),
+            cumulative_km=tuple(float(x) for x in cumulative),
+            border_crossings=tuple(passages),
+            hazards=hazards,
+            border_notes=tuple(notes),
+        )
+
+    def _make_place(self, raw: dict) -> Place:
+        own = self.nearest_node(raw["lat"], raw["lon"], country=raw["country"])
+        own_km = haversine_km(raw["lat"], raw["lon"], self.lat[own], self.lon[own])
+        node = own if own_km <= PLACE_SNAP_KM else self.nearest_node(raw["lat"], raw["lon"])
+        return Place(
+            name=raw["name"], country=raw["country"], lat=raw["lat"], lon=raw["lon"],
+            timezone=raw["timezone"], aliases=tuple(raw.get("aliases", ())), node=node,
+            snap_km=haversine_km(raw["lat"], raw["lon"], self.lat[node], self.lon[node]),
+        )
+
+    def _claim_border_edges(self, raw: list[dict]) -> tuple[list[BorderCrossing], np.ndarray]:
+        """Give each listed crossing the border edges between its countries near its point."""
+        crossings = [_crossing(r) for r in raw]
+        owner = np.full(self.edge_count, -1, dtype=np.int64)
+        best = np.full(self.edge_count, np.inf)
+        ca, cb = self.country[self.edge_a], self.country[self.edge_b]
+        for index, (crossing, r) in enumerate(zip(crossings, raw)):
+            x, y = crossing.countries
+            between = ((ca == x) & (cb == y)) | ((ca == y) & (cb == x))
+            dist = self._edge_distance_km(crossing.lat, crossing.lon)
+            mine = between & (dist <= r.get("radius_km", 10.0)) & (dist < best)
+            owner[mine], best[mine] = index, dist[mine]
+        return crossings, owner
+
+    def _locate_seasonal(self, raw: list[dict]) -> tuple[list[SeasonalEntry], list[np.ndarray]]:
+        entries = [_seasonal(r) for r in raw]
+        edges = [np.flatnonzero(self._edge_distance_km(e.lat, e.lon) <= r.get("radius_km", 10.0))
+                 for e, r in zip(entries, raw)]
+        return entries, edges
+
+    def _edge_distance_km(self, lat: float, lon: float) -> np.ndarray:
+        """Distance from a point to every edge segment (local equirectangular projection)."""
+        kx = np.radians(1.0) * EARTH_RADIUS_KM * np.cos(np.radians(lat))
+        ky = np.radians(1.0) * EARTH_RADIUS_KM
+        ax, ay = (self.lon[self.edge_a] - lon) * kx, (self.lat[self.edge_a] - lat) * ky
+        bx, by = (self.lon[self.edge_b] - lon) * kx, (self.lat[self.edge_b] - lat) * ky
+        dx, dy = bx - ax, by - ay
+        length2 = np.maximum(dx * dx + dy * dy, 1e-12)
+        t = np.clip(-(ax * dx + ay * dy) / length2, 0.0, 1.0)
+        return np.hypot(ax + t * dx, ay + t * dy)
+
+
+# ---- loading ----------------------------------------------------------------------------
+
+
+@cache
+def load_road_graph() -> RoadGraph:
+    """The shipped graph with its places, crossings and seasonal entries (loaded once)."""
+    folder = resources.files("silkcharge.data") / "roads"
+    with resources.as_file(folder / "highways.npz") as path, np.load(path) as arrays:
+        data = {k: arrays[k] for k in arrays.files}
+    return RoadGraph(
+        lat=data["lat_e3"] / 1000.0,
+        lon=data["lon_e3"] / 1000.0,
+        edge_a=data["edge_a"],
+        edge_b=data["edge_b"],
+        km=data["km"],
+        km_osm=data["km_osm"],
+        country=data["countries"][data["country"]],
+        places=_read_json(folder / "places.json")["places"],
+        crossings=_read_json(folder / "borders.json")["crossings"],
+        seasonal=_read_json(folder / "seasonal.json")["entries"],
+    )
+
+
+def _read_json(resource: object) -> dict:
+    return json.loads(resource.read_text(encoding="utf-8"))  # type: ignore[attr-defined]
+
+
+# ---- helpers ----------------------------------------------------------------------------
+
+
+def _key(name: str) -> str:
+    return " ".join(name.casefold().replace("-", " ").replace("'", "").split())
+
+
+def _in_window(day: date, start: str, end: str) -> bool:
+    """Whether ``day`` lies in the yearly window start..end (MM-DD, may wrap the new year)."""
+    md = day.strftime("%m-%d")
+    return start <= md <= end if start <= end else md >= start or md <= end
+
+
+def _haversine_array(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
+    phi, phi0 = np.radians(lat), np.radians(lat0)
+    h = (np.sin((phi - phi0) / 2) ** 2
+         + np.cos(phi) * np.cos(phi0) * np.sin(np.radians(lon - lon0) / 2) ** 2)
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(h, 1.0)))
+
+
+def _crossing(raw: dict) -> BorderCrossing:
+    return BorderCrossing(
+        id=raw["id"], name=raw["name"], countries=tuple(raw["countries"]),  # type: ignore[arg-type]
+        lat=raw["lat"], lon=raw["lon"], typical_wait_min=raw["typical_wait_min"],
+        open_to_private_cars=raw["open_to_private_cars"], hours=raw.get("hours", ""),
+        source=raw["source"], confidence=raw["confidence"], note=raw.get("note", ""),
+    )
+
+
+def _seasonal(raw: dict) -> SeasonalEntry:
+    window = raw.get("may_close")
+    return SeasonalEntry(
+        id=raw["id"], name=raw["name"], road=raw.get("road", ""), lat=raw["lat"], lon=raw["lon"],
+        may_close=(window["from"], window["to"]) if window else None,
+        closed=tuple((w["from"], w["to"]) for w in raw.get("closed", ())),
+        closed_weekdays=tuple(raw.get("closed_weekdays", ())),
+        note=raw.get("note", ""), source=raw["source"], confidence=raw["confidence"],
+    )

@@ -1,0 +1,130 @@
+"""The shipped road graph routes the region's corridors at believable distances."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+import pytest
+
+from silkcharge.domain.geo import bearing, haversine_km
+from silkcharge.trips.roads import NoRoute, UnknownPlace, load_road_graph
+
+
+@pytest.fixture(scope="module")
+def roads():
+    return load_road_graph()
+
+
+def test_haversine_almaty_bishkek_is_about_196_km_as_the_crow_flies():
+    assert haversine_km(43.238, 76.946, 42.875, 74.603) == pytest.approx(195, abs=3)
+    assert bearing(0, 0, 1, 0) == pytest.approx(0)
+    assert bearing(0, 0, 0, 1) == pytest.approx(90)
+
+
+def test_graph_is_one_connected_component_of_12405_nodes(roads):
+    assert roads.node_count == 12405
+
+
+def test_routed_almaty_bishkek_is_within_10_percent_of_240_km(roads):
+    assert roads.distance_km("Almaty", "Bishkek") == pytest.approx(240, rel=0.10)
+
+
+def test_khujand_dushanbe_routes_about_330_km_after_correction(roads):
+    assert roads.distance_km("Khujand", "Dushanbe") == pytest.approx(330, rel=0.02)
+
+
+def test_corrected_legs_route_at_their_reference_and_keep_osm_km(roads):
+    assert roads.distance_km("Tashkent", "Termez") == pytest.approx(708, rel=0.02)
+    assert roads.distance_km("Bishkek", "Osh") == pytest.approx(650, rel=0.02)
+    assert roads.distance_km("Almaty", "Astana") == pytest.approx(1245, rel=0.02)
+    assert (roads.km >= roads.km_osm - 1e-3).all()
+    assert (roads.km > roads.km_osm * 1.05).sum() > 50
+
+
+def test_uncorrected_neighbours_of_corrected_legs_stay_near_reference(roads):
+    assert roads.distance_km("Tashkent", "Samarkand") == pytest.approx(300, rel=0.05)
+    assert roads.distance_km("Karaganda", "Astana") == pytest.approx(215, rel=0.05)
+
+
+def test_almaty_tashkent_passes_a_kz_kg_or_kz_uz_crossing_with_its_wait(roads):
+    route = roads.shortest_path("Almaty", "Tashkent")
+    pairs = {frozenset(p.crossing.countries) for p in route.border_crossings}
+    assert pairs & {frozenset({"KZ", "KG"}), frozenset({"KZ", "UZ"})}
+    assert all(p.wait_min > 0 for p in route.border_crossings)
+    assert route.border_wait_min >= 30
+
+
+def test_avoiding_a_border_gives_a_longer_route_or_no_route(roads):
+    direct = roads.shortest_path("Almaty", "Bishkek")
+    assert [p.crossing.id for p in direct.border_crossings] == ["kordai-akzhol"]
+    detour = roads.shortest_path("Almaty", "Bishkek", avoid_borders=["kordai-akzhol"])
+    assert detour.km > direct.km
+    assert "kordai-akzhol" not in [p.crossing.id for p in detour.border_crossings]
+    around = roads.shortest_path("Almaty", "Bishkek", avoid_borders=["KZ-KG"])
+    assert around.km > detour.km >= direct.km
+    every_kz_border = [f"KZ-{other}" for other in ("KG", "UZ", "CN", "RU", "TM")]
+    with pytest.raises(NoRoute):
+        roads.shortest_path("Almaty", "Bishkek", avoid_borders=every_kz_border)
+
+
+def test_crossing_closed_to_private_cars_is_not_used_by_private_cars(roads):
+    truck = roads.shortest_path("Osh", "Kashgar", private_car=False)
+    assert "irkeshtam" in [p.crossing.id for p in truck.border_crossings]
+    closed = {c.id for c in roads.crossings if not c.open_to_private_cars}
+    assert "irkeshtam" in closed
+    # Every listed road into China is closed to independent private cars, so there is none.
+    with pytest.raises(NoRoute):
+        roads.shortest_path("Osh", "Kashgar", private_car=True)
+    car = roads.shortest_path("Tashkent", "Termez", private_car=True)
+    assert not closed & {p.crossing.id for p in car.border_crossings}
+
+
+def test_unknown_place_suggests_close_matches(roads):
+    with pytest.raises(UnknownPlace) as error:
+        roads.place("Samarkant")
+    assert "Samarkand" in error.value.suggestions
+    assert "Samarkand" in str(error.value)
+
+
+def test_places_resolve_by_alias_case_insensitively(roads):
+    assert roads.place("алматы").name == "Almaty"
+    assert roads.place("alma-ata").name == "Almaty"
+    assert roads.place("Toshkent").name == "Tashkent"
+    assert roads.place("KARA BALTA").name == "Kara-Balta"
+
+
+def test_bishkek_osh_in_january_shows_the_pass_hazards(roads):
+    route = roads.shortest_path("Bishkek", "Osh", closed_on=date(2026, 1, 14))
+    assert {"too-ashuu", "ala-bel"} <= {h.id for h in route.hazards}
+    summer = roads.shortest_path("Bishkek", "Osh", closed_on=date(2026, 7, 14))
+    assert not {"too-ashuu", "ala-bel"} & {h.id for h in summer.hazards}
+
+
+def test_weekend_closure_removes_the_timed_crossing(roads):
+    weekday = roads.shortest_path("Osh", "Kashgar", private_car=False, closed_on=date(2026, 7, 15))
+    saturday = roads.shortest_path("Osh", "Kashgar", private_car=False, closed_on=date(2026, 7, 18))
+    assert "irkeshtam" in [p.crossing.id for p in weekday.border_crossings]
+    assert "irkeshtam" not in [p.crossing.id for p in saturday.border_crossings]
+
+
+def test_km_along_walks_the_route(roads):
+    route = roads.shortest_path("Almaty", "Bishkek")
+    assert roads.km_along(route, 0) == route.coords[0]
+    assert roads.km_along(route, route.km + 50) == route.coords[-1]
+    lat, lon = roads.km_along(route, route.km / 2)
+    start, end = route.coords[0], route.coords[-1]
+    assert haversine_km(*start, lat, lon) > 50 and haversine_km(*end, lat, lon) > 50
+
+
+def test_nearest_node_of_a_place_is_close(roads):
+    node = roads.nearest_node(41.311, 69.240)
+    assert haversine_km(41.311, 69.240, roads.lat[node], roads.lon[node]) < 5
+
+
+def test_repeated_queries_are_fast(roads):
+    roads.shortest_path("Almaty", "Samarkand")
+    started = time.perf_counter()
+    for _ in range(20):
+        roads.shortest_path("Almaty", "Samarkand")
+    assert (time.perf_counter() - started) / 20 < 0.05
