@@ -83,6 +83,7 @@ async def _add_station(session, site_id: int, station: dict[str, Any]) -> Seeded
             registration_status="Accepted", vendor=station["vendor"], model=wire_model(station),
         )
     )
+    await session.flush()  # the schema declares no ORM relationships, so order the inserts here
     connectors = []
     for evse in station["evses"]:
         session.add(Evse(station_id=station["station_id"], evse_id=evse["evse_id"]))
