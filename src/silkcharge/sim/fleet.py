@@ -1,0 +1,119 @@
+"""A fleet of simulated stations with drivers arriving at random, so a demo shows live sessions.
+
+Each station gets arrivals as a Poisson process (`session_rate_per_hour` per station). A
+driver takes a free connector with an unused token, charges 5-40 kWh and leaves a little after
+the car is full. Stations connect staggered over `ramp_seconds` so the CSMS is not hit at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from decimal import Decimal
+
+from silkcharge.sim.charger import AuthorizationRejected, ConnectorUnavailable
+from silkcharge.sim.charger import NoActiveTransaction, SimulatedCharger
+from silkcharge.sim.spec import StationSpec, load_fleet
+
+__all__ = ["DEMO_TOKENS", "load_fleet", "run_fleet"]
+
+log = logging.getLogger(__name__)
+
+DEMO_TOKENS: tuple[str, ...] = tuple(f"SILK{n:04d}" for n in range(1, 41))
+_SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+async def run_fleet(
+    url: str,
+    specs: list[StationSpec],
+    *,
+    session_rate_per_hour: float = 2.0,
+    tokens: Sequence[str] = DEMO_TOKENS,
+    meter_interval: float = 10.0,
+    stop: asyncio.Event,
+    ramp_seconds: float = 5.0,
+    rng: random.Random | None = None,
+) -> None:
+    """Run every station until `stop` is set, then end open sessions and disconnect."""
+    rng = rng or random.Random()
+    chargers = [
+        SimulatedCharger(spec, url, meter_interval=meter_interval, rng=random.Random(rng.random()))
+        for spec in specs
+    ]
+    free_tokens = list(tokens)
+    work: list[asyncio.Task] = []
+    for index, charger in enumerate(chargers):
+        delay = ramp_seconds * index / max(1, len(chargers))
+        work.append(asyncio.create_task(_power_on(charger, delay)))
+    drivers = [
+        asyncio.create_task(_arrivals(charger, session_rate_per_hour, free_tokens, charger.rng))
+        for charger in chargers
+    ]
+    try:
+        await stop.wait()
+    finally:
+        for task in drivers:
+            task.cancel()
+        await asyncio.gather(*drivers, return_exceptions=True)
+        await _end_open_sessions(chargers)
+        await asyncio.gather(*(charger.stop() for charger in chargers))
+        await asyncio.gather(*work, return_exceptions=True)
+
+
+async def _power_on(charger: SimulatedCharger, delay: float) -> None:
+    await asyncio.sleep(delay)
+    await charger.run()
+
+
+async def _arrivals(
+    charger: SimulatedCharger, rate_per_hour: float, free_tokens: list[str], rng: random.Random
+) -> None:
+    if rate_per_hour <= 0:
+        return
+    async with asyncio.TaskGroup() as visits:
+        while True:
+            await asyncio.sleep(rng.expovariate(rate_per_hour / 3600))
+            free = [c for c in charger.connectors if c.free]
+            if not free or not free_tokens or not charger.booted.is_set():
+                continue
+            token = free_tokens.pop(rng.randrange(len(free_tokens)))
+            connector = rng.choice(free)
+            visits.create_task(_visit(charger, (connector.evse_id, connector.connector_id),
+                                      token, free_tokens, rng))
+
+
+async def _visit(
+    charger: SimulatedCharger, connector: tuple[int, int], token: str, free_tokens: list[str],
+    rng: random.Random,
+) -> None:
+    """One driver: charge, stay until a while after the car is full, leave."""
+    energy_kwh = Decimal(rng.randint(5, 40))
+    power_kw = charger.connector(connector).spec.max_power_kw
+    dwell_seconds = float(energy_kwh / power_kw) * 3600 * rng.uniform(1.1, 1.6)
+    try:
+        transaction_id = await charger.plug_in_and_charge(connector, token, energy_kwh=energy_kwh)
+        await asyncio.sleep(dwell_seconds)
+        if transaction_id in charger.transactions:
+            await charger.stop_charging(connector)
+    except (AuthorizationRejected, ConnectorUnavailable, NoActiveTransaction) as outcome:
+        log.info("%s: driver with %s: %s", charger.spec.station_id, token, outcome)
+    finally:
+        free_tokens.append(token)
+
+
+async def _end_open_sessions(chargers: list[SimulatedCharger]) -> None:
+    """Drivers leave when the demo ends, so the CSMS sees no session left hanging."""
+    endings = [
+        charger.stop_charging((session.connector.evse_id, session.connector.connector_id))
+        for charger in chargers
+        for session in charger.transactions.values()
+        if charger.booted.is_set()
+    ]
+    if endings:
+        try:
+            await asyncio.wait_for(asyncio.gather(*endings, return_exceptions=True),
+                                   _SHUTDOWN_GRACE_SECONDS)
+        except TimeoutError:
+            log.warning("fleet: some sessions were still open at shutdown")

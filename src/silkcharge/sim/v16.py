@@ -1,0 +1,347 @@
+"""OCPP 1.6J station side: the messages a 1.6 station sends and its truthful answers.
+
+Connector ids are the 1-based positions in `StationSpec.connectors`; 0 means the station.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action
+
+from silkcharge.domain.clock import parse_ocpp, to_ocpp, utcnow
+from silkcharge.sim.config16 import Configuration
+from silkcharge.sim.link import BootResult, Dialect, ReplyFirst
+from silkcharge.sim.meter import MeterSample
+from silkcharge.sim.state import BootReason, ConnectorState, ConnectorStatus, Fault, IdToken
+from silkcharge.sim.state import Session, StopReason
+
+if TYPE_CHECKING:
+    from silkcharge.sim.charger import SimulatedCharger
+
+_REASON = {
+    StopReason.IMMEDIATE_RESET: "HardReset",
+    StopReason.GROUND_FAULT: "Other",
+    StopReason.OVERCURRENT_FAULT: "Other",
+}
+_UNIT = {
+    "Energy.Active.Import.Register": "Wh",
+    "Power.Active.Import": "W",
+    "Current.Import": "A",
+    "Voltage": "V",
+    "SoC": "Percent",
+}
+
+
+def sampled_values(sample: MeterSample, context: str, measurands: list[str]) -> list[dict]:
+    """A 1.6 sampledValue list (values as strings) for the measurands the station is set to."""
+    ac = sample.current_type.value == "AC"
+    values: list[tuple[str, object, str | None]] = [
+        ("Energy.Active.Import.Register", sample.energy_wh, None),
+        ("Power.Active.Import", sample.power_w, None),
+        *(("Current.Import", amps, f"L{n}" if ac else None)
+          for n, amps in enumerate(sample.current_a, start=1)),
+        ("Voltage", sample.voltage_v, "L1-N" if ac else None),
+    ]
+    if sample.soc_percent is not None:
+        values.append(("SoC", sample.soc_percent, None))
+    return [
+        {
+            "value": str(value),
+            "context": context,
+            "measurand": measurand,
+            "location": "EV" if measurand == "SoC" else "Outlet",
+            "unit": _UNIT[measurand],
+            **({"phase": phase} if phase else {}),
+        }
+        for measurand, value, phase in values
+        if measurand in measurands
+    ]
+
+
+class V16Link(ReplyFirst, ChargePoint):
+    def __init__(self, charger: SimulatedCharger, connection) -> None:
+        super().__init__(charger.spec.station_id, connection)
+        self._init_follow_ups(charger.spawn)
+        self.charger = charger
+        self.config: Configuration = charger.settings
+
+    # ---- messages the station sends ----------------------------------------------------------
+
+    async def boot(self, reason: BootReason) -> BootResult:
+        spec = self.charger.spec
+        result = await self.call(
+            call.BootNotification(
+                charge_point_model=spec.model,
+                charge_point_vendor=spec.vendor,
+                firmware_version=spec.firmware_version,
+                charge_point_serial_number=spec.station_id[:25],
+            ),
+            suppress=False,
+        )
+        return BootResult(result.status, result.interval)
+
+    async def after_boot(self, reason: BootReason) -> None:
+        """1.6 has nothing to add after a boot."""
+
+    async def heartbeat(self) -> None:
+        await self.call(call.Heartbeat())
+
+    async def status(self, connector: ConnectorState) -> None:
+        fault = connector.fault
+        await self.call(
+            call.StatusNotification(
+                connector_id=connector.position,
+                error_code=fault.error_code if fault else "NoError",
+                status=connector.status.value,
+                timestamp=to_ocpp(utcnow()),
+                vendor_error_code=fault.vendor_error if fault else None,
+            )
+        )
+
+    async def station_status(self) -> None:
+        """Connector 0: the charge point itself."""
+        await self.call(
+            call.StatusNotification(
+                connector_id=0, error_code="NoError", status="Available",
+                timestamp=to_ocpp(utcnow()),
+            )
+        )
+
+    async def fault_changed(self, connector: ConnectorState, fault: Fault, cleared: bool) -> None:
+        """1.6 reports faults in StatusNotification alone."""
+
+    async def authorize(self, id_token: IdToken) -> str:
+        result = await self.call(call.Authorize(id_tag=id_token.value))
+        return result.id_tag_info["status"] if result else "Invalid"
+
+    async def transaction_started(self, session: Session, sample: MeterSample) -> str:
+        result = await self.call(
+            call.StartTransaction(
+                connector_id=session.connector.position,
+                id_tag=session.id_token.value,
+                meter_start=sample.energy_wh,
+                timestamp=to_ocpp(session.started_at),
+            ),
+            suppress=False,
+        )
+        session.transaction_id = str(result.transaction_id)
+        return result.id_tag_info["status"]
+
+    async def transaction_sample(self, session: Session, sample: MeterSample) -> None:
+        await self.meter_values(session.connector, sample, "Sample.Periodic", session)
+
+    async def charging_state_changed(self, session: Session, sample: MeterSample) -> None:
+        await self.transaction_sample(session, sample)
+
+    async def meter_values(
+        self, connector: ConnectorState, sample: MeterSample, context: str,
+        session: Session | None,
+    ) -> None:
+        measurands = self.config.measurands("MeterValuesSampledData")
+        await self.call(
+            call.MeterValues(
+                connector_id=connector.position,
+                transaction_id=int(session.transaction_id) if session else None,
+                meter_value=[{
+                    "timestamp": to_ocpp(utcnow()),
+                    "sampled_value": sampled_values(sample, context, measurands),
+                }],
+            )
+        )
+
+    async def transaction_ended(
+        self, session: Session, reason: StopReason, sample: MeterSample
+    ) -> None:
+        measurands = self.config.measurands("StopTxnSampledData")
+        now = to_ocpp(utcnow())
+        await self.call(
+            call.StopTransaction(
+                meter_stop=sample.energy_wh,
+                timestamp=now,
+                transaction_id=int(session.transaction_id),
+                reason=_REASON.get(reason, reason.value),
+                id_tag=session.id_token.value,
+                transaction_data=[
+                    {"timestamp": to_ocpp(session.started_at), "sampled_value": [{
+                        "value": str(session.meter_start_wh), "context": "Transaction.Begin",
+                        "measurand": "Energy.Active.Import.Register", "unit": "Wh",
+                    }]},
+                    {"timestamp": now, "sampled_value":
+                        sampled_values(sample, "Transaction.End", measurands)},
+                ],
+            ),
+            suppress=False,
+        )
+
+    async def firmware_status(self, status: str, request_id: int | None) -> None:
+        await self.call(call.FirmwareStatusNotification(status=status))
+
+    async def log_status(self, status: str, request_id: int | None) -> None:
+        await self.call(call.DiagnosticsStatusNotification(status=status))
+
+    # ---- answers to the Central System -------------------------------------------------------
+
+    def _connector(self, connector_id: int) -> ConnectorState | None:
+        for c in self.charger.connectors:
+            if c.position == connector_id:
+                return c
+        return None
+
+    def _targets(self, connector_id: int) -> list[ConnectorState] | None:
+        if connector_id == 0:
+            return list(self.charger.connectors)
+        c = self._connector(connector_id)
+        return [c] if c else None
+
+    @on(Action.remote_start_transaction)
+    def on_remote_start(self, id_tag: str, connector_id: int | None = None,
+                        charging_profile: dict | None = None):
+        if connector_id is None:
+            candidates = [c for c in self.charger.connectors if c.free]
+        else:
+            candidates = [c for c in [self._connector(connector_id)] if c is not None]
+        chosen = next((c for c in candidates if self.charger.claim(c)), None)
+        if chosen is None:
+            return call_result.RemoteStartTransaction(status="Rejected")
+        self.then(lambda: self.charger.remote_start(chosen, IdToken(id_tag)))
+        return call_result.RemoteStartTransaction(status="Accepted")
+
+    @on(Action.remote_stop_transaction)
+    def on_remote_stop(self, transaction_id: int):
+        session = self.charger.transactions.get(str(transaction_id))
+        if session is None:
+            return call_result.RemoteStopTransaction(status="Rejected")
+        self.then(lambda: self.charger.end_session(session, StopReason.REMOTE))
+        return call_result.RemoteStopTransaction(status="Accepted")
+
+    @on(Action.reset)
+    def on_reset(self, type: str):
+        reason = StopReason.HARD_RESET if type == "Hard" else StopReason.SOFT_RESET
+        self.then(lambda: self.charger.reset(reason))
+        return call_result.Reset(status="Accepted")
+
+    @on(Action.unlock_connector)
+    def on_unlock_connector(self, connector_id: int):
+        c = self._connector(connector_id)
+        if c is None:
+            return call_result.UnlockConnector(status="NotSupported")
+        if c.session is not None:
+            self.then(lambda: self.charger.end_session(c.session, StopReason.UNLOCK_COMMAND))
+        else:
+            self.then(lambda: self.charger.unplug(c))
+        return call_result.UnlockConnector(status="Unlocked")
+
+    @on(Action.change_availability)
+    def on_change_availability(self, connector_id: int, type: str):
+        targets = self._targets(connector_id)
+        if targets is None:
+            return call_result.ChangeAvailability(status="Rejected")
+        status = self.charger.change_availability(targets, operative=type == "Operative")
+        self.then(lambda: self.charger.announce(targets))
+        return call_result.ChangeAvailability(status=status)
+
+    @on(Action.change_configuration)
+    def on_change_configuration(self, key: str, value: str):
+        return call_result.ChangeConfiguration(status=self.config.change(key, value))
+
+    @on(Action.get_configuration)
+    def on_get_configuration(self, key: list[str] | None = None):
+        known, unknown = self.config.get(key)
+        return call_result.GetConfiguration(
+            configuration_key=known, unknown_key=unknown or None
+        )
+
+    @on(Action.clear_cache)
+    def on_clear_cache(self):
+        self.charger.auth_cache.clear()
+        return call_result.ClearCache(status="Accepted")
+
+    @on(Action.trigger_message)
+    def on_trigger_message(self, requested_message: str, connector_id: int | None = None):
+        targets = self._targets(connector_id or 0)
+        if targets is None:
+            return call_result.TriggerMessage(status="Rejected")
+        send = {
+            "BootNotification": self._triggered_boot,
+            "Heartbeat": self.heartbeat,
+            "StatusNotification": lambda: self._triggered_status(targets, connector_id),
+            "MeterValues": lambda: self._triggered_meter_values(targets),
+            "FirmwareStatusNotification":
+                lambda: self.firmware_status(self.charger.firmware_status, None),
+            "DiagnosticsStatusNotification":
+                lambda: self.log_status(self.charger.log_status, None),
+        }.get(requested_message)
+        if send is None:
+            return call_result.TriggerMessage(status="NotImplemented")
+        self.then(send)
+        return call_result.TriggerMessage(status="Accepted")
+
+    async def _triggered_boot(self) -> None:
+        self.charger.accept_registration(await self.boot(BootReason.TRIGGERED))
+
+    async def _triggered_status(self, targets: list[ConnectorState], connector_id: int | None):
+        if not connector_id:
+            await self.station_status()
+        for c in targets:
+            await self.status(c)
+
+    async def _triggered_meter_values(self, targets: list[ConnectorState]) -> None:
+        for c in targets:
+            sample = self.charger.read_meter(c)
+            await self.meter_values(c, sample, "Trigger", c.session)
+
+    @on(Action.update_firmware)
+    def on_update_firmware(self, location: str, retrieve_date: str, retries: int | None = None,
+                           retry_interval: int | None = None):
+        self.then(lambda: self.charger.update_firmware(parse_ocpp(retrieve_date)))
+        return call_result.UpdateFirmware()
+
+    @on(Action.get_diagnostics)
+    def on_get_diagnostics(self, location: str, retries: int | None = None,
+                           retry_interval: int | None = None, start_time: str | None = None,
+                           stop_time: str | None = None):
+        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+        self.then(lambda: self.charger.upload_log())
+        return call_result.GetDiagnostics(
+            file_name=f"diagnostics-{self.charger.spec.station_id}-{stamp}.log"
+        )
+
+    @on(Action.send_local_list)
+    def on_send_local_list(self, list_version: int, update_type: str,
+                           local_authorization_list: list[dict] | None = None):
+        if not self.charger.tunables.local_auth_list_enabled:
+            return call_result.SendLocalList(status="NotSupported")
+        changes = {
+            entry["id_tag"]: (entry.get("id_tag_info") or {}).get("status")
+            for entry in local_authorization_list or []
+        }
+        status = self.charger.local_list.update(list_version, update_type == "Full", changes)
+        return call_result.SendLocalList(status=status.value)
+
+    @on(Action.get_local_list_version)
+    def on_get_local_list_version(self):
+        if not self.charger.tunables.local_auth_list_enabled:
+            return call_result.GetLocalListVersion(list_version=-1)
+        return call_result.GetLocalListVersion(list_version=self.charger.local_list.version)
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, message_id: str | None = None,
+                         data: str | None = None):
+        if vendor_id != self.charger.spec.vendor:
+            return call_result.DataTransfer(status="UnknownVendorId")
+        return call_result.DataTransfer(status="Accepted", data=data)
+
+
+def _wire_status(status: ConnectorStatus) -> str:
+    return status.value
+
+
+def _settings(charger: SimulatedCharger) -> Configuration:
+    dc = any(c.meter.current_type.value == "DC" for c in charger.connectors)
+    return Configuration(charger.tunables, len(charger.connectors), dc)
+
+
+DIALECT = Dialect(subprotocol="ocpp1.6", link=V16Link, settings=_settings, wire_status=_wire_status)

@@ -1,0 +1,35 @@
+"""The fleet runner starts and ends sessions by itself, and leaves nothing open at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from decimal import Decimal
+
+import pytest
+
+from silkcharge.domain.connectors import ConnectorStandard
+from silkcharge.sim.fleet import run_fleet
+from silkcharge.sim.spec import ConnectorSpec
+
+from .conftest import station
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_fleet_runs_live_sessions_and_ends_them_at_shutdown(csms16):
+    specs = [
+        station(f"FLEET-{n}", "1.6", ConnectorSpec(1, 1, ConnectorStandard.TYPE2, Decimal("22")))
+        for n in range(3)
+    ]
+    stop = asyncio.Event()
+    fleet = asyncio.create_task(run_fleet(
+        csms16.url, specs, session_rate_per_hour=36000, tokens=["TOKEN1", "TOKEN2", "TOKEN3"],
+        meter_interval=0.2, stop=stop, ramp_seconds=0.3, rng=random.Random(3)))
+    await csms16.wait_for("MeterValues", timeout=5)
+    assert len(csms16.calls("BootNotification")) == 3
+    started = csms16.calls("StartTransaction")
+    assert started and len({s["idTag"] for s in started}) == len(started)
+    stop.set()
+    await asyncio.wait_for(fleet, 10)
+    assert len(csms16.calls("StopTransaction")) == len(csms16.calls("StartTransaction"))
