@@ -8,7 +8,6 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -19,10 +18,11 @@ from rich.console import Console
 from silkcharge.settings import Settings
 
 app = typer.Typer(help="silkcharge: EV charging platform for Central Asia.", no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)
 
 DEMO_DIR = Path("var/demo")
 DEMO_API_KEY = "demo-key"
+DEMO_SESSIONS_PER_HOUR = float(os.environ.get("SILKCHARGE_DEMO_SESSIONS_PER_HOUR", "12"))
 DEMO_TOKENS = [
     {"token": f"DEMO-RFID-{n:04d}", "type": "ISO14443", "label": "demo driver card (synthetic)"}
     for n in range(1, 21)
@@ -175,21 +175,34 @@ def demo(
     console.print(f"  OCPP endpoint:        ws://127.0.0.1:{ocpp_port}/ocpp/{{stationId}}")
     console.print(f"  try: curl -H 'X-API-Key: {DEMO_API_KEY}' {api}/api/v1/status")
     console.print("Ctrl-C stops everything.")
-    simulator = subprocess.Popen(
-        [
-            sys.executable, "-m", "silkcharge.cli", "simulate", "--fleet", str(fleet),
-            "--url", f"ws://127.0.0.1:{ocpp_port}/ocpp", "--limit", str(stations),
-            "--sessions-per-hour", "12", "--meter-interval", "15",
-        ],
+    _run(_until_signal(_demo(settings, fleet, stations, serve_platform)))
+
+
+async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform) -> None:
+    """Serve the platform; once it listens, start the simulated chargers in their own process."""
+    ready = asyncio.Event()
+    platform = asyncio.create_task(serve_platform(settings, ready=ready))
+    waiting = asyncio.create_task(ready.wait())
+    await asyncio.wait({platform, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    if platform.done():
+        waiting.cancel()
+        platform.result()
+        return
+    simulator = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "silkcharge.cli", "simulate", "--fleet", str(fleet),
+        "--url", f"ws://127.0.0.1:{settings.ocpp_port}/ocpp", "--limit", str(stations),
+        "--sessions-per-hour", str(DEMO_SESSIONS_PER_HOUR), "--meter-interval", "15",
     )
     try:
-        _run(_until_signal(serve_platform(settings)))
+        await platform
     finally:
-        simulator.terminate()
-        try:
-            simulator.wait(10)
-        except subprocess.TimeoutExpired:
-            simulator.kill()
+        if simulator.returncode is None:
+            simulator.terminate()
+            try:
+                await asyncio.wait_for(simulator.wait(), 10)
+            except asyncio.TimeoutError:
+                simulator.kill()
+        platform.cancel()
 
 
 if __name__ == "__main__":
