@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -49,11 +50,14 @@ def install(app: FastAPI) -> None:
         return _answer(422, str(exc))
 
     @app.exception_handler(ValidationError)
-    async def invalid(_: Request, exc: ValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
-        return _answer(422, problems)
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: ValidationError | RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "problem": e["msg"]}
+            for e in exc.errors()
+        ]
+        reason = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+        return _answer(422, reason, problems=problems)
 
     @app.exception_handler(RpcError)
     async def bad_call(_: Request, exc: RpcError) -> JSONResponse:

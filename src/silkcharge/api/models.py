@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from silkcharge.domain.connectors import ConnectorStandard
+from silkcharge.domain.connectors import ConnectorStandard, parse_standard
 
 CURRENCIES = {"KZT", "KGS", "UZS", "TJS", "TMT", "CNY", "RUB", "USD", "EUR", "AFN", "MNT", "TRY", "GEL", "AZN"}
 
@@ -93,16 +93,25 @@ class SiteOut(Body):
     provenance: dict[str, Any] | None
 
 
+def _standard(value: object) -> object:
+    """Accept 'gbt_dc', 'GB/T DC' or the OCPI name 'GBT_DC' alike."""
+    return parse_standard(value) if isinstance(value, str) else value
+
+
 class ConnectorIn(Body):
     evse_id: int = Field(ge=1)
     connector_id: int = Field(default=1, ge=1)
     standard: ConnectorStandard
     max_power_kw: Decimal = Field(gt=0, le=2000)
 
+    _parse_standard = field_validator("standard", mode="before")(_standard)
+
 
 class ConnectorPatch(Body):
     standard: ConnectorStandard | None = None
     max_power_kw: Decimal | None = Field(default=None, gt=0, le=2000)
+
+    _parse_standard = field_validator("standard", mode="before")(_standard)
 
 
 class ConnectorOut(Body):
@@ -167,9 +176,11 @@ class TokenIn(Body):
     @field_validator("expires_at")
     @classmethod
     def aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("expires_at needs a time zone, e.g. 2027-01-01T00:00:00Z")
-        return value
+        return value.astimezone(timezone.utc)
 
 
 class TokenPatch(Body):
@@ -177,6 +188,8 @@ class TokenPatch(Body):
     expires_at: datetime | None = None
     group_id: str | None = None
     label: str | None = None
+
+    _aware = field_validator("expires_at")(TokenIn.aware.__func__)
 
 
 class TokenOut(Body):
