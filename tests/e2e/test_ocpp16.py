@@ -109,6 +109,8 @@ async def test_full_transaction_keeps_energy_and_meter_values(api, platform, ocp
                 }],
             )
         )
+        live = (await api.get(f"/api/v1/transactions/{tx_id}")).json()
+        assert (live["state"], Decimal(live["energy_wh"])) == ("Active", Decimal(5000))
         stopped = await peer.call(
             call.StopTransaction(
                 meter_stop=21000, timestamp=to_ocpp(utcnow()), transaction_id=tx_id, reason="EVDisconnected",

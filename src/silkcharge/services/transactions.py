@@ -242,10 +242,15 @@ class TransactionService:
             for s in samples
         ]
         await insert_ignoring_duplicates(session, MeterRow, rows)
-        if tx is not None and tx.meter_start_wh is None:
-            first = min((s for s in samples if s.is_energy_register), key=lambda s: s.timestamp, default=None)
-            if first is not None:
-                tx.meter_start_wh = first.energy_wh
+        registers = [s for s in samples if s.is_energy_register]
+        if tx is None or not registers:
+            return
+        if tx.meter_start_wh is None:
+            tx.meter_start_wh = min(registers, key=lambda s: s.timestamp).energy_wh
+        if tx.state == ACTIVE:
+            # Energy so far, so live views show a session growing, not only its final total.
+            latest = max(registers, key=lambda s: s.timestamp).energy_wh
+            tx.energy_wh = max(Decimal(0), latest - tx.meter_start_wh, tx.energy_wh or Decimal(0))
 
     async def _energy(self, session: AsyncSession, tx: Transaction) -> Decimal | None:
         """Energy delivered: meter stop minus start, or the span of the energy register samples."""
