@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
+from silkcharge.domain.charging import BootDecision
+from silkcharge.domain.clock import to_ocpp, utcnow
+from silkcharge.ocpp import commands as c
 from silkcharge.ocpp.commands import CommandNotSupported, CommandParams
 from silkcharge.ocpp.rpc import ErrorKind, RpcError
 from silkcharge.services.stations import StationService
@@ -90,6 +93,38 @@ class Adapter:
         if method is None:
             raise CommandNotSupported(f"{name} has no equivalent in OCPP {self.version}")
         return getattr(self, method)(params, context)
+
+    # -- what both versions say the same way --------------------------------------------------
+
+    @staticmethod
+    def boot_reply(decision: BootDecision) -> dict[str, Any]:
+        return {
+            "status": decision.status.value,
+            "currentTime": to_ocpp(decision.current_time),
+            "interval": decision.interval,
+        }
+
+    @on("Heartbeat")
+    async def heartbeat(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        return {"currentTime": to_ocpp(utcnow())}
+
+    @on("DataTransfer")
+    async def data_transfer(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        # No vendor extension is registered yet; the frame itself is kept in the message log.
+        return {"status": "UnknownVendorId"}
+
+    @command("clear_cache")
+    def clear_cache(self, p: c.ClearCache, ctx: dict) -> OutboundCall:
+        return OutboundCall("ClearCache", {})
+
+    @command("data_transfer")
+    def data_transfer_out(self, p: c.DataTransfer, ctx: dict) -> OutboundCall:
+        payload: dict[str, Any] = {"vendorId": p.vendor_id}
+        if p.message_id is not None:
+            payload["messageId"] = p.message_id
+        if p.data is not None:
+            payload["data"] = p.data
+        return OutboundCall("DataTransfer", payload)
 
 
 def decimal_value(raw: Any, field: str) -> Decimal:

@@ -81,15 +81,7 @@ class V16Adapter(Adapter):
             firmware_version=p.get("firmwareVersion"),
         )
         decision = await self.stations.boot(session.station_id, info, reject=session.reject_boot)
-        return {
-            "status": decision.status.value,
-            "currentTime": to_ocpp(decision.current_time),
-            "interval": decision.interval,
-        }
-
-    @on("Heartbeat")
-    async def heartbeat(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
-        return {"currentTime": to_ocpp(utcnow())}
+        return self.boot_reply(decision)
 
     @on("StatusNotification")
     async def status_notification(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
@@ -157,10 +149,6 @@ class V16Adapter(Adapter):
         )
         return {}
 
-    @on("DataTransfer")
-    async def data_transfer(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
-        return {"status": "UnknownVendorId"}
-
     @on("FirmwareStatusNotification")
     async def firmware_status(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
         await self.stations.note(session.station_id, StationEvent("firmware", p["status"], utcnow()))
@@ -209,10 +197,6 @@ class V16Adapter(Adapter):
     @command("set_configuration")
     def set_configuration(self, p: c.SetConfiguration, ctx: dict) -> OutboundCall:
         return OutboundCall("ChangeConfiguration", {"key": p.key, "value": p.value})
-
-    @command("clear_cache")
-    def clear_cache(self, p: c.ClearCache, ctx: dict) -> OutboundCall:
-        return OutboundCall("ClearCache", {})
 
     @command("trigger_message")
     def trigger_message(self, p: c.TriggerMessage, ctx: dict) -> OutboundCall:
@@ -264,14 +248,6 @@ class V16Adapter(Adapter):
             "GetLocalListVersion", {}, read=lambda r: {"status": "Accepted", "version": r["listVersion"]}
         )
 
-    @command("data_transfer")
-    def data_transfer_out(self, p: c.DataTransfer, ctx: dict) -> OutboundCall:
-        payload: dict[str, Any] = {"vendorId": p.vendor_id}
-        if p.message_id is not None:
-            payload["messageId"] = p.message_id
-        if p.data is not None:
-            payload["data"] = p.data
-        return OutboundCall("DataTransfer", payload)
 
 
 def _read_configuration(reply: dict[str, Any]) -> dict[str, Any]:

@@ -102,15 +102,7 @@ class V201Adapter(Adapter):
             reason=p["reason"],
         )
         decision = await self.stations.boot(session.station_id, info, reject=session.reject_boot)
-        return {
-            "status": decision.status.value,
-            "currentTime": to_ocpp(decision.current_time),
-            "interval": decision.interval,
-        }
-
-    @on("Heartbeat")
-    async def heartbeat(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
-        return {"currentTime": to_ocpp(utcnow())}
+        return self.boot_reply(decision)
 
     @on("StatusNotification")
     async def status_notification(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
@@ -255,10 +247,6 @@ class V201Adapter(Adapter):
         await self.stations.note(session.station_id, event)
         return {}
 
-    @on("DataTransfer")
-    async def data_transfer(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
-        return {"status": "UnknownVendorId"}
-
     # -- CSMS-initiated -------------------------------------------------------------------------
 
     @command("remote_start")
@@ -315,10 +303,6 @@ class V201Adapter(Adapter):
     def get_base_report(self, p: c.GetBaseReport, ctx: dict) -> OutboundCall:
         return OutboundCall("GetBaseReport", {"requestId": p.request_id, "reportBase": p.report})
 
-    @command("clear_cache")
-    def clear_cache(self, p: c.ClearCache, ctx: dict) -> OutboundCall:
-        return OutboundCall("ClearCache", {})
-
     @command("trigger_message")
     def trigger_message(self, p: c.TriggerMessage, ctx: dict) -> OutboundCall:
         message = "LogStatusNotification" if p.message == "DiagnosticsStatusNotification" else p.message
@@ -371,14 +355,6 @@ class V201Adapter(Adapter):
     def get_local_list_version(self, p: c.GetLocalListVersion, ctx: dict) -> OutboundCall:
         return OutboundCall("GetLocalListVersion", {}, read=_read_list_version)
 
-    @command("data_transfer")
-    def data_transfer_out(self, p: c.DataTransfer, ctx: dict) -> OutboundCall:
-        payload: dict[str, Any] = {"vendorId": p.vendor_id}
-        if p.message_id is not None:
-            payload["messageId"] = p.message_id
-        if p.data is not None:
-            payload["data"] = p.data
-        return OutboundCall("DataTransfer", payload)
 
 
 def _read_variables(reply: dict[str, Any]) -> dict[str, Any]:
