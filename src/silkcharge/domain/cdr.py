@@ -1,0 +1,424 @@
+"""Charge detail records (a subset of the OCPI 2.2.1 CDR) and the driver's printable receipt.
+
+A `Cdr` is built from a `PricedSession` (`build_cdr` prices and builds in one step). Its
+`total_cost` is final: min_price / max_price and any regulated cap (see `caps.apply_cap`,
+recorded in `cap`) are already applied, while the per-dimension totals and the cost lines
+show the price before those adjustments, so the receipt can show both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone, tzinfo
+from decimal import Decimal
+from html import escape
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from silkcharge.domain.money import Money, Price, minor_units
+from silkcharge.domain.pricing import (
+    ChargingPeriod,
+    CostLine,
+    PricedSession,
+    SessionTimeline,
+    price_session,
+)
+from silkcharge.domain.tariffs import Tariff, TariffDimensionType
+from silkcharge.domain.vat import VatTable
+
+__all__ = [
+    "CapRecord",
+    "Cdr",
+    "Operator",
+    "Site",
+    "build_cdr",
+    "format_money",
+    "receipt_html",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CapRecord:
+    """A regulated cap that lowered a session's price: what it would have cost and why not."""
+
+    rule_id: str
+    original: Price
+    capped: Price
+    limit: Money
+    """The most the capped part of the session may cost incl. VAT (cap x energy)."""
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cdr:
+    id: str
+    start_date_time: datetime
+    end_date_time: datetime
+    currency: str
+    tariffs: tuple[Tariff, ...]
+    charging_periods: tuple[ChargingPeriod, ...]
+    lines: tuple[CostLine, ...]
+    total_energy: Decimal
+    total_time: Decimal
+    total_parking_time: Decimal
+    total_cost: Price
+    total_fixed_cost: Price
+    total_energy_cost: Price
+    total_time_cost: Price
+    total_parking_cost: Price
+    subtotal: Price
+    price_limit: str | None
+    vat_date: date
+    country_code: str | None = None
+    party_id: str | None = None
+    session_id: str | None = None
+    auth_id: str | None = None
+    evse_uid: str | None = None
+    cap: CapRecord | None = None
+    flags: tuple[str, ...] = field(default=())
+    """E.g. "closed-without-stop" for a session the CSMS had to close itself."""
+
+    @classmethod
+    def from_priced(cls, cdr_id: str, tariff: Tariff, priced: PricedSession, **extra: Any) -> Cdr:
+        return cls(
+            id=cdr_id,
+            start_date_time=priced.start,
+            end_date_time=priced.end,
+            currency=priced.currency,
+            tariffs=(tariff,),
+            charging_periods=priced.charging_periods,
+            lines=priced.lines,
+            total_energy=priced.total_energy,
+            total_time=priced.total_time,
+            total_parking_time=priced.total_parking_time,
+            total_cost=priced.total_cost,
+            total_fixed_cost=priced.total_fixed_cost,
+            total_energy_cost=priced.total_energy_cost,
+            total_time_cost=priced.total_time_cost,
+            total_parking_cost=priced.total_parking_cost,
+            subtotal=priced.subtotal,
+            price_limit=priced.price_limit,
+            vat_date=priced.vat_date,
+            country_code=tariff.country_code,
+            party_id=tariff.party_id,
+            **extra,
+        )
+
+    def vat_rates(self) -> list[Decimal | None]:
+        return sorted({line.vat_rate for line in self.lines}, key=lambda r: (r is None, r))
+
+    def to_ocpi(self) -> dict[str, Any]:
+        """OCPI 2.2.1 CDR fields this core knows (location, token and signed data are added by
+        the service that owns them). Times in UTC; numbers as Decimal."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "start_date_time": _utc(self.start_date_time),
+            "end_date_time": _utc(self.end_date_time),
+            "currency": self.currency,
+            "tariffs": [t.to_ocpi(vat_on=self.vat_date) for t in self.tariffs],
+            "charging_periods": [
+                {
+                    "start_date_time": _utc(p.start_date_time),
+                    "dimensions": [{"type": d.type, "volume": d.volume} for d in p.dimensions],
+                    "tariff_id": p.tariff_id,
+                }
+                for p in self.charging_periods
+            ],
+            "total_cost": self.total_cost.to_ocpi(),
+            "total_fixed_cost": self.total_fixed_cost.to_ocpi(),
+            "total_energy": self.total_energy,
+            "total_energy_cost": self.total_energy_cost.to_ocpi(),
+            "total_time": self.total_time + self.total_parking_time,
+            "total_time_cost": self.total_time_cost.to_ocpi(),
+            "total_parking_time": self.total_parking_time,
+            "total_parking_cost": self.total_parking_cost.to_ocpi(),
+        }
+        for name in ("country_code", "party_id", "session_id"):
+            if getattr(self, name):
+                body[name] = getattr(self, name)
+        remarks = []
+        if self.price_limit:
+            remarks.append(f"total bounded by the tariff's {self.price_limit}")
+        if self.cap is not None:
+            remarks.append(f"capped by rule {self.cap.rule_id}: {self.cap.reason}")
+        if remarks:
+            body["remark"] = "; ".join(remarks)[:255]
+        return body
+
+
+def build_cdr(
+    cdr_id: str,
+    tariff: Tariff,
+    time_zone: str | tzinfo,
+    timeline: SessionTimeline,
+    *,
+    vat_table: VatTable | None = None,
+    **extra: Any,
+) -> Cdr:
+    """Price `timeline` with `tariff` and wrap the result as a CDR."""
+    priced = price_session(tariff, time_zone, timeline, vat_table=vat_table)
+    return Cdr.from_priced(cdr_id, tariff, priced, **extra)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- receipt --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    name: str
+    tax_id: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    name: str
+    time_zone: str
+    address: str | None = None
+    evse_id: str | None = None
+
+
+_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Charging receipt",
+        "receipt": "Receipt",
+        "operator": "Operator",
+        "tax_id": "Tax ID",
+        "site": "Site",
+        "evse": "Charge point",
+        "start": "Start",
+        "end": "End",
+        "energy": "Energy",
+        "charging": "Charging time",
+        "parking": "Parking time",
+        "item": "Item",
+        "quantity": "Quantity",
+        "unit_price": "Unit price",
+        "vat_rate": "VAT",
+        "excl": "Excl. VAT",
+        "incl": "Incl. VAT",
+        "ENERGY": "Energy",
+        "TIME": "Charging time",
+        "PARKING_TIME": "Parking time",
+        "FLAT": "Session fee",
+        "subtotal": "Subtotal",
+        "min_price": "Minimum price of the tariff",
+        "max_price": "Maximum price of the tariff",
+        "cap": "Regulated price cap",
+        "total_excl": "Total excl. VAT",
+        "vat": "VAT",
+        "total_incl": "Total to pay",
+        "no_vat": "no VAT",
+        "prices_incl": "Unit prices include VAT.",
+        "prices_excl": "Unit prices exclude VAT.",
+        "per_kwh": "/kWh",
+        "per_hour": "/h",
+        "measured": "measured",
+        "tariff": "Tariff",
+        "closed-without-stop": "The station did not report the end of this session; "
+        "it was closed by the operator's rule.",
+    },
+    "ru": {
+        "title": "Чек за зарядку",
+        "receipt": "Чек",
+        "operator": "Оператор",
+        "tax_id": "БИН/ИНН",
+        "site": "Станция",
+        "evse": "Зарядная точка",
+        "start": "Начало",
+        "end": "Окончание",
+        "energy": "Энергия",
+        "charging": "Время зарядки",
+        "parking": "Время простоя",
+        "item": "Позиция",
+        "quantity": "Количество",
+        "unit_price": "Цена",
+        "vat_rate": "НДС",
+        "excl": "Без НДС",
+        "incl": "С НДС",
+        "ENERGY": "Энергия",
+        "TIME": "Время зарядки",
+        "PARKING_TIME": "Время простоя",
+        "FLAT": "Плата за сессию",
+        "subtotal": "Промежуточный итог",
+        "min_price": "Минимальная цена тарифа",
+        "max_price": "Максимальная цена тарифа",
+        "cap": "Предельная цена (регулирование)",
+        "total_excl": "Итого без НДС",
+        "vat": "НДС",
+        "total_incl": "К оплате",
+        "no_vat": "без НДС",
+        "prices_incl": "Цены указаны с НДС.",
+        "prices_excl": "Цены указаны без НДС.",
+        "per_kwh": "/кВт·ч",
+        "per_hour": "/ч",
+        "measured": "измерено",
+        "tariff": "Тариф",
+        "closed-without-stop": "Станция не сообщила об окончании сессии; "
+        "сессия закрыта по правилу оператора.",
+    },
+}
+
+
+def format_money(money: Money, locale: str = "en") -> str:
+    """Grouped digits, the currency's minor units, then the ISO code: "1,234.50 KZT" (en),
+    "1 234,50 KZT" (ru, with no-break spaces)."""
+    return f"{_group(money.round_to_minor().amount, minor_units(money.currency), locale)} " \
+        f"{money.currency}"
+
+
+def _group(value: Decimal, places: int, locale: str) -> str:
+    text = f"{abs(value):,.{places}f}"
+    if locale == "ru":
+        text = text.replace(",", "\u00a0").replace(".", ",")
+    return ("-" if value < 0 else "") + text
+
+
+def _number(value: Decimal, places: int, locale: str) -> str:
+    return _group(value.quantize(Decimal(1).scaleb(-places)), places, locale)
+
+
+def _duration(hours: Decimal) -> str:
+    seconds = int((hours * 3600).to_integral_value())
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def receipt_html(cdr: Cdr, operator: Operator, site: Site, locale: str = "en") -> str:
+    """A self-contained printable HTML receipt (inline CSS, no scripts, no external assets)."""
+    if locale not in _LABELS:
+        raise ValueError(f"no receipt texts for locale {locale!r}; have {', '.join(_LABELS)}")
+    t = _LABELS[locale]
+    zone = ZoneInfo(site.time_zone)
+    places = minor_units(cdr.currency)
+    money = lambda m: escape(format_money(m, locale))  # noqa: E731
+    tariff = cdr.tariffs[0]
+
+    facts = [
+        (t["receipt"], cdr.id),
+        (t["operator"], operator.name),
+        *([(t["tax_id"], operator.tax_id)] if operator.tax_id else []),
+        (t["site"], site.name + (f", {site.address}" if site.address else "")),
+        *([(t["evse"], site.evse_id)] if site.evse_id else []),
+        (t["tariff"], tariff.id),
+        (t["start"], cdr.start_date_time.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")),
+        (t["end"], cdr.end_date_time.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")),
+        (t["energy"], f"{_number(cdr.total_energy, 3, locale)} kWh"),
+        (t["charging"], _duration(cdr.total_time)),
+        (t["parking"], _duration(cdr.total_parking_time)),
+    ]
+    rows = []
+    for line in cdr.lines:
+        rows.append(
+            "<tr>"
+            f"<td>{escape(t[line.dimension.value])}</td>"
+            f"<td class=num>{escape(_quantity(line, locale, t))}</td>"
+            f"<td class=num>{escape(_unit_price(line, cdr.currency, places, locale, t))}</td>"
+            f"<td class=num>{escape(_rate(line.vat_rate, locale, t))}</td>"
+            f"<td class=num>{money(line.cost.excl_vat)}</td>"
+            f"<td class=num>{money(line.cost.incl_vat or line.cost.excl_vat)}</td>"
+            "</tr>"
+        )
+    adjustments = []
+    if cdr.price_limit:
+        adjustments.append((t[cdr.price_limit], cdr.subtotal, _before_cap(cdr)))
+    if cdr.cap is not None:
+        adjustments.append((f"{t['cap']} ({cdr.cap.rule_id})", cdr.cap.original, cdr.cap.capped))
+    adjustment_rows = [
+        "<tr class=adj>"
+        f"<td colspan=4>{escape(label)}</td>"
+        f"<td class=num>{money(after.excl_vat - before.excl_vat)}</td>"
+        f"<td class=num>{money(_incl(after) - _incl(before))}</td>"
+        "</tr>"
+        for label, before, after in adjustments
+    ]
+    total = cdr.total_cost
+    vat_amount = _incl(total) - total.excl_vat
+    rates = ", ".join(_rate(rate, locale, t) for rate in cdr.vat_rates()) or t["no_vat"]
+    notes = [t["prices_incl"] if tariff.vat_included else t["prices_excl"]]
+    notes += [t[flag] for flag in cdr.flags if flag in t]
+    fact_rows = "".join(
+        f"<tr><th>{escape(label)}</th><td>{escape(str(value))}</td></tr>" for label, value in facts
+    )
+    return (
+        "<!DOCTYPE html>\n"
+        f'<html lang="{locale}"><head><meta charset="utf-8">'
+        f"<title>{escape(t['title'])} {escape(cdr.id)}</title>"
+        f"<style>{_CSS}</style></head><body>"
+        f"<h1>{escape(t['title'])}</h1>"
+        f"<table class=facts>{fact_rows}</table>"
+        "<table class=lines><thead><tr>"
+        f"<th>{escape(t['item'])}</th><th>{escape(t['quantity'])}</th>"
+        f"<th>{escape(t['unit_price'])}</th><th>{escape(t['vat_rate'])}</th>"
+        f"<th>{escape(t['excl'])}</th><th>{escape(t['incl'])}</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "<tr class=sub>"
+        f"<td colspan=4>{escape(t['subtotal'])}</td>"
+        f"<td class=num>{money(cdr.subtotal.excl_vat)}</td>"
+        f"<td class=num>{money(_incl(cdr.subtotal))}</td></tr>"
+        + "".join(adjustment_rows)
+        + "</tbody></table>"
+        "<table class=totals>"
+        f"<tr><th>{escape(t['total_excl'])}</th><td class=num id=total-excl>"
+        f"{money(total.excl_vat)}</td></tr>"
+        f"<tr><th>{escape(t['vat'])} ({escape(rates)})</th><td class=num id=vat>"
+        f"{money(vat_amount)}</td></tr>"
+        f"<tr class=grand><th>{escape(t['total_incl'])}</th><td class=num id=total-incl>"
+        f"{money(_incl(total))}</td></tr>"
+        "</table>"
+        + "".join(f"<p class=note>{escape(note)}</p>" for note in notes)
+        + "</body></html>\n"
+    )
+
+
+def _incl(price: Price) -> Money:
+    return price.incl_vat if price.incl_vat is not None else price.excl_vat
+
+
+def _before_cap(cdr: Cdr) -> Price:
+    return cdr.cap.original if cdr.cap is not None else cdr.total_cost
+
+
+def _quantity(line: CostLine, locale: str, t: dict[str, str]) -> str:
+    if line.dimension is TariffDimensionType.FLAT:
+        return "1"
+    if line.dimension is TariffDimensionType.ENERGY:
+        text = f"{_number(line.billed, 3, locale)} kWh"
+        if line.billed != line.measured:
+            text += f" ({t['measured']} {_number(line.measured, 3, locale)})"
+        return text
+    text = _duration(line.billed / 3600)
+    if line.billed != line.measured:
+        text += f" ({t['measured']} {_duration(line.measured / 3600)})"
+    return text
+
+
+def _unit_price(line: CostLine, currency: str, places: int, locale: str, t: dict) -> str:
+    price = f"{_number(line.unit_price, places, locale)} {currency}"
+    if line.dimension is TariffDimensionType.ENERGY:
+        return price + t["per_kwh"]
+    if line.dimension is TariffDimensionType.FLAT:
+        return price
+    return price + t["per_hour"]
+
+
+def _rate(rate: Decimal | None, locale: str, t: dict[str, str]) -> str:
+    if rate is None:
+        return t["no_vat"]
+    text = format(rate.normalize(), "f")
+    return (text.replace(".", ",") if locale == "ru" else text) + " %"
+
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;color:#111}"
+    "h1{font-size:1.4rem}table{border-collapse:collapse;width:100%;margin:1rem 0}"
+    "th,td{padding:.3rem .5rem;text-align:left;border-bottom:1px solid #ddd}"
+    ".num{text-align:right;white-space:nowrap}.facts th{width:12rem;font-weight:600}"
+    ".lines thead th{border-bottom:2px solid #111}.sub td,.adj td{font-style:italic}"
+    ".totals{width:auto;margin-left:auto}.grand th,.grand td{font-weight:700;"
+    "border-top:2px solid #111}.note{font-size:.85rem;color:#444}"
+    "@media print{body{margin:0}}"
+)

@@ -1,0 +1,778 @@
+"""The one price computation: a tariff applied to a charging session timeline.
+
+Search, the charger display and the receipt all call `price_session` (`estimate` builds a
+synthetic timeline and calls it), so the three can never disagree.
+
+How a session is priced (OCPI 2.2.1 semantics, with silkcharge's readings where OCPI is open):
+
+1. The session is cut into segments at every instant where a restriction could change its
+   verdict: meter readings, charging/parking switches, local midnights, every start_time and
+   end_time of the tariff on every local day, min/max_duration thresholds and the instants the
+   delivered energy crosses min_kwh/max_kwh. Energy between two readings is interpolated
+   linearly.
+2. Each segment is judged at its midpoint (so a boundary instant never sits on the fence).
+   For each dimension (ENERGY, TIME, PARKING_TIME) the first element in the tariff's order
+   that has a component of that dimension and whose restrictions match prices the segment;
+   if none matches, the dimension is free there. TIME accrues while charging, PARKING_TIME
+   while not; ENERGY whenever energy flows. FLAT is charged once, from the first element with
+   a FLAT component that matches at the session's start. Reservation elements never price a
+   session (see `price_reservation`).
+3. Consecutive segments priced by the same elements form one CDR charging period.
+4. step_size rounds the *total* of a dimension, not each period: the billed total is rounded
+   up to the step of the last component used, and the rounding extra is billed at that
+   component's price. A run ends early when the dimension stops being priced (the next
+   element has no such component): that run is rounded with its own last step.
+5. Each cost line (dimension x element) is rounded half up to the currency's minor unit; VAT
+   is computed per line from the rounded amount; totals are sums of lines, so a receipt adds
+   up. min_price / max_price then bound the total, excl. and incl. VAT each.
+6. VAT: a component's fixed rate, or the statutory rate of the tariff's country on the date of
+   supply, which is the session end's local date unless `vat_date` says otherwise.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, tzinfo
+from decimal import ROUND_CEILING, Decimal
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from silkcharge.domain.money import Money, Price, to_decimal
+from silkcharge.domain.tariffs import (
+    STATUTORY,
+    DayOfWeek,
+    PriceComponent,
+    ReservationRestrictionType,
+    Tariff,
+    TariffDimensionType,
+    TariffElement,
+    TariffRestrictions,
+)
+from silkcharge.domain.vat import VatTable, load_vat_table
+
+__all__ = [
+    "CdrDimension",
+    "ChargingPeriod",
+    "CostLine",
+    "MeterPoint",
+    "PricedReservation",
+    "PricedSession",
+    "PricingError",
+    "SessionState",
+    "SessionTimeline",
+    "estimate",
+    "idle_intervals",
+    "price_reservation",
+    "price_session",
+    "split_vat",
+]
+
+ENERGY = TariffDimensionType.ENERGY
+TIME = TariffDimensionType.TIME
+PARKING_TIME = TariffDimensionType.PARKING_TIME
+FLAT = TariffDimensionType.FLAT
+_METERED = (ENERGY, TIME, PARKING_TIME)
+_HOUR = Decimal(3600)
+_KWH = Decimal(1000)
+
+
+class PricingError(ValueError):
+    """A timeline or request that cannot be priced; the message says why."""
+
+
+class SessionState(StrEnum):
+    CHARGING = "CHARGING"
+    PARKING = "PARKING"
+
+
+@dataclass(frozen=True, slots=True)
+class MeterPoint:
+    """A reading of the session's energy register (kWh) with the power (kW) and current (A,
+    summed over phases) at that instant when the station reports them."""
+
+    at: datetime
+    energy_kwh: Decimal
+    power_kw: Decimal | None = None
+    current_a: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "energy_kwh", to_decimal(self.energy_kwh, "energy_kwh"))
+        for name in ("power_kw", "current_a"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, to_decimal(value, name))
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTimeline:
+    """What happened at the connector: aware times, register readings and the intervals in
+    which the car was plugged in but not charging (parking)."""
+
+    start: datetime
+    end: datetime
+    meter: tuple[MeterPoint, ...]
+    parking: tuple[tuple[datetime, datetime], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "meter", tuple(sorted(self.meter, key=lambda p: p.at)))
+        object.__setattr__(self, "parking", tuple(sorted(self.parking)))
+        moments = [self.start, self.end, *(p.at for p in self.meter)]
+        moments += [t for interval in self.parking for t in interval]
+        if any(m.tzinfo is None for m in moments):
+            raise PricingError("naive datetime in the session timeline: use aware UTC times")
+        if self.end < self.start:
+            raise PricingError(f"session ends ({self.end}) before it starts ({self.start})")
+        for before, after in zip(self.meter, self.meter[1:]):
+            if after.energy_kwh < before.energy_kwh:
+                raise PricingError(
+                    f"energy register goes backwards at {after.at.isoformat()} "
+                    f"({before.energy_kwh} -> {after.energy_kwh} kWh)"
+                )
+        previous_end = self.start
+        for begin, finish in self.parking:
+            if begin < previous_end or finish > self.end or finish < begin:
+                raise PricingError(
+                    f"parking interval {begin.isoformat()}-{finish.isoformat()} overlaps "
+                    "another or lies outside the session"
+                )
+            previous_end = finish
+
+    def energy_at(self, moment: datetime) -> Decimal:
+        """Register value at `moment`, interpolated linearly between readings."""
+        points = self.meter
+        if not points:
+            return Decimal(0)
+        after_index = bisect.bisect_left(points, moment, key=_at)
+        if after_index == 0:
+            return points[0].energy_kwh
+        if after_index == len(points):
+            return points[-1].energy_kwh
+        before, after = points[after_index - 1], points[after_index]
+        span = _seconds(after.at - before.at)
+        if span == 0:
+            return after.energy_kwh
+        share = _seconds(moment - before.at) / span
+        return before.energy_kwh + (after.energy_kwh - before.energy_kwh) * share
+
+    def reading_at(self, moment: datetime) -> MeterPoint | None:
+        """The latest reading at or before `moment`."""
+        index = bisect.bisect_right(self.meter, moment, key=_at)
+        return self.meter[index - 1] if index else None
+
+    def state_at(self, moment: datetime) -> SessionState:
+        for begin, finish in self.parking:
+            if begin <= moment < finish:
+                return SessionState.PARKING
+        return SessionState.CHARGING
+
+
+def _at(point: MeterPoint) -> datetime:
+    return point.at
+
+
+def idle_intervals(
+    meter: Sequence[MeterPoint], end: datetime, idle_below_kw: Decimal = Decimal("0.1")
+) -> tuple[tuple[datetime, datetime], ...]:
+    """Parking intervals read from reported power: from a reading below `idle_below_kw`
+    until the next reading at or above it (or `end`). Use when the station does not report
+    its charging state (OCPP 2.0.1 chargingState SuspendedEV / EVConnected say it directly)."""
+    intervals: list[tuple[datetime, datetime]] = []
+    idle_since: datetime | None = None
+    for point in sorted(meter, key=lambda p: p.at):
+        if point.power_kw is None:
+            continue
+        if point.power_kw < idle_below_kw and idle_since is None:
+            idle_since = point.at
+        elif point.power_kw >= idle_below_kw and idle_since is not None:
+            if point.at > idle_since:
+                intervals.append((idle_since, point.at))
+            idle_since = None
+    if idle_since is not None and end > idle_since:
+        intervals.append((idle_since, end))
+    return tuple(intervals)
+
+
+@dataclass(frozen=True, slots=True)
+class CdrDimension:
+    type: str
+    """OCPI CdrDimensionType: ENERGY (kWh), TIME / PARKING_TIME (hours), MAX_POWER (kW)..."""
+    volume: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class ChargingPeriod:
+    start_date_time: datetime
+    end_date_time: datetime
+    state: SessionState
+    dimensions: tuple[CdrDimension, ...]
+    tariff_id: str
+    elements: tuple[tuple[TariffDimensionType, int | None], ...]
+    """Which element priced each dimension in this period (None: free)."""
+
+    def volume(self, kind: str) -> Decimal:
+        for dimension in self.dimensions:
+            if dimension.type == kind:
+                return dimension.volume
+        return Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class CostLine:
+    """One price component's share of the bill."""
+
+    dimension: TariffDimensionType
+    element_index: int
+    unit_price: Decimal
+    """As written in the tariff: excl. VAT, or incl. VAT when `vat_included`."""
+    vat_included: bool
+    vat_rate: Decimal | None
+    measured: Decimal
+    """kWh for ENERGY, seconds for TIME and PARKING_TIME, 1 for FLAT."""
+    billed: Decimal
+    """`measured` after step-size rounding (same unit)."""
+    step_size: int
+    cost: Price
+
+
+@dataclass(frozen=True, slots=True)
+class PricedSession:
+    tariff_id: str
+    currency: str
+    start: datetime
+    end: datetime
+    charging_periods: tuple[ChargingPeriod, ...]
+    lines: tuple[CostLine, ...]
+    total_energy: Decimal
+    total_time: Decimal
+    """Hours charging (OCPI's total_time counts the whole session; see `total_session_time`)."""
+    total_parking_time: Decimal
+    total_energy_cost: Price
+    total_time_cost: Price
+    total_parking_cost: Price
+    total_fixed_cost: Price
+    subtotal: Price
+    """Sum of the lines, before min_price / max_price."""
+    total_cost: Price
+    price_limit: str | None
+    """"min_price" or "max_price" when one of them changed the total."""
+    vat_date: date
+
+    @property
+    def total_session_time(self) -> Decimal:
+        return self.total_time + self.total_parking_time
+
+    def vat_breakdown(self) -> dict[Decimal | None, tuple[Money, Money]]:
+        """Per VAT rate: (base excl. VAT, VAT amount), from the lines."""
+        result: dict[Decimal | None, tuple[Money, Money]] = {}
+        zero = Money.zero(self.currency)
+        for line in self.lines:
+            base, vat = result.get(line.vat_rate, (zero, zero))
+            line_vat = line.cost.vat or zero
+            result[line.vat_rate] = (base + line.cost.excl_vat, vat + line_vat)
+        return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    local: datetime
+    duration_s: Decimal
+    kwh: Decimal
+    power_kw: Decimal | None
+    current_a: Decimal | None
+
+
+@dataclass(slots=True)
+class _Segment:
+    start: datetime
+    end: datetime
+    state: SessionState
+    energy_kwh: Decimal
+    seconds: Decimal
+    power_kw: Decimal | None
+    choice: dict[TariffDimensionType, int | None] = field(default_factory=dict)
+
+    def quantity(self, dimension: TariffDimensionType) -> Decimal:
+        if dimension is ENERGY:
+            return self.energy_kwh
+        if dimension is TIME:
+            return self.seconds if self.state is SessionState.CHARGING else Decimal(0)
+        return self.seconds if self.state is SessionState.PARKING else Decimal(0)
+
+
+def price_session(
+    tariff: Tariff,
+    time_zone: str | tzinfo,
+    timeline: SessionTimeline,
+    *,
+    vat_date: date | None = None,
+    vat_table: VatTable | None = None,
+) -> PricedSession:
+    """Price a session with `tariff` at a site in `time_zone` (IANA name or tzinfo)."""
+    zone = ZoneInfo(time_zone) if isinstance(time_zone, str) else time_zone
+    if not tariff.is_valid_at(timeline.start):
+        raise PricingError(
+            f"tariff {tariff.id} is not valid at the session start {timeline.start.isoformat()}"
+        )
+    segments = _segments(tariff, zone, timeline)
+    flat_index = _flat_element(tariff, zone, timeline)
+    vat_day = vat_date or timeline.end.astimezone(zone).date()
+    rates = _VatResolver(tariff, vat_day, vat_table or load_vat_table())
+    lines = _metered_lines(tariff, segments, rates)
+    if flat_index is not None:
+        component = tariff.elements[flat_index].component(FLAT)
+        assert component is not None
+        lines.append(_line(tariff, FLAT, flat_index, component, Decimal(1), Decimal(1), rates))
+    periods = _periods(tariff, segments, timeline)
+    return _totals(tariff, timeline, periods, lines, vat_day)
+
+
+def estimate(
+    tariff: Tariff,
+    kwh: Decimal | int | str,
+    minutes: Decimal | int | str,
+    start_local: datetime,
+    *,
+    parking_minutes: Decimal | int | str = 0,
+    time_zone: str | tzinfo | None = None,
+    vat_date: date | None = None,
+    vat_table: VatTable | None = None,
+) -> PricedSession:
+    """The price of charging `kwh` at constant power for `minutes` from `start_local`, then
+    parking for `parking_minutes`: a synthetic timeline through `price_session`.
+
+    `start_local` is an aware datetime (its zone is the site's unless `time_zone` is given).
+    """
+    energy = to_decimal(kwh, "kwh")
+    charge_minutes = to_decimal(minutes, "minutes")
+    idle_minutes = to_decimal(parking_minutes, "parking_minutes")
+    if energy < 0 or charge_minutes < 0 or idle_minutes < 0:
+        raise PricingError("an estimate needs non-negative energy and durations")
+    if energy > 0 and charge_minutes == 0:
+        raise PricingError(f"{energy} kWh cannot be delivered in 0 minutes")
+    zone = time_zone or start_local.tzinfo
+    if zone is None:
+        raise PricingError("start_local is naive: give it a time zone or pass time_zone")
+    zone = ZoneInfo(zone) if isinstance(zone, str) else zone
+    start = start_local if start_local.tzinfo else start_local.replace(tzinfo=zone)
+    charge_end = start + timedelta(seconds=float(charge_minutes * 60))
+    end = charge_end + timedelta(seconds=float(idle_minutes * 60))
+    power = energy * 60 / charge_minutes if charge_minutes else Decimal(0)
+    meter = [MeterPoint(start, Decimal(0), power), MeterPoint(charge_end, energy, Decimal(0))]
+    parking = ((charge_end, end),) if end > charge_end else ()
+    timeline = SessionTimeline(start, end, tuple(meter), parking)
+    return price_session(tariff, zone, timeline, vat_date=vat_date, vat_table=vat_table)
+
+
+# --- segments and restrictions -------------------------------------------------------------
+
+
+def _segments(tariff: Tariff, zone: tzinfo, timeline: SessionTimeline) -> list[_Segment]:
+    cuts = sorted(
+        {t for t in _breakpoints(tariff, zone, timeline) if timeline.start < t < timeline.end}
+    )
+    instants = [timeline.start, *cuts, timeline.end]
+    start_energy = timeline.energy_at(timeline.start)
+    segments = []
+    for begin, finish in zip(instants, instants[1:]):
+        middle = begin + (finish - begin) / 2
+        energy = timeline.energy_at(finish) - timeline.energy_at(begin)
+        seconds = _seconds(finish - begin)
+        reading = timeline.reading_at(middle)
+        power = reading.power_kw if reading is not None else None
+        if power is None and seconds > 0:
+            power = energy * _HOUR / seconds
+        context = _Context(
+            local=middle.astimezone(zone),
+            duration_s=_seconds(middle - timeline.start),
+            kwh=timeline.energy_at(middle) - start_energy,
+            power_kw=power,
+            current_a=reading.current_a if reading is not None else None,
+        )
+        segment = _Segment(begin, finish, timeline.state_at(middle), energy, seconds, power)
+        for dimension in _METERED:
+            segment.choice[dimension] = _first_match(tariff.elements, dimension, context)
+        segments.append(segment)
+    return segments
+
+
+def _breakpoints(tariff: Tariff, zone: tzinfo, timeline: SessionTimeline) -> Iterable[datetime]:
+    yield from (p.at for p in timeline.meter)
+    for begin, finish in timeline.parking:
+        yield begin
+        yield finish
+    restrictions = [e.restrictions for e in tariff.elements if e.restrictions is not None]
+    times_of_day = {time(0, 0)}
+    for r in restrictions:
+        times_of_day.update(t for t in (r.start_time, r.end_time) if t is not None)
+    day = timeline.start.astimezone(zone).date()
+    last_day = timeline.end.astimezone(zone).date()
+    while day <= last_day:
+        for moment in times_of_day:
+            yield datetime.combine(day, moment, tzinfo=zone)
+        day += timedelta(days=1)
+    start_energy = timeline.energy_at(timeline.start)
+    for r in restrictions:
+        for seconds in (r.min_duration, r.max_duration):
+            if seconds is not None:
+                yield timeline.start + timedelta(seconds=seconds)
+        for kwh in (r.min_kwh, r.max_kwh):
+            if kwh is not None:
+                crossing = _crossing(timeline, start_energy + kwh)
+                if crossing is not None:
+                    yield crossing
+
+
+def _crossing(timeline: SessionTimeline, register: Decimal) -> datetime | None:
+    """The instant the interpolated register reaches `register` kWh, if it does."""
+    for before, after in zip(timeline.meter, timeline.meter[1:]):
+        if before.energy_kwh < register <= after.energy_kwh:
+            share = (register - before.energy_kwh) / (after.energy_kwh - before.energy_kwh)
+            return before.at + (after.at - before.at) * float(share)
+    return None
+
+
+def _first_match(
+    elements: Sequence[TariffElement], dimension: TariffDimensionType, context: _Context
+) -> int | None:
+    for index, element in enumerate(elements):
+        if element.is_reservation or element.component(dimension) is None:
+            continue
+        if element.restrictions is None or _matches(element.restrictions, context):
+            return index
+    return None
+
+
+def _matches(r: TariffRestrictions, c: _Context) -> bool:
+    clock = c.local.time()
+    if r.start_time is not None and r.end_time is not None:
+        if r.start_time < r.end_time:
+            if not (r.start_time <= clock < r.end_time):
+                return False
+        elif not (clock >= r.start_time or clock < r.end_time):
+            return False
+    elif r.start_time is not None and clock < r.start_time:
+        return False
+    elif r.end_time is not None and clock >= r.end_time:
+        return False
+    day = c.local.date()
+    if r.start_date is not None and day < r.start_date:
+        return False
+    if r.end_date is not None and day >= r.end_date:
+        return False
+    if r.day_of_week is not None and DayOfWeek.of(day) not in r.day_of_week:
+        return False
+    return (
+        _within(c.kwh, r.min_kwh, r.max_kwh)
+        and _within(c.duration_s, r.min_duration, r.max_duration)
+        and _within(c.power_kw, r.min_power, r.max_power)
+        and _within(c.current_a, r.min_current, r.max_current)
+    )
+
+
+def _within(value: Decimal | None, low: Decimal | int | None, high: Decimal | int | None) -> bool:
+    """low <= value < high; an unknown value never satisfies a bound on it."""
+    if low is None and high is None:
+        return True
+    if value is None:
+        return False
+    return (low is None or value >= low) and (high is None or value < high)
+
+
+def _flat_element(tariff: Tariff, zone: tzinfo, timeline: SessionTimeline) -> int | None:
+    reading = timeline.reading_at(timeline.start)
+    context = _Context(
+        local=timeline.start.astimezone(zone),
+        duration_s=Decimal(0),
+        kwh=Decimal(0),
+        power_kw=reading.power_kw if reading else None,
+        current_a=reading.current_a if reading else None,
+    )
+    return _first_match(tariff.elements, FLAT, context)
+
+
+# --- costs ----------------------------------------------------------------------------------
+
+
+class _VatResolver:
+    def __init__(self, tariff: Tariff, day: date, table: VatTable) -> None:
+        self.tariff, self.day, self.table = tariff, day, table
+
+    def rate(self, component: PriceComponent) -> Decimal | None:
+        if component.vat is STATUTORY:
+            assert self.tariff.country_code is not None
+            return self.table.rate(self.tariff.country_code, self.day)
+        return component.vat  # type: ignore[return-value]
+
+
+def _metered_lines(tariff: Tariff, segments: list[_Segment], rates: _VatResolver) -> list[CostLine]:
+    lines: list[CostLine] = []
+    for dimension in _METERED:
+        measured: dict[int, Decimal] = {}
+        billed: dict[int, Decimal] = {}
+        for run in _runs(segments, dimension):
+            total = Decimal(0)
+            for index, quantity in run:
+                measured[index] = measured.get(index, Decimal(0)) + quantity
+                billed[index] = billed.get(index, Decimal(0)) + quantity
+                total += quantity
+            last = run[-1][0]
+            component = tariff.elements[last].component(dimension)
+            assert component is not None
+            billed[last] += _round_up(total, dimension, component.step_size) - total
+        for index in sorted(measured):
+            component = tariff.elements[index].component(dimension)
+            assert component is not None
+            lines.append(
+                _line(tariff, dimension, index, component, measured[index], billed[index], rates)
+            )
+    return lines
+
+
+def _runs(
+    segments: list[_Segment], dimension: TariffDimensionType
+) -> list[list[tuple[int, Decimal]]]:
+    """Stretches in which `dimension` is priced without interruption, as (element, quantity)."""
+    runs: list[list[tuple[int, Decimal]]] = []
+    current: list[tuple[int, Decimal]] = []
+    for segment in segments:
+        quantity = segment.quantity(dimension)
+        if quantity <= 0:
+            continue
+        index = segment.choice[dimension]
+        if index is None:
+            if current:
+                runs.append(current)
+                current = []
+            continue
+        current.append((index, quantity))
+    if current:
+        runs.append(current)
+    return runs
+
+
+def _round_up(total: Decimal, dimension: TariffDimensionType, step_size: int) -> Decimal:
+    """`total` (kWh or seconds) rounded up to whole steps (Wh or seconds)."""
+    if step_size <= 0 or total <= 0:
+        return total
+    base = total * _KWH if dimension is ENERGY else total
+    steps = (base / step_size).to_integral_value(rounding=ROUND_CEILING)
+    rounded = steps * step_size
+    return rounded / _KWH if dimension is ENERGY else rounded
+
+
+def _line(
+    tariff: Tariff,
+    dimension: TariffDimensionType,
+    index: int,
+    component: PriceComponent,
+    measured: Decimal,
+    billed: Decimal,
+    rates: _VatResolver,
+) -> CostLine:
+    per_unit = billed / _HOUR if dimension in (TIME, PARKING_TIME) else billed
+    raw = per_unit * component.price
+    rate = rates.rate(component)
+    return CostLine(
+        dimension=dimension,
+        element_index=index,
+        unit_price=component.price,
+        vat_included=tariff.vat_included,
+        vat_rate=rate,
+        measured=measured,
+        billed=billed,
+        step_size=component.step_size,
+        cost=split_vat(Money(raw, tariff.currency), rate, tariff.vat_included),
+    )
+
+
+def split_vat(amount: Money, rate: Decimal | None, includes_vat: bool) -> Price:
+    """Round `amount` to the minor unit and split it into excl./incl. VAT at `rate` percent.
+
+    With `includes_vat` the amount is the gross price and the VAT is taken out of it (the
+    driver pays exactly the rounded gross amount); otherwise VAT is added on top.
+    """
+    rounded = amount.round_to_minor()
+    if rate is None:
+        return Price(rounded, rounded)
+    if includes_vat:
+        vat = (rounded * (rate / (100 + rate))).round_to_minor()
+        return Price(rounded - vat, rounded)
+    vat = (rounded * (rate / 100)).round_to_minor()
+    return Price(rounded, rounded + vat)
+
+
+# --- periods and totals ---------------------------------------------------------------------
+
+
+def _periods(
+    tariff: Tariff, segments: list[_Segment], timeline: SessionTimeline
+) -> tuple[ChargingPeriod, ...]:
+    groups: list[list[_Segment]] = []
+    for segment in segments:
+        if segment.seconds <= 0:
+            continue
+        if groups and _period_key(groups[-1][-1]) == _period_key(segment):
+            groups[-1].append(segment)
+        else:
+            groups.append([segment])
+    periods = []
+    for group in groups:
+        state = group[0].state
+        seconds = sum((s.seconds for s in group), Decimal(0))
+        energy = sum((s.energy_kwh for s in group), Decimal(0))
+        dimensions = [CdrDimension("ENERGY", energy)]
+        time_kind = "TIME" if state is SessionState.CHARGING else "PARKING_TIME"
+        dimensions.append(CdrDimension(time_kind, seconds / _HOUR))
+        powers = [p.power_kw for p in _readings(timeline, group) if p.power_kw is not None]
+        if powers:
+            dimensions.append(CdrDimension("MAX_POWER", max(powers)))
+            dimensions.append(CdrDimension("MIN_POWER", min(powers)))
+        periods.append(
+            ChargingPeriod(
+                start_date_time=group[0].start,
+                end_date_time=group[-1].end,
+                state=state,
+                dimensions=tuple(dimensions),
+                tariff_id=tariff.id,
+                elements=tuple(_period_key(group[0])[1]),
+            )
+        )
+    return tuple(periods)
+
+
+def _period_key(segment: _Segment) -> tuple[SessionState, tuple]:
+    relevant = (ENERGY, TIME) if segment.state is SessionState.CHARGING else (ENERGY, PARKING_TIME)
+    return segment.state, tuple((d, segment.choice[d]) for d in relevant)
+
+
+def _readings(timeline: SessionTimeline, group: list[_Segment]) -> list[MeterPoint]:
+    begin, finish = group[0].start, group[-1].end
+    inside = [p for p in timeline.meter if begin <= p.at < finish]
+    first = timeline.reading_at(begin)
+    return inside if first is None or first in inside else [first, *inside]
+
+
+def _totals(
+    tariff: Tariff,
+    timeline: SessionTimeline,
+    periods: tuple[ChargingPeriod, ...],
+    lines: list[CostLine],
+    vat_day: date,
+) -> PricedSession:
+    zero = Price.zero(tariff.currency)
+
+    def cost_of(*dimensions: TariffDimensionType) -> Price:
+        return sum((line.cost for line in lines if line.dimension in dimensions), zero)
+
+    subtotal = sum((line.cost for line in lines), zero)
+    total, limit = _apply_limits(tariff, subtotal)
+    return PricedSession(
+        tariff_id=tariff.id,
+        currency=tariff.currency,
+        start=timeline.start,
+        end=timeline.end,
+        charging_periods=periods,
+        lines=tuple(lines),
+        total_energy=timeline.energy_at(timeline.end) - timeline.energy_at(timeline.start),
+        total_time=sum((p.volume("TIME") for p in periods), Decimal(0)),
+        total_parking_time=sum((p.volume("PARKING_TIME") for p in periods), Decimal(0)),
+        total_energy_cost=cost_of(ENERGY),
+        total_time_cost=cost_of(TIME),
+        total_parking_cost=cost_of(PARKING_TIME),
+        total_fixed_cost=cost_of(FLAT),
+        subtotal=subtotal,
+        total_cost=total,
+        price_limit=limit,
+        vat_date=vat_day,
+    )
+
+
+def _apply_limits(tariff: Tariff, subtotal: Price) -> tuple[Price, str | None]:
+    """OCPI min_price / max_price: both the excl. and the incl. VAT totals are bounded.
+
+    A bound without incl_vat is carried to the incl. VAT total at the session's own ratio of
+    incl. to excl. VAT (1 when the session cost nothing).
+    """
+    excl, incl = subtotal.excl_vat, subtotal.incl_vat
+    assert incl is not None
+    ratio = incl.amount / excl.amount if excl.amount > 0 else Decimal(1)
+    limit = None
+    for name, bound, wanted in (
+        ("min_price", tariff.min_price, lambda value, b: value < b),
+        ("max_price", tariff.max_price, lambda value, b: value > b),
+    ):
+        if bound is None:
+            continue
+        bound_incl = bound.incl_vat or (bound.excl_vat * ratio).round_to_minor()
+        if wanted(excl, bound.excl_vat):
+            excl, limit = bound.excl_vat, name
+        if wanted(incl, bound_incl):
+            incl, limit = bound_incl, name
+    return Price(excl, incl), limit
+
+
+def _seconds(delta: timedelta) -> Decimal:
+    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds) / 10**6
+
+
+# --- reservations ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PricedReservation:
+    tariff_id: str
+    lines: tuple[CostLine, ...]
+    total_cost: Price
+    expired: bool
+
+
+def price_reservation(
+    tariff: Tariff,
+    reserved_from: datetime,
+    reserved_until: datetime,
+    *,
+    expired: bool,
+    time_zone: str | tzinfo,
+    vat_table: VatTable | None = None,
+) -> PricedReservation:
+    """Reservation costs (OCPI reservation restrictions).
+
+    Used: the FLAT and TIME components of the first RESERVATION element, for the time from
+    the reservation until charging started. Expired (no-show): additionally the FLAT of the
+    first RESERVATION_EXPIRES element, and its TIME price replaces the RESERVATION one when
+    it has one, for the whole reserved time. TIME is rounded by its step_size.
+    """
+    zone = ZoneInfo(time_zone) if isinstance(time_zone, str) else time_zone
+    if reserved_until < reserved_from:
+        raise PricingError("a reservation cannot end before it starts")
+    rates = _VatResolver(
+        tariff, reserved_until.astimezone(zone).date(), vat_table or load_vat_table()
+    )
+    made = _reservation_element(tariff, ReservationRestrictionType.RESERVATION)
+    lapsed = (
+        _reservation_element(tariff, ReservationRestrictionType.RESERVATION_EXPIRES)
+        if expired
+        else None
+    )
+    lines = []
+    for index in (made, lapsed):
+        if index is not None and (flat := tariff.elements[index].component(FLAT)):
+            lines.append(_line(tariff, FLAT, index, flat, Decimal(1), Decimal(1), rates))
+    time_index = made
+    if lapsed is not None and tariff.elements[lapsed].component(TIME) is not None:
+        time_index = lapsed
+    if time_index is not None and (per_hour := tariff.elements[time_index].component(TIME)):
+        seconds = _seconds(reserved_until - reserved_from)
+        billed = _round_up(seconds, TIME, per_hour.step_size)
+        lines.append(_line(tariff, TIME, time_index, per_hour, seconds, billed, rates))
+    total = sum((line.cost for line in lines), Price.zero(tariff.currency))
+    return PricedReservation(tariff.id, tuple(lines), total, expired)
+
+
+def _reservation_element(tariff: Tariff, kind: ReservationRestrictionType) -> int | None:
+    for index, element in enumerate(tariff.elements):
+        if element.restrictions is not None and element.restrictions.reservation is kind:
+            return index
+    return None
