@@ -20,12 +20,14 @@ def sync_url(url: str) -> str:
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
+    # First the busy timeout, so that every later statement (the journal-mode switch included)
+    # waits for a concurrent writer instead of failing at once with "database is locked".
+    cursor.execute("PRAGMA busy_timeout=30000")
     # WAL lets the API read while the gateway writes; FULL makes every commit survive power loss,
     # which is what "durable before acknowledged" promises.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
 
