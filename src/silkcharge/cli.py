@@ -15,9 +15,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from silkcharge.planning.cli import planning_app
 from silkcharge.settings import Settings
 
 app = typer.Typer(help="silkcharge: EV charging platform for Central Asia.", no_args_is_help=True)
+app.add_typer(planning_app, name="plan-network")
 console = Console(soft_wrap=True)
 
 DEMO_DIR = Path("var/demo")

@@ -1,0 +1,95 @@
+"""Planning routes: corridors, coverage gaps, siting and adequacy for the stored network."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from silkcharge.planning import analysis
+from silkcharge.planning.adequacy import power_per_ev
+from silkcharge.planning.corridors import PlanningInputError, load_corridors
+from silkcharge.planning.siting import Candidate
+from silkcharge.planning.store import load_store_sites
+from silkcharge.trips.roads import load_road_graph
+
+router = APIRouter(prefix="/planning", tags=["planning"])
+
+NETWORK_NOTE = ("computed from the stations in this platform's store; if that is the shipped "
+                "seed network, it is an illustrative sample and so are these figures")
+
+
+class Plot(BaseModel):
+    id: str
+    name: str
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    kw: float = Field(400.0, gt=0)
+
+
+class SitingRequest(BaseModel):
+    budget: int = Field(description="number of new sites")
+    corridors: list[str] | None = None
+    standard: str = "gbt_dc"
+    range_km: float | None = Field(None, gt=0)
+    every_km: float = Field(25.0, gt=0)
+    method: str = "auto"
+    plots: list[Plot] = []
+
+
+async def _sites(request: Request):
+    return await load_store_sites(request.app.state.platform.sessions)
+
+
+def _bad(exc: Exception) -> HTTPException:
+    return HTTPException(422, str(exc))
+
+
+@router.get("/corridors")
+async def corridors() -> list[dict[str, Any]]:
+    graph = await asyncio.to_thread(load_road_graph)
+    out = []
+    for c in load_corridors():
+        places = [{"name": p, "lat": graph.place(p).lat, "lon": graph.place(p).lon}
+                  for p in c.places]
+        out.append({"id": c.id, "name": c.name, "places": places, "source": c.source})
+    return out
+
+
+@router.get("/coverage")
+async def coverage(request: Request, corridor: list[str] | None = Query(None),
+                   standard: str | None = None, rule: str = "afir",
+                   buffer_km: float = Query(5.0, gt=0)) -> dict[str, Any]:
+    sites = await _sites(request)
+    graph = await asyncio.to_thread(load_road_graph)
+    try:
+        result = await asyncio.to_thread(analysis.coverage, graph, sites, corridor, standard,
+                                         rule, buffer_km)
+    except (PlanningInputError, ValueError) as exc:
+        raise _bad(exc) from None
+    return {"note": NETWORK_NOTE, "coverage": analysis.jsonable(result)}
+
+
+@router.post("/siting")
+async def siting(request: Request, body: SitingRequest) -> dict[str, Any]:
+    sites = await _sites(request)
+    graph = await asyncio.to_thread(load_road_graph)
+    plots = [Candidate(p.id, p.name, p.lat, p.lon, "plot", p.kw) for p in body.plots]
+    try:
+        answer = await asyncio.to_thread(
+            analysis.corridor_siting, graph, sites, body.budget, body.corridors, body.standard,
+            body.range_km, body.every_km, plots, body.method)
+    except (PlanningInputError, ValueError) as exc:
+        raise _bad(exc) from None
+    return {"note": NETWORK_NOTE, **analysis.jsonable(answer)}
+
+
+@router.get("/adequacy")
+async def adequacy(request: Request) -> dict[str, Any]:
+    sites = await _sites(request)
+    return {
+        "note": "EV and station counts are sourced (fleet.json); kW per EV is " + NETWORK_NOTE,
+        "areas": analysis.jsonable(power_per_ev(sites)),
+    }
