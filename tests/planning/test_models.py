@@ -128,7 +128,7 @@ def test_trip_needing_two_sites_and_infeasible_trips():
     assert sparse.infeasible_count == 1
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])  # seed 0 draws towns all within range
 def test_milp_equals_brute_force_and_greedy_reports_its_gap(seed):
     rng = np.random.default_rng(seed)
     n = 9
@@ -139,8 +139,7 @@ def test_milp_equals_brute_force_and_greedy_reports_its_gap(seed):
              for i, j in itertools.combinations(range(5), 2)]
     instance = line_instance(trips, {"x": (np.array([towns[0]]), kms, np.arange(n))},
                              candidates, 150.0)
-    if len(instance.weights) == 0:
-        pytest.skip("nothing left to cover in this draw")
+    assert len(instance.weights) > 0, "the draw must leave trips to cover"
     for budget in (1, 2, 3):
         best, _ = brute_force(instance, budget)
         exact = solve(instance, budget_sites=budget, method="milp")
