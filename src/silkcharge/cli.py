@@ -207,5 +207,149 @@ async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform) 
         platform.cancel()
 
 
+# ---- vehicles and trip planning (issue 4) ------------------------------------------------
+
+vehicles_app = typer.Typer(help="Search and compare the vehicle catalog.", no_args_is_help=True)
+app.add_typer(vehicles_app, name="vehicles")
+
+
+@vehicles_app.command("search")
+def vehicles_search(
+    text: str = typer.Argument("", help="words that must all occur, e.g. 'byd song'"),
+    inlet: str = typer.Option(None, help="a connector the car takes, e.g. 'GB/T DC'"),
+    market: str = typer.Option(None, help="CN, EU or global"),
+    min_dc_kw: float = typer.Option(None, help="at least this DC power"),
+    limit: int = typer.Option(30),
+) -> None:
+    """List vehicles matching every filter."""
+    from rich.table import Table
+
+    from silkcharge.domain.vehicles import load_catalog
+
+    found = load_catalog().search(text or None, inlet=inlet, market=market, min_dc_kw=min_dc_kw,
+                                  limit=limit)
+    table = Table("id", "name", "battery kWh", "Wh/km", "DC", "DC kW", "AC")
+    for v in found:
+        table.add_row(v.id, v.name, f"{v.battery_kwh:g}", f"{v.consumption_wh_km:g}",
+                      ", ".join(s.label for s in v.dc_inlets), f"{v.dc_kw:g}",
+                      ", ".join(s.label for s in v.ac_inlets))
+    console.print(table)
+
+
+@vehicles_app.command("compare")
+def vehicles_compare(ids: list[str] = typer.Argument(..., help="2 to 4 vehicle ids")) -> None:
+    """Compare vehicles side by side."""
+    from rich.table import Table
+
+    from silkcharge.domain.vehicles import CompareError, UnknownVehicle, load_catalog
+
+    try:
+        rows = load_catalog().compare(ids)
+    except (CompareError, UnknownVehicle) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    table = Table("", *[str(i) for i in rows["id"]])
+    for name, values in rows.items():
+        if name != "id":
+            table.add_row(name, *["" if x is None else str(x) for x in values])
+    console.print(table)
+
+
+@app.command("plan-trip")
+def plan_trip_command(
+    origin: str = typer.Argument(..., help="a place, e.g. Almaty"),
+    destination: str = typer.Argument(..., help="a place, e.g. Samarkand"),
+    vehicle: str = typer.Option(..., "--vehicle", help="vehicle id (see `silkcharge vehicles search`)"),
+    via: list[str] = typer.Option([], "--via", help="a waypoint; repeat for more"),
+    start_soc: float = typer.Option(90.0, help="charge at departure, %"),
+    min_arrival_soc: float = typer.Option(10.0, help="least charge on arriving at a stop, %"),
+    min_destination_soc: float = typer.Option(15.0, help="least charge at the destination, %"),
+    max_charge_soc: float = typer.Option(80.0, help="charge at most to this at a stop, %"),
+    overhead_min: float = typer.Option(5.0, help="minutes lost per stop"),
+    speed_kmh: float = typer.Option(80.0, help="average driving speed"),
+    winter: bool = typer.Option(False, help="use 1.3 x the catalog consumption"),
+    adapters: bool = typer.Option(False, help="use the adapters in data/adapters.json"),
+    avoid_border: list[str] = typer.Option([], help="crossing id or country pair (KZ-KG)"),
+    exclude_operator: list[str] = typer.Option([], help="never stop at this operator"),
+) -> None:
+    """Plan charging stops: the fastest plan for the vehicle on the charging network."""
+    from silkcharge.domain.vehicles import UnknownVehicle, load_catalog
+    from silkcharge.trips.planner import TripError, TripRequest, plan_trip
+    from silkcharge.trips.network import SiteIndex
+    from silkcharge.trips.roads import UnknownPlace, load_road_graph
+
+    try:
+        car = load_catalog().get(vehicle)
+    except UnknownVehicle as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    sites, source = asyncio.run(_charging_sites(Settings()))
+    request = TripRequest(
+        origin, destination, car, via=tuple(via), start_soc=start_soc,
+        min_arrival_soc=min_arrival_soc, min_destination_soc=min_destination_soc,
+        max_charge_soc=max_charge_soc, overhead_min=overhead_min, speed_kmh=speed_kmh,
+        consumption_factor=1.3 if winter else 1.0, use_adapters=adapters,
+        avoid_borders=tuple(avoid_border), exclude_operators=tuple(exclude_operator),
+    )
+    try:
+        plan = plan_trip(request, SiteIndex(load_road_graph(), sites))
+    except (TripError, UnknownPlace) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"stations: {source}")
+    _print_plan(plan)
+
+
+async def _charging_sites(settings: Settings):
+    """Sites from the configured database when it has any, else the packaged seed network."""
+    from silkcharge.data.seed import load_seed_network
+    from silkcharge.store.db import create_engine_for, sessionmaker_for
+    from silkcharge.trips.network import load_charging_sites, sites_from_seed
+
+    engine = create_engine_for(settings.database_url)
+    try:
+        sites = await load_charging_sites(sessionmaker_for(engine))
+    except Exception:  # no database or no schema yet: fall back to the seed
+        sites = []
+    finally:
+        await engine.dispose()
+    if sites:
+        return sites, f"{len(sites)} sites from the database {settings.database_url} (live availability)"
+    seed = sites_from_seed(load_seed_network())
+    return seed, f"{len(seed)} sites from the packaged seed network (illustrative, no live availability)"
+
+
+def _print_plan(plan) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{plan.vehicle_name}: {' → '.join([plan.origin, *plan.via, plan.destination])}")
+    for column in ("from", "to", "km", "drive", "border", "SoC", "charge at stop", "min", "cost"):
+        table.add_column(column)
+    for leg in plan.legs:
+        crossing = ", ".join(f"{c.name} {c.wait_min:g}′" for c in leg.crossings)
+        stop, charge, minutes, cost = leg.stop, "", "", ""
+        if stop is not None:
+            adapter = f" via {stop.adapter}" if stop.adapter else ""
+            charge = (f"{stop.arrival_soc:.0f}→{stop.departure_soc:.0f} % {stop.standard} "
+                      f"{stop.power_kw:g} kW{adapter}")
+            minutes = f"{stop.charge_min:.0f}+{stop.overhead_min + stop.wait_min:g}"
+            cost = "?" if stop.cost is None else f"{stop.cost.amount} {stop.cost.currency}"
+        table.add_row(leg.start, leg.end, f"{leg.km:.0f}", _hm(leg.drive_min), crossing,
+                      f"{leg.departure_soc:.0f}→{leg.arrival_soc:.0f} %", charge, minutes, cost)
+    console.print(table)
+    console.print(
+        f"total {_hm(plan.total_min)}: driving {_hm(plan.drive_min)}, charging "
+        f"{_hm(plan.charge_min)} at {len(plan.stops)} stops, overhead {_hm(plan.overhead_min)}, "
+        f"borders {_hm(plan.border_wait_min)}; {plan.km:.0f} km; arrive with {plan.arrival_soc:.0f} %")
+    console.print("cost: unknown until tariffs exist (issue 3)" if plan.cost is None else
+                  "cost: " + ", ".join(f"{c.amount} {c.currency}" for c in plan.cost))
+    for warning in plan.warnings:
+        console.print(f"[yellow]note:[/] {warning}")
+
+
+def _hm(minutes: float) -> str:
+    return f"{int(minutes // 60)}h{int(round(minutes % 60)):02d}"
+
+
 if __name__ == "__main__":
     app()

@@ -241,6 +241,30 @@ class RoadGraph:
         """Road km of ``shortest_path(a, b, **options)``."""
         return self.shortest_path(a, b, **options).km  # type: ignore[arg-type]
 
+    def distances_from(
+        self,
+        sources: Sequence[int],
+        *,
+        limit_km: float = np.inf,
+        avoid_borders: Iterable[str] = (),
+        closed_on: date | None = None,
+        private_car: bool = True,
+        wait_km_per_min: float = 1.0,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Road km from the nearest of ``sources`` to every node, and which source that is.
+
+        One multi-source search: used to find how far each charging site lies off a route.
+        Weights are those of ``shortest_path`` (border waits count as km), so a site behind a
+        border is far off the route. Nodes beyond ``limit_km`` get ``inf`` and source -1.
+        """
+        weight = self._weights(avoid_borders, closed_on, private_car, wait_km_per_min)
+        graph = csr_matrix((weight[self._csr_edge], self._csr_indices, self._csr_indptr),
+                           shape=(self.node_count, self.node_count))
+        dist, _, source = dijkstra(graph, directed=True, indices=np.asarray(sources, dtype=np.int64),
+                                   min_only=True, return_predecessors=True, limit=limit_km)
+        source = np.where(np.isfinite(dist) & (dist < _BLOCKED), source, -1)
+        return dist, source
+
     def km_along(self, route: Route, km: float) -> tuple[float, float]:
         """The (lat, lon) at ``km`` road kilometres from the route's start (clamped to its ends)."""
         cum = route.cumulative_km

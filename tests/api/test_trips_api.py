@@ -1,0 +1,102 @@
+"""Driver API: catalog, compare, compatibility and trip planning over the seeded store."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from silkcharge.api.app import create_api
+from silkcharge.data.seed import load_seed_network
+from silkcharge.services.seeding import seed_network
+from silkcharge.store.schema import Connector
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+async def driver(platform):
+    """A client without the operator API key: drivers browse and plan without logging in."""
+    transport = httpx.ASGITransport(app=create_api(platform))
+    async with httpx.AsyncClient(transport=transport, base_url="http://silkcharge") as client:
+        yield client
+
+
+async def test_search_get_and_compare_vehicles_without_a_key(driver):
+    found = (await driver.get("/api/v1/vehicles", params={"q": "song plus", "inlet": "GB/T DC"})).json()
+    assert found and all("GB/T DC" in v["dc_inlets"] for v in found)
+    one = (await driver.get(f"/api/v1/vehicles/{found[0]['id']}")).json()
+    assert one["curve"] and one["battery_kwh"] > 0
+    compared = await driver.get("/api/v1/vehicles/compare",
+                                params={"ids": "hyundai-ioniq-5-2024-eu,byd-song-plus-comfort-2024-cn"})
+    assert compared.status_code == 200
+    assert compared.json()["rows"]["dc_inlets"] == ["CCS2", "GB/T DC"]
+
+
+async def test_catalog_errors_are_4xx_with_a_reason(driver):
+    missing = await driver.get("/api/v1/vehicles/hyundai-ioniq-5-2024-e")
+    assert missing.status_code == 404 and "did you mean" in missing.json()["detail"]
+    one = await driver.get("/api/v1/vehicles/compare", params={"ids": "hyundai-ioniq-5-2024-eu"})
+    assert one.status_code == 422 and "2 to 4" in one.json()["detail"]
+    plug = await driver.get("/api/v1/vehicles", params={"inlet": "scart"})
+    assert plug.status_code == 422 and "unknown connector standard" in plug.json()["detail"]
+
+
+async def test_compatibility_near_a_point_and_along_a_route(platform, driver):
+    await seed_network(platform.sessions, load_seed_network())
+    near = (await driver.get("/api/v1/vehicles/byd-song-plus-comfort-2024-cn/compatibility",
+                             params={"lat": 43.24, "lon": 76.9, "radius_km": 10,
+                                     "adapters": False})).json()
+    assert {s["standard"] for s in near["standards"]} == {"GB/T AC", "GB/T DC"}
+    assert near["near"] and all(s["standard"].startswith("GB/T") for s in near["near"])
+    along = (await driver.get("/api/v1/vehicles/hyundai-ioniq-5-2024-eu/compatibility",
+                              params={"origin": "Almaty", "destination": "Bishkek"})).json()
+    codes = [s["site_code"] for s in along["along"]["sites"]]
+    assert "KZ-ALB-002" in codes  # Kordai has CCS2
+    kms = [s["km"] for s in along["along"]["sites"]]
+    assert kms == sorted(kms)
+
+
+async def test_plan_almaty_to_samarkand_from_the_store(platform, driver):
+    await seed_network(platform.sessions, load_seed_network())
+    answer = await driver.post("/api/v1/trips/plan", json={
+        "origin": "Almaty", "destination": "Samarkand", "via": ["Bishkek", "Tashkent"],
+        "vehicle_id": "byd-song-plus-comfort-2024-cn", "start_soc": 90,
+        "depart_at": "2026-06-01T03:00:00Z"})
+    assert answer.status_code == 200, answer.text
+    plan = answer.json()
+    assert plan["totals"]["stops"] >= 2 and plan["totals"]["cost"] is None
+    assert plan["legs"][-1]["end"] == "Samarkand"
+    assert plan["legs"][0]["depart_at"].endswith("+00:00")
+    stops = [leg["stop"] for leg in plan["legs"] if leg["stop"]]
+    assert all(s["standard"] == "GB/T DC" for s in stops)
+
+
+async def test_plan_avoids_faulted_connectors(platform, driver):
+    await seed_network(platform.sessions, load_seed_network())
+    body = {"origin": "Tashkent", "destination": "Samarkand", "start_soc": 40,
+            "vehicle_id": "hyundai-ioniq-5-2024-eu"}
+    first = (await driver.post("/api/v1/trips/plan", json=body)).json()
+    used = {leg["stop"]["site_code"] for leg in first["legs"] if leg["stop"]}
+    async with platform.sessions.begin() as session:
+        await session.execute(update(Connector).values(status="Faulted")
+                              .where(Connector.standard == "ccs2"))
+    again = (await driver.post("/api/v1/trips/plan", json=body)).json()
+    stops = [leg["stop"] for leg in again["legs"] if leg["stop"]]
+    assert used and stops
+    assert all(s["standard"] == "Type 2" for s in stops)  # only AC is left for a CCS2 car
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"origin": "Almatty"}, "did you mean Almaty"),
+    ({"vehicle_id": "no-such-car"}, "unknown vehicle"),
+    ({"start_soc": 140}, "start_soc must be a percentage"),
+    ({"min_arrival_soc": 90, "max_charge_soc": 80}, "must be below the maximum"),
+    ({"avoid_borders": ["KZ-KG", "KZ-UZ", "KZ-CN", "KZ-RU", "KZ-TM"]}, "no road from Almaty"),
+])
+async def test_plan_bad_input_answers_4xx_with_the_reason(driver, change, reason):
+    body = {"origin": "Almaty", "destination": "Bishkek", "vehicle_id": "hyundai-ioniq-5-2024-eu",
+            **change}
+    answer = await driver.post("/api/v1/trips/plan", json=body)
+    assert 400 <= answer.status_code < 500
+    assert reason in answer.json()["detail"]
