@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -14,6 +15,7 @@ from silkcharge.ocpp.adapter import Adapter
 from silkcharge.ocpp.gateway import Gateway
 from silkcharge.ocpp.v16 import V16Adapter
 from silkcharge.ocpp.v201 import V201Adapter
+from silkcharge.services.billing import BillingService
 from silkcharge.services.commands import CommandService
 from silkcharge.services.stations import StationService
 from silkcharge.services.transactions import TransactionService
@@ -35,15 +37,18 @@ class Platform:
     stations: StationService
     transactions: TransactionService
     commands: CommandService
+    billing: BillingService
     gateway: Gateway
 
     async def start(self) -> None:
         self.writer.start()
         await self.stations.reset_presence()
+        self.billing.start()
         await self.gateway.start()
 
     async def stop(self) -> None:
         await self.gateway.stop()
+        await self.billing.stop()
         await self.writer.stop()
         await self.engine.dispose()
 
@@ -61,9 +66,11 @@ def build_platform(settings: Settings) -> Platform:
         for adapter in (V16Adapter(stations, transactions), V201Adapter(stations, transactions))
     }
     commands = CommandService(sessions, router, adapters, stations, settings.call_timeout)
+    billing = BillingService(sessions, bus, stale_after=timedelta(hours=settings.stale_session_hours))
     gateway = Gateway(settings, stations, adapters, router, writer)
     return Platform(
-        settings, engine, sessions, bus, router, writer, stations, transactions, commands, gateway
+        settings, engine, sessions, bus, router, writer, stations, transactions, commands, billing,
+        gateway,
     )
 
 

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
         default=1_048_576, ge=4096, description="larger frames close the socket (1009)"
     )
     message_log_flush_seconds: float = Field(default=0.25, gt=0)
+    stale_session_hours: float = Field(
+        default=24, gt=0, description="an active session silent this long is closed and flagged"
+    )
 
     log_level: str = "INFO"
 

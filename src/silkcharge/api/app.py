@@ -9,6 +9,7 @@ from fastapi.security import APIKeyHeader
 
 from silkcharge import __version__
 from silkcharge.api import errors
+from silkcharge.api.billing import router as billing_router
 from silkcharge.api.operator import router as operator_router
 from silkcharge.api.trips import router as trips_router
 from silkcharge.api.planning import router as planning_router
@@ -36,6 +37,7 @@ def create_api(platform: Platform) -> FastAPI:
         return {"status": "ok", "version": __version__, "stations_connected": len(platform.router.connected())}
 
     app.include_router(operator_router, prefix="/api/v1", dependencies=[Depends(require_key)])
+    app.include_router(billing_router, prefix="/api/v1", dependencies=[Depends(require_key)])
     app.include_router(trips_router, prefix="/api/v1", tags=["trips"])
     app.include_router(planning_router, prefix="/api/v1", dependencies=[Depends(require_key)])
     return app

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from silkcharge.bus.local import StationOffline
 from silkcharge.ocpp.connection import StationCallError, StationReplyInvalid, StationTimeout
 from silkcharge.ocpp.rpc import RpcError
+from silkcharge.services.billing import TariffRefused
 from silkcharge.services.commands import CommandRefused, UnknownCommand, UnknownStation
 
 
@@ -58,6 +59,10 @@ def install(app: FastAPI) -> None:
         ]
         reason = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
         return _answer(422, reason, problems=problems)
+
+    @app.exception_handler(TariffRefused)
+    async def tariff_refused(_: Request, exc: TariffRefused) -> JSONResponse:
+        return _answer(422, f"tariff refused: {exc}", problems=exc.problems)
 
     @app.exception_handler(RpcError)
     async def bad_call(_: Request, exc: RpcError) -> JSONResponse:

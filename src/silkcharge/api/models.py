@@ -56,6 +56,7 @@ class SiteIn(Body):
     timezone: str = Field(min_length=3, max_length=64)
     corridor: str | None = None
     provenance: dict[str, Any] | None = None
+    tags: list[str] = Field(default_factory=list, description="e.g. almaty-2025-allocated-plot")
 
     @field_validator("timezone")
     @classmethod
@@ -76,6 +77,7 @@ class SitePatch(Body):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     corridor: str | None = None
+    tags: list[str] | None = None
 
 
 class SiteOut(Body):
@@ -170,6 +172,7 @@ class TokenIn(Body):
     status: Literal["Accepted", "Blocked", "Expired", "Invalid"] = "Accepted"
     expires_at: datetime | None = None
     group_id: str | None = Field(default=None, max_length=64)
+    category: str | None = Field(default=None, max_length=32, description="driver category, e.g. resident")
     operator: str | None = None
     label: str | None = Field(default=None, max_length=200)
 
@@ -187,6 +190,7 @@ class TokenPatch(Body):
     status: Literal["Accepted", "Blocked", "Expired", "Invalid"] | None = None
     expires_at: datetime | None = None
     group_id: str | None = None
+    category: str | None = None
     label: str | None = None
 
     _aware = field_validator("expires_at")(TokenIn.aware.__func__)
@@ -198,6 +202,7 @@ class TokenOut(Body):
     status: str
     expires_at: datetime | None
     group_id: str | None
+    category: str | None = None
     label: str | None
 
 
@@ -251,3 +256,30 @@ class CommandOut(BaseModel):
     status: str | None
     reply: dict[str, Any]
     details: dict[str, Any]
+
+
+class TariffIn(BaseModel):
+    code: str = Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9_.-]+$")
+    operator: str = Field(description="operator code")
+    site: str | None = Field(default=None, description="site code; omit for the operator's whole network")
+    tariff: dict[str, Any] = Field(description="OCPI 2.2.1 Tariff object (id is set from code)")
+
+
+class TariffOut(BaseModel):
+    code: str
+    operator_id: int
+    site_id: int | None
+    tariff: dict[str, Any]
+
+
+class CdrOut(BaseModel):
+    id: str
+    transaction_id: int
+    tariff_code: str | None
+    currency: str
+    total_excl_vat: Decimal
+    total_incl_vat: Decimal
+    capped: bool
+    cap: dict[str, Any] | None
+    flags: list[str]
+    cdr: dict[str, Any]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from alembic import command
@@ -31,6 +34,19 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _json_default(value: object) -> str:
+    """JSON columns keep money exact: a Decimal is written as its exact decimal string."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__} in a JSON column")
+
+
+def _json_dumps(value: object) -> str:
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
 def _prepare_sqlite_dir(url: str) -> None:
     if url.startswith("sqlite") and ":memory:" not in url:
         Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
@@ -39,10 +55,12 @@ def _prepare_sqlite_dir(url: str) -> None:
 def create_engine_for(url: str) -> AsyncEngine:
     _prepare_sqlite_dir(url)
     if url.startswith("sqlite"):
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, json_serializer=_json_dumps)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(
+        url, json_serializer=_json_dumps, pool_size=10, max_overflow=20, pool_pre_ping=True
+    )
 
 
 def create_sync_engine_for(url: str) -> Engine:

@@ -28,7 +28,12 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UtcDateTime(), Decimal: ExactDecimal(), dict[str, Any]: JSON()}
+    type_annotation_map = {
+        datetime: UtcDateTime(),
+        Decimal: ExactDecimal(),
+        dict[str, Any]: JSON(),
+        list[str]: JSON(),
+    }
 
 
 class Operator(Base):
@@ -59,6 +64,8 @@ class Site(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     corridor: Mapped[str | None] = mapped_column(String(100))
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    tags: Mapped[list[str] | None] = mapped_column(JSON)
+    """Labels rules attach to, e.g. 'almaty-2025-allocated-plot' for a regulated price cap."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -126,6 +133,8 @@ class IdToken(Base):
     status: Mapped[str] = mapped_column(String(20), default="Accepted")
     expires_at: Mapped[datetime | None]
     group_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    category: Mapped[str | None] = mapped_column(String(32))
+    """Driver category for concessions and caps ('regular', 'resident', ...); None is regular."""
     operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id", ondelete="SET NULL"))
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -201,3 +210,37 @@ class OcppMessage(Base):
     payload: Mapped[str] = mapped_column(Text)
     error_code: Mapped[str | None] = mapped_column(String(40))
     at: Mapped[datetime]
+
+
+class TariffRecord(Base):
+    """A published tariff: the OCPI 2.2.1 body (with silkcharge's audience extensions), for an
+    operator's whole network or one site."""
+
+    __tablename__ = "tariffs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(36), unique=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChargeDetailRecord(Base):
+    """What a finished session cost: the OCPI CDR, its totals, any cap applied, the receipt."""
+
+    __tablename__ = "cdrs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(
+        ForeignKey("transactions.id", ondelete="CASCADE"), unique=True
+    )
+    tariff_code: Mapped[str | None] = mapped_column(String(36))
+    currency: Mapped[str] = mapped_column(String(3))
+    total_excl_vat: Mapped[Decimal]
+    total_incl_vat: Mapped[Decimal]
+    capped: Mapped[bool] = mapped_column(Boolean, default=False)
+    cap: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    flags: Mapped[list[str] | None] = mapped_column(JSON)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    receipts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """Rendered HTML receipts by locale, fixed when the CDR is made."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

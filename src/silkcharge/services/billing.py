@@ -1,0 +1,329 @@
+"""Money on the CSMS: publishing tariffs, and pricing every finished session into a CDR.
+
+One price computation serves everything (`domain.pricing`): this service only gathers what it
+needs from the store (the tariff that applies, the session's meter timeline, the caps a site
+is bound by) and stores what comes out (the CDR and its receipts).
+
+Sessions are priced when their TransactionEnded event arrives, and again by a sweep at start
+and every minute, so a crash between a stop and its CDR loses nothing. The sweep also closes
+sessions a station never stopped (see `close_abandoned`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from silkcharge.bus.local import EventBus
+from silkcharge.domain import cdr as receipts
+from silkcharge.domain.caps import apply_cap, check_tariff, load_price_caps
+from silkcharge.domain.cdr import Cdr, build_cdr
+from silkcharge.domain.clock import utcnow
+from silkcharge.domain.events import TransactionEnded
+from silkcharge.domain.pricing import MeterPoint, PricingError, SessionTimeline, idle_intervals
+from silkcharge.domain.tariffs import InvalidTariff, NoApplicableTariff, Tariff, select_tariff
+from silkcharge.store.schema import (
+    ChargeDetailRecord,
+    IdToken,
+    MeterSample,
+    Operator,
+    Site,
+    Station,
+    TariffRecord,
+    Transaction,
+)
+
+log = logging.getLogger(__name__)
+
+CLOSED_WITHOUT_STOP = "closed-without-stop"
+RECEIPT_LOCALES = ("en", "ru")
+
+
+class TariffRefused(ValueError):
+    """A tariff that cannot be published; `problems` names each reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Unpriced:
+    transaction_id: int
+    reason: str
+
+
+class BillingService:
+    def __init__(self, sessions: async_sessionmaker, bus: EventBus, *, stale_after: timedelta) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._stale_after = stale_after
+        self._task: asyncio.Task | None = None
+        self.unpriced: dict[int, str] = {}
+
+    # -- tariffs ------------------------------------------------------------------------------
+
+    async def publish(self, code: str, operator_code: str, site_code: str | None, body: dict) -> TariffRecord:
+        """Validate, check against every cap the target sites are bound by, then store."""
+        async with self._sessions.begin() as session:
+            operator = await session.scalar(select(Operator).where(Operator.code == operator_code))
+            if operator is None:
+                raise LookupError(f"no operator {operator_code}")
+            if await session.scalar(select(TariffRecord.id).where(TariffRecord.code == code)):
+                raise TariffRefused([f"tariff {code} already exists; publish a new code to change prices"])
+            tariff = _parse({**body, "id": code})
+            if tariff.currency != operator.currency:
+                raise TariffRefused(
+                    [f"currency: {tariff.currency} is not {operator.code}'s currency {operator.currency}"]
+                )
+            sites = await self._target_sites(session, operator.id, site_code)
+            problems = _cap_violations(tariff, sites)
+            if problems:
+                raise TariffRefused(problems)
+            record = TariffRecord(
+                code=code, operator_id=operator.id,
+                site_id=sites[0].id if site_code else None, body={**body, "id": code},
+            )
+            session.add(record)
+        return record
+
+    async def _target_sites(self, session: AsyncSession, operator_id: int, site_code: str | None) -> list[Site]:
+        if site_code is None:
+            return list((await session.scalars(select(Site).where(Site.operator_id == operator_id))).all())
+        site = await session.scalar(select(Site).where(Site.code == site_code))
+        if site is None or site.operator_id != operator_id:
+            raise LookupError(f"no site {site_code} of this operator")
+        return [site]
+
+    async def tariffs_at(self, session: AsyncSession, site: Site) -> list[Tariff]:
+        """The site's own tariffs first, then the operator's network-wide ones."""
+        rows = (await session.scalars(
+            select(TariffRecord).where(
+                TariffRecord.operator_id == site.operator_id,
+                (TariffRecord.site_id == site.id) | TariffRecord.site_id.is_(None),
+            ).order_by(TariffRecord.site_id.is_(None), TariffRecord.id)
+        )).all()
+        return [_parse(row.body) for row in rows]
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="billing")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        async with self._bus.subscribe() as events:
+            await self._sweep_safely()
+            while True:
+                try:
+                    event = await asyncio.wait_for(events.get(), timeout=60)
+                except asyncio.TimeoutError:
+                    await self._sweep_safely()
+                    continue
+                if isinstance(event, TransactionEnded):
+                    await self._price_safely(event.transaction_id)
+
+    async def _sweep_safely(self) -> None:
+        try:
+            await self.sweep()
+        except Exception:
+            log.exception("billing sweep failed; it runs again in a minute")
+
+    async def _price_safely(self, transaction_id: int) -> None:
+        try:
+            await self.price(transaction_id)
+        except Exception:
+            log.exception("could not price transaction %s; the sweep will retry", transaction_id)
+
+    async def sweep(self) -> None:
+        """Close abandoned sessions, then price every ended session that has no CDR yet."""
+        await self.close_abandoned()
+        async with self._sessions() as session:
+            waiting = (await session.scalars(
+                select(Transaction.id)
+                .outerjoin(ChargeDetailRecord, ChargeDetailRecord.transaction_id == Transaction.id)
+                .where(Transaction.state == "Ended", ChargeDetailRecord.id.is_(None))
+            )).all()
+        for transaction_id in waiting:
+            if transaction_id not in self.unpriced:
+                await self.price(transaction_id)
+
+    async def close_abandoned(self, now: datetime | None = None) -> list[int]:
+        """The rule for sessions that never received a stop (the station lost power or its
+        memory): a session is closed when a newer one started on the same EVSE, or when
+        nothing was heard of it for `stale_after`. It ends at its last meter reading (or its
+        start), with reason 'ClosedWithoutStop', and its CDR is flagged."""
+        now = now or utcnow()
+        closed = []
+        async with self._sessions.begin() as session:
+            active = (await session.scalars(select(Transaction).where(Transaction.state == "Active"))).all()
+            for tx in active:
+                newer = await session.scalar(
+                    select(Transaction.id).where(
+                        Transaction.station_id == tx.station_id, Transaction.evse_id == tx.evse_id,
+                        Transaction.started_at > tx.started_at,
+                    ).limit(1)
+                )
+                if newer is None and now - tx.updated_at < self._stale_after:
+                    continue
+                last = await session.scalar(
+                    select(MeterSample.timestamp).where(MeterSample.transaction_id == tx.id)
+                    .order_by(MeterSample.timestamp.desc()).limit(1)
+                )
+                tx.state, tx.stop_reason = "Ended", "ClosedWithoutStop"
+                tx.stopped_at = max(last or tx.started_at, tx.started_at)
+                tx.updated_at = now
+                closed.append((tx.station_id, tx.id))
+        for station_id, transaction_id in closed:
+            self._bus.publish(TransactionEnded(station_id, now, transaction_id, None, "ClosedWithoutStop"))
+        return [transaction_id for _, transaction_id in closed]
+
+    async def price(self, transaction_id: int) -> ChargeDetailRecord | None:
+        """Make the CDR of an ended session (idempotent). None when it cannot be priced yet;
+        the reason is kept in `unpriced`."""
+        async with self._sessions.begin() as session:
+            existing = await session.scalar(
+                select(ChargeDetailRecord).where(ChargeDetailRecord.transaction_id == transaction_id)
+            )
+            if existing is not None:
+                return existing
+            tx = await session.get(Transaction, transaction_id)
+            if tx is None or tx.state != "Ended":
+                return None
+            station = await session.get(Station, tx.station_id)
+            site = await session.get(Site, station.site_id) if station and station.site_id else None
+            if site is None:
+                return self._skip(transaction_id, "the station belongs to no site, so no tariff applies")
+            token = await session.scalar(select(IdToken).where(IdToken.token == tx.id_token)) if tx.id_token else None
+            try:
+                tariff = select_tariff(
+                    await self.tariffs_at(session, site), tx.started_at,
+                    token_group=token.group_id if token else None,
+                    driver_category=(token.category if token else None) or "regular",
+                )
+                cdr = build_cdr(
+                    str(uuid.uuid4()), tariff, site.timezone, await _timeline(session, tx),
+                    session_id=str(tx.id), auth_id=tx.id_token,
+                    evse_uid=f"{tx.station_id}*{tx.evse_id}",
+                    flags=(CLOSED_WITHOUT_STOP,) if tx.stop_reason == "ClosedWithoutStop" else (),
+                )
+            except (NoApplicableTariff, PricingError) as exc:
+                return self._skip(transaction_id, str(exc))
+            cdr = _capped(cdr, site, (token.category if token else None) or "regular")
+            operator = await session.get(Operator, site.operator_id)
+            record = _record(cdr, tx, tariff, operator, site)
+            session.add(record)
+        self.unpriced.pop(transaction_id, None)
+        return record
+
+    def _skip(self, transaction_id: int, reason: str) -> None:
+        if self.unpriced.get(transaction_id) != reason:
+            log.warning("transaction %s not priced: %s", transaction_id, reason)
+        self.unpriced[transaction_id] = reason
+        return None
+
+
+# OCPI 2.2.1 Tariff fields, plus 'silkcharge' for our extensions (audiences, VAT convention).
+_TARIFF_FIELDS = frozenset({
+    "id", "country_code", "party_id", "currency", "type", "tariff_alt_text", "tariff_alt_url",
+    "min_price", "max_price", "elements", "energy_mix", "start_date_time", "end_date_time",
+    "last_updated", "silkcharge",
+})
+
+
+def _parse(body: dict) -> Tariff:
+    unknown = sorted(set(body) - _TARIFF_FIELDS)
+    if unknown:
+        # Silently dropping e.g. a misplaced 'token_groups' would publish a fleet price for all.
+        raise TariffRefused([
+            f"{name}: not an OCPI 2.2.1 tariff field (silkcharge extensions such as token_groups "
+            "go under 'silkcharge')" for name in unknown
+        ])
+    try:
+        return Tariff.from_ocpi(body)
+    except InvalidTariff as exc:
+        raise TariffRefused(list(exc.problems)) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TariffRefused([f"not an OCPI 2.2.1 tariff: {exc}"]) from None
+
+
+def _cap_violations(tariff: Tariff, sites: list[Site]) -> list[str]:
+    rules = load_price_caps().values()
+    problems = []
+    for site in sites:
+        for rule in rules:
+            if rule.site_tag and rule.site_tag in (site.tags or []):
+                for violation in check_tariff(tariff, rule, on=utcnow().date(), time_zone=site.timezone):
+                    problems.append(f"site {site.code}: {violation.message}")
+    return problems
+
+
+def _capped(cdr: Cdr, site: Site, category: str) -> Cdr:
+    for rule in load_price_caps().values():
+        if rule.site_tag and rule.site_tag in (site.tags or []) and rule.currency == cdr.currency:
+            cdr = apply_cap(cdr, rule, driver_category=category).cdr
+    return cdr
+
+
+async def _timeline(session: AsyncSession, tx: Transaction) -> SessionTimeline:
+    """The session as the pricing engine reads it: register readings (kWh from the session's
+    start) with the power reported at each instant, and parking where power stayed at zero."""
+    samples = (await session.scalars(
+        select(MeterSample).where(
+            MeterSample.transaction_id == tx.id,
+            MeterSample.measurand.in_(("Energy.Active.Import.Register", "Power.Active.Import")),
+            MeterSample.phase == "",
+        ).order_by(MeterSample.timestamp)
+    )).all()
+    start_wh = tx.meter_start_wh or Decimal(0)
+    power: dict[datetime, Decimal] = {}
+    energy: dict[datetime, Decimal] = {tx.started_at: Decimal(0)}
+    for sample in samples:
+        if sample.measurand == "Power.Active.Import":
+            power[sample.timestamp] = sample.value / 1000 if (sample.unit or "W") == "W" else sample.value
+        else:
+            wh = sample.value * 1000 if sample.unit == "kWh" else sample.value
+            energy[sample.timestamp] = max(Decimal(0), wh - start_wh) / 1000
+    end = tx.stopped_at or tx.updated_at
+    if tx.meter_stop_wh is not None:
+        energy[end] = max(Decimal(0), tx.meter_stop_wh - start_wh) / 1000
+    points, highest = [], Decimal(0)
+    for moment in sorted(m for m in energy if tx.started_at <= m <= end):
+        highest = max(highest, energy[moment])  # a register never runs backwards in a bill
+        points.append(MeterPoint(moment, highest, power.get(moment)))
+    return SessionTimeline(tx.started_at, end, tuple(points), idle_intervals(points, end))
+
+
+def _record(cdr: Cdr, tx: Transaction, tariff: Tariff, operator: Operator, site: Site) -> ChargeDetailRecord:
+    total = cdr.total_cost
+    cap: dict[str, Any] | None = None
+    if cdr.cap is not None:
+        cap = {
+            "rule_id": cdr.cap.rule_id, "reason": cdr.cap.reason,
+            "original_incl_vat": str(cdr.cap.original.incl_vat.amount),
+            "capped_incl_vat": str(cdr.cap.capped.incl_vat.amount),
+        }
+    who = receipts.Operator(operator.name)
+    where = receipts.Site(site.name, site.timezone, site.address, f"{tx.station_id}*{tx.evse_id}")
+    return ChargeDetailRecord(
+        id=cdr.id, transaction_id=tx.id, tariff_code=tariff.id, currency=cdr.currency,
+        total_excl_vat=total.excl_vat.amount,
+        total_incl_vat=(total.incl_vat or total.excl_vat).amount,
+        capped=cdr.cap is not None, cap=cap, flags=list(cdr.flags), body=cdr.to_ocpi(),
+        receipts={locale: receipts.receipt_html(cdr, who, where, locale) for locale in RECEIPT_LOCALES},
+    )
