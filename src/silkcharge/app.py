@@ -54,7 +54,7 @@ class Platform:
 
 
 def build_platform(settings: Settings) -> Platform:
-    engine = create_engine_for(settings.database_url)
+    engine = create_engine_for(settings.database_url, settings.database_pool_size)
     sessions = sessionmaker_for(engine)
     bus = EventBus()
     router = LocalRouter()

@@ -17,6 +17,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db",
     )
 
+    database_pool_size: int = Field(
+        default=30, ge=1,
+        description="PostgreSQL connections kept open (SQLite always uses one: it has one writer)",
+    )
+
     ocpp_host: str = "127.0.0.1"
     ocpp_port: int = 9000
     api_host: str = "127.0.0.1"

@@ -196,7 +196,7 @@ async def create_station(body: m.StationIn, session: AsyncSession = Db):
     station = Station(
         id=body.id,
         site_id=await _site_id(session, body.site),
-        password_hash=hash_password(body.password) if body.password else None,
+        password_hash=await asyncio.to_thread(hash_password, body.password) if body.password else None,
         registration_status=body.registration_status,
     )
     session.add(station)
@@ -221,7 +221,7 @@ async def update_station(station_id: str, body: m.StationPatch, session: AsyncSe
         station.site_id = await _site_id(session, changes.pop("site"))
     if "password" in changes:
         password = changes.pop("password")
-        station.password_hash = hash_password(password) if password else None
+        station.password_hash = await asyncio.to_thread(hash_password, password) if password else None
     for key, value in changes.items():
         setattr(station, key, value)
     await session.commit()

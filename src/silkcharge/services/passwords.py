@@ -44,10 +44,18 @@ class PasswordVerifier:
         self._good: dict[tuple[str, bytes], str] = {}
         self._cache_size = cache_size
 
+    @staticmethod
+    def _key(station_id: str, password: str) -> tuple[str, bytes]:
+        return station_id, hashlib.sha256(password.encode()).digest()
+
+    def is_cached(self, station_id: str, password: str, stored: str | None) -> bool:
+        """A cheap check: was this exact password verified against this hash before?"""
+        return bool(stored) and self._good.get(self._key(station_id, password)) == stored
+
     def verify(self, station_id: str, password: str, stored: str | None) -> bool:
         if not stored:
             return False
-        key = (station_id, hashlib.sha256(password.encode()).digest())
+        key = self._key(station_id, password)
         if self._good.get(key) == stored:
             return True
         if not _verify(password, stored):
