@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install web browser bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,24 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)
+# The web console: npm packages from the lock file, built into the Python package, which
+# serves it at / (gitignored; rebuilt when a source file changes).
+CONSOLE := src/silkcharge/web/static/index.html
+web: $(CONSOLE)
+
+$(CONSOLE): web/package.json web/package-lock.json web/index.html web/vite.config.ts web/tsconfig.json $(shell find web/src -type f)
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+# The browser tests drive Debian's chromium (and a CJK font for the Chinese screenshots);
+# CI runs as root on a Debian machine.
+browser:
+	(command -v chromium && fc-list | grep -qi wqy) >/dev/null || \
+	  (apt-get update && apt-get install -y --no-install-recommends chromium fonts-wqy-microhei)
+
+demo: $(STAMP) web
 	$(BIN)/silkcharge demo
 
-test: $(STAMP)
+test: $(STAMP) web browser
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

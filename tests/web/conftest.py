@@ -1,0 +1,144 @@
+"""Browser tests: the built console served by the real API (uvicorn on a free port) over a
+running platform, with the region's seeded network and simulated chargers on real sockets,
+driven by Playwright in Debian's chromium.
+
+Nothing here installs anything: `make test` builds the console (`make web`) and installs
+chromium (`make browser`) first. Without them these tests skip locally and fail in CI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from silkcharge.api.app import create_api
+from silkcharge.api.console import STATIC
+from silkcharge.data.seed import load_seed_network
+from silkcharge.services.seeding import seed_network
+from silkcharge.sim.charger import SimulatedCharger
+from silkcharge.sim.spec import StationSpec, load_fleet
+from silkcharge.store.db import migrate
+from tests.conftest import API_KEY
+from tests.e2e.server_process import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+TOKENS = [{"token": f"WEB-{n:04d}", "type": "ISO14443", "label": "browser test card"} for n in range(1, 6)]
+
+
+def _need(ready: bool, what: str) -> None:
+    if ready:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is required in CI")
+    pytest.skip(f"{what} is missing")
+
+
+@pytest.fixture
+def database_url(tmp_path) -> Iterator[str]:
+    """SQLite only: the browser tests exercise the console, the store is tested elsewhere."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/silkcharge.sqlite3"
+    migrate(url)
+    yield url
+
+
+@pytest.fixture
+async def console_url(platform) -> AsyncIterator[str]:
+    """The API with the built console, served by uvicorn in the test's event loop."""
+    _need((STATIC / "index.html").is_file(), "the built console (make web)")
+    port = free_port()
+    config = uvicorn.Config(
+        create_api(platform), host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+        timeout_graceful_shutdown=2,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def fleet(platform, tmp_path) -> dict[str, StationSpec]:
+    """The region's seeded network in the store; the stations' specs (with passwords) by id."""
+    created = await seed_network(platform.sessions, load_seed_network(), tokens=TOKENS)
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps([{**asdict(s), "firmware_version": "1.0.0"} for s in created]))
+    return {spec.station_id: spec for spec in load_fleet(path)}
+
+
+@pytest.fixture
+async def chargers(platform) -> AsyncIterator:
+    """Start simulated chargers against the platform; all are stopped after the test."""
+    running: list[tuple[SimulatedCharger, asyncio.Task]] = []
+    url = f"ws://127.0.0.1:{platform.gateway.port}/ocpp"
+
+    async def start(spec: StationSpec) -> SimulatedCharger:
+        charger = SimulatedCharger(spec, url, meter_interval=1, reconnect_delay=0.2, step_delay=0.05,
+                                   heartbeat_fallback=30, rng=random.Random(spec.station_id))
+        running.append((charger, asyncio.create_task(charger.run())))
+        await asyncio.wait_for(charger.booted.wait(), 10)
+        return charger
+
+    yield start
+    for charger, task in running:
+        await charger.stop()
+        await task
+
+
+@pytest.fixture
+async def browser(console_url):
+    """Chromium, closed before the server stops (its event stream would hold the server open)."""
+    _need(CHROMIUM.exists(), "/usr/bin/chromium (make browser)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+def open_console(browser, console_url):
+    """A new page in a fresh context for a locale; signed in unless `signed_in=False`.
+    `page.errors` collects the page's uncaught errors; the test fails if there are any."""
+    pages = []
+
+    async def open_page(path: str = "/", *, locale: str = "en-GB", signed_in: bool = True):
+        context = await browser.new_context(locale=locale, viewport={"width": 1280, "height": 860})
+        if signed_in:
+            await context.add_init_script(
+                f"sessionStorage.setItem('silkcharge.apiKey', {json.dumps(API_KEY)})")
+        page = await context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda error: page.errors.append(error))
+        await page.goto(console_url + path)
+        pages.append(page)
+        return page
+
+    yield open_page
+    for page in pages:
+        assert not page.errors, f"errors in the page: {page.errors}"
+
+
+async def screenshot(page, name: str, *, full_page: bool = True) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"console-{name}.png"
+    await page.screenshot(path=str(path), full_page=full_page)
+    return path

@@ -1,0 +1,73 @@
+"""The console in the region's languages: every string translated, no raw keys on screen."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from playwright.async_api import expect
+
+from tests.web.conftest import screenshot
+from tests.web.helpers import pick
+
+I18N = Path(__file__).resolve().parents[2] / "web" / "src" / "i18n"
+LANGUAGES = ["en", "ru", "kk", "uz", "ky", "tg", "zh"]
+RAW_KEY = re.compile(r"\b(?:app|nav|login|common|language|state|dash|col|sessions|alerts|station|unit)\.[a-z][A-Za-z]+\b")
+
+
+def strings(language: str) -> dict[str, str]:
+    return json.loads((I18N / f"{language}.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("language", LANGUAGES[1:])
+def test_every_language_has_exactly_the_english_keys_with_the_same_placeholders(language):
+    english, other = strings("en"), strings(language)
+    assert sorted(set(english) - set(other)) == [], f"{language} lacks these keys"
+    assert sorted(set(other) - set(english)) == [], f"{language} has keys English does not"
+    for key, text in other.items():
+        assert text.strip(), f"{language}: {key} is empty"
+        assert set(re.findall(r"\{\w+\}", text)) == set(re.findall(r"\{\w+\}", english[key])), key
+
+
+def test_the_translation_files_are_exactly_the_languages_offered():
+    assert sorted(p.stem for p in I18N.glob("*.json")) == sorted(LANGUAGES)
+
+
+# Each page and what shows once its data has arrived.
+PAGES = {
+    "/#/": "#energy-today",
+    "/#/map": "circle[data-station]",
+    "/#/sessions": "#sessions, main p",
+    "/#/alerts": "#alerts article",
+}
+
+
+@pytest.mark.parametrize("locale, language, map_title", [("ru-RU", "ru", "Карта"), ("zh-CN", "zh", "地图")])
+async def test_pages_render_in_the_browser_language_with_no_missing_strings(
+    fleet, chargers, open_console, locale, language, map_title
+):
+    spec = pick(fleet, "KZ-ALA", "1.6")
+    await chargers(spec)
+    page = await open_console("/#/", locale=locale)
+    assert await page.evaluate("document.documentElement.lang") == language
+    await expect(page.locator('nav a[href="#/map"]')).to_have_text(map_title)
+    for path, loaded in [*PAGES.items(), (f"/#/stations/{spec.station_id}", "#message-table")]:
+        await page.evaluate(f"location.hash = {json.dumps(path[1:])}")
+        await expect(page.locator(loaded).first).to_be_visible()
+        text = await page.locator("body").inner_text()
+        assert not RAW_KEY.findall(text), f"{path}: raw keys on screen"
+        assert await page.evaluate("[...window.silkchargeMissing]") == [], path
+        if path in ("/#/", "/#/map"):
+            await screenshot(page, f"{language}-{path.strip('/#') or 'dashboard'}")
+
+
+async def test_the_switcher_changes_the_language_and_remembers_it(fleet, open_console):
+    page = await open_console("/#/map")
+    await expect(page.locator("main h1")).to_have_text("Map")
+    await page.select_option("#language", "kk")
+    await expect(page.locator("main h1")).to_have_text("Карта")
+    await expect(page.locator('nav a[href="#/alerts"]')).to_have_text("Ескертулер")
+    await page.reload()
+    await expect(page.locator('nav a[href="#/"]')).to_have_text("Басқару тақтасы")

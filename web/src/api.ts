@@ -1,0 +1,76 @@
+// The operator API on the same origin. The key lives in sessionStorage for this tab only.
+
+const KEY = "silkcharge.apiKey";
+
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly detail: unknown) {
+    super(`HTTP ${status}`);
+  }
+}
+
+export const apiKey = {
+  get: (): string | null => sessionStorage.getItem(KEY),
+  set: (key: string) => sessionStorage.setItem(KEY, key),
+  clear: () => sessionStorage.removeItem(KEY),
+};
+
+function headers(): Record<string, string> {
+  const key = apiKey.get();
+  return key ? { "X-API-Key": key } : {};
+}
+
+export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const response = await fetch(`/api/v1${path}`, {
+    ...init,
+    headers: { "Content-Type": "application/json", ...headers(), ...(init.headers ?? {}) },
+  });
+  const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
+  if (!response.ok) throw new ApiError(response.status, body?.detail ?? body);
+  return body as T;
+}
+
+export interface LiveEvent {
+  event: string;
+  station_id: string;
+  [field: string]: unknown;
+}
+
+/** Server-sent events read with fetch(), because EventSource cannot send the X-API-Key
+ * header. Reconnects after a pause until `signal` aborts; `onOpen` runs on every (re)connect
+ * so the caller can re-read the state it may have missed. */
+export async function streamEvents(
+  onEvent: (event: LiveEvent) => void,
+  onOpen: () => void,
+  onClose: () => void,
+  signal: AbortSignal,
+): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      const response = await fetch("/api/v1/events", { headers: headers(), signal });
+      if (!response.ok || !response.body) throw new ApiError(response.status, null);
+      onOpen();
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end: number;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const data = buffer
+            .slice(0, end)
+            .split("\n")
+            .filter((line) => line.startsWith("data:"))
+            .map((line) => line.slice(5).trim())
+            .join("\n");
+          buffer = buffer.slice(end + 2);
+          if (data) onEvent(JSON.parse(data) as LiveEvent);
+        }
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+    }
+    onClose();
+    await new Promise((resume) => setTimeout(resume, 2000));
+  }
+}

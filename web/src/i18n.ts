@@ -1,0 +1,85 @@
+// UI strings from i18n/*.json, the language from the switcher or the browser, and Intl
+// formatting for that language. Every language has every key of en.json (tests/web checks).
+
+import en from "./i18n/en.json";
+import ru from "./i18n/ru.json";
+import kk from "./i18n/kk.json";
+import uz from "./i18n/uz.json";
+import ky from "./i18n/ky.json";
+import tg from "./i18n/tg.json";
+import zh from "./i18n/zh.json";
+
+type Strings = Record<string, string>;
+
+/** Language code → its strings and the locale Intl formats with. */
+export const LANGUAGES: Record<string, { strings: Strings; locale: string }> = {
+  en: { strings: en, locale: "en-GB" },
+  ru: { strings: ru, locale: "ru-RU" },
+  kk: { strings: kk, locale: "kk-KZ" },
+  uz: { strings: uz, locale: "uz-Latn-UZ" },
+  ky: { strings: ky, locale: "ky-KG" },
+  tg: { strings: tg, locale: "tg-TJ" },
+  zh: { strings: zh, locale: "zh-CN" },
+};
+
+const CHOSEN = "silkcharge.language";
+
+function pick(): string {
+  const chosen = localStorage.getItem(CHOSEN);
+  if (chosen && chosen in LANGUAGES) return chosen;
+  for (const tag of navigator.languages ?? [navigator.language]) {
+    const code = tag.toLowerCase().split("-")[0];
+    if (code in LANGUAGES) return code;
+  }
+  return "en";
+}
+
+export let language = pick();
+let strings: Strings = LANGUAGES[language].strings;
+
+/** Keys asked for that the current language lacks; the browser tests read it. */
+export const missing = new Set<string>();
+(window as unknown as { silkchargeMissing: Set<string> }).silkchargeMissing = missing;
+
+export function choose(code: string): void {
+  localStorage.setItem(CHOSEN, code);
+  language = code;
+  strings = LANGUAGES[code].strings;
+  document.documentElement.lang = code;
+}
+document.documentElement.lang = language;
+
+export function t(key: string, values: Record<string, string | number> = {}): string {
+  let text = strings[key];
+  if (text === undefined) {
+    missing.add(key);
+    text = (en as Strings)[key] ?? key;
+  }
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
+}
+
+const locale = () => LANGUAGES[language].locale;
+
+export function number(value: number, digits = 1): string {
+  return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(value);
+}
+
+export function kwh(wh: number | string | null | undefined): string {
+  if (wh === null || wh === undefined) return "–";
+  return `${number(Number(wh) / 1000)} ${t("unit.kwh")}`;
+}
+
+export function money(amount: number, currency: string): string {
+  return new Intl.NumberFormat(locale(), { style: "currency", currency }).format(amount);
+}
+
+export function dateTime(value: string | null | undefined): string {
+  if (!value) return "–";
+  return new Intl.DateTimeFormat(locale(), { dateStyle: "short", timeStyle: "medium" })
+    .format(new Date(value));
+}
+
+export function time(value: string | null | undefined): string {
+  if (!value) return "–";
+  return new Intl.DateTimeFormat(locale(), { timeStyle: "medium" }).format(new Date(value));
+}

@@ -1,0 +1,158 @@
+// One station: connectors, current session, commands with the station's reply, recent OCPP
+// messages and configuration. Everything but the command forms follows live events.
+
+import { ApiError, api } from "../api";
+import { h, table } from "../dom";
+import { dateTime, kwh, number, t, time } from "../i18n";
+import { live, stateOf } from "../live";
+import type { Transaction } from "./dashboard";
+
+interface Connector {
+  evse_id: number; connector_id: number; standard: string; max_power_kw: string; status: string;
+  error_code: string | null; vendor_error_code: string | null; info: string | null; status_at: string | null;
+}
+interface Station {
+  id: string; ocpp_version: string | null; vendor: string | null; model: string | null;
+  firmware_version: string | null; online: boolean; last_seen_at: string | null;
+  configuration: Record<string, unknown> | null; connectors: Connector[];
+}
+interface Message { id: number; direction: string; action: string | null; payload: string; error_code: string | null; at: string }
+
+type Schema = { type?: string; enum?: string[]; format?: string; anyOf?: Schema[]; items?: Schema; $ref?: string; default?: unknown };
+type CommandSchemas = Record<string, { properties?: Record<string, Schema>; required?: string[] }>;
+
+let schemas: Promise<CommandSchemas> | null = null;
+
+function plain(schema: Schema): Schema {
+  return schema.anyOf?.find((s) => s.type !== "null") ?? schema;
+}
+
+function field(name: string, raw: Schema, required: boolean): HTMLElement {
+  const schema = plain(raw);
+  const id = `param-${name}`;
+  let input: HTMLElement;
+  if (schema.enum) {
+    input = h("select", { name, id }, ...(required ? [] : [h("option", { value: "" }, "")]),
+      ...schema.enum.map((v) => h("option", { value: v, selected: raw.default === v }, v)));
+  } else if (schema.type === "boolean") {
+    input = h("input", { type: "checkbox", name, id, "data-kind": "boolean", checked: raw.default === true });
+  } else if (schema.type === "integer") {
+    input = h("input", { type: "number", name, id, "data-kind": "integer", required,
+      value: typeof raw.default === "number" ? raw.default : undefined });
+  } else if (schema.type === "array" && plain(schema.items ?? {}).type === "string") {
+    input = h("input", { type: "text", name, id, "data-kind": "list", placeholder: "A, B" });
+  } else if (schema.type === "array") {
+    input = h("textarea", { name, id, "data-kind": "json", placeholder: "[]" });
+  } else {
+    input = h("input", { type: "text", name, id, required,
+      placeholder: schema.format === "date-time" ? "2026-01-31T12:00:00Z" : undefined });
+  }
+  return h("label", {}, h("span", {}, name + (required ? " *" : "")), input);
+}
+
+function values(form: HTMLFormElement): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  for (const element of Array.from(form.elements) as HTMLInputElement[]) {
+    if (!element.name) continue;
+    const kind = element.dataset.kind;
+    if (kind === "boolean") body[element.name] = element.checked;
+    else if (element.value === "") continue;
+    else if (kind === "integer") body[element.name] = Number(element.value);
+    else if (kind === "list") body[element.name] = element.value.split(",").map((v) => v.trim()).filter(Boolean);
+    else if (kind === "json") body[element.name] = JSON.parse(element.value);
+    else body[element.name] = element.value;
+  }
+  return body;
+}
+
+function commandForm(stationId: string, name: string, schema: CommandSchemas[string]): HTMLElement {
+  const reply = h("pre", { class: "reply", "data-command": name, "aria-live": "polite" });
+  const required = new Set(schema.required ?? []);
+  const form = h("form", { class: "command", "data-command": name, onsubmit: async (e: Event) => {
+    e.preventDefault();
+    reply.className = "reply waiting";
+    reply.textContent = t("station.waiting");
+    try {
+      const result = await api<{ status: string | null; reply: unknown }>(
+        `/stations/${encodeURIComponent(stationId)}/commands/${name}`,
+        { method: "POST", body: JSON.stringify(values(form)) });
+      reply.className = "reply ok";
+      reply.textContent = `${t("station.reply")}: ${result.status ?? "–"}\n${JSON.stringify(result.reply, null, 1)}`;
+    } catch (error) {
+      reply.className = "reply failed";
+      const detail = error instanceof ApiError ? `HTTP ${error.status}: ${JSON.stringify(error.detail)}` : String(error);
+      reply.textContent = `${t("common.error")}: ${detail}`;
+    }
+  } },
+    h("button", { type: "submit", id: `command-${name}` }, name),
+    ...Object.entries(schema.properties ?? {}).map(([param, s]) => field(param, s, required.has(param))),
+    reply,
+  );
+  return form;
+}
+
+export function stationPage(root: HTMLElement, stationId: string): () => void {
+  const info = h("section", { id: "station-info" });
+  const connectors = h("section", { id: "connectors" });
+  const sessions = h("section", { id: "current-session" });
+  const commands = h("section", { id: "commands" }, h("h2", {}, t("station.commands")));
+  const messages = h("section", { id: "messages" });
+  const configuration = h("section", { id: "configuration" });
+  root.append(h("h1", {}, stationId), info, connectors, sessions, commands, messages, configuration);
+  const id = encodeURIComponent(stationId);
+
+  const load = async () => {
+    const [station, active, log] = await Promise.all([
+      api<Station>(`/stations/${id}`),
+      api<Transaction[]>(`/transactions?station_id=${id}&state=Active`),
+      api<Message[]>(`/stations/${id}/messages?limit=25`),
+    ]);
+    const status = live.stations[stationId];
+    const state = status ? stateOf(status) : station.online ? "available" : "offline";
+    info.replaceChildren(h("dl", {},
+      h("dt", {}, t("col.state")), h("dd", {}, h("span", { class: `badge ${state}`, id: "station-state" }, t(`state.${state}`))),
+      h("dt", {}, t("station.model")), h("dd", {}, [station.vendor, station.model].filter(Boolean).join(" ") || "–"),
+      h("dt", {}, t("station.firmware")), h("dd", {}, station.firmware_version ?? "–"),
+      h("dt", {}, "OCPP"), h("dd", {}, station.ocpp_version ?? "–"),
+      h("dt", {}, t("station.lastSeen")), h("dd", {}, dateTime(station.last_seen_at)),
+    ));
+    connectors.replaceChildren(h("h2", {}, t("station.connectors")), table(
+      [t("col.connector"), t("col.standard"), t("col.power"), t("col.status"), t("col.error"), t("col.since")],
+      station.connectors.map((c) => [
+        `${c.evse_id}/${c.connector_id}`, c.standard, `${number(Number(c.max_power_kw))} ${t("unit.kw")}`,
+        h("span", { class: `status ${c.status}` }, c.status),
+        [c.error_code, c.vendor_error_code, c.info].filter((v) => v && v !== "NoError").join(" · ") || "–",
+        dateTime(c.status_at),
+      ]),
+      { id: "connector-table" },
+    ));
+    sessions.replaceChildren(h("h2", {}, t("station.session")), active.length === 0
+      ? h("p", {}, t("station.noSession"))
+      : table([t("col.connector"), t("col.token"), t("col.started"), t("col.energy")],
+        active.map((s) => [`${s.evse_id}/${s.connector_id}`, s.id_token ?? "–", dateTime(s.started_at), kwh(s.energy_wh)])));
+    messages.replaceChildren(h("h2", {}, t("station.messages")), table(
+      [t("col.time"), "", t("col.action"), t("col.payload")],
+      log.map((m) => [time(m.at), m.direction === "in" ? "→" : "←", m.action ?? m.error_code ?? "",
+        h("code", {}, m.payload.length > 160 ? m.payload.slice(0, 160) + "…" : m.payload)]),
+      { id: "message-table" },
+    ));
+    const config = Object.entries(station.configuration ?? {});
+    configuration.replaceChildren(h("h2", {}, t("station.configuration")), config.length === 0
+      ? h("p", {}, t("common.empty"))
+      : table([t("col.key"), t("col.value")], config.map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])));
+  };
+
+  schemas ??= api<CommandSchemas>("/console/commands");
+  void schemas.then((all) => commands.append(h("div", { class: "commands" },
+    ...Object.entries(all).map(([name, schema]) => commandForm(stationId, name, schema)))));
+  void load().catch((error) => info.replaceChildren(h("p", { class: "error" },
+    error instanceof ApiError && error.status === 404 ? t("common.notFound") : t("common.error"))));
+
+  let pending: number | undefined;
+  const stop = live.subscribe((event) => {
+    if (event && event.station_id !== stationId) return;
+    clearTimeout(pending);
+    pending = window.setTimeout(() => void load(), 300);
+  });
+  return () => { stop(); clearTimeout(pending); };
+}
