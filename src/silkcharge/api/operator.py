@@ -344,8 +344,9 @@ async def live_events(request: Request) -> StreamingResponse:
             yield b": connected\n\n"
             while not await request.is_disconnected():
                 try:
-                    event = await asyncio.wait_for(queue.get(), 15)
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(15):  # not wait_for: see services/billing.py
+                        event = await queue.get()
+                except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
                 yield b"event: " + event.name.encode() + b"\ndata: " + orjson.dumps(event.as_dict()) + b"\n\n"

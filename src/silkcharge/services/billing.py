@@ -66,7 +66,7 @@ class BillingService:
         self._sessions = sessions
         self._bus = bus
         self._stale_after = stale_after
-        self._task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
         self.unpriced: dict[int, str] = {}
 
     # -- tariffs ------------------------------------------------------------------------------
@@ -116,27 +116,30 @@ class BillingService:
     # -- sessions -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="billing")
+        self._tasks = [
+            asyncio.create_task(self._price_ended_sessions(), name="billing-events"),
+            asyncio.create_task(self._sweep_every_minute(), name="billing-sweep"),
+        ]
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        for task in self._tasks:
+            task.cancel()
+        # No asyncio.wait_for in these loops: on Python 3.11 it can swallow a cancellation that
+        # races with its timeout, and the loop would then run on and this stop never return.
+        await asyncio.wait(self._tasks, timeout=10)
+        self._tasks = []
 
-    async def _run(self) -> None:
+    async def _price_ended_sessions(self) -> None:
         async with self._bus.subscribe() as events:
-            await self._sweep_safely()
             while True:
-                try:
-                    event = await asyncio.wait_for(events.get(), timeout=60)
-                except asyncio.TimeoutError:
-                    await self._sweep_safely()
-                    continue
+                event = await events.get()
                 if isinstance(event, TransactionEnded):
                     await self._price_safely(event.transaction_id)
+
+    async def _sweep_every_minute(self) -> None:
+        while True:
+            await self._sweep_safely()
+            await asyncio.sleep(60)
 
     async def _sweep_safely(self) -> None:
         try:
