@@ -65,7 +65,13 @@ function values(form: HTMLFormElement): Record<string, unknown> {
   return body;
 }
 
-function commandForm(stationId: string, name: string, schema: CommandSchemas[string]): HTMLElement {
+// The OCPP message log is written in batches (a quarter second by default), so the page
+// re-reads it a little after a command's reply rather than at once.
+const LOG_SETTLE_MS = 600;
+
+function commandForm(
+  stationId: string, name: string, schema: CommandSchemas[string], answered: () => void,
+): HTMLElement {
   const reply = h("pre", { class: "reply", "data-command": name, "aria-live": "polite" });
   const required = new Set(schema.required ?? []);
   const form = h("form", { class: "command", "data-command": name, onsubmit: async (e: Event) => {
@@ -83,6 +89,7 @@ function commandForm(stationId: string, name: string, schema: CommandSchemas[str
       const detail = error instanceof ApiError ? `HTTP ${error.status}: ${JSON.stringify(error.detail)}` : String(error);
       reply.textContent = `${t("common.error")}: ${detail}`;
     }
+    answered();
   } },
     h("button", { type: "submit", id: `command-${name}` }, name),
     ...Object.entries(schema.properties ?? {}).map(([param, s]) => field(param, s, required.has(param))),
@@ -144,15 +151,19 @@ export function stationPage(root: HTMLElement, stationId: string): () => void {
 
   schemas ??= api<CommandSchemas>("/console/commands");
   void schemas.then((all) => commands.append(h("div", { class: "commands" },
-    ...Object.entries(all).map(([name, schema]) => commandForm(stationId, name, schema)))));
+    ...Object.entries(all).map(([name, schema]) =>
+      commandForm(stationId, name, schema, () => reloadAfter(LOG_SETTLE_MS))))));
   void load().catch((error) => info.replaceChildren(h("p", { class: "error" },
     error instanceof ApiError && error.status === 404 ? t("common.notFound") : t("common.error"))));
 
   let pending: number | undefined;
+  const reloadAfter = (ms: number) => {
+    clearTimeout(pending);
+    pending = window.setTimeout(() => void load(), ms);
+  };
   const stop = live.subscribe((event) => {
     if (event && event.station_id !== stationId) return;
-    clearTimeout(pending);
-    pending = window.setTimeout(() => void load(), 300);
+    reloadAfter(300);
   });
   return () => { stop(); clearTimeout(pending); };
 }
