@@ -6,8 +6,10 @@ keeps sourced facts and illustrative choices apart so that every site can say wh
 
 * sourced: the cities, the corridors, charger counts, the IRS km markers on the M34 and the
   Arkadag site, each taken from ``region/facts.md`` and checked against it at build time;
-* derived: corridor positions, computed on the OpenStreetMap-derived road graph
-  (``roads/central_asia_highways.json``, ODbL-1.0);
+* derived: corridor positions, placed on the routes of the road graph the trip planner and
+  the network planning use (``silkcharge.trips.roads``: OpenStreetMap-derived, ODbL-1.0, with
+  mountain legs corrected to reference km), so every corridor site lies on the route a plan
+  through that corridor follows;
 * illustrative: the exact spot of a city site, the number of stations per site and all hardware.
 
 The product never reads the shared data folder; only the generated JSON ships.
@@ -16,7 +18,8 @@ Usage::
 
     .venv/bin/python scripts/build_seed_network.py [SHARED_DATA_DIR] [--output PATH]
 
-``SHARED_DATA_DIR`` defaults to ``../shared/data`` relative to the repository root.
+``SHARED_DATA_DIR`` defaults to ``../shared/data`` relative to the repository root; only its
+``region/facts.md`` is read (the road graph is the packaged one).
 """
 
 from __future__ import annotations
@@ -24,15 +27,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import ArrayLike
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components, dijkstra
+
+from silkcharge.data.seed import validate_seed_network
+from silkcharge.domain.geo import haversine_km
+from silkcharge.trips.roads import BorderPassage, RoadGraph, Route, load_road_graph
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SHARED = REPO_ROOT.parent / "shared" / "data"
@@ -42,12 +45,11 @@ GENERATED = "2026-11-21"
 """Compilation date written to ``meta.generated``; bump it when the facts or the choices change."""
 
 SNAP_KM = 2.0
-"""A corridor point this close (in graph km) to a graph node is moved onto the node."""
+"""A corridor point this close (in road km) to a node of its route is moved onto the node."""
 
 CURVY_EDGE_RATIO = 1.10
-"""An edge longer than this multiple of its straight line bends; points on it may be off-road."""
-
-EARTH_RADIUS_KM = 6371.0088
+"""A route segment longer than this multiple of its straight line bends (or was corrected for a
+mountain road); a point interpolated on it may lie off the real road."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,10 +349,11 @@ CITY_SITES = (
 class Corridor:
     code: str
     name: str
-    stops: tuple[str, ...]  # the graph path runs through these places in this order
+    stops: tuple[str, ...]  # the route runs through these road-graph places in this order
     facts: tuple[str, ...]
-    reference: tuple[str, float] | None = None  # (stop, its reference km) to scale km markers
+    reference: tuple[str, float] | None = None  # (stop, its marker km) to scale km markers
     reference_note: str = ""
+    private_car: bool = True  # route as the planner does for a private car
 
 
 CORRIDORS = {
@@ -367,9 +370,10 @@ CORRIDORS = {
         "M34", "Tashkent-Khujand-Dushanbe", ("Dushanbe", "Khujand", "Tashkent"),
         ("corr_m34", "tj_irs"), reference=("Khujand", 300.0),
         reference_note=(
-            " (the IRS km 300 is taken as Khujand; scaling by the ≈330 km Dushanbe-Khujand "
-            "reference distance instead would put each marker 300/330, about 9 %, closer to "
-            "Dushanbe)"
+            " The IRS count runs about 10 % short of the ≈330 km reference distance to which "
+            "the road graph is corrected. Read as road km unscaled, km 300 would lie 30 km "
+            "short of Khujand and km 130 15 km short of Ayni; scaled, km 130 falls within 3 km "
+            "of Ayni's centre."
         ),
     ),
     "BOS": Corridor(
@@ -382,16 +386,18 @@ CORRIDORS = {
     ),
     "AKH": Corridor(
         "AKH", "Almaty-Khorgos", ("Almaty", "Urumqi"), ("corr_a2", "kz_hw_khorgos", "corr_khorgos"),
+        private_car=False,  # the road data closes Khorgos to independent private cars
     ),
 }
 
 
 @dataclass(frozen=True)
 class CorridorSite:
-    """A site on a corridor, placed at a town (nearest point of the path) or at a chainage.
+    """A site on a corridor, placed at a town (nearest point of the route) or at a chainage.
 
-    ``km`` is graph km from the corridor's first stop, or reference km when ``marker`` is set
-    (then scaled onto the graph with the corridor's reference). ``label`` names the spot.
+    ``km`` is road km along the corridor's route from its first stop, or marker km when
+    ``marker`` is set (then scaled onto the route with the corridor's reference). ``label``
+    names the spot.
     """
 
     corridor: str
@@ -408,13 +414,13 @@ class CorridorSite:
 CORRIDOR_SITES = (
     CorridorSite("ALB", "KZ", "km 100 from Almaty", ("dc120",), (), "low", km=100),
     CorridorSite("ALB", "KZ", "Kordai", ("dc160", "acgbt"), (), "low", town="Kordai"),
-    CorridorSite("ALB", "KG", "northern approach to Bishkek", ("dc60",), (), "low", km=215),
+    CorridorSite("ALB", "KG", "northern approach to Bishkek", ("dc60",), (), "low", km=222),
     CorridorSite("BTT", "KZ", "Merke", ("dc120", "ac22"), (), "low", town="Merke"),
     CorridorSite("BTT", "KZ", "Taraz", ("dc160", "acgbt"), (), "medium", town="Taraz"),
     CorridorSite("BTT", "KZ", "km 410 from Bishkek, between Taraz and Shymkent", ("dc120",),
                  (), "low", km=410),
-    CorridorSite("BTT", "KZ", "km 583 from Bishkek, Kazakh side of the Uzbek border",
-                 ("dc60", "acgbt"), (), "low", km=583),
+    CorridorSite("BTT", "KZ", "km 592 from Bishkek, Kazakh side of the Uzbek border",
+                 ("dc60", "acgbt"), (), "low", km=592),
     CorridorSite("TSB", "UZ", "km 100 from Tashkent (Syrdarya region)", ("dc120", "acgbt"),
                  ("uz_syrdarya",), "low", km=100),
     CorridorSite("TSB", "UZ", "Jizzakh", ("dc160", "ac22"), ("uz_jizzakh",), "medium",
@@ -437,29 +443,29 @@ CORRIDOR_SITES = (
                  "medium", km=300, marker=True),
     CorridorSite("M34", "TJ", "IRS km 322 (B. Gafurov)", ("dc180", "dc180"), ("tj_irs_units",),
                  "medium", km=322, marker=True),
-    CorridorSite("M34", "UZ", "about 70 graph km from Tashkent toward Khujand", ("dc120",),
-                 ("uz_tashkent_region",), "low", km=340),
+    CorridorSite("M34", "UZ", "about 70 road km from Tashkent toward Khujand", ("dc120",),
+                 ("uz_tashkent_region",), "low", km=418),
     CorridorSite("BOS", "KG", "Kara-Balta", ("dc120", "acgbt"), (), "low", town="Kara-Balta"),
     CorridorSite("BOS", "KG", "south of the Too-Ashuu tunnel (Suusamyr valley)", ("dc160",),
-                 ("corr_too_ashuu",), "low", km=128),
-    CorridorSite("BOS", "KG", "km 178 from Bishkek", ("dc60",), (), "low", km=178),
+                 ("corr_too_ashuu",), "low", km=149),
+    CorridorSite("BOS", "KG", "km 216 from Bishkek", ("dc60",), (), "low", km=216),
     CorridorSite("BOS", "KG", "Tash-Kumyr", ("dc120",), (), "low", town="Tash-Kumyr"),
     CorridorSite("BOS", "KG", "Jalal-Abad", ("dc120", "acgbt"), (), "medium",
                  town="Jalal-Abad"),
-    CorridorSite("AAS", "KZ", "km 300 from Almaty", ("dc120",), (), "low", km=300),
+    CorridorSite("AAS", "KZ", "km 320 from Almaty", ("dc120",), (), "low", km=320),
     CorridorSite("AAS", "KZ", "Balkhash", ("dc160", "acgbt"), (), "medium", town="Balkhash"),
-    CorridorSite("AAS", "KZ", "km 720 from Almaty", ("dc120",), (), "low", km=720),
-    CorridorSite("AAS", "KZ", "km 863 from Almaty", ("dc60",), (), "low", km=863),
+    CorridorSite("AAS", "KZ", "km 794 from Almaty", ("dc120",), (), "low", km=794),
+    CorridorSite("AAS", "KZ", "km 952 from Almaty", ("dc60",), (), "low", km=952),
     CorridorSite("AAS", "KZ", "Karaganda", ("dc160", "ac22"), (), "medium",
                  town="Karaganda"),
     CorridorSite("AAS", "KZ", "Temirtau", ("dc120",), (), "low", town="Temirtau"),
-    CorridorSite("AAS", "KZ", "km 1060 from Almaty", ("dc120",), (), "low", km=1060),
+    CorridorSite("AAS", "KZ", "km 1150 from Almaty", ("dc120",), (), "low", km=1150),
     CorridorSite("AKH", "KZ", "Shelek", ("dc120",), (), "low", town="Shelek"),
     CorridorSite("AKH", "KZ", "Zharkent", ("dc60", "acgbt"), (), "low", town="Zharkent"),
     CorridorSite("AKH", "KZ", "approach to the Khorgos crossing", ("dc160", "dc60"), (), "low",
-                 km=304),
+                 km=305),
     CorridorSite("AKH", "CN", "China side, east of the Khorgos crossing", ("dc120", "acgbt"),
-                 (), "low", km=345),
+                 (), "low", km=343),
 )
 
 TOWN_MAX_OFFSET_KM = 12.0
@@ -467,119 +473,80 @@ TOWN_MAX_OFFSET_KM = 12.0
 
 
 # --------------------------------------------------------------------------------------------
-# Road graph
+# Corridor routes on the shared road graph (silkcharge.trips.roads, as the trip planner uses)
 # --------------------------------------------------------------------------------------------
 
 
-def haversine_km(lat1: float, lon1: float, lat2: ArrayLike, lon2: ArrayLike) -> np.ndarray:
-    """Great-circle km from one point to one or many points."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dlat, dlon = p2 - p1, np.radians(np.asarray(lon2) - lon1)
-    h = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(h))
+@dataclass(frozen=True)
+class CorridorPath:
+    """A corridor routed leg by leg through its stops, and the road km at which each stop lies."""
+
+    route: Route
+    stop_km: dict[str, float]
 
 
 @dataclass(frozen=True)
-class PathPoint:
+class RoutePoint:
     lat: float
     lon: float
-    graph_km: float
-    node: bool  # True if the point is a graph node, False if interpolated along an edge
-    edge_km: float  # length of the edge it lies on (0 for a node)
-    edge_chord_km: float
+    km: float  # road km from the corridor's first stop
+    vertex: bool  # True on a graph node of the route, False if interpolated between two
+    step_km: float  # road km of the route segment it lies on (0 at a vertex)
+    chord_km: float  # straight-line km of that segment
 
 
-class RoadGraph:
-    """The simplified OSM highway graph: nearest nodes and shortest paths in graph km."""
-
-    def __init__(self, path: Path) -> None:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        self.nodes = np.asarray(raw["nodes"], dtype=float)
-        edges = np.asarray(raw["edges"], dtype=float)
-        a, b, km = edges[:, 0].astype(int), edges[:, 1].astype(int), edges[:, 2]
-        n = len(self.nodes)
-        self.matrix = coo_matrix((np.r_[km, km], (np.r_[a, b], np.r_[b, a])), shape=(n, n)).tocsr()
-        _, labels = connected_components(self.matrix, directed=False)
-        self.in_main = labels == np.bincount(labels).argmax()
-
-    def nearest_node(self, lat: float, lon: float) -> int:
-        distance = haversine_km(lat, lon, self.nodes[:, 0], self.nodes[:, 1])
-        distance[~self.in_main] = np.inf
-        return int(distance.argmin())
-
-    def shortest_path(self, start: int, end: int) -> list[int]:
-        dist, pred = dijkstra(self.matrix, directed=False, indices=start, return_predecessors=True)
-        if not np.isfinite(dist[end]):
-            raise SystemExit(f"no road between nodes {start} and {end}")
-        path = [end]
-        while path[-1] != start:
-            path.append(int(pred[path[-1]]))
-        return path[::-1]
-
-    def corridor_path(self, stops: tuple[str, ...]) -> CorridorPath:
-        nodes: list[int] = []
-        for here, there in zip(stops, stops[1:]):
-            leg = self.shortest_path(self.place_node(here), self.place_node(there))
-            nodes.extend(leg if not nodes else leg[1:])
-        return CorridorPath(self, nodes)
-
-    def place_node(self, name: str) -> int:
-        place = PLACES[name]
-        return self.nearest_node(place.lat, place.lon)
+def corridor_path(graph: RoadGraph, corridor: Corridor) -> CorridorPath:
+    """The shared graph's shortest route from each stop to the next, joined into one route."""
+    legs = [graph.shortest_path(a, b, private_car=corridor.private_car)
+            for a, b in zip(corridor.stops, corridor.stops[1:])]
+    nodes, coords, cumulative = [*legs[0].nodes], [*legs[0].coords], [*legs[0].cumulative_km]
+    crossings, hazards, notes = [*legs[0].border_crossings], [*legs[0].hazards], []
+    stop_km = {corridor.stops[0]: 0.0, corridor.stops[1]: legs[0].km}
+    for stop, leg in zip(corridor.stops[2:], legs[1:]):
+        offset = cumulative[-1]
+        nodes += leg.nodes[1:]
+        coords += leg.coords[1:]
+        cumulative += [offset + km for km in leg.cumulative_km[1:]]
+        crossings += [BorderPassage(p.crossing, offset + p.km) for p in leg.border_crossings]
+        hazards += [h for h in leg.hazards if h not in hazards]
+        stop_km[stop] = cumulative[-1]
+    for leg in legs:
+        notes += leg.border_notes
+    route = Route(nodes=tuple(nodes), coords=tuple(coords), km=cumulative[-1],
+                  cumulative_km=tuple(cumulative), border_crossings=tuple(crossings),
+                  hazards=tuple(hazards), border_notes=tuple(notes))
+    return CorridorPath(route, stop_km)
 
 
-class CorridorPath:
-    """A corridor as a polyline of graph nodes with cumulative graph km."""
+def point_at(graph: RoadGraph, route: Route, km: float) -> RoutePoint:
+    """The route point ``km`` road km from its start, moved onto a route vertex within SNAP_KM."""
+    cum = route.cumulative_km
+    if not 0 <= km <= cum[-1]:
+        raise SystemExit(f"km {km:.1f} is off a route of {cum[-1]:.1f} km")
+    i = min(int(np.searchsorted(cum, km, side="right")) - 1, len(cum) - 2)
+    for vertex in (i, i + 1):
+        if abs(km - cum[vertex]) <= SNAP_KM:
+            lat, lon = route.coords[vertex]
+            return RoutePoint(lat, lon, cum[vertex], True, 0.0, 0.0)
+    lat, lon = graph.km_along(route, km)
+    chord = haversine_km(*route.coords[i], *route.coords[i + 1])
+    return RoutePoint(lat, lon, km, False, cum[i + 1] - cum[i], chord)
 
-    def __init__(self, graph: RoadGraph, nodes: list[int]) -> None:
-        self.coords = graph.nodes[nodes]
-        steps = [graph.matrix[u, v] for u, v in zip(nodes, nodes[1:])]
-        self.chainage = np.concatenate([[0.0], np.cumsum(steps)])
 
-    @property
-    def length_km(self) -> float:
-        return float(self.chainage[-1])
+def nearest_point(graph: RoadGraph, route: Route, lat: float, lon: float) -> RoutePoint:
+    """The route point nearest to (lat, lon), found in a local flat projection."""
+    scale = np.array([110.57, 111.32 * math.cos(math.radians(lat))])
+    pts = (np.asarray(route.coords) - [lat, lon]) * scale
+    a, ab = pts[:-1], pts[1:] - pts[:-1]
+    t = np.clip(-(a * ab).sum(1) / np.maximum((ab * ab).sum(1), 1e-12), 0.0, 1.0)
+    i = int(np.hypot(*(a + ab * t[:, None]).T).argmin())
+    cum = route.cumulative_km
+    return point_at(graph, route, cum[i] + float(t[i]) * (cum[i + 1] - cum[i]))
 
-    def chainage_of(self, name: str) -> float:
-        """Graph km at the path vertex nearest to a place (the place is one of the stops)."""
-        place = PLACES[name]
-        distance = haversine_km(place.lat, place.lon, self.coords[:, 0], self.coords[:, 1])
-        return float(self.chainage[int(distance.argmin())])
 
-    def at(self, graph_km: float) -> PathPoint:
-        if not 0 <= graph_km <= self.length_km:
-            raise SystemExit(f"km {graph_km:.1f} is off a path of {self.length_km:.1f} km")
-        i = int(np.searchsorted(self.chainage, graph_km, side="right")) - 1
-        i = min(i, len(self.chainage) - 2)
-        return self._on_edge(i, (graph_km - self.chainage[i]))
-
-    def nearest_to(self, lat: float, lon: float) -> PathPoint:
-        """The point of the polyline nearest to (lat, lon), in a local flat projection."""
-        scale = np.array([110.57, 111.32 * math.cos(math.radians(lat))])
-        pts = (self.coords - [lat, lon]) * scale
-        a, b = pts[:-1], pts[1:]
-        ab = b - a
-        t = np.clip(-(a * ab).sum(1) / np.maximum((ab * ab).sum(1), 1e-12), 0.0, 1.0)
-        gap = np.hypot(*(a + ab * t[:, None]).T)
-        i = int(gap.argmin())
-        edge_km = self.chainage[i + 1] - self.chainage[i]
-        return self._on_edge(i, float(t[i]) * edge_km)
-
-    def _on_edge(self, i: int, along_km: float) -> PathPoint:
-        start, end = self.chainage[i], self.chainage[i + 1]
-        edge_km = float(end - start)
-        if along_km <= SNAP_KM or edge_km == 0:
-            return self._node(i)
-        if edge_km - along_km <= SNAP_KM:
-            return self._node(i + 1)
-        t = along_km / edge_km
-        lat, lon = self.coords[i] + t * (self.coords[i + 1] - self.coords[i])
-        chord = float(haversine_km(*self.coords[i], *self.coords[i + 1]))
-        return PathPoint(float(lat), float(lon), float(start + along_km), False, edge_km, chord)
-
-    def _node(self, i: int) -> PathPoint:
-        lat, lon = self.coords[i]
-        return PathPoint(float(lat), float(lon), float(self.chainage[i]), True, 0.0, 0.0)
+def road_country(graph: RoadGraph, point: RoutePoint) -> str:
+    """The country of the road graph node nearest to a point."""
+    return str(graph.country[graph.nearest_node(point.lat, point.lon)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -695,12 +662,15 @@ def site_record(
 
 
 def corridor_sites(graph: RoadGraph) -> list[dict]:
-    paths = {code: graph.corridor_path(c.stops) for code, c in CORRIDORS.items()}
+    paths = {code: corridor_path(graph, c) for code, c in CORRIDORS.items()}
     counters: Counter[str] = Counter()
     sites = []
     for spec in CORRIDOR_SITES:
         corridor = CORRIDORS[spec.corridor]
-        point, placement = place_on_corridor(spec, corridor, paths[spec.corridor])
+        point, placement = place_on_corridor(spec, corridor, graph, paths[spec.corridor])
+        if road_country(graph, point) != spec.country:
+            raise SystemExit(f"{corridor.name}, {spec.label}: the point lies in "
+                             f"{road_country(graph, point)}, not {spec.country}")
         prefix = f"{spec.country}-{corridor.code}"
         counters[prefix] += 1
         source, date = cite(corridor.facts + spec.facts)
@@ -709,7 +679,7 @@ def corridor_sites(graph: RoadGraph) -> list[dict]:
             f"{prefix}-{counters[prefix]:03d}", country=spec.country,
             name=f"{corridor.name} corridor, {spec.label}",
             city=spec.town or f"{corridor.name} road", latlon=(point.lat, point.lon),
-            address=f"{corridor.name} road, {spec.label} ({point.graph_km:.0f} graph km from "
+            address=f"{corridor.name} road, {spec.label} ({point.km:.0f} road km from "
                     f"{corridor.stops[0]}; approximate, no street address)",
             corridor=corridor.name, hardware=spec.hardware,
             provenance={"source": source, "date": date, "confidence": confidence, "note": note},
@@ -718,23 +688,24 @@ def corridor_sites(graph: RoadGraph) -> list[dict]:
 
 
 def corridor_note(
-    spec: CorridorSite, corridor: Corridor, point: PathPoint, placement: str
+    spec: CorridorSite, corridor: Corridor, point: RoutePoint, placement: str
 ) -> tuple[str, str]:
-    """(confidence, note): a point on a strongly bent edge is downgraded to low confidence."""
+    """(confidence, note): a point on a strongly bent segment is downgraded to low confidence."""
     confidence, caution = spec.confidence, ""
-    if not point.node and point.edge_km > CURVY_EDGE_RATIO * point.edge_chord_km:
+    if not point.vertex and point.step_km > CURVY_EDGE_RATIO * point.chord_km:
         confidence = "low"
         caution = (
-            f" The point is interpolated on a simplified graph edge of {point.edge_km:.0f} km "
-            f"whose straight line is {point.edge_chord_km:.0f} km, so it may lie well off the "
-            "real road."
+            f" The point is interpolated on a route segment of {point.step_km:.0f} road km "
+            f"whose straight line is {point.chord_km:.0f} km (a bent road simplified, or a "
+            "mountain leg corrected to reference km), so it may lie well off the real road."
         )
     spacing = "" if spec.marker else " and the spacing of sites"
     note = (
-        f"Sourced: the {corridor.name} corridor{sourced_extra(spec)}. Derived: {placement} on "
-        f"the OpenStreetMap-derived road graph (© OpenStreetMap contributors, ODbL-1.0)."
-        f"{caution} Illustrative: that a site is exactly here{spacing}, and the number of "
-        f"stations. {HARDWARE_NOTE}"
+        f"Sourced: the {corridor.name} corridor{sourced_extra(spec)}. Derived: placed on the "
+        f"corridor's route on the road graph the trip planner uses (OpenStreetMap-derived, "
+        f"© OpenStreetMap contributors, ODbL-1.0; mountain legs corrected to reference km) "
+        f"{placement}{caution} Illustrative: that a site is exactly here{spacing}, and the "
+        f"number of stations. {HARDWARE_NOTE}"
     )
     return confidence, note
 
@@ -750,35 +721,42 @@ def sourced_extra(spec: CorridorSite) -> str:
     return ""
 
 
-def place_on_corridor(spec: CorridorSite, corridor: Corridor, path: CorridorPath):
-    """Locate a corridor site on the path; returns the point and a sentence saying how."""
+def place_on_corridor(
+    spec: CorridorSite, corridor: Corridor, graph: RoadGraph, path: CorridorPath
+) -> tuple[RoutePoint, str]:
+    """Locate a corridor site on its route; returns the point and a sentence saying how."""
+    start = corridor.stops[0]
     if spec.town:
         town = PLACES[spec.town]
-        point = path.nearest_to(town.lat, town.lon)
-        offset = float(haversine_km(town.lat, town.lon, point.lat, point.lon))
+        point = nearest_point(graph, path.route, town.lat, town.lon)
+        offset = haversine_km(town.lat, town.lon, point.lat, point.lon)
         if offset > TOWN_MAX_OFFSET_KM:
-            raise SystemExit(f"{spec.town} is {offset:.0f} km off the {corridor.name} path")
+            raise SystemExit(f"{spec.town} is {offset:.0f} km off the {corridor.name} route")
         how = (
-            f"the point of the {corridor.name} graph path nearest to {spec.town}'s centre "
-            f"({offset:.1f} km away), {point.graph_km:.0f} graph km from {corridor.stops[0]}"
+            f"at the point nearest to {spec.town}'s centre ({offset:.1f} km away), "
+            f"{point.km:.0f} road km from {start}."
         )
         return point, how
     assert spec.km is not None
     if not spec.marker:
-        point = path.at(spec.km)
-        return point, f"{spec.km:.0f} km from {corridor.stops[0]} along the graph path"
+        point = point_at(graph, path.route, spec.km)
+        return point, f"at {point.km:.0f} road km from {start}."
     if corridor.reference is None:
         raise SystemExit(f"{corridor.name} has no reference to scale km markers with")
-    stop, reference_km = corridor.reference
-    scale = path.chainage_of(stop) / reference_km
-    point = path.at(spec.km * scale)
+    stop, marker_km = corridor.reference
+    scale = path.stop_km[stop] / marker_km
+    point = point_at(graph, path.route, spec.km * scale)
     how = (
-        f"km {spec.km:.0f} scaled onto the graph path from {corridor.stops[0]}: the marker list "
-        f"puts {stop} at km {reference_km:.0f}, where the graph measures "
-        f"{path.chainage_of(stop):.0f} km (the graph is {100 * (1 - scale):.0f} % short on this "
-        f"mountain road), so km {spec.km:.0f} is placed at {point.graph_km:.0f} graph km"
-        f"{corridor.reference_note}"
+        f"at {point.km:.0f} road km from {start}: the marker list puts {stop} at "
+        f"km {marker_km:.0f}, where the route measures {path.stop_km[stop]:.0f} road km, so "
+        f"marker km are multiplied by {scale:.2f}.{corridor.reference_note}"
     )
+    if spec.km > marker_km:
+        how += (
+            f" Km {spec.km:.0f} lies beyond {stop}, so it is placed where the corridor "
+            f"continues toward {corridor.stops[-1]}; the marker list does not say which road "
+            f"out of {stop} it is on."
+        )
     return point, how
 
 
@@ -797,7 +775,9 @@ def build_meta() -> dict:
                 "name": "OpenStreetMap highways, simplified (scgraph-data 2.0.0 world_highways)",
                 "licence": "ODbL-1.0",
                 "note": "© OpenStreetMap contributors. Corridor site coordinates are derived "
-                        "from this road graph and remain under ODbL-1.0.",
+                        "from this road graph, as packaged for the trip planner "
+                        "(silkcharge/data/roads, mountain legs corrected to reference km), "
+                        "and remain under ODbL-1.0.",
             },
             {
                 "name": "Public city-centre coordinates",
@@ -815,16 +795,24 @@ def build_meta() -> dict:
             "city 820 public stations), the exact spots and all hardware are illustrative, "
             "and Turkmenistan is a charging desert. Do not use it for navigation."
         ),
+        "corridors": corridor_routes(),
+    }
+
+
+def corridor_routes() -> dict[str, dict]:
+    """``meta.corridors``: how each corridor was routed, so a reader can route it again."""
+    return {
+        c.name: {"stops": list(c.stops), "private_car": c.private_car}
+        for c in CORRIDORS.values()
     }
 
 
 def build(shared: Path) -> dict:
     check_facts((shared / "region" / "facts.md").read_text(encoding="utf-8"))
-    graph = RoadGraph(shared / "roads" / "central_asia_highways.json")
     network = {
         "meta": build_meta(),
         "operators": build_operators(),
-        "sites": city_sites() + corridor_sites(graph),
+        "sites": city_sites() + corridor_sites(load_road_graph()),
     }
     return network
 
@@ -832,14 +820,13 @@ def build(shared: Path) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("shared", nargs="?", type=Path, default=DEFAULT_SHARED,
-                        help="the shared data folder (default: ../shared/data from the repo)")
+                        help="the shared data folder, for region/facts.md (default: "
+                             "../shared/data from the repo); corridor routes come from the "
+                             "packaged road graph, not from this folder")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
 
     network = build(args.shared)
-    sys.path.insert(0, str(REPO_ROOT / "src"))
-    from silkcharge.data.seed import validate_seed_network
-
     validate_seed_network(network)
     args.output.write_text(
         json.dumps(network, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
