@@ -293,3 +293,14 @@ def test_the_gbt_and_ccs2_cars_stop_at_different_stations_on_the_same_road(shipp
                                      via=("Bishkek", "Tashkent")), shipped)
         stops[vehicle_id] = [s.site_code for s in plan.stops]
     assert stops["byd-song-plus-comfort-2024-cn"] != stops["byd-song-plus-comfort-2024-eu"]
+
+
+def test_sites_standing_on_a_long_simplified_edge_are_used_where_they_lie(shipped):
+    # Almaty-Balkhash is one 572 km edge in the simplified graph; the seed's corridor site at
+    # road km 320 stands on it, but its nearest graph node is 136 km away. Matched by node,
+    # the trip had a 638 km gap and no plan.
+    car = load_catalog().get("byd-han-flagship-2025-cn")
+    plan = plan_trip(TripRequest("Almaty", "Astana", car, start_soc=90), shipped)
+    stops = [stop.site_name for stop in plan.stops]
+    assert any("km 320" in name for name in stops), stops
+    assert plan.arrival_soc >= 15

@@ -6,7 +6,10 @@ is far below the error of any road distance this project handles.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from math import asin, atan2, cos, degrees, radians, sin, sqrt
+
+import numpy as np
 
 EARTH_RADIUS_KM = 6371.0088
 """The IUGG mean Earth radius."""
@@ -37,3 +40,44 @@ def interpolate(
     Linear in degrees: exact enough for road-graph edges, which are a few km long.
     """
     return lat1 + (lat2 - lat1) * fraction, lon1 + (lon2 - lon1) * fraction
+
+
+def project_onto_path(
+    coords: Sequence[tuple[float, float]],
+    cumulative_km: Sequence[float],
+    lats: Iterable[float],
+    lons: Iterable[float],
+    chunk: int = 512,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each point: the km along the path of its nearest path point, and its distance (km)
+    from the path. Each segment is treated as straight in a local equirectangular frame, which
+    is exact enough for the few-km offsets it is used for."""
+    lat = np.asarray(list(lats), dtype=float)
+    lon = np.asarray(list(lons), dtype=float)
+    path = np.asarray(coords, dtype=float)
+    cum = np.asarray(cumulative_km, dtype=float)
+    if len(path) == 1:
+        path, cum = np.vstack([path, path]), np.concatenate([cum, cum])
+    along = np.empty(len(lat))
+    offset = np.empty(len(lat))
+    for start in range(0, len(lat), chunk):
+        part = slice(start, start + chunk)
+        along[part], offset[part] = _project_chunk(path, cum, lat[part], lon[part])
+    return along, offset
+
+
+def _project_chunk(path: np.ndarray, cum: np.ndarray, lat: np.ndarray,
+                   lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ky = np.radians(1.0) * EARTH_RADIUS_KM
+    kx = ky * np.cos(np.radians(lat))[:, None]
+    ax = (path[None, :-1, 1] - lon[:, None]) * kx
+    ay = (path[None, :-1, 0] - lat[:, None]) * ky
+    bx = (path[None, 1:, 1] - lon[:, None]) * kx
+    by = (path[None, 1:, 0] - lat[:, None]) * ky
+    dx, dy = bx - ax, by - ay
+    t = np.clip(-(ax * dx + ay * dy) / np.maximum(dx * dx + dy * dy, 1e-12), 0.0, 1.0)
+    dist = np.hypot(ax + t * dx, ay + t * dy)
+    best = np.argmin(dist, axis=1)
+    rows = np.arange(len(lat))
+    seg = cum[1:] - cum[:-1]
+    return cum[best] + t[rows, best] * seg[best], dist[rows, best]

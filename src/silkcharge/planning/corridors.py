@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from silkcharge.domain.geo import EARTH_RADIUS_KM
+from silkcharge.domain.geo import project_onto_path
 from silkcharge.trips.roads import NoRoute, RoadGraph, UnknownPlace
 
 
@@ -108,32 +108,4 @@ def route_corridor(graph: RoadGraph, corridor: Corridor) -> CorridorRoute:
 def project(route: CorridorRoute, lats: Iterable[float], lons: Iterable[float],
             chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """For each point, (km along the route of its nearest route point, its distance in km)."""
-    lat = np.asarray(list(lats), dtype=float)
-    lon = np.asarray(list(lons), dtype=float)
-    path = np.asarray(route.coords, dtype=float)
-    cum = np.asarray(route.cumulative_km, dtype=float)
-    if len(path) == 1:
-        path, cum = np.vstack([path, path]), np.concatenate([cum, cum])
-    along = np.empty(len(lat))
-    offset = np.empty(len(lat))
-    for start in range(0, len(lat), chunk):
-        sl = slice(start, start + chunk)
-        along[sl], offset[sl] = _project_chunk(path, cum, lat[sl], lon[sl])
-    return along, offset
-
-
-def _project_chunk(path: np.ndarray, cum: np.ndarray, lat: np.ndarray,
-                   lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ky = np.radians(1.0) * EARTH_RADIUS_KM
-    kx = ky * np.cos(np.radians(lat))[:, None]
-    ax = (path[None, :-1, 1] - lon[:, None]) * kx
-    ay = (path[None, :-1, 0] - lat[:, None]) * ky
-    bx = (path[None, 1:, 1] - lon[:, None]) * kx
-    by = (path[None, 1:, 0] - lat[:, None]) * ky
-    dx, dy = bx - ax, by - ay
-    t = np.clip(-(ax * dx + ay * dy) / np.maximum(dx * dx + dy * dy, 1e-12), 0.0, 1.0)
-    dist = np.hypot(ax + t * dx, ay + t * dy)
-    best = np.argmin(dist, axis=1)
-    rows = np.arange(len(lat))
-    seg = cum[1:] - cum[:-1]
-    return cum[best] + t[rows, best] * seg[best], dist[rows, best]
+    return project_onto_path(route.coords, route.cumulative_km, lats, lons, chunk)

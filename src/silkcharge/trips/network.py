@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.domain.compat import Adapter, ChargeOption, best_option
 from silkcharge.domain.connectors import ConnectorStandard
-from silkcharge.domain.geo import haversine_km
+from silkcharge.domain.geo import haversine_km, project_onto_path
 from silkcharge.domain.vehicles import Vehicle
 from silkcharge.trips.roads import RoadGraph, Route
 
@@ -150,6 +150,10 @@ def sites_near(sites: Iterable[ChargingSite], vehicle: Vehicle, lat: float, lon:
     return found
 
 
+ON_ROUTE_KM = 2.0
+"""A site this close to the route's line is taken to stand on the road itself."""
+
+
 class SiteIndex:
     """Sites snapped once to their nearest road node, for repeated corridor queries."""
 
@@ -184,14 +188,23 @@ def sites_along(index: SiteIndex, route: Route, vehicle: Vehicle, corridor_km: f
     dist, source = index.roads.distances_from(list(route.nodes), limit_km=corridor_km,
                                               **road_options)
     position = {node: i for i, node in enumerate(route.nodes)}
+    # A site on the route line itself is reached where it lies, even in the middle of a long
+    # simplified edge whose nearest node may be a hundred km away; any other site by its
+    # nearest road node, so an off-road detour is never underestimated.
+    along, offset = project_onto_path(
+        route.coords, route.cumulative_km, (s.lat for s in index.sites), (s.lon for s in index.sites)
+    )
     found = []
-    for site, node, snap in zip(index.sites, index.nodes, index.snap_km):
-        detour = float(dist[node]) + float(snap)
-        if source[node] < 0 or detour > corridor_km:
+    for i, (site, node, snap) in enumerate(zip(index.sites, index.nodes, index.snap_km)):
+        if offset[i] <= ON_ROUTE_KM:
+            km, detour = float(along[i]), float(offset[i])
+        elif source[node] >= 0 and float(dist[node]) + float(snap) <= corridor_km:
+            km = route.cumulative_km[position[int(source[node])]]
+            detour = float(dist[node]) + float(snap)
+        else:
             continue
         choice = choose(site, vehicle, adapters)
         if choice is not None:
-            km = route.cumulative_km[position[int(source[node])]]
             found.append(SiteOnRoute(choice, km, detour))
     found.sort(key=lambda s: (s.km, s.detour_km, s.choice.site.code))
     return found
