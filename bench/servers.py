@@ -1,0 +1,273 @@
+"""The servers under test, each started as its own process, and what /proc says they spent.
+
+silkcharge runs as `python -m silkcharge.cli serve` on a fresh SQLite file or a fresh
+PostgreSQL database (created here with psycopg and dropped afterwards); the baseline runs as
+`python bench/baseline_server.py`. Everything listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+API_KEY = "bench-key"
+START_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 20.0
+
+
+class ServerFailed(Exception):
+    """A server under test did not start, or died while measured."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# -- /proc ---------------------------------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str]:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()  # fields from 'state' on; comm may hold spaces
+
+
+def cpu_seconds(pid: int, *, with_reaped_children: bool = False) -> float:
+    """User + system CPU seconds of a process (all its threads), optionally with its reaped
+    children's."""
+    fields = _stat_fields(pid)
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14 and 15)
+    if with_reaped_children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / CLOCK_TICK
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (user, nice, system, irq, softirq, steal)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:9]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields)
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICK
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat_fields(int(entry.name))[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+def process_tree_cpu(root: int) -> float:
+    """CPU of a server that forks a process per connection (PostgreSQL): the root, its live
+    children, and the children that already exited (counted in the root's cutime/cstime)."""
+    total = cpu_seconds(root, with_reaped_children=True)
+    for child in children_of(root):
+        try:
+            total += cpu_seconds(child)
+        except OSError:
+            continue
+    return total
+
+
+# -- the targets ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """A server to measure: how to start it, where it listens, and its process."""
+
+    name: str
+    ocpp_url: str = ""
+    process: subprocess.Popen | None = None
+    workdir: Path = field(
+        default_factory=lambda: Path(tempfile.mkdtemp(prefix="silkcharge-bench-"))
+    )
+    database_pid: int | None = None  # the PostgreSQL postmaster, whose CPU is counted apart
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def launch(self, command: list[str], env: dict[str, str]) -> None:
+        with open(self.workdir / "server.log", "wb") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
+            )
+
+    def check_alive(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise ServerFailed(
+                f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}"
+            )
+
+    def log_tail(self, lines: int = 30) -> str:
+        path = self.workdir / "server.log"
+        return (
+            "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            if path.exists()
+            else ""
+        )
+
+    def logged_errors(self) -> list[str]:
+        path = self.workdir / "server.log"
+        if not path.exists():
+            return []
+        text = path.read_text(errors="replace").splitlines()
+        return [line for line in text if " ERROR " in line or line.startswith("Traceback")]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.notes.append(f"did not stop within {STOP_TIMEOUT_S:g} s of SIGTERM; killed")
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT_S)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _wait_for(target: Target, ready) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        target.check_alive()
+        if ready():
+            return
+        time.sleep(0.1)
+    raise ServerFailed(
+        f"{target.name} not ready within {START_TIMEOUT_S:g} s:\n{target.log_tail()}"
+    )
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def start_silkcharge(name: str, database_url: str, target: Target | None = None) -> Target:
+    target = target or Target(name)
+    ocpp_port, api_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "SILKCHARGE_DATABASE_URL": database_url,
+        "SILKCHARGE_API_KEY": API_KEY,
+        "SILKCHARGE_API_PORT": str(api_port),
+        "SILKCHARGE_OCPP_PORT": str(ocpp_port),
+        "SILKCHARGE_AUTO_PROVISION": "true",
+        "SILKCHARGE_LOG_LEVEL": "WARNING",
+    }
+    target.launch([sys.executable, "-m", "silkcharge.cli", "serve"], env)
+    _wait_for(target, lambda: _http_ok(f"http://127.0.0.1:{api_port}/api/v1/health"))
+    target.ocpp_url = f"ws://127.0.0.1:{ocpp_port}/ocpp"
+    return target
+
+
+def start_silkcharge_sqlite() -> Target:
+    target = Target("silkcharge SQLite")
+    return start_silkcharge(
+        target.name, f"sqlite+aiosqlite:///{target.workdir}/silkcharge.sqlite3", target
+    )
+
+
+def start_baseline() -> Target:
+    target = Target("baseline in-memory")
+    port = free_port()
+    target.launch(
+        [sys.executable, str(BENCH / "baseline_server.py"), "--port", str(port)], dict(os.environ)
+    )
+    _wait_for(target, lambda: _port_open(port))
+    target.ocpp_url = f"ws://127.0.0.1:{port}/ocpp"
+    return target
+
+
+class PostgresDatabase:
+    """A database made for one run on a local PostgreSQL (trust auth), dropped afterwards."""
+
+    def __init__(self, admin_dsn: str) -> None:
+        import psycopg
+
+        self._psycopg = psycopg
+        self._admin_dsn = admin_dsn
+        self.name = f"silkcharge_bench_{os.getpid()}"
+        try:
+            self._create(admin_dsn)
+        except psycopg.Error as error:
+            raise ServerFailed(f"no PostgreSQL to benchmark on at {admin_dsn}: {error}") from None
+
+    def _create(self, admin_dsn: str) -> None:
+        with self._psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{self.name}"')
+            self.version = admin.execute("SHOW server_version").fetchone()[0]
+            backend = admin.execute("SELECT pg_backend_pid()").fetchone()[0]
+            self.postmaster_pid = self._parent(backend)
+            self.fsync = admin.execute("SHOW fsync").fetchone()[0]
+            self.synchronous_commit = admin.execute("SHOW synchronous_commit").fetchone()[0]
+
+    @staticmethod
+    def _parent(pid: int) -> int | None:
+        try:
+            return int(_stat_fields(pid)[1])
+        except OSError:
+            return None  # PostgreSQL on another host or out of sight: its CPU is not counted
+
+    def url(self) -> str:
+        conninfo = self._psycopg.conninfo.conninfo_to_dict(self._admin_dsn)
+        user, host = conninfo.get("user", "postgres"), conninfo.get("host", "127.0.0.1")
+        return f"postgresql+asyncpg://{user}@{host}:{conninfo.get('port', 5432)}/{self.name}"
+
+    def sessions_opened(self) -> int | None:
+        """Connections made to the run's database so far (PostgreSQL 14+ counts them)."""
+        with self._psycopg.connect(self._admin_dsn, autocommit=True, connect_timeout=5) as admin:
+            row = admin.execute(
+                "SELECT sessions FROM pg_stat_database WHERE datname = %s", (self.name,)
+            ).fetchone()
+        return row[0] if row else None
+
+    def drop(self) -> None:
+        with self._psycopg.connect(self._admin_dsn, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def start_silkcharge_postgres(database: PostgresDatabase) -> Target:
+    target = start_silkcharge("silkcharge PostgreSQL", database.url())
+    target.database_pid = database.postmaster_pid
+    return target
