@@ -169,6 +169,7 @@ def demo(
     seeded = asyncio.run(_seed(settings, fleet, DEMO_TOKENS))
     api = f"http://127.0.0.1:{api_port}"
     console.print(f"[bold green]silkcharge demo[/]: {seeded} seeded stations, simulating {stations}")
+    console.print(f"  operator console:     {api}/   (sign in with the key {DEMO_API_KEY})")
     console.print(f"  API docs (OpenAPI):   {api}/docs")
     console.print(f"  live status:          {api}/api/v1/status   (header X-API-Key: {DEMO_API_KEY})")
     console.print(f"  live events (SSE):    {api}/api/v1/events")
