@@ -9,6 +9,7 @@ from fastapi.security import APIKeyHeader
 
 from silkcharge import __version__
 from silkcharge.api import console, errors
+from silkcharge.api.analytics import router as analytics_router
 from silkcharge.api.billing import router as billing_router
 from silkcharge.api.operator import router as operator_router
 from silkcharge.api.trips import router as trips_router
@@ -40,5 +41,6 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(billing_router, prefix="/api/v1", dependencies=[Depends(require_key)])
     app.include_router(trips_router, prefix="/api/v1", tags=["trips"])
     app.include_router(planning_router, prefix="/api/v1", dependencies=[Depends(require_key)])
+    app.include_router(analytics_router, prefix="/api/v1", dependencies=[Depends(require_key)])
     console.install(app)  # last: it serves the web console at /
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
@@ -30,13 +30,22 @@ class Plot(BaseModel):
 
 
 class SitingRequest(BaseModel):
-    budget: int = Field(description="number of new sites")
+    mode: Literal["corridor", "city"] = Field(
+        "corridor", description="corridor: flow refuelling over corridor trips; city: maximal "
+                                "coverage of a city's population on a hex grid")
+    budget: int | None = Field(None, description="number of new sites")
+    budget_kw: float | None = Field(None, description="total kW of the new sites")
     corridors: list[str] | None = None
     standard: str = "gbt_dc"
     range_km: float | None = Field(None, gt=0)
     every_km: float = Field(25.0, gt=0)
     method: str = "auto"
     plots: list[Plot] = []
+    city: str | None = Field(None, description="city mode: a place name, e.g. Almaty")
+    radius_km: float = Field(10.0, gt=0, description="city mode: demand within this radius")
+    population: float | None = Field(None, gt=0, description="city mode: default from data")
+    decay_km: float | None = Field(None, gt=0, description="city mode: exponential decay scale")
+    cover_km: float = Field(2.0, gt=0, description="city mode: a pool covers cells this near")
 
 
 async def _sites(request: Request):
@@ -74,16 +83,26 @@ async def coverage(request: Request, corridor: list[str] | None = Query(None),
 
 @router.post("/siting")
 async def siting(request: Request, body: SitingRequest) -> dict[str, Any]:
+    """Where to build: FRLM over corridor trips, or (``mode: city``) MCLP over a city's people."""
     sites = await _sites(request)
     graph = await asyncio.to_thread(load_road_graph)
     plots = [Candidate(p.id, p.name, p.lat, p.lon, "plot", p.kw) for p in body.plots]
     try:
-        answer = await asyncio.to_thread(
-            analysis.corridor_siting, graph, sites, body.budget, body.corridors, body.standard,
-            body.range_km, body.every_km, plots, body.method)
+        if body.mode == "city":
+            if not body.city:
+                raise PlanningInputError("city mode needs a city, e.g. \"city\": \"Almaty\"")
+            answer = await asyncio.to_thread(
+                analysis.city_siting, graph, sites, body.city, body.budget, body.budget_kw,
+                body.standard, body.radius_km, body.population, decay_km=body.decay_km,
+                cover_km=body.cover_km, plots=plots, method=body.method)
+        else:
+            answer = await asyncio.to_thread(
+                analysis.corridor_siting, graph, sites, body.budget, body.corridors,
+                body.standard, body.range_km, body.every_km, plots, body.method,
+                budget_kw=body.budget_kw)
     except (PlanningInputError, ValueError) as exc:
         raise _bad(exc) from None
-    return {"note": NETWORK_NOTE, **analysis.jsonable(answer)}
+    return {"note": NETWORK_NOTE, "mode": body.mode, **analysis.jsonable(answer)}
 
 
 @router.get("/adequacy")

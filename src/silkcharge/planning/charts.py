@@ -1,4 +1,5 @@
-"""Charts as hand-written SVG (no plotting dependency): a corridor strip and a site map."""
+"""Charts as hand-written SVG (no plotting dependency): a corridor strip, a site map and a
+utilisation heat map."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from html import escape
 from math import cos, radians
 from typing import Sequence
 
+from silkcharge.planning.analytics import ConnectorUtilisation
 from silkcharge.planning.corridors import CorridorRoute
 from silkcharge.planning.coverage import DirectionCoverage
 from silkcharge.planning.network import ChargingSite
@@ -77,6 +79,39 @@ def site_map(routes: Sequence[CorridorRoute], sites: Sequence[ChargingSite],
                  'sites · red rings: chosen sites (numbered) · grey: corridors · lon/lat '
                  'projection, no basemap</text>')
     return _svg(width, height, parts)
+
+
+def utilisation_heatmap(rows: Sequence[ConnectorUtilisation], title: str = "") -> str:
+    """Hour of day (site clock) across, one connector per row; darker is busier."""
+    label_w, cell, top = 170, 26, 40
+    width = label_w + 24 * cell + 60
+    height = top + max(len(rows), 1) * cell + 50
+    parts = [f'<text x="10" y="18" font-size="13" fill="{INK}">{escape(title)}</text>']
+    for h in range(24):
+        parts.append(f'<text x="{label_w + h * cell + cell / 2:.0f}" y="{top - 6}" font-size="10" '
+                     f'text-anchor="middle" fill="{GREY}">{h:02d}</text>')
+    for i, row in enumerate(rows):
+        y = top + i * cell
+        name = f"{row.station_id} {row.evse_id}/{row.connector_id}"
+        parts.append(f'<text x="{label_w - 6}" y="{y + cell / 2 + 4:.0f}" font-size="11" '
+                     f'text-anchor="end" fill="{INK}">{escape(name)}</text>')
+        for h, share in enumerate(row.hourly):
+            parts.append(f'<rect x="{label_w + h * cell}" y="{y}" width="{cell - 1}" '
+                         f'height="{cell - 1}" fill="{_blue(share)}"><title>{escape(name)}, '
+                         f'{h:02d}:00 {escape(row.timezone)}: {share:.0%}</title></rect>')
+        parts.append(f'<text x="{label_w + 24 * cell + 6}" y="{y + cell / 2 + 4:.0f}" '
+                     f'font-size="11" fill="{INK}">{row.share:.0%}</text>')
+    parts.append(f'<text x="10" y="{height - 12}" font-size="11" fill="{INK}">share of each hour '
+                 "a connector was in a transaction, hours on the site's clock · white 0 %, "
+                 "dark blue 100 % · right: whole range</text>")
+    return _svg(width, height, parts)
+
+
+def _blue(share: float) -> str:
+    """White at 0, the chart blue (#1f77b4) at 1."""
+    s = min(max(share, 0.0), 1.0)
+    r, g, b = (round(255 + (c - 255) * s) for c in (0x1F, 0x77, 0xB4))
+    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def _svg(width: int, height: int, parts: list[str]) -> str:
