@@ -17,6 +17,7 @@ from silkcharge.ocpp.v16 import V16Adapter
 from silkcharge.ocpp.v201 import V201Adapter
 from silkcharge.services.billing import BillingService
 from silkcharge.services.commands import CommandService
+from silkcharge.services.search import SearchService
 from silkcharge.services.stations import StationService
 from silkcharge.services.transactions import TransactionService
 from silkcharge.services.writer import BatchWriter
@@ -39,15 +40,18 @@ class Platform:
     commands: CommandService
     billing: BillingService
     gateway: Gateway
+    search: SearchService
 
     async def start(self) -> None:
         self.writer.start()
         await self.stations.reset_presence()
         self.billing.start()
+        await self.search.start()
         await self.gateway.start()
 
     async def stop(self) -> None:
         await self.gateway.stop()
+        await self.search.stop()
         await self.billing.stop()
         await self.writer.stop()
         await self.engine.dispose()
@@ -68,9 +72,10 @@ def build_platform(settings: Settings) -> Platform:
     commands = CommandService(sessions, router, adapters, stations, settings.call_timeout)
     billing = BillingService(sessions, bus, stale_after=timedelta(hours=settings.stale_session_hours))
     gateway = Gateway(settings, stations, adapters, router, writer)
+    search = SearchService(sessions, bus, billing)
     return Platform(
         settings, engine, sessions, bus, router, writer, stations, transactions, commands, billing,
-        gateway,
+        gateway, search,
     )
 
 

@@ -11,6 +11,7 @@ from silkcharge import __version__
 from silkcharge.api import console, errors
 from silkcharge.api.analytics import router as analytics_router
 from silkcharge.api.billing import router as billing_router
+from silkcharge.api.driver import router as driver_router
 from silkcharge.api.operator import router as operator_router
 from silkcharge.api.trips import router as trips_router
 from silkcharge.api.planning import router as planning_router
@@ -40,6 +41,7 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(operator_router, prefix="/api/v1", dependencies=[Depends(require_key)])
     app.include_router(billing_router, prefix="/api/v1", dependencies=[Depends(require_key)])
     app.include_router(trips_router, prefix="/api/v1", tags=["trips"])
+    app.include_router(driver_router, prefix="/api/v1", tags=["driver"])
     app.include_router(planning_router, prefix="/api/v1", dependencies=[Depends(require_key)])
     app.include_router(analytics_router, prefix="/api/v1", dependencies=[Depends(require_key)])
     console.install(app)  # last: it serves the web console at /

@@ -1,0 +1,114 @@
+"""Driver routes: live availability search with prices.
+
+Open to drivers without an API key: nothing here changes stored data. A `token` only chooses
+which tariff prices the results (a fleet's concession, a resident's price); an unknown token
+prices as a regular driver, so search never reveals which tokens exist.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from silkcharge.services.search import (
+    BoundingBox,
+    ConnectorResult,
+    InvalidSearch,
+    Quote,
+    SearchQuery,
+    SiteResult,
+    standard_of,
+)
+
+router = APIRouter()
+
+
+@router.get("/search/stations", tags=["driver"])
+async def search_stations(
+    request: Request,
+    lat: float | None = Query(None, description="where the driver is (or the centre to measure from)"),
+    lon: float | None = Query(None),
+    radius_km: float = Query(10.0, description="above 0, at most 2000"),
+    min_lat: float | None = Query(None, description="bounding box instead of a radius: all four"),
+    min_lon: float | None = Query(None),
+    max_lat: float | None = Query(None),
+    max_lon: float | None = Query(None),
+    standard: str | None = Query(None, description="connector standard, e.g. 'GB/T DC', 'ccs2', 'Type 2'"),
+    min_power_kw: Decimal | None = Query(None),
+    operator: str | None = Query(None, description="operator code"),
+    available: bool = Query(False, description="only sites with a matching connector free right now"),
+    limit: int = Query(20),
+    kwh: Decimal = Query(Decimal(30), description="energy of the session to price"),
+    minutes: Decimal | None = Query(None, description="its length; default kwh at min(power, 50 kW)"),
+    token: str | None = Query(None, description="the driver's idToken, for concession prices"),
+) -> dict[str, Any]:
+    try:
+        query = SearchQuery(
+            lat=lat, lon=lon, radius_km=radius_km,
+            bbox=_bbox(min_lat, min_lon, max_lat, max_lon), standard=standard_of(standard),
+            min_power_kw=min_power_kw, operator=operator, available_now=available, limit=limit,
+            kwh=kwh, minutes=minutes, token=token,
+        )
+    except InvalidSearch as exc:
+        raise HTTPException(422, str(exc)) from None
+    results = await request.app.state.platform.search.search(query)
+    return {"count": len(results), "results": [_site(result) for result in results]}
+
+
+def _bbox(*edges: float | None) -> BoundingBox | None:
+    given = [edge is not None for edge in edges]
+    if not any(given):
+        return None
+    if not all(given):
+        raise InvalidSearch("a bounding box needs all of min_lat, min_lon, max_lat, max_lon")
+    return BoundingBox(*edges)
+
+
+def _site(result: SiteResult) -> dict[str, Any]:
+    site = result.site
+    return {
+        "site": {"code": site.code, "name": site.name, "city": site.city, "lat": site.lat,
+                 "lon": site.lon, "timezone": site.timezone, "operator": site.operator},
+        "distance_km": round(result.distance_km, 3),
+        "available": result.available,
+        "last_status_at": _time(result.last_status_at),
+        "stations": [
+            {"id": station.id, "offline": station.offline, "status": station.status,
+             "connectors": [_connector(c) for c in station.connectors]}
+            for station in result.stations
+        ],
+    }
+
+
+def _connector(c: ConnectorResult) -> dict[str, Any]:
+    return {
+        "evse_id": c.evse_id, "connector_id": c.connector_id, "standard": c.standard,
+        "max_power_kw": str(c.max_power_kw), "status": c.status, "error_code": c.error_code,
+        "status_at": _time(c.status_at), "in_session": c.in_session, "available": c.available,
+        "price": _price(c.price),
+    }
+
+
+def _price(quote: Quote) -> dict[str, Any]:
+    """Money as exact decimal strings with their currency; amounts null with a reason when no
+    tariff applies to this driver here."""
+    return {
+        "currency": quote.currency,
+        "total_incl_vat": _amount(quote.total_incl_vat),
+        "total_excl_vat": _amount(quote.total_excl_vat),
+        "tariff": quote.tariff,
+        "reason": quote.reason,
+        "session": {"kwh": str(quote.kwh), "minutes": _amount(quote.minutes),
+                    "start_local": quote.start_local.isoformat()},
+    }
+
+
+def _amount(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _time(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()

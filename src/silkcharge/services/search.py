@@ -1,0 +1,670 @@
+"""Live availability search for drivers: which compatible charger near me is free, and what it
+costs me.
+
+Three parts, each with one job:
+
+- `SiteIndex`: sites on the unit sphere in a scipy cKDTree, so a radius query touches only the
+  sites near the point, at any network size.
+- `LiveNetwork`: the sites, stations and connectors with their live state, held in memory and
+  kept current from the bus events (status, presence, transactions), so a search never reads
+  status from the database.
+- `SearchService`: loads the network from the store at start, follows the bus, picks up new
+  sites and connectors as they are registered, and prices each result for the asking driver
+  with `pricing.estimate`, the same computation as the charger display and the receipt.
+
+The update rule, in full:
+
+- Live state (connector status, station online/offline, sessions) follows the bus events.
+- New sites and connectors (and so new stations) are noticed on the next search: each search
+  reads the highest site, connector and tariff ids and the tariff count (index lookups, not
+  status) and loads only the rows it has not seen. New sites mark the index stale; it is
+  rebuilt on the next query that needs it.
+- Everything is reloaded from the store every `refresh_seconds` (60 by default). This catches
+  what no event or new id announces: a site moved or deleted, a connector's power edited, and
+  any event the bus dropped for a slow subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from scipy.spatial import cKDTree
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from silkcharge.bus.local import EventBus
+from silkcharge.domain.clock import utcnow
+from silkcharge.domain.connectors import ConnectorStandard, parse_standard
+from silkcharge.domain.events import (
+    ConnectorStatusChanged,
+    Event,
+    StationConnected,
+    StationDisconnected,
+    StationWentOffline,
+    TransactionEnded,
+    TransactionStarted,
+)
+from silkcharge.domain.geo import EARTH_RADIUS_KM
+from silkcharge.domain.pricing import PricingError, estimate
+from silkcharge.domain.tariffs import NoApplicableTariff, Tariff, select_tariff
+from silkcharge.services.billing import BillingService, TariffRefused
+from silkcharge.store.schema import Connector, IdToken, Operator, Site, Station, TariffRecord, Transaction
+
+log = logging.getLogger(__name__)
+
+MAX_RADIUS_KM = 2000.0
+MAX_LIMIT = 200
+REFERENCE_KWH = Decimal(30)
+REFERENCE_POWER_CAP_KW = Decimal(50)
+"""The reference session charges at the connector's power, but no faster than this: few cars
+take more, and a 360 kW figure would make a time-priced charger look cheap."""
+
+_NOT_SERVING = frozenset({"Unavailable", "Faulted"})
+
+
+class InvalidSearch(ValueError):
+    """A search that cannot be answered as asked; the message says what to change."""
+
+
+# -- the query --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoundingBox:
+    min_lat: float
+    min_lon: float
+    max_lat: float
+    max_lon: float
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.min_lat + self.max_lat) / 2, (self.min_lon + self.max_lon) / 2
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """Near a point (`lat`, `lon`, `radius_km`) or within `bbox`. With a bbox, distances are
+    measured from `lat`/`lon` when given, else from the box's centre."""
+
+    lat: float | None = None
+    lon: float | None = None
+    radius_km: float = 10.0
+    bbox: BoundingBox | None = None
+    standard: ConnectorStandard | None = None
+    min_power_kw: Decimal | None = None
+    operator: str | None = None
+    available_now: bool = False
+    limit: int = 20
+    kwh: Decimal = REFERENCE_KWH
+    minutes: Decimal | None = None
+    """Reference session length; None charges `kwh` at min(connector power, 50 kW)."""
+    token: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise InvalidSearch("; ".join(problems))
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.bbox is None and (self.lat is None or self.lon is None):
+            found.append("give lat and lon (with radius_km), or a bounding box")
+        if self.lat is not None and not -90 <= self.lat <= 90:
+            found.append(f"lat {self.lat} is outside -90..90")
+        if self.lon is not None and not -180 <= self.lon <= 180:
+            found.append(f"lon {self.lon} is outside -180..180")
+        if self.bbox is None and not 0 < self.radius_km <= MAX_RADIUS_KM:
+            found.append(f"radius_km {self.radius_km} must be above 0 and at most {MAX_RADIUS_KM:g}")
+        if self.bbox is not None:
+            found.extend(_bbox_problems(self.bbox))
+        if self.min_power_kw is not None and self.min_power_kw < 0:
+            found.append(f"min_power_kw {self.min_power_kw} is negative")
+        if not 1 <= self.limit <= MAX_LIMIT:
+            found.append(f"limit {self.limit} must be 1..{MAX_LIMIT}")
+        if self.kwh <= 0:
+            found.append(f"kwh {self.kwh} must be above 0")
+        if self.minutes is not None and self.minutes <= 0:
+            found.append(f"minutes {self.minutes} must be above 0")
+        return found
+
+
+def _bbox_problems(box: BoundingBox) -> list[str]:
+    found = []
+    for name in ("min_lat", "max_lat"):
+        if not -90 <= getattr(box, name) <= 90:
+            found.append(f"{name} {getattr(box, name)} is outside -90..90")
+    for name in ("min_lon", "max_lon"):
+        if not -180 <= getattr(box, name) <= 180:
+            found.append(f"{name} {getattr(box, name)} is outside -180..180")
+    if box.min_lat >= box.max_lat:
+        found.append(f"bounding box inverted: min_lat {box.min_lat} is not below max_lat {box.max_lat}")
+    if box.min_lon >= box.max_lon:
+        found.append(f"bounding box inverted: min_lon {box.min_lon} is not below max_lon {box.max_lon}")
+    return found
+
+
+def standard_of(text: str | None) -> ConnectorStandard | None:
+    """A connector standard from a driver's words ('GB/T DC', 'gbt_dc'); InvalidSearch if unknown."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_standard(text)
+    except ValueError as exc:
+        raise InvalidSearch(str(exc)) from None
+
+
+# -- the spatial index ------------------------------------------------------------------------
+
+
+def _unit_xyz(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    phi, lam = np.radians(lat), np.radians(lon)
+    return np.column_stack((np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)))
+
+
+def _haversine_km(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+    p1, p2 = np.radians(lat), np.radians(lats)
+    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lons - lon) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+
+
+class SiteIndex:
+    """Site ids by position. A great-circle radius is a chord in 3-D, so a ball query on the
+    unit sphere finds exactly the sites within it, with no trouble at the poles or ±180°."""
+
+    def __init__(self, sites: Iterable[tuple[int, float, float]]) -> None:
+        rows = list(sites)
+        self.ids = np.array([row[0] for row in rows], dtype=np.int64)
+        self.lat = np.array([row[1] for row in rows], dtype=float)
+        self.lon = np.array([row[2] for row in rows], dtype=float)
+        self._tree = cKDTree(_unit_xyz(self.lat, self.lon)) if rows else None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def near(self, lat: float, lon: float, radius_km: float) -> list[tuple[int, float]]:
+        """(site id, distance km) within `radius_km` of the point, nearest first."""
+        if self._tree is None:
+            return []
+        chord = 2 * np.sin(min(radius_km / EARTH_RADIUS_KM, np.pi) / 2)
+        found = np.asarray(self._tree.query_ball_point(_unit_xyz(np.array([lat]), np.array([lon]))[0],
+                                                       chord * (1 + 1e-12)), dtype=np.int64)
+        return self._ordered(found, lat, lon, radius_km)
+
+    def within(self, box: BoundingBox, lat: float, lon: float) -> list[tuple[int, float]]:
+        """(site id, distance km from lat/lon) inside the box, nearest first."""
+        found = np.flatnonzero(
+            (self.lat >= box.min_lat) & (self.lat <= box.max_lat)
+            & (self.lon >= box.min_lon) & (self.lon <= box.max_lon)
+        )
+        return self._ordered(found, lat, lon, None)
+
+    def _ordered(self, found: np.ndarray, lat: float, lon: float, radius_km: float | None):
+        distance = _haversine_km(lat, lon, self.lat[found], self.lon[found])
+        order = np.argsort(distance, kind="stable")
+        return [
+            (int(self.ids[found[i]]), float(distance[i]))
+            for i in order if radius_km is None or distance[i] <= radius_km
+        ]
+
+
+# -- the live network -------------------------------------------------------------------------
+
+
+@dataclass
+class SiteInfo:
+    id: int
+    code: str
+    name: str
+    city: str | None
+    lat: float
+    lon: float
+    timezone: str
+    operator: str
+    currency: str
+
+
+@dataclass
+class ConnectorState:
+    evse_id: int
+    connector_id: int
+    standard: str
+    max_power_kw: Decimal
+    status: str = "Unknown"
+    error_code: str | None = None
+    status_at: datetime | None = None
+
+
+@dataclass
+class StationState:
+    id: str
+    site_id: int
+    online: bool = False
+    status: str | None = None
+    """Station-wide status (OCPP 1.6 connector 0), e.g. Unavailable for the whole station."""
+    last_seen_at: datetime | None = None
+    connectors: dict[tuple[int, int], ConnectorState] = field(default_factory=dict)
+    sessions: dict[int, int] = field(default_factory=dict)
+    """Active transaction id -> EVSE id."""
+
+    def serving(self) -> bool:
+        return self.online and self.status not in _NOT_SERVING
+
+    def is_free(self, connector: ConnectorState) -> bool:
+        """Available now: the station is online and serving, the connector reports Available,
+        and no session is open on its EVSE."""
+        return (self.serving() and connector.status == "Available"
+                and connector.evse_id not in self.sessions.values())
+
+
+@dataclass(frozen=True)
+class Match:
+    """A site that answers a query, with the connectors that fit it (before pricing)."""
+
+    site: SiteInfo
+    distance_km: float
+    stations: tuple[tuple[StationState, tuple[ConnectorState, ...]], ...]
+
+
+class LiveNetwork:
+    """Sites, stations and connectors with their live state. Pure: no I/O, no clock."""
+
+    def __init__(self) -> None:
+        self.sites: dict[int, SiteInfo] = {}
+        self.stations: dict[str, StationState] = {}
+        self._by_site: dict[int, list[str]] = {}
+        self._index: SiteIndex | None = None
+
+    # building
+
+    def add_site(self, site: SiteInfo) -> None:
+        self.sites[site.id] = site
+        self._by_site.setdefault(site.id, [])
+        self._index = None
+
+    def add_station(self, station: StationState) -> StationState:
+        known = self.stations.get(station.id)
+        if known is not None:
+            return known
+        self.stations[station.id] = station
+        self._by_site.setdefault(station.site_id, []).append(station.id)
+        return station
+
+    def add_connector(self, station_id: str, connector: ConnectorState) -> None:
+        station = self.stations.get(station_id)
+        if station is not None:
+            station.connectors.setdefault((connector.evse_id, connector.connector_id), connector)
+
+    @property
+    def index(self) -> SiteIndex:
+        if self._index is None:
+            self._index = SiteIndex((s.id, s.lat, s.lon) for s in self.sites.values())
+        return self._index
+
+    # following the bus
+
+    def apply(self, event: Event) -> None:
+        station = self.stations.get(event.station_id)
+        if station is None:
+            return
+        if isinstance(event, ConnectorStatusChanged):
+            self._status(station, event)
+        elif isinstance(event, StationConnected):
+            station.online, station.last_seen_at = True, event.at
+        elif isinstance(event, StationDisconnected | StationWentOffline):
+            station.online = False
+        elif isinstance(event, TransactionStarted):
+            station.sessions[event.transaction_id] = event.evse_id
+        elif isinstance(event, TransactionEnded):
+            station.sessions.pop(event.transaction_id, None)
+
+    @staticmethod
+    def _status(station: StationState, event: ConnectorStatusChanged) -> None:
+        if event.evse_id == 0:
+            station.status = event.status
+            return
+        connector = station.connectors.get((event.evse_id, event.connector_id))
+        if connector is not None:
+            connector.status, connector.error_code, connector.status_at = event.status, event.error_code, event.at
+
+    # searching
+
+    def search(self, query: SearchQuery) -> list[Match]:
+        if query.bbox is not None:
+            lat, lon = (query.lat, query.lon) if query.lat is not None else query.bbox.centre
+            candidates = self.index.within(query.bbox, lat, lon)
+        else:
+            candidates = self.index.near(query.lat, query.lon, query.radius_km)
+        found: list[Match] = []
+        for site_id, distance in candidates:
+            match = self._match(self.sites[site_id], distance, query)
+            if match is not None:
+                found.append(match)
+                if len(found) == query.limit:
+                    break
+        return found
+
+    def _match(self, site: SiteInfo, distance: float, query: SearchQuery) -> Match | None:
+        if query.operator is not None and site.operator != query.operator:
+            return None
+        stations, free = [], False
+        for station_id in self._by_site.get(site.id, ()):
+            station = self.stations[station_id]
+            fitting = tuple(c for _, c in sorted(station.connectors.items()) if _fits(c, query))
+            if fitting:
+                stations.append((station, fitting))
+                free = free or any(station.is_free(c) for c in fitting)
+        if not stations or (query.available_now and not free):
+            return None
+        return Match(site, distance, tuple(stations))
+
+
+def _fits(connector: ConnectorState, query: SearchQuery) -> bool:
+    if query.standard is not None and connector.standard != query.standard.value:
+        return False
+    return query.min_power_kw is None or connector.max_power_kw >= query.min_power_kw
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The price of the reference session for this driver, or why there is none."""
+
+    kwh: Decimal
+    minutes: Decimal | None
+    start_local: datetime
+    currency: str
+    tariff: str | None = None
+    total_excl_vat: Decimal | None = None
+    total_incl_vat: Decimal | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ConnectorResult:
+    evse_id: int
+    connector_id: int
+    standard: str
+    max_power_kw: Decimal
+    status: str
+    error_code: str | None
+    status_at: datetime | None
+    in_session: bool
+    available: bool
+    price: Quote
+
+
+@dataclass(frozen=True)
+class StationResult:
+    id: str
+    online: bool
+    offline: bool
+    status: str | None
+    connectors: tuple[ConnectorResult, ...]
+
+
+@dataclass(frozen=True)
+class SiteResult:
+    site: SiteInfo
+    distance_km: float
+    available: bool
+    last_status_at: datetime | None
+    stations: tuple[StationResult, ...]
+
+
+@dataclass(frozen=True)
+class Driver:
+    token_group: str | None = None
+    category: str = "regular"
+
+
+# -- the service ------------------------------------------------------------------------------
+
+
+class SearchService:
+    """Availability search over the live network, priced for the asking driver."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker,
+        bus: EventBus,
+        billing: BillingService,
+        *,
+        refresh_seconds: float = 60.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._billing = billing
+        self._refresh_seconds = refresh_seconds
+        self._clock = clock
+        self.network = LiveNetwork()
+        self._seen = (0, 0)
+        self._tariffs_seen: tuple[int, int] | None = None
+        self._tariffs: dict[int, list[Tariff]] = {}
+        self._estimates: dict[tuple, Quote] = {}
+        self._estimates_minute: datetime | None = None
+        self._lock = asyncio.Lock()
+        self._replay: list[Event] | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    # -- lifecycle
+
+    async def start(self) -> None:
+        """Subscribe to the bus first, then load, so no event falls between the two."""
+        subscribed = asyncio.Event()
+        self._tasks = [asyncio.create_task(self._follow(subscribed), name="search-events")]
+        await subscribed.wait()
+        await self.refresh()
+        self._tasks.append(asyncio.create_task(self._refresh_periodically(), name="search-refresh"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
+        self._tasks = []
+
+    async def _follow(self, subscribed: asyncio.Event) -> None:
+        async with self._bus.subscribe() as events:
+            subscribed.set()
+            while True:
+                event = await events.get()
+                self.network.apply(event)
+                if self._replay is not None:
+                    self._replay.append(event)
+
+    async def _refresh_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_seconds)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("search refresh failed; it runs again in %s s", self._refresh_seconds)
+
+    async def refresh(self) -> None:
+        """Reload the whole network from the store. Events that arrive during the load are
+        replayed on the new network, so a status that changes mid-load is not lost."""
+        async with self._lock:
+            self._replay = []
+            try:
+                network, seen = LiveNetwork(), (0, 0)
+                async with self._sessions() as session:
+                    seen = await _load(session, network, seen)
+                    await _load_live_state(session, network)
+                for event in self._replay:
+                    network.apply(event)
+            finally:
+                self._replay = None
+            self.network, self._seen = network, seen
+            self._tariffs_seen = None
+
+    async def _catch_up(self, session: AsyncSession) -> None:
+        """Load sites and connectors registered since the last look (see the module's rule)."""
+        site_max, connector_max, tariff_max, tariff_count = (await session.execute(select(
+            select(func.max(Site.id)).scalar_subquery(),
+            select(func.max(Connector.id)).scalar_subquery(),
+            select(func.max(TariffRecord.id)).scalar_subquery(),
+            select(func.count(TariffRecord.id)).scalar_subquery(),
+        ))).one()
+        marks = (site_max or 0, connector_max or 0)
+        if marks != self._seen:
+            async with self._lock:
+                await _load(session, self.network, self._seen)
+                # Deletions can lower a mark; reloading rows already held is harmless.
+                self._seen = marks
+        if (tariff_max, tariff_count) != self._tariffs_seen:
+            self._tariffs, self._tariffs_seen = {}, (tariff_max, tariff_count)
+            self._estimates = {}
+
+    # -- searching
+
+    async def search(self, query: SearchQuery) -> list[SiteResult]:
+        now = self._clock()
+        async with self._sessions() as session:
+            await self._catch_up(session)
+            driver = await _driver(session, query.token)
+            matches = self.network.search(query)
+            return [await self._result(session, match, query, driver, now) for match in matches]
+
+    async def _result(
+        self, session: AsyncSession, match: Match, query: SearchQuery, driver: Driver, now: datetime
+    ) -> SiteResult:
+        tariff, reason = await self._tariff_for(session, match.site, driver, now)
+        start_local = now.astimezone(ZoneInfo(match.site.timezone)).replace(second=0, microsecond=0)
+        stations, free, last = [], False, None
+        for station, connectors in match.stations:
+            rows = []
+            for c in connectors:
+                available = station.is_free(c)
+                free = free or available
+                if c.status_at is not None and (last is None or c.status_at > last):
+                    last = c.status_at
+                rows.append(ConnectorResult(
+                    c.evse_id, c.connector_id, c.standard, c.max_power_kw, c.status, c.error_code,
+                    c.status_at, c.evse_id in station.sessions.values(), available,
+                    self._quote(match.site, tariff, reason, c, query, start_local),
+                ))
+            stations.append(StationResult(station.id, station.online, not station.online,
+                                          station.status, tuple(rows)))
+        return SiteResult(match.site, match.distance_km, free, last, tuple(stations))
+
+    async def _tariff_for(
+        self, session: AsyncSession, site: SiteInfo, driver: Driver, now: datetime
+    ) -> tuple[Tariff | None, str | None]:
+        tariffs = self._tariffs.get(site.id)
+        if tariffs is None:
+            row = await session.get(Site, site.id)
+            if row is None:
+                return None, "the site is no longer registered"
+            try:
+                tariffs = await self._billing.tariffs_at(session, row)
+            except TariffRefused as exc:
+                return None, f"the site's tariffs cannot be read: {exc}"
+            self._tariffs[site.id] = tariffs
+        try:
+            return select_tariff(tariffs, now, token_group=driver.token_group,
+                                 driver_category=driver.category), None
+        except NoApplicableTariff as exc:
+            return None, str(exc)
+
+    def _quote(
+        self, site: SiteInfo, tariff: Tariff | None, reason: str | None, connector: ConnectorState,
+        query: SearchQuery, start_local: datetime,
+    ) -> Quote:
+        minutes = query.minutes if query.minutes is not None else reference_minutes(query.kwh, connector.max_power_kw)
+        base = Quote(query.kwh, minutes, start_local, site.currency)
+        if tariff is None:
+            return replace(base, reason=reason)
+        if minutes is None:
+            return replace(base, reason="the connector's power is unknown, so no session can be priced")
+        minute = start_local.astimezone(timezone.utc)
+        if self._estimates_minute != minute:
+            self._estimates, self._estimates_minute = {}, minute
+        key = (tariff.id, site.timezone, query.kwh, minutes)
+        quote = self._estimates.get(key)
+        if quote is None:
+            quote = _priced(base, tariff)
+            self._estimates[key] = quote
+        return quote
+
+
+def reference_minutes(kwh: Decimal, max_power_kw: Decimal) -> Decimal | None:
+    """Minutes to charge `kwh` at min(connector power, 50 kW), to the hundredth; None if the
+    connector's power is unknown (zero)."""
+    power = min(max_power_kw, REFERENCE_POWER_CAP_KW)
+    if power <= 0:
+        return None
+    return (kwh * 60 / power).quantize(Decimal("0.01"))
+
+
+def _priced(base: Quote, tariff: Tariff) -> Quote:
+    try:
+        priced = estimate(tariff, base.kwh, base.minutes, base.start_local)
+    except PricingError as exc:
+        return replace(base, tariff=tariff.id, reason=str(exc))
+    total = priced.total_cost
+    return replace(
+        base, currency=priced.currency, tariff=tariff.id, total_excl_vat=total.excl_vat.amount,
+        total_incl_vat=(total.incl_vat or total.excl_vat).amount,
+    )
+
+
+# -- loading from the store -------------------------------------------------------------------
+
+
+async def _load(session: AsyncSession, network: LiveNetwork, seen: tuple[int, int]) -> tuple[int, int]:
+    """Add sites and connectors with ids above `seen` (and their stations); returns the new marks."""
+    site_mark, connector_mark = seen
+    rows = (await session.execute(
+        select(Site, Operator.code, Operator.currency).join(Operator, Operator.id == Site.operator_id)
+        .where(Site.id > site_mark)
+    )).all()
+    for site, operator, currency in rows:
+        network.add_site(SiteInfo(site.id, site.code, site.name, site.city, site.lat, site.lon,
+                                  site.timezone, operator, currency))
+        site_mark = max(site_mark, site.id)
+    rows = (await session.execute(
+        select(Connector, Station).join(Station, Station.id == Connector.station_id)
+        .where(Connector.id > connector_mark)
+    )).all()
+    for connector, station in rows:
+        if station.site_id in network.sites:
+            network.add_station(StationState(station.id, station.site_id, station.online, station.status,
+                                             station.last_seen_at))
+            network.add_connector(station.id, ConnectorState(
+                connector.evse_id, connector.connector_id, connector.standard, connector.max_power_kw,
+                connector.status, connector.error_code, connector.status_at,
+            ))
+        connector_mark = max(connector_mark, connector.id)
+    return site_mark, connector_mark
+
+
+async def _load_live_state(session: AsyncSession, network: LiveNetwork) -> None:
+    active = await session.execute(
+        select(Transaction.station_id, Transaction.id, Transaction.evse_id).where(Transaction.state == "Active")
+    )
+    for station_id, transaction_id, evse_id in active:
+        station = network.stations.get(station_id)
+        if station is not None:
+            station.sessions[transaction_id] = evse_id
+
+
+async def _driver(session: AsyncSession, token: str | None) -> Driver:
+    """The audience a token belongs to. An unknown token prices as a regular driver: search
+    must not tell a stranger which tokens exist."""
+    if not token:
+        return Driver()
+    row = await session.scalar(select(IdToken).where(IdToken.token == token))
+    if row is None or row.status != "Accepted":
+        return Driver()
+    return Driver(row.group_id, row.category or "regular")
