@@ -27,7 +27,6 @@ The update rule, in full:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
