@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
-from silkcharge.domain.charging import BootDecision
+from silkcharge.domain.charging import BootDecision, StationEvent
 from silkcharge.domain.clock import to_ocpp, utcnow
 from silkcharge.ocpp import commands as c
 from silkcharge.ocpp.commands import CommandNotSupported, CommandParams
@@ -107,6 +107,11 @@ class Adapter:
     @on("Heartbeat")
     async def heartbeat(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
         return {"currentTime": to_ocpp(utcnow())}
+
+    @on("FirmwareStatusNotification")
+    async def firmware_status(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        await self.stations.note(session.station_id, StationEvent("firmware", p["status"], utcnow()))
+        return {}
 
     @on("DataTransfer")
     async def data_transfer(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:

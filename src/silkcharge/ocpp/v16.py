@@ -149,11 +149,6 @@ class V16Adapter(Adapter):
         )
         return {}
 
-    @on("FirmwareStatusNotification")
-    async def firmware_status(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
-        await self.stations.note(session.station_id, StationEvent("firmware", p["status"], utcnow()))
-        return {}
-
     @on("DiagnosticsStatusNotification")
     async def diagnostics_status(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
         await self.stations.note(session.station_id, StationEvent("diagnostics", p["status"], utcnow()))

@@ -231,11 +231,6 @@ class V201Adapter(Adapter):
 
     # -- firmware, diagnostics, security, vendor ------------------------------------------------
 
-    @on("FirmwareStatusNotification")
-    async def firmware_status(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
-        await self.stations.note(session.station_id, StationEvent("firmware", p["status"], utcnow()))
-        return {}
-
     @on("LogStatusNotification")
     async def log_status(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
         await self.stations.note(session.station_id, StationEvent("log", p["status"], utcnow()))
