@@ -17,6 +17,7 @@ from silkcharge.ocpp.v16 import V16Adapter
 from silkcharge.ocpp.v201 import V201Adapter
 from silkcharge.services.billing import BillingService
 from silkcharge.services.commands import CommandService
+from silkcharge.services.reservations import ReservationLedger, ReservationService
 from silkcharge.services.search import SearchService
 from silkcharge.services.stations import StationService
 from silkcharge.services.transactions import TransactionService
@@ -39,6 +40,7 @@ class Platform:
     transactions: TransactionService
     commands: CommandService
     billing: BillingService
+    reservations: ReservationService
     gateway: Gateway
     search: SearchService
 
@@ -46,12 +48,14 @@ class Platform:
         self.writer.start()
         await self.stations.reset_presence()
         self.billing.start()
+        self.reservations.start()
         await self.search.start()
         await self.gateway.start()
 
     async def stop(self) -> None:
         await self.gateway.stop()
         await self.search.stop()
+        await self.reservations.stop()
         await self.billing.stop()
         await self.writer.stop()
         await self.engine.dispose()
@@ -64,18 +68,26 @@ def build_platform(settings: Settings) -> Platform:
     router = LocalRouter()
     writer = BatchWriter(sessions, settings.message_log_flush_seconds)
     stations = StationService(sessions, bus, writer, settings)
-    transactions = TransactionService(sessions, bus)
+    ledger = ReservationLedger(sessions)
+    transactions = TransactionService(sessions, bus, ledger)
     adapters: dict[str, Adapter] = {
         adapter.version: adapter
-        for adapter in (V16Adapter(stations, transactions), V201Adapter(stations, transactions))
+        for adapter in (
+            V16Adapter(stations, transactions, ledger), V201Adapter(stations, transactions, ledger)
+        )
     }
     commands = CommandService(sessions, router, adapters, stations, settings.call_timeout)
+    reservations = ReservationService(
+        sessions, ledger, commands,
+        max_ahead=timedelta(hours=settings.reservation_max_hours),
+        check_every=settings.reservation_check_every,
+    )
     billing = BillingService(sessions, bus, stale_after=timedelta(hours=settings.stale_session_hours))
     gateway = Gateway(settings, stations, adapters, router, writer)
     search = SearchService(sessions, bus, billing)
     return Platform(
         settings, engine, sessions, bus, router, writer, stations, transactions, commands, billing,
-        gateway, search,
+        reservations, gateway, search,
     )
 
 

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     stale_session_hours: float = Field(
         default=24, gt=0, description="an active session silent this long is closed and flagged"
     )
+    reservation_max_hours: float = Field(
+        default=24, gt=0, description="how far ahead a reservation may expire"
+    )
+    reservation_check_every: float = Field(
+        default=15.0, gt=0, description="seconds between sweeps that mark lapsed reservations Expired"
+    )
 
     log_level: str = "INFO"
 

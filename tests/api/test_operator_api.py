@@ -99,7 +99,7 @@ async def test_a_station_callerror_comes_back_as_502_with_its_code(api, ocpp_url
     await register_station(api, "RSV-1")
     async with connected_peer(ocpp_url, "RSV-1", "2.0.1") as peer:
         await peer.call(call.BootNotification(charging_station={"model": "M", "vendor_name": "V"}, reason="PowerUp"))
-        response = await api.post("/api/v1/stations/RSV-1/ocpp/ReserveNow", json={
-            "id": 1, "expiryDateTime": "2030-01-01T00:00:00.000Z", "idToken": {"idToken": "A", "type": "Central"}})
+        # The test peer implements no certificate management, so it answers with a CALLERROR.
+        response = await api.post("/api/v1/stations/RSV-1/ocpp/GetInstalledCertificateIds", json={})
     assert response.status_code == 502
     assert response.json()["error_code"] == "NotImplemented"

@@ -122,6 +122,18 @@ class Peer16(ChargePoint16, Recording):
         self.saw("DataTransfer", **p)
         return r16.DataTransfer(status="Accepted", data="pong")
 
+    reserve_answer = "Accepted"  # a test sets "Occupied", "Faulted", ... to be refused
+
+    @on("ReserveNow")
+    def reserve_now(self, **p):
+        self.saw("ReserveNow", **p)
+        return r16.ReserveNow(status=self.reserve_answer)
+
+    @on("CancelReservation")
+    def cancel_reservation(self, **p):
+        self.saw("CancelReservation", **p)
+        return r16.CancelReservation(status="Accepted")
+
 
 class Peer201(ChargePoint201, Recording):
     def __init__(self, station_id: str, connection) -> None:
@@ -219,6 +231,18 @@ class Peer201(ChargePoint201, Recording):
     def data_transfer(self, **p):
         self.saw("DataTransfer", **p)
         return r201.DataTransfer(status="Accepted", data="pong")
+
+    reserve_answer = "Accepted"  # a test sets "Occupied", "Faulted", ... to be refused
+
+    @on("ReserveNow")
+    def reserve_now(self, **p):
+        self.saw("ReserveNow", **p)
+        return r201.ReserveNow(status=self.reserve_answer)
+
+    @on("CancelReservation")
+    def cancel_reservation(self, **p):
+        self.saw("CancelReservation", **p)
+        return r201.CancelReservation(status="Accepted")
 
 
 PEERS = {"1.6": (Peer16, "ocpp1.6"), "2.0.1": (Peer201, "ocpp2.0.1")}

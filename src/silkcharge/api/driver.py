@@ -1,8 +1,12 @@
-"""Driver routes: live availability search with prices.
+"""Driver routes: live availability search with prices, and reservations.
 
-Open to drivers without an API key: nothing here changes stored data. A `token` only chooses
+Open to drivers without an API key. Search changes no stored data: a `token` only chooses
 which tariff prices the results (a fleet's concession, a resident's price); an unknown token
 prices as a regular driver, so search never reveals which tokens exist.
+
+Reservations are made and cancelled with the driver's own idToken in the request; a driver
+can only cancel a reservation made for that token. This stands in for a driver login, which
+the console issue brings.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
+from silkcharge.api import models as m
+from silkcharge.services.reservations import ReservationRequest
 from silkcharge.services.search import (
     BoundingBox,
     ConnectorResult,
@@ -56,6 +62,21 @@ async def search_stations(
         raise HTTPException(422, str(exc)) from None
     results = await request.app.state.platform.search.search(query)
     return {"count": len(results), "results": [_site(result) for result in results]}
+
+
+@router.post("/driver/reservations", response_model=m.ReservationOut, status_code=201, tags=["driver"])
+async def reserve(body: m.DriverReservationIn, request: Request):
+    """Hold an EVSE for the driver's idToken until `expires_at` (at most a day ahead)."""
+    return await request.app.state.platform.reservations.reserve(
+        ReservationRequest(body.station_id, body.evse_id, body.connector_id, body.id_token, body.expires_at)
+    )
+
+
+@router.delete("/driver/reservations/{reservation_id}", response_model=m.ReservationOut, tags=["driver"])
+async def cancel_reservation(
+    reservation_id: int, request: Request, id_token: str = Query(description="the token it was made for")
+):
+    return await request.app.state.platform.reservations.cancel(reservation_id, by_token=id_token)
 
 
 def _bbox(*edges: float | None) -> BoundingBox | None:

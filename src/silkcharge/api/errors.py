@@ -13,6 +13,7 @@ from silkcharge.ocpp.connection import StationCallError, StationReplyInvalid, St
 from silkcharge.ocpp.rpc import RpcError
 from silkcharge.services.billing import TariffRefused
 from silkcharge.services.commands import CommandRefused, UnknownCommand, UnknownStation
+from silkcharge.services.reservations import ReservationConflict, ReservationRefused, UnknownReservation
 
 
 class NotFound(LookupError):
@@ -31,6 +32,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     @app.exception_handler(UnknownStation)
     @app.exception_handler(UnknownCommand)
+    @app.exception_handler(UnknownReservation)
     async def not_found(_: Request, exc: Exception) -> JSONResponse:
         return _answer(404, str(exc))
 
@@ -63,6 +65,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(TariffRefused)
     async def tariff_refused(_: Request, exc: TariffRefused) -> JSONResponse:
         return _answer(422, f"tariff refused: {exc}", problems=exc.problems)
+
+    @app.exception_handler(ReservationConflict)
+    async def reservation_conflict(_: Request, exc: ReservationConflict) -> JSONResponse:
+        return _answer(409, f"reservation refused: {exc}")
+
+    @app.exception_handler(ReservationRefused)
+    async def reservation_refused(_: Request, exc: ReservationRefused) -> JSONResponse:
+        return _answer(422, f"reservation refused: {exc}")
 
     @app.exception_handler(RpcError)
     async def bad_call(_: Request, exc: RpcError) -> JSONResponse:

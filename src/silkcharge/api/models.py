@@ -283,3 +283,27 @@ class CdrOut(BaseModel):
     cap: dict[str, Any] | None
     flags: list[str]
     cdr: dict[str, Any]
+
+
+class ReservationIn(Body):
+    evse_id: int = Field(ge=1, description="the EVSE to hold; in OCPP 1.6 the connector id")
+    connector_id: int | None = Field(default=None, ge=1, description="one connector of the EVSE")
+    id_token: str = Field(min_length=1, max_length=20, description="the only token that may start there")
+    expires_at: datetime = Field(description="when the hold lapses, with a time zone")
+
+
+class DriverReservationIn(ReservationIn):
+    station_id: str = Field(min_length=1, max_length=48)
+
+
+class ReservationOut(Body):
+    id: int = Field(description="the OCPP reservationId")
+    station_id: str
+    evse_id: int
+    connector_id: int | None
+    id_token: str
+    expires_at: datetime
+    status: str
+    transaction_id: int | None
+    created_at: datetime
+    updated_at: datetime

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silkcharge.api import models as m
 from silkcharge.api.errors import Conflict, NotFound
 from silkcharge.services.passwords import hash_password
+from silkcharge.services.reservations import STATUSES as RESERVATION_STATUSES
+from silkcharge.services.reservations import ReservationRequest
 from silkcharge.store.schema import (
     Connector,
     Evse,
@@ -467,3 +469,39 @@ async def send_ocpp_call(
     """Send any CSMS-initiated OCPP call in the station's own version; the reply comes back as is."""
     reply = await platform(request).commands.send_raw(station_id, action, payload, timeout)
     return {"station_id": station_id, "action": action, "reply": reply}
+
+
+# -- reservations --------------------------------------------------------------------------------
+
+
+@router.post(
+    "/stations/{station_id}/reservations", response_model=m.ReservationOut, status_code=201,
+    tags=["reservations"],
+)
+async def create_reservation(station_id: str, body: m.ReservationIn, request: Request):
+    """Hold an EVSE (or one connector of it) for a token: sends ReserveNow and answers with the
+    station's acceptance, or 4xx with the reason (the token, the time, the charger's state, an
+    overlapping reservation, or the station's own refusal)."""
+    return await platform(request).reservations.reserve(
+        ReservationRequest(station_id, body.evse_id, body.connector_id, body.id_token, body.expires_at)
+    )
+
+
+@router.get("/reservations", response_model=list[m.ReservationOut], tags=["reservations"])
+async def list_reservations(
+    request: Request,
+    station_id: str | None = None,
+    status: str | None = Query(default=None, pattern=f"^({'|'.join(RESERVATION_STATUSES)})$"),
+):
+    return await platform(request).reservations.find(station_id, status)
+
+
+@router.get("/reservations/{reservation_id}", response_model=m.ReservationOut, tags=["reservations"])
+async def get_reservation(reservation_id: int, request: Request):
+    return await platform(request).reservations.get(reservation_id)
+
+
+@router.delete("/reservations/{reservation_id}", response_model=m.ReservationOut, tags=["reservations"])
+async def cancel_reservation(reservation_id: int, request: Request):
+    """Send CancelReservation; the reservation is then Cancelled."""
+    return await platform(request).reservations.cancel(reservation_id)

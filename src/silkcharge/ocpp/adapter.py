@@ -17,6 +17,7 @@ from silkcharge.domain.clock import to_ocpp, utcnow
 from silkcharge.ocpp import commands as c
 from silkcharge.ocpp.commands import CommandNotSupported, CommandParams
 from silkcharge.ocpp.rpc import ErrorKind, RpcError
+from silkcharge.services.reservations import ReservationLedger
 from silkcharge.services.stations import StationService
 from silkcharge.services.transactions import TransactionService
 
@@ -76,9 +77,12 @@ class Adapter:
             if hasattr(member, "command_name"):
                 cls.builders[member.command_name] = name
 
-    def __init__(self, stations: StationService, transactions: TransactionService) -> None:
+    def __init__(
+        self, stations: StationService, transactions: TransactionService, reservations: ReservationLedger
+    ) -> None:
         self.stations = stations
         self.transactions = transactions
+        self.reservations = reservations
 
     def handles(self, action: str) -> bool:
         return action in self.handlers

@@ -117,6 +117,20 @@ class GetBaseReport(CommandParams):
     request_id: int = Field(default=1, ge=0)
 
 
+class ReserveNow(CommandParams):
+    """Hold an EVSE (2.0.1) or connector (1.6, where each connector is an EVSE) for one token."""
+
+    reservation_id: int = Field(ge=0)
+    evse_id: int = Field(ge=1)
+    connector_id: int | None = Field(default=None, ge=1)
+    id_token: str = Field(min_length=1, max_length=20)
+    expires_at: datetime
+
+
+class CancelReservation(CommandParams):
+    reservation_id: int = Field(ge=0)
+
+
 COMMANDS: dict[str, type[CommandParams]] = {
     "remote_start": RemoteStart,
     "remote_stop": RemoteStop,
@@ -133,6 +147,8 @@ COMMANDS: dict[str, type[CommandParams]] = {
     "get_local_list_version": GetLocalListVersion,
     "data_transfer": DataTransfer,
     "get_base_report": GetBaseReport,
+    "reserve_now": ReserveNow,
+    "cancel_reservation": CancelReservation,
 }
 
 

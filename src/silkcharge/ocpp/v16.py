@@ -1,4 +1,4 @@
-"""OCPP 1.6J: Core, Firmware Management, Local Auth List and Remote Trigger profiles."""
+"""OCPP 1.6J: Core, Firmware Management, Local Auth List, Remote Trigger and Reservation profiles."""
 
 from __future__ import annotations
 
@@ -242,6 +242,20 @@ class V16Adapter(Adapter):
         return OutboundCall(
             "GetLocalListVersion", {}, read=lambda r: {"status": "Accepted", "version": r["listVersion"]}
         )
+
+    @command("reserve_now")
+    def reserve_now(self, p: c.ReserveNow, ctx: dict) -> OutboundCall:
+        payload = {
+            "connectorId": p.evse_id,
+            "expiryDate": to_ocpp(p.expires_at),
+            "idTag": p.id_token,
+            "reservationId": p.reservation_id,
+        }
+        return OutboundCall("ReserveNow", payload)
+
+    @command("cancel_reservation")
+    def cancel_reservation(self, p: c.CancelReservation, ctx: dict) -> OutboundCall:
+        return OutboundCall("CancelReservation", {"reservationId": p.reservation_id})
 
 
 

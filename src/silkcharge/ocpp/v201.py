@@ -1,5 +1,5 @@
-"""OCPP 2.0.1: provisioning, authorization, transactions, availability, firmware, diagnostics,
-local list, security events and data transfer."""
+"""OCPP 2.0.1: provisioning, authorization, transactions, reservations, availability, firmware,
+diagnostics, local list, security events and data transfer."""
 
 from __future__ import annotations
 
@@ -229,6 +229,15 @@ class V201Adapter(Adapter):
         )
         return {}
 
+    # -- reservations -------------------------------------------------------------------------
+
+    @on("ReservationStatusUpdate")
+    async def reservation_status_update(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        await self.reservations.station_ended(
+            session.station_id, p["reservationId"], p["reservationUpdateStatus"]
+        )
+        return {}
+
     # -- firmware, diagnostics, security, vendor ------------------------------------------------
 
     @on("LogStatusNotification")
@@ -349,6 +358,20 @@ class V201Adapter(Adapter):
     @command("get_local_list_version")
     def get_local_list_version(self, p: c.GetLocalListVersion, ctx: dict) -> OutboundCall:
         return OutboundCall("GetLocalListVersion", {}, read=_read_list_version)
+
+    @command("reserve_now")
+    def reserve_now(self, p: c.ReserveNow, ctx: dict) -> OutboundCall:
+        payload = {
+            "id": p.reservation_id,
+            "expiryDateTime": to_ocpp(p.expires_at),
+            "idToken": {"idToken": p.id_token, "type": "Central"},
+            "evseId": p.evse_id,
+        }
+        return OutboundCall("ReserveNow", payload)
+
+    @command("cancel_reservation")
+    def cancel_reservation(self, p: c.CancelReservation, ctx: dict) -> OutboundCall:
+        return OutboundCall("CancelReservation", {"reservationId": p.reservation_id})
 
 
 

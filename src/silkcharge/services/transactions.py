@@ -26,6 +26,7 @@ from silkcharge.domain.charging import (
 )
 from silkcharge.domain.clock import utcnow
 from silkcharge.domain.events import ConnectorStatusChanged, TransactionEnded, TransactionStarted
+from silkcharge.services.reservations import ReservationLedger
 from silkcharge.store.schema import Connector, IdToken, MeterSample as MeterRow, Transaction
 from silkcharge.store.upsert import insert_ignoring_duplicates
 
@@ -33,9 +34,10 @@ ACTIVE, ENDED = "Active", "Ended"
 
 
 class TransactionService:
-    def __init__(self, sessions: async_sessionmaker, bus: EventBus) -> None:
+    def __init__(self, sessions: async_sessionmaker, bus: EventBus, reservations: ReservationLedger) -> None:
         self._sessions = sessions
         self._bus = bus
+        self._reservations = reservations
 
     # -- authorization ----------------------------------------------------------------------
 
@@ -62,6 +64,8 @@ class TransactionService:
                 return TransactionRecord(existing.id, existing.station_tx_id, token)
             if token and token.status is AuthorizationStatus.ACCEPTED:
                 token = await self._check_concurrency(session, station_id, start, token)
+            if token and token.status is AuthorizationStatus.ACCEPTED:
+                token = await self._check_reservation(session, station_id, start, token)
             tx = Transaction(
                 station_id=station_id,
                 station_tx_id=start.station_tx_id or f"pending:{uuid.uuid4().hex}",
@@ -83,6 +87,8 @@ class TransactionService:
             await session.flush()
             if start.station_tx_id is None:
                 tx.station_tx_id = str(tx.id)  # OCPP 1.6: the CSMS names the transaction
+            if token and token.status is AuthorizationStatus.ACCEPTED:
+                await self._reservations.use(session, station_id, start, tx.id)
             await self._store_samples(session, station_id, tx, start.samples)
             if start.charging_state == "Charging":
                 await self._connector_charging(session, station_id, tx)
@@ -116,6 +122,17 @@ class TransactionService:
         )
         if running is not None:
             return TokenInfo(AuthorizationStatus.CONCURRENT_TX, token.expires_at, token.group_id)
+        return token
+
+    async def _check_reservation(
+        self, session: AsyncSession, station_id: str, start: TransactionStart, token: TokenInfo
+    ) -> TokenInfo:
+        """The station should not let another token start on a reserved EVSE; if it does, the
+        answer is Invalid, and the station stops the transaction (its StopTransactionOnInvalidId
+        / StopTxOnInvalidId setting decides)."""
+        held = await self._reservations.held_for_another(session, station_id, start.evse_id, start.id_token)
+        if held is not None:
+            return TokenInfo(AuthorizationStatus.INVALID, token.expires_at, token.group_id)
         return token
 
     # -- update and meter values ------------------------------------------------------------

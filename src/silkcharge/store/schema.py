@@ -244,3 +244,23 @@ class ChargeDetailRecord(Base):
     receipts: Mapped[dict[str, Any]] = mapped_column(JSON)
     """Rendered HTML receipts by locale, fixed when the CDR is made."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Reservation(Base):
+    """A connector or EVSE held for one idToken until `expires_at`. `id` is the OCPP
+    reservationId the station is given. `connector_id` is None for a 2.0.1 EVSE-level hold."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (Index("ix_reservations_station_evse_status", "station_id", "evse_id", "status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    evse_id: Mapped[int] = mapped_column(Integer)
+    connector_id: Mapped[int | None] = mapped_column(Integer)
+    id_token: Mapped[str] = mapped_column(String(64), index=True)
+    expires_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(12), default="Requested")
+    """Requested, then the station's answer (Accepted, Rejected, Faulted, Occupied,
+    Unavailable), then Cancelled, Expired or Used."""
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

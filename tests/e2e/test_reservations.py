@@ -1,0 +1,205 @@
+"""Reservations end to end (OCPP 1.6 Reservation profile, OCPP 2.0.1 functional block H):
+`ocpp` package chargers of both versions against the real gateway, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+
+import pytest
+from ocpp.v16 import call as call16
+from ocpp.v201 import call as call201
+
+from silkcharge.domain.clock import to_ocpp, utcnow
+from tests.e2e.network import add_token, register_station
+from tests.e2e.peers import connected_peer, eventually
+
+STATION = {"1.6": "ALA-RES-16", "2.0.1": "TAS-RES-201"}
+BOTH = pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+
+
+async def boot(peer, version: str) -> None:
+    if version == "1.6":
+        reply = await peer.call(
+            call16.BootNotification(charge_point_vendor="Zhida", charge_point_model="DC-120"))
+    else:
+        reply = await peer.call(call201.BootNotification(
+            charging_station={"model": "Terra 184", "vendor_name": "ABB"}, reason="PowerUp"))
+    assert reply.status == "Accepted"
+
+
+@contextlib.asynccontextmanager
+async def online_station(api, ocpp_url, version: str):
+    await register_station(api, STATION[version])
+    await add_token(api, "DRIVER-1")
+    async with connected_peer(ocpp_url, STATION[version], version) as peer:
+        await boot(peer, version)
+        yield peer
+
+
+def in_minutes(minutes: float) -> str:
+    return to_ocpp(utcnow() + timedelta(minutes=minutes))
+
+
+async def reserve(api, station_id: str, *, evse_id: int = 1, token: str = "DRIVER-1", minutes: float = 30):
+    return await api.post(
+        f"/api/v1/stations/{station_id}/reservations",
+        json={"evse_id": evse_id, "id_token": token, "expires_at": in_minutes(minutes)},
+    )
+
+
+async def status_of(api, reservation_id: int) -> str:
+    return (await api.get(f"/api/v1/reservations/{reservation_id}")).json()["status"]
+
+
+async def start(peer, version: str, token: str, reservation_id: int | None = None) -> tuple[str, int | None]:
+    """Start a transaction on EVSE 1; the authorization status and our transaction id."""
+    if version == "1.6":
+        reply = await peer.call(call16.StartTransaction(
+            connector_id=1, id_tag=token, meter_start=0, timestamp=to_ocpp(utcnow()),
+            reservation_id=reservation_id))
+        return reply.id_tag_info["status"], reply.transaction_id
+    reply = await peer.call(call201.TransactionEvent(
+        event_type="Started", timestamp=to_ocpp(utcnow()), trigger_reason="Authorized", seq_no=0,
+        transaction_info={"transaction_id": f"tx-{token}"}, id_token={"id_token": token, "type": "ISO14443"},
+        evse={"id": 1, "connector_id": 1}, reservation_id=reservation_id))
+    return reply.id_token_info["status"], None
+
+
+@BOTH
+async def test_h01_reservation_reaches_the_station_and_is_used_by_its_token(api, ocpp_url, version):
+    async with online_station(api, ocpp_url, version) as peer:
+        made = await reserve(api, STATION[version])
+        assert made.status_code == 201, made.text
+        reservation = made.json()
+        assert reservation["status"] == "Accepted"
+        action, sent = peer.received[-1]
+        assert action == "ReserveNow"
+        if version == "1.6":
+            held = (sent["reservation_id"], sent["connector_id"], sent["id_tag"])
+        else:
+            held = (sent["id"], sent["evse_id"], sent["id_token"]["id_token"])
+        assert held == (reservation["id"], 1, "DRIVER-1")
+        status, _ = await start(peer, version, "DRIVER-1", reservation["id"])
+        assert status == "Accepted"
+    used = (await api.get(f"/api/v1/reservations/{reservation['id']}")).json()
+    tx = (await api.get(f"/api/v1/transactions?station_id={STATION[version]}")).json()[0]
+    assert used["status"] == "Used"
+    assert used["transaction_id"] == tx["id"]
+    assert tx["reservation_id"] == reservation["id"]
+
+
+@BOTH
+async def test_another_token_cannot_start_on_a_reserved_evse(api, ocpp_url, version):
+    async with online_station(api, ocpp_url, version) as peer:
+        await add_token(api, "STRANGER")
+        reservation = (await reserve(api, STATION[version])).json()
+        status, _ = await start(peer, version, "STRANGER")
+    assert status == "Invalid"
+    assert await status_of(api, reservation["id"]) == "Accepted"
+
+
+@pytest.mark.settings(reservation_check_every=0.1)
+async def test_a_reservation_not_used_in_time_expires(api, ocpp_url):
+    async with online_station(api, ocpp_url, "1.6"):
+        reservation = (await reserve(api, STATION["1.6"], minutes=1.5 / 60)).json()
+        assert reservation["status"] == "Accepted"
+        assert await eventually(lambda: _is(api, reservation["id"], "Expired"), timeout=5)
+        # The EVSE is free again for someone else.
+        assert (await reserve(api, STATION["1.6"])).status_code == 201
+
+
+async def _is(api, reservation_id: int, wanted: str) -> bool:
+    return await status_of(api, reservation_id) == wanted
+
+
+@BOTH
+async def test_h02_cancelled_reservation_reaches_the_station(api, ocpp_url, version):
+    async with online_station(api, ocpp_url, version) as peer:
+        reservation = (await reserve(api, STATION[version])).json()
+        cancelled = await api.delete(f"/api/v1/reservations/{reservation['id']}")
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "Cancelled"
+        assert peer.received[-1] == ("CancelReservation", {"reservation_id": reservation["id"]})
+        again = await api.delete(f"/api/v1/reservations/{reservation['id']}")
+    assert again.status_code == 409
+    assert "already Cancelled" in again.json()["detail"]
+
+
+async def test_driver_reserves_and_cancels_only_with_their_own_token(api, ocpp_url):
+    driver = {"X-API-Key": ""}
+    async with online_station(api, ocpp_url, "2.0.1"):
+        made = await api.post("/api/v1/driver/reservations", headers=driver, json={
+            "station_id": STATION["2.0.1"], "evse_id": 2, "id_token": "DRIVER-1",
+            "expires_at": in_minutes(20)})
+        assert made.status_code == 201, made.text
+        reservation_id = made.json()["id"]
+        url = f"/api/v1/driver/reservations/{reservation_id}"
+        assert (await api.delete(url, params={"id_token": "SOMEONE"}, headers=driver)).status_code == 404
+        mine = await api.delete(url, params={"id_token": "DRIVER-1"}, headers=driver)
+    assert mine.status_code == 200
+    assert mine.json()["status"] == "Cancelled"
+
+
+async def test_h04_station_reports_a_reservation_removed(api, ocpp_url):
+    async with online_station(api, ocpp_url, "2.0.1") as peer:
+        reservation = (await reserve(api, STATION["2.0.1"])).json()
+        await peer.call(call201.ReservationStatusUpdate(
+            reservation_id=reservation["id"], reservation_update_status="Removed"))
+    assert await status_of(api, reservation["id"]) == "Cancelled"
+
+
+@BOTH
+async def test_refusals_name_the_problem_and_store_nothing(api, ocpp_url, version):
+    station = STATION[version]
+    async with online_station(api, ocpp_url, version) as peer:
+        await add_token(api, "BLOCKED", status="Blocked")
+        if version == "1.6":
+            await peer.call(
+                call16.StatusNotification(connector_id=2, error_code="GroundFailure", status="Faulted"))
+        else:
+            await peer.call(call201.StatusNotification(
+                timestamp=to_ocpp(utcnow()), connector_status="Faulted", evse_id=2, connector_id=1))
+        refusals = {
+            "unknown idToken NOBODY": (422, await reserve(api, station, token="NOBODY")),
+            "idToken BLOCKED is Blocked": (422, await reserve(api, station, token="BLOCKED")),
+            "is in the past": (422, await reserve(api, station, minutes=-5)),
+            "more than 24 hours ahead": (422, await reserve(api, station, minutes=25 * 60)),
+            "EVSE 2 of station": (409, await reserve(api, station, evse_id=2)),
+            "has no EVSE 7": (422, await reserve(api, station, evse_id=7)),
+        }
+        assert (await api.get(f"/api/v1/reservations?station_id={station}")).json() == []
+        first = await reserve(api, station)
+        overlap = await reserve(api, station, minutes=10)
+    for reason, (code, response) in refusals.items():
+        assert response.status_code == code, (reason, response.text)
+        assert reason in response.json()["detail"]
+    assert "Faulted" in refusals["EVSE 2 of station"][1].json()["detail"]
+    assert overlap.status_code == 409
+    assert "already reserved until" in overlap.json()["detail"]
+    assert [r["id"] for r in (await api.get(f"/api/v1/reservations?station_id={station}")).json()] == [
+        first.json()["id"]
+    ]
+
+
+async def test_offline_station_is_refused(api):
+    await register_station(api, STATION["1.6"])
+    await add_token(api, "DRIVER-1")
+    response = await reserve(api, STATION["1.6"])
+    assert response.status_code == 409
+    assert response.json()["detail"] == f"reservation refused: station {STATION['1.6']} is offline"
+    assert (await api.get("/api/v1/reservations")).json() == []
+
+
+@BOTH
+async def test_station_refusal_is_reported_and_recorded(api, ocpp_url, version):
+    async with online_station(api, ocpp_url, version) as peer:
+        peer.reserve_answer = "Occupied"
+        response = await reserve(api, STATION[version])
+        assert response.status_code == 409
+        assert "answered Occupied" in response.json()["detail"]
+        stored = (await api.get("/api/v1/reservations?status=Occupied")).json()
+        assert len(stored) == 1
+        # A refused reservation holds nothing: the EVSE can be asked again.
+        peer.reserve_answer = "Accepted"
+        assert (await reserve(api, STATION[version])).status_code == 201
