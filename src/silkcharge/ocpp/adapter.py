@@ -126,6 +126,10 @@ class Adapter:
     def clear_cache(self, p: c.ClearCache, ctx: dict) -> OutboundCall:
         return OutboundCall("ClearCache", {})
 
+    @command("cancel_reservation")
+    def cancel_reservation(self, p: c.CancelReservation, ctx: dict) -> OutboundCall:
+        return OutboundCall("CancelReservation", {"reservationId": p.reservation_id})
+
     @command("data_transfer")
     def data_transfer_out(self, p: c.DataTransfer, ctx: dict) -> OutboundCall:
         payload: dict[str, Any] = {"vendorId": p.vendor_id}

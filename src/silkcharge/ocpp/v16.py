@@ -253,11 +253,6 @@ class V16Adapter(Adapter):
         }
         return OutboundCall("ReserveNow", payload)
 
-    @command("cancel_reservation")
-    def cancel_reservation(self, p: c.CancelReservation, ctx: dict) -> OutboundCall:
-        return OutboundCall("CancelReservation", {"reservationId": p.reservation_id})
-
-
 
 def _read_configuration(reply: dict[str, Any]) -> dict[str, Any]:
     values = {item["key"]: item.get("value") for item in reply.get("configurationKey", [])}

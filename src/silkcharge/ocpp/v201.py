@@ -369,11 +369,6 @@ class V201Adapter(Adapter):
         }
         return OutboundCall("ReserveNow", payload)
 
-    @command("cancel_reservation")
-    def cancel_reservation(self, p: c.CancelReservation, ctx: dict) -> OutboundCall:
-        return OutboundCall("CancelReservation", {"reservationId": p.reservation_id})
-
-
 
 def _read_variables(reply: dict[str, Any]) -> dict[str, Any]:
     values, problems = {}, {}
