@@ -188,3 +188,16 @@ async def test_a_session_never_stopped_is_closed_by_the_rule_and_flagged(api, pl
     cdr = await cdr_of(api, lost.transaction_id)
     assert cdr["flags"] == ["closed-without-stop"]
     assert Decimal(cdr["total_excl_vat"]) == Decimal("600")  # 5 kWh x 80 + 200 flat
+
+
+async def test_a_session_silent_past_the_stale_limit_is_closed_and_a_live_one_is_not(api, platform, ocpp_url):
+    await register_station(api, "BILL-STALE")
+    async with connected_peer(ocpp_url, "BILL-STALE", "1.6") as peer:
+        await peer.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+        quiet = await peer.call(call.StartTransaction(connector_id=1, id_tag="A", meter_start=0,
+                                                      timestamp=to_ocpp(T0)))
+    heard = datetime.now(timezone.utc)  # the session was last heard of just now
+    assert await platform.billing.close_abandoned(now=heard + timedelta(hours=23)) == []
+    assert await platform.billing.close_abandoned(now=heard + timedelta(hours=25)) == [quiet.transaction_id]
+    closed = (await api.get(f"/api/v1/transactions/{quiet.transaction_id}")).json()
+    assert (closed["state"], closed["stop_reason"]) == ("Ended", "ClosedWithoutStop")

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silkcharge.bus.local import EventBus
@@ -173,17 +174,23 @@ class BillingService:
         start), with reason 'ClosedWithoutStop', and its CDR is flagged."""
         now = now or utcnow()
         closed = []
+        newer = aliased(Transaction)
+        superseded = (
+            select(newer.id).where(
+                newer.station_id == Transaction.station_id,
+                newer.evse_id == Transaction.evse_id,
+                newer.started_at > Transaction.started_at,
+            ).exists()
+        )
         async with self._sessions.begin() as session:
-            active = (await session.scalars(select(Transaction).where(Transaction.state == "Active"))).all()
-            for tx in active:
-                newer = await session.scalar(
-                    select(Transaction.id).where(
-                        Transaction.station_id == tx.station_id, Transaction.evse_id == tx.evse_id,
-                        Transaction.started_at > tx.started_at,
-                    ).limit(1)
+            # One query finds them all: the sweep runs every minute, whatever the network's size.
+            abandoned = (await session.scalars(
+                select(Transaction).where(
+                    Transaction.state == "Active",
+                    superseded | (Transaction.updated_at <= now - self._stale_after),
                 )
-                if newer is None and now - tx.updated_at < self._stale_after:
-                    continue
+            )).all()
+            for tx in abandoned:
                 last = await session.scalar(
                     select(MeterSample.timestamp).where(MeterSample.transaction_id == tx.id)
                     .order_by(MeterSample.timestamp.desc()).limit(1)
