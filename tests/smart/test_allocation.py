@@ -1,6 +1,7 @@
 from datetime import datetime, timedelta, timezone
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from silkcharge.smart.allocation import ChargingSession, allocate, changed_limits, sessions_on_site
 from silkcharge.smart.site import Circuit, Site

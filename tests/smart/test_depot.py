@@ -5,7 +5,14 @@ from decimal import Decimal
 import pytest
 
 from silkcharge.ocpp.schemas import validate
-from silkcharge.smart.depot import DepotProblem, Vehicle, resolve, solve, to_tx_profiles, uncontrolled
+from silkcharge.smart.depot import (
+    DepotProblem,
+    Vehicle,
+    resolve,
+    solve,
+    to_tx_profiles,
+    uncontrolled,
+)
 from silkcharge.smart.profiles import set_charging_profile_request
 from silkcharge.smart.site import Circuit, PriceBand, Site, TimeOfUsePrices, kw_to_amps
 from silkcharge.smart.solar import PvArray

@@ -7,16 +7,22 @@ from silkcharge.ocpp.schemas import validate
 from silkcharge.smart.composite import ActiveTransaction, InstalledProfile, composite_schedule
 from silkcharge.smart.profiles import (
     ChargingProfile,
-    ChargingProfileKind as Kind,
-    ChargingProfilePurpose as Purpose,
     ChargingRateUnit,
     ChargingSchedule,
-    ChargingSchedulePeriod as Period,
     ProfileError,
     RecurrencyKind,
     from_ocpp16,
     from_ocpp201,
     set_charging_profile_request,
+)
+from silkcharge.smart.profiles import (
+    ChargingProfileKind as Kind,
+)
+from silkcharge.smart.profiles import (
+    ChargingProfilePurpose as Purpose,
+)
+from silkcharge.smart.profiles import (
+    ChargingSchedulePeriod as Period,
 )
 
 DAY = datetime(2025, 3, 1, tzinfo=timezone.utc)
@@ -30,7 +36,7 @@ def profile(pid, purpose, periods, *, stack=0, kind=Kind.ABSOLUTE, start=DAY, un
     schedule_kw = {k: kw.pop(k) for k in ("duration", "min_charging_rate") if k in kw}
     schedule = ChargingSchedule(
         rate_unit=unit,
-        periods=tuple(Period(s, Decimal(str(l)), *ph) for s, l, *ph in periods),
+        periods=tuple(Period(s, Decimal(str(limit)), *ph) for s, limit, *ph in periods),
         start_schedule=None if kind is Kind.RELATIVE else start,
         **schedule_kw,
     )

@@ -3,7 +3,15 @@ from decimal import Decimal
 
 import pytest
 
-from silkcharge.smart.site import Circuit, PriceBand, Site, SiteError, TimeOfUsePrices, TimeSeries, kw_to_amps
+from silkcharge.smart.site import (
+    Circuit,
+    PriceBand,
+    Site,
+    SiteError,
+    TimeOfUsePrices,
+    TimeSeries,
+    kw_to_amps,
+)
 from silkcharge.smart.solar import PvArray, solar_position
 
 ALMATY = PvArray(lat=43.24, lon=76.89, kwp=100, tilt=30, azimuth=180)

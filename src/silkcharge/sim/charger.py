@@ -33,9 +33,19 @@ from silkcharge.domain.clock import utcnow
 from silkcharge.sim import v16, v201
 from silkcharge.sim.link import BootResult, Dialect, StationLink
 from silkcharge.sim.meter import Ev, Meter, MeterSample
+from silkcharge.sim.smart import Outlet, ProfileStore
 from silkcharge.sim.spec import ConnectorSpec, StationSpec
-from silkcharge.sim.state import BootReason, ConnectorState, Fault, IdToken, LocalAuthList
-from silkcharge.sim.state import Session, StopReason, Tunables
+from silkcharge.sim.state import (
+    BootReason,
+    ConnectorState,
+    Fault,
+    IdToken,
+    LocalAuthList,
+    Session,
+    StopReason,
+    Tunables,
+)
+from silkcharge.smart.composite import ActiveTransaction
 
 __all__ = [
     "AuthorizationRejected",
@@ -90,6 +100,8 @@ class SimulatedCharger:
         reconnect_delay: float = 2.0,
         rng: random.Random | None = None,
         step_delay: float = 1.0,
+        obey_profiles: bool = True,
+        accept_profiles: bool = True,
     ) -> None:
         self.spec = spec
         self.endpoint = f"{url.rstrip('/')}/{quote(spec.station_id, safe='')}"
@@ -102,6 +114,11 @@ class SimulatedCharger:
             ConnectorState(c, position, Meter(c, self.rng, Decimal(self.rng.randint(10**5, 10**7))))
             for position, c in enumerate(spec.connectors, start=1)
         )
+        self.profiles = ProfileStore(
+            [self._outlet(c) for c in self._one_per_number()], obey=obey_profiles, accept=accept_profiles
+        )
+        for c in self.connectors:
+            c.meter.cap = lambda c=c: self.profiles.power_cap_w(self._number(c), utcnow())
         self.local_list = LocalAuthList()
         self.auth_cache: dict[str, str] = {}
         self.firmware_status = "Idle"
@@ -144,6 +161,51 @@ class SimulatedCharger:
 
     def _number(self, c: ConnectorState) -> int:
         return c.position if self.spec.ocpp_version == "1.6" else c.evse_id
+
+    # ---- charging profiles -------------------------------------------------------------------
+
+    def _one_per_number(self) -> list[ConnectorState]:
+        first: dict[int, ConnectorState] = {}
+        for c in self.connectors:
+            first.setdefault(self._number(c), c)
+        return list(first.values())
+
+    def _outlet(self, c: ConnectorState) -> Outlet:
+        number = self._number(c)
+        return Outlet(
+            number, c.spec.max_power_kw * 1000, c.meter.phases, c.meter.current_type,
+            lambda: self._running(number),
+        )
+
+    def _running(self, number: int) -> ActiveTransaction | None:
+        for c in self.connectors:
+            if self._number(c) == number and c.session is not None and not c.session.ending:
+                return ActiveTransaction(c.session.started_at, c.session.transaction_id)
+        return None
+
+    def on_evse(self, number: int) -> list[ConnectorState]:
+        """Connectors of an EVSE by the version's own number (every connector for 0)."""
+        return [c for c in self.connectors if number == 0 or self._number(c) == number]
+
+    def meter_until_now(self) -> None:
+        """Integrate every running meter up to now, before a change of limit takes effect."""
+        for c in self.connectors:
+            if c.session is not None:
+                c.meter.advance(time.monotonic())
+
+    def readings_now(self) -> list[tuple[Session, MeterSample, datetime]]:
+        """Each running session's reading now, once a change of limit took effect."""
+        now = utcnow()
+        return [
+            (c.session, self.read_meter(c), now)
+            for c in self.connectors
+            if c.session is not None and not c.session.ending
+        ]
+
+    async def report_rate_change(self, readings: list[tuple[Session, MeterSample, datetime]]) -> None:
+        """Tell the CSMS the new draw at once (2.0.1 ChargingRateChanged; 1.6 MeterValues)."""
+        for session, sample, at in readings:
+            await self._notify(lambda link: link.rate_changed(session, sample, at))
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -389,6 +451,7 @@ class SimulatedCharger:
         c = session.connector
         sample = c.meter.advance(time.monotonic())
         c.meter.disconnect()
+        self.profiles.transaction_ended(self._number(c))
         await self._deliver(lambda link: link.transaction_ended(session, reason, sample))
         await self._announce(c)
         c.session = None

@@ -214,6 +214,13 @@ def station_device_model(charger: SimulatedCharger) -> DeviceModel:
                  variable_instance="SetVariables"),
         Variable("ClockCtrlr", "TimeSource", RW, "SequenceList", "Heartbeat"),
         Variable("SecurityCtrlr", "SecurityProfile", RO, "integer", "1"),
+        Variable("SmartChargingCtrlr", "Enabled", RO, "boolean", "true"),
+        Variable("SmartChargingCtrlr", "RateUnit", RO, "MemberList", "A,W", values_list="A,W"),
+        Variable("SmartChargingCtrlr", "PeriodsPerSchedule", RO, "integer", "96"),
+        Variable("SmartChargingCtrlr", "ProfileStackLevel", RO, "integer", "10"),
+        Variable("SmartChargingCtrlr", "LimitChangeSignificance", RW, "decimal", "0.1"),
+        Variable("SmartChargingCtrlr", "Entries", RO, "integer", variable_instance="ChargingProfiles",
+                 live=lambda: str(len(charger.profiles.installed))),
     ]
     for c in charger.connectors:
         variables.extend(_connector_variables(c))

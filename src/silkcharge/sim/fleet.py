@@ -13,8 +13,12 @@ import random
 from collections.abc import Sequence
 from decimal import Decimal
 
-from silkcharge.sim.charger import AuthorizationRejected, ConnectorUnavailable
-from silkcharge.sim.charger import NoActiveTransaction, SimulatedCharger
+from silkcharge.sim.charger import (
+    AuthorizationRejected,
+    ConnectorUnavailable,
+    NoActiveTransaction,
+    SimulatedCharger,
+)
 from silkcharge.sim.spec import StationSpec, load_fleet
 
 __all__ = ["DEMO_TOKENS", "load_fleet", "run_fleet"]

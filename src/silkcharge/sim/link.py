@@ -12,8 +12,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from silkcharge.sim.meter import MeterSample
-from silkcharge.sim.state import BootReason, ConnectorState, ConnectorStatus, Fault, IdToken
-from silkcharge.sim.state import Session, StopReason
+from silkcharge.sim.state import (
+    BootReason,
+    ConnectorState,
+    ConnectorStatus,
+    Fault,
+    IdToken,
+    Session,
+    StopReason,
+)
 
 if TYPE_CHECKING:
     from silkcharge.sim.charger import SimulatedCharger

@@ -8,6 +8,7 @@ counter); sessions read it at start and stop.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
@@ -75,6 +76,9 @@ class Meter:
         self.register_wh = register_wh
         self.ev: Ev | None = None
         self._last: float | None = None
+        # The most the station lets this connector draw (W), from its charging profiles;
+        # returns None when nothing limits it.
+        self.cap: Callable[[], Decimal | None] = lambda: None
 
     @property
     def current_type(self) -> CurrentType:
@@ -110,12 +114,17 @@ class Meter:
         if self.current_type is CurrentType.DC and self.ev.soc > _DC_TAPER_FROM_SOC:
             headroom = (Decimal(100) - self.ev.soc) / (Decimal(100) - _DC_TAPER_FROM_SOC)
             power = power * max(Decimal("0.1"), headroom)
-        return power
+        cap = self.cap()
+        return power if cap is None else min(power, cap)
 
     def sample(self) -> MeterSample:
         power = self.power_w()
         voltage = self._voltage()
         per_phase = power / voltage / self.phases
+        cap = self.cap()
+        if cap is not None and self.current_type is CurrentType.AC:
+            # The charger limits current (the pilot signal); power follows the grid's voltage.
+            per_phase = min(per_phase, cap / _PHASE_VOLTAGE / self.phases)
         current = tuple(per_phase.quantize(_TENTH) for _ in range(self.phases))
         soc = None
         if self.current_type is CurrentType.DC and self.ev is not None:

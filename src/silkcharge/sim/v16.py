@@ -5,8 +5,10 @@ Connector ids are the 1-based positions in `StationSpec.connectors`; 0 means the
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from ocpp.charge_point import snake_to_camel_case
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
@@ -15,8 +17,21 @@ from silkcharge.domain.clock import parse_ocpp, to_ocpp, utcnow
 from silkcharge.sim.config16 import Configuration
 from silkcharge.sim.link import BootResult, Dialect, ReplyFirst
 from silkcharge.sim.meter import MeterSample
-from silkcharge.sim.state import BootReason, ConnectorState, ConnectorStatus, Fault, IdToken
-from silkcharge.sim.state import Session, StopReason
+from silkcharge.sim.state import (
+    BootReason,
+    ConnectorState,
+    ConnectorStatus,
+    Fault,
+    IdToken,
+    Session,
+    StopReason,
+)
+from silkcharge.smart.profiles import (
+    ChargingProfilePurpose,
+    ChargingRateUnit,
+    ProfileError,
+    from_ocpp16,
+)
 
 if TYPE_CHECKING:
     from silkcharge.sim.charger import SimulatedCharger
@@ -136,9 +151,13 @@ class V16Link(ReplyFirst, ChargePoint):
     async def charging_state_changed(self, session: Session, sample: MeterSample) -> None:
         await self.transaction_sample(session, sample)
 
+    async def rate_changed(self, session: Session, sample: MeterSample, at: datetime) -> None:
+        if session.transaction_id.isdigit():  # else StartTransaction has not been answered yet
+            await self.meter_values(session.connector, sample, "Other", session, at)
+
     async def meter_values(
         self, connector: ConnectorState, sample: MeterSample, context: str,
-        session: Session | None,
+        session: Session | None, at: datetime | None = None,
     ) -> None:
         measurands = self.config.measurands("MeterValuesSampledData")
         await self.call(
@@ -146,7 +165,7 @@ class V16Link(ReplyFirst, ChargePoint):
                 connector_id=connector.position,
                 transaction_id=int(session.transaction_id) if session else None,
                 meter_value=[{
-                    "timestamp": to_ocpp(utcnow()),
+                    "timestamp": to_ocpp(at or utcnow()),
                     "sampled_value": sampled_values(sample, context, measurands),
                 }],
             )
@@ -333,6 +352,54 @@ class V16Link(ReplyFirst, ChargePoint):
         if vendor_id != self.charger.spec.vendor:
             return call_result.DataTransfer(status="UnknownVendorId")
         return call_result.DataTransfer(status="Accepted", data=data)
+
+
+    # ---- Smart Charging ----------------------------------------------------------------------
+
+    @on(Action.set_charging_profile)
+    def on_set_charging_profile(self, connector_id: int, cs_charging_profiles: dict):
+        try:
+            profile = from_ocpp16(snake_to_camel_case(cs_charging_profiles))
+        except (ProfileError, KeyError, ValueError):
+            return call_result.SetChargingProfile(status="Rejected")
+        if self.charger.profiles.refusal(connector_id, profile) is not None:
+            return call_result.SetChargingProfile(status="Rejected")
+        self.charger.meter_until_now()
+        self.charger.profiles.install(connector_id, profile)
+        readings = self.charger.readings_now()
+        self.then(lambda: self.charger.report_rate_change(readings))
+        return call_result.SetChargingProfile(status="Accepted")
+
+    @on(Action.clear_charging_profile)
+    def on_clear_charging_profile(self, id: int | None = None, connector_id: int | None = None,
+                                  charging_profile_purpose: str | None = None,
+                                  stack_level: int | None = None):
+        purpose = _PURPOSE.get(charging_profile_purpose) if charging_profile_purpose else None
+        self.charger.meter_until_now()
+        cleared = self.charger.profiles.clear(
+            profile_id=id, evse=connector_id, purpose=purpose, stack_level=stack_level)
+        readings = self.charger.readings_now()
+        self.then(lambda: self.charger.report_rate_change(readings))
+        return call_result.ClearChargingProfile(status="Accepted" if cleared else "Unknown")
+
+    @on(Action.get_composite_schedule)
+    def on_get_composite_schedule(self, connector_id: int, duration: int,
+                                  charging_rate_unit: str | None = None):
+        if connector_id != 0 and self._connector(connector_id) is None:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        unit = ChargingRateUnit(charging_rate_unit or "A")
+        body = self.charger.profiles.composite(connector_id, utcnow(), duration, unit).to_ocpp16()
+        return call_result.GetCompositeSchedule(
+            status="Accepted", connector_id=body["connectorId"], schedule_start=body["scheduleStart"],
+            charging_schedule=body["chargingSchedule"],
+        )
+
+
+_PURPOSE = {
+    "ChargePointMaxProfile": ChargingProfilePurpose.CHARGING_STATION_MAX,
+    "TxDefaultProfile": ChargingProfilePurpose.TX_DEFAULT,
+    "TxProfile": ChargingProfilePurpose.TX,
+}
 
 
 def _wire_status(status: ConnectorStatus) -> str:

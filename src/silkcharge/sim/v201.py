@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from ocpp.charge_point import snake_to_camel_case
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
@@ -13,6 +15,13 @@ from silkcharge.sim.device_model import DeviceModel, station_device_model, wire_
 from silkcharge.sim.link import BootResult, Dialect, ReplyFirst
 from silkcharge.sim.meter import MeterSample
 from silkcharge.sim.state import BootReason, ConnectorState, Fault, IdToken, Session, StopReason
+from silkcharge.smart.profiles import (
+    ChargingProfilePurpose,
+    ChargingRateUnit,
+    ProfileError,
+    from_ocpp201,
+    to_ocpp201,
+)
 
 if TYPE_CHECKING:
     from silkcharge.sim.charger import SimulatedCharger
@@ -165,17 +174,21 @@ class V201Link(ReplyFirst, ChargePoint):
         state = "SuspendedEV" if session.suspended else "Charging"
         await self._updated(session, sample, "ChargingStateChanged", state)
 
+    async def rate_changed(self, session: Session, sample: MeterSample, at: datetime) -> None:
+        state = "SuspendedEVSE" if sample.power_w == 0 and not session.suspended else "Charging"
+        await self._updated(session, sample, "ChargingRateChanged", state, at)
+
     async def _updated(self, session: Session, sample: MeterSample, trigger: str,
-                       state: str) -> None:
+                       state: str, at: datetime | None = None) -> None:
         context = "Trigger" if trigger == "Trigger" else "Sample.Periodic"
         await self.call(
             call.TransactionEvent(
                 event_type="Updated",
-                timestamp=to_ocpp(utcnow()),
+                timestamp=to_ocpp(at or utcnow()),
                 trigger_reason=trigger,
                 seq_no=session.next_seq_no(),
                 transaction_info=self._transaction_info(session, state),
-                meter_value=[self._meter_value(sample, context, "TxUpdatedMeasurands")],
+                meter_value=[self._meter_value(sample, context, "TxUpdatedMeasurands", at)],
             )
         )
 
@@ -229,9 +242,10 @@ class V201Link(ReplyFirst, ChargePoint):
             info["remote_start_id"] = session.remote_start_id
         return info
 
-    def _meter_value(self, sample: MeterSample, context: str, measurands: str) -> dict:
+    def _meter_value(self, sample: MeterSample, context: str, measurands: str,
+                     at: datetime | None = None) -> dict:
         return {
-            "timestamp": to_ocpp(utcnow()),
+            "timestamp": to_ocpp(at or utcnow()),
             "sampled_value": sampled_values(sample, context, self.model.measurands(measurands)),
         }
 
@@ -404,6 +418,82 @@ class V201Link(ReplyFirst, ChargePoint):
         if vendor_id != self.charger.spec.vendor:
             return call_result.DataTransfer(status="UnknownVendorId")
         return call_result.DataTransfer(status="Accepted", data=data)
+
+
+    # ---- smart charging (functional block K) -------------------------------------------------
+
+    @on(Action.set_charging_profile)
+    def on_set_charging_profile(self, evse_id: int, charging_profile: dict, custom_data=None):
+        try:
+            profile = from_ocpp201(snake_to_camel_case(charging_profile))
+        except (ProfileError, KeyError, ValueError) as error:
+            return _rejected(call_result.SetChargingProfile, "InvalidSchedule", str(error))
+        refusal = self.charger.profiles.refusal(evse_id, profile)
+        if refusal is not None:
+            return _rejected(call_result.SetChargingProfile, "InvalidProfile", refusal)
+        self.charger.meter_until_now()
+        self.charger.profiles.install(evse_id, profile)
+        readings = self.charger.readings_now()
+        self.then(lambda: self.charger.report_rate_change(readings))
+        return call_result.SetChargingProfile(status="Accepted")
+
+    @on(Action.clear_charging_profile)
+    def on_clear_charging_profile(self, charging_profile_id: int | None = None,
+                                  charging_profile_criteria: dict | None = None, custom_data=None):
+        criteria = charging_profile_criteria or {}
+        purpose = criteria.get("charging_profile_purpose")
+        self.charger.meter_until_now()
+        cleared = self.charger.profiles.clear(
+            profile_id=charging_profile_id, evse=criteria.get("evse_id"),
+            purpose=ChargingProfilePurpose(purpose) if purpose else None,
+            stack_level=criteria.get("stack_level"))
+        readings = self.charger.readings_now()
+        self.then(lambda: self.charger.report_rate_change(readings))
+        return call_result.ClearChargingProfile(status="Accepted" if cleared else "Unknown")
+
+    @on(Action.get_composite_schedule)
+    def on_get_composite_schedule(self, duration: int, evse_id: int,
+                                  charging_rate_unit: str | None = None, custom_data=None):
+        if evse_id != 0 and evse_id not in self.charger.profiles.outlets:
+            return _rejected(call_result.GetCompositeSchedule, "UnknownEvse", f"no EVSE {evse_id}")
+        unit = ChargingRateUnit(charging_rate_unit or "A")
+        body = self.charger.profiles.composite(evse_id, utcnow(), duration, unit).to_ocpp201()
+        return call_result.GetCompositeSchedule(status="Accepted", schedule=body["schedule"])
+
+    @on(Action.get_charging_profiles)
+    def on_get_charging_profiles(self, request_id: int, charging_profile: dict,
+                                 evse_id: int | None = None, custom_data=None):
+        purpose = charging_profile.get("charging_profile_purpose")
+        level = charging_profile.get("stack_level")
+        ids = charging_profile.get("charging_profile_id") or []
+        found = [
+            item for item in self.charger.profiles.installed
+            if (evse_id is None or item.evse_id == evse_id)
+            and (purpose is None or item.profile.purpose.value == purpose)
+            and (level is None or item.profile.stack_level == level)
+            and (not ids or item.profile.id in ids)
+        ]
+        if not found:
+            return call_result.GetChargingProfiles(status="NoProfiles")
+        self.then(lambda: self.report_charging_profiles(request_id, found))
+        return call_result.GetChargingProfiles(status="Accepted")
+
+    async def report_charging_profiles(self, request_id: int, found: list) -> None:
+        by_evse: dict[int, list[dict]] = {}
+        for item in found:
+            by_evse.setdefault(item.evse_id, []).append(to_ocpp201(item.profile))
+        groups = sorted(by_evse.items())
+        for index, (evse, bodies) in enumerate(groups):
+            await self.call(
+                call.ReportChargingProfiles(
+                    request_id=request_id, charging_limit_source="CSO", evse_id=evse,
+                    charging_profile=bodies, tbc=index < len(groups) - 1,
+                )
+            )
+
+
+def _rejected(kind, reason: str, info: str):
+    return kind(status="Rejected", status_info={"reason_code": reason, "additional_info": info[:512]})
 
 
 def _id_token(token: IdToken) -> dict:

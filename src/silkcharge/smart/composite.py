@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from silkcharge.domain.clock import to_ocpp
+from silkcharge.domain.clock import parse_ocpp, to_ocpp
 from silkcharge.smart.profiles import (
     ChargingProfile,
     ChargingProfileKind,
@@ -36,8 +36,8 @@ from silkcharge.smart.profiles import (
     ChargingRateUnit,
     ProfileError,
     RecurrencyKind,
-    wire_number,
     round_limit,
+    wire_number,
 )
 
 _RECURRENCE = {RecurrencyKind.DAILY: timedelta(days=1), RecurrencyKind.WEEKLY: timedelta(days=7)}
@@ -256,3 +256,70 @@ def _limit_at(layers: dict[str, list[_Segment]], moment: datetime, unit: Chargin
     ]
     phase_source = next((s for s in (charging, *station) if s is not None and s.phases), None)
     return (min(limits) if limits else None), (phase_source.phases if phase_source else None)
+
+
+def _composite_in(evse_id: int, start: str, body: dict[str, Any]) -> CompositeSchedule:
+    periods = tuple(
+        CompositePeriod(int(p["startPeriod"]), Decimal(str(p["limit"])), p.get("numberPhases"))
+        for p in body["chargingSchedulePeriod"]
+    )
+    return CompositeSchedule(
+        evse_id, parse_ocpp(start), int(body.get("duration") or 0), ChargingRateUnit(body["chargingRateUnit"]), periods
+    )
+
+
+def composite_from_ocpp16(reply: dict[str, Any], evse_id: int) -> CompositeSchedule | None:
+    """The schedule of a 1.6 GetCompositeSchedule reply, None when the station gave none."""
+    schedule = reply.get("chargingSchedule")
+    if reply.get("status") != "Accepted" or not schedule:
+        return None
+    start = reply.get("scheduleStart") or schedule.get("startSchedule")
+    if start is None:
+        return None
+    return _composite_in(reply.get("connectorId", evse_id), start, schedule)
+
+
+def composite_from_ocpp201(reply: dict[str, Any]) -> CompositeSchedule | None:
+    """The schedule of a 2.0.1 GetCompositeSchedule reply, None when the station gave none."""
+    schedule = reply.get("schedule")
+    if reply.get("status") != "Accepted" or not schedule:
+        return None
+    return _composite_in(schedule["evseId"], schedule["scheduleStart"], schedule)
+
+
+def composite_fields(schedule: CompositeSchedule) -> dict[str, Any]:
+    """A composite schedule as JSON-ready neutral fields (limits as decimal strings)."""
+    return {
+        "evse_id": schedule.evse_id,
+        "schedule_start": to_ocpp(schedule.schedule_start),
+        "duration": schedule.duration,
+        "rate_unit": schedule.rate_unit.value,
+        "periods": [
+            {
+                "start_period": p.start_period,
+                "limit": str(p.limit) if p.limit is not None else None,
+                "number_phases": p.number_phases,
+            }
+            for p in schedule.periods
+        ],
+    }
+
+
+def differences(ours: CompositeSchedule, theirs: CompositeSchedule, tolerance: Decimal = Decimal("0.1")) -> list[str]:
+    """Where a station's reported composite departs from the one computed here (same unit),
+    one line per disagreement; empty when they agree within `tolerance`."""
+    if ours.rate_unit is not theirs.rate_unit:
+        return [f"the station reported in {theirs.rate_unit.value}, we computed in {ours.rate_unit.value}"]
+    found = []
+    edges = sorted({p.start_period for p in ours.periods} | {p.start_period for p in theirs.periods})
+    offset = (theirs.schedule_start - ours.schedule_start).total_seconds()
+    for edge in edges:
+        if edge >= ours.duration:
+            continue
+        at = ours.schedule_start + timedelta(seconds=edge)
+        mine, station = ours.limit_at(at), theirs.limit_at(at) if edge >= offset else None
+        if mine is None or station is None:
+            continue
+        if abs(mine - station) > tolerance:
+            found.append(f"at +{edge} s: station {station} {ours.rate_unit.value}, computed {mine}")
+    return found

@@ -297,3 +297,71 @@ def from_ocpp201(body: dict[str, Any]) -> ChargingProfile:
     """
     purpose = ChargingProfilePurpose(body["chargingProfilePurpose"])
     return _profile_in(body, purpose, int(body["id"]), _schedule_in(body["chargingSchedule"][0]))
+
+
+def profile_from_fields(fields: dict[str, Any]) -> ChargingProfile:
+    """A profile from the neutral command's fields (`ocpp.commands.ChargingProfileIn`, dumped).
+
+    Raises `ProfileError` for what the specifications forbid, with the rule in the message.
+    """
+    schedule = fields["schedule"]
+    periods = tuple(
+        ChargingSchedulePeriod(int(p["start_period"]), _decimal(p["limit"], "limit"), p.get("number_phases"))
+        for p in schedule["periods"]
+    )
+    rate = schedule.get("min_charging_rate")
+    return ChargingProfile(
+        id=int(fields["id"]),
+        stack_level=int(fields.get("stack_level", 0)),
+        purpose=ChargingProfilePurpose(fields["purpose"]),
+        kind=ChargingProfileKind(fields.get("kind", "Relative")),
+        schedule=ChargingSchedule(
+            rate_unit=ChargingRateUnit(schedule.get("rate_unit", "A")),
+            periods=periods,
+            start_schedule=schedule.get("start_schedule"),
+            duration=schedule.get("duration"),
+            min_charging_rate=_decimal(rate, "minChargingRate") if rate is not None else None,
+        ),
+        recurrency=RecurrencyKind(fields["recurrency"]) if fields.get("recurrency") else None,
+        valid_from=fields.get("valid_from"),
+        valid_to=fields.get("valid_to"),
+        transaction_id=fields.get("transaction_id"),
+    )
+
+
+def profile_fields(profile: ChargingProfile) -> dict[str, Any]:
+    """The neutral fields of a profile, JSON-ready (limits as decimal strings, times in OCPP form);
+    `profile_from_fields` reads them back."""
+    schedule = profile.schedule
+    return {
+        "id": profile.id,
+        "stack_level": profile.stack_level,
+        "purpose": profile.purpose.value,
+        "kind": profile.kind.value,
+        "recurrency": profile.recurrency.value if profile.recurrency else None,
+        "valid_from": to_ocpp(profile.valid_from) if profile.valid_from else None,
+        "valid_to": to_ocpp(profile.valid_to) if profile.valid_to else None,
+        "transaction_id": profile.transaction_id,
+        "schedule": {
+            "rate_unit": schedule.rate_unit.value,
+            "start_schedule": to_ocpp(schedule.start_schedule) if schedule.start_schedule else None,
+            "duration": schedule.duration,
+            "min_charging_rate": str(schedule.min_charging_rate) if schedule.min_charging_rate is not None else None,
+            "periods": [
+                {"start_period": p.start_period, "limit": str(p.limit), "number_phases": p.number_phases}
+                for p in schedule.periods
+            ],
+        },
+    }
+
+
+def parse_fields(fields: dict[str, Any]) -> ChargingProfile:
+    """`profile_from_fields` for stored fields, whose times are OCPP strings."""
+    schedule = dict(fields["schedule"])
+    if isinstance(schedule.get("start_schedule"), str):
+        schedule["start_schedule"] = parse_ocpp(schedule["start_schedule"])
+    out = {**fields, "schedule": schedule}
+    for key in ("valid_from", "valid_to"):
+        if isinstance(out.get(key), str):
+            out[key] = parse_ocpp(out[key])
+    return profile_from_fields(out)

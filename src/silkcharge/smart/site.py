@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
 from datetime import datetime, time, timedelta
 from decimal import Decimal
+from typing import Protocol
 
 
 class SiteError(ValueError):
