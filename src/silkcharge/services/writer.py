@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from silkcharge.domain.clock import utcnow
+from silkcharge.store.group_commit import is_unavailable
 from silkcharge.store.schema import OcppMessage, Station
 
 log = logging.getLogger(__name__)
 
+MAX_HELD = 500_000  # frames held in memory while the database is unavailable
 _stations = Station.__table__
 _TOUCH = (
     update(_stations)
@@ -27,9 +30,19 @@ _TOUCH = (
 
 
 class BatchWriter:
-    def __init__(self, sessions: async_sessionmaker, flush_seconds: float = 0.25) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker,
+        flush_seconds: float = 0.25,
+        *,
+        keep: timedelta = timedelta(days=90),
+        prune_every: float = 3600.0,
+    ) -> None:
         self._sessions = sessions
         self._flush_seconds = flush_seconds
+        self._keep = keep
+        self.dropped = 0  # frames not logged because the database was away too long
+        self._prune_every = prune_every
         self._messages: list[dict] = []
         self._seen: dict[str, datetime] = {}
         self._task: asyncio.Task | None = None
@@ -75,12 +88,37 @@ class BatchWriter:
         await self.flush()
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_prune = loop.time() + self._prune_every
         while True:
             await asyncio.sleep(self._flush_seconds)
             try:
                 await self.flush()
-            except Exception:  # the log must never take the gateway down; retry next round
-                log.exception("could not write the message log batch; will retry")
+            except Exception as error:  # the log must never take the gateway down; retry next round
+                if is_unavailable(error):
+                    log.warning("message log waits for the database (%d frames held)", len(self._messages))
+                else:
+                    log.exception("could not write the message log batch; will retry")
+            if loop.time() >= next_prune:
+                next_prune = loop.time() + self._prune_every
+                try:
+                    await self.prune()
+                except Exception:
+                    log.exception("could not prune the message log; will try again")
+
+    async def prune(self, chunk: int = 10_000) -> int:
+        """Delete frames older than the retention period, a chunk per transaction so that the
+        gateway's writes never wait long behind it. Returns how many were deleted."""
+        cutoff = utcnow() - self._keep
+        deleted = 0
+        while True:
+            async with self._sessions.begin() as session:
+                ids = select(OcppMessage.id).where(OcppMessage.at < cutoff).limit(chunk).scalar_subquery()
+                result = await session.execute(delete(OcppMessage).where(OcppMessage.id.in_(ids)))
+            deleted += result.rowcount or 0
+            if not result.rowcount or result.rowcount < chunk:
+                return deleted
+            await asyncio.sleep(0)  # let replies through between chunks
 
     async def flush(self) -> None:
         messages, self._messages = self._messages, []
@@ -97,6 +135,10 @@ class BatchWriter:
                     )
         except Exception:
             self._messages[:0] = messages
+            if len(self._messages) > MAX_HELD:
+                # A long outage: keep the newest frames, count what the log had to give up.
+                self.dropped += len(self._messages) - MAX_HELD
+                del self._messages[: len(self._messages) - MAX_HELD]
             for sid, at in seen.items():
                 self._seen.setdefault(sid, at)
             raise

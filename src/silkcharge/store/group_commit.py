@@ -1,0 +1,211 @@
+"""Group commit: many stations' writes made durable by one database commit.
+
+A station's transaction message must be durable before it is answered. Committing each one
+alone costs one round-trip and one fsync per message, and on SQLite (one writer) every
+message queues for that fsync. The committer instead collects the units of work that arrive
+while the previous batch is being written, runs them one after another inside a single
+database transaction, commits once, and only then releases every caller with its own result.
+The replies still leave after their effect is durable; they just share the fsync.
+
+A unit of work is a coroutine function taking the batch's `AsyncSession`. If one raises, the
+batch is rolled back and every unit in it is run again alone, so one bad message never costs
+the others their write, and its caller gets its own exception. If the commit itself fails
+(the database is down), every caller gets `StoreUnavailable`, which the gateway answers with
+a retryable CALLERROR; nothing was acknowledged, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Work = Callable[[AsyncSession], Awaitable[Any]]
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run `callback` once the work's transaction is committed (never if it is rolled back):
+    how a unit of work publishes its events without announcing what was not stored."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+def _run_callbacks(session: AsyncSession) -> None:
+    for callback in session.info.pop("after_commit", []):
+        try:
+            callback()
+        except Exception:
+            log.exception("an after-commit callback failed")
+
+
+class StoreUnavailable(Exception):
+    """The database could not be reached or could not commit; the work may be retried."""
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """A connection-level failure (server down, restarting, connection lost), not a bug."""
+    if isinstance(error, StoreUnavailable):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, OperationalError):
+        return True
+    if isinstance(error, (ConnectionError, OSError, asyncio.TimeoutError)):
+        return True
+    name = type(error).__name__
+    # asyncpg's own connection errors, when they escape SQLAlchemy's wrapping.
+    return name in {"ConnectionDoesNotExistError", "CannotConnectNowError", "InterfaceError"}
+
+
+@dataclass
+class _Item:
+    work: Work
+    future: asyncio.Future = field(repr=False)
+
+
+class GroupCommitter:
+    """Runs units of work in shared transactions: one commit per batch, not per message."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker,
+        *,
+        max_batch: int = 256,
+        max_queue: int = 20_000,
+        lanes: int = 1,
+    ) -> None:
+        self._sessions = sessions
+        self._max_batch = max_batch
+        self._max_queue = max_queue
+        # Batches committed at the same time: 1 for SQLite (one writer); a few on PostgreSQL,
+        # where one batch's round-trips would otherwise leave the server idle.
+        self._lanes = asyncio.Semaphore(lanes)
+        self._in_flight: set[asyncio.Task] = set()
+        self._queue: list[_Item] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self.batches = 0  # commits made, for the benchmark and the operations page
+        self.units = 0  # units of work committed
+
+    @property
+    def depth(self) -> int:
+        """Units waiting for a batch: the back-pressure signal for boot admission."""
+        return len(self._queue)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="group-commit")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            # Finish what callers are waiting on, then stop.
+            if self._in_flight:
+                await asyncio.wait(self._in_flight)
+            while self._queue:
+                await self._commit_batch(self._take())
+
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run `work` in the next batch and return its result once the batch is committed."""
+        if self._task is None:  # not started (tests of a service alone, CLI tools): no batching
+            async with self._sessions.begin() as session:
+                result = await work(session)
+            _run_callbacks(session)
+            return result
+        if len(self._queue) >= self._max_queue:
+            raise StoreUnavailable(f"{len(self._queue)} writes already waiting for the database")
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._queue.append(_Item(work, future))
+        self._wake.set()
+        return await future
+
+    def _take(self) -> list[_Item]:
+        batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                await self._lanes.acquire()
+                if not self._queue:
+                    self._lanes.release()
+                    break
+                batch = self._take()
+                lane = asyncio.create_task(self._commit_in_lane(batch))
+                self._in_flight.add(lane)
+                lane.add_done_callback(self._in_flight.discard)
+
+    async def _commit_in_lane(self, batch: list[_Item]) -> None:
+        try:
+            await self._commit_batch(batch)
+        except Exception as error:  # never let a lane lose its callers
+            log.exception("group commit failed unexpectedly")
+            self._fail(batch, error)
+        except asyncio.CancelledError:
+            self._fail(batch, StoreUnavailable("the server is stopping"))
+            raise
+        finally:
+            self._lanes.release()
+            if self._queue:
+                self._wake.set()
+
+    async def _commit_batch(self, batch: list[_Item]) -> None:
+        if len(batch) == 1:
+            await self._alone(batch[0])
+            return
+        results: list[Any] = []
+        try:
+            async with self._sessions.begin() as session:
+                for item in batch:
+                    results.append(await item.work(session))
+        except Exception as error:
+            if is_unavailable(error):
+                log.warning("database unavailable for a batch of %d: %s", len(batch), error)
+                self._fail(batch, StoreUnavailable(f"database unavailable: {type(error).__name__}"))
+                return
+            # One unit failed (a bug or a constraint): give each its own transaction.
+            for item in batch:
+                await self._alone(item)
+            return
+        self.batches += 1
+        self.units += len(batch)
+        _run_callbacks(session)
+        for item, result in zip(batch, results, strict=True):
+            if not item.future.done():
+                item.future.set_result(result)
+
+    async def _alone(self, item: _Item) -> None:
+        try:
+            async with self._sessions.begin() as session:
+                result = await item.work(session)
+        except Exception as error:
+            if is_unavailable(error):
+                error = StoreUnavailable(f"database unavailable: {type(error).__name__}")
+            if not item.future.done():
+                item.future.set_exception(error)
+            return
+        self.batches += 1
+        self.units += 1
+        _run_callbacks(session)
+        if not item.future.done():
+            item.future.set_result(result)
+
+    @staticmethod
+    def _fail(batch: list[_Item], error: Exception) -> None:
+        for item in batch:
+            if not item.future.done():
+                item.future.set_exception(error)

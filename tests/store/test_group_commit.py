@@ -1,0 +1,118 @@
+"""Group commit: one commit for many units of work, each caller still told its own outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from silkcharge.domain.clock import utcnow
+from silkcharge.services.writer import BatchWriter
+from silkcharge.store.db import create_engine_for, sessionmaker_for
+from silkcharge.store.group_commit import GroupCommitter, StoreUnavailable, after_commit
+from silkcharge.store.schema import IdToken, OcppMessage
+
+
+@pytest.fixture
+async def sessions(database_url):
+    engine = create_engine_for(database_url, 5)
+    yield sessionmaker_for(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def committer(sessions):
+    running = GroupCommitter(sessions)
+    running.start()
+    yield running
+    await running.stop()
+
+
+def add_token(token: str):
+    async def work(session: AsyncSession) -> str:
+        session.add(IdToken(token=token, status="Accepted"))
+        await session.flush()
+        return token
+    return work
+
+
+async def stored_tokens(sessions) -> set[str]:
+    async with sessions() as session:
+        return set(await session.scalars(select(IdToken.token)))
+
+
+async def test_concurrent_units_share_commits_and_each_caller_gets_its_own_result(committer, sessions):
+    results = await asyncio.gather(*(committer.run(add_token(f"T{n}")) for n in range(60)))
+    assert results == [f"T{n}" for n in range(60)]
+    assert await stored_tokens(sessions) == {f"T{n}" for n in range(60)}
+    assert committer.units == 60
+    assert committer.batches < 60, "units arriving together were committed together"
+
+
+async def test_a_failing_unit_costs_only_its_own_caller(committer, sessions):
+    async def broken(session: AsyncSession) -> None:
+        raise ValueError("this message is wrong")
+
+    outcomes = await asyncio.gather(
+        committer.run(add_token("A")), committer.run(broken), committer.run(add_token("B")),
+        return_exceptions=True,
+    )
+    assert outcomes[0] == "A" and outcomes[2] == "B"
+    assert isinstance(outcomes[1], ValueError)
+    assert await stored_tokens(sessions) == {"A", "B"}
+
+
+async def test_a_duplicate_in_the_batch_fails_alone_and_the_rest_is_stored(committer, sessions):
+    outcomes = await asyncio.gather(
+        committer.run(add_token("X")), committer.run(add_token("X")), committer.run(add_token("Y")),
+        return_exceptions=True,
+    )
+    assert outcomes.count("X") == 1 and "Y" in outcomes
+    assert sum(isinstance(o, Exception) for o in outcomes) == 1
+    assert await stored_tokens(sessions) == {"X", "Y"}
+
+
+async def test_after_commit_callbacks_run_only_for_committed_work(committer):
+    announced: list[str] = []
+
+    def announcing(token: str, fail: bool):
+        async def work(session: AsyncSession) -> None:
+            after_commit(session, lambda: announced.append(token))
+            session.add(IdToken(token=token, status="Accepted"))
+            await session.flush()
+            if fail:
+                raise ValueError("rolled back")
+        return work
+
+    await asyncio.gather(
+        committer.run(announcing("OK", False)), committer.run(announcing("NO", True)),
+        return_exceptions=True,
+    )
+    assert announced == ["OK"]
+
+
+async def test_an_unreachable_database_is_reported_as_unavailable_not_as_a_bug():
+    engine = create_engine_for("postgresql+asyncpg://postgres@127.0.0.1:1/none", 1)
+    committer = GroupCommitter(sessionmaker_for(engine))
+    committer.start()
+    try:
+        with pytest.raises(StoreUnavailable):
+            await committer.run(add_token("Z"))
+    finally:
+        await committer.stop()
+        await engine.dispose()
+
+
+async def test_message_log_retention_deletes_only_frames_older_than_the_period(sessions):
+    writer = BatchWriter(sessions, keep=timedelta(days=30))
+    now = utcnow()
+    for age_days in (1, 29, 31, 400):
+        writer.log_message("ST", "in", 2, "m", "Heartbeat", "[]", now - timedelta(days=age_days))
+    await writer.flush()
+    assert await writer.prune(chunk=1) == 2
+    async with sessions() as session:
+        left = await session.scalar(select(func.count()).select_from(OcppMessage))
+    assert left == 2
