@@ -132,6 +132,7 @@ async def main(host: str, port: int) -> None:
         port,
         subprotocols=["ocpp1.6"],
         ping_interval=None,
+        backlog=4096,  # the same accept queue as silkcharge's gateway, for fair storm numbers
     ):
         await stop.wait()
 

@@ -3,7 +3,8 @@
 For each server: start it as a process, connect N stations (each boots once), then run two
 phases on the same sockets: "paced" (each station one CALL every 1/rate seconds, the way real
 stations talk) and "max" (a closed loop: the next CALL as soon as the reply is in). The CALLs
-are a mix of Heartbeat, StatusNotification and MeterValues. Printed as a Markdown table; see
+are a mix of Heartbeat, StatusNotification and MeterValues, sent by the load generator of
+`silkcharge loadtest` (silkcharge.loadtest). Printed as a Markdown table; see
 docs/benchmarks.md for what the columns mean and the numbers of a recorded run.
 
     python bench/ocpp_throughput.py                       # what `make bench` runs
@@ -15,21 +16,21 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing
 import os
 import platform
 import sqlite3
 import sys
-import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import servers
-from loadgen import Mix, Phase, Ready, Tally, WorkerPlan, run_worker
+
+from silkcharge.loadtest import LoadTest, LoadTestFailed, Mix, PhaseReport, Ramp, Steady, run
 
 GAP_S = 3.0  # between phases: the last replies drain, the next phase starts from quiet
-READY_TIMEOUT_S = 180.0
+RAMP_RATE = 200.0  # connections a second while the stations come up (not measured)
+MIX = Mix(heartbeat=0.2, status=0.2, meter_values=0.6, transaction=0.0)
 TARGETS = ("sqlite", "postgres", "baseline")
 
 
@@ -63,160 +64,81 @@ class Row:
         return sum(self.call_errors.values()) + self.timeouts
 
 
-def percentile(ordered: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    if not ordered:
-        return float("nan")
-    rank = max(1, int(fraction * len(ordered) + 0.999999))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
 # -- one server ----------------------------------------------------------------------------------
 
 
-def split(items: list[str], parts: int) -> list[tuple[str, ...]]:
-    return [tuple(items[i::parts]) for i in range(parts) if items[i::parts]]
-
-
-def start_workers(target: servers.Target, args: argparse.Namespace, phases: tuple[Phase, ...]):
-    station_ids = [f"BENCH-{n:05d}" for n in range(1, args.stations + 1)]
-    context = multiprocessing.get_context("spawn")
-    workers = []
-    for index, ids in enumerate(split(station_ids, args.workers)):
-        plan = WorkerPlan(
-            target.ocpp_url, ids, phases, GAP_S, args.timeout, Mix(), args.seed + index
-        )
-        ours, theirs = context.Pipe()
-        process = context.Process(target=run_worker, args=(plan, theirs), daemon=True)
-        process.start()
-        theirs.close()
-        workers.append((process, ours))
-    return workers
-
-
-def receive(pipe, timeout_s: float, what: str):
-    if not pipe.poll(timeout_s):
-        raise servers.ServerFailed(f"no {what} from a load worker within {timeout_s:g} s")
-    message = pipe.recv()
-    if isinstance(message, BaseException):
-        raise servers.ServerFailed(f"a load worker failed: {message!r}")
-    return message
-
-
-@dataclass(frozen=True)
-class CpuSample:
-    server: float
-    database: float | None
-    machine: float
-
-
-def sample(target: servers.Target) -> CpuSample:
-    database = servers.process_tree_cpu(target.database_pid) if target.database_pid else None
-    return CpuSample(servers.cpu_seconds(target.pid), database, servers.machine_busy_seconds())
-
-
 def measure(
-    target: servers.Target, args: argparse.Namespace, phases: tuple[Phase, ...]
+    target: servers.Target, args: argparse.Namespace, phases: tuple[Steady, ...]
 ) -> list[Row]:
-    workers = start_workers(target, args, phases)
-    try:
-        return drive(target, args, phases, workers)
-    finally:
-        for process, _ in workers:
-            process.join(10)
-            if process.is_alive():
-                process.terminate()
-                process.join(5)
-
-
-def drive(
-    target: servers.Target, args: argparse.Namespace, phases: tuple[Phase, ...], workers
-) -> list[Row]:
-    """Wait for the stations to be up, say go, sample the server around each phase, collect."""
-    began = time.monotonic()
-    readies: list[Ready] = [receive(pipe, READY_TIMEOUT_S, "ready") for _, pipe in workers]
-    connected = sum(r.connected for r in readies)
-    boots = sorted(latency for r in readies for latency in r.boot_latencies_ms)
+    """Bring the stations up (reported on stderr, not in the table), then run the phases."""
+    test = LoadTest(
+        target.ocpp_url,
+        args.stations,
+        (Ramp(rate=RAMP_RATE, deadline=120), *phases),
+        workers=args.workers,
+        mix=MIX,
+        timeout_s=args.timeout,
+        id_prefix="BENCH-",
+        seed=args.seed,
+        gap_s=GAP_S,
+    )
+    report = run(test, target.measured())
+    target.check_alive()
+    ramp = report.phases[0]
     print(
-        f"  {target.name}: {connected}/{args.stations} stations connected and booted in "
-        f"{time.monotonic() - began:.1f} s (boot p50 {percentile(boots, 0.5):.1f} ms); "
-        f"{sum(r.boot_rejected for r in readies)} boots not accepted",
+        f"  {target.name}: {ramp.held}/{args.stations} stations connected and booted in "
+        f"{ramp.seconds:.1f} s; {ramp.stations - ramp.boots_accepted} boots not accepted",
         file=sys.stderr,
     )
-    for refusal in [line for r in readies for line in r.refused][:5]:
-        print(f"    refused: {refusal}", file=sys.stderr)
-    t0 = time.monotonic() + 1.0
-    for _, pipe in workers:
-        pipe.send(t0)
-    windows = []
-    start = t0
-    for phase in phases:
-        sleep_until(start)
-        before = sample(target)
-        sleep_until(start + phase.seconds)
-        target.check_alive()
-        windows.append((before, sample(target)))
-        start += phase.seconds + GAP_S
-    finals = [receive(pipe, args.timeout + 4 * GAP_S + 30, "results") for _, pipe in workers]
-    rss = servers.peak_rss_mb(target.pid)
-    return [
-        row_for(target, phase, args.stations, [f[i] for f in finals], windows[i], rss)
-        for i, phase in enumerate(phases)
-    ]
+    for refusal, count in ramp.handshake_failures.items():
+        print(f"    refused: {refusal} x{count}", file=sys.stderr)
+    peak_rss = max(p.usage["server"].rss_mib for p in report.phases)
+    return [row_for(target.name, phase, args.stations, peak_rss) for phase in report.phases[1:]]
 
 
-def sleep_until(moment: float) -> None:
-    delay = moment - time.monotonic()
-    if delay > 0:
-        time.sleep(delay)
-
-
-def row_for(target, phase: Phase, stations: int, tallies: list[Tally], window, rss: float) -> Row:
-    total = Tally()
-    for tally in tallies:
-        total.merge(tally)
-    ordered = sorted(total.latencies_ms)
-    before, after = window
-    server_cpu = after.server - before.server
-    database_cpu = None if before.database is None else after.database - before.database
-    others = after.machine - before.machine - server_cpu - (database_cpu or 0) - total.client_cpu_s
-    return Row(
-        target=target.name,
-        phase=phase_label(phase),
-        stations=stations,
-        held=total.held,
-        seconds=phase.seconds,
-        sent=total.sent,
-        msgs_per_s=total.answered_in_window / phase.seconds,
-        p50_ms=percentile(ordered, 0.50),
-        p95_ms=percentile(ordered, 0.95),
-        p99_ms=percentile(ordered, 0.99),
-        max_ms=ordered[-1] if ordered else float("nan"),
-        call_errors=total.call_errors,
-        timeouts=total.timeouts,
-        late_replies=total.late_replies,
-        lost=total.lost,
-        disconnects=total.disconnects,
-        server_cpu_s=server_cpu,
-        server_cpu_pct=100 * server_cpu / phase.seconds,
-        database_cpu_s=database_cpu,
-        client_cpu_pct=100 * total.client_cpu_s / phase.seconds,
-        other_cpu_pct=max(0.0, 100 * others / phase.seconds),
-        peak_rss_mb=rss,
+def row_for(name: str, phase: PhaseReport, stations: int, peak_rss: float) -> Row:
+    usage = phase.usage
+    database = usage.get("database")
+    server_cpu_s = usage["server"].cpu_pct * phase.seconds / 100
+    database_cpu_s = None if database is None else database.cpu_pct * phase.seconds / 100
+    others = (
+        usage["machine"].cpu_pct
+        - usage["server"].cpu_pct
+        - (database.cpu_pct if database else 0)
+        - usage["loadgen"].cpu_pct
     )
-
-
-def phase_label(phase: Phase) -> str:
-    if phase.rate:
-        return f"paced {phase.rate:g}/s/station"
-    return "max" if not phase.think_s else f"closed loop, think {phase.think_s * 1000:g} ms"
+    nan = float("nan")
+    return Row(
+        target=name,
+        phase=phase.name,
+        stations=stations,
+        held=phase.held,
+        seconds=phase.seconds,
+        sent=phase.sent,
+        msgs_per_s=phase.msgs_per_s,
+        p50_ms=nan if phase.p50_ms is None else phase.p50_ms,
+        p95_ms=nan if phase.p95_ms is None else phase.p95_ms,
+        p99_ms=nan if phase.p99_ms is None else phase.p99_ms,
+        max_ms=nan if phase.max_ms is None else phase.max_ms,
+        call_errors=phase.call_errors,
+        timeouts=phase.timeouts,
+        late_replies=phase.late,
+        lost=phase.lost,
+        disconnects=phase.disconnects,
+        server_cpu_s=server_cpu_s,
+        server_cpu_pct=usage["server"].cpu_pct,
+        database_cpu_s=database_cpu_s,
+        client_cpu_pct=usage["loadgen"].cpu_pct,
+        other_cpu_pct=max(0.0, others),
+        peak_rss_mb=peak_rss,
+    )
 
 
 # -- all servers ---------------------------------------------------------------------------------
 
 
 def run_target(
-    kind: str, args: argparse.Namespace, phases: tuple[Phase, ...], notes: list[str]
+    kind: str, args: argparse.Namespace, phases: tuple[Steady, ...], notes: list[str]
 ) -> list[Row]:
     database = None
     target = None
@@ -342,11 +264,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def phases_from(args: argparse.Namespace) -> tuple[Phase, ...]:
-    closed_loop = Phase("max", args.seconds, think_s=args.think_ms / 1000)
+def phases_from(args: argparse.Namespace) -> tuple[Steady, ...]:
+    closed_loop = Steady(
+        args.seconds,
+        rate=0.0,
+        think_s=args.think_ms / 1000,
+        label=("max" if not args.think_ms else f"closed loop, think {args.think_ms:g} ms"),
+    )
     if args.paced_rate <= 0:
         return (closed_loop,)
-    return (Phase("paced", args.seconds, rate=args.paced_rate), closed_loop)
+    paced = Steady(args.seconds, rate=args.paced_rate, label=f"paced {args.paced_rate:g}/s/station")
+    return (paced, closed_loop)
 
 
 def report(args: argparse.Namespace, rows: list[Row], notes: list[str]) -> None:
@@ -378,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measuring {kind} ...", file=sys.stderr)
         try:
             rows.extend(run_target(kind, args, phases, notes))
-        except (servers.ServerFailed, OSError) as error:  # the other servers' rows still count
+        except (servers.ServerFailed, LoadTestFailed, OSError) as error:  # the others still count
             notes.append(f"{kind}: not measured: {error}")
     report(args, rows, notes)
     return 0 if rows else 1

@@ -1,4 +1,4 @@
-"""The servers under test, each started as its own process, and what /proc says they spent.
+"""The servers under test, each started as its own process.
 
 silkcharge runs as `python -m silkcharge.cli serve` on a fresh SQLite file or a fresh
 PostgreSQL database (created here with psycopg and dropped afterwards); the baseline runs as
@@ -19,8 +19,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from silkcharge.loadtest.probe import Machine, ProcessGroup, parent_of
+
 BENCH = Path(__file__).resolve().parent
-CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 API_KEY = "bench-key"
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 20.0
@@ -34,62 +35,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-# -- /proc ---------------------------------------------------------------------------------------
-
-
-def _stat_fields(pid: int) -> list[str]:
-    text = Path(f"/proc/{pid}/stat").read_text()
-    return text[text.rindex(")") + 2 :].split()  # fields from 'state' on; comm may hold spaces
-
-
-def cpu_seconds(pid: int, *, with_reaped_children: bool = False) -> float:
-    """User + system CPU seconds of a process (all its threads), optionally with its reaped
-    children's."""
-    fields = _stat_fields(pid)
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14 and 15)
-    if with_reaped_children:
-        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
-    return ticks / CLOCK_TICK
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent busy since boot (user, nice, system, irq, softirq, steal)."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:9]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields)
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICK
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int(_stat_fields(int(entry.name))[1]) == pid:
-                    found.append(int(entry.name))
-            except (OSError, ValueError, IndexError):
-                continue
-    return found
-
-
-def process_tree_cpu(root: int) -> float:
-    """CPU of a server that forks a process per connection (PostgreSQL): the root, its live
-    children, and the children that already exited (counted in the root's cutime/cstime)."""
-    total = cpu_seconds(root, with_reaped_children=True)
-    for child in children_of(root):
-        try:
-            total += cpu_seconds(child)
-        except OSError:
-            continue
-    return total
 
 
 # -- the targets ---------------------------------------------------------------------------------
@@ -112,6 +57,13 @@ class Target:
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
+
+    def measured(self) -> tuple[ProcessGroup | Machine, ...]:
+        """What a load test samples: the server with its children, PostgreSQL, the machine."""
+        groups: list[ProcessGroup | Machine] = [ProcessGroup("server", (self.pid,))]
+        if self.database_pid:
+            groups.append(ProcessGroup("database", (self.database_pid,)))
+        return (*groups, Machine())
 
     def launch(self, command: list[str], env: dict[str, str]) -> None:
         with open(self.workdir / "server.log", "wb") as log:  # the child keeps its own copy
@@ -182,7 +134,13 @@ def _port_open(port: int) -> bool:
         return False
 
 
-def start_silkcharge(name: str, database_url: str, target: Target | None = None) -> Target:
+def start_silkcharge(
+    name: str,
+    database_url: str,
+    target: Target | None = None,
+    settings: dict[str, str] | None = None,
+) -> Target:
+    """`silkcharge serve` on `database_url`; `settings` adds or overrides SILKCHARGE_* variables."""
     target = target or Target(name)
     ocpp_port, api_port = free_port(), free_port()
     env = {
@@ -193,6 +151,7 @@ def start_silkcharge(name: str, database_url: str, target: Target | None = None)
         "SILKCHARGE_OCPP_PORT": str(ocpp_port),
         "SILKCHARGE_AUTO_PROVISION": "true",
         "SILKCHARGE_LOG_LEVEL": "WARNING",
+        **(settings or {}),
     }
     target.launch([sys.executable, "-m", "silkcharge.cli", "serve"], env)
     _wait_for(target, lambda: _http_ok(f"http://127.0.0.1:{api_port}/api/v1/health"))
@@ -244,10 +203,7 @@ class PostgresDatabase:
 
     @staticmethod
     def _parent(pid: int) -> int | None:
-        try:
-            return int(_stat_fields(pid)[1])
-        except OSError:
-            return None  # PostgreSQL on another host or out of sight: its CPU is not counted
+        return parent_of(pid)  # None: PostgreSQL on another host or out of sight, not counted
 
     def url(self) -> str:
         conninfo = self._psycopg.conninfo.conninfo_to_dict(self._admin_dsn)
@@ -267,7 +223,11 @@ class PostgresDatabase:
             admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
-def start_silkcharge_postgres(database: PostgresDatabase) -> Target:
-    target = start_silkcharge("silkcharge PostgreSQL", database.url())
+def start_silkcharge_postgres(
+    database: PostgresDatabase,
+    name: str = "silkcharge PostgreSQL",
+    settings: dict[str, str] | None = None,
+) -> Target:
+    target = start_silkcharge(name, database.url(), settings=settings)
     target.database_pid = database.postmaster_pid
     return target

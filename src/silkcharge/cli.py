@@ -220,6 +220,87 @@ def vehicles_search(
     inlet: str = typer.Option(None, help="a connector the car takes, e.g. 'GB/T DC'"),
     market: str = typer.Option(None, help="CN, EU or global"),
     min_dc_kw: float = typer.Option(None, help="at least this DC power"),
+# ---- load testing (issue 8) ---------------------------------------------------------------
+
+
+LOADTEST_HELP = (
+    "Drive many simulated OCPP 1.6 stations at a CSMS and report what it held.\n\n"
+    "Per phase: sockets held, messages per second, latency p50/p95/p99, CALLERRORs, timeouts, "
+    "lost CALLs (never answered), boots Accepted/Pending/Rejected (stations honour the interval), "
+    "the time until a ramp or storm was absorbed, and the CPU and memory of the server "
+    "(--server-pid), the database (--database-pid) and the generator itself.\n\n"
+    "Start silkcharge with SILKCHARGE_AUTO_PROVISION=true so the stations are admitted. "
+    "See docs/benchmarks.md, 'Load testing'."
+)
+
+
+@app.command(help=LOADTEST_HELP)
+def loadtest(
+    url: str = typer.Option("ws://127.0.0.1:9000/ocpp", help="the CSMS's OCPP endpoint; a station connects to URL/<its id>"),
+    stations: int = typer.Option(1000, min=1, help="simulated OCPP 1.6 stations, one socket each"),
+    phases: str = typer.Option(
+        "ramp,steady,boot-storm,reconnect-storm",
+        help="run in this order, from: ramp (connect at --ramp-rate and boot), steady (the mix at "
+        "--rate), max (closed loop: next CALL when the reply is in), boot-storm (all drop, come back "
+        "within --storm-window and boot), reconnect-storm (drop and reconnect at once, some while "
+        "the old socket is still closing)",
+    ),
+    workers: int = typer.Option(0, min=0, help="load processes (0: one per 12,500 stations)"),
+    ramp_rate: float = typer.Option(500.0, help="ramp: new connections per second, over all workers"),
+    seconds: float = typer.Option(60.0, help="steady and max: length of the phase"),
+    rate: float = typer.Option(0.1, help="steady: CALLs per station and second"),
+    max_stations: int = typer.Option(0, min=0, help="max: only the first N stations take part (0: all)"),
+    mix: str = typer.Option(
+        "heartbeat=0.15,status=0.15,meter_values=0.6,transaction=0.1",
+        help="steady and max: shares of the CALL kinds; a transaction pick starts or stops a session",
+    ),
+    storm_window: float = typer.Option(5.0, help="boot-storm: seconds within which every station reconnects"),
+    deadline: float = typer.Option(600.0, help="ramp and storms: seconds before a station that is not back gives up"),
+    reconnect_fraction: float = typer.Option(1.0, help="reconnect-storm: share of stations that drop"),
+    reconnect_overlap: float = typer.Option(0.5, help="reconnect-storm: share reconnecting while the old socket still closes"),
+    reconnect_rounds: int = typer.Option(1, min=1, help="reconnect-storm: how many times"),
+    timeout: float = typer.Option(10.0, help="seconds to wait for a handshake or a reply"),
+    server_pid: list[int] = typer.Option([], help="report this process's CPU and memory, with its children; repeatable"),
+    database_pid: list[int] = typer.Option([], help="the same for the database (e.g. the postmaster); repeatable"),
+    source_address: list[str] = typer.Option([], help="bind client sockets to these addresses (default: spread over 127.0.0.x for a loopback server)"),
+    id_prefix: str = typer.Option("LOAD-", help="station ids are this plus a number"),
+    password_prefix: str = typer.Option("loadtest-password-", help="Basic-auth password: this plus the station id ('' for none)"),
+    id_tag: str = typer.Option("LOADTEST", help="idTag of StartTransaction"),
+    seed: int = typer.Option(1),
+    json_out: Path = typer.Option(None, "--json", help="also write the report here as JSON"),
+) -> None:
+    from silkcharge.loadtest import LoadTest, LoadTestFailed, Mix, ProcessGroup, run
+    from silkcharge.loadtest.phases import scenario
+    from silkcharge.loadtest.sockets import LimitTooLow
+
+    try:
+        test = LoadTest(
+            url, stations,
+            scenario(
+                phases, ramp_rate=ramp_rate, seconds=seconds, rate=rate,
+                max_participants=max_stations or None, storm_window=storm_window,
+                deadline=deadline, reconnect_fraction=reconnect_fraction,
+                reconnect_overlap=reconnect_overlap, reconnect_rounds=reconnect_rounds,
+            ),
+            workers=workers, mix=Mix.parse(mix), timeout_s=timeout, id_prefix=id_prefix,
+            password_prefix=password_prefix or None, id_tag=id_tag, seed=seed,
+            sources=tuple(source_address) or None,
+        )
+        groups = [ProcessGroup(name, tuple(pids)) for name, pids in
+                  (("server", server_pid), ("database", database_pid)) if pids]
+        console.print(f"{stations} stations against {url}, phases {phases}")
+        report = run(test, tuple(groups), progress=lambda line: console.print(f"  {line}"))
+    except (ValueError, OSError, LimitTooLow, LoadTestFailed) as exc:
+        console.print(f"[red]loadtest: {exc}[/]")
+        raise typer.Exit(2) from None
+    console.print(report.to_text(), markup=False, highlight=False)
+    if json_out is not None:
+        json_out.write_text(report.to_json())
+    if report.connections_held == 0:
+        console.print("[red]loadtest: no station got connected[/]")
+        raise typer.Exit(1)
+
+
     limit: int = typer.Option(30),
 ) -> None:
     """List vehicles matching every filter."""

@@ -1,0 +1,48 @@
+"""The load generator against the real gateway on SQLite and PostgreSQL: every station is
+admitted and Accepted, nothing is lost through a boot storm and a reconnect storm, and every
+StartTransaction the generator saw acknowledged is stored once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from sqlalchemy import func, select
+
+from silkcharge.loadtest import BootStorm, LoadTest, ProcessGroup, Ramp, ReconnectStorm, Steady, run
+from silkcharge.store.schema import Transaction
+
+STATIONS = 8
+
+
+@pytest.mark.settings(auto_provision=True)
+async def test_loadtest_run_is_absorbed_and_every_acknowledged_start_is_stored(platform, ocpp_url):
+    test = LoadTest(
+        ocpp_url,
+        STATIONS,
+        (
+            Ramp(rate=40),
+            Steady(seconds=2, rate=3),
+            BootStorm(window=0.5),
+            ReconnectStorm(rounds=2, window=0.2),
+        ),
+        workers=2,
+        gap_s=0.3,
+        timeout_s=5,
+    )
+    report = await asyncio.to_thread(
+        run, test, (ProcessGroup("server", (os.getpid(),), tree=False),)
+    )
+    for phase in report.phases:
+        assert (phase.held, phase.lost, phase.errors, phase.disconnects) == (STATIONS, 0, 0, 0), (
+            phase
+        )
+    ramp, steady, boot_storm, reconnect_storm = report.phases
+    assert ramp.boots_accepted == boot_storm.boots_accepted == STATIONS
+    assert boot_storm.absorbed_s is not None
+    assert reconnect_storm.settled == reconnect_storm.stations == 2 * STATIONS
+    assert steady.transactions_started > 0
+    async with platform.sessions() as session:
+        stored = await session.scalar(select(func.count()).select_from(Transaction))
+    assert stored == steady.transactions_started
