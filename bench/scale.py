@@ -47,12 +47,14 @@ from silkcharge.loadtest import (
 from silkcharge.loadtest.sockets import FILES_BESIDES_SOCKETS
 from silkcharge.settings import Settings
 
-TARGETS = ("one-gateway", "two-gateways", "baseline")
+TARGETS = ("one-gateway", "two-gateways", "three-gateways", "baseline")
 NAMES = {
     "one-gateway": "silkcharge PostgreSQL, 1 gateway process",
     "two-gateways": "silkcharge PostgreSQL, 2 gateway processes",
+    "three-gateways": "silkcharge PostgreSQL, 3 gateway processes",
     "baseline": "baseline in-memory (ocpp package)",
 }
+GATEWAYS = {"two-gateways": 2, "three-gateways": 3}
 
 
 @dataclass
@@ -74,8 +76,8 @@ def phases(args: argparse.Namespace) -> tuple:
     )
 
 
-def two_gateway_settings(args: argparse.Namespace) -> dict[str, str] | str:
-    """The settings for two gateway processes, or why they cannot run here."""
+def gateway_settings(args: argparse.Namespace, processes: int) -> dict[str, str] | str:
+    """The settings for several gateway processes on one port, or why they cannot run here."""
     if "gateway_processes" not in Settings.model_fields:
         return "this silkcharge has no SILKCHARGE_GATEWAY_PROCESSES setting (multi-process mode)"
     try:
@@ -84,7 +86,7 @@ def two_gateway_settings(args: argparse.Namespace) -> dict[str, str] | str:
         redis.Redis.from_url(args.redis_url, socket_connect_timeout=3).ping()
     except Exception as error:  # noqa: BLE001 - any failure means: no Redis to run on
         return f"no Redis at {args.redis_url}: {error}"
-    return {"SILKCHARGE_GATEWAY_PROCESSES": "2", "SILKCHARGE_REDIS_URL": args.redis_url}
+    return {"SILKCHARGE_GATEWAY_PROCESSES": str(processes), "SILKCHARGE_REDIS_URL": args.redis_url}
 
 
 def start(
@@ -93,8 +95,8 @@ def start(
     if kind == "baseline":
         return servers.start_baseline(), None
     settings = {"SILKCHARGE_HEARTBEAT_INTERVAL": "300"}
-    if kind == "two-gateways":
-        extra = two_gateway_settings(args)
+    if kind in GATEWAYS:
+        extra = gateway_settings(args, GATEWAYS[kind])
         if isinstance(extra, str):
             raise servers.ServerFailed(extra)
         settings |= extra

@@ -10,6 +10,7 @@ import shutil
 import signal
 import sys
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 
 import typer
@@ -33,6 +34,9 @@ DEMO_TOKENS = [
      "label": "demo taxi fleet card (synthetic)"}
     for n in range(1, 11)
 ]
+# The demo's driver account (docs/driver.md), who owns the first demo card.
+DEMO_DRIVER = {"email": "driver@example.kz", "password": "demo-driver", "name": "Demo Driver",
+               "language": "en", "tokens": ["DEMO-RFID-0001"]}
 
 
 def _logging(settings: Settings) -> None:
@@ -93,13 +97,19 @@ def seed(
 
 async def _seed(settings: Settings, fleet: Path, tokens: list[dict]) -> int:
     from silkcharge.data.seed import load_seed_network
+    from silkcharge.services.drivers import DriverService
     from silkcharge.services.seeding import seed_network
-    from silkcharge.store.db import create_engine_for, migrate as run_migrations, sessionmaker_for
+    from silkcharge.store.db import create_engine_for, sessionmaker_for
+    from silkcharge.store.db import migrate as run_migrations
 
     await asyncio.to_thread(run_migrations, settings.database_url)
     engine = create_engine_for(settings.database_url)
     try:
-        created = await seed_network(sessionmaker_for(engine), load_seed_network(), tokens=tokens)
+        sessions = sessionmaker_for(engine)
+        created = await seed_network(sessions, load_seed_network(), tokens=tokens)
+        if any(t["token"] in DEMO_DRIVER["tokens"] for t in tokens):
+            await DriverService(sessions, timedelta(hours=settings.driver_session_hours)).ensure(
+                **DEMO_DRIVER)
     finally:
         await engine.dispose()
     fleet.parent.mkdir(parents=True, exist_ok=True)
@@ -170,6 +180,8 @@ def demo(
     api = f"http://127.0.0.1:{api_port}"
     console.print(f"[bold green]silkcharge demo[/]: {seeded} seeded stations, simulating {stations}")
     console.print(f"  operator console:     {api}/   (sign in with the key {DEMO_API_KEY})")
+    console.print(f"  driver pages:         {api}/#/find   (log in as {DEMO_DRIVER['email']}, "
+                  f"password {DEMO_DRIVER['password']})")
     console.print(f"  API docs (OpenAPI):   {api}/docs")
     console.print(f"  live status:          {api}/api/v1/status   (header X-API-Key: {DEMO_API_KEY})")
     console.print(f"  live events (SSE):    {api}/api/v1/events")
@@ -208,18 +220,6 @@ async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform) 
         platform.cancel()
 
 
-# ---- vehicles and trip planning (issue 4) ------------------------------------------------
-
-vehicles_app = typer.Typer(help="Search and compare the vehicle catalog.", no_args_is_help=True)
-app.add_typer(vehicles_app, name="vehicles")
-
-
-@vehicles_app.command("search")
-def vehicles_search(
-    text: str = typer.Argument("", help="words that must all occur, e.g. 'byd song'"),
-    inlet: str = typer.Option(None, help="a connector the car takes, e.g. 'GB/T DC'"),
-    market: str = typer.Option(None, help="CN, EU or global"),
-    min_dc_kw: float = typer.Option(None, help="at least this DC power"),
 # ---- load testing (issue 8) ---------------------------------------------------------------
 
 
@@ -301,6 +301,18 @@ def loadtest(
         raise typer.Exit(1)
 
 
+# ---- vehicles and trip planning (issue 4) ------------------------------------------------
+
+vehicles_app = typer.Typer(help="Search and compare the vehicle catalog.", no_args_is_help=True)
+app.add_typer(vehicles_app, name="vehicles")
+
+
+@vehicles_app.command("search")
+def vehicles_search(
+    text: str = typer.Argument("", help="words that must all occur, e.g. 'byd song'"),
+    inlet: str = typer.Option(None, help="a connector the car takes, e.g. 'GB/T DC'"),
+    market: str = typer.Option(None, help="CN, EU or global"),
+    min_dc_kw: float = typer.Option(None, help="at least this DC power"),
     limit: int = typer.Option(30),
 ) -> None:
     """List vehicles matching every filter."""
@@ -356,8 +368,8 @@ def plan_trip_command(
 ) -> None:
     """Plan charging stops: the fastest plan for the vehicle on the charging network."""
     from silkcharge.domain.vehicles import UnknownVehicle, load_catalog
-    from silkcharge.trips.planner import TripError, TripRequest, plan_trip
     from silkcharge.trips.network import SiteIndex
+    from silkcharge.trips.planner import TripError, TripRequest, plan_trip
     from silkcharge.trips.roads import UnknownPlace, load_road_graph
 
     try:
@@ -431,6 +443,42 @@ def _print_plan(plan) -> None:
 
 def _hm(minutes: float) -> str:
     return f"{int(minutes // 60)}h{int(round(minutes % 60)):02d}"
+
+
+# ---- smart charging (issue 5) ------------------------------------------------------------
+
+smart_app = typer.Typer(help="Smart charging: what a site's connection can do.", no_args_is_help=True)
+app.add_typer(smart_app, name="smart")
+
+
+@smart_app.command("what-if")
+def smart_what_if(
+    vehicles: int = typer.Option(..., help="how many vehicles charge overnight"),
+    power_kw: float = typer.Option(..., help="each vehicle's maximum charging power"),
+    connection_kw: float = typer.Option(..., help="the site's grid connection"),
+    energy_kwh: float = typer.Option(40.0, help="energy each vehicle needs"),
+    arrive: str = typer.Option("18:00-23:00", help="arrivals spread over this local window"),
+    depart: str = typer.Option("05:00-07:00", help="departures spread over this window"),
+    base_load_kw: float = typer.Option(0.0, help="other load on the connection"),
+) -> None:
+    """Does everyone leave full? e.g. --vehicles 40 --power-kw 22 --connection-kw 250"""
+    from datetime import time as clock
+
+    from silkcharge.smart.whatif import Scenario, what_if
+
+    try:
+        (a0, a1), (d0, d1) = ([clock.fromisoformat(t) for t in w.split("-")] for w in (arrive, depart))
+        answer = what_if(Scenario(vehicles, power_kw, connection_kw, energy_kwh, a0, a1, d0, d1, base_load_kw))
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/] (windows are HH:MM-HH:MM)")
+        raise typer.Exit(2) from None
+    verdict = "yes, everyone leaves full" if answer["everyone_leaves_full"] else (
+        f"no: {answer['vehicles_short']} of {vehicles} vehicles leave short, "
+        f"{answer['shortfall_kwh']} kWh in all (worst {answer['worst_shortfall_kwh']} kWh)")
+    console.print(f"{vehicles} vehicles × {power_kw:g} kW, {energy_kwh:g} kWh each, on {connection_kw:g} kW: {verdict}")
+    console.print(f"energy needed {answer['energy_needed_kwh']} kWh; planned peak {answer['planned_peak_kw']} kW; "
+                  f"everyone at full power would peak at {answer['uncontrolled_peak_kw']} kW "
+                  f"and leave {answer['uncontrolled_vehicles_short']} short under this connection")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
         default=1_048_576, ge=4096, description="larger frames close the socket (1009)"
     )
     message_log_flush_seconds: float = Field(default=0.25, gt=0)
+    message_log_days: float = Field(
+        default=90, gt=0, description="OCPP frames older than this are deleted from the message log"
+    )
     stale_session_hours: float = Field(
         default=24, gt=0, description="an active session silent this long is closed and flagged"
     )
@@ -61,6 +64,50 @@ class Settings(BaseSettings):
     )
     reservation_check_every: float = Field(
         default=15.0, gt=0, description="seconds between sweeps that mark lapsed reservations Expired"
+    )
+    cost_update_every: float = Field(
+        default=60.0, gt=0,
+        description="seconds between running-cost messages to chargers (2.0.1 CostUpdated, 1.6 RunningCost)",
+    )
+    driver_session_hours: float = Field(
+        default=72, gt=0, description="how long a driver stays logged in"
+    )
+
+    # -- scale and resilience (docs/operations.md) ------------------------------------------
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db: several gateway and API processes share routing and live events",
+    )
+    role: Literal["all", "gateway", "api"] = Field(
+        default="all", description="what this process serves: OCPP sockets, the HTTP API, or both"
+    )
+    node_id: str | None = Field(
+        default=None, description="this process's name in Redis routing (default: host:pid)"
+    )
+    gateway_processes: int = Field(
+        default=1, ge=1, le=64,
+        description="OCPP gateway processes sharing the OCPP port (SO_REUSEPORT); needs PostgreSQL and Redis above 1",
+    )
+    ocpp_reuse_port: bool = Field(
+        default=False, description="share the OCPP port with other gateway processes (set for you by gateway_processes)"
+    )
+    accept_backlog: int = Field(
+        default=4096, ge=16, description="listen backlog of the OCPP socket, for reconnect storms"
+    )
+    boot_pending_above: int = Field(
+        default=2000, ge=1,
+        description="writes queued for the database above which a Boot is answered Pending (back-pressure)",
+    )
+    write_batch_max: int = Field(default=256, ge=1, description="most units of work in one group commit")
+
+    smart_rebalance_delay: float = Field(
+        default=0.2, ge=0, description="seconds to gather starts and stops before re-balancing a site"
+    )
+    smart_check_every: float = Field(
+        default=5.0, gt=0, description="seconds between checks of meter values against sent limits"
+    )
+    smart_over_limit_tolerance_a: float = Field(
+        default=1.0, ge=0, description="amperes above its limit before a station counts as ignoring it"
     )
 
     log_level: str = "INFO"

@@ -6,10 +6,10 @@ import json
 
 import httpx
 import websockets
+from ocpp.v201 import call
 
 from tests.e2e.network import PASSWORD, register_station
 from tests.e2e.peers import basic_auth, connected_peer
-from ocpp.v201 import call
 
 
 async def test_requests_without_the_api_key_are_refused(platform, api):

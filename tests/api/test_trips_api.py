@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
 import httpx
 import pytest
 from sqlalchemy import update
 
 from silkcharge.api.app import create_api
 from silkcharge.data.seed import load_seed_network
+from silkcharge.domain.pricing import estimate
+from silkcharge.domain.tariffs import Tariff
 from silkcharge.services.seeding import seed_network
 from silkcharge.store.schema import Connector
 
@@ -65,7 +71,8 @@ async def test_plan_almaty_to_samarkand_from_the_store(platform, driver):
         "depart_at": "2026-06-01T03:00:00Z"})
     assert answer.status_code == 200, answer.text
     plan = answer.json()
-    assert plan["totals"]["stops"] >= 2 and plan["totals"]["cost"] is None
+    assert plan["totals"]["stops"] >= 2 and plan["totals"]["cost"] == []
+    assert plan["totals"]["cost_complete"] is False
     assert plan["legs"][-1]["end"] == "Samarkand"
     assert plan["legs"][0]["depart_at"].endswith("+00:00")
     stops = [leg["stop"] for leg in plan["legs"] if leg["stop"]]
@@ -100,3 +107,40 @@ async def test_plan_bad_input_answers_4xx_with_the_reason(driver, change, reason
     answer = await driver.post("/api/v1/trips/plan", json=body)
     assert 400 <= answer.status_code < 500
     assert reason in answer.json()["detail"]
+
+
+async def test_plan_prices_each_stop_by_its_tariff_in_its_currency(platform, api, driver):
+    """A stop at an operator with a tariff costs what `pricing.estimate` says for its energy and
+    minutes; a stop elsewhere says it has no tariff; totals are per currency."""
+    await seed_network(platform.sessions, load_seed_network())
+    body = {"origin": "Almaty", "destination": "Tashkent", "via": ["Bishkek"],
+            "vehicle_id": "byd-song-plus-comfort-2024-cn", "start_soc": 90,
+            "depart_at": "2026-06-01T03:00:00Z"}
+    first = (await driver.post("/api/v1/trips/plan", json=body)).json()
+    stops = [leg["stop"] for leg in first["legs"] if leg["stop"]]
+    priced_operator = stops[0]["operator"]
+    operator = (await api.get(f"/api/v1/operators/{priced_operator}")).json()
+    tariff = {"currency": operator["currency"], "country_code": operator["country"], "party_id": "SLK",
+              "elements": [{"price_components": [
+                  {"type": "ENERGY", "price": "90", "vat": 12, "step_size": 1},
+                  {"type": "TIME", "price": "120", "vat": 12, "step_size": 60}]}]}
+    published = await api.post("/api/v1/tariffs", json={"code": "TRIP-T", "operator": priced_operator,
+                                                        "site": None, "tariff": tariff})
+    assert published.status_code == 201, published.text
+    plan = (await driver.post("/api/v1/trips/plan", json=body)).json()
+    stops = [leg["stop"] for leg in plan["legs"] if leg["stop"]]
+    totals: dict[str, Decimal] = {}
+    for stop in stops:
+        if stop["operator"] != priced_operator:
+            assert stop["cost"] is None and "no tariff is published" in stop["cost_note"]
+            continue
+        start = datetime.fromisoformat(stop["arrive_at"]) + timedelta(minutes=stop["wait_min"])
+        raw_energy = stop["energy_kwh"]  # rounded to 0.1 in the answer; re-derive from SoC
+        expected = estimate(Tariff.from_ocpi({**tariff, "id": "TRIP-T"}),
+                            Decimal(f"{raw_energy:.3f}"), Decimal(f"{stop['charge_min']:.2f}"),
+                            start.astimezone(ZoneInfo("Asia/Almaty"))).total_cost
+        assert stop["cost"]["tariff"] == "TRIP-T" and stop["cost"]["currency"] == operator["currency"]
+        assert Decimal(stop["cost"]["amount"]) == pytest.approx(expected.incl_vat.amount, rel=Decimal("0.02"))
+        totals[operator["currency"]] = totals.get(operator["currency"], Decimal(0)) + Decimal(stop["cost"]["amount"])
+    assert {c["currency"]: Decimal(c["amount"]) for c in plan["totals"]["cost"]} == totals
+    assert plan["totals"]["cost_complete"] is (plan["totals"]["unpriced_stops"] == 0)

@@ -20,6 +20,8 @@ from silkcharge.domain.pricing import (
     idle_intervals,
     price_reservation,
     price_session,
+    price_text,
+    unit_prices,
 )
 from silkcharge.domain.tariffs import (
     DayOfWeek,
@@ -460,3 +462,24 @@ def test_ocpi_step_rule_can_make_a_longer_session_cheaper_when_the_last_step_shr
     start = local(2026, 3, 2, 16, 30)
     assert estimate(t, 0, 29, start).total_cost.excl_vat == kzt("1200.00")
     assert estimate(t, 0, 31, start).total_cost.excl_vat == kzt("601.00")
+
+
+def test_unit_prices_follow_the_element_in_force_at_that_instant() -> None:
+    # The DAY_NIGHT session: before midnight the day element (80/kWh, 240/h), after it the
+    # night one (50/kWh, 120/h); parking 600/h and the 150 session fee throughout; + 16 % VAT.
+    session = midnight_session(date(2026, 3, 10))
+    day = unit_prices(DAY_NIGHT, ALMATY, session, session.start + timedelta(minutes=10))
+    night = unit_prices(DAY_NIGHT, ALMATY, session)
+    assert (day.per_kwh, day.per_hour, day.flat) == (Decimal("92.80"), Decimal("278.40"), Decimal("174.00"))
+    assert (night.per_kwh, night.per_hour) == (Decimal("58.00"), Decimal("139.20"))
+    assert night.parking_per_hour == Decimal("696.00")
+    assert price_text(day) == (
+        "92.80 KZT/kWh, 278.40 KZT/h charging, 174.00 KZT per session, parking 696.00 KZT/h (incl. VAT)"
+    )
+
+
+def test_price_text_keeps_a_unit_price_finer_than_the_minor_unit() -> None:
+    t = Tariff(id="fine", currency="USD", elements=(TariffElement((pc(ENERGY, "0.2534", vat=None),)),))
+    prices = unit_prices(t, "UTC", SessionTimeline(
+        datetime(2026, 1, 5, 10, tzinfo=timezone.utc), datetime(2026, 1, 5, 11, tzinfo=timezone.utc), ()))
+    assert price_text(prices) == "0.2534 USD/kWh (incl. VAT)"  # no VAT on this one

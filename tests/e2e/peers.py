@@ -42,7 +42,9 @@ class Peer16(ChargePoint16, Recording):
     def __init__(self, station_id: str, connection) -> None:
         ChargePoint16.__init__(self, station_id, connection, response_timeout=5)
         Recording.__init__(self)
-        self.configuration = {"HeartbeatInterval": "300", "MeterValueSampleInterval": "60"}
+        # ReserveConnectorZeroSupported: a test sets "false" (or deletes it) to be refused.
+        self.configuration = {"HeartbeatInterval": "300", "MeterValueSampleInterval": "60",
+                              "ReserveConnectorZeroSupported": "true"}
         self.list_version = 0
 
     @on("RemoteStartTransaction")
@@ -243,6 +245,11 @@ class Peer201(ChargePoint201, Recording):
     def cancel_reservation(self, **p):
         self.saw("CancelReservation", **p)
         return r201.CancelReservation(status="Accepted")
+
+    @on("CostUpdated")
+    def cost_updated(self, **p):
+        self.saw("CostUpdated", **p)
+        return r201.CostUpdated()
 
 
 PEERS = {"1.6": (Peer16, "ocpp1.6"), "2.0.1": (Peer201, "ocpp2.0.1")}

@@ -14,7 +14,13 @@ from ocpp.v16 import call
 from silkcharge.domain.clock import to_ocpp, utcnow
 from silkcharge.planning import analytics as ops
 from silkcharge.planning.analytics import (
-    AnalyticsInputError, CdrRow, ConnectorRow, FrameRow, OperationsData, SessionRow, StationRow,
+    AnalyticsInputError,
+    CdrRow,
+    ConnectorRow,
+    FrameRow,
+    OperationsData,
+    SessionRow,
+    StationRow,
 )
 from silkcharge.planning.charts import utilisation_heatmap
 from tests.e2e.network import add_token, register_station

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from silkcharge.data.seed import load_seed_network
-from silkcharge.services.seeding import seed_network, wire_model
 from silkcharge.services.passwords import PasswordVerifier
+from silkcharge.services.seeding import seed_network, wire_model
 
 
 async def test_seeded_network_is_visible_through_the_api(api, platform):

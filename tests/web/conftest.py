@@ -116,12 +116,16 @@ async def browser(console_url):
 
 @pytest.fixture
 def open_console(browser, console_url):
-    """A new page in a fresh context for a locale; signed in unless `signed_in=False`.
+    """A new page in a fresh context for a locale; signed in as the operator unless
+    `signed_in=False`; where the browser says it is, if `geolocation` is given.
     `page.errors` collects the page's uncaught errors; the test fails if there are any."""
     pages = []
 
-    async def open_page(path: str = "/", *, locale: str = "en-GB", signed_in: bool = True):
-        context = await browser.new_context(locale=locale, viewport={"width": 1280, "height": 860})
+    async def open_page(path: str = "/", *, locale: str = "en-GB", signed_in: bool = True,
+                        geolocation: dict[str, float] | None = None):
+        context = await browser.new_context(
+            locale=locale, viewport={"width": 1280, "height": 860}, geolocation=geolocation,
+            permissions=["geolocation"] if geolocation else [])
         if signed_in:
             await context.add_init_script(
                 f"sessionStorage.setItem('silkcharge.apiKey', {json.dumps(API_KEY)})")

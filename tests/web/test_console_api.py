@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from silkcharge.ocpp.commands import COMMANDS
+from tests.e2e.network import register_station
 
 OCPP16_ERROR_CODES = {
     "ConnectorLockFailure", "EVCommunicationError", "GroundFailure", "HighTemperature", "InternalError",
@@ -38,3 +39,52 @@ async def test_the_console_is_served_at_the_root_and_the_api_still_answers(api: 
     assert page.status_code == 200 and '<div id="page"' not in page.text and 'id="page"' in page.text
     assert (await api.get("/api/v1/health")).json()["status"] == "ok"
     assert (await api.get("/docs")).status_code == 200
+
+
+CONSOLE_LANGUAGES = {"ru", "kk", "uz", "ky", "tg", "zh"}
+
+
+@pytest.fixture
+async def fleet_sites(api):
+    """One registered station at the Almaty test site, so there is a charging site to locate."""
+    await register_station(api, "CONSOLE-1")
+
+
+async def test_error_codes_are_fully_translated_into_russian_and_chinese(api: httpx.AsyncClient):
+    codes = (await api.get("/api/v1/console/error-codes")).json()["codes"]
+    for code, entry in codes.items():
+        assert set(entry["i18n"]) <= CONSOLE_LANGUAGES, code
+        assert {"ru", "zh"} <= set(entry["i18n"]), f"{code} lacks Russian or Chinese"
+        for language, text in entry["i18n"].items():
+            assert text["meaning"].strip() and text["check"].strip(), (code, language)
+            assert text["meaning"] != entry["meaning"], (code, language)
+    for common in ("GroundFailure", "OtherError", "InternalError", "EmergencyStop", "Offline", "NeverConnected"):
+        assert set(codes[common]["i18n"]) == CONSOLE_LANGUAGES, common
+
+
+async def test_trip_map_locates_places_and_stops_and_draws_the_road(api: httpx.AsyncClient, fleet_sites):
+    answer = await api.get("/api/v1/console/trip-map",
+                           params=[("point", "Almaty"), ("point", "site:ALA-TEST"), ("point", "Bishkek")])
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [(p["kind"], p["name"]) for p in body["points"]] == [
+        ("place", "Almaty"), ("stop", "Almaty test site"), ("place", "Bishkek")]
+    assert 10 < len(body["route"]) <= 800
+    assert body["route"][0] == pytest.approx([43.24, 76.9], abs=0.3)
+    assert body["route"][-1] == pytest.approx([42.87, 74.6], abs=0.3)
+
+
+@pytest.mark.parametrize("params, reason", [
+    ([("point", "Almaty")], "2 to 12 points"),
+    ([("point", "Almaty"), ("point", "Atlantis")], "Atlantis"),
+    ([("point", "Almaty"), ("point", "site:NOWHERE")], "no charging site NOWHERE"),
+])
+async def test_trip_map_says_what_is_wrong(api: httpx.AsyncClient, params, reason):
+    answer = await api.get("/api/v1/console/trip-map", params=params)
+    assert answer.status_code == 422 and reason in answer.json()["detail"]
+
+
+async def test_places_are_the_planners_places(api: httpx.AsyncClient):
+    places = (await api.get("/api/v1/console/places", headers={"X-API-Key": ""})).json()
+    names = {p["name"] for p in places}
+    assert {"Almaty", "Bishkek", "Tashkent", "Dushanbe"} <= names

@@ -14,7 +14,8 @@ from tests.web.helpers import pick
 
 I18N = Path(__file__).resolve().parents[2] / "web" / "src" / "i18n"
 LANGUAGES = ["en", "ru", "kk", "uz", "ky", "tg", "zh"]
-RAW_KEY = re.compile(r"\b(?:app|nav|login|common|language|state|dash|col|sessions|alerts|station|unit)\.[a-z][A-Za-z]+\b")
+RAW_KEY = re.compile(r"\b(?:app|nav|login|common|language|state|dash|col|sessions|alerts|station|unit|"
+                     r"driver|map|find|reservation|city|trip|veh)\.[a-z][A-Za-z_0-9]+\b")
 
 
 def strings(language: str) -> dict[str, str]:
@@ -61,6 +62,61 @@ async def test_pages_render_in_the_browser_language_with_no_missing_strings(
         assert await page.evaluate("[...window.silkchargeMissing]") == [], path
         if path in ("/#/", "/#/map"):
             await screenshot(page, f"{language}-{path.strip('/#') or 'dashboard'}")
+
+
+# The driver pages, signed out, and what shows once their data has arrived.
+DRIVER_PAGES = {
+    "/#/find": "#results article, #results p",
+    "/#/trip": "#leg-table tbody tr",
+    "/#/vehicles": "#comparison-table",
+    "/#/driver/login": "#driver-register",
+}
+
+
+@pytest.mark.parametrize("locale, language, find_title", [("ru-RU", "ru", "Найти зарядку"),
+                                                          ("zh-CN", "zh", "找充电桩")])
+async def test_driver_pages_render_in_the_browser_language_with_no_missing_strings(
+    fleet, open_console, locale, language, find_title
+):
+    page = await open_console("/#/find", locale=locale, signed_in=False)
+    await page.evaluate("sessionStorage.setItem('silkcharge.compare', "
+                        "JSON.stringify(['byd-dolphin-2025-cn', 'byd-dolphin-2025-eu']))")
+    await expect(page.locator('nav a[href="#/find"]')).to_have_text(find_title)
+    for path, loaded in DRIVER_PAGES.items():
+        await page.evaluate(f"location.hash = {json.dumps(path[1:])}")
+        if path == "/#/trip":
+            await page.fill("#origin", "Almaty")
+            await page.fill("#destination", "Bishkek")
+            await expect(page.locator("#vehicle option").first).to_be_attached()
+            await page.click("#plan")
+        await expect(page.locator(loaded).first).to_be_visible(timeout=30_000)
+        text = await page.locator("body").inner_text()
+        assert not RAW_KEY.findall(text), f"{path}: raw keys on screen"
+        assert await page.evaluate("[...window.silkchargeMissing]") == [], path
+        if path == "/#/find":
+            await screenshot(page, f"{language}-driver-find")
+
+
+@pytest.mark.parametrize("locale, meaning, untranslated", [
+    ("ru-RU", "Сработала защита от токов утечки", None),
+    ("zh-CN", "漏电保护或接地故障保护动作", None),
+    ("kk-KZ", "Ағып кету тогынан қорғаныс", "HighTemperature"),
+])
+async def test_alerts_explain_in_the_language_or_say_which_are_still_english(
+    fleet, chargers, open_console, locale, meaning, untranslated
+):
+    spec = pick(fleet, "KZ-ALA", "1.6")
+    charger = await chargers(spec)
+    await charger.set_fault(1, "GroundFailure")
+    page = await open_console("/#/alerts", locale=locale)
+    alert = page.locator(f'article.alert[data-station="{spec.station_id}"]')
+    await expect(alert.locator(".meaning")).to_contain_text(meaning)
+    note = page.locator("#untranslated")
+    if untranslated is None:
+        await expect(note).to_have_text("")
+    else:
+        await expect(note).to_contain_text(untranslated)
+        await expect(note).not_to_contain_text("GroundFailure")
 
 
 async def test_the_switcher_changes_the_language_and_remembers_it(fleet, open_console):

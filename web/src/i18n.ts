@@ -69,8 +69,16 @@ export function kwh(wh: number | string | null | undefined): string {
   return `${number(Number(wh) / 1000)} ${t("unit.kwh")}`;
 }
 
-export function money(amount: number, currency: string): string {
-  return new Intl.NumberFormat(locale(), { style: "currency", currency }).format(amount);
+/** Money in the locale's style. An exact decimal string is formatted without passing through
+ * a float (Intl formats numeric strings exactly). */
+export function money(amount: number | string, currency: string): string {
+  const format = new Intl.NumberFormat(locale(), { style: "currency", currency }).format as (v: number | string) => string;
+  return format(amount);
+}
+
+/** The locale Intl formats with, for pages that format something of their own. */
+export function currentLocale(): string {
+  return locale();
 }
 
 export function dateTime(value: string | null | undefined): string {

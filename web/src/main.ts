@@ -5,18 +5,32 @@ import { apiKey } from "./api";
 import { append, h } from "./dom";
 import { LANGUAGES, choose, language, t } from "./i18n";
 import { live } from "./live";
+import { driver } from "./driver";
 import { alertsPage } from "./pages/alerts";
 import { dashboardPage } from "./pages/dashboard";
+import { driverLoginPage } from "./pages/driverLogin";
+import { findPage } from "./pages/find";
 import { loginPage } from "./pages/login";
 import { mapPage } from "./pages/map";
 import { sessionsPage } from "./pages/sessions";
 import { stationPage } from "./pages/station";
+import { tripPage } from "./pages/trip";
+import { vehiclesPage } from "./pages/vehicles";
 
 /** A page draws into `root` and returns what to undo when the user leaves it. */
 export type Page = (root: HTMLElement, ...params: string[]) => (() => void) | void;
 
-const ROUTES: [RegExp, Page][] = [
+/** Driver pages: open to everyone (reserving asks the driver to log in). */
+const PUBLIC: [RegExp, Page][] = [
   [/^#\/login$/, loginPage],
+  [/^#\/find$/, findPage],
+  [/^#\/trip$/, tripPage],
+  [/^#\/vehicles$/, vehiclesPage],
+  [/^#\/driver\/login$/, driverLoginPage],
+];
+
+/** Operator pages: need the API key. */
+const ROUTES: [RegExp, Page][] = [
   [/^#\/map$/, mapPage],
   [/^#\/sessions$/, sessionsPage],
   [/^#\/alerts$/, alertsPage],
@@ -27,6 +41,26 @@ const ROUTES: [RegExp, Page][] = [
 const NAV: [string, string][] = [
   ["#/", "nav.dashboard"], ["#/map", "nav.map"], ["#/sessions", "nav.sessions"], ["#/alerts", "nav.alerts"],
 ];
+const DRIVER_NAV: [string, string][] = [
+  ["#/find", "nav.find"], ["#/trip", "nav.trip"], ["#/vehicles", "nav.vehicles"],
+];
+
+function link([href, key]: [string, string]): HTMLAnchorElement {
+  const here = location.hash === href || (href === "#/" && !location.hash);
+  return h("a", { href, class: here ? "here" : undefined }, t(key));
+}
+
+/** The driver's corner of the header: log in, or who is logged in and log out. */
+function driverCorner(): HTMLElement {
+  const corner = h("span", { id: "driver-corner" });
+  void driver.get().then((account) => corner.replaceChildren(...(account
+    ? [h("span", { id: "driver-name" }, account.name), h("button", { id: "driver-logout", onclick: async () => {
+        await driver.logout(); render();
+      } }, t("driver.logout"))]
+    : [h("a", { id: "driver-login-link", href: "#/driver/login" }, t("driver.loginTitle"))])))
+    .catch(() => corner.replaceChildren());
+  return corner;
+}
 
 let leave: (() => void) | void;
 
@@ -43,13 +77,13 @@ function header(): void {
   top.replaceChildren();
   append(top, [
     h("a", { class: "brand", href: "#/" }, t("app.title")),
-    h("nav", {}, ...(loggedIn ? NAV.map(([href, key]) =>
-      h("a", { href, class: location.hash === href || (href === "#/" && !location.hash) ? "here" : undefined }, t(key))) : [])),
+    h("nav", {}, ...(loggedIn ? NAV.map(link) : []), h("span", { class: "driver-nav" }, ...DRIVER_NAV.map(link))),
     loggedIn ? indicator : null,
+    driverCorner(),
     switcher,
     loggedIn
       ? h("button", { id: "logout", onclick: () => { apiKey.clear(); live.stop(); location.hash = "#/login"; } }, t("nav.logout"))
-      : null,
+      : h("a", { id: "operator-login", href: "#/login" }, t("nav.operator")),
   ]);
 }
 
@@ -57,15 +91,16 @@ function render(): void {
   document.title = t("app.title");
   if (leave) leave();
   const hash = location.hash || "#/";
-  if (!apiKey.get() && hash !== "#/login") {
-    location.hash = "#/login";
+  const open = PUBLIC.some(([pattern]) => pattern.test(hash));
+  if (!apiKey.get() && !open) {
+    location.hash = hash === "#/" ? "#/find" : "#/login";
     return;
   }
   if (apiKey.get()) void live.start();
   header();
   const root = document.getElementById("page")!;
   root.replaceChildren();
-  for (const [pattern, page] of ROUTES) {
+  for (const [pattern, page] of [...PUBLIC, ...ROUTES]) {
     const match = hash.match(pattern);
     if (match) {
       leave = page(root, ...match.slice(1).map(decodeURIComponent));

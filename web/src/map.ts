@@ -35,15 +35,20 @@ function near(geometry: Geometry): boolean {
     lon > VIEW.west - 15 && lon < VIEW.east + 15 && lat > VIEW.south - 10 && lat < VIEW.north + 10));
 }
 
-let borders: Promise<string[]> | null = null;
+let countries: Promise<Geometry[]> | null = null;
 
-/** SVG path data for every country near the region, fetched and converted once. */
-export function countryPaths(): Promise<string[]> {
-  borders ??= fetch(atlasUrl).then((r) => r.json()).then((topology: Topology) => {
-    const countries = feature(topology, topology.objects.countries as GeometryCollection);
-    return (countries.features as Feature[])
+/** Every country near the region as GeoJSON geometry, fetched (same origin) and converted once. */
+export function countryShapes(): Promise<Geometry[]> {
+  countries ??= fetch(atlasUrl).then((r) => r.json()).then((topology: Topology) => {
+    const all = feature(topology, topology.objects.countries as GeometryCollection);
+    return (all.features as Feature[])
       .filter((country) => country.geometry && near(country.geometry))
-      .map((country) => path(country.geometry));
+      .map((country) => country.geometry);
   });
-  return borders;
+  return countries;
+}
+
+/** SVG path data for every country near the region, in this map's projection. */
+export function countryPaths(): Promise<string[]> {
+  return countryShapes().then((shapes) => shapes.map(path));
 }

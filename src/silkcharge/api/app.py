@@ -9,12 +9,14 @@ from fastapi.security import APIKeyHeader
 
 from silkcharge import __version__
 from silkcharge.api import console, errors
+from silkcharge.api import smart as smart_api
+from silkcharge.api.accounts import router as accounts_router
 from silkcharge.api.analytics import router as analytics_router
 from silkcharge.api.billing import router as billing_router
 from silkcharge.api.driver import router as driver_router
 from silkcharge.api.operator import router as operator_router
-from silkcharge.api.trips import router as trips_router
 from silkcharge.api.planning import router as planning_router
+from silkcharge.api.trips import router as trips_router
 from silkcharge.app import Platform
 
 API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -42,7 +44,10 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(billing_router, prefix="/api/v1", dependencies=[Depends(require_key)])
     app.include_router(trips_router, prefix="/api/v1", tags=["trips"])
     app.include_router(driver_router, prefix="/api/v1", tags=["driver"])
+    app.include_router(accounts_router, prefix="/api/v1")
     app.include_router(planning_router, prefix="/api/v1", dependencies=[Depends(require_key)])
     app.include_router(analytics_router, prefix="/api/v1", dependencies=[Depends(require_key)])
+    app.include_router(smart_api.router, prefix="/api/v1", dependencies=[Depends(require_key)])
+    smart_api.install(app)
     console.install(app)  # last: it serves the web console at /
     return app

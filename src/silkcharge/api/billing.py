@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,4 +93,52 @@ async def transaction_receipt(
 ):
     """The driver's receipt, printable HTML with no external assets."""
     row = await _cdr(session, transaction_id, request)
+    return HTMLResponse(row.receipts[locale])
+
+
+class ReservationCdrOut(BaseModel):
+    """The charge for a reservation nobody came for (its no-show fee)."""
+
+    id: str
+    reservation_id: int
+    tariff_code: str | None
+    currency: str
+    total_excl_vat: Decimal
+    total_incl_vat: Decimal
+    flags: list[str]
+    cdr: dict[str, Any]
+
+
+async def _no_show_cdr(session: AsyncSession, reservation_id: int, request: Request) -> ChargeDetailRecord:
+    row = await session.scalar(
+        select(ChargeDetailRecord).where(ChargeDetailRecord.reservation_id == reservation_id)
+    )
+    if row is None:
+        reason = platform(request).billing.unpriced_reservations.get(f"reservation {reservation_id}")
+        raise NotFound(
+            f"reservation {reservation_id} has no charge of its own"
+            + (f": {reason}" if reason else " (only an expired reservation has one; a used one's fee is "
+               "on its session's CDR, a cancelled one costs nothing)")
+        )
+    return row
+
+
+@router.get("/reservations/{reservation_id}/cdr", response_model=ReservationCdrOut)
+async def reservation_cdr(reservation_id: int, request: Request, session: AsyncSession = Db):
+    row = await _no_show_cdr(session, reservation_id, request)
+    return ReservationCdrOut(
+        id=row.id, reservation_id=reservation_id, tariff_code=row.tariff_code, currency=row.currency,
+        total_excl_vat=row.total_excl_vat, total_incl_vat=row.total_incl_vat, flags=row.flags or [],
+        cdr=row.body,
+    )
+
+
+@router.get("/reservations/{reservation_id}/receipt", response_class=HTMLResponse)
+async def reservation_receipt(
+    reservation_id: int,
+    request: Request,
+    locale: str = Query(default="en", pattern="^(" + "|".join(RECEIPT_LOCALES) + ")$"),
+    session: AsyncSession = Db,
+):
+    row = await _no_show_cdr(session, reservation_id, request)
     return HTMLResponse(row.receipts[locale])

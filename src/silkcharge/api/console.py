@@ -1,8 +1,9 @@
 """What the web console needs beyond the operator API, and the console itself.
 
-The error-code table and the command forms are reference data, not network state, so they
-need no key. The console's built files (``silkcharge/web/static``, made by ``make web``) are
-served at ``/`` when they exist; the page calls the API on the same origin.
+The error-code table, the command forms, the trip planner's places and a trip's line on the
+map are reference data, not network state, so they need no key. The console's built files
+(``silkcharge/web/static``, made by ``make web``) are served at ``/`` when they exist; the
+page calls the API on the same origin.
 """
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.staticfiles import StaticFiles
 
 from silkcharge.ocpp.commands import COMMANDS
+from silkcharge.trips.network import load_charging_sites
+from silkcharge.trips.roads import NoRoute, UnknownPlace, load_road_graph
+
+SITE = "site:"
+MAX_ROUTE_POINTS = 800
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 
@@ -38,6 +44,47 @@ async def error_codes() -> dict[str, Any]:
 async def command_forms() -> dict[str, Any]:
     """Each command's parameters as JSON Schema, from which the console draws its forms."""
     return {name: params.model_json_schema() for name, params in COMMANDS.items()}
+
+
+@router.get("/places")
+async def places() -> list[dict[str, Any]]:
+    """The places the trip planner knows by name, with where they are."""
+    return [{"name": p.name, "country": p.country, "lat": p.lat, "lon": p.lon}
+            for p in load_road_graph().places]
+
+
+@router.get("/trip-map")
+async def trip_map(
+    request: Request,
+    point: list[str] = Query(..., description="in driving order: a place name, or site:CODE for "
+                                              "a charging stop; 2 to 12 points"),
+) -> dict[str, Any]:
+    """What a trip plan looks like on the map: its points located, and the road between them
+    (shortest road legs, thinned to at most 800 coordinates)."""
+    if not 2 <= len(point) <= 12:
+        raise HTTPException(422, "give 2 to 12 points")
+    roads = load_road_graph()
+    sites = {site.code: site for site in await load_charging_sites(request.app.state.platform.sessions)}
+    located = []
+    try:
+        for item in point:
+            if item.startswith(SITE):
+                site = sites.get(item[len(SITE):])
+                if site is None:
+                    raise HTTPException(422, f"no charging site {item[len(SITE):]}")
+                located.append({"kind": "stop", "name": site.name, "code": site.code,
+                                "lat": site.lat, "lon": site.lon})
+            else:
+                place = roads.place(item)
+                located.append({"kind": "place", "name": place.name, "lat": place.lat, "lon": place.lon})
+        line: list[tuple[float, float]] = []
+        for a, b in zip(located, located[1:]):
+            line.extend(roads.shortest_path((a["lat"], a["lon"]), (b["lat"], b["lon"])).coords)
+    except (UnknownPlace, NoRoute) as exc:
+        raise HTTPException(422, str(exc)) from None
+    step = max(1, -(-len(line) // MAX_ROUTE_POINTS))
+    thinned = line[::step] + ([line[-1]] if (len(line) - 1) % step else [])
+    return {"points": located, "route": [[round(lat, 5), round(lon, 5)] for lat, lon in thinned]}
 
 
 def install(app: FastAPI) -> None:

@@ -4,9 +4,8 @@ Open to drivers without an API key. Search changes no stored data: a `token` onl
 which tariff prices the results (a fleet's concession, a resident's price); an unknown token
 prices as a regular driver, so search never reveals which tokens exist.
 
-Reservations are made and cancelled with the driver's own idToken in the request; a driver
-can only cancel a reservation made for that token. This stands in for a driver login, which
-the console issue brings.
+Reservations need a logged-in driver (`api/accounts.py`): they are made for one of the
+driver's own idTokens, and a driver sees and cancels only reservations for those tokens.
 """
 
 from __future__ import annotations
@@ -18,7 +17,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from silkcharge.api import models as m
-from silkcharge.services.reservations import ReservationRequest
+from silkcharge.api.accounts import Driver, DriverReservationIn, own_token
+from silkcharge.services.reservations import ReservationRequest, UnknownReservation
 from silkcharge.services.search import (
     BoundingBox,
     ConnectorResult,
@@ -65,18 +65,28 @@ async def search_stations(
 
 
 @router.post("/driver/reservations", response_model=m.ReservationOut, status_code=201, tags=["driver"])
-async def reserve(body: m.DriverReservationIn, request: Request):
-    """Hold an EVSE for the driver's idToken until `expires_at` (at most a day ahead)."""
+async def reserve(body: DriverReservationIn, request: Request, driver: Driver):
+    """Hold an EVSE for the logged-in driver's idToken until `expires_at` (at most a day ahead)."""
+    token = own_token(driver, body.id_token)
     return await request.app.state.platform.reservations.reserve(
-        ReservationRequest(body.station_id, body.evse_id, body.connector_id, body.id_token, body.expires_at)
+        ReservationRequest(body.station_id, body.evse_id, body.connector_id, token, body.expires_at)
     )
 
 
+@router.get("/driver/reservations", response_model=list[m.ReservationOut], tags=["driver"])
+async def my_reservations(request: Request, driver: Driver):
+    """The logged-in driver's reservations, newest first."""
+    return await request.app.state.platform.drivers.reservations_of(driver)
+
+
 @router.delete("/driver/reservations/{reservation_id}", response_model=m.ReservationOut, tags=["driver"])
-async def cancel_reservation(
-    reservation_id: int, request: Request, id_token: str = Query(description="the token it was made for")
-):
-    return await request.app.state.platform.reservations.cancel(reservation_id, by_token=id_token)
+async def cancel_reservation(reservation_id: int, request: Request, driver: Driver):
+    """Cancel one of the driver's own reservations; anyone else's answers 404."""
+    reservations = request.app.state.platform.reservations
+    reservation = await reservations.get(reservation_id)
+    if reservation.id_token not in driver.tokens:
+        raise UnknownReservation(f"no reservation {reservation_id}")
+    return await reservations.cancel(reservation_id, by_token=reservation.id_token)
 
 
 def _bbox(*edges: float | None) -> BoundingBox | None:

@@ -9,11 +9,17 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from silkcharge.bus.local import StationOffline
+from silkcharge.bus.redis import RoutingUnavailable
 from silkcharge.ocpp.connection import StationCallError, StationReplyInvalid, StationTimeout
 from silkcharge.ocpp.rpc import RpcError
 from silkcharge.services.billing import TariffRefused
 from silkcharge.services.commands import CommandRefused, UnknownCommand, UnknownStation
-from silkcharge.services.reservations import ReservationConflict, ReservationRefused, UnknownReservation
+from silkcharge.services.reservations import (
+    ReservationConflict,
+    ReservationRefused,
+    UnknownReservation,
+)
+from silkcharge.store.group_commit import StoreUnavailable
 
 
 class NotFound(LookupError):
@@ -43,6 +49,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(IntegrityError)
     async def integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         return _answer(409, f"conflicts with stored data: {exc.orig}")
+
+    @app.exception_handler(RoutingUnavailable)
+    @app.exception_handler(StoreUnavailable)
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(StationOffline)
     async def offline(_: Request, exc: StationOffline) -> JSONResponse:

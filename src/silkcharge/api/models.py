@@ -286,14 +286,11 @@ class CdrOut(BaseModel):
 
 
 class ReservationIn(Body):
-    evse_id: int = Field(ge=1, description="the EVSE to hold; in OCPP 1.6 the connector id")
+    evse_id: int = Field(ge=0, description="the EVSE to hold; in OCPP 1.6 the connector id; "
+                         "0 holds the whole station (a connector is kept free for the token)")
     connector_id: int | None = Field(default=None, ge=1, description="one connector of the EVSE")
     id_token: str = Field(min_length=1, max_length=20, description="the only token that may start there")
     expires_at: datetime = Field(description="when the hold lapses, with a time zone")
-
-
-class DriverReservationIn(ReservationIn):
-    station_id: str = Field(min_length=1, max_length=48)
 
 
 class ReservationOut(Body):

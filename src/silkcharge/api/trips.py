@@ -7,24 +7,43 @@ availability come from the platform's store.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from silkcharge.domain.compat import load_adapters, usable_standards
+from silkcharge.domain.clock import utcnow
+from silkcharge.domain.compat import ChargeOption, load_adapters, usable_standards
+from silkcharge.domain.pricing import PricingError, estimate
+from silkcharge.domain.tariffs import InvalidTariff, NoApplicableTariff, Tariff, select_tariff
 from silkcharge.domain.vehicles import CompareError, UnknownVehicle, Vehicle, load_catalog
-from silkcharge.trips.network import SiteIndex, load_charging_sites, sites_along, sites_near
+from silkcharge.store.schema import Site, TariffRecord
+from silkcharge.trips.network import (
+    ChargingSite,
+    SiteIndex,
+    load_charging_sites,
+    sites_along,
+    sites_near,
+)
 from silkcharge.trips.planner import (
+    SessionPrice,
     TripError,
     TripPlan,
     TripRequest,
+    Unpriced,
     plan_trip,
 )
 from silkcharge.trips.roads import NoRoute, UnknownPlace, load_road_graph
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 
@@ -178,12 +197,66 @@ async def plan(request: Request, body: PlanIn) -> dict[str, Any]:
     fields = body.model_dump(exclude={"vehicle_id"})
     trip = TripRequest(vehicle=v, **{k: tuple(x) if isinstance(x, list) else x
                                      for k, x in fields.items()})
-    sites = await load_charging_sites(request.app.state.platform.sessions)
+    platform = request.app.state.platform
+    sites = await load_charging_sites(platform.sessions)
+    prices = await TripPrices.load(platform.sessions)
     try:
-        result = await asyncio.to_thread(plan_trip, trip, SiteIndex(load_road_graph(), sites))
+        result = await asyncio.to_thread(plan_trip, trip, SiteIndex(load_road_graph(), sites),
+                                         price_session=prices.price)
     except (TripError, UnknownPlace) as exc:
         raise HTTPException(422, str(exc)) from None
     return plan_to_dict(result)
+
+
+class TripPrices:
+    """The planner's price hook over the stored tariffs: a regular driver's price for each stop,
+    by `domain.pricing.estimate` (the computation search, the charger display and receipts use),
+    at the time the stop starts (now, when the trip has no departure time)."""
+
+    def __init__(self, sites: dict[str, tuple[int, int, str]], tariffs: list[tuple[int, int | None, Tariff]],
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self._sites = sites
+        """Site code -> (site id, operator id, time zone)."""
+        self._tariffs = tariffs
+        """Every tariff, site-specific ones first: (operator id, site id or None, tariff)."""
+        self._clock = clock
+
+    @classmethod
+    async def load(cls, sessions: async_sessionmaker) -> TripPrices:
+        """Every published tariff and where it applies: a few hundred rows, parsed once."""
+        async with sessions() as session:
+            sites = {row.code: (row.id, row.operator_id, row.timezone) for row in await session.execute(
+                select(Site.code, Site.id, Site.operator_id, Site.timezone))}
+            rows = await session.execute(
+                select(TariffRecord.operator_id, TariffRecord.site_id, TariffRecord.body)
+                .order_by(TariffRecord.site_id.is_(None), TariffRecord.id))
+            tariffs = []
+            for operator_id, site_id, body in rows:
+                try:
+                    tariffs.append((operator_id, site_id, Tariff.from_ocpi(body)))
+                except (InvalidTariff, KeyError, TypeError, ValueError):
+                    log.warning("stored tariff %s cannot be read; trips do not use it", body.get("id"))
+        return cls(sites, tariffs)
+
+    def price(self, site: ChargingSite, option: ChargeOption, energy_kwh: float, minutes: float,
+              start: datetime | None) -> SessionPrice | Unpriced:
+        known = self._sites.get(site.code)
+        if known is None:
+            return Unpriced(f"site {site.code} is not in the store, so it has no tariff")
+        site_id, operator_id, zone = known
+        here = [t for op, s, t in self._tariffs if op == operator_id and s in (site_id, None)]
+        if not here:
+            return Unpriced(f"no tariff is published for site {site.code}")
+        at = start or self._clock()
+        try:
+            tariff = select_tariff(here, at, driver_category="regular")
+            priced = estimate(tariff, Decimal(f"{energy_kwh:.3f}"), Decimal(f"{max(minutes, 0.01):.2f}"),
+                              at.astimezone(ZoneInfo(zone)))
+        except (NoApplicableTariff, PricingError) as exc:
+            return Unpriced(str(exc))
+        total = priced.total_cost
+        return SessionPrice((total.incl_vat or total.excl_vat).amount, priced.currency, tariff.id,
+                            total.excl_vat.amount)
 
 
 def plan_to_dict(plan: TripPlan) -> dict[str, Any]:
@@ -201,14 +274,12 @@ def plan_to_dict(plan: TripPlan) -> dict[str, Any]:
                             "overhead_min", "wait_min"):
                     stop[key] = round(stop[key], 1)
                 stop["average_kw"] = round(leg.stop.average_kw, 1)
-                stop["cost"] = None if leg.stop.cost is None else {
-                    "amount": str(leg.stop.cost.amount), "currency": leg.stop.cost.currency}
+                stop["cost"] = None if leg.stop.cost is None else _price(leg.stop.cost)
                 stop["arrive_at"] = _time(leg.stop.arrive_at)
                 stop["depart_at"] = _time(leg.stop.depart_at)
             out.append(item)
         return out
 
-    cost = plan.cost
     return {
         "vehicle": {"id": plan.vehicle_id, "name": plan.vehicle_name},
         "origin": plan.origin, "destination": plan.destination, "via": list(plan.via),
@@ -220,15 +291,24 @@ def plan_to_dict(plan: TripPlan) -> dict[str, Any]:
             "border_wait_min": round(plan.border_wait_min, 1),
             "busy_wait_min": round(plan.busy_wait_min, 1), "stops": len(plan.stops),
             "arrival_soc": round(plan.arrival_soc, 1),
-            "cost": None if cost is None else [
-                {"amount": str(c.amount), "currency": c.currency} for c in cost],
+            "cost": [_price(c) for c in plan.priced_cost],
+            "cost_complete": plan.unpriced_stops == 0,
+            "unpriced_stops": plan.unpriced_stops,
         },
-        "cost_note": "prices come from tariffs once they exist (issue 3); null means unknown",
+        "cost_note": ("each stop is priced for a regular driver by its site's tariff, at the time "
+                      "the stop starts (now, without depart_at); totals are per currency, over the "
+                      "stops that have a price, and never add one currency to another"),
         "warnings": list(plan.warnings),
         "candidates": plan.candidates,
         "assumptions": {k: (v.isoformat() if isinstance(v, date) else v)
                         for k, v in plan.assumptions.items()},
     }
+
+
+def _price(price: SessionPrice) -> dict[str, Any]:
+    return {"amount": str(price.amount), "currency": price.currency,
+            "amount_excl_vat": None if price.amount_excl_vat is None else str(price.amount_excl_vat),
+            "tariff": price.tariff}
 
 
 def _time(value: datetime | None) -> str | None:

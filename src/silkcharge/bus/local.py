@@ -24,7 +24,14 @@ class EventBus:
 
     def __init__(self, queue_size: int = 1000) -> None:
         self._queues: set[asyncio.Queue[Event]] = set()
+        self._local_only: set[asyncio.Queue[Event]] = set()
         self._queue_size = queue_size
+
+    def start(self) -> None:
+        """Nothing to start in one process; the Redis bus starts its loops here."""
+
+    async def stop(self) -> None:
+        """Nothing to stop in one process."""
 
     def publish(self, event: Event) -> None:
         for queue in self._queues:
@@ -33,13 +40,26 @@ class EventBus:
             queue.put_nowait(event)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Event]]:
+    async def subscribe(self, *, local_only: bool = False) -> AsyncIterator[asyncio.Queue[Event]]:
+        """A queue of events. Services that *act* on an event (price it, send a command)
+        subscribe `local_only`: with several nodes each event is acted on once, by the node
+        where it happened; views (live map, search, the event stream) see every node's."""
         queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
         self._queues.add(queue)
+        if local_only:
+            self._local_only.add(queue)
         try:
             yield queue
         finally:
             self._queues.discard(queue)
+            self._local_only.discard(queue)
+
+    def publish_remote(self, event: Event) -> None:
+        """An event that happened on another node: to every subscriber but the local-only ones."""
+        for queue in self._queues - self._local_only:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(event)
 
 
 class LocalRouter:
@@ -47,6 +67,12 @@ class LocalRouter:
 
     def __init__(self) -> None:
         self._targets: dict[str, CommandTarget] = {}
+
+    def start(self) -> None:
+        """Nothing to start in one process; the Redis router starts its loops here."""
+
+    async def stop(self) -> None:
+        """Nothing to stop in one process."""
 
     def attach(self, station_id: str, target: CommandTarget) -> CommandTarget | None:
         """Register the socket for a station; returns the one it replaces, if any."""

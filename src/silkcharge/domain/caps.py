@@ -243,6 +243,8 @@ def apply_cap(cdr: Cdr, rule: PriceCapRule, driver_category: str = "regular") ->
     capped_part = gross
     if not rule.includes_parking:
         capped_part = gross - (cdr.total_parking_cost.incl_vat or Money.zero(cdr.currency))
+    if cdr.total_reservation_cost is not None:  # a fee for holding the charger, not per kWh
+        capped_part = capped_part - (cdr.total_reservation_cost.incl_vat or Money.zero(cdr.currency))
     limit = (rule.cap * cdr.total_energy).round_to_minor(ROUND_DOWN)
     if capped_part <= limit:
         return CappedResult(cdr, False, None)

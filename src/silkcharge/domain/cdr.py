@@ -19,6 +19,7 @@ from silkcharge.domain.money import Money, Price, minor_units
 from silkcharge.domain.pricing import (
     ChargingPeriod,
     CostLine,
+    PricedReservation,
     PricedSession,
     SessionTimeline,
     price_session,
@@ -77,9 +78,20 @@ class Cdr:
     cap: CapRecord | None = None
     flags: tuple[str, ...] = field(default=())
     """E.g. "closed-without-stop" for a session the CSMS had to close itself."""
+    total_reservation_cost: Price | None = None
+    """The reservation's fee (OCPI 2.2.1 total_reservation_cost), already in total_cost."""
 
     @classmethod
-    def from_priced(cls, cdr_id: str, tariff: Tariff, priced: PricedSession, **extra: Any) -> Cdr:
+    def from_priced(
+        cls,
+        cdr_id: str,
+        tariff: Tariff,
+        priced: PricedSession,
+        reservation: PricedReservation | None = None,
+        **extra: Any,
+    ) -> Cdr:
+        """The CDR of a priced session; a reservation it used adds its lines and its fee."""
+        fee = reservation.total_cost if reservation is not None else None
         return cls(
             id=cdr_id,
             start_date_time=priced.start,
@@ -87,21 +99,38 @@ class Cdr:
             currency=priced.currency,
             tariffs=(tariff,),
             charging_periods=priced.charging_periods,
-            lines=priced.lines,
+            lines=(reservation.lines if reservation else ()) + priced.lines,
             total_energy=priced.total_energy,
             total_time=priced.total_time,
             total_parking_time=priced.total_parking_time,
-            total_cost=priced.total_cost,
+            total_cost=priced.total_cost + fee if fee else priced.total_cost,
             total_fixed_cost=priced.total_fixed_cost,
             total_energy_cost=priced.total_energy_cost,
             total_time_cost=priced.total_time_cost,
             total_parking_cost=priced.total_parking_cost,
-            subtotal=priced.subtotal,
+            subtotal=priced.subtotal + fee if fee else priced.subtotal,
             price_limit=priced.price_limit,
             vat_date=priced.vat_date,
             country_code=tariff.country_code,
             party_id=tariff.party_id,
+            total_reservation_cost=fee,
             **extra,
+        )
+
+    @classmethod
+    def for_no_show(cls, cdr_id: str, tariff: Tariff, reservation: PricedReservation,
+                    reserved_from: datetime, reserved_until: datetime, **extra: Any) -> Cdr:
+        """The CDR of a reservation nobody came for: no energy, no time, only its fees."""
+        zero = Price.zero(tariff.currency)
+        return cls(
+            id=cdr_id, start_date_time=reserved_from, end_date_time=reserved_until,
+            currency=tariff.currency, tariffs=(tariff,), charging_periods=(),
+            lines=reservation.lines, total_energy=Decimal(0), total_time=Decimal(0),
+            total_parking_time=Decimal(0), total_cost=reservation.total_cost,
+            total_fixed_cost=zero, total_energy_cost=zero, total_time_cost=zero,
+            total_parking_cost=zero, subtotal=reservation.total_cost, price_limit=None,
+            vat_date=reservation.vat_date, country_code=tariff.country_code,
+            party_id=tariff.party_id, total_reservation_cost=reservation.total_cost, **extra,
         )
 
     def vat_rates(self) -> list[Decimal | None]:
@@ -133,6 +162,8 @@ class Cdr:
             "total_parking_time": self.total_parking_time,
             "total_parking_cost": self.total_parking_cost.to_ocpi(),
         }
+        if self.total_reservation_cost is not None:
+            body["total_reservation_cost"] = self.total_reservation_cost.to_ocpi()
         for name in ("country_code", "party_id", "session_id"):
             if getattr(self, name):
                 body[name] = getattr(self, name)
@@ -153,11 +184,13 @@ def build_cdr(
     timeline: SessionTimeline,
     *,
     vat_table: VatTable | None = None,
+    reservation: PricedReservation | None = None,
     **extra: Any,
 ) -> Cdr:
-    """Price `timeline` with `tariff` and wrap the result as a CDR."""
+    """Price `timeline` with `tariff` and wrap the result as a CDR (with the fee of the
+    reservation the session used, when there is one)."""
     priced = price_session(tariff, time_zone, timeline, vat_table=vat_table)
-    return Cdr.from_priced(cdr_id, tariff, priced, **extra)
+    return Cdr.from_priced(cdr_id, tariff, priced, reservation, **extra)
 
 
 def _utc(moment: datetime) -> str:
@@ -205,6 +238,9 @@ _LABELS: dict[str, dict[str, str]] = {
         "TIME": "Charging time",
         "PARKING_TIME": "Parking time",
         "FLAT": "Session fee",
+        "RESERVATION_FLAT": "Reservation fee",
+        "RESERVATION_TIME": "Reservation time",
+        "no-show": "The reservation expired unused; the no-show fee applies.",
         "subtotal": "Subtotal",
         "min_price": "Minimum price of the tariff",
         "max_price": "Maximum price of the tariff",
@@ -244,6 +280,9 @@ _LABELS: dict[str, dict[str, str]] = {
         "TIME": "Время зарядки",
         "PARKING_TIME": "Время простоя",
         "FLAT": "Плата за сессию",
+        "RESERVATION_FLAT": "Плата за бронирование",
+        "RESERVATION_TIME": "Время бронирования",
+        "no-show": "Бронирование истекло без использования; взимается плата за неявку.",
         "subtotal": "Промежуточный итог",
         "min_price": "Минимальная цена тарифа",
         "max_price": "Максимальная цена тарифа",
@@ -314,7 +353,7 @@ def receipt_html(cdr: Cdr, operator: Operator, site: Site, locale: str = "en") -
     for line in cdr.lines:
         rows.append(
             "<tr>"
-            f"<td>{escape(t[line.dimension.value])}</td>"
+            f"<td>{escape(t[_label(tariff, line)])}</td>"
             f"<td class=num>{escape(_quantity(line, locale, t))}</td>"
             f"<td class=num>{escape(_unit_price(line, cdr.currency, places, locale, t))}</td>"
             f"<td class=num>{escape(_rate(line.vat_rate, locale, t))}</td>"
@@ -372,6 +411,12 @@ def receipt_html(cdr: Cdr, operator: Operator, site: Site, locale: str = "en") -
         + "".join(f"<p class=note>{escape(note)}</p>" for note in notes)
         + "</body></html>\n"
     )
+
+
+def _label(tariff: Tariff, line: CostLine) -> str:
+    if tariff.elements[line.element_index].is_reservation:
+        return f"RESERVATION_{line.dimension.value}"
+    return line.dimension.value
 
 
 def _incl(price: Price) -> Money:

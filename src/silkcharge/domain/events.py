@@ -62,3 +62,13 @@ class TransactionEnded(Event):
     transaction_id: int
     energy_wh: str | None
     reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SmartChargingProblem(Event):
+    """Load management could not do what it should (station_id "" for a whole site)."""
+
+    site: str
+    kind: str
+    reason: str
+    evse_id: int | None = None

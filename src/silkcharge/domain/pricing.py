@@ -39,7 +39,7 @@ from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from silkcharge.domain.money import Money, Price, to_decimal
+from silkcharge.domain.money import Money, Price, minor_units, to_decimal
 from silkcharge.domain.tariffs import (
     STATUTORY,
     DayOfWeek,
@@ -62,11 +62,14 @@ __all__ = [
     "PricingError",
     "SessionState",
     "SessionTimeline",
+    "UnitPrices",
     "estimate",
     "idle_intervals",
     "price_reservation",
     "price_session",
+    "price_text",
     "split_vat",
+    "unit_prices",
 ]
 
 ENERGY = TariffDimensionType.ENERGY
@@ -717,6 +720,84 @@ def _seconds(delta: timedelta) -> Decimal:
     return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds) / 10**6
 
 
+# --- unit prices for displays ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UnitPrices:
+    """The unit prices in force at one instant of a session, incl. VAT: what a charger's
+    display shows next to the running cost. None where the dimension is free then."""
+
+    currency: str
+    per_kwh: Decimal | None
+    per_hour: Decimal | None
+    parking_per_hour: Decimal | None
+    flat: Decimal | None
+
+
+def unit_prices(
+    tariff: Tariff,
+    time_zone: str | tzinfo,
+    timeline: SessionTimeline,
+    moment: datetime | None = None,
+    *,
+    vat_table: VatTable | None = None,
+) -> UnitPrices:
+    """Which element prices each dimension at `moment` (default: the timeline's end), judged by
+    the same restrictions as `price_session`, with its price converted to incl. VAT."""
+    zone = ZoneInfo(time_zone) if isinstance(time_zone, str) else time_zone
+    moment = moment or timeline.end
+    reading = timeline.reading_at(moment)
+    context = _Context(
+        local=moment.astimezone(zone),
+        duration_s=_seconds(moment - timeline.start),
+        kwh=timeline.energy_at(moment) - timeline.energy_at(timeline.start),
+        power_kw=reading.power_kw if reading else None,
+        current_a=reading.current_a if reading else None,
+    )
+    rates = _VatResolver(tariff, moment.astimezone(zone).date(), vat_table or load_vat_table())
+
+    def gross(dimension: TariffDimensionType, index: int | None) -> Decimal | None:
+        if index is None:
+            return None
+        component = tariff.elements[index].component(dimension)
+        assert component is not None
+        rate = rates.rate(component)
+        if tariff.vat_included or rate is None:
+            return component.price
+        return component.price * (100 + rate) / 100
+
+    return UnitPrices(
+        currency=tariff.currency,
+        per_kwh=gross(ENERGY, _first_match(tariff.elements, ENERGY, context)),
+        per_hour=gross(TIME, _first_match(tariff.elements, TIME, context)),
+        parking_per_hour=gross(PARKING_TIME, _first_match(tariff.elements, PARKING_TIME, context)),
+        flat=gross(FLAT, _flat_element(tariff, zone, timeline)),
+    )
+
+
+def price_text(prices: UnitPrices) -> str:
+    """One line for a charger's display, e.g. "92.80 KZT/kWh, 232.00 KZT per session,
+    parking 696.00 KZT/h (incl. VAT)". Unit prices keep their own precision beyond the minor unit."""
+    places = minor_units(prices.currency)
+
+    def amount(value: Decimal) -> str:
+        shown = value.quantize(Decimal(1).scaleb(-places)) if value == value.quantize(
+            Decimal(1).scaleb(-places)) else value.normalize()
+        return f"{shown:f} {prices.currency}"
+
+    parts = []
+    if prices.per_kwh is not None:
+        parts.append(f"{amount(prices.per_kwh)}/kWh")
+    if prices.per_hour is not None:
+        parts.append(f"{amount(prices.per_hour)}/h charging")
+    if prices.flat is not None:
+        parts.append(f"{amount(prices.flat)} per session")
+    if prices.parking_per_hour is not None:
+        parts.append(f"parking {amount(prices.parking_per_hour)}/h")
+    return (", ".join(parts) + " (incl. VAT)") if parts else "free of charge"
+
+
 # --- reservations ---------------------------------------------------------------------------
 
 
@@ -726,6 +807,7 @@ class PricedReservation:
     lines: tuple[CostLine, ...]
     total_cost: Price
     expired: bool
+    vat_date: date
 
 
 def price_reservation(
@@ -768,7 +850,7 @@ def price_reservation(
         billed = _round_up(seconds, TIME, per_hour.step_size)
         lines.append(_line(tariff, TIME, time_index, per_hour, seconds, billed, rates))
     total = sum((line.cost for line in lines), Price.zero(tariff.currency))
-    return PricedReservation(tariff.id, tuple(lines), total, expired)
+    return PricedReservation(tariff.id, tuple(lines), total, expired, rates.day)
 
 
 def _reservation_element(tariff: Tariff, kind: ReservationRestrictionType) -> int | None:

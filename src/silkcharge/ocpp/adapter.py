@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from silkcharge.domain.charging import BootDecision, StationEvent
 from silkcharge.domain.clock import to_ocpp, utcnow
@@ -22,6 +22,14 @@ from silkcharge.services.stations import StationService
 from silkcharge.services.transactions import TransactionService
 
 Handler = Callable[..., Awaitable[dict[str, Any]]]
+
+
+class SessionCosts(Protocol):
+    """What a transaction reply needs to carry its cost (services/charger_cost.py)."""
+
+    async def running_total(self, transaction_id: int) -> Decimal | None: ...
+
+    async def final_total(self, transaction_id: int) -> Decimal | None: ...
 
 
 def on(action: str) -> Callable[[Handler], Handler]:
@@ -42,6 +50,14 @@ def command(name: str) -> Callable:
         return method
 
     return mark
+
+
+class SmartChargingListener(Protocol):
+    async def profiles_reported(
+        self, station_id: str, request_id: int, evse_id: int, profiles: list[Any], more_to_come: bool
+    ) -> None: ...
+
+    async def ev_charging_needs(self, station_id: str, evse_id: int, needs: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -65,6 +81,8 @@ class Adapter:
     builders: ClassVar[dict[str, str]]
     # Actions a station may send before it is Accepted.
     before_acceptance: ClassVar[frozenset[str]] = frozenset({"BootNotification", "Heartbeat"})
+    # Configuration keys that say whether a station shows cost messages (see `shows_cost`).
+    cost_display_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -83,6 +101,16 @@ class Adapter:
         self.stations = stations
         self.transactions = transactions
         self.reservations = reservations
+        self.costs: SessionCosts | None = None
+        """Set by the composition root once the services that price sessions exist."""
+        # Smart charging hears what stations report of their profiles and EVs' needs
+        # (services/smart.py, attached by build_platform); None: nobody listens.
+        self.smart: SmartChargingListener | None = None
+
+    def shows_cost(self, configuration: dict[str, Any]) -> bool | None:
+        """Whether the station displays cost messages, by its stored configuration; None when
+        the configuration does not say yet (ask for `cost_display_keys`)."""
+        return True
 
     def handles(self, action: str) -> bool:
         return action in self.handlers
@@ -152,3 +180,15 @@ def decimal_value(raw: Any, field: str) -> Decimal:
             f"{field}: {raw!r} is not a number",
         )
     return value
+
+
+def ocpp_number(amount: Decimal) -> float:
+    """An exact Decimal amount as the JSON number an OCPP field wants (e.g. totalCost).
+
+    Our JSON encoder writes a float by its shortest round-trip form, so any amount of at most
+    15 significant digits reaches the wire as exactly its own digits; anything else is refused
+    rather than rounded silently."""
+    number = float(amount)
+    if Decimal(repr(number)) != amount:
+        raise ValueError(f"{amount} cannot be carried exactly as a JSON number")
+    return number

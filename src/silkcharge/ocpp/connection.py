@@ -22,6 +22,7 @@ from silkcharge.ocpp.adapter import Adapter, Session
 from silkcharge.ocpp.rpc import Call, CallError, CallResult, ErrorKind, RpcError
 from silkcharge.services.stations import StationService
 from silkcharge.services.writer import BatchWriter
+from silkcharge.store.group_commit import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class StationConnection:
     ) -> None:
         self.station_id = station_id
         self.version = adapter.version
+        self.connection_id = uuid.uuid4().hex  # names this socket in the station's presence
         self._ws = websocket
         self._adapter = adapter
         self._stations = stations
@@ -71,7 +73,12 @@ class StationConnection:
     async def serve(self) -> None:
         try:
             async for raw in self._ws:
-                await self._receive(raw)
+                try:
+                    await self._receive(raw)
+                except ConnectionClosed:
+                    raise
+                except Exception:  # whatever happens to one frame, the socket stays up
+                    log.exception("%s: a frame could not be handled", self.station_id)
         except ConnectionClosed:
             pass
         finally:
@@ -81,7 +88,7 @@ class StationConnection:
 
     async def _receive(self, raw: str | bytes) -> None:
         if self._stations.seen(self.station_id):
-            await self._stations.connected(self.station_id, self.version)
+            await self._stations.connected(self.station_id, self.version, self.connection_id)
         text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
         data = raw.encode() if isinstance(raw, str) else raw
         if len(data) > self._max_message_bytes:
@@ -117,6 +124,19 @@ class StationConnection:
         except RpcError as error:
             error.message_id = call.message_id
             await self._send_error(error, action=call.action)
+            return
+        except StoreUnavailable as error:
+            # Nothing was stored and nothing is acknowledged: the station keeps the message and
+            # sends it again (transaction messages are retried by both OCPP versions).
+            log.warning("%s: %s refused while the database is unavailable: %s", self.station_id, call.action, error)
+            await self._send_error(
+                RpcError(
+                    ErrorKind.INTERNAL_ERROR,
+                    f"database temporarily unavailable; {call.action} was not stored, send it again",
+                    message_id=call.message_id,
+                ),
+                action=call.action,
+            )
             return
         except Exception:
             log.exception("%s: %s failed inside silkcharge", self.station_id, call.action)

@@ -25,6 +25,7 @@ from silkcharge.ocpp.connection import StationConnection
 from silkcharge.services.stations import Admission, AdmissionVerdict, StationService
 from silkcharge.services.writer import BatchWriter
 from silkcharge.settings import Settings
+from silkcharge.store.group_commit import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ class Gateway:
             max_size=self._settings.max_frame_bytes,
             ping_interval=None,
             server_header="silkcharge",
+            backlog=self._settings.accept_backlog,
+            reuse_port=self._settings.ocpp_reuse_port or None,
         )
         self._monitor = asyncio.create_task(self._watch_silence(), name="offline-monitor")
         log.info("OCPP gateway listening on ws://%s:%d/ocpp/{stationId}", self._settings.ocpp_host, self.port)
@@ -116,7 +119,17 @@ class Gateway:
         credentials = basic_credentials(request.headers)
         if credentials is not None and credentials[0] != station_id:
             return self._unauthorized(connection, "Basic-auth user must be the station id")
-        verdict = await self._stations.admit(station_id, credentials[1] if credentials else None)
+        try:
+            verdict = await self._stations.admit(station_id, credentials[1] if credentials else None)
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            log.warning("handshake of %s deferred: database unavailable", station_id)
+            response = connection.respond(
+                HTTPStatus.SERVICE_UNAVAILABLE, "the CSMS database is unavailable; reconnect shortly\n"
+            )
+            response.headers["Retry-After"] = "10"
+            return response
         if verdict.admission is Admission.UNKNOWN_STATION:
             log.info("refused unknown station %s", station_id)
             return connection.respond(HTTPStatus.NOT_FOUND, f"station {station_id} is not registered\n")
@@ -160,20 +173,22 @@ class Gateway:
             closing = asyncio.create_task(previous.close(*CLOSE_REPLACED))
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)
-        await self._stations.connected(station_id, version)
+        await self._stations.connected(station_id, version, connection.connection_id)
         try:
             await connection.serve()
         finally:
             self._router.detach(station_id, connection)
             if self._router.get(station_id) is None:
-                await self._stations.disconnected(station_id, "socket closed")
+                await self._stations.disconnected(station_id, "socket closed", connection.connection_id)
 
     async def _watch_silence(self) -> None:
         while True:
             await asyncio.sleep(self._settings.offline_check_every)
             try:
                 silent = await self._stations.mark_silent_offline()
+                if self._settings.redis_url:  # stations of a node that died hold no socket anywhere
+                    silent += await self._stations.mark_stale_offline()
                 if silent:
-                    log.info("marked offline after silence: %s", ", ".join(silent))
+                    log.info("marked offline after silence: %s", ", ".join(silent[:50]))
             except Exception:
                 log.exception("offline check failed; trying again next round")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from typing import Any
 
 from silkcharge.domain.charging import (
@@ -18,6 +20,9 @@ from silkcharge.domain.charging import (
 from silkcharge.domain.clock import parse_ocpp, to_ocpp, utcnow
 from silkcharge.ocpp import commands as c
 from silkcharge.ocpp.adapter import Adapter, OutboundCall, Session, command, decimal_value, on
+from silkcharge.ocpp.commands import CommandNotSupported
+from silkcharge.smart.composite import composite_fields, composite_from_ocpp16
+from silkcharge.smart.profiles import profile_from_fields, set_charging_profile_request
 
 _STATUS = {
     "Available": ConnectorStatus.AVAILABLE,
@@ -252,6 +257,112 @@ class V16Adapter(Adapter):
             "reservationId": p.reservation_id,
         }
         return OutboundCall("ReserveNow", payload)
+
+    # Station-wide reservations (connectorId 0, §5.13) only where the station says it takes them.
+    station_wide_reservation_keys = ("ReserveConnectorZeroSupported",)
+
+    def reserves_station_wide(self, configuration: dict[str, Any]) -> bool | None:
+        """Whether the station takes ReserveNow for connector 0; None when it has not said."""
+        value = configuration.get("ReserveConnectorZeroSupported")
+        return None if value is None else str(value).strip().lower() == "true"
+
+    # -- cost on the display: the OCA "California Pricing" DataTransfer messages -----------
+
+    cost_display_keys = ("CustomDisplayCostAndPrice",)
+
+    def shows_cost(self, configuration: dict[str, Any]) -> bool | None:
+        value = configuration.get("CustomDisplayCostAndPrice")
+        return None if value is None else str(value).lower() == "true"
+
+    @command("user_price")
+    def user_price(self, p: c.UserPrice, ctx: dict) -> OutboundCall:
+        return _cost_message("SetUserPrice", {"idToken": p.id_token, "priceText": p.price_text})
+
+    @command("running_cost")
+    def running_cost(self, p: c.RunningCost, ctx: dict) -> OutboundCall:
+        prices = {
+            name: value
+            for name, value in (("kWhPrice", p.kwh_price), ("hourPrice", p.hour_price), ("flatFee", p.flat_fee))
+            if value is not None
+        }
+        data: dict[str, Any] = {
+            "transactionId": int(p.station_tx_id),
+            "timestamp": to_ocpp(p.timestamp),
+            "meterValue": p.meter_wh,
+            "cost": p.total_cost,
+            "state": "Charging" if p.charging else "Idle",
+            "chargingPrice": prices,
+        }
+        if p.idle_hour_price is not None:
+            data["idlePrice"] = {"graceMinutes": 0, "hourPrice": p.idle_hour_price}
+        return _cost_message("RunningCost", data)
+
+    @command("final_cost")
+    def final_cost(self, p: c.FinalCost, ctx: dict) -> OutboundCall:
+        data = {"transactionId": int(p.station_tx_id), "cost": p.total_cost, "priceText": p.price_text}
+        return _cost_message("FinalCost", data)
+
+
+    # -- Smart Charging profile ------------------------------------------------------------------
+
+    @command("set_charging_profile")
+    def set_charging_profile(self, p: c.SetChargingProfile, ctx: dict) -> OutboundCall:
+        profile = profile_from_fields(p.profile.model_dump())
+        return OutboundCall("SetChargingProfile", set_charging_profile_request("1.6", p.evse_id, profile))
+
+    @command("clear_charging_profile")
+    def clear_charging_profile(self, p: c.ClearChargingProfile, ctx: dict) -> OutboundCall:
+        payload: dict[str, Any] = {}
+        if p.profile_id is not None:
+            payload["id"] = p.profile_id
+        if p.evse_id is not None:
+            payload["connectorId"] = p.evse_id
+        if p.purpose is not None:
+            if p.purpose not in _PURPOSE:
+                raise CommandNotSupported(f"OCPP 1.6 has no {p.purpose}")
+            payload["chargingProfilePurpose"] = _PURPOSE[p.purpose]
+        if p.stack_level is not None:
+            payload["stackLevel"] = p.stack_level
+        return OutboundCall("ClearChargingProfile", payload)
+
+    @command("get_composite_schedule")
+    def get_composite_schedule(self, p: c.GetCompositeSchedule, ctx: dict) -> OutboundCall:
+        payload: dict[str, Any] = {"connectorId": p.evse_id, "duration": p.duration}
+        if p.rate_unit is not None:
+            payload["chargingRateUnit"] = p.rate_unit
+        return OutboundCall(
+            "GetCompositeSchedule", payload, read=lambda reply: _read_composite(reply, p.evse_id)
+        )
+
+
+_PURPOSE = {
+    "ChargingStationMaxProfile": "ChargePointMaxProfile",
+    "TxDefaultProfile": "TxDefaultProfile",
+    "TxProfile": "TxProfile",
+}
+
+
+def _read_composite(reply: dict[str, Any], evse_id: int) -> dict[str, Any]:
+    schedule = composite_from_ocpp16(reply, evse_id)
+    return {"status": reply["status"], "schedule": composite_fields(schedule) if schedule else None}
+
+
+COST_VENDOR_ID = "org.openchargealliance.costmsg"
+
+
+def _cost_message(message_id: str, data: dict[str, Any]) -> OutboundCall:
+    """A California Pricing DataTransfer: `data` is a JSON text whose amounts are written from
+    their Decimals digit for digit (never through a float)."""
+    payload = {"vendorId": COST_VENDOR_ID, "messageId": message_id, "data": _json_text(data)}
+    return OutboundCall("DataTransfer", payload)
+
+
+def _json_text(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(k)}:{_json_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _read_configuration(reply: dict[str, Any]) -> dict[str, Any]:

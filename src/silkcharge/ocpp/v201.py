@@ -18,8 +18,18 @@ from silkcharge.domain.charging import (
 )
 from silkcharge.domain.clock import parse_ocpp, to_ocpp, utcnow
 from silkcharge.ocpp import commands as c
-from silkcharge.ocpp.adapter import Adapter, OutboundCall, Session, command, decimal_value, on
+from silkcharge.ocpp.adapter import (
+    Adapter,
+    OutboundCall,
+    Session,
+    command,
+    decimal_value,
+    ocpp_number,
+    on,
+)
 from silkcharge.ocpp.commands import CommandNotSupported
+from silkcharge.smart.composite import composite_fields, composite_from_ocpp201
+from silkcharge.smart.profiles import profile_from_fields, set_charging_profile_request
 
 _STATUS = {
     "Available": ConnectorStatus.AVAILABLE,
@@ -218,9 +228,13 @@ class V201Adapter(Adapter):
                     ),
                 )
                 record = await self.transactions.stop(session.station_id, stop)
-        if token and record is not None:
-            return {"idTokenInfo": id_token_info(record.token)}
-        return {}
+        reply = {"idTokenInfo": id_token_info(record.token)} if token and record is not None else {}
+        if self.costs is not None and record is not None and kind != "Started":
+            # I02/I03: the running cost on Updated replies, the final cost on the Ended reply.
+            total = await (self.costs.final_total if kind == "Ended" else self.costs.running_total)(record.id)
+            if total is not None:
+                reply["totalCost"] = ocpp_number(total)
+        return reply
 
     @on("MeterValues")
     async def meter_values(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
@@ -365,9 +379,92 @@ class V201Adapter(Adapter):
             "id": p.reservation_id,
             "expiryDateTime": to_ocpp(p.expires_at),
             "idToken": {"idToken": p.id_token, "type": "Central"},
-            "evseId": p.evse_id,
         }
+        if p.evse_id:  # without evseId the station keeps one EVSE free for the token
+            payload["evseId"] = p.evse_id
         return OutboundCall("ReserveNow", payload)
+
+    # A reservation without evseId only where ReservationCtrlr.NonEvseSpecific is true.
+    station_wide_reservation_keys = ("ReservationCtrlr.NonEvseSpecific",)
+
+    def reserves_station_wide(self, configuration: dict[str, Any]) -> bool | None:
+        """Whether the station takes a ReserveNow without evseId; None when it has not said."""
+        value = configuration.get("ReservationCtrlr.NonEvseSpecific")
+        return None if value is None else str(value).strip().lower() == "true"
+
+    def shows_cost(self, configuration: dict[str, Any]) -> bool | None:
+        # TariffCostCtrlr.Enabled[Cost] (I02): only an explicit false turns the running cost off.
+        return str(configuration.get("TariffCostCtrlr.Enabled[Cost]", "true")).lower() != "false"
+
+    @command("running_cost")
+    def running_cost(self, p: c.RunningCost, ctx: dict) -> OutboundCall:
+        payload = {"totalCost": ocpp_number(p.total_cost), "transactionId": p.station_tx_id}
+        return OutboundCall("CostUpdated", payload)
+
+
+    # -- smart charging (functional block K) ----------------------------------------------------
+
+    @command("set_charging_profile")
+    def set_charging_profile(self, p: c.SetChargingProfile, ctx: dict) -> OutboundCall:
+        profile = profile_from_fields(p.profile.model_dump())
+        return OutboundCall("SetChargingProfile", set_charging_profile_request("2.0.1", p.evse_id, profile))
+
+    @command("clear_charging_profile")
+    def clear_charging_profile(self, p: c.ClearChargingProfile, ctx: dict) -> OutboundCall:
+        payload: dict[str, Any] = {}
+        if p.profile_id is not None:
+            payload["chargingProfileId"] = p.profile_id
+        criteria: dict[str, Any] = {}
+        if p.evse_id is not None:
+            criteria["evseId"] = p.evse_id
+        if p.purpose is not None:
+            criteria["chargingProfilePurpose"] = p.purpose
+        if p.stack_level is not None:
+            criteria["stackLevel"] = p.stack_level
+        if criteria:
+            payload["chargingProfileCriteria"] = criteria
+        return OutboundCall("ClearChargingProfile", payload)
+
+    @command("get_composite_schedule")
+    def get_composite_schedule(self, p: c.GetCompositeSchedule, ctx: dict) -> OutboundCall:
+        payload: dict[str, Any] = {"duration": p.duration, "evseId": p.evse_id}
+        if p.rate_unit is not None:
+            payload["chargingRateUnit"] = p.rate_unit
+        return OutboundCall("GetCompositeSchedule", payload, read=_read_composite)
+
+    @command("get_charging_profiles")
+    def get_charging_profiles(self, p: c.GetChargingProfiles, ctx: dict) -> OutboundCall:
+        criterion: dict[str, Any] = {}
+        if p.purpose is not None:
+            criterion["chargingProfilePurpose"] = p.purpose
+        if p.stack_level is not None:
+            criterion["stackLevel"] = p.stack_level
+        if p.profile_ids:
+            criterion["chargingProfileId"] = p.profile_ids
+        payload: dict[str, Any] = {"requestId": p.request_id, "chargingProfile": criterion}
+        if p.evse_id is not None:
+            payload["evseId"] = p.evse_id
+        return OutboundCall("GetChargingProfiles", payload)
+
+    @on("ReportChargingProfiles")
+    async def report_charging_profiles(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        if self.smart is not None:
+            await self.smart.profiles_reported(
+                session.station_id, p["requestId"], p["evseId"], p["chargingProfile"], p.get("tbc", False)
+            )
+        return {}
+
+    @on("NotifyEVChargingNeeds")
+    async def notify_ev_charging_needs(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        if self.smart is None:
+            return {"status": "Rejected"}
+        await self.smart.ev_charging_needs(session.station_id, p["evseId"], p["chargingNeeds"])
+        return {"status": "Accepted"}
+
+
+def _read_composite(reply: dict[str, Any]) -> dict[str, Any]:
+    schedule = composite_from_ocpp201(reply)
+    return {"status": reply["status"], "schedule": composite_fields(schedule) if schedule else None}
 
 
 def _read_variables(reply: dict[str, Any]) -> dict[str, Any]:

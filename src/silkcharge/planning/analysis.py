@@ -9,11 +9,18 @@ from typing import Any, Callable, Sequence
 
 from silkcharge.domain.connectors import ConnectorStandard, parse_standard
 from silkcharge.planning.corridors import (
-    CorridorRoute, PlanningInputError, route_corridor, select_corridors,
+    CorridorRoute,
+    PlanningInputError,
+    route_corridor,
+    select_corridors,
 )
 from silkcharge.planning.coverage import BUFFER_KM, STANDARDS, DirectionCoverage, corridor_coverage
 from silkcharge.planning.frlm import (
-    check_on_network, corridor_candidates, corridor_trips, flow_instance, load_populations,
+    check_on_network,
+    corridor_candidates,
+    corridor_trips,
+    flow_instance,
+    load_populations,
 )
 from silkcharge.planning.mclp import COVER_KM, city_demand, city_instance, grid_candidates
 from silkcharge.planning.network import ChargingSite

@@ -12,11 +12,24 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from silkcharge.domain.clock import utcnow
 from silkcharge.domain.connectors import ConnectorStandard
 from silkcharge.planning.analytics import (
-    CdrRow, ConnectorRow, FrameRow, OperationsData, SessionRow, StationRow, check_range, utc,
+    CdrRow,
+    ConnectorRow,
+    FrameRow,
+    OperationsData,
+    SessionRow,
+    StationRow,
+    check_range,
+    utc,
 )
 from silkcharge.planning.network import ChargePoint, ChargingSite
 from silkcharge.store.schema import (
-    ChargeDetailRecord, Connector, OcppMessage, Operator, Site, Station, Transaction,
+    ChargeDetailRecord,
+    Connector,
+    OcppMessage,
+    Operator,
+    Site,
+    Station,
+    Transaction,
 )
 
 

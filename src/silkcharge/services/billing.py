@@ -20,8 +20,9 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import aliased
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from silkcharge.bus.local import EventBus
 from silkcharge.domain import cdr as receipts
@@ -29,13 +30,24 @@ from silkcharge.domain.caps import apply_cap, check_tariff, load_price_caps
 from silkcharge.domain.cdr import Cdr, build_cdr
 from silkcharge.domain.clock import utcnow
 from silkcharge.domain.events import TransactionEnded
-from silkcharge.domain.pricing import MeterPoint, PricingError, SessionTimeline, idle_intervals
+from silkcharge.domain.money import Price
+from silkcharge.domain.pricing import (
+    MeterPoint,
+    PricedReservation,
+    PricingError,
+    SessionTimeline,
+    UnitPrices,
+    idle_intervals,
+    price_reservation,
+    unit_prices,
+)
 from silkcharge.domain.tariffs import InvalidTariff, NoApplicableTariff, Tariff, select_tariff
 from silkcharge.store.schema import (
     ChargeDetailRecord,
     IdToken,
     MeterSample,
     Operator,
+    Reservation,
     Site,
     Station,
     TariffRecord,
@@ -45,7 +57,10 @@ from silkcharge.store.schema import (
 log = logging.getLogger(__name__)
 
 CLOSED_WITHOUT_STOP = "closed-without-stop"
+NO_SHOW = "no-show"
 RECEIPT_LOCALES = ("en", "ru")
+IDLE_BELOW_KW = Decimal("0.1")
+"""Reported power below this is parking, not charging."""
 
 
 class TariffRefused(ValueError):
@@ -54,6 +69,25 @@ class TariffRefused(ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class _Unpriceable(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class RunningCost:
+    """An active session's cost so far, as a charger's display shows it."""
+
+    transaction_id: int
+    station_tx_id: str
+    at: datetime
+    """The latest meter reading priced (the station's clock)."""
+    meter_wh: Decimal
+    """The energy register at `at`."""
+    charging: bool
+    total: Price
+    prices: UnitPrices
 
 
 @dataclass(frozen=True)
@@ -69,6 +103,8 @@ class BillingService:
         self._stale_after = stale_after
         self._tasks: list[asyncio.Task] = []
         self.unpriced: dict[int, str] = {}
+        self.unpriced_reservations: dict[str, str] = {}
+        """Expired reservations that carry no no-show charge, and why (no fee in the tariff...)."""
 
     # -- tariffs ------------------------------------------------------------------------------
 
@@ -131,7 +167,7 @@ class BillingService:
         self._tasks = []
 
     async def _price_ended_sessions(self) -> None:
-        async with self._bus.subscribe() as events:
+        async with self._bus.subscribe(local_only=True) as events:
             while True:
                 event = await events.get()
                 if isinstance(event, TransactionEnded):
@@ -157,6 +193,7 @@ class BillingService:
     async def sweep(self) -> None:
         """Close abandoned sessions, then price every ended session that has no CDR yet."""
         await self.close_abandoned()
+        await self.price_no_shows()
         async with self._sessions() as session:
             waiting = (await session.scalars(
                 select(Transaction.id)
@@ -206,6 +243,17 @@ class BillingService:
     async def price(self, transaction_id: int) -> ChargeDetailRecord | None:
         """Make the CDR of an ended session (idempotent). None when it cannot be priced yet;
         the reason is kept in `unpriced`."""
+        try:
+            return await self._price_once(transaction_id)
+        except IntegrityError:
+            # Priced at the same moment by another caller (the charger's final-cost reply and
+            # the TransactionEnded listener): the CDR that was stored first stands.
+            async with self._sessions() as session:
+                return await session.scalar(
+                    select(ChargeDetailRecord).where(ChargeDetailRecord.transaction_id == transaction_id)
+                )
+
+    async def _price_once(self, transaction_id: int) -> ChargeDetailRecord | None:
         async with self._sessions.begin() as session:
             existing = await session.scalar(
                 select(ChargeDetailRecord).where(ChargeDetailRecord.transaction_id == transaction_id)
@@ -215,31 +263,119 @@ class BillingService:
             tx = await session.get(Transaction, transaction_id)
             if tx is None or tx.state != "Ended":
                 return None
-            station = await session.get(Station, tx.station_id)
-            site = await session.get(Site, station.site_id) if station and station.site_id else None
-            if site is None:
-                return self._skip(transaction_id, "the station belongs to no site, so no tariff applies")
-            token = await session.scalar(select(IdToken).where(IdToken.token == tx.id_token)) if tx.id_token else None
             try:
-                tariff = select_tariff(
-                    await self.tariffs_at(session, site), tx.started_at,
-                    token_group=token.group_id if token else None,
-                    driver_category=(token.category if token else None) or "regular",
-                )
+                site, tariff, category = await self._applicable(session, tx)
                 cdr = build_cdr(
                     str(uuid.uuid4()), tariff, site.timezone, await _timeline(session, tx),
+                    reservation=await _reservation_used(session, tx, tariff, site),
                     session_id=str(tx.id), auth_id=tx.id_token,
                     evse_uid=f"{tx.station_id}*{tx.evse_id}",
                     flags=(CLOSED_WITHOUT_STOP,) if tx.stop_reason == "ClosedWithoutStop" else (),
                 )
-            except (NoApplicableTariff, PricingError) as exc:
+            except (_Unpriceable, NoApplicableTariff, PricingError) as exc:
                 return self._skip(transaction_id, str(exc))
-            cdr = _capped(cdr, site, (token.category if token else None) or "regular")
+            cdr = _capped(cdr, site, category)
             operator = await session.get(Operator, site.operator_id)
             record = _record(cdr, tx, tariff, operator, site)
             session.add(record)
         self.unpriced.pop(transaction_id, None)
         return record
+
+    async def price_no_shows(self) -> list[ChargeDetailRecord]:
+        """A CDR with the no-show fee for every expired reservation that has none yet. Only
+        expired ones: a reservation cancelled before it expired costs nothing, and a used one's
+        fee is on its session's CDR."""
+        async with self._sessions() as session:
+            waiting = (await session.scalars(
+                select(Reservation.id)
+                .outerjoin(ChargeDetailRecord, ChargeDetailRecord.reservation_id == Reservation.id)
+                .where(Reservation.status == "Expired", ChargeDetailRecord.id.is_(None))
+            )).all()
+        made = []
+        for reservation_id in waiting:
+            if f"reservation {reservation_id}" in self.unpriced_reservations:
+                continue
+            try:
+                record = await self._price_no_show(reservation_id)
+            except IntegrityError:
+                continue  # priced by another caller at the same moment
+            if record is not None:
+                made.append(record)
+        return made
+
+    async def _price_no_show(self, reservation_id: int) -> ChargeDetailRecord | None:
+        async with self._sessions.begin() as session:
+            reservation = await session.get(Reservation, reservation_id)
+            station = await session.get(Station, reservation.station_id)
+            site = await session.get(Site, station.site_id) if station and station.site_id else None
+            token = await session.scalar(select(IdToken).where(IdToken.token == reservation.id_token))
+            try:
+                if site is None:
+                    raise _Unpriceable("the station belongs to no site, so no tariff applies")
+                tariff = select_tariff(
+                    await self.tariffs_at(session, site), reservation.created_at,
+                    token_group=token.group_id if token else None,
+                    driver_category=(token.category if token else None) or "regular",
+                )
+                until = max(reservation.expires_at, reservation.created_at)
+                fees = price_reservation(
+                    tariff, reservation.created_at, until, expired=True, time_zone=site.timezone
+                )
+            except (_Unpriceable, NoApplicableTariff, PricingError) as exc:
+                self.unpriced_reservations[f"reservation {reservation_id}"] = str(exc)
+                return None
+            if not fees.lines:
+                self.unpriced_reservations[f"reservation {reservation_id}"] = "the tariff has no no-show fee"
+                return None
+            cdr = Cdr.for_no_show(
+                str(uuid.uuid4()), tariff, fees, reservation.created_at, until,
+                auth_id=reservation.id_token, evse_uid=f"{reservation.station_id}*{reservation.evse_id}",
+                flags=(NO_SHOW,),
+            )
+            operator = await session.get(Operator, site.operator_id)
+            record = _record(cdr, None, tariff, operator, site, reservation.station_id, reservation.evse_id)
+            record.reservation_id = reservation_id
+            session.add(record)
+        return record
+
+    async def running_cost(self, transaction_id: int) -> RunningCost | None:
+        """What an active session has cost up to its latest meter reading, by the computation
+        (and the caps) its receipt will use; None when it cannot be priced."""
+        async with self._sessions() as session:
+            tx = await session.get(Transaction, transaction_id)
+            if tx is None or tx.state != "Active":
+                return None
+            try:
+                site, tariff, category = await self._applicable(session, tx)
+                timeline = await _timeline(session, tx)
+                cdr = _capped(build_cdr("running", tariff, site.timezone, timeline), site, category)
+            except (_Unpriceable, NoApplicableTariff, PricingError):
+                return None
+        last = timeline.meter[-1] if timeline.meter else None
+        idle = bool(last is not None and last.power_kw is not None and last.power_kw < IDLE_BELOW_KW)
+        return RunningCost(
+            transaction_id=tx.id,
+            station_tx_id=tx.station_tx_id,
+            at=timeline.end,
+            meter_wh=(tx.meter_start_wh or Decimal(0)) + (last.energy_kwh * 1000 if last else 0),
+            charging=not idle and tx.charging_state in (None, "Charging"),
+            total=cdr.total_cost,
+            prices=unit_prices(tariff, site.timezone, timeline),
+        )
+
+    async def _applicable(self, session: AsyncSession, tx: Transaction) -> tuple[Site, Tariff, str]:
+        """The site of a session, the tariff that applies to its driver, and the driver's category."""
+        station = await session.get(Station, tx.station_id)
+        site = await session.get(Site, station.site_id) if station and station.site_id else None
+        if site is None:
+            raise _Unpriceable("the station belongs to no site, so no tariff applies")
+        token = await session.scalar(select(IdToken).where(IdToken.token == tx.id_token)) if tx.id_token else None
+        category = (token.category if token else None) or "regular"
+        tariff = select_tariff(
+            await self.tariffs_at(session, site), tx.started_at,
+            token_group=token.group_id if token else None, driver_category=category,
+        )
+        return site, tariff, category
 
     def _skip(self, transaction_id: int, reason: str) -> None:
         if self.unpriced.get(transaction_id) != reason:
@@ -309,17 +445,35 @@ async def _timeline(session: AsyncSession, tx: Transaction) -> SessionTimeline:
         else:
             wh = sample.value * 1000 if sample.unit == "kWh" else sample.value
             energy[sample.timestamp] = max(Decimal(0), wh - start_wh) / 1000
-    end = tx.stopped_at or tx.updated_at
+    if tx.state == "Active":  # priced so far: up to the latest reading, on the station's clock
+        end = max([tx.started_at, *energy, *power])
+    else:
+        end = tx.stopped_at or tx.updated_at
     if tx.meter_stop_wh is not None:
         energy[end] = max(Decimal(0), tx.meter_stop_wh - start_wh) / 1000
     points, highest = [], Decimal(0)
     for moment in sorted(m for m in energy if tx.started_at <= m <= end):
         highest = max(highest, energy[moment])  # a register never runs backwards in a bill
         points.append(MeterPoint(moment, highest, power.get(moment)))
-    return SessionTimeline(tx.started_at, end, tuple(points), idle_intervals(points, end))
+    return SessionTimeline(tx.started_at, end, tuple(points), idle_intervals(points, end, IDLE_BELOW_KW))
 
 
-def _record(cdr: Cdr, tx: Transaction, tariff: Tariff, operator: Operator, site: Site) -> ChargeDetailRecord:
+async def _reservation_used(
+    session: AsyncSession, tx: Transaction, tariff: Tariff, site: Site
+) -> PricedReservation | None:
+    """The fee of the reservation this session used: from when it was made until the start."""
+    reservation = await session.scalar(select(Reservation).where(Reservation.transaction_id == tx.id))
+    if reservation is None:
+        return None
+    until = max(tx.started_at, reservation.created_at)
+    fees = price_reservation(tariff, reservation.created_at, until, expired=False, time_zone=site.timezone)
+    return fees if fees.lines else None
+
+
+def _record(
+    cdr: Cdr, tx: Transaction | None, tariff: Tariff, operator: Operator, site: Site,
+    station_id: str | None = None, evse_id: int | None = None,
+) -> ChargeDetailRecord:
     total = cdr.total_cost
     cap: dict[str, Any] | None = None
     if cdr.cap is not None:
@@ -329,9 +483,11 @@ def _record(cdr: Cdr, tx: Transaction, tariff: Tariff, operator: Operator, site:
             "capped_incl_vat": str(cdr.cap.capped.incl_vat.amount),
         }
     who = receipts.Operator(operator.name)
-    where = receipts.Site(site.name, site.timezone, site.address, f"{tx.station_id}*{tx.evse_id}")
+    if tx is not None:
+        station_id, evse_id = tx.station_id, tx.evse_id
+    where = receipts.Site(site.name, site.timezone, site.address, f"{station_id}*{evse_id}")
     return ChargeDetailRecord(
-        id=cdr.id, transaction_id=tx.id, tariff_code=tariff.id, currency=cdr.currency,
+        id=cdr.id, transaction_id=tx.id if tx is not None else None, tariff_code=tariff.id, currency=cdr.currency,
         total_excl_vat=total.excl_vat.amount,
         total_incl_vat=(total.incl_vat or total.excl_vat).amount,
         capped=cdr.cap is not None, cap=cap, flags=list(cdr.flags), body=cdr.to_ocpi(),

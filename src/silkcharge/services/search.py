@@ -17,11 +17,16 @@ The update rule, in full:
 - Live state (connector status, station online/offline, sessions) follows the bus events.
 - New sites and connectors (and so new stations) are noticed on the next search: each search
   reads the highest site, connector and tariff ids and the tariff count (index lookups, not
-  status) and loads only the rows it has not seen. New sites mark the index stale; it is
-  rebuilt on the next query that needs it.
-- Everything is reloaded from the store every `refresh_seconds` (60 by default). This catches
-  what no event or new id announces: a site moved or deleted, a connector's power edited, and
-  any event the bus dropped for a slow subscriber.
+  status); if the site or connector marks moved, it runs the incremental refresh below at once.
+  A changed tariff list forgets the cached tariffs of only the sites it applies to.
+- Every `refresh_seconds` (60 by default) an incremental refresh reads what changed since the
+  last one: sites and connectors by their `updated_at` (with an overlap, so a write that
+  committed late is not missed), the id lists of sites and connectors (to notice deletions),
+  every station's site and presence, the operators, and the open sessions. It merges them into
+  the network it holds; events that arrive meanwhile are replayed after the merge, so a status
+  that changed mid-read is not lost. The k-d tree is rebuilt, in a worker thread, only when
+  the set of site positions changed; until it is ready the old tree answers.
+- The whole network is read only once, at start.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -55,7 +60,15 @@ from silkcharge.domain.geo import EARTH_RADIUS_KM
 from silkcharge.domain.pricing import PricingError, estimate
 from silkcharge.domain.tariffs import NoApplicableTariff, Tariff, select_tariff
 from silkcharge.services.billing import BillingService, TariffRefused
-from silkcharge.store.schema import Connector, IdToken, Operator, Site, Station, TariffRecord, Transaction
+from silkcharge.store.schema import (
+    Connector,
+    IdToken,
+    Operator,
+    Site,
+    Station,
+    TariffRecord,
+    Transaction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +241,7 @@ class SiteInfo:
     timezone: str
     operator: str
     currency: str
+    operator_id: int | None = None
 
 
 @dataclass
@@ -272,6 +286,26 @@ class Match:
     stations: tuple[tuple[StationState, tuple[ConnectorState, ...]], ...]
 
 
+@dataclass
+class StoreChanges:
+    """What one incremental read found in the store; plain data, merged by `LiveNetwork.merge`."""
+
+    operators: dict[int, tuple[str, str]]
+    """Every operator: id -> (code, currency)."""
+    site_ids: set[int]
+    """Every site that exists."""
+    sites: list[SiteInfo]
+    """Sites new or changed since the last read."""
+    stations: list[tuple[str, int | None, bool, str | None, datetime | None]]
+    """Every station: id, site id, online, station-wide status, last seen."""
+    connector_ids: set[int]
+    """Every connector that exists, by store id."""
+    connectors: list[tuple[int, str, ConnectorState]]
+    """Connectors new or changed since the last read (and all of stations new to the network)."""
+    sessions: list[tuple[str, int, int]]
+    """Every open session: station id, transaction id, EVSE id."""
+
+
 class LiveNetwork:
     """Sites, stations and connectors with their live state. Pure: no I/O, no clock."""
 
@@ -279,14 +313,29 @@ class LiveNetwork:
         self.sites: dict[int, SiteInfo] = {}
         self.stations: dict[str, StationState] = {}
         self._by_site: dict[int, list[str]] = {}
+        self._connector_rows: dict[int, tuple[str, tuple[int, int]]] = {}
+        """Store id of each connector -> (station id, (EVSE id, connector id)), for deletions."""
         self._index: SiteIndex | None = None
+        self._index_stale = True
+        self._operators: dict[int, tuple[str, str]] = {}
+        self.index_rebuilding = False
+        """While set, a stale tree keeps answering (a new one is being built elsewhere)."""
 
     # building
 
     def add_site(self, site: SiteInfo) -> None:
+        known = self.sites.get(site.id)
+        if known is None or (known.lat, known.lon) != (site.lat, site.lon):
+            self._index_stale = True
         self.sites[site.id] = site
         self._by_site.setdefault(site.id, [])
-        self._index = None
+
+    def remove_site(self, site_id: int) -> None:
+        if self.sites.pop(site_id, None) is None:
+            return
+        self._index_stale = True
+        for station_id in list(self._by_site.pop(site_id, ())):
+            self.remove_station(station_id)
 
     def add_station(self, station: StationState) -> StationState:
         known = self.stations.get(station.id)
@@ -296,16 +345,109 @@ class LiveNetwork:
         self._by_site.setdefault(station.site_id, []).append(station.id)
         return station
 
-    def add_connector(self, station_id: str, connector: ConnectorState) -> None:
+    def move_station(self, station_id: str, site_id: int) -> None:
+        station = self.stations[station_id]
+        if station.site_id == site_id:
+            return
+        self._unlist(station)
+        station.site_id = site_id
+        self._by_site.setdefault(site_id, []).append(station_id)
+
+    def remove_station(self, station_id: str) -> None:
+        station = self.stations.pop(station_id, None)
+        if station is not None:
+            self._unlist(station)
+
+    def _unlist(self, station: StationState) -> None:
+        listed = self._by_site.get(station.site_id)
+        if listed is not None and station.id in listed:
+            listed.remove(station.id)
+
+    def add_connector(self, station_id: str, connector: ConnectorState, row_id: int | None = None) -> None:
+        station = self.stations.get(station_id)
+        if station is None:
+            return
+        key = (connector.evse_id, connector.connector_id)
+        station.connectors.setdefault(key, connector)
+        if row_id is not None:
+            self._connector_rows[row_id] = (station_id, key)
+
+    def put_connector(self, row_id: int, station_id: str, connector: ConnectorState) -> None:
+        """Add or replace the connector stored as `row_id` (its EVSE/connector ids may have changed)."""
+        self.remove_connector(row_id)
         station = self.stations.get(station_id)
         if station is not None:
-            station.connectors.setdefault((connector.evse_id, connector.connector_id), connector)
+            key = (connector.evse_id, connector.connector_id)
+            station.connectors[key] = connector
+            self._connector_rows[row_id] = (station_id, key)
+
+    def connector_row_ids(self) -> Iterable[int]:
+        """The store ids of the connectors this copy holds."""
+        return self._connector_rows.keys()
+
+    def remove_connector(self, row_id: int) -> None:
+        held = self._connector_rows.pop(row_id, None)
+        if held is not None and held[0] in self.stations:
+            self.stations[held[0]].connectors.pop(held[1], None)
+
+    def merge(self, changes: StoreChanges) -> None:
+        """Bring the network to what the store says (see the module's update rule)."""
+        self._merge_sites(changes)
+        self._merge_stations(changes)
+        for row_id in set(self._connector_rows) - changes.connector_ids:
+            self.remove_connector(row_id)
+        for row_id, station_id, connector in changes.connectors:
+            self.put_connector(row_id, station_id, connector)
+        sessions: dict[str, dict[int, int]] = {}
+        for station_id, transaction_id, evse_id in changes.sessions:
+            sessions.setdefault(station_id, {})[transaction_id] = evse_id
+        for station in self.stations.values():
+            station.sessions = sessions.get(station.id, {})
+
+    def _merge_sites(self, changes: StoreChanges) -> None:
+        for site_id in set(self.sites) - changes.site_ids:
+            self.remove_site(site_id)
+        for site in changes.sites:
+            self.add_site(site)
+        renamed = {op_id: named for op_id, named in changes.operators.items()
+                   if self._operators.get(op_id, named) != named}
+        if renamed:
+            for site in self.sites.values():
+                if site.operator_id in renamed:
+                    site.operator, site.currency = renamed[site.operator_id]
+        self._operators = dict(changes.operators)
+
+    def _merge_stations(self, changes: StoreChanges) -> None:
+        present = set()
+        for station_id, site_id, online, status, last_seen_at in changes.stations:
+            if site_id not in self.sites:
+                continue
+            present.add(station_id)
+            station = self.stations.get(station_id)
+            if station is None:
+                self.add_station(StationState(station_id, site_id, online, status, last_seen_at))
+                continue
+            self.move_station(station_id, site_id)
+            station.online, station.status, station.last_seen_at = online, status, last_seen_at
+        for station_id in set(self.stations) - present:
+            self.remove_station(station_id)
 
     @property
     def index(self) -> SiteIndex:
-        if self._index is None:
-            self._index = SiteIndex((s.id, s.lat, s.lon) for s in self.sites.values())
+        if self._index is None or (self._index_stale and not self.index_rebuilding):
+            self.install_index(SiteIndex(self.positions()))
         return self._index
+
+    @property
+    def index_stale(self) -> bool:
+        return self._index_stale
+
+    def positions(self) -> list[tuple[int, float, float]]:
+        """A snapshot of every site's position, for building a SiteIndex elsewhere."""
+        return [(s.id, s.lat, s.lon) for s in self.sites.values()]
+
+    def install_index(self, index: SiteIndex) -> None:
+        self._index, self._index_stale = index, False
 
     # following the bus
 
@@ -343,7 +485,10 @@ class LiveNetwork:
             candidates = self.index.near(query.lat, query.lon, query.radius_km)
         found: list[Match] = []
         for site_id, distance in candidates:
-            match = self._match(self.sites[site_id], distance, query)
+            site = self.sites.get(site_id)
+            if site is None:  # deleted; the tree that still lists it is being rebuilt
+                continue
+            match = self._match(site, distance, query)
             if match is not None:
                 found.append(match)
                 if len(found) == query.limit:
@@ -447,14 +592,18 @@ class SearchService:
         self._refresh_seconds = refresh_seconds
         self._clock = clock
         self.network = LiveNetwork()
-        self._seen = (0, 0)
+        self._seen: tuple[int, int] | None = None
+        self._since: datetime | None = None
         self._tariffs_seen: tuple[int, int] | None = None
+        self._tariff_rows: dict[int, tuple[int, int | None]] = {}
         self._tariffs: dict[int, list[Tariff]] = {}
         self._estimates: dict[tuple, Quote] = {}
         self._estimates_minute: datetime | None = None
         self._lock = asyncio.Lock()
         self._replay: list[Event] | None = None
         self._tasks: list[asyncio.Task] = []
+        self.full_loads = 0
+        """How many times the whole network was read (once, at start); for tests and benchmarks."""
 
     # -- lifecycle
 
@@ -490,40 +639,74 @@ class SearchService:
             except Exception:
                 log.exception("search refresh failed; it runs again in %s s", self._refresh_seconds)
 
-    async def refresh(self) -> None:
-        """Reload the whole network from the store. Events that arrive during the load are
-        replayed on the new network, so a status that changes mid-load is not lost."""
+    async def refresh(self, session: AsyncSession | None = None) -> None:
+        """Merge into the network what changed in the store since the last refresh (everything,
+        the first time). Events that arrive during the read are replayed after the merge."""
         async with self._lock:
+            started = utcnow()  # the writers' clock, which stamps updated_at; not self._clock
             self._replay = []
             try:
-                network, seen = LiveNetwork(), (0, 0)
-                async with self._sessions() as session:
-                    seen = await _load(session, network, seen)
-                    await _load_live_state(session, network)
+                if session is None:
+                    async with self._sessions() as own:
+                        changes, tariff_rows = await self._read(own)
+                else:
+                    changes, tariff_rows = await self._read(session)
+                if self._since is None:
+                    self.full_loads += 1
+                self.network.merge(changes)
                 for event in self._replay:
-                    network.apply(event)
+                    self.network.apply(event)
             finally:
                 self._replay = None
-            self.network, self._seen = network, seen
-            self._tariffs_seen = None
+            self._since = started - CHANGE_OVERLAP
+            self._seen = (max(changes.site_ids, default=0), max(changes.connector_ids, default=0))
+            self._forget_tariffs(tariff_rows)
+            await self._rebuild_index()
+
+    async def _read(self, session: AsyncSession) -> tuple[StoreChanges, dict[int, tuple[int, int | None]]]:
+        return await read_changes(session, self.network, self._since), await _tariff_rows(session)
+
+    async def _rebuild_index(self) -> None:
+        """A new k-d tree in a worker thread when site positions changed; the old one answers
+        meanwhile (a search skips sites it lists that no longer exist)."""
+        network = self.network
+        if not network.index_stale:
+            return
+        network.index_rebuilding = True
+        try:
+            index = await asyncio.to_thread(SiteIndex, network.positions())
+            network.install_index(index)
+        finally:
+            network.index_rebuilding = False
+
+    def _forget_tariffs(self, rows: dict[int, tuple[int, int | None]]) -> None:
+        """Drop cached tariffs (and estimates) of the sites whose tariff list changed: a site's
+        own tariff changes that site; a network-wide one, every site of its operator."""
+        changed = {rows[i] for i in rows.keys() - self._tariff_rows.keys()}
+        changed |= {self._tariff_rows[i] for i in self._tariff_rows.keys() - rows.keys()}
+        self._tariff_rows = rows
+        self._tariffs_seen = (max(rows, default=None), len(rows))
+        if not changed:
+            return
+        sites = {site_id for _, site_id in changed if site_id is not None}
+        operators = {operator_id for operator_id, site_id in changed if site_id is None}
+        for site in self.network.sites.values():
+            if site.id in sites or site.operator_id in operators:
+                self._tariffs.pop(site.id, None)
+        self._estimates = {}
 
     async def _catch_up(self, session: AsyncSession) -> None:
-        """Load sites and connectors registered since the last look (see the module's rule)."""
+        """Notice new sites, connectors and tariffs at once (see the module's rule)."""
         site_max, connector_max, tariff_max, tariff_count = (await session.execute(select(
             select(func.max(Site.id)).scalar_subquery(),
             select(func.max(Connector.id)).scalar_subquery(),
             select(func.max(TariffRecord.id)).scalar_subquery(),
             select(func.count(TariffRecord.id)).scalar_subquery(),
         ))).one()
-        marks = (site_max or 0, connector_max or 0)
-        if marks != self._seen:
-            async with self._lock:
-                await _load(session, self.network, self._seen)
-                # Deletions can lower a mark; reloading rows already held is harmless.
-                self._seen = marks
-        if (tariff_max, tariff_count) != self._tariffs_seen:
-            self._tariffs, self._tariffs_seen = {}, (tariff_max, tariff_count)
-            self._estimates = {}
+        if (site_max or 0, connector_max or 0) != self._seen:
+            await self.refresh(session)
+        elif (tariff_max, tariff_count) != self._tariffs_seen:
+            self._forget_tariffs(await _tariff_rows(session))
 
     # -- searching
 
@@ -621,41 +804,62 @@ def _priced(base: Quote, tariff: Tariff) -> Quote:
 # -- loading from the store -------------------------------------------------------------------
 
 
-async def _load(session: AsyncSession, network: LiveNetwork, seen: tuple[int, int]) -> tuple[int, int]:
-    """Add sites and connectors with ids above `seen` (and their stations); returns the new marks."""
-    site_mark, connector_mark = seen
-    rows = (await session.execute(
-        select(Site, Operator.code, Operator.currency).join(Operator, Operator.id == Site.operator_id)
-        .where(Site.id > site_mark)
-    )).all()
-    for site, operator, currency in rows:
-        network.add_site(SiteInfo(site.id, site.code, site.name, site.city, site.lat, site.lon,
-                                  site.timezone, operator, currency))
-        site_mark = max(site_mark, site.id)
-    rows = (await session.execute(
-        select(Connector, Station).join(Station, Station.id == Connector.station_id)
-        .where(Connector.id > connector_mark)
-    )).all()
-    for connector, station in rows:
-        if station.site_id in network.sites:
-            network.add_station(StationState(station.id, station.site_id, station.online, station.status,
-                                             station.last_seen_at))
-            network.add_connector(station.id, ConnectorState(
-                connector.evse_id, connector.connector_id, connector.standard, connector.max_power_kw,
-                connector.status, connector.error_code, connector.status_at,
-            ))
-        connector_mark = max(connector_mark, connector.id)
-    return site_mark, connector_mark
+CHANGE_OVERLAP = timedelta(minutes=2)
+"""How far before the last refresh the next one looks for changed rows. `updated_at` is the
+writer's clock when it flushed, not when it committed; a write that committed later than this
+after its flush would be missed until the row changes again."""
+
+_CHUNK = 500
 
 
-async def _load_live_state(session: AsyncSession, network: LiveNetwork) -> None:
-    active = await session.execute(
-        select(Transaction.station_id, Transaction.id, Transaction.evse_id).where(Transaction.state == "Active")
-    )
-    for station_id, transaction_id, evse_id in active:
-        station = network.stations.get(station_id)
-        if station is not None:
-            station.sessions[transaction_id] = evse_id
+async def read_changes(session: AsyncSession, network: LiveNetwork, since: datetime | None) -> StoreChanges:
+    """What the store holds that `network` must learn: rows changed after `since` (all when
+    None), plus the id lists and presence that reveal deletions and moves. Column reads only,
+    no ORM objects: at 50,000 stations that is most of the cost."""
+    operators = {row.id: (row.code, row.currency)
+                 for row in await session.execute(select(Operator.id, Operator.code, Operator.currency))}
+    site_ids = set((await session.scalars(select(Site.id))).all())
+    sites = select(Site.id, Site.code, Site.name, Site.city, Site.lat, Site.lon, Site.timezone, Site.operator_id)
+    if since is not None:
+        sites = sites.where(Site.updated_at > since)
+    site_rows = list(await session.execute(sites))
+    if since is not None:
+        # Rows the copy lacks though their stamp is old (an import that back-dates them).
+        missing = sorted(site_ids - set(network.sites) - {r.id for r in site_rows})
+        base = select(Site.id, Site.code, Site.name, Site.city, Site.lat, Site.lon, Site.timezone, Site.operator_id)
+        for n in range(0, len(missing), _CHUNK):
+            site_rows += await session.execute(base.where(Site.id.in_(missing[n:n + _CHUNK])))
+    changed_sites = [
+        SiteInfo(r.id, r.code, r.name, r.city, r.lat, r.lon, r.timezone, *operators[r.operator_id], r.operator_id)
+        for r in site_rows
+    ]
+    stations = [tuple(r) for r in await session.execute(
+        select(Station.id, Station.site_id, Station.online, Station.status, Station.last_seen_at))]
+    connector_ids = set((await session.scalars(select(Connector.id))).all())
+    columns = select(Connector.id, Connector.station_id, Connector.evse_id, Connector.connector_id,
+                     Connector.standard, Connector.max_power_kw, Connector.status, Connector.error_code,
+                     Connector.status_at)
+    if since is None:
+        rows = list(await session.execute(columns))
+    else:
+        rows = list(await session.execute(columns.where(Connector.updated_at > since)))
+        arriving = [s[0] for s in stations if s[0] not in network.stations]
+        for n in range(0, len(arriving), _CHUNK):
+            rows += await session.execute(columns.where(Connector.station_id.in_(arriving[n:n + _CHUNK])))
+        lacking = sorted(connector_ids - set(network.connector_row_ids()) - {r.id for r in rows})
+        for n in range(0, len(lacking), _CHUNK):
+            rows += await session.execute(columns.where(Connector.id.in_(lacking[n:n + _CHUNK])))
+    connectors = [(r.id, r.station_id, ConnectorState(r.evse_id, r.connector_id, r.standard, r.max_power_kw,
+                                                      r.status, r.error_code, r.status_at)) for r in rows]
+    sessions = [tuple(r) for r in await session.execute(
+        select(Transaction.station_id, Transaction.id, Transaction.evse_id).where(Transaction.state == "Active"))]
+    return StoreChanges(operators, site_ids, changed_sites, stations, connector_ids, connectors, sessions)
+
+
+async def _tariff_rows(session: AsyncSession) -> dict[int, tuple[int, int | None]]:
+    """Every published tariff: id -> (operator id, site id or None for network-wide)."""
+    rows = await session.execute(select(TariffRecord.id, TariffRecord.operator_id, TariffRecord.site_id))
+    return {row.id: (row.operator_id, row.site_id) for row in rows}
 
 
 async def _driver(session: AsyncSession, token: str | None) -> Driver:

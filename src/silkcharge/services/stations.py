@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silkcharge.bus.local import EventBus
 from silkcharge.domain.charging import (
@@ -31,7 +33,11 @@ from silkcharge.domain.events import (
 from silkcharge.services.passwords import PasswordVerifier, hash_password
 from silkcharge.services.writer import BatchWriter
 from silkcharge.settings import Settings
+from silkcharge.store.group_commit import GroupCommitter, is_unavailable
 from silkcharge.store.schema import Connector, Evse, Station
+from silkcharge.store.upsert import insert_ignoring_duplicates
+
+log = logging.getLogger(__name__)
 
 
 class Admission(Enum):
@@ -53,8 +59,11 @@ class StationService:
         bus: EventBus,
         writer: BatchWriter,
         settings: Settings,
+        committer: GroupCommitter | None = None,
     ) -> None:
         self._sessions = sessions
+        self._committer = committer or GroupCommitter(sessions)
+        self.boots_deferred = 0  # Boot answered Pending because the database was behind
         self._bus = bus
         self._writer = writer
         self._settings = settings
@@ -71,8 +80,11 @@ class StationService:
             station = await session.get(Station, station_id)
         if station is None:
             if self._settings.auto_provision:
-                await self._provision(station_id, password)
-                return AdmissionVerdict(Admission.ACCEPT)
+                if await self._provision(station_id, password):
+                    return AdmissionVerdict(Admission.ACCEPT)
+                # Another handshake of the same station provisioned it a moment ago (a retry
+                # while the first was still inside): its password is the one to check.
+                return await self.admit(station_id, password)
             if self._settings.unknown_station == "reject_boot":
                 return AdmissionVerdict(Admission.ACCEPT, reject_boot=True)
             return AdmissionVerdict(Admission.UNKNOWN_STATION)
@@ -88,34 +100,58 @@ class StationService:
         # scrypt costs ~15 ms of CPU: off the event loop, so other sockets keep moving.
         return await asyncio.to_thread(self._passwords.verify, station_id, password, stored)
 
-    async def _provision(self, station_id: str, password: str | None) -> None:
+    async def _provision(self, station_id: str, password: str | None) -> bool:
+        """Register a station on first use; False if a concurrent handshake registered it first."""
         hashed = await asyncio.to_thread(hash_password, password) if password else None
         async with self._sessions.begin() as session:
-            session.add(
-                Station(id=station_id, password_hash=hashed, registration_status=RegistrationStatus.ACCEPTED)
+            created = await insert_ignoring_duplicates(
+                session, Station,
+                [{"id": station_id, "password_hash": hashed,
+                  "registration_status": RegistrationStatus.ACCEPTED.value}],
             )
+        return bool(created)
 
     # -- presence -----------------------------------------------------------------------------
 
-    async def connected(self, station_id: str, version: str) -> None:
+    async def connected(self, station_id: str, version: str, connection_id: str | None = None) -> None:
+        """A socket of this station is open; `connection_id` names it, so that only its own
+        close marks the station offline (with several nodes, a newer socket may be elsewhere)."""
         now = utcnow()
         self._last_seen[station_id] = now
         self._silent.discard(station_id)
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(Station)
-                .where(Station.id == station_id)
-                .values(online=True, ocpp_version=version, last_seen_at=now)
-            )
+        try:
+            async with self._sessions.begin() as session:
+                await session.execute(
+                    update(Station)
+                    .where(Station.id == station_id)
+                    .values(online=True, ocpp_version=version, last_seen_at=now, connection_id=connection_id)
+                )
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            # The socket stays open; counted as silent, its next frame writes presence again.
+            self._silent.add(station_id)
+            log.warning("could not record %s online (database unavailable); will retry", station_id)
+            return
         self._bus.publish(StationConnected(station_id, now, version))
 
-    async def disconnected(self, station_id: str, reason: str) -> None:
+    async def disconnected(self, station_id: str, reason: str, connection_id: str | None = None) -> None:
         now = utcnow()
         self._last_seen.pop(station_id, None)
         self._silent.discard(station_id)
-        async with self._sessions.begin() as session:
-            await session.execute(update(Station).where(Station.id == station_id).values(online=False))
-        self._bus.publish(StationDisconnected(station_id, now, reason))
+        statement = update(Station).where(Station.id == station_id)
+        if connection_id is not None:
+            statement = statement.where(Station.connection_id == connection_id)
+        try:
+            async with self._sessions.begin() as session:
+                result = await session.execute(statement.values(online=False, connection_id=None))
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            log.warning("could not record %s offline (database unavailable)", station_id)
+            return
+        if result.rowcount:  # otherwise a newer socket, on this node or another, holds it
+            self._bus.publish(StationDisconnected(station_id, now, reason))
 
     def seen(self, station_id: str) -> bool:
         """Any frame from a station proves it is alive. True if it had been marked offline,
@@ -149,35 +185,65 @@ class StationService:
         return station_id in self._silent
 
     async def reset_presence(self) -> None:
-        """At start-up no socket is open yet, so no station is online."""
+        """At start-up no socket is open yet, so no station is online. With several nodes the
+        other nodes' stations are online, so this is left to `mark_stale_offline`."""
+        if self._settings.redis_url:
+            return
         async with self._sessions.begin() as session:
             await session.execute(update(Station).where(Station.online.is_(True)).values(online=False))
+
+    async def mark_stale_offline(self) -> list[str]:
+        """Across nodes: stations recorded online whose last frame is older than the heartbeat
+        interval plus grace (their node died, or lost them without a close) go offline."""
+        now = utcnow()
+        cutoff = now - timedelta(seconds=self._settings.heartbeat_interval + self._settings.offline_grace)
+        async with self._sessions.begin() as session:
+            stale = list(await session.scalars(
+                select(Station.id).where(Station.online.is_(True), Station.last_seen_at < cutoff)
+            ))
+            if stale:
+                await session.execute(
+                    update(Station)
+                    .where(Station.id.in_(stale), Station.last_seen_at < cutoff)
+                    .values(online=False)
+                )
+        for station_id in stale:
+            self._bus.publish(StationWentOffline(station_id, now, int(self._settings.heartbeat_interval)))
+        return stale
 
     # -- boot -------------------------------------------------------------------------------
 
     async def boot(self, station_id: str, info: BootInfo, *, reject: bool = False) -> BootDecision:
         now = utcnow()
-        async with self._sessions.begin() as session:
+        accepted_interval = self._settings.heartbeat_interval
+        if not reject and self._committer.depth > self._settings.boot_pending_above:
+            # Back-pressure in a boot storm: the database is behind, so ask the station to come
+            # back later (spread over the retry interval) instead of queueing it into a timeout.
+            self.boots_deferred += 1
+            retry = random.randint(max(1, self._settings.boot_retry_interval // 2), self._settings.boot_retry_interval)
+            return BootDecision(RegistrationStatus.PENDING, retry, now)
+
+        async def work(session: AsyncSession) -> RegistrationStatus:
             station = await session.get(Station, station_id)
             if station is None or reject:
-                status = RegistrationStatus.REJECTED
-            else:
-                status = RegistrationStatus(station.registration_status)
-                station.vendor = info.vendor
-                station.model = info.model
-                station.serial_number = info.serial_number
-                station.firmware_version = info.firmware_version
-                station.boot_reason = info.reason
-                station.last_boot_at = now
-                station.last_seen_at = now
-                station.online = True
+                return RegistrationStatus.REJECTED
+            status = RegistrationStatus(station.registration_status)
+            station.vendor = info.vendor
+            station.model = info.model
+            station.serial_number = info.serial_number
+            station.firmware_version = info.firmware_version
+            station.boot_reason = info.reason
+            station.last_boot_at = now
+            station.last_seen_at = now
+            station.online = True
+            if status is RegistrationStatus.ACCEPTED:
+                station.heartbeat_interval = accepted_interval
+            return status
+
+        status = await self._committer.run(work)
         if status is RegistrationStatus.ACCEPTED:
-            interval = self._settings.heartbeat_interval
+            interval = accepted_interval
             self._intervals[station_id] = interval
-            async with self._sessions.begin() as session:
-                await session.execute(
-                    update(Station).where(Station.id == station_id).values(heartbeat_interval=interval)
-                )
         else:
             interval = self._settings.boot_retry_interval
         self._bus.publish(StationBooted(station_id, now, status.value))
@@ -193,7 +259,7 @@ class StationService:
     # -- connector status -------------------------------------------------------------------
 
     async def status(self, station_id: str, report: StatusReport) -> None:
-        async with self._sessions.begin() as session:
+        async def work(session: AsyncSession) -> None:
             if report.evse_id == 0:
                 await session.execute(
                     update(Station)
@@ -202,6 +268,8 @@ class StationService:
                 )
             else:
                 await self._set_connector_status(session, station_id, report)
+
+        await self._committer.run(work)
         self._bus.publish(
             ConnectorStatusChanged(
                 station_id, report.timestamp, report.evse_id, report.connector_id,

@@ -27,17 +27,27 @@ from silkcharge.domain.charging import (
 from silkcharge.domain.clock import utcnow
 from silkcharge.domain.events import ConnectorStatusChanged, TransactionEnded, TransactionStarted
 from silkcharge.services.reservations import ReservationLedger
-from silkcharge.store.schema import Connector, IdToken, MeterSample as MeterRow, Transaction
+from silkcharge.store.group_commit import GroupCommitter, after_commit
+from silkcharge.store.schema import Connector, IdToken, Transaction
+from silkcharge.store.schema import MeterSample as MeterRow
 from silkcharge.store.upsert import insert_ignoring_duplicates
 
 ACTIVE, ENDED = "Active", "Ended"
 
 
 class TransactionService:
-    def __init__(self, sessions: async_sessionmaker, bus: EventBus, reservations: ReservationLedger) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker,
+        bus: EventBus,
+        reservations: ReservationLedger,
+        committer: GroupCommitter | None = None,
+    ) -> None:
         self._sessions = sessions
         self._bus = bus
         self._reservations = reservations
+        # Writes go through the group committer: durable before the reply, one commit per batch.
+        self._committer = committer or GroupCommitter(sessions)
 
     # -- authorization ----------------------------------------------------------------------
 
@@ -57,11 +67,11 @@ class TransactionService:
     # -- start --------------------------------------------------------------------------------
 
     async def start(self, station_id: str, start: TransactionStart) -> TransactionRecord:
-        async with self._sessions.begin() as session:
+        async def work(session: AsyncSession) -> tuple[TransactionRecord, bool]:
             token = await self._token_info(session, start.id_token) if start.id_token else None
             existing = await self._find_replayed_start(session, station_id, start)
             if existing is not None:
-                return TransactionRecord(existing.id, existing.station_tx_id, token)
+                return TransactionRecord(existing.id, existing.station_tx_id, token), False
             if token and token.status is AuthorizationStatus.ACCEPTED:
                 token = await self._check_concurrency(session, station_id, start, token)
             if token and token.status is AuthorizationStatus.ACCEPTED:
@@ -92,8 +102,14 @@ class TransactionService:
             await self._store_samples(session, station_id, tx, start.samples)
             if start.charging_state == "Charging":
                 await self._connector_charging(session, station_id, tx)
-        self._bus.publish(TransactionStarted(station_id, start.timestamp, tx.id, tx.evse_id, tx.id_token))
-        return TransactionRecord(tx.id, tx.station_tx_id, token)
+            return TransactionRecord(tx.id, tx.station_tx_id, token), True
+
+        record, new = await self._committer.run(work)
+        if new:
+            self._bus.publish(
+                TransactionStarted(station_id, start.timestamp, record.id, start.evse_id, start.id_token)
+            )
+        return record
 
     async def _find_replayed_start(
         self, session: AsyncSession, station_id: str, start: TransactionStart
@@ -138,7 +154,7 @@ class TransactionService:
     # -- update and meter values ------------------------------------------------------------
 
     async def update(self, station_id: str, change: TransactionUpdate) -> TransactionRecord:
-        async with self._sessions.begin() as session:
+        async def work(session: AsyncSession) -> TransactionRecord:
             tx = await self._by_station_tx_id(session, station_id, change.station_tx_id)
             if tx is None:
                 # 2.0.1 stations that were offline may send Updated before we stored Started.
@@ -156,12 +172,14 @@ class TransactionService:
             if change.charging_state == "Charging":
                 await self._connector_charging(session, station_id, tx)
             token = TokenInfo(AuthorizationStatus(tx.token_status)) if tx.token_status else None
-        return TransactionRecord(tx.id, tx.station_tx_id, token)
+            return TransactionRecord(tx.id, tx.station_tx_id, token)
+
+        return await self._committer.run(work)
 
     async def meter_values(
         self, station_id: str, evse_id: int, station_tx_id: str | None, samples: tuple[MeterSample, ...]
     ) -> None:
-        async with self._sessions.begin() as session:
+        async def work(session: AsyncSession) -> None:
             tx = None
             if station_tx_id is not None:
                 tx = await self._by_station_tx_id(session, station_id, station_tx_id)
@@ -175,17 +193,20 @@ class TransactionService:
                 )
             await self._store_samples(session, station_id, tx, samples, evse_id=evse_id)
 
+        await self._committer.run(work)
+
     # -- stop ---------------------------------------------------------------------------------
 
     async def stop(self, station_id: str, stop: TransactionStop) -> TransactionRecord | None:
-        async with self._sessions.begin() as session:
+        async def work(session: AsyncSession) -> tuple[TransactionRecord | None, Transaction | None]:
             tx = await self._by_station_tx_id(session, station_id, stop.station_tx_id)
             if tx is None:
-                return None
+                return None, None
             token = await self._token_info(session, stop.id_token) if stop.id_token else None
             await self._store_samples(session, station_id, tx, stop.samples)
+            record = TransactionRecord(tx.id, tx.station_tx_id, token)
             if tx.state == ENDED:
-                return TransactionRecord(tx.id, tx.station_tx_id, token)  # a replayed stop
+                return record, None  # a replayed stop
             tx.state = ENDED
             tx.stopped_at = stop.timestamp
             tx.stop_reason = stop.reason or "Local"
@@ -197,13 +218,17 @@ class TransactionService:
                 tx.meter_stop_wh = stop.meter_stop_wh
             tx.energy_wh = await self._energy(session, tx)
             tx.updated_at = utcnow()
-        self._bus.publish(
-            TransactionEnded(
-                station_id, stop.timestamp, tx.id,
-                str(tx.energy_wh) if tx.energy_wh is not None else None, tx.stop_reason,
+            return record, tx
+
+        record, ended = await self._committer.run(work)
+        if ended is not None:
+            self._bus.publish(
+                TransactionEnded(
+                    station_id, stop.timestamp, ended.id,
+                    str(ended.energy_wh) if ended.energy_wh is not None else None, ended.stop_reason,
+                )
             )
-        )
-        return TransactionRecord(tx.id, tx.station_tx_id, token)
+        return record
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -298,8 +323,7 @@ class TransactionService:
         )
         if connector is not None and connector.status != ConnectorStatus.CHARGING:
             connector.status = ConnectorStatus.CHARGING.value
-            self._bus.publish(
-                ConnectorStatusChanged(
-                    station_id, utcnow(), tx.evse_id, tx.connector_id, connector.status, None
-                )
+            event = ConnectorStatusChanged(
+                station_id, utcnow(), tx.evse_id, tx.connector_id, connector.status, None
             )
+            after_commit(session, lambda: self._bus.publish(event))

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -67,6 +68,8 @@ class Site(Base):
     tags: Mapped[list[str] | None] = mapped_column(JSON)
     """Labels rules attach to, e.g. 'almaty-2025-allocated-plot' for a regulated price cap."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+    """Set on every change, so availability search reloads only what changed since its last look."""
 
 
 class Station(Base):
@@ -84,6 +87,8 @@ class Station(Base):
     firmware_version: Mapped[str | None] = mapped_column(String(50))
     heartbeat_interval: Mapped[int | None] = mapped_column(Integer)
     online: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The socket that set `online`: only its own close may clear it (another node may hold a newer one).
+    connection_id: Mapped[str | None] = mapped_column(String(32))
     last_seen_at: Mapped[datetime | None]
     last_boot_at: Mapped[datetime | None]
     boot_reason: Mapped[str | None] = mapped_column(String(40))
@@ -121,6 +126,8 @@ class Connector(Base):
     vendor_error_code: Mapped[str | None] = mapped_column(String(50))
     info: Mapped[str | None] = mapped_column(String(100))
     status_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+    """Set on every change (status too), so availability search reloads only what changed."""
 
 
 class IdToken(Base):
@@ -138,6 +145,41 @@ class IdToken(Base):
     operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id", ondelete="SET NULL"))
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Driver(Base):
+    """A driver's account: anyone may browse without one; reserving needs one."""
+
+    __tablename__ = "drivers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    """Stored lower-case: the login name."""
+    password_hash: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DriverToken(Base):
+    """An idToken that is a driver's own. A token belongs to at most one driver."""
+
+    __tablename__ = "driver_tokens"
+    id_token_id: Mapped[int] = mapped_column(
+        ForeignKey("id_tokens.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    driver_id: Mapped[int] = mapped_column(ForeignKey("drivers.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DriverSession(Base):
+    """A logged-in driver. Only a SHA-256 of the session token is stored."""
+
+    __tablename__ = "driver_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    driver_id: Mapped[int] = mapped_column(ForeignKey("drivers.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
 
 
 class Transaction(Base):
@@ -200,7 +242,10 @@ class OcppMessage(Base):
     """Every OCPP frame in and out, for the station page, support and audits."""
 
     __tablename__ = "ocpp_messages"
-    __table_args__ = (Index("ix_ocpp_messages_station", "station_id", "id"),)
+    __table_args__ = (
+        Index("ix_ocpp_messages_station", "station_id", "id"),
+        Index("ix_ocpp_messages_at", "at"),  # retention deletes by age
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     station_id: Mapped[str] = mapped_column(String(48))
     direction: Mapped[str] = mapped_column(String(3))
@@ -226,12 +271,17 @@ class TariffRecord(Base):
 
 
 class ChargeDetailRecord(Base):
-    """What a finished session cost: the OCPI CDR, its totals, any cap applied, the receipt."""
+    """What a finished session cost: the OCPI CDR, its totals, any cap applied, the receipt.
+    A reservation nobody came for has a CDR of its own (its no-show fee): `reservation_id` set,
+    `transaction_id` None."""
 
     __tablename__ = "cdrs"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    transaction_id: Mapped[int] = mapped_column(
+    transaction_id: Mapped[int | None] = mapped_column(
         ForeignKey("transactions.id", ondelete="CASCADE"), unique=True
+    )
+    reservation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reservations.id", ondelete="CASCADE"), unique=True
     )
     tariff_code: Mapped[str | None] = mapped_column(String(36))
     currency: Mapped[str] = mapped_column(String(3))
@@ -251,7 +301,16 @@ class Reservation(Base):
     reservationId the station is given. `connector_id` is None for a 2.0.1 EVSE-level hold."""
 
     __tablename__ = "reservations"
-    __table_args__ = (Index("ix_reservations_station_evse_status", "station_id", "evse_id", "status"),)
+    __table_args__ = (
+        Index("ix_reservations_station_evse_status", "station_id", "evse_id", "status"),
+        # At most one holding reservation per EVSE, enforced by the database itself, so two
+        # concurrent requests cannot both succeed (the service also checks, with a clear reason).
+        Index(
+            "uq_reservations_one_holding_per_evse", "station_id", "evse_id", unique=True,
+            postgresql_where=text("status IN ('Requested', 'Accepted')"),
+            sqlite_where=text("status IN ('Requested', 'Accepted')"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
     evse_id: Mapped[int] = mapped_column(Integer)
@@ -264,3 +323,120 @@ class Reservation(Base):
     transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- smart charging (issue 5) -------------------------------------------------------------------
+
+
+class SmartSite(Base):
+    """A site under load management: its grid connection (the root circuit) and optional inputs.
+
+    Limits are amperes per phase (breakers are rated per phase); `voltage` is phase-to-neutral.
+    """
+
+    __tablename__ = "smart_sites"
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    grid_limit_a: Mapped[Decimal]
+    voltage: Mapped[Decimal]
+    base_load_w: Mapped[Decimal | None]
+    depot: Mapped[bool] = mapped_column(Boolean, default=False)
+    solar: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Panels for the clear-sky model: {"kwp", "tilt", "azimuth"}; location is the site's."""
+    prices: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Time-of-use prices: {"currency", "utc_offset_minutes", "demand_charge_per_kw", "bands":
+    [{"starts": "HH:MM", "price_per_kwh": "0.20"}]}, amounts as decimal strings."""
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Circuit(Base):
+    """A feeder, cabinet or charger breaker under a site's connection; `parent_id` None hangs it
+    from the connection itself."""
+
+    __tablename__ = "circuits"
+    __table_args__ = (UniqueConstraint("site_id", "code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("smart_sites.site_id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(48))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("circuits.id", ondelete="CASCADE"))
+    name: Mapped[str | None] = mapped_column(String(200))
+    limit_a: Mapped[Decimal]
+    phases: Mapped[int] = mapped_column(Integer, default=3)
+
+
+class EvseCircuit(Base):
+    """Which circuit an EVSE hangs from, how much it counts, and what it can take."""
+
+    __tablename__ = "evse_circuits"
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    evse_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    circuit_id: Mapped[int] = mapped_column(ForeignKey("circuits.id", ondelete="CASCADE"), index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    max_current_a: Mapped[Decimal]
+    min_current_a: Mapped[Decimal]
+    phases: Mapped[int] = mapped_column(Integer, default=3)
+    obeys_profiles: Mapped[bool] = mapped_column(Boolean, default=True)
+    """False once the station was seen drawing over its limit (or the operator says so): it then
+    gets headroom at its maximum instead of a share."""
+
+
+class ChargingPriority(Base):
+    """Priority of every session started with a token of this group (e.g. a taxi fleet = 10)."""
+
+    __tablename__ = "charging_priorities"
+    group_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    priority: Mapped[int] = mapped_column(Integer)
+
+
+class ChargingProfileRecord(Base):
+    """A charging profile silkcharge set on a station (and the station accepted), as neutral
+    fields (smart/profiles.py `profile_fields`), so the composite can be computed here."""
+
+    __tablename__ = "charging_profiles"
+    __table_args__ = (UniqueConstraint("station_id", "profile_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    evse_id: Mapped[int] = mapped_column(Integer)
+    profile_id: Mapped[int] = mapped_column(Integer)
+    purpose: Mapped[str] = mapped_column(String(40))
+    stack_level: Mapped[int] = mapped_column(Integer)
+    transaction_id: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(16))
+    """operator, load (real-time load management) or depot."""
+    installed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SmartProblem(Base):
+    """What load management could not do, for the operator: a profile refused, a station over
+    its limit, a limit below a car's minimum current, a departure that cannot be met."""
+
+    __tablename__ = "smart_problems"
+    __table_args__ = (Index("ix_smart_problems_site", "site_id", "id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    station_id: Mapped[str | None] = mapped_column(String(48))
+    evse_id: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DepotVehicle(Base):
+    """A vehicle of a depot's plan: when it arrives and leaves, what it needs, where it charges."""
+
+    __tablename__ = "depot_vehicles"
+    __table_args__ = (UniqueConstraint("site_id", "code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("smart_sites.site_id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(48))
+    arrival: Mapped[datetime]
+    departure: Mapped[datetime]
+    max_power_kw: Mapped[Decimal]
+    energy_kwh: Mapped[Decimal | None]
+    battery_kwh: Mapped[Decimal | None]
+    soc: Mapped[Decimal | None]
+    target_soc: Mapped[Decimal | None]
+    station_id: Mapped[str | None] = mapped_column(String(48))
+    evse_id: Mapped[int | None] = mapped_column(Integer)
+    id_token: Mapped[str | None] = mapped_column(String(64))

@@ -57,6 +57,7 @@ __all__ = [
     "TripError",
     "TripPlan",
     "TripRequest",
+    "Unpriced",
     "Unreachable",
     "no_tariffs",
     "plan_trip",
@@ -86,18 +87,31 @@ class NoFeasiblePlan(TripError):
 
 @dataclass(frozen=True)
 class SessionPrice:
+    """What a stop's session costs, including VAT, in the site operator's currency."""
+
     amount: Decimal
     currency: str
+    tariff: str | None = None
+    amount_excl_vat: Decimal | None = None
 
 
-PriceSession = Callable[[ChargingSite, ChargeOption, float, datetime | None], SessionPrice | None]
-"""(site, charge option, energy kWh, start time or None) -> price, or None when unknown."""
+@dataclass(frozen=True)
+class Unpriced:
+    """Why a stop's session has no price (no tariff published there, none for this driver...)."""
+
+    reason: str
 
 
-def no_tariffs(site: ChargingSite, option: ChargeOption, energy_kwh: float,
-               start: datetime | None) -> SessionPrice | None:
-    """The price hook until tariffs exist (issue 3): every session's price is unknown."""
-    return None
+PriceSession = Callable[[ChargingSite, ChargeOption, float, float, datetime | None], SessionPrice | Unpriced]
+"""(site, charge option, energy kWh, charging minutes, start time or None) -> the price, or why
+there is none. The hook is how trips/ learns prices without knowing where tariffs are stored:
+the API passes one built on `domain.pricing.estimate`, the computation search and receipts use."""
+
+
+def no_tariffs(site: ChargingSite, option: ChargeOption, energy_kwh: float, minutes: float,
+               start: datetime | None) -> SessionPrice | Unpriced:
+    """The price hook without a tariff store (the CLI on the packaged network)."""
+    return Unpriced("no tariffs are known to this planner")
 
 
 @dataclass(frozen=True)
@@ -201,6 +215,8 @@ class ChargeStop:
     cost: SessionPrice | None = None
     arrive_at: datetime | None = None
     depart_at: datetime | None = None
+    cost_note: str | None = None
+    """Why `cost` is None."""
 
     @property
     def average_kw(self) -> float:
@@ -280,11 +296,25 @@ class TripPlan:
         """Total per currency, or None while any stop's price is unknown."""
         if any(s.cost is None for s in self.stops):
             return None
-        totals: dict[str, Decimal] = {}
+        return self.priced_cost
+
+    @property
+    def priced_cost(self) -> list[SessionPrice]:
+        """Totals per currency (incl. and excl. VAT) of the stops that have a price, in the order
+        the currencies are first met. Amounts in different currencies are never added."""
+        totals: dict[str, tuple[Decimal, Decimal | None]] = {}
         for stop in self.stops:
-            assert stop.cost is not None
-            totals[stop.cost.currency] = totals.get(stop.cost.currency, Decimal(0)) + stop.cost.amount
-        return [SessionPrice(amount, currency) for currency, amount in totals.items()]
+            if stop.cost is None:
+                continue
+            incl, excl = totals.get(stop.cost.currency, (Decimal(0), Decimal(0)))
+            more = stop.cost.amount_excl_vat
+            totals[stop.cost.currency] = (incl + stop.cost.amount,
+                                          None if excl is None or more is None else excl + more)
+        return [SessionPrice(incl, currency, amount_excl_vat=excl) for currency, (incl, excl) in totals.items()]
+
+    @property
+    def unpriced_stops(self) -> int:
+        return sum(1 for s in self.stops if s.cost is None)
 
 
 # ---- the station graph ------------------------------------------------------------------
@@ -572,8 +602,9 @@ def plan_trip(request: TripRequest, network: SiteIndex, *,
     """The fastest plan for the request on the network's roads and charging sites.
 
     `adapters` are those the driver carries when `request.use_adapters` is set (default: every
-    packaged adapter). `price_session` prices each stop; until tariffs exist (issue 3) the
-    default returns None, so `ChargeStop.cost` and `TripPlan.cost` are None.
+    packaged adapter). `price_session` prices each stop; it does not steer the search (the
+    plan is the fastest, whatever it costs). The default knows no tariffs, so every stop says
+    why it has no price and `TripPlan.cost` is None.
     Raises `TripError` for bad input, `Unreachable` when no road joins the points,
     `NoFeasiblePlan` naming the stretch without a usable charger, and `UnknownPlace` (from the
     road graph) for a place it does not know.
@@ -640,6 +671,7 @@ def _stop(request: TripRequest, node: _Node, arrival: float, departure: float,
     start = None if arrive_at is None else arrive_at + timedelta(minutes=wait)
     depart_at = None if start is None else start + timedelta(minutes=request.overhead_min + hours * 60)
     site = node.choice.site
+    price = price_session(site, option, energy, hours * 60, start)
     return ChargeStop(
         site_code=site.code, site_name=site.name, operator=site.operator, country=site.country,
         standard=option.standard.label, adapter=option.adapter.id if option.adapter else None,
@@ -647,7 +679,8 @@ def _stop(request: TripRequest, node: _Node, arrival: float, departure: float,
         departure_soc=departure, energy_kwh=energy, charge_min=hours * 60,
         overhead_min=request.overhead_min, wait_min=wait,
         availability=str(node.choice.availability),
-        cost=price_session(site, option, energy, start), arrive_at=arrive_at, depart_at=depart_at,
+        cost=price if isinstance(price, SessionPrice) else None, arrive_at=arrive_at,
+        depart_at=depart_at, cost_note=price.reason if isinstance(price, Unpriced) else None,
     )
 
 

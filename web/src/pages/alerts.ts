@@ -1,11 +1,19 @@
-// Faulted and silent stations, each with what its error code means and what to check first.
+// Faulted and silent stations, each with what its error code means and what to check first,
+// in the console's language where the table has it, else visibly in English.
 
 import { api } from "../api";
 import { h } from "../dom";
-import { dateTime, t } from "../i18n";
+import { LANGUAGES, dateTime, language, t } from "../i18n";
 import { live } from "../live";
 
-interface Explanation { source: string; severity: string; meaning: string; check: string }
+interface Text { meaning: string; check: string }
+interface Explanation extends Text { source: string; severity: string; i18n?: Record<string, Text> }
+
+/** The explanation in the current language, and whether it had to fall back to English. */
+function translated(entry: Explanation): Text & { english: boolean } {
+  const own = language === "en" ? entry : entry.i18n?.[language];
+  return own ? { ...own, english: false } : { meaning: entry.meaning, check: entry.check, english: true };
+}
 let table: Promise<Record<string, Explanation>> | null = null;
 
 interface Alert { station: string; connector: string; code: string; since: string | null }
@@ -30,21 +38,28 @@ function alerts(): Alert[] {
 
 export function alertsPage(root: HTMLElement): () => void {
   const list = h("div", { id: "alerts" });
-  root.append(h("h1", {}, t("nav.alerts")), list);
+  const untranslated = h("p", { id: "untranslated", class: "hint" });
+  root.append(h("h1", {}, t("nav.alerts")), untranslated, list);
   table ??= api<{ codes: Record<string, Explanation> }>("/console/error-codes").then((r) => r.codes);
 
   const paint = async () => {
     const codes = await table!;
+    const missing = Object.keys(codes).filter((code) => translated(codes[code]).english).sort();
+    untranslated.textContent = language === "en" || missing.length === 0 ? ""
+      : t("alerts.untranslated", { language: LANGUAGES[language] ? t(`language.${language}`) : language, codes: missing.join(", ") });
     const current = alerts();
     list.replaceChildren(...(current.length === 0 ? [h("p", {}, t("alerts.none"))] : current.map((a) => {
       const known = codes[a.code];
-      const explanation = known ?? codes.OtherError;
-      return h("article", { class: `alert ${explanation.severity}`, "data-station": a.station },
+      const explanation = translated(known ?? codes.OtherError);
+      const lang = explanation.english ? "en" : undefined;
+      return h("article", { class: `alert ${(known ?? codes.OtherError).severity}`, "data-station": a.station },
         h("h2", {}, h("a", { href: `#/stations/${encodeURIComponent(a.station)}` }, a.station),
           ` · ${t("col.connector")} ${a.connector} · `, h("code", {}, a.code)),
         a.since ? h("p", { class: "since" }, `${t("alerts.since")} ${dateTime(a.since)}`) : null,
-        h("p", {}, h("strong", {}, `${t("alerts.meaning")}: `), known ? known.meaning : t("alerts.unknown")),
-        h("p", {}, h("strong", {}, `${t("alerts.check")}: `), explanation.check),
+        h("p", { class: "meaning" }, h("strong", {}, `${t("alerts.meaning")}: `),
+          known ? h("span", { lang, class: lang ? "in-english" : undefined }, explanation.meaning) : t("alerts.unknown")),
+        h("p", { class: "check" }, h("strong", {}, `${t("alerts.check")}: `),
+          h("span", { lang, class: lang ? "in-english" : undefined }, explanation.check)),
       );
     })));
   };

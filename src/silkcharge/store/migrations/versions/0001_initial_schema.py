@@ -1,12 +1,12 @@
 """initial schema: operators, sites, stations, EVSEs, connectors, tokens, transactions, meter samples, OCPP log
 
 Revision ID: 0001
-Revises: 
+Revises: (none)
 Create Date: 2026-11-21 16:37:05.506556
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 # Exact decimals: NUMERIC on PostgreSQL, text on SQLite (see silkcharge.store.types.ExactDecimal).
 EXACT_DECIMAL = sa.Numeric(20, 6).with_variant(sa.String(40), "sqlite")

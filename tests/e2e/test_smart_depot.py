@@ -1,0 +1,94 @@
+"""Depot plans and what-if through the operator API and CLI, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+from typer.testing import CliRunner
+
+from silkcharge.cli import app
+from silkcharge.domain.clock import to_ocpp
+from tests.e2e.network import register_station
+
+EVENING = datetime(2025, 3, 1, 13, tzinfo=timezone.utc)  # 18:00 in Dushanbe
+MORNING = EVENING + timedelta(hours=13)
+
+
+def taxis(n: int, seed: int = 11) -> list[dict]:
+    rng = random.Random(seed)
+    return [
+        {
+            "code": f"taxi-{i:02d}",
+            "arrival": to_ocpp(EVENING + timedelta(minutes=rng.randrange(0, 240, 5))),
+            "departure": to_ocpp(MORNING - timedelta(minutes=rng.randrange(0, 120, 5))),
+            "max_power_kw": "22",
+            "battery_kwh": "60", "soc": f"{rng.uniform(0.1, 0.5):.2f}", "target_soc": "0.9",
+        }
+        for i in range(n)
+    ]
+
+
+async def depot(api, grid_kw: float, vehicles: list[dict]) -> dict:
+    await register_station(api, "DEPOT-1")  # creates the site ALA-TEST
+    site = {"grid_limit_kw": str(grid_kw), "depot": True, "prices": {
+        "currency": "TJS", "utc_offset_minutes": 300, "demand_charge_per_kw": "15",
+        "bands": [{"starts": "23:00", "price_per_kwh": "0.20"}, {"starts": "07:00", "price_per_kwh": "0.45"},
+                  {"starts": "17:00", "price_per_kwh": "0.70"}]}}
+    assert (await api.put("/api/v1/smart/sites/ALA-TEST", json=site)).status_code == 200
+    assert (await api.put("/api/v1/smart/sites/ALA-TEST/depot/vehicles", json=vehicles)).status_code == 200
+    response = await api.post("/api/v1/smart/sites/ALA-TEST/depot/plan",
+                              json={"start": to_ocpp(EVENING), "end": to_ocpp(MORNING)})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_forty_taxis_under_sixty_percent_of_the_uncontrolled_peak_all_leave_full(api):
+    fleet = taxis(40)
+    probe = await depot(api, 10_000, fleet)
+    connection = 0.6 * probe["uncontrolled_peak_kw"]
+    plan = (await api.post("/api/v1/smart/sites/ALA-TEST/depot/plan", json={
+        "start": to_ocpp(EVENING), "end": to_ocpp(MORNING)})).json()
+    assert plan["feasible"]
+    assert (await api.put("/api/v1/smart/sites/ALA-TEST", json={
+        "grid_limit_kw": str(connection), "depot": True})).status_code == 200
+    plan = (await api.post("/api/v1/smart/sites/ALA-TEST/depot/plan", json={
+        "start": to_ocpp(EVENING), "end": to_ocpp(MORNING)})).json()
+    assert plan["feasible"] and plan["shortfall_kwh"] == {}
+    assert plan["peak_kw"] <= connection + 0.1
+    for vehicle in fleet:
+        need = 60 * (0.9 - float(vehicle["soc"]))
+        assert sum(plan["vehicles"][vehicle["code"]]) / 4 >= need - 0.05
+
+
+async def test_a_depot_that_cannot_meet_every_departure_reports_who_and_by_how_much(api):
+    plan = await depot(api, 60, taxis(40))
+    assert not plan["feasible"]
+    short = plan["shortfall_kwh"]
+    assert short and all(kwh > 0 for kwh in short.values())
+    problems = (await api.get("/api/v1/smart/sites/ALA-TEST/problems")).json()
+    unmet = {p["data"]["vehicle"]: p["data"]["shortfall_kwh"] for p in problems if p["kind"] == "departure_unmet"}
+    assert unmet == short
+
+
+async def test_what_if_answers_the_taxi_question_and_refuses_nonsense(api):
+    yes = await api.post("/api/v1/smart/what-if", json={"vehicles": 40, "power_kw": 22, "connection_kw": 250})
+    assert yes.status_code == 200 and yes.json()["everyone_leaves_full"] is True
+    no = await api.post("/api/v1/smart/what-if", json={"vehicles": 40, "power_kw": 22, "connection_kw": 60})
+    assert no.json()["everyone_leaves_full"] is False and no.json()["shortfall_kwh"] > 0
+    bad = await api.post("/api/v1/smart/what-if", json={"vehicles": 4, "power_kw": 22, "connection_kw": 10,
+                                                        "base_load_kw": 12})
+    assert bad.status_code == 422 and "base load" in bad.json()["detail"]
+
+
+def test_cli_what_if_says_whether_everyone_leaves_full():
+    runner = CliRunner()
+    full = runner.invoke(app, ["smart", "what-if", "--vehicles", "40", "--power-kw", "22", "--connection-kw", "250"],
+                         env={"COLUMNS": "200"})
+    assert full.exit_code == 0 and "everyone leaves full" in full.output
+    short = runner.invoke(app, ["smart", "what-if", "--vehicles", "40", "--power-kw", "22", "--connection-kw", "60"],
+                          env={"COLUMNS": "200"})
+    assert short.exit_code == 0 and "leave short" in short.output
+    bad = runner.invoke(app, ["smart", "what-if", "--vehicles", "4", "--power-kw", "22", "--connection-kw", "60",
+                              "--arrive", "late"])
+    assert bad.exit_code == 2

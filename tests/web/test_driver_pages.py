@@ -1,0 +1,194 @@
+"""The driver pages in a real browser against the real server: find a GB/T charger near me with
+its price in KZT and reserve it (the ReserveNow reaches the charger), plan a trip and see its
+stops on the map, compare vehicles, and the map loads nothing from elsewhere until OSM tiles
+are switched on."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import httpx
+from ocpp.v16 import call
+from playwright.async_api import expect
+from sqlalchemy import select
+
+from silkcharge.store.schema import Reservation
+from tests.conftest import API_KEY
+from tests.e2e.peers import connected_peer, eventually
+from tests.web.conftest import screenshot
+from tests.web.helpers import pick
+
+ALMATY = {"latitude": 43.2389, "longitude": 76.8897}
+GBT_STATION = "KZ-ALA-001-B"  # OCPP 1.6, two GB/T DC connectors of 120 kW
+TYPE2_STATION = "KZ-ALA-001-C"  # same site, Type 2 only
+DRIVER = ("aigerim@example.kz", "steppe-driver", "Aigerim")
+TARIFF = {"currency": "KZT", "country_code": "KZ", "party_id": "SLK",
+          "elements": [{"price_components": [{"type": "ENERGY", "price": "80", "vat": 16, "step_size": 1}]}]}
+PRICE_30_KWH = "2784.00"  # 30 kWh x 80 KZT + 16 % VAT
+SESSION_FEE = {"type": "FLAT", "price": "200", "vat": 16, "step_size": 1}
+
+
+async def publish_tariff(console_url: str, tariff: dict = TARIFF) -> None:
+    async with httpx.AsyncClient(base_url=console_url, headers={"X-API-Key": API_KEY}) as api:
+        made = await api.post("/api/v1/tariffs", json={"code": "KZ-SLK-STD", "operator": "KZ-SLK",
+                                                       "tariff": tariff})
+    assert made.status_code == 201, made.text
+
+
+def same_origin_only(page, origin: str) -> list[str]:
+    """Collect every request the page makes to another origin."""
+    elsewhere: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith((origin, "data:")) else elsewhere.append(r.url))
+    return elsewhere
+
+
+async def test_a_driver_finds_a_gbt_charger_sees_its_price_in_kzt_and_reserves_it(
+    fleet, chargers, open_console, console_url, platform
+):
+    await publish_tariff(console_url)
+    await platform.drivers.ensure(*DRIVER, "en", ["WEB-0003"])
+    await chargers(fleet[TYPE2_STATION])
+    spec = fleet[GBT_STATION]
+    async with connected_peer(f"ws://127.0.0.1:{platform.gateway.port}/ocpp", GBT_STATION, "1.6",
+                              password=spec.password) as peer:
+        await peer.call(call.BootNotification(charge_point_vendor="Zhida", charge_point_model="DC120-2E"))
+        for connector in (1, 2):
+            await peer.call(call.StatusNotification(connector_id=connector, error_code="NoError",
+                                                    status="Available"))
+
+        page = await open_console("/#/find", signed_in=False, geolocation=ALMATY)
+        elsewhere = same_origin_only(page, console_url)
+        await page.select_option("#standard", "GB/T DC")
+        await page.fill("#min-power", "100")
+        await page.click("#search")
+        row = page.locator(f'tr[data-station="{GBT_STATION}"][data-evse="1"]')
+        await expect(row.locator(".status")).to_have_text("Available")
+        expected = await page.evaluate(
+            f"new Intl.NumberFormat('en-GB', {{style: 'currency', currency: 'KZT'}}).format('{PRICE_30_KWH}')")
+        await expect(row.locator(".price")).to_have_text(f"{expected} for 30 kWh")
+        assert "KZT" in expected or "₸" in expected
+        await expect(page.locator(f'tr[data-station="{TYPE2_STATION}"]')).to_have_count(0)
+        await expect(page.locator('#find-map circle.site.free')).not_to_have_count(0)
+
+        await row.locator("button.reserve").click()  # not logged in: the page asks for a login
+        await expect(page).to_have_url(f"{console_url}/#/driver/login")
+        assert not [r for r in await platform.reservations.find() if r.station_id == GBT_STATION]
+        await page.fill("#driver-email", DRIVER[0])
+        await page.fill("#driver-password", DRIVER[1])
+        await page.click("#driver-login")
+        await expect(page.locator("#driver-name")).to_have_text(DRIVER[2])
+        await expect(page.locator("#standard")).to_have_value("GB/T DC")  # the search is kept
+        await row.locator("button.reserve").click()
+        await expect(page.locator("#reserve-message")).to_contain_text(f"Reserved: {GBT_STATION}, EVSE 1")
+
+        reserve_now = [p for action, p in peer.received if action == "ReserveNow"]
+        assert len(reserve_now) == 1
+        assert reserve_now[0]["connector_id"] == 1 and reserve_now[0]["id_tag"] == "WEB-0003"
+        async with platform.sessions() as session:
+            stored = (await session.scalars(select(Reservation))).all()
+        assert [(r.station_id, r.evse_id, r.id_token, r.status) for r in stored] == [
+            (GBT_STATION, 1, "WEB-0003", "Accepted")]
+        mine = page.locator(f'#my-reservations tr[data-reservation="{stored[0].id}"]')
+        await expect(mine).to_contain_text("Confirmed by the charger")
+        await screenshot(page, "driver-find")
+
+        await mine.locator("button.cancel").click()
+        await expect(page.locator("#reserve-message")).to_have_text("Reservation cancelled.")
+        assert ("CancelReservation", {"reservation_id": stored[0].id}) in peer.received
+        assert (await platform.reservations.get(stored[0].id)).status == "Cancelled"
+    assert elsewhere == [], "the page loaded something from another origin"
+
+
+async def test_a_trip_plan_shows_its_charging_stops_on_the_map(fleet, open_console):
+    page = await open_console("/#/trip", signed_in=False)
+    await expect(page.locator("#vehicle option")).not_to_have_count(0)
+    await page.fill("#origin", "Almaty")
+    await page.fill("#destination", "Shymkent")
+    await page.select_option("#vehicle", "byd-dolphin-extended-range-2025-cn")
+    await page.click("#plan")
+    stops_in_table = page.locator("#leg-table tr.with-stop")
+    await expect(stops_in_table.first).to_be_visible(timeout=30_000)
+    count = await stops_in_table.count()
+    assert count >= 1, "Almaty to Shymkent (about 690 km) needs stops in a BYD Dolphin Premium"
+    await expect(page.locator("#trip-map circle.stop")).to_have_count(count)
+    await expect(page.locator("#trip-stops .value")).to_have_text(str(count))
+    await expect(page.locator("#trip-map path.route")).to_have_count(1)
+    await expect(page.locator('#trip-map circle.place[data-place="Shymkent"]')).to_have_count(1)
+    await screenshot(page, "driver-trip")
+
+
+async def test_two_vehicles_compare_side_by_side_with_the_best_marked(open_console, database_url):
+    page = await open_console("/#/vehicles", signed_in=False)
+    await page.fill("#vehicle-search", "dolphin 2025")
+    for vehicle in ("byd-dolphin-2025-cn", "byd-dolphin-extended-range-2025-eu"):
+        await page.locator(f'li[data-vehicle="{vehicle}"] input').check()
+    await page.click("#compare")
+    table = page.locator("#comparison-table")
+    await expect(table.locator("thead th")).to_have_text(
+        ["", "BYD Dolphin (2025, CN)", "BYD Dolphin Premium (2025, EU)"])
+    await expect(table.locator('tr[data-row="dc_inlets"] td')).to_have_text(["GB/T DC", "CCS2"])
+    battery = table.locator('tr[data-row="battery_kwh"]')
+    await expect(battery.locator("th")).to_have_text("Battery")
+    await expect(battery.locator("td.best")).to_have_text("60 kWh")  # the bigger battery
+    await expect(table.locator('tr[data-row="market"] td.best')).to_have_count(0)
+    await screenshot(page, "driver-vehicles")
+
+
+async def test_maps_load_nothing_from_elsewhere_until_osm_tiles_are_switched_on(
+    open_console, console_url, database_url
+):
+    page = await open_console("/#/find", signed_in=False, geolocation=ALMATY)
+    elsewhere = same_origin_only(page, console_url)
+    tiles: list[str] = []
+
+    async def tile(route):
+        tiles.append(route.request.url)
+        await route.fulfill(status=204)  # the test machine is offline; the request is what counts
+
+    await page.route("https://tile.openstreetmap.org/**", tile)
+    await expect(page.locator("#find-status")).to_contain_text("Sites found")
+    await expect(page.locator("#find-map .countries path")).not_to_have_count(0)
+    await page.wait_for_load_state("networkidle")
+    assert elsewhere == []
+
+    await page.check("#find-map-osm")
+    await expect(page.locator("#find-map image").first).to_have_attribute(
+        "href", re.compile(r"^https://tile\.openstreetmap\.org/\d+/\d+/\d+\.png$"))
+    await expect(page.locator(".geomap-frame .attribution")).to_contain_text("OpenStreetMap")
+
+    async def requested() -> bool:
+        return bool(tiles)
+
+    assert await eventually(requested)
+    await page.reload()
+    await expect(page.locator("#find-map-osm")).to_be_checked()  # the choice is remembered
+
+
+async def test_the_dashboard_shows_revenue_by_currency_and_uptime_today(
+    fleet, chargers, open_console, console_url, platform
+):
+    with_fee = {**TARIFF, "elements": [{"price_components": [SESSION_FEE]}, *TARIFF["elements"]]}
+    await publish_tariff(console_url, with_fee)  # a session fee: revenue even for a short session
+    spec = pick(fleet, "KZ-ALA", "1.6")
+    charger = await chargers(spec)
+    await charger.plug_in_and_charge(1, "WEB-0004")
+    await charger.stop_charging(1)
+
+    async def billed():
+        async with httpx.AsyncClient(base_url=console_url, headers={"X-API-Key": API_KEY}) as api:
+            sessions = (await api.get("/api/v1/transactions")).json()
+            if not sessions or sessions[0]["state"] == "Active":
+                return None
+            cdr = await api.get(f"/api/v1/transactions/{sessions[0]['id']}/cdr")
+            return cdr.json() if cdr.status_code == 200 else None
+
+    cdr = await eventually(billed, timeout=10)
+    assert cdr["currency"] == "KZT" and Decimal(cdr["total_incl_vat"]) > 0
+    page = await open_console("/#/")
+    revenue = page.locator('#revenue-today .money[data-currency="KZT"]')
+    expected = await page.evaluate(
+        f"new Intl.NumberFormat('en-GB', {{style: 'currency', currency: 'KZT'}}).format('{cdr['total_incl_vat']}')")
+    await expect(revenue).to_have_text(expected)
+    await expect(page.locator("#uptime-today .value")).to_contain_text("%")
+    await screenshot(page, "dashboard-revenue")

@@ -1,0 +1,49 @@
+// The logged-in driver, if any. The session lives in an HTTP-only cookie the page cannot read,
+// so who is logged in is asked of the API (GET /driver/me) once and after each login/logout.
+
+import { ApiError, api } from "./api";
+
+export interface DriverAccount { id: number; email: string; name: string; language: string; tokens: string[] }
+
+export interface Reservation {
+  id: number; station_id: string; evse_id: number; connector_id: number | null; id_token: string;
+  expires_at: string; status: string; created_at: string;
+}
+
+let current: Promise<DriverAccount | null> | null = null;
+
+export const driver = {
+  /** The logged-in driver, or null. */
+  get(): Promise<DriverAccount | null> {
+    current ??= api<DriverAccount>("/driver/me").catch((error) => {
+      if (error instanceof ApiError && error.status === 401) return null;
+      throw error;
+    });
+    return current;
+  },
+  async login(email: string, password: string): Promise<DriverAccount> {
+    const session = await api<{ driver: DriverAccount }>("/driver/login", {
+      method: "POST", body: JSON.stringify({ email, password }),
+    });
+    current = Promise.resolve(session.driver);
+    return session.driver;
+  },
+  async register(email: string, password: string, name: string, language: string): Promise<DriverAccount> {
+    await api("/driver/register", { method: "POST", body: JSON.stringify({ email, password, name, language }) });
+    return this.login(email, password);
+  },
+  async logout(): Promise<void> {
+    await api("/driver/logout", { method: "POST" });
+    current = Promise.resolve(null);
+  },
+};
+
+/** Where to go after logging in: the driver page that asked for it. */
+export const afterLogin = {
+  set: (hash: string) => sessionStorage.setItem("silkcharge.afterLogin", hash),
+  take: (): string => {
+    const hash = sessionStorage.getItem("silkcharge.afterLogin") ?? "#/find";
+    sessionStorage.removeItem("silkcharge.afterLogin");
+    return hash;
+  },
+};

@@ -1,0 +1,209 @@
+// Find a compatible free charger near me: filters, a map, the price in the operator's currency,
+// and reserving it (a logged-in driver), with the driver's own reservations below.
+
+import { ApiError, api } from "../api";
+import { h } from "../dom";
+import { afterLogin, driver, type DriverAccount, type Reservation } from "../driver";
+import { GeoMap, svg } from "../geomap";
+import { dateTime, number, money, t, time } from "../i18n";
+
+export const STANDARDS = ["GB/T DC", "GB/T AC", "CCS2", "Type 2", "CHAdeMO"];
+const STANDARD_LABEL: Record<string, string> = {
+  gbt_dc: "GB/T DC", gbt_ac: "GB/T AC", ccs2: "CCS2", type2: "Type 2", chademo: "CHAdeMO", ccs1: "CCS1",
+};
+/** Where to search when the browser will not say where the driver is. */
+export const CITIES: Record<string, [number, number]> = {
+  almaty: [43.2389, 76.8897], astana: [51.1694, 71.4491], shymkent: [42.3417, 69.5901],
+  bishkek: [42.8746, 74.5698], osh: [40.5283, 72.7985], tashkent: [41.2995, 69.2401],
+  samarkand: [39.627, 66.975], bukhara: [39.7747, 64.4286], dushanbe: [38.5598, 68.787],
+  khujand: [40.2826, 69.6222],
+};
+const SESSION_KWH = 30;
+const QUERY = "silkcharge.findQuery";
+
+interface Price { currency: string | null; total_incl_vat: string | null; reason: string | null }
+interface Connector {
+  evse_id: number; connector_id: number; standard: string; max_power_kw: string; status: string;
+  error_code: string | null; in_session: boolean; available: boolean; price: Price;
+}
+interface Station { id: string; offline: boolean; status: string | null; connectors: Connector[] }
+interface SiteResult {
+  site: { code: string; name: string; city: string | null; lat: number; lon: number };
+  distance_km: number; available: boolean; stations: Station[];
+}
+
+interface Query { standard: string; minPower: string; available: boolean; near: string; radius: string; hold: string }
+
+function savedQuery(): Query {
+  const saved = sessionStorage.getItem(QUERY);
+  return { standard: "", minPower: "", available: true, near: "me", radius: "10", hold: "30",
+    ...(saved ? (JSON.parse(saved) as Partial<Query>) : {}) };
+}
+
+function where(near: string): Promise<{ lat: number; lon: number; located: boolean }> {
+  const city = (name: string) => ({ lat: CITIES[name][0], lon: CITIES[name][1], located: false });
+  if (near !== "me") return Promise.resolve(city(near));
+  return new Promise((resolve) => {
+    if (!navigator.geolocation) return resolve(city("almaty"));
+    navigator.geolocation.getCurrentPosition(
+      (position) => resolve({ lat: position.coords.latitude, lon: position.coords.longitude, located: true }),
+      () => resolve(city("almaty")),
+      { timeout: 8000, maximumAge: 60000 },
+    );
+  });
+}
+
+export function statusText(station: Station, c: Connector): string {
+  if (station.offline) return t("state.offline");
+  if (c.available) return t("state.available");
+  if (c.status === "Reserved") return t("find.reserved");
+  if (c.status === "Faulted") return t("state.faulted");
+  if (c.status === "Unavailable") return t("state.unavailable");
+  return t("find.inUse");
+}
+
+function priceText(price: Price): string {
+  if (price.total_incl_vat === null || price.currency === null) return t("find.noPrice");
+  return t("find.priceFor", { price: money(price.total_incl_vat, price.currency), kwh: number(SESSION_KWH, 0) });
+}
+
+export function findPage(root: HTMLElement): void {
+  const query = savedQuery();
+  const field = (label: string, control: HTMLElement) => h("label", {}, h("span", {}, label), control);
+  const standard = h("select", { id: "standard" },
+    h("option", { value: "" }, t("find.anyStandard")),
+    ...STANDARDS.map((s) => h("option", { value: s, selected: s === query.standard }, s)));
+  const minPower = h("input", { id: "min-power", type: "number", min: 0, step: 1, value: query.minPower, placeholder: "0" });
+  const available = h("input", { id: "available", type: "checkbox", checked: query.available });
+  const near = h("select", { id: "near" },
+    h("option", { value: "me" }, t("find.nearMe")),
+    ...Object.keys(CITIES).map((c) => h("option", { value: c, selected: c === query.near }, t(`city.${c}`))));
+  const radius = h("select", { id: "radius" }, ...[5, 10, 25, 50, 100].map((km) =>
+    h("option", { value: km, selected: String(km) === query.radius }, `${number(km, 0)} ${t("unit.km")}`)));
+  const hold = h("select", { id: "hold" }, ...[15, 30, 60].map((min) =>
+    h("option", { value: min, selected: String(min) === query.hold }, t("find.holdFor", { n: number(min, 0) }))));
+  const status = h("p", { id: "find-status", class: "hint", role: "status" });
+  const message = h("p", { id: "reserve-message", role: "alert" });
+  const results = h("div", { id: "results" });
+  const mine = h("section", { id: "my-reservations" });
+  const map = new GeoMap("find-map");
+
+  const form = h("form", { id: "find-form", class: "filters", onsubmit: (e: Event) => { e.preventDefault(); void search(); } },
+    field(t("find.standard"), standard), field(t("find.minPower"), minPower),
+    h("label", { class: "check" }, available, ` ${t("find.availableNow")}`),
+    field(t("find.near"), near), field(t("find.radius"), radius), field(t("find.hold"), hold),
+    h("button", { type: "submit", id: "search" }, t("find.search")));
+  root.append(h("h1", {}, t("find.title")), form, status, message,
+    h("div", { class: "find-layout" }, map.element, results), mine);
+
+  const remember = (): Query => {
+    const q = { standard: standard.value, minPower: minPower.value, available: available.checked,
+      near: near.value, radius: radius.value, hold: hold.value };
+    sessionStorage.setItem(QUERY, JSON.stringify(q));
+    return q;
+  };
+
+  const reserve = async (station: Station, c: Connector) => {
+    remember();
+    const account = await driver.get();
+    if (!account) {
+      afterLogin.set("#/find");
+      location.hash = "#/driver/login";
+      return;
+    }
+    message.className = "waiting";
+    message.textContent = t("find.reserving");
+    const expires = new Date(Date.now() + Number(hold.value) * 60_000).toISOString();
+    try {
+      const made = await api<Reservation>("/driver/reservations", { method: "POST", body: JSON.stringify({
+        station_id: station.id, evse_id: c.evse_id, expires_at: expires }) });
+      message.className = "ok";
+      message.textContent = t("find.reservedOk", { station: made.station_id, evse: made.evse_id, until: time(made.expires_at) });
+      void showMine(account);
+      void search(false);
+    } catch (error) {
+      message.className = "error";
+      message.textContent = `${t("find.reserveFailed")}: ${error instanceof ApiError ? String(error.detail) : t("common.error")}`;
+    }
+  };
+
+  const showMine = async (account: DriverAccount | null) => {
+    if (!account) {
+      mine.replaceChildren(h("p", { class: "hint" }, t("find.loginToReserve"), " ",
+        h("a", { href: "#/driver/login", onclick: () => { remember(); afterLogin.set("#/find"); } }, t("driver.login"))));
+      return;
+    }
+    const list = await api<Reservation[]>("/driver/reservations");
+    const active = list.filter((r) => r.status === "Accepted" || r.status === "Requested");
+    mine.replaceChildren(h("h2", {}, t("find.mine")), active.length === 0 ? h("p", {}, t("find.noneMine")) : h("table", {},
+      h("thead", {}, h("tr", {}, ...[t("col.station"), "EVSE", t("find.until"), t("col.status"), ""].map((x) => h("th", {}, x)))),
+      h("tbody", {}, ...active.map((r) => h("tr", { "data-reservation": r.id },
+        h("td", {}, r.station_id), h("td", {}, r.evse_id), h("td", {}, dateTime(r.expires_at)),
+        h("td", {}, t(`reservation.${r.status}`)),
+        h("td", {}, h("button", { class: "cancel", onclick: async () => {
+          try {
+            await api(`/driver/reservations/${r.id}`, { method: "DELETE" });
+            message.className = "ok";
+            message.textContent = t("find.cancelled");
+          } catch (error) {
+            message.className = "error";
+            message.textContent = error instanceof ApiError ? String(error.detail) : t("common.error");
+          }
+          void showMine(account);
+        } }, t("find.cancel"))))))));
+  };
+
+  const draw = (list: SiteResult[], centre: { lat: number; lon: number }, km: number) => {
+    map.clear();
+    const dLat = km / 111, dLon = km / (111 * Math.cos((centre.lat * Math.PI) / 180));
+    map.fit({ south: centre.lat - dLat, north: centre.lat + dLat, west: centre.lon - dLon, east: centre.lon + dLon }, 0.05);
+    const [cx, cy] = map.at(centre.lon, centre.lat);
+    const [, edge] = map.at(centre.lon, centre.lat + dLat);
+    map.lines.append(svg("circle", { cx, cy, r: cy - edge, class: "radius" }));
+    map.dot(centre.lon, centre.lat, 10, { class: "here" });
+    for (const result of list) {
+      const dot = map.dot(result.site.lon, result.site.lat, 9, {
+        class: `site ${result.available ? "free" : "busy"}`, "data-site": result.site.code, tabindex: 0 });
+      dot.append(Object.assign(document.createElementNS("http://www.w3.org/2000/svg", "title"), { textContent: result.site.name }));
+      dot.addEventListener("click", () => document.querySelector(`article[data-site="${result.site.code}"]`)?.scrollIntoView({ behavior: "smooth" }));
+    }
+    results.replaceChildren(...(list.length === 0 ? [h("p", {}, t("find.none"))] : list.map((result) =>
+      h("article", { class: "result", "data-site": result.site.code },
+        h("h2", {}, result.site.name, h("span", { class: "hint" },
+          ` · ${result.site.city ?? ""} · ${number(result.distance_km)} ${t("unit.km")}`)),
+        h("table", {}, h("tbody", {}, ...result.stations.flatMap((station) => station.connectors.map((c) =>
+          h("tr", { "data-station": station.id, "data-evse": c.evse_id, class: c.available ? "free" : "busy" },
+            h("td", {}, station.id, h("br", {}), h("span", { class: "hint" }, `${c.evse_id}/${c.connector_id}`)),
+            h("td", {}, STANDARD_LABEL[c.standard] ?? c.standard, h("br", {}),
+              h("span", { class: "hint" }, `${number(Number(c.max_power_kw), 0)} ${t("unit.kw")}`)),
+            h("td", { class: "status" }, statusText(station, c)),
+            h("td", { class: "price" }, priceText(c.price)),
+            h("td", {}, c.available ? h("button", { class: "reserve", onclick: () => void reserve(station, c) }, t("find.reserve")) : null),
+          )))))))));
+  };
+
+  /** Search again; `fresh` (a new search, not a refresh after reserving) clears the message. */
+  const search = async (fresh = true) => {
+    const q = remember();
+    if (fresh) { message.textContent = ""; message.className = ""; }
+    status.textContent = t("find.locating");
+    const centre = await where(q.near);
+    const params = new URLSearchParams({ lat: String(centre.lat), lon: String(centre.lon), radius_km: q.radius,
+      available: String(q.available), limit: "30", kwh: String(SESSION_KWH) });
+    if (q.standard) params.set("standard", q.standard);
+    if (q.minPower) params.set("min_power_kw", q.minPower);
+    const account = await driver.get().catch(() => null);
+    if (account?.tokens[0]) params.set("token", account.tokens[0]);
+    try {
+      const found = await api<{ count: number; results: SiteResult[] }>(`/search/stations?${params}`);
+      status.textContent = (q.near === "me" && !centre.located ? t("find.noLocation") + " " : "") +
+        t("find.count", { n: number(found.count, 0) });
+      draw(found.results, centre, Number(q.radius));
+    } catch (error) {
+      status.textContent = error instanceof ApiError ? String(error.detail) : t("common.error");
+    }
+  };
+
+  void search();
+  void driver.get().then(showMine).catch(() => showMine(null));
+}
