@@ -91,7 +91,10 @@ async def settled(api, sessions: int) -> dict:
         view = (await api.get(f"/api/v1/smart/sites/{SITE}/power")).json()
         running = [c for c in view["chargers"] if c["transaction_id"] is not None]
         managed = [c for c in running if c["obeys_profiles"]]
-        if len(running) == sessions and all(c["sent_a"] is not None and abs(c["sent_a"] - c["planned_a"]) < 0.05 for c in managed):
+        if len(running) == sessions and all(
+            c["sent_a"] is not None and c["planned_a"] is not None
+            and abs(c["sent_a"] - c["planned_a"]) < 0.05 for c in managed
+        ):
             return view
         return None
 

@@ -302,11 +302,8 @@ class SimulatedCharger:
             self.accept_registration(await link.boot(reason))
             if self.booted.is_set():
                 return
-            try:
-                await asyncio.wait_for(self.booted.wait(), self._retry_after())
+            if await _set_within(self.booted, self._retry_after()):
                 return
-            except TimeoutError:
-                continue
 
     def _retry_after(self) -> float:
         return self._last_boot_interval or self.heartbeat_fallback
@@ -321,10 +318,7 @@ class SimulatedCharger:
             self.booted.set()
 
     async def _pause(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        except TimeoutError:
-            pass
+        await _set_within(self._stopping, seconds)
 
     # ---- sessions ----------------------------------------------------------------------------
 
@@ -431,11 +425,7 @@ class SimulatedCharger:
 
     async def _halted(self, session: Session) -> bool:
         """Wait one meter interval; True if the session ended meanwhile."""
-        try:
-            await asyncio.wait_for(session.halt.wait(), self.tunables.meter_interval)
-        except TimeoutError:
-            return False
-        return True
+        return await _set_within(session.halt, self.tunables.meter_interval)
 
     async def end_session(self, session: Session, reason: StopReason) -> None:
         """End a transaction for a CSMS command (RemoteStop, Unlock, Reset)."""
@@ -612,3 +602,15 @@ class SimulatedCharger:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.warning("%s: background work failed: %r", self.spec.station_id, task.exception())
+
+
+async def _set_within(event: asyncio.Event, seconds: float) -> bool:
+    """Whether `event` is set within `seconds`. Not asyncio.wait_for: on Python 3.11 it can
+    swallow a cancellation that races with its timeout, and a loop around it then never ends
+    (seen as a test run hanging in teardown); asyncio.timeout does not."""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
