@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     accept_backlog: int = Field(
         default=4096, ge=16, description="listen backlog of the OCPP socket, for reconnect storms"
     )
+    max_pending_handshakes: int = Field(
+        default=256, ge=1,
+        description="handshakes checked at once; more are answered 503 with Retry-After at once (back-pressure)",
+    )
     boot_pending_above: int = Field(
         default=2000, ge=1,
         description="writes queued for the database above which a Boot is answered Pending (back-pressure)",

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import random
 import re
 from http import HTTPStatus
 from urllib.parse import unquote, urlsplit
@@ -48,6 +49,12 @@ def basic_credentials(headers: Headers) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
+def _consume(task: asyncio.Future) -> None:
+    """Retrieve a shielded task's outcome, so an abandoned one is not reported as unhandled."""
+    if not task.cancelled():
+        task.exception()
+
+
 class Gateway:
     def __init__(
         self,
@@ -66,6 +73,8 @@ class Gateway:
         self._server: Server | None = None
         self._monitor: asyncio.Task | None = None
         self._closing: set[asyncio.Task] = set()
+        self._handshakes = 0  # being checked right now
+        self.handshakes_deferred = 0  # answered 503 because too many were being checked
 
     @property
     def port(self) -> int:
@@ -119,8 +128,30 @@ class Gateway:
         credentials = basic_credentials(request.headers)
         if credentials is not None and credentials[0] != station_id:
             return self._unauthorized(connection, "Basic-auth user must be the station id")
+        if self._handshakes >= self._settings.max_pending_handshakes:
+            # A storm: answering "later" now costs nothing, while queueing every handshake
+            # behind the database would let them time out and retry all together.
+            self.handshakes_deferred += 1
+            response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "busy; reconnect shortly\n")
+            response.headers["Retry-After"] = str(random.randint(2, 30))
+            return response
+        self._handshakes += 1
         try:
-            verdict = await self._stations.admit(station_id, credentials[1] if credentials else None)
+            return await self._admit(connection, station_id, credentials)
+        finally:
+            self._handshakes -= 1
+
+    async def _admit(
+        self, connection: ServerConnection, station_id: str, credentials: tuple[str, str] | None
+    ) -> Response | None:
+        # Shielded: if the client gives up (or the handshake times out) while the database is
+        # answering, the query still finishes, so its pooled connection is not thrown away.
+        checking = asyncio.ensure_future(
+            self._stations.admit(station_id, credentials[1] if credentials else None)
+        )
+        checking.add_done_callback(_consume)
+        try:
+            verdict = await asyncio.shield(checking)
         except Exception as error:
             if not is_unavailable(error):
                 raise

@@ -119,13 +119,15 @@ class StationService:
         now = utcnow()
         self._last_seen[station_id] = now
         self._silent.discard(station_id)
+        async def work(session: AsyncSession) -> None:
+            await session.execute(
+                update(Station)
+                .where(Station.id == station_id)
+                .values(online=True, ocpp_version=version, last_seen_at=now, connection_id=connection_id)
+            )
+
         try:
-            async with self._sessions.begin() as session:
-                await session.execute(
-                    update(Station)
-                    .where(Station.id == station_id)
-                    .values(online=True, ocpp_version=version, last_seen_at=now, connection_id=connection_id)
-                )
+            await self._committer.run(work)  # a storm's presence writes share commits
         except Exception as error:
             if not is_unavailable(error):
                 raise
