@@ -229,6 +229,7 @@ async def put_site(code: str, body: SmartSiteIn, request: Request, session: Asyn
     prices_from(row.prices)  # refuses what the optimiser could not read
     session.add(row)
     await session.commit()
+    smart(request).sites_changed()
     await smart(request).rebalance(site.id)
     return await get_site(code, session)
 

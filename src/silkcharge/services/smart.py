@@ -71,6 +71,7 @@ from silkcharge.store.schema import Circuit as CircuitRow
 from silkcharge.store.schema import Site as SiteRow
 
 log = logging.getLogger(__name__)
+MANAGED_TTL = 30.0  # seconds a map of managed stations is trusted
 
 CONNECTION = "connection"  # the root circuit's id: the site's grid connection
 TX_DEFAULT_ID = 10_000  # + EVSE id: the safe default each managed EVSE gets
@@ -148,6 +149,10 @@ class SmartChargingService:
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
+    _sites_of: dict[str, int | None] | None = None  # station -> its site
+    _managed: set[int] = set()  # sites under load management
+    _managed_at = 0.0
+
     def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._listen()),
@@ -200,11 +205,27 @@ class SmartChargingService:
             self._arrivals.clear()
 
     async def _managed_site_of(self, station_id: str) -> int | None:
-        async with self._sessions() as session:
-            return await session.scalar(
-                select(SmartSite.site_id).join(Station, Station.site_id == SmartSite.site_id)
-                .where(Station.id == station_id)
-            )
+        """The managed site a station belongs to. Every station's site and the set of managed
+        sites are read at most every MANAGED_TTL seconds, so a boot storm of 50,000 stations
+        costs one query, not one per boot; a station the map does not know yet (just
+        registered) is looked up alone; a site defined through the API clears the map."""
+        now = asyncio.get_running_loop().time()
+        if self._sites_of is None or now - self._managed_at > MANAGED_TTL:
+            async with self._sessions() as session:
+                self._sites_of = dict((await session.execute(select(Station.id, Station.site_id))).all())
+                self._managed = set(await session.scalars(select(SmartSite.site_id)))
+            self._managed_at = now
+        if station_id not in self._sites_of:
+            async with self._sessions() as session:
+                self._sites_of[station_id] = await session.scalar(
+                    select(Station.site_id).where(Station.id == station_id)
+                )
+        site_id = self._sites_of[station_id]
+        return site_id if site_id in self._managed else None
+
+    def sites_changed(self) -> None:
+        """A managed site was defined or changed: read the station map again on the next event."""
+        self._sites_of = None
 
     # ---- the site as stored ------------------------------------------------------------------
 
