@@ -108,11 +108,7 @@ class RedisEventBus(EventBus):
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _cancel(self._tasks)
 
     async def _send_loop(self) -> None:
         while True:
@@ -131,23 +127,16 @@ class RedisEventBus(EventBus):
                 await asyncio.sleep(1.0)
 
     async def _receive_loop(self) -> None:
-        while True:
-            try:
-                async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(EVENTS)
-                    async for message in pubsub.listen():
-                        if message.get("type") != "message":
-                            continue
-                        try:
-                            decoded = decode_event(message["data"])
-                        except Exception:
-                            log.warning("ignored an event from Redis that could not be read")
-                            continue
-                        if decoded is not None and decoded[0] != self._node:
-                            self.publish_remote(decoded[1])
-            except (RedisError, OSError) as error:
-                log.warning("live events from other nodes paused (Redis: %s); retrying", error)
-                await asyncio.sleep(1.0)
+        await _subscribed(self._redis, EVENTS, self._received, "live events from other nodes")
+
+    def _received(self, raw: bytes) -> None:
+        try:
+            decoded = decode_event(raw)
+        except Exception:
+            log.warning("ignored an event from Redis that could not be read")
+            return
+        if decoded is not None and decoded[0] != self._node:
+            self.publish_remote(decoded[1])
 
 
 # -- command routing --------------------------------------------------------------------------
@@ -195,11 +184,7 @@ class RedisRouter(LocalRouter):
             ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _cancel(self._tasks)
         if self._serves_stations:
             with contextlib.suppress(RedisError, OSError):
                 await self._drop_my_routes(self.connected())
@@ -265,21 +250,13 @@ class RedisRouter(LocalRouter):
     # -- loops --------------------------------------------------------------------------------
 
     async def _reply_loop(self) -> None:
-        channel = f"silkcharge:reply:{self.node}"
-        while True:
-            try:
-                async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(channel)
-                    async for message in pubsub.listen():
-                        if message.get("type") != "message":
-                            continue
-                        reply = orjson.loads(message["data"])
-                        future = self._waiting.get(reply.get("id"))
-                        if future is not None and not future.done():
-                            future.set_result(reply)
-            except (RedisError, OSError) as error:
-                log.warning("command replies paused (Redis: %s); retrying", error)
-                await asyncio.sleep(1.0)
+        await _subscribed(self._redis, f"silkcharge:reply:{self.node}", self._replied, "command replies")
+
+    def _replied(self, raw: bytes) -> None:
+        reply = orjson.loads(raw)
+        future = self._waiting.get(reply.get("id"))
+        if future is not None and not future.done():
+            future.set_result(reply)
 
     async def _command_loop(self) -> None:
         queue = f"silkcharge:cmd:{self.node}"
@@ -370,6 +347,32 @@ class RedisRouter(LocalRouter):
             except (RedisError, OSError) as error:
                 log.warning("Redis unreachable (%s): commands across nodes fail until it returns", error)
             await asyncio.sleep(RENEW_EVERY)
+
+
+async def _subscribed(redis: Redis, channel: str, handle, what: str) -> None:
+    """Hand every message on `channel` to `handle`, subscribing again after Redis comes back."""
+    while True:
+        try:
+            async with redis.pubsub() as pubsub:
+                await pubsub.subscribe(channel)
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    try:
+                        handle(message["data"])
+                    except Exception:  # one bad message must not stop the subscription
+                        log.exception("could not handle a message on %s", channel)
+        except (RedisError, OSError) as error:
+            log.warning("%s paused (Redis: %s); retrying", what, error)
+            await asyncio.sleep(1.0)
+
+
+async def _cancel(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _unpack_reply(reply: dict[str, Any]) -> dict[str, Any]:
