@@ -3,6 +3,7 @@ platform (OCPP gateway on a real socket, API in-process)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -40,12 +41,19 @@ def database_url(request, tmp_path) -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL on 127.0.0.1:5432 is required in CI")
         pytest.skip("PostgreSQL on 127.0.0.1:5432 is not running")
-    name = f"silkcharge_test_{uuid.uuid4().hex[:12]}"
+    with fresh_pg_database("silkcharge_test") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str) -> Iterator[str]:
+    """A new, migrated database on the local PostgreSQL, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
-    migrate(url)
     try:
+        migrate(url)
         yield url
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
