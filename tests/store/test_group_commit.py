@@ -116,3 +116,71 @@ async def test_message_log_retention_deletes_only_frames_older_than_the_period(s
     async with sessions() as session:
         left = await session.scalar(select(func.count()).select_from(OcppMessage))
     assert left == 2
+
+
+class TokenBulk:
+    """A bulk kind for the tests: stores each payload as a token, and records how it was called."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.calls: list[list[str]] = []
+        self.order: list[str] = []
+        self._fail_on = fail_on
+
+    async def apply(self, session: AsyncSession, items: list[str]) -> list[str]:
+        self.calls.append(list(items))
+        if self._fail_on in items and len(items) > 1:
+            raise ValueError("one item in this batch is bad")
+        if self._fail_on in items:
+            raise ValueError(f"{self._fail_on} is bad")
+        session.add_all(IdToken(token=token, status="Accepted") for token in items)
+        await session.flush()
+        self.order.extend(items)
+        return [f"stored {token}" for token in items]
+
+
+async def test_bulk_items_of_one_batch_are_applied_in_one_call_each_caller_getting_its_result(committer, sessions):
+    bulk = TokenBulk()
+    results = await asyncio.gather(*(committer.run_bulk(bulk, f"station-{n}", f"B{n}") for n in range(40)))
+    assert results == [f"stored B{n}" for n in range(40)]
+    assert await stored_tokens(sessions) == {f"B{n}" for n in range(40)}
+    assert len(bulk.calls) < 40, "items arriving together were applied together"
+    assert sum(len(call) for call in bulk.calls) == 40
+
+
+async def test_a_bad_bulk_item_fails_alone_and_the_rest_of_its_batch_is_stored(committer, sessions):
+    bulk = TokenBulk(fail_on="BAD")
+    outcomes = await asyncio.gather(
+        committer.run_bulk(bulk, "s1", "G1"), committer.run_bulk(bulk, "s2", "BAD"),
+        committer.run_bulk(bulk, "s3", "G2"), return_exceptions=True,
+    )
+    assert outcomes[0] == "stored G1" and outcomes[2] == "stored G2"
+    assert isinstance(outcomes[1], ValueError) and "BAD is bad" in str(outcomes[1])
+    assert await stored_tokens(sessions) == {"G1", "G2"}
+
+
+async def test_a_stations_unit_runs_after_its_waiting_bulk_item_and_other_stations_stay_grouped(sessions):
+    bulk = TokenBulk()
+    seen_by_unit: list[set[str]] = []
+
+    def unit_for(station: str):
+        async def work(session: AsyncSession) -> None:
+            seen_by_unit.append(set(await session.scalars(select(IdToken.token))))
+        return work
+
+    # Queued before the committer starts, so that all of them land in one batch, in this order.
+    committer = GroupCommitter(sessions)
+    committer.start()
+    calls = [
+        committer.run_bulk(bulk, "A", "A1"),
+        committer.run_bulk(bulk, "B", "B1"),
+        committer.run(unit_for("C"), key="C"),  # another station: A1 and B1 may keep waiting
+        committer.run_bulk(bulk, "C", "C1"),
+        committer.run(unit_for("A"), key="A"),  # A's own write must be visible to it
+    ]
+    try:
+        await asyncio.gather(*calls)
+    finally:
+        await committer.stop()
+    assert seen_by_unit[0] == set(), "an unrelated station's unit did not force the bulk items out"
+    assert {"A1"} <= seen_by_unit[1], "station A's unit saw its earlier bulk item"
+    assert bulk.calls[0] == ["A1", "B1", "C1"], "the three stations' items were applied together"

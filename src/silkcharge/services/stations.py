@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silkcharge.bus.local import EventBus
@@ -33,7 +34,7 @@ from silkcharge.domain.events import (
 from silkcharge.services.passwords import PasswordVerifier, hash_password
 from silkcharge.services.writer import BatchWriter
 from silkcharge.settings import Settings
-from silkcharge.store.group_commit import GroupCommitter, is_unavailable
+from silkcharge.store.group_commit import GroupCommitter, StoreUnavailable, is_unavailable
 from silkcharge.store.schema import Connector, Evse, Station
 from silkcharge.store.upsert import insert_ignoring_duplicates
 
@@ -50,6 +51,229 @@ class Admission(Enum):
 class AdmissionVerdict:
     admission: Admission
     reject_boot: bool = False
+
+
+class _StatusBulk:
+    """Stores a batch's StatusNotifications together. One SELECT reads the stored time of each
+    reported connector (a report older than the stored one changes nothing), then one
+    executemany updates the connectors and one upsert their EVSEs. A connector nobody
+    registered is created the slow way, once."""
+
+    def __init__(self, service: StationService) -> None:
+        self._service = service
+        c = Connector.__table__.c
+        self._update_connector = (
+            update(Connector.__table__)
+            .where(
+                c.station_id == bindparam("b_station"),
+                c.evse_id == bindparam("b_evse"),
+                c.connector_id == bindparam("b_connector"),
+            )
+            .values(
+                status=bindparam("b_status"), error_code=bindparam("b_error"),
+                vendor_error_code=bindparam("b_vendor_error"), info=bindparam("b_info"),
+                status_at=bindparam("b_at"), updated_at=bindparam("b_now"),
+            )
+        )
+        self._update_station = (
+            update(Station.__table__)
+            .where(Station.__table__.c.id == bindparam("b_station"))
+            .values(status=bindparam("b_status"), error_code=bindparam("b_error"))
+        )
+
+    async def apply(self, session: AsyncSession, items: list[tuple[str, StatusReport]]) -> list[None]:
+        stations = [(station_id, r) for station_id, r in items if r.evse_id == 0]
+        connectors = [(station_id, r) for station_id, r in items if r.evse_id != 0]
+        if stations:
+            await session.execute(self._update_station, [
+                {"b_station": station_id, "b_status": r.status.value, "b_error": r.error_code}
+                for station_id, r in stations
+            ])
+        if connectors:
+            await self._connectors(session, connectors)
+        return [None] * len(items)
+
+    async def _connectors(self, session: AsyncSession, items: list[tuple[str, StatusReport]]) -> None:
+        c = Connector.__table__.c
+        stored = {
+            (row.station_id, row.evse_id, row.connector_id): row.status_at
+            for row in await session.execute(
+                select(c.station_id, c.evse_id, c.connector_id, c.status_at)
+                .where(c.station_id.in_({station_id for station_id, _ in items}))
+            )
+        }
+        now = utcnow()
+        updates: list[dict] = []
+        evses: dict[tuple[str, int], str] = {}
+        for station_id, report in items:
+            key = (station_id, report.evse_id, report.connector_id)
+            if key not in stored:
+                await self._service._set_connector_status(session, station_id, report)
+                continue
+            if stored[key] is not None and report.timestamp < stored[key]:
+                continue  # an older report replayed after a newer one changes nothing
+            stored[key] = report.timestamp
+            updates.append({
+                "b_station": station_id, "b_evse": report.evse_id, "b_connector": report.connector_id,
+                "b_status": report.status.value, "b_error": report.error_code,
+                "b_vendor_error": report.vendor_error_code, "b_info": report.info,
+                "b_at": report.timestamp, "b_now": now,
+            })
+            evses[(station_id, report.evse_id)] = report.status.value
+        if updates:
+            await session.execute(self._update_connector, updates)
+            await _upsert_evse_status(session, evses)
+
+
+async def _upsert_evse_status(session: AsyncSession, statuses: dict[tuple[str, int], str]) -> None:
+    """Set each EVSE's status, creating the EVSE row if a station reports one never registered."""
+    builder = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    statement = builder(Evse.__table__)
+    statement = statement.on_conflict_do_update(
+        index_elements=["station_id", "evse_id"], set_={"status": statement.excluded.status}
+    )
+    await session.execute(statement, [
+        {"station_id": station_id, "evse_id": evse_id, "status": status}
+        for (station_id, evse_id), status in statuses.items()
+    ])
+
+
+class _PresenceBulk:
+    """Records a batch's newly opened sockets with one executemany (a storm's thousands of
+    reconnects share a handful of statements)."""
+
+    def __init__(self) -> None:
+        self._statement = (
+            update(Station.__table__)
+            .where(Station.__table__.c.id == bindparam("b_station"))
+            .values(
+                online=True, ocpp_version=bindparam("b_version"),
+                last_seen_at=bindparam("b_now"), connection_id=bindparam("b_connection"),
+            )
+        )
+
+    async def apply(self, session: AsyncSession, items: list[dict]) -> list[None]:
+        await session.execute(self._statement, items)
+        return [None] * len(items)
+
+
+@dataclass(frozen=True)
+class _Boot:
+    """A BootNotification, waiting for its batch."""
+
+    station_id: str
+    info: BootInfo
+    at: datetime
+    heartbeat_interval: int
+
+
+class _BootBulk:
+    """Records a batch's BootNotifications with one SELECT of the stations' registration and
+    one executemany per outcome: in a boot storm, thousands of boots share a few statements."""
+
+    def __init__(self) -> None:
+        c = Station.__table__.c
+        booted = dict(
+            vendor=bindparam("b_vendor"), model=bindparam("b_model"),
+            serial_number=bindparam("b_serial"), firmware_version=bindparam("b_firmware"),
+            boot_reason=bindparam("b_reason"), last_boot_at=bindparam("b_at"),
+            last_seen_at=bindparam("b_at"), online=True,
+        )
+        where = c.id == bindparam("b_station")
+        self._boot = update(Station.__table__).where(where).values(**booted)
+        self._boot_accepted = (
+            update(Station.__table__).where(where)
+            .values(**booted, heartbeat_interval=bindparam("b_interval"))
+        )
+
+    async def apply(self, session: AsyncSession, items: list[_Boot]) -> list[RegistrationStatus]:
+        c = Station.__table__.c
+        registered = dict((await session.execute(
+            select(c.id, c.registration_status).where(c.id.in_({i.station_id for i in items}))
+        )).all())
+        results: list[RegistrationStatus] = []
+        accepted: list[dict] = []
+        other: list[dict] = []
+        for item in items:
+            if item.station_id not in registered:
+                results.append(RegistrationStatus.REJECTED)  # deleted since its handshake
+                continue
+            status = RegistrationStatus(registered[item.station_id])
+            results.append(status)
+            info = item.info
+            row = {
+                "b_station": item.station_id, "b_vendor": info.vendor, "b_model": info.model,
+                "b_serial": info.serial_number, "b_firmware": info.firmware_version,
+                "b_reason": info.reason, "b_at": item.at,
+            }
+            if status is RegistrationStatus.ACCEPTED:
+                accepted.append({**row, "b_interval": item.heartbeat_interval})
+            else:
+                other.append(row)
+        if accepted:
+            await session.execute(self._boot_accepted, accepted)
+        if other:
+            await session.execute(self._boot, other)
+        return results
+
+
+@dataclass(frozen=True)
+class _Registration:
+    """What a handshake needs to know of a station."""
+
+    password_hash: str | None
+    registration_status: str
+
+
+class _RegistrationReader:
+    """Reads stations' registrations for handshakes. Those that arrive while a read is under
+    way wait for the next one, which fetches all of them with one SELECT: a reconnect storm
+    of thousands of stations costs a few dozen queries, not one each."""
+
+    def __init__(self, sessions: async_sessionmaker, max_batch: int = 500) -> None:
+        self._sessions = sessions
+        self._max_batch = max_batch
+        self._waiting: dict[str, list[asyncio.Future]] = {}
+        self._task: asyncio.Task | None = None
+
+    async def get(self, station_id: str) -> _Registration | None:
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(station_id, []).append(future)
+        if self._task is None:
+            self._task = asyncio.create_task(self._read_while_waiting(), name="registration-reader")
+        return await future
+
+    async def _read_while_waiting(self) -> None:
+        try:
+            while self._waiting:
+                ids = list(self._waiting)[: self._max_batch]
+                futures = {station_id: self._waiting.pop(station_id) for station_id in ids}
+                try:
+                    found = await self._read(ids)
+                except BaseException as error:  # every waiter hears of it, then we stop or go on
+                    for waiters in futures.values():
+                        for future in waiters:
+                            if not future.done():
+                                future.set_exception(
+                                    error if isinstance(error, Exception) else StoreUnavailable("stopping")
+                                )
+                    if not isinstance(error, Exception):
+                        raise
+                    continue
+                for station_id, waiters in futures.items():
+                    for future in waiters:
+                        if not future.done():
+                            future.set_result(found.get(station_id))
+        finally:
+            self._task = None
+
+    async def _read(self, ids: list[str]) -> dict[str, _Registration]:
+        c = Station.__table__.c
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(c.id, c.password_hash, c.registration_status).where(c.id.in_(ids))
+            )
+            return {row.id: _Registration(row.password_hash, row.registration_status) for row in rows}
 
 
 class StationService:
@@ -71,13 +295,16 @@ class StationService:
         self._last_seen: dict[str, datetime] = {}
         self._intervals: dict[str, int] = {}
         self._silent: set[str] = set()
+        self._status_bulk = _StatusBulk(self)
+        self._presence_bulk = _PresenceBulk()
+        self._boot_bulk = _BootBulk()
+        self._registrations = _RegistrationReader(sessions)
 
     # -- admission (the WebSocket handshake) ------------------------------------------------
 
     async def admit(self, station_id: str, password: str | None) -> AdmissionVerdict:
         """Decide at the handshake whether this socket may speak for `station_id`."""
-        async with self._sessions() as session:
-            station = await session.get(Station, station_id)
+        station = await self._registrations.get(station_id)
         if station is None:
             if self._settings.auto_provision:
                 if await self._provision(station_id, password):
@@ -119,15 +346,9 @@ class StationService:
         now = utcnow()
         self._last_seen[station_id] = now
         self._silent.discard(station_id)
-        async def work(session: AsyncSession) -> None:
-            await session.execute(
-                update(Station)
-                .where(Station.id == station_id)
-                .values(online=True, ocpp_version=version, last_seen_at=now, connection_id=connection_id)
-            )
-
+        presence = {"b_station": station_id, "b_version": version, "b_now": now, "b_connection": connection_id}
         try:
-            await self._committer.run(work)  # a storm's presence writes share commits
+            await self._committer.run_bulk(self._presence_bulk, station_id, presence)
         except Exception as error:
             if not is_unavailable(error):
                 raise
@@ -225,24 +446,11 @@ class StationService:
             retry = random.randint(max(1, self._settings.boot_retry_interval // 2), self._settings.boot_retry_interval)
             return BootDecision(RegistrationStatus.PENDING, retry, now)
 
-        async def work(session: AsyncSession) -> RegistrationStatus:
-            station = await session.get(Station, station_id)
-            if station is None or reject:
-                return RegistrationStatus.REJECTED
-            status = RegistrationStatus(station.registration_status)
-            station.vendor = info.vendor
-            station.model = info.model
-            station.serial_number = info.serial_number
-            station.firmware_version = info.firmware_version
-            station.boot_reason = info.reason
-            station.last_boot_at = now
-            station.last_seen_at = now
-            station.online = True
-            if status is RegistrationStatus.ACCEPTED:
-                station.heartbeat_interval = accepted_interval
-            return status
-
-        status = await self._committer.run(work)
+        if reject:  # an unknown station let in only to be told Rejected: nothing to store
+            status = RegistrationStatus.REJECTED
+        else:
+            boot = _Boot(station_id, info, now, accepted_interval)
+            status = await self._committer.run_bulk(self._boot_bulk, station_id, boot)
         if status is RegistrationStatus.ACCEPTED:
             interval = accepted_interval
             self._intervals[station_id] = interval
@@ -252,26 +460,13 @@ class StationService:
         return BootDecision(status, interval, now)
 
     async def registration_status(self, station_id: str) -> RegistrationStatus | None:
-        async with self._sessions() as session:
-            value = await session.scalar(
-                select(Station.registration_status).where(Station.id == station_id)
-            )
-        return RegistrationStatus(value) if value else None
+        station = await self._registrations.get(station_id)
+        return RegistrationStatus(station.registration_status) if station else None
 
     # -- connector status -------------------------------------------------------------------
 
     async def status(self, station_id: str, report: StatusReport) -> None:
-        async def work(session: AsyncSession) -> None:
-            if report.evse_id == 0:
-                await session.execute(
-                    update(Station)
-                    .where(Station.id == station_id)
-                    .values(status=report.status.value, error_code=report.error_code)
-                )
-            else:
-                await self._set_connector_status(session, station_id, report)
-
-        await self._committer.run(work)
+        await self._committer.run_bulk(self._status_bulk, station_id, (station_id, report))
         self._bus.publish(
             ConnectorStatusChanged(
                 station_id, report.timestamp, report.evse_id, report.connector_id,

@@ -8,9 +8,10 @@ message whose reply it never got) are recognised and answered the same way, stor
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silkcharge.bus.local import EventBus
@@ -35,6 +36,71 @@ from silkcharge.store.upsert import insert_ignoring_duplicates
 ACTIVE, ENDED = "Active", "Ended"
 
 
+@dataclass(frozen=True)
+class _Meter:
+    """A MeterValues message, waiting for its batch."""
+
+    station_id: str
+    evse_id: int
+    station_tx_id: str | None
+    samples: tuple[MeterSample, ...]
+
+
+class _MeterValuesBulk:
+    """Stores a batch's MeterValues together: one SELECT finds the transactions they belong
+    to, one executemany inserts every sample, and the energy so far is set on each session.
+    Per message that replaces two to three round-trips (and the ORM work around each)."""
+
+    def __init__(self, service: TransactionService) -> None:
+        self._service = service
+
+    async def apply(self, session: AsyncSession, items: list[_Meter]) -> list[None]:
+        transactions = await self._transactions(session, items)
+        rows: list[dict] = []
+        touched: list[tuple[Transaction, tuple[MeterSample, ...]]] = []
+        for item in items:
+            tx = None
+            if item.station_tx_id is not None:
+                tx = transactions.named.get((item.station_id, item.station_tx_id))
+            if tx is None and item.evse_id:
+                tx = transactions.active.get((item.station_id, item.evse_id))
+            rows.extend(_sample_rows(item.station_id, tx, item.samples, item.evse_id))
+            if tx is not None:
+                touched.append((tx, item.samples))
+        await insert_ignoring_duplicates(session, MeterRow, rows)
+        for tx, samples in touched:
+            _count_energy(tx, samples)
+        return [None] * len(items)
+
+    @staticmethod
+    async def _transactions(session: AsyncSession, items: list[_Meter]) -> _Found:
+        """The transactions the items name, and the latest active one per EVSE, in one query."""
+        stations = {i.station_id for i in items if i.station_tx_id is not None or i.evse_id}
+        found = _Found({}, {})
+        if not stations:
+            return found
+        named = {i.station_tx_id for i in items if i.station_tx_id is not None}
+        wanted = Transaction.state == ACTIVE
+        if named:
+            wanted = or_(wanted, Transaction.station_tx_id.in_(named))
+        rows = await session.scalars(
+            select(Transaction)
+            .where(Transaction.station_id.in_(stations), wanted)
+            .order_by(Transaction.started_at)
+        )
+        for tx in rows:
+            found.named[(tx.station_id, tx.station_tx_id)] = tx
+            if tx.state == ACTIVE:
+                found.active[(tx.station_id, tx.evse_id)] = tx  # ordered: the latest wins
+        return found
+
+
+@dataclass
+class _Found:
+    named: dict[tuple[str, str], Transaction]
+    active: dict[tuple[str, int], Transaction]
+
+
 class TransactionService:
     def __init__(
         self,
@@ -48,6 +114,7 @@ class TransactionService:
         self._reservations = reservations
         # Writes go through the group committer: durable before the reply, one commit per batch.
         self._committer = committer or GroupCommitter(sessions)
+        self._meter_bulk = _MeterValuesBulk(self)
 
     # -- authorization ----------------------------------------------------------------------
 
@@ -104,7 +171,7 @@ class TransactionService:
                 await self._connector_charging(session, station_id, tx)
             return TransactionRecord(tx.id, tx.station_tx_id, token), True
 
-        record, new = await self._committer.run(work)
+        record, new = await self._committer.run(work, key=station_id)
         if new:
             self._bus.publish(
                 TransactionStarted(station_id, start.timestamp, record.id, start.evse_id, start.id_token)
@@ -174,26 +241,15 @@ class TransactionService:
             token = TokenInfo(AuthorizationStatus(tx.token_status)) if tx.token_status else None
             return TransactionRecord(tx.id, tx.station_tx_id, token)
 
-        return await self._committer.run(work)
+        return await self._committer.run(work, key=station_id)
 
     async def meter_values(
         self, station_id: str, evse_id: int, station_tx_id: str | None, samples: tuple[MeterSample, ...]
     ) -> None:
-        async def work(session: AsyncSession) -> None:
-            tx = None
-            if station_tx_id is not None:
-                tx = await self._by_station_tx_id(session, station_id, station_tx_id)
-            if tx is None and evse_id:
-                tx = await session.scalar(
-                    select(Transaction).where(
-                        Transaction.station_id == station_id,
-                        Transaction.evse_id == evse_id,
-                        Transaction.state == ACTIVE,
-                    ).order_by(Transaction.started_at.desc()).limit(1)
-                )
-            await self._store_samples(session, station_id, tx, samples, evse_id=evse_id)
-
-        await self._committer.run(work)
+        """Store sampled values, in the transaction named or else the EVSE's active one."""
+        await self._committer.run_bulk(
+            self._meter_bulk, station_id, _Meter(station_id, evse_id, station_tx_id, samples)
+        )
 
     # -- stop ---------------------------------------------------------------------------------
 
@@ -220,7 +276,7 @@ class TransactionService:
             tx.updated_at = utcnow()
             return record, tx
 
-        record, ended = await self._committer.run(work)
+        record, ended = await self._committer.run(work, key=station_id)
         if ended is not None:
             self._bus.publish(
                 TransactionEnded(
@@ -263,36 +319,12 @@ class TransactionService:
         station_id: str,
         tx: Transaction | None,
         samples: tuple[MeterSample, ...],
-        *,
-        evse_id: int | None = None,
     ) -> None:
         if not samples:
             return
-        rows = [
-            {
-                "station_id": station_id,
-                "evse_id": tx.evse_id if tx is not None else (evse_id or 0),
-                "transaction_id": tx.id if tx is not None else None,
-                "timestamp": s.timestamp,
-                "measurand": s.measurand,
-                "phase": s.phase,
-                "location": s.location,
-                "context": s.context,
-                "unit": s.unit,
-                "value": s.value,
-            }
-            for s in samples
-        ]
-        await insert_ignoring_duplicates(session, MeterRow, rows)
-        registers = [s for s in samples if s.is_energy_register]
-        if tx is None or not registers:
-            return
-        if tx.meter_start_wh is None:
-            tx.meter_start_wh = min(registers, key=lambda s: s.timestamp).energy_wh
-        if tx.state == ACTIVE:
-            # Energy so far, so live views show a session growing, not only its final total.
-            latest = max(registers, key=lambda s: s.timestamp).energy_wh
-            tx.energy_wh = max(Decimal(0), latest - tx.meter_start_wh, tx.energy_wh or Decimal(0))
+        await insert_ignoring_duplicates(session, MeterRow, _sample_rows(station_id, tx, samples))
+        if tx is not None:
+            _count_energy(tx, samples)
 
     async def _energy(self, session: AsyncSession, tx: Transaction) -> Decimal | None:
         """Energy delivered: meter stop minus start, or the span of the energy register samples."""
@@ -327,3 +359,36 @@ class TransactionService:
                 station_id, utcnow(), tx.evse_id, tx.connector_id, connector.status, None
             )
             after_commit(session, lambda: self._bus.publish(event))
+
+
+def _sample_rows(
+    station_id: str, tx: Transaction | None, samples: tuple[MeterSample, ...], evse_id: int = 0
+) -> list[dict]:
+    return [
+        {
+            "station_id": station_id,
+            "evse_id": tx.evse_id if tx is not None else evse_id,
+            "transaction_id": tx.id if tx is not None else None,
+            "timestamp": s.timestamp,
+            "measurand": s.measurand,
+            "phase": s.phase,
+            "location": s.location,
+            "context": s.context,
+            "unit": s.unit,
+            "value": s.value,
+        }
+        for s in samples
+    ]
+
+
+def _count_energy(tx: Transaction, samples: tuple[MeterSample, ...]) -> None:
+    """Take the transaction's meter start from its first register reading, and, while it runs,
+    its energy so far, so live views show a session growing, not only its final total."""
+    registers = [s for s in samples if s.is_energy_register]
+    if not registers:
+        return
+    if tx.meter_start_wh is None:
+        tx.meter_start_wh = min(registers, key=lambda s: s.timestamp).energy_wh
+    if tx.state == ACTIVE:
+        latest = max(registers, key=lambda s: s.timestamp).energy_wh
+        tx.energy_wh = max(Decimal(0), latest - tx.meter_start_wh, tx.energy_wh or Decimal(0))

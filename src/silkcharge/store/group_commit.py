@@ -7,7 +7,13 @@ while the previous batch is being written, runs them one after another inside a 
 database transaction, commits once, and only then releases every caller with its own result.
 The replies still leave after their effect is durable; they just share the fsync.
 
-A unit of work is a coroutine function taking the batch's `AsyncSession`. If one raises, the
+A unit of work is a coroutine function taking the batch's `AsyncSession`. The messages most
+stations send most often (meter values, status, presence) are instead *bulk items*: plain data
+that a `Bulk` applies for the whole batch at once, with a few statements in all (one SELECT,
+one executemany) instead of a few round-trips each. Items carry the station they belong to, so
+a station's writes still happen in the order it sent them (see `_execute`).
+
+If a unit or a bulk apply raises, the
 batch is rolled back and every unit in it is run again alone, so one bad message never costs
 the others their write, and its caller gets its own exception. If the commit itself fails
 (the database is down), every caller gets `StoreUnavailable`, which the gateway answers with
@@ -20,7 +26,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,7 +34,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+I = TypeVar("I")
 Work = Callable[[AsyncSession], Awaitable[Any]]
+
+
+class Bulk(Protocol, Generic[I]):
+    """A kind of write that many stations make: applied to all of a batch's items together."""
+
+    async def apply(self, session: AsyncSession, items: list[I]) -> list[Any]:
+        """Store every item; return one result per item, in order."""
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -66,8 +80,11 @@ def is_unavailable(error: BaseException) -> bool:
 
 @dataclass
 class _Item:
-    work: Work
     future: asyncio.Future = field(repr=False)
+    work: Work | None = None
+    bulk: Bulk | None = None
+    payload: Any = None
+    key: Any = None  # the station whose writes these are; None: order against everything
 
 
 class GroupCommitter:
@@ -117,19 +134,32 @@ class GroupCommitter:
             while self._queue:
                 await self._commit_batch(self._take())
 
-    async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run `work` in the next batch and return its result once the batch is committed."""
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, key: Any = None) -> T:
+        """Run `work` in the next batch and return its result once the batch is committed.
+        `key` names the station the work writes for, so that bulk items of other stations
+        need not be applied before it."""
+        return await self._submit(_Item(self._future(), work=work, key=key))
+
+    async def run_bulk(self, bulk: Bulk[I], key: Any, payload: I) -> Any:
+        """Have `bulk` store `payload` with the batch's other items of its kind; return its
+        result once the batch is committed."""
+        return await self._submit(_Item(self._future(), bulk=bulk, payload=payload, key=key))
+
+    @staticmethod
+    def _future() -> asyncio.Future:
+        return asyncio.get_running_loop().create_future()
+
+    async def _submit(self, item: _Item) -> Any:
         if self._task is None:  # not started (tests of a service alone, CLI tools): no batching
             async with self._sessions.begin() as session:
-                result = await work(session)
+                (result,) = await self._execute(session, [item])
             _run_callbacks(session)
             return result
         if len(self._queue) >= self._max_queue:
             raise StoreUnavailable(f"{len(self._queue)} writes already waiting for the database")
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._queue.append(_Item(work, future))
+        self._queue.append(item)
         self._wake.set()
-        return await future
+        return await item.future
 
     def _take(self) -> list[_Item]:
         batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
@@ -167,11 +197,9 @@ class GroupCommitter:
         if len(batch) == 1:
             await self._alone(batch[0])
             return
-        results: list[Any] = []
         try:
             async with self._sessions.begin() as session:
-                for item in batch:
-                    results.append(await item.work(session))
+                results = await self._execute(session, batch)
         except Exception as error:
             if is_unavailable(error):
                 log.warning("database unavailable for a batch of %d: %s", len(batch), error)
@@ -191,7 +219,7 @@ class GroupCommitter:
     async def _alone(self, item: _Item) -> None:
         try:
             async with self._sessions.begin() as session:
-                result = await item.work(session)
+                (result,) = await self._execute(session, [item])
         except Exception as error:
             if is_unavailable(error):
                 error = StoreUnavailable(f"database unavailable: {type(error).__name__}")
@@ -203,6 +231,37 @@ class GroupCommitter:
         _run_callbacks(session)
         if not item.future.done():
             item.future.set_result(result)
+
+    @staticmethod
+    async def _execute(session: AsyncSession, batch: list[_Item]) -> list[Any]:
+        """Run a batch's units in order, collecting bulk items by kind and applying each kind
+        once. A station's writes keep their order: before a unit or item of a station that
+        already has an item waiting, and before a unit that names no station, what is
+        waiting is applied first."""
+        results: list[Any] = [None] * len(batch)
+        waiting: dict[Bulk, list[int]] = {}
+        keys: set[Any] = set()
+
+        async def apply_waiting() -> None:
+            for bulk, positions in waiting.items():
+                done = await bulk.apply(session, [batch[i].payload for i in positions])
+                for i, result in zip(positions, done, strict=True):
+                    results[i] = result
+            waiting.clear()
+            keys.clear()
+
+        for i, item in enumerate(batch):
+            if waiting and (item.key is None or item.key in keys):
+                await apply_waiting()
+            if item.bulk is None:
+                assert item.work is not None
+                results[i] = await item.work(session)
+            else:
+                waiting.setdefault(item.bulk, []).append(i)
+                keys.add(item.key)
+        if waiting:
+            await apply_waiting()
+        return results
 
     @staticmethod
     def _fail(batch: list[_Item], error: Exception) -> None:
