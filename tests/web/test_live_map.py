@@ -1,12 +1,15 @@
-"""The map follows the network live: a station's colour changes as it charges and faults."""
+"""The map follows the network live: a station's colour changes as it charges and faults. It
+loads nothing from another origin until the OpenStreetMap tiles are switched on."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 
 from playwright.async_api import expect
 
 from tests.conftest import API_KEY
+from tests.e2e.peers import eventually
 from tests.web.conftest import screenshot
 from tests.web.helpers import pick
 
@@ -59,3 +62,37 @@ async def test_station_goes_available_charging_faulted_on_the_map_without_reload
     await expect(page.locator("#sessions-today .value")).to_have_text("1")
     await expect(page.locator("#state-faulted .value")).to_have_text("1")
     await screenshot(page, "dashboard")
+
+
+async def test_operator_map_loads_nothing_from_elsewhere_until_osm_tiles_are_switched_on(
+    fleet, chargers, open_console, console_url
+):
+    await chargers(pick(fleet, "KZ-ALA", "1.6"))
+    page = await open_console("/#/map")
+    elsewhere: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith((console_url, "data:")) else elsewhere.append(r.url))
+    tiles: list[str] = []
+
+    async def tile(route):
+        tiles.append(route.request.url)
+        await route.fulfill(status=204)  # the test machine is offline; the request is what counts
+
+    await page.route("https://tile.openstreetmap.org/**", tile)
+    await expect(page.locator("circle[data-station]").first).to_be_attached()
+    await expect(page.locator("#map .countries path")).not_to_have_count(0)
+    await expect(page.locator("#map-osm")).not_to_be_checked()
+    await page.wait_for_timeout(500)  # past the tile layer's redraw delay
+    assert elsewhere == [] and await page.locator("#map image").count() == 0
+
+    await page.check("#map-osm")
+    await expect(page.locator("#map image").first).to_have_attribute(
+        "href", re.compile(r"^https://tile\.openstreetmap\.org/\d+/\d+/\d+\.png$"))
+    await expect(page.locator(".geomap-frame .attribution")).to_contain_text("OpenStreetMap")
+
+    async def requested() -> bool:
+        return bool(tiles)
+
+    assert await eventually(requested)
+    assert {url.split("/")[2] for url in elsewhere} == {"tile.openstreetmap.org"}
+    await page.reload()
+    await expect(page.locator("#map-osm")).to_be_checked()  # the choice is remembered, shared with driver maps

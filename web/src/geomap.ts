@@ -38,6 +38,9 @@ function outline(geometry: Geometry): string {
   return "";
 }
 
+/** A mark that keeps its size in pixels (and its nudge off its point) at every zoom. */
+interface Mark { dot: SVGElement; px: number; at: [number, number]; nudge: [number, number] }
+
 export const tilesWanted = {
   get: (): boolean => localStorage.getItem(TILES_ON) === "on",
   set: (on: boolean) => localStorage.setItem(TILES_ON, on ? "on" : "off"),
@@ -53,7 +56,7 @@ export class GeoMap {
   private readonly land = svg("g", { class: "countries" });
   private view = { x: 0, y: 0, w: 256, h: 256 * ASPECT };
   private tileTimer: number | undefined;
-  private sized: [SVGElement, number][] = [];
+  private sized: Mark[] = [];
 
   constructor(id: string) {
     this.svg = svg("svg", { id, class: "geomap", role: "img" }) as SVGSVGElement;
@@ -92,13 +95,23 @@ export class GeoMap {
     return mercator(lon, lat);
   }
 
-  /** A round mark `px` pixels across at any zoom, with its own attributes. */
-  dot(lon: number, lat: number, px: number, attrs: Record<string, string | number> = {}): SVGElement {
-    const [cx, cy] = mercator(lon, lat);
-    const dot = svg("circle", { cx, cy, r: this.size(px), ...attrs });
-    this.sized.push([dot, px]);
+  /** A round mark `px` pixels across at any zoom, with its own attributes; `nudge` moves it
+   * that many pixels off its point, so marks at one place (stations of a site) stay apart. */
+  dot(lon: number, lat: number, px: number, attrs: Record<string, string | number> = {},
+    nudge: [number, number] = [0, 0]): SVGElement {
+    const at = mercator(lon, lat);
+    const dot = svg("circle", { r: this.size(px), ...attrs });
+    const mark = { dot, px, at, nudge };
+    this.place(mark);
+    this.sized.push(mark);
     this.marks.append(dot);
     return dot;
+  }
+
+  private place({ dot, px, at, nudge }: Mark): void {
+    dot.setAttribute("cx", String(at[0] + this.size(nudge[0])));
+    dot.setAttribute("cy", String(at[1] + this.size(nudge[1])));
+    dot.setAttribute("r", String(this.size(px)));
   }
 
   /** A line through points given as [lat, lon]. */
@@ -118,7 +131,7 @@ export class GeoMap {
   private setView(): void {
     const { x, y, w, h: height } = this.view;
     this.svg.setAttribute("viewBox", `${x} ${y} ${w} ${height}`);
-    for (const [dot, px] of this.sized) dot.setAttribute("r", String(this.size(px)));
+    for (const mark of this.sized) this.place(mark);
     this.svg.dispatchEvent(new CustomEvent("viewchange"));
     clearTimeout(this.tileTimer);
     this.tileTimer = window.setTimeout(() => this.drawTiles(), 150);

@@ -13,6 +13,8 @@ import { findPage } from "./pages/find";
 import { loginPage } from "./pages/login";
 import { mapPage } from "./pages/map";
 import { sessionsPage } from "./pages/sessions";
+import { smartPage } from "./pages/smart";
+import { smartSitePage } from "./pages/smartSite";
 import { stationPage } from "./pages/station";
 import { tripPage } from "./pages/trip";
 import { vehiclesPage } from "./pages/vehicles";
@@ -34,12 +36,15 @@ const ROUTES: [RegExp, Page][] = [
   [/^#\/map$/, mapPage],
   [/^#\/sessions$/, sessionsPage],
   [/^#\/alerts$/, alertsPage],
+  [/^#\/smart$/, smartPage],
+  [/^#\/smart\/([^/]+)$/, smartSitePage],
   [/^#\/stations\/([^/]+)$/, stationPage],
   [/^#\/?$/, dashboardPage],
 ];
 
 const NAV: [string, string][] = [
   ["#/", "nav.dashboard"], ["#/map", "nav.map"], ["#/sessions", "nav.sessions"], ["#/alerts", "nav.alerts"],
+  ["#/smart", "nav.smart"],
 ];
 const DRIVER_NAV: [string, string][] = [
   ["#/find", "nav.find"], ["#/trip", "nav.trip"], ["#/vehicles", "nav.vehicles"],

@@ -1,32 +1,13 @@
-// The region drawn as SVG from Natural Earth borders (world-atlas), with no tile server.
+// The region's countries from Natural Earth borders (world-atlas), served from our own origin,
+// for the maps to draw with no tile server.
 
 import { feature } from "topojson-client";
 import type { Topology, GeometryCollection } from "topojson-specification";
-import type { Feature, Geometry, Position } from "geojson";
+import type { Feature, Geometry } from "geojson";
 import atlasUrl from "world-atlas/countries-50m.json?url";
 
-/** The area shown: the Caspian to western China, the Kazakh steppe to the Pamirs. */
+/** The area the operator map opens on: the Caspian to western China, the steppe to the Pamirs. */
 export const VIEW = { west: 46, east: 92, south: 34.5, north: 56 };
-const WIDTH = 1000;
-const SCALE = WIDTH / ((VIEW.east - VIEW.west) * Math.cos((45 * Math.PI) / 180));
-export const HEIGHT = Math.round((VIEW.north - VIEW.south) * SCALE);
-
-/** Longitude and latitude to SVG coordinates (equirectangular, true to scale at 45°N). */
-export function project(lon: number, lat: number): [number, number] {
-  const x = (lon - VIEW.west) * SCALE * Math.cos((45 * Math.PI) / 180);
-  const y = (VIEW.north - lat) * SCALE;
-  return [Math.round(x * 10) / 10, Math.round(y * 10) / 10];
-}
-
-function ring(points: Position[]): string {
-  return "M" + points.map(([lon, lat]) => project(lon, lat).join(",")).join("L") + "Z";
-}
-
-function path(geometry: Geometry): string {
-  if (geometry.type === "Polygon") return geometry.coordinates.map(ring).join("");
-  if (geometry.type === "MultiPolygon") return geometry.coordinates.flat().map(ring).join("");
-  return "";
-}
 
 function near(geometry: Geometry): boolean {
   const polygons = geometry.type === "Polygon" ? [geometry.coordinates]
@@ -46,9 +27,4 @@ export function countryShapes(): Promise<Geometry[]> {
       .map((country) => country.geometry);
   });
   return countries;
-}
-
-/** SVG path data for every country near the region, in this map's projection. */
-export function countryPaths(): Promise<string[]> {
-  return countryShapes().then((shapes) => shapes.map(path));
 }

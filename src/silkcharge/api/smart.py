@@ -215,6 +215,26 @@ async def _circuit(session: AsyncSession, site_id: int, code: str) -> CircuitRow
     return row
 
 
+@router.get("/sites")
+async def list_sites(session: AsyncSession = Db) -> list[dict]:
+    """Every site under load management, with the size of its circuit tree, for the console's
+    list; the site itself is `GET /sites/{code}`."""
+    rows = (await session.execute(
+        select(Site, SmartSite).join(SmartSite, SmartSite.site_id == Site.id).order_by(Site.code))).all()
+    ids = [site.id for site, _ in rows] or [-1]
+    per_site = select(CircuitRow.site_id, func.count()).where(CircuitRow.site_id.in_(ids)).group_by(CircuitRow.site_id)
+    circuits = dict((await session.execute(per_site)).all())
+    on_circuits = per_site.join(EvseCircuit, EvseCircuit.circuit_id == CircuitRow.id)
+    evses = dict((await session.execute(on_circuits)).all())
+    return [
+        {"site": site.code, "name": site.name, "city": site.city, "grid_limit_a": str(row.grid_limit_a),
+         "grid_limit_kw": round(amps_to_kw(float(row.grid_limit_a), float(row.voltage)), 1),
+         "voltage": str(row.voltage), "depot": row.depot,
+         "circuits": circuits.get(site.id, 0), "evses": evses.get(site.id, 0)}
+        for site, row in rows
+    ]
+
+
 @router.put("/sites/{code}")
 async def put_site(code: str, body: SmartSiteIn, request: Request, session: AsyncSession = Db) -> dict:
     site = await _site(session, code)
@@ -515,6 +535,27 @@ async def put_vehicles(code: str, body: list[VehicleIn], session: AsyncSession =
         session.add(DepotVehicle(site_id=site.id, **v.model_dump()))
     await session.commit()
     return {"site": code, "vehicles": len(body)}
+
+
+@router.get("/sites/{code}/depot/vehicles")
+async def get_vehicles(code: str, session: AsyncSession = Db) -> list[dict]:
+    """The depot's vehicles as stored, earliest arrival first."""
+    site, _ = await _smart_site(session, code)
+    rows = (await session.scalars(
+        select(DepotVehicle).where(DepotVehicle.site_id == site.id).order_by(DepotVehicle.arrival, DepotVehicle.code)
+    )).all()
+    return [
+        {"code": r.code, "arrival": to_ocpp(r.arrival), "departure": to_ocpp(r.departure),
+         "max_power_kw": _text(r.max_power_kw), "energy_kwh": _text(r.energy_kwh),
+         "battery_kwh": _text(r.battery_kwh), "soc": _text(r.soc), "target_soc": _text(r.target_soc),
+         "station_id": r.station_id, "evse_id": r.evse_id, "id_token": r.id_token}
+        for r in rows
+    ]
+
+
+def _text(value: Decimal | None) -> str | None:
+    """Decimals leave the API as exact strings."""
+    return str(value) if value is not None else None
 
 
 @router.post("/sites/{code}/depot/plan")

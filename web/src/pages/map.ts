@@ -1,60 +1,25 @@
-// All stations on the region's map, coloured by live state, recoloured as events arrive.
+// All stations on the region's map, coloured by live state, recoloured as events arrive. The map
+// is the driver pages' Web Mercator one, so the same OpenStreetMap switch puts tiles under it;
+// with the switch off (the default) nothing is loaded from another origin.
 
 import { api } from "../api";
 import { h } from "../dom";
+import { GeoMap, svg } from "../geomap";
 import { t } from "../i18n";
 import { STATES, live, stateOf } from "../live";
-import { HEIGHT, countryPaths, project } from "../map";
-
-const SVG = "http://www.w3.org/2000/svg";
+import { VIEW } from "../map";
 
 interface Site { id: number; code: string; name: string; city: string | null; lat: number; lon: number }
 
-function svg(tag: string, attrs: Record<string, string | number>): SVGElement {
-  const element = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, String(value));
-  return element;
-}
+/** Pixels: a station's dot, and how far the second and later stations of a site sit off it. */
+const RADIUS = 6;
+const NUDGE = 5;
 
 export function mapPage(root: HTMLElement): () => void {
-  const map = svg("svg", { id: "map", viewBox: `0 0 1000 ${HEIGHT}`, role: "img" }) as SVGSVGElement;
-  const land = svg("g", { class: "countries" });
-  const dots = svg("g", { class: "stations" });
-  map.append(land, dots);
+  const map = new GeoMap("map");
+  map.fit(VIEW, 0);
   const counts = h("ul", { class: "legend" });
-  root.append(h("h1", {}, t("nav.map")), counts, map);
-
-  const view = { x: 0, y: 0, w: 1000, h: HEIGHT };
-  const radius = () => Math.max(1.2, 5 * (view.w / 1000));
-  const setView = () => {
-    map.setAttribute("viewBox", `${view.x} ${view.y} ${view.w} ${view.h}`);
-    for (const dot of dots.children) dot.setAttribute("r", String(radius()));
-  };
-  map.addEventListener("wheel", (e) => {
-    e.preventDefault();
-    const box = map.getBoundingClientRect();
-    const factor = e.deltaY < 0 ? 0.8 : 1.25;
-    const px = view.x + ((e.clientX - box.left) / box.width) * view.w;
-    const py = view.y + ((e.clientY - box.top) / box.height) * view.h;
-    view.w = Math.min(1000, Math.max(20, view.w * factor));
-    view.h = view.w * (HEIGHT / 1000);
-    view.x = px - ((e.clientX - box.left) / box.width) * view.w;
-    view.y = py - ((e.clientY - box.top) / box.height) * view.h;
-    setView();
-  }, { passive: false });
-  let drag: { x: number; y: number } | null = null;
-  map.addEventListener("pointerdown", (e) => { drag = { x: e.clientX, y: e.clientY }; });
-  map.addEventListener("pointerup", () => { drag = null; });
-  map.addEventListener("pointermove", (e) => {
-    if (!drag) return;
-    const scale = view.w / map.getBoundingClientRect().width;
-    view.x -= (e.clientX - drag.x) * scale;
-    view.y -= (e.clientY - drag.y) * scale;
-    drag = { x: e.clientX, y: e.clientY };
-    setView();
-  });
-
-  void countryPaths().then((paths) => land.append(...paths.map((d) => svg("path", { d }))));
+  root.append(h("h1", {}, t("nav.map")), counts, map.element);
 
   const placed = new Map<string, SVGElement>();
   const perSite = new Map<number, number>();
@@ -63,20 +28,22 @@ export function mapPage(root: HTMLElement): () => void {
   const place = (id: string, site: Site) => {
     const n = perSite.get(site.id) ?? 0;
     perSite.set(site.id, n + 1);
-    const [x, y] = project(site.lon, site.lat);
-    const dot = svg("circle", {
-      cx: x + (n ? 4 * Math.cos(n * 2.4) : 0), cy: y + (n ? 4 * Math.sin(n * 2.4) : 0),
-      r: radius(), "data-station": id, tabindex: 0,
-    });
-    dot.append(svg("title", {}));
+    const nudge: [number, number] = n ? [NUDGE * Math.cos(n * 2.4), NUDGE * Math.sin(n * 2.4)] : [0, 0];
+    const dot = map.dot(site.lon, site.lat, RADIUS, { "data-station": id, tabindex: 0 }, nudge);
+    dot.append(svg("title"));
     dot.addEventListener("click", () => { location.hash = `#/stations/${encodeURIComponent(id)}`; });
     placed.set(id, dot);
-    dots.append(dot);
     return dot;
+  };
+
+  /** Stations that are online are drawn last, so silent neighbours never hide them. */
+  const raise = () => {
+    for (const dot of placed.values()) if (dot.getAttribute("data-state") !== "offline") map.marks.append(dot);
   };
 
   const paint = () => {
     const tally = Object.fromEntries(STATES.map((s) => [s, 0]));
+    let moved = false;
     for (const id of Object.keys(live.stations).sort()) {
       const state = stateOf(live.stations[id]);
       tally[state] += 1;
@@ -85,10 +52,11 @@ export function mapPage(root: HTMLElement): () => void {
       if (dot && dot.getAttribute("data-state") !== state) {
         dot.setAttribute("data-state", state);
         dot.setAttribute("class", `station ${state}`);
-        if (state !== "offline") dots.append(dot); // drawn last, so not hidden by silent neighbours
         dot.querySelector("title")!.textContent = `${id} · ${site?.name ?? ""}: ${t(`state.${state}`)}`;
+        moved = true;
       }
     }
+    if (moved) raise();
     counts.replaceChildren(...STATES.map((s) =>
       h("li", { class: s }, h("span", { class: "swatch" }), `${t(`state.${s}`)}: ${tally[s]}`)));
   };
