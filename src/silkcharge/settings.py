@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SMTP_SCHEMES = ("smtp://", "smtp+starttls://", "smtps://")
 
 
 class Settings(BaseSettings):
@@ -73,6 +76,21 @@ class Settings(BaseSettings):
         default=72, gt=0, description="how long a driver stays logged in"
     )
 
+    # -- mail to drivers (docs/driver.md, "Password change and reset") -----------------------
+    smtp_url: str | None = Field(
+        default=None,
+        description="smtp://[user:password@]host[:25], smtp+starttls://...:587 or smtps://...:465; "
+        "without it, mail to drivers is written to the server log",
+    )
+    mail_from: str = Field(
+        default="silkcharge <no-reply@silkcharge.invalid>", description="the From of mail to drivers"
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="the console's address as drivers reach it, for links in mail "
+        "(default http://api_host:api_port); never taken from a request's Host header",
+    )
+
     # -- scale and resilience (docs/operations.md) ------------------------------------------
     redis_url: str | None = Field(
         default=None,
@@ -115,6 +133,14 @@ class Settings(BaseSettings):
     )
 
     log_level: str = "INFO"
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_server(cls, value: str | None) -> str | None:
+        if value and not (value.startswith(SMTP_SCHEMES) and urlsplit(value).hostname):
+            raise ValueError(f"smtp_url must start with one of {', '.join(SMTP_SCHEMES)} "
+                             "and name a host")
+        return value or None
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,9 +1,12 @@
-"""Driver accounts: register, log in (cookie or bearer), log out, and reserving needs a login,
+"""Driver accounts: register, log in (cookie or bearer), log out, reserving needs a login, and
+the reset link goes to the log when no SMTP server is set (with one: test_account_recovery.py),
 on SQLite and PostgreSQL. Reservations reaching a real charger are in tests/e2e and tests/web."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from datetime import timedelta
 
 import httpx
@@ -97,6 +100,22 @@ async def test_bad_registrations_say_why_and_store_nothing(api, platform, change
     assert answer.status_code == 422 and reason in answer.json()["detail"], answer.text
     assert await count(platform, Driver) == 0
     assert await count(platform, IdToken) == 0
+
+
+async def test_without_an_smtp_server_the_reset_link_is_written_to_the_log(api, caplog):
+    await register(api)
+    with caplog.at_level(logging.WARNING, logger="silkcharge.mail"):
+        asked = await api.post("/api/v1/driver/password-reset", json={"email": ANA["email"]},
+                               headers=NO_KEY)
+    assert asked.status_code == 202, asked.text
+    [mail] = [record.getMessage() for record in caplog.records if record.name == "silkcharge.mail"]
+    assert "no SMTP server is configured" in mail and "ana@example.kz" in mail
+    link = re.search(r"http://127\.0\.0\.1:8080/#/driver/reset/([\w-]+)", mail)
+    assert link, mail  # SILKCHARGE_PUBLIC_URL unset: the API's own address
+    reset = await api.post("/api/v1/driver/password-reset/confirm", headers=NO_KEY,
+                           json={"token": link.group(1), "new_password": "a new battery staple"})
+    assert reset.status_code == 204, reset.text
+    assert (await login(api, password="a new battery staple")).status_code == 200
 
 
 async def test_an_email_registers_once(api, platform):

@@ -1,27 +1,42 @@
-"""Driver accounts over HTTP: register, log in, log out, who am I.
+"""Driver accounts over HTTP: register, log in, log out, who am I, change or reset a password.
 
 A login answers with a session token in two forms: an HTTP-only cookie (``SameSite=Strict``,
 so another site cannot make the browser send it; ``Secure`` over HTTPS) for the console, and
 the same token in the body for other clients, which send it as ``Authorization: Bearer``.
 `current_driver` is the dependency that driver routes needing a login declare.
+
+A reset link is mailed after the answer is sent (a background task): an answer that waited
+for the mail server would show which emails have accounts. The link points at
+``SILKCHARGE_PUBLIC_URL``, never at the request's Host header, which a client chooses.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from silkcharge.services.attempts import TooManyAttempts
 from silkcharge.services.drivers import (
     LANGUAGES,
+    MAX_PASSWORD,
+    MIN_PASSWORD,
     AccountExists,
     AccountRefused,
     DriverAccount,
     NotLoggedIn,
+    ResetRefused,
+    WrongPassword,
+    reset_email,
 )
+from silkcharge.services.mailer import Email, MailNotSent, Mailer, mailer_for
+from silkcharge.settings import Settings
+
+log = logging.getLogger(__name__)
 
 COOKIE = "silkcharge_driver"
 BEARER = HTTPBearer(auto_error=False, description="a driver's session token from /driver/login")
@@ -35,7 +50,7 @@ class Body(BaseModel):
 
 class RegisterIn(Body):
     email: str = Field(min_length=3, max_length=254)
-    password: str = Field(min_length=8, max_length=128)
+    password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
     name: str = Field(min_length=1, max_length=200)
     language: str = Field("en", description=f"one of {', '.join(LANGUAGES)}")
 
@@ -43,6 +58,24 @@ class RegisterIn(Body):
 class LoginIn(Body):
     email: str = Field(min_length=1, max_length=254)
     password: str = Field(min_length=1, max_length=128)
+
+
+class PasswordChangeIn(Body):
+    current_password: str = Field(min_length=1, max_length=MAX_PASSWORD)
+    new_password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
+
+
+class PasswordResetIn(Body):
+    email: str = Field(min_length=3, max_length=254)
+
+
+class PasswordResetConfirmIn(Body):
+    token: str = Field(min_length=1, max_length=128, description="the token from the reset mail")
+    new_password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
+
+
+class ResetAsked(Body):
+    detail: str
 
 
 class DriverOut(Body):
@@ -79,6 +112,28 @@ def _out(account: DriverAccount) -> DriverOut:
 
 def _session_token(request: Request, bearer: HTTPAuthorizationCredentials | None) -> str | None:
     return bearer.credentials if bearer is not None else request.cookies.get(COOKIE)
+
+
+def _address(request: Request) -> str | None:
+    """The client's address, for the per-address limits. Behind a proxy, uvicorn puts the
+    forwarded address here for proxies it trusts (``FORWARDED_ALLOW_IPS``)."""
+    return request.client.host if request.client is not None else None
+
+
+def _too_many(exc: TooManyAttempts) -> HTTPException:
+    return HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after_seconds)})
+
+
+def _console_url(settings: Settings) -> str:
+    return settings.public_url or f"http://{settings.api_host}:{settings.api_port}"
+
+
+async def _send(mailer: Mailer, email: Email) -> None:
+    """Runs after the answer: a failure can only be logged, for the operator to act on."""
+    try:
+        await mailer.send(email)
+    except MailNotSent as exc:
+        log.error("%s", exc)
 
 
 async def current_driver(
@@ -122,9 +177,12 @@ async def register(body: RegisterIn, request: Request) -> DriverOut:
 @router.post("/login", response_model=SessionOut)
 async def login(body: LoginIn, request: Request, response: Response) -> SessionOut:
     try:
-        session = await request.app.state.platform.drivers.login(body.email, body.password)
+        session = await request.app.state.platform.drivers.login(
+            body.email, body.password, _address(request))
     except NotLoggedIn as exc:
         raise HTTPException(401, str(exc)) from None
+    except TooManyAttempts as exc:
+        raise _too_many(exc) from None
     response.set_cookie(
         COOKIE, session.token, expires=session.expires_at, path="/api/v1", httponly=True,
         samesite="strict", secure=request.url.scheme == "https",
@@ -149,3 +207,55 @@ async def logout(
 @router.get("/me", response_model=DriverOut)
 async def me(driver: Driver) -> DriverOut:
     return _out(driver)
+
+
+@router.post("/password", status_code=204)
+async def change_password(
+    body: PasswordChangeIn, driver: Driver, request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> Response:
+    """Change the password, giving the current one. The driver's other sessions end; this one
+    stays. A wrong current password counts as a failed login (429 past the limit)."""
+    token = _session_token(request, bearer) or ""
+    try:
+        await request.app.state.platform.drivers.change_password(
+            driver, token, body.current_password, body.new_password, _address(request))
+    except WrongPassword as exc:
+        raise HTTPException(403, str(exc)) from None
+    except AccountRefused as exc:
+        raise HTTPException(422, str(exc)) from None
+    except TooManyAttempts as exc:
+        raise _too_many(exc) from None
+    return Response(status_code=204)
+
+
+@router.post("/password-reset", response_model=ResetAsked, status_code=202)
+async def ask_password_reset(
+    body: PasswordResetIn, request: Request, background: BackgroundTasks
+) -> ResetAsked:
+    """Mail a reset link if an account has this email. The answer is the same either way, so
+    it does not tell who has an account; asking too often for one email answers 429."""
+    platform = request.app.state.platform
+    try:
+        reset = await platform.drivers.request_password_reset(body.email, _address(request))
+    except AccountRefused as exc:
+        raise HTTPException(422, str(exc)) from None
+    except TooManyAttempts as exc:
+        raise _too_many(exc) from None
+    if reset is not None:
+        background.add_task(_send, mailer_for(platform.settings),
+                            reset_email(reset, _console_url(platform.settings)))
+    return ResetAsked(detail="if an account has this email, a reset link is on its way to it")
+
+
+@router.post("/password-reset/confirm", status_code=204)
+async def confirm_password_reset(body: PasswordResetConfirmIn, request: Request) -> Response:
+    """Set a new password with the token from the reset mail. The token works once, and every
+    session of the driver ends; log in with the new password."""
+    try:
+        await request.app.state.platform.drivers.reset_password(body.token, body.new_password)
+    except ResetRefused as exc:
+        raise HTTPException(400, str(exc)) from None
+    except AccountRefused as exc:
+        raise HTTPException(422, str(exc)) from None
+    return Response(status_code=204)

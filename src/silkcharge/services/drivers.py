@@ -8,6 +8,12 @@ with an expiry, so a copy of the database logs no one in.
 Registering creates the driver's own app token (type ``Central``, the OCPP 2.0.1 name for a
 token the central system issued), so a new driver can reserve at once. Cards are linked by
 the operator or the seed (`link_tokens`), never by the driver typing a card number.
+
+A forgotten password is reset through a link sent by email: the link's token is single-use,
+lives `reset_lifetime`, and is stored only as a SHA-256 like a session. Asking for a reset
+answers the same whether or not the email has an account. Password checks and reset requests
+are limited per email and per client address (`services/attempts.py`), in the database so
+that every API process counts the same attempts.
 """
 
 from __future__ import annotations
@@ -16,15 +22,25 @@ import asyncio
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silkcharge.domain.clock import utcnow
+from silkcharge.services.attempts import Attempt, AttemptLimiter, Limit
+from silkcharge.services.mailer import Email
 from silkcharge.services.passwords import PasswordVerifier, hash_password
-from silkcharge.store.schema import Driver, DriverSession, DriverToken, IdToken, Reservation
+from silkcharge.store.schema import (
+    Driver,
+    DriverPasswordReset,
+    DriverSession,
+    DriverToken,
+    IdToken,
+    Reservation,
+)
 
 LANGUAGES = ("en", "ru", "kk", "uz", "ky", "tg", "zh")
 """The console's languages: a driver's preferred one is one of these."""
@@ -46,6 +62,27 @@ class NotLoggedIn(PermissionError):
     """No session, an unknown one, or one that has expired."""
 
 
+class WrongPassword(PermissionError):
+    """The current password given to change it is not the driver's."""
+
+
+class ResetRefused(ValueError):
+    """A reset token that is unknown, used already or expired; the message says which."""
+
+
+RESET_LIFETIME = timedelta(minutes=30)
+LOGIN_PER_EMAIL = Limit("login-email", 5, timedelta(minutes=15),
+                        "too many failed logins for this email")
+LOGIN_PER_ADDRESS = Limit("login-address", 20, timedelta(minutes=15),
+                          "too many failed logins from this address")
+RESET_PER_EMAIL = Limit("reset-email", 3, timedelta(minutes=15),
+                        "a reset link was asked for this email several times already; "
+                        "look for it in the mailbox (and its spam folder)")
+RESET_PER_ADDRESS = Limit("reset-address", 20, timedelta(minutes=15),
+                          "too many password resets asked from this address")
+LIMITS = (LOGIN_PER_EMAIL, LOGIN_PER_ADDRESS, RESET_PER_EMAIL, RESET_PER_ADDRESS)
+
+
 @dataclass(frozen=True)
 class DriverAccount:
     id: int
@@ -65,6 +102,16 @@ class LoggedIn:
     driver: DriverAccount
 
 
+@dataclass(frozen=True)
+class PasswordReset:
+    """A reset just issued: the token goes to the driver by email and nowhere else."""
+
+    token: str
+    expires_at: datetime
+    valid_for: timedelta
+    driver: DriverAccount
+
+
 def session_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -74,10 +121,18 @@ def normal_email(email: str) -> str:
 
 
 class DriverService:
-    def __init__(self, sessions: async_sessionmaker, session_lifetime: timedelta) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker, session_lifetime: timedelta, *,
+        reset_lifetime: timedelta = RESET_LIFETIME, clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._sessions = sessions
         self._lifetime = session_lifetime
+        self._reset_lifetime = reset_lifetime
+        self._clock = clock
         self._verifier = PasswordVerifier(cache_size=10_000)
+        self._attempts = AttemptLimiter(
+            sessions, max(limit.window for limit in LIMITS), clock=clock)
+
 
     # -- accounts -------------------------------------------------------------------------------
 
@@ -127,16 +182,15 @@ class DriverService:
 
     # -- sessions -------------------------------------------------------------------------------
 
-    async def login(self, email: str, password: str) -> LoggedIn:
-        """A new session. Raises `NotLoggedIn` with one message for a wrong email or password."""
+    async def login(self, email: str, password: str, address: str | None = None) -> LoggedIn:
+        """A new session. Raises `NotLoggedIn` with one message for a wrong email or password,
+        and `TooManyAttempts` past the limits for the email or the client `address`, before
+        the password is checked (so even the right one is refused then)."""
         email = normal_email(email)
-        async with self._sessions() as session:
-            driver = await session.scalar(select(Driver).where(Driver.email == email))
-        stored = driver.password_hash if driver is not None else _DECOY_HASH
-        good = await asyncio.to_thread(self._verifier.verify, f"driver:{email}", password, stored)
-        if driver is None or not good:
+        driver = await self._verify_login(email, password, address)
+        if driver is None:
             raise NotLoggedIn("wrong email or password")
-        now = utcnow()
+        now = self._clock()
         token = secrets.token_urlsafe(32)
         async with self._sessions.begin() as session:
             await session.execute(delete(DriverSession).where(
@@ -164,9 +218,77 @@ class DriverService:
             if found is None:
                 raise NotLoggedIn("this session is unknown or was logged out; log in again")
             driver, expires_at = found
-            if expires_at <= utcnow():
+            if expires_at <= self._clock():
                 raise NotLoggedIn("this session has expired; log in again")
             return await self._account(session, driver)
+
+    # -- passwords ------------------------------------------------------------------------------
+
+    async def change_password(
+        self, driver: DriverAccount, session_token: str, current: str, new: str,
+        address: str | None = None,
+    ) -> None:
+        """Set a new password, given the current one; every other session of the driver ends,
+        the one making the change stays. A wrong current password counts as a failed login."""
+        _check_password(new)
+        if new == current:
+            raise AccountRefused("the new password is the same as the current one")
+        if await self._verify_login(driver.email, current, address) is None:
+            raise WrongPassword("the current password is wrong")
+        password_hash = await asyncio.to_thread(hash_password, new)
+        async with self._sessions.begin() as session:
+            await self._set_password(session, driver.id, password_hash)
+            await session.execute(delete(DriverSession).where(
+                DriverSession.driver_id == driver.id,
+                DriverSession.token_hash != session_digest(session_token)))
+
+    async def request_password_reset(
+        self, email: str, address: str | None = None
+    ) -> PasswordReset | None:
+        """A reset token for the account with this email, or None if there is none; the caller
+        answers the same either way. Counted per email and address whether or not it exists,
+        so `TooManyAttempts` tells nothing about the account either."""
+        email = normal_email(email)
+        _check_email(email)
+        await self._attempts.begin([(RESET_PER_EMAIL, email), (RESET_PER_ADDRESS, address)])
+        now = self._clock()
+        token = secrets.token_urlsafe(32)
+        async with self._sessions.begin() as session:
+            driver = await session.scalar(select(Driver).where(Driver.email == email))
+            if driver is None:
+                return None
+            await session.execute(delete(DriverPasswordReset).where(
+                DriverPasswordReset.driver_id == driver.id, DriverPasswordReset.expires_at <= now))
+            session.add(DriverPasswordReset(
+                driver_id=driver.id, token_hash=session_digest(token), created_at=now,
+                expires_at=now + self._reset_lifetime))
+            account = await self._account(session, driver)
+        return PasswordReset(token, now + self._reset_lifetime, self._reset_lifetime, account)
+
+    async def reset_password(self, token: str, new: str) -> DriverAccount:
+        """Set the password of the driver a reset token was sent to. The token is used up
+        (by whichever process gets there first), and every session of the driver ends."""
+        _check_password(new)
+        now = self._clock()
+        async with self._sessions() as session:
+            reset = await session.scalar(select(DriverPasswordReset).where(
+                DriverPasswordReset.token_hash == session_digest(token)))
+        _check_reset(reset, now)  # before hashing: a made-up token costs no scrypt
+        password_hash = await asyncio.to_thread(hash_password, new)
+        async with self._sessions.begin() as session:
+            taken = await session.execute(
+                update(DriverPasswordReset)
+                .where(DriverPasswordReset.id == reset.id, DriverPasswordReset.used_at.is_(None))
+                .values(used_at=now))
+            if taken.rowcount != 1:
+                raise ResetRefused("this reset link was used already; ask for a new one")
+            await self._set_password(session, reset.driver_id, password_hash)
+            await session.execute(
+                delete(DriverSession).where(DriverSession.driver_id == reset.driver_id))
+            driver = await session.get(Driver, reset.driver_id)
+            account = await self._account(session, driver)
+        await self._attempts.clear(LOGIN_PER_EMAIL, account.email)  # the mailbox's owner is back
+        return account
 
     async def reservations_of(self, driver: DriverAccount) -> list[Reservation]:
         """Reservations made for the driver's own tokens, newest first."""
@@ -177,6 +299,40 @@ class DriverService:
             )).all())
 
     # -- helpers --------------------------------------------------------------------------------
+
+    async def _verify_login(
+        self, email: str, password: str, address: str | None
+    ) -> Driver | None:
+        """The driver if `password` is theirs, else None; counted against the login limits. An
+        unknown email is checked against a decoy, so it costs the same time."""
+        attempt = await self._attempts.begin(
+            [(LOGIN_PER_EMAIL, email), (LOGIN_PER_ADDRESS, address)])
+        async with self._sessions() as session:
+            driver = await session.scalar(select(Driver).where(Driver.email == email))
+        stored = driver.password_hash if driver is not None else _DECOY_HASH
+        good = await asyncio.to_thread(self._verifier.verify, f"driver:{email}", password, stored)
+        if driver is None or not good:
+            return None
+        await self._forgive(attempt, email)
+        return driver
+
+    async def _forgive(self, attempt: Attempt, email: str) -> None:
+        """A right password: the email's count starts afresh and this attempt is not a failure
+        of its address."""
+        await self._attempts.clear(LOGIN_PER_EMAIL, email)
+        await self._attempts.forgive(attempt, LOGIN_PER_ADDRESS)
+
+    async def _set_password(
+        self, session: AsyncSession, driver_id: int, password_hash: str
+    ) -> None:
+        """New hash; any reset link still out for the old password stops working."""
+        await session.execute(
+            update(Driver).where(Driver.id == driver_id).values(password_hash=password_hash))
+        await session.execute(
+            update(DriverPasswordReset)
+            .where(DriverPasswordReset.driver_id == driver_id,
+                   DriverPasswordReset.used_at.is_(None))
+            .values(used_at=self._clock()))
 
     @staticmethod
     async def _account(session: AsyncSession, driver: Driver) -> DriverAccount:
@@ -189,13 +345,52 @@ class DriverService:
                              driver.created_at, tuple(tokens))
 
 
-def _check_account(email: str, password: str, name: str, language: str) -> tuple[str, str]:
-    email, name = normal_email(email), name.strip()
+def _check_email(email: str) -> None:
     if len(email) > 254 or not _EMAIL.match(email):
         raise AccountRefused(f"{email!r} is not an email address")
+
+
+def _check_password(password: str) -> None:
+    """The one password rule, for registering, changing and resetting alike."""
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise AccountRefused(
             f"a password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+
+
+def _check_reset(reset: DriverPasswordReset | None, now: datetime) -> None:
+    if reset is None:
+        raise ResetRefused("this reset link is unknown; ask for a new one")
+    if reset.used_at is not None:
+        raise ResetRefused("this reset link was used already; ask for a new one")
+    if reset.expires_at <= now:
+        raise ResetRefused("this reset link has expired; ask for a new one")
+
+
+def reset_email(reset: PasswordReset, console_url: str) -> Email:
+    """The message carrying a reset link. The token is in the link's fragment, which browsers
+    do not send to servers, so it stays out of access logs and Referer headers."""
+    link = f"{console_url.rstrip('/')}/#/driver/reset/{reset.token}"
+    minutes = round(reset.valid_for.total_seconds() / 60)
+    return Email(
+        to=reset.driver.email,
+        subject="Reset your silkcharge password",
+        text=(
+            f"Hello {reset.driver.name},\n\n"
+            f"someone, hopefully you, asked to reset the password of your silkcharge driver "
+            f"account. To choose a new one, open this link within {minutes} minutes:\n\n"
+            f"{link}\n\n"
+            f"The link works once. Apps without the console send the token\n"
+            f"{reset.token}\n"
+            f"with the new password to POST /api/v1/driver/password-reset/confirm.\n\n"
+            f"If you did not ask for this, ignore this mail: your password stays as it is.\n"
+        ),
+    )
+
+
+def _check_account(email: str, password: str, name: str, language: str) -> tuple[str, str]:
+    email, name = normal_email(email), name.strip()
+    _check_email(email)
+    _check_password(password)
     if not name or len(name) > 200:
         raise AccountRefused("a name needs 1 to 200 characters")
     if language not in LANGUAGES:

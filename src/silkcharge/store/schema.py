@@ -182,6 +182,33 @@ class DriverSession(Base):
     expires_at: Mapped[datetime]
 
 
+class DriverPasswordReset(Base):
+    """A password-reset link sent by email: single use, short-lived, stored only as a SHA-256."""
+
+    __tablename__ = "driver_password_resets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    driver_id: Mapped[int] = mapped_column(ForeignKey("drivers.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class AuthAttempt(Base):
+    """One counted attempt (a password check, a reset request) under a limit's key.
+
+    Kept in the database, not in process memory, so every API process sees the same count.
+    The key (an email or a client address) is stored only as a SHA-256.
+    """
+
+    __tablename__ = "auth_attempts"
+    __table_args__ = (Index("ix_auth_attempts_scope_key_at", "scope", "key_hash", "at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Transaction(Base):
     """A charging session. `id` is what OCPP 1.6 calls transactionId; 2.0.1 stations name their own."""
 
