@@ -142,3 +142,18 @@ def test_the_plan_becomes_tx_profiles_the_schemas_accept():
     assert v0.periods[0].limit == 0
     peak_amps = max(p.limit for p in amps["v1"].schedule.periods)
     assert peak_amps <= Decimal("31.9")  # 22 kW / (230 V x 3) = 31.88 A, rounded down
+
+
+
+def test_the_peak_charge_bills_the_true_peak_not_the_solvers_tolerance():
+    # HiGHS returns an optimum within its tolerance: a 22 kW peak came back as 21.99999 kW in the
+    # console's depot test, and 1,500 KZT/kW billed 32,999.99 instead of 33,000.00.
+    import numpy as np
+
+    from silkcharge.smart.depot import _costed
+
+    problem = three(depot(100, demand="1500"))
+    grid = np.array([21.99999, 21.999991, 0.0])
+    plan = _costed(problem, {}, grid, {}, True, 0.0)
+    assert plan.peak_kw == 22
+    assert plan.demand_cost == Decimal("33000.00")

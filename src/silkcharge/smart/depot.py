@@ -280,7 +280,9 @@ def _costed(problem: DepotProblem, power, grid: np.ndarray, shortfall, feasible:
         (Decimal(repr(float(g * hours))) * prices.price_at(problem.slot_start(t)) for t, g in enumerate(grid)),
         Decimal(0),
     ) if prices else Decimal(0)
-    peak = float(grid.max()) if len(grid) else 0.0
+    # To a tenth of a watt: the solver's optimum sits within its tolerance of the true peak (21.99999 kW for
+    # 22 kW), which would bill a demand charge a fraction of a tenge short.
+    peak = round(float(grid.max()), 4) if len(grid) else 0.0
     demand = Decimal(repr(peak)) * prices.demand_charge_per_kw if prices else Decimal(0)
     cent = Decimal("0.01")
     return DepotSchedule(
