@@ -3,9 +3,16 @@
 const KEY = "silkcharge.apiKey";
 
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly detail: unknown) {
+  /** `retryAfter`: the seconds a 429 (or 503) says to wait, from its Retry-After header. */
+  constructor(readonly status: number, readonly detail: unknown, readonly retryAfter: number | null = null) {
     super(`HTTP ${status}`);
   }
+}
+
+/** Retry-After in seconds; the HTTP-date form is not used by this API and reads as null. */
+function retryAfter(response: Response): number | null {
+  const seconds = Number(response.headers.get("Retry-After") ?? NaN);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds : null;
 }
 
 export const apiKey = {
@@ -25,7 +32,7 @@ export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
     headers: { "Content-Type": "application/json", ...headers(), ...(init.headers ?? {}) },
   });
   const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
-  if (!response.ok) throw new ApiError(response.status, body?.detail ?? body);
+  if (!response.ok) throw new ApiError(response.status, body?.detail ?? body, retryAfter(response));
   return body as T;
 }
 

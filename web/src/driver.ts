@@ -36,6 +36,24 @@ export const driver = {
     await api("/driver/logout", { method: "POST" });
     current = Promise.resolve(null);
   },
+  /** Change the logged-in driver's password; this session stays, the others end. */
+  async changePassword(currentPassword: string, newPassword: string): Promise<void> {
+    await api("/driver/password", {
+      method: "POST", body: JSON.stringify({ current_password: currentPassword, new_password: newPassword }),
+    });
+  },
+  /** Ask for a reset link. The answer is the same whether or not the email has an account. */
+  async askReset(email: string): Promise<void> {
+    await api("/driver/password-reset", { method: "POST", body: JSON.stringify({ email }) });
+  },
+  /** Set a new password with a mailed token. Every session of that driver ends, which may be
+   * this browser's, so who is logged in is asked again. */
+  async resetPassword(token: string, newPassword: string): Promise<void> {
+    await api("/driver/password-reset/confirm", {
+      method: "POST", body: JSON.stringify({ token, new_password: newPassword }),
+    });
+    current = null;
+  },
 };
 
 /** Where to go after logging in: the driver page that asked for it. */

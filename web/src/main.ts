@@ -8,7 +8,9 @@ import { live } from "./live";
 import { driver } from "./driver";
 import { alertsPage } from "./pages/alerts";
 import { dashboardPage } from "./pages/dashboard";
+import { driverAccountPage } from "./pages/driverAccount";
 import { driverLoginPage } from "./pages/driverLogin";
+import { forgotPasswordPage, resetPasswordPage } from "./pages/driverPassword";
 import { findPage } from "./pages/find";
 import { loginPage } from "./pages/login";
 import { mapPage } from "./pages/map";
@@ -29,6 +31,9 @@ const PUBLIC: [RegExp, Page][] = [
   [/^#\/trip$/, tripPage],
   [/^#\/vehicles$/, vehiclesPage],
   [/^#\/driver\/login$/, driverLoginPage],
+  [/^#\/driver\/forgot$/, forgotPasswordPage],
+  [/^#\/driver\/reset\/([^/]+)$/, resetPasswordPage],
+  [/^#\/driver\/account$/, driverAccountPage],
 ];
 
 /** Operator pages: need the API key. */
@@ -55,11 +60,13 @@ function link([href, key]: [string, string]): HTMLAnchorElement {
   return h("a", { href, class: here ? "here" : undefined }, t(key));
 }
 
-/** The driver's corner of the header: log in, or who is logged in and log out. */
+/** The driver's corner of the header: log in, or who is logged in (a link to their account)
+ * and log out. */
 function driverCorner(): HTMLElement {
   const corner = h("span", { id: "driver-corner" });
   void driver.get().then((account) => corner.replaceChildren(...(account
-    ? [h("span", { id: "driver-name" }, account.name), h("button", { id: "driver-logout", onclick: async () => {
+    ? [h("a", { id: "driver-name", href: "#/driver/account", title: t("driver.accountTitle") }, account.name),
+      h("button", { id: "driver-logout", onclick: async () => {
         await driver.logout(); render();
       } }, t("driver.logout"))]
     : [h("a", { id: "driver-login-link", href: "#/driver/login" }, t("driver.loginTitle"))])))

@@ -3,12 +3,14 @@
 import { ApiError } from "../api";
 import { h } from "../dom";
 import { afterLogin, driver } from "../driver";
+import { refusal } from "../driverRefusals";
 import { LANGUAGES, language, t } from "../i18n";
 
+/** A refused login or registration in plain words; too many attempts say when to retry. */
 function reason(error: unknown): string {
   if (error instanceof ApiError && error.status === 401) return t("driver.wrong");
   if (error instanceof ApiError && error.status === 409) return t("driver.exists");
-  return error instanceof ApiError ? String(error.detail) : t("common.error");
+  return refusal(error);
 }
 
 export function driverLoginPage(root: HTMLElement): void {
@@ -29,6 +31,7 @@ export function driverLoginPage(root: HTMLElement): void {
     h("label", { for: "driver-password" }, t("driver.password")), password,
     h("button", { type: "submit", id: "driver-login" }, t("driver.login")),
     loginMessage,
+    h("a", { id: "driver-forgot-link", href: "#/driver/forgot" }, t("driver.forgot")),
     h("p", { class: "hint" }, t("driver.why")),
   );
 
