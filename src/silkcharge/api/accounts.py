@@ -33,7 +33,7 @@ from silkcharge.services.drivers import (
     WrongPassword,
     reset_email,
 )
-from silkcharge.services.mailer import Email, MailNotSent, Mailer, mailer_for
+from silkcharge.services.mailer import Email, Mailer, MailNotSent, mailer_for
 from silkcharge.settings import Settings
 
 log = logging.getLogger(__name__)

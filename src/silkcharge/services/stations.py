@@ -36,7 +36,7 @@ from silkcharge.services.writer import BatchWriter
 from silkcharge.settings import Settings
 from silkcharge.store.group_commit import GroupCommitter, StoreUnavailable, is_unavailable
 from silkcharge.store.schema import Connector, Evse, Station
-from silkcharge.store.upsert import insert_ignoring_duplicates
+from silkcharge.store.upsert import one_of
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class _StatusBulk:
             (row.station_id, row.evse_id, row.connector_id): row.status_at
             for row in await session.execute(
                 select(c.station_id, c.evse_id, c.connector_id, c.status_at)
-                .where(c.station_id.in_({station_id for station_id, _ in items}))
+                .where(one_of(session, c.station_id, {station_id for station_id, _ in items}))
             )
         }
         now = utcnow()
@@ -157,6 +157,58 @@ class _PresenceBulk:
         return [None] * len(items)
 
 
+class _ProvisionBulk:
+    """Registers a batch's new stations (auto-provisioning) with one INSERT ... ON CONFLICT DO
+    NOTHING RETURNING, which says which of them this batch created: a station whose first two
+    handshakes overlapped is created once, and the loser checks the winner's password."""
+
+    async def apply(self, session: AsyncSession, items: list[tuple[str, str | None]]) -> list[bool]:
+        builder = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+        rows = {
+            station_id: {"id": station_id, "password_hash": hashed,
+                         "registration_status": RegistrationStatus.ACCEPTED.value}
+            for station_id, hashed in items
+        }
+        created = set(await session.scalars(
+            builder(Station.__table__).values(list(rows.values()))
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(Station.__table__.c.id)
+        ))
+        return [station_id in created for station_id, _ in items]
+
+
+class _DisconnectBulk:
+    """Records a batch's closed sockets: one SELECT ... FOR UPDATE of the stations' current
+    sockets, then one executemany marking offline those whose socket this was (a station may
+    already be back on a newer socket, here or on another node). In a reconnect storm that is
+    a few statements for thousands of closes, not a transaction each."""
+
+    def __init__(self) -> None:
+        # Only by station: the rows are locked, and were read to be this socket's.
+        self._statement = (
+            update(Station.__table__)
+            .where(Station.__table__.c.id == bindparam("b_station"))
+            .values(online=False, connection_id=None)
+        )
+
+    async def apply(self, session: AsyncSession, items: list[tuple[str, str | None]]) -> list[bool]:
+        """Each item is (station, the closed socket's id); True where the station went offline."""
+        c = Station.__table__.c
+        current = dict((await session.execute(
+            select(c.id, c.connection_id)
+            .where(one_of(session, c.id, {station_id for station_id, _ in items}))
+            .with_for_update()
+        )).all())
+        offline = [
+            station_id in current and (connection_id is None or current[station_id] == connection_id)
+            for station_id, connection_id in items
+        ]
+        rows = [{"b_station": station_id} for (station_id, _), gone in zip(items, offline, strict=True) if gone]
+        if rows:
+            await session.execute(self._statement, rows)
+        return offline
+
+
 @dataclass(frozen=True)
 class _Boot:
     """A BootNotification, waiting for its batch."""
@@ -173,12 +225,12 @@ class _BootBulk:
 
     def __init__(self) -> None:
         c = Station.__table__.c
-        booted = dict(
-            vendor=bindparam("b_vendor"), model=bindparam("b_model"),
-            serial_number=bindparam("b_serial"), firmware_version=bindparam("b_firmware"),
-            boot_reason=bindparam("b_reason"), last_boot_at=bindparam("b_at"),
-            last_seen_at=bindparam("b_at"), online=True,
-        )
+        booted = {
+            "vendor": bindparam("b_vendor"), "model": bindparam("b_model"),
+            "serial_number": bindparam("b_serial"), "firmware_version": bindparam("b_firmware"),
+            "boot_reason": bindparam("b_reason"), "last_boot_at": bindparam("b_at"),
+            "last_seen_at": bindparam("b_at"), "online": True,
+        }
         where = c.id == bindparam("b_station")
         self._boot = update(Station.__table__).where(where).values(**booted)
         self._boot_accepted = (
@@ -189,7 +241,7 @@ class _BootBulk:
     async def apply(self, session: AsyncSession, items: list[_Boot]) -> list[RegistrationStatus]:
         c = Station.__table__.c
         registered = dict((await session.execute(
-            select(c.id, c.registration_status).where(c.id.in_({i.station_id for i in items}))
+            select(c.id, c.registration_status).where(one_of(session, c.id, {i.station_id for i in items}))
         )).all())
         results: list[RegistrationStatus] = []
         accepted: list[dict] = []
@@ -271,7 +323,7 @@ class _RegistrationReader:
         c = Station.__table__.c
         async with self._sessions() as session:
             rows = await session.execute(
-                select(c.id, c.password_hash, c.registration_status).where(c.id.in_(ids))
+                select(c.id, c.password_hash, c.registration_status).where(one_of(session, c.id, ids))
             )
             return {row.id: _Registration(row.password_hash, row.registration_status) for row in rows}
 
@@ -298,6 +350,8 @@ class StationService:
         self._status_bulk = _StatusBulk(self)
         self._presence_bulk = _PresenceBulk()
         self._boot_bulk = _BootBulk()
+        self._disconnect_bulk = _DisconnectBulk()
+        self._provision_bulk = _ProvisionBulk()
         self._registrations = _RegistrationReader(sessions)
 
     # -- admission (the WebSocket handshake) ------------------------------------------------
@@ -330,13 +384,7 @@ class StationService:
     async def _provision(self, station_id: str, password: str | None) -> bool:
         """Register a station on first use; False if a concurrent handshake registered it first."""
         hashed = await asyncio.to_thread(hash_password, password) if password else None
-        async with self._sessions.begin() as session:
-            created = await insert_ignoring_duplicates(
-                session, Station,
-                [{"id": station_id, "password_hash": hashed,
-                  "registration_status": RegistrationStatus.ACCEPTED.value}],
-            )
-        return bool(created)
+        return await self._committer.run_bulk(self._provision_bulk, station_id, (station_id, hashed))
 
     # -- presence -----------------------------------------------------------------------------
 
@@ -362,18 +410,16 @@ class StationService:
         now = utcnow()
         self._last_seen.pop(station_id, None)
         self._silent.discard(station_id)
-        statement = update(Station).where(Station.id == station_id)
-        if connection_id is not None:
-            statement = statement.where(Station.connection_id == connection_id)
         try:
-            async with self._sessions.begin() as session:
-                result = await session.execute(statement.values(online=False, connection_id=None))
+            went_offline = await self._committer.run_bulk(
+                self._disconnect_bulk, station_id, (station_id, connection_id)
+            )
         except Exception as error:
             if not is_unavailable(error):
                 raise
             log.warning("could not record %s offline (database unavailable)", station_id)
             return
-        if result.rowcount:  # otherwise a newer socket, on this node or another, holds it
+        if went_offline:  # otherwise a newer socket, on this node or another, holds it
             self._bus.publish(StationDisconnected(station_id, now, reason))
 
     def seen(self, station_id: str) -> bool:

@@ -31,7 +31,7 @@ from silkcharge.services.reservations import ReservationLedger
 from silkcharge.store.group_commit import GroupCommitter, after_commit
 from silkcharge.store.schema import Connector, IdToken, Transaction
 from silkcharge.store.schema import MeterSample as MeterRow
-from silkcharge.store.upsert import insert_ignoring_duplicates
+from silkcharge.store.upsert import insert_ignoring_duplicates, one_of
 
 ACTIVE, ENDED = "Active", "Ended"
 
@@ -82,10 +82,10 @@ class _MeterValuesBulk:
         named = {i.station_tx_id for i in items if i.station_tx_id is not None}
         wanted = Transaction.state == ACTIVE
         if named:
-            wanted = or_(wanted, Transaction.station_tx_id.in_(named))
+            wanted = or_(wanted, one_of(session, Transaction.station_tx_id, named))
         rows = await session.scalars(
             select(Transaction)
-            .where(Transaction.station_id.in_(stations), wanted)
+            .where(one_of(session, Transaction.station_id, stations), wanted)
             .order_by(Transaction.started_at)
         )
         for tx in rows:

@@ -1,8 +1,11 @@
-"""INSERT ... ON CONFLICT DO NOTHING on whichever engine the store runs."""
+"""Statements the hot path shares on whichever engine the store runs: INSERT ... ON CONFLICT DO
+NOTHING, and membership in a list of values."""
 
 from __future__ import annotations
 
+from sqlalchemy import any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -19,3 +22,14 @@ async def insert_ignoring_duplicates(session: AsyncSession, model, rows: list[di
         return result.rowcount
     await session.execute(statement, rows)
     return None
+
+
+def one_of(session: AsyncSession, column, values):
+    """`column IN (values)`, written on PostgreSQL as `column = ANY(:array)`: one statement text
+    for any number of values. An IN list of a new length is a new statement to asyncpg, which
+    prepares it again (a round-trip) and churns its statement cache; the bulk writers ask for
+    a different number of stations in every batch."""
+    values = list(values)
+    if session.bind.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
