@@ -113,14 +113,14 @@ class Settings(BaseSettings):
         default=4096, ge=16, description="listen backlog of the OCPP socket, for reconnect storms"
     )
     max_pending_handshakes: int = Field(
-        default=256, ge=1,
+        default=1024, ge=1,
         description="handshakes checked at once; more are answered 503 with Retry-After at once (back-pressure)",
     )
     boot_pending_above: int = Field(
         default=2000, ge=1,
         description="writes queued for the database above which a Boot is answered Pending (back-pressure)",
     )
-    write_batch_max: int = Field(default=256, ge=1, description="most units of work in one group commit")
+    write_batch_max: int = Field(default=1000, ge=1, description="most units of work in one group commit")
 
     smart_rebalance_delay: float = Field(
         default=0.2, ge=0, description="seconds to gather starts and stops before re-balancing a site"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from ocpp.v16 import call
 from sqlalchemy import select
 
 from silkcharge.domain.clock import to_ocpp, utcnow
-from silkcharge.store.schema import MeterSample, Station, Transaction
+from silkcharge.store.schema import Evse, MeterSample, Station, Transaction
 from tests.e2e.network import add_token, register_station
 from tests.e2e.peers import connected_peer, eventually
 
@@ -65,6 +66,26 @@ async def test_status_notification_sets_connector_status_and_error_code(api, ocp
     ]
     assert connectors[1]["vendor_error_code"] == "E-17"
     assert (await api.get(f"/api/v1/stations/{STATION}")).json()["status"] == "Available"
+
+
+async def test_a_connector_nobody_registered_is_kept_and_an_older_status_changes_nothing(api, platform, ocpp_url):
+    await register_station(api, STATION, connectors=1)
+    now = utcnow()
+    async with connected_peer(ocpp_url, STATION, "1.6") as peer:
+        await boot(peer)
+        await peer.call(call.StatusNotification(
+            connector_id=3, error_code="NoError", status="Charging", timestamp=to_ocpp(now),
+        ))
+        # A station replaying what it queued while offline: older than what we already have.
+        await peer.call(call.StatusNotification(
+            connector_id=3, error_code="NoError", status="Available", timestamp=to_ocpp(now - timedelta(minutes=5)),
+        ))
+    connectors = (await api.get(f"/api/v1/stations/{STATION}/connectors")).json()
+    reported = [c for c in connectors if c["evse_id"] == 3]
+    assert [(c["status"], c["standard"]) for c in reported] == [("Charging", "unknown")]
+    async with platform.sessions() as session:
+        evse = await session.scalar(select(Evse).where(Evse.station_id == STATION, Evse.evse_id == 3))
+    assert evse is not None and evse.status == "Charging"
 
 
 async def test_authorize_answers_from_the_token_registry(api, ocpp_url):

@@ -56,11 +56,10 @@ class AdmissionVerdict:
 class _StatusBulk:
     """Stores a batch's StatusNotifications together. One SELECT reads the stored time of each
     reported connector (a report older than the stored one changes nothing), then one
-    executemany updates the connectors and one upsert their EVSEs. A connector nobody
-    registered is created the slow way, once."""
+    executemany updates the connectors and one upsert their EVSEs. Connectors nobody
+    registered are created first, all in one insert: a station may report what it has."""
 
-    def __init__(self, service: StationService) -> None:
-        self._service = service
+    def __init__(self) -> None:
         c = Connector.__table__.c
         self._update_connector = (
             update(Connector.__table__)
@@ -105,11 +104,14 @@ class _StatusBulk:
         now = utcnow()
         updates: list[dict] = []
         evses: dict[tuple[str, int], str] = {}
+        unregistered = {
+            (station_id, r.evse_id, r.connector_id) for station_id, r in items
+        } - stored.keys()
+        if unregistered:
+            await _register_connectors(session, unregistered)
+            stored |= dict.fromkeys(unregistered)
         for station_id, report in items:
             key = (station_id, report.evse_id, report.connector_id)
-            if key not in stored:
-                await self._service._set_connector_status(session, station_id, report)
-                continue
             if stored[key] is not None and report.timestamp < stored[key]:
                 continue  # an older report replayed after a newer one changes nothing
             stored[key] = report.timestamp
@@ -123,6 +125,28 @@ class _StatusBulk:
         if updates:
             await session.execute(self._update_connector, updates)
             await _upsert_evse_status(session, evses)
+
+
+async def _register_connectors(session: AsyncSession, keys: set[tuple[str, int, int]]) -> None:
+    """Create connectors (and their EVSEs) that a station reported but nobody registered, of an
+    unknown standard and power until an operator says more."""
+    builder = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    evses = sorted({(station_id, evse_id) for station_id, evse_id, _ in keys})
+    await session.execute(
+        builder(Evse.__table__).on_conflict_do_nothing(index_elements=["station_id", "evse_id"]),
+        [{"station_id": station_id, "evse_id": evse_id} for station_id, evse_id in evses],
+    )
+    now = utcnow()
+    await session.execute(
+        builder(Connector.__table__).on_conflict_do_nothing(
+            index_elements=["station_id", "evse_id", "connector_id"]
+        ),
+        [
+            {"station_id": station_id, "evse_id": evse_id, "connector_id": connector_id,
+             "standard": "unknown", "max_power_kw": 0, "status": "Unknown", "updated_at": now}
+            for station_id, evse_id, connector_id in sorted(keys)
+        ],
+    )
 
 
 async def _upsert_evse_status(session: AsyncSession, statuses: dict[tuple[str, int], str]) -> None:
@@ -347,7 +371,7 @@ class StationService:
         self._last_seen: dict[str, datetime] = {}
         self._intervals: dict[str, int] = {}
         self._silent: set[str] = set()
-        self._status_bulk = _StatusBulk(self)
+        self._status_bulk = _StatusBulk()
         self._presence_bulk = _PresenceBulk()
         self._boot_bulk = _BootBulk()
         self._disconnect_bulk = _DisconnectBulk()
@@ -519,45 +543,6 @@ class StationService:
                 report.status.value, report.error_code,
             )
         )
-
-    async def _set_connector_status(self, session, station_id: str, report: StatusReport) -> None:
-        connector = await session.scalar(
-            select(Connector).where(
-                Connector.station_id == station_id,
-                Connector.evse_id == report.evse_id,
-                Connector.connector_id == report.connector_id,
-            )
-        )
-        if connector is None:
-            # A station may report connectors nobody registered: keep what it says it has.
-            await self._ensure_evse(session, station_id, report.evse_id)
-            connector = Connector(
-                station_id=station_id,
-                evse_id=report.evse_id,
-                connector_id=report.connector_id,
-                standard="unknown",
-                max_power_kw=0,
-            )
-            session.add(connector)
-        if connector.status_at and report.timestamp < connector.status_at:
-            return  # an older report replayed after a newer one changes nothing
-        connector.status = report.status.value
-        connector.error_code = report.error_code
-        connector.vendor_error_code = report.vendor_error_code
-        connector.info = report.info
-        connector.status_at = report.timestamp
-        evse = await self._ensure_evse(session, station_id, report.evse_id)
-        evse.status = report.status.value
-
-    async def _ensure_evse(self, session, station_id: str, evse_id: int) -> Evse:
-        evse = await session.scalar(
-            select(Evse).where(Evse.station_id == station_id, Evse.evse_id == evse_id)
-        )
-        if evse is None:
-            evse = Evse(station_id=station_id, evse_id=evse_id)
-            session.add(evse)
-            await session.flush()
-        return evse
 
     async def connector_status(self, station_id: str, evse_id: int, connector_id: int) -> ConnectorStatus:
         async with self._sessions() as session:
