@@ -128,7 +128,7 @@ class BatchWriter:
         try:
             async with self._sessions.begin() as session:
                 if messages:
-                    await session.execute(insert(OcppMessage), messages)
+                    await session.execute(insert(OcppMessage.__table__), messages)  # Core: no ORM work per row
                 if seen:
                     await session.execute(
                         _TOUCH, [{"sid": sid, "seen": at} for sid, at in seen.items()]

@@ -16,7 +16,9 @@ async def insert_ignoring_duplicates(session: AsyncSession, model, rows: list[di
         return 0
     dialect = session.bind.dialect.name
     builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = builder(model).on_conflict_do_nothing()
+    # The table, not the ORM class: a Core executemany, without the ORM's bulk-insert work per row
+    # (a fifth of the gateway's time on MeterValues when it went through the ORM).
+    statement = builder(model.__table__).on_conflict_do_nothing()
     if len(rows) == 1:
         result = await session.execute(statement.values(**rows[0]))
         return result.rowcount
