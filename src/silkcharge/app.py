@@ -194,11 +194,24 @@ def _spawn_gateways(settings: Settings) -> list[subprocess.Popen]:
             SILKCHARGE_REDIS_URL=settings.redis_url or "",
             SILKCHARGE_OCPP_HOST=settings.ocpp_host,
             SILKCHARGE_OCPP_PORT=str(settings.ocpp_port),
+            SILKCHARGE_PARENT_PID=str(os.getpid()),
         )
         children.append(
             subprocess.Popen([sys.executable, "-m", "silkcharge.cli", "serve"], env=env)
         )
     return children
+
+
+async def _until_orphaned() -> None:
+    """A gateway process started by another `serve` stops when that parent is gone (killed
+    with -9, say), instead of holding its stations' sockets with nobody to stop it."""
+    parent = os.environ.get("SILKCHARGE_PARENT_PID")
+    if not parent:
+        await asyncio.Event().wait()
+        return
+    while os.getppid() == int(parent):
+        await asyncio.sleep(1)
+    log.warning("the parent process %s is gone; this gateway stops", parent)
 
 
 async def _wait_for_gateways(platform: Platform, children: list[subprocess.Popen]) -> None:
@@ -243,7 +256,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         if settings.role == "gateway":
             if ready is not None:
                 ready.set()
-            await asyncio.Event().wait()  # until cancelled
+            await _until_orphaned()  # or until cancelled
             return
         await _serve_api(create_api(platform), settings, ready)
     finally:

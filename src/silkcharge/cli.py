@@ -63,15 +63,39 @@ def serve() -> None:
     _run(_until_signal(serve_platform(settings)))
 
 
+STOP_GRACE_SECONDS = float(os.environ.get("SILKCHARGE_STOP_GRACE_SECONDS", "30"))
+
+
 async def _until_signal(coro) -> None:
+    """Run `coro` until SIGINT or SIGTERM, then stop it gracefully. A stop that takes longer
+    than STOP_GRACE_SECONDS logs what it is still waiting for and ends the process: an
+    orchestrator's restart must not hang on one stuck task (and its log says which)."""
     task = asyncio.ensure_future(coro)
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        if not task.done():
+            task.cancel()
+            loop.call_later(STOP_GRACE_SECONDS, _stop_overdue)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, stop)
     try:
         await task
     except asyncio.CancelledError:
         pass
+
+
+def _stop_overdue() -> None:
+    log = logging.getLogger("silkcharge.cli")
+    pending = [t for t in asyncio.all_tasks() if not t.done()]
+    log.error("stop took over %g s; %d tasks still running, ending the process", STOP_GRACE_SECONDS, len(pending))
+    for t in pending[:20]:
+        frames = t.get_stack(limit=8)
+        where = " <- ".join(f"{f.f_code.co_name} ({Path(f.f_code.co_filename).name}:{f.f_lineno})" for f in reversed(frames))
+        log.error("still running: %s: %s", t.get_name(), where)
+    logging.shutdown()
+    os._exit(1)
 
 
 @app.command()

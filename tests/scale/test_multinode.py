@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+from pathlib import Path
 
 import httpx
 import pytest
@@ -136,3 +139,30 @@ async def test_two_gateway_processes_share_one_port_and_both_carry_commands(pg_u
     assert [r.status_code for r in replies] == [200] * len(stations)
     for s in stations:
         await s.close()
+
+
+def _gateway_children(parent_pid: int) -> list[int]:
+    children = Path(f"/proc/{parent_pid}/task/{parent_pid}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def test_a_gateway_process_whose_parent_was_killed_with_9_stops_by_itself(pg_url, private_redis, nodes):
+    a = Node("node-o", pg_url, private_redis.url, gateway_processes=2).start()
+    nodes.append(a)
+    await asyncio.sleep(2.0)
+    (child,) = _gateway_children(a.process.pid)
+    a.kill_hard()  # kill -9: the parent cannot terminate its children itself
+    for _ in range(100):
+        if not _alive(child):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the orphaned gateway process kept running")
