@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import resource
@@ -170,6 +171,18 @@ def check_deployment(settings: Settings) -> None:
         raise SystemExit("set SILKCHARGE_API_KEY: the operator API needs a key")
 
 
+def tune_garbage_collector() -> None:
+    """A gateway keeps tens of objects alive per socket for as long as the station stays, and
+    CPython's collector walks the long-lived ones again and again as their number grows: in a
+    50,000-station ramp it took 64 % of a gateway process's CPU (py-spy --native), pausing the
+    loop for seconds (Redis connects timed out). What start-up loaded is frozen out of
+    collection for good, and young collections run every 50,000 allocations, not every 700.
+    Reference counting still frees everything that is not in a cycle at once."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def raise_file_limit() -> int:
     """Every station holds a socket: lift the soft open-file limit to the hard one."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -243,6 +256,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
     check_deployment(settings)
     raise_file_limit()
     await asyncio.to_thread(migrate, settings.database_url)
+    tune_garbage_collector()
     if settings.gateway_processes > 1:
         settings = settings.model_copy(update={"ocpp_reuse_port": True})
     platform = build_platform(settings)

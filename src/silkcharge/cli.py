@@ -86,14 +86,25 @@ async def _until_signal(coro) -> None:
         pass
 
 
+def _awaiting(coro) -> list[str]:
+    """Where a suspended coroutine waits: its frame, then the frames of what it awaits."""
+    chain = []
+    while coro is not None and len(chain) < 12:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            chain.append(type(coro).__name__)
+            break
+        chain.append(f"{frame.f_code.co_name} ({Path(frame.f_code.co_filename).name}:{frame.f_lineno})")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return chain
+
+
 def _stop_overdue() -> None:
     log = logging.getLogger("silkcharge.cli")
     pending = [t for t in asyncio.all_tasks() if not t.done()]
     log.error("stop took over %g s; %d tasks still running, ending the process", STOP_GRACE_SECONDS, len(pending))
     for t in pending[:20]:
-        frames = t.get_stack(limit=8)
-        where = " <- ".join(f"{f.f_code.co_name} ({Path(f.f_code.co_filename).name}:{f.f_lineno})" for f in reversed(frames))
-        log.error("still running: %s: %s", t.get_name(), where)
+        log.error("still running: %s: %s", t.get_name(), " -> ".join(_awaiting(t.get_coro())))
     logging.shutdown()
     os._exit(1)
 

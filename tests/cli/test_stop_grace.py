@@ -46,7 +46,7 @@ def test_a_stop_stuck_past_the_grace_period_ends_the_process_and_names_the_task(
     assert child.returncode == 1
     assert time.monotonic() - started < 25, "ended by the grace period, not by the test's timeout"
     assert "stop took over 1 s" in stderr
-    assert "still running: stubborn-writer" in stderr
+    assert "still running: stubborn-writer: stubborn (" in stderr, "names the task and where it waits"
 
 
 def test_a_clean_stop_exits_normally():
