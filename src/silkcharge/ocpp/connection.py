@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -57,7 +58,9 @@ class StationConnection:
     ) -> None:
         self.station_id = station_id
         self.version = adapter.version
-        self.connection_id = uuid.uuid4().hex  # names this socket in the station's presence
+        # Names this socket in the station's presence. It starts with the time it opened, so ids
+        # sort by age: a late presence write of an older socket never hides a newer one.
+        self.connection_id = f"{time.time_ns():016x}{uuid.uuid4().hex[:16]}"
         self._ws = websocket
         self._adapter = adapter
         self._stations = stations

@@ -164,20 +164,34 @@ async def _upsert_evse_status(session: AsyncSession, statuses: dict[tuple[str, i
 
 class _PresenceBulk:
     """Records a batch's newly opened sockets with one executemany (a storm's thousands of
-    reconnects share a handful of statements)."""
+    reconnects share a handful of statements). A socket's id sorts by the time it opened, and
+    presence moves only forward: when a station hops between nodes, an older socket's write
+    that lands late does not take the station from its newer socket (whose close would then
+    no longer match, leaving the station shown offline while connected)."""
 
     def __init__(self) -> None:
-        self._statement = (
+        c = Station.__table__.c
+        values = {
+            "online": True, "ocpp_version": bindparam("b_version"),
+            "last_seen_at": bindparam("b_now"), "connection_id": bindparam("b_connection"),
+        }
+        self._newer = (
             update(Station.__table__)
-            .where(Station.__table__.c.id == bindparam("b_station"))
-            .values(
-                online=True, ocpp_version=bindparam("b_version"),
-                last_seen_at=bindparam("b_now"), connection_id=bindparam("b_connection"),
+            .where(
+                c.id == bindparam("b_station"),
+                (c.connection_id.is_(None)) | (c.connection_id <= bindparam("b_connection")),
             )
+            .values(**values)
         )
+        self._unnamed = update(Station.__table__).where(c.id == bindparam("b_station")).values(**values)
 
     async def apply(self, session: AsyncSession, items: list[dict]) -> list[None]:
-        await session.execute(self._statement, items)
+        named = [item for item in items if item["b_connection"] is not None]
+        unnamed = [item for item in items if item["b_connection"] is None]
+        if named:
+            await session.execute(self._newer, named)
+        if unnamed:
+            await session.execute(self._unnamed, unnamed)
         return [None] * len(items)
 
 
