@@ -2,12 +2,14 @@ import random
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 
+import numpy as np
 import pytest
 
 from silkcharge.ocpp.schemas import validate
 from silkcharge.smart.depot import (
     DepotProblem,
     Vehicle,
+    _costed,
     resolve,
     solve,
     to_tx_profiles,
@@ -148,10 +150,6 @@ def test_the_plan_becomes_tx_profiles_the_schemas_accept():
 def test_the_peak_charge_bills_the_true_peak_not_the_solvers_tolerance():
     # HiGHS returns an optimum within its tolerance: a 22 kW peak came back as 21.99999 kW in the
     # console's depot test, and 1,500 KZT/kW billed 32,999.99 instead of 33,000.00.
-    import numpy as np
-
-    from silkcharge.smart.depot import _costed
-
     problem = three(depot(100, demand="1500"))
     grid = np.array([21.99999, 21.999991, 0.0])
     plan = _costed(problem, {}, grid, {}, True, 0.0)

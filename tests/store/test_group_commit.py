@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from silkcharge.domain.clock import utcnow
 from silkcharge.services.writer import BatchWriter
@@ -109,7 +109,7 @@ async def test_an_unreachable_database_is_reported_as_unavailable_not_as_a_bug()
 async def test_a_pool_with_every_connection_busy_is_reported_as_unavailable(database_url):
     # One connection, held by a reader that does not let go: the committer's batch waits for
     # the pool, times out, and its caller hears "unavailable" (a retryable CALLERROR), not a bug.
-    engine = create_async_engine_with_pool_timeout(database_url, timeout=0.2)
+    engine = create_async_engine(database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
     sessions = sessionmaker_for(engine)
     committer = GroupCommitter(sessions)
     committer.start()
@@ -120,12 +120,6 @@ async def test_a_pool_with_every_connection_busy_is_reported_as_unavailable(data
     finally:
         await committer.stop()
         await engine.dispose()
-
-
-def create_async_engine_with_pool_timeout(url: str, timeout: float):
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    return create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=timeout)
 
 
 async def test_message_log_retention_deletes_only_frames_older_than_the_period(sessions):

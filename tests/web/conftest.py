@@ -9,6 +9,7 @@ chromium (`make browser`) first. Without them these tests skip locally and fail 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -58,7 +59,13 @@ def database_url(tmp_path) -> Iterator[str]:
 async def console_url(platform) -> AsyncIterator[str]:
     """The API with the built console, served by uvicorn in the test's event loop."""
     _need((STATIC / "index.html").is_file(), "the built console (make web)")
-    port = free_port()
+    async with serve_console(platform, free_port()) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def serve_console(platform, port: int) -> AsyncIterator[str]:
+    """The API and console of `platform` on a real port, for the browser."""
     config = uvicorn.Config(
         create_api(platform), host="127.0.0.1", port=port, log_level="warning", lifespan="off",
         timeout_graceful_shutdown=2,
@@ -69,9 +76,11 @@ async def console_url(platform) -> AsyncIterator[str]:
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 @pytest.fixture

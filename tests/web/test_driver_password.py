@@ -5,19 +5,16 @@ in plain words, in the console's language."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-import uvicorn
 from playwright.async_api import expect
 
-from silkcharge.api.app import create_api
 from tests.api.mailbox import RESET_LINK, Mailbox, running_mailbox
 from tests.e2e.server_process import free_port
-from tests.web.conftest import screenshot
+from tests.web.conftest import screenshot, serve_console
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
@@ -52,19 +49,8 @@ def settings(settings, mailbox, console_port):
 @pytest.fixture
 async def console_url(platform, console_port) -> AsyncIterator[str]:
     """The console served as tests/web/conftest.py serves it, on the port the mail links to."""
-    config = uvicorn.Config(
-        create_api(platform), host="127.0.0.1", port=console_port, log_level="warning",
-        lifespan="off", timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{console_port}"
-    server.should_exit = True
-    await task
+    async with serve_console(platform, console_port) as url:
+        yield url
 
 
 async def log_in(page, password: str) -> None:

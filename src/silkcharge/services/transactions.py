@@ -51,9 +51,6 @@ class _MeterValuesBulk:
     to, one executemany inserts every sample, and the energy so far is set on each session.
     Per message that replaces two to three round-trips (and the ORM work around each)."""
 
-    def __init__(self, service: TransactionService) -> None:
-        self._service = service
-
     async def apply(self, session: AsyncSession, items: list[_Meter]) -> list[None]:
         transactions = await self._transactions(session, items)
         rows: list[dict] = []
@@ -114,7 +111,7 @@ class TransactionService:
         self._reservations = reservations
         # Writes go through the group committer: durable before the reply, one commit per batch.
         self._committer = committer or GroupCommitter(sessions)
-        self._meter_bulk = _MeterValuesBulk(self)
+        self._meter_bulk = _MeterValuesBulk()
 
     # -- authorization ----------------------------------------------------------------------
 
