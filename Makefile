@@ -10,8 +10,9 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	@echo "Installing silkcharge and its dependencies into $(VENV) (the first time takes a few minutes)"
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --progress-bar on -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -21,7 +22,7 @@ install: $(STAMP)
 CONSOLE := src/silkcharge/web/static/index.html
 web: $(CONSOLE)
 
-$(CONSOLE): web/package.json web/package-lock.json web/index.html web/vite.config.ts web/tsconfig.json $(shell find web/src -type f)
+$(CONSOLE): web/package.json web/package-lock.json web/index.html web/vite.config.ts web/tsconfig.json web/scripts/api-docs-assets.mjs $(shell find web/src -type f)
 	cd web && npm ci --no-audit --no-fund && npm run build
 
 # The browser tests drive Debian's chromium (and a CJK font for the Chinese screenshots);
@@ -33,8 +34,12 @@ browser:
 demo: $(STAMP) web
 	$(BIN)/silkcharge demo
 
+# Tests run in parallel: most of their time is spent waiting on sockets, databases and the
+# browser, so three workers keep two cores busy (TEST_WORKERS=0 runs them in one process).
+TEST_WORKERS ?= 3
+
 test: $(STAMP) web browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(STAMP)
 	$(BIN)/python bench/ocpp_throughput.py

@@ -75,6 +75,7 @@ def load(url: str, stations: int, seconds: float, prefix: str, out) -> None:
 
 async def run_mode(url_db: str, grouped: bool, stations: int, seconds: float, round_no: int) -> dict:
     settings = Settings(database_url=url_db, ocpp_port=0, api_key="k", auto_provision=True,
+                        allow_stations_without_password=True,  # its stations send no Basic auth
                         message_log_flush_seconds=0.25, heartbeat_interval=300)
     platform = build_platform(settings)
     await platform.start()

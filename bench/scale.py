@@ -102,6 +102,8 @@ def start(
     if kind == "baseline":
         return servers.start_baseline(), None
     settings = {"SILKCHARGE_HEARTBEAT_INTERVAL": "300"}
+    if args.no_passwords:  # the stations come without Basic auth: let them in (insecure, on purpose)
+        settings["SILKCHARGE_ALLOW_STATIONS_WITHOUT_PASSWORD"] = "true"
     if kind in GATEWAYS:
         extra = gateway_settings(args, GATEWAYS[kind])
         if isinstance(extra, str):

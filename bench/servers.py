@@ -46,6 +46,7 @@ class Target:
 
     name: str
     ocpp_url: str = ""
+    api_url: str = ""
     process: subprocess.Popen | None = None
     workdir: Path = field(
         default_factory=lambda: Path(tempfile.mkdtemp(prefix="silkcharge-bench-"))
@@ -156,6 +157,7 @@ def start_silkcharge(
     target.launch([sys.executable, "-m", "silkcharge.cli", "serve"], env)
     _wait_for(target, lambda: _http_ok(f"http://127.0.0.1:{api_port}/api/v1/health"))
     target.ocpp_url = f"ws://127.0.0.1:{ocpp_port}/ocpp"
+    target.api_url = f"http://127.0.0.1:{api_port}"
     return target
 
 

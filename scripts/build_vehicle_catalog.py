@@ -393,6 +393,49 @@ def market_variants(record: dict) -> list[Variant]:
     return variants
 
 
+# ---------------------------------------------------------------------------- fixes
+
+EU_INLET = {"type1": "type2", "ccs1": "ccs2", "nacs": "ccs2"}
+"""European-market cars carry Type 2 and CCS2 (Combo 2): Directive 2014/94/EU (AFID) made them
+the public standard, and makers fit European cars to it. The source lists some EU trims with
+the ports of their US twins."""
+
+BATTERY_FIXES = {
+    # id prefix, year -> usable kWh, source
+    ("hyundai-ioniq-5-", 2023): (77.4, "Hyundai Motor Europe: MY2023 long-range pack 77.4 kWh "
+                                       "(was 72.6 kWh in 2021-22) [memory]"),
+    ("hyundai-ioniq-5-", 2024): (77.4, "Hyundai Motor Europe: 77.4 kWh until the 2024 facelift "
+                                       "[memory]"),
+    ("hyundai-ioniq-5-", 2025): (84.0, "Hyundai Motor Europe: facelifted long-range pack 84 kWh "
+                                       "[memory]"),
+}
+"""Trims whose source battery is an earlier model year's figure (issue 18)."""
+
+
+def apply_fixes(vehicle: dict) -> dict:
+    """Catalog corrections the sources need (see EU_INLET and BATTERY_FIXES)."""
+    if vehicle["market"] == "EU":
+        ac = [EU_INLET.get(s, s) for s in vehicle["ac_inlets"]]
+        dc = [EU_INLET.get(s, s) for s in vehicle["dc_inlets"]]
+        if (ac, dc) != (vehicle["ac_inlets"], vehicle["dc_inlets"]):
+            vehicle = {**vehicle, "ac_inlets": list(dict.fromkeys(ac)),
+                       "dc_inlets": list(dict.fromkeys(dc)),
+                       "provenance": {**vehicle["provenance"], "inlets": (
+                           vehicle["provenance"].get("inlets", "") + "; EU fix: source lists the "
+                           "US Type 1/CCS1/NACS ports, European-market cars use Type 2/CCS2")}}
+    for (prefix, year), (kwh, source) in BATTERY_FIXES.items():
+        if (vehicle["id"].startswith(prefix) and vehicle["year"] == year
+                and "-n-" not in vehicle["id"] and vehicle["battery_kwh"] != kwh):
+            old = vehicle["battery_kwh"]
+            consumption = vehicle["consumption_wh_km"]
+            if vehicle["consumption_basis"] != "kilowatt average (real-world mix)":
+                consumption = round(consumption * kwh / old, 1)  # same rated range, bigger pack
+            vehicle = {**vehicle, "battery_kwh": kwh, "consumption_wh_km": consumption,
+                       "provenance": {**vehicle["provenance"],
+                                      "battery_kwh": f"fixed from {old} kWh: {source}"}}
+    return vehicle
+
+
 # ---------------------------------------------------------------------------- assembly
 
 
@@ -560,6 +603,7 @@ def build(shared: Path) -> tuple[dict, Drops]:
         if vehicle and vehicle["id"] not in seen:
             seen.add(vehicle["id"])
             vehicles.append(vehicle)
+    vehicles = [apply_fixes(v) for v in vehicles]
     meta = json.loads(kilowatt_path.read_text())["meta"]
     catalog = {
         "format": 1,

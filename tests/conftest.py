@@ -3,8 +3,11 @@ platform (OCPP gateway on a real socket, API in-process)."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -33,9 +36,9 @@ def _pg_available() -> bool:
 def database_url(request, tmp_path) -> Iterator[str]:
     """A fresh, migrated database: an SQLite file, or a new database on the local PostgreSQL."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/silkcharge.sqlite3"
-        migrate(url)
-        yield url
+        target = tmp_path / "silkcharge.sqlite3"
+        shutil.copyfile(_sqlite_template(), target)
+        yield f"sqlite+aiosqlite:///{target}"
         return
     if not _pg_available():
         if os.environ.get("CI"):
@@ -45,15 +48,50 @@ def database_url(request, tmp_path) -> Iterator[str]:
         yield url
 
 
+# Each test gets its own database, copied from one migrated once per test process: running
+# every migration for every test would cost seconds each.
+_templates: dict[str, str] = {}
+
+
+def _sqlite_template() -> str:
+    if "sqlite" not in _templates:
+        folder = tempfile.mkdtemp(prefix="silkcharge-template-")
+        path = os.path.join(folder, "template.sqlite3")
+        migrate(f"sqlite+aiosqlite:///{path}")
+        _templates["sqlite"] = path
+        atexit.register(shutil.rmtree, folder, True)
+    return _templates["sqlite"]
+
+
+def _pg_template() -> str:
+    if "postgres" not in _templates:
+        name = f"silkcharge_template_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        migrate(_pg_url(name))
+        _templates["postgres"] = name
+        atexit.register(_drop_pg, name)
+    return _templates["postgres"]
+
+
+def _pg_url(name: str) -> str:
+    return PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+
+
+def _drop_pg(name: str) -> None:
+    with contextlib.suppress(psycopg.Error), psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @contextlib.contextmanager
 def fresh_pg_database(prefix: str) -> Iterator[str]:
     """A new, migrated database on the local PostgreSQL, dropped afterwards."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    template = _pg_template()
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    url = _pg_url(name)
     try:
-        migrate(url)
         yield url
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
@@ -69,7 +107,9 @@ def settings(request, database_url) -> Settings:
         "ocpp_port": 0,
         "api_key": API_KEY,
         "heartbeat_interval": 30,
-        "call_timeout": 5,
+        # A peer shares the test's event loop: on a loaded machine its answer can take seconds.
+        # Tests about stations that never answer pass their own timeout per request.
+        "call_timeout": 30,
         "message_log_flush_seconds": 0.05,
     }
     marker = request.node.get_closest_marker("settings")

@@ -1,39 +1,64 @@
-"""The composition root: one Settings object in, the running platform out. No module-level state."""
+"""The composition root: one Settings object in, the wired platform out. No module-level state.
+
+Running it as a process (the API server, extra gateway processes, signals) is `server.py`."""
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import logging
 import os
-import resource
 import socket
-import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import timedelta
 
-import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from silkcharge.bus.local import EventBus, LocalRouter
+from silkcharge.domain.plausibility import Limits
 from silkcharge.ocpp.adapter import Adapter
 from silkcharge.ocpp.gateway import Gateway
 from silkcharge.ocpp.v16 import V16Adapter
+from silkcharge.ocpp.v21 import V21Adapter
 from silkcharge.ocpp.v201 import V201Adapter
+from silkcharge.ocpp.v201_device import DeviceManagement201
+from silkcharge.planning.rollups import RollupJob
 from silkcharge.services.billing import BillingService
+from silkcharge.services.cdr_review import CdrReviews
+from silkcharge.services.certificates import CertificateAuthority, CertificateService
 from silkcharge.services.charger_cost import ChargerCostService
 from silkcharge.services.commands import CommandService
+from silkcharge.services.contract_certificates import ContractCertificateService
+from silkcharge.services.customer_information import CustomerInformationService
+from silkcharge.services.device_model import DeviceModelServices
+from silkcharge.services.device_reports import DeviceReports
+from silkcharge.services.display_facts import DisplayFacts
+from silkcharge.services.display_messages import DisplayMessageService
+from silkcharge.services.driver_data import DriverData
 from silkcharge.services.drivers import DriverService
+from silkcharge.services.ev_schedules import EvSchedules
+from silkcharge.services.external_limits import ExternalLimits
+from silkcharge.services.firmware_publishing import FirmwarePublishing
+from silkcharge.services.monitoring import MonitoringService
+from silkcharge.services.network_profiles import NetworkProfiles
+from silkcharge.services.plausibility import Plausibility
+from silkcharge.services.pseudonym_key import PseudonymKey
 from silkcharge.services.reservations import ReservationLedger, ReservationService
+from silkcharge.services.retention import Retention, RetentionSweep
 from silkcharge.services.search import SearchService
+from silkcharge.services.security_events import SecurityEvents
 from silkcharge.services.smart import SmartChargingService
+from silkcharge.services.station_configuration import StationConfiguration
+from silkcharge.services.station_profiles import StationProfiles
+from silkcharge.services.station_requests import StationRequests
+from silkcharge.services.station_security import StationSecurity
 from silkcharge.services.stations import StationService
+from silkcharge.services.tariff_info import TariffInfoService
+from silkcharge.services.transaction_status import TransactionStatusChecks
 from silkcharge.services.transactions import TransactionService
 from silkcharge.services.writer import BatchWriter
 from silkcharge.settings import Settings
-from silkcharge.store.db import create_engine_for, migrate, sessionmaker_for
+from silkcharge.store.db import create_engine_for, sessionmaker_for
 from silkcharge.store.group_commit import GroupCommitter
+from silkcharge.store.workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +80,30 @@ class Platform:
     gateway: Gateway
     search: SearchService
     drivers: DriverService
+    security_events: SecurityEvents
+    workers: Workers
+    """Threads for heavy reads and computations, off the event loop (store/workers.py)."""
     charger_costs: ChargerCostService | None = None
+    tariff_info: TariffInfoService | None = None
     smart: SmartChargingService | None = None
+    plausibility: Plausibility | None = None
+    reviews: CdrReviews | None = None
+    rollups: RollupJob | None = None
+    """Analytics roll-ups (planning/rollups.py): run where the API runs."""
+    station_security: StationSecurity | None = None
+    network_profiles: NetworkProfiles | None = None
+    certificates: CertificateService | None = None
+    device: DeviceModelServices | None = None
+    station_profiles: StationProfiles | None = None
+    pseudonym_key: PseudonymKey | None = None
+    """The key of the pseudonyms shown instead of idTokens and emails (read on start)."""
+    driver_data: DriverData | None = None
+    retention: RetentionSweep | None = None
 
     async def start(self) -> None:
+        if self.pseudonym_key is not None:
+            await self.pseudonym_key.start()
+        await self.workers.start()
         self.bus.start()
         self.router.start()
         self.writer.start()
@@ -71,15 +116,31 @@ class Platform:
             self.smart.start()  # one load manager per deployment: where the API runs
         if self.charger_costs is not None:
             await self.charger_costs.start()
+        if self.tariff_info is not None:
+            self.tariff_info.start()
+        if self.rollups is not None and self.settings.role != "gateway":
+            self.rollups.start()
+        if self.retention is not None and self.settings.role != "gateway":
+            self.retention.start()
+        if self.device is not None and self.settings.role != "api":
+            self.device.transaction_status.start()  # where the gateway hears the transactions
         if self.settings.role != "api":
             await self.gateway.start()
 
     async def stop(self) -> None:
         await self.gateway.stop()
+        if self.retention is not None:
+            await self.retention.stop()
+        if self.rollups is not None:
+            await self.rollups.stop()
+        if self.device is not None:
+            await self.device.transaction_status.stop()
         if self.smart is not None:
             await self.smart.stop()
         if self.charger_costs is not None:
             await self.charger_costs.stop()
+        if self.tariff_info is not None:
+            await self.tariff_info.stop()
         await self.search.stop()
         await self.reservations.stop()
         await self.billing.stop()
@@ -87,6 +148,7 @@ class Platform:
         await self.writer.stop()
         await self.router.stop()
         await self.bus.stop()
+        await self.workers.stop()
         await self.engine.dispose()
 
 
@@ -116,190 +178,132 @@ def build_platform(settings: Settings) -> Platform:
         sessions, max_batch=settings.write_batch_max,
         lanes=1 if settings.is_sqlite else max(1, settings.database_pool_size // 4),
     )
-    stations = StationService(sessions, bus, writer, settings, committer)
-    ledger = ReservationLedger(sessions)
-    transactions = TransactionService(sessions, bus, ledger, committer)
-    adapters: dict[str, Adapter] = {
+    plausibility = Plausibility(sessions, Limits(settings.plausibility_limits))
+    stations = StationService(sessions, bus, writer, settings, committer, plausibility)
+    ledger = ReservationLedger(sessions, plausibility)
+    adapters: dict[str, Adapter] = {}  # filled below; the profiles read configuration through them
+    profiles = StationProfiles(sessions, adapters)
+    transactions = TransactionService(sessions, bus, ledger, committer, plausibility, profiles=profiles)
+    security_events = SecurityEvents(sessions)
+    adapters.update({
         adapter.version: adapter
         for adapter in (
-            V16Adapter(stations, transactions, ledger), V201Adapter(stations, transactions, ledger)
+            V16Adapter(stations, transactions, ledger, security_events),
+            V201Adapter(stations, transactions, ledger, security_events),
+            V21Adapter(stations, transactions, ledger, security_events),
         )
-    }
-    commands = CommandService(sessions, router, adapters, stations, settings.call_timeout)
+    })
+    commands = CommandService(sessions, router, adapters, stations, settings.call_timeout, profiles=profiles)
     reservations = ReservationService(
-        sessions, ledger, commands,
+        sessions, ledger, commands, profiles,
         max_ahead=timedelta(hours=settings.reservation_max_hours),
         check_every=settings.reservation_check_every,
-        adapters=adapters,
+        # A request whose answer was not stored within two call timeouts never will be.
+        unanswered_after=timedelta(seconds=2 * settings.call_timeout + 10),
     )
-    billing = BillingService(sessions, bus, stale_after=timedelta(hours=settings.stale_session_hours))
-    gateway = Gateway(settings, stations, adapters, router, writer)
-    search = SearchService(sessions, bus, billing)
-    drivers = DriverService(sessions, timedelta(hours=settings.driver_session_hours))
+    billing = BillingService(
+        sessions, bus, stale_after=timedelta(hours=settings.stale_session_hours), plausibility=plausibility
+    )
+    gateway = Gateway(settings, stations, adapters, router, writer, security_events)
+    workers = Workers(settings.database_url, settings.heavy_work_threads, settings.heavy_work_queue)
+    search = SearchService(sessions, bus, billing, workers, refresh_seconds=settings.search_refresh_seconds)
+    key = settings.pseudonym_key
+    pseudonym_key = PseudonymKey(sessions, key.get_secret_value() if key is not None else None)
+    drivers = DriverService(sessions, timedelta(hours=settings.driver_session_hours), pseudonyms=pseudonym_key)
+    displays = DisplayFacts(sessions, profiles, commands)
     charger_costs = ChargerCostService(
-        sessions, bus, billing, commands, adapters, every=settings.cost_update_every
+        sessions, bus, billing, commands, adapters, displays, every=settings.cost_update_every
     )
+    tariff_info = TariffInfoService(sessions, bus, billing, commands, adapters, profiles, displays)
     for adapter in adapters.values():
         adapter.costs = charger_costs
+        adapter.tariffs = tariff_info
+    external_limits = ExternalLimits(sessions, bus)
     smart = SmartChargingService(
-        sessions, bus, commands,
+        sessions, bus, commands, profiles,
         rebalance_delay=settings.smart_rebalance_delay,
         check_every=settings.smart_check_every,
         over_limit_tolerance_a=settings.smart_over_limit_tolerance_a,
+        external_limits=external_limits,
     )
     for adapter in adapters.values():
         adapter.smart = smart
+    rollups = RollupJob(
+        workers, every=settings.analytics_rollup_every, default_heartbeat=settings.heartbeat_interval,
+        grace_seconds=settings.offline_grace, max_days=settings.analytics_max_days,
+    )
+    certificates = build_certificates(settings, sessions, security_events, commands, bus)
+    for adapter in adapters.values():
+        adapter.certificates = certificates
+    device = device_model_services(sessions, bus, commands, stations, smart, external_limits)
+    for adapter in adapters.values():
+        if isinstance(adapter, DeviceManagement201):
+            adapter.device = device
     return Platform(
         settings, engine, sessions, bus, router, writer, committer, stations, transactions, commands, billing,
-        reservations, gateway, search, drivers, charger_costs=charger_costs, smart=smart,
+        reservations, gateway, search, drivers, security_events, workers=workers,
+        charger_costs=charger_costs, tariff_info=tariff_info, smart=smart, rollups=rollups,
+        plausibility=plausibility, reviews=CdrReviews(sessions, billing, plausibility.checks),
+        station_security=StationSecurity(
+            sessions, commands, adapters, security_events, settings, tls_port=gateway.bound_tls_port
+        ),
+        network_profiles=NetworkProfiles(
+            sessions, commands, {v: a for v, a in adapters.items() if isinstance(a, V201Adapter)}, security_events
+        ),
+        certificates=certificates, device=device, station_profiles=profiles,
+        pseudonym_key=pseudonym_key, driver_data=DriverData(sessions), retention=RetentionSweep(
+            sessions, retention_of(settings), every=settings.retention_sweep_every),
     )
 
 
-def check_deployment(settings: Settings) -> None:
-    """Refuse combinations that would lose data or split the network, saying what to change."""
-    several = settings.gateway_processes > 1 or settings.role != "all"
-    if several and settings.is_sqlite:
-        raise SystemExit(
-            "several processes need PostgreSQL (SILKCHARGE_DATABASE_URL=postgresql+asyncpg://...): "
-            "SQLite has one writer and lives on one machine"
-        )
-    if several and not settings.redis_url:
-        raise SystemExit(
-            "several processes need Redis for routing commands and live events: set SILKCHARGE_REDIS_URL"
-        )
-    if settings.role != "gateway" and not settings.api_key:
-        raise SystemExit("set SILKCHARGE_API_KEY: the operator API needs a key")
+def retention_of(settings: Settings) -> Retention:
+    """How long each kind of data is kept (the message log's is the writer's `keep`)."""
+    samples = settings.meter_sample_days
+    return Retention(
+        driver_sessions=timedelta(days=settings.driver_session_days),
+        reset_links=timedelta(days=settings.reset_link_days),
+        meter_samples=timedelta(days=samples) if samples is not None else None,
+    )
 
 
-def tune_garbage_collector() -> None:
-    """A gateway keeps tens of objects alive per socket for as long as the station stays, and
-    CPython's collector walks the long-lived ones again and again as their number grows: in a
-    50,000-station ramp it took 64 % of a gateway process's CPU (py-spy --native), pausing the
-    loop for seconds (Redis connects timed out). What start-up loaded is frozen out of
-    collection for good, and young collections run every 50,000 allocations, not every 700.
-    Reference counting still frees everything that is not in a cycle at once."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+def device_model_services(
+    sessions: async_sessionmaker, bus: EventBus, commands: CommandService, stations: StationService,
+    smart: SmartChargingService, external_limits: ExternalLimits,
+) -> DeviceModelServices:
+    requests = StationRequests(sessions)
+    return DeviceModelServices(
+        monitoring=MonitoringService(sessions, bus, commands, stations, requests),
+        display_messages=DisplayMessageService(sessions, bus, commands, requests),
+        customer_information=CustomerInformationService(sessions, bus, commands, requests),
+        firmware_publishing=FirmwarePublishing(sessions, bus, commands),
+        external_limits=external_limits,
+        ev_schedules=EvSchedules(sessions, bus, smart.installed_views),
+        transaction_status=TransactionStatusChecks(sessions, bus, commands),
+        configuration=StationConfiguration(sessions, bus),
+        reports=DeviceReports(bus, commands, requests),
+    )
 
 
-def raise_file_limit() -> int:
-    """Every station holds a socket: lift the soft open-file limit to the hard one."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def _spawn_gateways(settings: Settings) -> list[subprocess.Popen]:
-    """Extra gateway processes on the same OCPP port (SO_REUSEPORT: the kernel spreads new
-    connections over them), so one machine's cores all hold sockets."""
-    base = settings.node_id or default_node_name()
-    children = []
-    for index in range(1, settings.gateway_processes):
-        env = dict(os.environ)
-        env.update(
-            SILKCHARGE_ROLE="gateway",
-            SILKCHARGE_GATEWAY_PROCESSES="1",
-            SILKCHARGE_OCPP_REUSE_PORT="true",
-            SILKCHARGE_NODE_ID=f"{base}/gw{index}",
-            SILKCHARGE_DATABASE_URL=settings.database_url,
-            SILKCHARGE_REDIS_URL=settings.redis_url or "",
-            SILKCHARGE_OCPP_HOST=settings.ocpp_host,
-            SILKCHARGE_OCPP_PORT=str(settings.ocpp_port),
-            SILKCHARGE_PARENT_PID=str(os.getpid()),
-        )
-        children.append(
-            subprocess.Popen([sys.executable, "-m", "silkcharge.cli", "serve"], env=env)
-        )
-    return children
-
-
-async def _until_orphaned() -> None:
-    """A gateway process started by another `serve` stops when that parent is gone (killed
-    with -9, say), instead of holding its stations' sockets with nobody to stop it."""
-    parent = os.environ.get("SILKCHARGE_PARENT_PID")
-    if not parent:
-        await asyncio.Event().wait()
-        return
-    while os.getppid() == int(parent):
-        await asyncio.sleep(1)
-    log.warning("the parent process %s is gone; this gateway stops", parent)
-
-
-async def _wait_for_gateways(platform: Platform, children: list[subprocess.Popen]) -> None:
-    """Ready means every gateway process is taking stations: each announces itself in Redis."""
-    from silkcharge.bus.redis import RedisRouter
-
-    assert isinstance(platform.router, RedisRouter)
-    names = [f"{platform.router.node}/gw{i}" for i in range(1, len(children) + 1)]
-    for _ in range(600):
-        if any(child.poll() is not None for child in children):
-            raise SystemExit("a gateway process exited during start-up; see its log above")
-        if await platform.router.alive(names):
-            log.info("%d gateway processes share port %d", len(children) + 1, platform.settings.ocpp_port)
-            return
-        await asyncio.sleep(0.1)
-    raise SystemExit("the extra gateway processes did not start within 60 s")
+def build_certificates(
+    settings: Settings, sessions: async_sessionmaker, security_events: SecurityEvents, commands: CommandService,
+    bus: EventBus,
+) -> CertificateService:
+    authority = CertificateAuthority(
+        sessions, settings.ca_cert_file, settings.ca_key_file, settings.certificate_organization
+    )
+    certificates = CertificateService(
+        sessions, security_events, authority,
+        organization=settings.certificate_organization,
+        days=settings.station_certificate_days,
+        expiry_warning_days=settings.certificate_expiry_warning_days,
+        ocsp_responder_url=settings.ocsp_responder_url,
+        ocsp_timeout=settings.ocsp_timeout,
+        contract_service=ContractCertificateService(settings.contract_certificate_service_url, settings.call_timeout),
+        bus=bus,
+    )
+    certificates.attach(commands)
+    return certificates
 
 
 def default_node_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
-    """Run this process's part of the platform until cancelled: by default the OCPP gateway and
-    the HTTP API together; with `role` only one of them; with `gateway_processes` above 1,
-    extra gateway processes beside this one (docs/operations.md)."""
-    from silkcharge.api.app import create_api
-
-    check_deployment(settings)
-    raise_file_limit()
-    await asyncio.to_thread(migrate, settings.database_url)
-    tune_garbage_collector()
-    if settings.gateway_processes > 1:
-        settings = settings.model_copy(update={"ocpp_reuse_port": True})
-    platform = build_platform(settings)
-    children: list[subprocess.Popen] = []
-    try:
-        await platform.start()
-        if settings.role != "api":
-            children = _spawn_gateways(settings)
-            if children:
-                await _wait_for_gateways(platform, children)
-        if settings.role == "gateway":
-            if ready is not None:
-                ready.set()
-            await _until_orphaned()  # or until cancelled
-            return
-        await _serve_api(create_api(platform), settings, ready)
-    finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                await asyncio.to_thread(child.wait, 10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        await platform.stop()
-
-
-async def _serve_api(api, settings: Settings, ready: asyncio.Event | None) -> None:
-    config = uvicorn.Config(
-        api, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # the CLI owns signals
-    try:
-        api_task = asyncio.create_task(server.serve())
-        while not server.started:
-            if api_task.done():
-                api_task.result()
-                raise SystemExit("the HTTP API could not start")
-            await asyncio.sleep(0.05)
-        log.info("API on http://%s:%d (docs at /docs)", settings.api_host, settings.api_port)
-        if ready is not None:
-            ready.set()
-        await api_task
-    finally:
-        server.should_exit = True

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -18,10 +18,12 @@ from rich.console import Console
 
 from silkcharge.planning.cli import planning_app
 from silkcharge.settings import Settings
+from silkcharge.shutdown import run_until_signal
 
 app = typer.Typer(help="silkcharge: EV charging platform for Central Asia.", no_args_is_help=True)
 app.add_typer(planning_app, name="plan-network")
 console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 DEMO_DIR = Path("var/demo")
 DEMO_API_KEY = "demo-key"
@@ -30,13 +32,53 @@ DEMO_TOKENS = [
     {"token": f"DEMO-RFID-{n:04d}", "type": "ISO14443", "label": "demo driver card (synthetic)"}
     for n in range(1, 21)
 ] + [
-    {"token": f"DYU-TAXI-{n:03d}", "type": "ISO14443", "group_id": "dushanbe-taxi",
+    {"token": f"DYU-TAXI-{n:03d}", "type": "ISO15693", "group_id": "dushanbe-taxi",
      "label": "demo taxi fleet card (synthetic)"}
     for n in range(1, 11)
 ]
 # The demo's driver account (docs/driver.md), who owns the first demo card.
 DEMO_DRIVER = {"email": "driver@example.kz", "password": "demo-driver", "name": "Demo Driver",
                "language": "en", "tokens": ["DEMO-RFID-0001"]}
+
+
+# Exit codes (README, "The command line"): 0 done; 1 the work could not be done (no plan
+# exists, no station got connected); 2 the command was given something wrong (an unknown
+# vehicle or place, a bad value, a missing file), as for typer's own usage errors.
+EXIT_FAILED, EXIT_USAGE = 1, 2
+
+# The trip request's field names as the flags of `plan-trip`, so an error names what to change.
+TRIP_FLAGS = {
+    "start_soc": "--start-soc", "min_arrival_soc": "--min-arrival-soc",
+    "min_destination_soc": "--min-destination-soc", "max_charge_soc": "--max-charge-soc",
+    "overhead_min": "--overhead-min", "speed_kmh": "--speed-kmh",
+}
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    """Print `message` as an error on stderr; return the Exit to raise with `code`."""
+    from rich.markup import escape
+
+    err_console.print(f"[red]error:[/] {escape(message)}", highlight=False)
+    return typer.Exit(code)
+
+
+def _flags(message: str) -> str:
+    return re.sub(r"\b(" + "|".join(TRIP_FLAGS) + r")\b", lambda m: TRIP_FLAGS[m.group(1)], message)
+
+
+def nearest_vehicles(catalog, vehicle_id: str, n: int = 3) -> list[str]:
+    """The catalog ids closest to a mistyped one: by spelling, else by shared words."""
+    import difflib
+
+    ids = [v.id for v in catalog.search(None, limit=100_000)]
+    close = difflib.get_close_matches(vehicle_id.lower(), ids, n=n, cutoff=0.6)
+    if close:
+        return close
+    words = {w for w in re.split(r"[^a-z0-9]+", vehicle_id.lower()) if w}
+    scored = sorted(((len(words & set(i.split("-"))),
+                      difflib.SequenceMatcher(None, vehicle_id.lower(), i).ratio(), i) for i in ids),
+                    reverse=True)
+    return [i for shared, _, i in scored[:n] if shared]
 
 
 def _logging(settings: Settings) -> None:
@@ -56,57 +98,17 @@ def _run(coro) -> None:
 @app.command()
 def serve() -> None:
     """Run the OCPP gateway and the operator API (configured by SILKCHARGE_* variables)."""
-    from silkcharge.app import serve as serve_platform
+    from silkcharge.server import serve as serve_platform
 
     settings = Settings()
     _logging(settings)
-    _run(_until_signal(serve_platform(settings)))
+    until_signal(serve_platform(settings), settings)
 
 
-STOP_GRACE_SECONDS = float(os.environ.get("SILKCHARGE_STOP_GRACE_SECONDS", "30"))
-
-
-async def _until_signal(coro) -> None:
-    """Run `coro` until SIGINT or SIGTERM, then stop it gracefully. A stop that takes longer
-    than STOP_GRACE_SECONDS logs what it is still waiting for and ends the process: an
-    orchestrator's restart must not hang on one stuck task (and its log says which)."""
-    task = asyncio.ensure_future(coro)
-    loop = asyncio.get_running_loop()
-
-    def stop() -> None:
-        if not task.done():
-            task.cancel()
-            loop.call_later(STOP_GRACE_SECONDS, _stop_overdue)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop)
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
-
-
-def _awaiting(coro) -> list[str]:
-    """Where a suspended coroutine waits: its frame, then the frames of what it awaits."""
-    chain = []
-    while coro is not None and len(chain) < 12:
-        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-        if frame is None:
-            chain.append(type(coro).__name__)
-            break
-        chain.append(f"{frame.f_code.co_name} ({Path(frame.f_code.co_filename).name}:{frame.f_lineno})")
-        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-    return chain
-
-
-def _stop_overdue() -> None:
-    log = logging.getLogger("silkcharge.cli")
-    pending = [t for t in asyncio.all_tasks() if not t.done()]
-    log.error("stop took over %g s; %d tasks still running, ending the process", STOP_GRACE_SECONDS, len(pending))
-    for t in pending[:20]:
-        log.error("still running: %s: %s", t.get_name(), " -> ".join(_awaiting(t.get_coro())))
-    logging.shutdown()
-    os._exit(1)
+def until_signal(coro, settings: Settings | None = None) -> None:
+    """Run `coro` until SIGINT or SIGTERM, then stop it gracefully; a stop that takes longer than
+    `stop_grace_seconds` logs what it waits for and ends the process (`silkcharge.shutdown`)."""
+    run_until_signal(coro, (settings or Settings()).stop_grace_seconds)
 
 
 @app.command()
@@ -130,7 +132,10 @@ def seed(
     console.print(f"seeded {count} new stations; fleet file: {fleet}")
 
 
-async def _seed(settings: Settings, fleet: Path, tokens: list[dict]) -> int:
+async def _seed(settings: Settings, fleet: Path, tokens: list[dict], *, ocpp21_among: int = 0) -> int:
+    """Seed the network and write the fleet file. `ocpp21_among`: the first 2.0.1 station among
+    the first that many speaks OCPP 2.1 in the simulator (the demo's 2.1 charger; illustrative:
+    the seed's hardware is not surveyed)."""
     from silkcharge.data.seed import load_seed_network
     from silkcharge.services.drivers import DriverService
     from silkcharge.services.seeding import seed_network
@@ -147,13 +152,19 @@ async def _seed(settings: Settings, fleet: Path, tokens: list[dict]) -> int:
                 **DEMO_DRIVER)
     finally:
         await engine.dispose()
-    fleet.parent.mkdir(parents=True, exist_ok=True)
+    from silkcharge.sim.spec import save_fleet
+
     specs = [
         {**asdict(s), "firmware_version": "1.0.0"} for s in created
     ]
+    for spec in specs[:ocpp21_among]:
+        if spec["ocpp_version"] == "2.0.1":
+            spec["ocpp_version"] = "2.1"
+            break
     if fleet.exists() and not created:
+        fleet.chmod(0o600)  # it holds station passwords: never left readable by others
         return 0
-    fleet.write_text(json.dumps(specs, indent=1))
+    save_fleet(fleet, specs)
     return len(created)
 
 
@@ -164,13 +175,15 @@ def simulate(
     limit: int = typer.Option(0, help="simulate only the first N stations (0: all)"),
     sessions_per_hour: float = typer.Option(6.0, help="average sessions started per station and hour"),
     meter_interval: float = typer.Option(10.0, help="seconds between meter values while charging"),
+    tls_url: str | None = typer.Option(
+        None, help="the CSMS's wss:// endpoint, for stations at security profile 2 or 3 (and upgrades)"),
+    ca_file: Path | None = typer.Option(None, help="PEM: the CA the chargers trust for wss (default: the system's)"),
 ) -> None:
-    """Run virtual chargers (OCPP 1.6 and 2.0.1) that boot, charge and answer commands."""
+    """Run virtual chargers (OCPP 1.6, 2.0.1 and 2.1) that boot, charge and answer commands."""
     from silkcharge.sim.fleet import load_fleet, run_fleet
 
     if not fleet.exists():
-        console.print(f"[red]no fleet file at {fleet}[/]: run `silkcharge seed` first")
-        raise typer.Exit(2)
+        raise fail(f"no fleet file at {fleet}: run `silkcharge seed` first (or give --fleet)")
     specs = load_fleet(fleet)
     if limit:
         specs = specs[:limit]
@@ -185,7 +198,9 @@ def simulate(
             loop.add_signal_handler(sig, stop.set)
         await run_fleet(
             url, specs, session_rate_per_hour=sessions_per_hour, tokens=tokens,
-            meter_interval=meter_interval, stop=stop,
+            meter_interval=meter_interval, stop=stop, tls_url=tls_url,
+            ca_file=str(ca_file) if ca_file else None,
+            token_types={t["token"]: t["type"] for t in DEMO_TOKENS},
         )
 
     _run(main())
@@ -193,27 +208,41 @@ def simulate(
 
 @app.command()
 def demo(
-    stations: int = typer.Option(100, help="how many seeded stations to simulate"),
+    stations: int = typer.Option(0, min=0, help="how many seeded stations to simulate (0: all); the others are marked planned"),
     api_port: int = typer.Option(8080),
     ocpp_port: int = typer.Option(9000),
+    tls_port: int = typer.Option(9443, help="wss:// port with the demo CA's server certificate (0: none)"),
 ) -> None:
     """A fresh SQLite database with the seeded network of the region, the platform, and ~100
-    simulated chargers. Runs until Ctrl-C."""
-    from silkcharge.app import serve as serve_platform
+    simulated chargers. Runs until Ctrl-C. A demo CA is made under var/demo/pki: it signs the
+    stations' certificates (they ask for one after their first boot) and the TLS server's."""
+    from silkcharge.server import serve as serve_platform
 
     if DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)  # the demo always starts from the seed, never from old state
     DEMO_DIR.mkdir(parents=True)
+    pki_files = _demo_pki(DEMO_DIR / "pki")
+    tls = {"ocpp_tls_port": tls_port, "tls_cert_file": pki_files["server.pem"],
+           "tls_key_file": pki_files["server.key"], "tls_client_ca_file": pki_files["ca.pem"]} if tls_port else {}
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{DEMO_DIR}/silkcharge.sqlite3",
         api_key=DEMO_API_KEY, api_port=api_port, ocpp_port=ocpp_port, heartbeat_interval=60,
         log_level=os.environ.get("SILKCHARGE_LOG_LEVEL", "WARNING"),
+        ca_cert_file=pki_files["ca.pem"], ca_key_file=pki_files["ca.key"], **tls,
     )
     _logging(settings)
     fleet = DEMO_DIR / "fleet.json"
-    seeded = asyncio.run(_seed(settings, fleet, DEMO_TOKENS))
+    # The 2.1 charger is the first 2.0.1 station among those simulated (all by default).
+    seeded = asyncio.run(_seed(settings, fleet, DEMO_TOKENS, ocpp21_among=stations or 10**6))
+    from silkcharge.sim.spec import load_fleet
+
+    simulated = [spec.station_id for spec in load_fleet(fleet)]
+    stations = min(stations or len(simulated), len(simulated))
+    history = asyncio.run(_demo_business(settings, simulated[:stations], planned=simulated[stations:]))
     api = f"http://127.0.0.1:{api_port}"
-    console.print(f"[bold green]silkcharge demo[/]: {seeded} seeded stations, simulating {stations}")
+    console.print(f"[bold green]silkcharge demo[/]: {seeded} seeded stations, simulating {stations}; "
+                  f"illustrative tariffs for every operator; a week of demo history "
+                  f"({history.sessions} sessions, {history.priced} priced)")
     console.print(f"  operator console:     {api}/   (sign in with the key {DEMO_API_KEY})")
     console.print(f"  driver pages:         {api}/#/find   (log in as {DEMO_DRIVER['email']}, "
                   f"password {DEMO_DRIVER['password']})")
@@ -223,9 +252,86 @@ def demo(
     console.print(f"  stations:             {api}/api/v1/stations")
     console.print(f"  sessions:             {api}/api/v1/transactions")
     console.print(f"  OCPP endpoint:        ws://127.0.0.1:{ocpp_port}/ocpp/{{stationId}}")
+    if tls_port:
+        console.print(f"  OCPP over TLS:        wss://127.0.0.1:{tls_port}/ocpp/{{stationId}}   "
+                      f"(trust {pki_files['ca.pem']})")
+    console.print(f"  certificates:         {api}/api/v1/certificates/expiring, "
+                  f"{api}/api/v1/stations/{{stationId}}/certificates")
     console.print(f"  try: curl -H 'X-API-Key: {DEMO_API_KEY}' {api}/api/v1/status")
     console.print("Ctrl-C stops everything.")
-    _run(_until_signal(_demo(settings, fleet, stations, serve_platform)))
+    until_signal(_demo(settings, fleet, stations, serve_platform), settings)
+
+
+async def _demo_business(settings: Settings, station_ids: list[str], planned: list[str] = ()):
+    """Illustrative tariffs and a week of demo history, through the platform's own services
+    (silkcharge.demo), before the chargers connect. The seeded stations not simulated are marked
+    planned: none of them will connect, so none may raise an alert."""
+    from sqlalchemy import update
+
+    from silkcharge.app import build_platform
+    from silkcharge.demo.business import load_business, publish_tariffs
+    from silkcharge.demo.history import write_history
+    from silkcharge.store.schema import Station
+
+    platform = build_platform(settings)
+    platform.bus.start()
+    platform.committer.start()
+    try:
+        async with platform.sessions.begin() as session:
+            await session.execute(update(Station).values(planned=False))
+            if planned:
+                await session.execute(update(Station).where(Station.id.in_(list(planned))).values(planned=True))
+        await publish_tariffs(platform.billing, load_business())
+        tokens = [t["token"] for t in DEMO_TOKENS if t["token"].startswith("DEMO-")]
+        return await write_history(
+            platform, station_ids, tokens,
+            progress=lambda done, total: err_console.print(f"  demo history: {done} of {total} sessions"))
+    finally:
+        await platform.committer.stop()
+        await platform.bus.stop()
+        await platform.engine.dispose()
+
+
+async def _demo_smart_charging(api_port: int) -> None:
+    """The managed site and the taxi depot with tonight's plan, set up through the API."""
+    import httpx
+
+    from silkcharge.demo.business import load_business, set_up_smart_charging
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}",
+                                 headers={"X-API-Key": DEMO_API_KEY}, timeout=60) as api:
+        for _ in range(120):  # the API listens a moment after the gateway
+            try:
+                await api.get("/api/v1/status")
+                break
+            except httpx.TransportError:
+                await asyncio.sleep(0.25)
+        try:
+            await set_up_smart_charging(api, load_business())
+        except (RuntimeError, httpx.HTTPError) as exc:
+            err_console.print(f"[yellow]demo: the smart-charging site was not set up: {exc}[/]")
+
+
+def _demo_pki(folder: Path) -> dict[str, Path]:
+    """The demo's CA (it signs station CSRs and the TLS server certificate) and a server
+    certificate for 127.0.0.1 and localhost, as PEM files readable by their owner only."""
+    from silkcharge.security import pki
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ca = pki.new_ca("silkcharge demo CA", "silkcharge demo")
+    server = pki.issue_server_certificate(ca, ["127.0.0.1", "localhost"], organization="silkcharge demo")
+    texts = {
+        "ca.pem": pki.certificate_pem(ca.certificate), "ca.key": pki.key_pem(ca.key),
+        "server.pem": pki.certificate_pem(server.certificate) + pki.certificate_pem(ca.certificate),
+        "server.key": pki.key_pem(server.key),
+    }
+    files = {}
+    for name, text in texts.items():
+        path = folder / name
+        path.touch(mode=0o600)
+        path.write_text(text)
+        files[name] = path
+    return files
 
 
 async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform) -> None:
@@ -243,6 +349,7 @@ async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform) 
         "--url", f"ws://127.0.0.1:{settings.ocpp_port}/ocpp", "--limit", str(stations),
         "--sessions-per-hour", str(DEMO_SESSIONS_PER_HOUR), "--meter-interval", "15",
     )
+    smart = asyncio.create_task(_demo_smart_charging(settings.api_port))
     try:
         await platform
     finally:
@@ -252,6 +359,7 @@ async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform) 
                 await asyncio.wait_for(simulator.wait(), 10)
             except asyncio.TimeoutError:
                 simulator.kill()
+        smart.cancel()
         platform.cancel()
 
 
@@ -325,15 +433,15 @@ def loadtest(
                   (("server", server_pid), ("database", database_pid)) if pids]
         console.print(f"{stations} stations against {url}, phases {phases}")
         report = run(test, tuple(groups), progress=lambda line: console.print(f"  {line}"))
-    except (ValueError, OSError, LimitTooLow, LoadTestFailed) as exc:
-        console.print(f"[red]loadtest: {exc}[/]")
-        raise typer.Exit(2) from None
+    except (ValueError, LimitTooLow) as exc:
+        raise fail(f"loadtest: {exc}") from None
+    except (OSError, LoadTestFailed) as exc:
+        raise fail(f"loadtest: {exc}", EXIT_FAILED) from None
     console.print(report.to_text(), markup=False, highlight=False)
     if json_out is not None:
         json_out.write_text(report.to_json())
     if report.connections_held == 0:
-        console.print("[red]loadtest: no station got connected[/]")
-        raise typer.Exit(1)
+        raise fail("loadtest: no station got connected", EXIT_FAILED)
 
 
 # ---- vehicles and trip planning (issue 4) ------------------------------------------------
@@ -374,9 +482,10 @@ def vehicles_compare(ids: list[str] = typer.Argument(..., help="2 to 4 vehicle i
 
     try:
         rows = load_catalog().compare(ids)
-    except (CompareError, UnknownVehicle) as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
+    except UnknownVehicle as exc:
+        raise fail(_unknown_vehicle(exc)) from None
+    except CompareError as exc:
+        raise fail(str(exc)) from None
     table = Table("", *[str(i) for i in rows["id"]])
     for name, values in rows.items():
         if name != "id":
@@ -391,42 +500,61 @@ def plan_trip_command(
     vehicle: str = typer.Option(..., "--vehicle", help="vehicle id (see `silkcharge vehicles search`)"),
     via: list[str] = typer.Option([], "--via", help="a waypoint; repeat for more"),
     start_soc: float = typer.Option(90.0, help="charge at departure, %"),
-    min_arrival_soc: float = typer.Option(10.0, help="least charge on arriving at a stop, %"),
+    min_arrival_soc: float = typer.Option(10.0, help="least charge anywhere on the way and on arriving at a stop, %"),
     min_destination_soc: float = typer.Option(15.0, help="least charge at the destination, %"),
-    max_charge_soc: float = typer.Option(80.0, help="charge at most to this at a stop, %"),
+    max_charge_soc: float = typer.Option(100.0, help="never charge above this at a stop, % (the plan charges to what the next legs need)"),
     overhead_min: float = typer.Option(5.0, help="minutes lost per stop"),
-    speed_kmh: float = typer.Option(80.0, help="average driving speed"),
-    winter: bool = typer.Option(False, help="use 1.3 x the catalog consumption"),
+    speed_kmh: float = typer.Option(80.0, help="speed on main roads (mountain roads and passes are slower)"),
+    date_: str = typer.Option("", "--date", help="trip date YYYY-MM-DD: its normal temperatures, closures and crossing days (default: today)"),
+    winter: bool = typer.Option(False, help="plan for mid-January weather (the coming 15 January) unless --date is given"),
     adapters: bool = typer.Option(False, help="use the adapters in data/adapters.json"),
     avoid_border: list[str] = typer.Option([], help="crossing id or country pair (KZ-KG)"),
     exclude_operator: list[str] = typer.Option([], help="never stop at this operator"),
+    avoid_busy: bool = typer.Option(False, help="never plan a stop at a station whose plugs are all busy"),
+    profile: bool = typer.Option(False, help="print each leg's elevation and charge profile"),
 ) -> None:
     """Plan charging stops: the fastest plan for the vehicle on the charging network."""
+    from datetime import date
+
     from silkcharge.domain.vehicles import UnknownVehicle, load_catalog
     from silkcharge.trips.network import SiteIndex
-    from silkcharge.trips.planner import TripError, TripRequest, plan_trip
+    from silkcharge.trips.planner import (
+        NoFeasiblePlan,
+        TripError,
+        TripRequest,
+        Unreachable,
+        plan_trip,
+    )
     from silkcharge.trips.roads import UnknownPlace, load_road_graph
 
     try:
         car = load_catalog().get(vehicle)
     except UnknownVehicle as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
-    sites, source = asyncio.run(_charging_sites(Settings()))
-    request = TripRequest(
-        origin, destination, car, via=tuple(via), start_soc=start_soc,
-        min_arrival_soc=min_arrival_soc, min_destination_soc=min_destination_soc,
-        max_charge_soc=max_charge_soc, overhead_min=overhead_min, speed_kmh=speed_kmh,
-        consumption_factor=1.3 if winter else 1.0, use_adapters=adapters,
-        avoid_borders=tuple(avoid_border), exclude_operators=tuple(exclude_operator),
-    )
+        raise fail(_unknown_vehicle(exc)) from None
+    today = date.today()
     try:
+        on_date = date.fromisoformat(date_) if date_ else (
+            date(today.year + (today.month > 1), 1, 15) if winter else today)
+    except ValueError:
+        raise fail(f"--date must be YYYY-MM-DD, got {date_!r}") from None
+    sites, source = asyncio.run(_charging_sites(Settings()))
+    try:
+        request = TripRequest(
+            origin, destination, car, via=tuple(via), start_soc=start_soc,
+            min_arrival_soc=min_arrival_soc, min_destination_soc=min_destination_soc,
+            max_charge_soc=max_charge_soc, overhead_min=overhead_min, speed_kmh=speed_kmh,
+            use_adapters=adapters, on_date=on_date, avoid_borders=tuple(avoid_border),
+            exclude_operators=tuple(exclude_operator), busy_wait_min=None if avoid_busy else 20.0,
+        )
         plan = plan_trip(request, SiteIndex(load_road_graph(), sites))
-    except (TripError, UnknownPlace) as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
+    except TripError as exc:  # worded with this command's flags
+        code = EXIT_FAILED if isinstance(exc, (Unreachable, NoFeasiblePlan)) else EXIT_USAGE
+        raise fail(_flags(exc.render("cli")), code) from None
+    except UnknownPlace as exc:
+        raise fail(str(exc)) from None
     console.print(f"stations: {source}")
-    _print_plan(plan)
+    console.print(f"date: {on_date.isoformat()} (normal temperatures of that day; closures)")
+    _print_plan(plan, profile=profile)
 
 
 async def _charging_sites(settings: Settings):
@@ -448,7 +576,16 @@ async def _charging_sites(settings: Settings):
     return seed, f"{len(seed)} sites from the packaged seed network (illustrative, no live availability)"
 
 
-def _print_plan(plan) -> None:
+def _unknown_vehicle(exc) -> str:
+    from silkcharge.domain.vehicles import load_catalog
+
+    near = list(exc.suggestions) or nearest_vehicles(load_catalog(), exc.vehicle_id)
+    hint = f"; did you mean {', '.join(near)}?" if near else ""
+    return (f"unknown vehicle {exc.vehicle_id!r}{hint} "
+            "(`silkcharge vehicles search WORDS` lists the ids)")
+
+
+def _print_plan(plan, *, profile: bool = False) -> None:
     from rich.table import Table
 
     table = Table(title=f"{plan.vehicle_name}: {' → '.join([plan.origin, *plan.via, plan.destination])}")
@@ -463,17 +600,30 @@ def _print_plan(plan) -> None:
                       f"{stop.power_kw:g} kW{adapter}")
             minutes = f"{stop.charge_min:.0f}+{stop.overhead_min + stop.wait_min:g}"
             cost = "?" if stop.cost is None else f"{stop.cost.amount} {stop.cost.currency}"
+        low = (f" (low {leg.lowest_soc:.0f})" if leg.lowest_soc < leg.arrival_soc - 0.5 else "")
         table.add_row(leg.start, leg.end, f"{leg.km:.0f}", _hm(leg.drive_min), crossing,
-                      f"{leg.departure_soc:.0f}→{leg.arrival_soc:.0f} %", charge, minutes, cost)
+                      f"{leg.departure_soc:.0f}→{leg.arrival_soc:.0f} %{low}", charge, minutes, cost)
     console.print(table)
+    for leg in plan.legs:
+        temp = "" if leg.temp_c is None else f", about {leg.temp_c:.0f} °C"
+        line = (f"{leg.start} → {leg.end}: climb {leg.climb_m:.0f} m, descent "
+                f"{leg.descent_m:.0f} m, {leg.energy_kwh:.1f} kWh, lowest charge "
+                f"{leg.lowest_soc:.0f} %{temp}")
+        if profile:
+            line += "; " + ", ".join(
+                f"km {km:.0f} {'?' if elev is None else f'{elev:.0f} m'} {soc:.0f} %"
+                for km, elev, soc in leg.profile)
+        console.print(line)
     console.print(
         f"total {_hm(plan.total_min)}: driving {_hm(plan.drive_min)}, charging "
         f"{_hm(plan.charge_min)} at {len(plan.stops)} stops, overhead {_hm(plan.overhead_min)}, "
         f"borders {_hm(plan.border_wait_min)}; {plan.km:.0f} km; arrive with {plan.arrival_soc:.0f} %")
-    console.print("cost: unknown until tariffs exist (issue 3)" if plan.cost is None else
+    console.print("cost: unknown (no tariff applies at these stops)" if plan.cost is None else
                   "cost: " + ", ".join(f"{c.amount} {c.currency}" for c in plan.cost))
-    for warning in plan.warnings:
-        console.print(f"[yellow]note:[/] {warning}")
+    from silkcharge.trips.explain import render
+
+    for note in plan.notes:
+        console.print(f"[yellow]note:[/] {render(note, 'cli')}")
 
 
 def _hm(minutes: float) -> str:
@@ -505,8 +655,7 @@ def smart_what_if(
         (a0, a1), (d0, d1) = ([clock.fromisoformat(t) for t in w.split("-")] for w in (arrive, depart))
         answer = what_if(Scenario(vehicles, power_kw, connection_kw, energy_kwh, a0, a1, d0, d1, base_load_kw))
     except ValueError as exc:
-        console.print(f"[red]{exc}[/] (windows are HH:MM-HH:MM)")
-        raise typer.Exit(2) from None
+        raise fail(f"{exc} (windows are HH:MM-HH:MM)") from None
     verdict = "yes, everyone leaves full" if answer["everyone_leaves_full"] else (
         f"no: {answer['vehicles_short']} of {vehicles} vehicles leave short, "
         f"{answer['shortfall_kwh']} kWh in all (worst {answer['worst_shortfall_kwh']} kWh)")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from silkcharge.domain.plausibility import Limits
 
 SMTP_SCHEMES = ("smtp://", "smtp+starttls://", "smtps://")
 
@@ -76,6 +79,27 @@ class Settings(BaseSettings):
         default=72, gt=0, description="how long a driver stays logged in"
     )
 
+    # -- drivers' data (docs/driver.md "Your data", docs/security.md "Pseudonyms") ----------
+    pseudonym_key: SecretStr | None = Field(
+        default=None, min_length=32,
+        description="key of the pseudonyms shown instead of idTokens and emails (HMAC-SHA256); "
+        "without it, one is made on first start and kept in the database",
+    )
+    retention_sweep_every: float = Field(
+        default=3600.0, gt=0, description="seconds between sweeps that delete data past its retention"
+    )
+    driver_session_days: float = Field(
+        default=7, gt=0, description="ended driver log-in sessions are deleted this long after they end"
+    )
+    reset_link_days: float = Field(
+        default=7, gt=0, description="password-reset links are deleted this long after they expire"
+    )
+    meter_sample_days: float | None = Field(
+        default=400, gt=0,
+        description="meter samples of sessions that ended this long ago are deleted (the CDR keeps "
+        "the totals; samples of a CDR held for review stay); unset to keep them",
+    )
+
     # -- mail to drivers (docs/driver.md, "Password change and reset") -----------------------
     smtp_url: str | None = Field(
         default=None,
@@ -132,7 +156,150 @@ class Settings(BaseSettings):
         default=1.0, ge=0, description="amperes above its limit before a station counts as ignoring it"
     )
 
+    # -- plausibility of what stations report (docs/tariffs.md, "Plausibility and review") ----
+    plausibility_limits: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description='overrides of plausibility limits by "rule.limit", e.g. '
+        '{"power-bound.margin_percent": 20, "clock-window.behind_days": 30}; '
+        "GET /api/v1/plausibility/rules lists them",
+    )
+
+    # -- heavy work off the gateway's event loop (docs/operations.md, issue 14) ---------------
+    stop_grace_seconds: float = Field(
+        default=30.0, gt=0,
+        description="after SIGTERM or SIGINT, seconds a graceful stop may take before the process ends anyway",
+    )
+    analytics_max_days: int = Field(
+        default=400, ge=1, le=3660,
+        description="longest range the analytics routes answer; longer ones are refused with 422",
+    )
+    analytics_rollup_every: float = Field(
+        default=600.0, gt=0,
+        description="seconds between runs of the job that rolls finished days up for the analytics",
+    )
+    heavy_work_threads: int = Field(
+        default=2, ge=1, le=32,
+        description="worker threads for CPU-heavy requests (trip plans, analytics), so the event loop never runs them",
+    )
+    heavy_work_queue: int = Field(
+        default=32, ge=0,
+        description="heavy requests that may wait for a worker thread; more are answered 503 with Retry-After",
+    )
+    search_refresh_seconds: float = Field(
+        default=60.0, gt=0,
+        description="seconds between the search's incremental reads of changed sites and connectors",
+    )
+    gil_switch_interval_ms: float = Field(
+        default=1.0, gt=0, le=100,
+        description="how long a thread may hold Python's GIL while another waits (CPython's default is 5)",
+    )
+
+    # -- the HTTP API's edge (docs/operations.md, "Limits and their settings") ----------------
+    http_max_body_bytes: int = Field(
+        default=1_048_576, ge=1024,
+        description="larger request bodies are answered 413 (before they are read, when "
+        "Content-Length says so)",
+    )
+    http_max_header_bytes: int = Field(
+        default=16_384, ge=1024,
+        description="a request head (line and headers) still not ended after this many bytes "
+        "is answered 400",
+    )
+    http_idle_timeout: float = Field(
+        default=5.0, gt=0,
+        description="seconds a kept-alive connection may wait for its next request",
+    )
+    http_header_timeout: float = Field(
+        default=10.0, gt=0,
+        description="seconds for a request's line and headers to arrive, from the connection "
+        "opening or the previous answer; later, the connection is closed",
+    )
+    http_body_timeout: float = Field(
+        default=30.0, gt=0,
+        description="seconds for a request's body to arrive after its headers; later, 408 and "
+        "the connection is closed",
+    )
+
+    # -- OCPP transport security: TLS, security profiles, handshake limits (docs/operations.md,
+    # "Security profiles and TLS") -----------------------------------------------------------
+    ocpp_plain_enabled: bool = Field(
+        default=True,
+        description="serve ws:// on ocpp_port (security profile 1 only); false: stations connect over wss only",
+    )
+    ocpp_tls_port: int | None = Field(
+        default=None, ge=0, le=65535,
+        description="serve wss:// here (security profiles 2 and 3); None: no TLS listener",
+    )
+    tls_cert_file: Path | None = Field(
+        default=None, description="PEM: the OCPP server certificate, then its intermediate CAs"
+    )
+    tls_key_file: Path | None = Field(default=None, description="PEM: the server certificate's private key")
+    tls_client_ca_file: Path | None = Field(
+        default=None,
+        description="PEM: the CA(s) that issue station client certificates (profile 3); "
+        "without it no client certificate is asked for",
+    )
+    ocpp_tls_public_url: str | None = Field(
+        default=None,
+        description="the wss:// address stations reach the TLS port at, without the station id, "
+        "sent when raising a 2.0.1 station's profile (default wss://ocpp_host:ocpp_tls_port/ocpp)",
+    )
+    tls_terminated_by_proxy: bool = Field(
+        default=False,
+        description="the plain port is reached only through a TLS-terminating proxy you run: its "
+        "connections count as TLS (profile 2; profile 3 needs the built-in TLS port)",
+    )
+    allow_stations_without_password: bool = Field(
+        default=False,
+        description="INSECURE: let stations without a stored password connect with no credentials",
+    )
+    auth_failure_limit_per_station: int = Field(
+        default=10, ge=1, description="refused handshakes of one station id per window before 429"
+    )
+    auth_failure_limit_per_address: int = Field(
+        default=30, ge=1, description="refused handshakes from one source address per window before 429"
+    )
+    auth_failure_window_seconds: float = Field(
+        default=300, gt=0, description="how long a refused handshake counts against the limits"
+    )
+
+    # -- certificate management (docs/operations.md, "Certificates") ------------------------
+    ca_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate of the CA that signs station CSRs (with ca_key_file); "
+        "unset: silkcharge makes and keeps its own CA in the database",
+    )
+    ca_key_file: Path | None = Field(default=None, description="PEM private key of ca_cert_file's CA")
+    certificate_organization: str | None = Field(
+        default=None, max_length=64,
+        description="the organization (O) a station's CSR must name (2.0.1 SecurityCtrlr.OrganizationName, "
+        "1.6 CpoName); unset: any",
+    )
+    station_certificate_days: int = Field(
+        default=365, ge=1, le=3650, description="validity of the station certificates silkcharge signs"
+    )
+    certificate_expiry_warning_days: int = Field(
+        default=30, ge=1, description="certificates expiring within this many days are listed as expiring"
+    )
+    ocsp_responder_url: str | None = Field(
+        default=None,
+        description="http(s) URL of the OCSP responder asked for GetCertificateStatus and for contract "
+        "certificates in Authorize; unset: such checks fail with that reason",
+    )
+    ocsp_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for the OCSP responder")
+    contract_certificate_service_url: str | None = Field(
+        default=None,
+        description="http(s) URL that Get15118EVCertificate requests are posted to (ISO 15118 contract "
+        "certificates); unset: such requests fail with that reason",
+    )
+
     log_level: str = "INFO"
+
+    @field_validator("plausibility_limits")
+    @classmethod
+    def _known_limits(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        Limits(value)  # names each unknown or untunable limit
+        return value
 
     @field_validator("smtp_url")
     @classmethod
@@ -140,6 +307,21 @@ class Settings(BaseSettings):
         if value and not (value.startswith(SMTP_SCHEMES) and urlsplit(value).hostname):
             raise ValueError(f"smtp_url must start with one of {', '.join(SMTP_SCHEMES)} "
                              "and name a host")
+        return value or None
+
+    @model_validator(mode="after")
+    def _ocpp_listeners(self) -> Settings:
+        if not self.ocpp_plain_enabled and self.ocpp_tls_port is None:
+            raise ValueError("with ocpp_plain_enabled false, set ocpp_tls_port: stations need a listener")
+        if self.ocpp_tls_port is not None and not (self.tls_cert_file and self.tls_key_file):
+            raise ValueError("ocpp_tls_port needs tls_cert_file and tls_key_file (the server certificate)")
+        return self
+
+    @field_validator("ocsp_responder_url", "contract_certificate_service_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not (value.startswith(("http://", "https://")) and urlsplit(value).hostname):
+            raise ValueError("must be an http:// or https:// URL naming a host")
         return value or None
 
     @property

@@ -30,7 +30,7 @@ async def test_only_sites_under_load_management_are_listed_with_their_tree_size(
     listed = (await api.get("/api/v1/smart/sites")).json()
 
     assert listed == [{
-        "site": "ALA-TEST", "name": "Almaty test site", "city": "Almaty", "grid_limit_a": "40",
+        "site": "ALA-TEST", "name": "Kaskelen test site", "city": "Kaskelen", "grid_limit_a": "40",
         "grid_limit_kw": 27.6, "voltage": "230", "depot": False, "circuits": 2, "evses": 2,
     }]
 
@@ -48,6 +48,7 @@ async def test_a_depots_vehicles_are_listed_earliest_arrival_first(api):
         "code": "bus-1", "arrival": "2025-03-01T13:00:00.000Z", "departure": "2025-03-02T00:30:00.000Z",
         "max_power_kw": "50", "energy_kwh": "180", "battery_kwh": None, "soc": None, "target_soc": None,
         "station_id": "DEPOT-1", "evse_id": 1, "id_token": None,
+        "v2g": False, "max_discharge_kw": None, "min_soc": None,  # not opted in to discharging (V2G)
     }
     assert vehicles[1]["soc"] == "0.2" and vehicles[1]["target_soc"] == "0.9"
 

@@ -99,7 +99,8 @@ async def test_plan_avoids_faulted_connectors(platform, driver):
     ({"vehicle_id": "no-such-car"}, "unknown vehicle"),
     ({"start_soc": 140}, "start_soc must be a percentage"),
     ({"min_arrival_soc": 90, "max_charge_soc": 80}, "must be below the maximum"),
-    ({"avoid_borders": ["KZ-KG", "KZ-UZ", "KZ-CN", "KZ-RU", "KZ-TM"]}, "no road from Almaty"),
+    ({"avoid_borders": ["KZ-KG", "KZ-UZ", "KZ-CN", "KZ-RU", "KZ-TM"]},
+     "the road from Almaty to Bishkek needs a border you avoid"),
 ])
 async def test_plan_bad_input_answers_4xx_with_the_reason(driver, change, reason):
     body = {"origin": "Almaty", "destination": "Bishkek", "vehicle_id": "hyundai-ioniq-5-2024-eu",
@@ -107,6 +108,33 @@ async def test_plan_bad_input_answers_4xx_with_the_reason(driver, change, reason
     answer = await driver.post("/api/v1/trips/plan", json=body)
     assert 400 <= answer.status_code < 500
     assert reason in answer.json()["detail"]
+
+
+async def test_plan_refusal_carries_its_message_code_params_and_options(driver):
+    answer = await driver.post("/api/v1/trips/plan", json={
+        "origin": "Almaty", "destination": "Urumqi", "on_date": "2026-07-15",
+        "vehicle_id": "byd-song-plus-comfort-2024-cn"})
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["code"] == "crossing_closed_to_private_cars"
+    assert body["params"]["from"] == "Almaty" and body["params"]["crossings"]
+    assert "closed to private cars" in body["detail"]
+
+
+async def test_plan_legs_carry_energy_elevation_profile_and_temperature(platform, driver):
+    await seed_network(platform.sessions, load_seed_network())
+    answer = await driver.post("/api/v1/trips/plan", json={
+        "origin": "Bishkek", "destination": "Osh", "on_date": "2027-01-15",
+        "vehicle_id": "byd-song-plus-comfort-2024-cn"})
+    assert answer.status_code == 200, answer.text
+    plan = answer.json()
+    assert all(leg["crossings"] == [] for leg in plan["legs"])
+    heights = [p["elevation_m"] for leg in plan["legs"] for p in leg["profile"]
+               if p["elevation_m"] is not None]
+    assert max(heights) > 3000
+    assert all(leg["temp_c"] is not None for leg in plan["legs"])
+    assert plan["totals"]["energy_kwh"] > 0
+    assert {n["code"] for n in plan["notes"]} >= {"seasonal_hazard"}
 
 
 async def test_plan_prices_each_stop_by_its_tariff_in_its_currency(platform, api, driver):
@@ -144,3 +172,26 @@ async def test_plan_prices_each_stop_by_its_tariff_in_its_currency(platform, api
         totals[operator["currency"]] = totals.get(operator["currency"], Decimal(0)) + Decimal(stop["cost"]["amount"])
     assert {c["currency"]: Decimal(c["amount"]) for c in plan["totals"]["cost"]} == totals
     assert plan["totals"]["cost_complete"] is (plan["totals"]["unpriced_stops"] == 0)
+
+
+async def test_stored_sessions_give_each_site_its_occupancy_by_hour(platform):
+    from sqlalchemy import select
+
+    from silkcharge.domain.clock import utcnow
+    from silkcharge.store.schema import Site, Station, Transaction
+    from silkcharge.trips.network import load_charging_sites
+
+    await seed_network(platform.sessions, load_seed_network())
+    async with platform.sessions.begin() as session:
+        site_id, code = (await session.execute(select(Site.id, Site.code).order_by(Site.code))).first()
+        station = await session.scalar(select(Station.id).where(Station.site_id == site_id))
+        today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+        for day in range(1, 8):  # a week of sessions 08:00-09:00 UTC on EVSE 1
+            begin = today - timedelta(days=day) + timedelta(hours=8)
+            session.add(Transaction(station_id=station, station_tx_id=f"hist-{day}", evse_id=1,
+                                    connector_id=1, state="Ended", started_at=begin,
+                                    stopped_at=begin + timedelta(hours=1)))
+    sites = {s.code: s for s in await load_charging_sites(platform.sessions)}
+    history = sites[code].occupancy_by_hour
+    assert len(history) == 24 and history[8] > 0 and history[8] > history[12] == 0
+    assert all(s.occupancy_by_hour == () for c, s in sites.items() if c != code)

@@ -1,4 +1,5 @@
-"""A stop that hangs on one stuck task ends anyway, and says which task held it."""
+"""A stop that hangs on one stuck task ends anyway, and says which task held it; SIGTERM is heard
+also while the event loop is held (issue 14: a frozen loop ignored it until SIGKILL)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import subprocess
 import sys
 import textwrap
 import time
+
+import pytest
 
 STUBBORN = textwrap.dedent("""
     import asyncio, logging
@@ -27,7 +30,7 @@ STUBBORN = textwrap.dedent("""
         await asyncio.sleep(3600)
 
     logging.basicConfig(level="INFO")
-    cli._run(cli._until_signal(main()))
+    cli.until_signal(main())
 """)
 
 
@@ -59,7 +62,7 @@ def test_a_clean_stop_exits_normally():
             print("ready", flush=True)
             await asyncio.sleep(3600)
 
-        cli._run(cli._until_signal(main()))
+        cli.until_signal(main())
     """)
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
@@ -68,3 +71,62 @@ def test_a_clean_stop_exits_normally():
         assert child.wait(timeout=30) == 0
     finally:
         child.kill()
+
+
+HOGS = {
+    "python": "while True:\n            sum(range(1000))  # a runaway loop over bad input",
+    "blocking call": "time.sleep(3600)  # a blocking call made on the loop",
+}
+
+
+@pytest.mark.parametrize("hog", HOGS)
+def test_sigterm_ends_a_process_whose_event_loop_is_held(hog):
+    script = textwrap.dedent("""
+        import asyncio, logging, time
+        from silkcharge import cli
+
+        async def main():
+            await asyncio.sleep(0)
+            print("ready", flush=True)
+            HOG
+
+        logging.basicConfig(level="INFO")
+        cli.until_signal(main())
+    """).replace("HOG", HOGS[hog])
+    env = {**os.environ, "SILKCHARGE_STOP_GRACE_SECONDS": "1"}
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 1, "ended by the grace period, not by the test's kill"
+    assert "SIGTERM: stopping (at most 1 s)" in stderr
+    assert "the event loop's thread is at: main (<string>:" in stderr, "says where the loop was held"
+
+
+def test_a_second_signal_ends_the_process_at_once():
+    env = {**os.environ, "SILKCHARGE_STOP_GRACE_SECONDS": "600"}
+    child = subprocess.Popen(
+        [sys.executable, "-c", STUBBORN], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        child.send_signal(signal.SIGTERM)
+        _wait_for_line(child.stderr, "SIGTERM: stopping")
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 1
+    assert "SIGINT again while stopping: ending the process now" in stderr
+
+
+def _wait_for_line(stream, text: str) -> None:
+    for line in stream:
+        if text in line:
+            return
+    raise AssertionError(f"the process ended without logging {text!r}")

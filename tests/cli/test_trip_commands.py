@@ -34,3 +34,36 @@ def test_vehicles_compare_puts_two_cars_side_by_side_and_refuses_one():
     assert "gbt_dc" in both.output.lower() or "gb/t" in both.output.lower()
     one = runner.invoke(app, ["vehicles", "compare", "byd-han-flagship-2025-cn"], env=wide)
     assert one.exit_code == 2
+
+
+def _empty_database(tmp_path, monkeypatch):
+    monkeypatch.setenv("SILKCHARGE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/empty.sqlite3")
+
+
+def test_a_mistake_is_an_error_on_stderr_with_exit_code_2_and_nothing_on_stdout(tmp_path, monkeypatch):
+    _empty_database(tmp_path, monkeypatch)
+    for args in (["plan-trip", "Almaty", "Nowhere", "--vehicle", "byd-han-flagship-2025-cn"],
+                 ["plan-trip", "Almaty", "Bishkek", "--vehicle", "no-such-car"],
+                 ["simulate", "--fleet", str(tmp_path / "missing.json")],
+                 ["smart", "what-if", "--vehicles", "4", "--power-kw", "22", "--connection-kw", "50",
+                  "--arrive", "late"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stdout == "", args
+        assert result.stderr.startswith("error: "), (args, result.stderr)
+
+
+def test_a_bad_value_is_named_by_its_flag_not_its_python_field(tmp_path, monkeypatch):
+    _empty_database(tmp_path, monkeypatch)
+    result = runner.invoke(app, ["plan-trip", "Almaty", "Bishkek", "--vehicle", "byd-han-flagship-2025-cn",
+                                 "--start-soc", "120"])
+    assert result.exit_code == 2
+    assert "--start-soc must be a percentage" in result.stderr and "start_soc" not in result.stderr
+
+
+def test_a_mistyped_vehicle_far_from_any_id_still_gets_the_nearest_ids_by_their_words(tmp_path, monkeypatch):
+    _empty_database(tmp_path, monkeypatch)
+    result = runner.invoke(app, ["plan-trip", "Almaty", "Bishkek", "--vehicle", "byd-hann-2025"])
+    assert result.exit_code == 2
+    assert "did you mean byd-" in result.stderr
+    assert "silkcharge vehicles search" in result.stderr

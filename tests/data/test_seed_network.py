@@ -183,7 +183,7 @@ def first_station(data: dict) -> dict:
         (lambda d: first_station(d)["evses"][0]["connectors"][0].update(max_power_kw=120.0),
          "must be a decimal string"),
         (lambda d: first_station(d).update(station_id="KZ ALA 001 A"), "1-48 ASCII"),
-        (lambda d: first_station(d).update(ocpp_version="2.1"), "OCPP version '2.1'"),
+        (lambda d: first_station(d).update(ocpp_version="2.2"), "OCPP version '2.2'"),
         (lambda d: d["sites"][0]["provenance"].pop("confidence"), "provenance lacks confidence"),
         (lambda d: d["sites"][1].update(code=d["sites"][0]["code"]), "duplicate site code"),
     ],

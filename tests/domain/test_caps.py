@@ -1,4 +1,5 @@
-"""Regulated caps: the Almaty 100 KZT/kWh rule refuses tariffs and caps sessions."""
+"""Regulated caps: the Almaty 100 KZT/kWh rule binds an area, refuses tariffs (whoever they are for,
+with time and flat fees counted at the site's slowest connector) and caps every session."""
 
 from __future__ import annotations
 
@@ -8,14 +9,22 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from silkcharge.domain.caps import apply_cap, check_tariff, load_price_caps
+from silkcharge.domain.caps import (
+    InvalidCap,
+    Jurisdiction,
+    apply_cap,
+    check_tariff,
+    load_jurisdictions,
+    load_price_caps,
+)
 from silkcharge.domain.cdr import build_cdr
 from silkcharge.domain.money import Money, Price
 from silkcharge.domain.pricing import MeterPoint, SessionTimeline
 from silkcharge.domain.tariffs import PriceComponent, Tariff, TariffDimensionType, TariffElement
 
 ALMATY = ZoneInfo("Asia/Almaty")
-RULE = load_price_caps()["kz-almaty-2025-plots-100kzt"]
+RULE = load_price_caps()["kz-almaty-2025-100kzt"]
+ALMATY_CITY = load_jurisdictions()["kz-almaty-city"]
 ENERGY, TIME, PARKING = (
     TariffDimensionType.ENERGY, TariffDimensionType.TIME, TariffDimensionType.PARKING_TIME,
 )
@@ -34,12 +43,35 @@ def pc(kind: TariffDimensionType, price: str) -> PriceComponent:
     return PriceComponent(kind, Decimal(price))
 
 
-def test_almaty_rule_is_data_with_its_source_and_scope() -> None:
+def test_almaty_rule_is_data_with_its_source_and_belongs_to_the_city_area() -> None:
     assert RULE.max_price_per_kwh_incl_vat == 100
-    assert RULE.currency == "KZT"
+    assert RULE.currency == "KZT" and RULE.country == "KZ"
     assert "kursiv.media 2025-05-22" in RULE.source
-    assert "311" in RULE.covers and RULE.site_tag
-    assert RULE.driver_categories == {"regular"}
+    assert RULE.jurisdiction == ALMATY_CITY.code
+    assert "public domain" in ALMATY_CITY.licence and "Natural Earth" in ALMATY_CITY.source
+
+
+def test_almaty_area_holds_the_city_and_not_its_neighbours() -> None:
+    assert ALMATY_CITY.contains(43.238, 76.946)  # the centre (Republic Square)
+    assert ALMATY_CITY.contains(43.2476, 76.9021)  # the demo network's KZ-ALA-001
+    assert not ALMATY_CITY.contains(43.867, 77.063)  # Konaev (Kapshagay), 70 km north
+    assert not ALMATY_CITY.contains(43.3208, 75.7697)  # on the Almaty-Bishkek road
+    assert not ALMATY_CITY.contains(51.128, 71.430)  # Astana
+
+
+def test_an_area_with_a_hole_leaves_the_hole_out() -> None:
+    square = [[76.0, 43.0], [78.0, 43.0], [78.0, 44.0], [76.0, 44.0], [76.0, 43.0]]
+    hole = [[76.5, 43.2], [77.5, 43.2], [77.5, 43.8], [76.5, 43.8]]
+    area = Jurisdiction.from_dict({"code": "x", "country": "KZ", "polygon": [square, hole]})
+    assert area.contains(43.1, 76.2) and not area.contains(43.5, 77.0)
+
+
+def test_a_malformed_area_is_refused_with_every_reason() -> None:
+    with pytest.raises(InvalidCap) as refused:
+        Jurisdiction.from_dict({"code": "x", "country": "kz", "polygon": [[[200, 43], [77, 43]]]})
+    assert any("alpha-2" in p for p in refused.value.problems)
+    assert any("outside lon" in p for p in refused.value.problems)
+    assert any("three distinct points" in p for p in refused.value.problems)
 
 
 def test_energy_price_over_the_cap_with_vat_is_refused_with_the_arithmetic() -> None:
@@ -73,9 +105,40 @@ def test_time_fees_count_through_the_reference_session() -> None:
     assert violations[0].price_per_kwh_incl_vat == Decimal("104.40")
 
 
-def test_fleet_concession_is_outside_a_rule_for_regular_drivers() -> None:
-    fleet = tariff(pc(ENERGY, "95"), token_groups={"taxi-almaty"})
-    assert check_tariff(fleet, RULE, on=date(2026, 2, 1), time_zone="Asia/Almaty") == []
+def test_a_fleet_or_resident_tariff_must_satisfy_the_cap_too() -> None:
+    for audience in ({"token_groups": {"taxi-almaty"}}, {"driver_categories": {"resident"}}):
+        concession = tariff(pc(ENERGY, "95"), **audience)
+        violations = check_tariff(concession, RULE, on=date(2026, 2, 1), time_zone="Asia/Almaty")
+        assert [v.price_per_kwh_incl_vat for v in violations] == [Decimal("110.20")]
+
+
+def test_a_time_fee_breaks_the_cap_at_the_sites_slowest_connector() -> None:
+    # 60/kWh + 300/h: at 60 kW, (1800 + 150) x 1.16 / 30 = 75.40/kWh, within the cap; at a 7 kW
+    # AC connector 30 kWh take 15,429 s (rounded up to the second): (1800 + 1285.75) x 1.16 / 30
+    # = 119.32/kWh.
+    slow_fee = tariff(pc(ENERGY, "60"), pc(TIME, "300"))
+    on = date(2026, 2, 1)
+    assert check_tariff(slow_fee, RULE, on=on, time_zone="Asia/Almaty", powers_kw=[Decimal(60)]) == []
+    violations = check_tariff(slow_fee, RULE, on=on, time_zone="Asia/Almaty",
+                              powers_kw=[Decimal(60), Decimal(7)])
+    assert len(violations) == 1
+    assert "at 7 kW" in violations[0].message
+    assert violations[0].price_per_kwh_incl_vat == Decimal("119.32")
+
+
+def test_a_flat_fee_counts_per_kwh_of_the_reference_session() -> None:
+    # 85/kWh + 500 per session: (2550 + 500) x 1.16 / 30 = 117.93/kWh.
+    violations = check_tariff(tariff(pc(ENERGY, "85"), pc(TariffDimensionType.FLAT, "500")), RULE,
+                              on=date(2026, 2, 1), time_zone="Asia/Almaty")
+    assert [v.price_per_kwh_incl_vat for v in violations] == [Decimal("117.93")]
+
+
+def test_a_price_without_vat_in_ocpi_is_checked_with_the_statutory_rate() -> None:
+    # 90 KZT "without vat" is 104.40 incl. the 16 % a Kazakh driver pays from 2026.
+    ocpi = Tariff.from_ocpi({"id": "no-vat", "currency": "KZT", "country_code": "KZ",
+                             "elements": [{"price_components": [{"type": "ENERGY", "price": "90"}]}]})
+    violations = check_tariff(ocpi, RULE, on=date(2026, 2, 1), time_zone="Asia/Almaty")
+    assert [v.price_per_kwh_incl_vat for v in violations] == [Decimal("104.40")]
 
 
 # Legal at publication (reference session: (2400 + 100) x 1.16 / 30 = 96.67/kWh) but a slow
@@ -124,9 +187,11 @@ def test_session_within_the_cap_is_left_alone() -> None:
     assert not result.capped and result.cdr is cdr and cdr.cap is None
 
 
-def test_cap_does_not_apply_to_a_concession_driver() -> None:
-    cdr = build_cdr("cdr-3", LEGAL, "Asia/Almaty", slow_session())
-    assert not apply_cap(cdr, RULE, driver_category="fleet").capped
+def test_a_concession_session_is_capped_like_any_other() -> None:
+    resident = tariff(pc(ENERGY, "80"), pc(TIME, "200"), pc(PARKING, "300"),
+                      driver_categories={"resident"})
+    cdr = build_cdr("cdr-3", resident, "Asia/Almaty", slow_session())
+    assert apply_cap(cdr, RULE).cdr.total_cost == Price(kzt("1012.07"), kzt("1174.00"))
 
 
 def test_cap_refuses_a_cdr_in_another_currency() -> None:

@@ -92,7 +92,7 @@ def test_unknown_locale_is_refused() -> None:
 
 
 def test_capped_receipt_shows_the_cap_line_and_the_capped_total() -> None:
-    rule = load_price_caps()["kz-almaty-2025-plots-100kzt"]
+    rule = load_price_caps()["kz-almaty-2025-100kzt"]
     # The midnight session stays within the cap: 4628.40 - 232.00 parking = 4396.40 incl. VAT
     # for 50 kWh, below 50 x 100 = 5000.00.
     assert apply_cap(cdr(), rule).cdr.cap is None
@@ -105,7 +105,7 @@ def test_capped_receipt_shows_the_cap_line_and_the_capped_total() -> None:
     result = apply_cap(build_cdr("CDR-2", expensive, "Asia/Almaty", timeline), rule)
     html = receipt_html(result.cdr, OPERATOR, SITE)
     # 20 kWh x 120 = 2400.00 + 16 % = 2784.00, capped at 2000.00.
-    assert "Regulated price cap (kz-almaty-2025-plots-100kzt)" in html
+    assert "Regulated price cap (kz-almaty-2025-100kzt)" in html
     assert cell(html, "total-incl") == "2,000.00 KZT"
 
 

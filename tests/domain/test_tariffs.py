@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from silkcharge.domain.money import Money, Price
+from silkcharge.domain.pricing import estimate
 from silkcharge.domain.tariffs import (
     STATUTORY,
     DayOfWeek,
@@ -221,3 +223,30 @@ def test_no_tariff_for_a_driver_is_an_error_not_a_free_session() -> None:
 def test_expired_tariffs_are_not_selected() -> None:
     old = tariff(TariffElement((energy("50"),)), end_date_time=datetime(2026, 1, 1, tzinfo=UTC))
     assert select_tariff([old, REGULAR], NOW) is REGULAR
+
+
+def test_an_ocpi_price_without_vat_pays_the_statutory_rate_of_the_date() -> None:
+    # OCPI reads an absent vat as "no VAT"; a Kazakh tariff that forgot it was billed 0 %.
+    body = {"id": "T", "currency": "KZT", "country_code": "KZ",
+            "elements": [{"price_components": [{"type": "ENERGY", "price": "80"}]}]}
+    parsed = Tariff.from_ocpi(body)
+    assert parsed.elements[0].price_components[0].vat is STATUTORY
+    almaty = ZoneInfo("Asia/Almaty")
+    in_2025 = estimate(parsed, 10, 20, datetime(2025, 6, 1, 12, tzinfo=almaty))
+    in_2026 = estimate(parsed, 10, 20, datetime(2026, 6, 1, 12, tzinfo=almaty))
+    assert in_2025.total_cost.incl_vat == Money("896.00", "KZT")  # 800 + 12 %
+    assert in_2026.total_cost.incl_vat == Money("928.00", "KZT")  # 800 + 16 %
+
+
+def test_an_ocpi_price_without_vat_needs_the_tariffs_country() -> None:
+    body = {"id": "T", "currency": "KZT",
+            "elements": [{"price_components": [{"type": "ENERGY", "price": "80"}]}]}
+    with pytest.raises(InvalidTariff, match="statutory VAT needs the tariff's country_code"):
+        Tariff.from_ocpi(body)
+
+
+def test_no_vat_is_written_to_ocpi_as_zero_and_read_back_as_zero() -> None:
+    t = tariff(TariffElement((energy("80", vat=None),)))
+    component = t.to_ocpi(extensions=True)["elements"][0]["price_components"][0]
+    assert component["vat"] == 0
+    assert Tariff.from_ocpi(t.to_ocpi(extensions=True)).elements[0].price_components[0].vat == 0

@@ -186,3 +186,32 @@ def test_catalog_refuses_duplicate_ids():
     vehicle = CATALOG.get("byd-song-plus-comfort-2024-cn")
     with pytest.raises(ValueError):
         Catalog([vehicle, vehicle])
+
+
+def test_every_eu_vehicle_has_an_inlet_that_exists_in_europe():
+    from silkcharge.domain.connectors import ConnectorStandard as S
+    from silkcharge.domain.vehicles import Market, load_catalog
+
+    european = {S.TYPE2, S.CCS2, S.CHADEMO}
+    for vehicle in load_catalog():
+        if vehicle.market is Market.EU:
+            assert set(vehicle.inlets) <= european, (vehicle.id, vehicle.inlets)
+            assert set(vehicle.inlets) & european, vehicle.id
+
+
+def test_the_ioniq_5_carries_its_model_year_battery():
+    from silkcharge.domain.vehicles import load_catalog
+
+    catalog = load_catalog()
+    assert catalog.get("hyundai-ioniq-5-2023-eu").battery_kwh == 77.4
+    assert catalog.get("hyundai-ioniq-5-2025-eu").battery_kwh == 84.0
+
+
+def test_every_vehicle_has_a_label_no_other_vehicle_shares():
+    from silkcharge.domain.vehicles import load_catalog
+
+    catalog = load_catalog()
+    labels = [catalog.label(v) for v in catalog]
+    assert len(set(labels)) == len(labels) == len(catalog)
+    sportback = catalog.get("audi-q4-e-tron-sportback-2023-eu")
+    assert "sportback" in catalog.label(sportback)

@@ -1,4 +1,7 @@
-"""Helpers to register a small network through the API, as an operator would."""
+"""Helpers to register a small network through the API, as an operator would.
+
+Its site lies in Kaskelen, west of Almaty and outside the city: the city's regulated price cap
+would otherwise bind every test's tariff (tests/e2e/test_caps.py is about the cap)."""
 
 from __future__ import annotations
 
@@ -20,8 +23,8 @@ async def register_station(
         site = await api.post(
             "/api/v1/sites",
             json={
-                "code": "ALA-TEST", "operator": "KZ-TEST", "name": "Almaty test site", "city": "Almaty",
-                "country": "KZ", "lat": 43.238, "lon": 76.889, "timezone": "Asia/Almaty",
+                "code": "ALA-TEST", "operator": "KZ-TEST", "name": "Kaskelen test site", "city": "Kaskelen",
+                "country": "KZ", "lat": 43.2, "lon": 76.62, "timezone": "Asia/Almaty",
             },
         )
         assert site.status_code == 201, site.text
@@ -43,3 +46,11 @@ async def register_station(
 async def add_token(api: httpx.AsyncClient, token: str, **extra) -> None:
     response = await api.post("/api/v1/tokens", json={"token": token, **extra})
     assert response.status_code == 201, response.text
+
+
+async def metric(api: httpx.AsyncClient, name: str) -> float:
+    """A counter or gauge from /metrics (the sum over its labels)."""
+    text = (await api.get("/metrics")).text
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.split("{")[0].split(" ")[0] == name]
+    assert values, f"{name} is not in /metrics"
+    return sum(values)

@@ -11,6 +11,8 @@ import time
 
 import httpx
 
+from tests.guards import HANG_GUARD
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -40,7 +42,7 @@ class ServerProcess:
     def ocpp_url(self) -> str:
         return f"ws://127.0.0.1:{self.ocpp_port}/ocpp"
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 2 * HANG_GUARD) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "silkcharge.cli", "serve"], env=self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

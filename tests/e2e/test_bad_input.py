@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -46,7 +47,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+@pytest.mark.parametrize("version", ["1.6", "2.0.1", "2.1"])
 @pytest.mark.parametrize(("frame", "code16", "code201", "message_id"), CASES)
 async def test_malformed_frames_get_the_right_callerror(api, ocpp_url, version, frame, code16, code201, message_id):
     await register_station(api, STATION)
@@ -141,16 +142,34 @@ async def test_missing_password_is_refused_at_the_handshake(api, ocpp_url):
     assert refused.value.response.status_code == 401
 
 
-async def test_unsupported_subprotocol_is_closed_with_a_reason(api, ocpp_url):
+@pytest.mark.parametrize("offered", [["ocpp1.5"], ["ocpp1.5", "ocpp2.2"], []], ids=["one", "two", "none"])
+async def test_unsupported_subprotocol_is_refused_before_the_upgrade(api, ocpp_url, offered):
+    await register_station(api, STATION)
+    with pytest.raises(InvalidStatus) as refused:
+        await websockets.connect(
+            f"{ocpp_url}/{STATION}", subprotocols=offered or None, additional_headers=basic_auth(STATION, PASSWORD)
+        )
+    assert refused.value.response.status_code == 400  # no 101: the upgrade itself is refused
+    assert b"use ocpp1.6, ocpp2.0.1 or ocpp2.1" in refused.value.response.body
+    for name in offered:
+        assert name.encode() in refused.value.response.body
+
+
+async def test_a_station_offering_ocpp201_and_ocpp21_is_answered_in_ocpp21(api, ocpp_url):
     await register_station(api, STATION)
     async with websockets.connect(
-        f"{ocpp_url}/{STATION}", subprotocols=["ocpp1.5"], additional_headers=basic_auth(STATION, PASSWORD)
+        f"{ocpp_url}/{STATION}", subprotocols=["ocpp2.0.1", "ocpp2.1"], additional_headers=basic_auth(STATION, PASSWORD)
     ) as ws:
-        assert ws.subprotocol is None
-        with pytest.raises(ConnectionClosed) as closed:
-            await ws.recv()
-    assert closed.value.rcvd.code == 1002
-    assert "ocpp1.6 or ocpp2.0.1" in closed.value.rcvd.reason
+        assert ws.subprotocol == "ocpp2.1"
+        # a 2.1 field 2.0.1 does not know (BootNotification has none, TransactionEvent has): accepted
+        reply = await exchange(ws, json.dumps([2, "b", "BootNotification", {
+            "chargingStation": {"model": "M", "vendorName": "V"}, "reason": "PowerUp"}]))
+        assert reply[2]["status"] == "Accepted"
+        reply = await exchange(ws, json.dumps([2, "t", "TransactionEvent", {
+            "eventType": "Started", "timestamp": "2026-12-03T05:00:00.000Z", "triggerReason": "CablePluggedIn",
+            "seqNo": 0, "transactionInfo": {"transactionId": "v2x-1", "operationMode": "ChargingOnly"},
+            "evse": {"id": 1, "connectorId": 1}}]))
+        assert reply[0] == 3, reply
 
 
 async def test_wrong_path_is_refused(api, platform):
@@ -214,7 +233,7 @@ async def test_silent_station_is_marked_offline_and_back_online_when_it_speaks(a
 
     async with connected_peer(ocpp_url, STATION, "1.6") as peer:
         await peer.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
-        await eventually(lambda: _not(online), timeout=5)
+        await eventually(lambda: _not(online))
         await peer.call(call.Heartbeat())
         assert await online() is True
 
@@ -264,3 +283,19 @@ async def test_command_with_bad_parameters_is_refused_before_it_leaves(api, ocpp
     assert bad.status_code == 422 and "type" in bad.json()["detail"]
     assert raw.status_code == 422 and "Reset.type" in raw.json()["detail"]
     assert peer.actions() == []
+
+
+async def test_a_reply_sent_just_before_the_station_closes_is_not_lost(api, ocpp_url):
+    """A station answers our call and closes (as after a new password) while the CSMS is still
+    answering its previous message: the answer to our call still counts."""
+    await register_station(api, STATION)
+    async with await raw_socket(ocpp_url, "1.6") as ws:
+        await exchange(ws, BOOT_16)
+        command = asyncio.create_task(api.post(f"/api/v1/stations/{STATION}/commands/clear_cache", json={}))
+        asked = json.loads(await ws.recv())
+        await ws.send(json.dumps([2, "st", "StatusNotification",
+                                  {"connectorId": 1, "errorCode": "NoError", "status": "Available"}]))
+        await ws.send(json.dumps([3, asked[1], {"status": "Accepted"}]))
+    reply = await command
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["status"] == "Accepted"

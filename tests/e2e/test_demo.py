@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
 import pytest
 
 from tests.e2e.server_process import free_port
+from tests.guards import HANG_GUARD
 
 pytestmark = pytest.mark.slow
 
@@ -29,28 +32,64 @@ def wait_for(check, timeout: float):
     raise AssertionError("the demo did not get there in time")
 
 
+def read_until(process, text: str, lines: list[str]) -> None:
+    """Read the demo's output until a line holds `text`; each line must come within the hang
+    guard (the demo reports its progress while it seeds and writes its history)."""
+    found = queue.Queue()
+    threading.Thread(target=lambda: [found.put(line) for line in process.stdout] + [found.put(None)],
+                     daemon=True).start()
+    while True:
+        line = found.get(timeout=HANG_GUARD)
+        assert line is not None, "the demo ended: " + "".join(lines)
+        lines.append(line)
+        if text in line:
+            process.lines = found
+            return
+
+
 def test_demo_serves_the_seeded_network_with_live_sessions_and_stops_on_ctrl_c(tmp_path):
-    api_port, ocpp_port = free_port(), free_port()
+    # Every port free, the TLS one too: a demo someone runs on this machine holds the defaults.
+    api_port, ocpp_port, tls_port = free_port(), free_port(), free_port()
     env = {**os.environ, "SILKCHARGE_DEMO_SESSIONS_PER_HOUR": "1500"}
     demo = subprocess.Popen(
         [sys.executable, "-m", "silkcharge.cli", "demo", "--stations", "12",
-         "--api-port", str(api_port), "--ocpp-port", str(ocpp_port)],
+         "--api-port", str(api_port), "--ocpp-port", str(ocpp_port), "--tls-port", str(tls_port)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", headers={"X-API-Key": "demo-key"}, timeout=5)
+    api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", headers={"X-API-Key": "demo-key"}, timeout=HANG_GUARD)
+    lines: list[str] = []
     try:
-        stations = wait_for(lambda: api.get("/api/v1/stations").json(), timeout=60)
+        read_until(demo, "Ctrl-C stops everything.", lines)
+        stations = wait_for(lambda: api.get("/api/v1/stations").json(), timeout=2 * HANG_GUARD)
         assert len(stations) == 122
         online = wait_for(
-            lambda: (s := api.get("/api/v1/status").json()["summary"]).get("online", 0) >= 12 and s, timeout=60
+            lambda: (s := api.get("/api/v1/status").json()["summary"]).get("online", 0) >= 12 and s, timeout=2 * HANG_GUARD
         )
         assert online["online"] == 12
-        sessions = wait_for(lambda: api.get("/api/v1/transactions").json(), timeout=60)
+        assert online["planned"] == 110  # seeded but not simulated: planned, so no alert
+        assert "offline" not in online
+        sessions = wait_for(lambda: api.get("/api/v1/transactions").json(), timeout=2 * HANG_GUARD)
         assert {s["id_token"][:5] for s in sessions} <= {"DEMO-", "DYU-T"}
+        # the simulated chargers are well-behaved: metered sessions, and no plausibility flag
+        wait_for(lambda: any(s["energy_wh"] for s in api.get("/api/v1/transactions").json()), timeout=2 * HANG_GUARD)
+        assert api.get("/api/v1/plausibility/flags").json() == []
+        # a working business: illustrative tariffs, a week of priced history, smart charging
+        tariffs = api.get("/api/v1/tariffs").json()
+        assert {t["tariff"]["currency"] for t in tariffs} == {"KZT", "KGS", "UZS", "TJS", "TMT", "CNY"}
+        history = [s for s in api.get("/api/v1/transactions", params={"limit": 1000}).json()
+                   if s["station_tx_id"].startswith("demo-history-")]
+        assert history and {s["state"] for s in history} == {"Ended"}
+        assert api.get("/api/v1/cdrs").json()
+        smart = wait_for(lambda: len(sites := api.get("/api/v1/smart/sites").json()) == 2 and sites, timeout=2 * HANG_GUARD)
+        assert {s["depot"] for s in smart} == {True, False}
     finally:
         demo.send_signal(signal.SIGINT)
-        output, _ = demo.communicate(timeout=30)
+        demo.wait(timeout=30)
         api.close()
+    rest = getattr(demo, "lines", None)
+    while rest is not None and (line := rest.get(timeout=HANG_GUARD)) is not None:
+        lines.append(line)
+    output = "".join(lines)
     assert demo.returncode == 0, output
     assert f"http://127.0.0.1:{api_port}/docs" in output
     assert (tmp_path / "var/demo/silkcharge.sqlite3").exists()

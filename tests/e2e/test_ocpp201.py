@@ -1,9 +1,13 @@
-"""OCPP 2.0.1 end to end: an `ocpp` package charging station against the real gateway."""
+"""OCPP 2.0.1 end to end: an `ocpp` package charging station against the real gateway.
+
+Every test runs twice: over `ocpp2.0.1`, and over `ocpp2.1` (which keeps every 2.0.1 message; the
+peer and the CSMS then check each frame against the 2.1 schemas)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from ocpp.v201 import call
 from sqlalchemy import select
 
@@ -13,6 +17,11 @@ from tests.e2e.network import add_token, register_station
 from tests.e2e.peers import connected_peer
 
 STATION = "TAS-201-001"
+
+
+@pytest.fixture(params=["2.0.1", "2.1"])
+def version(request) -> str:
+    return request.param
 
 
 async def boot(peer) -> None:
@@ -39,9 +48,9 @@ def energy(wh: int, context: str = "Sample.Periodic") -> dict:
     }
 
 
-async def test_boot_heartbeat_and_status_are_recorded(api, ocpp_url):
+async def test_boot_heartbeat_and_status_are_recorded(api, ocpp_url, version):
     await register_station(api, STATION)
-    async with connected_peer(ocpp_url, STATION, "2.0.1") as peer:
+    async with connected_peer(ocpp_url, STATION, version) as peer:
         await boot(peer)
         assert (await peer.call(call.Heartbeat())).current_time.endswith("Z")
         await peer.call(call.StatusNotification(timestamp=to_ocpp(utcnow()), connector_status="Occupied",
@@ -49,13 +58,13 @@ async def test_boot_heartbeat_and_status_are_recorded(api, ocpp_url):
         await peer.call(call.StatusNotification(timestamp=to_ocpp(utcnow()), connector_status="Available",
                                                 evse_id=2, connector_id=1))
         station = (await api.get(f"/api/v1/stations/{STATION}")).json()
-    assert (station["vendor"], station["model"], station["ocpp_version"]) == ("ABB", "Terra 184", "2.0.1")
+    assert (station["vendor"], station["model"], station["ocpp_version"]) == ("ABB", "Terra 184", version)
     assert [c["status"] for c in station["connectors"]] == ["Occupied", "Available"]
 
 
-async def test_notify_event_problem_marks_the_connector_faulted(api, ocpp_url):
+async def test_notify_event_problem_marks_the_connector_faulted(api, ocpp_url, version):
     await register_station(api, STATION)
-    async with connected_peer(ocpp_url, STATION, "2.0.1") as peer:
+    async with connected_peer(ocpp_url, STATION, version) as peer:
         await boot(peer)
         await peer.call(call.NotifyEvent(generated_at=to_ocpp(utcnow()), seq_no=0, event_data=[{
             "event_id": 1, "timestamp": to_ocpp(utcnow()), "trigger": "Alerting", "actual_value": "true",
@@ -67,9 +76,9 @@ async def test_notify_event_problem_marks_the_connector_faulted(api, ocpp_url):
     assert (connectors[1]["status"], connectors[1]["error_code"]) == ("Faulted", "OverTemperature")
 
 
-async def test_notify_report_fills_the_known_device_model(api, ocpp_url):
+async def test_notify_report_fills_the_known_device_model(api, ocpp_url, version):
     await register_station(api, STATION)
-    async with connected_peer(ocpp_url, STATION, "2.0.1") as peer:
+    async with connected_peer(ocpp_url, STATION, version) as peer:
         await boot(peer)
         await peer.call(call.NotifyReport(request_id=1, generated_at=to_ocpp(utcnow()), seq_no=0, report_data=[
             {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"},
@@ -81,10 +90,10 @@ async def test_notify_report_fills_the_known_device_model(api, ocpp_url):
     assert configuration == {"OCPPCommCtrlr.HeartbeatInterval": "300"}
 
 
-async def test_authorize_knows_unknown_tokens(api, ocpp_url):
+async def test_authorize_knows_unknown_tokens(api, ocpp_url, version):
     await register_station(api, STATION)
     await add_token(api, "APP-77", type="Central", group_id="yandex-taxi")
-    async with connected_peer(ocpp_url, STATION, "2.0.1") as peer:
+    async with connected_peer(ocpp_url, STATION, version) as peer:
         await boot(peer)
         known = await peer.call(call.Authorize(id_token={"id_token": "APP-77", "type": "Central"}))
         unknown = await peer.call(call.Authorize(id_token={"id_token": "NOPE", "type": "ISO14443"}))
@@ -93,11 +102,11 @@ async def test_authorize_knows_unknown_tokens(api, ocpp_url):
     assert unknown.id_token_info["status"] == "Unknown"
 
 
-async def test_transaction_events_started_updated_ended_make_one_session(api, platform, ocpp_url):
+async def test_transaction_events_started_updated_ended_make_one_session(api, platform, ocpp_url, version):
     await register_station(api, STATION)
     await add_token(api, "APP-77")
     token = {"id_token": "APP-77", "type": "Central"}
-    async with connected_peer(ocpp_url, STATION, "2.0.1") as peer:
+    async with connected_peer(ocpp_url, STATION, version) as peer:
         await boot(peer)
         started = await peer.call(call.TransactionEvent(
             event_type="Started", timestamp=to_ocpp(utcnow()), trigger_reason="Authorized", seq_no=0,
@@ -132,9 +141,9 @@ async def test_transaction_events_started_updated_ended_make_one_session(api, pl
         assert set(power.all()) == {Decimal("7.4")}
 
 
-async def test_updated_before_started_still_records_the_transaction(api, ocpp_url):
+async def test_updated_before_started_still_records_the_transaction(api, ocpp_url, version):
     await register_station(api, STATION)
-    async with connected_peer(ocpp_url, STATION, "2.0.1") as peer:
+    async with connected_peer(ocpp_url, STATION, version) as peer:
         await boot(peer)
         await peer.call(call.TransactionEvent(
             event_type="Updated", timestamp=to_ocpp(utcnow()), trigger_reason="MeterValuePeriodic", seq_no=3,
@@ -145,9 +154,9 @@ async def test_updated_before_started_still_records_the_transaction(api, ocpp_ur
     assert [(s["station_tx_id"], s["evse_id"], s["offline"]) for s in sessions] == [("lost-start", 2, True)]
 
 
-async def test_meter_values_firmware_log_and_security_notifications_are_accepted(api, ocpp_url):
+async def test_meter_values_firmware_log_and_security_notifications_are_accepted(api, ocpp_url, version):
     await register_station(api, STATION)
-    async with connected_peer(ocpp_url, STATION, "2.0.1") as peer:
+    async with connected_peer(ocpp_url, STATION, version) as peer:
         await boot(peer)
         await peer.call(call.MeterValues(evse_id=1, meter_value=[energy(42)]))
         await peer.call(call.FirmwareStatusNotification(status="Downloading", request_id=3))
@@ -159,9 +168,9 @@ async def test_meter_values_firmware_log_and_security_notifications_are_accepted
     assert (station["firmware_status"], station["diagnostics_status"]) == ("Downloading", "Uploading")
 
 
-async def test_every_csms_command_reaches_the_station_and_returns_its_reply(api, ocpp_url):
+async def test_every_csms_command_reaches_the_station_and_returns_its_reply(api, ocpp_url, version):
     await register_station(api, STATION)
-    async with connected_peer(ocpp_url, STATION, "2.0.1") as peer:
+    async with connected_peer(ocpp_url, STATION, version) as peer:
         await boot(peer)
         await peer.call(call.TransactionEvent(
             event_type="Started", timestamp=to_ocpp(utcnow()), trigger_reason="CablePluggedIn", seq_no=0,
@@ -204,9 +213,9 @@ async def test_every_csms_command_reaches_the_station_and_returns_its_reply(api,
     assert peer.received[0][1]["id_token"] == {"id_token": "APP-1", "type": "Central"}
 
 
-async def test_get_configuration_without_keys_tells_how_to_read_a_201_station(api, ocpp_url):
+async def test_get_configuration_without_keys_tells_how_to_read_a_201_station(api, ocpp_url, version):
     await register_station(api, STATION)
-    async with connected_peer(ocpp_url, STATION, "2.0.1") as peer:
+    async with connected_peer(ocpp_url, STATION, version) as peer:
         await boot(peer)
         response = await api.post(f"/api/v1/stations/{STATION}/commands/get_configuration", json={})
     assert response.status_code == 422

@@ -16,8 +16,9 @@ from silkcharge.sim.charger import SimulatedCharger
 from silkcharge.sim.spec import ConnectorSpec, StationSpec
 from silkcharge.store.schema import MeterSample, Transaction
 from tests.e2e.network import PASSWORD, add_token, register_station
+from tests.guards import HANG_GUARD
 
-BOTH = pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+VERSIONS = pytest.mark.parametrize("version", ["1.6", "2.0.1", "2.1"])
 FAST = pytest.mark.settings(smart_rebalance_delay=0.05, smart_check_every=0.5)
 SITE = "ALA-TEST"
 CIRCUITS = {"connection": 40.0, "cabinet-a": 32.0, "cabinet-b": 20.0}
@@ -31,7 +32,7 @@ def spec(station_id: str, version: str) -> StationSpec:
     )
 
 
-async def until(check, timeout: float = 10.0, what: str = "condition"):
+async def until(check, timeout: float = HANG_GUARD, what: str = "condition"):
     async def poll():
         while True:
             value = await check()
@@ -70,7 +71,7 @@ class Site:
                                    heartbeat_fallback=30, rng=random.Random(len(self.chargers)), **options)
         self.chargers[station_id] = charger
         self.tasks.append(asyncio.create_task(charger.run()))
-        await asyncio.wait_for(charger.booted.wait(), 10)
+        await asyncio.wait_for(charger.booted.wait(), HANG_GUARD)
         return charger
 
     async def charge(self, station_id: str, evse: int, token: str) -> str:
@@ -147,7 +148,7 @@ async def circuit_peaks(platform, layout: dict[str, list[tuple[str, int]]]) -> d
     return peaks
 
 
-@BOTH
+@VERSIONS
 @FAST
 async def test_sessions_starting_and_stopping_never_overload_a_circuit_and_the_taxi_comes_first(
     api, platform, ocpp_url, version
@@ -190,7 +191,7 @@ async def test_sessions_starting_and_stopping_never_overload_a_circuit_and_the_t
     assert [p for p in problems if p["kind"] in ("over_limit", "profile_rejected")] == []
 
 
-@BOTH
+@VERSIONS
 @FAST
 async def test_a_station_that_ignores_limits_is_reported_and_gets_headroom(api, platform, ocpp_url, version):
     a, b = f"A-{version}", f"B-{version}"
@@ -219,7 +220,7 @@ async def test_a_station_that_ignores_limits_is_reported_and_gets_headroom(api, 
         await site.close()
 
 
-@BOTH
+@VERSIONS
 @FAST
 async def test_a_rejected_profile_and_a_limit_below_the_minimum_current_are_reported(api, platform, ocpp_url, version):
     a, b = f"A-{version}", f"B-{version}"

@@ -92,3 +92,28 @@ def test_cli_what_if_says_whether_everyone_leaves_full():
     bad = runner.invoke(app, ["smart", "what-if", "--vehicles", "4", "--power-kw", "22", "--connection-kw", "60",
                               "--arrive", "late"])
     assert bad.exit_code == 2
+
+
+async def test_a_v2g_taxi_that_opted_in_gives_back_evening_energy_through_the_api_and_leaves_at_its_target(api):
+    await register_station(api, "DEPOT-1")
+    site = {"grid_limit_kw": "200", "depot": True, "base_load_w": "20000", "prices": {
+        "currency": "TJS", "utc_offset_minutes": 300, "battery_wear_per_kwh": "0.10",
+        "bands": [{"starts": "23:00", "price_per_kwh": "0.20"}, {"starts": "07:00", "price_per_kwh": "0.45"},
+                  {"starts": "17:00", "price_per_kwh": "0.70"}]}}
+    assert (await api.put("/api/v1/smart/sites/ALA-TEST", json=site)).status_code == 200
+    car = {"arrival": to_ocpp(EVENING), "departure": to_ocpp(MORNING), "max_power_kw": "11",
+           "battery_kwh": "60", "soc": "0.6", "target_soc": "0.9"}
+    refused = await api.put("/api/v1/smart/sites/ALA-TEST/depot/vehicles", json=[{**car, "code": "v", "v2g": True}])
+    assert refused.status_code == 422 and "max_discharge_kw" in refused.text
+    vehicles = [{**car, "code": "v2g", "v2g": True, "max_discharge_kw": "11", "min_soc": "0.3"}, {**car, "code": "plain"}]
+    assert (await api.put("/api/v1/smart/sites/ALA-TEST/depot/vehicles", json=vehicles)).status_code == 200
+    stored = {v["code"]: v for v in (await api.get("/api/v1/smart/sites/ALA-TEST/depot/vehicles")).json()}
+    assert (stored["v2g"]["v2g"], stored["v2g"]["min_soc"], stored["plain"]["v2g"]) == (True, "0.3", False)
+    plan = (await api.post("/api/v1/smart/sites/ALA-TEST/depot/plan", json={
+        "start": to_ocpp(EVENING), "end": to_ocpp(MORNING)})).json()
+    assert plan["feasible"]
+    # 18 kWh above its 30 % floor, given back at 0.70 instead of drawn, charged again at 0.20
+    assert set(plan["cycled_kwh"]) == {"v2g"} and abs(plan["cycled_kwh"]["v2g"] - 18) < 0.01
+    assert float(plan["wear_cost"]) == 1.8
+    net = sum(plan["vehicles"]["v2g"]) / 4 - sum(plan["discharge"]["v2g"]) / 4
+    assert net >= 60 * 0.3 - 0.01

@@ -34,8 +34,11 @@ async def test_loadtest_run_is_absorbed_and_every_acknowledged_start_is_stored(p
     report = await asyncio.to_thread(
         run, test, (ProcessGroup("server", (os.getpid(),), tree=False),)
     )
+    # What must hold whatever the machine's load: every socket held, nothing lost, no CALLERROR.
+    # A reply slower than the generator's timeout is no error here (this is not a benchmark): it
+    # is counted `late`, and a late-acknowledged start still counts as started below.
     for phase in report.phases:
-        assert (phase.held, phase.lost, phase.errors, phase.disconnects) == (STATIONS, 0, 0, 0), (
+        assert (phase.held, phase.lost, phase.call_errors, phase.disconnects) == (STATIONS, 0, {}, 0), (
             phase
         )
     ramp, steady, boot_storm, reconnect_storm = report.phases

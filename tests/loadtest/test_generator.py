@@ -60,6 +60,20 @@ async def test_a_reply_after_the_timeout_is_late_not_lost():
     assert steady.answered == steady.sent - 1
 
 
+async def test_a_start_acknowledged_after_the_timeout_still_counts_as_started():
+    # The server stores every StartTransaction it acknowledges, late or not: the generator must
+    # count the late one too, or "acknowledged == stored" fails whenever a machine is slow.
+    starts_only = Mix(heartbeat=0, status=0, meter_values=0, transaction=1)
+    async with TinyCsms(delay=("StartTransaction", 1, 1.0)) as csms:
+        report = await run_against(
+            csms, 1, Ramp(rate=10), Steady(seconds=2.5, rate=0, think_s=0.05),
+            mix=starts_only, timeout_s=0.3,
+        )
+    steady = report.phases[1]
+    assert steady.late == 1
+    assert steady.transactions_started == csms.transactions
+
+
 @pytest.mark.parametrize("status", ["Pending", "Rejected"])
 async def test_boot_pending_or_rejected_is_retried_only_after_its_interval(status):
     interval = 1

@@ -22,8 +22,10 @@ async def test_planning_endpoints_on_the_seeded_store(api, platform):
     assert all(c["standard"] == "ccs2" for c in body["coverage"])
     assert body["coverage"][0]["pools"]
 
+    # Almaty-Astana has gaps the seed's sites leave (Bishkek-Osh no longer does, with its
+    # sites on the real mountain road).
     siting = await api.post("/api/v1/planning/siting",
-                            json={"budget": 2, "corridors": ["bishkek-osh"]})
+                            json={"budget": 2, "corridors": ["almaty-astana"]})
     assert siting.status_code == 200
     result = siting.json()["result"]
     assert result["chosen"] and result["covered_weight"] >= result["baseline_weight"]

@@ -20,6 +20,7 @@ import psycopg
 import redis
 
 from tests.e2e.server_process import free_port
+from tests.guards import HANG_GUARD
 
 
 def _pg_bin(name: str) -> str:
@@ -96,7 +97,7 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + HANG_GUARD
         while time.monotonic() < deadline:
             try:
                 client.ping()

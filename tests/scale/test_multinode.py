@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from tests.conftest import API_KEY
+from tests.guards import HANG_GUARD
 from tests.scale.nodes import Node
 from tests.scale.station import Station
 
@@ -29,7 +30,7 @@ def two_nodes(pg_url, redis_url, nodes) -> tuple[Node, Node]:
     return a, b
 
 
-async def wait_for(predicate, timeout: float = 20, every: float = 0.2):
+async def wait_for(predicate, timeout: float = HANG_GUARD, every: float = 0.2):
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:

@@ -21,7 +21,7 @@ async def stored(platform, station_id: str) -> Station:
 
 @pytest.mark.settings(auto_provision=True)
 async def test_an_older_sockets_late_presence_write_and_close_leave_the_newer_socket_online(platform):
-    await platform.stations.admit("HOP-1", None)
+    await platform.stations.admit("HOP-1", "hop-password-0001")  # provisions it
     now = time.time_ns()
     older, newer = socket_id(now), socket_id(now + 1_000_000)
     await platform.stations.connected("HOP-1", "1.6", newer)
@@ -33,7 +33,7 @@ async def test_an_older_sockets_late_presence_write_and_close_leave_the_newer_so
 
 @pytest.mark.settings(auto_provision=True)
 async def test_the_same_socket_coming_back_from_silence_is_online_again_and_its_close_takes_it_offline(platform):
-    await platform.stations.admit("HOP-2", None)
+    await platform.stations.admit("HOP-2", "hop-password-0002")  # provisions it
     mine = socket_id(time.time_ns())
     await platform.stations.connected("HOP-2", "1.6", mine)
     await platform.stations.connected("HOP-2", "1.6", mine)  # after being marked silent

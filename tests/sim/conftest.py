@@ -26,6 +26,7 @@ from silkcharge.domain.clock import to_ocpp, utcnow
 from silkcharge.domain.connectors import ConnectorStandard
 from silkcharge.sim.charger import SimulatedCharger
 from silkcharge.sim.spec import ConnectorSpec, StationSpec
+from tests.guards import HANG_GUARD
 
 PASSWORD = "s3cret-password"
 GOOD_TOKENS = {"TOKEN1", "TOKEN2", "TOKEN3"}
@@ -174,7 +175,7 @@ class Csms:
         assert connection.username == station_id
         assert connection.subprotocol == ("ocpp1.6" if self.version == "1.6" else "ocpp2.0.1")
         kind = Csms16 if self.version == "1.6" else Csms201
-        station = kind(station_id, connection, response_timeout=5)
+        station = kind(station_id, connection, response_timeout=HANG_GUARD)
         station.csms = self
         self.stations[station_id] = station
         self.connections += 1
@@ -199,7 +200,7 @@ class Csms:
 
     async def wait_for(
         self, action: str, where: Callable[[dict], bool] = lambda _: True, *,
-        after: int = 0, timeout: float = 5.0,
+        after: int = 0, timeout: float = HANG_GUARD,
     ) -> dict:
         async def found() -> dict:
             while True:
@@ -272,7 +273,7 @@ async def launch():
         charger = SimulatedCharger(spec, csms.url, **settings)
         running.append((charger, asyncio.create_task(charger.run())))
         if wait_boot:
-            await asyncio.wait_for(charger.booted.wait(), 5)
+            await asyncio.wait_for(charger.booted.wait(), HANG_GUARD)
             await csms.wait_for("StatusNotification", after=0)
         return charger
 

@@ -11,6 +11,7 @@ import pytest
 from silkcharge.domain.connectors import ConnectorStandard
 from silkcharge.sim.fleet import run_fleet
 from silkcharge.sim.spec import ConnectorSpec
+from tests.guards import HANG_GUARD
 
 from .conftest import station
 
@@ -31,5 +32,5 @@ async def test_fleet_runs_live_sessions_and_ends_them_at_shutdown(csms16):
     started = csms16.calls("StartTransaction")
     assert started and len({s["idTag"] for s in started}) == len(started)
     stop.set()
-    await asyncio.wait_for(fleet, 10)
+    await asyncio.wait_for(fleet, HANG_GUARD)
     assert len(csms16.calls("StopTransaction")) == len(csms16.calls("StartTransaction"))

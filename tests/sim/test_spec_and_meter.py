@@ -10,7 +10,7 @@ import pytest
 
 from silkcharge.domain.connectors import ConnectorStandard, CurrentType
 from silkcharge.sim.meter import Ev, Meter
-from silkcharge.sim.spec import ConnectorSpec, FleetFileError, load_fleet
+from silkcharge.sim.spec import ConnectorSpec, FleetFileError, load_fleet, save_fleet
 
 STATION = {
     "station_id": "BISH-07", "password": "pw", "ocpp_version": "1.6", "vendor": "Kyrgyz EV",
@@ -28,8 +28,21 @@ def test_load_fleet_reads_stations_with_decimal_power(tmp_path):
     assert spec.connectors == (ConnectorSpec(1, 1, ConnectorStandard.TYPE2, Decimal("22")),)
 
 
+def test_a_fleet_file_others_may_read_is_read_with_a_warning_and_saved_for_its_owner_only(tmp_path, caplog):
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps([{**STATION, "security_profile": 2}]))
+    path.chmod(0o644)
+    [spec] = load_fleet(path)
+    assert spec.security_profile == 2 and spec.certificate_file is None  # optional fields
+    assert "others may read it" in caplog.text
+    save_fleet(path, [STATION])
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
 @pytest.mark.parametrize("change, message", [
     ({"ocpp_version": "1.5"}, "OCPP version"),
+    ({"security_profile": 3}, "needs a certificate_file"),
+    ({"security_profile": 4}, "not 1, 2 or 3"),
     ({"colour": "blue"}, "unknown fields"),
     ({"connectors": []}, "at least one connector"),
     ({"connectors": [{**STATION["connectors"][0], "max_power_kw": "-3"}]}, "max_power_kw"),

@@ -11,6 +11,7 @@ from ocpp.v16 import call
 
 from silkcharge.domain.clock import to_ocpp, utcnow
 from silkcharge.sim.charger import AuthorizationRejected, ConnectorUnavailable
+from tests.guards import HANG_GUARD
 
 pytestmark = pytest.mark.asyncio
 
@@ -36,7 +37,7 @@ async def test_boot_notification_then_status_for_every_connector_then_heartbeats
             "StatusNotification", lambda p, n=connector_id: p["connectorId"] == n)
         assert status["status"] == "Available" and status["errorCode"] == "NoError"
         assert status["timestamp"].endswith("Z")
-    await csms16.wait_for("Heartbeat", timeout=3)
+    await csms16.wait_for("Heartbeat")
     assert charger.tunables.heartbeat_interval == 1
 
 
@@ -45,7 +46,7 @@ async def test_pending_registration_retries_boot_after_the_given_interval(
 ):
     csms16.boot_statuses = ["Pending", "Accepted"]
     charger = await launch(spec16, csms16, wait_boot=False)
-    await asyncio.wait_for(charger.booted.wait(), 5)
+    await asyncio.wait_for(charger.booted.wait(), HANG_GUARD)
     names = [name for name, _ in csms16.log]
     assert names[:2] == ["BootNotification", "BootNotification"]
     assert charger.registration == "Accepted"
@@ -197,7 +198,7 @@ async def test_soft_reset_reports_soft_reset_reason(csms16, spec16, launch):
     answer = await csms16.call(spec16.station_id, call.Reset(type="Soft"))
     assert answer.status == "Accepted"
     assert (await csms16.wait_for("StopTransaction"))["reason"] == "SoftReset"
-    await asyncio.wait_for(_reconnected(csms16, 2), 5)
+    await asyncio.wait_for(_reconnected(csms16, 2), HANG_GUARD)
 
 
 async def _reconnected(csms, connections: int) -> None:
@@ -211,8 +212,8 @@ async def test_reconnects_and_boots_again_after_the_csms_closes_the_socket(
     charger = await launch(spec16, csms16)
     transaction_id = await charger.plug_in_and_charge(1, "TOKEN1")
     await csms16.drop(spec16.station_id)
-    await asyncio.wait_for(_reconnected(csms16, 2), 5)
-    await asyncio.wait_for(charger.booted.wait(), 5)
+    await asyncio.wait_for(_reconnected(csms16, 2), HANG_GUARD)
+    await asyncio.wait_for(charger.booted.wait(), HANG_GUARD)
     assert transaction_id in charger.transactions
     mark = csms16.mark()
     meter_values = await csms16.wait_for("MeterValues", after=mark)
@@ -228,7 +229,7 @@ async def test_stop_while_offline_is_delivered_after_reconnecting(csms16, spec16
     await asyncio.sleep(0.3)
     assert not ending.done()
     await csms16.start_again()
-    await asyncio.wait_for(ending, 5)
+    await asyncio.wait_for(ending, HANG_GUARD)
     assert (await csms16.wait_for("StopTransaction"))["reason"] == "Local"
 
 

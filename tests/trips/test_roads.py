@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import date
 
+import numpy as np
 import pytest
 
 from silkcharge.domain.geo import bearing, haversine_km
@@ -22,8 +23,15 @@ def test_haversine_almaty_bishkek_is_about_196_km_as_the_crow_flies():
     assert bearing(0, 0, 0, 1) == pytest.approx(90)
 
 
-def test_graph_is_one_connected_component_of_12405_nodes(roads):
-    assert roads.node_count == 12405
+def test_graph_is_one_connected_component_of_12405_osm_nodes_and_the_curated_waypoints(roads):
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    curated = int(np.isfinite(roads.elev).sum())
+    assert roads.node_count == 12405 + curated and curated >= 15
+    n = roads.node_count
+    adjacency = coo_matrix((np.ones(roads.edge_count), (roads.edge_a, roads.edge_b)), shape=(n, n))
+    assert connected_components(adjacency, directed=False)[0] == 1
 
 
 def test_routed_almaty_bishkek_is_within_10_percent_of_240_km(roads):
@@ -103,9 +111,33 @@ def test_bishkek_osh_in_january_shows_the_pass_hazards(roads):
 
 def test_weekend_closure_removes_the_timed_crossing(roads):
     weekday = roads.shortest_path("Osh", "Kashgar", private_car=False, closed_on=date(2026, 7, 15))
-    saturday = roads.shortest_path("Osh", "Kashgar", private_car=False, closed_on=date(2026, 7, 18))
     assert "irkeshtam" in [p.crossing.id for p in weekday.border_crossings]
-    assert "irkeshtam" not in [p.crossing.id for p in saturday.border_crossings]
+    # every KG-CN and TJ-CN road crossing works on weekdays only
+    with pytest.raises(NoRoute):
+        roads.shortest_path("Osh", "Kashgar", private_car=False, closed_on=date(2026, 7, 18))
+
+
+def test_bishkek_osh_stays_in_kyrgyzstan_over_too_ashuu_and_ala_bel_at_about_650_km(roads):
+    route = roads.shortest_path("Bishkek", "Osh")
+    assert set(roads.country[list(route.nodes)]) == {"KG"}
+    assert route.border_crossings == () and route.border_notes == ()
+    assert route.km == pytest.approx(650, rel=0.05)
+    top = max(float(roads.elev[n]) for n in route.nodes if np.isfinite(roads.elev[n]))
+    assert top >= 3100  # the Too-Ashuu tunnel and the Ala-Bel pass
+    back = roads.shortest_path("Osh", "Jalal-Abad")
+    assert set(roads.country[list(back.nodes)]) == {"KG"} and back.km < 120
+
+
+def test_crossing_hours_delay_an_arrival_after_closing_to_the_next_opening(roads):
+    from datetime import datetime, timezone
+
+    alat = roads.crossing("alat-farap")
+    late = datetime(2026, 7, 15, 18, 0, tzinfo=timezone.utc)  # 23:00 in Ashgabat
+    opens = alat.next_open(late)
+    assert opens.astimezone(timezone.utc) == datetime(2026, 7, 16, 4, 0, tzinfo=timezone.utc)
+    noon = datetime(2026, 7, 15, 7, 0, tzinfo=timezone.utc)
+    assert alat.next_open(noon) == noon
+    assert roads.crossing("kordai-akzhol").always_open
 
 
 def test_km_along_walks_the_route(roads):

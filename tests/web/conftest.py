@@ -13,12 +13,14 @@ import contextlib
 import json
 import os
 import random
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 import uvicorn
+from playwright.async_api import expect
 
 from silkcharge.api.app import create_api
 from silkcharge.api.console import STATIC
@@ -26,9 +28,9 @@ from silkcharge.data.seed import load_seed_network
 from silkcharge.services.seeding import seed_network
 from silkcharge.sim.charger import SimulatedCharger
 from silkcharge.sim.spec import StationSpec, load_fleet
-from silkcharge.store.db import migrate
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, _sqlite_template
 from tests.e2e.server_process import free_port
+from tests.guards import HANG_GUARD
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,6 +38,11 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+# An expectation waits for its condition (text shown, element visible) and returns as soon as it
+# holds; the bound only decides when to give up. Playwright's 5 s is too short for a 2-core CI
+# machine running three test workers and a CPU-bound process beside the browser.
+expect.set_options(timeout=HANG_GUARD * 1000)
+
 TOKENS = [{"token": f"WEB-{n:04d}", "type": "ISO14443", "label": "browser test card"} for n in range(1, 6)]
 
 
@@ -50,9 +57,9 @@ def _need(ready: bool, what: str) -> None:
 @pytest.fixture
 def database_url(tmp_path) -> Iterator[str]:
     """SQLite only: the browser tests exercise the console, the store is tested elsewhere."""
-    url = f"sqlite+aiosqlite:///{tmp_path}/silkcharge.sqlite3"
-    migrate(url)
-    yield url
+    target = tmp_path / "silkcharge.sqlite3"
+    shutil.copyfile(_sqlite_template(), target)
+    yield f"sqlite+aiosqlite:///{target}"
 
 
 @pytest.fixture
@@ -102,7 +109,7 @@ async def chargers(platform) -> AsyncIterator:
         charger = SimulatedCharger(spec, url, meter_interval=1, reconnect_delay=0.2, step_delay=0.05,
                                    heartbeat_fallback=30, rng=random.Random(spec.station_id))
         running.append((charger, asyncio.create_task(charger.run())))
-        await asyncio.wait_for(charger.booted.wait(), 10)
+        await asyncio.wait_for(charger.booted.wait(), HANG_GUARD)
         return charger
 
     yield start
@@ -138,6 +145,7 @@ def open_console(browser, console_url):
         if signed_in:
             await context.add_init_script(
                 f"sessionStorage.setItem('silkcharge.apiKey', {json.dumps(API_KEY)})")
+        context.set_default_timeout(HANG_GUARD * 1000)  # waits for a selector or a function too
         page = await context.new_page()
         page.errors = []
         page.on("pageerror", lambda error: page.errors.append(error))

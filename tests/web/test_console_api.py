@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 
-from silkcharge.ocpp.commands import COMMANDS
+from silkcharge.domain.commands import COMMANDS
 from tests.e2e.network import register_station
 
 OCPP16_ERROR_CODES = {
@@ -48,7 +48,7 @@ CONSOLE_LANGUAGES = {"ru", "kk", "uz", "ky", "tg", "zh"}
 
 @pytest.fixture
 async def fleet_sites(api):
-    """One registered station at the Almaty test site, so there is a charging site to locate."""
+    """One registered station at the test site (Kaskelen), so there is a charging site to locate."""
     await register_station(api, "CONSOLE-1")
 
 
@@ -73,10 +73,28 @@ async def test_trip_map_locates_places_and_stops_and_draws_the_road(api: httpx.A
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert [(p["kind"], p["name"]) for p in body["points"]] == [
-        ("place", "Almaty"), ("stop", "Almaty test site"), ("place", "Bishkek")]
+        ("place", "Almaty"), ("stop", "Kaskelen test site"), ("place", "Bishkek")]
     assert 10 < len(body["route"]) <= 800
     assert body["route"][0] == pytest.approx([43.24, 76.9], abs=0.3)
     assert body["route"][-1] == pytest.approx([42.87, 74.6], abs=0.3)
+
+
+async def test_trip_map_draws_the_road_the_plan_drives_not_a_detour_through_a_stop(api: httpx.AsyncClient, fleet_sites):
+    """A stop beside the curated Bishkek-Osh mountain road once snapped to a node of another
+    road: the map drew a 370 km loop through Naryn for a 149 km leg."""
+    site = await api.post("/api/v1/sites", json={
+        "code": "KG-SUUSAMYR", "operator": "KZ-TEST", "name": "Suusamyr stop", "country": "KG",
+        "lat": 42.2631, "lon": 73.7561, "timezone": "Asia/Bishkek"})
+    assert site.status_code == 201, site.text
+    await api.post("/api/v1/stations", json={
+        "id": "SUUSAMYR-1", "site": "KG-SUUSAMYR", "password": "a-long-station-password",
+        "connectors": [{"evse_id": 1, "connector_id": 1, "standard": "ccs2", "max_power_kw": "60"}]})
+    answer = await api.get("/api/v1/console/trip-map",
+                           params=[("point", "Bishkek"), ("point", "site:KG-SUUSAMYR"), ("point", "Osh")])
+    assert answer.status_code == 200, answer.text
+    route = answer.json()["route"]
+    assert max(lon for _, lon in route) < 74.7  # never east of Bishkek (74.6): no loop via Naryn
+    assert min(lat for lat, _ in route) == pytest.approx(40.51, abs=0.1)
 
 
 @pytest.mark.parametrize("params, reason", [

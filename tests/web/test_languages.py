@@ -15,7 +15,8 @@ from tests.web.helpers import pick
 I18N = Path(__file__).resolve().parents[2] / "web" / "src" / "i18n"
 LANGUAGES = ["en", "ru", "kk", "uz", "ky", "tg", "zh"]
 RAW_KEY = re.compile(r"\b(?:app|nav|login|common|language|state|dash|col|sessions|alerts|station|unit|"
-                     r"driver|map|find|reservation|city|trip|veh|smart|whatif|depot)\.[a-z][A-Za-z_0-9]+\b")
+                     r"driver|map|find|reservation|city|trip|veh|smart|whatif|depot|review|device)"
+                     r"\.[a-z][A-Za-z_0-9]+\b")
 
 
 def strings(language: str) -> dict[str, str]:
@@ -43,6 +44,7 @@ PAGES = {
     "/#/sessions": "#sessions, main p",
     "/#/alerts": "#alerts article",
     "/#/smart": "#smart-none, #smart-site-table",
+    "/#/review": "#review-none, #review-list article",
 }
 
 
@@ -90,7 +92,7 @@ async def test_driver_pages_render_in_the_browser_language_with_no_missing_strin
             await page.fill("#destination", "Bishkek")
             await expect(page.locator("#vehicle option").first).to_be_attached()
             await page.click("#plan")
-        await expect(page.locator(loaded).first).to_be_visible(timeout=30_000)
+        await expect(page.locator(loaded).first).to_be_visible()
         text = await page.locator("body").inner_text()
         assert not RAW_KEY.findall(text), f"{path}: raw keys on screen"
         assert await page.evaluate("[...window.silkchargeMissing]") == [], path

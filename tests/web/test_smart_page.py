@@ -92,18 +92,17 @@ async def test_circuits_follow_a_car_plugging_in_a_paused_car_is_explained_and_r
     await page.evaluate("window.sameDocument = true")
 
     await charge(charger, 1, "WEB-0001")
-    await expect(bar(page, "cabinet-a", "planned")).to_have_attribute("data-amps", str(CABINET_A), timeout=15_000)
+    await expect(bar(page, "cabinet-a", "planned")).to_have_attribute("data-amps", str(CABINET_A))
     await expect(bar(page, "connection", "planned")).to_have_attribute("data-amps", str(CABINET_A))
     await page.wait_for_function(  # the charger's meter values show the car drawing its share
-        "Number(document.querySelector('[data-circuit=\"cabinet-a\"] .bar-value.actual').dataset.amps) > 8",
-        timeout=15_000)
+        "Number(document.querySelector('[data-circuit=\"cabinet-a\"] .bar-value.actual').dataset.amps) > 8")
     await expect(page.locator('[data-circuit="cabinet-a"] .bar-row.planned .bar')).to_have_class("bar near")
     await expect(evse_row(page, AC, 1).locator(".sent")).to_have_text("10 A")
     await expect(evse_row(page, AC, 1).locator(".note")).to_have_text("Charging at its share")
 
     await charge(charger, 2, "WEB-0002")
     problem = page.locator('article.smart-problem[data-kind="below_min_current"]')
-    await expect(problem).to_contain_text("A car is paused for lack of room", timeout=15_000)
+    await expect(problem).to_contain_text("A car is paused for lack of room")
     await expect(problem.locator(".explain")).to_contain_text("less than the 6 A a car needs")
     await expect(evse_row(page, AC, 2).locator(".note")).to_have_text("Paused: not enough room for its minimum")
     await expect(page.locator("#smart-paused")).to_have_text("1")
@@ -124,14 +123,14 @@ async def test_what_if_answers_yes_and_no_in_plain_words(open_console, fleet, ap
     await expect(row).to_contain_text("40 A · 27.6 kW")
 
     await page.click("#whatif-run")  # the form opens on 40 taxis × 22 kW on 250 kW
-    await expect(page.locator("#whatif-verdict")).to_have_text("Yes: all 40 vehicles leave full.", timeout=30_000)
+    await expect(page.locator("#whatif-verdict")).to_have_text("Yes: all 40 vehicles leave full.")
     await expect(page.locator("#whatif-answer")).to_contain_text("Together they need 1,600 kWh between 18:00 and")
     await expect(page.locator("#whatif-answer")).to_contain_text("on your 250 kW connection")
 
     await page.fill("#whatif-connection_kw", "60")
     await page.click("#whatif-run")
     verdict = page.locator("#whatif-verdict")
-    await expect(verdict).to_contain_text("No: ", timeout=30_000)
+    await expect(verdict).to_contain_text("No: ")
     await expect(verdict).to_contain_text("of 40 vehicles leave short")
     await expect(verdict).to_have_class("verdict short")
     await screenshot(page, "smart-whatif")
@@ -152,7 +151,7 @@ async def test_a_depot_plan_says_who_leaves_short_by_how_much_and_the_peak_it_sa
 
     await page.click("#plan")
     verdict = page.locator("#depot-verdict")
-    await expect(verdict).to_contain_text("1 of 4 vehicles leave short", timeout=30_000)
+    await expect(verdict).to_contain_text("1 of 4 vehicles leave short")
     plan = (await api.post(f"/api/v1/smart/sites/{DEPOT}/depot/plan", json={
         "start": EVENING, "end": "2025-03-01T21:00:00Z", "push": False})).json()
     assert list(plan["shortfall_kwh"]) == ["bus-4"] and plan["uncontrolled_peak_kw"] == 60.0
@@ -182,18 +181,18 @@ async def test_smart_pages_render_in_russian_and_chinese_with_no_missing_strings
     page = await open_console("/#/smart", locale=locale)
     await expect(page.locator('nav a[href="#/smart"]')).to_have_text(title)
     await page.click("#whatif-run")
-    await expect(page.locator("#whatif-verdict")).to_be_visible(timeout=30_000)
+    await expect(page.locator("#whatif-verdict")).to_be_visible()
     await check_strings(page, "#/smart")
 
     await page.evaluate(f"location.hash = {json.dumps(f'#/smart/{SITE}')}")
-    await expect(page.locator('article.smart-problem[data-kind="below_min_current"]')).to_be_visible(timeout=15_000)
+    await expect(page.locator('article.smart-problem[data-kind="below_min_current"]')).to_be_visible()
     await expect(bar(page, "cabinet-a", "planned")).to_have_attribute("data-amps", str(CABINET_A))
     await check_strings(page, SITE)
     await screenshot(page, f"{language}-smart-site")
 
     await page.evaluate(f"location.hash = {json.dumps(f'#/smart/{DEPOT}')}")
     await page.click("#plan")
-    await expect(page.locator("#depot-verdict")).to_be_visible(timeout=30_000)
+    await expect(page.locator("#depot-verdict")).to_be_visible()
     await check_strings(page, DEPOT)
 
 

@@ -4,7 +4,8 @@ const KEY = "silkcharge.apiKey";
 
 export class ApiError extends Error {
   /** `retryAfter`: the seconds a 429 (or 503) says to wait, from its Retry-After header. */
-  constructor(readonly status: number, readonly detail: unknown, readonly retryAfter: number | null = null) {
+  constructor(readonly status: number, readonly detail: unknown, readonly retryAfter: number | null = null,
+              readonly body: unknown = null) {
     super(`HTTP ${status}`);
   }
 }
@@ -32,7 +33,7 @@ export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
     headers: { "Content-Type": "application/json", ...headers(), ...(init.headers ?? {}) },
   });
   const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
-  if (!response.ok) throw new ApiError(response.status, body?.detail ?? body, retryAfter(response));
+  if (!response.ok) throw new ApiError(response.status, body?.detail ?? body, retryAfter(response), body);
   return body as T;
 }
 

@@ -10,13 +10,25 @@ export interface Reservation {
   expires_at: string; status: string; created_at: string;
 }
 
+export interface Charge {
+  cdr_id: string; currency: string; total_excl_vat: string; total_incl_vat: string; billed: boolean;
+  review: string | null;
+}
+
+export interface ChargingSession {
+  id: number; station_id: string; evse_id: number; connector_id: number; id_token: string | null; state: string;
+  started_at: string; stopped_at: string | null; energy_wh: string | null; stop_reason: string | null;
+  charge: Charge | null; receipt: string | null;
+}
+
 let current: Promise<DriverAccount | null> | null = null;
 
 export const driver = {
   /** The logged-in driver, or null. */
   get(): Promise<DriverAccount | null> {
     current ??= api<DriverAccount>("/driver/me").catch((error) => {
-      if (error instanceof ApiError && error.status === 401) return null;
+      // 410: the account was deleted (by this browser or another); nobody is logged in.
+      if (error instanceof ApiError && (error.status === 401 || error.status === 410)) return null;
       throw error;
     });
     return current;
@@ -41,6 +53,15 @@ export const driver = {
     await api("/driver/password", {
       method: "POST", body: JSON.stringify({ current_password: currentPassword, new_password: newPassword }),
     });
+  },
+  /** The driver's charging sessions, newest first, each with what it cost. */
+  sessions(): Promise<ChargingSession[]> {
+    return api<ChargingSession[]>("/driver/sessions");
+  },
+  /** Delete the account (the password once more); the session ends with it. */
+  async deleteAccount(password: string): Promise<void> {
+    await api("/driver/me", { method: "DELETE", body: JSON.stringify({ password }) });
+    current = Promise.resolve(null);
   },
   /** Ask for a reset link. The answer is the same whether or not the email has an account. */
   async askReset(email: string): Promise<void> {

@@ -21,6 +21,8 @@ const REASONS: [RegExp, string][] = [
   [/^this reset link was used already/, "driver.linkUsed"],
   [/^this reset link has expired/, "driver.linkExpired"],
   [/^the current password is wrong/, "driver.wrongCurrent"],
+  [/^the password is wrong/, "driver.wrongPassword"],
+  [/is still charging; delete the account/, "driver.stillCharging"],
   [/^the new password is the same as the current one/, "driver.samePassword"],
   [/^a password needs/, "driver.passwordRule"],
   [/is not an email address/, "driver.notEmail"],

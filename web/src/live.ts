@@ -19,16 +19,17 @@ export interface StationStatus {
   status: string | null;
   error_code: string | null;
   site_id: number | null;
+  planned?: boolean;
   connectors: ConnectorStatus[];
 }
 
-export type State = "available" | "charging" | "faulted" | "unavailable" | "offline";
-export const STATES: State[] = ["available", "charging", "faulted", "unavailable", "offline"];
+export type State = "available" | "charging" | "faulted" | "unavailable" | "offline" | "planned";
+export const STATES: State[] = ["available", "charging", "faulted", "unavailable", "offline", "planned"];
 
 const CHARGING = new Set(["Charging", "SuspendedEV", "SuspendedEVSE", "Occupied", "Preparing", "Finishing"]);
 
 export function stateOf(station: StationStatus): State {
-  if (!station.online) return "offline";
+  if (!station.online) return station.planned ? "planned" : "offline";
   const connectors = station.connectors;
   if (station.status === "Faulted" || connectors.some((c) => c.status === "Faulted")) return "faulted";
   if (connectors.some((c) => c.in_transaction || CHARGING.has(c.status))) return "charging";

@@ -9,11 +9,13 @@ import { driver } from "./driver";
 import { alertsPage } from "./pages/alerts";
 import { dashboardPage } from "./pages/dashboard";
 import { driverAccountPage } from "./pages/driverAccount";
+import { accountDeletedPage } from "./pages/driverData";
 import { driverLoginPage } from "./pages/driverLogin";
 import { forgotPasswordPage, resetPasswordPage } from "./pages/driverPassword";
 import { findPage } from "./pages/find";
 import { loginPage } from "./pages/login";
 import { mapPage } from "./pages/map";
+import { reviewPage } from "./pages/review";
 import { sessionsPage } from "./pages/sessions";
 import { smartPage } from "./pages/smart";
 import { smartSitePage } from "./pages/smartSite";
@@ -34,6 +36,7 @@ const PUBLIC: [RegExp, Page][] = [
   [/^#\/driver\/forgot$/, forgotPasswordPage],
   [/^#\/driver\/reset\/([^/]+)$/, resetPasswordPage],
   [/^#\/driver\/account$/, driverAccountPage],
+  [/^#\/driver\/deleted$/, accountDeletedPage],
 ];
 
 /** Operator pages: need the API key. */
@@ -41,6 +44,7 @@ const ROUTES: [RegExp, Page][] = [
   [/^#\/map$/, mapPage],
   [/^#\/sessions$/, sessionsPage],
   [/^#\/alerts$/, alertsPage],
+  [/^#\/review$/, reviewPage],
   [/^#\/smart$/, smartPage],
   [/^#\/smart\/([^/]+)$/, smartSitePage],
   [/^#\/stations\/([^/]+)$/, stationPage],
@@ -49,7 +53,7 @@ const ROUTES: [RegExp, Page][] = [
 
 const NAV: [string, string][] = [
   ["#/", "nav.dashboard"], ["#/map", "nav.map"], ["#/sessions", "nav.sessions"], ["#/alerts", "nav.alerts"],
-  ["#/smart", "nav.smart"],
+  ["#/review", "nav.review"], ["#/smart", "nav.smart"],
 ];
 const DRIVER_NAV: [string, string][] = [
   ["#/find", "nav.find"], ["#/trip", "nav.trip"], ["#/vehicles", "nav.vehicles"],

@@ -22,6 +22,14 @@ export interface ChargerPower {
   station_id: string; evse_id: number; path: string[]; transaction_id: number | null;
   planned_a: number | null; sent_a: number | null; default_a: number | null;
   actual_a: string | null; actual_w: string | null; obeys_profiles: boolean;
+  ev_needs: EvNeeds | null;
+}
+
+/** What an ISO 15118 car said it needs (2.0.1 NotifyEVChargingNeeds; 2.1 adds V2X). */
+export interface EvNeeds {
+  transfer: string; energy_wh: number | null; min_current_a: number | null; max_current_a: number | null;
+  max_power_w: number | null; departure: string | null;
+  bidirectional?: boolean; offered?: string[]; max_discharge_w?: number | null; dischargeable_wh?: number | null;
 }
 
 export interface CircuitPower { circuit: string; limit_a: number; path: string[]; planned_a: number; actual_a: number }

@@ -20,11 +20,13 @@ from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request,
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from silkcharge.api.errors import answers
 from silkcharge.services.attempts import TooManyAttempts
 from silkcharge.services.drivers import (
     LANGUAGES,
     MAX_PASSWORD,
     MIN_PASSWORD,
+    AccountDeleted,
     AccountExists,
     AccountRefused,
     DriverAccount,
@@ -52,7 +54,7 @@ class RegisterIn(Body):
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
     name: str = Field(min_length=1, max_length=200)
-    language: str = Field("en", description=f"one of {', '.join(LANGUAGES)}")
+    language: str = Field("en", json_schema_extra={"enum": list(LANGUAGES)})
 
 
 class LoginIn(Body):
@@ -110,17 +112,17 @@ def _out(account: DriverAccount) -> DriverOut:
                      tokens=list(account.tokens))
 
 
-def _session_token(request: Request, bearer: HTTPAuthorizationCredentials | None) -> str | None:
+def session_token_of(request: Request, bearer: HTTPAuthorizationCredentials | None) -> str | None:
     return bearer.credentials if bearer is not None else request.cookies.get(COOKIE)
 
 
-def _address(request: Request) -> str | None:
+def client_address(request: Request) -> str | None:
     """The client's address, for the per-address limits. Behind a proxy, uvicorn puts the
     forwarded address here for proxies it trusts (``FORWARDED_ALLOW_IPS``)."""
     return request.client.host if request.client is not None else None
 
 
-def _too_many(exc: TooManyAttempts) -> HTTPException:
+def too_many(exc: TooManyAttempts) -> HTTPException:
     return HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after_seconds)})
 
 
@@ -139,9 +141,11 @@ async def _send(mailer: Mailer, email: Email) -> None:
 async def current_driver(
     request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 ) -> DriverAccount:
-    """The logged-in driver, or 401 saying how to log in."""
+    """The logged-in driver, or 401 saying how to log in (410 if the account was deleted)."""
     try:
-        return await request.app.state.platform.drivers.authenticate(_session_token(request, bearer))
+        return await request.app.state.platform.drivers.authenticate(session_token_of(request, bearer))
+    except AccountDeleted as exc:
+        raise HTTPException(410, str(exc)) from None
     except NotLoggedIn as exc:
         raise HTTPException(401, f"{exc} (POST /api/v1/driver/login)",
                             headers={"WWW-Authenticate": "Bearer"}) from None
@@ -161,7 +165,7 @@ def own_token(driver: DriverAccount, wanted: str | None) -> str:
     return wanted
 
 
-@router.post("/register", response_model=DriverOut, status_code=201)
+@router.post("/register", response_model=DriverOut, status_code=201, responses=answers(409))
 async def register(body: RegisterIn, request: Request) -> DriverOut:
     """Open a driver account; it gets its own app token to reserve with. Log in afterwards."""
     try:
@@ -174,15 +178,15 @@ async def register(body: RegisterIn, request: Request) -> DriverOut:
     return _out(account)
 
 
-@router.post("/login", response_model=SessionOut)
+@router.post("/login", response_model=SessionOut, responses=answers(401, 429))
 async def login(body: LoginIn, request: Request, response: Response) -> SessionOut:
     try:
         session = await request.app.state.platform.drivers.login(
-            body.email, body.password, _address(request))
+            body.email, body.password, client_address(request))
     except NotLoggedIn as exc:
         raise HTTPException(401, str(exc)) from None
     except TooManyAttempts as exc:
-        raise _too_many(exc) from None
+        raise too_many(exc) from None
     response.set_cookie(
         COOKIE, session.token, expires=session.expires_at, path="/api/v1", httponly=True,
         samesite="strict", secure=request.url.scheme == "https",
@@ -196,7 +200,7 @@ async def logout(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
 ) -> Response:
     """End this session (the token stops working at once); answers 204 even if it had ended."""
-    token = _session_token(request, bearer)
+    token = session_token_of(request, bearer)
     if token:
         await request.app.state.platform.drivers.logout(token)
     response.status_code = 204
@@ -204,32 +208,32 @@ async def logout(
     return response
 
 
-@router.get("/me", response_model=DriverOut)
+@router.get("/me", response_model=DriverOut, responses=answers(401, 410))
 async def me(driver: Driver) -> DriverOut:
     return _out(driver)
 
 
-@router.post("/password", status_code=204)
+@router.post("/password", status_code=204, responses=answers(401, 403, 410, 429))
 async def change_password(
     body: PasswordChangeIn, driver: Driver, request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
 ) -> Response:
     """Change the password, giving the current one. The driver's other sessions end; this one
     stays. A wrong current password counts as a failed login (429 past the limit)."""
-    token = _session_token(request, bearer) or ""
+    token = session_token_of(request, bearer) or ""
     try:
         await request.app.state.platform.drivers.change_password(
-            driver, token, body.current_password, body.new_password, _address(request))
+            driver, token, body.current_password, body.new_password, client_address(request))
     except WrongPassword as exc:
         raise HTTPException(403, str(exc)) from None
     except AccountRefused as exc:
         raise HTTPException(422, str(exc)) from None
     except TooManyAttempts as exc:
-        raise _too_many(exc) from None
+        raise too_many(exc) from None
     return Response(status_code=204)
 
 
-@router.post("/password-reset", response_model=ResetAsked, status_code=202)
+@router.post("/password-reset", response_model=ResetAsked, status_code=202, responses=answers(429))
 async def ask_password_reset(
     body: PasswordResetIn, request: Request, background: BackgroundTasks
 ) -> ResetAsked:
@@ -237,18 +241,18 @@ async def ask_password_reset(
     it does not tell who has an account; asking too often for one email answers 429."""
     platform = request.app.state.platform
     try:
-        reset = await platform.drivers.request_password_reset(body.email, _address(request))
+        reset = await platform.drivers.request_password_reset(body.email, client_address(request))
     except AccountRefused as exc:
         raise HTTPException(422, str(exc)) from None
     except TooManyAttempts as exc:
-        raise _too_many(exc) from None
+        raise too_many(exc) from None
     if reset is not None:
         background.add_task(_send, mailer_for(platform.settings),
                             reset_email(reset, _console_url(platform.settings)))
     return ResetAsked(detail="if an account has this email, a reset link is on its way to it")
 
 
-@router.post("/password-reset/confirm", status_code=204)
+@router.post("/password-reset/confirm", status_code=204, responses=answers(400))
 async def confirm_password_reset(body: PasswordResetConfirmIn, request: Request) -> Response:
     """Set a new password with the token from the reset mail. The token works once, and every
     session of the driver ends; log in with the new password."""

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.staticfiles import StaticFiles
 
-from silkcharge.ocpp.commands import COMMANDS
+from silkcharge.domain.commands import COMMANDS
 from silkcharge.trips.network import load_charging_sites
 from silkcharge.trips.roads import NoRoute, UnknownPlace, load_road_graph
 
@@ -59,8 +59,8 @@ async def trip_map(
     point: list[str] = Query(..., description="in driving order: a place name, or site:CODE for "
                                               "a charging stop; 2 to 12 points"),
 ) -> dict[str, Any]:
-    """What a trip plan looks like on the map: its points located, and the road between them
-    (shortest road legs, thinned to at most 800 coordinates)."""
+    """What a trip plan looks like on the map: its points located, and the road between its
+    places (the shortest road, as the planner drives it, thinned to at most 800 coordinates)."""
     if not 2 <= len(point) <= 12:
         raise HTTPException(422, "give 2 to 12 points")
     roads = load_road_graph()
@@ -77,8 +77,13 @@ async def trip_map(
             else:
                 place = roads.place(item)
                 located.append({"kind": "place", "name": place.name, "lat": place.lat, "lon": place.lon})
+        # The plan drives the road between its places and stops beside it (within its corridor):
+        # the line is that road. Routing from stop to stop instead could snap a stop to a node
+        # of another road (a curated mountain road replaces the graph's own edges there).
+        ends = [p for p in located if p["kind"] == "place"]
+        ends = ends if len(ends) >= 2 else located
         line: list[tuple[float, float]] = []
-        for a, b in zip(located, located[1:]):
+        for a, b in zip(ends, ends[1:]):
             line.extend(roads.shortest_path((a["lat"], a["lon"]), (b["lat"], b["lon"])).coords)
     except (UnknownPlace, NoRoute) as exc:
         raise HTTPException(422, str(exc)) from None

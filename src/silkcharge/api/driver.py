@@ -12,14 +12,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from silkcharge.api import models as m
 from silkcharge.api.accounts import Driver, DriverReservationIn, own_token
+from silkcharge.api.bounds import Finite, FiniteDecimal, OcppId
+from silkcharge.api.errors import STATION_CALL, answers
 from silkcharge.services.reservations import ReservationRequest, UnknownReservation
 from silkcharge.services.search import (
+    MAX_KWH,
+    MAX_LIMIT,
+    MAX_MINUTES,
+    MAX_RADIUS_KM,
     BoundingBox,
     ConnectorResult,
     InvalidSearch,
@@ -35,20 +41,24 @@ router = APIRouter()
 @router.get("/search/stations", tags=["driver"])
 async def search_stations(
     request: Request,
-    lat: float | None = Query(None, description="where the driver is (or the centre to measure from)"),
-    lon: float | None = Query(None),
-    radius_km: float = Query(10.0, description="above 0, at most 2000"),
-    min_lat: float | None = Query(None, description="bounding box instead of a radius: all four"),
-    min_lon: float | None = Query(None),
-    max_lat: float | None = Query(None),
-    max_lon: float | None = Query(None),
+    lat: Annotated[Finite | None, Query(
+        ge=-90, le=90, description="where the driver is (or the centre to measure from)")] = None,
+    lon: Annotated[Finite | None, Query(ge=-180, le=180)] = None,
+    radius_km: Annotated[Finite, Query(gt=0, le=MAX_RADIUS_KM)] = 10.0,
+    min_lat: Annotated[Finite | None, Query(
+        ge=-90, le=90, description="bounding box instead of a radius: all four")] = None,
+    min_lon: Annotated[Finite | None, Query(ge=-180, le=180)] = None,
+    max_lat: Annotated[Finite | None, Query(ge=-90, le=90)] = None,
+    max_lon: Annotated[Finite | None, Query(ge=-180, le=180)] = None,
     standard: str | None = Query(None, description="connector standard, e.g. 'GB/T DC', 'ccs2', 'Type 2'"),
-    min_power_kw: Decimal | None = Query(None),
+    min_power_kw: Annotated[FiniteDecimal | None, Query(ge=0)] = None,
     operator: str | None = Query(None, description="operator code"),
     available: bool = Query(False, description="only sites with a matching connector free right now"),
-    limit: int = Query(20),
-    kwh: Decimal = Query(Decimal(30), description="energy of the session to price"),
-    minutes: Decimal | None = Query(None, description="its length; default kwh at min(power, 50 kW)"),
+    limit: int = Query(20, ge=1, le=MAX_LIMIT),
+    kwh: Annotated[FiniteDecimal, Query(
+        gt=0, le=MAX_KWH, description="energy of the session to price")] = Decimal(30),
+    minutes: Annotated[FiniteDecimal | None, Query(
+        gt=0, le=MAX_MINUTES, description="its length; default kwh at min(power, 50 kW)")] = None,
     token: str | None = Query(None, description="the driver's idToken, for concession prices"),
 ) -> dict[str, Any]:
     try:
@@ -64,7 +74,10 @@ async def search_stations(
     return {"count": len(results), "results": [_site(result) for result in results]}
 
 
-@router.post("/driver/reservations", response_model=m.ReservationOut, status_code=201, tags=["driver"])
+@router.post(
+    "/driver/reservations", response_model=m.ReservationOut, status_code=201, tags=["driver"],
+    responses=answers(401, 403, 404, 410, *STATION_CALL),
+)
 async def reserve(body: DriverReservationIn, request: Request, driver: Driver):
     """Hold an EVSE for the logged-in driver's idToken until `expires_at` (at most a day ahead)."""
     token = own_token(driver, body.id_token)
@@ -73,14 +86,20 @@ async def reserve(body: DriverReservationIn, request: Request, driver: Driver):
     )
 
 
-@router.get("/driver/reservations", response_model=list[m.ReservationOut], tags=["driver"])
+@router.get(
+    "/driver/reservations", response_model=list[m.ReservationOut], tags=["driver"],
+    responses=answers(401, 410),
+)
 async def my_reservations(request: Request, driver: Driver):
     """The logged-in driver's reservations, newest first."""
     return await request.app.state.platform.drivers.reservations_of(driver)
 
 
-@router.delete("/driver/reservations/{reservation_id}", response_model=m.ReservationOut, tags=["driver"])
-async def cancel_reservation(reservation_id: int, request: Request, driver: Driver):
+@router.delete(
+    "/driver/reservations/{reservation_id}", response_model=m.ReservationOut, tags=["driver"],
+    responses=answers(401, 404, 410, *STATION_CALL),
+)
+async def cancel_reservation(reservation_id: OcppId, request: Request, driver: Driver):
     """Cancel one of the driver's own reservations; anyone else's answers 404."""
     reservations = request.app.state.platform.reservations
     reservation = await reservations.get(reservation_id)
@@ -131,6 +150,7 @@ def _price(quote: Quote) -> dict[str, Any]:
         "total_incl_vat": _amount(quote.total_incl_vat),
         "total_excl_vat": _amount(quote.total_excl_vat),
         "tariff": quote.tariff,
+        "capped_by": quote.capped_by,
         "reason": quote.reason,
         "session": {"kwh": str(quote.kwh), "minutes": _amount(quote.minutes),
                     "start_local": quote.start_local.isoformat()},

@@ -1,13 +1,16 @@
-"""Planning routes: corridors, coverage gaps, siting and adequacy for the stored network."""
+"""Planning routes: corridors, coverage gaps, siting and adequacy for the stored network.
+Everything that reads the stored sites computes on a worker thread (`api.heavy`)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
+from silkcharge.api.heavy import off_loop
 from silkcharge.planning import analysis
 from silkcharge.planning.adequacy import power_per_ev
 from silkcharge.planning.corridors import PlanningInputError, load_corridors
@@ -16,6 +19,7 @@ from silkcharge.planning.store import load_store_sites
 from silkcharge.trips.roads import load_road_graph
 
 router = APIRouter(prefix="/planning", tags=["planning"])
+T = TypeVar("T")
 
 NETWORK_NOTE = ("computed from the stations in this platform's store; if that is the shipped "
                 "seed network, it is an illustrative sample and so are these figures")
@@ -48,8 +52,13 @@ class SitingRequest(BaseModel):
     cover_km: float = Field(2.0, gt=0, description="city mode: a pool covers cells this near")
 
 
-async def _sites(request: Request):
-    return await load_store_sites(request.app.state.platform.sessions)
+async def _with_sites(request: Request, compute: Callable[[list], T]) -> T:
+    """`compute(stored sites)` on a worker thread, with the sites read there too: siting
+    solves and coverage walks take seconds and must not hold the event loop (`api.heavy`)."""
+    async def job(sessions) -> T:
+        return compute(await load_store_sites(sessions))
+
+    return await off_loop(request, job)
 
 
 def _bad(exc: Exception) -> HTTPException:
@@ -71,11 +80,9 @@ async def corridors() -> list[dict[str, Any]]:
 async def coverage(request: Request, corridor: list[str] | None = Query(None),
                    standard: str | None = None, rule: str = "afir",
                    buffer_km: float = Query(5.0, gt=0)) -> dict[str, Any]:
-    sites = await _sites(request)
-    graph = await asyncio.to_thread(load_road_graph)
     try:
-        result = await asyncio.to_thread(analysis.coverage, graph, sites, corridor, standard,
-                                         rule, buffer_km)
+        result = await _with_sites(request, lambda sites: analysis.coverage(
+            load_road_graph(), sites, corridor, standard, rule, buffer_km))
     except (PlanningInputError, ValueError) as exc:
         raise _bad(exc) from None
     return {"note": NETWORK_NOTE, "coverage": analysis.jsonable(result)}
@@ -84,22 +91,22 @@ async def coverage(request: Request, corridor: list[str] | None = Query(None),
 @router.post("/siting")
 async def siting(request: Request, body: SitingRequest) -> dict[str, Any]:
     """Where to build: FRLM over corridor trips, or (``mode: city``) MCLP over a city's people."""
-    sites = await _sites(request)
-    graph = await asyncio.to_thread(load_road_graph)
     plots = [Candidate(p.id, p.name, p.lat, p.lon, "plot", p.kw) for p in body.plots]
-    try:
+
+    def solve(sites: list) -> Any:
         if body.mode == "city":
-            if not body.city:
-                raise PlanningInputError("city mode needs a city, e.g. \"city\": \"Almaty\"")
-            answer = await asyncio.to_thread(
-                analysis.city_siting, graph, sites, body.city, body.budget, body.budget_kw,
+            return analysis.city_siting(
+                load_road_graph(), sites, body.city, body.budget, body.budget_kw,
                 body.standard, body.radius_km, body.population, decay_km=body.decay_km,
                 cover_km=body.cover_km, plots=plots, method=body.method)
-        else:
-            answer = await asyncio.to_thread(
-                analysis.corridor_siting, graph, sites, body.budget, body.corridors,
-                body.standard, body.range_km, body.every_km, plots, body.method,
-                budget_kw=body.budget_kw)
+        return analysis.corridor_siting(
+            load_road_graph(), sites, body.budget, body.corridors, body.standard, body.range_km,
+            body.every_km, plots, body.method, budget_kw=body.budget_kw)
+
+    try:
+        if body.mode == "city" and not body.city:
+            raise PlanningInputError("city mode needs a city, e.g. \"city\": \"Almaty\"")
+        answer = await _with_sites(request, solve)
     except (PlanningInputError, ValueError) as exc:
         raise _bad(exc) from None
     return {"note": NETWORK_NOTE, "mode": body.mode, **analysis.jsonable(answer)}
@@ -107,8 +114,8 @@ async def siting(request: Request, body: SitingRequest) -> dict[str, Any]:
 
 @router.get("/adequacy")
 async def adequacy(request: Request) -> dict[str, Any]:
-    sites = await _sites(request)
+    areas = await _with_sites(request, lambda sites: analysis.jsonable(power_per_ev(sites)))
     return {
         "note": "EV and station counts are sourced (fleet.json); kW per EV is " + NETWORK_NOTE,
-        "areas": analysis.jsonable(power_per_ev(sites)),
+        "areas": areas,
     }

@@ -6,17 +6,18 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from silkcharge.api.errors import Conflict, NotFound
+from silkcharge.api.bounds import INT32_MAX, FiniteDecimal, OcppId
+from silkcharge.api.errors import STATION_CALL, Conflict, NotFound, answers
 from silkcharge.domain.clock import parse_ocpp, to_ocpp, utcnow
-from silkcharge.ocpp.commands import ChargingProfileIn
+from silkcharge.domain.commands import ChargingProfileIn
 from silkcharge.services.smart import (
     CONNECTION,
     SmartChargingService,
@@ -33,6 +34,7 @@ from silkcharge.smart.composite import (
     composite_schedule,
     differences,
 )
+from silkcharge.smart.ev_needs import EvNeeds
 from silkcharge.smart.profiles import ChargingRateUnit, ProfileError, profile_from_fields
 from silkcharge.smart.site import amps_to_kw, kw_to_amps
 from silkcharge.smart.whatif import Scenario, what_if
@@ -42,6 +44,7 @@ from silkcharge.store.schema import (
     Connector,
     DepotVehicle,
     EvseCircuit,
+    LocalControllerStation,
     MeterSample,
     Site,
     SmartProblem,
@@ -88,6 +91,8 @@ class PricesIn(BaseModel):
     bands: list[PriceBandIn] = Field(min_length=1)
     utc_offset_minutes: int = Field(default=0, ge=-720, le=840)
     demand_charge_per_kw: Decimal = Field(default=Decimal(0), ge=0)
+    battery_wear_per_kwh: Decimal = Field(
+        default=Decimal(0), ge=0, le=1000, description="V2G: what each kWh a car discharges costs in battery wear")
 
 
 class SolarIn(BaseModel):
@@ -99,10 +104,10 @@ class SolarIn(BaseModel):
 class SmartSiteIn(BaseModel):
     """The connection's limit in A per phase, or in kW (three-phase at `voltage`)."""
 
-    grid_limit_a: Decimal | None = Field(default=None, gt=0)
-    grid_limit_kw: Decimal | None = Field(default=None, gt=0)
-    voltage: Decimal = Field(default=Decimal(230), gt=0, le=1000, description="phase-to-neutral")
-    base_load_w: Decimal | None = Field(default=None, ge=0)
+    grid_limit_a: FiniteDecimal | None = Field(default=None, gt=0, le=1_000_000)
+    grid_limit_kw: FiniteDecimal | None = Field(default=None, gt=0, le=1_000_000)
+    voltage: FiniteDecimal = Field(default=Decimal(230), ge=1, le=1000, description="phase-to-neutral")
+    base_load_w: FiniteDecimal | None = Field(default=None, ge=0, le=10**9)
     depot: bool = False
     solar: SolarIn | None = None
     prices: PricesIn | None = None
@@ -120,17 +125,27 @@ class SmartSiteIn(BaseModel):
 
 
 class CircuitIn(BaseModel):
-    limit_a: Decimal = Field(gt=0, description="A per phase")
+    limit_a: FiniteDecimal = Field(gt=0, le=1_000_000, description="A per phase")
     parent: str | None = Field(default=None, description="code of the circuit above; none: the connection")
     name: str | None = Field(default=None, max_length=200)
     phases: int = Field(default=3, ge=1, le=3)
 
 
+class GridSignalIn(BaseModel):
+    """A limit on the site's grid connection from outside (grid operator, aggregator, demand response)."""
+
+    model_config = {"extra": "forbid"}
+    limit_kw: FiniteDecimal = Field(ge=0, le=1_000_000, description="the most the site may draw from the grid, kW")
+    source: str = Field(default="SO", min_length=1, max_length=20,
+                        description="who set it (OCPP chargingLimitSource names: SO = system operator, EMS, ...)")
+    until: datetime | None = Field(default=None, description="when it ends (UTC); none: until cleared")
+
+
 class EvseCircuitIn(BaseModel):
     circuit: str
     priority: int = Field(default=0, ge=-100, le=100)
-    max_current_a: Decimal = Field(default=Decimal(32), gt=0, le=1000)
-    min_current_a: Decimal = Field(default=Decimal(6), ge=0, le=100)
+    max_current_a: FiniteDecimal = Field(default=Decimal(32), gt=0, le=1000)
+    min_current_a: FiniteDecimal = Field(default=Decimal(6), ge=0, le=100)
     phases: int = Field(default=3, ge=1, le=3)
     obeys_profiles: bool = True
 
@@ -146,7 +161,7 @@ class PriorityIn(BaseModel):
 
 
 class ProfileIn(BaseModel):
-    evse_id: int = Field(ge=0)
+    evse_id: OcppId
     profile: ChargingProfileIn
 
 
@@ -154,17 +169,22 @@ class VehicleIn(BaseModel):
     code: str = Field(min_length=1, max_length=48)
     arrival: datetime
     departure: datetime
-    max_power_kw: Decimal = Field(gt=0, le=1000)
-    energy_kwh: Decimal | None = Field(default=None, ge=0)
-    battery_kwh: Decimal | None = Field(default=None, gt=0)
-    soc: Decimal | None = Field(default=None, ge=0, le=1)
-    target_soc: Decimal | None = Field(default=None, ge=0, le=1)
-    station_id: str | None = None
-    evse_id: int | None = Field(default=None, ge=1)
-    id_token: str | None = None
+    max_power_kw: FiniteDecimal = Field(gt=0, le=1000)
+    energy_kwh: FiniteDecimal | None = Field(default=None, ge=0, le=10_000)
+    battery_kwh: FiniteDecimal | None = Field(default=None, gt=0, le=10_000)
+    soc: FiniteDecimal | None = Field(default=None, ge=0, le=1)
+    target_soc: FiniteDecimal | None = Field(default=None, ge=0, le=1)
+    station_id: str | None = Field(default=None, max_length=48)
+    evse_id: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    id_token: str | None = Field(default=None, max_length=64)
+    v2g: bool = Field(default=False, description="the driver opted in to discharging (OCPP 2.1 V2X)")
+    max_discharge_kw: FiniteDecimal | None = Field(default=None, gt=0, le=1000)
+    min_soc: FiniteDecimal | None = Field(default=None, ge=0, le=1, description="V2G: kept while parked (default 0.3)")
 
     @model_validator(mode="after")
     def sound(self) -> VehicleIn:
+        if self.v2g and (self.max_discharge_kw is None or None in (self.battery_kwh, self.soc, self.target_soc)):
+            raise ValueError(f"vehicle {self.code}: v2g needs max_discharge_kw, battery_kwh, soc and target_soc")
         if self.arrival.tzinfo is None or self.departure.tzinfo is None:
             raise ValueError("arrival and departure need a timezone (UTC: a trailing Z)")
         if self.departure <= self.arrival:
@@ -235,7 +255,7 @@ async def list_sites(session: AsyncSession = Db) -> list[dict]:
     ]
 
 
-@router.put("/sites/{code}")
+@router.put("/sites/{code}", responses=answers(404))
 async def put_site(code: str, body: SmartSiteIn, request: Request, session: AsyncSession = Db) -> dict:
     site = await _site(session, code)
     row = await session.get(SmartSite, site.id) or SmartSite(site_id=site.id)
@@ -254,7 +274,7 @@ async def put_site(code: str, body: SmartSiteIn, request: Request, session: Asyn
     return await get_site(code, session)
 
 
-@router.get("/sites/{code}")
+@router.get("/sites/{code}", responses=answers(404))
 async def get_site(code: str, session: AsyncSession = Db) -> dict:
     site, row = await _smart_site(session, code)
     circuits = (await session.scalars(select(CircuitRow).where(CircuitRow.site_id == site.id).order_by(CircuitRow.code))).all()
@@ -283,8 +303,11 @@ async def get_site(code: str, session: AsyncSession = Db) -> dict:
     }
 
 
-@router.put("/sites/{code}/circuits/{circuit}")
-async def put_circuit(code: str, circuit: str, body: CircuitIn, request: Request, session: AsyncSession = Db) -> dict:
+@router.put("/sites/{code}/circuits/{circuit}", responses=answers(404, 409))
+async def put_circuit(
+    code: str, body: CircuitIn, request: Request, session: AsyncSession = Db,
+    circuit: str = Path(min_length=1, max_length=48),
+) -> dict:
     site, _ = await _smart_site(session, code)
     if circuit == CONNECTION:
         raise Conflict(f"'{CONNECTION}' is the grid connection itself: set its limit with PUT /smart/sites/{code}")
@@ -310,7 +333,7 @@ async def _below(session: AsyncSession, node: CircuitRow, ancestor_id: int) -> b
     return False
 
 
-@router.delete("/sites/{code}/circuits/{circuit}", status_code=204)
+@router.delete("/sites/{code}/circuits/{circuit}", status_code=204, responses=answers(404, 409))
 async def delete_circuit(code: str, circuit: str, request: Request, session: AsyncSession = Db) -> Response:
     site, _ = await _smart_site(session, code)
     row = await _circuit(session, site.id, circuit)
@@ -324,8 +347,8 @@ async def delete_circuit(code: str, circuit: str, request: Request, session: Asy
     return Response(status_code=204)
 
 
-@router.put("/stations/{station_id}/evses/{evse_id}")
-async def put_evse(station_id: str, evse_id: int, body: EvseCircuitIn, request: Request, session: AsyncSession = Db) -> dict:
+@router.put("/stations/{station_id}/evses/{evse_id}", responses=answers(404, 409))
+async def put_evse(station_id: str, evse_id: OcppId, body: EvseCircuitIn, request: Request, session: AsyncSession = Db) -> dict:
     station = await session.get(Station, station_id)
     if station is None:
         raise NotFound(f"no station {station_id}")
@@ -347,8 +370,59 @@ async def put_evse(station_id: str, evse_id: int, body: EvseCircuitIn, request: 
     return {"station_id": station_id, "evse_id": evse_id, **body.model_dump(mode="json")}
 
 
+class LocalControllerIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    stations: list[Annotated[str, Field(min_length=1, max_length=48)]] = Field(
+        max_length=1000, description="the stations behind the controller; [] frees them all")
+
+
+@router.put("/local-controllers/{controller_id}", responses=answers(404, 409))
+async def put_local_controller(
+    body: LocalControllerIn, request: Request, session: AsyncSession = Db,
+    controller_id: str = Path(min_length=1, max_length=48),
+) -> dict:
+    """K03, K14: which stations sit behind a local controller (itself a station). A limit on
+    the controller, reported with its own NotifyChargingLimit, then holds for its stations
+    together in load management; profiles reach it through `POST /stations/{id}/profiles`."""
+    if await session.get(Station, controller_id) is None:
+        raise NotFound(f"no station {controller_id}")
+    wanted = sorted(set(body.stations))
+    if controller_id in wanted:
+        raise Conflict(f"{controller_id} cannot sit behind itself")
+    found = set((await session.scalars(select(Station.id).where(Station.id.in_(wanted or ["-"])))).all())
+    if missing := [s for s in wanted if s not in found]:
+        raise NotFound(f"no station {', '.join(missing)}")
+    if await session.scalar(select(LocalControllerStation.station_id).where(
+            LocalControllerStation.station_id == controller_id).limit(1)):
+        raise Conflict(f"{controller_id} sits behind another local controller itself")
+    taken = (await session.execute(select(LocalControllerStation.station_id, LocalControllerStation.controller_id)
+                                   .where(LocalControllerStation.station_id.in_(wanted or ["-"]),
+                                          LocalControllerStation.controller_id != controller_id))).all()
+    if taken:
+        raise Conflict("; ".join(f"{s} is behind {c}" for s, c in taken))
+    await session.execute(delete(LocalControllerStation).where(LocalControllerStation.controller_id == controller_id))
+    session.add_all(LocalControllerStation(station_id=s, controller_id=controller_id) for s in wanted)
+    await session.commit()
+    for site_id in await smart(request)._sites_behind(controller_id):
+        await smart(request).rebalance(site_id)
+    return {"controller_id": controller_id, "stations": wanted}
+
+
+@router.get("/local-controllers/{controller_id}", responses=answers(404))
+async def get_local_controller(
+    session: AsyncSession = Db, controller_id: str = Path(min_length=1, max_length=48),
+) -> dict:
+    if await session.get(Station, controller_id) is None:
+        raise NotFound(f"no station {controller_id}")
+    stations = (await session.scalars(select(LocalControllerStation.station_id).where(
+        LocalControllerStation.controller_id == controller_id).order_by(LocalControllerStation.station_id))).all()
+    return {"controller_id": controller_id, "stations": list(stations)}
+
+
 @router.put("/priorities/{group_id}")
-async def put_priority(group_id: str, body: PriorityIn, session: AsyncSession = Db) -> dict:
+async def put_priority(
+    body: PriorityIn, session: AsyncSession = Db, group_id: str = Path(min_length=1, max_length=64)
+) -> dict:
     row = await session.get(ChargingPriority, group_id) or ChargingPriority(group_id=group_id)
     row.priority = body.priority
     session.add(row)
@@ -359,7 +433,45 @@ async def put_priority(group_id: str, body: PriorityIn, session: AsyncSession = 
 # ---- planned and actual power ------------------------------------------------------------------
 
 
-@router.post("/sites/{code}/rebalance")
+def _signal_out(signal) -> dict:
+    return {"limit_kw": str(signal.limit_kw), "source": signal.source,
+            "until": to_ocpp(signal.until) if signal.until else None, "received_at": to_ocpp(signal.received_at)}
+
+
+@router.put("/sites/{code}/grid-signal", responses=answers(404, 409))
+async def put_grid_signal(code: str, body: GridSignalIn, request: Request, session: AsyncSession = Db) -> dict:
+    """A grid signal: the site's connection is limited to `limit_kw` until `until`. Load
+    management re-balances at once within it (the site's limit tree has it at its root), and a
+    depot plan is re-solved against it. Kept in memory: the sender re-sends after a restart."""
+    site_id = (await _smart_site(session, code))[0].id
+    await session.rollback()  # hand the connection back: SQLite has only one
+    if body.until is not None:
+        if body.until.tzinfo is None:
+            raise Conflict("until must carry a time zone (UTC)")
+        if body.until <= utcnow():
+            raise Conflict(f"until {to_ocpp(body.until)} has passed: a signal must end in the future")
+    signal = await smart(request).grid_signal(site_id, body.limit_kw, body.source, body.until)
+    return _signal_out(signal)
+
+
+@router.get("/sites/{code}/grid-signal", responses=answers(404))
+async def get_grid_signal(code: str, request: Request, session: AsyncSession = Db) -> dict:
+    """The grid signal in force, or `{"signal": null}`."""
+    site_id = (await _smart_site(session, code))[0].id
+    signal = smart(request).grid_signal_of(site_id)
+    return {"signal": _signal_out(signal) if signal else None}
+
+
+@router.delete("/sites/{code}/grid-signal", status_code=204, responses=answers(404))
+async def delete_grid_signal(code: str, request: Request, session: AsyncSession = Db) -> Response:
+    site_id = (await _smart_site(session, code))[0].id
+    await session.rollback()
+    if not await smart(request).clear_grid_signal(site_id):
+        raise NotFound(f"site {code} has no grid signal in force")
+    return Response(status_code=204)
+
+
+@router.post("/sites/{code}/rebalance", responses=answers(404))
 async def rebalance(code: str, request: Request, session: AsyncSession = Db) -> dict:
     site_id = (await _smart_site(session, code))[0].id
     await session.rollback()  # hand the connection back: SQLite has only one
@@ -367,7 +479,7 @@ async def rebalance(code: str, request: Request, session: AsyncSession = Db) -> 
     return await power(code, request, session)
 
 
-@router.get("/sites/{code}/power")
+@router.get("/sites/{code}/power", responses=answers(404))
 async def power(code: str, request: Request, session: AsyncSession = Db) -> dict:
     """Per EVSE and per circuit: the limit, the current planned (last allocation) and the
     current drawn (latest meter values), amperes per phase."""
@@ -389,6 +501,7 @@ async def power(code: str, request: Request, session: AsyncSession = Db) -> dict
             "sent_a": state.sent.get(key, state.defaults.get(key)), "default_a": state.defaults.get(key),
             "actual_a": actual.get(key, {}).get("current"), "actual_w": actual.get(key, {}).get("power"),
             "obeys_profiles": model.evses[key].obeys_profiles,
+            "ev_needs": _needs(state.ev_needs.get(key)),
         })
     circuits = []
     for circuit, path in model.model.grid.walk():
@@ -409,6 +522,18 @@ async def power(code: str, request: Request, session: AsyncSession = Db) -> dict
     }
 
 
+def _needs(ev: EvNeeds | None) -> dict | None:
+    """What the car on an EVSE said it needs (K15), as the power view shows it."""
+    if ev is None:
+        return None
+    return {"transfer": ev.transfer, "energy_wh": ev.energy_wh, "min_current_a": ev.min_current_a,
+            "max_current_a": ev.max_current_a, "max_power_w": ev.max_power_w,
+            "departure": to_ocpp(ev.departure) if ev.departure else None,
+            # OCPP 2.1 V2X: what the car offers and how much it could give back
+            "bidirectional": ev.bidirectional, "offered": list(ev.offered), "max_discharge_w": ev.max_discharge_w,
+            "dischargeable_wh": ev.dischargeable_wh}
+
+
 async def _actual(session: AsyncSession, running: dict[str, Transaction]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for key, tx in running.items():
@@ -426,7 +551,7 @@ async def _actual(session: AsyncSession, running: dict[str, Transaction]) -> dic
     return out
 
 
-@router.get("/sites/{code}/problems")
+@router.get("/sites/{code}/problems", responses=answers(404))
 async def problems(code: str, limit: int = Query(100, ge=1, le=1000), session: AsyncSession = Db) -> list[dict]:
     site = await _site(session, code)
     rows = (await session.scalars(
@@ -442,7 +567,10 @@ async def problems(code: str, limit: int = Query(100, ge=1, le=1000), session: A
 # ---- profiles and composite schedules ----------------------------------------------------------
 
 
-@router.post("/stations/{station_id}/profiles", status_code=201)
+@router.post(
+    "/stations/{station_id}/profiles", status_code=201,
+    responses=answers(404, *STATION_CALL),
+)
 async def set_profile(station_id: str, body: ProfileIn, request: Request) -> dict:
     """SetChargingProfile in the neutral vocabulary; kept here once the station accepts it."""
     try:
@@ -463,19 +591,42 @@ async def list_profiles(station_id: str, request: Request, session: AsyncSession
     rows = (await session.scalars(
         select(ChargingProfileRecord).where(ChargingProfileRecord.station_id == station_id).order_by(ChargingProfileRecord.id)
     )).all()
-    return {
-        "installed": [
-            {"evse_id": r.evse_id, "source": r.source, "installed_at": to_ocpp(r.installed_at), "profile": r.body}
-            for r in rows
-        ],
-        "reported": smart(request).reports.get(station_id, []),
-    }
+    installed = [
+        {"evse_id": r.evse_id, "source": r.source, "installed_at": to_ocpp(r.installed_at), "profile": r.body}
+        for r in rows
+    ]
+    await session.rollback()  # hand the connection back: SQLite has only one
+    return {"installed": installed, "reported": await smart(request).reported(station_id)}
 
 
-@router.delete("/stations/{station_id}/profiles")
+class ProfileQueryIn(BaseModel):
+    """Which installed profiles a 2.0.1 station is to report (none: all of them)."""
+
+    model_config = {"extra": "forbid"}
+    evse_id: OcppId | None = None
+    purpose: Literal[
+        "ChargingStationMaxProfile", "ChargingStationExternalConstraints", "TxDefaultProfile", "TxProfile"
+    ] | None = None
+    stack_level: OcppId | None = None
+
+
+@router.post("/stations/{station_id}/profiles/report", responses=answers(404, *STATION_CALL))
+async def ask_for_profiles(station_id: str, request: Request, body: ProfileQueryIn | None = None) -> dict:
+    """K09: GetChargingProfiles with a new request id. The station answers Accepted (its
+    ReportChargingProfiles follow and show in `GET .../profiles` as `reported`) or NoProfiles.
+    OCPP 1.6 has no such message: 422."""
+    service = smart(request)
+    request_id = await service.next_report_request_id(station_id)
+    criteria = (body or ProfileQueryIn()).model_dump(exclude_none=True)
+    result = await service._commands.send(
+        station_id, "get_charging_profiles", {"request_id": request_id, **criteria})
+    return {"status": result.status, "request_id": request_id, "reply": result.reply}
+
+
+@router.delete("/stations/{station_id}/profiles", responses=answers(404, *STATION_CALL))
 async def clear_profiles(
-    station_id: str, request: Request, profile_id: int | None = None, evse_id: int | None = None,
-    purpose: str | None = None, stack_level: int | None = None,
+    station_id: str, request: Request, profile_id: OcppId | None = None, evse_id: OcppId | None = None,
+    purpose: str | None = None, stack_level: OcppId | None = None,
 ) -> dict:
     criteria = {"profile_id": profile_id, "evse_id": evse_id, "purpose": purpose, "stack_level": stack_level}
     given = {k: v for k, v in criteria.items() if v is not None}
@@ -486,9 +637,9 @@ async def clear_profiles(
     return {"status": result.status, "reply": result.reply}
 
 
-@router.get("/stations/{station_id}/composite")
+@router.get("/stations/{station_id}/composite", responses=answers(404, *STATION_CALL))
 async def composite(
-    station_id: str, request: Request, evse_id: int = Query(ge=0), duration: int = Query(3600, gt=0, le=86400),
+    station_id: str, request: Request, evse_id: Annotated[OcppId, Query()], duration: int = Query(3600, gt=0, le=86400),
     rate_unit: Literal["A", "W"] = "A", session: AsyncSession = Db,
 ) -> dict:
     """The station's GetCompositeSchedule next to the one computed here from the profiles
@@ -521,7 +672,7 @@ async def composite(
 # ---- depots ------------------------------------------------------------------------------------
 
 
-@router.put("/sites/{code}/depot/vehicles")
+@router.put("/sites/{code}/depot/vehicles", responses=answers(404, 409))
 async def put_vehicles(code: str, body: list[VehicleIn], session: AsyncSession = Db) -> dict:
     """Replace the depot's vehicles."""
     site, row = await _smart_site(session, code)
@@ -537,7 +688,7 @@ async def put_vehicles(code: str, body: list[VehicleIn], session: AsyncSession =
     return {"site": code, "vehicles": len(body)}
 
 
-@router.get("/sites/{code}/depot/vehicles")
+@router.get("/sites/{code}/depot/vehicles", responses=answers(404))
 async def get_vehicles(code: str, session: AsyncSession = Db) -> list[dict]:
     """The depot's vehicles as stored, earliest arrival first."""
     site, _ = await _smart_site(session, code)
@@ -548,7 +699,8 @@ async def get_vehicles(code: str, session: AsyncSession = Db) -> list[dict]:
         {"code": r.code, "arrival": to_ocpp(r.arrival), "departure": to_ocpp(r.departure),
          "max_power_kw": _text(r.max_power_kw), "energy_kwh": _text(r.energy_kwh),
          "battery_kwh": _text(r.battery_kwh), "soc": _text(r.soc), "target_soc": _text(r.target_soc),
-         "station_id": r.station_id, "evse_id": r.evse_id, "id_token": r.id_token}
+         "station_id": r.station_id, "evse_id": r.evse_id, "id_token": r.id_token,
+         "v2g": r.v2g, "max_discharge_kw": _text(r.max_discharge_kw), "min_soc": _text(r.min_soc)}
         for r in rows
     ]
 
@@ -558,7 +710,7 @@ def _text(value: Decimal | None) -> str | None:
     return str(value) if value is not None else None
 
 
-@router.post("/sites/{code}/depot/plan")
+@router.post("/sites/{code}/depot/plan", responses=answers(404))
 async def plan(code: str, body: PlanIn, request: Request, session: AsyncSession = Db) -> dict:
     site_id = (await _smart_site(session, code))[0].id
     await session.rollback()  # hand the connection back: SQLite has only one
@@ -576,6 +728,9 @@ async def plan(code: str, body: PlanIn, request: Request, session: AsyncSession 
         "solve_seconds": round(schedule.solve_seconds, 3),
         "grid_kw": [round(g, 2) for g in schedule.grid_kw],
         "vehicles": {vid: [round(w / 1000, 2) for w in watts] for vid, watts in schedule.power_w.items()},
+        # V2G: kW each opted-in car gives back per slot, kWh cycled per car, the wear it costs
+        "discharge": {vid: [round(w / 1000, 2) for w in watts] for vid, watts in schedule.discharge_w.items()},
+        "cycled_kwh": schedule.cycled_kwh, "wear_cost": str(schedule.wear_cost),
     }
 
 

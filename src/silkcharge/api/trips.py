@@ -1,12 +1,13 @@
 """Driver routes: the vehicle catalog, connector compatibility and trip planning.
 
 Open to drivers without an API key: nothing here changes stored data. Stations and their live
-availability come from the platform's store.
+availability come from the platform's store. Planning and route searches read every site and
+walk the road graph: they run on the platform's worker threads (`api.heavy`), a bounded number
+at a time, never on the event loop the OCPP gateway shares.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
@@ -16,16 +17,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from silkcharge.api.errors import answers
+from silkcharge.api.heavy import off_loop
 from silkcharge.domain.clock import utcnow
 from silkcharge.domain.compat import ChargeOption, load_adapters, usable_standards
 from silkcharge.domain.pricing import PricingError, estimate
 from silkcharge.domain.tariffs import InvalidTariff, NoApplicableTariff, Tariff, select_tariff
 from silkcharge.domain.vehicles import CompareError, UnknownVehicle, Vehicle, load_catalog
 from silkcharge.store.schema import Site, TariffRecord
+from silkcharge.trips.energy import cycle_factor
 from silkcharge.trips.network import (
     ChargingSite,
     SiteIndex,
@@ -56,12 +61,14 @@ def _vehicle(vehicle_id: str) -> Vehicle:
 
 def _summary(v: Vehicle) -> dict[str, Any]:
     return {
-        "id": v.id, "name": v.name, "make": v.make, "model": v.model, "trim": v.trim,
+        "id": v.id, "name": v.name, "label": load_catalog().label(v), "make": v.make, "model": v.model, "trim": v.trim,
         "year": v.year, "market": str(v.market), "battery_kwh": v.battery_kwh,
         "consumption_wh_km": v.consumption_wh_km, "range_km": round(v.range_km()),
         "ac_inlets": [s.label for s in v.ac_inlets], "ac_kw": v.ac_kw,
         "dc_inlets": [s.label for s in v.dc_inlets], "dc_kw": v.dc_kw,
-        "curve_source": str(v.curve_source),
+        "curve_source": str(v.curve_source), "curve_generic": v.has_default_curve,
+        "consumption_basis": v.consumption_basis,
+        "real_world_wh_km": round(v.consumption_wh_km * cycle_factor(v.consumption_basis), 1),
     }
 
 
@@ -75,7 +82,7 @@ async def search_vehicles(
     inlet: str | None = Query(None, description="a connector the car takes, e.g. 'GB/T DC'"),
     min_dc_kw: float | None = Query(None, ge=0),
     market: str | None = Query(None, description="CN, EU or global"),
-    limit: int = Query(20, ge=1, le=500),
+    limit: int = Query(20, ge=1, le=2000),
 ) -> list[dict[str, Any]]:
     try:
         found = load_catalog().search(q, make=make, inlet=inlet, min_dc_kw=min_dc_kw,
@@ -85,7 +92,7 @@ async def search_vehicles(
     return [_summary(v) for v in found]
 
 
-@router.get("/vehicles/compare")
+@router.get("/vehicles/compare", responses=answers(404))
 async def compare_vehicles(ids: str = Query(..., description="2 to 4 ids, comma-separated")):
     try:
         rows = load_catalog().compare([i.strip() for i in ids.split(",") if i.strip()])
@@ -96,7 +103,7 @@ async def compare_vehicles(ids: str = Query(..., description="2 to 4 ids, comma-
     return {"rows": {name: list(values) for name, values in rows.items()}}
 
 
-@router.get("/vehicles/{vehicle_id}")
+@router.get("/vehicles/{vehicle_id}", responses=answers(404))
 async def get_vehicle(vehicle_id: str) -> dict[str, Any]:
     v = _vehicle(vehicle_id)
     return {
@@ -108,7 +115,7 @@ async def get_vehicle(vehicle_id: str) -> dict[str, Any]:
     }
 
 
-@router.get("/vehicles/{vehicle_id}/compatibility")
+@router.get("/vehicles/{vehicle_id}/compatibility", responses=answers(404))
 async def compatibility(
     request: Request,
     vehicle_id: str,
@@ -135,21 +142,27 @@ async def compatibility(
         raise HTTPException(422, "give both origin and destination, or neither")
     if lat is None and origin is None:
         return answer
-    sites = await load_charging_sites(request.app.state.platform.sessions)
-    if lat is not None and lon is not None:
-        answer["near"] = [
-            {**_choice(n.choice), "distance_km": round(n.distance_km, 1)}
-            for n in sites_near(sites, v, lat, lon, radius_km, carried)]
-    if origin is not None and destination is not None:
-        roads = load_road_graph()
-        try:
+
+    async def near_and_along(sessions) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        sites = await load_charging_sites(sessions)
+        if lat is not None and lon is not None:
+            found["near"] = [
+                {**_choice(n.choice), "distance_km": round(n.distance_km, 1)}
+                for n in sites_near(sites, v, lat, lon, radius_km, carried)]
+        if origin is not None and destination is not None:
+            roads = load_road_graph()
             route = roads.shortest_path(origin, destination)
-        except (UnknownPlace, NoRoute) as exc:
-            raise HTTPException(422, str(exc)) from None
-        along = sites_along(SiteIndex(roads, sites), route, v, corridor_km, carried)
-        answer["along"] = {"route_km": round(route.km, 1), "sites": [
-            {**_choice(s.choice), "km": round(s.km, 1), "detour_km": round(s.detour_km, 1)}
-            for s in along]}
+            along = sites_along(SiteIndex(roads, sites), route, v, corridor_km, carried)
+            found["along"] = {"route_km": round(route.km, 1), "sites": [
+                {**_choice(s.choice), "km": round(s.km, 1), "detour_km": round(s.detour_km, 1)}
+                for s in along]}
+        return found
+
+    try:
+        answer.update(await off_loop(request, near_and_along))
+    except (UnknownPlace, NoRoute) as exc:
+        raise HTTPException(422, str(exc)) from None
     return answer
 
 
@@ -177,10 +190,13 @@ class PlanIn(BaseModel):
     start_soc: float = 90.0
     min_arrival_soc: float = 10.0
     min_destination_soc: float = 15.0
-    max_charge_soc: float = 80.0
+    max_charge_soc: float = Field(100.0, description="a cap only: the plan charges to what the "
+                                  "next legs need")
     overhead_min: float = 5.0
-    speed_kmh: float = 80.0
-    consumption_factor: float = Field(1.0, description="about 1.3 for winter")
+    speed_kmh: float = Field(80.0, description="on main roads; mountain roads and passes "
+                             "drive at their own (lower) speeds")
+    consumption_factor: float = Field(1.0, description="extra multiplier on the energy model; "
+                                      "the weather comes from on_date or depart_at")
     avoid_borders: list[str] = Field(default_factory=list)
     prefer_operators: list[str] = Field(default_factory=list)
     exclude_operators: list[str] = Field(default_factory=list)
@@ -191,21 +207,35 @@ class PlanIn(BaseModel):
     corridor_km: float = 15.0
 
 
-@router.post("/trips/plan")
+@router.post("/trips/plan", responses=answers(404))
 async def plan(request: Request, body: PlanIn) -> dict[str, Any]:
     v = _vehicle(body.vehicle_id)
     fields = body.model_dump(exclude={"vehicle_id"})
     trip = TripRequest(vehicle=v, **{k: tuple(x) if isinstance(x, list) else x
                                      for k, x in fields.items()})
-    platform = request.app.state.platform
-    sites = await load_charging_sites(platform.sessions)
-    prices = await TripPrices.load(platform.sessions)
+
+    async def planned(sessions) -> TripPlan:
+        """The store's sites and tariffs, the road graph and the planner, on a worker thread."""
+        sites = await load_charging_sites(sessions)
+        prices = await TripPrices.load(sessions)
+        return plan_trip(trip, SiteIndex(load_road_graph(), sites), price_session=prices.price)
+
     try:
-        result = await asyncio.to_thread(plan_trip, trip, SiteIndex(load_road_graph(), sites),
-                                         price_session=prices.price)
-    except (TripError, UnknownPlace) as exc:
+        result = await off_loop(request, planned)
+    except TripError as exc:
+        return JSONResponse(status_code=422, content={  # type: ignore[return-value]
+            "detail": exc.render("api"), **_jsonable(exc.explanation.as_dict("api"))})
+    except UnknownPlace as exc:
         raise HTTPException(422, str(exc)) from None
     return plan_to_dict(result)
+
+
+def _jsonable(explained: dict[str, Any]) -> dict[str, Any]:
+    out = dict(explained)
+    out.pop("message", None)
+    out["params"] = {k: (v.isoformat() if isinstance(v, date) else v)
+                     for k, v in out["params"].items()}
+    return out
 
 
 class TripPrices:
@@ -265,8 +295,13 @@ def plan_to_dict(plan: TripPlan) -> dict[str, Any]:
         out = []
         for leg in plan.legs:
             item = asdict(leg)
-            for key in ("km", "drive_min", "border_wait_min", "departure_soc", "arrival_soc"):
+            for key in ("km", "drive_min", "border_wait_min", "departure_soc", "arrival_soc",
+                        "energy_kwh", "climb_m", "descent_m", "lowest_soc"):
                 item[key] = round(item[key], 1)
+            item["temp_c"] = None if leg.temp_c is None else round(leg.temp_c, 1)
+            item["profile"] = [
+                {"km": round(km, 1), "elevation_m": None if elev is None else round(elev),
+                 "soc": round(soc, 1)} for km, elev, soc in leg.profile]
             item["depart_at"], item["arrive_at"] = _time(leg.depart_at), _time(leg.arrive_at)
             if leg.stop is not None:
                 stop = item["stop"]
@@ -289,6 +324,7 @@ def plan_to_dict(plan: TripPlan) -> dict[str, Any]:
             "total_min": round(plan.total_min, 1), "drive_min": round(plan.drive_min, 1),
             "charge_min": round(plan.charge_min, 1), "overhead_min": round(plan.overhead_min, 1),
             "border_wait_min": round(plan.border_wait_min, 1),
+            "energy_kwh": round(plan.energy_kwh, 1),
             "busy_wait_min": round(plan.busy_wait_min, 1), "stops": len(plan.stops),
             "arrival_soc": round(plan.arrival_soc, 1),
             "cost": [_price(c) for c in plan.priced_cost],
@@ -299,6 +335,8 @@ def plan_to_dict(plan: TripPlan) -> dict[str, Any]:
                       "the stop starts (now, without depart_at); totals are per currency, over the "
                       "stops that have a price, and never add one currency to another"),
         "warnings": list(plan.warnings),
+        "notes": [_jsonable(n.as_dict("api")) | {"message": w}
+                  for n, w in zip(plan.notes, plan.warnings)],
         "candidates": plan.candidates,
         "assumptions": {k: (v.isoformat() if isinstance(v, date) else v)
                         for k, v in plan.assumptions.items()},

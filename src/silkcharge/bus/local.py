@@ -14,6 +14,22 @@ class StationOffline(Exception):
     """The station has no open socket, so a command cannot reach it."""
 
 
+class StationCallError(Exception):
+    """The station answered our CALL with a CALLERROR."""
+
+    def __init__(self, code: str, description: str, details: dict[str, Any]) -> None:
+        super().__init__(f"{code}: {description}")
+        self.code, self.description, self.details = code, description, details
+
+
+class StationReplyInvalid(Exception):
+    """The station's CALLRESULT does not match the schema of the action we sent."""
+
+
+class StationTimeout(Exception):
+    """The station did not answer our CALL in time."""
+
+
 class CommandTarget(Protocol):
     async def call(self, action: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]: ...
 

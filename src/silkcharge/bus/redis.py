@@ -31,7 +31,15 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from silkcharge.bus.local import CommandTarget, EventBus, LocalRouter, StationOffline
+from silkcharge.bus.local import (
+    CommandTarget,
+    EventBus,
+    LocalRouter,
+    StationCallError,
+    StationOffline,
+    StationReplyInvalid,
+    StationTimeout,
+)
 from silkcharge.domain import events as domain_events
 from silkcharge.domain.events import Event
 
@@ -238,8 +246,6 @@ class RedisRouter(LocalRouter):
                 async with asyncio.timeout(timeout + 5):
                     reply = await future
             except TimeoutError:
-                from silkcharge.ocpp.connection import StationTimeout
-
                 raise StationTimeout(
                     f"no answer from {station_id} (on node {node}) within {timeout:g} s"
                 ) from None
@@ -274,8 +280,6 @@ class RedisRouter(LocalRouter):
             task.add_done_callback(self._carrying.discard)
 
     async def _carry(self, request: dict[str, Any]) -> None:
-        from silkcharge.ocpp.connection import StationCallError, StationReplyInvalid, StationTimeout
-
         reply: dict[str, Any] = {"id": request["id"]}
         try:
             reply["payload"] = await LocalRouter.send(
@@ -376,8 +380,6 @@ async def _cancel(tasks: list[asyncio.Task]) -> None:
 
 
 def _unpack_reply(reply: dict[str, Any]) -> dict[str, Any]:
-    from silkcharge.ocpp.connection import StationCallError, StationReplyInvalid, StationTimeout
-
     error = reply.get("error")
     if error is None:
         return reply["payload"]

@@ -1,104 +1,209 @@
-"""Regulated price caps: refuse a tariff that breaks one, cap a session that would.
+"""Regulated price caps: which sites a cap binds, which tariffs break it, what a session may cost.
 
-A `PriceCapRule` such as "at most 100 KZT per kWh including VAT for regular drivers" is data
-(`silkcharge/data/price_caps.json`). Which sites a rule binds is the operator's statement
-(the rule's `site_tag`); this module answers two questions for a rule that binds:
+A cap such as "at most 100 KZT per kWh including VAT at public chargers in Almaty" is data
+(`silkcharge/data/price_caps.json`, installed into the store and managed through the API) and
+belongs to a `Jurisdiction`: an area given as a polygon (`silkcharge/data/jurisdictions.json`).
+It binds every site whose location lies inside the area, whoever operates it, and every tariff
+there, whoever it is for (a fleet's or a resident's price included). This module answers three
+questions, with no I/O beyond reading the packaged defaults:
 
-- `check_tariff` (at publish time): does any price the tariff can produce exceed the cap?
-  Two tests, each on the publish date and again on every later VAT change the tariff lives to
-  see (a tariff legal at 12 % VAT can break the cap at 16 %):
+- `check_tariff`: does any price the tariff can produce at a site exceed the cap? Two tests, each
+  on the day asked and again on every later VAT change the tariff lives to see (a tariff legal
+  at 12 % VAT can break the cap at 16 %):
   1. every ENERGY component, converted to incl. VAT, must be within the cap;
-  2. "per kWh" for a tariff with time or flat components is its *effective* price for a
-     reference session (the rule's `reference_kwh` at `reference_power_kw`, the site's typical
-     fast-charging session), started at every hour of a week: total incl. VAT (parking
-     excluded unless the rule includes it) divided by the energy, worst case.
-- `apply_cap` (on every completed session): if the session's capped part costs more than the
-  cap times its energy, its total is lowered to that and the capping recorded.
+  2. time and flat fees count through a reference session: the rule's `reference_kwh` charged
+     at each power the site's connectors deliver (the slowest one is where a per-hour fee weighs
+     most), started at every hour of a week when the tariff's prices depend on the clock: total
+     incl. VAT (parking excluded unless the rule includes it) divided by the energy, worst case.
+- `apply_cap` (on every session, priced or running): if the session's capped part costs more
+  than the cap times its energy, its total is lowered to that and the capping recorded.
+- `Jurisdiction.contains`: is a site inside the area?
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_DOWN, Decimal
 from functools import cache
 from importlib import resources
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from silkcharge.domain.cdr import CapRecord, Cdr
-from silkcharge.domain.money import Money, Price, to_decimal
+from silkcharge.domain.geo import polygon_contains
+from silkcharge.domain.money import CURRENCIES, Money, Price, to_decimal
 from silkcharge.domain.pricing import estimate
 from silkcharge.domain.tariffs import STATUTORY, Tariff, TariffDimensionType
 from silkcharge.domain.vat import VatTable, load_vat_table
 
 __all__ = [
     "CappedResult",
+    "InvalidCap",
+    "Jurisdiction",
     "PriceCapRule",
     "Violation",
     "apply_cap",
+    "cap_total",
     "check_tariff",
+    "load_jurisdictions",
     "load_price_caps",
 ]
+
+
+class InvalidCap(ValueError):
+    """A cap or an area that cannot be stored; `problems` names each reason."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+Ring = tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Jurisdiction:
+    """An area a cap binds: the first ring of `polygon` ([lon, lat] points) is its outline,
+    any further ring a hole."""
+
+    code: str
+    name: str
+    country: str
+    polygon: tuple[Ring, ...]
+    source: str = ""
+    source_date: str | None = None
+    licence: str = ""
+    confidence: str = "low"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Jurisdiction:
+        problems = []
+        rings: list[Ring] = []
+        polygon = data.get("polygon")
+        if not isinstance(polygon, list) or not polygon:
+            problems.append("polygon: a list of rings of [lon, lat] points is required")
+            polygon = []
+        for r, ring in enumerate(polygon):
+            try:
+                points = tuple((float(p[0]), float(p[1])) for p in ring)
+            except (TypeError, ValueError, IndexError):
+                problems.append(f"polygon[{r}]: every point must be [lon, lat] in degrees")
+                continue
+            if any(not (-180 <= x <= 180 and -90 <= y <= 90) for x, y in points):
+                problems.append(f"polygon[{r}]: a point lies outside lon -180..180 / lat -90..90")
+            if points and points[0] != points[-1]:
+                points = (*points, points[0])
+            if len(points) < 4:
+                problems.append(f"polygon[{r}]: a ring needs at least three distinct points")
+            rings.append(points)
+        country = str(data.get("country", ""))
+        if len(country) != 2 or not country.isalpha() or not country.isupper():
+            problems.append(f"country: {country!r} is not an ISO 3166-1 alpha-2 code")
+        if problems:
+            raise InvalidCap(problems)
+        return cls(
+            code=str(data["code"]), name=str(data.get("name") or data["code"]), country=country,
+            polygon=tuple(rings), source=str(data.get("source", "")),
+            source_date=data.get("source_date"), licence=str(data.get("licence", "")),
+            confidence=str(data.get("confidence", "low")),
+        )
+
+    def contains(self, lat: float, lon: float) -> bool:
+        return polygon_contains(self.polygon, lat, lon)
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """min lon, min lat, max lon, max lat of the outline."""
+        xs = [x for x, _ in self.polygon[0]]
+        ys = [y for _, y in self.polygon[0]]
+        return min(xs), min(ys), max(xs), max(ys)
 
 
 @dataclass(frozen=True, slots=True)
 class PriceCapRule:
     id: str
     jurisdiction: str
-    """ISO 3166-1 alpha-2 country whose VAT applies."""
+    """Code of the `Jurisdiction` (area) the cap binds."""
+    country: str
+    """ISO 3166-1 alpha-2 country whose VAT the cap's price includes."""
     currency: str
     max_price_per_kwh_incl_vat: Decimal
-    driver_categories: frozenset[str]
-    """Categories the cap protects; tariffs for other audiences (fleets) are out of scope."""
     includes_parking: bool = False
     reference_kwh: Decimal = Decimal(30)
     reference_power_kw: Decimal = Decimal(60)
-    area: str = ""
+    """The power of the reference session at a site whose connectors are not known yet."""
     description: str = ""
     covers: str = ""
-    site_tag: str | None = None
     source: str = ""
     source_date: str | None = None
     confidence: str = "low"
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> PriceCapRule:
+    def from_dict(cls, data: Mapping[str, Any]) -> PriceCapRule:
+        problems = []
+        numbers: dict[str, Decimal] = {}
+        for name, default in (("max_price_per_kwh_incl_vat", None), ("reference_kwh", "30"),
+                              ("reference_power_kw", "60")):
+            raw = data.get(name, default)
+            try:
+                numbers[name] = to_decimal(raw if not isinstance(raw, float) else repr(raw), name)
+            except (TypeError, ValueError):
+                problems.append(f"{name}: not a number ({raw!r})")
+                continue
+            if not numbers[name].is_finite() or numbers[name] <= 0:
+                problems.append(f"{name}: must be above 0 ({raw})")
+        currency = str(data.get("currency", ""))
+        if currency not in CURRENCIES:
+            problems.append(f"currency: {currency!r} is not one of {', '.join(sorted(CURRENCIES))}")
+        for name in ("id", "jurisdiction", "country"):
+            if not data.get(name):
+                problems.append(f"{name}: required")
+        if problems:
+            raise InvalidCap(problems)
         return cls(
             id=str(data["id"]),
             jurisdiction=str(data["jurisdiction"]),
-            currency=str(data["currency"]),
-            max_price_per_kwh_incl_vat=to_decimal(data["max_price_per_kwh_incl_vat"]),
-            driver_categories=frozenset(data.get("driver_categories", ("regular",))),
+            country=str(data["country"]),
+            currency=currency,
+            max_price_per_kwh_incl_vat=numbers["max_price_per_kwh_incl_vat"],
             includes_parking=bool(data.get("includes_parking", False)),
-            reference_kwh=to_decimal(data.get("reference_kwh", "30")),
-            reference_power_kw=to_decimal(data.get("reference_power_kw", "60")),
-            area=str(data.get("area", "")),
+            reference_kwh=numbers["reference_kwh"],
+            reference_power_kw=numbers["reference_power_kw"],
             description=str(data.get("description", "")),
             covers=str(data.get("covers", "")),
-            site_tag=data.get("site_tag"),  # type: ignore[arg-type]
             source=str(data.get("source", "")),
-            source_date=data.get("source_date"),  # type: ignore[arg-type]
+            source_date=data.get("source_date"),
             confidence=str(data.get("confidence", "low")),
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        body = dataclasses.asdict(self)
+        for name in ("max_price_per_kwh_incl_vat", "reference_kwh", "reference_power_kw"):
+            body[name] = str(body[name])
+        return body
 
     @property
     def cap(self) -> Money:
         return Money(self.max_price_per_kwh_incl_vat, self.currency)
 
-    def applies_to_tariff(self, tariff: Tariff) -> bool:
-        """A tariff for everyone, or for one of the protected driver categories."""
-        if not tariff.is_concession:
-            return True
-        return bool(tariff.driver_categories & self.driver_categories)
+
+def _packaged(name: str) -> dict[str, Any]:
+    return json.loads(resources.files("silkcharge.data").joinpath(name).read_text("utf-8"))
 
 
 @cache
 def load_price_caps() -> dict[str, PriceCapRule]:
-    text = resources.files("silkcharge.data").joinpath("price_caps.json").read_text("utf-8")
-    return {rule["id"]: PriceCapRule.from_dict(rule) for rule in json.loads(text)["rules"]}
+    """The caps silkcharge ships (installed into the store, where the API manages them)."""
+    return {rule["id"]: PriceCapRule.from_dict(rule) for rule in _packaged("price_caps.json")["rules"]}
+
+
+@cache
+def load_jurisdictions() -> dict[str, Jurisdiction]:
+    """The areas silkcharge ships, by code."""
+    return {area["code"]: Jurisdiction.from_dict(area) for area in _packaged("jurisdictions.json")["areas"]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +221,12 @@ def check_tariff(
     *,
     on: date,
     time_zone: str,
+    powers_kw: Iterable[Decimal] = (),
     vat_table: VatTable | None = None,
 ) -> list[Violation]:
-    """Every way `tariff`, published on `on` at a site in `time_zone`, breaks `rule`."""
-    if not rule.applies_to_tariff(tariff):
-        return []
+    """Every way `tariff`, in force on `on` at a site in `time_zone` whose connectors deliver
+    `powers_kw` (their rated powers; none known: the rule's reference power), breaks `rule`.
+    Every tariff is checked, whatever audience it is for."""
     if tariff.currency != rule.currency:
         return [
             Violation(
@@ -135,10 +241,11 @@ def check_tariff(
     last = tariff.end_date_time.astimezone(zone).date() if tariff.end_date_time else None
     first = max(on, tariff.start_date_time.astimezone(zone).date()) if \
         tariff.start_date_time else on
+    powers = sorted({Decimal(p) for p in powers_kw if p and p > 0}) or [rule.reference_power_kw]
     found: list[Violation] = []
-    for day in [first, *table.changes(rule.jurisdiction, first, last)]:
+    for day in [first, *table.changes(rule.country, first, last)]:
         energy = _energy_violations(tariff, rule, day, table)
-        found += energy or _reference_violations(tariff, rule, day, zone, table)
+        found += energy or _reference_violations(tariff, rule, day, zone, table, powers)
     return found
 
 
@@ -179,14 +286,26 @@ def _energy_violations(
     return found
 
 
+def _clock_dependent(tariff: Tariff) -> bool:
+    """Whether the tariff's prices can depend on when a session starts (time of day, weekday,
+    date): then the reference session is tried at every hour of a week, else once."""
+    return any(
+        r is not None and (r.start_time or r.end_time or r.day_of_week or r.start_date or r.end_date)
+        for r in (element.restrictions for element in tariff.elements)
+    )
+
+
 def _reference_violations(
-    tariff: Tariff, rule: PriceCapRule, day: date, zone: ZoneInfo, table: VatTable
+    tariff: Tariff, rule: PriceCapRule, day: date, zone: ZoneInfo, table: VatTable,
+    powers: Sequence[Decimal],
 ) -> list[Violation]:
-    kwh, power = rule.reference_kwh, rule.reference_power_kw
-    minutes = kwh / power * 60
-    worst: tuple[Decimal, datetime] | None = None
-    for offset in range(7):
-        for hour in range(24):
+    kwh = rule.reference_kwh
+    hours = [(offset, hour) for offset in range(7) for hour in range(24)] if \
+        _clock_dependent(tariff) else [(0, 12)]
+    worst: tuple[Decimal, datetime, Decimal] | None = None
+    for power in powers:
+        minutes = kwh / power * 60
+        for offset, hour in hours:
             start = datetime.combine(day + timedelta(days=offset), time(hour), tzinfo=zone)
             if not tariff.is_valid_at(start):
                 continue
@@ -196,17 +315,18 @@ def _reference_violations(
                 paid = paid - (priced.total_parking_cost.incl_vat or Money.zero(paid.currency))
             per_kwh = paid.amount / kwh
             if worst is None or per_kwh > worst[0]:
-                worst = (per_kwh, start)
+                worst = (per_kwh, start, power)
     if worst is None or worst[0] <= rule.max_price_per_kwh_incl_vat:
         return []
     per_kwh = worst[0].quantize(Decimal("0.01"))
+    when = f" starting {worst[1]:%A %H:%M}" if len(hours) > 1 else ""
     return [
         Violation(
             rule.id,
-            f"a reference session of {kwh} kWh at {power} kW starting "
-            f"{worst[1]:%A %H:%M} costs {per_kwh} {rule.currency} per kWh incl. VAT with the "
-            f"tariff's time and fixed fees, above the cap of {rule.max_price_per_kwh_incl_vat} "
-            f"{rule.currency}/kWh (rule {rule.id}) from {day}",
+            f"a reference session of {kwh} kWh at {worst[2].normalize():f} kW{when} costs "
+            f"{per_kwh} {rule.currency} per kWh incl. VAT with the tariff's time and fixed fees, "
+            f"above the cap of {rule.max_price_per_kwh_incl_vat} {rule.currency}/kWh "
+            f"(rule {rule.id}) from {day}",
             day,
             None,
             per_kwh,
@@ -225,39 +345,54 @@ class CappedResult:
     record: CapRecord | None
 
 
-def apply_cap(cdr: Cdr, rule: PriceCapRule, driver_category: str = "regular") -> CappedResult:
-    """Lower a completed session's total to the cap if it exceeds it, and record that.
+def cap_total(
+    total: Price,
+    energy_kwh: Decimal,
+    rule: PriceCapRule,
+    *,
+    parking: Price | None = None,
+    reservation: Price | None = None,
+) -> tuple[Price, CapRecord | None]:
+    """A session's total lowered to what `rule` allows, with the record of why (None when the
+    total is within it). The capped part is the total minus parking (unless the rule includes
+    parking) and minus a reservation fee (a fee for holding the charger, not per kWh); it may
+    cost at most cap x energy, rounded down to the minor unit. The reduction comes off the
+    incl. VAT total; the excl. VAT total drops in the session's own VAT proportion."""
+    gross = total.incl_vat or total.excl_vat
+    currency = gross.currency
+    if currency != rule.currency:
+        raise ValueError(f"a total in {currency} cannot be capped by rule {rule.id} in {rule.currency}")
+    capped_part = gross
+    if not rule.includes_parking and parking is not None:
+        capped_part = capped_part - (parking.incl_vat or parking.excl_vat)
+    if reservation is not None:
+        capped_part = capped_part - (reservation.incl_vat or reservation.excl_vat)
+    limit = (rule.cap * energy_kwh).round_to_minor(ROUND_DOWN)
+    if capped_part <= limit:
+        return total, None
+    reduction = capped_part - limit
+    net_share = total.excl_vat.amount / gross.amount if gross.amount else Decimal(1)
+    new = Price(total.excl_vat - (reduction * net_share).round_to_minor(), gross - reduction)
+    per_kwh = (capped_part.amount / energy_kwh).quantize(Decimal("0.01")) if energy_kwh else None
+    reason = (
+        f"{capped_part} incl. VAT for {energy_kwh} kWh"
+        + (f" ({per_kwh} {currency}/kWh)" if per_kwh is not None else "")
+        + f" exceeds {rule.cap}/kWh; charged {limit}"
+    )
+    return new, CapRecord(rule.id, total, new, limit, reason)
 
-    The capped part is the total minus parking (unless the rule includes parking); its most
-    allowed cost is cap x energy, rounded down to the minor unit. The reduction comes off the
-    incl. VAT total; the excl. VAT total drops in the session's own VAT proportion.
-    """
-    if driver_category not in rule.driver_categories:
-        return CappedResult(cdr, False, None)
+
+def apply_cap(cdr: Cdr, rule: PriceCapRule) -> CappedResult:
+    """Lower a session's total to the cap if it exceeds it, and record that. Every session at a
+    site the rule binds is capped, whoever the driver and whatever tariff they pay."""
     if cdr.currency != rule.currency:
         raise ValueError(
             f"CDR {cdr.id} is in {cdr.currency}; rule {rule.id} caps prices in {rule.currency}"
         )
-    total = cdr.total_cost
-    gross = total.incl_vat or total.excl_vat
-    capped_part = gross
-    if not rule.includes_parking:
-        capped_part = gross - (cdr.total_parking_cost.incl_vat or Money.zero(cdr.currency))
-    if cdr.total_reservation_cost is not None:  # a fee for holding the charger, not per kWh
-        capped_part = capped_part - (cdr.total_reservation_cost.incl_vat or Money.zero(cdr.currency))
-    limit = (rule.cap * cdr.total_energy).round_to_minor(ROUND_DOWN)
-    if capped_part <= limit:
-        return CappedResult(cdr, False, None)
-    reduction = capped_part - limit
-    net_share = total.excl_vat.amount / gross.amount if gross.amount else Decimal(1)
-    new_excl = total.excl_vat - (reduction * net_share).round_to_minor()
-    new = Price(new_excl, gross - reduction)
-    per_kwh = (capped_part.amount / cdr.total_energy).quantize(Decimal("0.01")) if \
-        cdr.total_energy else None
-    reason = (
-        f"{capped_part} incl. VAT for {cdr.total_energy} kWh"
-        + (f" ({per_kwh} {cdr.currency}/kWh)" if per_kwh is not None else "")
-        + f" exceeds {rule.cap}/kWh; charged {limit}"
+    new, record = cap_total(
+        cdr.total_cost, cdr.total_energy, rule,
+        parking=cdr.total_parking_cost, reservation=cdr.total_reservation_cost,
     )
-    record = CapRecord(rule.id, total, new, limit, reason)
+    if record is None:
+        return CappedResult(cdr, False, None)
     return CappedResult(dataclasses.replace(cdr, total_cost=new, cap=record), True, record)

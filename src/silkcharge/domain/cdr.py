@@ -257,6 +257,12 @@ _LABELS: dict[str, dict[str, str]] = {
         "tariff": "Tariff",
         "closed-without-stop": "The station did not report the end of this session; "
         "it was closed by the operator's rule.",
+        "ended-by-operator": "The station did not report the end of this session; "
+        "the operator ended it.",
+        "held-for-review": "Held for review: this session is not billed until the operator "
+        "has checked what the charger reported.",
+        "voided": "Voided by the operator: nothing is billed for this session.",
+        "corrected": "Corrected by the operator after review of what the charger reported.",
     },
     "ru": {
         "title": "Чек за зарядку",
@@ -299,6 +305,12 @@ _LABELS: dict[str, dict[str, str]] = {
         "tariff": "Тариф",
         "closed-without-stop": "Станция не сообщила об окончании сессии; "
         "сессия закрыта по правилу оператора.",
+        "ended-by-operator": "Станция не сообщила об окончании сессии; "
+        "сессию завершил оператор.",
+        "held-for-review": "На проверке: сессия не оплачивается, пока оператор не проверит "
+        "данные зарядной станции.",
+        "voided": "Аннулировано оператором: за эту сессию ничего не взимается.",
+        "corrected": "Исправлено оператором после проверки данных зарядной станции.",
     },
 }
 
@@ -378,7 +390,8 @@ def receipt_html(cdr: Cdr, operator: Operator, site: Site, locale: str = "en") -
     vat_amount = _incl(total) - total.excl_vat
     rates = ", ".join(_rate(rate, locale, t) for rate in cdr.vat_rates()) or t["no_vat"]
     notes = [t["prices_incl"] if tariff.vat_included else t["prices_excl"]]
-    notes += [t[flag] for flag in cdr.flags if flag in t]
+    notes += [t[flag] for flag in cdr.flags if flag in t and flag not in _BANNERS]
+    banners = "".join(f"<p class=banner>{escape(t[flag])}</p>" for flag in cdr.flags if flag in _BANNERS)
     fact_rows = "".join(
         f"<tr><th>{escape(label)}</th><td>{escape(str(value))}</td></tr>" for label, value in facts
     )
@@ -388,6 +401,7 @@ def receipt_html(cdr: Cdr, operator: Operator, site: Site, locale: str = "en") -
         f"<title>{escape(t['title'])} {escape(cdr.id)}</title>"
         f"<style>{_CSS}</style></head><body>"
         f"<h1>{escape(t['title'])}</h1>"
+        f"{banners}"
         f"<table class=facts>{fact_rows}</table>"
         "<table class=lines><thead><tr>"
         f"<th>{escape(t['item'])}</th><th>{escape(t['quantity'])}</th>"
@@ -411,6 +425,10 @@ def receipt_html(cdr: Cdr, operator: Operator, site: Site, locale: str = "en") -
         + "".join(f"<p class=note>{escape(note)}</p>" for note in notes)
         + "</body></html>\n"
     )
+
+
+_BANNERS = frozenset({"held-for-review", "voided"})
+"""Flags that say, above everything else on a receipt, that nothing is billed (yet)."""
 
 
 def _label(tariff: Tariff, line: CostLine) -> str:
@@ -465,5 +483,6 @@ _CSS = (
     ".lines thead th{border-bottom:2px solid #111}.sub td,.adj td{font-style:italic}"
     ".totals{width:auto;margin-left:auto}.grand th,.grand td{font-weight:700;"
     "border-top:2px solid #111}.note{font-size:.85rem;color:#444}"
+    ".banner{border:2px solid #b45309;background:#fffbeb;padding:.5rem .8rem;font-weight:600}"
     "@media print{body{margin:0}}"
 )

@@ -72,6 +72,8 @@ class TokenInfo:
     status: AuthorizationStatus
     expires_at: datetime | None = None
     group_id: str | None = None
+    group_type: str | None = None
+    """The group's own idToken type when the group is a registered token (2.0.1 groupIdToken)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,8 @@ class MeterSample:
     phase: str = ""
     location: str = ""
     context: str = ""
+    raw: str | None = None
+    """The text as sent, when it was no number (`value` is then NaN; plausibility says so)."""
 
     @property
     def is_energy_register(self) -> bool:
@@ -124,6 +128,7 @@ class TransactionUpdate:
     samples: tuple[MeterSample, ...] = ()
     evse_id: int | None = None
     connector_id: int | None = None
+    remote_start_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

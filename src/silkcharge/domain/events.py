@@ -65,6 +65,15 @@ class TransactionEnded(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class TariffsChanged(Event):
+    """A tariff was published or deleted (station_id ""): what the stations of `site_id` (every
+    site of the operator when None) show of their tariff may have changed."""
+
+    operator_id: int
+    site_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class SmartChargingProblem(Event):
     """Load management could not do what it should (station_id "" for a whole site)."""
 
@@ -72,3 +81,44 @@ class SmartChargingProblem(Event):
     kind: str
     reason: str
     evse_id: int | None = None
+
+
+# -- device model, display messages, external limits (issue 13) ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceModelChanged(Event):
+    """What silkcharge knows of a station's monitors, display messages, customer information,
+    firmware publications or external limits changed (`what` names which)."""
+
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEventReported(Event):
+    """A NotifyEvent entry; `severity` is its monitor's, when silkcharge knows the monitor."""
+
+    event_id: int
+    variable: str
+    actual_value: str
+    monitor_id: int | None
+    severity: int | None
+    cleared: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalChargingLimitChanged(Event):
+    """An energy management system or grid operator set or cleared a limit on a station."""
+
+    evse_id: int
+    source: str
+    cleared: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionEventsMissing(Event):
+    """A 2.0.1 transaction's events skipped sequence numbers (E14): are they still queued?"""
+
+    transaction_id: int
+    station_tx_id: str
+    missing: tuple[int, ...]

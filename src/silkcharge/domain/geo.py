@@ -81,3 +81,42 @@ def _project_chunk(path: np.ndarray, cum: np.ndarray, lat: np.ndarray,
     rows = np.arange(len(lat))
     seg = cum[1:] - cum[:-1]
     return cum[best] + t[rows, best] * seg[best], dist[rows, best]
+
+
+# -- areas: jurisdictions a rule binds --------------------------------------------------------
+
+
+def polygon_contains(rings: Sequence[Sequence[Sequence[float]]], lat: float, lon: float) -> bool:
+    """Whether the point lies inside a polygon given as rings of [lon, lat] (GeoJSON order): the
+    first ring is the outline, any further ring a hole. Even-odd ray casting in degrees, which
+    is exact enough for a city's outline (no ring crosses the antimeridian or a pole). A point
+    exactly on an edge may fall either way."""
+    inside = False
+    for ring in rings:
+        if _ring_contains(ring, lat, lon):
+            inside = not inside
+    return inside
+
+
+def _ring_contains(ring: Sequence[Sequence[float]], lat: float, lon: float) -> bool:
+    inside = False
+    previous = ring[-1]
+    for point in ring:
+        (x1, y1), (x2, y2) = previous[:2], point[:2]
+        if (y1 > lat) != (y2 > lat) and lon < x1 + (lat - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+        previous = point
+    return inside
+
+
+def ring_area_km2(ring: Sequence[Sequence[float]]) -> float:
+    """The area enclosed by a ring of [lon, lat], in km², on a local equirectangular projection
+    (good for areas the size of a city)."""
+    if len(ring) < 3:
+        return 0.0
+    mid_lat = radians(sum(p[1] for p in ring) / len(ring))
+    kx, ky = radians(1) * EARTH_RADIUS_KM * cos(mid_lat), radians(1) * EARTH_RADIUS_KM
+    twice = 0.0
+    for (x1, y1), (x2, y2) in zip([p[:2] for p in ring], [p[:2] for p in [*ring[1:], ring[0]]]):
+        twice += (x1 * kx) * (y2 * ky) - (x2 * kx) * (y1 * ky)
+    return abs(twice) / 2

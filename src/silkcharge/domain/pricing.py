@@ -733,6 +733,8 @@ class UnitPrices:
     per_hour: Decimal | None
     parking_per_hour: Decimal | None
     flat: Decimal | None
+    cap_per_kwh: Decimal | None = None
+    """A regulated cap on the session's price per kWh incl. VAT at this site, when one binds."""
 
 
 def unit_prices(
@@ -778,7 +780,8 @@ def unit_prices(
 
 def price_text(prices: UnitPrices) -> str:
     """One line for a charger's display, e.g. "92.80 KZT/kWh, 232.00 KZT per session,
-    parking 696.00 KZT/h (incl. VAT)". Unit prices keep their own precision beyond the minor unit."""
+    parking 696.00 KZT/h (incl. VAT)", with "; the session at most 100.00 KZT/kWh" where a
+    regulated cap binds. Unit prices keep their own precision beyond the minor unit."""
     places = minor_units(prices.currency)
 
     def amount(value: Decimal) -> str:
@@ -795,7 +798,11 @@ def price_text(prices: UnitPrices) -> str:
         parts.append(f"{amount(prices.flat)} per session")
     if prices.parking_per_hour is not None:
         parts.append(f"parking {amount(prices.parking_per_hour)}/h")
-    return (", ".join(parts) + " (incl. VAT)") if parts else "free of charge"
+    text = (", ".join(parts) + " (incl. VAT)") if parts else "free of charge"
+    if parts and prices.cap_per_kwh is not None:
+        scope = "charging" if prices.parking_per_hour is not None else "the session"
+        text += f"; {scope} at most {amount(prices.cap_per_kwh)}/kWh"
+    return text
 
 
 # --- reservations ---------------------------------------------------------------------------

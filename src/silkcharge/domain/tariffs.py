@@ -11,7 +11,8 @@ when asked, and read back by `from_ocpi`):
 - `country_code` is the country whose VAT law applies (OCPI's country of the CPO).
 - `PriceComponent.vat` may be `STATUTORY`: the standard rate of the tariff's country on the
   date of supply, looked up in `vat.py`, so a tariff survives a change of the VAT rate.
-  A number is a fixed rate, and None means no VAT, as in OCPI.
+  A number is a fixed rate, and None means no VAT. Unlike OCPI, an OCPI price component
+  without `vat` is read as STATUTORY (see `_OcpiReader.component`); no VAT is written as 0.
 - `vat_included`: when True, every `price` in the tariff (and `min_price` / `max_price`
   excl_vat) is the driver-facing price *including* VAT, as price boards in the region show it;
   the price excluding VAT is derived at pricing time from the rate in force. OCPI prices
@@ -444,8 +445,8 @@ def _element_to_ocpi(
             "price": price,
             "step_size": component.step_size,
         }
-        if vat is not None:
-            body["vat"] = vat
+        # No VAT is written as 0: an absent vat reads back as the statutory rate (`from_ocpi`).
+        body["vat"] = Decimal(0) if vat is None else vat
         components.append(body)
     result: dict[str, Any] = {"price_components": components}
     if element.restrictions is not None:
@@ -527,7 +528,10 @@ class _OcpiReader:
         price = self.number(data.get("price"), f"{where}.price", required=True)
         raw_vat = data.get("vat")
         vat: VatSpec
-        if raw_vat == STATUTORY.value:
+        if raw_vat is None or raw_vat == STATUTORY.value:
+            # OCPI reads an absent vat as "no VAT"; a tariff in a country with VAT that forgot
+            # it would be under-taxed (and pass a cap incl. VAT it breaks). silkcharge applies
+            # the statutory rate of the date instead; write "vat": 0 for a price without VAT.
             vat = STATUTORY
         else:
             vat = self.number(raw_vat, f"{where}.vat")

@@ -151,6 +151,33 @@ class ChargingCurve:
         return sorted(cuts)
 
 
+def _unique_labels(vehicles: Iterable[Vehicle]) -> dict[str, str]:
+    groups: dict[str, list[Vehicle]] = {}
+    for v in vehicles:
+        groups.setdefault(v.name, []).append(v)
+    labels: dict[str, str] = {}
+    for name, group in groups.items():
+        if len(group) == 1:
+            continue
+        for v in group:
+            labels[v.id] = f"{name} · {_variant_slug(v) or 'base'}"
+        if len({labels[v.id] for v in group}) < len(group):
+            for v in group:
+                labels[v.id] = f"{labels[v.id]} · {v.battery_kwh:g} kWh, {v.dc_kw:g} kW"
+        if len({labels[v.id] for v in group}) < len(group):
+            for v in group:
+                labels[v.id] = f"{name} · {v.id}"
+    return labels
+
+
+def _variant_slug(v: Vehicle) -> str:
+    """What the id adds to make, model, trim, year and market (e.g. 'sportback')."""
+    words = v.id.split("-")
+    known = set("-".join([v.make, v.model, v.trim, str(v.year), str(v.market)]).lower()
+                .replace(" ", "-").split("-"))
+    return " ".join(w for w in words if w not in known)
+
+
 def _segment_hours(width: float, pa: float, pb: float) -> float:
     """Integral of ds / p(s) over a piece of width `width` where p runs linearly pa -> pb."""
     if width == 0:
@@ -231,6 +258,12 @@ class Catalog:
                 raise ValueError(f"duplicate vehicle id {vehicle.id!r}")
             self._by_id[vehicle.id] = vehicle
         self.sources = dict(sources or {})
+        self._labels = _unique_labels(self._by_id.values())
+
+    def label(self, vehicle: Vehicle) -> str:
+        """The vehicle's name, told apart from any other of the same name (body variant from
+        its id, else battery and DC power, else the id)."""
+        return self._labels.get(vehicle.id, vehicle.name)
 
     def __len__(self) -> int:
         return len(self._by_id)

@@ -14,6 +14,7 @@ import base64
 import errno
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -46,6 +47,14 @@ class Endpoint:
     id_tag: str = "LOADTEST"
 
 
+@dataclass(frozen=True)
+class Unanswered:
+    """A CALL that outlived the timeout: the tally that sent it, and what its late reply teaches."""
+
+    tally: Tally
+    late: Callable[[list], object] | None = None
+
+
 class BootRefused(Exception):
     """The server answered BootNotification with a CALLERROR."""
 
@@ -70,7 +79,8 @@ class LoadStation:
         self.next_id = 0
         self.meter_wh = rng.randrange(10_000, 1_000_000)
         self.transaction_id: int | None = None
-        self.unanswered: dict[bytes, Tally] = {}  # timed-out CALLs, by the tally that sent them
+        # Timed-out CALLs, by the tally that sent them and what a late reply still teaches.
+        self.unanswered: dict[bytes, Unanswered] = {}
         self.boot_triggered = False
         self.accepted = False  # Accepted since the station last (re)booted
 
@@ -140,16 +150,18 @@ class LoadStation:
     def forget_socket(self) -> None:
         """The socket is gone: no reply to a CALL sent on it can come any more."""
         self.ws = None
-        for owner in self.unanswered.values():
-            owner.lost += 1
+        for waiting in self.unanswered.values():
+            waiting.tally.lost += 1
         self.unanswered.clear()
 
     # -- CALLs ------------------------------------------------------------------------------------
 
     async def call(
-        self, frame: bytes, message_id: bytes, tally: Tally, window_end: float
+        self, frame: bytes, message_id: bytes, tally: Tally, window_end: float,
+        late: Callable[[list], object] | None = None,
     ) -> list | None:
-        """Send one CALL and wait for its reply: the reply frame, or None after the timeout.
+        """Send one CALL and wait for its reply: the reply frame, or None after the timeout;
+        `late` is given the reply if it comes after the timeout.
 
         If the socket goes, the CALL is counted lost and ConnectionClosed or OSError is raised."""
         assert self.ws is not None
@@ -161,7 +173,7 @@ class LoadStation:
                 reply = await self._reply_to(message_id, tally)
         except TimeoutError:
             tally.timeouts += 1
-            self.unanswered[message_id] = tally
+            self.unanswered[message_id] = Unanswered(tally, late)
             return None
         except Gone:
             tally.lost += 1
@@ -195,9 +207,11 @@ class LoadStation:
         if kind == CALL:
             await self._answer(frame)
             return None
-        owner = self.unanswered.pop(message_id.encode(), None)
-        if owner is not None:
-            owner.late += 1
+        waiting = self.unanswered.pop(message_id.encode(), None)
+        if waiting is not None:
+            waiting.tally.late += 1
+            if waiting.late is not None:
+                waiting.late(frame)
             return None
         return frame
 
@@ -259,12 +273,22 @@ class LoadStation:
     async def _start_transaction(self, message_id: bytes, tally: Tally, window_end: float) -> None:
         tag = self.endpoint.id_tag.encode()
         frame = frames.START_TRANSACTION % (message_id, tag, b"%d" % self.meter_wh, frames.now())
-        reply = await self.call(frame, message_id, tally, window_end)
-        if reply is not None and reply[0] == CALLRESULT:
-            transaction_id = reply[2].get("transactionId") if isinstance(reply[2], dict) else None
-            if isinstance(transaction_id, int):
-                self.transaction_id = transaction_id
-                tally.transactions_started += 1
+
+        def acknowledged(reply: list) -> int | None:
+            """The transaction id of an acknowledged start (counted once), or None."""
+            if reply[0] != CALLRESULT or not isinstance(reply[2], dict):
+                return None
+            transaction_id = reply[2].get("transactionId")
+            if not isinstance(transaction_id, int):
+                return None
+            tally.transactions_started += 1
+            return transaction_id
+
+        # A start acknowledged after the timeout is stored all the same: it counts as started,
+        # though the station has moved on without it (as a real one would after giving up).
+        reply = await self.call(frame, message_id, tally, window_end, late=acknowledged)
+        if reply is not None and (transaction_id := acknowledged(reply)) is not None:
+            self.transaction_id = transaction_id
 
     async def _stop_transaction(self, message_id: bytes, tally: Tally, window_end: float) -> None:
         assert self.transaction_id is not None

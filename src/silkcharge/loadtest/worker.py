@@ -178,8 +178,8 @@ async def finish(stations: list[LoadStation], drain_s: float) -> None:
 
     await asyncio.gather(*(drain(s) for s in stations if s.unanswered and s.connected))
     for station in stations:
-        for owner in station.unanswered.values():
-            owner.lost += 1
+        for waiting in station.unanswered.values():
+            waiting.tally.lost += 1
         station.unanswered.clear()
 
 

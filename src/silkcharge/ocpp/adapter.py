@@ -8,16 +8,23 @@ neutral command into that version's CALL.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
+from silkcharge.domain import commands as c
 from silkcharge.domain.charging import BootDecision, StationEvent
 from silkcharge.domain.clock import to_ocpp, utcnow
-from silkcharge.ocpp import commands as c
-from silkcharge.ocpp.commands import CommandNotSupported, CommandParams
+from silkcharge.domain.commands import CommandNotSupported, CommandParams
+from silkcharge.domain.plausibility import Implausible, Origin
+from silkcharge.domain.tokens import UNREGISTERED
+from silkcharge.ocpp import schemas
 from silkcharge.ocpp.rpc import ErrorKind, RpcError
+from silkcharge.services.certificates import CertificateService
+from silkcharge.services.ports import OutboundCall
 from silkcharge.services.reservations import ReservationLedger
+from silkcharge.services.security_events import SecurityEvents
 from silkcharge.services.stations import StationService
 from silkcharge.services.transactions import TransactionService
 
@@ -30,6 +37,18 @@ class SessionCosts(Protocol):
     async def running_total(self, transaction_id: int) -> Decimal | None: ...
 
     async def final_total(self, transaction_id: int) -> Decimal | None: ...
+
+
+class TariffTexts(Protocol):
+    """What authorization and transaction replies need to carry the driver's tariff
+    (services/tariff_info.py)."""
+
+    async def for_driver(self, station_id: str, evse_id: int | None, id_token: str, at: datetime) -> Any: ...
+
+    async def started(self, transaction_id: int, station_id: str, evse_id: int, id_token: str,
+                      at: datetime) -> Any: ...
+
+    async def updated(self, transaction_id: int) -> Any: ...
 
 
 def on(action: str) -> Callable[[Handler], Handler]:
@@ -54,10 +73,13 @@ def command(name: str) -> Callable:
 
 class SmartChargingListener(Protocol):
     async def profiles_reported(
-        self, station_id: str, request_id: int, evse_id: int, profiles: list[Any], more_to_come: bool
+        self, station_id: str, request_id: int, evse_id: int, profiles: list[Any], more_to_come: bool,
+        limit_source: str = "CSO",
     ) -> None: ...
 
-    async def ev_charging_needs(self, station_id: str, evse_id: int, needs: dict[str, Any]) -> None: ...
+    async def ev_charging_needs(
+        self, station_id: str, evse_id: int, needs: dict[str, Any], max_schedule_tuples: int | None = None,
+    ) -> None: ...
 
 
 @dataclass
@@ -66,13 +88,11 @@ class Session:
 
     station_id: str
     reject_boot: bool = False
-
-
-@dataclass(frozen=True)
-class OutboundCall:
-    action: str
-    payload: dict[str, Any]
-    read: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    origin: Origin | None = None
+    """The frame being answered (message id, action, receive time), for plausibility flags."""
+    follow_ups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """What a handler asks to run once its reply has been sent (e.g. CertificateSigned after the
+    SignCertificate reply): the connection starts each one after the CALLRESULT is on the wire."""
 
 
 class Adapter:
@@ -81,8 +101,9 @@ class Adapter:
     builders: ClassVar[dict[str, str]]
     # Actions a station may send before it is Accepted.
     before_acceptance: ClassVar[frozenset[str]] = frozenset({"BootNotification", "Heartbeat"})
-    # Configuration keys that say whether a station shows cost messages (see `shows_cost`).
-    cost_display_keys: ClassVar[tuple[str, ...]] = ()
+    # What the station's configuration says of each station-profile fact: the keys that tell
+    # it, and how to read a key's text (None: the text says nothing). Declared per version.
+    profile_readers: ClassVar[dict[str, tuple[tuple[str, ...], Callable[[str], Any]]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -96,27 +117,62 @@ class Adapter:
                 cls.builders[member.command_name] = name
 
     def __init__(
-        self, stations: StationService, transactions: TransactionService, reservations: ReservationLedger
+        self,
+        stations: StationService,
+        transactions: TransactionService,
+        reservations: ReservationLedger,
+        security_events: SecurityEvents,
     ) -> None:
         self.stations = stations
         self.transactions = transactions
         self.reservations = reservations
+        self.security_events = security_events
         self.costs: SessionCosts | None = None
         """Set by the composition root once the services that price sessions exist."""
+        self.tariffs: TariffTexts | None = None
+        """The driver's tariff on the display (2.0.1 I01, I06); set by the composition root."""
         # Smart charging hears what stations report of their profiles and EVs' needs
         # (services/smart.py, attached by build_platform); None: nobody listens.
         self.smart: SmartChargingListener | None = None
-
-    def shows_cost(self, configuration: dict[str, Any]) -> bool | None:
-        """Whether the station displays cost messages, by its stored configuration; None when
-        the configuration does not say yet (ask for `cost_display_keys`)."""
-        return True
+        # Certificate management (services/certificates.py, attached by build_platform); None:
+        # certificate requests are refused with that reason.
+        self.certificates: CertificateService | None = None
 
     def handles(self, action: str) -> bool:
         return action in self.handlers
 
+    def can_build(self, name: str) -> bool:
+        return name in self.builders
+
+    def knows_action(self, action: str) -> bool:
+        return schemas.known_action(self.version, action)
+
+    def profile_facts(self, configuration: dict[str, Any]) -> dict[str, tuple[Any, str]]:
+        facts: dict[str, tuple[Any, str]] = {}
+        for fact, (keys, read) in self.profile_readers.items():
+            for key in keys:
+                raw = configuration.get(key)
+                value = None if raw is None else read(str(raw))
+                if value is not None:
+                    facts[fact] = (value, key)
+                    break
+        return facts
+
+    def profile_keys(self, fact: str) -> tuple[str, ...]:
+        return self.profile_readers.get(fact, ((), None))[0]
+
+    def split(self, call: OutboundCall, configuration: dict[str, Any]) -> list[OutboundCall]:
+        """One CALL, unless a version limits what a message may carry (see v201)."""
+        return [call]
+
+    def join(self, call: OutboundCall, replies: list[dict[str, Any]]) -> dict[str, Any]:
+        return replies[0]
+
     async def handle(self, session: Session, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return await getattr(self, self.handlers[action])(session, payload)
+        try:
+            return await getattr(self, self.handlers[action])(session, payload)
+        except Implausible as refused:  # only messages OCPP lets us refuse are ever refused
+            raise RpcError(ErrorKind.PROPERTY_CONSTRAINT_VIOLATION, str(refused)) from None
 
     async def build(self, name: str, params: CommandParams, context: dict[str, Any]) -> OutboundCall:
         """The CALL for a neutral command; `context` carries what the store knows (e.g. the
@@ -150,6 +206,25 @@ class Adapter:
         # No vendor extension is registered yet; the frame itself is kept in the message log.
         return {"status": "UnknownVendorId"}
 
+    async def sign_certificate_request(
+        self, session: Session, csr: str, certificate_type: str | None
+    ) -> tuple[bool, str | None]:
+        """A station's SignCertificate (A02/A03): whether the CSR is accepted and, if not, why.
+        When accepted, the signed chain is delivered with CertificateSigned once the reply is out."""
+        certificates = self.certificates
+        if certificates is None:
+            return False, "certificate signing is not set up on this CSMS"
+        decision = await certificates.sign_request(session.station_id, csr, certificate_type)
+        if decision.accepted:
+            session.follow_ups.append(lambda: certificates.deliver(session.station_id, decision))
+        return decision.accepted, decision.reason
+
+    @command("delete_certificate")
+    def delete_certificate(self, p: c.DeleteCertificate, ctx: dict) -> OutboundCall:
+        data = {"hashAlgorithm": p.hash_algorithm, "issuerNameHash": p.issuer_name_hash.lower(),
+                "issuerKeyHash": p.issuer_key_hash.lower(), "serialNumber": p.serial_number.lower()}
+        return OutboundCall("DeleteCertificate", {"certificateHashData": data})
+
     @command("clear_cache")
     def clear_cache(self, p: c.ClearCache, ctx: dict) -> OutboundCall:
         return OutboundCall("ClearCache", {})
@@ -168,20 +243,6 @@ class Adapter:
         return OutboundCall("DataTransfer", payload)
 
 
-def decimal_value(raw: Any, field: str) -> Decimal:
-    """A meter reading as an exact Decimal, or the CALLERROR that says which field is wrong."""
-    try:
-        value = Decimal(str(raw))
-    except (InvalidOperation, ValueError):
-        value = None
-    if value is None or not value.is_finite():
-        raise RpcError(
-            ErrorKind.PROPERTY_CONSTRAINT_VIOLATION,
-            f"{field}: {raw!r} is not a number",
-        )
-    return value
-
-
 def ocpp_number(amount: Decimal) -> float:
     """An exact Decimal amount as the JSON number an OCPP field wants (e.g. totalCost).
 
@@ -192,3 +253,29 @@ def ocpp_number(amount: Decimal) -> float:
     if Decimal(repr(number)) != amount:
         raise ValueError(f"{amount} cannot be carried exactly as a JSON number")
     return number
+
+
+# -- reading configuration text into station-profile facts ------------------------------------
+
+
+def config_bool(text: str) -> bool | None:
+    value = text.strip().lower()
+    return True if value == "true" else False if value == "false" else None
+
+
+def config_list(text: str) -> list[str] | None:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    return items or None
+
+
+def config_text(text: str) -> str | None:
+    return text.strip() or None
+
+
+# -- idToken types -------------------------------------------------------------------------------
+
+
+def token_type(ctx: dict[str, Any], token: str, given: str | None = None) -> str:
+    """The 2.0.1 type to send with `token`: the one the command names, else the registry's
+    (CommandService puts them in the context), else Central (see domain/tokens.py)."""
+    return given or ctx.get("token_types", {}).get(token) or UNREGISTERED.value

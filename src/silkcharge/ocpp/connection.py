@@ -16,9 +16,11 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from silkcharge.bus.local import StationCallError, StationReplyInvalid, StationTimeout
 from silkcharge.domain.charging import RegistrationStatus
 from silkcharge.domain.clock import utcnow
-from silkcharge.ocpp import rpc, schemas
+from silkcharge.domain.plausibility import Origin
+from silkcharge.ocpp import redaction, rpc, schemas
 from silkcharge.ocpp.adapter import Adapter, Session
 from silkcharge.ocpp.rpc import Call, CallError, CallResult, ErrorKind, RpcError
 from silkcharge.services.stations import StationService
@@ -26,22 +28,6 @@ from silkcharge.services.writer import BatchWriter
 from silkcharge.store.group_commit import StoreUnavailable
 
 log = logging.getLogger(__name__)
-
-
-class StationCallError(Exception):
-    """The station answered our CALL with a CALLERROR."""
-
-    def __init__(self, code: str, description: str, details: dict[str, Any]) -> None:
-        super().__init__(f"{code}: {description}")
-        self.code, self.description, self.details = code, description, details
-
-
-class StationReplyInvalid(Exception):
-    """The station's CALLRESULT does not match the schema of the action we sent."""
-
-
-class StationTimeout(Exception):
-    """The station did not answer our CALL in time."""
 
 
 class StationConnection:
@@ -70,6 +56,7 @@ class StationConnection:
         self._call_lock = asyncio.Lock()
         self._pending: dict[str, tuple[str, asyncio.Future]] = {}
         self._accepted: bool | None = None
+        self._follow_ups: set[asyncio.Task] = set()
 
     # -- inbound ------------------------------------------------------------------------------
 
@@ -112,9 +99,19 @@ class StationConnection:
             await self._send_error(error)
             return
         if isinstance(frame, Call):
+            hidden = redaction.redacted(self.version, frame.action, frame.payload, response=False)
+            if hidden is not None:  # secrets never reach the log or the services
+                frame = Call(frame.message_id, frame.action, hidden)
+                text = rpc.encode_call(frame.message_id, frame.action, hidden)
             self._log_in(rpc.CALL, frame.message_id, frame.action, text)
             await self._answer(frame)
         else:
+            if isinstance(frame, CallResult):
+                asked = self._pending.get(frame.message_id)
+                hidden = redaction.redacted(self.version, asked and asked[0], frame.payload, response=True)
+                if hidden is not None:
+                    frame = CallResult(frame.message_id, hidden)
+                    text = rpc.encode_result(frame.message_id, hidden)
             self._log_in(
                 rpc.CALLRESULT if isinstance(frame, CallResult) else rpc.CALLERROR,
                 frame.message_id, None, text,
@@ -153,8 +150,29 @@ class StationConnection:
             )
             return
         text = rpc.encode_result(call.message_id, payload)
-        await self._ws.send(text)
+        try:
+            await self._ws.send(text)
+        except ConnectionClosed:
+            # The station closed while we answered (it reconnects after a new password, say).
+            # Frames it sent before closing are still queued: go on reading them, so that the
+            # reply to one of our calls is not lost with the socket.
+            log.info("%s closed before the reply to its %s could be sent", self.station_id, call.action)
+            return
         self._log_out(rpc.CALLRESULT, call.message_id, call.action, text)
+        self._start_follow_ups(call.action)
+
+    def _start_follow_ups(self, action: str) -> None:
+        follow_ups, self._session.follow_ups = self._session.follow_ups, []
+        for follow_up in follow_ups:
+            task = asyncio.create_task(self._follow_up(action, follow_up))
+            self._follow_ups.add(task)
+            task.add_done_callback(self._follow_ups.discard)
+
+    async def _follow_up(self, action: str, follow_up) -> None:
+        try:
+            await follow_up()
+        except Exception:
+            log.exception("%s: what follows %s failed", self.station_id, action)
 
     async def _dispatch(self, call: Call) -> dict[str, Any]:
         if not schemas.known_action(self.version, call.action):
@@ -170,6 +188,8 @@ class StationConnection:
                 ErrorKind.SECURITY_ERROR,
                 f"{call.action} refused: the station is not accepted by this CSMS",
             )
+        self._session.origin = Origin(call.message_id, call.action, utcnow())
+        self._session.follow_ups.clear()  # only what this call's handler asks for
         payload = await self._adapter.handle(self._session, call.action, call.payload)
         if call.action == "BootNotification":
             self._accepted = payload.get("status") == RegistrationStatus.ACCEPTED
@@ -212,9 +232,13 @@ class StationConnection:
             future: asyncio.Future = asyncio.get_running_loop().create_future()
             self._pending[message_id] = (action, future)
             text = rpc.encode_call(message_id, action, payload)
+            hidden = redaction.redacted(self.version, action, payload, response=False)
             try:
                 await self._ws.send(text)
-                self._log_out(rpc.CALL, message_id, action, text)
+                self._log_out(
+                    rpc.CALL, message_id, action,
+                    text if hidden is None else rpc.encode_call(message_id, action, hidden),
+                )
                 frame = await asyncio.wait_for(future, timeout)
             except asyncio.TimeoutError:
                 raise StationTimeout(f"{self.station_id} did not answer {action} within {timeout:g} s") from None

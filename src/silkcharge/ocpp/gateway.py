@@ -1,28 +1,35 @@
-"""The OCPP endpoint: ws://HOST:PORT/ocpp/{stationId}, subprotocol ocpp1.6 or ocpp2.0.1.
+"""The OCPP endpoint: ws://HOST:PORT/ocpp/{stationId} and, with TLS configured,
+wss://HOST:TLS_PORT/ocpp/{stationId}; subprotocol ocpp1.6, ocpp2.0.1 or ocpp2.1.
 
-At the handshake it checks the path, the station and its Basic-auth password (security profile
-1); then it picks the adapter for the negotiated version and hands the socket to a
-StationConnection. A second socket for the same station replaces the first.
+At the handshake it checks the path, the subprotocol, the credentials (Basic auth, a client
+certificate) and what the station's security profile requires, under limits on failed attempts
+that apply before any password is hashed; then it picks the adapter for the negotiated version
+and hands the socket to a StationConnection. A second socket for the same station replaces the
+first. Every refusal is answered with an HTTP status and a reason, and every security decision
+is recorded in the security event list.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 import random
 import re
+from collections import Counter
 from http import HTTPStatus
 from urllib.parse import unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from silkcharge.bus.local import LocalRouter
+from silkcharge.ocpp import handshake, tls
 from silkcharge.ocpp.adapter import Adapter
 from silkcharge.ocpp.connection import StationConnection
+from silkcharge.ocpp.handshake import SUBPROTOCOLS, BadHandshake
+from silkcharge.security import pki
+from silkcharge.services.auth_limits import FailedAuthLimiter, Limited
+from silkcharge.services.security_events import SecurityEvents
 from silkcharge.services.stations import Admission, AdmissionVerdict, StationService
 from silkcharge.services.writer import BatchWriter
 from silkcharge.settings import Settings
@@ -32,21 +39,12 @@ log = logging.getLogger(__name__)
 
 PATH = re.compile(r"^/ocpp/([^/]+)/?$")
 STATION_ID = re.compile(r"^[A-Za-z0-9*\-_=+|@.]{1,48}$")
-SUBPROTOCOLS = {"ocpp2.0.1": "2.0.1", "ocpp1.6": "1.6"}
 CLOSE_REPLACED = (1000, "replaced by a newer connection of the same station")
-CLOSE_SUBPROTOCOL = 1002
-
-
-def basic_credentials(headers: Headers) -> tuple[str, str] | None:
-    header = headers.get("Authorization")
-    if not header or not header.lower().startswith("basic "):
-        return None
-    try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
+_HOW = {
+    2: "connect over wss:// (TLS) with its Basic-auth password",
+    3: "connect over wss:// with its client certificate",
+}
+_SHOWN = {1: "plain ws", 2: "TLS without a valid client certificate"}
 
 
 def _consume(task: asyncio.Future) -> None:
@@ -63,53 +61,85 @@ class Gateway:
         adapters: dict[str, Adapter],
         router: LocalRouter,
         writer: BatchWriter,
+        security_events: SecurityEvents,
     ) -> None:
         self._settings = settings
         self._stations = stations
         self._adapters = adapters
         self._router = router
         self._writer = writer
+        self._security_events = security_events
         self._verdicts: dict[ServerConnection, tuple[str, AdmissionVerdict]] = {}
-        self._server: Server | None = None
+        self._plain: Server | None = None
+        self._secure: Server | None = None
+        self._tls: tls.ServerTls | None = None
         self._monitor: asyncio.Task | None = None
         self._closing: set[asyncio.Task] = set()
+        self._recording: set[asyncio.Task] = set()
         self._handshakes = 0  # being checked right now
         self.handshakes_deferred = 0  # answered 503 because too many were being checked
+        self.limits = FailedAuthLimiter(
+            settings.auth_failure_limit_per_station, settings.auth_failure_limit_per_address,
+            settings.auth_failure_window_seconds,
+        )
+        self.refused: Counter[str] = Counter()  # refused handshakes by security event type
+        self.tls_refused = 0  # TLS handshakes that failed before any HTTP request
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        return self._server.sockets[0].getsockname()[1]
+        """The plain ws:// port."""
+        assert self._plain is not None, "the plain ws listener is off (ocpp_plain_enabled)"
+        return self._plain.sockets[0].getsockname()[1]
+
+    @property
+    def tls_port(self) -> int:
+        """The wss:// port."""
+        assert self._secure is not None, "no TLS listener (ocpp_tls_port)"
+        return self._secure.sockets[0].getsockname()[1]
+
+    def bound_tls_port(self) -> int | None:
+        """The wss:// port when this process listens on it (else None)."""
+        return self.tls_port if self._secure is not None else None
 
     async def start(self) -> None:
-        self._server = await serve(
-            self._serve_station,
-            self._settings.ocpp_host,
-            self._settings.ocpp_port,
+        settings = self._settings
+        options = dict(
             process_request=self._check_handshake,
             select_subprotocol=self._select_subprotocol,
-            max_size=self._settings.max_frame_bytes,
+            max_size=settings.max_frame_bytes,
             ping_interval=None,
             server_header="silkcharge",
-            backlog=self._settings.accept_backlog,
-            reuse_port=self._settings.ocpp_reuse_port or None,
+            backlog=settings.accept_backlog,
         )
+        if settings.ocpp_plain_enabled:
+            self._plain = await serve(
+                self._serve_station, settings.ocpp_host, settings.ocpp_port,
+                reuse_port=settings.ocpp_reuse_port or None, **options,
+            )
+            log.info("OCPP gateway listening on ws://%s:%d/ocpp/{stationId}", settings.ocpp_host, self.port)
+        self._tls = tls.ServerTls.from_settings(settings, self._tls_refused)
+        if self._tls is not None:
+            listener = tls.listening_socket(
+                settings.ocpp_host, settings.ocpp_tls_port or 0, reuse_port=settings.ocpp_reuse_port
+            )
+            self._secure = await serve(self._serve_station, sock=listener, ssl=self._tls.context, **options)
+            log.info("OCPP gateway listening on wss://%s:%d/ocpp/{stationId}%s", settings.ocpp_host,
+                     self.tls_port, " (client certificates from the configured CA)" if self._tls.client_cas else "")
         self._monitor = asyncio.create_task(self._watch_silence(), name="offline-monitor")
-        log.info("OCPP gateway listening on ws://%s:%d/ocpp/{stationId}", self._settings.ocpp_host, self.port)
 
     async def stop(self) -> None:
         if self._monitor:
             self._monitor.cancel()
-        if self._server:
-            self._server.close()
-            await self._server.wait_closed()
+        for server in (self._plain, self._secure):
+            if server is not None:
+                server.close()
+                await server.wait_closed()
 
     # -- handshake ----------------------------------------------------------------------------
 
     @staticmethod
     def _select_subprotocol(connection: ServerConnection, offered: list[str]) -> str | None:
-        # OCPP-J: if no offered subprotocol is acceptable, complete the handshake without one and
-        # close at once, saying why (done in _serve_station).
+        # _check_handshake has refused the upgrade unless one of ours is offered.
         for name in SUBPROTOCOLS:
             if name in offered:
                 return name
@@ -125,29 +155,82 @@ class Gateway:
                 HTTPStatus.BAD_REQUEST,
                 "station id must be 1-48 characters of letters, digits and *-_=+|@.\n",
             )
-        credentials = basic_credentials(request.headers)
-        if credentials is not None and credentials[0] != station_id:
-            return self._unauthorized(connection, "Basic-auth user must be the station id")
-        if self._handshakes >= self._settings.max_pending_handshakes:
-            # A storm: answering "later" now costs nothing, while queueing every handshake
-            # behind the database would let them time out and retry all together.
-            self.handshakes_deferred += 1
-            response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "busy; reconnect shortly\n")
-            response.headers["Retry-After"] = str(random.randint(2, 30))
-            return response
-        self._handshakes += 1
         try:
-            return await self._admit(connection, station_id, credentials)
+            handshake.check_subprotocol(request.headers)
+            credentials = handshake.basic_credentials(request.headers)
+        except BadHandshake as bad:
+            log.info("refused a handshake for %s: %s", station_id, bad.reason)
+            return self._answer(connection, bad.status, bad.reason)
+        if credentials is not None and credentials[0] != station_id:
+            return self._answer(connection, HTTPStatus.UNAUTHORIZED, "Basic-auth user must be the station id")
+        address = _address(connection)
+        password = credentials[1] if credentials else None
+        certified, refused = await self._client_certificate(connection, station_id, address)
+        if refused is not None:
+            return refused
+        # A station whose password was verified before, or that showed its certificate, is never
+        # locked out by someone guessing its password; anyone else is held to the limits, and a
+        # handshake that may cost a hash waits while too many such checks are under way.
+        known = certified or (password is not None and self._stations.known_password(station_id, password))
+        limited = None if known else self.limits.check(station_id, address)
+        if limited is not None:
+            return self._too_many(connection, station_id, limited)
+        guarded = not known and bool(password)
+        if guarded:
+            limited = await self.limits.reserve(station_id, address)
+            if limited is not None:
+                return self._too_many(connection, station_id, limited)
+        try:
+            if self._handshakes >= self._settings.max_pending_handshakes:
+                # A storm: answering "later" now costs nothing, while queueing every handshake
+                # behind the database would let them time out and retry all together.
+                self.handshakes_deferred += 1
+                response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "busy; reconnect shortly\n")
+                response.headers["Retry-After"] = str(random.randint(2, 30))
+                return response
+            self._handshakes += 1
+            try:
+                return await self._admit(
+                    connection, station_id, password, address, tls=self._is_tls(connection), certified=certified
+                )
+            finally:
+                self._handshakes -= 1
         finally:
-            self._handshakes -= 1
+            if guarded:
+                self.limits.release(station_id, address)
+
+    def _is_tls(self, connection: ServerConnection) -> bool:
+        return (connection.transport.get_extra_info("ssl_object") is not None
+                or self._settings.tls_terminated_by_proxy)
+
+    async def _client_certificate(
+        self, connection: ServerConnection, station_id: str, address: str | None
+    ) -> tuple[bool, Response | None]:
+        """(whether a valid client certificate names this station, the refusal of an invalid one)."""
+        if self._tls is None:
+            return False, None
+        certificate = self._tls.client_certificate(connection.transport.get_extra_info("ssl_object"))
+        if certificate is None:
+            return False, None
+        problem = pki.client_certificate_problem(certificate, station_id, self._tls.client_cas)
+        if problem is None:
+            return True, None
+        limited = self.limits.check(station_id, address)
+        if limited is not None:
+            return False, self._too_many(connection, station_id, limited)
+        return False, await self._refuse(
+            connection, station_id, address, HTTPStatus.FORBIDDEN, "InvalidChargingStationCertificate",
+            f"{problem}; a station at security profile 3 shows a valid certificate whose common name is its id",
+        )
 
     async def _admit(
-        self, connection: ServerConnection, station_id: str, credentials: tuple[str, str] | None
+        self, connection: ServerConnection, station_id: str, password: bytes | None, address: str | None,
+        *, tls: bool, certified: bool,
     ) -> Response | None:
         # Shielded: if the client gives up (or the handshake times out) while the database is
         # answering, the query still finishes, so its pooled connection is not thrown away.
         checking = asyncio.ensure_future(
-            self._stations.admit(station_id, credentials[1] if credentials else None)
+            self._stations.admit(station_id, password, tls=tls, certified=certified)
         )
         checking.add_done_callback(_consume)
         try:
@@ -165,29 +248,88 @@ class Gateway:
             log.info("refused unknown station %s", station_id)
             return connection.respond(HTTPStatus.NOT_FOUND, f"station {station_id} is not registered\n")
         if verdict.admission is Admission.BAD_PASSWORD:
-            log.info("refused station %s: wrong or missing password", station_id)
-            return self._unauthorized(connection, "wrong or missing password for this station")
+            return await self._refuse(
+                connection, station_id, address, HTTPStatus.UNAUTHORIZED, "InvalidPassword",
+                "wrong or missing password for this station",
+            )
+        if verdict.admission is Admission.NO_PASSWORD:
+            return await self._refuse(
+                connection, station_id, address, HTTPStatus.UNAUTHORIZED, "NoPasswordSet",
+                f"station {station_id} has no password, so any caller could speak for it: set one "
+                "(PATCH /api/v1/stations/{id}), or allow stations without a password "
+                "(SILKCHARGE_ALLOW_STATIONS_WITHOUT_PASSWORD, insecure)",
+            )
+        if verdict.admission is Admission.BELOW_PROFILE:
+            required, shown = verdict.required_profile or 1, verdict.shown_profile or 1
+            return await self._refuse(
+                connection, station_id, address, HTTPStatus.FORBIDDEN, "SecurityProfileDowngrade",
+                f"station {station_id} is at security profile {required}: {_HOW[required]} "
+                f"(this handshake: {_SHOWN[shown]}, profile {shown})",
+            )
+        if verdict.raised_to is not None:
+            await self._record(
+                station_id, "SecurityProfileRaised",
+                f"came back on security profile {verdict.raised_to}; handshakes below it are refused from now on",
+                address,
+            )
         self._verdicts[connection] = (station_id, verdict)
         return None
 
-    @staticmethod
-    def _unauthorized(connection: ServerConnection, reason: str) -> Response:
-        response = connection.respond(HTTPStatus.UNAUTHORIZED, reason + "\n")
-        response.headers["WWW-Authenticate"] = 'Basic realm="silkcharge OCPP", charset="UTF-8"'
+    async def _refuse(
+        self, connection: ServerConnection, station_id: str, address: str | None, status: HTTPStatus,
+        kind: str, reason: str,
+    ) -> Response:
+        """Answer a refused handshake, count it against the limits and record it."""
+        self.refused[kind] += 1
+        await self._record(station_id, kind, reason, address)
+        for reached in self.limits.failed(station_id, address):
+            await self._record(station_id, "FailedAuthLimitReached", reached.reason, address)
+        return self._answer(connection, status, reason)
+
+    def _too_many(self, connection: ServerConnection, station_id: str, limited: Limited) -> Response:
+        log.info("refused a handshake for %s: %s", station_id, limited.reason)
+        response = connection.respond(HTTPStatus.TOO_MANY_REQUESTS, limited.reason + "\n")
+        response.headers["Retry-After"] = str(limited.retry_after)
         return response
+
+    @staticmethod
+    def _answer(connection: ServerConnection, status: HTTPStatus, reason: str) -> Response:
+        response = connection.respond(status, reason + "\n")
+        if status is HTTPStatus.UNAUTHORIZED:
+            response.headers["WWW-Authenticate"] = 'Basic realm="silkcharge OCPP", charset="UTF-8"'
+        return response
+
+    async def _record(self, station_id: str | None, kind: str, reason: str, address: str | None) -> None:
+        try:
+            await self._security_events.decided(station_id, kind, reason, address)
+        except Exception:  # the decision stands; its record is also in the log line above
+            log.exception("could not record security event %s for %s", kind, station_id)
+
+    def _tls_refused(self, reason: str, address: str | None, certificate: bool) -> None:
+        """A TLS handshake refused before any HTTP request (called from inside OpenSSL's
+        handshake, on the event loop): counted, and recorded when a certificate was refused."""
+        self.tls_refused += 1
+        if not certificate:
+            log.info("TLS handshake from %s failed: %s", address or "?", reason)
+            return
+        if self.limits.check(None, address) is not None:
+            return
+        self.refused["InvalidChargingStationCertificate"] += 1
+        reached = self.limits.failed(None, address)
+        task = asyncio.get_running_loop().create_task(self._record_tls(reason, address, reached))
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+
+    async def _record_tls(self, reason: str, address: str | None, reached: list[Limited]) -> None:
+        await self._record(None, "InvalidChargingStationCertificate", reason, address)
+        for limit in reached:
+            await self._record(None, "FailedAuthLimitReached", limit.reason, address)
 
     # -- session ------------------------------------------------------------------------------
 
     async def _serve_station(self, websocket: ServerConnection) -> None:
         station_id, verdict = self._verdicts.pop(websocket)
-        version = SUBPROTOCOLS.get(websocket.subprotocol or "")
-        if version is None:
-            offered = websocket.request.headers.get("Sec-WebSocket-Protocol", "none")
-            await websocket.close(
-                CLOSE_SUBPROTOCOL,
-                f"unsupported OCPP subprotocol (offered: {offered}); use ocpp1.6 or ocpp2.0.1"[:120],
-            )
-            return
+        version = SUBPROTOCOLS[websocket.subprotocol or ""]
         connection = StationConnection(
             station_id,
             websocket,
@@ -223,3 +365,8 @@ class Gateway:
                     log.info("marked offline after silence: %s", ", ".join(silent[:50]))
             except Exception:
                 log.exception("offline check failed; trying again next round")
+
+
+def _address(connection: ServerConnection) -> str | None:
+    peer = connection.remote_address
+    return str(peer[0]) if isinstance(peer, tuple) and peer else None

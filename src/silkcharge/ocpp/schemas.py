@@ -17,7 +17,7 @@ import ocpp
 from silkcharge.ocpp.rpc import ErrorKind, RpcError
 
 _SCHEMA_ROOT = Path(ocpp.__file__).parent
-_DIRS = {"1.6": "v16", "2.0.1": "v201"}
+_DIRS = {"1.6": "v16", "2.0.1": "v201", "2.1": "v21"}
 
 # Which schema rule earns which CALLERROR (OCPP-J: occurrence = missing or repeated fields,
 # type = wrong JSON type, property = a value outside what the field allows, format = shape).

@@ -1,4 +1,5 @@
-"""OCPP 1.6J: Core, Firmware Management, Local Auth List, Remote Trigger and Reservation profiles."""
+"""OCPP 1.6J: Core, Firmware Management, Local Auth List, Remote Trigger and Reservation profiles,
+and the OCA security extension ("Improved security for OCPP 1.6-J", edition 3)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from silkcharge.domain import commands as c
 from silkcharge.domain.charging import (
     AuthorizationStatus,
     BootInfo,
@@ -18,11 +20,20 @@ from silkcharge.domain.charging import (
     TransactionStop,
 )
 from silkcharge.domain.clock import parse_ocpp, to_ocpp, utcnow
-from silkcharge.ocpp import commands as c
-from silkcharge.ocpp.adapter import Adapter, OutboundCall, Session, command, decimal_value, on
-from silkcharge.ocpp.commands import CommandNotSupported
+from silkcharge.domain.commands import CommandNotSupported
+from silkcharge.domain.plausibility import reading
+from silkcharge.domain.security import ProfileUpgrade
+from silkcharge.ocpp.adapter import (
+    Adapter,
+    OutboundCall,
+    Session,
+    command,
+    config_bool,
+    config_list,
+    on,
+)
 from silkcharge.smart.composite import composite_fields, composite_from_ocpp16
-from silkcharge.smart.profiles import profile_from_fields, set_charging_profile_request
+from silkcharge.smart.profiles import profile_from_fields, set_charging_profile_request, to_ocpp16
 
 _STATUS = {
     "Available": ConnectorStatus.AVAILABLE,
@@ -46,8 +57,10 @@ def id_tag_info(token: TokenInfo | None) -> dict[str, Any]:
     info: dict[str, Any] = {"status": _AUTH.get(token.status, token.status.value)}
     if token.expires_at:
         info["expiryDate"] = to_ocpp(token.expires_at)
-    if token.group_id:
-        info["parentIdTag"] = token.group_id[:20]
+    if token.group_id and len(token.group_id) <= 20:
+        # 1.6 parentIdTag holds 20 characters; a longer group is not sent cut short, where it
+        # could name another group.
+        info["parentIdTag"] = token.group_id
     return info
 
 
@@ -58,18 +71,26 @@ def meter_samples(meter_values: list[dict[str, Any]]) -> tuple[MeterSample, ...]
         for sampled in entry["sampledValue"]:
             if sampled.get("format") == "SignedData":
                 continue  # signed blobs are kept in the message log, not as numbers
+            value = reading(sampled["value"])
             samples.append(
                 MeterSample(
                     timestamp=timestamp,
                     measurand=sampled.get("measurand", "Energy.Active.Import.Register"),
-                    value=decimal_value(sampled["value"], "sampledValue.value"),
+                    value=value,
                     unit=sampled.get("unit", "Wh"),
                     phase=sampled.get("phase", ""),
                     location=sampled.get("location", ""),
                     context=sampled.get("context", "Sample.Periodic"),
+                    raw=None if value.is_finite() else sampled["value"],
                 )
             )
     return tuple(samples)
+
+
+def _rate_units(text: str) -> list[str] | None:
+    """ChargingScheduleAllowedChargingRateUnit ('Current,Power') as units (A, W)."""
+    units = [{"Current": "A", "Power": "W"}.get(name) for name in config_list(text) or []]
+    return [unit for unit in units if unit] or None
 
 
 class V16Adapter(Adapter):
@@ -104,6 +125,7 @@ class V16Adapter(Adapter):
                 vendor_error_code=p.get("vendorErrorCode"),
                 info=p.get("info"),
             ),
+            session.origin,
         )
         return {}
 
@@ -120,9 +142,10 @@ class V16Adapter(Adapter):
                 connector_id=1,
                 timestamp=parse_ocpp(p["timestamp"]),
                 id_token=p["idTag"],
-                meter_start_wh=decimal_value(p["meterStart"], "meterStart"),
+                meter_start_wh=reading(p["meterStart"]),
                 reservation_id=p.get("reservationId"),
             ),
+            session.origin,
         )
         return {"transactionId": record.id, "idTagInfo": id_tag_info(record.token)}
 
@@ -135,9 +158,10 @@ class V16Adapter(Adapter):
                 timestamp=parse_ocpp(p["timestamp"]),
                 reason=p.get("reason", "Local"),
                 id_token=p.get("idTag"),
-                meter_stop_wh=decimal_value(p["meterStop"], "meterStop"),
+                meter_stop_wh=reading(p["meterStop"]),
                 samples=meter_samples(p.get("transactionData", [])),
             ),
+            session.origin,
         )
         if record is not None and record.token is not None:
             return {"idTagInfo": id_tag_info(record.token)}
@@ -151,6 +175,7 @@ class V16Adapter(Adapter):
             p["connectorId"],
             str(tx) if tx is not None else None,
             meter_samples(p["meterValue"]),
+            session.origin,
         )
         return {}
 
@@ -166,6 +191,8 @@ class V16Adapter(Adapter):
         payload: dict[str, Any] = {"idTag": p.id_token}
         if p.evse_id is not None:
             payload["connectorId"] = p.evse_id
+        if p.charging_profile is not None:  # TC_059: the TxProfile the new transaction gets
+            payload["chargingProfile"] = to_ocpp16(profile_from_fields(p.charging_profile.model_dump()))
         return OutboundCall("RemoteStartTransaction", payload)
 
     @command("remote_stop")
@@ -200,14 +227,22 @@ class V16Adapter(Adapter):
 
     @command("trigger_message")
     def trigger_message(self, p: c.TriggerMessage, ctx: dict) -> OutboundCall:
+        extended = _extended_trigger(p.message, ctx)
+        if extended is not None:
+            payload: dict[str, Any] = {"requestedMessage": extended}
+            if p.evse_id is not None:
+                payload["connectorId"] = p.evse_id
+            return OutboundCall("ExtendedTriggerMessage", payload)
         message = "DiagnosticsStatusNotification" if p.message == "LogStatusNotification" else p.message
-        payload: dict[str, Any] = {"requestedMessage": message}
+        payload = {"requestedMessage": message}
         if p.evse_id is not None:
             payload["connectorId"] = p.evse_id
         return OutboundCall("TriggerMessage", payload)
 
     @command("update_firmware")
     def update_firmware(self, p: c.UpdateFirmware, ctx: dict) -> OutboundCall:
+        if p.signature is not None:
+            return _signed_update_firmware(p)
         payload: dict[str, Any] = {"location": p.location, "retrieveDate": to_ocpp(p.retrieve_at)}
         if p.retries is not None:
             payload["retries"] = p.retries
@@ -217,6 +252,8 @@ class V16Adapter(Adapter):
 
     @command("get_diagnostics")
     def get_diagnostics(self, p: c.GetDiagnostics, ctx: dict) -> OutboundCall:
+        if p.log_type == "SecurityLog" or speaks_security_extension(ctx.get("configuration", {})):
+            return _get_log(p)
         payload: dict[str, Any] = {"location": p.location}
         if p.start:
             payload["startTime"] = to_ocpp(p.start)
@@ -250,29 +287,35 @@ class V16Adapter(Adapter):
 
     @command("reserve_now")
     def reserve_now(self, p: c.ReserveNow, ctx: dict) -> OutboundCall:
-        payload = {
+        if p.connector_type is not None:
+            raise CommandNotSupported(
+                "OCPP 1.6 ReserveNow names no connector type: reserve a connector (evse_id) instead")
+        payload: dict[str, Any] = {
             "connectorId": p.evse_id,
             "expiryDate": to_ocpp(p.expires_at),
             "idTag": p.id_token,
             "reservationId": p.reservation_id,
         }
+        if p.group_id_token is not None:
+            if len(p.group_id_token) > 20:
+                raise CommandNotSupported("OCPP 1.6 parentIdTag holds at most 20 characters")
+            payload["parentIdTag"] = p.group_id_token
         return OutboundCall("ReserveNow", payload)
 
-    # Station-wide reservations (connectorId 0, §5.13) only where the station says it takes them.
-    station_wide_reservation_keys = ("ReserveConnectorZeroSupported",)
+    # -- station-profile facts its configuration keys tell ----------------------------------
 
-    def reserves_station_wide(self, configuration: dict[str, Any]) -> bool | None:
-        """Whether the station takes ReserveNow for connector 0; None when it has not said."""
-        value = configuration.get("ReserveConnectorZeroSupported")
-        return None if value is None else str(value).strip().lower() == "true"
+    profile_readers = {
+        "reservations": (("SupportedFeatureProfiles",),
+                         lambda text: "Reservation" in (config_list(text) or [])),
+        # Station-wide reservations (connectorId 0, §5.13).
+        "reservations_station_wide": (("ReserveConnectorZeroSupported",), config_bool),
+        # Cost on the display: the OCA "California Pricing" DataTransfer messages.
+        "cost_display": (("CustomDisplayCostAndPrice",), config_bool),
+        "measurands": (("MeterValuesSampledData",), config_list),
+        "charging_rate_units": (("ChargingScheduleAllowedChargingRateUnit",), _rate_units),
+    }
 
     # -- cost on the display: the OCA "California Pricing" DataTransfer messages -----------
-
-    cost_display_keys = ("CustomDisplayCostAndPrice",)
-
-    def shows_cost(self, configuration: dict[str, Any]) -> bool | None:
-        value = configuration.get("CustomDisplayCostAndPrice")
-        return None if value is None else str(value).lower() == "true"
 
     @command("user_price")
     def user_price(self, p: c.UserPrice, ctx: dict) -> OutboundCall:
@@ -333,6 +376,143 @@ class V16Adapter(Adapter):
         return OutboundCall(
             "GetCompositeSchedule", payload, read=lambda reply: _read_composite(reply, p.evse_id)
         )
+
+
+    # -- security: Basic-auth password and security profile (1.6 security whitepaper) -------------
+
+    network_profile_keys: tuple[str, ...] = ()
+
+    def password_call(self, password: str) -> OutboundCall:
+        """AuthorizationKey carries the password hex encoded: 16 to 20 bytes, 40 hex digits at most."""
+        data = password.encode()
+        if not 16 <= len(data) <= 20:
+            raise ValueError(
+                f"an OCPP 1.6 AuthorizationKey carries a password of 16 to 20 bytes, not {len(data)}"
+            )
+        return OutboundCall("ChangeConfiguration", {"key": "AuthorizationKey", "value": data.hex().upper()})
+
+    def profile_upgrade_calls(
+        self, upgrade: ProfileUpgrade, csms_url: str, configuration: dict[str, Any]
+    ) -> list[OutboundCall]:
+        """SecurityProfile, then a hard reset (as the 1.6 test case TC_083 does); the station
+        reconnects on the endpoint it has for the new profile."""
+        return [
+            OutboundCall("ChangeConfiguration", {"key": "SecurityProfile", "value": str(upgrade.profile)}),
+            OutboundCall("Reset", {"type": "Hard"}),
+        ]
+
+    # -- the OCA security extension: station-initiated -------------------------------------------
+
+    @on("SecurityEventNotification")
+    async def security_event(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        await self.security_events.reported(
+            session.station_id, p["type"], parse_ocpp(p["timestamp"]), p.get("techInfo")
+        )
+        return {}
+
+    @on("SignedFirmwareStatusNotification")
+    async def signed_firmware_status(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        await self.stations.note(session.station_id, StationEvent("firmware", p["status"], utcnow()))
+        return {}
+
+    @on("LogStatusNotification")
+    async def log_status(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        await self.stations.note(session.station_id, StationEvent("log", p["status"], utcnow()))
+        return {}
+
+    @on("SignCertificate")
+    async def sign_certificate(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        accepted, _ = await self.sign_certificate_request(session, p["csr"], None)
+        return {"status": "Accepted" if accepted else "Rejected"}
+
+    # -- the OCA security extension: CSMS-initiated ---------------------------------------------
+
+    @command("certificate_signed")
+    def certificate_signed(self, p: c.CertificateSigned, ctx: dict) -> OutboundCall:
+        if p.certificate_type not in (None, "ChargingStationCertificate"):
+            raise CommandNotSupported(f"the OCPP 1.6 security extension has no {p.certificate_type}")
+        return OutboundCall("CertificateSigned", {"certificateChain": p.certificate_chain})
+
+    @command("install_certificate")
+    def install_certificate(self, p: c.InstallCertificate, ctx: dict) -> OutboundCall:
+        payload = {"certificateType": _certificate_use(p.certificate_type), "certificate": p.certificate}
+        return OutboundCall("InstallCertificate", payload)
+
+    @command("get_installed_certificate_ids")
+    def get_installed_certificate_ids(self, p: c.GetInstalledCertificateIds, ctx: dict) -> OutboundCall:
+        if len(p.certificate_types) != 1:
+            raise CommandNotSupported(
+                "an OCPP 1.6 station reports one certificate type per call: give exactly one of "
+                "CSMSRootCertificate, ManufacturerRootCertificate"
+            )
+        neutral = p.certificate_types[0]
+        return OutboundCall(
+            "GetInstalledCertificateIds", {"certificateType": _certificate_use(neutral)},
+            read=lambda reply: _read_installed(reply, neutral),
+        )
+
+
+# The security extension's configuration keys; a station whose stored configuration has one
+# speaks the extension (GetLog, ExtendedTriggerMessage).
+SECURITY_EXTENSION_KEYS = ("SecurityProfile", "CpoName", "CertificateStoreMaxLength",
+                           "CertificateSignedMaxChainSize", "AdditionalRootCertificateCheck")
+
+_CERTIFICATE_USE = {"CSMSRootCertificate": "CentralSystemRootCertificate",
+                    "ManufacturerRootCertificate": "ManufacturerRootCertificate"}
+
+
+def speaks_security_extension(configuration: dict[str, Any]) -> bool:
+    return any(key in configuration for key in SECURITY_EXTENSION_KEYS)
+
+
+def _certificate_use(neutral: str) -> str:
+    if neutral not in _CERTIFICATE_USE:
+        raise CommandNotSupported(
+            f"the OCPP 1.6 security extension has no {neutral}: only CSMSRootCertificate and "
+            "ManufacturerRootCertificate"
+        )
+    return _CERTIFICATE_USE[neutral]
+
+
+def _read_installed(reply: dict[str, Any], neutral: str) -> dict[str, Any]:
+    items = [{**data, "certificate_type": neutral} for data in reply.get("certificateHashData", [])]
+    return {"status": reply["status"], "certificates": items}
+
+
+def _extended_trigger(message: str, ctx: dict) -> str | None:
+    """The ExtendedTriggerMessage a neutral trigger needs on 1.6, or None for the Core TriggerMessage."""
+    if message == "SignChargingStationCertificate":
+        return "SignChargePointCertificate"
+    if message == "SignV2GCertificate":
+        raise CommandNotSupported("OCPP 1.6 has no V2G (ISO 15118) certificate")
+    if message == "LogStatusNotification" and speaks_security_extension(ctx.get("configuration", {})):
+        return "LogStatusNotification"
+    return None
+
+
+def _signed_update_firmware(p: c.UpdateFirmware) -> OutboundCall:
+    firmware: dict[str, Any] = {
+        "location": p.location, "retrieveDateTime": to_ocpp(p.retrieve_at),
+        "signingCertificate": p.signing_certificate, "signature": p.signature,
+    }
+    if p.install_at is not None:
+        firmware["installDateTime"] = to_ocpp(p.install_at)
+    payload: dict[str, Any] = {"requestId": p.request_id, "firmware": firmware}
+    if p.retries is not None:
+        payload["retries"] = p.retries
+    if p.retry_interval is not None:
+        payload["retryInterval"] = p.retry_interval
+    return OutboundCall("SignedUpdateFirmware", payload)
+
+
+def _get_log(p: c.GetDiagnostics) -> OutboundCall:
+    log: dict[str, Any] = {"remoteLocation": p.location}
+    if p.start:
+        log["oldestTimestamp"] = to_ocpp(p.start)
+    if p.stop:
+        log["latestTimestamp"] = to_ocpp(p.stop)
+    payload = {"logType": p.log_type, "requestId": p.request_id, "log": log}
+    return OutboundCall("GetLog", payload, read=lambda r: {"status": r["status"], "file_name": r.get("filename")})
 
 
 _PURPOSE = {

@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -19,6 +20,7 @@ planning_app = typer.Typer(help="Network planning and operations: corridor gaps,
                                 "adequacy, analytics.",
                            no_args_is_help=True)
 console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)  # errors go to stderr, exit code 2 (silkcharge/cli.py)
 SEED_NOTE = "network: the shipped seed network, an illustrative sample (not a survey)"
 
 
@@ -31,7 +33,7 @@ def _inputs():
 
 
 def _fail(exc: Exception) -> None:
-    console.print(f"[red]error:[/red] {exc}")
+    err_console.print(f"[red]error:[/red] {escape(str(exc))}")
     raise typer.Exit(2)
 
 
@@ -221,16 +223,17 @@ def _as_utc(value: datetime) -> datetime:
 
 
 async def _load_operations(start: datetime, end: datetime):
-    from silkcharge.planning.store import load_operations
+    from silkcharge.planning.rollups import load_range
     from silkcharge.settings import Settings
     from silkcharge.store.db import create_engine_for, sessionmaker_for
 
     settings = Settings()
     engine = create_engine_for(settings.database_url)
     try:
-        return await load_operations(sessionmaker_for(engine), start, end,
-                                     default_heartbeat=settings.heartbeat_interval,
-                                     grace_seconds=settings.offline_grace)
+        return await load_range(sessionmaker_for(engine), start, end,
+                                default_heartbeat=settings.heartbeat_interval,
+                                grace_seconds=settings.offline_grace,
+                                max_days=settings.analytics_max_days)
     finally:
         await engine.dispose()
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy import and_, case, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silkcharge.domain.clock import utcnow
 from silkcharge.domain.connectors import ConnectorStandard
 from silkcharge.planning.analytics import (
+    AUTH_ACTIONS,
     CdrRow,
     ConnectorRow,
     FrameRow,
@@ -22,7 +24,9 @@ from silkcharge.planning.analytics import (
     utc,
 )
 from silkcharge.planning.network import ChargePoint, ChargingSite
+from silkcharge.services.cdr_review import BILLED
 from silkcharge.store.schema import (
+    CdrReview,
     ChargeDetailRecord,
     Connector,
     OcppMessage,
@@ -31,6 +35,7 @@ from silkcharge.store.schema import (
     Station,
     Transaction,
 )
+from silkcharge.store.upsert import one_of
 
 
 async def load_store_sites(sessions: async_sessionmaker) -> list[ChargingSite]:
@@ -61,52 +66,109 @@ async def load_operations(sessions: async_sessionmaker, start: datetime, end: da
                           default_heartbeat: int = 300, grace_seconds: int = 60,
                           lookback: timedelta = timedelta(days=7),
                           as_of: datetime | None = None) -> OperationsData:
-    """The rows operations analytics need for ``[start, end)``, in one read.
+    """The raw rows operations analytics need for ``[start, end)``, in one read.
 
     Frames are read from ``start - lookback`` so a heartbeat or a Faulted status just before
     the range still counts inside it; a fault reported more than ``lookback`` before the
-    range without a later StatusNotification is not seen.
+    range without a later StatusNotification is not seen. ``planning.rollups`` answers a
+    range from per-day totals instead, reading raw rows only for its partial days.
     """
     as_of = as_of or utcnow()
     check_range(start, end, as_of)
     start, end = utc(start), utc(end)
     observed_end = min(end, as_of)
     async with sessions() as session:
-        stations = (await session.execute(
-            select(Station, Site, Operator)
-            .outerjoin(Site, Site.id == Station.site_id)
-            .outerjoin(Operator, Operator.id == Site.operator_id).order_by(Station.id))).all()
-        connectors = (await session.scalars(
-            select(Connector).order_by(Connector.station_id, Connector.evse_id,
-                                       Connector.connector_id))).all()
-        txs = (await session.scalars(select(Transaction).where(
-            Transaction.started_at < observed_end,
-            or_(Transaction.stopped_at.is_(None), Transaction.stopped_at > start)))).all()
-        cdrs = (await session.scalars(
-            select(ChargeDetailRecord).join(Transaction)
-            .where(Transaction.started_at >= start, Transaction.started_at < observed_end))).all()
-        frames = (await session.execute(
-            select(OcppMessage.station_id, OcppMessage.at, OcppMessage.direction,
-                   OcppMessage.message_type, OcppMessage.action, OcppMessage.payload)
-            .where(OcppMessage.at >= start - lookback, OcppMessage.at < observed_end)
-            .where(or_(OcppMessage.direction == "in",
-                       OcppMessage.action.in_(("Authorize", "StartTransaction",
-                                               "TransactionEvent"))))
-            .order_by(OcppMessage.id))).all()
+        stations = await load_stations(session, default_heartbeat)
+        activity = await load_activity(session, start, observed_end, frames_from=earlier(start, lookback))
+    return OperationsData(start=start, end=end, as_of=as_of, grace_seconds=grace_seconds,
+                          stations=stations, **activity)
+
+
+async def load_stations(session: AsyncSession, default_heartbeat: int) -> tuple[StationRow, ...]:
+    """Every registered station as the analytics group it, with its connectors as they are now."""
+    stations = (await session.execute(
+        select(Station.id, Station.online, Station.heartbeat_interval, Site.code, Site.timezone,
+               Site.city, Site.corridor, Operator.code, Station.created_at)
+        .outerjoin(Site, Site.id == Station.site_id)
+        .outerjoin(Operator, Operator.id == Site.operator_id)
+        .where(Station.planned.is_(False))  # not in service yet: no uptime, no attention
+        .order_by(Station.id))).all()
+    connectors = (await session.execute(
+        select(Connector.station_id, Connector.evse_id, Connector.connector_id, Connector.status)
+        .order_by(Connector.station_id, Connector.evse_id, Connector.connector_id))).all()
     outlets: dict[str, list[ConnectorRow]] = defaultdict(list)
-    for c in connectors:
-        outlets[c.station_id].append(ConnectorRow(c.evse_id, c.connector_id, c.status))
-    return OperationsData(
-        start=start, end=end, as_of=as_of, grace_seconds=grace_seconds,
-        stations=tuple(
-            StationRow(st.id, site.code if site else None, site.timezone if site else "UTC",
-                       op.code if op else None, site.city if site else None,
-                       site.corridor if site else None, st.online,
-                       st.heartbeat_interval or default_heartbeat, tuple(outlets[st.id]))
-            for st, site, op in stations),
-        sessions=tuple(SessionRow(t.id, t.station_id, t.evse_id, t.connector_id, t.started_at,
-                                  t.stopped_at, t.energy_wh, t.token_status) for t in txs),
-        cdrs=tuple(CdrRow(c.transaction_id, c.currency, c.total_excl_vat, c.total_incl_vat)
-                   for c in cdrs),
-        frames=tuple(FrameRow(*row) for row in frames),
-    )
+    for station_id, evse_id, connector_id, status in connectors:
+        outlets[station_id].append(ConnectorRow(evse_id, connector_id, status))
+    return tuple(
+        StationRow(station_id, site, zone or "UTC", operator, city, corridor, online,
+                   heartbeat or default_heartbeat, tuple(outlets[station_id]),
+                   in_service_from=_aware(created))
+        for station_id, online, heartbeat, site, zone, city, corridor, operator, created in stations)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; the store keeps UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)
+
+
+async def load_activity(session: AsyncSession, start: datetime, end: datetime, *,
+                        frames_from: datetime | None = None,
+                        station_ids: Sequence[str] | None = None) -> dict[str, tuple]:
+    """What happened in ``[start, end)``: the transactions overlapping it, the CDRs of those
+    started in it, and (with ``frames_from``) the frames from then until ``end``, as the
+    ``sessions``, ``cdrs`` and ``frames`` of ``OperationsData``. Only the frames whose content
+    the analytics read (status reports, answers to authorisations) carry their text; for the
+    rest, when they came is all that counts."""
+    txs = select(Transaction.id, Transaction.station_id, Transaction.evse_id, Transaction.connector_id,
+                 Transaction.started_at, Transaction.stopped_at, Transaction.energy_wh,
+                 Transaction.token_status).where(
+        Transaction.started_at < end, or_(Transaction.stopped_at.is_(None), Transaction.stopped_at > start))
+    cdrs = (select(ChargeDetailRecord.transaction_id, ChargeDetailRecord.currency,
+                   ChargeDetailRecord.total_excl_vat, ChargeDetailRecord.total_incl_vat)
+            .join(Transaction, Transaction.id == ChargeDetailRecord.transaction_id)
+            .outerjoin(CdrReview, CdrReview.cdr_id == ChargeDetailRecord.id)
+            .where(Transaction.started_at >= start, Transaction.started_at < end)
+            # revenue is what was billed: not a CDR held for review, nor a voided one
+            .where(or_(CdrReview.status.is_(None), CdrReview.status.in_(BILLED))))
+    if station_ids is not None:
+        txs = txs.where(one_of(session, Transaction.station_id, station_ids))
+        cdrs = cdrs.where(one_of(session, Transaction.station_id, station_ids))
+    found = {
+        "sessions": tuple(SessionRow(*row) for row in await session.execute(txs)),
+        "cdrs": tuple(CdrRow(*row) for row in await session.execute(cdrs)),
+        "frames": (),
+    }
+    if frames_from is not None:
+        read = or_(and_(OcppMessage.direction == "in", OcppMessage.action == "StatusNotification"),
+                   and_(OcppMessage.direction == "out", OcppMessage.action.in_(AUTH_ACTIONS)))
+        frames = (select(OcppMessage.station_id, OcppMessage.at, OcppMessage.direction,
+                         OcppMessage.message_type, OcppMessage.action,
+                         case((read, OcppMessage.payload), else_=literal("")))
+                  .where(OcppMessage.at >= frames_from, OcppMessage.at < end)
+                  .where(or_(OcppMessage.direction == "in", OcppMessage.action.in_(AUTH_ACTIONS)))
+                  .order_by(OcppMessage.id))
+        if station_ids is not None:
+            frames = frames.where(one_of(session, OcppMessage.station_id, station_ids))
+        found["frames"] = tuple(FrameRow(*row) for row in await session.execute(frames))
+    return found
+
+
+def earlier(moment: datetime, by: timedelta) -> datetime:
+    """``moment - by``, or the earliest time there is (a range may start in year 1)."""
+    try:
+        return moment - by
+    except OverflowError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+
+
+async def load_status_reports(session: AsyncSession, start: datetime, end: datetime) -> tuple[FrameRow, ...]:
+    """The inbound StatusNotification frames of ``[start, end)``: how connector statuses moved."""
+    rows = await session.execute(
+        select(OcppMessage.station_id, OcppMessage.at, OcppMessage.direction, OcppMessage.message_type,
+               OcppMessage.action, OcppMessage.payload)
+        .where(OcppMessage.at >= start, OcppMessage.at < end, OcppMessage.direction == "in",
+               OcppMessage.action == "StatusNotification")
+        .order_by(OcppMessage.id))
+    return tuple(FrameRow(*row) for row in rows)

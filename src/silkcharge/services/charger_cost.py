@@ -10,10 +10,11 @@ tell a station; the adapters say how, in the station's version, through neutral 
 - `final_cost` when it ends (1.6 FinalCost). A 2.0.1 station gets the final cost, and a running
   one, in its TransactionEventResponse (`final_total` / `running_total`, asked by the adapter).
 
-Only stations that show cost get these messages: a 1.6 station says so with the California
-Pricing key `CustomDisplayCostAndPrice`, read from its stored configuration or asked once with
-GetConfiguration. A message a station cannot take is logged and dropped: the display is a
-courtesy, the CDR is the bill.
+Only stations that show cost get these messages: the station's effective profile says so
+(fact `cost_display`: a 1.6 station's California Pricing key `CustomDisplayCostAndPrice`, a
+2.0.1 station's `TariffCostCtrlr.Enabled[Cost]`, or a profile); when nothing says, the station
+is asked once with GetConfiguration for the keys its adapter names. A message a station cannot
+take is logged and dropped: the display is a courtesy, the CDR is the bill.
 """
 
 from __future__ import annotations
@@ -28,12 +29,16 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from silkcharge.bus.local import EventBus
 from silkcharge.domain.events import StationConnected, TransactionEnded, TransactionStarted
 from silkcharge.domain.pricing import price_text
-from silkcharge.ocpp.adapter import Adapter
-from silkcharge.services.billing import BillingService, RunningCost
+from silkcharge.services.billing import HELD_FOR_REVIEW, BillingService, RunningCost
 from silkcharge.services.commands import CommandService
-from silkcharge.store.schema import MeterSample, Station, Transaction
+from silkcharge.services.display_facts import DisplayFacts
+from silkcharge.services.ports import ProtocolAdapter
+from silkcharge.store.schema import ChargeDetailRecord, MeterSample, Station, Transaction
 
 log = logging.getLogger(__name__)
+
+
+FACT = "cost_display"
 
 
 class ChargerCostService:
@@ -43,7 +48,8 @@ class ChargerCostService:
         bus: EventBus,
         billing: BillingService,
         commands: CommandService,
-        adapters: dict[str, Adapter],
+        adapters: dict[str, ProtocolAdapter],
+        displays: DisplayFacts,
         *,
         every: float,
     ) -> None:
@@ -52,10 +58,8 @@ class ChargerCostService:
         self._billing = billing
         self._commands = commands
         self._adapters = adapters
+        self._displays = displays
         self._every = every
-        self._asked: set[str] = set()
-        self._verdicts: dict[str, bool] = {}
-        """Per station, whether it shows cost, once known; forgotten when it connects again."""
         self._shown: dict[int, Decimal] = {}
         self._cursor = 0
         self._tasks: list[asyncio.Task] = []
@@ -68,9 +72,10 @@ class ChargerCostService:
         return None if cost is None else _incl(cost)
 
     async def final_total(self, transaction_id: int) -> Decimal | None:
-        """The ended session's CDR total incl. VAT (making the CDR now if need be)."""
+        """The ended session's CDR total incl. VAT (making the CDR now if need be); None while
+        the CDR is held for review: the driver is shown no amount that may not be billed."""
         record = await self._billing.price(transaction_id)
-        return None if record is None else record.total_incl_vat
+        return None if _not_final(record) else record.total_incl_vat
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -97,8 +102,7 @@ class ChargerCostService:
                     if isinstance(event, TransactionStarted) and event.id_token:
                         await self._send_user_price(event.station_id, event.transaction_id, event.id_token)
                     elif isinstance(event, StationConnected):
-                        self._verdicts.pop(event.station_id, None)
-                        self._asked.discard(event.station_id)
+                        self._displays.forget(event.station_id, FACT)
                     elif isinstance(event, TransactionEnded):
                         self._shown.pop(event.transaction_id, None)
                         await self._send_final_cost(event.station_id, event.transaction_id)
@@ -128,7 +132,7 @@ class ChargerCostService:
         sent = 0
         for transaction_id, station_id, newest in rows:
             self._cursor = max(self._cursor, newest)
-            if self._verdicts.get(station_id) is False:
+            if self._displays.known(station_id, FACT) is False:
                 continue
             cost = await self._billing.running_cost(transaction_id)
             if cost is None or self._shown.get(transaction_id) == _incl(cost):
@@ -148,7 +152,7 @@ class ChargerCostService:
 
     async def _send_final_cost(self, station_id: str, transaction_id: int) -> None:
         record = await self._billing.price(transaction_id)
-        if record is None or not await self._shows_cost(station_id, "final_cost"):
+        if _not_final(record) or not await self._shows_cost(station_id, "final_cost"):
             return
         async with self._sessions() as session:
             tx = await session.get(Transaction, transaction_id)
@@ -165,18 +169,9 @@ class ChargerCostService:
         async with self._sessions() as session:
             station = await session.get(Station, station_id)
         adapter = self._adapters.get(station.ocpp_version or "") if station else None
-        if adapter is None or command not in adapter.builders:
+        if adapter is None or not adapter.can_build(command):
             return False
-        verdict = adapter.shows_cost(station.configuration or {})
-        if verdict is None and station_id not in self._asked:
-            self._asked.add(station_id)
-            await self._send(station_id, "get_configuration", {"keys": list(adapter.cost_display_keys)})
-            async with self._sessions() as session:
-                station = await session.get(Station, station_id)
-            verdict = adapter.shows_cost(station.configuration or {}) if station else None
-        if verdict is not None or station_id in self._asked:
-            self._verdicts[station_id] = bool(verdict)
-        return bool(verdict)
+        return await self._displays.shows(station, FACT)
 
     async def _send(self, station_id: str, command: str, params: dict) -> bool:
         try:
@@ -185,6 +180,10 @@ class ChargerCostService:
             log.info("%s: %s not delivered: %s", station_id, command, exc)
             return False
         return True
+
+
+def _not_final(record: ChargeDetailRecord | None) -> bool:
+    return record is None or HELD_FOR_REVIEW in (record.flags or [])
 
 
 def _incl(cost: RunningCost) -> Decimal:

@@ -20,26 +20,32 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silkcharge.domain.clock import utcnow
-from silkcharge.services.attempts import Attempt, AttemptLimiter, Limit
+from silkcharge.services.attempts import Attempt, AttemptLimiter, Limit, key_digest
 from silkcharge.services.mailer import Email
 from silkcharge.services.passwords import PasswordVerifier, hash_password
+from silkcharge.services.pseudonym_key import PseudonymKey
 from silkcharge.store.schema import (
+    AuthAttempt,
+    DepotVehicle,
     Driver,
     DriverPasswordReset,
     DriverSession,
     DriverToken,
     IdToken,
+    OcppMessage,
     Reservation,
+    Transaction,
 )
 
 LANGUAGES = ("en", "ru", "kk", "uz", "ky", "tg", "zh")
@@ -64,6 +70,14 @@ class NotLoggedIn(PermissionError):
 
 class WrongPassword(PermissionError):
     """The current password given to change it is not the driver's."""
+
+
+class AccountDeleted(NotLoggedIn):
+    """The session belongs to an account its driver deleted: nothing of it is left."""
+
+
+class StillCharging(AccountRefused):
+    """The account cannot go while a session with its token runs: its CDR is not made yet."""
 
 
 class ResetRefused(ValueError):
@@ -92,6 +106,16 @@ class DriverAccount:
     created_at: datetime
     tokens: tuple[str, ...]
     """The driver's own idTokens, the app token first."""
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """What deleting an account did: the personal data went, the accounting stays."""
+
+    deleted_at: datetime
+    sessions_kept: int
+    """Charging sessions kept for accounting, with a pseudonym in place of the idToken."""
+    reservations_kept: int
 
 
 @dataclass(frozen=True)
@@ -124,8 +148,10 @@ class DriverService:
     def __init__(
         self, sessions: async_sessionmaker, session_lifetime: timedelta, *,
         reset_lifetime: timedelta = RESET_LIFETIME, clock: Callable[[], datetime] = utcnow,
+        pseudonyms: PseudonymKey | None = None,
     ) -> None:
         self._sessions = sessions
+        self._pseudonyms = pseudonyms
         self._lifetime = session_lifetime
         self._reset_lifetime = reset_lifetime
         self._clock = clock
@@ -149,7 +175,7 @@ class DriverService:
             session.add(driver)
             await session.flush()
             token = IdToken(token=f"APP-{secrets.token_hex(6).upper()}", type="Central",
-                            label=f"app account of driver {driver.id}")
+                            label=_app_label(driver.id))
             session.add(token)
             await session.flush()
             session.add(DriverToken(id_token_id=token.id, driver_id=driver.id))
@@ -218,6 +244,10 @@ class DriverService:
             if found is None:
                 raise NotLoggedIn("this session is unknown or was logged out; log in again")
             driver, expires_at = found
+            if driver.deleted_at is not None:
+                raise AccountDeleted(
+                    f"this account was deleted on {driver.deleted_at:%Y-%m-%d %H:%M} UTC; "
+                    f"nothing of it is left to show or delete")
             if expires_at <= self._clock():
                 raise NotLoggedIn("this session has expired; log in again")
             return await self._account(session, driver)
@@ -289,6 +319,38 @@ class DriverService:
             account = await self._account(session, driver)
         await self._attempts.clear(LOGIN_PER_EMAIL, account.email)  # the mailbox's owner is back
         return account
+
+    # -- deleting an account -------------------------------------------------------------------
+
+    async def delete_account(
+        self, driver: DriverAccount, session_token: str, password: str, address: str | None = None
+    ) -> Deleted:
+        """Erase the driver's personal data, giving the password once more (a wrong one counts
+        as a failed login). Name, email, password, reset links and login counts go; the app
+        token is deleted and cards are detached (they stay the operator's); the charging
+        sessions, reservations and depot plans made with the driver's tokens, and the OCPP frames
+        that carry them, keep a pseudonym in place of the idToken, as accounting needs the
+        sessions and their CDRs. Every session of the account ends; this one is kept, ended,
+        until the retention sweep, so that using it again says the account was deleted. While a
+        session with one of the driver's tokens still charges, nothing is deleted
+        (`StillCharging`): its CDR is made for the driver's token when it ends."""
+        if self._pseudonyms is None:
+            raise RuntimeError("deleting accounts needs the pseudonym key")
+        if await self._verify_login(driver.email, password, address) is None:
+            raise WrongPassword("the password is wrong")
+        pseudonyms, now = self._pseudonyms.pseudonyms, self._clock()
+        async with self._sessions.begin() as session:
+            row = await session.get(Driver, driver.id, with_for_update=True)
+            if row is None or row.deleted_at is not None:
+                raise AccountDeleted("this account was deleted already")
+            running = await _running_session(session, driver.tokens)
+            if running is not None:
+                raise StillCharging(f"session {running} with your card is still charging; delete the "
+                                    f"account once it has ended and been billed")
+            kept = await _pseudonymise_tokens(session, driver.tokens, pseudonyms.of)
+            await _detach_tokens(session, driver.id)
+            await _erase(session, row, session_digest(session_token), now)
+        return Deleted(now, *kept)
 
     async def reservations_of(self, driver: DriverAccount) -> list[Reservation]:
         """Reservations made for the driver's own tokens, newest first."""
@@ -396,6 +458,63 @@ def _check_account(email: str, password: str, name: str, language: str) -> tuple
     if language not in LANGUAGES:
         raise AccountRefused(f"language must be one of {', '.join(LANGUAGES)}")
     return email, name
+
+
+async def _pseudonymise_tokens(
+    session: AsyncSession, tokens: tuple[str, ...], pseudonym: Callable[[str], str]
+) -> tuple[int, int]:
+    """Put each token's pseudonym where accounting keeps it; (sessions, reservations) kept."""
+    sessions = reservations = 0
+    for token in tokens:
+        alias = pseudonym(token)
+        done = await session.execute(
+            update(Transaction).where(Transaction.id_token == token).values(id_token=alias))
+        sessions += done.rowcount or 0
+        done = await session.execute(
+            update(Reservation).where(Reservation.id_token == token).values(id_token=alias))
+        reservations += done.rowcount or 0
+        await session.execute(
+            update(DepotVehicle).where(DepotVehicle.id_token == token).values(id_token=alias))
+        quoted = json.dumps(token)  # as the token sits in a logged frame
+        await session.execute(
+            update(OcppMessage).where(OcppMessage.payload.contains(quoted, autoescape=True))
+            .values(payload=func.replace(OcppMessage.payload, quoted, json.dumps(alias))))
+    return sessions, reservations
+
+
+async def _running_session(session: AsyncSession, tokens: tuple[str, ...]) -> int | None:
+    if not tokens:
+        return None
+    return await session.scalar(select(Transaction.id).where(
+        Transaction.id_token.in_(tokens), Transaction.state == "Active").limit(1))
+
+
+async def _erase(session: AsyncSession, driver: Driver, kept_session: str, now: datetime) -> None:
+    """The account's personal data out: reset links, login counts, every session but the one
+    asking (ended, kept as the sign that the account was deleted), name, email, password."""
+    await session.execute(delete(DriverPasswordReset).where(DriverPasswordReset.driver_id == driver.id))
+    await session.execute(delete(DriverSession).where(
+        DriverSession.driver_id == driver.id, DriverSession.token_hash != kept_session))
+    await session.execute(update(DriverSession).where(DriverSession.driver_id == driver.id)
+                          .values(expires_at=now))
+    await session.execute(delete(AuthAttempt).where(AuthAttempt.key_hash == key_digest(driver.email)))
+    driver.email, driver.name, driver.password_hash = f"deleted-{driver.id}@deleted.invalid", "", ""
+    driver.language, driver.deleted_at = "en", now
+
+
+async def _detach_tokens(session: AsyncSession, driver_id: int) -> None:
+    """Cards go back to the operator, unowned; the app token made for the account is deleted."""
+    owned = select(DriverToken.id_token_id).where(DriverToken.driver_id == driver_id)
+    app_tokens = (await session.scalars(select(IdToken.id).where(
+        IdToken.id.in_(owned), IdToken.type == "Central",
+        IdToken.label == _app_label(driver_id)))).all()
+    await session.execute(delete(DriverToken).where(DriverToken.driver_id == driver_id))
+    if app_tokens:
+        await session.execute(delete(IdToken).where(IdToken.id.in_(app_tokens)))
+
+
+def _app_label(driver_id: int) -> str:
+    return f"app account of driver {driver_id}"
 
 
 async def _link(session: AsyncSession, driver_id: int, tokens: list[str]) -> None:

@@ -1,24 +1,31 @@
 """Reservations: a connector or EVSE held for one driver's idToken until a time.
 
-In OCPP the station enforces a reservation (it lets only the reserved token start there); the
-CSMS double-checks. Two parts live here:
+In OCPP the station enforces a reservation (it lets only the reserved token, or a token of the
+reservation's group, start there); the CSMS double-checks. Two parts live here:
 
 - `ReservationLedger` keeps the facts stations change: a reservation used by a starting
   transaction, one the station reports expired or removed (2.0.1 ReservationStatusUpdate),
-  one whose time ran out. `TransactionService.start` calls it inside its own database
-  transaction, so a start and the reservation it uses are committed together.
+  one whose time ran out, a request whose answer never got stored. `TransactionService.start`
+  calls it inside its own database transaction, so a start and the reservation it uses are
+  committed together.
 - `ReservationService` is the use case operators and drivers call: it validates a request,
   stores it as Requested, sends ReserveNow through `CommandService` and stores the station's
   answer; it cancels with CancelReservation; and it runs the expiry sweep.
 
-A reservation starts when it is made and lasts until `expires_at`, so two active reservations
-on one EVSE always overlap: an EVSE has at most one.
+The station decides. What the CSMS has stored about a charger may be stale (a connector stored
+Faulted before a reboot, a reservation the station has forgotten), so it refuses a request only
+for what it knows for sure: the token, the time, a station that is offline or has no such
+EVSE, a station (or its profile) that says it takes no such reservation. Everything else is
+sent, and the station's answer is stored and returned. A reservation holds an EVSE only while
+it is Accepted and unexpired: one whose ReserveNow failed, or that ended, holds nothing; and
+when a station accepts a reservation for an EVSE on which an older one is stored as held, the
+station evidently no longer holds the older one, which becomes Superseded.
 
 EVSE 0 is a station-wide reservation (OCPP 1.6 ReserveNow with connectorId 0, §5.13; 2.0.1
-ReserveNow without evseId), made only for a station whose configuration says it takes them
-(the adapter names the key and reads it). The station reserves no particular connector but
-keeps one free for the token, which may start on any of them. So it overlaps every other
-holding reservation on the station, and another token may start only while some other
+ReserveNow without evseId). It is sent unless the station's effective profile says it does not
+take one (its configuration key, read by the adapter, or a model profile); when nothing says,
+the station is asked by trying. The station reserves no particular connector but keeps one free
+for the token, which may start on any of them; another token may start only while some other
 connector stays free for the reserved one.
 """
 
@@ -26,35 +33,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silkcharge.domain.charging import AuthorizationStatus, ConnectorStatus, TransactionStart
 from silkcharge.domain.clock import utcnow
+from silkcharge.services.commands import CommandRefused, CommandService, UnknownStation
+from silkcharge.services.plausibility import Plausibility
+from silkcharge.services.station_profiles import StationProfiles
 from silkcharge.store.schema import Connector, IdToken, Reservation, Station, Transaction
-
-if TYPE_CHECKING:  # the command service imports the adapters, which import this module
-    from silkcharge.ocpp.adapter import Adapter
-    from silkcharge.services.commands import CommandService
 
 log = logging.getLogger(__name__)
 
 REQUESTED, ACCEPTED = "Requested", "Accepted"
 CANCELLED, EXPIRED, USED, REJECTED = "Cancelled", "Expired", "Used", "Rejected"
+SUPERSEDED = "Superseded"  # the station accepted a newer reservation for the same EVSE
 ACTIVE = (REQUESTED, ACCEPTED)
 STATUSES = (
     REQUESTED, ACCEPTED, REJECTED, "Faulted", "Occupied", "Unavailable", CANCELLED, EXPIRED, USED,
+    SUPERSEDED,
 )
 # What a 2.0.1 station's ReservationStatusUpdate means for the stored reservation.
 _STATION_ENDED = {"Expired": EXPIRED, "Removed": CANCELLED}
-_UNUSABLE = (ConnectorStatus.FAULTED.value, ConnectorStatus.UNAVAILABLE.value)
 # A connector in these states cannot be the one a station-wide reservation keeps free.
-_NOT_FREE = (*_UNUSABLE, ConnectorStatus.OCCUPIED.value, ConnectorStatus.CHARGING.value)
+_NOT_FREE = (
+    ConnectorStatus.FAULTED.value, ConnectorStatus.UNAVAILABLE.value,
+    ConnectorStatus.OCCUPIED.value, ConnectorStatus.CHARGING.value,
+)
 STATION_WIDE = 0  # the evse_id of a reservation of the whole station
 
 
@@ -67,7 +77,7 @@ class ReservationRefused(ValueError):
 
 
 class ReservationConflict(ReservationRefused):
-    """The request is fine but the charger cannot take it now (offline, faulted, reserved)."""
+    """The request is fine but the charger cannot take it now (offline, or its own answer)."""
 
 
 class UnknownReservation(LookupError):
@@ -81,18 +91,24 @@ class ReservationRequest:
     connector_id: int | None
     id_token: str
     expires_at: datetime
+    connector_type: str | None = None
+    """2.0.1 ConnectorEnumType: the station holds an EVSE with a connector of this type."""
+    group_id_token: str | None = None
+    """A token of this group may use the reservation too (1.6 parentIdTag, 2.0.1 groupIdToken)."""
 
 
 class ReservationLedger:
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker, plausibility: Plausibility | None = None) -> None:
         self._sessions = sessions
+        self._plausibility = plausibility or Plausibility(sessions)
 
     async def held_for_another(
-        self, session: AsyncSession, station_id: str, evse_id: int, id_token: str | None
+        self, session: AsyncSession, station_id: str, evse_id: int, id_token: str | None,
+        group_id: str | None = None,
     ) -> Reservation | None:
-        """The Accepted, unexpired reservation that a start by this token on this EVSE would
-        break: one holding this EVSE for a different token, or a station-wide one for a
-        different token when no other connector would stay free for it."""
+        """The Accepted, unexpired reservation that a start by this token (of this group) on
+        this EVSE would break: one holding this EVSE for a different token and group, or a
+        station-wide one for them when no other connector would stay free for it."""
         holds = (await session.scalars(
             select(Reservation).where(
                 Reservation.station_id == station_id,
@@ -100,6 +116,7 @@ class ReservationLedger:
                 Reservation.status == ACCEPTED,
                 Reservation.expires_at > utcnow(),
                 Reservation.id_token != (id_token or ""),
+                _not_of_group(group_id),
             ).order_by(Reservation.evse_id.desc())
         )).all()
         for held in holds:
@@ -137,15 +154,19 @@ class ReservationLedger:
         return free is not None
 
     async def use(
-        self, session: AsyncSession, station_id: str, start: TransactionStart, transaction_id: int
+        self, session: AsyncSession, station_id: str, start: TransactionStart, transaction_id: int,
+        group_id: str | None = None,
     ) -> None:
         """Mark the reservation a starting transaction uses: the one it names (1.6
         StartTransaction / 2.0.1 TransactionEvent reservationId), else the token's own active
-        reservation on that EVSE."""
+        reservation on that EVSE. A token of the reservation's group uses it as its own."""
+        mine = Reservation.id_token == start.id_token
+        if group_id:
+            mine = or_(mine, Reservation.group_id_token == group_id)
         query = select(Reservation).where(
             Reservation.station_id == station_id,
             Reservation.status.in_(ACTIVE),
-            Reservation.id_token == start.id_token,
+            mine,
         )
         if start.reservation_id is not None:
             query = query.where(Reservation.id == start.reservation_id)
@@ -168,16 +189,78 @@ class ReservationLedger:
                 reservation.status = _STATION_ENDED[update_status]
                 reservation.updated_at = utcnow()
 
-    async def expire_due(self, now: datetime | None = None) -> int:
-        """Mark Accepted reservations whose time has passed as Expired; how many were."""
+    async def expire_due(
+        self, now: datetime | None = None, unanswered_after: timedelta | None = None, asking: Collection[int] = (),
+    ) -> int:
+        """Mark Accepted reservations whose time has passed as Expired, and requests whose
+        answer was never stored (the process stopped while the station was asked) older than
+        `unanswered_after` as Rejected (except those in `asking`, whose answer is awaited
+        now); how many were. All in one transaction; if that fails,
+        one by one, so a row that cannot be changed is logged, flagged on its station and
+        skipped while the others expire."""
         now = now or utcnow()
-        async with self._sessions.begin() as session:
-            result = await session.execute(
-                update(Reservation)
-                .where(Reservation.status == ACCEPTED, Reservation.expires_at <= now)
-                .values(status=EXPIRED, updated_at=now)
-            )
-        return result.rowcount
+        due = (Reservation.status == ACCEPTED, Reservation.expires_at <= now)
+        try:
+            async with self._sessions.begin() as session:
+                expired = await session.execute(
+                    update(Reservation).where(*due).values(status=EXPIRED, updated_at=now)
+                )
+                unanswered = await session.execute(_unanswered(now, unanswered_after, asking=asking))
+            return expired.rowcount + unanswered.rowcount
+        except Exception:
+            log.exception("expiring reservations together failed; each is tried alone")
+        async with self._sessions() as session:
+            rows = (await session.execute(select(Reservation.id, Reservation.station_id).where(*due))).all()
+        ended = 0
+        for reservation_id, station_id in rows:
+            try:
+                async with self._sessions.begin() as session:
+                    result = await session.execute(
+                        update(Reservation).where(Reservation.id == reservation_id, *due)
+                        .values(status=EXPIRED, updated_at=now)
+                    )
+                ended += result.rowcount
+            except Exception as error:
+                await self._unexpirable(station_id, reservation_id, error)
+        try:
+            async with self._sessions.begin() as session:
+                ended += (await session.execute(_unanswered(now, unanswered_after, asking=asking))).rowcount
+        except Exception:
+            log.exception("requests left unanswered could not be marked Rejected; tried again next sweep")
+        return ended
+
+    async def _unexpirable(self, station_id: str, reservation_id: int, error: Exception) -> None:
+        log.exception("reservation %s could not be expired; skipped", reservation_id)
+        finding = self._plausibility.checks.stored(
+            f"reservation {reservation_id}", f"reservation {reservation_id} could not be expired: {error}"
+        )
+        try:
+            await self._plausibility.record_now(station_id, None, [finding])
+        except Exception:
+            log.exception("could not flag reservation %s", reservation_id)
+
+
+def _not_of_group(group_id: str | None):
+    """Reservations that a token of `group_id` may not use as its own."""
+    if not group_id:
+        return true()
+    return or_(Reservation.group_id_token.is_(None), Reservation.group_id_token != group_id)
+
+
+def _unanswered(now: datetime, after: timedelta | None, *where, asking: Collection[int] = ()):
+    """Requested reservations older than `after` (all of them past their expiry): their
+    ReserveNow's answer was never stored, so they hold nothing. Those in `asking` are being
+    answered right now in this process (a slow station or a loaded machine), and are left."""
+    lapsed = Reservation.expires_at <= now
+    if after is not None:
+        lapsed = or_(lapsed, Reservation.created_at <= now - after)
+    if asking:
+        where = (*where, Reservation.id.not_in(list(asking)))
+    return (
+        update(Reservation)
+        .where(*where, Reservation.status == REQUESTED, lapsed)
+        .values(status=REJECTED, updated_at=now)
+    )
 
 
 class ReservationService:
@@ -186,31 +269,35 @@ class ReservationService:
         sessions: async_sessionmaker,
         ledger: ReservationLedger,
         commands: CommandService,
+        profiles: StationProfiles,
         *,
         max_ahead: timedelta,
         check_every: float,
-        adapters: dict[str, Adapter] | None = None,
+        unanswered_after: timedelta,
     ) -> None:
         self._sessions = sessions
         self._ledger = ledger
         self._commands = commands
-        # Each version's adapter says whether a station takes station-wide reservations.
-        self._adapters = adapters or {}
+        # A station's effective profile says whether it takes (station-wide) reservations.
+        self._profiles = profiles
         self._max_ahead = max_ahead
         self._check_every = check_every
+        self._unanswered_after = unanswered_after
         self._task: asyncio.Task | None = None
+        self._asking: set[int] = set()
+        """Reservations whose ReserveNow this process is sending or awaiting the answer to:
+        the sweep must not mark them unanswered, however long a loaded machine takes."""
 
     # -- making and cancelling ------------------------------------------------------------------
 
     async def reserve(self, request: ReservationRequest) -> Reservation:
         """Validate, store as Requested, send ReserveNow, store the station's answer.
 
-        Raises `ReservationRefused` (nothing stored) when the request is wrong or the charger
-        cannot take it, and `ReservationConflict` naming the station's answer when the
-        station refuses (the reservation stays, with that answer as its status)."""
+        Raises `ReservationRefused` (nothing stored) when the request is wrong or the station
+        says it takes no such reservation, and `ReservationConflict` naming the station's answer
+        when the station refuses (the reservation stays, with that answer as its status, and
+        holds nothing)."""
         now = utcnow()
-        if request.evse_id == STATION_WIDE:
-            await self._check_station_wide(request)
         try:
             async with self._sessions.begin() as session:
                 await self._check(session, request, now)
@@ -218,33 +305,62 @@ class ReservationService:
                     station_id=request.station_id, evse_id=request.evse_id,
                     connector_id=request.connector_id, id_token=request.id_token,
                     expires_at=request.expires_at, status=REQUESTED, created_at=now, updated_at=now,
+                    connector_type=request.connector_type, group_id_token=request.group_id_token,
                 )
                 session.add(reservation)
         except IntegrityError:
-            # A concurrent request took the EVSE between our check and our insert: the
-            # database's one-holding-reservation-per-EVSE index refused the second one.
+            # Another request for this EVSE is being answered right now: the database's
+            # one-request-per-EVSE index refused the second one.
             raise ReservationConflict(
-                f"EVSE {request.evse_id} of station {request.station_id} is already reserved "
-                "(by a request made at the same moment)"
+                f"{_place(request.evse_id)} of station {request.station_id} is being reserved by "
+                "another request at this moment"
             ) from None
+        self._asking.add(reservation.id)
+        try:
+            status = await self._ask_station(reservation, request)
+            reservation = await self._answered(reservation.id, status)
+        finally:
+            self._asking.discard(reservation.id)
+        if reservation.status not in (ACCEPTED, USED):
+            raise ReservationConflict(
+                f"station {request.station_id} answered {status} to reservation {reservation.id}"
+                + await self._stored_hold(request, reservation.id)
+            )
+        return reservation
+
+    async def _ask_station(self, reservation: Reservation, request: ReservationRequest) -> str:
+        """Send ReserveNow; the station's answer. A command that cannot be built in the
+        station's version leaves nothing stored; one that never got an answer is Rejected."""
         params = {
             "reservation_id": reservation.id, "evse_id": request.evse_id,
             "connector_id": request.connector_id, "id_token": request.id_token,
-            "expires_at": request.expires_at,
+            "expires_at": request.expires_at, "connector_type": request.connector_type,
+            "group_id_token": request.group_id_token,
         }
         try:
             result = await self._commands.send(request.station_id, "reserve_now", params)
-        except Exception:
-            # Never reached the station, or no usable answer: the reservation was not made.
-            await self._set_status(reservation.id, REJECTED)
+        except CommandRefused as exc:
+            async with self._sessions.begin() as session:
+                await session.execute(delete(Reservation).where(Reservation.id == reservation.id))
+            raise ReservationRefused(str(exc)) from None
+        except BaseException:
+            # Never reached the station, no usable answer, or the caller went away: either way
+            # the reservation is not made, and must not hold the EVSE.
+            await self._answered(reservation.id, REJECTED)
             raise
-        reservation = await self._set_status(reservation.id, result.status or REJECTED)
-        if reservation.status not in (ACCEPTED, USED):
-            raise ReservationConflict(
-                f"station {request.station_id} answered {reservation.status} to reservation "
-                f"{reservation.id}"
-            )
-        return reservation
+        return result.status or REJECTED
+
+    async def _stored_hold(self, request: ReservationRequest, reservation_id: int) -> str:
+        """A hint for a refusal: the hold silkcharge has stored on that EVSE, if any."""
+        async with self._sessions() as session:
+            held = await session.scalar(select(Reservation).where(
+                Reservation.station_id == request.station_id, Reservation.evse_id == request.evse_id,
+                Reservation.status == ACCEPTED, Reservation.expires_at > utcnow(),
+                Reservation.id != reservation_id,
+            ))
+        if held is None:
+            return ""
+        return f" ({_place(held.evse_id)} is reserved until {held.expires_at.isoformat()} by reservation {held.id})"
 
     async def cancel(self, reservation_id: int, by_token: str | None = None) -> Reservation:
         """Send CancelReservation and mark it Cancelled. With `by_token`, only that token's
@@ -259,7 +375,7 @@ class ReservationService:
         await self._commands.send(
             reservation.station_id, "cancel_reservation", {"reservation_id": reservation_id}
         )
-        return await self._set_status(reservation_id, CANCELLED)
+        return await self._answered(reservation_id, CANCELLED)
 
     async def find(self, station_id: str | None = None, status: str | None = None) -> list[Reservation]:
         query = select(Reservation).order_by(Reservation.id.desc())
@@ -277,79 +393,23 @@ class ReservationService:
             raise UnknownReservation(f"no reservation {reservation_id}")
         return reservation
 
-    # -- validation ---------------------------------------------------------------------------
+    # -- validation: only what is known for sure --------------------------------------------------
 
     async def _check(self, session: AsyncSession, request: ReservationRequest, now: datetime) -> None:
         self._check_time(request.expires_at, now)
-        await self._check_token(session, request.id_token, now)
-        await self._check_charger(session, request)
-        # What this request overlaps: the same EVSE or a hold on the whole station; a
-        # station-wide request overlaps every hold on the station.
-        overlapping = [Reservation.station_id == request.station_id]
-        if request.evse_id != STATION_WIDE:
-            overlapping.append(Reservation.evse_id.in_((request.evse_id, STATION_WIDE)))
-        # A lapsed reservation the sweep has not marked yet must not block the EVSE (nor the
-        # database's unique index): mark it now, in this transaction.
+        token = await self._check_token(session, request.id_token, now)
+        station = await self._check_station(session, request)
+        await self._check_profile(session, station, request, token)
+        await self._check_place(session, request)
+        # What a stale store leaves on this EVSE must not block it (nor the unique indexes):
+        # a hold past its time, or a request whose answer was never stored.
+        here = (Reservation.station_id == request.station_id, Reservation.evse_id == request.evse_id)
         await session.execute(
             update(Reservation)
-            .where(*overlapping, Reservation.status == ACCEPTED, Reservation.expires_at <= now)
+            .where(*here, Reservation.status == ACCEPTED, Reservation.expires_at <= now)
             .values(status=EXPIRED, updated_at=now)
         )
-        held = await session.scalar(
-            select(Reservation).where(
-                *overlapping, Reservation.status.in_(ACTIVE), Reservation.expires_at > now,
-            ).order_by(Reservation.evse_id).limit(1)
-        )
-        if held is not None:
-            what = "the whole station" if held.evse_id == STATION_WIDE else f"EVSE {held.evse_id}"
-            if held.evse_id == request.evse_id:
-                raise ReservationConflict(
-                    f"{_place(request.evse_id)} of station {request.station_id} is already "
-                    f"reserved until {held.expires_at.isoformat()} (reservation {held.id})"
-                )
-            raise ReservationConflict(
-                f"{_place(request.evse_id)} of station {request.station_id} overlaps reservation "
-                f"{held.id} of {what}, held until {held.expires_at.isoformat()}"
-            )
-
-    async def _check_station_wide(self, request: ReservationRequest) -> None:
-        """Refuse (storing nothing) a station-wide reservation the station does not take: its
-        stored configuration says so, or, when it has not said, its answer to one
-        get_configuration asking for the adapter's key."""
-        from silkcharge.services.commands import UnknownStation  # not at the top: see TYPE_CHECKING
-
-        if request.connector_id is not None:
-            raise ReservationRefused(
-                "a reservation of the whole station (evse_id 0) names no connector_id")
-        async with self._sessions() as session:
-            station = await session.get(Station, request.station_id)
-        if station is None:
-            raise UnknownStation(f"no station {request.station_id}")
-        if not station.online:
-            raise ReservationConflict(f"station {request.station_id} is offline")
-        adapter = self._adapters.get(station.ocpp_version or "")
-        if adapter is None:
-            raise ReservationRefused(
-                f"station {request.station_id} has never connected, so whether it takes "
-                "reservations of the whole station is unknown")
-        keys = adapter.station_wide_reservation_keys
-        verdict = adapter.reserves_station_wide(station.configuration or {})
-        if verdict is None:
-            try:
-                await self._commands.send(
-                    request.station_id, "get_configuration", {"keys": list(keys)})
-            except Exception as exc:  # no answer: we cannot know, so we do not send ReserveNow
-                log.info("%s: %s not read: %s", request.station_id, ", ".join(keys), exc)
-            async with self._sessions() as session:
-                station = await session.get(Station, request.station_id)
-            verdict = adapter.reserves_station_wide(station.configuration or {}) if station else None
-        if not verdict:
-            said = "does not report" if verdict is None else "reports false for"
-            raise ReservationRefused(
-                f"station {request.station_id} (OCPP {station.ocpp_version}) {said} "
-                f"{', '.join(keys)}, so it does not take a reservation of the whole station "
-                "(evse_id 0); reserve one EVSE instead"
-            )
+        await session.execute(_unanswered(now, self._unanswered_after, *here))
 
     def _check_time(self, expires_at: datetime, now: datetime) -> None:
         if expires_at.tzinfo is None:
@@ -361,7 +421,7 @@ class ReservationService:
             raise ReservationRefused(f"expires_at is more than {hours:g} hours ahead")
 
     @staticmethod
-    async def _check_token(session: AsyncSession, id_token: str, now: datetime) -> None:
+    async def _check_token(session: AsyncSession, id_token: str, now: datetime) -> IdToken:
         token = await session.scalar(select(IdToken).where(IdToken.token == id_token))
         if token is None:
             raise ReservationRefused(f"unknown idToken {id_token}")
@@ -369,49 +429,79 @@ class ReservationService:
             raise ReservationRefused(f"idToken {id_token} is {token.status}")
         if token.expires_at is not None and token.expires_at <= now:
             raise ReservationRefused(f"idToken {id_token} expired on {token.expires_at.isoformat()}")
+        return token
 
     @staticmethod
-    async def _check_charger(session: AsyncSession, request: ReservationRequest) -> None:
-        from silkcharge.services.commands import UnknownStation  # not at the top: see TYPE_CHECKING
-
-        # Locked (on PostgreSQL) so that requests for one station are checked one at a time: the
-        # unique index covers one EVSE, not a station-wide hold against an EVSE's.
+    async def _check_station(session: AsyncSession, request: ReservationRequest) -> Station:
+        # Locked (on PostgreSQL) so that requests for one station are stored one at a time.
         station = await session.get(Station, request.station_id, with_for_update=True)
         if station is None:
             raise UnknownStation(f"no station {request.station_id}")
         if not station.online:
             raise ReservationConflict(f"station {request.station_id} is offline")
-        query = select(Connector).where(Connector.station_id == request.station_id)
+        return station
+
+    async def _check_profile(
+        self, session: AsyncSession, station: Station, request: ReservationRequest, token: IdToken,
+    ) -> None:
+        """What the station's effective profile rules out: reservations at all, the whole
+        station, or a master pass (which may stop transactions, never start one)."""
+        profile = await self._profiles.of(station, session)
+        if profile.get("reservations") is False:
+            raise ReservationRefused(
+                f"station {station.id} takes no reservations ({profile.source('reservations')})")
+        if request.evse_id == STATION_WIDE:
+            if request.connector_id is not None:
+                raise ReservationRefused(
+                    "a reservation of the whole station (evse_id 0) names no connector_id")
+            if profile.get("reservations_station_wide") is False:
+                raise ReservationRefused(
+                    f"station {station.id} does not take a reservation of the whole station "
+                    f"(evse_id 0) ({profile.source('reservations_station_wide')}); "
+                    "reserve one EVSE instead")
+        master = profile.get("master_pass_group_id")
+        if master is not None and token.group_id == master:
+            raise ReservationRefused(
+                f"idToken {token.token} is a master pass of station {station.id} (group {master}): "
+                "it may stop transactions there but not start one")
+
+    @staticmethod
+    async def _check_place(session: AsyncSession, request: ReservationRequest) -> None:
+        """The EVSE (and connector) must exist; its stored status does not matter: it may be
+        stale, and the station answers Faulted, Occupied or Unavailable itself."""
+        query = select(Connector.id).where(Connector.station_id == request.station_id)
         if request.evse_id == STATION_WIDE:
             query = query.where(Connector.evse_id != STATION_WIDE)
         else:
             query = query.where(Connector.evse_id == request.evse_id)
         if request.connector_id is not None:
             query = query.where(Connector.connector_id == request.connector_id)
-        connectors = (await session.scalars(query)).all()
-        place = _place(request.evse_id) + (
-            f" connector {request.connector_id}" if request.connector_id is not None else ""
-        )
-        if not connectors:
+        if await session.scalar(query.limit(1)) is None:
+            place = _place(request.evse_id) + (
+                f" connector {request.connector_id}" if request.connector_id is not None else "")
             missing = "connectors" if request.evse_id == STATION_WIDE else place
             raise ReservationRefused(f"station {request.station_id} has no {missing}")
-        if request.evse_id == STATION_WIDE:
-            if all(connector.status in _UNUSABLE for connector in connectors):
-                raise ReservationConflict(
-                    f"no connector of station {request.station_id} can be kept free: all are "
-                    f"{' or '.join(sorted({connector.status for connector in connectors}))}")
-            return
-        if all(connector.status in _UNUSABLE for connector in connectors):
-            raise ReservationConflict(
-                f"{place} of station {request.station_id} is {connectors[0].status}"
-            )
 
-    async def _set_status(self, reservation_id: int, status: str) -> Reservation:
+    async def _answered(self, reservation_id: int, status: str) -> Reservation:
+        """Store the station's answer (or a cancellation). An Accepted one takes the EVSE from any older hold
+        stored there: the station would not have accepted while it still held that one."""
         async with self._sessions.begin() as session:
             reservation = await session.get(Reservation, reservation_id)
-            if reservation.status in ACTIVE:  # a start or a station update may have come first
-                reservation.status = status
-                reservation.updated_at = utcnow()
+            if reservation.status not in ACTIVE:  # a start or a station update came first
+                return reservation
+            now = utcnow()
+            if status == ACCEPTED:
+                await session.execute(
+                    update(Reservation)
+                    .where(
+                        Reservation.station_id == reservation.station_id,
+                        Reservation.evse_id == reservation.evse_id,
+                        Reservation.status == ACCEPTED, Reservation.id != reservation_id,
+                    )
+                    .values(status=SUPERSEDED, updated_at=now)
+                )
+                await session.flush()
+            reservation.status, reservation.updated_at = status, now
         return reservation
 
     # -- expiry -------------------------------------------------------------------------------
@@ -427,12 +517,17 @@ class ReservationService:
         await asyncio.wait([self._task], timeout=10)
         self._task = None
 
+    async def expire_due(self, now: datetime | None = None) -> int:
+        """One sweep: reservations past their time expire, requests never answered are
+        Rejected; those this process still awaits an answer to are left."""
+        return await self._ledger.expire_due(now, unanswered_after=self._unanswered_after, asking=self._asking)
+
     async def _expire_forever(self) -> None:
         while True:
             try:
-                expired = await self._ledger.expire_due()
-                if expired:
-                    log.info("%d reservation(s) expired", expired)
+                ended = await self.expire_due()
+                if ended:
+                    log.info("%d reservation(s) expired or were never answered", ended)
             except Exception:
                 log.exception("reservation expiry failed; it runs again in %s s", self._check_every)
             await asyncio.sleep(self._check_every)

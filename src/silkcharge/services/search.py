@@ -10,7 +10,8 @@ Three parts, each with one job:
   status from the database.
 - `SearchService`: loads the network from the store at start, follows the bus, picks up new
   sites and connectors as they are registered, and prices each result for the asking driver
-  with `pricing.estimate`, the same computation as the charger display and the receipt.
+  with `pricing.estimate`, the same computation as the charger display and the receipt, capped
+  like the receipt by the regulated caps that bind the site.
 
 The update rule, in full:
 
@@ -22,11 +23,13 @@ The update rule, in full:
 - Every `refresh_seconds` (60 by default) an incremental refresh reads what changed since the
   last one: sites and connectors by their `updated_at` (with an overlap, so a write that
   committed late is not missed), the id lists of sites and connectors (to notice deletions),
-  every station's site and presence, the operators, and the open sessions. It merges them into
-  the network it holds; events that arrive meanwhile are replayed after the merge, so a status
-  that changed mid-read is not lost. The k-d tree is rebuilt, in a worker thread, only when
-  the set of site positions changed; until it is ready the old tree answers.
-- The whole network is read only once, at start.
+  every station's site and presence, the operators, and the open sessions. The read, and the
+  comparison with the network it holds, run on a worker thread (`store.workers`): at 50,000
+  stations they took 0.5 s of the event loop every minute. The loop then applies only what
+  differs; events that arrive meanwhile are replayed after it, so a status that changed
+  mid-read is not lost. The k-d tree is rebuilt, in a worker thread, only when the set of site
+  positions changed; until it is ready the old tree answers.
+- The whole network is read only once, at start, and built (with its tree) on a worker thread.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -45,6 +49,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silkcharge.bus.local import EventBus
+from silkcharge.domain.caps import PriceCapRule, cap_total
 from silkcharge.domain.clock import utcnow
 from silkcharge.domain.connectors import ConnectorStandard, parse_standard
 from silkcharge.domain.events import (
@@ -69,12 +74,17 @@ from silkcharge.store.schema import (
     TariffRecord,
     Transaction,
 )
+from silkcharge.store.workers import Workers
 
 log = logging.getLogger(__name__)
 
 MAX_RADIUS_KM = 2000.0
 MAX_LIMIT = 200
 REFERENCE_KWH = Decimal(30)
+MAX_KWH = Decimal(2000)
+"""The largest session search prices: above any battery on the road, and far below where
+decimal arithmetic on prices would overflow."""
+MAX_MINUTES = Decimal(7 * 24 * 60)
 REFERENCE_POWER_CAP_KW = Decimal(50)
 """The reference session charges at the connector's power, but no faster than this: few cars
 take more, and a 360 kW figure would make a time-priced charger look cheap."""
@@ -137,14 +147,14 @@ class SearchQuery:
             found.append(f"radius_km {self.radius_km} must be above 0 and at most {MAX_RADIUS_KM:g}")
         if self.bbox is not None:
             found.extend(_bbox_problems(self.bbox))
-        if self.min_power_kw is not None and self.min_power_kw < 0:
-            found.append(f"min_power_kw {self.min_power_kw} is negative")
+        if self.min_power_kw is not None and not (self.min_power_kw.is_finite() and self.min_power_kw >= 0):
+            found.append(f"min_power_kw {self.min_power_kw} must be a number, 0 or above")
         if not 1 <= self.limit <= MAX_LIMIT:
             found.append(f"limit {self.limit} must be 1..{MAX_LIMIT}")
-        if self.kwh <= 0:
-            found.append(f"kwh {self.kwh} must be above 0")
-        if self.minutes is not None and self.minutes <= 0:
-            found.append(f"minutes {self.minutes} must be above 0")
+        if not (self.kwh.is_finite() and 0 < self.kwh <= MAX_KWH):
+            found.append(f"kwh {self.kwh} must be above 0 and at most {MAX_KWH}")
+        if self.minutes is not None and not (self.minutes.is_finite() and 0 < self.minutes <= MAX_MINUTES):
+            found.append(f"minutes {self.minutes} must be above 0 and at most {MAX_MINUTES}")
         return found
 
 
@@ -306,6 +316,37 @@ class StoreChanges:
     """Every open session: station id, transaction id, EVSE id."""
 
 
+@dataclass(frozen=True)
+class _Found:
+    """What a refresh's worker found: the highest ids, the tariff rows, and either the changes
+    to apply or (the first time) a whole new network."""
+
+    seen: tuple[int, int]
+    tariff_rows: dict[int, tuple[int, int | None]]
+    plan: MergePlan | None = None
+    network: LiveNetwork | None = None
+
+
+@dataclass
+class MergePlan:
+    """The changes one refresh makes to the network, found off the loop (`LiveNetwork.plan_merge`)."""
+
+    removed_sites: list[int]
+    sites: list[SiteInfo]
+    operators: dict[int, tuple[str, str]]
+    renamed: dict[int, tuple[str, str]]
+    new_stations: list[StationState] = field(default_factory=list)
+    moved: list[tuple[str, int]] = field(default_factory=list)
+    """Station id, its new site id."""
+    presence: list[tuple[str, bool, str | None, datetime | None]] = field(default_factory=list)
+    """Stations whose online flag, station-wide status or last-seen time differ from the store."""
+    sessions: dict[str, dict[int, int]] = field(default_factory=dict)
+    """Stations whose open sessions differ from the store: their sessions as stored."""
+    removed_stations: list[str] = field(default_factory=list)
+    removed_connectors: list[int] = field(default_factory=list)
+    connectors: list[tuple[int, str, ConnectorState]] = field(default_factory=list)
+
+
 class LiveNetwork:
     """Sites, stations and connectors with their live state. Pure: no I/O, no clock."""
 
@@ -392,45 +433,70 @@ class LiveNetwork:
 
     def merge(self, changes: StoreChanges) -> None:
         """Bring the network to what the store says (see the module's update rule)."""
-        self._merge_sites(changes)
-        self._merge_stations(changes)
-        for row_id in set(self._connector_rows) - changes.connector_ids:
-            self.remove_connector(row_id)
-        for row_id, station_id, connector in changes.connectors:
-            self.put_connector(row_id, station_id, connector)
-        sessions: dict[str, dict[int, int]] = {}
-        for station_id, transaction_id, evse_id in changes.sessions:
-            sessions.setdefault(station_id, {})[transaction_id] = evse_id
-        for station in self.stations.values():
-            station.sessions = sessions.get(station.id, {})
+        self.apply_plan(self.plan_merge(changes))
 
-    def _merge_sites(self, changes: StoreChanges) -> None:
-        for site_id in set(self.sites) - changes.site_ids:
-            self.remove_site(site_id)
-        for site in changes.sites:
-            self.add_site(site)
+    def plan_merge(self, changes: StoreChanges) -> MergePlan:
+        """What `merge` would change, without changing anything: safe to run on a worker thread
+        while the loop applies bus events, as long as nothing else changes the network's
+        structure meanwhile (the service's refresh lock sees to that). A value an event changes
+        during the comparison is put right by the replay that follows every refresh."""
+        removed_sites = [site_id for site_id in self.sites if site_id not in changes.site_ids]
+        gone = set(removed_sites)
+        site_ids = (self.sites.keys() - gone) | {site.id for site in changes.sites}
         renamed = {op_id: named for op_id, named in changes.operators.items()
                    if self._operators.get(op_id, named) != named}
-        if renamed:
-            for site in self.sites.values():
-                if site.operator_id in renamed:
-                    site.operator, site.currency = renamed[site.operator_id]
-        self._operators = dict(changes.operators)
-
-    def _merge_stations(self, changes: StoreChanges) -> None:
+        open_sessions: dict[str, dict[int, int]] = {}
+        for station_id, transaction_id, evse_id in changes.sessions:
+            open_sessions.setdefault(station_id, {})[transaction_id] = evse_id
+        plan = MergePlan(removed_sites, changes.sites, dict(changes.operators), renamed)
         present = set()
         for station_id, site_id, online, status, last_seen_at in changes.stations:
-            if site_id not in self.sites:
+            if site_id not in site_ids:
                 continue
             present.add(station_id)
-            station = self.stations.get(station_id)
-            if station is None:
-                self.add_station(StationState(station_id, site_id, online, status, last_seen_at))
+            known = self.stations.get(station_id)
+            if known is None or known.site_id in gone:  # a removed site takes its stations along
+                plan.new_stations.append(StationState(station_id, site_id, online, status, last_seen_at,
+                                                      sessions=open_sessions.get(station_id, {})))
                 continue
+            if known.site_id != site_id:
+                plan.moved.append((station_id, site_id))
+            if (known.online, known.status, known.last_seen_at) != (online, status, last_seen_at):
+                plan.presence.append((station_id, online, status, last_seen_at))
+            if known.sessions != open_sessions.get(station_id, {}):
+                plan.sessions[station_id] = open_sessions.get(station_id, {})
+        plan.removed_stations = [station_id for station_id in self.stations if station_id not in present]
+        plan.removed_connectors = [row_id for row_id in self._connector_rows
+                                   if row_id not in changes.connector_ids]
+        plan.connectors = changes.connectors
+        return plan
+
+    def apply_plan(self, plan: MergePlan) -> None:
+        """Make the changes `plan_merge` found; costs what changed, not the network's size."""
+        for site_id in plan.removed_sites:
+            self.remove_site(site_id)
+        for site in plan.sites:
+            self.add_site(site)
+        if plan.renamed:
+            for site in self.sites.values():
+                if site.operator_id in plan.renamed:
+                    site.operator, site.currency = plan.renamed[site.operator_id]
+        self._operators = plan.operators
+        for station in plan.new_stations:
+            self.add_station(station)
+        for station_id, site_id in plan.moved:
             self.move_station(station_id, site_id)
+        for station_id, online, status, last_seen_at in plan.presence:
+            station = self.stations[station_id]
             station.online, station.status, station.last_seen_at = online, status, last_seen_at
-        for station_id in set(self.stations) - present:
+        for station_id in plan.removed_stations:
             self.remove_station(station_id)
+        for row_id in plan.removed_connectors:
+            self.remove_connector(row_id)
+        for row_id, station_id, connector in plan.connectors:
+            self.put_connector(row_id, station_id, connector)
+        for station_id, sessions in plan.sessions.items():
+            self.stations[station_id].sessions = sessions
 
     @property
     def index(self) -> SiteIndex:
@@ -531,6 +597,8 @@ class Quote:
     total_excl_vat: Decimal | None = None
     total_incl_vat: Decimal | None = None
     reason: str | None = None
+    capped_by: str | None = None
+    """The regulated cap that lowered the price, when one did."""
 
 
 @dataclass(frozen=True)
@@ -582,6 +650,7 @@ class SearchService:
         sessions: async_sessionmaker,
         bus: EventBus,
         billing: BillingService,
+        workers: Workers,
         *,
         refresh_seconds: float = 60.0,
         clock: Callable[[], datetime] = utcnow,
@@ -589,6 +658,7 @@ class SearchService:
         self._sessions = sessions
         self._bus = bus
         self._billing = billing
+        self._workers = workers
         self._refresh_seconds = refresh_seconds
         self._clock = clock
         self.network = LiveNetwork()
@@ -639,32 +709,42 @@ class SearchService:
             except Exception:
                 log.exception("search refresh failed; it runs again in %s s", self._refresh_seconds)
 
-    async def refresh(self, session: AsyncSession | None = None) -> None:
+    async def refresh(self) -> None:
         """Merge into the network what changed in the store since the last refresh (everything,
-        the first time). Events that arrive during the read are replayed after the merge."""
+        the first time). The read and the comparison run on a worker thread; on the loop only
+        what differs is applied, then the events that arrived meanwhile are replayed."""
         async with self._lock:
             started = utcnow()  # the writers' clock, which stamps updated_at; not self._clock
             self._replay = []
             try:
-                if session is None:
-                    async with self._sessions() as own:
-                        changes, tariff_rows = await self._read(own)
-                else:
-                    changes, tariff_rows = await self._read(session)
-                if self._since is None:
+                found = await self._workers.run(partial(self._read, self._since), refuse_when_busy=False)
+                if found.network is not None:
                     self.full_loads += 1
-                self.network.merge(changes)
+                    self.network = found.network
+                else:
+                    self.network.apply_plan(found.plan)
                 for event in self._replay:
                     self.network.apply(event)
             finally:
                 self._replay = None
             self._since = started - CHANGE_OVERLAP
-            self._seen = (max(changes.site_ids, default=0), max(changes.connector_ids, default=0))
-            self._forget_tariffs(tariff_rows)
+            self._seen = found.seen
+            self._forget_tariffs(found.tariff_rows)
             await self._rebuild_index()
 
-    async def _read(self, session: AsyncSession) -> tuple[StoreChanges, dict[int, tuple[int, int | None]]]:
-        return await read_changes(session, self.network, self._since), await _tariff_rows(session)
+    async def _read(self, since: datetime | None, sessions: async_sessionmaker) -> _Found:
+        """On a worker thread: what changed, and what the network must do about it. The first
+        time a whole new network is built there, with its tree, and swapped in on the loop."""
+        async with sessions() as session:
+            changes = await read_changes(session, self.network, since)
+            tariff_rows = await _tariff_rows(session)
+        seen = (max(changes.site_ids, default=0), max(changes.connector_ids, default=0))
+        if since is not None:
+            return _Found(seen, tariff_rows, plan=self.network.plan_merge(changes))
+        network = LiveNetwork()
+        network.merge(changes)
+        network.install_index(SiteIndex(network.positions()))
+        return _Found(seen, tariff_rows, network=network)
 
     async def _rebuild_index(self) -> None:
         """A new k-d tree in a worker thread when site positions changed; the old one answers
@@ -674,7 +754,7 @@ class SearchService:
             return
         network.index_rebuilding = True
         try:
-            index = await asyncio.to_thread(SiteIndex, network.positions())
+            index = await asyncio.to_thread(lambda: SiteIndex(network.positions()))
             network.install_index(index)
         finally:
             network.index_rebuilding = False
@@ -704,7 +784,7 @@ class SearchService:
             select(func.count(TariffRecord.id)).scalar_subquery(),
         ))).one()
         if (site_max or 0, connector_max or 0) != self._seen:
-            await self.refresh(session)
+            await self.refresh()
         elif (tariff_max, tariff_count) != self._tariffs_seen:
             self._forget_tariffs(await _tariff_rows(session))
 
@@ -714,6 +794,7 @@ class SearchService:
         now = self._clock()
         async with self._sessions() as session:
             await self._catch_up(session)
+            await self._billing.caps.current(session)  # the regulated caps a quote respects
             driver = await _driver(session, query.token)
             matches = self.network.search(query)
             return [await self._result(session, match, query, driver, now) for match in matches]
@@ -772,10 +853,11 @@ class SearchService:
         minute = start_local.astimezone(timezone.utc)
         if self._estimates_minute != minute:
             self._estimates, self._estimates_minute = {}, minute
-        key = (tariff.id, site.timezone, query.kwh, minutes)
+        caps = tuple(self._billing.caps.binding(site.lat, site.lon, tariff.currency))
+        key = (tariff.id, site.timezone, query.kwh, minutes, caps)
         quote = self._estimates.get(key)
         if quote is None:
-            quote = _priced(base, tariff)
+            quote = _priced(base, tariff, caps)
             self._estimates[key] = quote
         return quote
 
@@ -789,15 +871,20 @@ def reference_minutes(kwh: Decimal, max_power_kw: Decimal) -> Decimal | None:
     return (kwh * 60 / power).quantize(Decimal("0.01"))
 
 
-def _priced(base: Quote, tariff: Tariff) -> Quote:
+def _priced(base: Quote, tariff: Tariff, caps: tuple[PriceCapRule, ...] = ()) -> Quote:
+    """The reference session priced by the one computation, lowered to every regulated cap that
+    binds the site, as the receipt will be."""
     try:
         priced = estimate(tariff, base.kwh, base.minutes, base.start_local)
     except PricingError as exc:
         return replace(base, tariff=tariff.id, reason=str(exc))
-    total = priced.total_cost
+    total, capped_by = priced.total_cost, None
+    for rule in caps:
+        total, record = cap_total(total, priced.total_energy, rule, parking=priced.total_parking_cost)
+        capped_by = record.rule_id if record is not None else capped_by
     return replace(
         base, currency=priced.currency, tariff=tariff.id, total_excl_vat=total.excl_vat.amount,
-        total_incl_vat=(total.incl_vat or total.excl_vat).amount,
+        total_incl_vat=(total.incl_vat or total.excl_vat).amount, capped_by=capped_by,
     )
 
 

@@ -22,26 +22,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from silkcharge.bus.local import EventBus, StationOffline
-from silkcharge.domain.clock import utcnow
+from silkcharge.bus.local import (
+    EventBus,
+    StationCallError,
+    StationOffline,
+    StationReplyInvalid,
+    StationTimeout,
+)
+from silkcharge.domain.clock import to_ocpp, utcnow
+from silkcharge.domain.commands import RemoteStart
 from silkcharge.domain.events import (
+    ExternalChargingLimitChanged,
     SmartChargingProblem,
     StationBooted,
+    StationConnected,
     TransactionEnded,
     TransactionStarted,
 )
-from silkcharge.ocpp.connection import StationCallError, StationReplyInvalid, StationTimeout
-from silkcharge.services.commands import CommandRefused, CommandService
+from silkcharge.domain.station_profiles import EffectiveProfile
+from silkcharge.services.commands import CommandObserver, CommandRefused, CommandService
+from silkcharge.services.external_limits import ExternalLimits
+from silkcharge.services.station_profiles import StationProfiles
 from silkcharge.smart import depot as depot_model
 from silkcharge.smart.allocation import Allocation, ChargingSession, allocate
+from silkcharge.smart.composite import InstalledProfile, composite_schedule
+from silkcharge.smart.ev_needs import EvNeeds
 from silkcharge.smart.profiles import (
     ChargingProfile,
     ChargingProfileKind,
@@ -51,17 +64,21 @@ from silkcharge.smart.profiles import (
     ChargingSchedulePeriod,
     parse_fields,
     profile_fields,
+    profile_from_fields,
     round_limit,
 )
-from silkcharge.smart.site import Circuit, PriceBand, Site, TimeOfUsePrices, TimeSeries
+from silkcharge.smart.site import Circuit, PriceBand, Site, TimeOfUsePrices, TimeSeries, kw_to_amps
 from silkcharge.smart.solar import PvArray
 from silkcharge.store.schema import (
     ChargingPriority,
     ChargingProfileRecord,
     DepotVehicle,
+    EvChargingNeeds,
     EvseCircuit,
     IdToken,
+    LocalControllerStation,
     MeterSample,
+    ReportedChargingProfiles,
     SmartProblem,
     SmartSite,
     Station,
@@ -83,9 +100,29 @@ def evse_key(station_id: str, evse_id: int) -> str:
     return f"{station_id}/{evse_id}"
 
 
+def external_circuit(station_id: str) -> str:
+    """The circuit a station-wide external limit (EMS, grid operator) adds above its EVSEs."""
+    return f"external:{station_id}"
+
+
 def split_key(key: str) -> tuple[str, int]:
     station_id, _, evse = key.rpartition("/")
     return station_id, int(evse)
+
+
+@dataclass(frozen=True)
+class GridSignal:
+    """A limit on the site's grid connection from outside (the distribution grid operator, an
+    aggregator, a demand-response programme): at most `limit_kw` until `until` (None: until
+    cleared). It narrows the root of the site's limit tree; everything below follows."""
+
+    limit_kw: Decimal
+    source: str
+    until: datetime | None
+    received_at: datetime
+
+    def in_force(self, now: datetime) -> bool:
+        return self.until is None or now < self.until
 
 
 @dataclass
@@ -98,7 +135,27 @@ class SiteModel:
     evses: dict[str, EvseCircuit]
     model: Site
     versions: dict[str, str | None]
-    units: dict[str, ChargingRateUnit]
+    profiles: dict[str, EffectiveProfile]
+    """Each station's effective profile: rate units, minimum current, current step."""
+    controllers: dict[str, str] = field(default_factory=dict)
+    """The local controller each station of the site sits behind (K03, K14), if any."""
+
+    def unit(self, station_id: str) -> ChargingRateUnit:
+        """Amperes unless the station takes only watts."""
+        profile = self.profiles.get(station_id)
+        units = profile.get("charging_rate_units") if profile else None
+        return ChargingRateUnit.W if units and "A" not in units else ChargingRateUnit.A
+
+    def min_current(self, key: str) -> float:
+        """The EVSE's stored minimum, raised to the least its station can charge with."""
+        row = self.evses[key]
+        profile = self.profiles.get(split_key(key)[0])
+        floor = profile.get("min_current_a") if profile else None
+        return float(max(row.min_current_a, floor)) if floor is not None else float(row.min_current_a)
+
+    def step(self, station_id: str) -> Decimal | None:
+        profile = self.profiles.get(station_id)
+        return profile.get("current_step_a") if profile else None
 
 
 @dataclass
@@ -113,39 +170,64 @@ class SiteState:
     transactions: dict[str, Transaction] = field(default_factory=dict)  # evse key -> running
     plan: depot_model.DepotSchedule | None = None
     depot: depot_model.DepotProblem | None = None
+    ev_needs: dict[str, EvNeeds] = field(default_factory=dict)  # evse key -> what its car needs
     problem_keys: set[tuple] = field(default_factory=set)
+
+
+@dataclass
+class StartingProfile:
+    """A TxProfile a remote start carried; the station installs it for the transaction it starts."""
+
+    evse_id: int | None
+    profile: ChargingProfile
+    source: str
+    at: datetime
+
+
+REPORTS_KEPT = 200  # parts of ReportChargingProfiles kept per station
+STARTING_TTL = timedelta(minutes=5)  # a remote start not followed by a transaction by then is forgotten
 
 
 class SmartError(ValueError):
     """A smart-charging request that cannot be done as asked (the message says why)."""
 
 
-class SmartChargingService:
+class SmartChargingService(CommandObserver):
     def __init__(
         self,
         sessions: async_sessionmaker,
         bus: EventBus,
         commands: CommandService,
+        profiles: StationProfiles,
         *,
         rebalance_delay: float = 0.2,
         check_every: float = 5.0,
         over_limit_tolerance_a: float = 1.0,
+        external_limits: ExternalLimits | None = None,
     ) -> None:
         self._sessions = sessions
+        self._external_limits = external_limits
         self._bus = bus
         self._commands = commands
+        # Each station's effective profile: whether its limits must be re-sent, its minimum
+        # current, the step its limits are set in, the units it takes.
+        self._profiles = profiles
         self._delay = rebalance_delay
         self._check_every = check_every
         self._tolerance = over_limit_tolerance_a
         self._states: dict[int, SiteState] = {}
         self._dirty: set[int] = set()
         self._arrivals: set[int] = set()  # depot sites where a vehicle plugged in: re-plan
+        # Grid signals by site: kept in memory (a sender re-sends; each has an end), see grid_signal()
+        self._grid_signals: dict[int, GridSignal] = {}
         self._wake = asyncio.Event()
         self._locks: dict[int, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task] = []
         self._checked_until: datetime = utcnow()
-        self.reports: dict[str, list[dict[str, Any]]] = {}  # 2.0.1 ReportChargingProfiles, by station
-        self.ev_needs: dict[str, dict[str, Any]] = {}  # NotifyEVChargingNeeds, by EVSE key
+        self._starting: dict[tuple[str, str], StartingProfile] = {}  # (station, idToken) -> profile
+        self._in_flight: dict[str, list[tuple[int, ChargingProfile]]] = {}  # station -> sent, not yet recorded
+        commands.observe(self)
+        commands.provide_start_profiles(self.start_profile)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -173,21 +255,83 @@ class SmartChargingService:
         async with self._bus.subscribe() as queue:
             while True:
                 event = await queue.get()
-                if isinstance(event, StationBooted):
-                    for state in self._states.values():  # a rebooted station lost its profiles
-                        for key in [k for k in state.defaults if split_key(k)[0] == event.station_id]:
-                            del state.defaults[key]
-                if isinstance(event, (TransactionStarted, TransactionEnded, StationBooted)):
+                watched = (TransactionStarted, TransactionEnded, StationBooted, StationConnected,
+                           ExternalChargingLimitChanged)
+                if not isinstance(event, watched):
+                    continue
+                if isinstance(event, TransactionStarted) and self._starting:
+                    await self._started_with_profile(event)
+                if isinstance(event, TransactionEnded):
                     try:
-                        site_id = await self._managed_site_of(event.station_id)
-                    except Exception:  # the database may be busy or gone; the next event retries
-                        log.exception("smart charging: cannot find the site of %s", event.station_id)
-                        continue
-                    if site_id is not None:
-                        self._dirty.add(site_id)
-                        if isinstance(event, TransactionStarted):
-                            self._arrivals.add(site_id)
+                        await self._forget_needs(event)
+                    except Exception:
+                        log.exception("smart charging: forgetting the EV's needs on %s failed", event.station_id)
+                try:
+                    if isinstance(event, ExternalChargingLimitChanged):
+                        for site_id in await self._sites_behind(event.station_id):
+                            self._dirty.add(site_id)
+                    site_id = await self._managed_site_of(event.station_id)
+                    if site_id is None:
                         self._wake.set()
+                        continue
+                    if isinstance(event, (StationBooted, StationConnected)):
+                        if not await self._limits_lost(event):
+                            continue
+                        self._forget_sent(event.station_id)
+                except Exception:  # the database may be busy or gone; the next event retries
+                    log.exception("smart charging: cannot find the site or profile of %s", event.station_id)
+                    continue
+                self._dirty.add(site_id)
+                if isinstance(event, TransactionStarted):
+                    self._arrivals.add(site_id)
+                self._wake.set()
+
+    async def after(
+        self, station_id: str, params: Any, reply: dict[str, Any], details: dict[str, Any], status: str | None,
+    ) -> None:
+        """A remote start the station accepted with a TxProfile: the profile is the new
+        transaction's, recorded once the transaction starts (its id is known only then)."""
+        if not isinstance(params, RemoteStart) or params.charging_profile is None or status != "Accepted":
+            return
+        now = utcnow()
+        self._starting = {k: v for k, v in self._starting.items() if now - v.at < STARTING_TTL}
+        profile = profile_from_fields(params.charging_profile.model_dump())
+        source = details.get("profile_source", "operator")
+        self._starting[(station_id, params.id_token)] = StartingProfile(params.evse_id, profile, source, now)
+
+    async def _started_with_profile(self, event: TransactionStarted) -> None:
+        pending = self._starting.get((event.station_id, event.id_token or ""))
+        if pending is None or pending.evse_id not in (None, event.evse_id):
+            return
+        del self._starting[(event.station_id, event.id_token or "")]
+        try:
+            async with self._sessions() as session:
+                tx = await session.get(Transaction, event.transaction_id)
+            profile = replace(pending.profile, transaction_id=tx.station_tx_id if tx else None)
+            await self.record_profile(event.station_id, event.evse_id, profile, pending.source)
+        except Exception:
+            log.exception("smart charging: recording the remote start's profile on %s failed", event.station_id)
+
+    async def _sites_behind(self, controller_id: str) -> set[int]:
+        """The managed sites of the stations behind a local controller (K14)."""
+        async with self._sessions() as session:
+            stations = (await session.scalars(select(LocalControllerStation.station_id)
+                                              .where(LocalControllerStation.controller_id == controller_id))).all()
+        sites = {await self._managed_site_of(station_id) for station_id in stations}
+        return {site for site in sites if site is not None}
+
+    async def _limits_lost(self, event: StationBooted | StationConnected) -> bool:
+        """Whether the station's profile says a boot (or a reconnect) cost it its limits."""
+        profile = await self._profiles.of_station(event.station_id)
+        fact = "resend_limits_after_boot" if isinstance(event, StationBooted) else "resend_limits_after_reconnect"
+        return profile is not None and bool(profile.get(fact))
+
+    def _forget_sent(self, station_id: str) -> None:
+        """Forget the limits sent to a station that lost them, so the next pass sends them again."""
+        for state in self._states.values():
+            for sent in (state.defaults, state.sent):
+                for key in [k for k in sent if split_key(k)[0] == station_id]:
+                    del sent[key]
 
     async def _rebalancer(self) -> None:
         while True:
@@ -240,11 +384,18 @@ class SmartChargingService:
             rows = (await session.scalars(select(EvseCircuit).where(EvseCircuit.circuit_id.in_(ids)))).all() if ids else []
             station_ids = sorted({r.station_id for r in rows})
             stations = (await session.scalars(select(Station).where(Station.id.in_(station_ids)))).all()
+            controllers = dict((await session.execute(
+                select(LocalControllerStation.station_id, LocalControllerStation.controller_id)
+                .where(LocalControllerStation.station_id.in_(station_ids)))).all()) if station_ids else {}
         evses = {evse_key(r.station_id, r.evse_id): r for r in rows}
         model = build_site(site, smart, circuits, evses)
+        signal = self.grid_signal_of(site_id)
+        if signal is not None:  # the grid signal narrows the connection, the root of the limit tree
+            allowed = kw_to_amps(float(signal.limit_kw), model.voltage)
+            model = replace(model, grid=replace(model.grid, limit_a=min(model.grid.limit_a, allowed)))
         versions = {s.id: s.ocpp_version for s in stations}
-        units = {s.id: supported_unit(s.configuration or {}) for s in stations}
-        return SiteModel(site, smart, circuits, evses, model, versions, units)
+        profiles = {s.id: await self._profiles.of(s) for s in stations}
+        return SiteModel(site, smart, circuits, evses, model, versions, profiles, controllers)
 
     async def _running(self, model: SiteModel) -> dict[str, tuple[Transaction, int]]:
         """Running sessions on the site's managed EVSEs, with the priority of each."""
@@ -274,6 +425,35 @@ class SmartChargingService:
 
     # ---- real-time load management -----------------------------------------------------------
 
+    # ---- grid signals from outside -----------------------------------------------------------
+
+    def grid_signal_of(self, site_id: int) -> GridSignal | None:
+        """The grid signal in force on the site now (an expired one is forgotten)."""
+        signal = self._grid_signals.get(site_id)
+        if signal is not None and not signal.in_force(utcnow()):
+            del self._grid_signals[site_id]
+            return None
+        return signal
+
+    async def grid_signal(self, site_id: int, limit_kw: Decimal, source: str, until: datetime | None) -> GridSignal:
+        """A grid signal limits the site's connection to `limit_kw` until `until`; the site is
+        re-balanced at once (and its depot plan, if any, is re-solved against it)."""
+        signal = GridSignal(limit_kw, source, until, utcnow())
+        self._grid_signals[site_id] = signal
+        await self.rebalance(site_id)
+        if self.state(site_id).depot is not None:
+            await self.replan(site_id)
+        return signal
+
+    async def clear_grid_signal(self, site_id: int) -> bool:
+        """The grid signal ends early; False when none was in force."""
+        found = self._grid_signals.pop(site_id, None) is not None
+        if found:
+            await self.rebalance(site_id)
+            if self.state(site_id).depot is not None:
+                await self.replan(site_id)
+        return found
+
     async def rebalance(self, site_id: int) -> Allocation:
         """Allocate the site's circuits among its running sessions and send what changed."""
         lock = self._locks.setdefault(site_id, asyncio.Lock())
@@ -284,23 +464,166 @@ class SmartChargingService:
             await self._send_defaults(model, state)
             sessions = []
             planned = self._planned_currents(model, state)
+            limits = model.model.limits_a()
+            external = await self._external(model, running, limits)
+            state.ev_needs = await self._ev_needs(running)
             for key, (tx, priority) in running.items():
-                row = model.evses[key]
-                obeys = row.obeys_profiles and key not in planned
-                sessions.append(ChargingSession(
-                    evse_id=key, circuit_path=model.model.path(key),
-                    max_current=planned.get(key, float(row.max_current_a)), arrival=tx.started_at,
-                    priority=priority, phases=row.phases, min_current=float(row.min_current_a),
-                    obeys_profiles=obeys,
-                ))
-            allocation = allocate(model.model.limits_a(), sessions)
+                sessions.append(self._session(model, key, tx.started_at, priority, planned, limits, external,
+                                              state.ev_needs.get(key)))
+            allocation = allocate(limits, sessions)
             state.allocation, state.allocated_at = allocation, utcnow()
             state.transactions = {key: tx for key, (tx, _) in running.items()}
             for key in [k for k in state.sent if k not in running]:
                 del state.sent[key]
             await self._send_shares(model, state, allocation)
             await self._report_allocation(model, allocation)
+            await self._report_departures(model, state, allocation)
             return allocation
+
+    async def _ev_needs(self, running: dict[str, Any]) -> dict[str, EvNeeds]:
+        """What the cars charging now said they need (NotifyEVChargingNeeds), by EVSE key."""
+        if not running:
+            return {}
+        stations = sorted({split_key(key)[0] for key in running})
+        async with self._sessions() as session:
+            rows = (await session.scalars(select(EvChargingNeeds).where(EvChargingNeeds.station_id.in_(stations)))).all()
+        out = {}
+        for row in rows:
+            key = evse_key(row.station_id, row.evse_id)
+            if key in running:
+                try:
+                    out[key] = EvNeeds.from_ocpp201(row.needs)
+                except (KeyError, ValueError, TypeError):
+                    log.warning("smart charging: unreadable charging needs of %s", key)
+        return out
+
+    async def _report_departures(self, model: SiteModel, state: SiteState, allocation: Allocation) -> None:
+        """A car that cannot get the energy it asked for by its departure at its share (K15)."""
+        now = utcnow()
+        for key, ev in state.ev_needs.items():
+            tx = state.transactions.get(key)
+            share = allocation.limits.get(key)
+            if tx is None or share is None:
+                continue
+            phases = model.evses[key].phases
+            needed = ev.needed_a(now, float(tx.energy_wh or 0), model.model.voltage, phases)
+            if needed is None or share + 0.05 >= needed:
+                continue
+            station_id, evse = split_key(key)
+            await self.problem(
+                model.site, station_id, evse, "departure_unmet",
+                f"the EV on EVSE {evse} asks for {ev.energy_wh / 1000:.1f} kWh by {to_ocpp(ev.departure)}: "
+                f"that needs {min(needed, 999.9):.1f} A, its share is {share} A",
+                data={"needed_a": round(min(needed, 1e6), 1), "share_a": share, "departure": to_ocpp(ev.departure)},
+            )
+
+    def _session(
+        self, model: SiteModel, key: str, arrival: datetime, priority: int, planned: dict[str, float],
+        limits: dict[str, float], external: dict[str, float], ev: EvNeeds | None = None,
+    ) -> ChargingSession:
+        """What the allocation needs to know of a session on a managed EVSE; `ev` is what the
+        car said it needs (K15, K17): its own current range narrows the EVSE's."""
+        row = model.evses[key]
+        station_id = split_key(key)[0]
+        path, cap = model.model.path(key), external.get(key)
+        controller = model.controllers.get(station_id)
+        for limited in (controller, station_id):  # the local controller's limit is above the station's
+            if limited is not None and external_circuit(limited) in limits:
+                path = (*path, external_circuit(limited))
+        maximum = planned.get(key, float(row.max_current_a))
+        minimum = model.min_current(key)
+        if ev is not None:
+            car_max = ev.max_a(model.model.voltage, row.phases)
+            if car_max is not None:
+                maximum = min(maximum, car_max)
+            if ev.min_current_a is not None and ev.min_current_a <= maximum:
+                minimum = max(minimum, ev.min_current_a)
+        if cap is not None:
+            maximum = min(maximum, cap)
+        return ChargingSession(
+            evse_id=key, circuit_path=path, max_current=maximum, arrival=arrival,
+            priority=priority, phases=row.phases, min_current=minimum,
+            obeys_profiles=row.obeys_profiles and key not in planned,
+        )
+
+    async def start_profile(self, station_id: str, evse_id: int) -> dict[str, Any] | None:
+        """The TxProfile a remote start on a managed EVSE carries (K05, 1.6 TC_059): the share
+        the new session would get, but no more than its circuits have free now, while the
+        others still draw what they were sent. None when the EVSE is not managed, a session
+        already runs on it, or less than its minimum current is free: the station then keeps
+        the 0 A TxDefaultProfile until the next re-balance, which lowers the others first."""
+        site_id = await self._managed_site_of(station_id)
+        if site_id is None:
+            return None
+        key = evse_key(station_id, evse_id)
+        async with self._locks.setdefault(site_id, asyncio.Lock()):
+            model = await self.load_site(site_id)
+            row = model.evses.get(key)
+            if row is None or not row.obeys_profiles or model.versions.get(station_id) is None:
+                return None
+            state = self.state(site_id)
+            running = await self._running(model)
+            if key in running:
+                return None
+            planned = self._planned_currents(model, state)
+            limits = model.model.limits_a()
+            external = await self._external(model, {**running, key: None}, limits)
+            now = utcnow()
+            sessions = [self._session(model, k, tx.started_at, priority, planned, limits, external)
+                        for k, (tx, priority) in running.items()]
+            new = self._session(model, key, now, row.priority, planned, limits, external)
+            share = allocate(limits, [*sessions, new]).limits.get(key, 0.0)
+            # What the others may draw until the next re-balance lowers them.
+            drawn = [
+                (s.circuit_path, state.sent.get(s.evse_id, state.defaults.get(s.evse_id, s.max_current))
+                 if s.obeys_profiles else s.max_current)
+                for s in sessions
+            ]
+            free = min(limits[c] - sum(a for path, a in drawn if c in path) for c in new.circuit_path)
+            amps = min(share, free)
+            if amps < new.min_current:
+                return None
+            profile = self._profile(TX_ID + evse_id, ChargingProfilePurpose.TX, 1, amps, model, key)
+            return profile_fields(profile)
+
+    async def _external(
+        self, model: SiteModel, running: dict[str, Any], limits: dict[str, float],
+    ) -> dict[str, float]:
+        """Limits an EMS or grid operator set on the site's stations (K11-K14): an EVSE's own
+        caps its session (returned per EVSE key); a station's whole limit becomes a circuit
+        above its EVSEs, added to `limits`."""
+        if self._external_limits is None or not running:
+            return {}
+        stations = sorted({split_key(key)[0] for key in running})
+        stations += sorted({model.controllers[s] for s in stations if s in model.controllers} - set(stations))
+        phases = {split_key(key): row.phases for key, row in model.evses.items()}
+        found = await self._external_limits.in_force(
+            stations, utcnow(), Decimal(str(model.model.voltage)), phases
+        )
+        caps = {}
+        for (station_id, evse), amps in found.items():
+            if evse == 0:
+                limits[external_circuit(station_id)] = float(amps)
+            else:
+                caps[evse_key(station_id, evse)] = float(amps)
+        for controller in sorted(set(model.controllers.values())):
+            # K03: the maximum silkcharge set on a local controller holds for its stations together.
+            amps = await self._controller_maximum(controller, model.model.voltage)
+            if amps is not None:
+                circuit = external_circuit(controller)
+                limits[circuit] = min(limits.get(circuit, amps), amps)
+        return caps
+
+    async def _controller_maximum(self, controller: str, voltage: float) -> float | None:
+        """The station maximum installed on a local controller now, in A per phase (three)."""
+        maxima = [InstalledProfile(evse, profile) for evse, profile in await self.installed(controller)
+                  if evse == 0 and profile.purpose is ChargingProfilePurpose.CHARGING_STATION_MAX]
+        if not maxima:
+            return None
+        schedule = composite_schedule(maxima, evse_id=0, start=utcnow(), duration=1, rate_unit=ChargingRateUnit.A,
+                                      voltage=Decimal(str(voltage)), phases=3)
+        limit = schedule.periods[0].limit
+        return float(limit) if limit is not None else None
 
     def _planned_currents(self, model: SiteModel, state: SiteState) -> dict[str, float]:
         """EVSEs a depot plan drives: the most current the plan asks of each from now on."""
@@ -357,9 +680,10 @@ class SmartChargingService:
         key: str, transaction_id: str | None = None,
     ) -> ChargingProfile:
         station_id, _ = split_key(key)
-        unit = model.units.get(station_id, ChargingRateUnit.A)
+        unit = model.unit(station_id)
         phases = model.evses[key].phases
-        value = Decimal(str(amps)) if unit is ChargingRateUnit.A else Decimal(str(amps)) * Decimal(str(model.model.voltage)) * phases
+        current = _in_steps(Decimal(str(amps)), model.step(station_id))
+        value = current if unit is ChargingRateUnit.A else current * Decimal(str(model.model.voltage)) * phases
         return ChargingProfile(
             id=profile_id, stack_level=level, purpose=purpose, kind=ChargingProfileKind.RELATIVE,
             schedule=ChargingSchedule(unit, (ChargingSchedulePeriod(0, round_limit(value)),)),
@@ -372,23 +696,31 @@ class SmartChargingService:
         """SetChargingProfile; True if accepted (and recorded), False if the station rejected it,
         None if it could not be asked. Problems are recorded, never raised."""
         fields = profile_fields(profile)
+        flight = (evse_id, profile)
+        self._in_flight.setdefault(station_id, []).append(flight)
         try:
-            result = await self._commands.send(
-                station_id, "set_charging_profile", {"evse_id": evse_id, "profile": fields}
-            )
-        except COMMAND_FAILURES as error:
-            await self.problem(site, station_id, evse_id, "command_failed",
-                               f"SetChargingProfile {profile.id} could not be sent: {error}")
-            return None
-        if result.status != "Accepted":
-            info = result.reply.get("statusInfo") or {}
-            why = info.get("additionalInfo") or info.get("reasonCode") or "no reason given"
-            await self.problem(site, station_id, evse_id, "profile_rejected",
-                               f"station rejected {profile.purpose.value} {profile.id} ({why}); "
-                               "it is now assumed to draw its maximum", dedupe=False)
-            return False
-        await self.record_profile(station_id, evse_id, profile, source)
-        return True
+            try:
+                result = await self._commands.send(
+                    station_id, "set_charging_profile", {"evse_id": evse_id, "profile": fields}
+                )
+            except COMMAND_FAILURES as error:
+                await self.problem(site, station_id, evse_id, "command_failed",
+                                   f"SetChargingProfile {profile.id} could not be sent: {error}")
+                return None
+            if result.status != "Accepted":
+                info = result.reply.get("statusInfo") or {}
+                why = info.get("additionalInfo") or info.get("reasonCode") or "no reason given"
+                await self.problem(site, station_id, evse_id, "profile_rejected",
+                                   f"station rejected {profile.purpose.value} {profile.id} ({why}); "
+                                   "it is now assumed to draw its maximum", dedupe=False)
+                return False
+            await self.record_profile(station_id, evse_id, profile, source)
+            return True
+        finally:  # only once recorded (or refused) does it leave the flight: no moment sees neither
+            sending = self._in_flight[station_id]
+            sending[:] = [item for item in sending if item is not flight]
+            if not sending:
+                del self._in_flight[station_id]
 
     async def record_profile(self, station_id: str, evse_id: int, profile: ChargingProfile, source: str) -> None:
         fields = profile_fields(profile)
@@ -419,6 +751,21 @@ class SmartChargingService:
             where.append(ChargingProfileRecord.stack_level == criteria["stack_level"])
         async with self._sessions.begin() as session:
             await session.execute(delete(ChargingProfileRecord).where(*where))
+
+    async def installed_views(self, station_id: str) -> list[list[tuple[int, ChargingProfile]]]:
+        """What a station may be obeying right now, as (EVSE, profile) lists: the profiles recorded
+        as installed and, while a SetChargingProfile is on its way or its acceptance not yet
+        recorded, those with the new ones in place. A station that reports its plan in the same
+        moment may have planned with either (K16 renegotiation races the recording)."""
+        arriving = list(self._in_flight.get(station_id, ()))  # before the read: none can slip between
+        recorded = await self.installed(station_id)
+        if not arriving:
+            return [recorded]
+        replaced = recorded
+        for evse_id, profile in arriving:
+            replaced = [(evse, kept) for evse, kept in replaced if not _replaced_by(evse, kept, evse_id, profile)]
+            replaced.append((evse_id, profile))
+        return [recorded, replaced]
 
     async def installed(self, station_id: str) -> list[tuple[int, ChargingProfile]]:
         """The profiles silkcharge installed on a station, as (EVSE, profile)."""
@@ -526,15 +873,66 @@ class SmartChargingService:
     # ---- what 2.0.1 stations report ----------------------------------------------------------
 
     async def profiles_reported(
-        self, station_id: str, request_id: int, evse_id: int, profiles: list[Any], more_to_come: bool
+        self, station_id: str, request_id: int, evse_id: int, profiles: list[Any], more_to_come: bool,
+        limit_source: str = "CSO",
     ) -> None:
-        self.reports.setdefault(station_id, []).append(
-            {"request_id": request_id, "evse_id": evse_id, "profiles": profiles, "tbc": more_to_come}
-        )
-        del self.reports[station_id][:-50]
+        """Keep one part of a ReportChargingProfiles (K09), and the newest REPORTS_KEPT parts
+        of each station."""
+        async with self._sessions.begin() as session:
+            session.add(ReportedChargingProfiles(
+                station_id=station_id, request_id=request_id, evse_id=evse_id, limit_source=limit_source,
+                profiles=profiles, tbc=more_to_come, reported_at=utcnow()))
+            await session.flush()
+            kept = select(ReportedChargingProfiles.id).where(ReportedChargingProfiles.station_id == station_id)\
+                .order_by(ReportedChargingProfiles.id.desc()).limit(REPORTS_KEPT)
+            oldest = (await session.scalars(kept)).all()
+            if len(oldest) == REPORTS_KEPT:
+                await session.execute(delete(ReportedChargingProfiles).where(
+                    ReportedChargingProfiles.station_id == station_id, ReportedChargingProfiles.id < oldest[-1]))
 
-    async def ev_charging_needs(self, station_id: str, evse_id: int, needs: dict[str, Any]) -> None:
-        self.ev_needs[evse_key(station_id, evse_id)] = {**needs, "received_at": utcnow().isoformat()}
+    async def reported(self, station_id: str) -> list[dict[str, Any]]:
+        """The parts of ReportChargingProfiles a station sent, oldest first."""
+        async with self._sessions() as session:
+            rows = (await session.scalars(
+                select(ReportedChargingProfiles).where(ReportedChargingProfiles.station_id == station_id)
+                .order_by(ReportedChargingProfiles.id)
+            )).all()
+        return [
+            {"request_id": r.request_id, "evse_id": r.evse_id, "limit_source": r.limit_source,
+             "profiles": r.profiles, "tbc": r.tbc, "reported_at": to_ocpp(r.reported_at)}
+            for r in rows
+        ]
+
+    async def next_report_request_id(self, station_id: str) -> int:
+        async with self._sessions() as session:
+            latest = await session.scalar(select(func.max(ReportedChargingProfiles.request_id))
+                                          .where(ReportedChargingProfiles.station_id == station_id))
+        return (latest or 0) % (2**31 - 2) + 1
+
+    async def ev_charging_needs(
+        self, station_id: str, evse_id: int, needs: dict[str, Any], max_schedule_tuples: int | None = None,
+    ) -> None:
+        """Keep what the EV needs (K15; new needs are K17's renegotiation)."""
+        async with self._sessions.begin() as session:
+            row = await session.get(EvChargingNeeds, (station_id, evse_id)) or EvChargingNeeds(
+                station_id=station_id, evse_id=evse_id)
+            row.needs, row.max_schedule_tuples, row.received_at = needs, max_schedule_tuples, utcnow()
+            session.add(row)
+        # K15.FR / K17: the station waits for a schedule that takes the needs into account;
+        # the next pass sends the session's share again even if it did not change.
+        site_id = await self._managed_site_of(station_id)
+        if site_id is not None:
+            self.state(site_id).sent.pop(evse_key(station_id, evse_id), None)
+            self._dirty.add(site_id)
+            self._wake.set()
+
+    async def _forget_needs(self, event: TransactionEnded) -> None:
+        """A car's needs end with its session: the next car states its own."""
+        async with self._sessions.begin() as session:
+            tx = await session.get(Transaction, event.transaction_id)
+            if tx is not None:
+                await session.execute(delete(EvChargingNeeds).where(
+                    EvChargingNeeds.station_id == tx.station_id, EvChargingNeeds.evse_id == tx.evse_id))
 
     # ---- depot scheduling --------------------------------------------------------------------
 
@@ -552,8 +950,9 @@ class SmartChargingService:
         if not rows:
             raise SmartError(f"depot {model.site.code} has no vehicles")
         vehicles = tuple(depot_vehicle(row, set(model.evses)) for row in rows)
+        wear = Decimal(str((model.smart.prices or {}).get("battery_wear_per_kwh", "0")))
         problem = depot_model.DepotProblem(model.model, vehicles, start, end, slot=timedelta(minutes=slot_minutes),
-                                           mode=mode)
+                                           mode=mode, wear_cost_per_kwh=wear)
         try:
             plan = await asyncio.to_thread(depot_model.solve, problem)
         except depot_model.DepotError as error:
@@ -618,21 +1017,56 @@ class SmartChargingService:
         running = await self._running(model)
         vehicles = {v.id: v for v in state.depot.vehicles}
         tx_ids = {vid: running[v.evse_id][0].station_tx_id for vid, v in vehicles.items() if v.evse_id in running}
+        now = utcnow()
         profiles = depot_model.to_tx_profiles(
-            state.plan, start=utcnow(), unit="A", voltage=model.model.voltage, transaction_ids=tx_ids,
+            state.plan, start=now, unit="A", voltage=model.model.voltage, transaction_ids=tx_ids,
+        )
+        charge_only = depot_model.to_tx_profiles(
+            replace(state.plan, discharge_w={}), start=now, unit="A", voltage=model.model.voltage,
+            transaction_ids=tx_ids,
         )
         sent = 0
         for vid, profile in profiles.items():
             if vid not in tx_ids:
                 continue
-            station_id, evse = split_key(vehicles[vid].evse_id)
-            profile = ChargingProfile(
-                id=TX_ID + evse, stack_level=1, purpose=profile.purpose, kind=profile.kind,
-                schedule=profile.schedule, transaction_id=profile.transaction_id,
-            )
-            if await self.send_profile(station_id, evse, profile, "depot", site=model.site):
+            key = vehicles[vid].evse_id
+            station_id, evse = split_key(key)
+            bidirectional = any(p.bidirectional for p in profile.schedule.periods)
+            if bidirectional and not await self._allow_discharge(station_id, evse, running[key][0].id, state, model):
+                profile, bidirectional = charge_only[vid], False
+            outcome = await self.send_profile(station_id, evse, self._depot_profile(profile, evse), "depot", site=model.site)
+            if outcome is None and bidirectional:  # the station cannot take a discharge (not OCPP 2.1)
+                outcome = await self.send_profile(
+                    station_id, evse, self._depot_profile(charge_only[vid], evse), "depot", site=model.site)
+            if outcome:
                 sent += 1
         return sent
+
+    @staticmethod
+    def _depot_profile(profile: ChargingProfile, evse: int) -> ChargingProfile:
+        return ChargingProfile(
+            id=TX_ID + evse, stack_level=1, purpose=profile.purpose, kind=profile.kind,
+            schedule=profile.schedule, transaction_id=profile.transaction_id,
+        )
+
+    async def _allow_discharge(
+        self, station_id: str, evse: int, transaction_id: int, state: SiteState, model: SiteModel,
+    ) -> bool:
+        """A V2G car's plan discharges: allow its transaction the bidirectional modes its car
+        offered (OCPP 2.1 NotifyAllowedEnergyTransfer). False (the plan goes charge-only) when
+        the car offered none or the station did not accept."""
+        needs = state.ev_needs.get(evse_key(station_id, evse))
+        modes = [mode for mode in (needs.offered if needs else ()) if "BPT" in mode]
+        if not modes:
+            return False
+        try:
+            result = await self._commands.send(
+                station_id, "allowed_energy_transfer", {"transaction_id": transaction_id, "modes": modes})
+        except COMMAND_FAILURES as error:
+            await self.problem(model.site, station_id, evse, "command_failed",
+                               f"NotifyAllowedEnergyTransfer could not be sent: {error}; the plan charges only")
+            return False
+        return result.status == "Accepted"
 
 
 # ---- pure helpers -----------------------------------------------------------------------------
@@ -676,15 +1110,11 @@ def prices_from(body: dict[str, Any] | None) -> TimeOfUsePrices | None:
     )
 
 
-def supported_unit(configuration: dict[str, Any]) -> ChargingRateUnit:
-    """Amps unless the station says it only takes watts (1.6 ChargingScheduleAllowedChargingRateUnit,
-    2.0.1 SmartChargingCtrlr.RateUnit)."""
-    for key, value in configuration.items():
-        if key == "ChargingScheduleAllowedChargingRateUnit" or key.startswith("SmartChargingCtrlr.RateUnit"):
-            units = {u.strip() for u in str(value).split(",")}
-            if units and not units & {"Current", "A"}:
-                return ChargingRateUnit.W
-    return ChargingRateUnit.A
+def _in_steps(amps: Decimal, step: Decimal | None) -> Decimal:
+    """A current rounded down to the station's step (never more than allocated)."""
+    if not step:
+        return amps
+    return (amps / step).to_integral_value(rounding=ROUND_DOWN) * step
 
 
 def default_limits(model: SiteModel) -> dict[str, float]:
@@ -703,4 +1133,14 @@ def depot_vehicle(row: DepotVehicle, on_circuits: set[str]) -> depot_model.Vehic
         row.code, row.arrival, row.departure, float(row.max_power_kw), energy_kwh=num(row.energy_kwh),
         battery_kwh=num(row.battery_kwh), soc=num(row.soc), target_soc=num(row.target_soc),
         evse_id=key if key in on_circuits else None,
+        v2g=bool(row.v2g), max_discharge_kw=num(row.max_discharge_kw) or 0.0,
+        min_soc=num(row.min_soc) if row.min_soc is not None else 0.3,
+    )
+
+
+def _replaced_by(evse: int, kept: ChargingProfile, evse_id: int, profile: ChargingProfile) -> bool:
+    """Whether installing `profile` on `evse_id` replaces `kept` (same id, or same EVSE, purpose
+    and stack level), as a station does and as record_profile mirrors."""
+    return kept.id == profile.id or (
+        evse == evse_id and kept.purpose is profile.purpose and kept.stack_level == profile.stack_level
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -31,7 +31,10 @@ from silkcharge.domain.events import (
     StationDisconnected,
     StationWentOffline,
 )
+from silkcharge.domain.plausibility import Implausible, Origin
+from silkcharge.domain.security import redact_configuration
 from silkcharge.services.passwords import PasswordVerifier, hash_password
+from silkcharge.services.plausibility import CLOCK_RULE, Plausibility, registered, screen_status
 from silkcharge.services.writer import BatchWriter
 from silkcharge.settings import Settings
 from silkcharge.store.group_commit import GroupCommitter, StoreUnavailable, is_unavailable
@@ -45,12 +48,21 @@ class Admission(Enum):
     ACCEPT = "accept"
     UNKNOWN_STATION = "unknown"
     BAD_PASSWORD = "bad_password"
+    NO_PASSWORD = "no_password"  # the station has none stored, and stations without one are refused
+    BELOW_PROFILE = "below_profile"  # the handshake is weaker than the station's security profile
 
 
 @dataclass(frozen=True)
 class AdmissionVerdict:
     admission: Admission
     reject_boot: bool = False
+    required_profile: int | None = None
+    """BELOW_PROFILE: the station's stored security profile."""
+    shown_profile: int | None = None
+    """The security profile this handshake reached (at most 1 on plain ws, 2 over TLS, 3 with a
+    valid client certificate)."""
+    raised_to: int | None = None
+    """ACCEPT that completed an upgrade: the profile now stored."""
 
 
 class _StatusBulk:
@@ -200,19 +212,19 @@ class _ProvisionBulk:
     NOTHING RETURNING, which says which of them this batch created: a station whose first two
     handshakes overlapped is created once, and the loser checks the winner's password."""
 
-    async def apply(self, session: AsyncSession, items: list[tuple[str, str | None]]) -> list[bool]:
+    async def apply(self, session: AsyncSession, items: list[tuple[str, str | None, int]]) -> list[bool]:
         builder = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
         rows = {
-            station_id: {"id": station_id, "password_hash": hashed,
+            station_id: {"id": station_id, "password_hash": hashed, "security_profile": profile,
                          "registration_status": RegistrationStatus.ACCEPTED.value}
-            for station_id, hashed in items
+            for station_id, hashed, profile in items
         }
         created = set(await session.scalars(
             builder(Station.__table__).values(list(rows.values()))
             .on_conflict_do_nothing(index_elements=["id"])
             .returning(Station.__table__.c.id)
         ))
-        return [station_id in created for station_id, _ in items]
+        return [station_id in created for station_id, _, _ in items]
 
 
 class _DisconnectBulk:
@@ -313,6 +325,9 @@ class _Registration:
 
     password_hash: str | None
     registration_status: str
+    security_profile: int = 1
+    security_profile_pending: int | None = None
+    password_hash_previous: str | None = None
 
 
 class _RegistrationReader:
@@ -361,9 +376,18 @@ class _RegistrationReader:
         c = Station.__table__.c
         async with self._sessions() as session:
             rows = await session.execute(
-                select(c.id, c.password_hash, c.registration_status).where(one_of(session, c.id, ids))
+                select(
+                    c.id, c.password_hash, c.registration_status, c.security_profile,
+                    c.security_profile_pending, c.password_hash_previous,
+                ).where(one_of(session, c.id, ids))
             )
-            return {row.id: _Registration(row.password_hash, row.registration_status) for row in rows}
+            return {
+                row.id: _Registration(
+                    row.password_hash, row.registration_status, row.security_profile,
+                    row.security_profile_pending, row.password_hash_previous,
+                )
+                for row in rows
+            }
 
 
 class StationService:
@@ -374,10 +398,13 @@ class StationService:
         writer: BatchWriter,
         settings: Settings,
         committer: GroupCommitter | None = None,
+        plausibility: Plausibility | None = None,
     ) -> None:
         self._sessions = sessions
+        self._plausibility = plausibility or Plausibility(sessions)
         self._committer = committer or GroupCommitter(sessions)
         self.boots_deferred = 0  # Boot answered Pending because the database was behind
+        self.password_checks = 0  # scrypt verifications run (not answered from the cache)
         self._bus = bus
         self._writer = writer
         self._settings = settings
@@ -394,35 +421,109 @@ class StationService:
 
     # -- admission (the WebSocket handshake) ------------------------------------------------
 
-    async def admit(self, station_id: str, password: str | None) -> AdmissionVerdict:
-        """Decide at the handshake whether this socket may speak for `station_id`."""
+    async def admit(
+        self, station_id: str, password: str | bytes | None, *, tls: bool = False, certified: bool = False
+    ) -> AdmissionVerdict:
+        """Decide at the handshake whether this socket may speak for `station_id`.
+
+        `password` is the Basic-auth password as sent, `tls` whether the socket is encrypted, and
+        `certified` whether it showed a valid client certificate naming this station (checked by
+        the gateway). A handshake weaker than the station's security profile is refused before
+        any password is hashed."""
         station = await self._registrations.get(station_id)
         if station is None:
-            if self._settings.auto_provision:
-                if await self._provision(station_id, password):
-                    return AdmissionVerdict(Admission.ACCEPT)
-                # Another handshake of the same station provisioned it a moment ago (a retry
-                # while the first was still inside): its password is the one to check.
-                return await self.admit(station_id, password)
-            if self._settings.unknown_station == "reject_boot":
-                return AdmissionVerdict(Admission.ACCEPT, reject_boot=True)
-            return AdmissionVerdict(Admission.UNKNOWN_STATION)
+            return await self._admit_unknown(station_id, password, tls=tls, certified=certified)
+        shown = 3 if certified else 2 if tls else 1
+        if shown < station.security_profile:
+            return AdmissionVerdict(
+                Admission.BELOW_PROFILE, required_profile=station.security_profile, shown_profile=shown
+            )
+        if shown < 3:
+            refused = await self._check_password(station_id, password, station)
+            if refused is not None:
+                return refused
+        raised = await self._complete_upgrade(station_id, station, shown)
+        return AdmissionVerdict(Admission.ACCEPT, shown_profile=shown, raised_to=raised)
+
+    async def _admit_unknown(
+        self, station_id: str, password: str | bytes | None, *, tls: bool, certified: bool
+    ) -> AdmissionVerdict:
+        if self._settings.auto_provision:
+            if not password and not certified and not self._settings.allow_stations_without_password:
+                return AdmissionVerdict(Admission.NO_PASSWORD)
+            # Trust on first use, at the strength it came with: a later, weaker handshake is a downgrade.
+            shown = 3 if certified else 2 if tls else 1
+            if await self._provision(station_id, password, shown):
+                return AdmissionVerdict(Admission.ACCEPT, shown_profile=shown)
+            # Another handshake of the same station provisioned it a moment ago (a retry
+            # while the first was still inside): its password is the one to check.
+            return await self.admit(station_id, password, tls=tls, certified=certified)
+        if self._settings.unknown_station == "reject_boot":
+            return AdmissionVerdict(Admission.ACCEPT, reject_boot=True)
+        return AdmissionVerdict(Admission.UNKNOWN_STATION)
+
+    async def _check_password(
+        self, station_id: str, password: str | bytes | None, station: _Registration
+    ) -> AdmissionVerdict | None:
+        """None when the password is right (the current one, or the one before a rotation that
+        the station has not yet replaced); else the refusal."""
         if station.password_hash is None:
-            return AdmissionVerdict(Admission.ACCEPT)
-        if password is not None and await self._verify(station_id, password, station.password_hash):
-            return AdmissionVerdict(Admission.ACCEPT)
+            if self._settings.allow_stations_without_password:
+                return None
+            return AdmissionVerdict(Admission.NO_PASSWORD)
+        if not password:
+            return AdmissionVerdict(Admission.BAD_PASSWORD)
+        if await self._verify(station_id, password, station.password_hash):
+            if station.password_hash_previous is not None:
+                await self._forget_previous_password(station_id, station.password_hash)
+            return None
+        if station.password_hash_previous and await self._verify(
+            station_id, password, station.password_hash_previous
+        ):
+            return None
         return AdmissionVerdict(Admission.BAD_PASSWORD)
 
-    async def _verify(self, station_id: str, password: str, stored: str) -> bool:
+    def known_password(self, station_id: str, password: str | bytes) -> bool:
+        """Was this password verified for this station before? Cheap: no database, no hash."""
+        return self._passwords.known(station_id, password)
+
+    async def _verify(self, station_id: str, password: str | bytes, stored: str) -> bool:
         if self._passwords.is_cached(station_id, password, stored):
             return True
+        self.password_checks += 1
         # scrypt costs ~15 ms of CPU: off the event loop, so other sockets keep moving.
         return await asyncio.to_thread(self._passwords.verify, station_id, password, stored)
 
-    async def _provision(self, station_id: str, password: str | None) -> bool:
+    async def _forget_previous_password(self, station_id: str, current: str) -> None:
+        """The station connected with its new password: the rotation is complete."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Station)
+                .where(Station.id == station_id, Station.password_hash == current)
+                .values(password_hash_previous=None)
+            )
+        log.info("%s connected with its new password; the previous one is no longer accepted", station_id)
+
+    async def _complete_upgrade(self, station_id: str, station: _Registration, shown: int) -> int | None:
+        """A station that accepted a higher security profile and came back on it has that
+        profile from now on; a lower handshake is refused from then on."""
+        pending = station.security_profile_pending
+        if pending is None or shown < pending:
+            return None
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Station)
+                .where(Station.id == station_id, Station.security_profile_pending == pending)
+                .values(security_profile=pending, security_profile_pending=None)
+            )
+        return pending
+
+    async def _provision(self, station_id: str, password: str | bytes | None, profile: int) -> bool:
         """Register a station on first use; False if a concurrent handshake registered it first."""
         hashed = await asyncio.to_thread(hash_password, password) if password else None
-        return await self._committer.run_bulk(self._provision_bulk, station_id, (station_id, hashed))
+        return await self._committer.run_bulk(
+            self._provision_bulk, station_id, (station_id, hashed, profile)
+        )
 
     # -- presence -----------------------------------------------------------------------------
 
@@ -549,8 +650,22 @@ class StationService:
 
     # -- connector status -------------------------------------------------------------------
 
-    async def status(self, station_id: str, report: StatusReport) -> None:
+    async def status(self, station_id: str, report: StatusReport, origin: Origin | None = None) -> None:
+        """Store a connector's (or the station's) status. An id beyond what may be registered on
+        report is refused (`Implausible`) unless the station has it registered; a timestamp
+        outside the clock window is replaced by the receive time, and the station flagged."""
+        origin = origin or Origin.now("StatusNotification")
+        report, findings = screen_status(self._plausibility.checks, report, origin)
+        out_of_range = [f for f in findings if f.rule != CLOCK_RULE]
+        if out_of_range:
+            async with self._sessions() as session:
+                if not await registered(session, station_id, report.evse_id, report.connector_id):
+                    raise Implausible(out_of_range)
+            report = replace(report, evse_id=int(report.evse_id), connector_id=int(report.connector_id))
         await self._committer.run_bulk(self._status_bulk, station_id, (station_id, report))
+        clock = [f for f in findings if f.rule == CLOCK_RULE]
+        if clock:
+            await self._plausibility.record_now(station_id, None, clock, origin)
         self._bus.publish(
             ConnectorStatusChanged(
                 station_id, report.timestamp, report.evse_id, report.connector_id,
@@ -584,14 +699,24 @@ class StationService:
             )
 
     async def merge_configuration(self, station_id: str, values: dict[str, Any]) -> None:
-        """Keep the latest configuration keys / device-model variables a station reported."""
+        """Keep the latest configuration keys / device-model variables a station reported;
+        secrets (its Basic-auth password) only as REDACTED. A key an operator pinned keeps its
+        pinned value; what the station said is kept beside the pin
+        (services/station_configuration.py)."""
         async with self._sessions.begin() as session:
             station = await session.get(Station, station_id)
             if station is None:
                 return
             merged = dict(station.configuration or {})
-            merged.update(values)
+            pins = dict(station.configuration_overrides or {})
+            for key, value in (redact_configuration(values) or {}).items():
+                if key in pins:
+                    pins[key] = {**pins[key], "reported": value}
+                else:
+                    merged[key] = value
             station.configuration = merged
+            if pins:
+                station.configuration_overrides = pins
 
     async def set_local_list_version(self, station_id: str, version: int) -> None:
         async with self._sessions.begin() as session:

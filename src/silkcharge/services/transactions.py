@@ -7,8 +7,10 @@ message whose reply it never got) are recognised and answered the same way, stor
 
 from __future__ import annotations
 
+import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import or_, select
@@ -25,15 +27,45 @@ from silkcharge.domain.charging import (
     TransactionStop,
     TransactionUpdate,
 )
-from silkcharge.domain.clock import utcnow
-from silkcharge.domain.events import ConnectorStatusChanged, TransactionEnded, TransactionStarted
+from silkcharge.domain.clock import to_ocpp, utcnow
+from silkcharge.domain.events import (
+    ConnectorStatusChanged,
+    TransactionEnded,
+    TransactionEventsMissing,
+    TransactionStarted,
+)
+from silkcharge.domain.plausibility import EVSE_FIELD, Finding, Origin
+from silkcharge.services.plausibility import (
+    CLOCK_RULE,
+    Plausibility,
+    SessionSoFar,
+    energy_findings,
+    max_power,
+    refuse,
+    screen_samples,
+    screen_start,
+    screen_stop,
+    screen_update,
+    station_powers,
+)
 from silkcharge.services.reservations import ReservationLedger
+from silkcharge.services.station_profiles import StationProfiles
 from silkcharge.store.group_commit import GroupCommitter, after_commit
-from silkcharge.store.schema import Connector, IdToken, Transaction
+from silkcharge.store.schema import (
+    Connector,
+    IdToken,
+    PlausibilityFlag,
+    Station,
+    Transaction,
+    TransactionEnding,
+)
 from silkcharge.store.schema import MeterSample as MeterRow
 from silkcharge.store.upsert import insert_ignoring_duplicates, one_of
 
 ACTIVE, ENDED = "Active", "Ended"
+ENDED_BY_OPERATOR = "EndedByOperator"
+MAX_SEQ_GAP = 1000  # seqNos a station may plausibly have queued between two events we received
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,29 +76,50 @@ class _Meter:
     evse_id: int
     station_tx_id: str | None
     samples: tuple[MeterSample, ...]
+    findings: tuple[Finding, ...] = ()
+    origin: Origin | None = field(default=None, compare=False)
 
 
 class _MeterValuesBulk:
     """Stores a batch's MeterValues together: one SELECT finds the transactions they belong
     to, one executemany inserts every sample, and the energy so far is set on each session.
-    Per message that replaces two to three round-trips (and the ORM work around each)."""
+    Per message that replaces two to three round-trips (and the ORM work around each).
+    The plausibility of the registers needs the connectors' power: one more SELECT, only for
+    batches that carry registers of a transaction."""
+
+    def __init__(self, plausibility: Plausibility) -> None:
+        self._plausibility = plausibility
 
     async def apply(self, session: AsyncSession, items: list[_Meter]) -> list[None]:
         transactions = await self._transactions(session, items)
-        rows: list[dict] = []
-        touched: list[tuple[Transaction, tuple[MeterSample, ...]]] = []
+        found: list[tuple[_Meter, Transaction | None]] = []
         for item in items:
             tx = None
             if item.station_tx_id is not None:
                 tx = transactions.named.get((item.station_id, item.station_tx_id))
             if tx is None and item.evse_id:
                 tx = transactions.active.get((item.station_id, item.evse_id))
+            found.append((item, tx))
+        metered = {
+            (tx.station_id, tx.evse_id) for item, tx in found
+            if tx is not None and any(s.is_energy_register for s in item.samples)
+        }
+        powers = await max_power(session, metered)
+        rows: list[dict] = []
+        for item, tx in found:
             rows.extend(_sample_rows(item.station_id, tx, item.samples, item.evse_id))
+            findings = list(item.findings)
             if tx is not None:
-                touched.append((tx, item.samples))
+                if (tx.station_id, tx.evse_id) in metered:
+                    so_far = _so_far(tx, powers.get((tx.station_id, tx.evse_id)))
+                    findings += energy_findings(self._plausibility.checks, so_far, item.samples)
+                _count_energy(tx, item.samples)
+            if findings:
+                self._plausibility.record(
+                    session, item.station_id, tx.id if tx is not None else None, findings,
+                    item.origin or Origin.now("MeterValues"),
+                )
         await insert_ignoring_duplicates(session, MeterRow, rows)
-        for tx, samples in touched:
-            _count_energy(tx, samples)
         return [None] * len(items)
 
     @staticmethod
@@ -105,13 +158,20 @@ class TransactionService:
         bus: EventBus,
         reservations: ReservationLedger,
         committer: GroupCommitter | None = None,
+        plausibility: Plausibility | None = None,
+        profiles: StationProfiles | None = None,
     ) -> None:
         self._sessions = sessions
         self._bus = bus
         self._reservations = reservations
+        # A station's effective profile names its master pass group (2.0.1 C16), if any.
+        self._profiles = profiles
         # Writes go through the group committer: durable before the reply, one commit per batch.
         self._committer = committer or GroupCommitter(sessions)
-        self._meter_bulk = _MeterValuesBulk()
+        # What a station reports is screened before it is stored (domain/plausibility.py).
+        self._plausibility = plausibility or Plausibility(sessions)
+        self._checks = self._plausibility.checks
+        self._meter_bulk = _MeterValuesBulk(self._plausibility)
 
     # -- authorization ----------------------------------------------------------------------
 
@@ -126,20 +186,27 @@ class TransactionService:
         status = AuthorizationStatus(row.status)
         if status is AuthorizationStatus.ACCEPTED and row.expires_at and row.expires_at <= utcnow():
             status = AuthorizationStatus.EXPIRED
-        return TokenInfo(status, row.expires_at, row.group_id)
+        group_type = None
+        if row.group_id:  # a group that is a registered token itself has a type of its own
+            group_type = await session.scalar(select(IdToken.type).where(IdToken.token == row.group_id))
+        return TokenInfo(status, row.expires_at, row.group_id, group_type)
 
     # -- start --------------------------------------------------------------------------------
 
-    async def start(self, station_id: str, start: TransactionStart) -> TransactionRecord:
+    async def start(
+        self, station_id: str, start: TransactionStart, origin: Origin | None = None
+    ) -> TransactionRecord:
+        origin = origin or Origin.now("StartTransaction")
+        sent = start
+        start, findings = screen_start(self._checks, start, origin)
+
         async def work(session: AsyncSession) -> tuple[TransactionRecord, bool]:
             token = await self._token_info(session, start.id_token) if start.id_token else None
-            existing = await self._find_replayed_start(session, station_id, start)
+            existing = await self._find_replayed_start(session, station_id, start, sent)
             if existing is not None:
                 return TransactionRecord(existing.id, existing.station_tx_id, token), False
-            if token and token.status is AuthorizationStatus.ACCEPTED:
-                token = await self._check_concurrency(session, station_id, start, token)
-            if token and token.status is AuthorizationStatus.ACCEPTED:
-                token = await self._check_reservation(session, station_id, start, token)
+            if token:
+                token = await self._start_checks(session, station_id, start, token)
             tx = Transaction(
                 station_id=station_id,
                 station_tx_id=start.station_tx_id or f"pending:{uuid.uuid4().hex}",
@@ -161,8 +228,11 @@ class TransactionService:
             await session.flush()
             if start.station_tx_id is None:
                 tx.station_tx_id = str(tx.id)  # OCPP 1.6: the CSMS names the transaction
+            self._track_seq(session, station_id, tx, start.seq_no, previous=None)
             if token and token.status is AuthorizationStatus.ACCEPTED:
-                await self._reservations.use(session, station_id, start, tx.id)
+                await self._reservations.use(session, station_id, start, tx.id, token.group_id)
+            found = findings + await self._start_findings(session, station_id, tx, start)
+            self._plausibility.record(session, station_id, tx.id, found, origin)
             await self._store_samples(session, station_id, tx, start.samples)
             if start.charging_state == "Charging":
                 await self._connector_charging(session, station_id, tx)
@@ -176,10 +246,23 @@ class TransactionService:
         return record
 
     async def _find_replayed_start(
-        self, session: AsyncSession, station_id: str, start: TransactionStart
+        self, session: AsyncSession, station_id: str, start: TransactionStart, sent: TransactionStart
     ) -> Transaction | None:
         if start.station_tx_id is not None:
             return await self._by_station_tx_id(session, station_id, start.station_tx_id)
+        if sent.timestamp != start.timestamp:
+            # The station's clock was wrong, so the stored start is the receive time: a replay
+            # is the start flagged with the very time this one names.
+            return await session.scalar(
+                select(Transaction).join(PlausibilityFlag, PlausibilityFlag.transaction_id == Transaction.id)
+                .where(
+                    Transaction.station_id == station_id,
+                    Transaction.connector_id == start.connector_id,
+                    Transaction.id_token == start.id_token,
+                    PlausibilityFlag.rule == CLOCK_RULE, PlausibilityFlag.field == "timestamp",
+                    PlausibilityFlag.value == to_ocpp(sent.timestamp),
+                ).limit(1)
+            )
         # OCPP 1.6 carries no id of its own: the same connector, token, time and meter is a replay.
         return await session.scalar(
             select(Transaction).where(
@@ -190,13 +273,48 @@ class TransactionService:
             )
         )
 
+    async def _start_checks(
+        self, session: AsyncSession, station_id: str, start: TransactionStart, token: TokenInfo
+    ) -> TokenInfo:
+        """What a token starting a transaction is answered beyond its registry status: a master
+        pass starts nothing, one token charges in one place at a time, a reserved EVSE is its
+        holder's."""
+        accepted = AuthorizationStatus.ACCEPTED
+        if token.status is accepted:
+            token = await self._check_master_pass(session, station_id, token)
+        if token.status is accepted:
+            token = await self._check_concurrency(session, station_id, start, token)
+        if token.status is accepted:
+            token = await self._check_reservation(session, station_id, start, token)
+        return token
+
+    async def _adopt_token(
+        self, session: AsyncSession, station_id: str, tx: Transaction, id_token: str, token: TokenInfo
+    ) -> TokenInfo:
+        """2.0.1 E02 / F01, cable plugin first: a transaction started without an idToken takes
+        the first one an Updated event brings, answered as a start with it would have been
+        (master pass, another session of the token, a reservation), and uses the token's
+        reservation there."""
+        start = TransactionStart(
+            evse_id=tx.evse_id, connector_id=tx.connector_id, timestamp=tx.started_at,
+            station_tx_id=tx.station_tx_id, id_token=id_token, reservation_id=tx.reservation_id,
+        )
+        token = await self._start_checks(session, station_id, start, token)
+        tx.id_token, tx.token_status = id_token, token.status.value
+        if token.status is AuthorizationStatus.ACCEPTED:
+            await self._reservations.use(session, station_id, start, tx.id, token.group_id)
+        return token
+
     async def _check_concurrency(
         self, session: AsyncSession, station_id: str, start: TransactionStart, token: TokenInfo
     ) -> TokenInfo:
+        # Only sessions whose token was accepted count: one answered ConcurrentTx (or Invalid)
+        # that its station never stops must not lock the token out everywhere.
         running = await session.scalar(
             select(Transaction.id).where(
                 Transaction.id_token == start.id_token,
                 Transaction.state == ACTIVE,
+                Transaction.token_status == AuthorizationStatus.ACCEPTED.value,
                 (Transaction.station_id != station_id) | (Transaction.evse_id != start.evse_id),
             ).limit(1)
         )
@@ -210,66 +328,127 @@ class TransactionService:
         """The station should not let another token start on a reserved EVSE; if it does, the
         answer is Invalid, and the station stops the transaction (its StopTransactionOnInvalidId
         / StopTxOnInvalidId setting decides)."""
-        held = await self._reservations.held_for_another(session, station_id, start.evse_id, start.id_token)
+        held = await self._reservations.held_for_another(
+            session, station_id, start.evse_id, start.id_token, token.group_id)
         if held is not None:
-            return TokenInfo(AuthorizationStatus.INVALID, token.expires_at, token.group_id)
+            return TokenInfo(AuthorizationStatus.INVALID, token.expires_at, token.group_id, token.group_type)
+        return token
+
+    async def _check_master_pass(self, session: AsyncSession, station_id: str, token: TokenInfo) -> TokenInfo:
+        """2.0.1 C16: a token of the station's master pass group may stop any transaction but
+        start none; a start with one is answered Invalid (the station then stops it, as its
+        StopTxOnInvalidId says). OCPP 1.6 has no master pass."""
+        if not token.group_id or self._profiles is None:
+            return token
+        station = await session.get(Station, station_id)
+        if station is None:
+            return token
+        profile = await self._profiles.of(station, session)
+        if profile.get("master_pass_group_id") == token.group_id:
+            return TokenInfo(AuthorizationStatus.INVALID, token.expires_at, token.group_id, token.group_type)
         return token
 
     # -- update and meter values ------------------------------------------------------------
 
-    async def update(self, station_id: str, change: TransactionUpdate) -> TransactionRecord:
+    async def update(
+        self, station_id: str, change: TransactionUpdate, origin: Origin | None = None
+    ) -> TransactionRecord:
+        origin = origin or Origin.now("TransactionEvent")
+        change, findings = screen_update(self._checks, change, origin)
+
         async def work(session: AsyncSession) -> TransactionRecord:
             tx = await self._by_station_tx_id(session, station_id, change.station_tx_id)
             if tx is None:
                 # 2.0.1 stations that were offline may send Updated before we stored Started.
                 tx = await self._implied_start(session, station_id, change)
+            found = findings + await self._energy_findings(session, tx, change.samples)
+            self._plausibility.record(session, station_id, tx.id, found, origin)
+            self._track_seq(session, station_id, tx, change.seq_no, previous=tx.last_seq_no)
             if change.seq_no is not None and (tx.last_seq_no is None or change.seq_no > tx.last_seq_no):
                 tx.last_seq_no = change.seq_no
             if change.charging_state:
                 tx.charging_state = change.charging_state
-            if change.id_token and not tx.id_token:
-                tx.id_token = change.id_token
-                tx.token_status = (await self._token_info(session, change.id_token)).status.value
+            # The idToken the event carries is looked up and answered for itself: the one
+            # that started (also when its Started event never reached us), or another one,
+            # e.g. a group member or a master pass stopping (C09.FR.03, E01.FR.12).
+            token = await self._token_info(session, change.id_token) if change.id_token else None
+            if change.remote_start_id is not None and tx.remote_start_id is None:
+                tx.remote_start_id = change.remote_start_id  # F01: the start the token came with
+            if token is not None and not tx.id_token:
+                token = await self._adopt_token(session, station_id, tx, change.id_token, token)
+            elif token is not None and tx.id_token == change.id_token:
+                if tx.token_status:  # what the start was answered stands (a reservation, ConcurrentTx)
+                    token = replace(token, status=AuthorizationStatus(tx.token_status))
+                else:
+                    tx.token_status = token.status.value
             tx.offline = tx.offline or change.offline
             tx.updated_at = utcnow()
             await self._store_samples(session, station_id, tx, change.samples)
             if change.charging_state == "Charging":
                 await self._connector_charging(session, station_id, tx)
-            token = TokenInfo(AuthorizationStatus(tx.token_status)) if tx.token_status else None
             return TransactionRecord(tx.id, tx.station_tx_id, token)
 
         return await self._committer.run(work, key=station_id)
 
     async def meter_values(
-        self, station_id: str, evse_id: int, station_tx_id: str | None, samples: tuple[MeterSample, ...]
+        self,
+        station_id: str,
+        evse_id: int,
+        station_tx_id: str | None,
+        samples: tuple[MeterSample, ...],
+        origin: Origin | None = None,
     ) -> None:
-        """Store sampled values, in the transaction named or else the EVSE's active one."""
+        """Store sampled values, in the transaction named or else the EVSE's active one.
+
+        Values set aside by the plausibility rules are flagged when the message names a
+        transaction (OCPP forbids refusing it) and refused otherwise (`Implausible`)."""
+        origin = origin or Origin.now("MeterValues")
+        samples, findings = screen_samples(self._checks, samples, origin)
+        evse = self._checks.integer(EVSE_FIELD, evse_id)
+        if evse is not None:
+            findings.append(evse)
+        if station_tx_id is None:
+            refuse(findings)
         await self._committer.run_bulk(
-            self._meter_bulk, station_id, _Meter(station_id, evse_id, station_tx_id, samples)
+            self._meter_bulk, station_id,
+            _Meter(station_id, 0 if evse is not None else int(evse_id), station_tx_id, samples,
+                   tuple(findings), origin),
         )
 
     # -- stop ---------------------------------------------------------------------------------
 
-    async def stop(self, station_id: str, stop: TransactionStop) -> TransactionRecord | None:
+    async def stop(
+        self, station_id: str, stop: TransactionStop, origin: Origin | None = None
+    ) -> TransactionRecord | None:
+        origin = origin or Origin.now("StopTransaction")
+        stop, findings = screen_stop(self._checks, stop, origin)
+
         async def work(session: AsyncSession) -> tuple[TransactionRecord | None, Transaction | None]:
             tx = await self._by_station_tx_id(session, station_id, stop.station_tx_id)
             if tx is None:
                 return None, None
             token = await self._token_info(session, stop.id_token) if stop.id_token else None
+            replayed = tx.state == ENDED
+            if not replayed:
+                found = findings + await self._energy_findings(
+                    session, tx, stop.samples, meter_stop_wh=stop.meter_stop_wh, stopped_at=stop.timestamp
+                )
+                self._plausibility.record(session, station_id, tx.id, found, origin)
             await self._store_samples(session, station_id, tx, stop.samples)
             record = TransactionRecord(tx.id, tx.station_tx_id, token)
-            if tx.state == ENDED:
+            if replayed:
                 return record, None  # a replayed stop
             tx.state = ENDED
             tx.stopped_at = stop.timestamp
             tx.stop_reason = stop.reason or "Local"
             tx.offline = tx.offline or stop.offline
             tx.charging_state = "Idle"
+            self._track_seq(session, station_id, tx, stop.seq_no, previous=tx.last_seq_no)
             if stop.seq_no is not None:
                 tx.last_seq_no = max(stop.seq_no, tx.last_seq_no or 0)
             if stop.meter_stop_wh is not None:
                 tx.meter_stop_wh = stop.meter_stop_wh
-            tx.energy_wh = await self._energy(session, tx)
+            tx.energy_wh = await self._energy(session, tx, origin)
             tx.updated_at = utcnow()
             return record, tx
 
@@ -284,6 +463,27 @@ class TransactionService:
         return record
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _track_seq(
+        self, session: AsyncSession, station_id: str, tx: Transaction, seq_no: int | None, previous: int | None,
+    ) -> None:
+        """Keep the 2.0.1 seqNos this transaction skipped (E14): an event beyond the next one
+        expected opens a gap (announced after commit, so the station can be asked whether the
+        rest is still queued); a late event fills its place."""
+        if seq_no is None:
+            return
+        missing = set(tx.missing_seq_nos or ())
+        expected = 0 if previous is None else previous + 1
+        if seq_no - expected > MAX_SEQ_GAP:
+            log.warning("%s: transaction %s jumped from seqNo %s to %s; too far to be messages in a queue, "
+                        "not tracked", station_id, tx.station_tx_id, expected, seq_no)
+            return
+        new = set(range(expected, seq_no)) - missing
+        missing = (missing | new) - {seq_no}
+        tx.missing_seq_nos = sorted(missing) or None
+        if new:
+            event = TransactionEventsMissing(station_id, utcnow(), tx.id, tx.station_tx_id, tuple(sorted(missing)))
+            after_commit(session, lambda: self._bus.publish(event))
 
     async def _by_station_tx_id(
         self, session: AsyncSession, station_id: str, station_tx_id: str
@@ -323,8 +523,21 @@ class TransactionService:
         if tx is not None:
             _count_energy(tx, samples)
 
-    async def _energy(self, session: AsyncSession, tx: Transaction) -> Decimal | None:
-        """Energy delivered: meter stop minus start, or the span of the energy register samples."""
+    async def _energy(
+        self, session: AsyncSession, tx: Transaction, origin: Origin | None = None
+    ) -> Decimal | None:
+        """Energy delivered: meter stop minus start, or the span of the energy register samples.
+        A stored value that cannot be used (kept before the plausibility rules existed) is
+        flagged and left out: a stop is never refused for what was stored earlier."""
+        energy = await self._energy_from_store(session, tx)
+        problem = self._checks.reading("energy", energy, register=True) if energy is not None else None
+        if problem is None:
+            return energy
+        finding = self._checks.stored("energy", f"energy {problem.value} Wh from the stored meter start and stop")
+        self._plausibility.record(session, tx.station_id, tx.id, [finding], origin or Origin.now())
+        return None
+
+    async def _energy_from_store(self, session: AsyncSession, tx: Transaction) -> Decimal | None:
         if tx.meter_stop_wh is None:
             last = await session.scalar(
                 select(MeterRow)
@@ -337,7 +550,9 @@ class TransactionService:
                 .limit(1)
             )
             if last is not None:
-                tx.meter_stop_wh = last.value * 1000 if last.unit == "kWh" else last.value
+                wh = last.value * 1000 if last.unit == "kWh" else last.value
+                if self._checks.reading("meterValue", wh, register=True) is None:
+                    tx.meter_stop_wh = wh
         if tx.meter_start_wh is None or tx.meter_stop_wh is None:
             return None
         return max(Decimal(0), tx.meter_stop_wh - tx.meter_start_wh)
@@ -356,6 +571,115 @@ class TransactionService:
                 station_id, utcnow(), tx.evse_id, tx.connector_id, connector.status, None
             )
             after_commit(session, lambda: self._bus.publish(event))
+
+    # -- plausibility that needs the session so far (issue 14) --------------------------------
+
+    async def _start_findings(
+        self, session: AsyncSession, station_id: str, tx: Transaction, start: TransactionStart
+    ) -> list[Finding]:
+        """A start on an EVSE the station does not have (it has others, registered or reported),
+        and registers in the Started event beyond what the connector delivers. A station that has
+        no connector on record yet (auto-provisioned, nothing reported) is not judged by its ids."""
+        powers = await station_powers(session, station_id)
+        found = []
+        if tx.evse_id and powers and tx.evse_id not in powers:
+            found.append(self._checks.unknown_evse(tx.evse_id))
+        so_far = SessionSoFar(tx.started_at, start.meter_start_wh, None, powers.get(tx.evse_id))
+        return found + energy_findings(self._checks, so_far, start.samples)
+
+    async def _energy_findings(
+        self,
+        session: AsyncSession,
+        tx: Transaction,
+        samples: tuple[MeterSample, ...],
+        *,
+        meter_stop_wh: Decimal | None = None,
+        stopped_at: datetime | None = None,
+    ) -> list[Finding]:
+        if meter_stop_wh is None and not any(s.is_energy_register for s in samples):
+            return []
+        powers = await max_power(session, [(tx.station_id, tx.evse_id)])
+        return energy_findings(
+            self._checks, _so_far(tx, powers.get((tx.station_id, tx.evse_id))), samples,
+            meter_stop_wh=meter_stop_wh, stopped_at=stopped_at,
+        )
+
+    # -- an operator ends a transaction its station never stopped -----------------------------
+
+    async def end_by_operator(
+        self,
+        transaction_id: int,
+        reason: str,
+        *,
+        stopped_at: datetime | None = None,
+        meter_stop_wh: Decimal | None = None,
+    ) -> Transaction:
+        """End an active transaction the station never stopped (it lost power or its memory, or
+        went offline for good), with the operator's reason. It ends at `stopped_at`, by default
+        its last meter reading (or its start), with `meter_stop_wh` if the operator read it off
+        the meter. The station is not told: it has forgotten the transaction, or is not there.
+        Billing prices it as any ended session (and holds it if its input was flagged)."""
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            tx = await session.get(Transaction, transaction_id, with_for_update=True)
+            if tx is None:
+                raise UnknownTransaction(f"no transaction {transaction_id}")
+            if tx.state != ACTIVE:
+                raise TransactionNotActive(
+                    f"transaction {transaction_id} is already {tx.state} ({tx.stop_reason}); only an "
+                    "active transaction can be ended"
+                )
+            # (a start stored in the future, before the clock rule existed, ends now at the latest)
+            earliest = min(tx.started_at, now)
+            end = stopped_at or min(await self._last_reading(session, tx) or earliest, now)
+            if not earliest <= end <= now:
+                raise EndRefused(
+                    f"stopped_at {to_ocpp(end)} must lie between the transaction's start "
+                    f"{to_ocpp(earliest)} and now"
+                )
+            if meter_stop_wh is not None:
+                unreadable = self._checks.reading("meter_stop_wh", meter_stop_wh, register=True)
+                problems = [unreadable] if unreadable else await self._energy_findings(
+                    session, tx, (), meter_stop_wh=meter_stop_wh, stopped_at=end
+                )
+                if problems:
+                    raise EndRefused("; ".join(p.reason for p in problems))
+                tx.meter_stop_wh = meter_stop_wh
+            tx.state, tx.stop_reason, tx.charging_state = ENDED, ENDED_BY_OPERATOR, "Idle"
+            tx.stopped_at, tx.updated_at = end, now
+            tx.energy_wh = await self._energy(session, tx)
+            session.add(TransactionEnding(transaction_id=tx.id, reason=reason, ended_at=now))
+        self._bus.publish(
+            TransactionEnded(
+                tx.station_id, now, tx.id, str(tx.energy_wh) if tx.energy_wh is not None else None,
+                ENDED_BY_OPERATOR,
+            )
+        )
+        return tx
+
+    @staticmethod
+    async def _last_reading(session: AsyncSession, tx: Transaction) -> datetime | None:
+        last = await session.scalar(
+            select(MeterRow.timestamp).where(MeterRow.transaction_id == tx.id)
+            .order_by(MeterRow.timestamp.desc()).limit(1)
+        )
+        return max(last, tx.started_at) if last is not None else None
+
+
+class UnknownTransaction(LookupError):
+    pass
+
+
+class TransactionNotActive(ValueError):
+    """The transaction has ended already."""
+
+
+class EndRefused(ValueError):
+    """What the operator gave to end a transaction cannot be true; the message says why."""
+
+
+def _so_far(tx: Transaction, power: Decimal | None) -> SessionSoFar:
+    return SessionSoFar(tx.started_at, tx.meter_start_wh, tx.energy_wh, power)
 
 
 def _sample_rows(

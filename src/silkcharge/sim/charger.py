@@ -3,22 +3,23 @@
 `SimulatedCharger` keeps the station's state and timing (connection, boot, heartbeats,
 sessions, metering, faults, resets) in one vocabulary; the OCPP version lives behind a
 `Dialect` (v16 / v201). The CSMS endpoint is `{url}/{stationId}`, HTTP Basic auth with the
-station id and password, subprotocol `ocpp1.6` or `ocpp2.0.1`.
+station id and password, subprotocol `ocpp1.6`, `ocpp2.0.1` or `ocpp2.1`.
 
 Connector references: a `(evse_id, connector_id)` pair works for both versions; a bare int is
 the 1.6 connectorId (the 1-based position in `StationSpec.connectors`) for 1.6 stations and
-the EVSE id (its first connector) for 2.0.1 stations.
+the EVSE id (its first connector) for 2.0.1 and 2.1 stations.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -30,14 +31,19 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.typing import Subprotocol
 
 from silkcharge.domain.clock import utcnow
-from silkcharge.sim import v16, v201
+from silkcharge.sim import v16, v21, v201
+from silkcharge.sim.certificates import StationCertificates
 from silkcharge.sim.link import BootResult, Dialect, StationLink
 from silkcharge.sim.meter import Ev, Meter, MeterSample
-from silkcharge.sim.smart import Outlet, ProfileStore
+from silkcharge.sim.network import ConnectionProfile, Network
+from silkcharge.sim.reservations import Held, ReservationBook
+from silkcharge.sim.smart import Outlet, ProfileStore, external_constraint
 from silkcharge.sim.spec import ConnectorSpec, StationSpec
 from silkcharge.sim.state import (
+    Authorization,
     BootReason,
     ConnectorState,
+    ConnectorStatus,
     Fault,
     IdToken,
     LocalAuthList,
@@ -46,6 +52,7 @@ from silkcharge.sim.state import (
     Tunables,
 )
 from silkcharge.smart.composite import ActiveTransaction
+from silkcharge.smart.profiles import ChargingProfile, ChargingProfilePurpose
 
 __all__ = [
     "AuthorizationRejected",
@@ -62,7 +69,7 @@ log = logging.getLogger(__name__)
 ConnectorRef = int | tuple[int, int]
 T = TypeVar("T")
 
-_DIALECTS: dict[str, Dialect] = {"1.6": v16.DIALECT, "2.0.1": v201.DIALECT}
+_DIALECTS: dict[str, Dialect] = {"1.6": v16.DIALECT, "2.0.1": v201.DIALECT, "2.1": v21.DIALECT}
 _ERROR_CODES = frozenset(code.value for code in ChargePointErrorCode) - {"NoError"}
 _CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, OCPPError)
 
@@ -102,9 +109,22 @@ class SimulatedCharger:
         step_delay: float = 1.0,
         obey_profiles: bool = True,
         accept_profiles: bool = True,
+        tls_url: str | None = None,
+        ca_file: str | None = None,
+        renew_certificate_within: timedelta | None = None,
+        iso15118: bool = False,
     ) -> None:
+        """`url` is the CSMS's ws:// endpoint, `tls_url` its wss:// one (security profiles 2
+        and 3), `ca_file` the CA the station trusts for it (default: the system's).
+        `iso15118`: the cars talk ISO 15118 (2.0.1 only): each states its charging needs when
+        its session starts and answers every TxProfile with its own schedule (K15-K17)."""
         self.spec = spec
-        self.endpoint = f"{url.rstrip('/')}/{quote(spec.station_id, safe='')}"
+        self.iso15118 = iso15118 and spec.ocpp_version != "1.6"
+        self.network = Network(
+            spec.station_id, spec.password, url.rstrip("/"), security_profile=spec.security_profile,
+            tls_url=tls_url.rstrip("/") if tls_url else None, ca_file=ca_file,
+            certificate_file=spec.certificate_file, key_file=spec.key_file,
+        )
         self.heartbeat_fallback = float(heartbeat_fallback)
         self.reconnect_delay = reconnect_delay
         self.step_delay = step_delay  # pause between firmware / log upload status steps
@@ -119,10 +139,17 @@ class SimulatedCharger:
         )
         for c in self.connectors:
             c.meter.cap = lambda c=c: self.profiles.power_cap_w(self._number(c), utcnow())
+            c.meter.setpoint = lambda c=c: self._discharge_setpoint(c)
         self.local_list = LocalAuthList()
         self.auth_cache: dict[str, str] = {}
+        self.token_groups: dict[str, str] = {}  # idToken -> its group, as the CSMS said
+        self.reservations = ReservationBook(self.connectors, self._number)
         self.firmware_status = "Idle"
         self.log_status = "Idle"
+        self.certificates = StationCertificates(spec.station_id)
+        # A03: after each boot, ask for a new certificate when there is none or it expires
+        # within this period (None: only when the CSMS asks, A02).
+        self.renew_certificate_within = renew_certificate_within
         self.registration: str | None = None
         self.connected = asyncio.Event()
         self.booted = asyncio.Event()
@@ -139,6 +166,7 @@ class SimulatedCharger:
         self._last_boot_interval = 0
         self._reset_when_idle: StopReason | None = None
         self._tasks: set[asyncio.Task] = set()
+        self.queued = 0  # messages waiting to be delivered
 
     # ---- state a caller may read -------------------------------------------------------------
 
@@ -215,11 +243,13 @@ class SimulatedCharger:
         self._run_finished.clear()
         try:
             while not self._stopping.is_set():
+                profile = self.network.current()
                 try:
-                    await self._connection()
-                except _CONNECTION_ERRORS as error:
+                    await self._connection(profile)
+                except (*_CONNECTION_ERRORS, ssl.SSLError) as error:
+                    self.network.failed()
                     log.warning("%s: no connection to %s: %s", self.spec.station_id,
-                                self.endpoint, error)
+                                self.endpoint(profile), error)
                 if not self._stopping.is_set():
                     await self._pause(self.reconnect_delay)
         finally:
@@ -234,13 +264,19 @@ class SimulatedCharger:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _connection(self) -> None:
-        auth = base64.b64encode(f"{self.spec.station_id}:{self.spec.password}".encode()).decode()
+    def endpoint(self, profile: ConnectionProfile | None = None) -> str:
+        """`{url}/{stationId}` of a network profile (the one used now by default)."""
+        url = (profile or self.network.current()).url
+        return f"{url}/{quote(self.spec.station_id, safe='')}"
+
+    async def _connection(self, profile: ConnectionProfile) -> None:
         async with connect(
-            self.endpoint,
+            self.endpoint(profile),
             subprotocols=[Subprotocol(self._dialect.subprotocol)],
-            additional_headers={"Authorization": f"Basic {auth}"},
+            additional_headers=self.network.headers(profile),
+            ssl=self.network.ssl_context(profile),
         ) as socket:
+            self.network.connected(profile)
             if socket.subprotocol != self._dialect.subprotocol:
                 log.warning("%s: CSMS did not agree to %s", self.spec.station_id,
                             self._dialect.subprotocol)
@@ -291,6 +327,9 @@ class SimulatedCharger:
         await link.after_boot(reason)
         for c in self.connectors:
             await self._announce(c)
+        within = self.renew_certificate_within
+        if within is not None and self.certificates.needs_renewal(within):
+            self.spawn(self.request_certificate())
         while True:
             interval = self.tunables.heartbeat_interval
             await asyncio.sleep(interval if interval > 0 else self.heartbeat_fallback)
@@ -322,28 +361,103 @@ class SimulatedCharger:
 
     # ---- sessions ----------------------------------------------------------------------------
 
+    def _discharge_setpoint(self, c: ConnectorState) -> Decimal | None:
+        """OCPP 2.1 V2X: what the profiles ask the car to discharge, once the CSMS allowed the
+        transaction a bidirectional mode (NotifyAllowedEnergyTransfer with a *_BPT mode)."""
+        session = c.session
+        if session is None or not session.allowed_energy_transfer:
+            return None
+        if not any("BPT" in mode for mode in session.allowed_energy_transfer):
+            return None
+        return self.profiles.setpoint_w(self._number(c), utcnow())
+
     async def plug_in_and_charge(
-        self, connector: ConnectorRef, id_token: str, *, energy_kwh: Decimal | None = None
+        self, connector: ConnectorRef, id_token: str, *, energy_kwh: Decimal | None = None,
+        token_type: str = "ISO14443", car: Ev | None = None,
     ) -> str:
         """Plug in, Authorize, start the transaction and meter it; return the transaction id.
 
         Waits for the CSMS if the station is offline (1.6 needs its transaction id).
-        `energy_kwh` is what the EV takes before it stops drawing (SuspendedEV).
+        `energy_kwh` is what the EV takes before it stops drawing (SuspendedEV); `car` a given car
+        (e.g. a bidirectional one) instead of a random one. A reserved
+        connector takes only its reservation's token (or group); a master pass starts nothing.
         """
         c = self.connector(connector)
         if not self.claim(c):
             raise ConnectorUnavailable(f"{self.spec.station_id} {connector!r}: {c.status}")
         await self._announce(c)
-        token = IdToken(id_token)
+        token = IdToken(id_token, token_type)
         try:
-            status = await self._authorize(token)
+            auth = await self._authorize(token)
         except BaseException:
             await self._unplug(c)
             raise
-        if status != "Accepted":
+        refusal = auth.status if auth.status != "Accepted" else self._refusal(c, token, auth)
+        if refusal is not None:
             await self._unplug(c)
-            raise AuthorizationRejected(id_token, status)
-        return await self._start(c, token, energy_kwh=energy_kwh)
+            raise AuthorizationRejected(id_token, refusal)
+        return await self._start(c, token, energy_kwh=energy_kwh, reservation=self._reservation(c, token, auth), car=car)
+
+    def _refusal(self, c: ConnectorState, token: IdToken, auth: Authorization) -> str | None:
+        """Why an accepted token may not start on `c`: a master pass (C16), or a reservation."""
+        master = self.settings.master_pass_group()
+        if master and auth.group == master:
+            return "MasterPass"
+        if self.reservations.for_start(c, token.value, auth.group) is False:
+            return "Reserved"
+        return None
+
+    def _reservation(self, c: ConnectorState, token: IdToken, auth: Authorization) -> int | None:
+        held = self.reservations.for_start(c, token.value, auth.group)
+        if not isinstance(held, Held):
+            return None
+        self.reservations.use(held)
+        return held.reservation_id
+
+    async def present_card(self, id_token: str, token_type: str = "ISO14443") -> int:
+        """A card held to the reader with no cable going in: it stops the sessions it may stop,
+        its own or its group's (1.6 parentIdTag, 2.0.1 groupIdToken), or, for a master pass
+        (2.0.1 C16), every session. How many it stopped."""
+        token = IdToken(id_token, token_type)
+        auth = await self._authorize(token)
+        if auth.status != "Accepted":
+            return 0
+        master = self.settings.master_pass_group()
+        stopping = [
+            s for s in self.transactions.values()
+            if (master and auth.group == master) or s.id_token.value == id_token
+            or (auth.group is not None and self.token_groups.get(s.id_token.value) == auth.group)
+        ]
+        for session in stopping:
+            if session.id_token.value != id_token:
+                session.stopped_by = token
+            reason = StopReason.MASTER_PASS if master and auth.group == master else StopReason.LOCAL
+            await self._end(session, reason)
+        return len(stopping)
+
+    def reserve(self, held: Held) -> str:
+        """Answer a ReserveNow; an accepted reservation lapses at its time by itself (the
+        caller announces the connector it shows Reserved once the answer is sent)."""
+        status = self.reservations.reserve(held, utcnow())
+        if status == "Accepted":
+            self.spawn(self._lapse_at(held))
+        return status
+
+    async def cancel_reservation(self, reservation_id: int) -> bool:
+        held = self.reservations.held.get(reservation_id)
+        cancelled = self.reservations.cancel(reservation_id)
+        if held is not None and held.connector is not None:
+            await self._announce(held.connector)
+        return cancelled
+
+    async def _lapse_at(self, held: Held) -> None:
+        await asyncio.sleep(max(0.0, (held.expires_at - utcnow()).total_seconds()))
+        if self.reservations.held.get(held.reservation_id) is not held:
+            return  # used, cancelled or replaced meanwhile
+        self.reservations.cancel(held.reservation_id)
+        if held.connector is not None:
+            await self._announce(held.connector)
+        await self._notify(lambda link: link.reservation_ended(held.reservation_id, "Expired"))
 
     async def stop_charging(self, connector: ConnectorRef, reason: str = "Local") -> None:
         """End the connector's transaction (StopTransaction / TransactionEvent Ended)."""
@@ -375,39 +489,48 @@ class SimulatedCharger:
             await self._notify(lambda link: link.fault_changed(c, fault, True))
 
     def claim(self, c: ConnectorState) -> bool:
-        """Take a free connector for a session (the cable goes in); False if it is not free."""
-        if not c.free:
+        """Take a free (or reserved) connector for a session (the cable goes in); False if it
+        is not free. Whether the token may use a reserved one is decided once it is known."""
+        if not (c.free or c.status is ConnectorStatus.RESERVED):
             return False
         c.plugged = True
         return True
 
     async def remote_start(
-        self, c: ConnectorState, token: IdToken, remote_start_id: int | None = None
+        self, c: ConnectorState, token: IdToken, remote_start_id: int | None = None,
+        profile: ChargingProfile | None = None,
     ) -> None:
-        """Start on a connector already `claim`ed for a CSMS's remote start request."""
+        """Start on a connector already `claim`ed for a CSMS's remote start request; `profile`
+        is the TxProfile the request carried, installed for the transaction it starts."""
         await self._announce(c)
+        auth = Authorization("Accepted", self.token_groups.get(token.value))
         if self.tunables.authorize_remote_start:
-            status = await self._authorize(token)
-            if status != "Accepted":
-                await self._unplug(c)
-                return
+            auth = await self._authorize(token)
+        refusal = auth.status if auth.status != "Accepted" else self._refusal(c, token, auth)
+        if refusal is not None:
+            await self._unplug(c)
+            return
         try:
-            await self._start(c, token, remote_start_id=remote_start_id)
+            await self._start(c, token, remote_start_id=remote_start_id,
+                              reservation=self._reservation(c, token, auth), profile=profile)
         except AuthorizationRejected as rejected:
             log.info("%s: remote start refused: %s", self.spec.station_id, rejected)
 
     async def _start(
         self, c: ConnectorState, token: IdToken, *, remote_start_id: int | None = None,
-        energy_kwh: Decimal | None = None,
+        energy_kwh: Decimal | None = None, reservation: int | None = None,
+        profile: ChargingProfile | None = None, car: Ev | None = None,
     ) -> str:
-        c.meter.connect(Ev.random(self.rng, c.meter.current_type, energy_kwh), time.monotonic())
+        c.meter.connect(car or Ev.random(self.rng, c.meter.current_type, energy_kwh), time.monotonic())
         sample = c.meter.sample()
-        session = Session(c, token, utcnow(), sample.energy_wh, remote_start_id)
+        session = Session(c, token, utcnow(), sample.energy_wh, remote_start_id, reservation)
         c.session = session
         status = await self._deliver(lambda link: link.transaction_started(session, sample))
         if status != "Accepted":
             await self._end(session, StopReason.DEAUTHORIZED)
             raise AuthorizationRejected(token.value, status)
+        if profile is not None:  # 1.6 TC_059, 2.0.1 K05: the profile is the new transaction's
+            self.profiles.install(self._number(c), replace(profile, transaction_id=session.transaction_id))
         await self._announce(c)
         session.meter_task = self.spawn(self._metering(session))
         return session.transaction_id
@@ -465,14 +588,16 @@ class SimulatedCharger:
 
     # ---- authorization -----------------------------------------------------------------------
 
-    async def _authorize(self, token: IdToken) -> str:
+    async def _authorize(self, token: IdToken) -> Authorization:
         try:
-            status = await self._exchange(lambda link: link.authorize(token))
+            auth = await self._exchange(lambda link: link.authorize(token))
         except LinkLost:
-            return self._authorize_offline(token)
+            return Authorization(self._authorize_offline(token), self.token_groups.get(token.value))
         if self.tunables.auth_cache_enabled:
-            self.auth_cache[token.value] = status
-        return status
+            self.auth_cache[token.value] = auth.status
+        if auth.group is not None:
+            self.token_groups[token.value] = auth.group
+        return auth
 
     def _authorize_offline(self, token: IdToken) -> str:
         if not self.tunables.local_authorize_offline:
@@ -512,6 +637,11 @@ class SimulatedCharger:
         for session in list(self.transactions.values()):
             await self._end(session, reason)
         self._boot_reason = BootReason.REMOTE_RESET
+        self.network.start_over()
+        self._reboot.set()
+
+    def reconnect(self) -> None:
+        """Close the socket and open a new one (with a new password, say); sessions go on."""
         self._reboot.set()
 
     async def update_firmware(
@@ -529,6 +659,37 @@ class SimulatedCharger:
             await self._deliver(lambda link: link.firmware_status(status, request_id))
             await asyncio.sleep(self.step_delay)
         self.firmware_status = "Idle"
+        await self.security_event("FirmwareUpdated", f"firmware from {'a signed' if signed else 'an unsigned'} update")
+
+    async def request_certificate(self) -> str:
+        """SignCertificate with a CSR for a new key; the CSMS delivers the chain later."""
+        return await self._deliver(lambda link: link.sign_certificate(self.certificates.csr()))
+
+    def certificate_delivered(self, pem: str) -> bool:
+        """CertificateSigned: install the chain, or report why not as a security event."""
+        problem = self.certificates.take_chain(pem)
+        if problem is not None:
+            log.warning("%s: refused the signed certificate: %s", self.spec.station_id, problem)
+            self.spawn(self.security_event("InvalidChargingStationCertificate", problem))
+        return problem is None
+
+    async def security_event(self, kind: str, tech_info: str | None = None) -> None:
+        """SecurityEventNotification (event names as OCPP 2.0.1 spells them)."""
+        await self._deliver(lambda link: link.security_event(kind, tech_info))
+
+    async def external_limit(self, evse: int, amps: Decimal | None, source: str = "EMS") -> None:
+        """An energy management system (or the grid operator, source "SO") limits an EVSE (0:
+        the station) to `amps`, or lifts its limit (None): the station applies it and tells
+        the CSMS (2.0.1 NotifyChargingLimit / ClearedChargingLimit, K11-K13)."""
+        if self.spec.ocpp_version == "1.6":
+            raise ValueError("OCPP 1.6 has no way to tell the CSMS of an external limit")
+        self.meter_until_now()
+        self.profiles.clear(evse=evse, purpose=ChargingProfilePurpose.EXTERNAL_CONSTRAINTS)
+        if amps is not None:
+            self.profiles.install(evse, external_constraint(evse, amps))
+        readings = self.readings_now()
+        await self._notify(lambda link: link.charging_limit(evse, amps, source))
+        await self.report_rate_change(readings)
 
     async def upload_log(self, request_id: int | None = None) -> None:
         for status in ("Uploading", "Uploaded"):
@@ -559,13 +720,17 @@ class SimulatedCharger:
 
     async def _deliver(self, send: Callable[[StationLink], Awaitable[T]]) -> T:
         """At least once: wait out disconnections, as stations queue transaction messages."""
-        while True:
-            await self.booted.wait()
-            closed = self._closed
-            try:
-                return await self._exchange(send)
-            except LinkLost:
-                await closed.wait()
+        self.queued += 1  # what GetTransactionStatus reports as messagesInQueue (E14)
+        try:
+            while True:
+                await self.booted.wait()
+                closed = self._closed
+                try:
+                    return await self._exchange(send)
+                except LinkLost:
+                    await closed.wait()
+        finally:
+            self.queued -= 1
 
     async def _exchange(self, send: Callable[[StationLink], Awaitable[T]]) -> T:
         """One call on the registered link; `LinkLost` if there is none or it closes first.

@@ -6,11 +6,13 @@ or MeterValueSampleInterval changes the station's behaviour, not just a stored s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from ocpp.v16.enums import Measurand
 
+from silkcharge.sim.network import Network
 from silkcharge.sim.state import Tunables, setting_text, setting_value
 
 MEASURANDS = frozenset(m.value for m in Measurand)
@@ -30,6 +32,9 @@ class Key:
     readonly: bool
     kind: Kind
     bound_to: str | None = None  # a Tunables attribute
+    read: Callable[[], str] | None = None  # a live value
+    write: Callable[[str], str] | None = None  # applies a change, answers its status
+    secret: bool = False  # write-only: GetConfiguration does not report it
 
 
 def _keys(connectors: int, dc: bool) -> list[Key]:
@@ -62,8 +67,10 @@ def _keys(connectors: int, dc: bool) -> list[Key]:
         Key("StopTransactionOnInvalidId", "true", rw, Kind.BOOLEAN),
         Key("StopTxnAlignedData", "", rw, Kind.MEASURANDS),
         Key("StopTxnSampledData", "Energy.Active.Import.Register", rw, Kind.MEASURANDS),
+        Key("ReserveConnectorZeroSupported", "true", ro, Kind.BOOLEAN),
         Key("SupportedFeatureProfiles",
-            "Core,FirmwareManagement,LocalAuthListManagement,RemoteTrigger,SmartCharging", ro, Kind.TEXT),
+            "Core,FirmwareManagement,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging",
+            ro, Kind.TEXT),
         Key("TransactionMessageAttempts", "3", rw, Kind.INTEGER),
         Key("TransactionMessageRetryInterval", "60", rw, Kind.INTEGER),
         Key("UnlockConnectorOnEVSideDisconnect", "true", rw, Kind.BOOLEAN),
@@ -71,21 +78,34 @@ def _keys(connectors: int, dc: bool) -> list[Key]:
         Key("LocalAuthListEnabled", "", rw, Kind.BOOLEAN, "local_auth_list_enabled"),
         Key("LocalAuthListMaxLength", "1000", ro, Kind.INTEGER),
         Key("SendLocalListMaxLength", "100", ro, Kind.INTEGER),
+        # The OCA security extension ("Improved security for OCPP 1.6-J"): its keys say the
+        # station speaks it (GetLog, ExtendedTriggerMessage, certificate management).
+        Key("SecurityProfile", "1", rw, Kind.INTEGER),
+        Key("CertificateStoreMaxLength", "10", ro, Kind.INTEGER),
+    ]
+
+
+def _security_keys(network: Network) -> list[Key]:
+    """The 1.6 security whitepaper's keys: the Basic-auth password and the security profile."""
+    return [
+        Key("AuthorizationKey", "", False, Kind.TEXT, write=network.set_authorization_key, secret=True),
+        Key("SecurityProfile", "", False, Kind.INTEGER, read=lambda: str(network.security_profile),
+            write=lambda value: network.raise_profile(int(value))),
     ]
 
 
 class Configuration:
     """The station's key set; values are strings on the wire, typed where the station uses them."""
 
-    def __init__(self, tunables: Tunables, connectors: int, dc: bool) -> None:
+    def __init__(self, tunables: Tunables, connectors: int, dc: bool, network: Network) -> None:
         self._tunables = tunables
-        self._keys = {key.name: key for key in _keys(connectors, dc)}
+        self._keys = {key.name: key for key in [*_keys(connectors, dc), *_security_keys(network)]}
 
     def get(self, names: list[str] | None) -> tuple[list[dict], list[str]]:
         """GetConfiguration: (configurationKey entries, unknownKey names)."""
-        wanted = names or list(self._keys)
-        known = [self._entry(self._keys[n]) for n in wanted if n in self._keys]
-        return known, [n for n in wanted if n not in self._keys]
+        wanted = names or [name for name, key in self._keys.items() if not key.secret]
+        known = [self._entry(self._keys[n]) for n in wanted if n in self._keys and not self._keys[n].secret]
+        return known, [n for n in wanted if n not in self._keys or self._keys[n].secret]
 
     def change(self, name: str, value: str) -> str:
         """ChangeConfiguration status: Accepted, Rejected (read-only or bad value), NotSupported."""
@@ -94,6 +114,8 @@ class Configuration:
             return "NotSupported"
         if key.readonly or not _valid(key.kind, value):
             return "Rejected"
+        if key.write is not None:
+            return key.write(value)
         if key.bound_to is None:
             key.value = value
         else:
@@ -103,6 +125,10 @@ class Configuration:
     def value(self, name: str) -> str:
         return self._value(self._keys[name])
 
+    def master_pass_group(self) -> None:
+        """OCPP 1.6 has no master pass (2.0.1 C16)."""
+        return None
+
     def measurands(self, name: str) -> list[str]:
         return [m for m in self.value(name).split(",") if m]
 
@@ -110,6 +136,8 @@ class Configuration:
         return {"key": key.name, "readonly": key.readonly, "value": self._value(key)}
 
     def _value(self, key: Key) -> str:
+        if key.read is not None:
+            return key.read()
         if key.bound_to is None:
             return key.value
         return setting_text(getattr(self._tunables, key.bound_to))

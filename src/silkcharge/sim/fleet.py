@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from decimal import Decimal
 
 from silkcharge.sim.charger import (
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 DEMO_TOKENS: tuple[str, ...] = tuple(f"SILK{n:04d}" for n in range(1, 41))
 _SHUTDOWN_GRACE_SECONDS = 5.0
+# A03: a station asks for a new certificate when it has none or it expires within a month.
+CERTIFICATE_RENEWAL = timedelta(days=30)
 
 
 async def run_fleet(
@@ -39,11 +42,20 @@ async def run_fleet(
     stop: asyncio.Event,
     ramp_seconds: float = 5.0,
     rng: random.Random | None = None,
+    tls_url: str | None = None,
+    ca_file: str | None = None,
+    token_types: Mapping[str, str] | None = None,
 ) -> None:
-    """Run every station until `stop` is set, then end open sessions and disconnect."""
+    """Run every station until `stop` is set, then end open sessions and disconnect. Stations at
+    security profile 2 or 3 connect to `tls_url`, trusting `ca_file` (default: the system's CAs).
+    Drivers present each token with its type from `token_types` (2.0.1 IdTokenEnumType; default
+    ISO14443)."""
     rng = rng or random.Random()
     chargers = [
-        SimulatedCharger(spec, url, meter_interval=meter_interval, rng=random.Random(rng.random()))
+        SimulatedCharger(spec, url, meter_interval=meter_interval, rng=random.Random(rng.random()),
+                         tls_url=tls_url, ca_file=ca_file,
+                         renew_certificate_within=CERTIFICATE_RENEWAL,
+                         iso15118=True)  # the cars at 2.0.1 stations state their needs (K15-K17)
         for spec in specs
     ]
     free_tokens = list(tokens)
@@ -52,7 +64,7 @@ async def run_fleet(
         delay = ramp_seconds * index / max(1, len(chargers))
         work.append(asyncio.create_task(_power_on(charger, delay)))
     drivers = [
-        asyncio.create_task(_arrivals(charger, session_rate_per_hour, free_tokens, charger.rng))
+        asyncio.create_task(_arrivals(charger, session_rate_per_hour, free_tokens, charger.rng, token_types or {}))
         for charger in chargers
     ]
     try:
@@ -72,7 +84,8 @@ async def _power_on(charger: SimulatedCharger, delay: float) -> None:
 
 
 async def _arrivals(
-    charger: SimulatedCharger, rate_per_hour: float, free_tokens: list[str], rng: random.Random
+    charger: SimulatedCharger, rate_per_hour: float, free_tokens: list[str], rng: random.Random,
+    token_types: Mapping[str, str],
 ) -> None:
     if rate_per_hour <= 0:
         return
@@ -85,19 +98,20 @@ async def _arrivals(
             token = free_tokens.pop(rng.randrange(len(free_tokens)))
             connector = rng.choice(free)
             visits.create_task(_visit(charger, (connector.evse_id, connector.connector_id),
-                                      token, free_tokens, rng))
+                                      token, free_tokens, rng, token_types.get(token, "ISO14443")))
 
 
 async def _visit(
     charger: SimulatedCharger, connector: tuple[int, int], token: str, free_tokens: list[str],
-    rng: random.Random,
+    rng: random.Random, token_type: str = "ISO14443",
 ) -> None:
     """One driver: charge, stay until a while after the car is full, leave."""
     energy_kwh = Decimal(rng.randint(5, 40))
     power_kw = charger.connector(connector).spec.max_power_kw
     dwell_seconds = float(energy_kwh / power_kw) * 3600 * rng.uniform(1.1, 1.6)
     try:
-        transaction_id = await charger.plug_in_and_charge(connector, token, energy_kwh=energy_kwh)
+        transaction_id = await charger.plug_in_and_charge(
+            connector, token, energy_kwh=energy_kwh, token_type=token_type)
         await asyncio.sleep(dwell_seconds)
         if transaction_id in charger.transactions:
             await charger.stop_charging(connector)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from silkcharge.domain.clock import utcnow
 from silkcharge.domain.connectors import CurrentType
 from silkcharge.smart.composite import (
     ActiveTransaction,
@@ -26,7 +27,14 @@ from silkcharge.smart.composite import (
     InstalledProfile,
     composite_schedule,
 )
-from silkcharge.smart.profiles import ChargingProfile, ChargingProfilePurpose, ChargingRateUnit
+from silkcharge.smart.profiles import (
+    ChargingProfile,
+    ChargingProfileKind,
+    ChargingProfilePurpose,
+    ChargingRateUnit,
+    ChargingSchedule,
+    ChargingSchedulePeriod,
+)
 
 NOMINAL_VOLTAGE = Decimal(230)
 MIN_CURRENT_A = Decimal(6)  # IEC 61851: a pilot below 6 A means "do not charge"
@@ -144,3 +152,47 @@ class ProfileStore:
         if outlet.current is CurrentType.AC and cap < MIN_CURRENT_A * NOMINAL_VOLTAGE * outlet.phases:
             return Decimal(0)
         return cap
+
+
+    def setpoint_w(self, evse: int, now: datetime) -> Decimal | None:
+        """OCPP 2.1 V2X: the setpoint (W; negative discharges) of the transaction's profile in
+        force now, bounded by its dischargeLimit; None when the period has none."""
+        if not self.obey:
+            return None
+        outlet = self.outlets[evse]
+        running = outlet.transaction()
+        candidates = [
+            item.profile for item in self.installed
+            if item.evse_id == evse and item.profile.valid_at(now)
+            and item.profile.purpose in (ChargingProfilePurpose.TX, ChargingProfilePurpose.TX_DEFAULT)
+        ]
+        if not candidates:
+            return None
+        # a TxProfile over a TxDefaultProfile, then the highest stack level (as the composite)
+        profile = max(candidates, key=lambda p: (p.purpose is ChargingProfilePurpose.TX, p.stack_level))
+        start = profile.schedule.start_schedule or (running.started if running else now)
+        elapsed = (now - start).total_seconds()
+        periods = [p for p in profile.schedule.periods if p.start_period <= elapsed]
+        if not periods or (profile.schedule.duration is not None and elapsed >= profile.schedule.duration):
+            return None
+        period = periods[-1]
+        if period.setpoint is None:
+            return None
+        to_w = Decimal(1) if profile.schedule.rate_unit is ChargingRateUnit.W else NOMINAL_VOLTAGE * outlet.phases
+        value = period.setpoint * to_w
+        if period.discharge_limit is not None:
+            value = max(value, period.discharge_limit * to_w)
+        return value
+
+
+EXTERNAL_PROFILE_ID = 900_000  # + the EVSE: one external constraint per EVSE, replaced in place
+
+
+def external_constraint(evse: int, amps: Decimal) -> ChargingProfile:
+    """The limit an energy management system sets on the station (2.0.1 purpose
+    ChargingStationExternalConstraints), as the station keeps it."""
+    return ChargingProfile(
+        id=EXTERNAL_PROFILE_ID + evse, stack_level=0, purpose=ChargingProfilePurpose.EXTERNAL_CONSTRAINTS,
+        kind=ChargingProfileKind.ABSOLUTE,
+        schedule=ChargingSchedule(ChargingRateUnit.A, (ChargingSchedulePeriod(0, amps),), start_schedule=utcnow()),
+    )

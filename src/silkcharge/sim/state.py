@@ -24,6 +24,7 @@ class ConnectorStatus(StrEnum):
     CHARGING = "Charging"
     SUSPENDED_EV = "SuspendedEV"
     FINISHING = "Finishing"
+    RESERVED = "Reserved"
     UNAVAILABLE = "Unavailable"
     FAULTED = "Faulted"
 
@@ -40,6 +41,7 @@ class StopReason(StrEnum):
     IMMEDIATE_RESET = "ImmediateReset"
     UNLOCK_COMMAND = "UnlockCommand"
     EMERGENCY_STOP = "EmergencyStop"
+    MASTER_PASS = "MasterPass"  # 2.0.1 C16: stopped with a master pass card
     POWER_LOSS = "PowerLoss"
     REBOOT = "Reboot"
     GROUND_FAULT = "GroundFault"
@@ -71,6 +73,14 @@ class IdToken:
 
 
 @dataclass(frozen=True)
+class Authorization:
+    """What the CSMS (or the offline lists) said of a token: its status and its group."""
+
+    status: str
+    group: str | None = None
+
+
+@dataclass(frozen=True)
 class Fault:
     error_code: str
     vendor_error: str | None = None
@@ -85,12 +95,16 @@ class Session:
     started_at: datetime
     meter_start_wh: int
     remote_start_id: int | None = None
+    reservation_id: int | None = None
+    stopped_by: IdToken | None = None  # a token other than the starter's that ended it
     transaction_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     seq_no: int = 0
     suspended: bool = False
     ending: bool = False
     halt: asyncio.Event = field(default_factory=asyncio.Event)  # stops metering between samples
     meter_task: asyncio.Task | None = None
+    # 2.1: the energy transfer modes the CSMS allows (NotifyAllowedEnergyTransfer); None: not told
+    allowed_energy_transfer: tuple[str, ...] | None = None
 
     def next_seq_no(self) -> int:
         seq_no, self.seq_no = self.seq_no, self.seq_no + 1
@@ -108,7 +122,7 @@ class ConnectorState:
     fault: Fault | None = None
     session: Session | None = None
     announced: str | None = None  # last status sent on this connection
-
+    reserved: int | None = None  # the reservation holding this connector
     @property
     def status(self) -> ConnectorStatus:
         if self.fault is not None:
@@ -123,6 +137,8 @@ class ConnectorState:
             return ConnectorStatus.PREPARING
         if not self.operative:
             return ConnectorStatus.UNAVAILABLE
+        if self.reserved is not None:
+            return ConnectorStatus.RESERVED
         return ConnectorStatus.AVAILABLE
 
     @property

@@ -14,10 +14,13 @@ from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
 from silkcharge.domain.clock import parse_ocpp, to_ocpp, utcnow
+from silkcharge.security import pki
 from silkcharge.sim.config16 import Configuration
 from silkcharge.sim.link import BootResult, Dialect, ReplyFirst
 from silkcharge.sim.meter import MeterSample
+from silkcharge.sim.reservations import Held
 from silkcharge.sim.state import (
+    Authorization,
     BootReason,
     ConnectorState,
     ConnectorStatus,
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
 
 _REASON = {
     StopReason.IMMEDIATE_RESET: "HardReset",
+    StopReason.MASTER_PASS: "Local",  # 1.6 has no master pass; a local stop by a card
     StopReason.GROUND_FAULT: "Other",
     StopReason.OVERCURRENT_FAULT: "Other",
 }
@@ -99,7 +103,8 @@ class V16Link(ReplyFirst, ChargePoint):
         return BootResult(result.status, result.interval)
 
     async def after_boot(self, reason: BootReason) -> None:
-        """1.6 has nothing to add after a boot."""
+        if reason is BootReason.REMOTE_RESET:
+            await self.security_event("ResetOrReboot", "Reset requested by the Central System")
 
     async def heartbeat(self) -> None:
         await self.call(call.Heartbeat())
@@ -128,9 +133,14 @@ class V16Link(ReplyFirst, ChargePoint):
     async def fault_changed(self, connector: ConnectorState, fault: Fault, cleared: bool) -> None:
         """1.6 reports faults in StatusNotification alone."""
 
-    async def authorize(self, id_token: IdToken) -> str:
+    async def authorize(self, id_token: IdToken) -> Authorization:
         result = await self.call(call.Authorize(id_tag=id_token.value))
-        return result.id_tag_info["status"] if result else "Invalid"
+        if not result:
+            return Authorization("Invalid")
+        return Authorization(result.id_tag_info["status"], result.id_tag_info.get("parent_id_tag"))
+
+    async def reservation_ended(self, reservation_id: int, status: str) -> None:
+        """A 1.6 station tells the lapse only by the connector's StatusNotification."""
 
     async def transaction_started(self, session: Session, sample: MeterSample) -> str:
         result = await self.call(
@@ -139,6 +149,7 @@ class V16Link(ReplyFirst, ChargePoint):
                 id_tag=session.id_token.value,
                 meter_start=sample.energy_wh,
                 timestamp=to_ocpp(session.started_at),
+                reservation_id=session.reservation_id,
             ),
             suppress=False,
         )
@@ -182,7 +193,7 @@ class V16Link(ReplyFirst, ChargePoint):
                 timestamp=now,
                 transaction_id=int(session.transaction_id),
                 reason=_REASON.get(reason, reason.value),
-                id_tag=session.id_token.value,
+                id_tag=(session.stopped_by or session.id_token).value,
                 transaction_data=[
                     {"timestamp": to_ocpp(session.started_at), "sampled_value": [{
                         "value": str(session.meter_start_wh), "context": "Transaction.Begin",
@@ -196,10 +207,27 @@ class V16Link(ReplyFirst, ChargePoint):
         )
 
     async def firmware_status(self, status: str, request_id: int | None) -> None:
-        await self.call(call.FirmwareStatusNotification(status=status))
+        """A signed update (it has a request id) reports with the security extension's message."""
+        if request_id is not None:
+            await self.call(call.SignedFirmwareStatusNotification(status=status, request_id=request_id))
+        else:
+            await self.call(call.FirmwareStatusNotification(status=status))
 
     async def log_status(self, status: str, request_id: int | None) -> None:
-        await self.call(call.DiagnosticsStatusNotification(status=status))
+        """A GetLog upload (it has a request id) reports with the security extension's message."""
+        if request_id is not None:
+            await self.call(call.LogStatusNotification(status=status, request_id=request_id))
+        else:
+            await self.call(call.DiagnosticsStatusNotification(status=status))
+
+    async def sign_certificate(self, csr: str) -> str:
+        reply = await self.call(call.SignCertificate(csr=csr))
+        return reply.status if reply is not None else "Rejected"
+
+    async def security_event(self, kind: str, tech_info: str | None) -> None:
+        await self.call(call.SecurityEventNotification(
+            type=_SECURITY_EVENT_16.get(kind, kind), timestamp=to_ocpp(utcnow()),
+            tech_info=tech_info[:255] if tech_info else None))
 
     # ---- answers to the Central System -------------------------------------------------------
 
@@ -218,6 +246,16 @@ class V16Link(ReplyFirst, ChargePoint):
     @on(Action.remote_start_transaction)
     def on_remote_start(self, id_tag: str, connector_id: int | None = None,
                         charging_profile: dict | None = None):
+        profile = None
+        if charging_profile is not None:  # TC_059: only a TxProfile, for the transaction to come
+            try:
+                profile = from_ocpp16(snake_to_camel_case(charging_profile))
+            except (ProfileError, KeyError, ValueError):
+                return call_result.RemoteStartTransaction(status="Rejected")
+            if profile.purpose is not ChargingProfilePurpose.TX or profile.transaction_id is not None:
+                return call_result.RemoteStartTransaction(status="Rejected")
+            if not self.charger.profiles.accept:
+                return call_result.RemoteStartTransaction(status="Rejected")
         if connector_id is None:
             candidates = [c for c in self.charger.connectors if c.free]
         else:
@@ -225,8 +263,26 @@ class V16Link(ReplyFirst, ChargePoint):
         chosen = next((c for c in candidates if self.charger.claim(c)), None)
         if chosen is None:
             return call_result.RemoteStartTransaction(status="Rejected")
-        self.then(lambda: self.charger.remote_start(chosen, IdToken(id_tag)))
+        self.then(lambda: self.charger.remote_start(chosen, IdToken(id_tag), profile=profile))
         return call_result.RemoteStartTransaction(status="Accepted")
+
+    @on(Action.reserve_now)
+    def on_reserve_now(self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int,
+                       parent_id_tag: str | None = None):
+        if connector_id != 0 and self._connector(connector_id) is None:
+            return call_result.ReserveNow(status="Rejected")
+        held = Held(reservation_id, id_tag, parent_id_tag, parse_ocpp(expiry_date), connector_id)
+        status = self.charger.reserve(held)
+        if held.connector is not None:
+            self.then(lambda: self.charger.announce([held.connector]))
+        return call_result.ReserveNow(status=status)
+
+    @on(Action.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int):
+        if reservation_id not in self.charger.reservations.held:
+            return call_result.CancelReservation(status="Rejected")
+        self.then(lambda: self.charger.cancel_reservation(reservation_id))
+        return call_result.CancelReservation(status="Accepted")
 
     @on(Action.remote_stop_transaction)
     def on_remote_stop(self, transaction_id: int):
@@ -264,7 +320,13 @@ class V16Link(ReplyFirst, ChargePoint):
 
     @on(Action.change_configuration)
     def on_change_configuration(self, key: str, value: str):
-        return call_result.ChangeConfiguration(status=self.config.change(key, value))
+        status = self.config.change(key, value)
+        if key == "AuthorizationKey" and status == "Accepted":
+            self.then(self._reconnect)  # the whitepaper: reconnect with the new password at once
+        return call_result.ChangeConfiguration(status=status)
+
+    async def _reconnect(self) -> None:
+        self.charger.reconnect()
 
     @on(Action.get_configuration)
     def on_get_configuration(self, key: list[str] | None = None):
@@ -327,6 +389,75 @@ class V16Link(ReplyFirst, ChargePoint):
         return call_result.GetDiagnostics(
             file_name=f"diagnostics-{self.charger.spec.station_id}-{stamp}.log"
         )
+
+    # ---- the OCA security extension ---------------------------------------------------------
+
+    @on(Action.extended_trigger_message)
+    def on_extended_trigger_message(self, requested_message: str, connector_id: int | None = None):
+        targets = self._targets(connector_id or 0)
+        if targets is None:
+            return call_result.ExtendedTriggerMessage(status="Rejected")
+        send = {
+            "BootNotification": self._triggered_boot,
+            "Heartbeat": self.heartbeat,
+            "StatusNotification": lambda: self._triggered_status(targets, connector_id),
+            "MeterValues": lambda: self._triggered_meter_values(targets),
+            "FirmwareStatusNotification": lambda: self.call(call.SignedFirmwareStatusNotification(
+                status=self.charger.firmware_status, request_id=None)),
+            "LogStatusNotification": lambda: self.call(call.LogStatusNotification(
+                status=self.charger.log_status, request_id=None)),
+            "SignChargePointCertificate": self.charger.request_certificate,
+        }.get(requested_message)
+        if send is None:
+            return call_result.ExtendedTriggerMessage(status="NotImplemented")
+        self.then(send)
+        return call_result.ExtendedTriggerMessage(status="Accepted")
+
+    @on(Action.certificate_signed)
+    def on_certificate_signed(self, certificate_chain: str):
+        accepted = self.charger.certificate_delivered(certificate_chain)
+        return call_result.CertificateSigned(status="Accepted" if accepted else "Rejected")
+
+    @on(Action.install_certificate)
+    def on_install_certificate(self, certificate_type: str, certificate: str):
+        status = self.charger.certificates.install(_CERTIFICATE_USE[certificate_type], certificate)
+        return call_result.InstallCertificate(status=status)
+
+    @on(Action.get_installed_certificate_ids)
+    def on_get_installed_certificate_ids(self, certificate_type: str):
+        found = self.charger.certificates.installed([_CERTIFICATE_USE[certificate_type]])
+        if not found:
+            return call_result.GetInstalledCertificateIds(status="NotFound")
+        return call_result.GetInstalledCertificateIds(
+            status="Accepted", certificate_hash_data=[data for _, data in found])
+
+    @on(Action.delete_certificate)
+    def on_delete_certificate(self, certificate_hash_data: dict):
+        data = {"hashAlgorithm": certificate_hash_data["hash_algorithm"],
+                "issuerNameHash": certificate_hash_data["issuer_name_hash"],
+                "issuerKeyHash": certificate_hash_data["issuer_key_hash"],
+                "serialNumber": certificate_hash_data["serial_number"]}
+        return call_result.DeleteCertificate(status=self.charger.certificates.delete(data))
+
+    @on(Action.signed_update_firmware)
+    def on_signed_update_firmware(self, request_id: int, firmware: dict, retries: int | None = None,
+                                  retry_interval: int | None = None):
+        try:
+            pki.load_certificates(firmware["signing_certificate"])
+        except ValueError:
+            self.then(lambda: self.security_event("InvalidFirmwareSigningCertificate", "not a PEM certificate"))
+            return call_result.SignedUpdateFirmware(status="InvalidCertificate")
+        retrieve_at = parse_ocpp(firmware["retrieve_date_time"])
+        self.then(lambda: self.charger.update_firmware(retrieve_at, request_id, signed=True))
+        return call_result.SignedUpdateFirmware(status="Accepted")
+
+    @on(Action.get_log)
+    def on_get_log(self, log: dict, log_type: str, request_id: int, retries: int | None = None,
+                   retry_interval: int | None = None):
+        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+        kind = "security" if log_type == "SecurityLog" else "diagnostics"
+        self.then(lambda: self.charger.upload_log(request_id))
+        return call_result.GetLog(status="Accepted", filename=f"{kind}-{self.charger.spec.station_id}-{stamp}.log")
 
     @on(Action.send_local_list)
     def on_send_local_list(self, list_version: int, update_type: str,
@@ -402,13 +533,20 @@ _PURPOSE = {
 }
 
 
+_CERTIFICATE_USE = {"CentralSystemRootCertificate": "CSMSRootCertificate",
+                    "ManufacturerRootCertificate": "ManufacturerRootCertificate"}
+# Where the security extension names a security event differently from OCPP 2.0.1.
+_SECURITY_EVENT_16 = {"InvalidChargingStationCertificate": "InvalidChargePointCertificate",
+                      "InvalidCsmsCertificate": "InvalidCentralSystemCertificate"}
+
+
 def _wire_status(status: ConnectorStatus) -> str:
     return status.value
 
 
 def _settings(charger: SimulatedCharger) -> Configuration:
     dc = any(c.meter.current_type.value == "DC" for c in charger.connectors)
-    return Configuration(charger.tunables, len(charger.connectors), dc)
+    return Configuration(charger.tunables, len(charger.connectors), dc, charger.network)
 
 
 DIALECT = Dialect(subprotocol="ocpp1.6", link=V16Link, settings=_settings, wire_status=_wire_status)

@@ -41,7 +41,6 @@ from silkcharge.smart.profiles import (
 )
 
 _RECURRENCE = {RecurrencyKind.DAILY: timedelta(days=1), RecurrencyKind.WEEKLY: timedelta(days=7)}
-_MAX_LAYER = (ChargingProfilePurpose.CHARGING_STATION_MAX, ChargingProfilePurpose.EXTERNAL_CONSTRAINTS)
 
 
 @dataclass(frozen=True)
@@ -232,8 +231,12 @@ def composite_schedule(
 
 def _layer(item: InstalledProfile, evse_id: int, transaction: ActiveTransaction | None) -> str | None:
     purpose = item.profile.purpose
-    if purpose in _MAX_LAYER:
-        return "max" if purpose is ChargingProfilePurpose.CHARGING_STATION_MAX else "external"
+    if purpose is ChargingProfilePurpose.CHARGING_STATION_MAX:
+        return "max"
+    if purpose is ChargingProfilePurpose.EXTERNAL_CONSTRAINTS:
+        # 2.0.1 lets an EMS limit one EVSE: such a limit binds that EVSE only, not the others
+        # nor the station's connection as a whole; one on the station (evse 0) binds all.
+        return "external" if item.evse_id in (0, evse_id) else None
     if evse_id == 0 or item.evse_id not in (0, evse_id):
         return None
     if purpose is ChargingProfilePurpose.TX_DEFAULT:

@@ -18,12 +18,21 @@ Every vehicle gets its remaining energy: sum_t p[v,t] x slot_hours >= need[v].
 
 Objective: sum_t price[t] x g[t] x slot_hours + demand charge x P.
 
-When that model is infeasible, a second model adds a shortfall s[v] >= 0 to each energy
-constraint and is solved lexicographically: first minimise sum_v weight[v] x s[v] (deliver
-as much as physically possible, favouring heavier weights), then, with the shortfall fixed at
-that optimum, minimise cost. The report lists each vehicle that cannot be met and by how many
-kWh. Rolling horizon: `resolve` builds the same problem from `now`, with each vehicle's energy
-delivered so far subtracted.
+Minimum current in LP mode: a car does not draw below its EVSE's minimum (6 A x V x phases for
+IEC 61851), so every slot of the plan is zero or at least that minimum. The LP relaxation may ask
+for less; those slots are then fixed (below half the minimum: off; otherwise: at least the
+minimum) and the LP solved again, a few rounds at most. What is still below the minimum after
+that is cut to zero and shows as shortfall; a plan never asks a car for what it cannot draw.
+
+When the model is infeasible, a second model adds a shortfall s[v] >= 0 to each energy
+constraint and is solved lexicographically: first deliver as much energy as physically possible
+(minimise sum_v s[v]); then, with that total fixed, share the shortfall fairly: minimise
+sum_v weight[v] x s[v]^2 / need[v] (piecewise linear, `FAIR_SEGMENTS` pieces), whose optimum
+makes every car short by the same fraction of its need, a car of weight 2 by half that fraction,
+as far as its window and power allow (no car left at 0 kWh while others leave full); finally,
+with the fairness penalty fixed, minimise cost. The report lists each vehicle that cannot be met
+and by how many kWh. Rolling horizon: `resolve` builds the same problem from `now`, with each
+vehicle's energy delivered so far subtracted.
 """
 
 from __future__ import annotations
@@ -46,9 +55,15 @@ from silkcharge.smart.profiles import (
     ChargingRateUnit,
     ChargingSchedule,
     ChargingSchedulePeriod,
+    OperationMode,
     round_limit,
 )
 from silkcharge.smart.site import Site, amps_to_kw
+
+FAIR_SEGMENTS = 20  # pieces of the fairness penalty: shares are fair to 1/20 of each car's need
+
+
+MIN_POWER_ROUNDS = 3  # LP solves that close slots a car was asked to draw below its minimum in
 
 
 class DepotError(ValueError):
@@ -72,6 +87,16 @@ class Vehicle:
     evse_id: str | None = None  # places it on the site's circuit tree; None: on the connection
     delivered_kwh: float = 0.0
     weight: float = 1.0  # how much its shortfall counts when not everyone can be met
+    # V2G (OCPP 2.1 bidirectional): the driver opted in, how fast the car discharges, and the state
+    # of charge it never goes below while parked (it still leaves with target_soc)
+    v2g: bool = False
+    max_discharge_kw: float = 0.0
+    min_soc: float = 0.3
+
+    @property
+    def discharges(self) -> bool:
+        """Opted in, able to discharge, and with a battery whose energy can be tracked."""
+        return self.v2g and self.max_discharge_kw > 0 and None not in (self.battery_kwh, self.soc, self.target_soc)
 
     @property
     def need_kwh(self) -> float:
@@ -97,6 +122,7 @@ class DepotProblem:
     mode: str = "lp"  # "lp" (minimum power relaxed) or "milp" (semicontinuous power)
     time_limit: float = 60.0
     mip_rel_gap: float = 1e-3
+    wear_cost_per_kwh: Decimal = Decimal(0)  # battery wear of each kWh a V2G car discharges
 
     @property
     def slots(self) -> int:
@@ -126,10 +152,18 @@ class DepotSchedule:
     feasible: bool = True
     mode: str = "lp"
     solve_seconds: float = 0.0
+    discharge_w: dict[str, list[float]] = field(default_factory=dict)  # V2G cars, per slot
+    wear_cost: Decimal = Decimal(0)
 
     @property
     def total_cost(self) -> Decimal:
-        return self.energy_cost + self.demand_cost
+        return self.energy_cost + self.demand_cost + self.wear_cost
+
+    @property
+    def cycled_kwh(self) -> dict[str, float]:
+        """Energy each V2G car gave back over the plan (what wears its battery)."""
+        hours = self.slot / timedelta(hours=1)
+        return {vid: round(sum(ws) / 1000 * hours, 3) for vid, ws in self.discharge_w.items() if any(ws)}
 
 
 def _inputs(problem: DepotProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -149,6 +183,7 @@ class _Model:
     """Index bookkeeping and sparse rows for one depot problem."""
 
     def __init__(self, problem: DepotProblem, with_shortfall: bool) -> None:
+        self.with_shortfall = with_shortfall
         self.problem = problem
         self.vehicles = [v for v in problem.vehicles]
         self.p_index: dict[tuple[int, int], int] = {}
@@ -158,8 +193,17 @@ class _Model:
         n = problem.slots
         self.g0 = len(self.p_index)
         self.peak = self.g0 + n
-        self.s0 = self.peak + 1
-        self.size = self.s0 + (len(self.vehicles) if with_shortfall else 0)
+        self.s0 = self.peak + 1  # shortfall of vehicle vi, in FAIR_SEGMENTS pieces: s0 + vi x K + k
+        self.size = self.s0 + (len(self.vehicles) * FAIR_SEGMENTS if with_shortfall else 0)
+        # V2G: discharge d[v,t] (kW) and the battery's energy e[v,t] (kWh) at the end of slot t
+        self.d_index: dict[tuple[int, int], int] = {}
+        self.e_index: dict[tuple[int, int], int] = {}
+        for vi, vehicle in enumerate(self.vehicles):
+            if vehicle.discharges:
+                for t in problem.window(vehicle):
+                    self.d_index[vi, t] = self.size
+                    self.e_index[vi, t] = self.size + 1
+                    self.size += 2
         self.rows: list[int] = []
         self.cols: list[int] = []
         self.vals: list[float] = []
@@ -180,7 +224,7 @@ class _Model:
         return LinearConstraint(matrix, np.array(self.lb), np.array(self.ub))
 
 
-def _build(problem: DepotProblem, with_shortfall: bool):
+def _build(problem: DepotProblem, with_shortfall: bool, off: set[tuple[int, int]] = frozenset()):
     site, n = problem.site, problem.slots
     hours = problem.slot / timedelta(hours=1)
     price, base, solar = _inputs(problem)
@@ -190,14 +234,26 @@ def _build(problem: DepotProblem, with_shortfall: bool):
     model = _Model(problem, with_shortfall)
     for vi, vehicle in enumerate(model.vehicles):
         entries = [(model.p_index[vi, t], hours) for t in problem.window(vehicle)]
+        entries += [(model.d_index[vi, t], -hours) for t in problem.window(vehicle) if (vi, t) in model.d_index]
         if with_shortfall:
-            entries.append((model.s0 + vi, 1.0))
+            entries += [(model.s0 + vi * FAIR_SEGMENTS + k, 1.0) for k in range(FAIR_SEGMENTS)]
         model.row(entries, vehicle.need_kwh, np.inf)
-    by_slot: dict[int, list[int]] = {}
+    by_slot: dict[int, list[tuple[int, float]]] = {}
     for (vi, t), col in model.p_index.items():
-        by_slot.setdefault(t, []).append(col)
+        by_slot.setdefault(t, []).append((col, 1.0))
+    for (vi, t), col in model.d_index.items():  # discharge serves the site's own load (no export)
+        by_slot.setdefault(t, []).append((col, -1.0))
+    for (vi, t), col in model.e_index.items():
+        # e[v,t] = e[v,t-1] (or the energy at arrival) + (p - d) x hours
+        vehicle = model.vehicles[vi]
+        previous = model.e_index.get((vi, t - 1))
+        start = (vehicle.soc * vehicle.battery_kwh + vehicle.delivered_kwh) if previous is None else 0.0
+        entries = [(col, 1.0), (model.p_index[vi, t], -hours), (model.d_index[vi, t], hours)]
+        if previous is not None:
+            entries.append((previous, -1.0))
+        model.row(entries, start, start)
     for t in range(n):
-        model.row([(c, 1.0) for c in by_slot.get(t, [])] + [(model.g0 + t, -1.0)], -np.inf, solar[t] - base[t])
+        model.row(by_slot.get(t, []) + [(model.g0 + t, -1.0)], -np.inf, solar[t] - base[t])
         model.row([(model.g0 + t, 1.0), (model.peak, -1.0)], -np.inf, 0.0)
     for circuit, path in site.grid.walk():
         if circuit is site.grid:
@@ -219,61 +275,224 @@ def _build(problem: DepotProblem, with_shortfall: bool):
         if problem.mode == "milp":
             lower[col] = vehicle.min_power_kw(site.voltage)
             integrality[col] = 2
+        elif (vi, t) in off:
+            upper[col] = 0.0
+    if with_shortfall:
+        for vi, vehicle in enumerate(model.vehicles):
+            upper[model.s0 + vi * FAIR_SEGMENTS : model.s0 + (vi + 1) * FAIR_SEGMENTS] = vehicle.need_kwh / FAIR_SEGMENTS
+    for (vi, t), col in model.d_index.items():
+        vehicle = model.vehicles[vi]
+        upper[col] = vehicle.max_discharge_kw
+        arrival = vehicle.soc * vehicle.battery_kwh + vehicle.delivered_kwh
+        lower[model.e_index[vi, t]] = min(vehicle.min_soc * vehicle.battery_kwh, arrival)  # never below its floor
+        upper[model.e_index[vi, t]] = vehicle.battery_kwh
     upper[model.g0 : model.g0 + n] = grid_kw
     cost = np.zeros(model.size)
     cost[model.g0 : model.g0 + n] = price * hours
     demand = float(site.prices.demand_charge_per_kw) if site.prices else 0.0
     cost[model.peak] = demand
+    wear = float(problem.wear_cost_per_kwh)
+    for col in model.d_index.values():
+        # battery wear per kWh given back, plus a hair so a car never charges and discharges at once
+        cost[col] = wear * hours + 1e-6
     return model, cost, Bounds(lower, upper), integrality
 
 
 def _solve(cost, constraints, bounds, integrality, problem: DepotProblem):
     options = {"time_limit": problem.time_limit, "disp": False}
-    if problem.mode == "milp":
+    if integrality.any():
         options["mip_rel_gap"] = problem.mip_rel_gap
     return milp(cost, constraints=constraints, bounds=bounds, integrality=integrality, options=options)
 
 
 def solve(problem: DepotProblem) -> DepotSchedule:
-    """The cheapest plan meeting every departure, or the report of who cannot be met."""
+    """The cheapest plan meeting every departure, or the report of who cannot be met (shared
+    fairly). Every slot of the plan is zero or at least the vehicle's minimum power."""
     if problem.mode not in ("lp", "milp"):
         raise DepotError(f"mode must be 'lp' or 'milp', not {problem.mode!r}")
     clock = time.perf_counter()
-    model, cost, bounds, integrality = _build(problem, with_shortfall=False)
+    off: set[tuple[int, int]] = set()
+    for _ in range(MIN_POWER_ROUNDS if problem.mode == "lp" else 1):
+        model, x, feasible = _solve_once(problem, off)
+        if problem.mode == "milp":
+            break
+        x = _lift_to_minimum(problem, model, x)
+        below = _below_minimum(problem, model, x)
+        if not below:
+            break
+        off |= set(below)  # the LP may not use these slots: it moves their energy elsewhere
+    return _schedule(problem, model, x, time.perf_counter() - clock, feasible=feasible)
+
+
+def _lift_to_minimum(problem: DepotProblem, model: _Model, x: np.ndarray) -> np.ndarray:
+    """Move each slot the LP asks below a car's minimum power without raising the peak, any
+    circuit's load or the car's energy: into another slot of the same car that is on (or
+    merged with another small slot), up to the minimum with the excess taken from the car's
+    other slots, or swapped with a car charging in both slots. What cannot be moved stays
+    below the minimum, and `_schedule` cuts it to zero (reported as shortfall)."""
+    x = x.copy()
+    site, n, voltage = problem.site, problem.slots, problem.site.voltage
+    price, base, solar = _inputs(problem)
+    eps = 1e-6
+    load = np.zeros(n)
+    for (vi, t), col in model.p_index.items():
+        load[t] += x[col]
+    for (vi, t), col in model.d_index.items():
+        load[t] -= x[col]
+    ceiling = min(float(np.max(load + base - solar)) if n else 0.0, amps_to_kw(site.grid.limit_a, voltage))
+    room = np.maximum(ceiling - base + solar - load, 0.0)  # kW the load may grow in each slot
+    circuits = [
+        (amps_to_kw(circuit.limit_a, voltage), {vi for vi, v in enumerate(model.vehicles) if v.evse_id and circuit.id in site.path(v.evse_id)})
+        for circuit, _ in site.grid.walk()
+        if circuit is not site.grid
+    ]
+    circuits = [(limit, members) for limit, members in circuits if members]
+    circuit_load = [np.zeros(n) for _ in circuits]
+    for ci, (_, members) in enumerate(circuits):
+        for (vi, t), col in model.p_index.items():
+            if vi in members:
+                circuit_load[ci][t] += x[col]
+    on_circuits = {vi: [ci for ci, (_, members) in enumerate(circuits) if vi in members] for vi in range(len(model.vehicles))}
+    smallest = {vi: v.min_power_kw(voltage) for vi, v in enumerate(model.vehicles)}
+
+    def kw(vi: int, t: int) -> float:
+        col = model.p_index.get((vi, t))
+        return 0.0 if col is None else float(x[col])
+
+    def fits(vi: int, t: int, delta: float) -> bool:
+        return room[t] >= delta - eps and all(circuit_load[ci][t] + delta <= circuits[ci][0] + eps for ci in on_circuits[vi])
+
+    def add(vi: int, t: int, delta: float) -> None:
+        x[model.p_index[vi, t]] += delta
+        room[t] -= delta
+        for ci in on_circuits[vi]:
+            circuit_load[ci][t] += delta
+
+    def is_on(vi: int, t: int) -> bool:
+        return kw(vi, t) >= smallest[vi] - eps
+
+    def allowed(vi: int, value: float) -> bool:
+        return abs(value) <= eps or smallest[vi] - eps <= value <= model.vehicles[vi].max_power_kw + eps
+
+    def _swap(vi: int, t: int, small: float, window: list[int]) -> bool:
+        for u in window:
+            if not is_on(vi, u):
+                continue
+            for w in by_slot.get(t, []):
+                if w == vi or (w, u) not in model.p_index or on_circuits[w] != on_circuits[vi] or kw(w, t) <= eps:
+                    continue
+                wt, wu, vu = kw(w, t), kw(w, u), kw(vi, u)
+                mv, mw, xv, xw = smallest[vi], smallest[w], model.vehicles[vi].max_power_kw, model.vehicles[w].max_power_kw
+                # each of the four new values must be 0 or within [minimum, maximum]: try every edge
+                edges = (mv - small, xv - small, vu, vu - mv, vu - xv, wt, wt - mw, wt - xw, mw - wu, xw - wu)
+                for delta in sorted(e for e in edges if e > eps):
+                    if (
+                        mv - eps <= small + delta <= xv + eps
+                        and allowed(vi, vu - delta) and allowed(w, wt - delta) and allowed(w, wu + delta)
+                    ):
+                        add(vi, t, delta)
+                        add(vi, u, -delta)
+                        add(w, t, -delta)
+                        add(w, u, delta)
+                        return True
+        return False
+
+    by_slot: dict[int, list[int]] = {}
+    for vi, t in model.p_index:
+        by_slot.setdefault(t, []).append(vi)
+    for vi, t in sorted(_below_minimum(problem, model, x), key=lambda key: kw(*key)):
+        small, vehicle, low = kw(vi, t), model.vehicles[vi], smallest[vi]
+        if not eps < small < low - eps:
+            continue  # already settled by an earlier move
+        window = [u for u in problem.window(vehicle) if u != t]
+        # 1. into a slot of the same car that is on (cheapest first), or merged with another small one
+        into = [u for u in window if kw(vi, u) > eps and kw(vi, u) + small <= vehicle.max_power_kw + eps and fits(vi, u, small)]
+        if into:
+            u = min(into, key=lambda u: (not is_on(vi, u), -kw(vi, u) if not is_on(vi, u) else price[u]))
+            add(vi, u, small)
+            add(vi, t, -small)
+            continue
+        # 2. up to the minimum, the excess taken from the car's dearest slot that stays on
+        lift = low - small
+        if fits(vi, t, lift):
+            spare = [u for u in window if kw(vi, u) - lift >= low - eps]
+            if spare:
+                u = max(spare, key=lambda u: price[u])
+                add(vi, t, lift)
+                add(vi, u, -lift)
+                continue
+        # 3. swap with another car w on the same circuits: this car takes delta more in slot t and
+        #    delta less in a slot u where it is on; w does the opposite. Slot totals do not change.
+        _swap(vi, t, small, window)
+    return x
+
+
+def _below_minimum(problem: DepotProblem, model: _Model, x: np.ndarray) -> dict[tuple[int, int], float]:
+    """Slots where the plan asks a vehicle for more than nothing but less than its minimum."""
+    voltage = problem.site.voltage
+    return {
+        key: float(x[col])
+        for key, col in model.p_index.items()
+        if 1e-6 < x[col] < model.vehicles[key[0]].min_power_kw(voltage) - 1e-6
+    }
+
+
+def _solve_once(problem: DepotProblem, off: set[tuple[int, int]] = frozenset()) -> tuple[_Model, np.ndarray, bool]:
+    model, cost, bounds, integrality = _build(problem, with_shortfall=False, off=off)
     result = _solve(cost, [model.constraint()], bounds, integrality, problem)
     if result.x is not None and result.status in (0, 1):
-        return _schedule(problem, model, result.x, time.perf_counter() - clock, feasible=True)
-    model, cost, bounds, integrality = _build(problem, with_shortfall=True)
-    weights = np.zeros(model.size)
-    for vi, vehicle in enumerate(model.vehicles):
-        weights[model.s0 + vi] = vehicle.weight
-    first = _solve(weights, [model.constraint()], bounds, integrality, problem)
+        return model, result.x, True
+    model, cost, bounds, integrality = _build(problem, with_shortfall=True, off=off)
+    count, k = len(model.vehicles), FAIR_SEGMENTS
+    total = np.zeros(model.size)
+    total[model.s0 : model.s0 + count * k] = 1.0
+    first = _solve(total, [model.constraint()], bounds, integrality, problem)
     if first.x is None:
         raise DepotError(f"the shortfall model could not be solved: {first.message}")
-    budget = LinearConstraint(weights.reshape(1, -1), -np.inf, first.fun * (1 + 1e-7) + 1e-6)
-    second = _solve(cost, [model.constraint(), budget], bounds, integrality, problem)
-    x = second.x if second.x is not None else first.x
-    return _schedule(problem, model, x, time.perf_counter() - clock, feasible=False)
+    most = LinearConstraint(total.reshape(1, -1), -np.inf, first.fun * (1 + 1e-7) + 1e-6)
+    # weight x s^2 / need in pieces: piece k of a car's shortfall costs weight x (2k+1) / K per kWh
+    fair = np.zeros(model.size)
+    for vi, vehicle in enumerate(model.vehicles):
+        for piece in range(k):
+            fair[model.s0 + vi * k + piece] = vehicle.weight * (2 * piece + 1) / k
+    second = _solve(fair, [model.constraint(), most], bounds, integrality, problem)
+    if second.x is None:
+        return model, first.x, False
+    shared = LinearConstraint(fair.reshape(1, -1), -np.inf, second.fun * (1 + 1e-7) + 1e-6)
+    third = _solve(cost, [model.constraint(), most, shared], bounds, integrality, problem)
+    return model, (third.x if third.x is not None else second.x), False
 
 
 def _schedule(problem: DepotProblem, model: _Model, x: np.ndarray, seconds: float, *, feasible: bool) -> DepotSchedule:
     n, hours = problem.slots, problem.slot / timedelta(hours=1)
     price, base, solar = _inputs(problem)
     power = {v.id: [0.0] * n for v in model.vehicles}
+    below = _below_minimum(problem, model, x)
     for (vi, t), col in model.p_index.items():
         kw = float(x[col])
-        power[model.vehicles[vi].id][t] = kw * 1000 if kw > 1e-6 else 0.0  # solver noise is not power
-    load = np.array([sum(power[v.id][t] for v in model.vehicles) / 1000 for t in range(n)])
+        # solver noise is not power; what is still below the car's minimum after the re-solves it cannot draw
+        power[model.vehicles[vi].id][t] = kw * 1000 if kw > 1e-6 and (vi, t) not in below else 0.0
+    discharge = {model.vehicles[vi].id: [0.0] * n for vi, _ in model.d_index}
+    for (vi, t), col in model.d_index.items():
+        kw = float(x[col])
+        discharge[model.vehicles[vi].id][t] = kw * 1000 if kw > 1e-6 else 0.0
+    load = np.array([
+        (sum(power[v.id][t] for v in model.vehicles) - sum(ws[t] for ws in discharge.values())) / 1000
+        for t in range(n)
+    ])
     grid = np.maximum(load + base - solar, 0.0)
     shortfall = {}
     for vehicle in model.vehicles:
-        delivered = sum(power[vehicle.id]) / 1000 * hours
+        delivered = (sum(power[vehicle.id]) - sum(discharge.get(vehicle.id, ()))) / 1000 * hours
         if delivered < vehicle.need_kwh - 1e-3:
             shortfall[vehicle.id] = round(vehicle.need_kwh - delivered, 3)
-    return _costed(problem, power, grid, shortfall, feasible and not shortfall, seconds)
+    return _costed(problem, power, grid, shortfall, feasible and not shortfall, seconds, discharge)
 
 
-def _costed(problem: DepotProblem, power, grid: np.ndarray, shortfall, feasible: bool, seconds: float) -> DepotSchedule:
+def _costed(
+    problem: DepotProblem, power, grid: np.ndarray, shortfall, feasible: bool, seconds: float,
+    discharge: dict[str, list[float]] | None = None,
+) -> DepotSchedule:
     site, hours = problem.site, problem.slot / timedelta(hours=1)
     prices = site.prices
     energy = sum(
@@ -285,6 +504,8 @@ def _costed(problem: DepotProblem, power, grid: np.ndarray, shortfall, feasible:
     peak = round(float(grid.max()), 4) if len(grid) else 0.0
     demand = Decimal(repr(peak)) * prices.demand_charge_per_kw if prices else Decimal(0)
     cent = Decimal("0.01")
+    cycled = sum((Decimal(repr(sum(ws) / 1000 * hours)) for ws in (discharge or {}).values()), Decimal(0))
+    wear = cycled * problem.wear_cost_per_kwh
     return DepotSchedule(
         start=problem.start,
         slot=problem.slot,
@@ -298,6 +519,8 @@ def _costed(problem: DepotProblem, power, grid: np.ndarray, shortfall, feasible:
         feasible=feasible,
         mode=problem.mode,
         solve_seconds=seconds,
+        discharge_w=discharge or {},
+        wear_cost=wear.quantize(cent),
     )
 
 
@@ -356,27 +579,39 @@ def to_tx_profiles(
     stack_level: int = 0,
     transaction_ids: Mapping[str, str] | None = None,
 ) -> dict[str, ChargingProfile]:
-    """One Absolute TxProfile per vehicle, its periods following the plan from `start`.
+    """One Absolute TxProfile per vehicle, its periods following the plan from `start` (or from
+    the plan's start, when `start` is earlier).
 
     In amperes, limit = W / (V x phases). Equal consecutive slots are merged; the schedule's
     duration ends with the horizon, after which the station falls back to its TxDefault.
+    A V2G car's discharge slots become OCPP 2.1 CentralSetpoint periods (limit 0, a negative
+    setpoint and discharge limit of the planned power): only a 2.1 station can take those.
     """
-    begin = start or schedule.start
+    # A plan pushed before it begins (tonight's, planned in the afternoon) starts at its own start.
+    begin = max(start, schedule.start) if start is not None else schedule.start
     rate = ChargingRateUnit(unit)
     horizon = len(schedule.grid_kw) * schedule.slot
     offset = begin - schedule.start
     profiles = {}
     for index, (vid, watts) in enumerate(schedule.power_w.items()):
         periods: list[ChargingSchedulePeriod] = []
+        given = schedule.discharge_w.get(vid, [0.0] * len(watts))
         for t, w in enumerate(watts):
             at = int((t * schedule.slot - offset).total_seconds())
             if at + schedule.slot.total_seconds() <= 0:
                 continue
-            value = w if rate is ChargingRateUnit.W else w / (voltage * phases)
-            limit = round_limit(value)
-            if periods and periods[-1].limit == limit:
+            to_unit = 1.0 if rate is ChargingRateUnit.W else 1.0 / (voltage * phases)
+            limit = round_limit(w * to_unit)
+            number_phases = phases if rate is ChargingRateUnit.A else None
+            if given[t] > 0:
+                setpoint = -round_limit(given[t] * to_unit)
+                period = ChargingSchedulePeriod(max(at, 0), Decimal(0), number_phases, discharge_limit=setpoint,
+                                                setpoint=setpoint, operation_mode=OperationMode.CENTRAL_SETPOINT)
+            else:
+                period = ChargingSchedulePeriod(max(at, 0), limit, number_phases)
+            if periods and (periods[-1].limit, periods[-1].setpoint) == (period.limit, period.setpoint):
                 continue
-            periods.append(ChargingSchedulePeriod(max(at, 0), limit, phases if rate is ChargingRateUnit.A else None))
+            periods.append(period)
         if not periods:
             continue
         profiles[vid] = ChargingProfile(

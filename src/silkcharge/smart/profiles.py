@@ -1,4 +1,4 @@
-"""Charging profiles in one version-neutral shape, and their OCPP 1.6 / 2.0.1 payloads.
+"""Charging profiles in one version-neutral shape, and their OCPP 1.6 / 2.0.1 / 2.1 payloads.
 
 A profile is what OCPP calls a ChargingProfile: a purpose (station maximum, default for
 transactions, or one transaction), a stack level (higher wins within a purpose), a kind
@@ -9,6 +9,12 @@ periods. The adapters of the OCPP gateway translate with `to_ocpp16` / `to_ocpp2
 Limits are exact Decimals. Both specifications accept at most one decimal of a limit (1.6 by a
 schema rule, multipleOf 0.1; 2.0.1 by its field description), so payloads carry limits
 rounded *down* to 0.1: a rounded limit never permits more than the one we computed.
+
+OCPP 2.1 adds bidirectional power (V2X) to a period: a `discharge_limit` (at most that much
+discharging, a value <= 0 as the specification writes it), a `setpoint` (what the EV should
+follow; negative discharges) and an `operation_mode` (ChargingOnly, CentralSetpoint,
+ExternalLimits, Idle, ...). Only 2.1 can carry them: a profile that uses them is refused for
+1.6 and 2.0.1 with a `ProfileError` that says so.
 """
 
 from __future__ import annotations
@@ -48,6 +54,19 @@ class RecurrencyKind(StrEnum):
     WEEKLY = "Weekly"
 
 
+class OperationMode(StrEnum):
+    """OCPP 2.1 OperationModeEnumType: how a period drives the EV (Q-block of 2.1)."""
+
+    IDLE = "Idle"
+    CHARGING_ONLY = "ChargingOnly"
+    CENTRAL_SETPOINT = "CentralSetpoint"
+    EXTERNAL_SETPOINT = "ExternalSetpoint"
+    EXTERNAL_LIMITS = "ExternalLimits"
+    CENTRAL_FREQUENCY = "CentralFrequency"
+    LOCAL_FREQUENCY = "LocalFrequency"
+    LOCAL_LOAD_BALANCING = "LocalLoadBalancing"
+
+
 class ChargingRateUnit(StrEnum):
     A = "A"
     W = "W"
@@ -73,8 +92,26 @@ class ChargingSchedulePeriod:
     start_period: int
     limit: Decimal
     number_phases: int | None = None
+    discharge_limit: Decimal | None = None  # 2.1: <= 0, the most the EV may discharge
+    setpoint: Decimal | None = None  # 2.1: what the EV should follow; negative discharges
+    operation_mode: OperationMode | None = None  # 2.1; None: ChargingOnly
+
+    @property
+    def bidirectional(self) -> bool:
+        return self.discharge_limit is not None or self.setpoint is not None or self.operation_mode is not None
 
     def __post_init__(self) -> None:
+        for name in ("discharge_limit", "setpoint"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Decimal):
+                object.__setattr__(self, name, Decimal(str(value)))
+        if self.discharge_limit is not None and self.discharge_limit > 0:
+            raise ProfileError(f"dischargeLimit {self.discharge_limit} must be 0 or negative (OCPP 2.1)")
+        if self.operation_mode is not None:
+            try:
+                object.__setattr__(self, "operation_mode", OperationMode(self.operation_mode))
+            except ValueError:
+                raise ProfileError(f"operationMode {self.operation_mode!r} is not an OCPP 2.1 operation mode") from None
         if self.start_period < 0:
             raise ProfileError(f"startPeriod {self.start_period} is negative")
         if not isinstance(self.limit, Decimal):
@@ -167,26 +204,40 @@ def wire_number(value: Decimal) -> int | float:
     return int(rounded) if rounded == rounded.to_integral_value() else float(rounded)
 
 
-def _periods_out(schedule: ChargingSchedule) -> list[dict[str, Any]]:
+def _periods_out(schedule: ChargingSchedule, version: str) -> list[dict[str, Any]]:
     out = []
     for period in schedule.periods:
         item: dict[str, Any] = {"startPeriod": period.start_period, "limit": wire_number(period.limit)}
         if period.number_phases is not None:
             item["numberPhases"] = period.number_phases
+        if period.bidirectional and version != "2.1":
+            raise ProfileError(f"OCPP {version} has no discharge limit, setpoint or operation mode (OCPP 2.1 V2X)")
+        if period.discharge_limit is not None:
+            item["dischargeLimit"] = -wire_number(-period.discharge_limit)  # rounded towards 0
+        if period.setpoint is not None:
+            item["setpoint"] = _signed_number(period.setpoint)
+        if period.operation_mode is not None:
+            item["operationMode"] = period.operation_mode.value
         out.append(item)
     return out
 
 
+def _signed_number(value: Decimal) -> int | float:
+    """A signed value to one decimal, rounded towards 0 (a setpoint never asks for more)."""
+    magnitude = wire_number(abs(value))
+    return -magnitude if value < 0 else magnitude
+
+
 def _schedule_out(schedule: ChargingSchedule, version: str) -> dict[str, Any]:
     body: dict[str, Any] = {}
-    if version == "2.0.1":
+    if version != "1.6":
         body["id"] = schedule.id
     if schedule.duration is not None:
         body["duration"] = schedule.duration
     if schedule.start_schedule is not None:
         body["startSchedule"] = to_ocpp(schedule.start_schedule)
     body["chargingRateUnit"] = schedule.rate_unit.value
-    body["chargingSchedulePeriod"] = _periods_out(schedule)
+    body["chargingSchedulePeriod"] = _periods_out(schedule, version)
     if schedule.min_charging_rate is not None:
         body["minChargingRate"] = wire_number(schedule.min_charging_rate)
     return body
@@ -220,22 +271,27 @@ def to_ocpp16(profile: ChargingProfile) -> dict[str, Any]:
     return body
 
 
-def to_ocpp201(profile: ChargingProfile) -> dict[str, Any]:
-    """The `chargingProfile` object of a 2.0.1 SetChargingProfile request."""
+def to_ocpp201(profile: ChargingProfile, version: str = "2.0.1") -> dict[str, Any]:
+    """The `chargingProfile` object of a 2.0.1 (or, with its V2X fields, 2.1) SetChargingProfile request."""
     body: dict[str, Any] = {"id": profile.id, "chargingProfilePurpose": profile.purpose.value}
     _common_out(profile, body)
     if profile.transaction_id is not None:
         body["transactionId"] = str(profile.transaction_id)
-    body["chargingSchedule"] = [_schedule_out(profile.schedule, "2.0.1")]
+    body["chargingSchedule"] = [_schedule_out(profile.schedule, version)]
     return body
+
+
+def to_ocpp21(profile: ChargingProfile) -> dict[str, Any]:
+    """The `chargingProfile` object of a 2.1 SetChargingProfile request (2.0.1's, plus V2X)."""
+    return to_ocpp201(profile, "2.1")
 
 
 def set_charging_profile_request(version: str, evse_id: int, profile: ChargingProfile) -> dict[str, Any]:
     """A complete SetChargingProfile request payload for the station's OCPP version."""
     if version == "1.6":
         return {"connectorId": evse_id, "csChargingProfiles": to_ocpp16(profile)}
-    if version == "2.0.1":
-        return {"evseId": evse_id, "chargingProfile": to_ocpp201(profile)}
+    if version in ("2.0.1", "2.1"):
+        return {"evseId": evse_id, "chargingProfile": to_ocpp201(profile, version)}
     raise ProfileError(f"unsupported OCPP version {version!r}")
 
 
@@ -250,8 +306,12 @@ def _schedule_in(body: dict[str, Any]) -> ChargingSchedule:
     periods = tuple(
         ChargingSchedulePeriod(
             start_period=int(p["startPeriod"]),
-            limit=_decimal(p["limit"], "limit"),
+            # 2.1 may leave the limit out where the operation mode needs none (a setpoint)
+            limit=_decimal(p.get("limit", abs(p.get("setpoint", 0))), "limit"),
             number_phases=p.get("numberPhases"),
+            discharge_limit=_decimal(p["dischargeLimit"], "dischargeLimit") if "dischargeLimit" in p else None,
+            setpoint=_decimal(p["setpoint"], "setpoint") if "setpoint" in p else None,
+            operation_mode=p.get("operationMode"),
         )
         for p in body["chargingSchedulePeriod"]
     )
@@ -306,7 +366,12 @@ def profile_from_fields(fields: dict[str, Any]) -> ChargingProfile:
     """
     schedule = fields["schedule"]
     periods = tuple(
-        ChargingSchedulePeriod(int(p["start_period"]), _decimal(p["limit"], "limit"), p.get("number_phases"))
+        ChargingSchedulePeriod(
+            int(p["start_period"]), _decimal(p["limit"], "limit"), p.get("number_phases"),
+            discharge_limit=_decimal(p["discharge_limit"], "dischargeLimit") if p.get("discharge_limit") is not None else None,
+            setpoint=_decimal(p["setpoint"], "setpoint") if p.get("setpoint") is not None else None,
+            operation_mode=p.get("operation_mode"),
+        )
         for p in schedule["periods"]
     )
     rate = schedule.get("min_charging_rate")
@@ -348,7 +413,11 @@ def profile_fields(profile: ChargingProfile) -> dict[str, Any]:
             "duration": schedule.duration,
             "min_charging_rate": str(schedule.min_charging_rate) if schedule.min_charging_rate is not None else None,
             "periods": [
-                {"start_period": p.start_period, "limit": str(p.limit), "number_phases": p.number_phases}
+                {"start_period": p.start_period, "limit": str(p.limit), "number_phases": p.number_phases,
+                 **({"discharge_limit": str(p.discharge_limit) if p.discharge_limit is not None else None,
+                     "setpoint": str(p.setpoint) if p.setpoint is not None else None,
+                     "operation_mode": p.operation_mode.value if p.operation_mode else None}
+                    if p.bidirectional else {})}
                 for p in schedule.periods
             ],
         },

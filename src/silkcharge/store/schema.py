@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -87,6 +89,9 @@ class Station(Base):
     firmware_version: Mapped[str | None] = mapped_column(String(50))
     heartbeat_interval: Mapped[int | None] = mapped_column(Integer)
     online: Mapped[bool] = mapped_column(Boolean, default=False)
+    planned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    """On the network's map but not commissioned yet: no connection is expected from it, so it
+    raises no alert and counts in no uptime (the demo marks the stations it does not simulate)."""
     # The socket that set `online`: only its own close may clear it (another node may hold a newer one).
     connection_id: Mapped[str | None] = mapped_column(String(32))
     last_seen_at: Mapped[datetime | None]
@@ -98,7 +103,20 @@ class Station(Base):
     diagnostics_status: Mapped[str | None] = mapped_column(String(40))
     local_list_version: Mapped[int | None] = mapped_column(Integer)
     configuration: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    configuration_overrides: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Values an operator pinned: {key: {"value": pinned, "reported": what the station last said}};
+    `configuration` holds the pinned value, and a report never replaces it (services/station_configuration.py)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # -- transport security (issue 13; services/stations.py admits, services/station_security.py
+    # rotates and upgrades) --
+    security_profile: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    """OCPP security profile: 1 Basic auth, 2 TLS + Basic auth, 3 TLS with a client certificate.
+    A handshake below it is refused."""
+    security_profile_pending: Mapped[int | None] = mapped_column(Integer)
+    """A higher profile the station accepted to switch to; stored as `security_profile` once it
+    has come back on it."""
+    password_hash_previous: Mapped[str | None] = mapped_column(String(200))
+    """After a password rotation, the old password, accepted until the station connects with the new one."""
 
 
 class Evse(Base):
@@ -157,6 +175,19 @@ class Driver(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(String(200))
     language: Mapped[str] = mapped_column(String(8), default="en")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None]
+    """Set when the driver deleted the account: the row stays only as a tombstone, its email,
+    name and password erased (services/drivers.py, `delete_account`)."""
+
+
+class PlatformSecret(Base):
+    """A secret the platform made for itself on first start, shared by all its processes:
+    the key of the pseudonyms (`pseudonym-key`). Never logged, never served by any route."""
+
+    __tablename__ = "platform_secrets"
+    name: Mapped[str] = mapped_column(String(48), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -236,6 +267,12 @@ class Transaction(Base):
     stop_reason: Mapped[str | None] = mapped_column(String(40))
     offline: Mapped[bool] = mapped_column(Boolean, default=False)
     last_seq_no: Mapped[int | None] = mapped_column(Integer)
+    missing_seq_nos: Mapped[list[int] | None] = mapped_column(JSON)
+    """2.0.1 seqNos skipped by the TransactionEvents received so far (E14): asked about with
+    GetTransactionStatus; a late event fills its place."""
+    messages_in_queue: Mapped[bool | None] = mapped_column(Boolean)
+    """The station's last GetTransactionStatus answer: are messages of this transaction still queued?"""
+    status_checked_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -330,12 +367,19 @@ class Reservation(Base):
     __tablename__ = "reservations"
     __table_args__ = (
         Index("ix_reservations_station_evse_status", "station_id", "evse_id", "status"),
-        # At most one holding reservation per EVSE, enforced by the database itself, so two
-        # concurrent requests cannot both succeed (the service also checks, with a clear reason).
+        # Enforced by the database itself: one request in flight per EVSE (two concurrent
+        # requests cannot both be sent), and one reservation the station holds per EVSE. A
+        # request may be sent while a stored hold exists: the station decides, and if it
+        # accepts, the stored hold was stale and is marked Superseded in the same transaction.
         Index(
-            "uq_reservations_one_holding_per_evse", "station_id", "evse_id", unique=True,
-            postgresql_where=text("status IN ('Requested', 'Accepted')"),
-            sqlite_where=text("status IN ('Requested', 'Accepted')"),
+            "uq_reservations_one_request_per_evse", "station_id", "evse_id", unique=True,
+            postgresql_where=text("status = 'Requested'"),
+            sqlite_where=text("status = 'Requested'"),
+        ),
+        Index(
+            "uq_reservations_one_hold_per_evse", "station_id", "evse_id", unique=True,
+            postgresql_where=text("status = 'Accepted'"),
+            sqlite_where=text("status = 'Accepted'"),
         ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -346,7 +390,11 @@ class Reservation(Base):
     expires_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(12), default="Requested")
     """Requested, then the station's answer (Accepted, Rejected, Faulted, Occupied,
-    Unavailable), then Cancelled, Expired or Used."""
+    Unavailable), then Cancelled, Expired, Used or Superseded."""
+    connector_type: Mapped[str | None] = mapped_column(String(20))
+    """2.0.1 ConnectorEnumType: the station holds an EVSE with a connector of this type."""
+    group_id_token: Mapped[str | None] = mapped_column(String(36))
+    """A token of this group may use the reservation too (1.6 parentIdTag, 2.0.1 groupIdToken)."""
     transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -433,6 +481,44 @@ class ChargingProfileRecord(Base):
     installed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ReportedChargingProfiles(Base):
+    """One part of a 2.0.1 ReportChargingProfiles (K09): what a station says it has installed
+    on one EVSE, by whatever source, in its own OCPP shape."""
+
+    __tablename__ = "reported_charging_profiles"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), index=True)
+    request_id: Mapped[int] = mapped_column(Integer)
+    evse_id: Mapped[int] = mapped_column(Integer)
+    limit_source: Mapped[str] = mapped_column(String(20))
+    """EMS, Other, SO or CSO: who set the profiles."""
+    profiles: Mapped[list[Any]] = mapped_column(JSON)
+    tbc: Mapped[bool] = mapped_column(Boolean)
+    reported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EvChargingNeeds(Base):
+    """What the EV on an EVSE last said it needs (2.0.1 NotifyEVChargingNeeds, K15-K17):
+    energy, limits, departure time, as the station sent them."""
+
+    __tablename__ = "ev_charging_needs"
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    evse_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    needs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    max_schedule_tuples: Mapped[int | None] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LocalControllerStation(Base):
+    """A station behind a local controller (2.0.1 K03, K14): the controller is a station too;
+    a limit set on it (its own NotifyChargingLimit, or the profiles silkcharge sends it) holds
+    for all its stations together."""
+
+    __tablename__ = "local_controller_stations"
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    controller_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), index=True)
+
+
 class SmartProblem(Base):
     """What load management could not do, for the operator: a profile refused, a station over
     its limit, a limit below a car's minimum current, a departure that cannot be met."""
@@ -467,3 +553,429 @@ class DepotVehicle(Base):
     station_id: Mapped[str | None] = mapped_column(String(48))
     evse_id: Mapped[int | None] = mapped_column(Integer)
     id_token: Mapped[str | None] = mapped_column(String(64))
+    # V2G (OCPP 2.1): the driver opted in, the most it discharges (kW), the SoC it keeps while parked
+    v2g: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    max_discharge_kw: Mapped[Decimal | None]
+    min_soc: Mapped[Decimal | None]
+
+
+class SecurityEvent(Base):
+    """The security event list: what a station reported (2.0.1 and 1.6-security
+    SecurityEventNotification) and what the CSMS decided about a station for security reasons
+    (a refused handshake, certificate or downgrade), each with a reason an operator can read.
+    `station_id` is not a foreign key: a refused caller may name a station that does not exist."""
+
+    __tablename__ = "security_events"
+    __table_args__ = (Index("ix_security_events_station", "station_id", "occurred_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str | None] = mapped_column(String(48))
+    origin: Mapped[str] = mapped_column(String(8))  # "station" or "csms"
+    type: Mapped[str] = mapped_column(String(50), index=True)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    tech_info: Mapped[str | None] = mapped_column(String(255))
+    source_address: Mapped[str | None] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NetworkProfileChange(Base):
+    """A network connection profile an operator had written to a station (2.0.1 B09,
+    SetNetworkProfile) or a move of the station to another CSMS (B10: the profile, the
+    NetworkConfigurationPriority and a reset), with each step the station answered."""
+
+    __tablename__ = "network_profile_changes"
+    __table_args__ = (Index("ix_network_profile_changes_station", "station_id", "id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(24))  # "SetNetworkProfile" or "MigrateToCsms"
+    configuration_slot: Mapped[int] = mapped_column(Integer)
+    connection_data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str | None] = mapped_column(String(24))
+    """The outcome: the station's answer to the last step sent, or Failed when none came."""
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- plausibility, CDR review and operator endings (issue 14) -------------------------------------
+
+
+class PlausibilityFlag(Base):
+    """What a station sent that broke a plausibility rule (domain/plausibility.py): the rule,
+    the reason an operator reads, the value as received and what was used instead (None: set
+    aside), and the frame's message id, by which the message log finds the raw frame. A flag
+    with a transaction holds that session's CDR for review; one without (a status report's
+    wrong clock) is the station's own."""
+
+    __tablename__ = "plausibility_flags"
+    __table_args__ = (Index("ix_plausibility_flags_station", "station_id", "at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(48))
+    transaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("transactions.id", ondelete="CASCADE"), index=True
+    )
+    rule: Mapped[str] = mapped_column(String(32), index=True)
+    field: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(100))
+    used: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(500))
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(48))
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class CdrReview(Base):
+    """A CDR built on flagged input: held, not billed, until an operator approves, corrects
+    (the price recomputed from corrected energy and times) or voids it."""
+
+    __tablename__ = "cdr_reviews"
+    cdr_id: Mapped[str] = mapped_column(ForeignKey("cdrs.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    """held, approved, corrected or voided."""
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    held_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(String(500))
+    """The operator's words with the decision."""
+    correction: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """What the operator corrected: energy_wh, started_at, stopped_at as given."""
+    held_totals: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The CDR's totals when it was held, kept whatever the decision."""
+
+
+class TransactionEnding(Base):
+    """An operator ended a transaction its station never stopped, and said why."""
+
+    __tablename__ = "transaction_endings"
+    transaction_id: Mapped[int] = mapped_column(
+        ForeignKey("transactions.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    reason: Mapped[str] = mapped_column(String(500))
+    ended_at: Mapped[datetime]
+    """When the operator ended it (the transaction's stopped_at is when charging ended)."""
+
+# -- regulated price caps: areas, caps, and the tariffs they suspend ------------------------------
+
+
+class JurisdictionRecord(Base):
+    """An area a regulated price cap binds (a city's administrative boundary): every site whose
+    location lies inside the polygon ([lon, lat] rings, the first the outline) is bound."""
+
+    __tablename__ = "jurisdictions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(48), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))
+    polygon: Mapped[list[Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(Text)
+    source_date: Mapped[str | None] = mapped_column(String(32))
+    licence: Mapped[str] = mapped_column(String(200))
+    confidence: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# -- certificates (issue 13: certificate management) ---------------------------------------------
+
+
+class StationCertificate(Base):
+    """A certificate on a station, as silkcharge knows it: one its CA signed from the station's
+    CSR (source "csr"), a chain an operator delivered ("delivered"), a root installed by command
+    ("install"), or one only seen in the station's GetInstalledCertificateIds report ("report",
+    known by its hash data alone, without PEM). `certificate_type` is spelled as OCPP 2.0.1
+    spells it (the 1.6 security extension's names are mapped by its adapter). `status`: Issued
+    (signed, not yet confirmed by the station), Installed, Rejected (the station refused it) or
+    Deleted (deleted by command, or missing from the station's last report)."""
+
+    __tablename__ = "station_certificates"
+    __table_args__ = (Index("ix_station_certificates_station", "station_id", "certificate_type"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    certificate_type: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    hash_algorithm: Mapped[str] = mapped_column(String(8))
+    issuer_name_hash: Mapped[str] = mapped_column(String(128))
+    issuer_key_hash: Mapped[str] = mapped_column(String(128))
+    serial_number: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    issuer: Mapped[str | None] = mapped_column(String(300))
+    not_before: Mapped[datetime | None]
+    not_after: Mapped[datetime | None] = mapped_column(index=True)
+    pem: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PriceCapRecord(Base):
+    """A regulated price cap with its legal source (`body`: the rule as `caps.PriceCapRule`
+    reads it). A withdrawn cap is kept, with the tariffs it suspended, as the record of what
+    bound the network when."""
+
+    __tablename__ = "price_caps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    jurisdiction_id: Mapped[int] = mapped_column(ForeignKey("jurisdictions.id", ondelete="RESTRICT"), index=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    withdrawn_at: Mapped[datetime | None]
+
+
+class TariffSuspension(Base):
+    """A tariff that breaks a cap at a site: an alert for its operator. While it is open
+    (`resolved_at` None) sessions there are charged the tariff's capped price. It is resolved,
+    not deleted, when the tariff, the site, the area or the cap changes so that it holds again."""
+
+    __tablename__ = "tariff_suspensions"
+    __table_args__ = (Index("ix_tariff_suspensions_site", "site_id", "resolved_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tariff_id: Mapped[int] = mapped_column(ForeignKey("tariffs.id", ondelete="CASCADE"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    cap_id: Mapped[int] = mapped_column(ForeignKey("price_caps.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    effective_from: Mapped[date] = mapped_column(Date)
+    """The first local day the tariff breaks the cap (a later VAT change can be the cause)."""
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    resolution: Mapped[str | None] = mapped_column(String(200))
+
+
+# -- analytics roll-ups (planning/rollups.py, issue 14) ---------------------------------------
+
+
+class AnalyticsStationDay(Base):
+    """One station's operations totals for one UTC day (`planning.analytics.StationTotals`), so
+    a year of analytics reads one row per station and day instead of every frame of the year.
+    Durations are whole microseconds; money and energy exact decimals (in JSON as strings)."""
+
+    __tablename__ = "analytics_station_days"
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    sessions: Mapped[int] = mapped_column(Integer)
+    energy_wh: Mapped[Decimal]
+    short_sessions: Mapped[int] = mapped_column(Integer)
+    refused: Mapped[int] = mapped_column(Integer)
+    revenue: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """Currency -> [CDRs, total excl. VAT, total incl. VAT]."""
+    occupied: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """"evse/connector" -> [microseconds in transactions, [24 microseconds by local hour]]."""
+    present_us: Mapped[int] = mapped_column(BigInteger)
+    faulted_us: Mapped[int] = mapped_column(BigInteger)
+    available_us: Mapped[int] = mapped_column(BigInteger)
+    connector_faulted: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """"evse/connector" -> microseconds Faulted."""
+    down_periods: Mapped[int] = mapped_column(Integer)
+    absent_at_start: Mapped[bool] = mapped_column(Boolean)
+    absent_at_end: Mapped[bool] = mapped_column(Boolean)
+    statuses: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """"evse/connector" -> last reported status at the day's end."""
+
+
+class AnalyticsDay(Base):
+    """A UTC day whose totals are in `analytics_station_days` for every station (a station
+    without a row was not registered yet: nothing was heard of it that day)."""
+
+    __tablename__ = "analytics_days"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    rolled_at: Mapped[datetime]
+    checked_until: Mapped[datetime]
+    """Transactions and CDRs changed up to this time are in the day's totals; the roll-up job
+    moves it on after folding in later changes, and a query reads those still newer itself."""
+
+
+# What the roll-up job and an analytics query read to find totals that changed after a day was
+# rolled up: transactions by their change stamp, the running ones, and CDRs by when made.
+Index("ix_transactions_updated_at", Transaction.updated_at)
+Index("ix_transactions_state", Transaction.state)
+Index("ix_cdrs_created_at", ChargeDetailRecord.created_at)
+
+
+class CertificateAuthorityRecord(Base):
+    """The CSMS-managed CA that signs station CSRs when no external CA is configured
+    (settings ca_cert_file / ca_key_file). One row, made by the first process that needs it, so
+    every gateway process of a deployment signs with the same CA. The key is PEM in the database:
+    protect the database accordingly, or configure an external CA (docs/operations.md)."""
+
+    __tablename__ = "certificate_authority"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    key_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- device model, display messages, customer information, external limits (issue 13) ----------
+
+
+class VariableMonitor(Base):
+    """A monitor on a station's device-model variable (2.0.1 N02-N08): one silkcharge set
+    (SetVariableMonitoring, kept with the id the station gave it) or one the station reported
+    (NotifyMonitoringReport: hard-wired and preconfigured monitors too)."""
+
+    __tablename__ = "variable_monitors"
+    __table_args__ = (UniqueConstraint("station_id", "monitor_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    monitor_id: Mapped[int] = mapped_column(Integer)
+    component: Mapped[str] = mapped_column(String(50))
+    component_instance: Mapped[str | None] = mapped_column(String(50))
+    evse_id: Mapped[int | None] = mapped_column(Integer)
+    connector_id: Mapped[int | None] = mapped_column(Integer)
+    variable: Mapped[str] = mapped_column(String(50))
+    variable_instance: Mapped[str | None] = mapped_column(String(50))
+    type: Mapped[str] = mapped_column(String(24))
+    """UpperThreshold, LowerThreshold, Delta, Periodic or PeriodicClockAligned."""
+    value: Mapped[Decimal]
+    severity: Mapped[int] = mapped_column(Integer)
+    """0 (Danger) to 9 (Debug), as OCPP 2.0.1 numbers them."""
+    transaction: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(8))
+    """csms (silkcharge set it) or station (learned from a monitoring report)."""
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeviceEvent(Base):
+    """One NotifyEvent entry: a hard-wired notification (a Problem, say) or what a monitor saw.
+    `variable_monitoring_id` is the station's monitor id, joined to `variable_monitors` when
+    read: a preconfigured monitor silkcharge never heard of keeps its events all the same."""
+
+    __tablename__ = "device_events"
+    __table_args__ = (
+        UniqueConstraint("station_id", "event_id", "occurred_at", name="uq_device_event"),
+        Index("ix_device_events_station", "station_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(Integer)
+    occurred_at: Mapped[datetime]
+    trigger: Mapped[str] = mapped_column(String(16))
+    cause: Mapped[int | None] = mapped_column(Integer)
+    actual_value: Mapped[str] = mapped_column(Text)
+    tech_code: Mapped[str | None] = mapped_column(String(50))
+    tech_info: Mapped[str | None] = mapped_column(Text)
+    cleared: Mapped[bool | None] = mapped_column(Boolean)
+    transaction_id: Mapped[str | None] = mapped_column(String(36))
+    component: Mapped[str] = mapped_column(String(50))
+    component_instance: Mapped[str | None] = mapped_column(String(50))
+    evse_id: Mapped[int | None] = mapped_column(Integer)
+    connector_id: Mapped[int | None] = mapped_column(Integer)
+    variable: Mapped[str] = mapped_column(String(50))
+    variable_instance: Mapped[str | None] = mapped_column(String(50))
+    variable_monitoring_id: Mapped[int | None] = mapped_column(Integer)
+    notification_type: Mapped[str] = mapped_column(String(24))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DisplayMessage(Base):
+    """A message on a station's screen (2.0.1 O01-O06), as the station holds it: one language
+    each. Translations silkcharge sent together share `group_id`, the first one's message id."""
+
+    __tablename__ = "display_messages"
+    __table_args__ = (UniqueConstraint("station_id", "message_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(Integer)
+    group_id: Mapped[int | None] = mapped_column(Integer)
+    priority: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str | None] = mapped_column(String(16))
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    transaction_id: Mapped[str | None] = mapped_column(String(36))
+    """The station's own transaction id, for a message shown only during that session."""
+    display: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    format: Mapped[str] = mapped_column(String(8))
+    language: Mapped[str | None] = mapped_column(String(8))
+    content: Mapped[str] = mapped_column(String(512))
+    source: Mapped[str] = mapped_column(String(8))
+    """csms (silkcharge set it) or station (learned from NotifyDisplayMessages)."""
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StationRequest(Base):
+    """A request whose answer comes back in numbered parts (CustomerInformation,
+    GetMonitoringReport, GetDisplayMessages), stored before it is sent so no part can arrive
+    first. `request_id` is what the station is given; parts for a request silkcharge never
+    made are kept under a row of status Unsolicited."""
+
+    __tablename__ = "station_requests"
+    __table_args__ = (Index("ix_station_requests_lookup", "station_id", "kind", "request_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    request_id: Mapped[int | None] = mapped_column(Integer)
+    asked: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status: Mapped[str | None] = mapped_column(String(24))
+    parts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Customer information: {seqNo: data} as the parts arrived, joined in order into `data`."""
+    data: Mapped[str | None] = mapped_column(Text)
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FirmwarePublication(Base):
+    """A firmware file a local controller publishes to the stations behind it (2.0.1 L03/L04)."""
+
+    __tablename__ = "firmware_publications"
+    __table_args__ = (UniqueConstraint("station_id", "checksum"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    request_id: Mapped[int | None] = mapped_column(Integer)
+    location: Mapped[str | None] = mapped_column(String(512))
+    """None for a status about a publication silkcharge never asked for (kept all the same)."""
+    checksum: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(24))
+    published_locations: Mapped[list[str] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExternalChargingLimit(Base):
+    """A limit an energy management system or grid operator set on a station (2.0.1 K11-K14,
+    NotifyChargingLimit), until ClearedChargingLimit. `evse_id` 0 limits the whole station."""
+
+    __tablename__ = "external_charging_limits"
+    __table_args__ = (UniqueConstraint("station_id", "evse_id", "source"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    evse_id: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(8))
+    grid_critical: Mapped[bool | None] = mapped_column(Boolean)
+    schedules: Mapped[list[Any] | None] = mapped_column(JSON)
+    """The chargingSchedule list as the station sent it (camelCase); None when it named none."""
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EvChargingSchedule(Base):
+    """The charging schedule an ISO 15118 vehicle planned (2.0.1 K15-K17), with its transaction."""
+
+    __tablename__ = "ev_charging_schedules"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    evse_id: Mapped[int] = mapped_column(Integer)
+    transaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("transactions.id", ondelete="SET NULL"), index=True
+    )
+    time_base: Mapped[datetime]
+    schedule: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    """What silkcharge answered: Accepted, or Rejected when it exceeds the limits installed."""
+    reason: Mapped[str | None] = mapped_column(String(500))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- station profiles (issue 13) ------------------------------------------------------------------
+
+
+class StationProfileRecord(Base):
+    """A station profile an operator stored (domain/station_profiles.py): what stations matching
+    it support and need. One with the name of a profile shipped in the package replaces it."""
+
+    __tablename__ = "station_profiles"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    match: Mapped[dict[str, Any]] = mapped_column(JSON)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text)
+    sources: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,9 +8,13 @@ from decimal import Decimal
 from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.types import TypeDecorator
 
+DIGITS_BEFORE_POINT = 14
+"""NUMERIC(20, 6): what an exact decimal column holds, on both engines."""
+
 
 class ExactDecimal(TypeDecorator):
-    """NUMERIC on PostgreSQL; text on SQLite, whose NUMERIC affinity would round-trip through float."""
+    """NUMERIC on PostgreSQL; text on SQLite, whose NUMERIC affinity would round-trip through float.
+    Both refuse a number beyond NUMERIC(20, 6), so SQLite stores nothing PostgreSQL could not."""
 
     impl = Numeric
     cache_ok = True
@@ -24,6 +28,8 @@ class ExactDecimal(TypeDecorator):
         if value is None:
             return None
         value = Decimal(value)
+        if not value.is_finite() or value.adjusted() >= DIGITS_BEFORE_POINT:
+            raise ValueError(f"{value} does not fit an exact decimal column (NUMERIC(20, 6))")
         return str(value) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value, dialect):
@@ -33,9 +39,12 @@ class ExactDecimal(TypeDecorator):
 
 
 def plain(value: Decimal) -> Decimal:
-    """The same number without trailing zeros or exponent: 1700.000000 and 1.7E+3 become 1700."""
+    """The same number without trailing zeros or exponent: 1700.000000 and 1.7E+3 become 1700.
+    Exact at any size (a row stored before the column was bounded may hold 1E+30)."""
+    if not value.is_finite():
+        return value
     normal = value.normalize()
-    return normal.quantize(Decimal(1)) if normal.as_tuple().exponent > 0 else normal
+    return Decimal(int(normal)) if normal.as_tuple().exponent > 0 else normal
 
 
 class UtcDateTime(TypeDecorator):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -19,6 +20,7 @@ from scipy.spatial import cKDTree
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from silkcharge.domain.clock import utcnow
 from silkcharge.domain.compat import Adapter, ChargeOption, best_option
 from silkcharge.domain.connectors import ConnectorStandard
 from silkcharge.domain.geo import haversine_km, project_onto_path
@@ -80,6 +82,9 @@ class ChargingSite:
     operator: str
     connectors: tuple[SiteConnector, ...]
     city: str | None = None
+    occupancy_by_hour: tuple[float, ...] = ()
+    """Share of the site's EVSEs in use at each UTC hour (24 values), from its own sessions of
+    the last `HISTORY_DAYS` days; empty when the site has no history."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,11 +169,15 @@ class SiteIndex:
             tree = cKDTree(_unit_xyz(roads.lat, roads.lon))
             lat = np.array([s.lat for s in self.sites])
             lon = np.array([s.lon for s in self.sites])
-            _, nodes = tree.query(_unit_xyz(lat, lon))
+            self.lat, self.lon = lat, lon
+            self.xyz = _unit_xyz(lat, lon)
+            _, nodes = tree.query(self.xyz)
             self.nodes = np.asarray(nodes, dtype=np.int64)
             self.snap_km = np.array([haversine_km(s.lat, s.lon, roads.lat[n], roads.lon[n])
                                      for s, n in zip(self.sites, self.nodes)])
         else:
+            self.lat = self.lon = np.zeros(0)
+            self.xyz = np.zeros((0, 3))
             self.nodes = np.zeros(0, dtype=np.int64)
             self.snap_km = np.zeros(0)
 
@@ -190,24 +199,48 @@ def sites_along(index: SiteIndex, route: Route, vehicle: Vehicle, corridor_km: f
     position = {node: i for i, node in enumerate(route.nodes)}
     # A site on the route line itself is reached where it lies, even in the middle of a long
     # simplified edge whose nearest node may be a hundred km away; any other site by its
-    # nearest road node, so an off-road detour is never underestimated.
-    along, offset = project_onto_path(
-        route.coords, route.cumulative_km, (s.lat for s in index.sites), (s.lon for s in index.sites)
-    )
+    # nearest road node, so an off-road detour is never underestimated. Only the sites near
+    # the line (found on a 1 km sampling of it) are projected onto it exactly.
+    near = _near_line(route, index.xyz, ON_ROUTE_KM + 1.0)
+    on_line = np.zeros(len(index.sites), dtype=bool)
+    along = np.zeros(len(index.sites))
+    offset = np.full(len(index.sites), np.inf)
+    if len(near):
+        along[near], offset[near] = project_onto_path(
+            route.coords, route.cumulative_km, index.lat[near], index.lon[near])
+        on_line = offset <= ON_ROUTE_KM
+    by_road = (source[index.nodes] >= 0) & (dist[index.nodes] + index.snap_km <= corridor_km)
     found = []
-    for i, (site, node, snap) in enumerate(zip(index.sites, index.nodes, index.snap_km)):
-        if offset[i] <= ON_ROUTE_KM:
+    for i in np.flatnonzero(on_line | by_road):
+        site, node, snap = index.sites[i], int(index.nodes[i]), float(index.snap_km[i])
+        if on_line[i]:
             km, detour = float(along[i]), float(offset[i])
-        elif source[node] >= 0 and float(dist[node]) + float(snap) <= corridor_km:
-            km = route.cumulative_km[position[int(source[node])]]
-            detour = float(dist[node]) + float(snap)
         else:
-            continue
+            km = route.cumulative_km[position[int(source[node])]]
+            detour = float(dist[node]) + snap
         choice = choose(site, vehicle, adapters)
         if choice is not None:
             found.append(SiteOnRoute(choice, km, detour))
     found.sort(key=lambda s: (s.km, s.detour_km, s.choice.site.code))
     return found
+
+
+def _near_line(route: Route, xyz: np.ndarray, km: float) -> np.ndarray:
+    """Indices of the points (unit vectors) within about `km` of the route's line."""
+    path = np.asarray(route.coords, dtype=float)
+    if len(path) == 1:
+        samples = path
+    else:
+        cum = np.asarray(route.cumulative_km, dtype=float)
+        steps = np.maximum(np.ceil(np.diff(cum) / 1.0).astype(np.int64), 1)
+        seg = np.repeat(np.arange(len(steps)), steps)
+        frac = (np.arange(steps.sum()) - np.repeat(np.cumsum(steps) - steps, steps)) / np.repeat(steps, steps)
+        samples = path[seg] + (path[seg + 1] - path[seg]) * frac[:, None]
+        samples = np.vstack([samples, path[-1:]])
+    tree = cKDTree(_unit_xyz(samples[:, 0], samples[:, 1]))
+    chord = (km + 1.0) / 6371.0
+    dist, _ = tree.query(xyz, distance_upper_bound=chord)
+    return np.flatnonzero(np.isfinite(dist))
 
 
 def _unit_xyz(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -246,6 +279,31 @@ def connector_availability(status: str | None, *, station_down: bool,
     return Availability.UNKNOWN
 
 
+HISTORY_DAYS = 28
+
+
+def occupancy_by_hour(intervals: Iterable[tuple[datetime, datetime]], evses: int,
+                      since: datetime, until: datetime) -> tuple[float, ...]:
+    """Mean share of `evses` in use at each UTC hour of the day over [since, until), from
+    (start, stop) intervals of sessions. Empty when nothing is known."""
+    if evses <= 0 or until <= since:
+        return ()
+    busy = [0.0] * 24
+    seen = False
+    for start, stop in intervals:
+        start, stop = max(start, since), min(stop, until)
+        while start < stop:
+            seen = True
+            hour_end = start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+            piece = min(hour_end, stop)
+            busy[start.hour] += (piece - start).total_seconds() / 3600
+            start = piece
+    if not seen:
+        return ()
+    days = (until - since).total_seconds() / 86400
+    return tuple(min(b / (evses * days), 1.0) for b in busy)
+
+
 async def load_charging_sites(sessions: async_sessionmaker) -> list[ChargingSite]:
     """Every stored site with at least one connector, with live availability.
 
@@ -266,8 +324,18 @@ async def load_charging_sites(sessions: async_sessionmaker) -> list[ChargingSite
         active = set((await session.execute(
             select(Transaction.station_id, Transaction.evse_id).where(Transaction.state == "Active")
         )).all())
+        now = utcnow()
+        since = now - timedelta(days=HISTORY_DAYS)
+        history = (await session.execute(
+            select(Transaction.station_id, Transaction.started_at, Transaction.stopped_at)
+            .where(Transaction.started_at >= since - timedelta(days=1))
+        )).all()
     by_site: dict[str, tuple[Any, str, list[SiteConnector]]] = {}
+    site_of: dict[str, str] = {}
+    evses: dict[str, set[tuple[str, int]]] = {}
     for site, operator, online, last_seen, connector in rows:
+        site_of[connector.station_id] = site.code
+        evses.setdefault(site.code, set()).add((connector.station_id, connector.evse_id))
         try:
             standard = ConnectorStandard(connector.standard)
         except ValueError:
@@ -278,9 +346,20 @@ async def load_charging_sites(sessions: async_sessionmaker) -> list[ChargingSite
         )
         entry = by_site.setdefault(site.code, (site, operator, []))
         entry[2].append(SiteConnector(standard, float(connector.max_power_kw), availability))
+    intervals: dict[str, list[tuple[datetime, datetime]]] = {}
+    for station_id, started, stopped in history:
+        code = site_of.get(station_id)
+        if code is not None:
+            intervals.setdefault(code, []).append((_aware(started), _aware(stopped or now)))
     return [
         ChargingSite(code=site.code, name=site.name, lat=site.lat, lon=site.lon,
                      country=site.country, operator=operator, connectors=tuple(connectors),
-                     city=site.city)
+                     city=site.city,
+                     occupancy_by_hour=occupancy_by_hour(intervals.get(site.code, ()),
+                                                         len(evses[site.code]), since, now))
         for site, operator, connectors in by_site.values()
     ]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)

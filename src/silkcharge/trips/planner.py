@@ -1,34 +1,35 @@
 """Charging stops for a long drive: the plan that minimises total time, for one vehicle.
 
 Total time = driving + charging + a fixed overhead per stop + border waits (+ the wait at a busy
-station). The search runs on a station graph laid along the road route:
+station, + the wait for a crossing to open). The search runs on a station graph laid along the
+road route:
 
 1. The route of each part of the trip (origin, waypoints, destination) comes from the road
-   graph. Every charging site within `corridor_km` road km of the route where the vehicle can
-   charge becomes a node at the route km where its detour leaves the route.
-2. A leg between two nodes of one part is the route between their km plus both detours (a
-   site is left the way it was reached). The legs go forward only, so the graph is a DAG.
-   Energy per leg = km x consumption x `consumption_factor`; drive time = km / `speed_kmh`;
-   the border waits of the crossings the route passes between the two km are added.
+   graph, with the closures of the trip's date. Every charging site within `corridor_km` road
+   km of the route where the vehicle can charge becomes a node at the route km where its
+   detour leaves the route.
+2. Every road edge of the route gets its energy from the vehicle's `EnergyModel` (speed of its
+   road class, rise, temperature of the date and place); cumulated per route vertex, they give
+   each leg's energy, its peak (the most spent between its ends: a pass mid-leg) and its hours.
+   Legs go forward only, so the graph is a DAG.
 3. Labels (time, state of charge on arrival) are set node by node in route order, keeping only
-   labels no other label dominates (less or equal time and more or equal charge). At a site a
-   label may charge to any candidate target: every `soc_step` % up to `max_charge_soc`, plus,
-   for every node reachable from there, the exact charge that arrives at it with the minimum.
-   Charging time is exact for the vehicle's piecewise-linear curve capped by the connector,
-   the car and the adapter (`ChargingCurve.time_to_charge`).
+   labels no other label dominates. A node pulls every departure label before it in one
+   vectorised step; an arrival must keep its minimum and never dip below `min_arrival_soc` on
+   the way. At a site a label may charge to any candidate target: every `soc_step` % up to
+   `max_charge_soc`, plus, for every node reachable from there, the exact charge that gets
+   there with the minimum. Charging time is exact for the vehicle's piecewise-linear curve
+   capped by the connector, the car and the adapter, tabulated per cap (`_HoursTable`), and
+   slowed by a cold battery.
 
-The plan is optimal among plans whose departure charges are candidate targets. "Just enough to
-reach the next stop (or the destination) with the minimum" is the charge the best plans use
-most, and it is exact; a continuous optimum that charges to a level between two grid points
-(where two stops' marginal powers equal) is missed by at most one grid step per stop:
-`soc_step`/100 x battery / power at that level, about two minutes for 5 % of a 75 kWh battery
-at 100 kW. See docs/trips.md.
+The plan is optimal among plans whose departure charges are candidate targets; a continuous
+optimum between two grid points is missed by at most one grid step per stop. Refusals and
+notes are message codes (`trips.explain`). See docs/trips.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -37,6 +38,15 @@ import numpy as np
 
 from silkcharge.domain.compat import Adapter, ChargeOption, load_adapters
 from silkcharge.domain.vehicles import Vehicle
+from silkcharge.trips.energy import (
+    BATTERY_WARMING_C,
+    REFERENCE_TEMP_C,
+    EnergyModel,
+    charge_rate_factor,
+    cycle_factor,
+    load_climate,
+)
+from silkcharge.trips.explain import Message, Surface, render
 from silkcharge.trips.network import (
     ChargingSite,
     SiteChoice,
@@ -45,7 +55,7 @@ from silkcharge.trips.network import (
     site_choice,
     sites_along,
 )
-from silkcharge.trips.roads import NoRoute, Place, RoadGraph, Route
+from silkcharge.trips.roads import CLASS_SPEED_KMH, NoRoute, Place, RoadGraph, Route
 
 __all__ = [
     "ChargeStop",
@@ -68,7 +78,18 @@ Where = str | tuple[float, float]
 
 
 class TripError(ValueError):
-    """The request cannot be planned as given; the message says what to change."""
+    """The request cannot be planned as given; `explanation` says why, as a message code with
+    parameters and the options that would help (see `trips.explain`); str() is the English
+    wording with the API's field names."""
+
+    def __init__(self, explanation: Message | str) -> None:
+        if isinstance(explanation, str):
+            explanation = Message("bad_input", {"detail": explanation})
+        self.explanation = explanation
+        super().__init__(render(explanation))
+
+    def render(self, surface: Surface = "api") -> str:
+        return render(self.explanation, surface)
 
 
 class Unreachable(TripError):
@@ -78,9 +99,9 @@ class Unreachable(TripError):
 class NoFeasiblePlan(TripError):
     """Roads exist, but the vehicle cannot reach the destination with the chargers on the way."""
 
-    def __init__(self, message: str, *, stretch_km: float | None = None,
+    def __init__(self, explanation: Message | str, *, stretch_km: float | None = None,
                  between: tuple[str, str] | None = None) -> None:
-        super().__init__(message)
+        super().__init__(explanation)
         self.stretch_km = stretch_km
         self.between = between
 
@@ -126,14 +147,16 @@ class TripRequest:
     min_arrival_soc: float = 10.0
     """The least charge on arriving at a charging stop or a waypoint."""
     min_destination_soc: float = 15.0
-    max_charge_soc: float = 80.0
-    """Charge at most to this level at a stop (the curve tapers above it)."""
+    max_charge_soc: float = 100.0
+    """Charge at most to this level at a stop. The plan charges to what the next legs need and
+    weighs the curve's taper itself; lower this only to protect the battery."""
     overhead_min: float = 5.0
     """Per stop: parking, plugging in, paying."""
     speed_kmh: float = 80.0
-    """Average driving speed; the road graph has no road classes to do better."""
+    """Average speed on main roads; mountain roads and passes drive at their class speeds
+    (`roads.CLASS_SPEED_KMH`), never faster than this."""
     consumption_factor: float = 1.0
-    """Multiplies the catalog consumption: about 1.3 in a Central Asian winter, 1.1 at 110 km/h."""
+    """An extra multiplier on the energy model (1: none). Weather comes from the date."""
     avoid_borders: tuple[str, ...] = ()
     """Crossing ids or names, or country pairs such as "KZ-KG"."""
     prefer_operators: tuple[str, ...] = ()
@@ -161,6 +184,8 @@ class TripRequest:
                 f"the minimum arrival charge ({self.min_arrival_soc:g} %) must be below the "
                 f"maximum charge per stop ({self.max_charge_soc:g} %): lower the minimum or "
                 "raise the maximum")
+        if self.speed_kmh > 200:
+            raise TripError(f"speed_kmh must be at most 200, got {self.speed_kmh}")
         if self.min_destination_soc > max(self.max_charge_soc, self.start_soc):
             raise TripError(
                 f"the minimum charge at the destination ({self.min_destination_soc:g} %) is above "
@@ -192,6 +217,8 @@ class CrossingOnLeg:
     countries: tuple[str, str]
     wait_min: float
     hours: str
+    opening_wait_min: float = 0.0
+    """Extra wait because the crossing is closed at the planned arrival (needs depart_at)."""
 
 
 @dataclass(frozen=True)
@@ -217,6 +244,9 @@ class ChargeStop:
     depart_at: datetime | None = None
     cost_note: str | None = None
     """Why `cost` is None."""
+    wait_basis: str = "none"
+    """Where `wait_min` comes from: "live" (all plugs busy now), "history" (the site's own
+    occupancy at the arrival hour) or "none"."""
 
     @property
     def average_kw(self) -> float:
@@ -237,6 +267,16 @@ class Leg:
     """The charging stop at the end of this leg (None at a waypoint or the destination)."""
     depart_at: datetime | None = None
     arrive_at: datetime | None = None
+    energy_kwh: float = 0.0
+    """Battery energy the leg takes (regeneration counted)."""
+    climb_m: float = 0.0
+    descent_m: float = 0.0
+    lowest_soc: float = 0.0
+    """The least charge anywhere on the leg (at a pass, it can be below the arrival charge)."""
+    temp_c: float | None = None
+    """Mean normal temperature on the leg for the trip's date; None without a date."""
+    profile: tuple[tuple[float, float | None, float], ...] = ()
+    """(km from the leg's start, elevation m or None where unknown, SoC %) along the leg."""
 
 
 @dataclass(frozen=True)
@@ -253,6 +293,8 @@ class TripPlan:
     candidates: int = 0
     """Charging sites the search considered."""
     assumptions: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[Message, ...] = ()
+    """The warnings as message codes with parameters (same order as `warnings`)."""
 
     @property
     def stops(self) -> tuple[ChargeStop, ...]:
@@ -269,6 +311,10 @@ class TripPlan:
     @property
     def border_wait_min(self) -> float:
         return sum(leg.border_wait_min for leg in self.legs)
+
+    @property
+    def energy_kwh(self) -> float:
+        return sum(leg.energy_kwh for leg in self.legs)
 
     @property
     def charge_min(self) -> float:
@@ -328,6 +374,20 @@ class _Node:
     detour_km: float = 0.0
     part: int = 0
     choice: SiteChoice | None = None
+    local_km: float = 0.0
+    """Km from the start of its part's route (for a waypoint: the end of the route it closes)."""
+
+
+@dataclass
+class _Profile:
+    """One part's route with what the vehicle spends along it, cumulated per route vertex."""
+
+    cum_km: np.ndarray
+    cum_kwh: np.ndarray
+    cum_hours: np.ndarray
+    elev: np.ndarray
+    edge_temp: np.ndarray
+    """Temperature per edge (°C); the reference where the trip has no date."""
 
 
 @dataclass
@@ -342,6 +402,21 @@ class _Graph:
     crossings: list[tuple[float, Any]]
     routes: list[Route]
     names: list[str]
+    profiles: list[_Profile]
+    gkwh: np.ndarray
+    """Energy spent from the origin to each node's point on the route (kWh)."""
+    ghours: np.ndarray
+    """Driving hours from the origin to each node's point on the route."""
+    peak_next: np.ndarray
+    """Most energy spent (cumulated from the origin) between a node and the next one."""
+    detour_kwh: np.ndarray
+    detour_hours: np.ndarray
+    charge_factor: np.ndarray
+    """Share of the warm charging power at each node (cold batteries charge slower)."""
+    temp: np.ndarray
+    """Temperature at each node (°C), the reference without a date."""
+    model: EnergyModel
+    day: date | None
 
 
 def _label(where: Where, roads: RoadGraph) -> tuple[Any, str]:
@@ -350,6 +425,35 @@ def _label(where: Where, roads: RoadGraph) -> tuple[Any, str]:
         return place, place.name
     lat, lon = where
     return (float(lat), float(lon)), f"{lat:.4f}, {lon:.4f}"
+
+
+def _speeds(request: TripRequest) -> np.ndarray:
+    """km/h per road class (index of `roads.ROAD_CLASSES`)."""
+    main = request.speed_kmh
+    return np.array([main, min(CLASS_SPEED_KMH["mountain"], main), min(CLASS_SPEED_KMH["pass"], main)])
+
+
+def _profile(roads: RoadGraph, route: Route, model: EnergyModel, speeds: np.ndarray,
+             day: date | None) -> _Profile:
+    nodes = np.asarray(route.nodes, dtype=np.int64)
+    edges = np.asarray(route.edges, dtype=np.int64)
+    cum_km = np.asarray(route.cumulative_km, dtype=float)
+    elev = roads.elev[nodes]
+    if len(edges) == 0:
+        return _Profile(cum_km, np.zeros(1), np.zeros(1), elev, np.full(0, REFERENCE_TEMP_C))
+    u, v = nodes[:-1], nodes[1:]
+    rise = np.where(roads.edge_a[edges] == u, roads.edge_rise[edges], -roads.edge_rise[edges])
+    speed = speeds[roads.edge_class[edges]]
+    mid_elev = (elev[:-1] + elev[1:]) / 2
+    if day is None:
+        temp = np.full(len(edges), REFERENCE_TEMP_C)
+    else:
+        temp = load_climate().temperature((roads.lat[u] + roads.lat[v]) / 2,
+                                          (roads.lon[u] + roads.lon[v]) / 2, mid_elev, day)
+    km = roads.km[edges]
+    kwh = model.edge_kwh(km, speed, rise, temp, mid_elev)
+    return _Profile(cum_km, np.concatenate([[0.0], np.cumsum(kwh)]),
+                    np.concatenate([[0.0], np.cumsum(km / speed)]), elev, temp)
 
 
 def _build_graph(request: TripRequest, index: SiteIndex, adapters: Sequence[Adapter],
@@ -363,7 +467,11 @@ def _build_graph(request: TripRequest, index: SiteIndex, adapters: Sequence[Adap
         try:
             routes.append(roads.shortest_path(a, b, **road_options))
         except NoRoute:
-            raise Unreachable(_no_road_message(name_a, name_b, request, closed_on)) from None
+            raise Unreachable(_why_no_road(roads, a, b, name_a, name_b, request,
+                                           closed_on)) from None
+    model = EnergyModel.for_vehicle(request.vehicle, extra_factor=request.consumption_factor)
+    speeds = _speeds(request)
+    profiles = [_profile(roads, route, model, speeds, closed_on) for route in routes]
     chooser = _chooser(request)
     nodes = [_Node("origin", points[0][1], 0.0)]
     crossings: list[tuple[float, Any]] = []
@@ -373,18 +481,59 @@ def _build_graph(request: TripRequest, index: SiteIndex, adapters: Sequence[Adap
                                                adapters, choose=chooser, **road_options)
         for item in found:
             nodes.append(_Node("site", item.choice.site.name, offset + item.km, item.detour_km,
-                               part, item.choice))
+                               part, item.choice, item.km))
         crossings.extend((offset + p.km, p.crossing) for p in route.border_crossings)
         offset += route.km
         last = part == len(routes) - 1
         nodes.append(_Node("destination" if last else "via", points[part + 1][1], offset,
-                           part=part))
+                           part=part, local_km=route.km))
     barrier = _barriers(nodes)
     cross_gkm = np.array([k for k, _ in crossings])
     waits = np.array([c.typical_wait_min for _, c in crossings])
+    energy = _node_energy(nodes, profiles, model, speeds[0], closed_on)
     return _Graph(nodes, np.array([n.gkm for n in nodes]), np.array([n.detour_km for n in nodes]),
                   barrier, cross_gkm, np.concatenate([[0.0], np.cumsum(waits)]), crossings, routes,
-                  [p[1] for p in points])
+                  [p[1] for p in points], profiles, *energy, model, closed_on)
+
+
+def _node_energy(nodes: list[_Node], profiles: list[_Profile], model: EnergyModel,
+                 main_speed: float, day: date | None):
+    """Per node: cumulated kWh and hours, the peak kWh before the next node, the one-way
+    detour's kWh and hours, the charging-power factor and the temperature."""
+    n = len(nodes)
+    kwh_offset = np.concatenate([[0.0], np.cumsum([p.cum_kwh[-1] for p in profiles])])
+    hour_offset = np.concatenate([[0.0], np.cumsum([p.cum_hours[-1] for p in profiles])])
+    gkwh, ghours, temp = np.zeros(n), np.zeros(n), np.full(n, REFERENCE_TEMP_C)
+    for k, node in enumerate(nodes):
+        if node.kind == "origin":
+            prof = profiles[0]
+            temp[k] = prof.edge_temp[0] if len(prof.edge_temp) else REFERENCE_TEMP_C
+            continue
+        prof = profiles[node.part]
+        gkwh[k] = kwh_offset[node.part] + np.interp(node.local_km, prof.cum_km, prof.cum_kwh)
+        ghours[k] = hour_offset[node.part] + np.interp(node.local_km, prof.cum_km, prof.cum_hours)
+        if len(prof.edge_temp):
+            at = min(int(np.searchsorted(prof.cum_km, node.local_km, side="right")) - 1,
+                     len(prof.edge_temp) - 1)
+            temp[k] = prof.edge_temp[max(at, 0)]
+    peak = np.maximum(gkwh, np.roll(gkwh, -1))
+    for k in range(n - 1):
+        a, b = nodes[k], nodes[k + 1]
+        part = a.part + 1 if a.kind == "via" else a.part
+        start = 0.0 if a.kind in ("origin", "via") else a.local_km
+        if b.part != part:
+            continue
+        prof = profiles[part]
+        lo = int(np.searchsorted(prof.cum_km, start, side="right"))
+        hi = int(np.searchsorted(prof.cum_km, b.local_km, side="left"))
+        if hi > lo:
+            peak[k] = max(peak[k], kwh_offset[part] + float(prof.cum_kwh[lo:hi].max()))
+    detour = np.array([nd.detour_km for nd in nodes])
+    detour_kwh = model.edge_kwh(detour, main_speed, 0.0, temp) * (detour > 0)
+    detour_hours = detour / main_speed
+    factor = (charge_rate_factor(temp + BATTERY_WARMING_C) if day is not None
+              else np.ones(n))  # no date: a warm battery
+    return gkwh, ghours, peak, detour_kwh, detour_hours, factor, temp
 
 
 def _barriers(nodes: list[_Node]) -> np.ndarray:
@@ -412,15 +561,49 @@ def _chooser(request: TripRequest) -> Callable[..., SiteChoice | None]:
     return choose
 
 
-def _no_road_message(a: str, b: str, request: TripRequest, closed_on: date | None) -> str:
-    limits = []
+def _why_no_road(roads: RoadGraph, a: Any, b: Any, name_a: str, name_b: str,
+                 request: TripRequest, closed_on: date | None) -> Message:
+    """The real blocker: a crossing closed to private cars, a closure on the date, an avoided
+    border, or no road at all. Each is tested by lifting that one restriction."""
+    where = {"from": name_a, "to": name_b}
     if request.avoid_borders:
-        limits.append(f"avoiding {', '.join(request.avoid_borders)}")
+        try:
+            roads.shortest_path(a, b, closed_on=closed_on)
+        except NoRoute:
+            pass
+        else:
+            return Message("borders_avoided", {**where, "avoided": list(request.avoid_borders)},
+                           ("allow_borders",))
+    options = {"avoid_borders": request.avoid_borders, "closed_on": closed_on}
+    try:
+        route = roads.shortest_path(a, b, private_car=False, **options)
+    except NoRoute:
+        pass
+    else:
+        closed = [p.crossing.name for p in route.border_crossings
+                  if not p.crossing.open_to_private_cars]
+        if closed:
+            return Message("crossing_closed_to_private_cars", {**where, "crossings": closed},
+                           ("other_vehicle_or_route",))
     if closed_on is not None:
-        limits.append(f"with the seasonal closures of {closed_on.isoformat()}")
-    limits.append("using only crossings open to private cars")
-    return (f"no road from {a} to {b} {' and '.join(limits)}: allow another border crossing or "
-            "choose another date or waypoint")
+        try:
+            route = roads.shortest_path(a, b, avoid_borders=request.avoid_borders,
+                                        private_car=False)
+        except NoRoute:
+            pass
+        else:
+            closures = [p.crossing.name for p in route.border_crossings
+                        if p.crossing.closed_on(closed_on)]
+            closures += [h.name for h in route.hazards if h.closed_on(closed_on)]
+            private = [p.crossing.name for p in route.border_crossings
+                       if not p.crossing.open_to_private_cars]
+            if private:
+                return Message("crossing_closed_to_private_cars", {**where, "crossings": private},
+                               ("other_vehicle_or_route",))
+            return Message("closed_on_date", {**where, "date": closed_on.isoformat(),
+                                              "closures": closures or ["a seasonal closure"]},
+                           ("other_date",))
+    return Message("no_road", where, ("other_vehicle_or_route",))
 
 
 # ---- the search -------------------------------------------------------------------------
@@ -433,76 +616,131 @@ class _Search:
         self.r = request
         self.g = graph
         v = request.vehicle
-        self.soc_per_km = v.consumption_wh_km * request.consumption_factor / 1000 / v.battery_kwh * 100
+        self.soc_per_kwh = 100.0 / v.battery_kwh
         self.grid = _grid(request.soc_step, request.max_charge_soc)
         self.prefer = {o.casefold() for o in request.prefer_operators}
-        self._full: dict[tuple[float, float], float] = {}
+        self.hours_table = _HoursTable(v.curve, v.battery_kwh)
         n = len(graph.nodes)
-        self.incoming: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(n)]
+        self.floor = np.array([request.min_destination_soc if node.kind == "destination"
+                               else request.min_arrival_soc for node in graph.nodes])
         self.front: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [
             (np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)) for _ in range(n)]
-        self.dep_node: list[int] = []
-        self.dep_label: list[int] = []
-        self.dep_soc: list[float] = []
+        # departure labels of every node so far, in node order (so a node's predecessors'
+        # labels are one contiguous slice): node, time, SoC, and the arrival label it left from
+        self._dep = _Labels()
+        self.first_dep = np.zeros(n + 1, dtype=np.int64)
+        """Index of each node's first departure label."""
+        self.segment = np.zeros(n, dtype=np.int64)
+        """For each node, the waypoint (or origin) its legs may start from at the earliest."""
+        start = 0
+        for k, node in enumerate(graph.nodes):
+            self.segment[k] = start
+            if node.kind == "via":
+                start = k
+        self.cross_lo = np.searchsorted(graph.cross_gkm, graph.gkm, side="left")
 
-    # hours to charge from 0 to `soc` at this cap: differences give exact session times
-    def full_hours(self, cap: float, soc: float) -> float:
-        key = (cap, soc)
-        hours = self._full.get(key)
-        if hours is None:
-            v = self.r.vehicle
-            hours = v.curve.time_to_charge(0.0, min(soc, 100.0), v.battery_kwh, cap)
-            self._full[key] = hours
-        return hours
+    @property
+    def dep_node(self) -> np.ndarray:
+        return self._dep.node[:self._dep.size]
+
+    @property
+    def dep_label(self) -> np.ndarray:
+        return self._dep.label[:self._dep.size]
+
+    @property
+    def dep_soc(self) -> np.ndarray:
+        return self._dep.soc[:self._dep.size]
+
+    def full_hours(self, i: int, socs: np.ndarray) -> np.ndarray:
+        """Hours to charge from 0 to each SoC at node i (its cap and its cold-battery factor):
+        differences give exact session times."""
+        node = self.g.nodes[i]
+        assert node.choice is not None
+        return self.hours_table.hours(node.choice.option.power_kw, socs) / self.g.charge_factor[i]
 
     def min_soc(self, j: int) -> float:
-        return (self.r.min_destination_soc if self.g.nodes[j].kind == "destination"
-                else self.r.min_arrival_soc)
+        return float(self.floor[j])
 
-    def successors(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(node ids, SoC used, hours of driving and border waits) of legs from node i."""
+    def successors(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(node ids, SoC used, most SoC used on the way, hours of driving and border waits)
+        of the legs from node i."""
         g = self.g
         j = np.arange(i + 1, g.barrier[i] + 1)
-        km = g.gkm[j] - g.gkm[i] + g.detour[i] + g.detour[j]
+        used = g.gkwh[j] - g.gkwh[i] + g.detour_kwh[i] + g.detour_kwh[j]
+        peak = np.maximum.accumulate(g.peak_next[i:g.barrier[i]]) - g.gkwh[i] + g.detour_kwh[i]
+        peak = np.maximum(peak, used)
         lo = np.searchsorted(g.cross_gkm, g.gkm[i], side="left")
         hi = np.searchsorted(g.cross_gkm, g.gkm[j], side="left")
         wait_min = g.cross_wait_cum[hi] - g.cross_wait_cum[lo]
-        return j, km * self.soc_per_km, km / self.r.speed_kmh + wait_min / 60
+        hours = g.ghours[j] - g.ghours[i] + g.detour_hours[i] + g.detour_hours[j] + wait_min / 60
+        return j, used * self.soc_per_kwh, peak * self.soc_per_kwh, hours
 
     def run(self) -> int | None:
-        """Index of the best label at the destination in `self.front[-1]`, or None."""
+        """Index of the best label at the destination in `self.front[-1]`, or None.
+
+        Nodes are settled in route order. A node pulls every departure label of the nodes
+        before it in its segment and keeps the arrivals no other arrival dominates; all legs
+        into a node are evaluated in one vectorised step."""
         g = self.g
-        start = self.r.start_soc
-        self.front[0] = (np.zeros(1), np.array([start]), np.array([-1]))
+        self.front[0] = (np.zeros(1), np.array([self.r.start_soc]), np.array([-1]))
         for i, node in enumerate(g.nodes):
             if i > 0:
-                self.front[i] = _pareto(self.incoming[i])
-                self.incoming[i] = []
+                self.front[i] = self.arrivals(i)
+            self.first_dep[i] = self._dep.size
             t, a, _ = self.front[i]
             if len(t) == 0 or node.kind == "destination":
                 continue
             if node.kind == "site":
-                dep_t, dep_s, dep_ids = self.departures(i)
+                dep_t, dep_s, labels = self.departures(i)
             else:
-                dep_t, dep_s = t, a
-                dep_ids = self._record(i, np.arange(len(t)), a)
-            self.propagate(i, dep_t, dep_s, dep_ids)
+                dep_t, dep_s, labels = t, a, np.arange(len(t))
+            self._dep.add(i, dep_t, dep_s, labels)
+        self.first_dep[len(g.nodes)] = self._dep.size
         t, a, _ = self.front[-1]
         ok = np.flatnonzero(a >= self.r.min_destination_soc - _EPS)
         return None if len(ok) == 0 else int(ok[np.argmin(t[ok])])
 
+    def arrivals(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pareto arrivals at node j from every departure label of its segment."""
+        g = self.g
+        start = int(self.segment[j])
+        reach = np.maximum.accumulate(g.peak_next[start:j][::-1])[::-1]
+        # only nodes from which a full battery can get here hold useful labels
+        near = np.flatnonzero((reach - g.gkwh[start:j]) * self.soc_per_kwh
+                              <= 100.0 - self.r.min_arrival_soc + _EPS)
+        if len(near) == 0:
+            return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
+        lo, hi = int(self.first_dep[start + near[0]]), self._dep.size
+        if hi == lo:
+            return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
+        dn = self._dep.node[lo:hi]
+        ds = self._dep.soc[lo:hi]
+        used = (g.gkwh[j] - g.gkwh[dn] + g.detour_kwh[dn] + g.detour_kwh[j]) * self.soc_per_kwh
+        peak = np.maximum((reach[dn - start] - g.gkwh[dn] + g.detour_kwh[dn]) * self.soc_per_kwh,
+                          used)
+        arrive = np.minimum(ds - used, 100.0)
+        ok = (arrive >= self.floor[j] - _EPS) & (ds - peak >= self.r.min_arrival_soc - _EPS)
+        if not ok.any():
+            return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
+        rows = np.flatnonzero(ok)
+        dn = dn[rows]
+        wait_min = (g.cross_wait_cum[self.cross_lo[j]] - g.cross_wait_cum[self.cross_lo[dn]])
+        hours = (g.ghours[j] - g.ghours[dn] + g.detour_hours[dn] + g.detour_hours[j]
+                 + wait_min / 60)
+        return _pareto(self._dep.time[lo:hi][rows] + hours, arrive[rows], rows + lo)
+
     def departures(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(time, SoC, arrival label) of the useful departures after charging at site i."""
         node = self.g.nodes[i]
         assert node.choice is not None
-        cap = node.choice.option.power_kw
         t, a, _ = self.front[i]
-        j, used, _ = self.successors(i)
-        needed = used + np.array([self.min_soc(k) for k in j])
+        j, used, peak, _ = self.successors(i)
+        needed = np.maximum(used + self.floor[j], peak + self.r.min_arrival_soc)
         targets = np.unique(np.concatenate([
             self.grid, needed[needed <= self.r.max_charge_soc + _EPS]]))
-        fixed = self.r.overhead_min / 60 + self._wait_hours(node) + self._penalty_hours(node)
+        fixed = self.r.overhead_min / 60 + self._penalty_hours(node)
         order = np.argsort(a)
-        key = t[order] - np.array([self.full_hours(cap, s) for s in a[order]])
+        key = t[order] + self.wait_hours(i, t[order])[0] - self.full_hours(i, a[order])
         best_key = np.minimum.accumulate(key)
         # a label may charge to any target above its own arrival charge
         count = np.searchsorted(a[order], targets - _EPS, side="left")
@@ -512,32 +750,35 @@ class _Search:
             return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
         running_arg = np.maximum.accumulate(np.where(key <= best_key, np.arange(len(key)), 0))
         label_pos = running_arg[count - 1]
-        dep_t = best_key[count - 1] + np.array([self.full_hours(cap, s) for s in targets]) + fixed
+        dep_t = best_key[count - 1] + self.full_hours(i, targets) + fixed
         keep = _pareto_mask(dep_t, targets)
-        ids = self._record(i, order[label_pos[keep]], targets[keep])
-        return dep_t[keep], targets[keep], ids
+        return dep_t[keep], targets[keep], order[label_pos[keep]]
 
-    def propagate(self, i: int, dep_t: np.ndarray, dep_s: np.ndarray, dep_ids: np.ndarray) -> None:
-        if len(dep_t) == 0:
-            return
-        j, used, hours = self.successors(i)
-        arrive = dep_s[:, None] - used[None, :]
-        floor = np.array([self.min_soc(k) for k in j])
-        ok = arrive >= floor[None, :] - _EPS
-        for col in np.flatnonzero(ok.any(axis=0)):
-            rows = ok[:, col]
-            self.incoming[j[col]].append((dep_t[rows] + hours[col], arrive[rows, col], dep_ids[rows]))
+    def wait_hours(self, i: int, t: np.ndarray) -> tuple[np.ndarray, str]:
+        """Expected wait (hours) at site i for arrivals `t` hours after departure, and its basis.
 
-    def _record(self, i: int, labels: np.ndarray, socs: np.ndarray) -> np.ndarray:
-        first = len(self.dep_node)
-        self.dep_node.extend([i] * len(labels))
-        self.dep_label.extend(int(x) for x in labels)
-        self.dep_soc.extend(float(x) for x in socs)
-        return np.arange(first, first + len(labels))
-
-    def _wait_hours(self, node: _Node) -> float:
+        Live state ("live": all compatible plugs busy now) holds for arrivals within the first
+        hour. Later, or when the site is not busy now, the site's own occupancy at the arrival's
+        UTC hour predicts it ("history"): with a share p of its EVSEs in use and n compatible
+        plugs, all are taken with probability p^n, and then the wait is `busy_wait_min`. Needs
+        `depart_at` to know the hour; without history or a clock only the live state counts.
+        """
+        node = self.g.nodes[i]
         assert node.choice is not None
-        return (self.r.busy_wait_min or 0.0) / 60 if node.choice.busy else 0.0
+        full = (self.r.busy_wait_min if self.r.busy_wait_min is not None else 20.0) / 60
+        live = full if node.choice.busy else 0.0
+        history = node.choice.site.occupancy_by_hour
+        start = self.r.depart_at
+        if not history or start is None:
+            return np.full(len(t), live), "live" if live else "none"
+        hour = ((start.hour + start.minute / 60 + np.asarray(t)) // 1 % 24).astype(np.int64)
+        plugs = sum(1 for c in node.choice.site.connectors
+                    if c.standard is node.choice.option.standard) or 1
+        predicted = np.asarray(history)[hour] ** plugs * full
+        soon = np.asarray(t) < 1.0
+        waits = np.where(soon, np.maximum(live, predicted), predicted)
+        basis = "live" if live and bool(soon.all()) else "history"
+        return waits, basis
 
     def _penalty_hours(self, node: _Node) -> float:
         assert node.choice is not None
@@ -556,10 +797,81 @@ class _Search:
             dep = int(prev[label])
             if dep < 0:
                 break
-            departure = self.dep_soc[dep]
-            node, label = self.dep_node[dep], self.dep_label[dep]
+            departure = float(self._dep.soc[dep])
+            node, label = int(self._dep.node[dep]), int(self._dep.label[dep])
         out.reverse()
         return out
+
+
+class _Labels:
+    """Growing arrays of departure labels (amortised appends, no Python lists)."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.size = 0
+        self.node = np.zeros(capacity, dtype=np.int64)
+        self.time = np.zeros(capacity)
+        self.soc = np.zeros(capacity)
+        self.label = np.zeros(capacity, dtype=np.int64)
+
+    def add(self, node: int, times: np.ndarray, socs: np.ndarray, labels: np.ndarray) -> None:
+        end = self.size + len(times)
+        if end > len(self.node):
+            grow = max(end, 2 * len(self.node))
+            for name in ("node", "time", "soc", "label"):
+                old = getattr(self, name)
+                new = np.zeros(grow, dtype=old.dtype)
+                new[:self.size] = old[:self.size]
+                setattr(self, name, new)
+        self.node[self.size:end] = node
+        self.time[self.size:end] = times
+        self.soc[self.size:end] = socs
+        self.label[self.size:end] = labels
+        self.size = end
+
+
+class _HoursTable:
+    """Hours to charge from 0 % to any SoC, per power cap, for one vehicle: exact and vectorised.
+
+    For a cap, the power min(curve, cap) is piecewise linear; the hours to each breakpoint are
+    tabulated once (with `ChargingCurve.time_to_charge`), and a query adds the closed-form
+    integral of the linear piece from its breakpoint, for a whole array of SoCs at once. This
+    keeps `time_to_charge`'s pure-Python loop out of the label search.
+    """
+
+    def __init__(self, curve: Any, battery_kwh: float) -> None:
+        self.curve = curve
+        self.battery = battery_kwh
+        self._by_cap: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def _table(self, cap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        table = self._by_cap.get(cap)
+        if table is None:
+            cuts = {0.0, 100.0, *(s for s, _ in self.curve.points if 0 < s < 100)}
+            pts = self.curve.points
+            for (s0, p0), (s1, p1) in zip(pts, pts[1:]):
+                if (p0 - cap) * (p1 - cap) < 0:
+                    cuts.add(s0 + (cap - p0) * (s1 - s0) / (p1 - p0))
+            soc = np.array(sorted(cuts))
+            power = np.minimum([self.curve.power_at(s) for s in soc], cap)
+            hours = np.concatenate([[0.0], np.cumsum([
+                self.curve.time_to_charge(a, b, self.battery, cap) for a, b in zip(soc, soc[1:])])])
+            table = (soc, power, hours)
+            self._by_cap[cap] = table
+        return table
+
+    def hours(self, cap: float, socs: np.ndarray) -> np.ndarray:
+        soc, power, hours = self._table(cap)
+        s = np.minimum(np.maximum(np.asarray(socs, dtype=float), 0.0), 100.0)
+        k = np.minimum(np.maximum(np.searchsorted(soc, s, side="right") - 1, 0), len(soc) - 2)
+        width = s - soc[k]
+        span = soc[k + 1] - soc[k]
+        p0 = power[k]
+        slope = (power[k + 1] - p0) / span
+        pb = p0 + slope * width
+        flat = np.abs(slope * width) < 1e-12 * p0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            piece = np.where(flat, width / p0, np.log(pb / p0) / np.where(flat, 1.0, slope))
+        return hours[k] + piece * self.battery / 100.0
 
 
 def _grid(step: float, top: float) -> np.ndarray:
@@ -570,22 +882,19 @@ def _grid(step: float, top: float) -> np.ndarray:
 def _pareto_mask(t: np.ndarray, s: np.ndarray) -> np.ndarray:
     """Labels no other label beats: less or equal time and more or equal SoC."""
     order = np.lexsort((-s, t))
+    s_sorted = s[order]
+    best = np.maximum.accumulate(s_sorted)
+    keep_sorted = np.ones(len(t), dtype=bool)
+    keep_sorted[1:] = s_sorted[1:] > best[:-1] + _EPS
     keep = np.zeros(len(t), dtype=bool)
-    best = -np.inf
-    for k in order:
-        if s[k] > best + _EPS:
-            keep[k] = True
-            best = s[k]
+    keep[order[keep_sorted]] = True
     return keep
 
 
-def _pareto(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]):
-    if not parts:
-        return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
-    t = np.concatenate([p[0] for p in parts])
-    a = np.concatenate([p[1] for p in parts])
-    ids = np.concatenate([p[2] for p in parts])
-    order = np.lexsort((-a, t))
+def _pareto(t: np.ndarray, a: np.ndarray, ids: np.ndarray):
+    """Labels (time, SoC, id) no other label dominates, sorted by time. (Of labels with equal
+    time, a lower-SoC one met first may survive: harmless, it only costs a little work.)"""
+    order = np.argsort(t, kind="stable")
     t, a, ids = t[order], a[order], ids[order]
     best = np.maximum.accumulate(a)
     keep = np.ones(len(t), dtype=bool)
@@ -607,7 +916,7 @@ def plan_trip(request: TripRequest, network: SiteIndex, *,
     why it has no price and `TripPlan.cost` is None.
     Raises `TripError` for bad input, `Unreachable` when no road joins the points,
     `NoFeasiblePlan` naming the stretch without a usable charger, and `UnknownPlace` (from the
-    road graph) for a place it does not know.
+    road graph) for a place it does not know. Each `TripError` carries a message code.
     """
     request.check()
     carried = (tuple(load_adapters() if adapters is None else adapters)
@@ -618,55 +927,149 @@ def plan_trip(request: TripRequest, network: SiteIndex, *,
     graph = _build_graph(request, network, carried, closed_on)
     search = _Search(request, graph)
     best = search.run()
-    if best is None:
-        raise _explain_infeasible(request, graph, search, carried)
-    return _assemble(request, graph, search.path(best), price_session, closed_on)
+    if best is not None:
+        return _assemble(request, graph, search, search.path(best), price_session, closed_on)
+    refusal = _explain_infeasible(request, graph, search, carried)
+    # The shortest road has a gap: compare the routes through the other border crossings,
+    # which may have the chargers it lacks; the fastest feasible one wins.
+    plans = []
+    for crossing in dict.fromkeys(c.id for _, c in graph.crossings):
+        other = replace(request, avoid_borders=(*request.avoid_borders, crossing))
+        try:
+            alt_graph = _build_graph(other, network, carried, closed_on)
+        except TripError:
+            continue
+        alt_search = _Search(other, alt_graph)
+        alt_best = alt_search.run()
+        if alt_best is None:
+            continue
+        plan = _assemble(other, alt_graph, alt_search, alt_search.path(alt_best),
+                         price_session, closed_on)
+        avoided = next(c.name for _, c in graph.crossings if c.id == crossing)
+        note = Message("route_for_chargers", {
+            "km": round(plan.route_km), "shortest_km": round(sum(r.km for r in graph.routes)),
+            "avoided": avoided})
+        plans.append(replace(plan, notes=(note, *plan.notes),
+                             warnings=(render(note), *plan.warnings)))
+    if not plans:
+        raise refusal
+    return min(plans, key=lambda p: p.total_min)
 
 
-def _assemble(request: TripRequest, graph: _Graph, path: list[tuple[int, float, float]],
-              price_session: PriceSession, closed_on: date | None) -> TripPlan:
+def _leg_profile(graph: _Graph, a: _Node, b: _Node, departure: float, soc_per_kwh: float):
+    """(km from the leg's start, elevation or None, SoC) at the route vertices of the leg, and
+    the leg's climb, descent, lowest SoC and mean temperature."""
+    part = a.part + 1 if a.kind == "via" else a.part
+    prof = graph.profiles[part]
+    start = 0.0 if a.kind in ("origin", "via") else a.local_km
+    inside = (prof.cum_km > start) & (prof.cum_km < b.local_km)
+    km = np.concatenate([[start], prof.cum_km[inside], [b.local_km]])
+    kwh = np.interp(km, prof.cum_km, prof.cum_kwh)
+    known = np.isfinite(prof.elev)
+    elev = (np.interp(km, prof.cum_km[known], prof.elev[known]) if known.sum() >= 2
+            else np.full(len(km), np.nan))
+    # outside the curated stretch the height is unknown, not the nearest known value
+    if known.sum() >= 2:
+        lo, hi = prof.cum_km[known].min(), prof.cum_km[known].max()
+        elev = np.where((km >= lo - _EPS) & (km <= hi + _EPS), elev, np.nan)
+    detour_a = graph.detour_kwh[graph.nodes.index(a)] if a.kind == "site" else 0.0
+    soc = departure - (kwh - kwh[0] + detour_a) * soc_per_kwh
+    rise = np.diff(elev)
+    rise = rise[np.isfinite(rise)]
+    if len(prof.edge_temp):
+        edge_of = np.clip(np.searchsorted(prof.cum_km, (km[:-1] + km[1:]) / 2, side="right") - 1,
+                          0, len(prof.edge_temp) - 1)
+        span = np.diff(km)
+        temp = float(np.average(prof.edge_temp[edge_of], weights=span)) if span.sum() > 0 else None
+    else:
+        temp = None
+    points = tuple((float(k - start + a.detour_km), None if not np.isfinite(e) else float(e),
+                    float(s)) for k, e, s in zip(km, elev, soc))
+    return (points, float(rise[rise > 0].sum()) + 0.0, float(-rise[rise < 0].sum()) + 0.0,
+            float(soc.min()), temp)
+
+
+def _assemble(request: TripRequest, graph: _Graph, search: _Search,
+              path: list[tuple[int, float, float]], price_session: PriceSession,
+              closed_on: date | None) -> TripPlan:
     vehicle = request.vehicle
     clock = request.depart_at
     legs = []
+    notes: list[Message] = []
     for (i, _, departure), (j, arrival, leaving) in zip(path, path[1:]):
         a, b = graph.nodes[i], graph.nodes[j]
         km = b.gkm - a.gkm + a.detour_km + b.detour_km
-        crossings = tuple(
-            CrossingOnLeg(c.id, c.name, c.countries, c.typical_wait_min, c.hours)
-            for at, c in graph.crossings if a.gkm <= at < b.gkm)
-        drive = km / request.speed_kmh * 60
-        border = sum(c.wait_min for c in crossings)
+        drive_h = graph.ghours[j] - graph.ghours[i] + graph.detour_hours[i] + graph.detour_hours[j]
+        energy = graph.gkwh[j] - graph.gkwh[i] + graph.detour_kwh[i] + graph.detour_kwh[j]
+        crossings = []
+        border = 0.0
+        for at, c in graph.crossings:
+            if not a.gkm <= at < b.gkm:
+                continue
+            extra = 0.0
+            if clock is not None and not c.always_open:
+                fraction = (at - a.gkm) / max(b.gkm - a.gkm, _EPS)
+                reach = clock + timedelta(hours=drive_h * fraction, minutes=border)
+                opens = c.next_open(reach)
+                extra = (opens - reach).total_seconds() / 60
+                if extra > 0:
+                    from zoneinfo import ZoneInfo
+                    zone = ZoneInfo(c.timezone)
+                    notes.append(Message("crossing_waits_for_opening", {
+                        "crossing": c.name, "wait_min": round(extra),
+                        "arrive_local": reach.astimezone(zone).strftime("%a %H:%M"),
+                        "opens_local": opens.astimezone(zone).strftime("%a %H:%M")}))
+            crossings.append(CrossingOnLeg(c.id, c.name, c.countries, c.typical_wait_min,
+                                           c.hours, extra))
+            border += c.typical_wait_min + extra
+        drive = drive_h * 60
         depart_at = clock
         arrive_at = None if clock is None else clock + timedelta(minutes=drive + border)
         stop = None
         if b.kind == "site" and leaving > arrival + _EPS:
-            stop = _stop(request, b, arrival, leaving, arrive_at, price_session)
+            stop = _stop(request, graph, search, j, arrival, leaving, arrive_at, price_session)
             clock = stop.depart_at
         else:
             clock = arrive_at
-        legs.append(Leg(a.name, b.name, km, drive, border, crossings, departure, arrival, stop,
-                        depart_at, arrive_at))
+        profile, climb, descent, lowest, temp = _leg_profile(graph, a, b, departure,
+                                                             search.soc_per_kwh)
+        legs.append(Leg(a.name, b.name, km, drive, border, tuple(crossings), departure, arrival,
+                        stop, depart_at, arrive_at, energy_kwh=float(energy), climb_m=climb,
+                        descent_m=descent, lowest_soc=lowest, temp_c=temp, profile=profile))
+    notes = _notes(request, graph, closed_on, legs) + notes
     return TripPlan(
         vehicle_id=vehicle.id, vehicle_name=vehicle.name, origin=graph.names[0],
         destination=graph.names[-1], via=tuple(graph.names[1:-1]), legs=tuple(legs),
-        warnings=_warnings(request, graph, closed_on), route_km=sum(r.km for r in graph.routes),
+        warnings=tuple(render(n) for n in notes), route_km=sum(r.km for r in graph.routes),
         candidates=sum(1 for n in graph.nodes if n.kind == "site"),
         assumptions={
-            "speed_kmh": request.speed_kmh, "consumption_wh_km": vehicle.consumption_wh_km,
+            "speed_kmh": request.speed_kmh,
+            "speed_by_road_class_kmh": dict(zip(("main", "mountain", "pass"),
+                                                _speeds(request).tolist())),
+            "consumption_wh_km": vehicle.consumption_wh_km,
+            "consumption_basis": vehicle.consumption_basis,
+            "cycle_factor": cycle_factor(vehicle.consumption_basis),
+            "real_world_wh_km": round(graph.model.real_wh_km, 1),
             "consumption_factor": request.consumption_factor, "soc_step": request.soc_step,
             "corridor_km": request.corridor_km, "overhead_min": request.overhead_min,
             "adapters": request.use_adapters, "seasonal_closures_of": closed_on,
+            "weather_of": closed_on, "max_charge_soc": request.max_charge_soc,
         },
+        notes=tuple(notes),
     )
 
 
-def _stop(request: TripRequest, node: _Node, arrival: float, departure: float,
-          arrive_at: datetime | None, price_session: PriceSession) -> ChargeStop:
+def _stop(request: TripRequest, graph: _Graph, search: _Search, j: int, arrival: float,
+          departure: float, arrive_at: datetime | None, price_session: PriceSession) -> ChargeStop:
+    node = graph.nodes[j]
     assert node.choice is not None
     vehicle, option = request.vehicle, node.choice.option
-    hours = vehicle.curve.time_to_charge(arrival, min(departure, 100.0), vehicle.battery_kwh,
-                                         option.power_kw)
-    wait = (request.busy_wait_min or 0.0) if node.choice.busy else 0.0
+    hours = (vehicle.curve.time_to_charge(arrival, min(departure, 100.0), vehicle.battery_kwh,
+                                          option.power_kw) / graph.charge_factor[j])
+    elapsed = (0.0 if arrive_at is None or request.depart_at is None
+               else (arrive_at - request.depart_at).total_seconds() / 3600)
+    waits, basis = search.wait_hours(j, np.array([elapsed]))
+    wait = float(waits[0]) * 60
     energy = (departure - arrival) / 100 * vehicle.battery_kwh
     start = None if arrive_at is None else arrive_at + timedelta(minutes=wait)
     depart_at = None if start is None else start + timedelta(minutes=request.overhead_min + hours * 60)
@@ -676,31 +1079,43 @@ def _stop(request: TripRequest, node: _Node, arrival: float, departure: float,
         site_code=site.code, site_name=site.name, operator=site.operator, country=site.country,
         standard=option.standard.label, adapter=option.adapter.id if option.adapter else None,
         station_kw=option.station_kw, power_kw=option.power_kw, arrival_soc=arrival,
-        departure_soc=departure, energy_kwh=energy, charge_min=hours * 60,
+        departure_soc=departure, energy_kwh=energy, charge_min=float(hours * 60),
         overhead_min=request.overhead_min, wait_min=wait,
         availability=str(node.choice.availability),
         cost=price if isinstance(price, SessionPrice) else None, arrive_at=arrive_at,
         depart_at=depart_at, cost_note=price.reason if isinstance(price, Unpriced) else None,
+        wait_basis=basis,
     )
 
 
-def _warnings(request: TripRequest, graph: _Graph, closed_on: date | None) -> tuple[str, ...]:
+def _notes(request: TripRequest, graph: _Graph, closed_on: date | None,
+           legs: list[Leg]) -> list[Message]:
     notes = []
     vehicle = request.vehicle
     if vehicle.has_default_curve:
-        notes.append(f"{vehicle.name} has no measured charging curve: charging times use a "
-                     "generic shape and are rough")
+        notes.append(Message("generic_curve", {"vehicle": vehicle.name}))
+    if closed_on is None:
+        notes.append(Message("no_date_mild_weather"))
     seen = set()
     for route in graph.routes:
         for hazard in route.hazards:
             if hazard.id not in seen:
                 seen.add(hazard.id)
-                when = "" if closed_on else " (no date given: check before leaving)"
-                notes.append(f"seasonal: {hazard.name}{when}: {hazard.note}".rstrip(": "))
-        notes.extend(route.border_notes)
+                code = "seasonal_hazard" if closed_on else "seasonal_hazard_no_date"
+                notes.append(Message(code, {"name": hazard.name, "note": hazard.note}))
+        notes.extend(Message("border_note", {"note": n}) for n in route.border_notes)
     if request.use_adapters:
-        notes.append("adapters are active converters of uncertain compatibility: carry a plan B")
-    return tuple(notes)
+        notes.append(Message("adapters_uncertain"))
+    names = {n.name: k for k, n in enumerate(graph.nodes) if n.kind == "site"}
+    for leg in legs:
+        if leg.stop is not None and closed_on is not None:
+            k = names[leg.end]
+            factor = float(graph.charge_factor[k])
+            if factor < 0.99:
+                notes.append(Message("cold_charging", {
+                    "site": leg.end, "temp_c": round(float(graph.temp[k])),
+                    "percent": round((1 / factor - 1) * 100)}))
+    return notes
 
 
 # ---- why no plan ------------------------------------------------------------------------
@@ -708,10 +1123,14 @@ def _warnings(request: TripRequest, graph: _Graph, closed_on: date | None) -> tu
 
 def _explain_infeasible(request: TripRequest, graph: _Graph, search: _Search,
                         carried: Sequence[Adapter]) -> NoFeasiblePlan:
-    """Find where the trip breaks: the first stretch the car cannot bridge at best charge.
+    """Find where the trip breaks and name the real blocker.
 
     Feasibility alone is decided by carrying the most charge possible to every node (arriving
-    with more never hurts); the first node past the last reachable one names the gap.
+    with more never hurts); the first node past the last reachable one names the gap. Then: a
+    gap from the origin is the start charge (or the arrival minimum, if the car gets there but
+    below it); a trip with no compatible charger at all is the inlet; otherwise the gap is
+    longer than the car covers, and the options are those that would open more chargers or
+    more charge.
     """
     nodes = graph.nodes
     best = np.full(len(nodes), -np.inf)
@@ -720,36 +1139,60 @@ def _explain_infeasible(request: TripRequest, graph: _Graph, search: _Search,
         if best[i] == -np.inf or node.kind == "destination":
             continue
         leave = max(best[i], request.max_charge_soc) if node.kind == "site" else best[i]
-        j, used, _ = search.successors(i)
+        j, used, peak, _ = search.successors(i)
         arrive = leave - used
-        floor = np.array([search.min_soc(k) for k in j])
-        ok = arrive >= floor - _EPS
-        best[j[ok]] = np.maximum(best[j[ok]], arrive[ok])
+        ok = (arrive >= search.floor[j] - _EPS) & (leave - peak >= request.min_arrival_soc - _EPS)
+        best[j[ok]] = np.maximum(best[j[ok]], np.minimum(arrive[ok], 100.0))
     reached = np.flatnonzero(best > -np.inf)
     last = int(reached.max())
     after = last + 1
     a, b = nodes[last], nodes[after]
     gap = b.gkm - a.gkm + a.detour_km + b.detour_km
     vehicle = request.vehicle
-    usable = (request.max_charge_soc - search.min_soc(after)) / search.soc_per_km
-    if last == 0 and b.kind == "site" and gap <= usable:
-        reach = max(request.start_soc - search.min_soc(after), 0) / search.soc_per_km
-        message = (f"with {request.start_soc:g} % at the start the {vehicle.name} reaches about "
-                   f"{reach:.0f} km, and the first compatible charger on the way, "
-                   f"{b.name}, is {gap:.0f} km away: start with more charge")
-    else:
-        what = "charger" if b.kind == "site" else b.kind
-        message = (f"no compatible charger within the {gap:.0f} km between {a.name} and "
-                   f"{b.name}" + ("" if what == "charger" else f" (the {what})") +
-                   f": the {vehicle.name} covers about {usable:.0f} km from "
-                   f"{request.max_charge_soc:g} % to {search.min_soc(after):g} %")
-    hints = []
-    if not request.use_adapters and any(a.car_inlet in vehicle.inlets for a in load_adapters()):
-        hints.append("an adapter (use_adapters)")
+    j, used, peak, _ = search.successors(last)
+    k = int(np.flatnonzero(j == after)[0])
+    need = max(float(used[k]) + search.min_soc(after) - request.min_arrival_soc,
+               float(peak[k]))
+    need_kwh = need / search.soc_per_kwh
+    climb = _climb(graph, a, b)
+    floor = search.min_soc(after)
+    any_site = any(n.kind == "site" for n in nodes)
+    options: list[str] = []
+    if not request.use_adapters and any(ad.car_inlet in vehicle.inlets for ad in load_adapters()):
+        options.append("use_adapters")
+    if last == 0 and b.kind == "site" and need <= request.max_charge_soc - request.min_arrival_soc + _EPS:
+        arrive = request.start_soc - float(used[k])
+        params = {"vehicle": vehicle.name, "start_soc": request.start_soc, "to": b.name,
+                  "km": round(gap), "need_soc": round(need), "floor_soc": floor,
+                  "arrive_soc": round(arrive)}
+        if arrive >= 0 and request.start_soc - float(peak[k]) >= 0:
+            message = Message("arrival_minimum_blocks", params,
+                              ("lower_arrival_minimum", "more_start_charge"))
+        else:
+            message = Message("start_charge_too_low", params, ("more_start_charge",))
+        return NoFeasiblePlan(message, stretch_km=gap, between=(a.name, b.name))
     if request.max_charge_soc < 100:
-        hints.append("a higher maximum charge per stop")
+        options.append("raise_max_charge")
     if request.exclude_operators:
-        hints.append("fewer excluded operators")
-    if hints:
-        message += "; try " + " or ".join(hints)
+        options.append("fewer_excluded")
+    if request.busy_wait_min is None:
+        options.append("accept_busy")
+    params = {"vehicle": vehicle.name, "km": round(gap), "from": a.name, "to": b.name,
+              "need_soc": round(need), "need_kwh": round(need_kwh, 1), "climb_m": round(climb),
+              "usable_soc": round(request.max_charge_soc - request.min_arrival_soc),
+              "max_soc": request.max_charge_soc, "floor_soc": request.min_arrival_soc,
+              "inlets": [s.label for s in vehicle.inlets]}
+    if not any_site:
+        message = Message("no_charger_fits_inlet", params, tuple(options))
+    else:
+        message = Message("no_charger_in_reach", params, tuple(options))
     return NoFeasiblePlan(message, stretch_km=gap, between=(a.name, b.name))
+
+
+def _climb(graph: _Graph, a: _Node, b: _Node) -> float:
+    part = a.part + 1 if a.kind == "via" else a.part
+    prof = graph.profiles[part]
+    start = 0.0 if a.kind in ("origin", "via") else a.local_km
+    inside = (prof.cum_km >= start) & (prof.cum_km <= b.local_km) & np.isfinite(prof.elev)
+    rise = np.diff(prof.elev[inside])
+    return float(rise[rise > 0].sum()) if len(rise) else 0.0

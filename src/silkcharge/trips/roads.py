@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import difflib
 import json
+import threading
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 from functools import cache
 from importlib import resources
 from typing import Iterable, Sequence
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -35,6 +37,11 @@ PLACE_SNAP_KM = 15.0
 """A place snaps to the nearest node of its own country when one is this close."""
 
 _BLOCKED = 1e9
+
+ROAD_CLASSES = ("main", "mountain", "pass")
+"""Edge classes: index into this tuple. "main" drives at the request's speed; the others at
+``CLASS_SPEED_KMH`` (from ``profiles.json``)."""
+CLASS_SPEED_KMH = {"mountain": 55.0, "pass": 40.0}
 
 
 class UnknownPlace(LookupError):
@@ -77,6 +84,44 @@ class BorderCrossing:
     source: str
     confidence: str
     note: str = ""
+    open_days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
+    """Weekdays the crossing works (0 = Monday), in its own time zone."""
+    opens: str = "00:00"
+    closes: str = "24:00"
+    timezone: str = "UTC"
+    """IANA zone of ``opens``/``closes`` (the clock of the side that sets the hours)."""
+
+    @property
+    def always_open(self) -> bool:
+        return len(self.open_days) == 7 and self.opens == "00:00" and self.closes == "24:00"
+
+    def closed_on(self, day: date) -> bool:
+        """Closed the whole of that (local) day."""
+        return day.weekday() not in self.open_days
+
+    def next_open(self, at: datetime) -> datetime:
+        """``at`` if the crossing is open then, else the aware time it next opens (UTC)."""
+        if self.always_open:
+            return at
+        zone = ZoneInfo(self.timezone)
+        local = at.astimezone(zone)
+        for offset in range(8):
+            day = (local + timedelta(days=offset)).date()
+            if day.weekday() not in self.open_days:
+                continue
+            start = datetime.combine(day, _clock(self.opens), zone)
+            end = (datetime.combine(day, time(0), zone) + timedelta(days=1) if self.closes == "24:00"
+                   else datetime.combine(day, _clock(self.closes), zone))
+            if local < start:
+                return start.astimezone(timezone.utc)
+            if local < end:
+                return at
+        return at + timedelta(days=7)
+
+
+def _clock(text: str) -> time:
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
 
 
 @dataclass(frozen=True)
@@ -123,6 +168,8 @@ class Route:
     border_crossings: tuple[BorderPassage, ...]
     hazards: tuple[SeasonalEntry, ...]
     border_notes: tuple[str, ...] = field(default=())
+    edges: tuple[int, ...] = field(default=())
+    """The graph edge of each step (``len(nodes) - 1`` of them)."""
 
     @property
     def border_wait_min(self) -> float:
@@ -148,6 +195,8 @@ class RoadGraph:
         crossings: Iterable[dict] = (),
         seasonal: Iterable[dict] = (),
         km_osm: np.ndarray | None = None,
+        elev: np.ndarray | None = None,
+        edge_class: np.ndarray | None = None,
     ) -> None:
         self.lat = np.asarray(lat, dtype=float)
         self.lon = np.asarray(lon, dtype=float)
@@ -156,7 +205,18 @@ class RoadGraph:
         self.km = np.asarray(km, dtype=float)
         self.km_osm = self.km.copy() if km_osm is None else np.asarray(km_osm, dtype=float)
         self.country = np.asarray(country)
+        self.elev = (np.full(len(self.lat), np.nan) if elev is None
+                     else np.asarray(elev, dtype=float))
+        """Metres above sea level per node; NaN where no curated profile gives one."""
+        self.edge_class = (np.zeros(len(self.km), dtype=np.int8) if edge_class is None
+                           else np.asarray(edge_class, dtype=np.int8))
+        rise = self.elev[self.edge_b] - self.elev[self.edge_a]
+        rise = np.where(np.isfinite(rise), rise, 0.0)
+        self.edge_rise = rise
+        """Metres from ``edge_a`` up to ``edge_b`` (0 where an end has no elevation)."""
         self._build_csr()
+        self._graphs: dict[tuple, csr_matrix] = {}
+        self._graphs_lock = threading.Lock()
         self.crossings, self.edge_crossing = self._claim_border_edges(list(crossings))
         self.seasonal, self.seasonal_edges = self._locate_seasonal(list(seasonal))
         self._places = [self._make_place(p) for p in places]
@@ -224,9 +284,7 @@ class RoadGraph:
         to private cars. Raises ``NoRoute`` when nothing connects the two.
         """
         source, target = self._node_of(a), self._node_of(b)
-        weight = self._weights(avoid_borders, closed_on, private_car, wait_km_per_min)
-        graph = csr_matrix((weight[self._csr_edge], self._csr_indices, self._csr_indptr),
-                           shape=(self.node_count, self.node_count))
+        graph = self._graph(avoid_borders, closed_on, private_car, wait_km_per_min)
         dist, pred = dijkstra(graph, directed=True, indices=source, return_predecessors=True)
         if not np.isfinite(dist[target]) or dist[target] >= _BLOCKED:
             raise NoRoute(f"no road from {a!r} to {b!r} with these restrictions")
@@ -257,9 +315,7 @@ class RoadGraph:
         Weights are those of ``shortest_path`` (border waits count as km), so a site behind a
         border is far off the route. Nodes beyond ``limit_km`` get ``inf`` and source -1.
         """
-        weight = self._weights(avoid_borders, closed_on, private_car, wait_km_per_min)
-        graph = csr_matrix((weight[self._csr_edge], self._csr_indices, self._csr_indptr),
-                           shape=(self.node_count, self.node_count))
+        graph = self._graph(avoid_borders, closed_on, private_car, wait_km_per_min)
         dist, _, source = dijkstra(graph, directed=True, indices=np.asarray(sources, dtype=np.int64),
                                    min_only=True, return_predecessors=True, limit=limit_km)
         source = np.where(np.isfinite(dist) & (dist < _BLOCKED), source, -1)
@@ -303,6 +359,27 @@ class RoadGraph:
     def _edge_between(self, u: int, v: int) -> int:
         return self._pair_edge[(u, v)]
 
+    def edge_elevation(self, e: int, u: int) -> tuple[float, float]:
+        """(gain, loss) in metres walking edge ``e`` from node ``u``."""
+        rise = self.edge_rise[e] if self.edge_a[e] == u else -self.edge_rise[e]
+        return max(rise, 0.0), max(-rise, 0.0)
+
+    def _graph(self, avoid: Iterable[str], closed_on: date | None, private_car: bool,
+               wait_km_per_min: float) -> csr_matrix:
+        """The weighted CSR graph for these restrictions; the last few are kept (a plan asks
+        for the same restrictions once per part and once per corridor search)."""
+        key = (tuple(avoid), closed_on, private_car, wait_km_per_min)
+        graph = self._graphs.get(key)
+        if graph is None:
+            weight = self._weights(key[0], closed_on, private_car, wait_km_per_min)
+            graph = csr_matrix((weight[self._csr_edge], self._csr_indices, self._csr_indptr),
+                               shape=(self.node_count, self.node_count))
+            with self._graphs_lock:  # plans run on several worker threads
+                if len(self._graphs) >= 16:
+                    self._graphs.pop(next(iter(self._graphs)))
+                self._graphs[key] = graph
+        return graph
+
     def _weights(self, avoid: Iterable[str], closed_on: date | None, private_car: bool,
                  wait_km_per_min: float) -> np.ndarray:
         weight = self.km.copy()
@@ -321,6 +398,9 @@ class RoadGraph:
             for entry, edges in zip(self.seasonal, self.seasonal_edges):
                 if entry.closed_on(closed_on):
                     weight[edges] = _BLOCKED
+            for index, crossing in enumerate(self.crossings):
+                if crossing.closed_on(closed_on):
+                    weight[self.edge_crossing == index] = _BLOCKED
         return weight
 
     def _avoided_edges(self, item: str, border: np.ndarray) -> np.ndarray:
@@ -363,6 +443,7 @@ class RoadGraph:
             border_crossings=tuple(passages),
             hazards=hazards,
             border_notes=tuple(notes),
+            edges=tuple(edges),
         )
 
     def _make_place(self, raw: dict) -> Place:
@@ -416,18 +497,94 @@ def load_road_graph() -> RoadGraph:
     folder = resources.files("silkcharge.data") / "roads"
     with resources.as_file(folder / "highways.npz") as path, np.load(path) as arrays:
         data = {k: arrays[k] for k in arrays.files}
-    return RoadGraph(
-        lat=data["lat_e3"] / 1000.0,
-        lon=data["lon_e3"] / 1000.0,
-        edge_a=data["edge_a"],
-        edge_b=data["edge_b"],
-        km=data["km"],
-        km_osm=data["km_osm"],
+    corrections = [c["id"] for c in _read_json(folder / "corrections.json")["corrections"]]
+    arrays = add_curated_roads(
+        lat=data["lat_e3"] / 1000.0, lon=data["lon_e3"] / 1000.0, edge_a=data["edge_a"],
+        edge_b=data["edge_b"], km=data["km"].astype(float), km_osm=data["km_osm"].astype(float),
+        correction=data["correction"], corrections=corrections,
         country=data["countries"][data["country"]],
+        roads=_read_json(folder / "profiles.json")["roads"])
+    return RoadGraph(
+        **arrays,
         places=_read_json(folder / "places.json")["places"],
         crossings=_read_json(folder / "borders.json")["crossings"],
         seasonal=_read_json(folder / "seasonal.json")["entries"],
     )
+
+
+def add_curated_roads(*, lat: np.ndarray, lon: np.ndarray, edge_a: np.ndarray,
+                      edge_b: np.ndarray, km: np.ndarray, km_osm: np.ndarray,
+                      correction: np.ndarray, corrections: Sequence[str], country: np.ndarray,
+                      roads: Iterable[dict]) -> dict[str, np.ndarray]:
+    """The graph arrays with the curated roads of ``profiles.json`` added.
+
+    Each waypoint of a road that ``adds_road`` becomes a node (with its elevation), joined to the
+    next by an edge of their km difference and the waypoint's road class; a waypoint with
+    ``join_km`` is linked to the nearest existing node of the road's country within that
+    distance. The simplified edges the road stands for (``replaces``: pairs of end points) are
+    dropped, and the length correction it replaces (``replaces_correction``) is undone: its
+    remaining edges go back to their OSM km, since the real road is now in the graph.
+    """
+    roads = list(roads)
+    keep = np.ones(len(edge_a), dtype=bool)
+    for road in roads:
+        for (lat_a, lon_a), (lat_b, lon_b) in road.get("replaces", ()):
+            at_a = np.isclose(lat[edge_a], lat_a, atol=6e-4) & np.isclose(lon[edge_a], lon_a, atol=6e-4)
+            at_b = np.isclose(lat[edge_b], lat_b, atol=6e-4) & np.isclose(lon[edge_b], lon_b, atol=6e-4)
+            hit = at_a & at_b
+            hit |= (np.isclose(lat[edge_b], lat_a, atol=6e-4) & np.isclose(lon[edge_b], lon_a, atol=6e-4)
+                    & np.isclose(lat[edge_a], lat_b, atol=6e-4) & np.isclose(lon[edge_a], lon_b, atol=6e-4))
+            if not hit.any():
+                raise ValueError(f"{road['id']}: no graph edge between {lat_a, lon_a} and {lat_b, lon_b}")
+            keep &= ~hit
+    edge_a, edge_b = np.asarray(edge_a)[keep], np.asarray(edge_b)[keep]
+    km, km_osm = np.asarray(km, dtype=float)[keep], np.asarray(km_osm, dtype=float)[keep]
+    correction = np.asarray(correction)[keep]
+    lat, lon, country = list(lat), list(lon), list(country)
+    edge_a, edge_b = list(edge_a), list(edge_b)
+    base_nodes = len(lat)
+    base_country = np.asarray(country)
+    base_lat, base_lon = np.asarray(lat, dtype=float), np.asarray(lon, dtype=float)
+    elev = [np.nan] * base_nodes
+    klass = [0] * len(edge_a)
+    extra_km: list[float] = []
+    for road in roads:
+        replaced = road.get("replaces_correction")
+        if replaced in corrections:
+            undo = np.asarray(correction) == corrections.index(replaced)
+            km[undo] = km_osm[undo]
+        if not road.get("adds_road"):
+            continue
+        previous = None
+        for point in road["points"]:
+            node = len(lat)
+            lat.append(point["lat"])
+            lon.append(point["lon"])
+            country.append(road["country"])
+            elev.append(float(point["elev_m"]))
+            if previous is not None:
+                edge_a.append(previous[0])
+                edge_b.append(node)
+                extra_km.append(float(point["km"] - previous[1]))
+                klass.append(ROAD_CLASSES.index(point.get("class", "main")))
+            if "join_km" in point:
+                dist = _haversine_array(base_lat, base_lon, point["lat"], point["lon"])
+                dist = np.where(base_country == road["country"], dist, np.inf)
+                near = int(np.argmin(dist))
+                if dist[near] <= point["join_km"]:
+                    edge_a.append(near)
+                    edge_b.append(node)
+                    extra_km.append(max(float(dist[near]), 0.01))
+                    klass.append(0)
+            previous = (node, point["km"])
+    added = np.asarray(extra_km, dtype=float)
+    all_km = np.concatenate([km, added])
+    return {
+        "lat": np.asarray(lat, dtype=float), "lon": np.asarray(lon, dtype=float),
+        "edge_a": np.asarray(edge_a), "edge_b": np.asarray(edge_b), "km": all_km,
+        "km_osm": np.concatenate([km_osm, added]), "country": np.asarray(country),
+        "elev": np.asarray(elev, dtype=float), "edge_class": np.asarray(klass, dtype=np.int8),
+    }
 
 
 def _read_json(resource: object) -> dict:
@@ -460,6 +617,8 @@ def _crossing(raw: dict) -> BorderCrossing:
         lat=raw["lat"], lon=raw["lon"], typical_wait_min=raw["typical_wait_min"],
         open_to_private_cars=raw["open_to_private_cars"], hours=raw.get("hours", ""),
         source=raw["source"], confidence=raw["confidence"], note=raw.get("note", ""),
+        open_days=tuple(raw.get("open_days", range(7))), opens=raw.get("opens", "00:00"),
+        closes=raw.get("closes", "24:00"), timezone=raw.get("timezone", "UTC"),
     )
 
 

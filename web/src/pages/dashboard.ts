@@ -16,7 +16,67 @@ function today(iso: string): boolean {
 }
 
 interface Revenue { currency: string; cdrs: number; total_incl_vat: string }
-interface Group { stations: number; revenue: Revenue[]; uptime: number | null }
+interface Group { stations: number; sessions: number; energy_kwh: string; revenue: Revenue[]; uptime: number | null }
+
+/** One day of the last week, summed over every operator. */
+interface Day { day: Date; sessions: number; energyKwh: number; revenue: Map<string, string> }
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(name: string, attrs: Record<string, string | number>, text?: string): SVGElement {
+  const element = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attrs)) element.setAttribute(key, String(value));
+  if (text !== undefined) element.textContent = text;
+  return element;
+}
+
+/** A bar per day, labelled with the weekday and its value (the value as a person reads it). */
+function barChart(id: string, title: string, days: Day[], value: (d: Day) => number,
+                  label: (d: Day) => string): HTMLElement {
+  const width = 360, height = 150, bottom = 18, top = 14, gap = 8;
+  const most = Math.max(...days.map(value), 0);
+  const band = width / days.length;
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": title });
+  const weekday = new Intl.DateTimeFormat(currentLocale(), { weekday: "short", day: "numeric" });
+  days.forEach((d, i) => {
+    const v = value(d);
+    const barHeight = most > 0 ? (v / most) * (height - bottom - top) : 0;
+    const x = i * band + gap / 2, y = height - bottom - barHeight;
+    const bar = svg("rect", { class: "day-bar", x, y, width: band - gap, height: barHeight, "data-day": i });
+    bar.append(svg("title", {}, `${weekday.format(d.day)}: ${label(d)}`));
+    chart.append(bar,
+      svg("text", { class: "amount", x: x + (band - gap) / 2, y: y - 3, "text-anchor": "middle" }, v > 0 ? label(d) : ""),
+      svg("text", { class: "axis", x: x + (band - gap) / 2, y: height - 5, "text-anchor": "middle" }, weekday.format(d.day)));
+  });
+  return h("figure", { class: "chart", id }, h("h2", {}, title), chart as unknown as HTMLElement);
+}
+
+function compact(value: number): string {
+  return new Intl.NumberFormat(currentLocale(), { notation: "compact", maximumFractionDigits: 1 }).format(value);
+}
+
+/** The last seven local days (today included), from the analytics summary of each day. */
+async function lastWeek(): Promise<Day[]> {
+  const days: Date[] = [];
+  for (let back = 6; back >= 0; back--) {
+    const day = new Date();
+    day.setHours(0, 0, 0, 0);
+    day.setDate(day.getDate() - back);
+    days.push(day);
+  }
+  return Promise.all(days.map(async (day) => {
+    const end = new Date(day);
+    end.setDate(end.getDate() + 1);
+    const range = `start=${encodeURIComponent(day.toISOString())}&end=${encodeURIComponent(end.toISOString())}`;
+    const { groups } = await api<{ groups: Group[] }>(`/analytics/summary?${range}&group_by=operator`);
+    const revenue = new Map<string, string>();
+    for (const group of groups)
+      for (const r of group.revenue) revenue.set(r.currency, addDecimal(revenue.get(r.currency) ?? "0", r.total_incl_vat));
+    return {
+      day, sessions: groups.reduce((n, g) => n + g.sessions, 0),
+      energyKwh: groups.reduce((n, g) => n + Number(g.energy_kwh), 0), revenue,
+    };
+  }));
+}
 
 /** Exact sum of decimal strings ("1200.50" + "99.5"), never through a float. */
 export function addDecimal(a: string, b: string): string {
@@ -44,7 +104,18 @@ function network(groups: Group[]): { revenue: Map<string, string>; uptime: numbe
 
 export function dashboardPage(root: HTMLElement): () => void {
   const tiles = h("div", { class: "tiles" });
-  root.append(h("h1", {}, t("nav.dashboard")), tiles);
+  const charts = h("section", { class: "charts", id: "week-charts" });
+  root.append(h("h1", {}, t("nav.dashboard")), tiles, charts);
+  const drawCharts = (week: Day[]) => {
+    const currencies = [...new Set(week.flatMap((d) => [...d.revenue.keys()]))].sort();
+    charts.replaceChildren(
+      barChart("chart-energy", `${t("dash.chartEnergy")} (${t("unit.kwh")})`, week, (d) => d.energyKwh, (d) => compact(d.energyKwh)),
+      barChart("chart-sessions", t("dash.chartSessions"), week, (d) => d.sessions, (d) => number(d.sessions, 0)),
+      ...currencies.map((currency) => barChart(`chart-revenue-${currency}`, t("dash.chartRevenue", { currency }), week,
+        (d) => Number(d.revenue.get(currency) ?? 0), (d) => compact(Number(d.revenue.get(currency) ?? 0)))),
+    );
+  };
+  void lastWeek().then(drawCharts).catch(() => charts.replaceChildren(h("p", { class: "error" }, t("common.error"))));
   let sessions: Transaction[] = [];
   let summary: { revenue: Map<string, string>; uptime: number | null } | null = null;
 
@@ -67,7 +138,7 @@ export function dashboardPage(root: HTMLElement): () => void {
         h("span", { class: "label" }, t("dash.revenueToday"))),
       tile("uptime-today", t("dash.uptimeToday"), summary?.uptime == null ? "–"
         : new Intl.NumberFormat(currentLocale(), { style: "percent", maximumFractionDigits: 1 }).format(summary.uptime)),
-      tile("stations-online", t("dash.stationsOnline"), t("dash.ofTotal", { n: number(online, 0), total: number(stations.length, 0) })),
+      tile("stations-online", t("dash.stationsOnline"), t("dash.ofTotal", { n: number(online, 0), total: number(stations.filter((s) => !s.planned).length, 0) })),
       ...STATES.map((s) => tile(`state-${s}`, t(`state.${s}`), number(states[s], 0))),
     );
   };

@@ -1,10 +1,12 @@
 // The logged-in driver's account (#/driver/account): who they are, their tokens, a link to
-// their reservations, and changing the password. Without a login it asks for one first.
+// their reservations, changing the password, their charging sessions and receipts, and their
+// data (download, delete: pages/driverData.ts). Without a login it asks for one first.
 
 import { h } from "../dom";
 import { afterLogin, driver, type DriverAccount } from "../driver";
 import { refusal } from "../driverRefusals";
 import { t } from "../i18n";
+import { dataSection, sessionsSection } from "./driverData";
 import { newPasswordFields, say } from "./driverPassword";
 
 function changePasswordForm(): HTMLFormElement {
@@ -52,6 +54,7 @@ export function driverAccountPage(root: HTMLElement): void {
       return;
     }
     page.replaceChildren(h("h1", {}, t("driver.accountTitle")),
-      h("div", { class: "login-pair" }, details(account), changePasswordForm()));
+      h("div", { class: "login-pair" }, details(account), changePasswordForm()),
+      sessionsSection(), dataSection());
   }).catch((error) => page.replaceChildren(h("p", { class: "error" }, refusal(error))));
 }

@@ -10,7 +10,10 @@ import { dateTime, number, money, t, time } from "../i18n";
 export const STANDARDS = ["GB/T DC", "GB/T AC", "CCS2", "Type 2", "CHAdeMO"];
 const STANDARD_LABEL: Record<string, string> = {
   gbt_dc: "GB/T DC", gbt_ac: "GB/T AC", ccs2: "CCS2", type2: "Type 2", chademo: "CHAdeMO", ccs1: "CCS1",
+  type1: "Type 1", nacs: "NACS",
 };
+/** A connector standard as people call it ("GB/T DC"), not as the API stores it ("gbt_dc"). */
+export const standardName = (code: string): string => STANDARD_LABEL[code] ?? code;
 /** Where to search when the browser will not say where the driver is. */
 export const CITIES: Record<string, [number, number]> = {
   almaty: [43.2389, 76.8897], astana: [51.1694, 71.4491], shymkent: [42.3417, 69.5901],
@@ -21,7 +24,9 @@ export const CITIES: Record<string, [number, number]> = {
 const SESSION_KWH = 30;
 const QUERY = "silkcharge.findQuery";
 
-interface Price { currency: string | null; total_incl_vat: string | null; reason: string | null }
+interface Price { currency: string | null; total_incl_vat: string | null; reason: string | null; tariff?: string | null }
+/** The demo's tariffs (data/seed/business.json) are invented: their codes start with DEMO-. */
+const illustrative = (price: Price) => (price.tariff ?? "").startsWith("DEMO-");
 interface Connector {
   evse_id: number; connector_id: number; standard: string; max_power_kw: string; status: string;
   error_code: string | null; in_session: boolean; available: boolean; price: Price;
@@ -174,10 +179,11 @@ export function findPage(root: HTMLElement): void {
         h("table", {}, h("tbody", {}, ...result.stations.flatMap((station) => station.connectors.map((c) =>
           h("tr", { "data-station": station.id, "data-evse": c.evse_id, class: c.available ? "free" : "busy" },
             h("td", {}, station.id, h("br", {}), h("span", { class: "hint" }, `${c.evse_id}/${c.connector_id}`)),
-            h("td", {}, STANDARD_LABEL[c.standard] ?? c.standard, h("br", {}),
+            h("td", {}, standardName(c.standard), h("br", {}),
               h("span", { class: "hint" }, `${number(Number(c.max_power_kw), 0)} ${t("unit.kw")}`)),
             h("td", { class: "status" }, statusText(station, c)),
-            h("td", { class: "price" }, priceText(c.price)),
+            h("td", { class: "price" }, priceText(c.price),
+              illustrative(c.price) ? h("small", { class: "illustrative" }, h("br", {}), t("find.illustrative")) : null),
             h("td", {}, c.available ? h("button", { class: "reserve", onclick: () => void reserve(station, c) }, t("find.reserve")) : null),
           )))))))));
   };

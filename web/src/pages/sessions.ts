@@ -1,18 +1,56 @@
-// Charging sessions, newest first, with their energy.
+// Charging sessions, newest first, with their energy, what was flagged in what their charger
+// reported, and a way to end a session its charger never stopped.
 
-import { api } from "../api";
+import { ApiError, api } from "../api";
 import { h, table } from "../dom";
 import { dateTime, kwh, t } from "../i18n";
 import { live } from "../live";
 import type { Transaction } from "./dashboard";
 
+interface Flag { rule: string; reason: string }
+type Session = Transaction & { flags: Flag[]; end_reason: string | null };
+
+function flagged(s: Session): HTMLElement | string {
+  if (s.flags.length === 0) return "";
+  return h("span", {
+    class: "flagged", title: s.flags.map((f) => f.reason).join("\n"), "data-rules": s.flags.map((f) => f.rule).join(" "),
+  }, `⚠ ${t("sessions.flagged", { n: s.flags.length })}`);
+}
+
+/** The "end" control of an active session: a reason, then the API ends it. */
+function ending(s: Session, done: () => void): HTMLElement {
+  const cell = h("div", { class: "end-session" });
+  const open = () => {
+    const reason = h("input", { type: "text", name: "reason", maxlength: 500, required: true,
+      placeholder: t("sessions.endReason") });
+    const message = h("span", { class: "error", role: "alert" });
+    const form = h("form", { class: "end-form", "data-transaction": s.id, onsubmit: async (event: Event) => {
+      event.preventDefault();
+      try {
+        const body = JSON.stringify({ reason: reason.value.trim() });
+        await api(`/transactions/${s.id}/end`, { method: "POST", body });
+        done();
+      } catch (error) {
+        message.textContent = error instanceof ApiError && typeof error.detail === "string"
+          ? error.detail : t("common.error");
+      }
+    } }, reason, h("button", { type: "submit" }, t("sessions.endConfirm")), message);
+    cell.replaceChildren(form);
+    reason.focus();
+  };
+  cell.append(h("button", { class: "end", "data-transaction": s.id, title: t("sessions.endHint"), onclick: open },
+    t("sessions.end")));
+  return cell;
+}
+
 export function sessionsPage(root: HTMLElement): () => void {
   const holder = h("div", {});
   root.append(h("h1", {}, t("nav.sessions")), holder);
   const load = async () => {
-    const sessions = await api<Transaction[]>("/transactions?limit=200");
+    const sessions = await api<Session[]>("/transactions?limit=200");
     holder.replaceChildren(sessions.length === 0 ? h("p", {}, t("common.empty")) : table(
-      ["#", t("col.station"), t("col.connector"), t("col.token"), t("col.started"), t("col.stopped"), t("col.energy"), t("col.state")],
+      ["#", t("col.station"), t("col.connector"), t("col.token"), t("col.started"), t("col.stopped"), t("col.energy"),
+        t("col.state"), t("sessions.checks"), ""],
       sessions.map((s) => [
         s.id,
         h("a", { href: `#/stations/${encodeURIComponent(s.station_id)}` }, s.station_id),
@@ -21,7 +59,10 @@ export function sessionsPage(root: HTMLElement): () => void {
         dateTime(s.started_at),
         dateTime(s.stopped_at),
         kwh(s.energy_wh),
-        t(s.state === "Active" ? "sessions.active" : "sessions.ended"),
+        s.state === "Active" ? t("sessions.active")
+          : s.end_reason ? h("span", { title: s.end_reason }, t("sessions.endedByOperator")) : t("sessions.ended"),
+        flagged(s),
+        s.state === "Active" ? ending(s, () => void load()) : "",
       ]),
       { id: "sessions" },
     ));
@@ -29,7 +70,7 @@ export function sessionsPage(root: HTMLElement): () => void {
   void load();
   let pending: number | undefined;
   const stop = live.subscribe((event) => {
-    if (event?.event.startsWith("Transaction")) {
+    if (event?.event.startsWith("Transaction") && !holder.querySelector(".end-form")) {
       clearTimeout(pending);
       pending = window.setTimeout(() => void load(), 500);
     }

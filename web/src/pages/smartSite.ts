@@ -99,7 +99,16 @@ function chargerTable(chargers: ChargerPower[], power: SitePower, wiring: Wiring
     h("span", { class: "sent" }, amps(c.sent_a)),
     h("span", { class: "actual" }, c.transaction_id === null || c.actual_a === null ? "–"
       : `${amps(c.actual_a)} · ${kw(wiring.actualKw(c))}`),
-    h("span", { class: "note" }, chargerNote(c, power)),
+    h("span", { class: "note" }, chargerNote(c, power),
+      c.ev_needs && c.transaction_id !== null ? h("span", { class: "ev-needs" }, ` · ${t("smart.evNeeds", {
+        max: c.ev_needs.max_current_a !== null ? amps(c.ev_needs.max_current_a)
+          : c.ev_needs.max_power_w !== null ? kw(c.ev_needs.max_power_w / 1000) : "–",
+        leaves: c.ev_needs.departure ? dateTime(c.ev_needs.departure) : "–",
+      })}`) : null,
+      c.ev_needs?.bidirectional && c.transaction_id !== null ? h("span", { class: "ev-v2x" }, ` · ${t("smart.evV2x", {
+        power: c.ev_needs.max_discharge_w != null ? kw(c.ev_needs.max_discharge_w / 1000) : "–",
+        energy: c.ev_needs.dischargeable_wh != null ? `${number(c.ev_needs.dischargeable_wh / 1000, 1)} kWh` : "–",
+      })}`) : null),
   ]);
   const element = table([t("col.station"), t("smart.evse"), t("smart.planned"), t("smart.sent"), t("smart.actual"),
     t("col.state")], rows, { class: "evse-table" });

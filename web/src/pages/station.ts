@@ -1,21 +1,43 @@
-// One station: connectors, current session, commands with the station's reply, recent OCPP
-// messages and configuration. Everything but the command forms follows live events.
+// One station: connectors, current session, its profile (what it supports and needs), commands
+// with the station's reply, recent OCPP messages and configuration. Everything but the command forms follows live events.
 
 import { ApiError, api } from "../api";
 import { h, table } from "../dom";
 import { dateTime, kwh, number, t, time } from "../i18n";
 import { live, stateOf } from "../live";
 import type { Transaction } from "./dashboard";
+import { standardName } from "./find";
+import { certificatesSection } from "./stationCertificates";
+import { type StationSecurity, securitySection } from "./stationSecurity";
+import { deviceSections } from "./stationDevice";
+import { provisioningSections } from "./stationProvisioning";
+import { smartSection } from "./stationSmart";
 
 interface Connector {
   evse_id: number; connector_id: number; standard: string; max_power_kw: string; status: string;
   error_code: string | null; vendor_error_code: string | null; info: string | null; status_at: string | null;
 }
-interface Station {
+interface Station extends StationSecurity {
   id: string; ocpp_version: string | null; vendor: string | null; model: string | null;
   firmware_version: string | null; online: boolean; last_seen_at: string | null;
   configuration: Record<string, unknown> | null; connectors: Connector[];
+  profile: Profile | null; registration_status: string;
 }
+const REGISTRATIONS = ["Accepted", "Pending", "Rejected"];
+
+/** B02 / B03: whether the CSMS accepts the station at its next boot, and the buttons that change it. */
+function registration(stationId: string, status: string, changed: () => void): HTMLElement {
+  const set = (wanted: string) => void api(`/stations/${encodeURIComponent(stationId)}`, {
+    method: "PATCH", body: JSON.stringify({ registration_status: wanted }),
+  }).then(changed);
+  return h("dd", { id: "registration" },
+    h("span", { class: `registration ${status}`, id: "registration-status" }, t(`station.registration${status}`)),
+    ...REGISTRATIONS.filter((other) => other !== status).map((other) =>
+      h("button", { type: "button", id: `registration-${other}`, onclick: () => set(other) },
+        t(`station.register${other}`))));
+}
+// The station's effective profile: each fact with the profile or configuration key it came from.
+interface Profile { profiles: string[]; facts: Record<string, { value: unknown; source: string }> }
 interface Message { id: number; direction: string; action: string | null; payload: string; error_code: string | null; at: string }
 
 type Schema = { type?: string; enum?: string[]; format?: string; anyOf?: Schema[]; items?: Schema; $ref?: string; default?: unknown };
@@ -43,6 +65,8 @@ function field(name: string, raw: Schema, required: boolean): HTMLElement {
     input = h("input", { type: "text", name, id, "data-kind": "list", placeholder: "A, B" });
   } else if (schema.type === "array") {
     input = h("textarea", { name, id, "data-kind": "json", placeholder: "[]" });
+  } else if (schema.$ref || schema.type === "object") {
+    input = h("textarea", { name, id, "data-kind": "json", placeholder: "{}" });
   } else {
     input = h("input", { type: "text", name, id, required,
       placeholder: schema.format === "date-time" ? "2026-01-31T12:00:00Z" : undefined });
@@ -98,6 +122,18 @@ function commandForm(
   return form;
 }
 
+function profileView(profile: Profile | null): HTMLElement[] {
+  if (!profile || Object.keys(profile.facts).length === 0) return [h("p", {}, t("common.empty"))];
+  const shown = (value: unknown) => value === true ? t("station.yes") : value === false ? t("station.no")
+    : Array.isArray(value) ? value.join(", ") : String(value);
+  return [
+    h("p", {}, t("station.profileApplied", { names: profile.profiles.join(", ") || "–" })),
+    table([t("station.fact"), t("col.value"), t("station.factSource")],
+      Object.entries(profile.facts).map(([name, fact]) => [t(`station.fact_${name}`), shown(fact.value), fact.source]),
+      { id: "profile-table" }),
+  ];
+}
+
 export function stationPage(root: HTMLElement, stationId: string): () => void {
   const info = h("section", { id: "station-info" });
   const connectors = h("section", { id: "connectors" });
@@ -105,7 +141,17 @@ export function stationPage(root: HTMLElement, stationId: string): () => void {
   const commands = h("section", { id: "commands" }, h("h2", {}, t("station.commands")));
   const messages = h("section", { id: "messages" });
   const configuration = h("section", { id: "configuration" });
-  root.append(h("h1", {}, stationId), info, connectors, sessions, commands, messages, configuration);
+  const security = securitySection(stationId, () => reloadAfter(LOG_SETTLE_MS));
+  const certificates = certificatesSection(stationId);
+  const smart = smartSection(stationId);
+  // Monitors, display messages, customer information: OCPP 2.0.1 stations only.
+  const device = deviceSections(stationId, () => reloadAfter(LOG_SETTLE_MS));
+  device.element.hidden = true;
+  // Reports and network profiles (2.0.1), meter values outside sessions (both versions).
+  const provisioning = provisioningSections(stationId, () => reloadAfter(LOG_SETTLE_MS));
+  const profile = h("section", { id: "station-profile" });
+  root.append(h("h1", {}, stationId), info, security.element, connectors, sessions, profile, smart.element,
+    certificates.element, device.element, provisioning.element, commands, messages, configuration);
   const id = encodeURIComponent(stationId);
 
   const load = async () => {
@@ -122,11 +168,13 @@ export function stationPage(root: HTMLElement, stationId: string): () => void {
       h("dt", {}, t("station.firmware")), h("dd", {}, station.firmware_version ?? "–"),
       h("dt", {}, "OCPP"), h("dd", {}, station.ocpp_version ?? "–"),
       h("dt", {}, t("station.lastSeen")), h("dd", {}, dateTime(station.last_seen_at)),
+      h("dt", {}, t("station.registration")), registration(stationId, station.registration_status, () => reloadAfter(0)),
     ));
+    await security.show(station);
     connectors.replaceChildren(h("h2", {}, t("station.connectors")), table(
       [t("col.connector"), t("col.standard"), t("col.power"), t("col.status"), t("col.error"), t("col.since")],
       station.connectors.map((c) => [
-        `${c.evse_id}/${c.connector_id}`, c.standard, `${number(Number(c.max_power_kw))} ${t("unit.kw")}`,
+        `${c.evse_id}/${c.connector_id}`, standardName(c.standard), `${number(Number(c.max_power_kw))} ${t("unit.kw")}`,
         h("span", { class: `status ${c.status}` }, c.status),
         [c.error_code, c.vendor_error_code, c.info].filter((v) => v && v !== "NoError").join(" · ") || "–",
         dateTime(c.status_at),
@@ -143,6 +191,12 @@ export function stationPage(root: HTMLElement, stationId: string): () => void {
         h("code", {}, m.payload.length > 160 ? m.payload.slice(0, 160) + "…" : m.payload)]),
       { id: "message-table" },
     ));
+    profile.replaceChildren(h("h2", {}, t("station.profile")), ...profileView(station.profile));
+    await smart.load(station.ocpp_version);
+    await certificates.load(station.ocpp_version);
+    device.element.hidden = station.ocpp_version !== "2.0.1";
+    if (!device.element.hidden) await device.load();
+    await provisioning.load(station.ocpp_version);
     const config = Object.entries(station.configuration ?? {});
     configuration.replaceChildren(h("h2", {}, t("station.configuration")), config.length === 0
       ? h("p", {}, t("common.empty"))

@@ -1,8 +1,10 @@
-// Plan a trip: where from and to, which car; the charging stops on the map and in a table.
+// Plan a trip: where from and to, which car, which day; the charging stops on the map and in a
+// table, each leg's elevation and charge in a chart, and why a trip cannot be planned, in the
+// console's language (the API sends message codes with parameters: see trips/explain.py).
 
 import { ApiError, api } from "../api";
 import { h } from "../dom";
-import { GeoMap, type Bounds } from "../geomap";
+import { GeoMap, svg, type Bounds } from "../geomap";
 import { money, number, t, time } from "../i18n";
 import type { VehicleSummary } from "./vehicles";
 
@@ -11,9 +13,17 @@ interface Stop {
   arrival_soc: number; departure_soc: number; energy_kwh: number; charge_min: number;
   cost: { amount: string; currency: string } | null; arrive_at: string | null;
 }
-interface Leg { start: string; end: string; km: number; drive_min: number; border_wait_min: number; arrival_soc: number; stop: Stop | null }
+interface ProfilePoint { km: number; elevation_m: number | null; soc: number }
+interface Leg {
+  start: string; end: string; km: number; drive_min: number; border_wait_min: number; arrival_soc: number;
+  stop: Stop | null; energy_kwh: number; climb_m: number; lowest_soc: number; temp_c: number | null;
+  profile: ProfilePoint[];
+}
+/** A message code with its parameters, as the planner sends it. */
+export interface Explained { code: string; params: Record<string, unknown>; options: string[] }
 interface Plan {
-  vehicle: { id: string; name: string }; origin: string; destination: string; legs: Leg[]; warnings: string[];
+  vehicle: { id: string; name: string }; origin: string; destination: string; legs: Leg[];
+  notes: Explained[];
   totals: { km: number; total_min: number; charge_min: number; stops: number; arrival_soc: number;
     cost: { amount: string; currency: string }[] | null };
 }
@@ -27,36 +37,111 @@ export function hoursMinutes(minutes: number): string {
   return t("trip.duration", { h: number(Math.floor(whole / 60), 0), m: number(whole % 60, 0) });
 }
 
+/** A planner message in the console's language, with the options that would help. */
+export function explain(message: Explained): string {
+  const values: Record<string, string | number> = {};
+  for (const [key, value] of Object.entries(message.params)) {
+    values[key] = Array.isArray(value) ? value.join(", ")
+      : typeof value === "number" ? number(value, 0) : String(value ?? "");
+  }
+  let text = t(`trip.why.${message.code}`, values);
+  if (message.options.length) {
+    text += " " + t("trip.options", { options: message.options.map((o) => t(`trip.option.${o}`)).join("; ") });
+  }
+  return text;
+}
+
 function bounds(points: [number, number][]): Bounds {
   const lats = points.map((p) => p[0]), lons = points.map((p) => p[1]);
   return { south: Math.min(...lats), north: Math.max(...lats), west: Math.min(...lons), east: Math.max(...lons) };
 }
 
+/** Elevation (filled) and charge (line) against km from the start, one chart for the trip. */
+function profileChart(legs: Leg[]): SVGElement {
+  const width = 900, height = 220, pad = 36;
+  const points: { km: number; elev: number | null; soc: number }[] = [];
+  let offset = 0;
+  for (const leg of legs) {
+    for (const p of leg.profile) points.push({ km: offset + p.km, elev: p.elevation_m, soc: p.soc });
+    offset += leg.km;
+  }
+  const total = Math.max(offset, 1);
+  const heights = points.flatMap((p) => (p.elev === null ? [] : [p.elev]));
+  const top = Math.max(1000, ...heights);
+  const x = (km: number) => pad + (km / total) * (width - 2 * pad);
+  const yElev = (m: number) => height - pad - (m / top) * (height - 2 * pad);
+  const ySoc = (soc: number) => height - pad - (soc / 100) * (height - 2 * pad);
+  const chart = svg("svg", { id: "trip-profile", viewBox: `0 0 ${width} ${height}`, role: "img", class: "profile" });
+  chart.append(Object.assign(document.createElementNS("http://www.w3.org/2000/svg", "title"), { textContent: t("trip.profile") }));
+  // elevation: one filled area per stretch with known heights
+  let run: { km: number; elev: number }[] = [];
+  const flush = () => {
+    if (run.length > 1) {
+      const d = `M${x(run[0].km)},${yElev(0)} ` + run.map((p) => `L${x(p.km).toFixed(1)},${yElev(p.elev).toFixed(1)}`).join(" ")
+        + ` L${x(run[run.length - 1].km)},${yElev(0)} Z`;
+      chart.append(svg("path", { d, class: "elevation" }));
+    }
+    run = [];
+  };
+  for (const p of points) {
+    if (p.elev === null) flush(); else run.push({ km: p.km, elev: p.elev });
+  }
+  flush();
+  chart.append(svg("path", { class: "soc", d: points.map((p, i) => `${i ? "L" : "M"}${x(p.km).toFixed(1)},${ySoc(p.soc).toFixed(1)}`).join(" ") }));
+  let at = 0;
+  for (const leg of legs) {
+    at += leg.km;
+    if (leg.stop) chart.append(svg("circle", { cx: x(at), cy: ySoc(leg.arrival_soc), r: 4, class: "stop" }));
+  }
+  const label = (text: string, tx: number, ty: number, cls: string) => {
+    const el = svg("text", { x: tx, y: ty, class: cls });
+    el.textContent = text;
+    chart.append(el);
+  };
+  label(`${number(top, 0)} m`, 2, pad - 4, "axis");
+  label("100 %", width - pad + 2, pad - 4, "axis");
+  label(`${number(total, 0)} ${t("unit.km")}`, width - pad - 40, height - 8, "axis");
+  label(`${t("trip.elevation")} · ${t("trip.soc")}`, pad, 14, "axis");
+  return chart;
+}
+
 export function tripPage(root: HTMLElement): void {
-  vehicles ??= api<VehicleSummary[]>("/vehicles?limit=500");
+  vehicles ??= api<VehicleSummary[]>("/vehicles?limit=2000");
   places ??= api<{ name: string }[]>("/console/places");
   const field = (label: string, control: HTMLElement) => h("label", {}, h("span", {}, label), control);
   const origin = h("input", { id: "origin", list: "places", value: "Almaty", required: true });
   const destination = h("input", { id: "destination", list: "places", value: "Bishkek", required: true });
+  const search = h("input", { id: "vehicle-search", type: "search", placeholder: t("veh.searchHint") });
   const vehicle = h("select", { id: "vehicle", required: true });
+  const count = h("span", { id: "vehicle-count", class: "hint" });
   const soc = h("input", { id: "start-soc", type: "number", min: 5, max: 100, value: 90 });
-  const winter = h("input", { id: "winter", type: "checkbox" });
+  const day = h("input", { id: "trip-date", type: "date", value: new Date().toISOString().slice(0, 10) });
   const datalist = h("datalist", { id: "places" });
   const status = h("p", { id: "trip-status", role: "status" });
   const summary = h("div", { id: "trip-summary" });
+  const chart = h("figure", { id: "trip-chart" });
   const legs = h("div", { id: "trip-legs" });
   const map = new GeoMap("trip-map");
   const form = h("form", { id: "trip-form", class: "filters", onsubmit: (e: Event) => { e.preventDefault(); void plan(); } },
-    field(t("trip.origin"), origin), field(t("trip.destination"), destination), field(t("trip.vehicle"), vehicle),
-    field(t("trip.startSoc"), soc), h("label", { class: "check" }, winter, ` ${t("trip.winter")}`),
+    field(t("trip.origin"), origin), field(t("trip.destination"), destination),
+    field(t("trip.searchVehicle"), search), field(t("trip.vehicle"), vehicle), count,
+    field(t("trip.startSoc"), soc), field(t("trip.date"), day),
     h("button", { type: "submit", id: "plan" }, t("trip.plan")));
-  root.append(h("h1", {}, t("trip.title")), form, datalist, status, summary, map.element, legs);
+  root.append(h("h1", {}, t("trip.title")), form, datalist, status, summary, map.element, chart, legs);
   map.fit({ south: 36, north: 52, west: 55, east: 82 });
 
   void places.then((list) => datalist.replaceChildren(...list.map((p) => h("option", { value: p.name }))));
-  void vehicles.then((list) => {
-    vehicle.replaceChildren(...list.map((v) => h("option", { value: v.id, selected: v.id === "byd-dolphin-extended-range-2025-cn" }, v.name)));
-  });
+  let all: VehicleSummary[] = [];
+  const fill = () => {
+    const words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
+    const chosen = vehicle.value || "byd-dolphin-extended-range-2025-cn";
+    const shown = all.filter((v) => words.every((w) => `${v.label ?? v.name} ${v.id}`.toLowerCase().includes(w)) || v.id === chosen);
+    vehicle.replaceChildren(...shown.map((v) => h("option", { value: v.id, selected: v.id === chosen },
+      `${v.label ?? v.name}${v.curve_generic ? ` · ${t("trip.genericCurve")}` : ""}`)));
+    count.textContent = t("trip.vehicleCount", { n: number(shown.length, 0) });
+  };
+  search.addEventListener("input", fill);
+  void vehicles.then((list) => { all = list; fill(); });
 
   const draw = async (result: Plan) => {
     const points = [result.origin, ...result.legs.map((leg) => (leg.stop ? `site:${leg.stop.site_code}` : leg.end))];
@@ -82,11 +167,12 @@ export function tripPage(root: HTMLElement): void {
     status.className = "waiting";
     status.textContent = t("trip.planning");
     summary.replaceChildren();
+    chart.replaceChildren();
     legs.replaceChildren();
     try {
       const result = await api<Plan>("/trips/plan", { method: "POST", body: JSON.stringify({
         origin: origin.value.trim(), destination: destination.value.trim(), vehicle_id: vehicle.value,
-        start_soc: Number(soc.value), consumption_factor: winter.checked ? 1.3 : 1.0 }) });
+        start_soc: Number(soc.value), on_date: day.value || null }) });
       status.className = "";
       status.textContent = "";
       const totals = result.totals;
@@ -99,13 +185,16 @@ export function tripPage(root: HTMLElement): void {
         tile("trip-charging", t("trip.charging"), hoursMinutes(totals.charge_min)),
         tile("trip-arrival", t("trip.arrivalSoc"), `${number(totals.arrival_soc, 0)} %`),
         tile("trip-cost", t("trip.cost"), totals.cost?.length ? totals.cost.map((c) => money(c.amount, c.currency)).join(" + ") : "–"),
-      ), ...result.warnings.map((w) => h("p", { class: "warning" }, w)));
+      ), ...result.notes.map((note) => h("p", { class: "warning", "data-code": note.code }, explain(note))));
+      chart.replaceChildren(h("figcaption", {}, t("trip.profile")), profileChart(result.legs));
       legs.replaceChildren(h("table", { id: "leg-table" },
-        h("thead", {}, h("tr", {}, ...[t("trip.leg"), t("trip.distance"), t("trip.drive"), t("trip.stop"),
-          t("col.standard"), t("col.energy"), t("trip.charging"), t("trip.soc")].map((x) => h("th", {}, x)))),
+        h("thead", {}, h("tr", {}, ...[t("trip.leg"), t("trip.distance"), t("trip.climb"), t("trip.energy"), t("trip.drive"),
+          t("trip.stop"), t("col.standard"), t("col.energy"), t("trip.charging"), t("trip.soc"), t("trip.lowest")].map((x) => h("th", {}, x)))),
         h("tbody", {}, ...result.legs.map((leg) => h("tr", { class: leg.stop ? "with-stop" : undefined },
           h("td", {}, `${leg.start} → ${leg.end}`),
           h("td", {}, `${number(leg.km, 0)} ${t("unit.km")}`),
+          h("td", {}, `${number(leg.climb_m, 0)} m`),
+          h("td", {}, `${number(leg.energy_kwh)} ${t("unit.kwh")}${leg.temp_c === null ? "" : ` · ${number(leg.temp_c, 0)} °C`}`),
           h("td", {}, hoursMinutes(leg.drive_min + leg.border_wait_min)),
           h("td", {}, leg.stop ? h("span", {}, leg.stop.site_name, h("br", {}),
             h("span", { class: "hint" }, leg.stop.arrive_at ? time(leg.stop.arrive_at) : "")) : "–"),
@@ -114,11 +203,17 @@ export function tripPage(root: HTMLElement): void {
           h("td", {}, leg.stop ? hoursMinutes(leg.stop.charge_min) : "–"),
           h("td", {}, leg.stop ? `${number(leg.stop.arrival_soc, 0)} → ${number(leg.stop.departure_soc, 0)} %`
             : `${number(leg.arrival_soc, 0)} %`),
+          h("td", {}, `${number(leg.lowest_soc, 0)} %`),
         )))));
       await draw(result);
     } catch (error) {
       status.className = "error";
-      status.textContent = `${t("trip.failed")}: ${error instanceof ApiError ? String(error.detail) : t("common.error")}`;
+      const body = error instanceof ApiError ? (error.body as Partial<Explained> | null) : null;
+      const why = body && typeof body.code === "string"
+        ? explain({ code: body.code, params: body.params ?? {}, options: body.options ?? [] })
+        : error instanceof ApiError ? String(error.detail) : t("common.error");
+      status.textContent = `${t("trip.failed")}: ${why}`;
+      status.setAttribute("data-code", body?.code ?? "");
     }
   };
 }

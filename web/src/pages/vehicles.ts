@@ -5,8 +5,8 @@ import { h } from "../dom";
 import { number, t } from "../i18n";
 
 export interface VehicleSummary {
-  id: string; name: string; make: string; market: string; battery_kwh: number; range_km: number;
-  ac_inlets: string[]; dc_inlets: string[]; dc_kw: number;
+  id: string; name: string; label?: string; make: string; market: string; battery_kwh: number; range_km: number;
+  ac_inlets: string[]; dc_inlets: string[]; dc_kw: number; curve_generic?: boolean;
 }
 
 /** The compare rows shown, in order; numbers are formatted and the best one is marked. */

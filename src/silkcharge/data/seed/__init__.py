@@ -18,7 +18,7 @@ from silkcharge.domain.connectors import ConnectorStandard
 
 __all__ = ["load_seed_network", "validate_seed_network"]
 
-OCPP_VERSIONS = frozenset({"1.6", "2.0.1"})
+OCPP_VERSIONS = frozenset({"1.6", "2.0.1", "2.1"})
 CONFIDENCE_LEVELS = frozenset({"high", "medium", "low"})
 PROVENANCE_KEYS = ("source", "date", "confidence", "note")
 STATION_ID = re.compile(r"[A-Za-z0-9-]{1,48}")
@@ -110,7 +110,7 @@ def _check_station(station: dict[str, Any], seen: set[str], where: str) -> None:
     where = f"{where} station {station_id}"
     version = station.get("ocpp_version")
     if version not in OCPP_VERSIONS:
-        raise ValueError(f"{where}: OCPP version {version!r} is not one of 1.6, 2.0.1")
+        raise ValueError(f"{where}: OCPP version {version!r} is not one of 1.6, 2.0.1, 2.1")
     evses = station.get("evses") or []
     if not evses:
         raise ValueError(f"{where}: no EVSEs")

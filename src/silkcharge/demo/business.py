@@ -1,0 +1,123 @@
+"""The demo's business (data/seed/business.json): tariffs for every demo operator, a site under
+load management and a Dushanbe taxi depot with a plan. Everything is illustrative and says so:
+each tariff's `tariff_alt_text` starts with the file's `illustrative_label`.
+
+Tariffs go through `BillingService.publish` (the same validation and price-cap checks as
+`POST /tariffs`); the smart-charging site and the depot through the operator API, as an
+operator would set them up."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+
+def load_business() -> dict[str, Any]:
+    text = resources.files("silkcharge.data.seed").joinpath("business.json").read_text("utf-8")
+    return json.loads(text, parse_float=Decimal)
+
+
+def tariff_body(item: dict[str, Any], label: str, dc_min_power_kw: str) -> dict[str, Any]:
+    """An OCPI 2.2.1 tariff with VAT-inclusive energy prices: the DC price from
+    `dc_min_power_kw` of charging power on, the AC price below it."""
+    def energy(price: str) -> dict[str, Any]:
+        return {"type": "ENERGY", "price": str(price), "step_size": 1}
+
+    silkcharge: dict[str, Any] = {"vat_included": True}
+    if item.get("token_groups"):
+        silkcharge["token_groups"] = list(item["token_groups"])
+    return {
+        "currency": item["currency"],
+        "type": "REGULAR",
+        "tariff_alt_text": [{"language": "en", "text": f"{label}. DC {item['dc_per_kwh_incl_vat']} / "
+                             f"AC {item['ac_per_kwh_incl_vat']} {item['currency']} per kWh incl. VAT."}],
+        "elements": [
+            {"price_components": [energy(item["dc_per_kwh_incl_vat"])],
+             "restrictions": {"min_power": str(dc_min_power_kw)}},
+            {"price_components": [energy(item["ac_per_kwh_incl_vat"])]},
+        ],
+        "silkcharge": silkcharge,
+    }
+
+
+async def publish_tariffs(billing, business: dict[str, Any]) -> list[str]:
+    """Publish every demo tariff not yet published; return the codes published now."""
+    from silkcharge.services.billing import TariffRefused
+
+    published = []
+    for item in business["tariffs"]:
+        body = tariff_body(item, business["illustrative_label"], business["dc_min_power_kw"])
+        try:
+            await billing.publish(item["code"], item["operator"], None, body)
+        except TariffRefused as exc:
+            if any("already exists" in problem for problem in exc.problems):
+                continue
+            raise
+        published.append(item["code"])
+    return published
+
+
+async def set_up_smart_charging(api: httpx.AsyncClient, business: dict[str, Any],
+                                now: datetime | None = None) -> dict[str, Any]:
+    """Put the managed site and the depot under load management through the operator API, give
+    the depot its taxis and plan tonight. Returns the depot plan's answer."""
+    now = now or datetime.now(timezone.utc)
+    for key in ("managed_site", "depot"):
+        site = business[key]
+        body: dict[str, Any] = {"grid_limit_kw": str(site["grid_limit_kw"]), "depot": key == "depot"}
+        if site.get("base_load_w"):
+            body["base_load_w"] = str(site["base_load_w"])
+        await _ok(api.put(f"/api/v1/smart/sites/{site['site']}", json=body))
+        for circuit in site["circuits"]:
+            await _ok(api.put(f"/api/v1/smart/sites/{site['site']}/circuits/{circuit['code']}", json={
+                "limit_a": str(circuit["limit_a"]), "name": circuit.get("name"),
+                "parent": circuit.get("parent")}))
+        for evse in site["evses"]:
+            await _ok(api.put(f"/api/v1/smart/stations/{evse['station_id']}/evses/{evse['evse_id']}", json={
+                "circuit": evse["circuit"], "max_current_a": str(evse["max_current_a"]),
+                "phases": evse.get("phases", 3)}))
+    depot = business["depot"]
+    zone = ZoneInfo((await _ok(api.get(f"/api/v1/sites/{depot['site']}")))["timezone"])
+    evening = _tonight(now, zone)
+    vehicles = []
+    for v in depot["vehicles"]:
+        arrival = _at(evening, v["arrive"], zone)
+        departure = _at(evening, v["depart"], zone)
+        if departure <= arrival:
+            departure += timedelta(days=1)
+        vehicles.append({
+            "code": v["code"], "station_id": v["station_id"], "evse_id": v["evse_id"],
+            "id_token": v["id_token"], "arrival": arrival.isoformat(), "departure": departure.isoformat(),
+            "max_power_kw": str(v["max_power_kw"]), "battery_kwh": str(v["battery_kwh"]),
+            "soc": str(v["soc"]), "target_soc": str(v["target_soc"]),
+        })
+    await _ok(api.put(f"/api/v1/smart/sites/{depot['site']}/depot/vehicles", json=vehicles))
+    start = min(datetime.fromisoformat(v["arrival"]) for v in vehicles)
+    end = max(datetime.fromisoformat(v["departure"]) for v in vehicles)
+    return await _ok(api.post(f"/api/v1/smart/sites/{depot['site']}/depot/plan", json={
+        "start": start.astimezone(timezone.utc).isoformat(),
+        "end": end.astimezone(timezone.utc).isoformat(), "push": True}))
+
+
+def _tonight(now: datetime, zone: ZoneInfo) -> date:
+    """The local evening the depot plans for: today's, or tomorrow's once today's is past."""
+    local = now.astimezone(zone)
+    return local.date() if local.hour < 18 else local.date() + timedelta(days=1)
+
+
+def _at(day: date, hhmm: str, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time.fromisoformat(hhmm), zone)
+
+
+async def _ok(answer) -> Any:
+    response = await answer
+    if response.status_code >= 400:
+        raise RuntimeError(f"{response.request.method} {response.request.url.path}: "
+                           f"{response.status_code} {response.text[:300]}")
+    return response.json()

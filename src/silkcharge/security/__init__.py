@@ -1,0 +1,1 @@
+"""Cryptographic building blocks of OCPP security: keys, certificates, CSRs (see pki.py)."""

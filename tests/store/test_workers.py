@@ -1,0 +1,78 @@
+"""Worker threads for heavy work: a job runs on its own thread and loop with its own engine;
+at most `threads` jobs run at once; a request's job is refused when the queue is full, the
+platform's own jobs wait; a cancelled caller does not free its worker before the job ends."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from silkcharge.store.schema import Operator
+from silkcharge.store.workers import Workers, WorkersBusy
+from tests.e2e.peers import eventually
+
+
+@pytest.fixture
+async def workers(database_url):
+    running = Workers(database_url, threads=1, queue=1)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+def blocking(release: threading.Event, started: threading.Event | None = None):
+    """A job that holds its worker's thread until released, as CPU-bound work does."""
+    async def job(_sessions) -> str:
+        if started is not None:
+            started.set()
+        release.wait(timeout=60)
+        return threading.current_thread().name
+    return job
+
+
+async def test_a_job_reads_the_store_on_its_own_thread(workers):
+    async def job(sessions) -> tuple[str, list]:
+        async with sessions() as session:
+            rows = (await session.scalars(select(Operator.code))).all()
+        return threading.current_thread().name, rows
+
+    name, rows = await workers.run(job)
+    assert name.startswith("heavy-work-") and name != threading.current_thread().name
+    assert rows == []
+
+
+async def test_a_burst_beyond_the_queue_is_refused_and_platform_jobs_wait(workers):
+    release, started = threading.Event(), threading.Event()
+    running = asyncio.create_task(workers.run(blocking(release, started)))
+    await asyncio.to_thread(started.wait)
+    queued = asyncio.create_task(workers.run(blocking(release)))
+    await eventually(lambda: _async(workers.waiting == 1))
+    with pytest.raises(WorkersBusy, match="try again in 5 s"):
+        await workers.run(blocking(release))
+    platform_job = asyncio.create_task(workers.run(blocking(release), refuse_when_busy=False))
+    await eventually(lambda: _async(workers.waiting == 2))
+    release.set()
+    assert {await running, await queued, await platform_job} == {"heavy-work-1"}
+
+
+async def test_a_cancelled_caller_frees_its_worker_only_when_the_job_ends(workers):
+    release, started = threading.Event(), threading.Event()
+    caller = asyncio.create_task(workers.run(blocking(release, started)))
+    await asyncio.to_thread(started.wait)
+    caller.cancel()
+    next_started = threading.Event()
+    following = asyncio.create_task(workers.run(blocking(release, next_started)))
+    await eventually(lambda: _async(workers.waiting == 1))
+    assert not next_started.is_set(), "the worker is still busy with the cancelled caller's job"
+    release.set()
+    assert await following == "heavy-work-1"
+    assert next_started.is_set() and caller.cancelled()
+
+
+async def _async(value):
+    return value or None
