@@ -81,24 +81,28 @@ class DriverData:
 
     async def receipt(self, driver: DriverAccount, transaction_id: int, locale: str) -> str:
         """The printable receipt of one of the driver's sessions."""
-        async with self._sessions() as session:
-            row = await session.scalar(
-                select(ChargeDetailRecord).join(Transaction, Transaction.id == ChargeDetailRecord.transaction_id)
-                .where(Transaction.id == transaction_id, Transaction.id_token.in_(driver.tokens)))
-        if row is None:
-            raise NotTheDrivers(f"no receipt for session {transaction_id} of yours "
-                                f"(a running session has none until it ends and is priced)")
-        return row.receipts[locale]
+        return await self._own_receipt(
+            Transaction, ChargeDetailRecord.transaction_id, transaction_id, driver, locale,
+            f"no receipt for session {transaction_id} of yours "
+            "(a running session has none until it ends and is priced)")
 
     async def no_show_receipt(self, driver: DriverAccount, reservation_id: int, locale: str) -> str:
         """The receipt of the fee for one of the driver's reservations nobody came for."""
+        return await self._own_receipt(
+            Reservation, ChargeDetailRecord.reservation_id, reservation_id, driver, locale,
+            f"no charge for reservation {reservation_id} of yours (only a reservation that expired unused has one)")
+
+    async def _own_receipt(
+        self, owner: type[Transaction] | type[Reservation], link: Any, owner_id: int, driver: DriverAccount,
+        locale: str, missing: str,
+    ) -> str:
+        """The receipt of the CDR linked to a session or reservation, if the driver's token made it."""
         async with self._sessions() as session:
             row = await session.scalar(
-                select(ChargeDetailRecord).join(Reservation, Reservation.id == ChargeDetailRecord.reservation_id)
-                .where(Reservation.id == reservation_id, Reservation.id_token.in_(driver.tokens)))
+                select(ChargeDetailRecord).join(owner, owner.id == link)
+                .where(owner.id == owner_id, owner.id_token.in_(driver.tokens)))
         if row is None:
-            raise NotTheDrivers(f"no charge for reservation {reservation_id} of yours "
-                                f"(only a reservation that expired unused has one)")
+            raise NotTheDrivers(missing)
         return row.receipts[locale]
 
     async def export(self, driver: DriverAccount) -> dict[str, Any]:
