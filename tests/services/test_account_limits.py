@@ -72,9 +72,23 @@ async def test_a_reset_token_expires_after_thirty_minutes(drivers, clock):
 async def test_the_reset_mail_links_to_the_console_and_says_how_long_it_works(drivers):
     reset = await drivers.request_password_reset(EMAIL)
     mail = reset_email(reset, "https://charge.example.uz/")
-    assert mail.to == EMAIL and "within 30 minutes" in mail.text
+    assert mail.to == EMAIL and "30 daqiqa ichida" in mail.text  # the driver chose Uzbek
     assert f"https://charge.example.uz/#/driver/reset/{reset.token}\n" in mail.text
     assert await drivers.request_password_reset("nobody@example.uz") is None
+
+
+@pytest.mark.parametrize(("language", "subject", "minutes"), [
+    ("ru", "Сброс пароля silkcharge", "в течение 30 мин."),
+    ("zh", "重置您的 silkcharge 密码", "在 30 分钟内"),
+    ("uz", "silkcharge parolini tiklash", "30 daqiqa ichida"),
+])
+async def test_the_reset_mail_is_written_in_the_drivers_language(drivers, language, subject, minutes):
+    account = await drivers.register(f"{language}@example.uz", "a long password", "Nodira", language)
+    reset = await drivers.request_password_reset(account.email)
+    mail = reset_email(reset, "https://charge.example.uz")
+    assert mail.subject == subject and minutes in mail.text and "Nodira" in mail.text
+    assert f"https://charge.example.uz/#/driver/reset/{reset.token}\n" in mail.text
+    assert "hopefully you" not in mail.text  # no English left in it
 
 
 async def test_the_login_window_slides_past_the_oldest_failure(drivers, clock):

@@ -95,16 +95,17 @@ async def test_every_console_command_gets_a_real_answer_from_a_simulated_charger
         reply = page.locator(f'pre.reply[data-command="{name}"]')
         await expect(reply).not_to_have_class("reply waiting")
         await expect(reply).not_to_have_text("")
-        answers[name] = (await reply.get_attribute("class"), await reply.inner_text())
-    for name, (kind, text) in answers.items():
+        answers[name] = (await reply.get_attribute("class"), await reply.inner_text(),
+                         await reply.get_attribute("data-code"))
+    for name, (kind, text, code) in answers.items():
         assert "NotImplemented" not in text and "NotSupported" not in text, (name, text)
         assert "CALLERROR" not in text and "did not answer" not in text, (name, text)
         if kind != "reply ok":
-            # the only refusals: a message this OCPP version does not have, or an id that is
-            # none (or a session already over)
-            assert any(reason in text for reason in (
-                "no equivalent in OCPP", "has no transaction", "has already ended")), (name, text)
-    ok = {name for name, (kind, _) in answers.items() if kind == "reply ok"}
+            # the only refusals, said in the page's language: a message this OCPP version does
+            # not have, or an id that is none (or a session already over)
+            assert code in ("command_not_in_version", "no_such_transaction", "transaction_already_ended"), (name, text)
+            assert "no equivalent in OCPP" not in text and "has no transaction" not in text, (name, text)
+    ok = {name for name, (kind, _, _) in answers.items() if kind == "reply ok"}
     assert {"reserve_now", "cancel_reservation", "remote_start", "set_charging_profile",
             "trigger_message", "reset"} <= ok, answers
     await screenshot(page, f"{language}-station-commands-{version}")

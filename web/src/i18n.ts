@@ -58,6 +58,11 @@ export function t(key: string, values: Record<string, string | number> = {}): st
   return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
 }
 
+/** Whether the console has words for a key (every language has every key of English). */
+export function known(key: string): boolean {
+  return key in (en as Strings);
+}
+
 const locale = () => LANGUAGES[language].locale;
 
 export function number(value: number, digits = 1): string {

@@ -4,6 +4,7 @@
 
 import { ApiError } from "./api";
 import { number, t } from "./i18n";
+import { explained } from "./problems";
 
 export interface SmartSiteSummary {
   site: string; name: string; city: string | null; grid_limit_a: string; grid_limit_kw: number;
@@ -70,6 +71,8 @@ export function evseKey(stationId: string, evseId: number): string {
 /** A refusal from the API in words: its reason, or each field's complaint. */
 export function refusal(error: unknown): string {
   if (!(error instanceof ApiError)) return `${t("common.error")}: ${String(error)}`;
+  const plain = explained(error);
+  if (plain) return plain;
   const detail = error.detail;
   if (typeof detail === "string") return detail;
   if (Array.isArray(detail))

@@ -66,8 +66,9 @@ class ErrorOut(BaseModel):
         default=None, description="the station's own CALLERROR code (502)"
     )
     code: str | None = Field(
-        default=None, description="a message code the console translates (trip refusals: "
-        "see silkcharge.trips.explain); `detail` is its English wording")
+        default=None, description="a message code the console translates (trip refusals: see "
+        "silkcharge.trips.explain; a station's silence or CALLERROR, reservation refusals: "
+        "docs/console.md); `detail` is its English wording")
     params: dict[str, Any] | None = Field(default=None, description="the code's parameters")
     options: list[str] | None = Field(
         default=None, description="option codes: what would help (e.g. use_adapters)")
@@ -109,6 +110,12 @@ def answers(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def _answer(status: int, reason: str, **extra) -> JSONResponse:
     return JSONResponse({"detail": reason, **extra}, status_code=status)
+
+
+def _coded(exc: Exception) -> dict[str, Any]:
+    """An exception's message code and parameters, when it carries them."""
+    code = getattr(exc, "code", None)
+    return {"code": code, "params": getattr(exc, "params", {})} if code else {}
 
 
 def _problems(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -164,20 +171,22 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RoutingUnavailable)
     @app.exception_handler(StoreUnavailable)
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse({"detail": str(exc), "code": "unavailable", "params": {}}, status_code=503,
+                            headers={"Retry-After": "5"})
 
     @app.exception_handler(StationOffline)
     async def offline(_: Request, exc: StationOffline) -> JSONResponse:
-        return _answer(409, str(exc))
+        return _answer(409, str(exc), code="station_offline", params={})
 
     @app.exception_handler(StationDeclined)
     async def declined(_: Request, exc: StationDeclined) -> JSONResponse:
-        return _answer(409, str(exc), station_status=exc.status)
+        return _answer(409, str(exc), station_status=exc.status, code="station_declined",
+                       params={"status": exc.status or ""})
 
     @app.exception_handler(RequestInvalid)
     @app.exception_handler(CommandRefused)
     async def refused(_: Request, exc: Exception) -> JSONResponse:
-        return _answer(422, str(exc))
+        return _answer(422, str(exc), **_coded(exc))
 
     @app.exception_handler(ValidationError)
     @app.exception_handler(RequestValidationError)
@@ -193,11 +202,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ReservationConflict)
     async def reservation_conflict(_: Request, exc: ReservationConflict) -> JSONResponse:
-        return _answer(409, f"reservation refused: {exc}")
+        return _answer(409, f"reservation refused: {exc}", **_coded(exc))
 
     @app.exception_handler(ReservationRefused)
     async def reservation_refused(_: Request, exc: ReservationRefused) -> JSONResponse:
-        return _answer(422, f"reservation refused: {exc}")
+        return _answer(422, f"reservation refused: {exc}", **_coded(exc))
 
     @app.exception_handler(RpcError)
     async def bad_call(_: Request, exc: RpcError) -> JSONResponse:
@@ -205,17 +214,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StationTimeout)
     async def timeout(_: Request, exc: StationTimeout) -> JSONResponse:
-        return _answer(504, str(exc))
+        return _answer(504, str(exc), code="station_timeout", params={})
 
     @app.exception_handler(StationCallError)
     async def station_error(_: Request, exc: StationCallError) -> JSONResponse:
         return _answer(
-            502, f"the station answered with CALLERROR {exc.code}: {exc.description}", error_code=exc.code
+            502, f"the station answered with CALLERROR {exc.code}: {exc.description}", error_code=exc.code,
+            code="station_callerror", params={"error_code": exc.code},
         )
 
     @app.exception_handler(StationReplyInvalid)
     async def station_invalid(_: Request, exc: StationReplyInvalid) -> JSONResponse:
-        return _answer(502, str(exc))
+        return _answer(502, str(exc), code="station_reply_invalid", params={})
 
 
 # -- the OpenAPI document --------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from silkcharge.domain.commands import (
     SetConfiguration,
     SetConfigurationValues,
 )
+from silkcharge.domain.refusals import Refusal
 from silkcharge.services.ports import ProtocolAdapter
 from silkcharge.services.station_profiles import StationProfiles
 from silkcharge.services.stations import StationService
@@ -47,7 +48,7 @@ class UnknownCommand(LookupError):
     pass
 
 
-class CommandRefused(ValueError):
+class CommandRefused(Refusal):
     """The command cannot be sent as asked; the message says what to change."""
 
 
@@ -117,7 +118,8 @@ class CommandService:
         if station is None:
             raise UnknownStation(f"no station {station_id}")
         if station.ocpp_version not in self._adapters:
-            raise CommandRefused(f"station {station_id} has never connected, so its OCPP version is unknown")
+            raise CommandRefused(f"station {station_id} has never connected, so its OCPP version is unknown",
+                                 "station_never_connected")
         return station
 
     async def _station_version(self, station_id: str) -> str:
@@ -141,7 +143,9 @@ class CommandService:
             outbound = await adapter.build(name, parsed, context)
             calls = adapter.split(outbound, station.configuration or {})
         except (CommandNotSupported, ValueError) as exc:
-            raise CommandRefused(str(exc)) from None
+            missing = not adapter.can_build(name)
+            raise CommandRefused(str(exc), "command_not_in_version" if missing else None,
+                                 version=station.ocpp_version) from None
         for observer in self._observers:
             await observer.before(station_id, parsed)
         try:
@@ -204,9 +208,11 @@ class CommandService:
                     )
                 )
             if tx is None:
-                raise CommandRefused(f"station {station_id} has no transaction {params.transaction_id}")
+                raise CommandRefused(f"station {station_id} has no transaction {params.transaction_id}",
+                                     "no_such_transaction", transaction=params.transaction_id)
             if tx.state != "Active":
-                raise CommandRefused(f"transaction {params.transaction_id} has already ended")
+                raise CommandRefused(f"transaction {params.transaction_id} has already ended",
+                                     "transaction_already_ended", transaction=params.transaction_id)
             context["station_tx_id"] = tx.station_tx_id
         if isinstance(params, RemoteStart):
             await self._refuse_master_pass(station_id, params.id_token)

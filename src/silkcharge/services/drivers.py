@@ -19,6 +19,7 @@ that every API process counts the same attempts.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import re
@@ -26,6 +27,8 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib import resources
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -429,24 +432,20 @@ def _check_reset(reset: DriverPasswordReset | None, now: datetime) -> None:
 
 
 def reset_email(reset: PasswordReset, console_url: str) -> Email:
-    """The message carrying a reset link. The token is in the link's fragment, which browsers
-    do not send to servers, so it stays out of access logs and Referer headers."""
+    """The message carrying a reset link, in the driver's language (data/emails.json). The
+    token is in the link's fragment, which browsers do not send to servers, so it stays out of
+    access logs and Referer headers."""
     link = f"{console_url.rstrip('/')}/#/driver/reset/{reset.token}"
     minutes = round(reset.valid_for.total_seconds() / 60)
-    return Email(
-        to=reset.driver.email,
-        subject="Reset your silkcharge password",
-        text=(
-            f"Hello {reset.driver.name},\n\n"
-            f"someone, hopefully you, asked to reset the password of your silkcharge driver "
-            f"account. To choose a new one, open this link within {minutes} minutes:\n\n"
-            f"{link}\n\n"
-            f"The link works once. Apps without the console send the token\n"
-            f"{reset.token}\n"
-            f"with the new password to POST /api/v1/driver/password-reset/confirm.\n\n"
-            f"If you did not ask for this, ignore this mail: your password stays as it is.\n"
-        ),
-    )
+    texts = _emails()["password_reset"]
+    wording = texts.get(reset.driver.language, texts["en"])
+    values = {"name": reset.driver.name, "minutes": minutes, "link": link, "token": reset.token}
+    return Email(to=reset.driver.email, subject=wording["subject"], text=wording["text"].format(**values))
+
+
+@functools.cache
+def _emails() -> dict[str, Any]:
+    return json.loads((resources.files("silkcharge.data") / "emails.json").read_text("utf-8"))
 
 
 def _check_account(email: str, password: str, name: str, language: str) -> tuple[str, str]:

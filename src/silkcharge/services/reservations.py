@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silkcharge.domain.charging import AuthorizationStatus, ConnectorStatus, TransactionStart
 from silkcharge.domain.clock import utcnow
+from silkcharge.domain.refusals import Refusal
 from silkcharge.services.commands import CommandRefused, CommandService, UnknownStation
 from silkcharge.services.plausibility import Plausibility
 from silkcharge.services.station_profiles import StationProfiles
@@ -72,7 +73,7 @@ def _place(evse_id: int) -> str:
     return "the whole station" if evse_id == STATION_WIDE else f"EVSE {evse_id}"
 
 
-class ReservationRefused(ValueError):
+class ReservationRefused(Refusal):
     """The request itself is wrong (token, time, place); the message says what to change."""
 
 
@@ -313,7 +314,7 @@ class ReservationService:
             # one-request-per-EVSE index refused the second one.
             raise ReservationConflict(
                 f"{_place(request.evse_id)} of station {request.station_id} is being reserved by "
-                "another request at this moment"
+                "another request at this moment", "reservation_in_progress", station=request.station_id,
             ) from None
         self._asking.add(reservation.id)
         try:
@@ -324,7 +325,8 @@ class ReservationService:
         if reservation.status not in (ACCEPTED, USED):
             raise ReservationConflict(
                 f"station {request.station_id} answered {status} to reservation {reservation.id}"
-                + await self._stored_hold(request, reservation.id)
+                + await self._stored_hold(request, reservation.id),
+                "reservation_answered", station=request.station_id, status=status,
             )
         return reservation
 
@@ -342,7 +344,7 @@ class ReservationService:
         except CommandRefused as exc:
             async with self._sessions.begin() as session:
                 await session.execute(delete(Reservation).where(Reservation.id == reservation.id))
-            raise ReservationRefused(str(exc)) from None
+            raise ReservationRefused(str(exc), "reservation_not_possible", station=request.station_id) from None
         except BaseException:
             # Never reached the station, no usable answer, or the caller went away: either way
             # the reservation is not made, and must not hold the EVSE.
@@ -370,7 +372,8 @@ class ReservationService:
         if reservation is None or (by_token is not None and reservation.id_token != by_token):
             raise UnknownReservation(f"no reservation {reservation_id}")
         if reservation.status not in ACTIVE:
-            raise ReservationConflict(f"reservation {reservation_id} is already {reservation.status}")
+            raise ReservationConflict(f"reservation {reservation_id} is already {reservation.status}",
+                                      "reservation_already_ended", status=reservation.status)
         # Rejected means the station holds no such reservation: it is not held either way.
         await self._commands.send(
             reservation.station_id, "cancel_reservation", {"reservation_id": reservation_id}
@@ -415,20 +418,21 @@ class ReservationService:
         if expires_at.tzinfo is None:
             raise ReservationRefused("expires_at must carry a time zone (e.g. end in Z)")
         if expires_at <= now:
-            raise ReservationRefused(f"expires_at {expires_at.isoformat()} is in the past")
+            raise ReservationRefused(f"expires_at {expires_at.isoformat()} is in the past", "reservation_ends_in_past")
         if expires_at - now > self._max_ahead:
             hours = self._max_ahead.total_seconds() / 3600
-            raise ReservationRefused(f"expires_at is more than {hours:g} hours ahead")
+            raise ReservationRefused(f"expires_at is more than {hours:g} hours ahead", "reservation_too_long",
+                                     hours=f"{hours:g}")
 
     @staticmethod
     async def _check_token(session: AsyncSession, id_token: str, now: datetime) -> IdToken:
         token = await session.scalar(select(IdToken).where(IdToken.token == id_token))
         if token is None:
-            raise ReservationRefused(f"unknown idToken {id_token}")
+            raise ReservationRefused(f"unknown idToken {id_token}", "token_unknown")
         if token.status != AuthorizationStatus.ACCEPTED:
-            raise ReservationRefused(f"idToken {id_token} is {token.status}")
+            raise ReservationRefused(f"idToken {id_token} is {token.status}", "token_not_accepted", status=token.status)
         if token.expires_at is not None and token.expires_at <= now:
-            raise ReservationRefused(f"idToken {id_token} expired on {token.expires_at.isoformat()}")
+            raise ReservationRefused(f"idToken {id_token} expired on {token.expires_at.isoformat()}", "token_expired")
         return token
 
     @staticmethod
@@ -438,7 +442,8 @@ class ReservationService:
         if station is None:
             raise UnknownStation(f"no station {request.station_id}")
         if not station.online:
-            raise ReservationConflict(f"station {request.station_id} is offline")
+            raise ReservationConflict(f"station {request.station_id} is offline", "station_offline",
+                                      station=request.station_id)
         return station
 
     async def _check_profile(
@@ -449,7 +454,8 @@ class ReservationService:
         profile = await self._profiles.of(station, session)
         if profile.get("reservations") is False:
             raise ReservationRefused(
-                f"station {station.id} takes no reservations ({profile.source('reservations')})")
+                f"station {station.id} takes no reservations ({profile.source('reservations')})",
+                "reservation_not_taken", station=station.id)
         if request.evse_id == STATION_WIDE:
             if request.connector_id is not None:
                 raise ReservationRefused(
@@ -458,12 +464,12 @@ class ReservationService:
                 raise ReservationRefused(
                     f"station {station.id} does not take a reservation of the whole station "
                     f"(evse_id 0) ({profile.source('reservations_station_wide')}); "
-                    "reserve one EVSE instead")
+                    "reserve one EVSE instead", "reservation_station_wide_not_taken", station=station.id)
         master = profile.get("master_pass_group_id")
         if master is not None and token.group_id == master:
             raise ReservationRefused(
                 f"idToken {token.token} is a master pass of station {station.id} (group {master}): "
-                "it may stop transactions there but not start one")
+                "it may stop transactions there but not start one", "token_master_pass", station=station.id)
 
     @staticmethod
     async def _check_place(session: AsyncSession, request: ReservationRequest) -> None:
@@ -480,7 +486,8 @@ class ReservationService:
             place = _place(request.evse_id) + (
                 f" connector {request.connector_id}" if request.connector_id is not None else "")
             missing = "connectors" if request.evse_id == STATION_WIDE else place
-            raise ReservationRefused(f"station {request.station_id} has no {missing}")
+            raise ReservationRefused(f"station {request.station_id} has no {missing}", "reservation_no_such_place",
+                                     station=request.station_id)
 
     async def _answered(self, reservation_id: int, status: str) -> Reservation:
         """Store the station's answer (or a cancellation). An Accepted one takes the EVSE from any older hold

@@ -189,7 +189,8 @@ class StationSecurity:
         if station is None:
             raise UnknownStation(f"no station {station_id}")
         if station.ocpp_version not in self._adapters:
-            raise CommandRefused(f"station {station_id} has never connected, so its OCPP version is unknown")
+            raise CommandRefused(f"station {station_id} has never connected, so its OCPP version is unknown",
+                                 "station_never_connected")
         return station
 
     async def _configuration(

@@ -3,6 +3,7 @@
 
 import { ApiError, api } from "../api";
 import { h } from "../dom";
+import { problemCode, problemText } from "../problems";
 import { afterLogin, driver, type DriverAccount, type Reservation } from "../driver";
 import { GeoMap, svg } from "../geomap";
 import { dateTime, number, money, t, time } from "../i18n";
@@ -128,7 +129,8 @@ export function findPage(root: HTMLElement): void {
       void search(false);
     } catch (error) {
       message.className = "error";
-      message.textContent = `${t("find.reserveFailed")}: ${error instanceof ApiError ? String(error.detail) : t("common.error")}`;
+      message.dataset.code = problemCode(error) ?? "";
+      message.textContent = `${t("find.reserveFailed")}: ${problemText(error)}`;
     }
   };
 
@@ -152,7 +154,7 @@ export function findPage(root: HTMLElement): void {
             message.textContent = t("find.cancelled");
           } catch (error) {
             message.className = "error";
-            message.textContent = error instanceof ApiError ? String(error.detail) : t("common.error");
+            message.textContent = problemText(error);
           }
           void showMine(account);
         } }, t("find.cancel"))))))));

@@ -1,8 +1,9 @@
 // Charging sessions, newest first, with their energy, what was flagged in what their charger
 // reported, and a way to end a session its charger never stopped.
 
-import { ApiError, api } from "../api";
+import { api } from "../api";
 import { h, table } from "../dom";
+import { problemText } from "../problems";
 import { dateTime, kwh, t } from "../i18n";
 import { live } from "../live";
 import type { Transaction } from "./dashboard";
@@ -31,8 +32,7 @@ function ending(s: Session, done: () => void): HTMLElement {
         await api(`/transactions/${s.id}/end`, { method: "POST", body });
         done();
       } catch (error) {
-        message.textContent = error instanceof ApiError && typeof error.detail === "string"
-          ? error.detail : t("common.error");
+        message.textContent = problemText(error);
       }
     } }, reason, h("button", { type: "submit" }, t("sessions.endConfirm")), message);
     cell.replaceChildren(form);

@@ -3,6 +3,7 @@
 
 import { ApiError, api } from "../api";
 import { h, table } from "../dom";
+import { problemCode, problemText } from "../problems";
 import { dateTime, kwh, number, t, time } from "../i18n";
 import { live, stateOf } from "../live";
 import type { Transaction } from "./dashboard";
@@ -101,6 +102,7 @@ function commandForm(
   const form = h("form", { class: "command", "data-command": name, onsubmit: async (e: Event) => {
     e.preventDefault();
     reply.className = "reply waiting";
+    reply.dataset.code = "";
     reply.textContent = t("station.waiting");
     try {
       const result = await api<{ status: string | null; reply: unknown }>(
@@ -110,8 +112,8 @@ function commandForm(
       reply.textContent = `${t("station.reply")}: ${result.status ?? "–"}\n${JSON.stringify(result.reply, null, 1)}`;
     } catch (error) {
       reply.className = "reply failed";
-      const detail = error instanceof ApiError ? `HTTP ${error.status}: ${JSON.stringify(error.detail)}` : String(error);
-      reply.textContent = `${t("common.error")}: ${detail}`;
+      reply.dataset.code = problemCode(error) ?? "";
+      reply.textContent = problemText(error);
     }
     answered();
   } },

@@ -1,8 +1,9 @@
 // A station's certificates on its page: what silkcharge's CA signed for it, the roots installed
 // on it and what it last reported, with renewal, a fresh report and deletion.
 
-import { ApiError, api } from "../api";
+import { api } from "../api";
 import { h, table } from "../dom";
+import { problemText } from "../problems";
 import { dateTime, t } from "../i18n";
 
 interface Certificate {
@@ -30,7 +31,7 @@ export function certificatesSection(stationId: string): {
       reply.textContent = `${result.action}: ${result.status ?? "–"}`;
     } catch (error) {
       reply.className = "reply failed";
-      reply.textContent = `${t("common.error")}: ${error instanceof ApiError ? JSON.stringify(error.detail) : String(error)}`;
+      reply.textContent = problemText(error);
     }
     await load(version);
   };

@@ -2,8 +2,9 @@
 // about a customer (OCPP 2.0.1 blocks N and O), on the station page. Every action is an
 // operator API call (api/device.py); the page re-reads after each and on live events.
 
-import { ApiError, api } from "../api";
+import { api } from "../api";
 import { h, table } from "../dom";
+import { problemText } from "../problems";
 import { LANGUAGES, dateTime, t, time } from "../i18n";
 
 interface Monitor {
@@ -58,9 +59,7 @@ function outcome(target: HTMLElement, work: () => Promise<string>): Promise<void
     target.textContent = text;
   }, (error) => {
     target.className = "reply failed";
-    const detail = error instanceof ApiError ? `HTTP ${error.status}: ${typeof error.detail === "string"
-      ? error.detail : JSON.stringify(error.detail)}` : String(error);
-    target.textContent = `${t("common.error")}: ${detail}`;
+    target.textContent = problemText(error);
   });
 }
 

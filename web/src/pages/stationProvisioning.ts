@@ -3,8 +3,9 @@
 // measured outside any session (J01, both versions). Every action is an operator API call
 // (api/device.py, api/network.py, api/operator.py); the page re-reads after each.
 
-import { ApiError, api } from "../api";
+import { api } from "../api";
 import { h, table } from "../dom";
+import { problemText } from "../problems";
 import { dateTime, t, time } from "../i18n";
 
 interface Report {
@@ -42,9 +43,7 @@ function outcome(target: HTMLElement, work: () => Promise<string>): Promise<void
     target.textContent = text;
   }, (error) => {
     target.className = "reply failed";
-    const detail = error instanceof ApiError ? `HTTP ${error.status}: ${typeof error.detail === "string"
-      ? error.detail : JSON.stringify(error.detail)}` : String(error);
-    target.textContent = `${t("common.error")}: ${detail}`;
+    target.textContent = problemText(error);
   });
 }
 

@@ -2,8 +2,9 @@
 // a rotation under way), the two actions that change them, and the security events recorded
 // for it: refused handshakes, certificates, downgrades, the station's own reports.
 
-import { ApiError, api } from "../api";
+import { api } from "../api";
 import { h, table } from "../dom";
+import { problemText } from "../problems";
 import { dateTime, t } from "../i18n";
 
 export interface StationSecurity {
@@ -30,8 +31,7 @@ export function securitySection(stationId: string, changed: () => void) {
         ...change.steps.map((step) => `${step.action}: ${step.status}`)].join("\n");
     } catch (error) {
       reply.className = "reply failed";
-      const detail = error instanceof ApiError ? `HTTP ${error.status}: ${JSON.stringify(error.detail)}` : String(error);
-      reply.textContent = `${t("common.error")}: ${detail}`;
+      reply.textContent = problemText(error);
     }
     changed();
   };
