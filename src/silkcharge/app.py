@@ -39,6 +39,7 @@ from silkcharge.services.external_limits import ExternalLimits
 from silkcharge.services.firmware_publishing import FirmwarePublishing
 from silkcharge.services.monitoring import MonitoringService
 from silkcharge.services.network_profiles import NetworkProfiles
+from silkcharge.services.payments import CardPayments
 from silkcharge.services.plausibility import Plausibility
 from silkcharge.services.pseudonym_key import PseudonymKey
 from silkcharge.services.reservations import ReservationLedger, ReservationService
@@ -50,6 +51,7 @@ from silkcharge.services.station_configuration import StationConfiguration
 from silkcharge.services.station_profiles import StationProfiles
 from silkcharge.services.station_requests import StationRequests
 from silkcharge.services.station_security import StationSecurity
+from silkcharge.services.station_tariffs import StationTariffs
 from silkcharge.services.stations import StationService
 from silkcharge.services.tariff_info import TariffInfoService
 from silkcharge.services.transaction_status import TransactionStatusChecks
@@ -99,6 +101,10 @@ class Platform:
     """The key of the pseudonyms shown instead of idTokens and emails (read on start)."""
     driver_data: DriverData | None = None
     retention: RetentionSweep | None = None
+    station_tariffs: StationTariffs | None = None
+    """OCPP 2.1 local cost: tariffs on stations and the costs they calculate."""
+    payments: CardPayments | None = None
+    """OCPP 2.1 ad-hoc payment: bank card settlements at the charger and their receipts."""
 
     async def start(self) -> None:
         if self.pseudonym_key is not None:
@@ -218,6 +224,10 @@ def build_platform(settings: Settings) -> Platform:
     for adapter in adapters.values():
         adapter.costs = charger_costs
         adapter.tariffs = tariff_info
+    station_tariffs, payments = local_cost_services(settings, sessions, billing, commands)
+    for adapter in adapters.values():
+        if isinstance(adapter, V21Adapter):
+            adapter.station_costs, adapter.payments = station_tariffs, payments
     external_limits = ExternalLimits(sessions, bus)
     smart = SmartChargingService(
         sessions, bus, commands, profiles,
@@ -253,7 +263,20 @@ def build_platform(settings: Settings) -> Platform:
         certificates=certificates, device=device, station_profiles=profiles,
         pseudonym_key=pseudonym_key, driver_data=DriverData(sessions), retention=RetentionSweep(
             sessions, retention_of(settings), every=settings.retention_sweep_every),
+        station_tariffs=station_tariffs, payments=payments,
     )
+
+
+def local_cost_services(
+    settings: Settings, sessions: async_sessionmaker, billing: BillingService, commands: CommandService,
+) -> tuple[StationTariffs, CardPayments]:
+    """OCPP 2.1 local cost and ad-hoc payment: every tariff sent to a station is checked by
+    StationTariffs first, and a card receipt's address is on the console's public address."""
+    station_tariffs = StationTariffs(sessions, billing)
+    commands.provide_tariffs(station_tariffs.tariff_for)
+    commands.observe(station_tariffs)
+    public = settings.public_url or f"http://{settings.api_host}:{settings.api_port}"
+    return station_tariffs, CardPayments(sessions, public)
 
 
 def retention_of(settings: Settings) -> Retention:

@@ -133,15 +133,17 @@ async def browser(console_url):
 @pytest.fixture
 def open_console(browser, console_url):
     """A new page in a fresh context for a locale; signed in as the operator unless
-    `signed_in=False`; where the browser says it is, if `geolocation` is given.
-    `page.errors` collects the page's uncaught errors; the test fails if there are any."""
+    `signed_in=False`; where the browser says it is, if `geolocation` is given; a phone's
+    screen and touch if `phone` (390 x 844). `page.errors` collects the page's uncaught errors; the test fails if there are any."""
     pages = []
 
     async def open_page(path: str = "/", *, locale: str = "en-GB", signed_in: bool = True,
-                        geolocation: dict[str, float] | None = None):
+                        geolocation: dict[str, float] | None = None, phone: bool = False):
+        screen = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True} \
+            if phone else {"viewport": {"width": 1280, "height": 860}}
         context = await browser.new_context(
-            locale=locale, viewport={"width": 1280, "height": 860}, geolocation=geolocation,
-            permissions=["geolocation"] if geolocation else [])
+            locale=locale, geolocation=geolocation, permissions=["geolocation"] if geolocation else [],
+            **screen)
         if signed_in:
             await context.add_init_script(
                 f"sessionStorage.setItem('silkcharge.apiKey', {json.dumps(API_KEY)})")

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from silkcharge.domain.commands import COMMANDS
+from silkcharge.trips.roads import load_road_graph
 from tests.e2e.network import register_station
 
 OCPP16_ERROR_CODES = {
@@ -111,3 +112,33 @@ async def test_places_are_the_planners_places(api: httpx.AsyncClient):
     places = (await api.get("/api/v1/console/places", headers={"X-API-Key": ""})).json()
     names = {p["name"] for p in places}
     assert {"Almaty", "Bishkek", "Tashkent", "Dushanbe"} <= names
+
+
+async def test_map_roads_are_the_planners_whole_road_network_as_geojson_lines(api: httpx.AsyncClient):
+    answer = await api.get("/api/v1/console/map/roads")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("application/geo+json")
+    assert answer.headers["content-encoding"] == "gzip"  # httpx asks for it and unpacks it
+    lines = answer.json()["features"][0]["geometry"]["coordinates"]
+    assert sum(len(line) - 1 for line in lines) == load_road_graph().edge_count
+    # every coordinate is [lon, lat] inside the graph's box (lat 35-56, lon 46-90, with margin)
+    assert all(44 <= lon <= 92 and 34 <= lat <= 57 for line in lines for lon, lat in line)
+
+
+@pytest.mark.parametrize(("lang", "almaty", "urumqi"), [
+    ("en", "Almaty", "Urumqi"), ("ru", "Алматы", "Урумчи"), ("zh", "阿拉木图", "乌鲁木齐"),
+    ("kk", "Алматы", "Урумчи"), ("uz", "Almaty", "Urumqi")])
+async def test_map_cities_are_named_in_the_consoles_language_where_a_name_exists(
+    api: httpx.AsyncClient, lang, almaty, urumqi
+):
+    cities = (await api.get("/api/v1/console/map/cities", params={"lang": lang})).json()["features"]
+    names = {c["properties"]["id"]: c["properties"]["name"] for c in cities}
+    assert (names["Almaty"], names["Urumqi"]) == (almaty, urumqi)
+    almaty_point = next(c for c in cities if c["properties"]["id"] == "Almaty")
+    assert almaty_point["geometry"]["coordinates"] == pytest.approx([76.946, 43.238])
+    assert almaty_point["properties"]["major"] is True
+
+
+async def test_map_cities_refuse_a_language_the_console_does_not_have(api: httpx.AsyncClient):
+    answer = await api.get("/api/v1/console/map/cities", params={"lang": "xx"})
+    assert answer.status_code == 422

@@ -69,7 +69,7 @@ async def test_a_driver_finds_a_gbt_charger_sees_its_price_in_kzt_and_reserves_i
         await expect(row.locator(".price")).to_have_text(f"{expected} for 30 kWh")
         assert "KZT" in expected or "₸" in expected
         await expect(page.locator(f'tr[data-station="{TYPE2_STATION}"]')).to_have_count(0)
-        await expect(page.locator('#find-map circle.site.free')).not_to_have_count(0)
+        await expect(page.locator("#find-map .dot.site.free, #find-map .cluster.free")).not_to_have_count(0)
 
         await row.locator("button.reserve").click()  # not logged in: the page asks for a login
         await expect(page).to_have_url(f"{console_url}/#/driver/login")
@@ -111,10 +111,10 @@ async def test_a_trip_plan_shows_its_charging_stops_on_the_map(fleet, open_conso
     await expect(stops_in_table.first).to_be_visible()
     count = await stops_in_table.count()
     assert count >= 1, "Almaty to Shymkent (about 690 km) needs stops in a BYD Dolphin Premium"
-    await expect(page.locator("#trip-map circle.stop")).to_have_count(count)
+    await expect(page.locator("#trip-map .dot.stop")).to_have_count(count)
     await expect(page.locator("#trip-stops .value")).to_have_text(str(count))
     await expect(page.locator("#trip-map path.route")).to_have_count(1)
-    await expect(page.locator('#trip-map circle.place[data-place="Shymkent"]')).to_have_count(1)
+    await expect(page.locator('#trip-map .dot.place[data-place="Shymkent"]')).to_have_count(1)
     await screenshot(page, "driver-trip")
 
 
@@ -148,13 +148,13 @@ async def test_maps_load_nothing_from_elsewhere_until_osm_tiles_are_switched_on(
 
     await page.route("https://tile.openstreetmap.org/**", tile)
     await expect(page.locator("#find-status")).to_contain_text("Sites found")
-    await expect(page.locator("#find-map .countries path")).not_to_have_count(0)
+    await expect(page.locator("#find-map path.country")).not_to_have_count(0)
     await page.wait_for_load_state("networkidle")
     assert elsewhere == []
 
     await page.check("#find-map-osm")
-    await expect(page.locator("#find-map image").first).to_have_attribute(
-        "href", re.compile(r"^https://tile\.openstreetmap\.org/\d+/\d+/\d+\.png$"))
+    await expect(page.locator("#find-map img.leaflet-tile").first).to_have_attribute(
+        "src", re.compile(r"^https://tile\.openstreetmap\.org/\d+/\d+/\d+\.png$"))
     await expect(page.locator(".geomap-frame .attribution")).to_contain_text("OpenStreetMap")
 
     async def requested() -> bool:

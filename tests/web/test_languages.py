@@ -40,7 +40,7 @@ def test_the_translation_files_are_exactly_the_languages_offered():
 # Each page and what shows once its data has arrived.
 PAGES = {
     "/#/": "#energy-today",
-    "/#/map": "circle[data-station]",
+    "/#/map": "#map .cluster",
     "/#/sessions": "#sessions, main p",
     "/#/alerts": "#alerts article",
     "/#/smart": "#smart-none, #smart-site-table",

@@ -57,6 +57,9 @@ FILL = {
     "unpublish_firmware": {"checksum": "0123456789abcdef0123456789abcdef"},
     "set_configuration_values": {"values": json.dumps({"OCPPCommCtrlr.HeartbeatInterval": "60"})},
     "allowed_energy_transfer": {"transaction_id": "1", "modes": "AC_BPT"},
+    "set_default_tariff": {"tariff_code": "WEB-TARIFF"},
+    "change_transaction_tariff": {"transaction_id": "1", "tariff_code": "WEB-TARIFF"},
+    "web_payment_started": {"evse_id": "1"},
 }
 LAST = "reset"  # the charger reboots: run it after everything else
 

@@ -1,187 +1,161 @@
-// A zoomable map for the driver pages, in Web Mercator so that OpenStreetMap tiles fit under it.
-// Offline (the default) it draws Natural Earth borders from world-atlas and loads nothing from
-// another origin; the switch adds the standard OSM tile layer when the browser is online.
+// Every map of the console, on Leaflet (bundled from npm, no CDN). Offline (the default) its base
+// layers are the project's own data from our own origin: Natural Earth borders (world-atlas),
+// the road network the trip planner drives and the planner's cities, labelled in the console's
+// language. The switch under the map adds OpenStreetMap's tiles; until it is on, the map loads
+// nothing from another origin.
 
-import type { Geometry, Position } from "geojson";
+import L from "leaflet";
+import "leaflet.markercluster";
+import "leaflet/dist/leaflet.css";
+import "leaflet.markercluster/dist/MarkerCluster.css";
+import type { FeatureCollection, LineString, MultiLineString, Point } from "geojson";
 import { h } from "./dom";
-import { t } from "./i18n";
+import { language, t } from "./i18n";
 import { countryShapes } from "./map";
 
-const SVG = "http://www.w3.org/2000/svg";
-const TILES = "https://tile.openstreetmap.org";
+const TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
 const TILES_ON = "silkcharge.osmTiles";
-const ASPECT = 0.6;
+/** Smaller places are labelled from this zoom on; the big ones always. */
+const ALL_CITIES_ZOOM = 7;
 
 export interface Bounds { south: number; west: number; north: number; east: number }
-
-/** Longitude/latitude to Web Mercator "world" units: the whole world is 256 × 256. */
-export function mercator(lon: number, lat: number): [number, number] {
-  const phi = (Math.max(-85, Math.min(85, lat)) * Math.PI) / 180;
-  const x = ((lon + 180) / 360) * 256;
-  const y = ((1 - Math.log(Math.tan(phi) + 1 / Math.cos(phi)) / Math.PI) / 2) * 256;
-  return [x, y];
-}
-
-export function svg(tag: string, attrs: Record<string, string | number> = {}): SVGElement {
-  const element = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, String(value));
-  return element;
-}
-
-function ring(points: Position[]): string {
-  return "M" + points.map(([lon, lat]) => mercator(lon, lat).map((v) => v.toFixed(4)).join(",")).join("L") + "Z";
-}
-
-function outline(geometry: Geometry): string {
-  if (geometry.type === "Polygon") return geometry.coordinates.map(ring).join("");
-  if (geometry.type === "MultiPolygon") return geometry.coordinates.flat().map(ring).join("");
-  return "";
-}
-
-/** A mark that keeps its size in pixels (and its nudge off its point) at every zoom. */
-interface Mark { dot: SVGElement; px: number; at: [number, number]; nudge: [number, number] }
 
 export const tilesWanted = {
   get: (): boolean => localStorage.getItem(TILES_ON) === "on",
   set: (on: boolean) => localStorage.setItem(TILES_ON, on ? "on" : "off"),
 };
 
+interface City { id: string; name: string; country: string; major: boolean }
+
+let roads: Promise<FeatureCollection<MultiLineString | LineString>> | null = null;
+const cities = new Map<string, Promise<FeatureCollection<Point, City>>>();
+
+/** The planner's places named in the console's language (once per language). */
+export function cityNames(): Promise<FeatureCollection<Point, City>> {
+  if (!cities.has(language)) {
+    cities.set(language, fetch(`/api/v1/console/map/cities?lang=${language}`).then((r) => r.json()));
+  }
+  return cities.get(language)!;
+}
+
+/** A place's name in the console's language, if the map data has it; else the name given. */
+export async function placeName(name: string): Promise<string> {
+  const found = (await cityNames()).features.find((c) => c.properties.id === name);
+  return found?.properties.name ?? name;
+}
+
+const toBounds = (b: Bounds) => L.latLngBounds([b.south, b.west], [b.north, b.east]);
+
+/** A round mark drawn as HTML, so it can carry data attributes and classes for its state. */
+export function dotIcon(className: string, px: number, attrs: Record<string, string> = {}, label?: string): L.DivIcon {
+  const data = Object.entries(attrs).map(([k, v]) => ` ${k}="${escape(v)}"`).join("");
+  const text = label === undefined ? "" : `<span class="mark-label">${escape(label)}</span>`;
+  return L.divIcon({ className: "mark", iconSize: [px, px], iconAnchor: [px / 2, px / 2],
+    html: `<span class="dot ${className}"${data} style="width:${px}px;height:${px}px"></span>${text}` });
+}
+
+function escape(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
 export class GeoMap {
   readonly element: HTMLElement;
-  readonly svg: SVGSVGElement;
-  /** Lines (routes) and marks (stations, stops) are drawn into these groups by the page. */
-  readonly lines = svg("g", { class: "lines" });
-  readonly marks = svg("g", { class: "marks" });
-  private readonly tiles = svg("g", { class: "tiles" });
-  private readonly land = svg("g", { class: "countries" });
-  private view = { x: 0, y: 0, w: 256, h: 256 * ASPECT };
-  private tileTimer: number | undefined;
-  private sized: Mark[] = [];
+  readonly map: L.Map;
+  /** What a page draws (a route, a search circle, trip ends); `clear()` empties it. Marks with
+   * a label that must stay readable go in the pane "labelled", above the cities' names. */
+  readonly overlay = L.featureGroup();
+  /** Stations, clustered: nearby ones join into one counted circle that splits as one zooms in. */
+  readonly stations: L.MarkerClusterGroup;
+  private readonly tiles = L.tileLayer(TILES, { maxZoom: 18, crossOrigin: false });
+  private readonly majorCities = L.layerGroup();
+  private readonly minorCities = L.layerGroup();
+  private pending: L.LatLngBounds | null = null;
 
-  constructor(id: string) {
-    this.svg = svg("svg", { id, class: "geomap", role: "img" }) as SVGSVGElement;
-    this.svg.append(this.tiles, this.land, this.lines, this.marks);
+  constructor(id: string, cluster: (markers: L.Marker[]) => string = () => "") {
+    const box = h("div", { id, class: "geomap", role: "region", "aria-label": t("nav.map") });
+    this.map = L.map(box, { attributionControl: false, zoomControl: false, minZoom: 3, maxZoom: 18,
+      worldCopyJump: false, zoomSnap: 0.5 });
+    L.control.zoom({ zoomInTitle: t("map.zoomIn"), zoomOutTitle: t("map.zoomOut") }).addTo(this.map);
+    this.stations = L.markerClusterGroup({
+      showCoverageOnHover: false, maxClusterRadius: 45, spiderfyOnMaxZoom: true,
+      iconCreateFunction: (group) => {
+        const n = group.getChildCount();
+        const size = n < 10 ? 30 : n < 100 ? 36 : 44;
+        return L.divIcon({ className: `cluster ${cluster(group.getAllChildMarkers())}`, iconSize: [size, size],
+          html: `<span title="${escape(t("map.stations", { n }))}" data-count="${n}">${n}</span>` });
+      },
+    });
     const toggle = h("input", {
       type: "checkbox", id: `${id}-osm`, class: "osm-switch", checked: tilesWanted.get(),
       onchange: (e: Event) => { tilesWanted.set((e.target as HTMLInputElement).checked); this.drawTiles(); },
     });
-    const attribution = h("span", { class: "attribution" });
-    this.element = h("figure", { class: "geomap-frame" }, this.svg,
-      h("figcaption", {}, h("label", {}, toggle, ` ${t("map.osmTiles")}`), attribution));
-    this.interact();
-    void countryShapes().then((shapes) =>
-      this.land.append(...shapes.map((shape) => svg("path", { d: outline(shape) }))));
-    this.setView();
+    this.element = h("figure", { class: "geomap-frame" }, box,
+      h("figcaption", {}, h("label", {}, toggle, ` ${t("map.osmTiles")}`), h("span", { class: "attribution" })));
+    this.map.createPane("land").style.zIndex = "250";
+    this.map.createPane("roads").style.zIndex = "350";
+    this.map.createPane("cities").style.zIndex = "620";
+    this.map.createPane("labelled").style.zIndex = "650";
+    this.overlay.addTo(this.map);
+    this.stations.addTo(this.map);
+    this.drawBase();
+    this.drawTiles();
+    this.map.on("zoomend", () => this.showCities());
+    // The page appends the map after building it: size and fit it once it has a size.
+    new ResizeObserver(() => {
+      if (!box.clientWidth) return;
+      this.map.invalidateSize();
+      if (this.pending) { this.map.fitBounds(this.pending, { animate: false, padding: [24, 24] }); this.pending = null; }
+    }).observe(box);
   }
 
-  /** Show these bounds (with a margin), keeping the map's proportions. */
-  fit(bounds: Bounds, margin = 0.15): void {
-    const [x0, y1] = mercator(bounds.west, bounds.south);
-    const [x1, y0] = mercator(bounds.east, bounds.north);
-    let w = Math.max(x1 - x0, 0.02) * (1 + 2 * margin);
-    let hgt = Math.max(y1 - y0, 0.012) * (1 + 2 * margin);
-    if (hgt > w * ASPECT) w = hgt / ASPECT; else hgt = w * ASPECT;
-    this.view = { x: (x0 + x1) / 2 - w / 2, y: (y0 + y1) / 2 - hgt / 2, w, h: hgt };
-    this.setView();
-  }
-
-  /** A size in world units that looks `px` pixels wide at the current zoom. */
-  size(px: number): number {
-    return (px * this.view.w) / 1000;
-  }
-
-  /** Web Mercator world units of a point. */
-  at(lon: number, lat: number): [number, number] {
-    return mercator(lon, lat);
-  }
-
-  /** A round mark `px` pixels across at any zoom, with its own attributes; `nudge` moves it
-   * that many pixels off its point, so marks at one place (stations of a site) stay apart. */
-  dot(lon: number, lat: number, px: number, attrs: Record<string, string | number> = {},
-    nudge: [number, number] = [0, 0]): SVGElement {
-    const at = mercator(lon, lat);
-    const dot = svg("circle", { r: this.size(px), ...attrs });
-    const mark = { dot, px, at, nudge };
-    this.place(mark);
-    this.sized.push(mark);
-    this.marks.append(dot);
-    return dot;
-  }
-
-  private place({ dot, px, at, nudge }: Mark): void {
-    dot.setAttribute("cx", String(at[0] + this.size(nudge[0])));
-    dot.setAttribute("cy", String(at[1] + this.size(nudge[1])));
-    dot.setAttribute("r", String(this.size(px)));
-  }
-
-  /** A line through points given as [lat, lon]. */
-  line(points: [number, number][], attrs: Record<string, string | number> = {}): SVGElement {
-    const d = "M" + points.map(([lat, lon]) => mercator(lon, lat).map((v) => v.toFixed(5)).join(",")).join("L");
-    const path = svg("path", { d, ...attrs });
-    this.lines.append(path);
-    return path;
+  /** Show these bounds, with a margin (a share of their size). */
+  fit(bounds: Bounds, margin = 0.1): void {
+    const padded = toBounds(bounds).pad(margin);
+    if (this.map.getContainer().clientWidth) this.map.fitBounds(padded, { animate: false, padding: [24, 24] });
+    else this.pending = padded;
   }
 
   clear(): void {
-    this.marks.replaceChildren();
-    this.lines.replaceChildren();
-    this.sized = [];
+    this.overlay.clearLayers();
+    this.stations.clearLayers();
   }
 
-  private setView(): void {
-    const { x, y, w, h: height } = this.view;
-    this.svg.setAttribute("viewBox", `${x} ${y} ${w} ${height}`);
-    for (const mark of this.sized) this.place(mark);
-    this.svg.dispatchEvent(new CustomEvent("viewchange"));
-    clearTimeout(this.tileTimer);
-    this.tileTimer = window.setTimeout(() => this.drawTiles(), 150);
+  private drawBase(): void {
+    void countryShapes().then((shapes) => L.geoJSON(shapes, {
+      pane: "land", interactive: false, style: { className: "country", weight: 1 } }).addTo(this.map));
+    roads ??= fetch("/api/v1/console/map/roads").then((r) => r.json());
+    void roads.then((lines) => L.geoJSON(lines, {
+      pane: "roads", interactive: false, style: { className: "road", weight: 1.2 } }).addTo(this.map));
+    void cityNames().then((places) => {
+      for (const city of places.features) {
+        const [lon, lat] = city.geometry.coordinates;
+        const { id, name, major } = city.properties;
+        L.marker([lat, lon], { pane: "cities", interactive: false, keyboard: false,
+          icon: L.divIcon({ className: `city${major ? " major" : ""}`, iconSize: [6, 6], iconAnchor: [3, 3],
+            html: `<span class="city-label" data-place="${escape(id)}" lang="${language}">${escape(name)}</span>` }),
+        }).addTo(major ? this.majorCities : this.minorCities);
+      }
+      this.majorCities.addTo(this.map);
+      this.showCities();
+    });
   }
 
-  /** OSM tiles for the current view, only when switched on; none are requested otherwise. */
+  private showCities(): void {
+    const all = this.map.getZoom() >= ALL_CITIES_ZOOM;
+    if (all && !this.map.hasLayer(this.minorCities)) this.minorCities.addTo(this.map);
+    if (!all && this.map.hasLayer(this.minorCities)) this.minorCities.remove();
+  }
+
+  /** OSM tiles, only when switched on: with the switch off, the tile layer is not on the map
+   * and no tile is requested. Our roads and the land's fill give way to the tiles' own. */
   private drawTiles(): void {
     const on = tilesWanted.get();
     this.element.classList.toggle("tiled", on);
+    const osm = h("a", { href: "https://www.openstreetmap.org/copyright", target: "_blank", rel: "noopener" }, "© OpenStreetMap");
     const attribution = this.element.querySelector(".attribution")!;
-    attribution.replaceChildren(...(on ? [t("map.osmAttribution") + " ",
-      h("a", { href: "https://www.openstreetmap.org/copyright", target: "_blank", rel: "noopener" }, "© OpenStreetMap")] : []));
-    if (!on) { this.tiles.replaceChildren(); return; }
-    const pixels = this.svg.getBoundingClientRect().width || 1000;
-    const zoom = Math.max(1, Math.min(18, Math.round(Math.log2(pixels / this.view.w))));
-    const n = 2 ** zoom, span = 256 / n;
-    const first = (v: number) => Math.max(0, Math.floor(v / span));
-    const last = (v: number) => Math.min(n - 1, Math.floor(v / span));
-    const images: SVGElement[] = [];
-    for (let tx = first(this.view.x); tx <= last(this.view.x + this.view.w); tx++)
-      for (let ty = first(this.view.y); ty <= last(this.view.y + this.view.h); ty++)
-        images.push(svg("image", { href: `${TILES}/${zoom}/${tx}/${ty}.png`, x: tx * span, y: ty * span,
-          width: span, height: span, preserveAspectRatio: "none" }));
-    this.tiles.replaceChildren(...images);
-  }
-
-  private interact(): void {
-    const map = this.svg;
-    map.addEventListener("wheel", (e) => {
-      e.preventDefault();
-      const box = map.getBoundingClientRect();
-      const fx = (e.clientX - box.left) / box.width, fy = (e.clientY - box.top) / box.height;
-      const px = this.view.x + fx * this.view.w, py = this.view.y + fy * this.view.h;
-      this.view.w = Math.min(256, Math.max(0.005, this.view.w * (e.deltaY < 0 ? 0.8 : 1.25)));
-      this.view.h = this.view.w * ASPECT;
-      this.view.x = px - fx * this.view.w;
-      this.view.y = py - fy * this.view.h;
-      this.setView();
-    }, { passive: false });
-    let drag: { x: number; y: number } | null = null;
-    map.addEventListener("pointerdown", (e) => { drag = { x: e.clientX, y: e.clientY }; });
-    map.addEventListener("pointerup", () => { drag = null; });
-    map.addEventListener("pointerleave", () => { drag = null; });
-    map.addEventListener("pointermove", (e) => {
-      if (!drag) return;
-      const scale = this.view.w / map.getBoundingClientRect().width;
-      this.view.x -= (e.clientX - drag.x) * scale;
-      this.view.y -= (e.clientY - drag.y) * scale;
-      drag = { x: e.clientX, y: e.clientY };
-      this.setView();
-    });
+    attribution.replaceChildren(...(on
+      ? [t("map.osmAttribution") + " ", osm]
+      : [`${t("map.roads")} `, osm, ` (ODbL) · ${t("map.borders")}`]));
+    if (on) this.tiles.addTo(this.map); else this.tiles.remove();
   }
 }

@@ -15,6 +15,7 @@ import { forgotPasswordPage, resetPasswordPage } from "./pages/driverPassword";
 import { findPage } from "./pages/find";
 import { loginPage } from "./pages/login";
 import { mapPage } from "./pages/map";
+import { planningPage } from "./pages/planning";
 import { reviewPage } from "./pages/review";
 import { sessionsPage } from "./pages/sessions";
 import { smartPage } from "./pages/smart";
@@ -42,6 +43,8 @@ const PUBLIC: [RegExp, Page][] = [
 /** Operator pages: need the API key. */
 const ROUTES: [RegExp, Page][] = [
   [/^#\/map$/, mapPage],
+  [/^#\/map\/([^/]+)$/, mapPage],
+  [/^#\/planning$/, planningPage],
   [/^#\/sessions$/, sessionsPage],
   [/^#\/alerts$/, alertsPage],
   [/^#\/review$/, reviewPage],

@@ -21,6 +21,8 @@ from silkcharge.api.device import router as device_router
 from silkcharge.api.driver import router as driver_router
 from silkcharge.api.driver_data import router as driver_data_router
 from silkcharge.api.limits import BodySizeLimit, NoNulText
+from silkcharge.api.local_cost import public as receipts_router
+from silkcharge.api.local_cost import router as local_cost_router
 from silkcharge.api.metrics import router as metrics_router
 from silkcharge.api.network import router as network_router
 from silkcharge.api.operator import router as operator_router
@@ -75,6 +77,8 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(billing_router, prefix="/api/v1", **keyed)
     app.include_router(plausibility_router, prefix="/api/v1", **keyed)
     app.include_router(caps_router, prefix="/api/v1", **keyed)
+    app.include_router(local_cost_router, prefix="/api/v1", **keyed)
+    app.include_router(receipts_router, prefix="/api/v1")
     app.include_router(certificates_router, prefix="/api/v1", **keyed)
     app.include_router(device_router, prefix="/api/v1", **keyed)
     # Heavy work runs on worker threads (api/heavy.py): every one busy and the queue full is a 503.

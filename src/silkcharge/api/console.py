@@ -8,20 +8,25 @@ page calls the API on the same origin.
 
 from __future__ import annotations
 
+import gzip
 import json
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from silkcharge.domain.commands import COMMANDS
+from silkcharge.trips.basemap import cities_geojson, roads_geojson
 from silkcharge.trips.network import load_charging_sites
 from silkcharge.trips.roads import NoRoute, UnknownPlace, load_road_graph
 
 SITE = "site:"
+LANGUAGES = ("en", "ru", "kk", "uz", "ky", "tg", "zh")
+"""The console's languages (web/src/i18n): the map labels its places in one of them."""
+GEOJSON = "application/geo+json"
 MAX_ROUTE_POINTS = 800
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -90,6 +95,36 @@ async def trip_map(
     step = max(1, -(-len(line) // MAX_ROUTE_POINTS))
     thinned = line[::step] + ([line[-1]] if (len(line) - 1) % step else [])
     return {"points": located, "route": [[round(lat, 5), round(lon, 5)] for lat, lon in thinned]}
+
+
+@cache
+def _roads() -> tuple[bytes, bytes]:
+    body = json.dumps(roads_geojson(load_road_graph()), separators=(",", ":")).encode()
+    return body, gzip.compress(body, 6)
+
+
+@router.get("/map/roads", response_class=Response,
+            responses={200: {"content": {GEOJSON: {}}, "description": "GeoJSON"}})
+async def map_roads(request: Request) -> Response:
+    """The road network the planner drives (simplified OpenStreetMap, ODbL: see
+    data/roads/README.md) as GeoJSON lines, for the maps' offline layer. About 380 kB, 85 kB
+    gzipped; it changes only with the package, so browsers may keep it for a day."""
+    plain, packed = _roads()
+    headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(packed, media_type=GEOJSON, headers={**headers, "Content-Encoding": "gzip"})
+    return Response(plain, media_type=GEOJSON, headers=headers)
+
+
+@router.get("/map/cities")
+async def map_cities(
+    lang: str = Query("en", pattern="^(" + "|".join(LANGUAGES) + ")$",
+                      description="the console's language the labels are in"),
+) -> dict[str, Any]:
+    """The planner's places as GeoJSON points named in `lang` where data/roads/place_names.json
+    has the name (else a related language's, else English), `major` for the ones labelled at
+    every zoom."""
+    return cities_geojson(load_road_graph(), lang)
 
 
 def install(app: FastAPI) -> None:

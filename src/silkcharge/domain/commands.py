@@ -386,6 +386,48 @@ class DeleteCertificate(CommandParams):
     serial_number: str = Field(min_length=1, max_length=40, pattern="^[0-9a-fA-F]+$")
 
 
+class SetDefaultTariff(CommandParams):
+    """OCPP 2.1 SetDefaultTariff (local cost): one of the operator's published tariffs, named by
+    its code, for every driver at an EVSE (0: the whole station). What is sent is the tariff as
+    the platform prices it, checked against the caps that bind the station's site first
+    (services/station_tariffs.py); a code is all a caller can give, never prices."""
+
+    tariff_code: str = Field(min_length=1, max_length=36)
+    evse_id: int = Field(default=0, ge=0, le=OCPP_INT_MAX)
+
+
+class ChangeTransactionTariff(CommandParams):
+    """OCPP 2.1 ChangeTransactionTariff: a running transaction is priced by another published
+    tariff from now on (same currency), checked against the caps like SetDefaultTariff."""
+
+    transaction_id: int = Field(ge=1, le=2**63 - 1, description="silkcharge transaction id (as listed by the API)")
+    tariff_code: str = Field(min_length=1, max_length=36)
+
+
+class ClearTariffs(CommandParams):
+    """OCPP 2.1 ClearTariffs: the named tariffs (none named: every tariff) off the station, or
+    off one EVSE."""
+
+    tariff_codes: list[Annotated[str, Field(min_length=1, max_length=60)]] | None = Field(
+        default=None, min_length=1, max_length=100)
+    evse_id: int | None = Field(default=None, ge=0, le=OCPP_INT_MAX)
+
+
+class GetTariffs(CommandParams):
+    """OCPP 2.1 GetTariffs: which tariffs the station holds, for an EVSE (0: every EVSE)."""
+
+    evse_id: int = Field(default=0, ge=0, le=OCPP_INT_MAX)
+
+
+class WebPaymentStarted(CommandParams):
+    """OCPP 2.1 NotifyWebPaymentStarted: a driver opened the payment page of an EVSE (the QR
+    code on the charger), so the station shows that a payment is under way for `timeout`
+    seconds and holds the EVSE for it."""
+
+    evse_id: int = Field(ge=1, le=OCPP_INT_MAX)
+    timeout: int = Field(default=300, ge=1, le=3600, description="seconds until no payment result is expected")
+
+
 COMMANDS: dict[str, type[CommandParams]] = {
     "remote_start": RemoteStart,
     "remote_stop": RemoteStop,
@@ -416,6 +458,11 @@ COMMANDS: dict[str, type[CommandParams]] = {
     "install_certificate": InstallCertificate,
     "get_installed_certificate_ids": GetInstalledCertificateIds,
     "delete_certificate": DeleteCertificate,
+    "set_default_tariff": SetDefaultTariff,
+    "change_transaction_tariff": ChangeTransactionTariff,
+    "clear_tariffs": ClearTariffs,
+    "get_tariffs": GetTariffs,
+    "web_payment_started": WebPaymentStarted,
 }
 
 

@@ -10,14 +10,46 @@
   the EV can give, its state-of-charge bounds) and the energy transfer modes it offers, handed to
   smart charging in the neutral shape of smart/ev_needs.py;
 * NotifyAllowedEnergyTransfer tells a station which transfer modes (e.g. AC_BPT) a transaction
-  may use once the CSMS decided, e.g. when the driver opted in to discharging.
+  may use once the CSMS decided, e.g. when the driver opted in to discharging;
+* local cost: the operator's tariffs sent to the station (SetDefaultTariff,
+  ChangeTransactionTariff, ClearTariffs, GetTariffs; the mapping is v21_tariffs.py) and the
+  cost the station calculates with them (TransactionEvent costDetails), kept beside the
+  platform's own price;
+* ad-hoc payment at the charger: a transaction paid by bank card (idToken type DirectPayment)
+  is accepted, its settlement (NotifySettlement) kept and answered with the receipt, a VAT
+  number for a company receipt checked (VatNumberValidation), and a web payment announced to
+  the station (NotifyWebPaymentStarted).
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any, Protocol
+
 from silkcharge.domain import commands as c
-from silkcharge.ocpp.adapter import OutboundCall, command
+from silkcharge.domain.clock import parse_ocpp
+from silkcharge.domain.local_cost import StationCost
+from silkcharge.domain.payments import DIRECT_PAYMENT, Settlement, SettlementStatus
+from silkcharge.ocpp.adapter import OutboundCall, Session, command, on
+from silkcharge.ocpp.rpc import ErrorKind, RpcError
+from silkcharge.ocpp.v21_tariffs import station_cost, tariff_21
 from silkcharge.ocpp.v201 import V201Adapter
+
+
+class StationCosts(Protocol):
+    """Where a station's own cost goes (services/station_tariffs.py)."""
+
+    async def station_cost(self, station_id: str, station_tx_id: str, cost: StationCost) -> None: ...
+
+
+class CardPayments(Protocol):
+    """What the payment messages need (services/payments.py)."""
+
+    async def card_payment(self, station_id: str, psp_ref: str) -> None: ...
+
+    async def settled(self, station_id: str, settlement: Settlement) -> tuple[str | None, str | None]: ...
+
+    async def vat_number(self, station_id: str, number: str) -> str | None: ...
 
 
 class V21Adapter(V201Adapter):
@@ -27,9 +59,128 @@ class V21Adapter(V201Adapter):
     # NotifyEVChargingNeeds and every other 2.0.1 handler are inherited: the V2X parameters
     # ride in chargingNeeds, which the smart-charging service reads for both versions.
 
+    station_costs: StationCosts | None = None
+    payments: CardPayments | None = None
+    """Both set by the composition root; None: station costs are not kept, card payments not
+    taken, VAT numbers not checked."""
+
+    # -- ad-hoc payment and local cost --------------------------------------------------------
+
+    async def _card(self, session: Session, p: dict[str, Any]) -> None:
+        """A token of type DirectPayment is a payment the charger's terminal authorised: the
+        platform takes it as a token for that one session, priced by the tariff for everyone."""
+        token = p.get("idToken") or {}
+        if token.get("type") == DIRECT_PAYMENT and self.payments is not None:
+            await self.payments.card_payment(session.station_id, token["idToken"])
+
+    @on("Authorize")
+    async def authorize(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        await self._card(session, p)
+        return await super().authorize(session, p)
+
+    @on("TransactionEvent")
+    async def transaction_event(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        await self._card(session, p)
+        reply = await super().transaction_event(session, p)
+        details = p.get("costDetails")
+        if details is not None and self.station_costs is not None:
+            info = p["transactionInfo"]
+            cost = station_cost(p["eventType"], parse_ocpp(p["timestamp"]), details, info.get("tariffId"))
+            await self.station_costs.station_cost(session.station_id, info["transactionId"], cost)
+        return reply
+
+    @on("NotifySettlement")
+    async def notify_settlement(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        if self.payments is None:
+            return {}
+        amount = _exact(p["settlementAmount"])
+        if amount < 0:
+            raise RpcError(ErrorKind.PROPERTY_CONSTRAINT_VIOLATION,
+                           f"NotifySettlement.settlementAmount: {amount} is negative; a card cannot be settled below zero")
+        settlement = Settlement(
+            psp_ref=p["pspRef"], status=SettlementStatus(p["status"]),
+            amount=amount, settled_at=parse_ocpp(p["settlementTime"]),
+            station_tx_id=p.get("transactionId"), status_info=p.get("statusInfo"),
+            vat_number=p.get("vatNumber"), vat_company=p.get("vatCompany"),
+            terminal_receipt_url=p.get("receiptUrl"),
+        )
+        receipt_id, receipt_url = await self.payments.settled(session.station_id, settlement)
+        reply: dict[str, Any] = {}
+        if receipt_id is not None:
+            reply["receiptId"] = receipt_id
+        if receipt_url is not None:
+            reply["receiptUrl"] = receipt_url
+        return reply
+
+    @on("VatNumberValidation")
+    async def vat_number_validation(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        number = p["vatNumber"]
+        problem = "VAT numbers are not checked on this CSMS" if self.payments is None else \
+            await self.payments.vat_number(session.station_id, number)
+        reply: dict[str, Any] = {"vatNumber": number, "status": "Rejected" if problem else "Accepted"}
+        if "evseId" in p:
+            reply["evseId"] = p["evseId"]
+        if problem:
+            reply["statusInfo"] = {"reasonCode": "InvalidVatNumber", "additionalInfo": problem[:1024]}
+        return reply
+
+    @command("set_default_tariff")
+    def set_default_tariff(self, p: c.SetDefaultTariff, ctx: dict) -> OutboundCall:
+        return OutboundCall("SetDefaultTariff", {"evseId": p.evse_id, "tariff": tariff_21(ctx["tariff"])}, _read_status)
+
+    @command("change_transaction_tariff")
+    def change_transaction_tariff(self, p: c.ChangeTransactionTariff, ctx: dict) -> OutboundCall:
+        return OutboundCall("ChangeTransactionTariff",
+                            {"transactionId": ctx["station_tx_id"], "tariff": tariff_21(ctx["tariff"])}, _read_status)
+
+    @command("clear_tariffs")
+    def clear_tariffs(self, p: c.ClearTariffs, ctx: dict) -> OutboundCall:
+        payload: dict[str, Any] = {}
+        if p.tariff_codes:
+            payload["tariffIds"] = list(p.tariff_codes)
+        if p.evse_id is not None:
+            payload["evseId"] = p.evse_id
+        return OutboundCall("ClearTariffs", payload, _read_cleared)
+
+    @command("get_tariffs")
+    def get_tariffs(self, p: c.GetTariffs, ctx: dict) -> OutboundCall:
+        return OutboundCall("GetTariffs", {"evseId": p.evse_id}, _read_assignments)
+
+    @command("web_payment_started")
+    def web_payment_started(self, p: c.WebPaymentStarted, ctx: dict) -> OutboundCall:
+        return OutboundCall("NotifyWebPaymentStarted", {"evseId": p.evse_id, "timeout": p.timeout},
+                            lambda reply: {"status": "Accepted"})
+
     @command("allowed_energy_transfer")
     def allowed_energy_transfer(self, p: c.AllowedEnergyTransfer, ctx: dict) -> OutboundCall:
         return OutboundCall(
             "NotifyAllowedEnergyTransfer",
             {"transactionId": ctx["station_tx_id"], "allowedEnergyTransfer": list(p.modes)},
         )
+
+
+def _exact(value: Any) -> Decimal:
+    return Decimal(repr(value) if isinstance(value, float) else str(value))
+
+
+def _read_status(reply: dict[str, Any]) -> dict[str, Any]:
+    details: dict[str, Any] = {"status": reply["status"]}
+    if reply.get("statusInfo"):
+        details["reason"] = reply["statusInfo"].get("additionalInfo") or reply["statusInfo"]["reasonCode"]
+    return details
+
+
+def _read_cleared(reply: dict[str, Any]) -> dict[str, Any]:
+    results = reply["clearTariffsResult"]
+    cleared = [r["tariffId"] for r in results if r["status"] == "Accepted" and r.get("tariffId")]
+    status = "Accepted" if any(r["status"] == "Accepted" for r in results) else results[0]["status"]
+    return {"status": status, "cleared": cleared, "results": results}
+
+
+def _read_assignments(reply: dict[str, Any]) -> dict[str, Any]:
+    assignments = [
+        {"tariff_id": a["tariffId"], "kind": a["tariffKind"], "evse_ids": a.get("evseIds", []),
+         "id_tokens": a.get("idTokens", []), "valid_from": a.get("validFrom")}
+        for a in reply.get("tariffAssignments", [])
+    ]
+    return {"status": reply["status"], "assignments": assignments}

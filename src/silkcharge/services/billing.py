@@ -149,7 +149,7 @@ class BillingService:
             body = {**body, "id": code}
             if not body.get("country_code"):
                 body["country_code"] = operator.country
-            tariff = _parse(body)
+            tariff = parse_tariff(body)
             if tariff.currency != operator.currency:
                 raise TariffRefused(
                     [f"currency: {tariff.currency} is not {operator.code}'s currency {operator.currency}"]
@@ -190,7 +190,7 @@ class BillingService:
                 (TariffRecord.site_id == site.id) | TariffRecord.site_id.is_(None),
             ).order_by(TariffRecord.site_id.is_(None), TariffRecord.id)
         )).all()
-        return [_parse(row.body) for row in rows]
+        return [parse_tariff(row.body) for row in rows]
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -542,7 +542,8 @@ _TARIFF_FIELDS = frozenset({
 })
 
 
-def _parse(body: dict) -> Tariff:
+def parse_tariff(body: dict) -> Tariff:
+    """A stored or submitted OCPI tariff body as a Tariff, or TariffRefused naming each problem."""
     unknown = sorted(set(body) - _TARIFF_FIELDS)
     if unknown:
         # Silently dropping e.g. a misplaced 'token_groups' would publish a fleet price for all.

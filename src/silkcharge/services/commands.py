@@ -21,6 +21,7 @@ from silkcharge.bus.local import LocalRouter
 from silkcharge.domain.commands import (
     COMMANDS,
     AllowedEnergyTransfer,
+    ChangeTransactionTariff,
     ChargingProfileIn,
     CommandNotSupported,
     CommandParams,
@@ -30,6 +31,7 @@ from silkcharge.domain.commands import (
     SendLocalList,
     SetConfiguration,
     SetConfigurationValues,
+    SetDefaultTariff,
 )
 from silkcharge.domain.refusals import Refusal
 from silkcharge.services.ports import ProtocolAdapter
@@ -54,6 +56,10 @@ class CommandRefused(Refusal):
 
 StartProfiles = Callable[[str, int], Awaitable[dict[str, Any] | None]]
 """Given a station and EVSE, the neutral fields of the TxProfile a remote start there carries."""
+
+TariffSource = Callable[[str, str], Awaitable[dict[str, Any]]]
+"""Given a station and a tariff code, the tariff to send there (an OCPI body with the VAT rates
+of the day), or CommandRefused when it may not go there (services/station_tariffs.py)."""
 
 
 class CommandObserver:
@@ -106,6 +112,7 @@ class CommandService:
         self._remote_start_ids = itertools.count(1)
         self._observers: list[CommandObserver] = []
         self._start_profiles: StartProfiles | None = None
+        self._tariffs: TariffSource | None = None
 
     def can(self, version: str | None, name: str) -> bool:
         """Whether stations of this OCPP version have an equivalent of the neutral command."""
@@ -137,15 +144,16 @@ class CommandService:
         if chosen_profile is not None:
             parsed = parsed.model_copy(update={"charging_profile": chosen_profile})
         adapter = self._adapters[station.ocpp_version]
+        if not adapter.can_build(name):  # said before the parameters are looked into
+            raise CommandRefused(f"{name} has no equivalent in OCPP {station.ocpp_version}",
+                                 "command_not_in_version", version=station.ocpp_version)
         context = await self._context(station_id, parsed)
         context["configuration"] = station.configuration or {}
         try:
             outbound = await adapter.build(name, parsed, context)
             calls = adapter.split(outbound, station.configuration or {})
         except (CommandNotSupported, ValueError) as exc:
-            missing = not adapter.can_build(name)
-            raise CommandRefused(str(exc), "command_not_in_version" if missing else None,
-                                 version=station.ocpp_version) from None
+            raise CommandRefused(str(exc)) from None
         for observer in self._observers:
             await observer.before(station_id, parsed)
         try:
@@ -184,6 +192,12 @@ class CommandService:
             log.exception("%s: choosing the remote start's charging profile failed", station_id)
             return None
 
+    def provide_tariffs(self, source: TariffSource) -> None:
+        """Let `source` turn a tariff code into the tariff a station is sent, after checking it
+        against the caps: every command that sends a tariff goes through it, whichever route
+        asked."""
+        self._tariffs = source
+
     def observe(self, observer: CommandObserver) -> None:
         """Let `observer` record what a command sets out to do and what its reply taught us,
         whichever route sent it (a dedicated route, the generic command route, a service)."""
@@ -200,7 +214,11 @@ class CommandService:
 
     async def _context(self, station_id: str, params: Any) -> dict[str, Any]:
         context: dict[str, Any] = {"remote_start_id": next(self._remote_start_ids)}
-        if isinstance(params, (RemoteStop, AllowedEnergyTransfer)):
+        if isinstance(params, (SetDefaultTariff, ChangeTransactionTariff)):
+            if self._tariffs is None:
+                raise CommandRefused("this CSMS sends no tariffs to stations")
+            context["tariff"] = await self._tariffs(station_id, params.tariff_code)
+        if isinstance(params, (RemoteStop, AllowedEnergyTransfer, ChangeTransactionTariff)):
             async with self._sessions() as session:
                 tx = await session.scalar(
                     select(Transaction).where(

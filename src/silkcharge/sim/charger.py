@@ -34,6 +34,7 @@ from silkcharge.domain.clock import utcnow
 from silkcharge.sim import v16, v21, v201
 from silkcharge.sim.certificates import StationCertificates
 from silkcharge.sim.link import BootResult, Dialect, StationLink
+from silkcharge.sim.local_cost import CardPayment, LocalCost
 from silkcharge.sim.meter import Ev, Meter, MeterSample
 from silkcharge.sim.network import ConnectionProfile, Network
 from silkcharge.sim.reservations import Held, ReservationBook
@@ -141,6 +142,7 @@ class SimulatedCharger:
             c.meter.cap = lambda c=c: self.profiles.power_cap_w(self._number(c), utcnow())
             c.meter.setpoint = lambda c=c: self._discharge_setpoint(c)
         self.local_list = LocalAuthList()
+        self.local_cost = LocalCost()  # 2.1: tariffs held, costs calculated, the card terminal
         self.auth_cache: dict[str, str] = {}
         self.token_groups: dict[str, str] = {}  # idToken -> its group, as the CSMS said
         self.reservations = ReservationBook(self.connectors, self._number)
@@ -413,6 +415,22 @@ class SimulatedCharger:
             return None
         self.reservations.use(held)
         return held.reservation_id
+
+    async def pay_by_card(
+        self, connector: ConnectorRef, reserve: Decimal, *, energy_kwh: Decimal | None = None, car: Ev | None = None,
+    ) -> str:
+        """OCPP 2.1 ad-hoc payment: a bank card at the charger's terminal reserves `reserve`, and
+        the session starts with the payment reference as its DirectPayment idToken; when it ends
+        the terminal settles what it cost (at most `reserve`) and the station reports it."""
+        psp_ref = f"PSP-{self.rng.getrandbits(64):016x}"
+        self.local_cost.payments[psp_ref] = CardPayment(psp_ref, reserve)
+        return await self.plug_in_and_charge(
+            connector, psp_ref, token_type="DirectPayment", energy_kwh=energy_kwh, car=car)
+
+    async def validate_vat_number(self, vat_number: str, evse_id: int | None = None) -> dict:
+        """OCPP 2.1 VatNumberValidation: ask the CSMS whether a company's VAT number will do
+        for a company receipt; the CSMS's answer (snake_case)."""
+        return await self._exchange(lambda link: link.validate_vat_number(vat_number, evse_id))
 
     async def present_card(self, id_token: str, token_type: str = "ISO14443") -> int:
         """A card held to the reader with no cable going in: it stops the sessions it may stop,

@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 
 DEMO_TOKENS: tuple[str, ...] = tuple(f"SILK{n:04d}" for n in range(1, 41))
 _SHUTDOWN_GRACE_SECONDS = 5.0
+CARD_SHARE = 0.3
+"""Of the drivers at a 2.1 charger, the share who pay by bank card at it (illustrative)."""
+CARD_RESERVE = Decimal(50_000)
+"""What the simulated card terminal reserves before a session, in the operator's currency
+(illustrative; it settles what the session cost, at most this)."""
 # A03: a station asks for a new certificate when it has none or it expires within a month.
 CERTIFICATE_RENEWAL = timedelta(days=30)
 
@@ -95,30 +100,38 @@ async def _arrivals(
             free = [c for c in charger.connectors if c.free]
             if not free or not free_tokens or not charger.booted.is_set():
                 continue
-            token = free_tokens.pop(rng.randrange(len(free_tokens)))
             connector = rng.choice(free)
+            if charger.spec.ocpp_version == "2.1" and rng.random() < CARD_SHARE:
+                visits.create_task(_visit(charger, (connector.evse_id, connector.connector_id), None, free_tokens, rng))
+                continue
+            token = free_tokens.pop(rng.randrange(len(free_tokens)))
             visits.create_task(_visit(charger, (connector.evse_id, connector.connector_id),
                                       token, free_tokens, rng, token_types.get(token, "ISO14443")))
 
 
 async def _visit(
-    charger: SimulatedCharger, connector: tuple[int, int], token: str, free_tokens: list[str],
+    charger: SimulatedCharger, connector: tuple[int, int], token: str | None, free_tokens: list[str],
     rng: random.Random, token_type: str = "ISO14443",
 ) -> None:
-    """One driver: charge, stay until a while after the car is full, leave."""
+    """One driver: charge, stay until a while after the car is full, leave. No token: a driver
+    without an app who pays by bank card at the charger (OCPP 2.1)."""
     energy_kwh = Decimal(rng.randint(5, 40))
     power_kw = charger.connector(connector).spec.max_power_kw
     dwell_seconds = float(energy_kwh / power_kw) * 3600 * rng.uniform(1.1, 1.6)
     try:
-        transaction_id = await charger.plug_in_and_charge(
-            connector, token, energy_kwh=energy_kwh, token_type=token_type)
+        if token is None:
+            transaction_id = await charger.pay_by_card(connector, CARD_RESERVE, energy_kwh=energy_kwh)
+        else:
+            transaction_id = await charger.plug_in_and_charge(
+                connector, token, energy_kwh=energy_kwh, token_type=token_type)
         await asyncio.sleep(dwell_seconds)
         if transaction_id in charger.transactions:
             await charger.stop_charging(connector)
     except (AuthorizationRejected, ConnectorUnavailable, NoActiveTransaction) as outcome:
         log.info("%s: driver with %s: %s", charger.spec.station_id, token, outcome)
     finally:
-        free_tokens.append(token)
+        if token is not None:
+            free_tokens.append(token)
 
 
 async def _end_open_sessions(chargers: list[SimulatedCharger]) -> None:

@@ -298,7 +298,7 @@ class V201Link(ReplyFirst, ChargePoint):
         info = self._transaction_info(session, "EVConnected")
         info["stopped_reason"] = _STOPPED.get(reason, reason.value)
         result = await self.call(
-            call.TransactionEvent(
+            self._ended_event(session, sample, dict(
                 event_type="Ended",
                 timestamp=to_ocpp(utcnow()),
                 trigger_reason=_TRIGGER.get(reason, "AbnormalCondition"),
@@ -307,7 +307,7 @@ class V201Link(ReplyFirst, ChargePoint):
                 id_token=_id_token(session.stopped_by or session.id_token)
                 if reason in (StopReason.LOCAL, StopReason.MASTER_PASS) else None,
                 meter_value=[self._meter_value(sample, "Transaction.End", "TxEndedMeasurands")],
-            ),
+            )),
             suppress=False,
         )
         management = self.model.management
@@ -316,6 +316,10 @@ class V201Link(ReplyFirst, ChargePoint):
             session.id_token.value, session.transaction_id, session.connector.evse_id, session.started_at,
             max(0, sample.energy_wh - session.meter_start_wh)))
         management.display.transaction_ended(session.transaction_id)
+
+    def _ended_event(self, session: Session, sample: MeterSample, fields: dict):
+        """The Ended TransactionEvent (2.1 adds the station's own cost, sim/v21.py)."""
+        return call.TransactionEvent(**fields)
 
     async def firmware_status(self, status: str, request_id: int | None) -> None:
         await self.call(call.FirmwareStatusNotification(status=status, request_id=request_id))

@@ -979,3 +979,68 @@ class StationProfileRecord(Base):
     note: Mapped[str | None] = mapped_column(Text)
     sources: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- OCPP 2.1 local cost and ad-hoc payment (issue 17) ---------------------------------------------
+
+
+class StationTariff(Base):
+    """A tariff a 2.1 station was sent (SetDefaultTariff for an EVSE, 0 for all; or
+    ChangeTransactionTariff for one transaction), with the station's answer; `cleared_at` once
+    ClearTariffs took it off."""
+
+    __tablename__ = "station_tariffs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), index=True)
+    evse_id: Mapped[int] = mapped_column(Integer)
+    tariff_code: Mapped[str] = mapped_column(String(36))
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cleared_at: Mapped[datetime | None]
+
+
+class StationCostRecord(Base):
+    """A cost a 2.1 station calculated itself (TransactionEvent costDetails): kept to compare
+    with the platform's price, never billed."""
+
+    __tablename__ = "station_costs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("transactions.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(8))
+    reported_at: Mapped[datetime]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    total_excl_vat: Mapped[Decimal | None]
+    total_incl_vat: Mapped[Decimal | None]
+    type_of_cost: Mapped[str | None] = mapped_column(String(16))
+    tariff_id: Mapped[str | None] = mapped_column(String(60))
+    energy_wh: Mapped[Decimal | None]
+    charging_seconds: Mapped[int | None] = mapped_column(Integer)
+    idle_seconds: Mapped[int | None] = mapped_column(Integer)
+    failure_reason: Mapped[str | None] = mapped_column(String(500))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CardSettlement(Base):
+    """A bank card payment at the charger, as the station reported its settlement
+    (NotifySettlement): the amount in the currency of the station's operator, and the receipt
+    the driver was given (`receipt_id`, unguessable: the receipt's address is public)."""
+
+    __tablename__ = "card_settlements"
+    __table_args__ = (UniqueConstraint("station_id", "psp_ref", "status", "settled_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), index=True)
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id", ondelete="SET NULL"), index=True)
+    psp_ref: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    """The station's operator's currency (2.1 names none); None for a station in no site."""
+    settled_at: Mapped[datetime]
+    status_info: Mapped[str | None] = mapped_column(String(500))
+    vat_number: Mapped[str | None] = mapped_column(String(20))
+    vat_company: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    receipt_id: Mapped[str | None] = mapped_column(String(50), unique=True)
+    terminal_receipt_url: Mapped[str | None] = mapped_column(String(2000))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -5,7 +5,8 @@ import { ApiError, api } from "../api";
 import { h } from "../dom";
 import { problemCode, problemText } from "../problems";
 import { afterLogin, driver, type DriverAccount, type Reservation } from "../driver";
-import { GeoMap, svg } from "../geomap";
+import L from "leaflet";
+import { GeoMap, dotIcon } from "../geomap";
 import { dateTime, number, money, t, time } from "../i18n";
 
 export const STANDARDS = ["GB/T DC", "GB/T AC", "CCS2", "Type 2", "CHAdeMO"];
@@ -92,7 +93,8 @@ export function findPage(root: HTMLElement): void {
   const message = h("p", { id: "reserve-message", role: "alert" });
   const results = h("div", { id: "results" });
   const mine = h("section", { id: "my-reservations" });
-  const map = new GeoMap("find-map");
+  const free = new WeakSet<L.Marker>();
+  const map = new GeoMap("find-map", (markers) => (markers.some((m) => free.has(m)) ? "free" : "busy"));
 
   const form = h("form", { id: "find-form", class: "filters", onsubmit: (e: Event) => { e.preventDefault(); void search(); } },
     field(t("find.standard"), standard), field(t("find.minPower"), minPower),
@@ -164,15 +166,14 @@ export function findPage(root: HTMLElement): void {
     map.clear();
     const dLat = km / 111, dLon = km / (111 * Math.cos((centre.lat * Math.PI) / 180));
     map.fit({ south: centre.lat - dLat, north: centre.lat + dLat, west: centre.lon - dLon, east: centre.lon + dLon }, 0.05);
-    const [cx, cy] = map.at(centre.lon, centre.lat);
-    const [, edge] = map.at(centre.lon, centre.lat + dLat);
-    map.lines.append(svg("circle", { cx, cy, r: cy - edge, class: "radius" }));
-    map.dot(centre.lon, centre.lat, 10, { class: "here" });
+    map.overlay.addLayer(L.circle([centre.lat, centre.lon], { radius: km * 1000, className: "radius", interactive: false }));
+    map.overlay.addLayer(L.marker([centre.lat, centre.lon], { icon: dotIcon("here", 14), interactive: false }));
     for (const result of list) {
-      const dot = map.dot(result.site.lon, result.site.lat, 9, {
-        class: `site ${result.available ? "free" : "busy"}`, "data-site": result.site.code, tabindex: 0 });
-      dot.append(Object.assign(document.createElementNS("http://www.w3.org/2000/svg", "title"), { textContent: result.site.name }));
-      dot.addEventListener("click", () => document.querySelector(`article[data-site="${result.site.code}"]`)?.scrollIntoView({ behavior: "smooth" }));
+      const marker = L.marker([result.site.lat, result.site.lon], { title: result.site.name,
+        icon: dotIcon(`site ${result.available ? "free" : "busy"}`, 16, { "data-site": result.site.code }) });
+      if (result.available) free.add(marker);
+      marker.on("click", () => document.querySelector(`article[data-site="${result.site.code}"]`)?.scrollIntoView({ behavior: "smooth" }));
+      map.stations.addLayer(marker);
     }
     results.replaceChildren(...(list.length === 0 ? [h("p", {}, t("find.none"))] : list.map((result) =>
       h("article", { class: "result", "data-site": result.site.code },

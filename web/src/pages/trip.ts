@@ -4,7 +4,8 @@
 
 import { ApiError, api } from "../api";
 import { h } from "../dom";
-import { GeoMap, svg, type Bounds } from "../geomap";
+import L from "leaflet";
+import { GeoMap, dotIcon, placeName, type Bounds } from "../geomap";
 import { money, number, t, time } from "../i18n";
 import type { VehicleSummary } from "./vehicles";
 
@@ -57,6 +58,13 @@ function bounds(points: [number, number][]): Bounds {
 }
 
 /** Elevation (filled) and charge (line) against km from the start, one chart for the trip. */
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag: string, attrs: Record<string, string | number> = {}): SVGElement {
+  const element = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, String(value));
+  return element;
+}
+
 function profileChart(legs: Leg[]): SVGElement {
   const width = 900, height = 220, pad = 36;
   const points: { km: number; elev: number | null; soc: number }[] = [];
@@ -143,27 +151,38 @@ export function tripPage(root: HTMLElement): void {
   search.addEventListener("input", fill);
   void vehicles.then((list) => { all = list; fill(); });
 
-  const draw = async (result: Plan) => {
+  /** Counts plans asked for: an answer that arrives after a newer plan began is not drawn. */
+  let attempt = 0;
+  const draw = async (result: Plan, mine: number) => {
     const points = [result.origin, ...result.legs.map((leg) => (leg.stop ? `site:${leg.stop.site_code}` : leg.end))];
     const query = new URLSearchParams();
     for (const p of points) query.append("point", p);
     const shape = await api<{ points: MapPoint[]; route: [number, number][] }>(`/console/trip-map?${query}`);
+    const places = shape.points.filter((p) => p.kind === "place");
+    const names = await Promise.all(places.map((p) => placeName(p.name)));
+    if (mine !== attempt) return;
     map.clear();
     map.fit(bounds(shape.route), 0.08);
-    map.line(shape.route, { class: "route" });
+    map.overlay.addLayer(L.polyline(shape.route, { className: "route", interactive: false }));
     let n = 0;
     for (const point of shape.points) {
       if (point.kind === "stop") {
         n += 1;
-        const dot = map.dot(point.lon, point.lat, 16, { class: "stop", "data-site": point.code ?? "" });
-        dot.append(Object.assign(document.createElementNS("http://www.w3.org/2000/svg", "title"), { textContent: `${n}. ${point.name}` }));
-      } else {
-        map.dot(point.lon, point.lat, 11, { class: "place", "data-place": point.name });
+        map.overlay.addLayer(L.marker([point.lat, point.lon], { title: `${n}. ${point.name}`,
+          icon: dotIcon("stop", 18, { "data-site": point.code ?? "" }, String(n)) }));
+        continue;
       }
+      const index = places.indexOf(point);
+      const end = index === 0 ? "origin" : index === places.length - 1 ? "destination" : "via";
+      const label = end === "via" ? names[index] : `${t(`trip.${end}`)}: ${names[index]}`;
+      map.overlay.addLayer(L.marker([point.lat, point.lon], { interactive: false, pane: "labelled",
+        icon: dotIcon(`place ${end}`, 12, { "data-place": point.name }, label) }));
     }
   };
 
   const plan = async () => {
+    const mine = ++attempt;
+    map.clear();
     status.className = "waiting";
     status.textContent = t("trip.planning");
     summary.replaceChildren();
@@ -205,8 +224,10 @@ export function tripPage(root: HTMLElement): void {
             : `${number(leg.arrival_soc, 0)} %`),
           h("td", {}, `${number(leg.lowest_soc, 0)} %`),
         )))));
-      await draw(result);
+      await draw(result, mine);
     } catch (error) {
+      if (mine !== attempt) return;
+      map.clear();
       status.className = "error";
       const body = error instanceof ApiError ? (error.body as Partial<Explained> | null) : null;
       const why = body && typeof body.code === "string"
