@@ -21,6 +21,8 @@ from silkcharge.ocpp.v21 import V21Adapter
 from silkcharge.ocpp.v201 import V201Adapter
 from silkcharge.ocpp.v201_device import DeviceManagement201
 from silkcharge.planning.rollups import RollupJob
+from silkcharge.services.access import AccessService
+from silkcharge.services.audit import AuditTrail
 from silkcharge.services.billing import BillingService
 from silkcharge.services.cdr_review import CdrReviews
 from silkcharge.services.certificates import CertificateAuthority, CertificateService
@@ -105,6 +107,10 @@ class Platform:
     """OCPP 2.1 local cost: tariffs on stations and the costs they calculate."""
     payments: CardPayments | None = None
     """OCPP 2.1 ad-hoc payment: bank card settlements at the charger and their receipts."""
+    access: AccessService | None = None
+    """Tenants, operator accounts and API keys (services/access.py)."""
+    audit: AuditTrail | None = None
+    """Every operator action (services/audit.py, recorded by api/audit.py)."""
 
     async def start(self) -> None:
         if self.pseudonym_key is not None:
@@ -215,7 +221,8 @@ def build_platform(settings: Settings) -> Platform:
     search = SearchService(sessions, bus, billing, workers, refresh_seconds=settings.search_refresh_seconds)
     key = settings.pseudonym_key
     pseudonym_key = PseudonymKey(sessions, key.get_secret_value() if key is not None else None)
-    drivers = DriverService(sessions, timedelta(hours=settings.driver_session_hours), pseudonyms=pseudonym_key)
+    drivers = DriverService(sessions, timedelta(hours=settings.driver_session_hours), pseudonyms=pseudonym_key,
+                            app_tenant=settings.driver_app_tenant)
     displays = DisplayFacts(sessions, profiles, commands)
     charger_costs = ChargerCostService(
         sessions, bus, billing, commands, adapters, displays, every=settings.cost_update_every
@@ -264,6 +271,7 @@ def build_platform(settings: Settings) -> Platform:
         pseudonym_key=pseudonym_key, driver_data=DriverData(sessions), retention=RetentionSweep(
             sessions, retention_of(settings), every=settings.retention_sweep_every),
         station_tariffs=station_tariffs, payments=payments,
+        access=AccessService(sessions, settings.api_key), audit=AuditTrail(sessions),
     )
 
 

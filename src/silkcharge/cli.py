@@ -121,6 +121,44 @@ def migrate() -> None:
     console.print(f"database at [bold]{settings.database_url}[/] is up to date")
 
 
+@app.command("create-key")
+def create_key(
+    name: str = typer.Option(..., help="what the key is for, shown in the key list"),
+    role: str = typer.Option("platform_admin", help="platform_admin, operator_admin, operator_staff, "
+                             "technician, finance, viewer or regulator"),
+    tenant: str | None = typer.Option(None, help="the tenant's code, for a role bound to one tenant"),
+) -> None:
+    """Make an API key (the first platform administrator's, say) and print it once."""
+    from silkcharge.domain.roles import Role
+    from silkcharge.services.access import AccessInvalid, AccessService, Principal, UnknownAccess
+    from silkcharge.store.db import create_engine_for, sessionmaker_for
+    from silkcharge.store.db import migrate as run_migrations
+
+    try:
+        wanted = Role(role)
+    except ValueError:
+        raise fail(f"no role {role}: one of {', '.join(r.value for r in Role)}") from None
+    settings = Settings()
+
+    async def make() -> str:
+        await asyncio.to_thread(run_migrations, settings.database_url)
+        engine = create_engine_for(settings.database_url)
+        try:
+            access = AccessService(sessionmaker_for(engine), None)
+            tenant_id = (await access.tenant_by_code(tenant)).id if tenant else None
+            shell = Principal("cli", None, "silkcharge create-key", Role.PLATFORM_ADMIN, None)
+            _, secret = await access.create_key(shell, name, wanted, tenant_id, None)
+            return secret
+        finally:
+            await engine.dispose()
+
+    try:
+        secret = asyncio.run(make())
+    except (AccessInvalid, UnknownAccess) as exc:
+        raise fail(str(exc)) from None
+    console.print(secret, highlight=False, soft_wrap=True)
+
+
 @app.command()
 def seed(
     fleet: Path = typer.Option(Path("var/fleet.json"), help="where to write the simulator's fleet file"),

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     driver_session_hours: float = Field(
         default=72, gt=0, description="how long a driver stays logged in"
     )
+    driver_app_tenant: int = Field(
+        default=1, ge=1,
+        description="the tenant that issues the app tokens of drivers who register in the console "
+        "(driver accounts are the platform's; the tokens they charge with belong to a tenant)",
+    )
 
     # -- drivers' data (docs/driver.md "Your data", docs/security.md "Pseudonyms") ----------
     pseudonym_key: SecretStr | None = Field(

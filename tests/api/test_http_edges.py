@@ -8,6 +8,7 @@ import logging
 import pytest
 from sqlalchemy import select
 
+from silkcharge.api.principals import UNAUTHENTICATED
 from silkcharge.store.schema import Operator, Site
 from tests.e2e.network import register_station
 
@@ -87,7 +88,7 @@ async def test_a_non_ascii_or_malformed_api_key_is_refused_with_401(api, key, ca
     non-ASCII text)."""
     response = await api.get("/api/v1/stations", headers={"X-API-Key": key})
     assert response.status_code == 401, response.text
-    assert response.json() == {"detail": "missing or wrong X-API-Key header"}
+    assert response.json() == {"detail": UNAUTHENTICATED}
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 

@@ -24,6 +24,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import API_KEY, _pg_available, fresh_pg_database
@@ -52,6 +53,9 @@ def seeded_server(fuzz_database, tmp_path) -> Iterator[ServerProcess]:
     subprocess.run([sys.executable, "-m", "silkcharge.cli", "seed", "--fleet", str(tmp_path / "fleet.json")],
                    env=server.env, check=True, capture_output=True, timeout=300)
     server.start(timeout=120)
+    # The document is built on its first request (seconds for ~200 operations, more on a
+    # loaded machine) and kept; schemathesis gives its load 10 s, so it gets the kept one.
+    assert httpx.get(f"{server.api_url}/openapi.json", timeout=120).status_code == 200
     try:
         yield server
     finally:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
-
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
-from fastapi.security import APIKeyHeader
 
 from silkcharge import __version__
+from silkcharge.api import access as access_api
+from silkcharge.api import audit as audit_api
 from silkcharge.api import console, errors
 from silkcharge.api import smart as smart_api
 from silkcharge.api.accounts import router as accounts_router
@@ -28,12 +27,12 @@ from silkcharge.api.network import router as network_router
 from silkcharge.api.operator import router as operator_router
 from silkcharge.api.planning import router as planning_router
 from silkcharge.api.plausibility import router as plausibility_router
+from silkcharge.api.principals import authorized
 from silkcharge.api.station_profiles import router as station_profiles_router
 from silkcharge.api.station_security import router as station_security_router
 from silkcharge.api.trips import router as trips_router
 from silkcharge.app import Platform
 
-API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False)
 API_DOCS_ASSETS = "/api-docs-assets"  # in the console's build (web/scripts/api-docs-assets.mjs)
 
 
@@ -46,16 +45,10 @@ def create_api(platform: Platform) -> FastAPI:
         redoc_url=None,
     )
     app.state.platform = platform
+    app.add_middleware(audit_api.AuditRecorder)  # innermost: sees what the routes see
     app.add_middleware(NoNulText)
     app.add_middleware(BodySizeLimit, max_bytes=platform.settings.http_max_body_bytes)  # outermost
     errors.install(app)
-
-    async def require_key(request: Request, key: str | None = Depends(API_KEY)) -> None:
-        expected = request.app.state.platform.settings.api_key
-        # as bytes: a header may carry any Latin-1 character, and compare_digest refuses
-        # non-ASCII text
-        if not key or not expected or not secrets.compare_digest(key.encode(), expected.encode()):
-            raise HTTPException(401, "missing or wrong X-API-Key header")
 
     @app.get("/docs", include_in_schema=False)
     async def api_docs() -> HTMLResponse:
@@ -72,7 +65,9 @@ def create_api(platform: Platform) -> FastAPI:
     async def health() -> dict:
         return {"status": "ok", "version": __version__, "stations_connected": len(platform.router.connected())}
 
-    keyed = {"dependencies": [Depends(require_key)], "responses": errors.answers(401)}
+    # Every operator route: a credential, the permission its area needs, the caller's tenant
+    # scope (api/principals.py).
+    keyed = {"dependencies": [Depends(authorized)], "responses": errors.answers(401, 403, 404)}
     app.include_router(operator_router, prefix="/api/v1", **keyed)
     app.include_router(billing_router, prefix="/api/v1", **keyed)
     app.include_router(plausibility_router, prefix="/api/v1", **keyed)
@@ -82,7 +77,7 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(certificates_router, prefix="/api/v1", **keyed)
     app.include_router(device_router, prefix="/api/v1", **keyed)
     # Heavy work runs on worker threads (api/heavy.py): every one busy and the queue full is a 503.
-    heavy = {"dependencies": [Depends(require_key)], "responses": errors.answers(401, 503)}
+    heavy = {"dependencies": [Depends(authorized)], "responses": errors.answers(401, 403, 404, 503)}
     app.include_router(trips_router, prefix="/api/v1", tags=["trips"], responses=errors.answers(503))
     app.include_router(driver_router, prefix="/api/v1", tags=["driver"])
     app.include_router(accounts_router, prefix="/api/v1")
@@ -94,6 +89,10 @@ def create_api(platform: Platform) -> FastAPI:
     smart_api.install(app)
     app.include_router(station_security_router, prefix="/api/v1", **keyed)
     app.include_router(network_router, prefix="/api/v1", **keyed)
+    app.include_router(access_api.open_router, prefix="/api/v1")
+    app.include_router(access_api.router, prefix="/api/v1", **keyed)
+    app.include_router(access_api.tenants_router, prefix="/api/v1", **keyed)
+    app.include_router(audit_api.router, prefix="/api/v1", **keyed)
     app.include_router(metrics_router)
     console.install(app)  # last: it serves the web console at /
     return app

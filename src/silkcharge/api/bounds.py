@@ -21,6 +21,8 @@ INT64_MAX = 2**63 - 1
 
 RowId = Annotated[int, Interval(ge=1, le=INT64_MAX)]
 """The id of a row in a `bigint` table: transactions, the message log, security events."""
+SmallRowId = Annotated[int, Interval(ge=1, le=INT32_MAX)]
+"""The id of a row in an `integer` table: API keys, operator accounts."""
 OcppId = Annotated[int, Interval(ge=0, le=INT32_MAX)]
 """An id OCPP carries as an integer and the store as `integer`: EVSE, connector, reservation,
 charging profile."""

@@ -45,6 +45,7 @@ from silkcharge.store.schema import (
     Transaction,
     TransactionEnding,
 )
+from silkcharge.store.tenancy import current_tenant, tenant_scope
 
 router = APIRouter()
 
@@ -440,8 +441,22 @@ class EventStream(StreamingResponse):
     "content": {"text/event-stream": {"schema": {"type": "string"}}},
 }})
 async def live_events(request: Request) -> StreamingResponse:
-    """Server-sent events: every domain event as it happens (station, connector, transaction)."""
+    """Server-sent events: every domain event as it happens (station, connector, transaction),
+    of the caller's tenant's stations only."""
     bus = platform(request).bus
+    sessions = platform(request).sessions
+    tenant = current_tenant()  # the stream outlives the request's scope: keep it
+    ours: dict[str, bool] = {}
+
+    async def visible(station_id: str) -> bool:
+        if tenant is None:
+            return True
+        if station_id not in ours:  # a station's tenant never changes: asked once per stream
+            with tenant_scope(tenant):
+                async with sessions() as session:
+                    ours[station_id] = await session.scalar(
+                        select(Station.id).where(Station.id == station_id)) is not None
+        return ours[station_id]
 
     async def stream():
         async with bus.subscribe() as queue:
@@ -452,6 +467,8 @@ async def live_events(request: Request) -> StreamingResponse:
                         event = await queue.get()
                 except TimeoutError:
                     yield b": keep-alive\n\n"
+                    continue
+                if not await visible(event.station_id):
                     continue
                 yield b"event: " + event.name.encode() + b"\ndata: " + orjson.dumps(event.as_dict()) + b"\n\n"
 

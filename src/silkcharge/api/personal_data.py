@@ -3,17 +3,18 @@
 A reader that shows idTokens or emails (the OCPP message log; analytics carry none) declares
 `PersonalData` and passes what it shows through the view it gets: pseudonyms by default
 (`domain/pseudonyms.py`), clear values only when the caller asks with ``?personal_data=true``.
-Asking needs the personal-data permission; until roles exist, the operator API key has it.
-This dependency is where the caller's role will decide.
+Asking needs the personal-data permission (domain/roles.py): the caller's role decides here,
+and a caller without it is refused with a 403 and the reason.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
 
 from silkcharge.domain.pseudonyms import PersonalDataView
+from silkcharge.domain.roles import PERSONAL_DATA
 
 CLEAR = Query(
     False, description="show idTokens and emails in clear instead of their pseudonyms "
@@ -21,6 +22,11 @@ CLEAR = Query(
 
 
 async def personal_data_view(request: Request, personal_data: bool = CLEAR) -> PersonalDataView:
+    who = getattr(request.state, "principal", None)  # set by api/principals.py
+    if personal_data and (who is None or PERSONAL_DATA not in who.permissions):
+        role = who.role.value if who is not None else "caller"
+        raise HTTPException(403, f"the role {role} may not see personal data in clear "
+                                 f"(it needs {PERSONAL_DATA})")
     return PersonalDataView(request.app.state.platform.pseudonym_key.pseudonyms, clear=personal_data)
 
 

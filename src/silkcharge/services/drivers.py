@@ -151,9 +151,11 @@ class DriverService:
     def __init__(
         self, sessions: async_sessionmaker, session_lifetime: timedelta, *,
         reset_lifetime: timedelta = RESET_LIFETIME, clock: Callable[[], datetime] = utcnow,
-        pseudonyms: PseudonymKey | None = None,
+        pseudonyms: PseudonymKey | None = None, app_tenant: int = 1,
     ) -> None:
         self._sessions = sessions
+        self._app_tenant = app_tenant
+        """The tenant that issues registered drivers' app tokens (settings.driver_app_tenant)."""
         self._pseudonyms = pseudonyms
         self._lifetime = session_lifetime
         self._reset_lifetime = reset_lifetime
@@ -178,7 +180,7 @@ class DriverService:
             session.add(driver)
             await session.flush()
             token = IdToken(token=f"APP-{secrets.token_hex(6).upper()}", type="Central",
-                            label=_app_label(driver.id))
+                            label=_app_label(driver.id), tenant_id=self._app_tenant)
             session.add(token)
             await session.flush()
             session.add(DriverToken(id_token_id=token.id, driver_id=driver.id))

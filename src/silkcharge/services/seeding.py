@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.services.passwords import hash_password
 from silkcharge.store.schema import Connector, Evse, IdToken, Operator, Site, Station
+from silkcharge.store.tenancy import tenant_scope
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,18 @@ def wire_model(station: dict[str, Any]) -> str:
 
 
 async def seed_network(
-    sessions: async_sessionmaker, network: dict[str, Any], *, tokens: list[dict[str, Any]] = ()
+    sessions: async_sessionmaker, network: dict[str, Any], *, tokens: list[dict[str, Any]] = (),
+    tenant: int = 1,
 ) -> list[SeededStation]:
-    """Store the network; return every newly created station with its fresh password."""
+    """Store the network as `tenant`'s (the install's first tenant by default); return every
+    newly created station with its fresh password."""
+    with tenant_scope(tenant):
+        return await _seed(sessions, network, tokens)
+
+
+async def _seed(
+    sessions: async_sessionmaker, network: dict[str, Any], tokens: list[dict[str, Any]],
+) -> list[SeededStation]:
     created: list[SeededStation] = []
     async with sessions.begin() as session:
         operators = {}

@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from silkcharge.domain.clock import utcnow
+from silkcharge.store.tenancy import TenantOwned
 from silkcharge.store.types import ExactDecimal, UtcDateTime
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for the busy tables.
@@ -39,7 +40,92 @@ class Base(DeclarativeBase):
     }
 
 
-class Operator(Base):
+class Tenant(Base):
+    """A customer of the platform: one operator, or a group of operators run by one team (an
+    install from before tenancy is one tenant). What it owns carries its id (store/tenancy.py)."""
+
+    __tablename__ = "tenants"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OperatorAccount(Base):
+    """A person who works on the platform: email and password (scrypt), optionally a TOTP second
+    factor, one role, in one tenant (or none, for the cross-tenant roles)."""
+
+    __tablename__ = "operator_accounts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    """Stored lower-case: the login name."""
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(24))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    """Base32; set once the person confirmed a code from their authenticator."""
+    totp_pending: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None]
+
+
+class OperatorSession(Base):
+    """A console login of an operator account; only the token's SHA-256 is stored."""
+
+    __tablename__ = "operator_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("operator_accounts.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    """A key for programs: one role, in one tenant (or none, for the cross-tenant roles), with
+    an optional expiry; revocable. Only its SHA-256 is stored, and its first characters to
+    recognise it by."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(24))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """One operator action, as the API saw it (api/audit.py): who (the credential's label and
+    role), in which tenant (None: a platform administrator acting across tenants), when, from
+    which address, what (the route and its path's ids), the answer's status, and the row
+    before and after where the route shows it. Append-only: no route changes it, and on
+    PostgreSQL a trigger refuses updates and deletes (migration 0023)."""
+
+    __tablename__ = "audit_entries"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"), index=True)
+    actor: Mapped[str] = mapped_column(String(300), index=True)
+    role: Mapped[str] = mapped_column(String(24))
+    action: Mapped[str] = mapped_column(String(300))
+    """The method and the route's path template, e.g. `PATCH /api/v1/stations/{station_id}`."""
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The path's ids, e.g. {"station_id": "ALA-001"}."""
+    status: Mapped[int] = mapped_column(Integer)
+    address: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[Any | None] = mapped_column(JSON)
+    change: Mapped[Any | None] = mapped_column(JSON)
+    """The request's body."""
+    after: Mapped[Any | None] = mapped_column(JSON)
+
+
+class Operator(TenantOwned, Base):
     """A network owner: one company in one country, billing in one currency."""
 
     __tablename__ = "operators"
@@ -51,7 +137,7 @@ class Operator(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Site(Base):
+class Site(TenantOwned, Base):
     """A place with chargers: a car park, a fuel station, a depot."""
 
     __tablename__ = "sites"
@@ -74,7 +160,7 @@ class Site(Base):
     """Set on every change, so availability search reloads only what changed since its last look."""
 
 
-class Station(Base):
+class Station(TenantOwned, Base):
     """A charging station (OCPP 'charge point' / 'charging station'), identified as on its socket."""
 
     __tablename__ = "stations"
@@ -119,7 +205,7 @@ class Station(Base):
     """After a password rotation, the old password, accepted until the station connects with the new one."""
 
 
-class Evse(Base):
+class Evse(TenantOwned, Base):
     """An EVSE: one vehicle at a time. In OCPP 1.6 each connector id is its own EVSE."""
 
     __tablename__ = "evses"
@@ -130,7 +216,7 @@ class Evse(Base):
     status: Mapped[str | None] = mapped_column(String(24))
 
 
-class Connector(Base):
+class Connector(TenantOwned, Base):
     __tablename__ = "connectors"
     __table_args__ = (UniqueConstraint("station_id", "evse_id", "connector_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -148,7 +234,7 @@ class Connector(Base):
     """Set on every change (status too), so availability search reloads only what changed."""
 
 
-class IdToken(Base):
+class IdToken(TenantOwned, Base):
     """An identifier a driver presents: an RFID card, an app account, a fleet card."""
 
     __tablename__ = "id_tokens"
@@ -191,7 +277,7 @@ class PlatformSecret(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class DriverToken(Base):
+class DriverToken(TenantOwned, Base):
     """An idToken that is a driver's own. A token belongs to at most one driver."""
 
     __tablename__ = "driver_tokens"
@@ -240,7 +326,7 @@ class AuthAttempt(Base):
     at: Mapped[datetime] = mapped_column(index=True)
 
 
-class Transaction(Base):
+class Transaction(TenantOwned, Base):
     """A charging session. `id` is what OCPP 1.6 calls transactionId; 2.0.1 stations name their own."""
 
     __tablename__ = "transactions"
@@ -276,7 +362,7 @@ class Transaction(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class MeterSample(Base):
+class MeterSample(TenantOwned, Base):
     """One sampled value. The unique key (which includes the value: two different readings are
     never one) makes a replayed message store nothing twice."""
 
@@ -302,7 +388,7 @@ class MeterSample(Base):
     value: Mapped[Decimal]
 
 
-class OcppMessage(Base):
+class OcppMessage(TenantOwned, Base):
     """Every OCPP frame in and out, for the station page, support and audits."""
 
     __tablename__ = "ocpp_messages"
@@ -321,7 +407,7 @@ class OcppMessage(Base):
     at: Mapped[datetime]
 
 
-class TariffRecord(Base):
+class TariffRecord(TenantOwned, Base):
     """A published tariff: the OCPI 2.2.1 body (with silkcharge's audience extensions), for an
     operator's whole network or one site."""
 
@@ -334,7 +420,7 @@ class TariffRecord(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ChargeDetailRecord(Base):
+class ChargeDetailRecord(TenantOwned, Base):
     """What a finished session cost: the OCPI CDR, its totals, any cap applied, the receipt.
     A reservation nobody came for has a CDR of its own (its no-show fee): `reservation_id` set,
     `transaction_id` None."""
@@ -360,7 +446,7 @@ class ChargeDetailRecord(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Reservation(Base):
+class Reservation(TenantOwned, Base):
     """A connector or EVSE held for one idToken until `expires_at`. `id` is the OCPP
     reservationId the station is given. `connector_id` is None for a 2.0.1 EVSE-level hold."""
 
@@ -403,7 +489,7 @@ class Reservation(Base):
 # -- smart charging (issue 5) -------------------------------------------------------------------
 
 
-class SmartSite(Base):
+class SmartSite(TenantOwned, Base):
     """A site under load management: its grid connection (the root circuit) and optional inputs.
 
     Limits are amperes per phase (breakers are rated per phase); `voltage` is phase-to-neutral.
@@ -423,7 +509,7 @@ class SmartSite(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Circuit(Base):
+class Circuit(TenantOwned, Base):
     """A feeder, cabinet or charger breaker under a site's connection; `parent_id` None hangs it
     from the connection itself."""
 
@@ -438,7 +524,7 @@ class Circuit(Base):
     phases: Mapped[int] = mapped_column(Integer, default=3)
 
 
-class EvseCircuit(Base):
+class EvseCircuit(TenantOwned, Base):
     """Which circuit an EVSE hangs from, how much it counts, and what it can take."""
 
     __tablename__ = "evse_circuits"
@@ -454,7 +540,7 @@ class EvseCircuit(Base):
     gets headroom at its maximum instead of a share."""
 
 
-class ChargingPriority(Base):
+class ChargingPriority(TenantOwned, Base):
     """Priority of every session started with a token of this group (e.g. a taxi fleet = 10)."""
 
     __tablename__ = "charging_priorities"
@@ -462,7 +548,7 @@ class ChargingPriority(Base):
     priority: Mapped[int] = mapped_column(Integer)
 
 
-class ChargingProfileRecord(Base):
+class ChargingProfileRecord(TenantOwned, Base):
     """A charging profile silkcharge set on a station (and the station accepted), as neutral
     fields (smart/profiles.py `profile_fields`), so the composite can be computed here."""
 
@@ -481,7 +567,7 @@ class ChargingProfileRecord(Base):
     installed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ReportedChargingProfiles(Base):
+class ReportedChargingProfiles(TenantOwned, Base):
     """One part of a 2.0.1 ReportChargingProfiles (K09): what a station says it has installed
     on one EVSE, by whatever source, in its own OCPP shape."""
 
@@ -497,7 +583,7 @@ class ReportedChargingProfiles(Base):
     reported_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class EvChargingNeeds(Base):
+class EvChargingNeeds(TenantOwned, Base):
     """What the EV on an EVSE last said it needs (2.0.1 NotifyEVChargingNeeds, K15-K17):
     energy, limits, departure time, as the station sent them."""
 
@@ -509,7 +595,7 @@ class EvChargingNeeds(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class LocalControllerStation(Base):
+class LocalControllerStation(TenantOwned, Base):
     """A station behind a local controller (2.0.1 K03, K14): the controller is a station too;
     a limit set on it (its own NotifyChargingLimit, or the profiles silkcharge sends it) holds
     for all its stations together."""
@@ -519,7 +605,7 @@ class LocalControllerStation(Base):
     controller_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), index=True)
 
 
-class SmartProblem(Base):
+class SmartProblem(TenantOwned, Base):
     """What load management could not do, for the operator: a profile refused, a station over
     its limit, a limit below a car's minimum current, a departure that cannot be met."""
 
@@ -535,7 +621,7 @@ class SmartProblem(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class DepotVehicle(Base):
+class DepotVehicle(TenantOwned, Base):
     """A vehicle of a depot's plan: when it arrives and leaves, what it needs, where it charges."""
 
     __tablename__ = "depot_vehicles"
@@ -559,7 +645,7 @@ class DepotVehicle(Base):
     min_soc: Mapped[Decimal | None]
 
 
-class SecurityEvent(Base):
+class SecurityEvent(TenantOwned, Base):
     """The security event list: what a station reported (2.0.1 and 1.6-security
     SecurityEventNotification) and what the CSMS decided about a station for security reasons
     (a refused handshake, certificate or downgrade), each with a reason an operator can read.
@@ -578,7 +664,7 @@ class SecurityEvent(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class NetworkProfileChange(Base):
+class NetworkProfileChange(TenantOwned, Base):
     """A network connection profile an operator had written to a station (2.0.1 B09,
     SetNetworkProfile) or a move of the station to another CSMS (B10: the profile, the
     NetworkConfigurationPriority and a reset), with each step the station answered."""
@@ -601,7 +687,7 @@ class NetworkProfileChange(Base):
 # -- plausibility, CDR review and operator endings (issue 14) -------------------------------------
 
 
-class PlausibilityFlag(Base):
+class PlausibilityFlag(TenantOwned, Base):
     """What a station sent that broke a plausibility rule (domain/plausibility.py): the rule,
     the reason an operator reads, the value as received and what was used instead (None: set
     aside), and the frame's message id, by which the message log finds the raw frame. A flag
@@ -625,7 +711,7 @@ class PlausibilityFlag(Base):
     at: Mapped[datetime] = mapped_column(index=True)
 
 
-class CdrReview(Base):
+class CdrReview(TenantOwned, Base):
     """A CDR built on flagged input: held, not billed, until an operator approves, corrects
     (the price recomputed from corrected energy and times) or voids it."""
 
@@ -644,7 +730,7 @@ class CdrReview(Base):
     """The CDR's totals when it was held, kept whatever the decision."""
 
 
-class TransactionEnding(Base):
+class TransactionEnding(TenantOwned, Base):
     """An operator ended a transaction its station never stopped, and said why."""
 
     __tablename__ = "transaction_endings"
@@ -679,7 +765,7 @@ class JurisdictionRecord(Base):
 # -- certificates (issue 13: certificate management) ---------------------------------------------
 
 
-class StationCertificate(Base):
+class StationCertificate(TenantOwned, Base):
     """A certificate on a station, as silkcharge knows it: one its CA signed from the station's
     CSR (source "csr"), a chain an operator delivered ("delivered"), a root installed by command
     ("install"), or one only seen in the station's GetInstalledCertificateIds report ("report",
@@ -723,7 +809,7 @@ class PriceCapRecord(Base):
     withdrawn_at: Mapped[datetime | None]
 
 
-class TariffSuspension(Base):
+class TariffSuspension(TenantOwned, Base):
     """A tariff that breaks a cap at a site: an alert for its operator. While it is open
     (`resolved_at` None) sessions there are charged the tariff's capped price. It is resolved,
     not deleted, when the tariff, the site, the area or the cap changes so that it holds again."""
@@ -745,7 +831,7 @@ class TariffSuspension(Base):
 # -- analytics roll-ups (planning/rollups.py, issue 14) ---------------------------------------
 
 
-class AnalyticsStationDay(Base):
+class AnalyticsStationDay(TenantOwned, Base):
     """One station's operations totals for one UTC day (`planning.analytics.StationTotals`), so
     a year of analytics reads one row per station and day instead of every frame of the year.
     Durations are whole microseconds; money and energy exact decimals (in JSON as strings)."""
@@ -808,7 +894,7 @@ class CertificateAuthorityRecord(Base):
 # -- device model, display messages, customer information, external limits (issue 13) ----------
 
 
-class VariableMonitor(Base):
+class VariableMonitor(TenantOwned, Base):
     """A monitor on a station's device-model variable (2.0.1 N02-N08): one silkcharge set
     (SetVariableMonitoring, kept with the id the station gave it) or one the station reported
     (NotifyMonitoringReport: hard-wired and preconfigured monitors too)."""
@@ -835,7 +921,7 @@ class VariableMonitor(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class DeviceEvent(Base):
+class DeviceEvent(TenantOwned, Base):
     """One NotifyEvent entry: a hard-wired notification (a Problem, say) or what a monitor saw.
     `variable_monitoring_id` is the station's monitor id, joined to `variable_monitors` when
     read: a preconfigured monitor silkcharge never heard of keeps its events all the same."""
@@ -867,7 +953,7 @@ class DeviceEvent(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class DisplayMessage(Base):
+class DisplayMessage(TenantOwned, Base):
     """A message on a station's screen (2.0.1 O01-O06), as the station holds it: one language
     each. Translations silkcharge sent together share `group_id`, the first one's message id."""
 
@@ -892,7 +978,7 @@ class DisplayMessage(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class StationRequest(Base):
+class StationRequest(TenantOwned, Base):
     """A request whose answer comes back in numbered parts (CustomerInformation,
     GetMonitoringReport, GetDisplayMessages), stored before it is sent so no part can arrive
     first. `request_id` is what the station is given; parts for a request silkcharge never
@@ -914,7 +1000,7 @@ class StationRequest(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class FirmwarePublication(Base):
+class FirmwarePublication(TenantOwned, Base):
     """A firmware file a local controller publishes to the stations behind it (2.0.1 L03/L04)."""
 
     __tablename__ = "firmware_publications"
@@ -931,7 +1017,7 @@ class FirmwarePublication(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ExternalChargingLimit(Base):
+class ExternalChargingLimit(TenantOwned, Base):
     """A limit an energy management system or grid operator set on a station (2.0.1 K11-K14,
     NotifyChargingLimit), until ClearedChargingLimit. `evse_id` 0 limits the whole station."""
 
@@ -947,7 +1033,7 @@ class ExternalChargingLimit(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class EvChargingSchedule(Base):
+class EvChargingSchedule(TenantOwned, Base):
     """The charging schedule an ISO 15118 vehicle planned (2.0.1 K15-K17), with its transaction."""
 
     __tablename__ = "ev_charging_schedules"
@@ -984,7 +1070,7 @@ class StationProfileRecord(Base):
 # -- OCPP 2.1 local cost and ad-hoc payment (issue 17) ---------------------------------------------
 
 
-class StationTariff(Base):
+class StationTariff(TenantOwned, Base):
     """A tariff a 2.1 station was sent (SetDefaultTariff for an EVSE, 0 for all; or
     ChangeTransactionTariff for one transaction), with the station's answer; `cleared_at` once
     ClearTariffs took it off."""
@@ -1001,7 +1087,7 @@ class StationTariff(Base):
     cleared_at: Mapped[datetime | None]
 
 
-class StationCostRecord(Base):
+class StationCostRecord(TenantOwned, Base):
     """A cost a 2.1 station calculated itself (TransactionEvent costDetails): kept to compare
     with the platform's price, never billed."""
 
@@ -1022,7 +1108,7 @@ class StationCostRecord(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class CardSettlement(Base):
+class CardSettlement(TenantOwned, Base):
     """A bank card payment at the charger, as the station reported its settlement
     (NotifySettlement): the amount in the currency of the station's operator, and the receipt
     the driver was given (`receipt_id`, unguessable: the receipt's address is public)."""

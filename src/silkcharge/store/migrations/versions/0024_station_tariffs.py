@@ -2,26 +2,38 @@
 calculate, and bank card settlements at the charger with their receipts
 
 Revision ID: 0024
-Revises: 0022
+Revises: 0023
+
+The three tables belong to the station's operator's tenant, with the same row-level security
+as the tables of 0023 on PostgreSQL.
 """
+
+from importlib import import_module
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0024"
-down_revision = "0022"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
 TIME = sa.DateTime(timezone=True)
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 EXACT_DECIMAL = sa.Numeric(20, 6).with_variant(sa.String(40), "sqlite")
+OWNED = ("station_tariffs", "station_costs", "card_settlements")
+tenants = import_module("silkcharge.store.migrations.versions.0023_tenants")
+
+
+def _tenant() -> sa.Column:
+    return sa.Column("tenant_id", sa.Integer, sa.ForeignKey("tenants.id", ondelete="RESTRICT"), nullable=False)
 
 
 def upgrade() -> None:
     op.create_table(
         "station_tariffs",
         sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+        _tenant(),
         sa.Column("station_id", sa.String(48), sa.ForeignKey("stations.id", ondelete="CASCADE"), nullable=False),
         sa.Column("evse_id", sa.Integer, nullable=False),
         sa.Column("tariff_code", sa.String(36), nullable=False),
@@ -35,6 +47,7 @@ def upgrade() -> None:
     op.create_table(
         "station_costs",
         sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+        _tenant(),
         sa.Column("transaction_id", BIG_ID, sa.ForeignKey("transactions.id", ondelete="CASCADE"), nullable=False),
         sa.Column("event", sa.String(8), nullable=False),
         sa.Column("reported_at", TIME, nullable=False),
@@ -53,6 +66,7 @@ def upgrade() -> None:
     op.create_table(
         "card_settlements",
         sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+        _tenant(),
         sa.Column("station_id", sa.String(48), sa.ForeignKey("stations.id", ondelete="CASCADE"), nullable=False),
         sa.Column("transaction_id", BIG_ID, sa.ForeignKey("transactions.id", ondelete="SET NULL"), nullable=True),
         sa.Column("psp_ref", sa.String(255), nullable=False),
@@ -70,6 +84,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_card_settlements_station_id", "card_settlements", ["station_id"])
     op.create_index("ix_card_settlements_transaction_id", "card_settlements", ["transaction_id"])
+    for table in OWNED:
+        op.create_index(f"ix_{table}_tenant_id", table, ["tenant_id"])
+        if op.get_bind().dialect.name == "postgresql":
+            op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+            op.execute(f"CREATE POLICY {tenants.POLICY} ON {table} USING ({tenants.SCOPE}) WITH CHECK ({tenants.SCOPE})")
 
 
 def downgrade() -> None:
