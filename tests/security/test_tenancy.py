@@ -200,9 +200,9 @@ async def test_a_person_logs_in_with_password_and_second_factor_and_acts_in_thei
     assert tariffs.status_code == 403
 
 
-async def test_rows_written_outside_any_scope_take_their_parents_tenant(platform, people):
-    beta = (await platform.access.tenant_by_code("beta")).id
-    admin = people[Role.PLATFORM_ADMIN]
+async def _beta_station(platform, admin) -> None:
+    """Operator BETA-OP, its site and station BETA-ST-9, made by a platform administrator in
+    tenant beta."""
     for path, body in (("/api/v1/operators", {"code": "BETA-OP", "name": "Beta", "country": "KZ",
                                               "currency": "KZT"}),
                        ("/api/v1/sites", {"code": "BETA-SITE", "operator": "BETA-OP", "name": "Beta site",
@@ -212,6 +212,11 @@ async def test_rows_written_outside_any_scope_take_their_parents_tenant(platform
                                              "connectors": []})):
         response = await _as(platform, admin, "POST", path, json=body, headers={"X-Tenant": "beta"})
         assert response.status_code == 201, response.text
+
+
+async def test_rows_written_outside_any_scope_take_their_parents_tenant(platform, people):
+    beta = (await platform.access.tenant_by_code("beta")).id
+    await _beta_station(platform, people[Role.PLATFORM_ADMIN])
     async with platform.sessions.begin() as session:  # as the gateway writes: no scope
         session.add(Evse(station_id="BETA-ST-9", evse_id=7))
     async with platform.sessions() as session:
@@ -235,16 +240,7 @@ async def test_personal_data_in_clear_needs_the_permission(platform, people):
 
 
 async def test_the_live_event_stream_shows_only_the_callers_tenants_stations(platform, people):
-    admin = people[Role.PLATFORM_ADMIN]
-    for path, body in (("/api/v1/operators", {"code": "BETA-OP", "name": "Beta", "country": "KZ",
-                                              "currency": "KZT"}),
-                       ("/api/v1/sites", {"code": "BETA-SITE", "operator": "BETA-OP", "name": "Beta site",
-                                          "city": "Kaskelen", "country": "KZ", "lat": 43.2, "lon": 76.62,
-                                          "timezone": "Asia/Almaty"}),
-                       ("/api/v1/stations", {"id": "BETA-ST-9", "site": "BETA-SITE", "password": "s3cret-password-16",
-                                             "connectors": []})):
-        response = await _as(platform, admin, "POST", path, json=body, headers={"X-Tenant": "beta"})
-        assert response.status_code == 201, response.text
+    await _beta_station(platform, people[Role.PLATFORM_ADMIN])
     seen = []
     async with serving(platform) as port, httpx.AsyncClient() as client:
         async with client.stream("GET", f"http://127.0.0.1:{port}/api/v1/events",

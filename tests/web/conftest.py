@@ -139,7 +139,7 @@ def open_console(browser, console_url):
 
     async def open_page(path: str = "/", *, locale: str = "en-GB", signed_in: bool = True,
                         geolocation: dict[str, float] | None = None, phone: bool = False):
-        screen = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True} \
+        screen = {"viewport": {"width": PHONE_WIDTH, "height": 844}, "is_mobile": True, "has_touch": True} \
             if phone else {"viewport": {"width": 1280, "height": 860}}
         context = await browser.new_context(
             locale=locale, geolocation=geolocation, permissions=["geolocation"] if geolocation else [],
@@ -158,6 +158,14 @@ def open_console(browser, console_url):
     yield open_page
     for page in pages:
         assert not page.errors, f"errors in the page: {page.errors}"
+
+
+PHONE_WIDTH = 390
+
+
+async def page_width(page) -> int:
+    """How wide the page's content is: more than the viewport means sideways scrolling."""
+    return await page.evaluate("document.documentElement.scrollWidth")
 
 
 async def screenshot(page, name: str, *, full_page: bool = True) -> Path:

@@ -20,7 +20,7 @@ from silkcharge.domain.clock import to_ocpp
 from silkcharge.store.schema import Driver, Transaction
 from tests.conftest import API_KEY
 from tests.e2e.peers import connected_peer, eventually
-from tests.web.conftest import screenshot
+from tests.web.conftest import PHONE_WIDTH, page_width, screenshot
 from tests.web.test_driver_pages import GBT_STATION, publish_tariff
 
 CARD = "WEB-0003"
@@ -49,12 +49,13 @@ async def priced(console_url: str, transaction_id: int) -> dict:
         return await eventually(ready)
 
 
-@pytest.mark.parametrize("locale, language, driver", [
-    ("en-GB", "en", ("aigerim@example.kz", "steppe-driver", "Aigerim")),
-    ("ru-RU", "ru", ("dmitry@example.kz", "степной-водитель", "Дмитрий")),
+@pytest.mark.parametrize("locale, language, driver, phone", [
+    ("en-GB", "en", ("aigerim@example.kz", "steppe-driver", "Aigerim"), False),
+    ("ru-RU", "ru", ("dmitry@example.kz", "степной-водитель", "Дмитрий"), False),
+    ("zh-CN", "zh", ("li.wei@example.cn", "丝绸之路上的电动车司机", "李伟"), True),
 ])
 async def test_a_driver_downloads_their_receipt_and_data_then_deletes_their_account(
-    fleet, open_console, console_url, platform, locale, language, driver
+    fleet, open_console, console_url, platform, locale, language, driver, phone
 ):
     await publish_tariff(console_url)  # 80 KZT per kWh + 16 % VAT: 10 kWh cost 928 KZT
     account = await platform.drivers.ensure(*driver, language, [CARD])
@@ -62,7 +63,7 @@ async def test_a_driver_downloads_their_receipt_and_data_then_deletes_their_acco
     cdr = await priced(console_url, tx)
     assert Decimal(cdr["total_incl_vat"]) == Decimal("928")
 
-    page = await open_console("/#/driver/login", signed_in=False, locale=locale)
+    page = await open_console("/#/driver/login", signed_in=False, locale=locale, phone=phone)
     await page.fill("#driver-email", driver[0])
     await page.fill("#driver-password", driver[1])
     await page.click("#driver-login")
@@ -72,7 +73,9 @@ async def test_a_driver_downloads_their_receipt_and_data_then_deletes_their_acco
     total = await page.evaluate(
         f"new Intl.NumberFormat('{locale}', {{style: 'currency', currency: 'KZT'}}).format('928')")
     await expect(row.locator(".total")).to_have_text(total)
-    await screenshot(page, f"driver-data-{language}")
+    if phone:
+        assert await page_width(page) <= PHONE_WIDTH, "the account page is wider than the phone"
+    await screenshot(page, f"{'phone-' if phone else ''}driver-data-{language}")
 
     async with page.expect_download() as receipt_download:
         await row.locator("a.receipt").click()

@@ -9,6 +9,7 @@ import re
 from decimal import Decimal
 
 import httpx
+import pytest
 from ocpp.v16 import call
 from playwright.async_api import expect
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from silkcharge.store.schema import Reservation
 from tests.conftest import API_KEY
 from tests.e2e.peers import connected_peer, eventually
-from tests.web.conftest import screenshot
+from tests.web.conftest import PHONE_WIDTH, page_width, screenshot
 from tests.web.helpers import pick
 
 ALMATY = {"latitude": 43.2389, "longitude": 76.8897}
@@ -43,8 +44,9 @@ def same_origin_only(page, origin: str) -> list[str]:
     return elsewhere
 
 
+@pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
 async def test_a_driver_finds_a_gbt_charger_sees_its_price_in_kzt_and_reserves_it(
-    fleet, chargers, open_console, console_url, platform
+    fleet, chargers, open_console, console_url, platform, phone
 ):
     await publish_tariff(console_url)
     await platform.drivers.ensure(*DRIVER, "en", ["WEB-0003"])
@@ -57,7 +59,7 @@ async def test_a_driver_finds_a_gbt_charger_sees_its_price_in_kzt_and_reserves_i
             await peer.call(call.StatusNotification(connector_id=connector, error_code="NoError",
                                                     status="Available"))
 
-        page = await open_console("/#/find", signed_in=False, geolocation=ALMATY)
+        page = await open_console("/#/find", signed_in=False, geolocation=ALMATY, phone=phone)
         elsewhere = same_origin_only(page, console_url)
         await page.select_option("#standard", "GB/T DC")
         await page.fill("#min-power", "100")
@@ -91,7 +93,11 @@ async def test_a_driver_finds_a_gbt_charger_sees_its_price_in_kzt_and_reserves_i
             (GBT_STATION, 1, "WEB-0003", "Accepted")]
         mine = page.locator(f'#my-reservations tr[data-reservation="{stored[0].id}"]')
         await expect(mine).to_contain_text("Confirmed by the charger")
-        await screenshot(page, "driver-find")
+        if phone:
+            assert await page_width(page) <= PHONE_WIDTH, "the find page is wider than the phone"
+            await screenshot(page, "phone-driver-reserved", full_page=False)
+        else:
+            await screenshot(page, "driver-find")
 
         await mine.locator("button.cancel").click()
         await expect(page.locator("#reserve-message")).to_have_text("Reservation cancelled.")

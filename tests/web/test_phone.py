@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from tests.web.conftest import screenshot
+from tests.web.conftest import PHONE_WIDTH, page_width, screenshot
 
-PHONE = {"width": 390, "height": 844}
+PHONE = {"width": PHONE_WIDTH, "height": 844}
 PAGES = {"find": "#search", "trip": "main h1", "vehicles": "main h1", "driver/login": "main h1"}
 
 
@@ -22,8 +22,8 @@ async def test_the_driver_pages_fit_a_phone_screen(browser, console_url, fleet, 
     for path, ready in PAGES.items():
         await page.goto(f"{console_url}/#/{path}")
         await expect(page.locator(ready).first).to_be_visible()
-        width = await page.evaluate("document.documentElement.scrollWidth")
-        if width > PHONE["width"]:
+        width = await page_width(page)
+        if width > PHONE_WIDTH:
             too_wide[path] = width
         await screenshot(page, f"{language}-phone-{path.replace('/', '-')}", full_page=False)
     await context.close()

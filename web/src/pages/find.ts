@@ -144,7 +144,7 @@ export function findPage(root: HTMLElement): void {
     }
     const list = await api<Reservation[]>("/driver/reservations");
     const active = list.filter((r) => r.status === "Accepted" || r.status === "Requested");
-    mine.replaceChildren(h("h2", {}, t("find.mine")), active.length === 0 ? h("p", {}, t("find.noneMine")) : h("table", {},
+    mine.replaceChildren(h("h2", {}, t("find.mine")), active.length === 0 ? h("p", {}, t("find.noneMine")) : h("table", { class: "cards" },
       h("thead", {}, h("tr", {}, ...[t("col.station"), "EVSE", t("find.until"), t("col.status"), ""].map((x) => h("th", {}, x)))),
       h("tbody", {}, ...active.map((r) => h("tr", { "data-reservation": r.id },
         h("td", {}, r.station_id), h("td", {}, r.evse_id), h("td", {}, dateTime(r.expires_at)),
@@ -179,7 +179,7 @@ export function findPage(root: HTMLElement): void {
       h("article", { class: "result", "data-site": result.site.code },
         h("h2", {}, result.site.name, h("span", { class: "hint" },
           ` · ${result.site.city ?? ""} · ${number(result.distance_km)} ${t("unit.km")}`)),
-        h("table", {}, h("tbody", {}, ...result.stations.flatMap((station) => station.connectors.map((c) =>
+        h("table", { class: "cards" }, h("tbody", {}, ...result.stations.flatMap((station) => station.connectors.map((c) =>
           h("tr", { "data-station": station.id, "data-evse": c.evse_id, class: c.available ? "free" : "busy" },
             h("td", {}, station.id, h("br", {}), h("span", { class: "hint" }, `${c.evse_id}/${c.connector_id}`)),
             h("td", {}, standardName(c.standard), h("br", {}),
