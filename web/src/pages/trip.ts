@@ -1,12 +1,14 @@
 // Plan a trip: where from and to, which car, which day; the charging stops on the map and in a
 // table, each leg's elevation and charge in a chart, and why a trip cannot be planned, in the
-// console's language (the API sends message codes with parameters: see trips/explain.py).
+// console's language (the API sends message codes with parameters: see trips/explain.py;
+// names and notes of crossings and passes are road texts: see roadTexts.ts).
 
 import { ApiError, api } from "../api";
 import { h } from "../dom";
 import L from "leaflet";
 import { GeoMap, dotIcon, placeName, type Bounds } from "../geomap";
 import { money, number, t, time } from "../i18n";
+import { loadRoadTexts, word } from "../roadTexts";
 import type { VehicleSummary } from "./vehicles";
 
 interface Stop {
@@ -38,13 +40,11 @@ export function hoursMinutes(minutes: number): string {
   return t("trip.duration", { h: number(Math.floor(whole / 60), 0), m: number(whole % 60, 0) });
 }
 
-/** A planner message in the console's language, with the options that would help. */
+/** A planner message in the console's language, with the options that would help. Road texts
+ * among its parameters are worded with the texts `loadRoadTexts()` fetched. */
 export function explain(message: Explained): string {
   const values: Record<string, string | number> = {};
-  for (const [key, value] of Object.entries(message.params)) {
-    values[key] = Array.isArray(value) ? value.join(", ")
-      : typeof value === "number" ? number(value, 0) : String(value ?? "");
-  }
+  for (const [key, value] of Object.entries(message.params)) values[key] = word(value);
   let text = t(`trip.why.${message.code}`, values);
   if (message.options.length) {
     text += " " + t("trip.options", { options: message.options.map((o) => t(`trip.option.${o}`)).join("; ") });
@@ -192,6 +192,8 @@ export function tripPage(root: HTMLElement): void {
       const result = await api<Plan>("/trips/plan", { method: "POST", body: JSON.stringify({
         origin: origin.value.trim(), destination: destination.value.trim(), vehicle_id: vehicle.value,
         start_soc: Number(soc.value), on_date: day.value || null }) });
+      await loadRoadTexts().catch(() => undefined); // else the notes stay in English
+      if (mine !== attempt) return;
       status.className = "";
       status.textContent = "";
       const totals = result.totals;
@@ -228,6 +230,8 @@ export function tripPage(root: HTMLElement): void {
     } catch (error) {
       if (mine !== attempt) return;
       map.clear();
+      await loadRoadTexts().catch(() => undefined);
+      if (mine !== attempt) return;
       status.className = "error";
       const body = error instanceof ApiError ? (error.body as Partial<Explained> | null) : null;
       const why = body && typeof body.code === "string"
