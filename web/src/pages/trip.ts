@@ -6,7 +6,7 @@
 import { ApiError, api } from "../api";
 import { h } from "../dom";
 import L from "leaflet";
-import { GeoMap, dotIcon, placeName, type Bounds } from "../geomap";
+import { GeoMap, cityNames, dotIcon, placeName, type Bounds } from "../geomap";
 import { money, number, t, time } from "../i18n";
 import { loadRoadTexts, word } from "../roadTexts";
 import type { VehicleSummary } from "./vehicles";
@@ -40,11 +40,24 @@ export function hoursMinutes(minutes: number): string {
   return t("trip.duration", { h: number(Math.floor(whole / 60), 0), m: number(whole % 60, 0) });
 }
 
+/** The planner's places (English name → name in the console's language), for messages. */
+let placeWords = new Map<string, string>();
+/** Message parameters that name a place of the road network. */
+const PLACE_PARAMS = new Set(["from", "to"]);
+
+/** Fetch what messages need to be worded in the console's language: road texts, place names. */
+async function loadWords(): Promise<void> {
+  const [, places] = await Promise.all([loadRoadTexts().catch(() => undefined), cityNames().catch(() => null)]);
+  if (places) placeWords = new Map(places.features.map((c) => [c.properties.id, c.properties.name]));
+}
+
 /** A planner message in the console's language, with the options that would help. Road texts
- * among its parameters are worded with the texts `loadRoadTexts()` fetched. */
+ * among its parameters are worded with the texts `loadWords()` fetched, and so are places. */
 export function explain(message: Explained): string {
   const values: Record<string, string | number> = {};
-  for (const [key, value] of Object.entries(message.params)) values[key] = word(value);
+  for (const [key, value] of Object.entries(message.params)) {
+    values[key] = PLACE_PARAMS.has(key) && typeof value === "string" ? placeWords.get(value) ?? value : word(value);
+  }
   let text = t(`trip.why.${message.code}`, values);
   if (message.options.length) {
     text += " " + t("trip.options", { options: message.options.map((o) => t(`trip.option.${o}`)).join("; ") });
@@ -192,7 +205,7 @@ export function tripPage(root: HTMLElement): void {
       const result = await api<Plan>("/trips/plan", { method: "POST", body: JSON.stringify({
         origin: origin.value.trim(), destination: destination.value.trim(), vehicle_id: vehicle.value,
         start_soc: Number(soc.value), on_date: day.value || null }) });
-      await loadRoadTexts().catch(() => undefined); // else the notes stay in English
+      await loadWords(); // else names and notes stay in English
       if (mine !== attempt) return;
       status.className = "";
       status.textContent = "";
@@ -212,7 +225,7 @@ export function tripPage(root: HTMLElement): void {
         h("thead", {}, h("tr", {}, ...[t("trip.leg"), t("trip.distance"), t("trip.climb"), t("trip.energy"), t("trip.drive"),
           t("trip.stop"), t("col.standard"), t("col.energy"), t("trip.charging"), t("trip.soc"), t("trip.lowest")].map((x) => h("th", {}, x)))),
         h("tbody", {}, ...result.legs.map((leg) => h("tr", { class: leg.stop ? "with-stop" : undefined },
-          h("td", {}, `${leg.start} → ${leg.end}`),
+          h("td", {}, `${placeWords.get(leg.start) ?? leg.start} → ${placeWords.get(leg.end) ?? leg.end}`),
           h("td", {}, `${number(leg.km, 0)} ${t("unit.km")}`),
           h("td", {}, `${number(leg.climb_m, 0)} m`),
           h("td", {}, `${number(leg.energy_kwh)} ${t("unit.kwh")}${leg.temp_c === null ? "" : ` · ${number(leg.temp_c, 0)} °C`}`),
@@ -230,7 +243,7 @@ export function tripPage(root: HTMLElement): void {
     } catch (error) {
       if (mine !== attempt) return;
       map.clear();
-      await loadRoadTexts().catch(() => undefined);
+      await loadWords();
       if (mine !== attempt) return;
       status.className = "error";
       const body = error instanceof ApiError ? (error.body as Partial<Explained> | null) : null;
