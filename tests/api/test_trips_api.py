@@ -216,3 +216,12 @@ async def test_plan_notes_name_road_texts_by_key_and_the_console_gets_their_word
     assert words["marker.unverified"] == "(не проверено)"
     wrong = await driver.get("/api/v1/console/road-texts", params={"lang": "xx"})
     assert wrong.status_code == 422
+    through = await driver.post("/api/v1/trips/plan", json={
+        "origin": "Bukhara", "destination": "Turkmenabat", "on_date": "2026-07-15",
+        "vehicle_id": "byd-song-plus-comfort-2024-cn"})
+    assert through.status_code == 200, through.text
+    (crossing,) = [c for leg in through.json()["legs"] for c in leg["crossings"]]
+    assert crossing["name_text"]["key"] == "crossing.alat-farap"
+    assert crossing["hours"] == crossing["hours_text"]["text"] == "open daily 09:00–18:00 (UTC+5) (unverified)"
+    assert crossing["hours_text"]["params"] == {"opens": "09:00", "closes": "18:00", "offset": "+5"}
+    assert [n["key"] for n in crossing["notes"]] == ["note.tm-transit-visa"]
