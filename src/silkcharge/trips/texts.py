@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 __all__ = ["LANGUAGES", "RoadText", "crossing_hours", "crossing_name", "crossing_notes",
-           "pass_name", "pass_notes", "texts", "weekday_time"]
+           "pass_name", "pass_notes", "plain", "texts", "utc_offset", "weekday_time"]
 
 LANGUAGES = ("en", "ru", "kk", "ky", "uz", "tg", "zh")
 _PLACEHOLDER = "{%s}"
