@@ -195,3 +195,33 @@ async def test_stored_sessions_give_each_site_its_occupancy_by_hour(platform):
     history = sites[code].occupancy_by_hour
     assert len(history) == 24 and history[8] > 0 and history[8] > history[12] == 0
     assert all(s.occupancy_by_hour == () for c, s in sites.items() if c != code)
+
+
+async def test_plan_notes_name_road_texts_by_key_and_the_console_gets_their_words(platform, driver):
+    """A pass's name and note reach API clients as a key with the English text; the console
+    words the key in its language from /console/road-texts."""
+    await seed_network(platform.sessions, load_seed_network())
+    answer = await driver.post("/api/v1/trips/plan", json={
+        "origin": "Bishkek", "destination": "Osh", "on_date": "2027-01-15",
+        "vehicle_id": "byd-song-plus-comfort-2024-cn"})
+    assert answer.status_code == 200, answer.text
+    (hazard,) = [n for n in answer.json()["notes"] if n["code"] == "seasonal_hazard"
+                 and n["params"]["name"]["key"] == "pass.too-ashuu"]
+    (note,) = hazard["params"]["note"]
+    assert note["key"] == "note.too-ashuu-snow" and note["unverified"] is False
+    assert note["text"].startswith("snow from late October") and "rockfalls" in hazard["message"]
+    words = (await driver.get("/api/v1/console/road-texts", params={"lang": "ru"})).json()["texts"]
+    assert words[note["key"]].startswith("снег с конца октября")
+    assert words["pass.too-ashuu"].startswith("Перевал и тоннель Тоо-Ашуу")
+    assert words["marker.unverified"] == "(не проверено)"
+    wrong = await driver.get("/api/v1/console/road-texts", params={"lang": "xx"})
+    assert wrong.status_code == 422
+    through = await driver.post("/api/v1/trips/plan", json={
+        "origin": "Bukhara", "destination": "Turkmenabat", "on_date": "2026-07-15",
+        "vehicle_id": "byd-song-plus-comfort-2024-cn"})
+    assert through.status_code == 200, through.text
+    (crossing,) = [c for leg in through.json()["legs"] for c in leg["crossings"]]
+    assert crossing["name_text"]["key"] == "crossing.alat-farap"
+    assert crossing["hours"] == crossing["hours_text"]["text"] == "open daily 09:00–18:00 (UTC+5) (unverified)"
+    assert crossing["hours_text"]["params"] == {"opens": "09:00", "closes": "18:00", "offset": "+5"}
+    assert [n["key"] for n in crossing["notes"]] == ["note.tm-transit-visa"]

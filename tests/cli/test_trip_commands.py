@@ -19,6 +19,19 @@ def test_plan_trip_prints_the_legs_and_totals_from_the_seed_network(tmp_path, mo
     assert "total " in result.output and "GB/T DC" in result.output
 
 
+def test_plan_trip_prints_the_notes_of_a_crossing_in_english_marked_unverified(tmp_path, monkeypatch):
+    """The CLI has no language option: crossing notes and hours print in English, an unchecked
+    fact with "(unverified)", never the data's raw [memory] tag or a text key."""
+    monkeypatch.setenv("SILKCHARGE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/empty.sqlite3")
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(app, ["plan-trip", "Bukhara", "Turkmenabat", "--vehicle", "chery-eq7-2024-cn",
+                                 "--date", "2026-07-15"])
+    assert result.exit_code == 0, result.output
+    assert "note: Alat – Farap: a Turkmen transit visa is required (unverified)" in result.output
+    assert "note: Alat – Farap: open daily 09:00–18:00 (UTC+5) (unverified)" in result.output
+    assert "[memory]" not in result.output and "note.tm" not in result.output
+
+
 def test_plan_trip_with_an_unknown_vehicle_suggests_close_ids(tmp_path, monkeypatch):
     monkeypatch.setenv("SILKCHARGE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/empty.sqlite3")
     result = runner.invoke(app, ["plan-trip", "Almaty", "Bishkek", "--vehicle", "byd-han-flagship-2025"])

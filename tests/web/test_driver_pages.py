@@ -222,3 +222,47 @@ async def test_a_mountain_trip_shows_its_elevation_chart_and_a_refusal_in_russia
     text = await status.inner_text()
     assert "частным автомобилям" in text, text
     assert await page.evaluate("[...window.silkchargeMissing]") == []
+
+
+LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+async def test_road_notes_names_and_hours_show_in_russian_with_no_english_words(fleet, open_console):
+    """Issue 18 (5): the notes of passes and border crossings are data, translated like the
+    rest: a winter trip over Too-Ashuu, a trip through Alat – Farap and a refusal at Khorgos
+    show them in Russian, the unchecked facts marked as such."""
+    page = await open_console("/#/trip", locale="ru-RU", signed_in=False)
+    await expect(page.locator("#vehicle option")).not_to_have_count(0)
+    await page.select_option("#vehicle", "byd-dolphin-extended-range-2025-cn")
+    await page.fill("#origin", "Bishkek")
+    await page.fill("#destination", "Osh")
+    await page.fill("#trip-date", "2027-01-15")
+    await page.click("#plan")
+    hazard = page.locator("#trip-summary p.warning[data-code='seasonal_hazard']")
+    await expect(hazard.first).to_be_visible()
+    texts = await hazard.all_inner_texts()
+    assert any("Тоо-Ашуу" in t and "снег с конца октября до марта" in t for t in texts), texts
+    for text in texts:
+        assert not LATIN_WORD.findall(text), text
+
+    await page.fill("#origin", "Bukhara")
+    await page.fill("#destination", "Turkmenabat")
+    await page.fill("#trip-date", "2026-07-15")
+    await page.click("#plan")
+    note = page.locator("#trip-summary p.warning[data-code='crossing_note']")
+    await expect(note).to_have_text(
+        "Пункт пропуска Алат – Фарап: нужна транзитная виза Туркменистана (не проверено).")
+    hours = await page.locator("#trip-summary p.warning[data-code='crossing_hours']").inner_text()
+    assert "ежедневно с 09:00 до 18:00 (UTC+5) (не проверено)" in hours, hours
+    assert LATIN_WORD.findall(hours) == ["UTC"], hours
+    await screenshot(page, "ru-driver-trip-crossing-notes")
+
+    await page.fill("#origin", "Almaty")
+    await page.fill("#destination", "Urumqi")
+    await page.click("#plan")
+    status = page.locator("#trip-status[data-code='crossing_closed_to_private_cars']")
+    await expect(status).to_be_visible()
+    refusal = await status.inner_text()
+    assert "Нур Жолы – Хоргос" in refusal and "Алматы" in refusal, refusal
+    assert not LATIN_WORD.findall(refusal), refusal
+    assert await page.evaluate("[...window.silkchargeMissing]") == []

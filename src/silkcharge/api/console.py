@@ -22,6 +22,7 @@ from silkcharge.domain.commands import COMMANDS
 from silkcharge.trips.basemap import cities_geojson, roads_geojson
 from silkcharge.trips.network import load_charging_sites
 from silkcharge.trips.roads import NoRoute, UnknownPlace, load_road_graph
+from silkcharge.trips.texts import texts
 
 SITE = "site:"
 LANGUAGES = ("en", "ru", "kk", "uz", "ky", "tg", "zh")
@@ -125,6 +126,18 @@ async def map_cities(
     has the name (else a related language's, else English), `major` for the ones labelled at
     every zoom."""
     return cities_geojson(load_road_graph(), lang)
+
+
+@router.get("/road-texts")
+async def road_texts(
+    lang: str = Query("en", pattern="^(" + "|".join(LANGUAGES) + ")$",
+                      description="the console's language"),
+) -> dict[str, Any]:
+    """The road data's texts in `lang`, by key: border crossings' and passes' names and notes,
+    the words for opening hours and weekdays, the "unverified" marker (data/roads/notes.json
+    and place_names.json). A trip plan's messages name them as `{key, params, unverified,
+    text}`; the console words them with this table (see trips/texts.py)."""
+    return {"language": lang, "texts": texts(lang)}
 
 
 def install(app: FastAPI) -> None:

@@ -47,6 +47,7 @@ from silkcharge.trips.planner import (
     plan_trip,
 )
 from silkcharge.trips.roads import NoRoute, UnknownPlace, load_road_graph
+from silkcharge.trips.texts import plain
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -303,6 +304,12 @@ def plan_to_dict(plan: TripPlan) -> dict[str, Any]:
                 {"km": round(km, 1), "elevation_m": None if elev is None else round(elev),
                  "soc": round(soc, 1)} for km, elev, soc in leg.profile]
             item["depart_at"], item["arrive_at"] = _time(leg.depart_at), _time(leg.arrive_at)
+            item["crossings"] = [{
+                "id": c.id, "name": c.name, "countries": list(c.countries),
+                "wait_min": c.wait_min, "hours": c.hours,
+                "opening_wait_min": round(c.opening_wait_min, 1),
+                "name_text": plain(c.name_text), "hours_text": plain(c.hours_text),
+                "notes": plain(c.notes)} for c in leg.crossings]
             if leg.stop is not None:
                 stop = item["stop"]
                 for key in ("arrival_soc", "departure_soc", "energy_kwh", "charge_min",

@@ -10,6 +10,10 @@ code. Each surface words them itself:
 * the console translates the codes into its seven languages (web/src/i18n, keys
   `trip.why.<code>` and `trip.option.<option>`), with the same parameters.
 
+Parameters that come from the road data (a crossing's or pass's name, its notes, its opening
+hours) are `trips.texts.RoadText`s, never English strings: a key with parameters that each
+surface words in its language (data/roads/notes.json, place_names.json).
+
 `MESSAGES` and `OPTIONS` are the English wording; tests check every code the planner can emit
 has one here and in every console language.
 """
@@ -18,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from silkcharge.trips.texts import plain
 
 __all__ = ["MESSAGES", "OPTIONS", "Message", "render", "render_option"]
 
@@ -31,8 +37,10 @@ class Message:
     options: tuple[str, ...] = ()
 
     def as_dict(self, surface: Surface = "api") -> dict[str, Any]:
-        return {"code": self.code, "params": self.params, "options": list(self.options),
-                "message": render(self, surface)}
+        """A road text among the params (a crossing's name, a pass's note) becomes
+        ``{key, params, unverified, text}`` (`trips.texts.RoadText`)."""
+        return {"code": self.code, "params": {k: plain(v) for k, v in self.params.items()},
+                "options": list(self.options), "message": render(self, surface)}
 
 
 MESSAGES: dict[str, str] = {
@@ -63,7 +71,10 @@ MESSAGES: dict[str, str] = {
                       "generic shape and are rough"),
     "seasonal_hazard": "seasonal: {name}: {note}",
     "seasonal_hazard_no_date": "seasonal: {name} (no date given: check before leaving): {note}",
-    "border_note": "{note}",
+    "border_note": ("{countries} near {lat}, {lon} at km {km}: no listed crossing (unknown "
+                    "crossing or approximate border)"),
+    "crossing_hours": "{crossing}: {hours}",
+    "crossing_note": "{crossing}: {note}",
     "adapters_uncertain": ("adapters are active converters of uncertain compatibility: "
                            "carry a plan B"),
     "crossing_waits_for_opening": (

@@ -56,6 +56,15 @@ from silkcharge.trips.network import (
     sites_along,
 )
 from silkcharge.trips.roads import CLASS_SPEED_KMH, NoRoute, Place, RoadGraph, Route
+from silkcharge.trips.texts import (
+    RoadText,
+    crossing_hours,
+    crossing_name,
+    crossing_notes,
+    pass_name,
+    pass_notes,
+    weekday_time,
+)
 
 __all__ = [
     "ChargeStop",
@@ -217,8 +226,13 @@ class CrossingOnLeg:
     countries: tuple[str, str]
     wait_min: float
     hours: str
+    """In English, worded from the crossing's opening days and hours (`hours_text`)."""
     opening_wait_min: float = 0.0
     """Extra wait because the crossing is closed at the planned arrival (needs depart_at)."""
+    name_text: RoadText | None = None
+    hours_text: RoadText | None = None
+    notes: tuple[RoadText, ...] = ()
+    """What a driver should know about it (data/roads/notes.json), translatable."""
 
 
 @dataclass(frozen=True)
@@ -580,7 +594,7 @@ def _why_no_road(roads: RoadGraph, a: Any, b: Any, name_a: str, name_b: str,
     except NoRoute:
         pass
     else:
-        closed = [p.crossing.name for p in route.border_crossings
+        closed = [crossing_name(p.crossing) for p in route.border_crossings
                   if not p.crossing.open_to_private_cars]
         if closed:
             return Message("crossing_closed_to_private_cars", {**where, "crossings": closed},
@@ -592,16 +606,16 @@ def _why_no_road(roads: RoadGraph, a: Any, b: Any, name_a: str, name_b: str,
         except NoRoute:
             pass
         else:
-            closures = [p.crossing.name for p in route.border_crossings
+            closures = [crossing_name(p.crossing) for p in route.border_crossings
                         if p.crossing.closed_on(closed_on)]
-            closures += [h.name for h in route.hazards if h.closed_on(closed_on)]
-            private = [p.crossing.name for p in route.border_crossings
+            closures += [pass_name(h) for h in route.hazards if h.closed_on(closed_on)]
+            private = [crossing_name(p.crossing) for p in route.border_crossings
                        if not p.crossing.open_to_private_cars]
             if private:
                 return Message("crossing_closed_to_private_cars", {**where, "crossings": private},
                                ("other_vehicle_or_route",))
             return Message("closed_on_date", {**where, "date": closed_on.isoformat(),
-                                              "closures": closures or ["a seasonal closure"]},
+                                              "closures": closures or [RoadText("closure.seasonal")]},
                            ("other_date",))
     return Message("no_road", where, ("other_vehicle_or_route",))
 
@@ -945,7 +959,7 @@ def plan_trip(request: TripRequest, network: SiteIndex, *,
             continue
         plan = _assemble(other, alt_graph, alt_search, alt_search.path(alt_best),
                          price_session, closed_on)
-        avoided = next(c.name for _, c in graph.crossings if c.id == crossing)
+        avoided = next(crossing_name(c) for _, c in graph.crossings if c.id == crossing)
         note = Message("route_for_chargers", {
             "km": round(plan.route_km), "shortest_km": round(sum(r.km for r in graph.routes)),
             "avoided": avoided})
@@ -1016,11 +1030,13 @@ def _assemble(request: TripRequest, graph: _Graph, search: _Search,
                     from zoneinfo import ZoneInfo
                     zone = ZoneInfo(c.timezone)
                     notes.append(Message("crossing_waits_for_opening", {
-                        "crossing": c.name, "wait_min": round(extra),
-                        "arrive_local": reach.astimezone(zone).strftime("%a %H:%M"),
-                        "opens_local": opens.astimezone(zone).strftime("%a %H:%M")}))
+                        "crossing": crossing_name(c), "wait_min": round(extra),
+                        "arrive_local": weekday_time(reach.astimezone(zone)),
+                        "opens_local": weekday_time(opens.astimezone(zone))}))
+            hours = crossing_hours(c)
             crossings.append(CrossingOnLeg(c.id, c.name, c.countries, c.typical_wait_min,
-                                           c.hours, extra))
+                                           str(hours), extra, crossing_name(c), hours,
+                                           tuple(crossing_notes(c))))
             border += c.typical_wait_min + extra
         drive = drive_h * 60
         depart_at = clock
@@ -1102,8 +1118,19 @@ def _notes(request: TripRequest, graph: _Graph, closed_on: date | None,
             if hazard.id not in seen:
                 seen.add(hazard.id)
                 code = "seasonal_hazard" if closed_on else "seasonal_hazard_no_date"
-                notes.append(Message(code, {"name": hazard.name, "note": hazard.note}))
-        notes.extend(Message("border_note", {"note": n}) for n in route.border_notes)
+                notes.append(Message(code, {"name": pass_name(hazard),
+                                            "note": pass_notes(hazard)}))
+        notes.extend(Message("border_note", {
+            "countries": "→".join(b.countries), "lat": f"{b.lat:.3f}", "lon": f"{b.lon:.3f}",
+            "km": b.km}) for b in route.unlisted_borders)
+    # what to know about each listed crossing passed: limited hours, permits, visas
+    passed = {c.id: c for leg in legs for c in leg.crossings if c.name_text}
+    for crossing in passed.values():
+        if crossing.hours_text.key != "hours.always":
+            notes.append(Message("crossing_hours", {"crossing": crossing.name_text,
+                                                    "hours": crossing.hours_text}))
+        notes.extend(Message("crossing_note", {"crossing": crossing.name_text, "note": note})
+                     for note in crossing.notes)
     if request.use_adapters:
         notes.append(Message("adapters_uncertain"))
     names = {n.name: k for k, n in enumerate(graph.nodes) if n.kind == "site"}

@@ -80,10 +80,10 @@ class BorderCrossing:
     lon: float
     typical_wait_min: float
     open_to_private_cars: bool
-    hours: str
     source: str
     confidence: str
-    note: str = ""
+    notes: tuple[str, ...] = ()
+    """Keys of data/roads/notes.json (``note.<key>``): what a driver should know, translated."""
     open_days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
     """Weekdays the crossing works (0 = Monday), in its own time zone."""
     opens: str = "00:00"
@@ -134,7 +134,8 @@ class SeasonalEntry:
     may_close: tuple[str, str] | None
     closed: tuple[tuple[str, str], ...]
     closed_weekdays: tuple[int, ...]
-    note: str
+    notes: tuple[str, ...]
+    """Keys of data/roads/notes.json (``note.<key>``)."""
     source: str
     confidence: str
 
@@ -160,6 +161,16 @@ class BorderPassage:
 
 
 @dataclass(frozen=True)
+class UnlistedBorder:
+    """A border edge on a route that no listed crossing claims (``Route.border_notes`` in words)."""
+
+    countries: tuple[str, str]
+    lat: float
+    lon: float
+    km: float
+
+
+@dataclass(frozen=True)
 class Route:
     nodes: tuple[int, ...]
     coords: tuple[tuple[float, float], ...]
@@ -168,6 +179,8 @@ class Route:
     border_crossings: tuple[BorderPassage, ...]
     hazards: tuple[SeasonalEntry, ...]
     border_notes: tuple[str, ...] = field(default=())
+    unlisted_borders: tuple[UnlistedBorder, ...] = field(default=())
+    """The same as ``border_notes``, as data the surfaces word in their language."""
     edges: tuple[int, ...] = field(default=())
     """The graph edge of each step (``len(nodes) - 1`` of them)."""
 
@@ -417,6 +430,7 @@ class RoadGraph:
         cumulative = np.concatenate([[0.0], np.cumsum(self.km[edges])]) if edges else np.zeros(1)
         passages: list[BorderPassage] = []
         notes: list[str] = []
+        unlisted: list[UnlistedBorder] = []
         for i, e in enumerate(edges):
             u, v = nodes[i], nodes[i + 1]
             if self.country[u] == self.country[v]:
@@ -429,6 +443,10 @@ class RoadGraph:
                 notes.append(f"{self.country[u]}→{self.country[v]} near "
                              f"{self.lat[v]:.3f}, {self.lon[v]:.3f} at km {cumulative[i]:.0f}: "
                              "no listed crossing (unknown crossing or approximate border)")
+                unlisted.append(UnlistedBorder((str(self.country[u]), str(self.country[v])),
+                                               round(float(self.lat[v]), 3),
+                                               round(float(self.lon[v]), 3),
+                                               round(float(cumulative[i]))))
         on_route = set(edges)
         hazards = tuple(
             entry for entry, entry_edges in zip(self.seasonal, self.seasonal_edges)
@@ -443,6 +461,7 @@ class RoadGraph:
             border_crossings=tuple(passages),
             hazards=hazards,
             border_notes=tuple(notes),
+            unlisted_borders=tuple(unlisted),
             edges=tuple(edges),
         )
 
@@ -615,8 +634,8 @@ def _crossing(raw: dict) -> BorderCrossing:
     return BorderCrossing(
         id=raw["id"], name=raw["name"], countries=tuple(raw["countries"]),  # type: ignore[arg-type]
         lat=raw["lat"], lon=raw["lon"], typical_wait_min=raw["typical_wait_min"],
-        open_to_private_cars=raw["open_to_private_cars"], hours=raw.get("hours", ""),
-        source=raw["source"], confidence=raw["confidence"], note=raw.get("note", ""),
+        open_to_private_cars=raw["open_to_private_cars"], notes=tuple(raw.get("notes", ())),
+        source=raw["source"], confidence=raw["confidence"],
         open_days=tuple(raw.get("open_days", range(7))), opens=raw.get("opens", "00:00"),
         closes=raw.get("closes", "24:00"), timezone=raw.get("timezone", "UTC"),
     )
@@ -629,5 +648,5 @@ def _seasonal(raw: dict) -> SeasonalEntry:
         may_close=(window["from"], window["to"]) if window else None,
         closed=tuple((w["from"], w["to"]) for w in raw.get("closed", ())),
         closed_weekdays=tuple(raw.get("closed_weekdays", ())),
-        note=raw.get("note", ""), source=raw["source"], confidence=raw["confidence"],
+        notes=tuple(raw.get("notes", ())), source=raw["source"], confidence=raw["confidence"],
     )

@@ -1,12 +1,14 @@
 // Plan a trip: where from and to, which car, which day; the charging stops on the map and in a
 // table, each leg's elevation and charge in a chart, and why a trip cannot be planned, in the
-// console's language (the API sends message codes with parameters: see trips/explain.py).
+// console's language (the API sends message codes with parameters: see trips/explain.py;
+// names and notes of crossings and passes are road texts: see roadTexts.ts).
 
 import { ApiError, api } from "../api";
 import { h } from "../dom";
 import L from "leaflet";
-import { GeoMap, dotIcon, placeName, type Bounds } from "../geomap";
+import { GeoMap, cityNames, dotIcon, placeName, type Bounds } from "../geomap";
 import { money, number, t, time } from "../i18n";
+import { loadRoadTexts, word } from "../roadTexts";
 import type { VehicleSummary } from "./vehicles";
 
 interface Stop {
@@ -38,12 +40,23 @@ export function hoursMinutes(minutes: number): string {
   return t("trip.duration", { h: number(Math.floor(whole / 60), 0), m: number(whole % 60, 0) });
 }
 
-/** A planner message in the console's language, with the options that would help. */
+/** The planner's places (English name → name in the console's language), for messages. */
+let placeWords = new Map<string, string>();
+/** Message parameters that name a place of the road network. */
+const PLACE_PARAMS = new Set(["from", "to"]);
+
+/** Fetch what messages need to be worded in the console's language: road texts, place names. */
+async function loadWords(): Promise<void> {
+  const [, places] = await Promise.all([loadRoadTexts().catch(() => undefined), cityNames().catch(() => null)]);
+  if (places) placeWords = new Map(places.features.map((c) => [c.properties.id, c.properties.name]));
+}
+
+/** A planner message in the console's language, with the options that would help. Road texts
+ * among its parameters are worded with the texts `loadWords()` fetched, and so are places. */
 export function explain(message: Explained): string {
   const values: Record<string, string | number> = {};
   for (const [key, value] of Object.entries(message.params)) {
-    values[key] = Array.isArray(value) ? value.join(", ")
-      : typeof value === "number" ? number(value, 0) : String(value ?? "");
+    values[key] = PLACE_PARAMS.has(key) && typeof value === "string" ? placeWords.get(value) ?? value : word(value);
   }
   let text = t(`trip.why.${message.code}`, values);
   if (message.options.length) {
@@ -192,6 +205,8 @@ export function tripPage(root: HTMLElement): void {
       const result = await api<Plan>("/trips/plan", { method: "POST", body: JSON.stringify({
         origin: origin.value.trim(), destination: destination.value.trim(), vehicle_id: vehicle.value,
         start_soc: Number(soc.value), on_date: day.value || null }) });
+      await loadWords(); // else names and notes stay in English
+      if (mine !== attempt) return;
       status.className = "";
       status.textContent = "";
       const totals = result.totals;
@@ -210,7 +225,7 @@ export function tripPage(root: HTMLElement): void {
         h("thead", {}, h("tr", {}, ...[t("trip.leg"), t("trip.distance"), t("trip.climb"), t("trip.energy"), t("trip.drive"),
           t("trip.stop"), t("col.standard"), t("col.energy"), t("trip.charging"), t("trip.soc"), t("trip.lowest")].map((x) => h("th", {}, x)))),
         h("tbody", {}, ...result.legs.map((leg) => h("tr", { class: leg.stop ? "with-stop" : undefined },
-          h("td", {}, `${leg.start} → ${leg.end}`),
+          h("td", {}, `${placeWords.get(leg.start) ?? leg.start} → ${placeWords.get(leg.end) ?? leg.end}`),
           h("td", {}, `${number(leg.km, 0)} ${t("unit.km")}`),
           h("td", {}, `${number(leg.climb_m, 0)} m`),
           h("td", {}, `${number(leg.energy_kwh)} ${t("unit.kwh")}${leg.temp_c === null ? "" : ` · ${number(leg.temp_c, 0)} °C`}`),
@@ -228,6 +243,8 @@ export function tripPage(root: HTMLElement): void {
     } catch (error) {
       if (mine !== attempt) return;
       map.clear();
+      await loadWords();
+      if (mine !== attempt) return;
       status.className = "error";
       const body = error instanceof ApiError ? (error.body as Partial<Explained> | null) : null;
       const why = body && typeof body.code === "string"
