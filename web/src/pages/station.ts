@@ -4,7 +4,7 @@
 import { ApiError, api } from "../api";
 import { h, table } from "../dom";
 import { problemCode, problemText } from "../problems";
-import { dateTime, kwh, number, t, time } from "../i18n";
+import { dateTime, known, kwh, number, t, time } from "../i18n";
 import { live, stateOf } from "../live";
 import type { Transaction } from "./dashboard";
 import { standardName } from "./find";
@@ -50,13 +50,50 @@ function plain(schema: Schema): Schema {
   return schema.anyOf?.find((s) => s.type !== "null") ?? schema;
 }
 
+/** The console's words for a command, parameter or option, or its OCPP/API name when there are
+ * none yet (tests/test_command_titles.py fails until every language has them). */
+function words(key: string, fallback: string): string {
+  return known(key) ? t(key) : fallback;
+}
+
+/** The name technicians and the API docs use, shown small beside the words. */
+function apiName(name: string): HTMLElement {
+  return h("code", { class: "api-name", title: t("station.apiName") }, name);
+}
+
+// The command forms in groups, in this order; a command not listed here goes under "Other".
+const COMMAND_GROUPS: Record<string, string[]> = {
+  charging: ["remote_start", "remote_stop", "unlock_connector", "reserve_now", "cancel_reservation",
+    "allowed_energy_transfer", "get_transaction_status", "web_payment_started"],
+  maintenance: ["change_availability", "reset", "clear_cache", "trigger_message", "data_transfer"],
+  firmware: ["update_firmware", "get_diagnostics", "publish_firmware", "unpublish_firmware"],
+  configuration: ["get_configuration", "set_configuration", "set_configuration_values", "get_base_report", "get_report"],
+  monitoring: ["set_variable_monitoring", "clear_variable_monitoring", "set_monitoring_base", "set_monitoring_level",
+    "get_monitoring_report"],
+  authorization: ["send_local_list", "get_local_list_version", "customer_information"],
+  smartCharging: ["set_charging_profile", "clear_charging_profile", "get_composite_schedule", "get_charging_profiles"],
+  tariffs: ["running_cost", "final_cost", "user_price", "set_default_tariff", "change_transaction_tariff",
+    "clear_tariffs", "get_tariffs"],
+  certificates: ["certificate_signed", "install_certificate", "get_installed_certificate_ids", "delete_certificate"],
+  displayMessages: ["set_display_message", "get_display_messages", "clear_display_message"],
+};
+
+function grouped(all: CommandSchemas): [string, string[]][] {
+  const listed = new Set(Object.values(COMMAND_GROUPS).flat());
+  const groups: [string, string[]][] = Object.entries(COMMAND_GROUPS)
+    .map(([group, names]) => [group, names.filter((name) => name in all)]);
+  groups.push(["other", Object.keys(all).filter((name) => !listed.has(name))]);
+  return groups.filter(([, names]) => names.length > 0);
+}
+
 function field(name: string, raw: Schema, required: boolean): HTMLElement {
   const schema = plain(raw);
   const id = `param-${name}`;
   let input: HTMLElement;
   if (schema.enum) {
     input = h("select", { name, id }, ...(required ? [] : [h("option", { value: "" }, "")]),
-      ...schema.enum.map((v) => h("option", { value: v, selected: raw.default === v }, v)));
+      ...schema.enum.map((v) => h("option", { value: v, selected: raw.default === v },
+        words(`station.option_${name}_${v}`, v))));
   } else if (schema.type === "boolean") {
     input = h("input", { type: "checkbox", name, id, "data-kind": "boolean", checked: raw.default === true });
   } else if (schema.type === "integer") {
@@ -72,7 +109,8 @@ function field(name: string, raw: Schema, required: boolean): HTMLElement {
     input = h("input", { type: "text", name, id, required,
       placeholder: schema.format === "date-time" ? "2026-01-31T12:00:00Z" : undefined });
   }
-  return h("label", {}, h("span", {}, name + (required ? " *" : "")), input);
+  return h("label", {}, h("span", {}, words(`station.param_${name}`, name) + (required ? " *" : ""), " ", apiName(name)),
+    input);
 }
 
 function values(form: HTMLFormElement): Record<string, unknown> {
@@ -117,7 +155,8 @@ function commandForm(
     }
     answered();
   } },
-    h("button", { type: "submit", id: `command-${name}` }, name),
+    h("div", { class: "command-head" },
+      h("button", { type: "submit", id: `command-${name}` }, words(`station.command_${name}`, name)), apiName(name)),
     ...Object.entries(schema.properties ?? {}).map(([param, s]) => field(param, s, required.has(param))),
     reply,
   );
@@ -206,9 +245,10 @@ export function stationPage(root: HTMLElement, stationId: string): () => void {
   };
 
   schemas ??= api<CommandSchemas>("/console/commands");
-  void schemas.then((all) => commands.append(h("div", { class: "commands" },
-    ...Object.entries(all).map(([name, schema]) =>
-      commandForm(stationId, name, schema, () => reloadAfter(LOG_SETTLE_MS))))));
+  void schemas.then((all) => commands.append(...grouped(all).map(([group, names]) =>
+    h("section", { class: "command-group", "data-group": group }, h("h3", {}, t(`station.group_${group}`)),
+      h("div", { class: "commands" }, ...names.map((name) =>
+        commandForm(stationId, name, all[name], () => reloadAfter(LOG_SETTLE_MS))))))));
   void load().catch((error) => info.replaceChildren(h("p", { class: "error" },
     error instanceof ApiError && error.status === 404 ? t("common.notFound") : t("common.error"))));
 
