@@ -51,7 +51,7 @@ function plain(schema: Schema): Schema {
 }
 
 /** The console's words for a command, parameter or option, or its OCPP/API name when there are
- * none yet (tests/test_command_titles.py fails until every language has them). */
+ * none yet (tests/web/test_command_titles.py fails until every language has them). */
 function words(key: string, fallback: string): string {
   return known(key) ? t(key) : fallback;
 }
