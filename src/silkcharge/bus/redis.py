@@ -164,6 +164,10 @@ class RedisRouter(LocalRouter):
         self._gone: set[str] = set()  # routes to delete when Redis allows
         self._route_wake = asyncio.Event()
         self._carrying: set[asyncio.Task] = set()
+        # Replies come by pub/sub, which keeps nothing for a node that is not subscribed: a
+        # command sent while this node's subscription is down (Redis just came back, or this
+        # node just started) would be carried out and its reply lost.
+        self._hearing_replies = asyncio.Event()
         self.reconnects = 0
 
     # Local bookkeeping first (never waits on Redis), then the route is written in the background.
@@ -181,6 +185,10 @@ class RedisRouter(LocalRouter):
             self._dirty.discard(station_id)
             self._gone.add(station_id)
             self._route_wake.set()
+
+    async def hearing_replies(self) -> None:
+        """Return once Redis has confirmed this node's subscription to its replies."""
+        await self._hearing_replies.wait()
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._reply_loop(), name="redis-replies")]
@@ -225,6 +233,9 @@ class RedisRouter(LocalRouter):
         node = await self.holder(station_id)
         if node is None or node == self.node:
             raise StationOffline(f"station {station_id} is not connected to any gateway")
+        if not self._hearing_replies.is_set():
+            raise RoutingUnavailable("command routing is unavailable (Redis: not yet subscribed to replies); "
+                                     "try again in a moment")
         request_id = uuid.uuid4().hex
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
@@ -256,7 +267,8 @@ class RedisRouter(LocalRouter):
     # -- loops --------------------------------------------------------------------------------
 
     async def _reply_loop(self) -> None:
-        await _subscribed(self._redis, f"silkcharge:reply:{self.node}", self._replied, "command replies")
+        await _subscribed(self._redis, f"silkcharge:reply:{self.node}", self._replied, "command replies",
+                          listening=self._hearing_replies)
 
     def _replied(self, raw: bytes) -> None:
         reply = orjson.loads(raw)
@@ -353,13 +365,17 @@ class RedisRouter(LocalRouter):
             await asyncio.sleep(RENEW_EVERY)
 
 
-async def _subscribed(redis: Redis, channel: str, handle, what: str) -> None:
-    """Hand every message on `channel` to `handle`, subscribing again after Redis comes back."""
+async def _subscribed(redis: Redis, channel: str, handle, what: str, listening: asyncio.Event | None = None) -> None:
+    """Hand every message on `channel` to `handle`, subscribing again after Redis comes back;
+    `listening` is set while Redis has confirmed the subscription."""
+    listening = listening or asyncio.Event()
     while True:
         try:
             async with redis.pubsub() as pubsub:
                 await pubsub.subscribe(channel)
                 async for message in pubsub.listen():
+                    if message.get("type") == "subscribe":
+                        listening.set()
                     if message.get("type") != "message":
                         continue
                     try:
@@ -367,6 +383,7 @@ async def _subscribed(redis: Redis, channel: str, handle, what: str) -> None:
                     except Exception:  # one bad message must not stop the subscription
                         log.exception("could not handle a message on %s", channel)
         except (RedisError, OSError) as error:
+            listening.clear()
             log.warning("%s paused (Redis: %s); retrying", what, error)
             await asyncio.sleep(1.0)
 
