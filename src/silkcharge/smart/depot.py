@@ -33,6 +33,10 @@ as far as its window and power allow (no car left at 0 kWh while others leave fu
 with the fairness penalty fixed, minimise cost. The report lists each vehicle that cannot be met
 and by how many kWh. Rolling horizon: `resolve` builds the same problem from `now`, with each
 vehicle's energy delivered so far subtracted.
+
+V2G cars add discharge d[v,t] and battery energy e[v,t] (see `Vehicle`). In LP mode that model is
+solved by column generation (`_priced`): first without discharge columns, then with those whose
+reduced cost against the LP's duals is negative, until none is; the optimum is the whole model's.
 """
 
 from __future__ import annotations
