@@ -124,3 +124,46 @@ def test_cdr_to_ocpi_uses_spec_field_names_and_utc() -> None:
 def test_money_format_uses_the_minor_units() -> None:
     assert format_money(Money("1234.5", "UZS")) == "1,234.50 UZS"
     assert format_money(Money("-0.005", "KZT")) == "-0.01 KZT"
+
+
+def test_a_tariff_switched_mid_session_prices_each_part_by_its_tariff_with_the_fee_once_and_caps_per_tariff() -> None:
+    from silkcharge.domain.cdr import Cdr
+    from silkcharge.domain.pricing import split_timeline
+
+    dear = Tariff(id="dear", currency="KZT", country_code="KZ", elements=(
+        TariffElement((PriceComponent(ENERGY, Decimal(150)), PriceComponent(FLAT, Decimal(100)))),))
+    cheap = Tariff(id="cheap", currency="KZT", country_code="KZ", elements=(
+        TariffElement((PriceComponent(FLAT, Decimal(300)),)),
+        TariffElement((PriceComponent(ENERGY, Decimal(50)),)),))
+    start = datetime(2026, 3, 10, 20, 0, tzinfo=ALMATY)
+    switch, end = start + timedelta(minutes=30), start + timedelta(hours=1)
+    meter = (MeterPoint(start, Decimal(0), Decimal(20)), MeterPoint(start + timedelta(minutes=15), Decimal("2.5")),
+             MeterPoint(start + timedelta(minutes=45), Decimal("7.5")), MeterPoint(end, Decimal(10)))
+    timeline = SessionTimeline(start, end, meter)
+    before, after = split_timeline(timeline, [switch])
+    assert (before.start, before.end, after.start, after.end) == (start, switch, switch, end)
+    assert before.energy_at(switch) == 5 and after.energy_at(switch) == 5 and after.energy_at(end) == 10
+
+    rule = load_price_caps()["kz-almaty-2025-100kzt"]
+    day = end.date()
+    first = apply_cap(build_cdr("C", dear, ALMATY, before, vat_date=day), rule)
+    second = apply_cap(build_cdr("C", cheap, ALMATY, after, vat_date=day, flat=False), rule)
+    # 5 kWh at 150 + the 100 fee is over 100 KZT/kWh incl. VAT: capped; 5 kWh at 50 is not
+    assert first.capped and not second.capped
+    combined = Cdr.combined("C", [first.cdr, second.cdr], session_id="S-9")
+    assert [t.id for t in combined.tariffs] == ["dear", "cheap"]
+    assert [p.tariff_id for p in combined.charging_periods] == ["dear", "cheap"]
+    assert combined.total_energy == 10 and combined.session_id == "S-9"
+    assert combined.total_fixed_cost.excl_vat == Money(Decimal(100), "KZT")  # the first tariff's fee, once
+    assert combined.total_energy_cost.excl_vat == Money(Decimal(1000), "KZT")  # 5 x 150 + 5 x 50
+    assert combined.total_cost == first.cdr.total_cost + second.cdr.total_cost
+    # the cap held per tariff: the dear part at 100 KZT/kWh, the cheap one as it was; one cap over
+    # the whole session would have let the dear part's excess fill the cheap part's room
+    whole_cap = apply_cap(build_cdr("W", dear, ALMATY, timeline), rule).cdr.total_cost
+    assert combined.total_cost.incl_vat < whole_cap.incl_vat
+    assert combined.cap is not None and combined.cap.rule_id == rule.id
+    body = combined.to_ocpi()
+    assert [t["id"] for t in body["tariffs"]] == ["dear", "cheap"]
+    assert [p["tariff_id"] for p in body["charging_periods"]] == ["dear", "cheap"]
+    html = receipt_html(combined, OPERATOR, SITE)  # each line labelled by the tariff that priced it
+    assert "cap" in html.lower() and "dear" in html

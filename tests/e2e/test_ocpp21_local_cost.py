@@ -279,3 +279,53 @@ async def test_a_settlement_replayed_is_kept_once_and_a_negative_one_is_refused(
     pending = await api.get(f"/api/v1/receipts/{first[2]['receiptId']}", headers={"X-API-Key": ""})
     assert pending.status_code == 200 and "1,160.50 KZT" in pending.text and "PSP-REPLAY" in pending.text
     assert "once it is priced" not in pending.text  # no session of ours: the payment is all there is
+
+
+async def test_a_tariff_switched_mid_session_prices_the_energy_before_by_the_old_tariff_and_after_by_the_new(
+    api, ocpp_url,
+):
+    station = "ALA-SWITCH-21"
+    await register_station(api, station)
+    await add_token(api, "CARD-S")
+    # both the site's own: the first published is the one the platform selects at the start
+    assert (await publish(api, "KZ-PLAIN", PLAIN, site="ALA-TEST")).status_code == 201
+    cheaper = {**PLAIN, "elements": [{"price_components": [
+        {"type": "ENERGY", "price": "40", "vat": 16, "step_size": 1},
+        {"type": "FLAT", "price": "500", "vat": 16, "step_size": 1}]}]}
+    assert (await publish(api, "KZ-CHEAP", cheaper, site="ALA-TEST")).status_code == 201
+    async with charger_21(ocpp_url, station, 29) as charger:
+        assert (await api.post(f"/api/v1/stations/{station}/tariffs", json={"tariff_code": "KZ-PLAIN"})).status_code == 201
+        await charger.plug_in_and_charge(1, "CARD-S")
+        tx = (await api.get(f"/api/v1/transactions?station_id={station}")).json()[0]
+        c = charger.connector(1)
+        started_wh = c.session.meter_start_wh
+
+        async def charged(wh):
+            async def enough():
+                return charger.read_meter(c).energy_wh >= wh
+            await eventually(enough)
+
+        await charged(started_wh + 20)
+        changed = await api.post(f"/api/v1/transactions/{tx['id']}/tariff", json={"tariff_code": "KZ-CHEAP"})
+        assert changed.status_code == 200 and changed.json()["status"] == "Accepted", changed.text
+        await charged(charger.read_meter(c).energy_wh + 20)
+        await charger.stop_charging(1)
+        cdr = await cdr_of(api, tx["id"])
+
+    body = cdr["cdr"]
+    assert [t["id"] for t in body["tariffs"]] == ["KZ-PLAIN", "KZ-CHEAP"]
+    named = [p["tariff_id"] for p in body["charging_periods"]]
+    assert named[0] == "KZ-PLAIN" and named[-1] == "KZ-CHEAP" and named == sorted(named, key=["KZ-PLAIN", "KZ-CHEAP"].index)
+    energy = {code: sum((Decimal(str(d["volume"])) for p in body["charging_periods"] if p["tariff_id"] == code
+                         for d in p["dimensions"] if d["type"] == "ENERGY"), Decimal(0))
+              for code in ("KZ-PLAIN", "KZ-CHEAP")}
+    assert energy["KZ-PLAIN"] > 0 and energy["KZ-CHEAP"] > 0
+    assert sum(energy.values()) == Decimal(str(body["total_energy"]))
+    # 200 KZT once (the first tariff's session fee, not the new one's 500), 80 KZT/kWh before the
+    # switch and 40 after; each part's energy is billed in whole Wh (step size 1, rounded up: the
+    # register at the switch is interpolated), each line to the tiyn
+    expected = Decimal(200) + 80 * energy["KZ-PLAIN"] + 40 * energy["KZ-CHEAP"]
+    steps = Decimal("0.080") + Decimal("0.040") + Decimal("0.02")
+    assert expected - Decimal("0.02") <= Decimal(cdr["total_excl_vat"]) <= expected + steps, (cdr["total_excl_vat"], expected)
+    whole_by_old = Decimal(200) + 80 * (energy["KZ-PLAIN"] + energy["KZ-CHEAP"])
+    assert Decimal(cdr["total_excl_vat"]) < whole_by_old - Decimal("0.5")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 from typer.testing import CliRunner
 
@@ -115,5 +116,9 @@ async def test_a_v2g_taxi_that_opted_in_gives_back_evening_energy_through_the_ap
     # 18 kWh above its 30 % floor, given back at 0.70 instead of drawn, charged again at 0.20
     assert set(plan["cycled_kwh"]) == {"v2g"} and abs(plan["cycled_kwh"]["v2g"] - 18) < 0.01
     assert float(plan["wear_cost"]) == 1.8
+    assert plan["wear_cost_per_kwh"] == "0.10" and plan["vehicle_wear_cost"] == {"v2g": "1.80"}
+    # the same night charge-only, for the page's comparison: V2G lowers the cost, never raises the peak
+    assert plan["charge_only_peak_kw"] is not None and plan["peak_kw"] <= plan["charge_only_peak_kw"]
+    assert Decimal(plan["total_cost"]) < Decimal(plan["charge_only_cost"])
     net = sum(plan["vehicles"]["v2g"]) / 4 - sum(plan["discharge"]["v2g"]) / 4
     assert net >= 60 * 0.3 - 0.01

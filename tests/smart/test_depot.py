@@ -263,3 +263,52 @@ def test_a_v2g_plan_becomes_ocpp21_setpoint_profiles_the_21_schemas_accept():
     validate("2.1", "SetChargingProfile", set_charging_profile_request("2.1", 1, profile), response=False, message_id="t")
     with pytest.raises(ValueError, match="OCPP 2.0.1 has no discharge limit"):
         set_charging_profile_request("2.0.1", 1, profile)
+
+
+def v2g_fleet(n: int, seed: int = 5) -> tuple[Vehicle, ...]:
+    """Taxis with batteries, every second one opted in to V2G."""
+    rng = random.Random(seed)
+    cars = []
+    for i in range(n):
+        arrival = EVENING + timedelta(minutes=rng.randrange(0, 180, 5))
+        departure = MORNING - timedelta(minutes=rng.randrange(0, 120, 5))
+        power = rng.choice((11.0, 22.0))
+        cars.append(Vehicle(f"taxi{i}", arrival, departure, max_power_kw=power, battery_kwh=rng.uniform(40, 75),
+                            soc=rng.uniform(0.3, 0.7), target_soc=0.9, v2g=i % 2 == 0,
+                            max_discharge_kw=min(power, 11.0), min_soc=0.3))
+    return tuple(cars)
+
+
+def test_the_priced_v2g_lp_reaches_the_whole_models_optimum():
+    # The V2G LP is solved by column generation (discharge columns join when their reduced cost is
+    # negative); its optimum must be the one of the LP with every discharge column from the start.
+    from silkcharge.smart.depot import _build, _priced, _solve
+
+    cars = v2g_fleet(30)
+    problem = DepotProblem(evening_peak_depot(300), cars, EVENING, MORNING, wear_cost_per_kwh=Decimal("0.5"))
+    model, cost, bounds, integrality = _build(problem, with_shortfall=False)
+    whole = _solve(cost, [model.constraint()], bounds, integrality, problem)
+    chosen: set[int] = set()
+    priced_model, x = _priced(problem, set(), chosen)
+    assert chosen and len(chosen) < len(model.d_index)  # some discharge joined, most never had to
+    assert cost @ x == pytest.approx(whole.fun, rel=1e-7)
+    assert x[[c for c in model.d_index.values()]].sum() > 0
+
+
+def test_a_v2g_fleet_plan_keeps_every_battery_between_its_floor_and_full_and_meets_every_departure():
+    cars = v2g_fleet(30)
+    plan = solve(DepotProblem(evening_peak_depot(300), cars, EVENING, MORNING, wear_cost_per_kwh=Decimal("0.5")))
+    assert plan.feasible and plan.cycled_kwh
+    assert set(plan.cycled_kwh) <= {c.id for c in cars if c.v2g}
+    problem = DepotProblem(evening_peak_depot(300), cars, EVENING, MORNING)
+    for car in cars:
+        given = plan.discharge_w.get(car.id, [0.0] * len(plan.grid_kw))
+        energy = car.soc * car.battery_kwh
+        floor = min(car.min_soc * car.battery_kwh, energy)
+        window = problem.window(car)
+        for t, (p, d) in enumerate(zip(plan.power_w[car.id], given)):
+            assert p == 0 or p >= 6 * 230 * 3 - 1e-3  # zero or at least the EVSE minimum
+            assert (p == 0 and d == 0) or t in window
+            energy += (p - d) / 4000
+            assert floor - 1e-3 <= energy <= car.battery_kwh + 1e-3
+        assert energy >= car.target_soc * car.battery_kwh - 1e-3

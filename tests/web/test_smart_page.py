@@ -200,3 +200,63 @@ async def check_strings(page, where: str) -> None:
     text = await page.locator("body").inner_text()
     assert not RAW_KEY.findall(text), f"{where}: raw keys on screen"
     assert await page.evaluate("[...window.silkchargeMissing]") == [], where
+
+
+V2G_PRICES = {"currency": "KZT", "utc_offset_minutes": 300, "battery_wear_per_kwh": "1",
+              "bands": [{"starts": "07:00", "price_per_kwh": "30"}, {"starts": "23:00", "price_per_kwh": "18"}]}
+V2G_CAR = {"arrival": EVENING, "departure": "2025-03-02T01:00:00Z", "max_power_kw": "11",
+           "battery_kwh": "60", "soc": "0.6", "target_soc": "0.9"}
+TAXIS = [
+    {**V2G_CAR, "code": "taxi-v2g", "v2g": True, "max_discharge_kw": "11", "min_soc": "0.3"},
+    {**V2G_CAR, "code": "taxi-plain"},
+]
+
+
+@pytest.mark.parametrize("locale, language, gives_back, no_v2g", [
+    ("en-GB", "en", "Gives back (V2G)", "does not give back"),
+    ("ru-RU", "ru", "Отдаёт (V2G)", "не отдаёт"),
+])
+async def test_a_v2g_depot_plan_shows_the_discharge_below_zero_and_each_cars_cycled_energy_and_wear(
+    open_console, fleet, api, locale, language, gives_back, no_v2g
+):
+    # the evening costs 30 KZT/kWh and the night 18: a car that opted in gives the site's 20 kW of
+    # other load some of its charge in the evening and takes it back at night
+    await manage(api, f"sites/{DEPOT}", {"grid_limit_kw": "100", "depot": True, "base_load_w": "20000",
+                                         "prices": V2G_PRICES})
+    await manage(api, f"sites/{DEPOT}/depot/vehicles", TAXIS)
+    page = await open_console(f"/#/smart/{DEPOT}", locale=locale)
+    await expect(page.locator("#depot-vehicles thead")).to_contain_text(gives_back)
+    await page.uncheck("#plan-push")
+    await page.click("#plan")
+    chart = page.locator("#depot-chart")
+    await expect(chart).to_be_visible()
+    plan = (await api.post(f"/api/v1/smart/sites/{DEPOT}/depot/plan", json={
+        "start": EVENING, "end": "2025-03-02T01:00:00Z", "push": False})).json()
+    assert set(plan["cycled_kwh"]) == {"taxi-v2g"} and plan["cycled_kwh"]["taxi-v2g"] > 0
+
+    # the chart: charging above zero, the discharge below it, in the slots the plan gives back
+    given = [i for i, kw in enumerate(plan["discharge"]["taxi-v2g"]) if kw > 0]
+    below = chart.locator("rect.discharging")
+    await expect(below).to_have_count(len(given))
+    assert [int(s) for s in await below.evaluate_all("rs => rs.map(r => r.dataset.slot)")] == given
+    assert all(float(kw) < 0 for kw in await below.evaluate_all("rs => rs.map(r => r.dataset.kw)"))
+    assert await chart.locator("rect.charging[data-kw]").count() == len(plan["grid_kw"])
+
+    # per car: what it gave back and its wear; the car that did not opt in says so
+    row = page.locator('#depot-vehicles tr[data-vehicle="taxi-v2g"]')
+    await expect(row.locator(".cycled")).to_have_text(f"{await intl(page, locale, plan['cycled_kwh']['taxi-v2g'])} "
+                                                      f"{'kWh' if language == 'en' else 'кВт·ч'}")
+    wear = await page.evaluate(f"new Intl.NumberFormat({json.dumps(locale)}, {{style: 'currency', currency: 'KZT'}})"
+                               f".format('{plan['vehicle_wear_cost']['taxi-v2g']}')")
+    assert Decimal(plan["vehicle_wear_cost"]["taxi-v2g"]) > 0
+    await expect(row).to_contain_text(wear)
+    await expect(page.locator('#depot-vehicles tr[data-vehicle="taxi-plain"]')).to_contain_text(no_v2g)
+
+    # the peak and the cost against the same night charging only
+    assert plan["charge_only_peak_kw"] is not None
+    summary = page.locator("#depot-v2g")
+    await expect(summary).to_contain_text(await intl(page, locale, plan["charge_only_peak_kw"]))
+    await expect(summary).to_contain_text(await intl(page, locale, plan["uncontrolled_peak_kw"]))
+    await expect(page.locator("#depot-v2g-cost")).to_be_visible()
+    await check_strings(page, f"{DEPOT} V2G {language}")
+    await screenshot(page, f"{language}-smart-depot-v2g")

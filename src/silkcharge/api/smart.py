@@ -714,9 +714,11 @@ def _text(value: Decimal | None) -> str | None:
 async def plan(code: str, body: PlanIn, request: Request, session: AsyncSession = Db) -> dict:
     site_id = (await _smart_site(session, code))[0].id
     await session.rollback()  # hand the connection back: SQLite has only one
-    schedule, baseline = await smart(request).plan_depot(
+    service = smart(request)
+    schedule, baseline, charge_only = await service.plan_depot(
         site_id, body.start, body.end, mode=body.mode, push=body.push, slot_minutes=body.slot_minutes
     )
+    wear = service.state(site_id).depot.wear_cost_per_kwh  # TJS (the site's currency) per kWh given back
     return {
         "site": code,
         "feasible": schedule.feasible,
@@ -726,11 +728,19 @@ async def plan(code: str, body: PlanIn, request: Request, session: AsyncSession 
         "energy_cost": str(schedule.energy_cost), "demand_cost": str(schedule.demand_cost),
         "uncontrolled_cost": str(baseline.total_cost), "currency": schedule.currency,
         "solve_seconds": round(schedule.solve_seconds, 3),
+        "start": to_ocpp(schedule.start), "slot_minutes": int(schedule.slot.total_seconds() // 60),
         "grid_kw": [round(g, 2) for g in schedule.grid_kw],
         "vehicles": {vid: [round(w / 1000, 2) for w in watts] for vid, watts in schedule.power_w.items()},
         # V2G: kW each opted-in car gives back per slot, kWh cycled per car, the wear it costs
         "discharge": {vid: [round(w / 1000, 2) for w in watts] for vid, watts in schedule.discharge_w.items()},
         "cycled_kwh": schedule.cycled_kwh, "wear_cost": str(schedule.wear_cost),
+        "wear_cost_per_kwh": str(wear), "vehicle_wear_cost": {
+            vid: str((Decimal(repr(kwh)) * wear).quantize(Decimal("0.01"))) for vid, kwh in schedule.cycled_kwh.items()
+        },
+        # the same night without discharge (only when some car may discharge): what V2G saves
+        "charge_only_peak_kw": round(charge_only.peak_kw, 1) if charge_only else None,
+        "charge_only_cost": str(charge_only.total_cost) if charge_only else None,
+        "total_cost": str(schedule.total_cost),
     }
 
 

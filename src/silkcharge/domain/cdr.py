@@ -8,7 +8,8 @@ show the price before those adjustments, so the receipt can show both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone, tzinfo
 from decimal import Decimal
 from html import escape
@@ -133,6 +134,61 @@ class Cdr:
             party_id=tariff.party_id, total_reservation_cost=reservation.total_cost, **extra,
         )
 
+    @classmethod
+    def combined(cls, cdr_id: str, parts: Sequence[Cdr], **extra: Any) -> Cdr:
+        """One CDR of a session priced in consecutive parts, each by its own tariff (a tariff
+        switched mid-session, OCPP 2.1 ChangeTransactionTariff): every tariff listed, each
+        charging period naming its tariff, each cost line the tariff that priced it, totals the
+        sum of the parts'. Each part's total is already bounded by its tariff's min/max price and
+        capped by the caps that bind it; the cap record, if any part was capped, sums theirs."""
+        if not parts:
+            raise ValueError("a combined CDR needs at least one part")
+        currencies = {p.currency for p in parts}
+        if len(currencies) != 1:
+            raise ValueError(f"the parts of one session are priced in {', '.join(sorted(currencies))}: one currency only")
+        first, last = parts[0], parts[-1]
+
+        def total(name: str) -> Price:
+            return sum((getattr(p, name) for p in parts[1:]), getattr(first, name))
+
+        tariffs: dict[str, Tariff] = {}
+        for part in parts:
+            for tariff in part.tariffs:
+                tariffs.setdefault(tariff.id, tariff)
+        lines = tuple(
+            line if line.tariff_id else replace(line, tariff_id=part.tariffs[0].id)
+            for part in parts for line in part.lines
+        )
+        capped = [p.cap for p in parts if p.cap is not None]
+        cap = None
+        if capped:
+            originals = [p.cap.original if p.cap is not None else p.total_cost for p in parts]
+            cap = CapRecord(
+                rule_id=", ".join(dict.fromkeys(c.rule_id for c in capped)),
+                original=sum(originals[1:], originals[0]),
+                capped=total("total_cost"),
+                limit=sum((c.limit for c in capped[1:]), capped[0].limit),
+                reason="; ".join(dict.fromkeys(c.reason for c in capped)),
+            )
+        fees = [p.total_reservation_cost for p in parts if p.total_reservation_cost is not None]
+        flags = tuple(dict.fromkeys(flag for p in parts for flag in p.flags))
+        return cls(
+            id=cdr_id, start_date_time=first.start_date_time, end_date_time=last.end_date_time,
+            currency=first.currency, tariffs=tuple(tariffs.values()),
+            charging_periods=tuple(period for p in parts for period in p.charging_periods),
+            lines=lines,
+            total_energy=sum((p.total_energy for p in parts), Decimal(0)),
+            total_time=sum((p.total_time for p in parts), Decimal(0)),
+            total_parking_time=sum((p.total_parking_time for p in parts), Decimal(0)),
+            total_cost=total("total_cost"), total_fixed_cost=total("total_fixed_cost"),
+            total_energy_cost=total("total_energy_cost"), total_time_cost=total("total_time_cost"),
+            total_parking_cost=total("total_parking_cost"), subtotal=total("subtotal"),
+            price_limit=next((p.price_limit for p in parts if p.price_limit), None), vat_date=last.vat_date,
+            country_code=first.country_code, party_id=first.party_id, cap=cap, flags=flags,
+            total_reservation_cost=sum(fees[1:], fees[0]) if fees else None,
+            **{"session_id": first.session_id, "auth_id": first.auth_id, "evse_uid": first.evse_uid, **extra},
+        )
+
     def vat_rates(self) -> list[Decimal | None]:
         return sorted({line.vat_rate for line in self.lines}, key=lambda r: (r is None, r))
 
@@ -185,11 +241,14 @@ def build_cdr(
     *,
     vat_table: VatTable | None = None,
     reservation: PricedReservation | None = None,
+    vat_date: date | None = None,
+    flat: bool = True,
     **extra: Any,
 ) -> Cdr:
     """Price `timeline` with `tariff` and wrap the result as a CDR (with the fee of the
-    reservation the session used, when there is one)."""
-    priced = price_session(tariff, time_zone, timeline, vat_table=vat_table)
+    reservation the session used, when there is one). `vat_date` and `flat`: see
+    `price_session` (a part of a session after a tariff switch)."""
+    priced = price_session(tariff, time_zone, timeline, vat_table=vat_table, vat_date=vat_date, flat=flat)
     return Cdr.from_priced(cdr_id, tariff, priced, reservation, **extra)
 
 
@@ -365,7 +424,7 @@ def receipt_html(cdr: Cdr, operator: Operator, site: Site, locale: str = "en") -
     for line in cdr.lines:
         rows.append(
             "<tr>"
-            f"<td>{escape(t[_label(tariff, line)])}</td>"
+            f"<td>{escape(t[_label(cdr.tariffs, line)])}</td>"
             f"<td class=num>{escape(_quantity(line, locale, t))}</td>"
             f"<td class=num>{escape(_unit_price(line, cdr.currency, places, locale, t))}</td>"
             f"<td class=num>{escape(_rate(line.vat_rate, locale, t))}</td>"
@@ -431,7 +490,8 @@ _BANNERS = frozenset({"held-for-review", "voided"})
 """Flags that say, above everything else on a receipt, that nothing is billed (yet)."""
 
 
-def _label(tariff: Tariff, line: CostLine) -> str:
+def _label(tariffs: Sequence[Tariff], line: CostLine) -> str:
+    tariff = next((t for t in tariffs if t.id == line.tariff_id), tariffs[0])
     if tariff.elements[line.element_index].is_reservation:
         return f"RESERVATION_{line.dimension.value}"
     return line.dimension.value

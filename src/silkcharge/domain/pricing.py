@@ -175,6 +175,27 @@ def _at(point: MeterPoint) -> datetime:
     return point.at
 
 
+def split_timeline(timeline: SessionTimeline, moments: Sequence[datetime]) -> list[SessionTimeline]:
+    """The session cut at `moments` (a tariff switch, say) into consecutive timelines: each starts
+    with the register as it stood at its start (interpolated between readings, as `energy_at`),
+    so their energies, times and parking add up to the whole session's. Moments outside the
+    session are ignored."""
+    cuts = sorted({m for m in moments if timeline.start < m < timeline.end})
+    edges = [timeline.start, *cuts, timeline.end]
+    pieces = []
+    for begin, finish in zip(edges, edges[1:]):
+        first, last = timeline.reading_at(begin), timeline.reading_at(finish)
+        inside = [p for p in timeline.meter if begin < p.at < finish]
+        points = [MeterPoint(begin, timeline.energy_at(begin), first.power_kw if first else None,
+                             first.current_a if first else None), *inside]
+        if timeline.meter:
+            points.append(MeterPoint(finish, timeline.energy_at(finish), last.power_kw if last else None,
+                                     last.current_a if last else None))
+        parking = tuple((max(a, begin), min(b, finish)) for a, b in timeline.parking if a < finish and b > begin)
+        pieces.append(SessionTimeline(begin, finish, tuple(points), parking))
+    return pieces
+
+
 def idle_intervals(
     meter: Sequence[MeterPoint], end: datetime, idle_below_kw: Decimal = Decimal("0.1")
 ) -> tuple[tuple[datetime, datetime], ...]:
@@ -237,6 +258,8 @@ class CostLine:
     """`measured` after step-size rounding (same unit)."""
     step_size: int
     cost: Price
+    tariff_id: str | None = None
+    """The tariff whose element priced it, when a CDR has several (a tariff switched mid-session)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,8 +334,11 @@ def price_session(
     *,
     vat_date: date | None = None,
     vat_table: VatTable | None = None,
+    flat: bool = True,
 ) -> PricedSession:
-    """Price a session with `tariff` at a site in `time_zone` (IANA name or tzinfo)."""
+    """Price a session with `tariff` at a site in `time_zone` (IANA name or tzinfo). `flat`
+    False: no session fee (the part of a session after a tariff switch; the fee was the first
+    tariff's)."""
     zone = ZoneInfo(time_zone) if isinstance(time_zone, str) else time_zone
     if not tariff.is_valid_at(timeline.start):
         raise PricingError(
@@ -323,7 +349,7 @@ def price_session(
     vat_day = vat_date or timeline.end.astimezone(zone).date()
     rates = _VatResolver(tariff, vat_day, vat_table or load_vat_table())
     lines = _metered_lines(tariff, segments, rates)
-    if flat_index is not None:
+    if flat_index is not None and flat:
         component = tariff.elements[flat_index].component(FLAT)
         assert component is not None
         lines.append(_line(tariff, FLAT, flat_index, component, Decimal(1), Decimal(1), rates))

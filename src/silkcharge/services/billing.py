@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -39,6 +40,7 @@ from silkcharge.domain.pricing import (
     UnitPrices,
     idle_intervals,
     price_reservation,
+    split_timeline,
     unit_prices,
 )
 from silkcharge.domain.tariffs import InvalidTariff, NoApplicableTariff, Tariff, select_tariff
@@ -55,6 +57,7 @@ from silkcharge.store.schema import (
     Reservation,
     Site,
     Station,
+    StationTariff,
     TariffRecord,
     Transaction,
 )
@@ -368,17 +371,50 @@ class BillingService:
         """The CDR of an ended session (not added to the session): priced from its stored meter
         timeline, or from `timeline` (an operator's correction), with its receipts."""
         site, tariff = await self._applicable(session, tx)
-        # Pricing is pure CPU (3 ms for 2 hours of meter values, 11 ms for 10): in a thread, so
-        # the loop keeps answering stations meanwhile (docs/benchmarks.md, event-loop latency).
-        cdr = await asyncio.to_thread(
-            build_cdr, cdr_id, tariff, site.timezone, timeline or await _timeline(session, tx),
-            reservation=await _reservation_used(session, tx, tariff, site),
-            session_id=str(tx.id), auth_id=tx.id_token,
-            evse_uid=f"{tx.station_id}*{tx.evse_id}", flags=flags,
-        )
-        cdr = await self._capped(session, cdr, site)
+        timeline = timeline or await _timeline(session, tx)
+        reservation = await _reservation_used(session, tx, tariff, site)
+        ids = {"session_id": str(tx.id), "auth_id": tx.id_token, "evse_uid": f"{tx.station_id}*{tx.evse_id}"}
+        switches = [(at, t) for at, t in await self._switches(session, tx) if timeline.start < at < timeline.end]
+        if not switches:
+            # Pricing is pure CPU (3 ms for 2 hours of meter values, 11 ms for 10): in a thread, so
+            # the loop keeps answering stations meanwhile (docs/benchmarks.md, event-loop latency).
+            cdr = await asyncio.to_thread(build_cdr, cdr_id, tariff, site.timezone, timeline,
+                                          reservation=reservation, flags=flags, **ids)
+            cdr = await self._capped(session, cdr, site)
+        else:
+            # A 2.1 ChangeTransactionTariff the station accepted: energy and time before it are
+            # priced by the tariff in force, after it by the new one (the session fee once, by
+            # the first); each part is bounded by its tariff's min/max price and capped on its
+            # own, so a cap holds per tariff; VAT as of the session's end for all parts.
+            tariffs = [tariff, *(t for _, t in switches)]
+            if len({t.currency for t in tariffs}) > 1:
+                raise Unpriceable("the tariff switched mid-session to another currency")
+            vat_day = timeline.end.astimezone(ZoneInfo(site.timezone)).date()
+            parts = []
+            for index, (part_tariff, piece) in enumerate(zip(
+                    tariffs, split_timeline(timeline, [at for at, _ in switches]))):
+                part = await asyncio.to_thread(
+                    build_cdr, cdr_id, part_tariff, site.timezone, piece, vat_date=vat_day, flat=index == 0,
+                    reservation=reservation if index == 0 else None, **ids)
+                parts.append(await self._capped(session, part, site))
+            cdr = replace(Cdr.combined(cdr_id, parts), flags=tuple(dict.fromkeys(
+                (*flags, *(f for p in parts for f in p.flags)))))
         operator = await session.get(Operator, site.operator_id)
         return _record(cdr, tx, tariff, operator, site)
+
+    async def _switches(self, session: AsyncSession, tx: Transaction) -> list[tuple[datetime, Tariff]]:
+        """The tariffs a 2.1 station accepted for this transaction mid-session
+        (ChangeTransactionTariff), with the moment each was accepted, in order."""
+        rows = (await session.scalars(select(StationTariff).where(
+            StationTariff.transaction_id == tx.id, StationTariff.status == "Accepted",
+        ).order_by(StationTariff.sent_at, StationTariff.id))).all()
+        switches = []
+        for row in rows:
+            record = await session.scalar(select(TariffRecord).where(TariffRecord.code == row.tariff_code))
+            if record is None:
+                raise Unpriceable(f"tariff {row.tariff_code}, switched to mid-session, is no longer published")
+            switches.append((row.sent_at, parse_tariff(record.body)))
+        return switches
 
     async def price_no_shows(self) -> list[ChargeDetailRecord]:
         """A CDR with the no-show fee for every expired reservation that has none yet. Only

@@ -939,9 +939,10 @@ class SmartChargingService(CommandObserver):
     async def plan_depot(
         self, site_id: int, start: datetime, end: datetime, *, mode: str = "lp", push: bool = True,
         slot_minutes: int = 15,
-    ) -> tuple[depot_model.DepotSchedule, depot_model.DepotSchedule]:
-        """Solve the depot's plan from its stored vehicles (and the uncontrolled baseline),
-        report departures that cannot be met, and push the plan to the sessions running."""
+    ) -> tuple[depot_model.DepotSchedule, depot_model.DepotSchedule, depot_model.DepotSchedule | None]:
+        """Solve the depot's plan from its stored vehicles (and the uncontrolled baseline, and,
+        when some car may discharge, the charge-only plan it is compared with), report departures
+        that cannot be met, and push the plan to the sessions running."""
         model = await self.load_site(site_id)
         if not model.smart.depot:
             raise SmartError(f"site {model.site.code} is not a depot")
@@ -958,12 +959,16 @@ class SmartChargingService(CommandObserver):
         except depot_model.DepotError as error:
             raise SmartError(str(error)) from None
         baseline = depot_model.uncontrolled(problem)
+        charge_only = None
+        if any(v.discharges for v in vehicles):
+            without = replace(problem, vehicles=tuple(replace(v, v2g=False) for v in vehicles))
+            charge_only = await asyncio.to_thread(depot_model.solve, without)
         state = self.state(site_id)
         state.plan, state.depot = plan, problem
         await self._report_shortfall(model, plan)
         if push:
             await self.push_plan(site_id)
-        return plan, baseline
+        return plan, baseline, charge_only
 
     async def replan(self, site_id: int) -> depot_model.DepotSchedule | None:
         """Re-solve the depot's plan from now (rolling horizon), with the energy each planned

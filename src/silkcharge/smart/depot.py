@@ -33,6 +33,10 @@ as far as its window and power allow (no car left at 0 kWh while others leave fu
 with the fairness penalty fixed, minimise cost. The report lists each vehicle that cannot be met
 and by how many kWh. Rolling horizon: `resolve` builds the same problem from `now`, with each
 vehicle's energy delivered so far subtracted.
+
+V2G cars add discharge d[v,t] and battery energy e[v,t] (see `Vehicle`). In LP mode that model is
+solved by column generation (`_priced`): first without discharge columns, then with those whose
+reduced cost against the LP's duals is negative, until none is; the optimum is the whole model's.
 """
 
 from __future__ import annotations
@@ -45,8 +49,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import coo_matrix
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.sparse import coo_matrix, vstack
 
 from silkcharge.smart.profiles import (
     ChargingProfile,
@@ -182,7 +186,7 @@ def _inputs(problem: DepotProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 class _Model:
     """Index bookkeeping and sparse rows for one depot problem."""
 
-    def __init__(self, problem: DepotProblem, with_shortfall: bool) -> None:
+    def __init__(self, problem: DepotProblem, with_shortfall: bool, discharging: frozenset[int] | None = None) -> None:
         self.with_shortfall = with_shortfall
         self.problem = problem
         self.vehicles = [v for v in problem.vehicles]
@@ -198,8 +202,12 @@ class _Model:
         # V2G: discharge d[v,t] (kW) and the battery's energy e[v,t] (kWh) at the end of slot t
         self.d_index: dict[tuple[int, int], int] = {}
         self.e_index: dict[tuple[int, int], int] = {}
+        # only the cars in `discharging` (all that can, when None) get discharge columns
+        self.discharging = frozenset(
+            vi for vi, v in enumerate(self.vehicles) if v.discharges and (discharging is None or vi in discharging)
+        )
         for vi, vehicle in enumerate(self.vehicles):
-            if vehicle.discharges:
+            if vi in self.discharging:
                 for t in problem.window(vehicle):
                     self.d_index[vi, t] = self.size
                     self.e_index[vi, t] = self.size + 1
@@ -209,30 +217,38 @@ class _Model:
         self.vals: list[float] = []
         self.lb: list[float] = []
         self.ub: list[float] = []
+        self.energy_row: dict[int, int] = {}  # vehicle index -> its energy row
+        self.slot_row: dict[int, int] = {}  # slot -> its site balance row
 
     def row(self, entries: Sequence[tuple[int, float]], lo: float, hi: float) -> None:
-        r = len(self.lb)
-        for col, val in entries:
-            self.rows.append(r)
-            self.cols.append(col)
-            self.vals.append(val)
+        if entries:
+            cols, vals = zip(*entries)
+            self.rows.extend([len(self.lb)] * len(cols))
+            self.cols.extend(cols)
+            self.vals.extend(vals)
         self.lb.append(lo)
         self.ub.append(hi)
 
+    def matrix(self):
+        return coo_matrix((self.vals, (self.rows, self.cols)), shape=(len(self.lb), self.size)).tocsc()
+
     def constraint(self) -> LinearConstraint:
-        matrix = coo_matrix((self.vals, (self.rows, self.cols)), shape=(len(self.lb), self.size)).tocsr()
-        return LinearConstraint(matrix, np.array(self.lb), np.array(self.ub))
+        return LinearConstraint(self.matrix().tocsr(), np.array(self.lb), np.array(self.ub))
 
 
-def _build(problem: DepotProblem, with_shortfall: bool, off: set[tuple[int, int]] = frozenset()):
+def _build(
+    problem: DepotProblem, with_shortfall: bool, off: set[tuple[int, int]] = frozenset(),
+    discharging: frozenset[int] | None = None,
+):
     site, n = problem.site, problem.slots
     hours = problem.slot / timedelta(hours=1)
     price, base, solar = _inputs(problem)
     grid_kw = amps_to_kw(site.grid.limit_a, site.voltage)
     if np.any(base - solar > grid_kw + 1e-9):
         raise DepotError("the base load alone exceeds the grid connection in some slot")
-    model = _Model(problem, with_shortfall)
+    model = _Model(problem, with_shortfall, discharging)
     for vi, vehicle in enumerate(model.vehicles):
+        model.energy_row[vi] = len(model.lb)
         entries = [(model.p_index[vi, t], hours) for t in problem.window(vehicle)]
         entries += [(model.d_index[vi, t], -hours) for t in problem.window(vehicle) if (vi, t) in model.d_index]
         if with_shortfall:
@@ -253,6 +269,7 @@ def _build(problem: DepotProblem, with_shortfall: bool, off: set[tuple[int, int]
             entries.append((previous, -1.0))
         model.row(entries, start, start)
     for t in range(n):
+        model.slot_row[t] = len(model.lb)
         model.row(by_slot.get(t, []) + [(model.g0 + t, -1.0)], -np.inf, solar[t] - base[t])
         model.row([(model.g0 + t, 1.0), (model.peak, -1.0)], -np.inf, 0.0)
     for circuit, path in site.grid.walk():
@@ -312,8 +329,9 @@ def solve(problem: DepotProblem) -> DepotSchedule:
         raise DepotError(f"mode must be 'lp' or 'milp', not {problem.mode!r}")
     clock = time.perf_counter()
     off: set[tuple[int, int]] = set()
+    active: set[int] = set()  # V2G discharge columns the LP priced in (kept across rounds)
     for _ in range(MIN_POWER_ROUNDS if problem.mode == "lp" else 1):
-        model, x, feasible = _solve_once(problem, off)
+        model, x, feasible = _solve_once(problem, off, active)
         if problem.mode == "milp":
             break
         x = _lift_to_minimum(problem, model, x)
@@ -430,14 +448,83 @@ def _lift_to_minimum(problem: DepotProblem, model: _Model, x: np.ndarray) -> np.
 def _below_minimum(problem: DepotProblem, model: _Model, x: np.ndarray) -> dict[tuple[int, int], float]:
     """Slots where the plan asks a vehicle for more than nothing but less than its minimum."""
     voltage = problem.site.voltage
-    return {
-        key: float(x[col])
-        for key, col in model.p_index.items()
-        if 1e-6 < x[col] < model.vehicles[key[0]].min_power_kw(voltage) - 1e-6
-    }
+    minimum = [v.min_power_kw(voltage) - 1e-6 for v in model.vehicles]
+    return {key: float(x[col]) for key, col in model.p_index.items() if 1e-6 < x[col] < minimum[key[0]]}
 
 
-def _solve_once(problem: DepotProblem, off: set[tuple[int, int]] = frozenset()) -> tuple[_Model, np.ndarray, bool]:
+def _solve_lp(
+    cost: np.ndarray, model: _Model, matrix, bounds: Bounds, columns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The LP over `columns` of the model (the others held at 0) by HiGHS through linprog, which
+    (unlike milp) returns the duals: the whole model's x and one y per row, so that the reduced
+    cost of any column j is c_j - A_j^T y. None when it has no optimum."""
+    matrix = matrix[:, columns].tocsr()
+    lb, ub = np.array(model.lb), np.array(model.ub)
+    eq = lb == ub
+    upper = ~eq & np.isfinite(ub)
+    lower = ~eq & ~upper  # every row of the model has one finite side, or is an equality
+    up, low, equal = np.flatnonzero(upper), np.flatnonzero(lower), np.flatnonzero(eq)
+    result = linprog(
+        cost[columns],
+        A_ub=vstack([matrix[up], -matrix[low]]).tocsr(),
+        b_ub=np.concatenate([ub[up], -lb[low]]),
+        A_eq=matrix[equal] if len(equal) else None,
+        b_eq=lb[equal] if len(equal) else None,
+        bounds=np.column_stack([bounds.lb[columns], bounds.ub[columns]]),
+        method="highs",
+        options={"time_limit": model.problem.time_limit, "disp": False},
+    )
+    if result.status != 0 or result.x is None:
+        return None
+    x = np.zeros(model.size)
+    x[columns] = result.x
+    y = np.zeros(len(lb))
+    marginals = result.ineqlin.marginals
+    y[up] = marginals[: len(up)]
+    y[low] = -marginals[len(up) :]
+    if len(equal):
+        y[equal] = result.eqlin.marginals
+    return x, y
+
+
+def _priced(problem: DepotProblem, off: set[tuple[int, int]], chosen: set[int]) -> tuple[_Model, np.ndarray] | None:
+    """The V2G LP by column generation. Most discharge columns d[v,t] stay at 0 in the optimum
+    (a car gives back only where the site's load peaks or power is dear), so the LP is first
+    solved with none (at first the charge-only plan, with each car's battery path), then the
+    left-out columns are priced against its duals: a column with reduced cost c_j - A_j^T y < 0
+    could lower the cost and joins, and the LP is solved again. When none is negative the plan is
+    optimal for the whole model (LP duality), so the result is the whole LP's. `chosen` (column
+    indices) carries the columns that joined into the next minimum-power round. None when the LP
+    without them has no optimum (discharge may be what makes it feasible): the caller solves the
+    whole model."""
+    model, cost, bounds, _ = _build(problem, with_shortfall=False, off=off)
+    discharge = np.array(sorted(model.d_index.values()), dtype=int)
+    fixed = np.zeros(model.size, dtype=bool)
+    fixed[discharge] = True
+    fixed[list(chosen)] = False
+    matrix = model.matrix()
+    while True:
+        columns = np.flatnonzero(~fixed)
+        solved = _solve_lp(cost, model, matrix, bounds, columns)
+        if solved is None:
+            return None
+        x, y = solved
+        waiting = np.flatnonzero(fixed)
+        reduced = cost[waiting] - matrix[:, waiting].T @ y
+        joining = waiting[reduced < -1e-7]
+        if not len(joining):
+            return model, x
+        fixed[joining] = False
+        chosen.update(int(j) for j in joining)
+
+
+def _solve_once(
+    problem: DepotProblem, off: set[tuple[int, int]] = frozenset(), active: set[int] | None = None
+) -> tuple[_Model, np.ndarray, bool]:
+    if problem.mode == "lp" and any(v.discharges for v in problem.vehicles):
+        priced = _priced(problem, off, set() if active is None else active)
+        if priced is not None:
+            return *priced, True
     model, cost, bounds, integrality = _build(problem, with_shortfall=False, off=off)
     result = _solve(cost, [model.constraint()], bounds, integrality, problem)
     if result.x is not None and result.status in (0, 1):
@@ -472,7 +559,7 @@ def _schedule(problem: DepotProblem, model: _Model, x: np.ndarray, seconds: floa
         kw = float(x[col])
         # solver noise is not power; what is still below the car's minimum after the re-solves it cannot draw
         power[model.vehicles[vi].id][t] = kw * 1000 if kw > 1e-6 and (vi, t) not in below else 0.0
-    discharge = {model.vehicles[vi].id: [0.0] * n for vi, _ in model.d_index}
+    discharge = {v.id: [0.0] * n for v in model.vehicles if v.discharges}
     for (vi, t), col in model.d_index.items():
         kw = float(x[col])
         discharge[model.vehicles[vi].id][t] = kw * 1000 if kw > 1e-6 else 0.0
