@@ -119,7 +119,7 @@ function header(): void {
   append(top, [
     h("a", { class: "brand", href: "#/" }, t("app.title")),
     h("nav", {}, ...(loggedIn ? NAV.filter(([href]) => mayOpen(href)).map(link) : []), h("span", { class: "driver-nav" }, ...DRIVER_NAV.map(link))),
-    loggedIn && can(PAGES[""]) ? indicator : null,
+    loggedIn && can(...PAGES[""]) ? indicator : null,
     whoCorner(),
     driverCorner(),
     switcher,

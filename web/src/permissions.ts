@@ -52,33 +52,33 @@ export function can(...needed: Permission[]): boolean {
   return me !== null && needed.every((p) => me!.permissions.includes(p));
 }
 
-/** What reading each operator page needs (its route's first word; "" is the dashboard). */
-export const PAGES: Record<string, Permission> = {
-  "": "network:read",
-  map: "network:read",
-  planning: "aggregates:read",
-  sessions: "sessions:read",
-  alerts: "network:read",
-  review: "money:read",
-  smart: "network:read",
-  stations: "network:read",
-  tariffs: "money:read",
-  caps: "caps:read",
-  audit: "audit:read",
+/** What reading each operator page needs (its route's first word; "" is the dashboard), in the
+ * order a role's start page is chosen. */
+export const PAGES: Record<string, Permission[]> = {
+  "": ["network:read"],
+  caps: ["caps:read"],
+  map: ["network:read"],
+  planning: ["aggregates:read", "network:read"],
+  sessions: ["sessions:read"],
+  alerts: ["network:read"],
+  review: ["money:read", "sessions:read"],
+  smart: ["network:read"],
+  stations: ["network:read"],
+  tariffs: ["money:read"],
+  audit: ["audit:read"],
 };
 
 /** Whether the role may open the operator page at this hash (#/stations/X: "stations"). */
 export function mayOpen(hash: string): boolean {
   const page = hash.replace(/^#\/?/, "").split("/")[0];
   const needed = PAGES[page];
-  return needed === undefined || can(needed);
+  return needed === undefined || can(...needed);
 }
 
 /** Where a role starts: the dashboard, else the first page it may read. */
 export function home(): string {
-  if (can(PAGES[""])) return "#/";
-  const first = Object.keys(PAGES).find((page) => page && can(PAGES[page]));
-  return first ? `#/${first}` : "#/find";
+  const first = Object.keys(PAGES).find((page) => can(...PAGES[page]));
+  return first === undefined ? "#/find" : `#/${first}`;
 }
 
 // Station commands (all POST /stations/{id}/commands/{name}, the API's "commands" area) that
