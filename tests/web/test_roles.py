@@ -135,7 +135,7 @@ async def test_the_audit_page_lists_a_command_just_sent_with_who_sent_it(
     await expect(form.locator(".reply")).to_have_class("reply ok")
 
     await page.evaluate("location.hash = '#/audit'")
-    row = page.locator(f'#audit-table tr[data-action="POST /api/v1/stations/{{station_id}}/commands/{{command}}"]')
+    row = page.locator('#audit-table tr[data-action="POST /api/v1/stations/{station_id}/commands/{command}"]')
     await expect(row.first).to_contain_text(email)
     await expect(row.first.locator(".role")).to_have_text("Operator administrator")
     await expect(row.first.locator(".target")).to_contain_text(spec.station_id)
