@@ -10,6 +10,8 @@ import httpx
 from playwright.async_api import expect
 from sqlalchemy import select
 
+from silkcharge.domain import totp
+from silkcharge.domain.clock import utcnow
 from silkcharge.domain.roles import Role
 from silkcharge.services.access import Principal
 from silkcharge.store.schema import Operator, Site
@@ -166,3 +168,36 @@ async def test_a_viewer_sees_no_command_button(platform, fleet, chargers, open_c
     assert await page.locator("button.end").count() == 0
     await expect(page.locator('header nav a[href="#/tariffs"]')).to_be_visible()  # viewers read prices
     assert await page.locator('header nav a[href="#/audit"]').count() == 0
+
+
+async def test_a_person_with_a_second_factor_is_asked_for_the_code_and_logging_out_ends_the_session(
+        platform, open_console, console_url):
+    email = await person(platform, Role.FINANCE, "finance@example.org", "Farida Finance")
+    account = next(a for a in await platform.access.accounts(BOOT) if a.email == email)
+    me = Principal("account", account.id, email, Role.FINANCE, 1)
+    secret, _ = await platform.access.start_totp(me)
+    await platform.access.confirm_totp(me, totp.code_at(secret, utcnow()))
+
+    page = await open_console("/#/login", signed_in=False)
+    await expect(page.locator("#login-person h1")).to_be_visible()
+    await page.fill("#login-email", email)
+    await page.fill("#login-password", PASSWORD)
+    await page.press("#login-password", "Enter")
+    await expect(page.locator("#login-code")).to_be_visible()  # the server said a code is needed
+    assert await page.locator("#operator-name").count() == 0
+    await page.fill("#login-code", totp.code_at(secret, utcnow()))
+    await page.press("#login-code", "Enter")
+    await expect(page.locator("#operator-name")).to_have_text("Farida Finance")
+    await expect(page.locator('header nav a[href="#/tariffs"]')).to_be_visible()
+
+    token = next(c["value"] for c in await page.context.cookies() if c["name"] == "silkcharge_operator")
+    async with page.expect_response("**/api/v1/access/logout") as ended:
+        await page.click("#logout")
+    assert (await ended.value).status == 204
+    await expect(page.locator("#login-person")).to_be_visible()
+    await page.reload()  # the cookie is gone: the console asks again
+    await expect(page.locator("#login-person h1")).to_be_visible()
+    assert await page.locator("#operator-name").count() == 0
+    assert not [c for c in await page.context.cookies() if c["name"] == "silkcharge_operator"]
+    async with httpx.AsyncClient(base_url=console_url, cookies={"silkcharge_operator": token}) as client:
+        assert (await client.get("/api/v1/access/me")).status_code == 401  # ended on the server too

@@ -23,7 +23,7 @@ export function tariffsPage(root: HTMLElement): void {
   const holder = h("div", {}, h("p", {}, "…"));
   root.append(h("h1", {}, t("nav.tariffs")), h("p", { class: "hint" }, t("tariffs.hint")), holder);
   void api<Tariff[]>("/tariffs").then((list) => holder.replaceChildren(list.length === 0
-    ? h("p", {}, t("common.empty"))
+    ? h("p", { id: "tariffs-none" }, t("common.empty"))
     : table([t("tariffs.code"), t("tariffs.where"), t("tariffs.currency"), t("tariffs.prices")],
       list.map((row) => [h("code", {}, row.code), row.site_id === null ? t("tariffs.network") : t("tariffs.oneSite"),
         row.tariff.currency, components(row)]),
