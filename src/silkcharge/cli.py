@@ -276,12 +276,16 @@ def demo(
 
     simulated = [spec.station_id for spec in load_fleet(fleet)]
     stations = min(stations or len(simulated), len(simulated))
-    history = asyncio.run(_demo_business(settings, simulated[:stations], planned=simulated[stations:]))
+    history, people = asyncio.run(_demo_business(settings, simulated[:stations], planned=simulated[stations:]))
     api = f"http://127.0.0.1:{api_port}"
     console.print(f"[bold green]silkcharge demo[/]: {seeded} seeded stations, simulating {stations}; "
                   f"illustrative tariffs for every operator; a week of demo history "
                   f"({history.sessions} sessions, {history.priced} priced)")
-    console.print(f"  operator console:     {api}/   (sign in with the key {DEMO_API_KEY})")
+    console.print(f"  operator console:     {api}/   (sign in as a person below, or with the key {DEMO_API_KEY})")
+    for person in people:
+        tenant = person["tenant"] or "all tenants"
+        console.print(f"    {person['role']:<15} {person['email']:<36} password {person['password']:<20} ({tenant})",
+                      highlight=False)
     console.print(f"  driver pages:         {api}/#/find   (log in as {DEMO_DRIVER['email']}, "
                   f"password {DEMO_DRIVER['password']})")
     console.print(f"  API docs (OpenAPI):   {api}/docs")
@@ -301,13 +305,14 @@ def demo(
 
 
 async def _demo_business(settings: Settings, station_ids: list[str], planned: list[str] = ()):
-    """Illustrative tariffs and a week of demo history, through the platform's own services
-    (silkcharge.demo), before the chargers connect. The seeded stations not simulated are marked
-    planned: none of them will connect, so none may raise an alert."""
+    """Illustrative tariffs, a second small tenant, an account per role and a week of demo
+    history, through the platform's own services (silkcharge.demo), before the chargers
+    connect; returns the history's report and the demo's people. The seeded stations not
+    simulated are marked planned: none of them will connect, so none may raise an alert."""
     from sqlalchemy import update
 
     from silkcharge.app import build_platform
-    from silkcharge.demo.business import load_business, publish_tariffs
+    from silkcharge.demo.business import load_business, publish_tariffs, set_up_tenants_and_people
     from silkcharge.demo.history import write_history
     from silkcharge.store.schema import Station
 
@@ -319,11 +324,14 @@ async def _demo_business(settings: Settings, station_ids: list[str], planned: li
             await session.execute(update(Station).values(planned=False))
             if planned:
                 await session.execute(update(Station).where(Station.id.in_(list(planned))).values(planned=True))
-        await publish_tariffs(platform.billing, load_business())
+        business = load_business()
+        await publish_tariffs(platform.billing, business)
+        people = await set_up_tenants_and_people(platform, business)
         tokens = [t["token"] for t in DEMO_TOKENS if t["token"].startswith("DEMO-")]
-        return await write_history(
+        history = await write_history(
             platform, station_ids, tokens,
             progress=lambda done, total: err_console.print(f"  demo history: {done} of {total} sessions"))
+        return history, people
     finally:
         await platform.committer.stop()
         await platform.bus.stop()

@@ -86,3 +86,25 @@ async def test_seeded_stations_the_demo_does_not_simulate_are_planned_and_raise_
     day = {"start": (NOW - timedelta(days=1)).isoformat(), "end": NOW.isoformat(), "group_by": "station"}
     summary = (await api.get("/api/v1/analytics/summary", params=day)).json()
     assert not {g["group"] for g in summary["groups"]} & set(planned)
+
+
+async def test_the_demo_has_a_person_per_role_and_a_second_tenant_the_regulator_sees(settings, api):
+    from silkcharge.cli import _demo_business
+
+    await seed_network(api._transport.app.state.platform.sessions, load_seed_network(), tokens=DEMO_TOKENS)
+    _, people = await _demo_business(settings, [], planned=[])
+    roles = {}
+    for person in people:
+        login = await api.post("/api/v1/access/login", json={"email": person["email"], "password": person["password"]},
+                               headers={"X-API-Key": ""})
+        assert login.status_code == 200, (person["email"], login.text)
+        roles[person["role"]] = login.json()["token"]
+    assert {"operator_admin", "technician", "finance", "regulator", "viewer"} <= set(roles)
+    second = load_business()["second_tenant"]["operator"]["code"]
+    as_regulator = {"Authorization": f"Bearer {roles['regulator']}", "X-API-Key": ""}
+    compliance = (await api.get("/api/v1/cap-compliance", headers=as_regulator)).json()
+    assert {(row["tenant"], row["operator"]) for row in compliance} == {("default", "KZ-SLK"), ("almaty-fast", second)}
+    assert all(row["violations"] == 0 for row in compliance)  # the demo's prices keep the cap
+    # the legacy demo key is still tenant 1's admin: it does not see the second tenant's network
+    operators = {o["code"] for o in (await api.get("/api/v1/operators")).json()}
+    assert "KZ-SLK" in operators and second not in operators

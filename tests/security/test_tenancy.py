@@ -189,10 +189,22 @@ async def test_a_person_logs_in_with_password_and_second_factor_and_acts_in_thei
         assert confirmed.status_code == 204, confirmed.text
         no_code = await person.post("/api/v1/access/login", json={"email": "tech@example.org",
                                                                    "password": "a-long-password-1"})
-        assert no_code.status_code == 401 and no_code.json()["detail"] == "wrong email, password or code"
+        # the right password without a code: the console is told to ask for one
+        assert no_code.status_code == 401 and no_code.json()["code"] == "totp_required", no_code.text
+        wrong_code = await person.post("/api/v1/access/login", json={
+            "email": "tech@example.org", "password": "a-long-password-1", "code": "000000"
+            if totp.code_at(secret, utcnow()) != "000000" else "111111"})
+        assert wrong_code.status_code == 401 and wrong_code.json()["detail"] == "wrong email, password or code"
+        assert "code" not in wrong_code.json()
+        wrong_password = await person.post("/api/v1/access/login", json={"email": "tech@example.org",
+                                                                         "password": "not-the-password"})
+        assert wrong_password.status_code == 401 and "code" not in wrong_password.json()
         with_code = await person.post("/api/v1/access/login", json={
             "email": "tech@example.org", "password": "a-long-password-1", "code": totp.code_at(secret, utcnow())})
         assert with_code.status_code == 200, with_code.text
+        me = await person.get("/api/v1/access/me")
+        assert (me.json()["person"], me.json()["name"], me.json()["role"]) == (
+            "A Technician", "tech@example.org", "technician")
         # the session cookie is the console's credential
         diagnostics = await person.get("/api/v1/stations/ROLE-ST-1/configuration")
         tariffs = await person.get("/api/v1/tariffs")

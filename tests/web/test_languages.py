@@ -45,6 +45,9 @@ PAGES = {
     "/#/alerts": "#alerts article",
     "/#/smart": "#smart-none, #smart-site-table",
     "/#/review": "#review-none, #review-list article",
+    "/#/tariffs": "#tariffs-none, #tariff-table",
+    "/#/caps": "#compliance-table, #caps-empty",
+    "/#/audit": "#audit-message:not(:empty), #audit-table tbody tr",
 }
 
 

@@ -1,12 +1,14 @@
 // The console: a header with navigation, language and live indicator; pages by URL hash.
 
 import "./style.css";
-import { apiKey } from "./api";
 import { append, h } from "./dom";
 import { LANGUAGES, choose, language, t } from "./i18n";
 import { live } from "./live";
 import { driver } from "./driver";
+import { PAGES, can, home, mayOpen, session } from "./permissions";
 import { alertsPage } from "./pages/alerts";
+import { auditPage } from "./pages/audit";
+import { capsPage } from "./pages/caps";
 import { dashboardPage } from "./pages/dashboard";
 import { driverAccountPage } from "./pages/driverAccount";
 import { accountDeletedPage } from "./pages/driverData";
@@ -21,6 +23,7 @@ import { sessionsPage } from "./pages/sessions";
 import { smartPage } from "./pages/smart";
 import { smartSitePage } from "./pages/smartSite";
 import { stationPage } from "./pages/station";
+import { tariffsPage } from "./pages/tariffs";
 import { tripPage } from "./pages/trip";
 import { vehiclesPage } from "./pages/vehicles";
 
@@ -40,7 +43,7 @@ const PUBLIC: [RegExp, Page][] = [
   [/^#\/driver\/deleted$/, accountDeletedPage],
 ];
 
-/** Operator pages: need the API key. */
+/** Operator pages: need a signed-in person or an API key, and the permission PAGES names. */
 const ROUTES: [RegExp, Page][] = [
   [/^#\/map$/, mapPage],
   [/^#\/map\/([^/]+)$/, mapPage],
@@ -51,12 +54,16 @@ const ROUTES: [RegExp, Page][] = [
   [/^#\/smart$/, smartPage],
   [/^#\/smart\/([^/]+)$/, smartSitePage],
   [/^#\/stations\/([^/]+)$/, stationPage],
+  [/^#\/tariffs$/, tariffsPage],
+  [/^#\/caps$/, capsPage],
+  [/^#\/audit$/, auditPage],
   [/^#\/?$/, dashboardPage],
 ];
 
 const NAV: [string, string][] = [
   ["#/", "nav.dashboard"], ["#/map", "nav.map"], ["#/sessions", "nav.sessions"], ["#/alerts", "nav.alerts"],
-  ["#/review", "nav.review"], ["#/smart", "nav.smart"],
+  ["#/review", "nav.review"], ["#/smart", "nav.smart"], ["#/tariffs", "nav.tariffs"], ["#/caps", "nav.caps"],
+  ["#/audit", "nav.audit"],
 ];
 const DRIVER_NAV: [string, string][] = [
   ["#/find", "nav.find"], ["#/trip", "nav.trip"], ["#/vehicles", "nav.vehicles"],
@@ -83,9 +90,24 @@ function driverCorner(): HTMLElement {
 
 let leave: (() => void) | void;
 
+/** Who is signed in: the person's name (or the key's) and their role. */
+function whoCorner(): HTMLElement | null {
+  const me = session.me;
+  if (!me) return null;
+  return h("span", { id: "operator-who", title: me.role_description },
+    h("span", { id: "operator-name" }, me.person ?? me.name), " · ",
+    h("span", { id: "operator-role", "data-role": me.role }, t(`role.${me.role}`)));
+}
+
+async function logout(): Promise<void> {
+  live.stop();
+  await session.logout();
+  location.hash = "#/login";
+}
+
 function header(): void {
   const top = document.getElementById("top")!;
-  const loggedIn = apiKey.get() !== null;
+  const loggedIn = session.me !== null;
   const switcher = h("select", {
     id: "language", "aria-label": t("common.language"),
     onchange: (e: Event) => { choose((e.target as HTMLSelectElement).value); render(); },
@@ -96,12 +118,13 @@ function header(): void {
   top.replaceChildren();
   append(top, [
     h("a", { class: "brand", href: "#/" }, t("app.title")),
-    h("nav", {}, ...(loggedIn ? NAV.map(link) : []), h("span", { class: "driver-nav" }, ...DRIVER_NAV.map(link))),
-    loggedIn ? indicator : null,
+    h("nav", {}, ...(loggedIn ? NAV.filter(([href]) => mayOpen(href)).map(link) : []), h("span", { class: "driver-nav" }, ...DRIVER_NAV.map(link))),
+    loggedIn && can(...PAGES[""]) ? indicator : null,
+    whoCorner(),
     driverCorner(),
     switcher,
     loggedIn
-      ? h("button", { id: "logout", onclick: () => { apiKey.clear(); live.stop(); location.hash = "#/login"; } }, t("nav.logout"))
+      ? h("button", { id: "logout", onclick: () => void logout() }, t("nav.logout"))
       : h("a", { id: "operator-login", href: "#/login" }, t("nav.operator")),
   ]);
 }
@@ -111,14 +134,22 @@ function render(): void {
   if (leave) leave();
   const hash = location.hash || "#/";
   const open = PUBLIC.some(([pattern]) => pattern.test(hash));
-  if (!apiKey.get() && !open) {
+  if (!session.me && !open) {
     location.hash = hash === "#/" ? "#/find" : "#/login";
     return;
   }
-  if (apiKey.get()) void live.start();
+  if (session.me && !open && hash === "#/" && !mayOpen(hash)) {
+    location.hash = home();  // a regulator starts at cap compliance, say
+    return;
+  }
+  if (session.me && can("network:read")) void live.start();
   header();
   const root = document.getElementById("page")!;
   root.replaceChildren();
+  if (!open && !mayOpen(hash)) {
+    root.append(h("p", { class: "error", id: "not-allowed" }, t("common.notAllowed")));
+    return;
+  }
   for (const [pattern, page] of [...PUBLIC, ...ROUTES]) {
     const match = hash.match(pattern);
     if (match) {
@@ -138,4 +169,5 @@ live.subscribe(() => {
 });
 
 window.addEventListener("hashchange", render);
-render();
+// Who is signed in (a session cookie or this tab's key) is asked once, before the first page.
+void session.load().catch(() => null).then(render);

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from silkcharge.api.bounds import SmallRowId
@@ -23,6 +24,7 @@ from silkcharge.services.access import (
     AccessRefused,
     LoginFailed,
     Principal,
+    SecondFactorNeeded,
     UnknownAccess,
 )
 from silkcharge.services.attempts import TooManyAttempts
@@ -46,6 +48,7 @@ class LoginIn(Body):
 class MeOut(Body):
     kind: str = Field(description="key, account or legacy-key")
     name: str
+    person: str | None = Field(default=None, description="a person's name (accounts); name is their email")
     role: Role
     role_description: str
     tenant_id: int | None
@@ -129,7 +132,7 @@ class TenantOut(Body):
 
 
 def _me(who: Principal) -> MeOut:
-    return MeOut(kind=who.kind, name=who.name, role=who.role, role_description=DESCRIPTIONS[who.role],
+    return MeOut(kind=who.kind, name=who.name, person=who.person, role=who.role, role_description=DESCRIPTIONS[who.role],
                  tenant_id=who.tenant_id, permissions=sorted(GRANTS[who.role]))
 
 
@@ -168,10 +171,14 @@ Who = Annotated[Principal, Depends(authorized)]
 
 
 @open_router.post("/login", response_model=SessionOut, responses=answers(401, 429))
-async def login(body: LoginIn, request: Request, response: Response) -> SessionOut:
+async def login(body: LoginIn, request: Request, response: Response) -> SessionOut | JSONResponse:
+    """A console session. A right password for an account with TOTP on, sent without a code,
+    answers 401 with `code: totp_required`: ask for the authenticator's code and send again."""
     address = request.client.host if request.client is not None else None
     try:
         token, who = await access_of(request).login(body.email, body.password, body.code, address)
+    except SecondFactorNeeded as exc:
+        return JSONResponse({"detail": str(exc), "code": "totp_required", "params": {}}, status_code=401)
     except LoginFailed as exc:
         raise HTTPException(401, str(exc)) from None
     except TooManyAttempts as exc:

@@ -259,6 +259,36 @@ async def _cap(session: AsyncSession, code: str) -> tuple[PriceCapRecord, Jurisd
     return found[0], found[1]
 
 
+# -- compliance across operators (regulators) ----------------------------------------------------
+
+
+class ComplianceOut(BaseModel):
+    """One operator against one cap binding some of its sites: aggregates only (no driver,
+    email, idToken or session)."""
+
+    tenant: str = Field(description="the tenant's code")
+    tenant_name: str
+    operator: str = Field(description="the operator's code")
+    operator_name: str
+    country: str
+    cap: str = Field(description="the cap's code")
+    jurisdiction: str = Field(description="the name of the area the cap binds")
+    cap_per_kwh_incl_vat: Decimal
+    currency: str
+    sites: int = Field(description="the operator's sites inside the cap's area")
+    tariffs: int = Field(description="the operator's tariffs that can apply there, each checked against the cap")
+    suspended_tariffs: int = Field(description="of those, the tariffs breaking the cap (suspended) now")
+    violations: int = Field(description="open suspensions: a tariff breaking the cap at a site, per site")
+
+
+@router.get("/cap-compliance", response_model=list[ComplianceOut])
+async def cap_compliance(request: Request):
+    """How each operator stands against each cap in force that binds any of its sites, from the
+    checks the platform keeps current: sites, tariffs checked, violations. A regulator sees
+    every tenant's operators; a tenant's people see their own."""
+    return [ComplianceOut(**vars(row)) for row in await platform(request).billing.caps.compliance()]
+
+
 # -- the operators' alerts ------------------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """The demo's business (data/seed/business.json): tariffs for every demo operator, a site under
-load management and a Dushanbe taxi depot with a plan. Everything is illustrative and says so:
+load management and a Dushanbe taxi depot with a plan, a second small tenant and an account per
+role to try the console with. Everything is illustrative and says so:
 each tariff's `tariff_alt_text` starts with the file's `illustrative_label`.
 
 Tariffs go through `BillingService.publish` (the same validation and price-cap checks as
@@ -46,12 +47,13 @@ def tariff_body(item: dict[str, Any], label: str, dc_min_power_kw: str) -> dict[
     }
 
 
-async def publish_tariffs(billing, business: dict[str, Any]) -> list[str]:
-    """Publish every demo tariff not yet published; return the codes published now."""
+async def publish_tariffs(billing, business: dict[str, Any], items: list[dict[str, Any]] | None = None) -> list[str]:
+    """Publish every demo tariff (or those of `items`) not yet published; return the codes
+    published now."""
     from silkcharge.services.billing import TariffRefused
 
     published = []
-    for item in business["tariffs"]:
+    for item in business["tariffs"] if items is None else items:
         body = tariff_body(item, business["illustrative_label"], business["dc_min_power_kw"])
         try:
             await billing.publish(item["code"], item["operator"], None, body)
@@ -61,6 +63,36 @@ async def publish_tariffs(billing, business: dict[str, Any]) -> list[str]:
             raise
         published.append(item["code"])
     return published
+
+
+async def set_up_tenants_and_people(platform, business: dict[str, Any]) -> list[dict[str, Any]]:
+    """The second tenant (a small Almaty operator, its sites and its tariff: a regulator then
+    sees two tenants' operators under the Almaty cap) and the demo's people, one account per
+    role, made as a platform administrator would. Returns the accounts (with their demo
+    passwords, for the demo to print). Safe to run again."""
+    from silkcharge.domain.roles import Role
+    from silkcharge.services.access import AccessConflict, Principal, UnknownAccess
+    from silkcharge.services.seeding import seed_network
+
+    access = platform.access
+    second = business["second_tenant"]
+    try:
+        tenant = await access.tenant_by_code(second["code"])
+    except UnknownAccess:
+        tenant = await access.create_tenant(second["code"], second["name"])
+    await seed_network(platform.sessions, {"operators": [second["operator"]], "sites": second["sites"]},
+                       tenant=tenant.id)
+    await publish_tariffs(platform.billing, business, [second["tariff"]])
+    demo = Principal("key", None, "silkcharge demo", Role.PLATFORM_ADMIN, None)
+    accounts = business["people"]["accounts"]
+    for person in accounts:
+        tenant_id = None if person["tenant"] is None else (await access.tenant_by_code(person["tenant"])).id
+        try:
+            await access.create_account(demo, person["email"], person["name"], person["password"],
+                                        Role(person["role"]), tenant_id)
+        except AccessConflict:
+            continue
+    return accounts
 
 
 async def set_up_smart_charging(api: httpx.AsyncClient, business: dict[str, Any],

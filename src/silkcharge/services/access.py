@@ -64,6 +64,8 @@ class Principal:
     """The tenant it acts in; None only for the cross-tenant roles."""
     extra: frozenset[str] = frozenset()
     """Permissions beyond the role's: only the legacy key has any (`LEGACY_EXTRA`)."""
+    person: str | None = None
+    """A person's name, for an account (the console's header shows it); `name` is the email."""
 
     @property
     def permissions(self) -> frozenset[str]:
@@ -93,6 +95,11 @@ class UnknownAccess(LookupError):
 
 class LoginFailed(PermissionError):
     """Wrong email, password or code: one answer for all, so it tells nothing."""
+
+
+class SecondFactorNeeded(LoginFailed):
+    """The email and password are right and the account has TOTP on, but no code came: the
+    console then asks for one. Only someone who knows the password learns this."""
 
 
 def digest(secret: str) -> str:
@@ -147,7 +154,8 @@ class AccessService:
         account, expires_at = found
         if expires_at <= now or account.disabled_at is not None:
             return None
-        return Principal("account", account.id, account.email, Role(account.role), account.tenant_id)
+        return Principal("account", account.id, account.email, Role(account.role), account.tenant_id,
+                         person=account.name)
 
     # -- logging in -----------------------------------------------------------------------------
 
@@ -162,7 +170,9 @@ class AccessService:
         good = await asyncio.to_thread(self._verifier.verify, f"operator:{email}", password, stored)
         if account is None or not good or account.disabled_at is not None:
             raise LoginFailed("wrong email, password or code")
-        if account.totp_secret is not None and not (code and totp.verify(account.totp_secret, code, self._clock())):
+        if account.totp_secret is not None and not code:
+            raise SecondFactorNeeded("this account needs the authenticator's code")
+        if account.totp_secret is not None and not totp.verify(account.totp_secret, code, self._clock()):
             raise LoginFailed("wrong email, password or code")
         await self._attempts.clear(LOGIN_PER_EMAIL, email)
         await self._attempts.forgive(attempt, LOGIN_PER_ADDRESS)
@@ -171,7 +181,8 @@ class AccessService:
         async with self._sessions.begin() as session:
             session.add(OperatorSession(account_id=account.id, token_hash=digest(token), created_at=now,
                                         expires_at=now + self._session_lifetime))
-        return token, Principal("account", account.id, account.email, Role(account.role), account.tenant_id)
+        return token, Principal("account", account.id, account.email, Role(account.role), account.tenant_id,
+                                person=account.name)
 
     async def logout(self, token: str) -> None:
         async with self._sessions.begin() as session:

@@ -52,11 +52,13 @@ from silkcharge.domain.tariffs import InvalidTariff, Tariff
 from silkcharge.store.schema import (
     Connector,
     JurisdictionRecord,
+    Operator,
     PriceCapRecord,
     Site,
     Station,
     TariffRecord,
     TariffSuspension,
+    Tenant,
 )
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,30 @@ class SiteCheck:
     caps: tuple[BoundCap, ...]
     violations: dict[tuple[int, int], list[Violation]]
     """(tariff store id, cap store id) -> the violations (none: the tariff holds)."""
+
+
+@dataclass(frozen=True)
+class Compliance:
+    """How one operator stands against one cap that binds some of its sites: counts only, no
+    driver, token or session in it (what a regulator reads across tenants)."""
+
+    tenant: str
+    tenant_name: str
+    operator: str
+    operator_name: str
+    country: str
+    cap: str
+    jurisdiction: str
+    cap_per_kwh_incl_vat: Decimal
+    currency: str
+    sites: int
+    """The operator's sites inside the cap's area."""
+    tariffs: int
+    """The operator's tariffs that can apply at those sites: each is checked against the cap."""
+    suspended_tariffs: int
+    """Of those, the tariffs suspended at one of the sites or more (breaking the cap now)."""
+    violations: int
+    """Open suspensions: a tariff breaking the cap at a site, counted per site."""
 
 
 class CapService:
@@ -300,6 +326,45 @@ class CapService:
                 check_tariff, tariff, cap.rule, on=today, time_zone=time_zone, powers_kw=powers
             )
         return self._results[key]
+
+    # -- what regulators read ------------------------------------------------------------------
+
+    async def compliance(self) -> list[Compliance]:
+        """Per operator and cap in force that binds any of its sites: the sites, the tariffs
+        checked there and the open violations, from what the checks recorded. In the tenant in
+        scope; with none (a regulator, the platform), across every tenant."""
+        async with self._sessions() as session:
+            caps = {cap.id: cap for cap in await self.current(session)}
+            bound: dict[tuple[int, int], set[int]] = {}  # (operator, cap) -> its sites in the area
+            for cap in caps.values():
+                west, south, east, north = cap.bounds
+                for row in await session.execute(select(Site.id, Site.lat, Site.lon, Site.operator_id).where(
+                        Site.lat.between(south, north), Site.lon.between(west, east))):
+                    if cap.area.contains(row.lat, row.lon):
+                        bound.setdefault((row.operator_id, cap.id), set()).add(row.id)
+            operator_ids = {operator_id for operator_id, _ in bound}
+            tariffs = (await session.execute(
+                select(TariffRecord.id, TariffRecord.operator_id, TariffRecord.site_id)
+                .where(TariffRecord.operator_id.in_(operator_ids)))).all() if operator_ids else []
+            open_rows = (await session.execute(
+                select(TariffSuspension.tariff_id, TariffSuspension.site_id, TariffSuspension.cap_id)
+                .where(TariffSuspension.resolved_at.is_(None)))).all()
+            operators = {row.Operator.id: row for row in await session.execute(
+                select(Operator, Tenant).join(Tenant, Tenant.id == Operator.tenant_id)
+                .where(Operator.id.in_(operator_ids)))} if operator_ids else {}
+        found = []
+        for (operator_id, cap_id), sites in bound.items():
+            operator, tenant = operators[operator_id]
+            checked = {t.id for t in tariffs if t.operator_id == operator_id and t.site_id in (None, *sites)}
+            breaking = [(t, site) for t, site, cap in open_rows if cap == cap_id and site in sites and t in checked]
+            rule = caps[cap_id].rule
+            found.append(Compliance(
+                tenant=tenant.code, tenant_name=tenant.name, operator=operator.code,
+                operator_name=operator.name, country=operator.country, cap=rule.id,
+                jurisdiction=caps[cap_id].area.name, cap_per_kwh_incl_vat=rule.max_price_per_kwh_incl_vat,
+                currency=rule.currency, sites=len(sites), tariffs=len(checked),
+                suspended_tariffs=len({t for t, _ in breaking}), violations=len(breaking)))
+        return sorted(found, key=lambda c: (c.tenant, c.operator, c.cap))
 
     # -- what pricing asks ----------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import { api } from "../api";
 import { h } from "../dom";
 import { LANGUAGES, dateTime, language, money, t } from "../i18n";
 import { live } from "../live";
+import { can } from "../permissions";
 
 interface Text { meaning: string; check: string }
 interface Explanation extends Text { source: string; severity: string; i18n?: Record<string, Text> }
@@ -110,11 +111,12 @@ export function alertsPage(root: HTMLElement): () => void {
   const untranslated = h("p", { id: "untranslated", class: "hint" });
   const suspended = h("section", { id: "cap-suspensions" });
   root.append(h("h1", {}, t("nav.alerts")), untranslated, suspended, list);
-  void paintSuspensions(suspended);
+  if (can("caps:read")) void paintSuspensions(suspended);
   table ??= api<{ codes: Record<string, Explanation> }>("/console/error-codes").then((r) => r.codes);
   // Clock alerts come from the store, not the live feed: read on arrival and once a minute.
   let clocks: ClockAlert[] = [];
   const readClocks = async () => {
+    if (!can("sessions:read")) return;
     clocks = await api<ClockAlert[]>("/plausibility/clock-alerts").catch(() => clocks);
     void paint();
   };
@@ -143,7 +145,7 @@ export function alertsPage(root: HTMLElement): () => void {
       );
     })]));
   };
-  const readMonitorAlerts = () => api<MonitorAlert[]>("/monitor-alerts")
+  const readMonitorAlerts = async () => can("maintenance") && api<MonitorAlert[]>("/monitor-alerts")
     .then((found) => { monitorAlerts = found; }, () => { monitorAlerts = []; });
   void readClocks();
   void readMonitorAlerts().then(paint);

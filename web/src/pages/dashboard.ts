@@ -5,6 +5,7 @@ import { api } from "../api";
 import { h } from "../dom";
 import { currentLocale, kwh, money, number, t } from "../i18n";
 import { STATES, live, stateOf } from "../live";
+import { can, only } from "../permissions";
 
 export interface Transaction {
   id: number; station_id: string; evse_id: number; connector_id: number; id_token: string | null;
@@ -115,7 +116,7 @@ export function dashboardPage(root: HTMLElement): () => void {
         (d) => Number(d.revenue.get(currency) ?? 0), (d) => compact(Number(d.revenue.get(currency) ?? 0)))),
     );
   };
-  void lastWeek().then(drawCharts).catch(() => charts.replaceChildren(h("p", { class: "error" }, t("common.error"))));
+  if (can("aggregates:read")) void lastWeek().then(drawCharts).catch(() => charts.replaceChildren(h("p", { class: "error" }, t("common.error"))));
   let sessions: Transaction[] = [];
   let summary: { revenue: Map<string, string>; uptime: number | null } | null = null;
 
@@ -132,12 +133,12 @@ export function dashboardPage(root: HTMLElement): () => void {
     tiles.replaceChildren(
       tile("energy-today", t("dash.energyToday"), kwh(energy)),
       tile("sessions-today", t("dash.sessionsToday"), number(started.length, 0)),
-      h("div", { class: "tile", id: "revenue-today" },
+      ...only("money:read", h("div", { class: "tile", id: "revenue-today" },
         h("span", { class: "value" }, ...(summary === null ? ["…"] : summary.revenue.size === 0 ? ["–"]
           : [...summary.revenue].sort().map(([currency, amount]) => h("span", { class: "money", "data-currency": currency }, money(amount, currency))))),
-        h("span", { class: "label" }, t("dash.revenueToday"))),
-      tile("uptime-today", t("dash.uptimeToday"), summary?.uptime == null ? "–"
-        : new Intl.NumberFormat(currentLocale(), { style: "percent", maximumFractionDigits: 1 }).format(summary.uptime)),
+        h("span", { class: "label" }, t("dash.revenueToday")))),
+      ...only("aggregates:read", tile("uptime-today", t("dash.uptimeToday"), summary?.uptime == null ? "–"
+        : new Intl.NumberFormat(currentLocale(), { style: "percent", maximumFractionDigits: 1 }).format(summary.uptime))),
       tile("stations-online", t("dash.stationsOnline"), t("dash.ofTotal", { n: number(online, 0), total: number(stations.filter((s) => !s.planned).length, 0) })),
       ...STATES.map((s) => tile(`state-${s}`, t(`state.${s}`), number(states[s], 0))),
     );
@@ -149,8 +150,8 @@ export function dashboardPage(root: HTMLElement): () => void {
   const range = `start=${encodeURIComponent(midnight.toISOString())}&end=${encodeURIComponent(new Date(midnight.getTime() + 86_400_000).toISOString())}`;
   const reload = () => Promise.all([
     api<Transaction[]>("/transactions?limit=1000").then((list) => { sessions = list; paint(); }),
-    api<{ groups: Group[] }>(`/analytics/summary?${range}&group_by=operator`)
-      .then((result) => { summary = network(result.groups); paint(); }),
+    can("aggregates:read") ? api<{ groups: Group[] }>(`/analytics/summary?${range}&group_by=operator`)
+      .then((result) => { summary = network(result.groups); paint(); }) : null,
   ]);
   void reload();
   paint();

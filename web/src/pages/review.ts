@@ -7,6 +7,7 @@ import { ApiError, api } from "../api";
 import { h } from "../dom";
 import { dateTime, kwh, money, t } from "../i18n";
 import type { Transaction } from "./dashboard";
+import { can } from "../permissions";
 
 interface Review {
   status: string; reasons: string[]; held_at: string; decided_at: string | null; note: string | null;
@@ -99,7 +100,7 @@ function article(cdr: Cdr, session: Session | null, done: () => void): HTMLEleme
     session && session.flags.length ? flagRows(session.flags)
       : h("ul", { class: "flags" }, ...review.reasons.map((reason) => h("li", {}, reason))),
     review.note ? h("p", { class: "note" }, `${t("review.note")}: ${review.note}`) : null,
-    review.status === "held" ? decisionForms(cdr, done) : null,
+    review.status === "held" && can("money:write") ? decisionForms(cdr, done) : null,
   );
 }
 

@@ -7,6 +7,7 @@ import { problemText } from "../problems";
 import { dateTime, kwh, t } from "../i18n";
 import { live } from "../live";
 import type { Transaction } from "./dashboard";
+import { can } from "../permissions";
 
 interface Flag { rule: string; reason: string }
 type Session = Transaction & { flags: Flag[]; end_reason: string | null };
@@ -62,7 +63,7 @@ export function sessionsPage(root: HTMLElement): () => void {
         s.state === "Active" ? t("sessions.active")
           : s.end_reason ? h("span", { title: s.end_reason }, t("sessions.endedByOperator")) : t("sessions.ended"),
         flagged(s),
-        s.state === "Active" ? ending(s, () => void load()) : "",
+        s.state === "Active" && can("commands") ? ending(s, () => void load()) : "",
       ]),
       { id: "sessions" },
     ));

@@ -6,6 +6,7 @@ import { h, table } from "../dom";
 import { number, t } from "../i18n";
 import { amps, kw, refusal, type SmartSiteSummary } from "../smart";
 import { whatIfForm } from "./whatIf";
+import { only } from "../permissions";
 
 function siteRow(site: SmartSiteSummary) {
   return [
@@ -20,7 +21,7 @@ function siteRow(site: SmartSiteSummary) {
 export function smartPage(root: HTMLElement): void {
   const sites = h("section", { id: "smart-sites" }, h("p", { class: "waiting" }, t("smart.loading")));
   root.append(h("h1", {}, t("smart.title")), h("p", { class: "hint" }, t("smart.intro")), sites,
-    h("h2", {}, t("whatif.title")), whatIfForm());
+    ...only("network:write", h("h2", {}, t("whatif.title")), whatIfForm()));
 
   void api<SmartSiteSummary[]>("/smart/sites").then((list) => {
     sites.replaceChildren(list.length === 0

@@ -12,6 +12,7 @@ import {
   type ChargerPower, type CircuitPower, type SitePower, type SmartProblem, type SmartSite,
 } from "../smart";
 import { depotSection } from "./smartDepot";
+import { only } from "../permissions";
 
 const POLL_MS = 3000;
 const EVENT_SETTLE_MS = 500;
@@ -186,7 +187,7 @@ export function smartSitePage(root: HTMLElement, code: string): () => void {
   const depot = h("section", { id: "depot" });
   root.append(h("p", {}, h("a", { href: "#/smart" }, `← ${t("smart.title")}`)),
     h("h1", {}, t("smart.siteTitle", { site: code })), head,
-    h("div", { class: "toolbar" }, button, result), h("h2", {}, t("smart.tree")),
+    ...only("network:write", h("div", { class: "toolbar" }, button, result)), h("h2", {}, t("smart.tree")),
     h("p", { class: "hint" }, t("smart.treeHint")), tree, h("h2", {}, t("smart.problems")), problems, depot);
 
   let wiring: Wiring | null = null;
@@ -236,7 +237,7 @@ export function smartSitePage(root: HTMLElement, code: string): () => void {
   void api<SmartSite>(`/smart/sites/${id}`).then((site) => {
     wiring = new Wiring(site);
     stations = new Set(site.evses.map((e) => e.station_id));
-    if (site.depot) depot.replaceChildren(depotSection(code, site));
+    if (site.depot) depot.replaceChildren(...only("network:write", depotSection(code, site)));
     return refresh();
   }).catch((error) => head.replaceChildren(h("p", { class: "error" }, refusal(error))));
 

@@ -6,6 +6,7 @@ import { h, table } from "../dom";
 import { problemCode, problemText } from "../problems";
 import { dateTime, known, kwh, number, t, time } from "../i18n";
 import { live, stateOf } from "../live";
+import { can, commandNeeds, only } from "../permissions";
 import type { Transaction } from "./dashboard";
 import { standardName } from "./find";
 import { certificatesSection } from "./stationCertificates";
@@ -33,7 +34,7 @@ function registration(stationId: string, status: string, changed: () => void): H
   }).then(changed);
   return h("dd", { id: "registration" },
     h("span", { class: `registration ${status}`, id: "registration-status" }, t(`station.registration${status}`)),
-    ...REGISTRATIONS.filter((other) => other !== status).map((other) =>
+    ...only("network:write", ...REGISTRATIONS).filter((other) => other !== status).map((other) =>
       h("button", { type: "button", id: `registration-${other}`, onclick: () => set(other) },
         t(`station.register${other}`))));
 }
@@ -191,14 +192,19 @@ export function stationPage(root: HTMLElement, stationId: string): () => void {
   // Reports and network profiles (2.0.1), meter values outside sessions (both versions).
   const provisioning = provisioningSections(stationId, () => reloadAfter(LOG_SETTLE_MS));
   const profile = h("section", { id: "station-profile" });
-  root.append(h("h1", {}, stationId), info, security.element, connectors, sessions, profile, smart.element,
-    certificates.element, device.element, provisioning.element, commands, messages, configuration);
+  // What a role may not use is not drawn at all: maintenance (security, certificates, device
+  // model, reports and network profiles), smart charging's changes, commands.
+  const maintenance = can("maintenance");
+  root.append(h("h1", {}, stationId), info, ...only("maintenance", security.element), connectors,
+    ...only("sessions:read", sessions), profile, ...only("network:write", smart.element),
+    ...only("maintenance", certificates.element, device.element, provisioning.element),
+    ...only("commands", commands), messages, configuration);
   const id = encodeURIComponent(stationId);
 
   const load = async () => {
     const [station, active, log] = await Promise.all([
       api<Station>(`/stations/${id}`),
-      api<Transaction[]>(`/transactions?station_id=${id}&state=Active`),
+      can("sessions:read") ? api<Transaction[]>(`/transactions?station_id=${id}&state=Active`) : [],
       api<Message[]>(`/stations/${id}/messages?limit=25`),
     ]);
     const status = live.stations[stationId];
@@ -211,7 +217,7 @@ export function stationPage(root: HTMLElement, stationId: string): () => void {
       h("dt", {}, t("station.lastSeen")), h("dd", {}, dateTime(station.last_seen_at)),
       h("dt", {}, t("station.registration")), registration(stationId, station.registration_status, () => reloadAfter(0)),
     ));
-    await security.show(station);
+    if (maintenance) await security.show(station);
     connectors.replaceChildren(h("h2", {}, t("station.connectors")), table(
       [t("col.connector"), t("col.standard"), t("col.power"), t("col.status"), t("col.error"), t("col.since")],
       station.connectors.map((c) => [
@@ -233,11 +239,13 @@ export function stationPage(root: HTMLElement, stationId: string): () => void {
       { id: "message-table" },
     ));
     profile.replaceChildren(h("h2", {}, t("station.profile")), ...profileView(station.profile));
-    await smart.load(station.ocpp_version);
-    await certificates.load(station.ocpp_version);
+    if (can("network:write")) await smart.load(station.ocpp_version);
     device.element.hidden = station.ocpp_version !== "2.0.1";
-    if (!device.element.hidden) await device.load();
-    await provisioning.load(station.ocpp_version);
+    if (maintenance) {
+      await certificates.load(station.ocpp_version);
+      if (!device.element.hidden) await device.load();
+      await provisioning.load(station.ocpp_version);
+    }
     const config = Object.entries(station.configuration ?? {});
     configuration.replaceChildren(h("h2", {}, t("station.configuration")), config.length === 0
       ? h("p", {}, t("common.empty"))
@@ -245,10 +253,14 @@ export function stationPage(root: HTMLElement, stationId: string): () => void {
   };
 
   schemas ??= api<CommandSchemas>("/console/commands");
-  void schemas.then((all) => commands.append(...grouped(all).map(([group, names]) =>
-    h("section", { class: "command-group", "data-group": group }, h("h3", {}, t(`station.group_${group}`)),
-      h("div", { class: "commands" }, ...names.map((name) =>
-        commandForm(stationId, name, all[name], () => reloadAfter(LOG_SETTLE_MS))))))));
+  // Only the commands this person may send, grouped; a group left empty is not shown.
+  if (can("commands")) void schemas.then((all) => commands.append(...grouped(all)
+    .map(([group, names]) => [group, names.filter((name) => can(...commandNeeds(name)))] as [string, string[]])
+    .filter(([, names]) => names.length > 0)
+    .map(([group, names]) =>
+      h("section", { class: "command-group", "data-group": group }, h("h3", {}, t(`station.group_${group}`)),
+        h("div", { class: "commands" }, ...names.map((name) =>
+          commandForm(stationId, name, all[name], () => reloadAfter(LOG_SETTLE_MS))))))));
   void load().catch((error) => info.replaceChildren(h("p", { class: "error" },
     error instanceof ApiError && error.status === 404 ? t("common.notFound") : t("common.error"))));
 
