@@ -157,7 +157,7 @@ def open_console(browser, console_url):
 
     yield open_page
     for page in pages:
-        assert not page.errors, f"errors in the page: {page.errors}"
+        assert not page.errors, f"errors in the page: {[e.stack for e in page.errors]}"
 
 
 PHONE_WIDTH = 390

@@ -49,13 +49,15 @@ class Live {
 
   async start(): Promise<void> {
     if (this.abort) return;
-    this.abort = new AbortController();
+    const abort = new AbortController();
+    this.abort = abort;
     await this.reload();
+    if (abort.signal.aborted) return;  // stopped (logged out, say) while the state loaded
     void streamEvents(
       (event) => this.apply(event),
       () => { this.connected = true; void this.reload(); },
       () => { this.connected = false; this.emit(null); },
-      this.abort.signal,
+      abort.signal,
     );
   }
 

@@ -1,6 +1,7 @@
 // The console: a header with navigation, language and live indicator; pages by URL hash.
 
 import "./style.css";
+import { ApiError } from "./api";
 import { append, h } from "./dom";
 import { LANGUAGES, choose, language, t } from "./i18n";
 import { live } from "./live";
@@ -169,5 +170,14 @@ live.subscribe(() => {
 });
 
 window.addEventListener("hashchange", render);
+// A request a page left in flight when the session ended (logged out in this tab, or expired
+// on the server) answers 401: not the page's error but a reason to sign in again. Signed out
+// already: nothing to do; signed in: ask who we are, and go to the sign-in page if no one.
+window.addEventListener("unhandledrejection", (event) => {
+  if (!(event.reason instanceof ApiError) || event.reason.status !== 401) return;
+  event.preventDefault();
+  if (!session.me) return;
+  void session.load().catch(() => null).then((who) => { if (!who) location.hash = "#/login"; });
+});
 // Who is signed in (a session cookie or this tab's key) is asked once, before the first page.
 void session.load().catch(() => null).then(render);
