@@ -176,6 +176,8 @@ def test_every_message_code_and_option_is_translated_in_the_console():
     english = json.loads((Path(__file__).parents[2] / "web/src/i18n/en.json").read_text("utf-8"))
     assert {f"trip.why.{code}" for code in MESSAGES} <= set(english)
     assert {f"trip.option.{option}" for option in OPTIONS} <= set(english)
+    for code, template in MESSAGES.items():  # the console words the same parameters
+        assert set(_params(english[f"trip.why.{code}"])) == set(_params(template)), code
 
 
 def _params(template: str) -> dict:

@@ -143,3 +143,15 @@ def test_a_refusal_names_the_crossing_by_key(index):
     assert name.key == "crossing.khorgos-nurzholy"
     assert name.render("ru") == "Нур Жолы – Хоргос" and name.render("zh") == "努尔饶力 – 霍尔果斯"
     assert "Nur Zholy – Khorgos" in caught.value.render("cli")
+
+
+def test_a_border_without_a_listed_crossing_is_told_by_country_name_not_code():
+    """The note names both countries (the console words the codes in its language)."""
+    from silkcharge.trips.explain import COUNTRIES, Message, render
+
+    graph = load_road_graph()
+    assert set(str(c) for c in graph.country) <= set(COUNTRIES)
+    note = Message("border_note", {"from_country": "KZ", "to_country": "KG", "lat": "42.800",
+                                   "lon": "74.600", "km": 12})
+    assert render(note).startswith("Kazakhstan → Kyrgyzstan near 42.800, 74.600 at km 12")
+    assert note.as_dict()["params"]["from_country"] == "KZ"

@@ -71,8 +71,8 @@ MESSAGES: dict[str, str] = {
                       "generic shape and are rough"),
     "seasonal_hazard": "seasonal: {name}: {note}",
     "seasonal_hazard_no_date": "seasonal: {name} (no date given: check before leaving): {note}",
-    "border_note": ("{countries} near {lat}, {lon} at km {km}: no listed crossing (unknown "
-                    "crossing or approximate border)"),
+    "border_note": ("{from_country} → {to_country} near {lat}, {lon} at km {km}: no listed "
+                    "crossing (unknown crossing or approximate border)"),
     "crossing_hours": "{crossing}: {hours}",
     "crossing_note": "{crossing}: {note}",
     "adapters_uncertain": ("adapters are active converters of uncertain compatibility: "
@@ -103,9 +103,19 @@ OPTIONS: dict[str, dict[str, str]] = {
 }
 
 
+COUNTRIES: dict[str, str] = {
+    "AF": "Afghanistan", "AM": "Armenia", "AZ": "Azerbaijan", "CN": "China", "GE": "Georgia",
+    "IR": "Iran", "KG": "Kyrgyzstan", "KZ": "Kazakhstan", "MN": "Mongolia", "PK": "Pakistan",
+    "RU": "Russia", "TJ": "Tajikistan", "TM": "Turkmenistan", "UZ": "Uzbekistan",
+}
+"""English names of the countries in the road graph (data/roads/highways.npz). Parameters
+named ``*_country`` carry the ISO 3166 code; the console names it in its own language."""
+
+
 def render(message: Message, surface: Surface = "api") -> str:
     """English text of a message, its options worded for the surface."""
-    params = {k: _fmt(v) for k, v in message.params.items()}
+    params = {k: COUNTRIES.get(v, v) if k.endswith("_country") else _fmt(v)
+              for k, v in message.params.items()}
     text = MESSAGES[message.code].format_map(params)
     if message.options:
         text += "; try " + " or ".join(render_option(o, surface) for o in message.options)

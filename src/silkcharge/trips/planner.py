@@ -1121,8 +1121,9 @@ def _notes(request: TripRequest, graph: _Graph, closed_on: date | None,
                 notes.append(Message(code, {"name": pass_name(hazard),
                                             "note": pass_notes(hazard)}))
         notes.extend(Message("border_note", {
-            "countries": "→".join(b.countries), "lat": f"{b.lat:.3f}", "lon": f"{b.lon:.3f}",
-            "km": b.km}) for b in route.unlisted_borders)
+            "from_country": b.countries[0], "to_country": b.countries[1],
+            "lat": f"{b.lat:.3f}", "lon": f"{b.lon:.3f}", "km": b.km})
+            for b in route.unlisted_borders)
     # what to know about each listed crossing passed: limited hours, permits, visas
     passed = {c.id: c for leg in legs for c in leg.crossings if c.name_text}
     for crossing in passed.values():

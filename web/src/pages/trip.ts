@@ -7,7 +7,7 @@ import { ApiError, api } from "../api";
 import { h } from "../dom";
 import L from "leaflet";
 import { GeoMap, cityNames, dotIcon, placeName, type Bounds } from "../geomap";
-import { money, number, t, time } from "../i18n";
+import { currentLocale, money, number, t, time } from "../i18n";
 import { loadRoadTexts, word } from "../roadTexts";
 import type { VehicleSummary } from "./vehicles";
 
@@ -51,12 +51,24 @@ async function loadWords(): Promise<void> {
   if (places) placeWords = new Map(places.features.map((c) => [c.properties.id, c.properties.name]));
 }
 
+/** A country's name in the console's language, from its ISO 3166 code (the code itself where
+ * the browser has no name for it). */
+function countryName(code: string): string {
+  try {
+    return new Intl.DisplayNames([currentLocale()], { type: "region" }).of(code) ?? code;
+  } catch {
+    return code;
+  }
+}
+
 /** A planner message in the console's language, with the options that would help. Road texts
  * among its parameters are worded with the texts `loadWords()` fetched, and so are places. */
 export function explain(message: Explained): string {
   const values: Record<string, string | number> = {};
   for (const [key, value] of Object.entries(message.params)) {
-    values[key] = PLACE_PARAMS.has(key) && typeof value === "string" ? placeWords.get(value) ?? value : word(value);
+    if (PLACE_PARAMS.has(key) && typeof value === "string") values[key] = placeWords.get(value) ?? value;
+    else if (key.endsWith("_country") && typeof value === "string") values[key] = countryName(value);
+    else values[key] = word(value);
   }
   let text = t(`trip.why.${message.code}`, values);
   if (message.options.length) {
