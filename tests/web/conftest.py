@@ -9,12 +9,15 @@ chromium (`make browser`) first. Without them these tests skip locally and fail 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
 import random
 import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,6 +31,7 @@ from silkcharge.data.seed import load_seed_network
 from silkcharge.services.seeding import seed_network
 from silkcharge.sim.charger import SimulatedCharger
 from silkcharge.sim.spec import StationSpec, load_fleet
+from silkcharge.store.db import create_engine_for, sessionmaker_for
 from tests.conftest import API_KEY, _sqlite_template
 from tests.e2e.server_process import free_port
 from tests.guards import HANG_GUARD
@@ -55,11 +59,41 @@ def _need(ready: bool, what: str) -> None:
 
 
 @pytest.fixture
-def database_url(tmp_path) -> Iterator[str]:
-    """SQLite only: the browser tests exercise the console, the store is tested elsewhere."""
+def database_url(request, tmp_path) -> Iterator[str]:
+    """SQLite only: the browser tests exercise the console, the store is tested elsewhere.
+    A test that asks for the `fleet` starts with the region's network already stored."""
     target = tmp_path / "silkcharge.sqlite3"
-    shutil.copyfile(_sqlite_template(), target)
+    template = _seeded_template()[0] if "fleet" in request.fixturenames else _sqlite_template()
+    shutil.copyfile(template, target)
     yield f"sqlite+aiosqlite:///{target}"
+
+
+_seeded: list[tuple[str, list[dict]]] = []
+
+
+def _seeded_template() -> tuple[str, list[dict]]:
+    """A migrated database holding the seeded network and `TOKENS`, made once per test process,
+    and the created stations (with their passwords). Seeding hashes a password per station,
+    which costs seconds of CPU: every browser test that copies this file saves them."""
+    if not _seeded:
+        folder = Path(tempfile.mkdtemp(prefix="silkcharge-seeded-"))
+        atexit.register(shutil.rmtree, folder, True)
+        path = folder / "seeded.sqlite3"
+        shutil.copyfile(_sqlite_template(), path)
+
+        async def seed() -> list[dict]:
+            engine = create_engine_for(f"sqlite+aiosqlite:///{path}")
+            try:
+                created = await seed_network(sessionmaker_for(engine), load_seed_network(), tokens=TOKENS)
+            finally:
+                await engine.dispose()
+            return [{**asdict(s), "firmware_version": "1.0.0"} for s in created]
+
+        # its own thread and event loop: a fixture may be set up while the test's loop runs
+        with ThreadPoolExecutor(1) as pool:
+            stations = pool.submit(asyncio.run, seed()).result()
+        _seeded.append((str(path), stations))
+    return _seeded[0]
 
 
 @pytest.fixture
@@ -91,11 +125,11 @@ async def serve_console(platform, port: int) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def fleet(platform, tmp_path) -> dict[str, StationSpec]:
-    """The region's seeded network in the store; the stations' specs (with passwords) by id."""
-    created = await seed_network(platform.sessions, load_seed_network(), tokens=TOKENS)
+def fleet(platform, tmp_path) -> dict[str, StationSpec]:
+    """The region's seeded network in the store (the test's database was copied from the seeded
+    template, see `database_url`); the stations' specs (with passwords) by id."""
     path = tmp_path / "fleet.json"
-    path.write_text(json.dumps([{**asdict(s), "firmware_version": "1.0.0"} for s in created]))
+    path.write_text(json.dumps(_seeded_template()[1]))
     return {spec.station_id: spec for spec in load_fleet(path)}
 
 
