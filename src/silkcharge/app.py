@@ -121,6 +121,7 @@ class Platform:
         self.writer.start()
         self.committer.start()
         await self.stations.reset_presence()
+        await self.billing.caps.install_shipped()  # before any price is read or checked
         self.billing.start()
         self.reservations.start()
         await self.search.start()

@@ -319,6 +319,7 @@ async def _demo_business(settings: Settings, station_ids: list[str], planned: li
     platform = build_platform(settings)
     platform.bus.start()
     platform.committer.start()
+    await platform.billing.caps.install_shipped()
     try:
         async with platform.sessions.begin() as session:
             await session.execute(update(Station).values(planned=False))

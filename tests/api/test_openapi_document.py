@@ -15,6 +15,7 @@ from silkcharge.api.app import create_api
 from tests.api.test_http_limits import serving
 from tests.conftest import API_KEY
 from tests.e2e.network import register_station
+from tests.guards import HANG_GUARD
 
 ERRORS = ["400", "401", "403", "404", "409", "413", "422", "429"]
 
@@ -109,7 +110,7 @@ async def test_no_operation_declares_a_body_the_api_never_sends(document):
 async def test_the_event_stream_is_declared_and_sent_as_one(platform, document):
     declared = document["paths"]["/api/v1/events"]["get"]["responses"]["200"]["content"]
     assert list(declared) == ["text/event-stream"]
-    async with serving(platform) as port, httpx.AsyncClient() as client:
+    async with serving(platform) as port, httpx.AsyncClient(timeout=HANG_GUARD) as client:
         async with client.stream("GET", f"http://127.0.0.1:{port}/api/v1/events",
                                  headers={"X-API-Key": API_KEY}) as answer:
             assert answer.headers["content-type"].startswith("text/event-stream")

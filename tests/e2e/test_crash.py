@@ -14,6 +14,7 @@ from tests.conftest import API_KEY
 from tests.e2e.network import add_token, register_station
 from tests.e2e.peers import connected_peer
 from tests.e2e.server_process import ServerProcess
+from tests.guards import HANG_GUARD
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +32,7 @@ def energy_16(wh: int) -> list[dict]:
 
 
 async def test_kill_9_after_replies_loses_no_acknowledged_transaction_data(server):
-    async with httpx.AsyncClient(base_url=server.api_url, headers={"X-API-Key": API_KEY}) as api:
+    async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=server.api_url, headers={"X-API-Key": API_KEY}) as api:
         await register_station(api, "CRASH-16")
         await add_token(api, "DRIVER-9")
         started_at = to_ocpp(utcnow())
@@ -63,7 +64,7 @@ async def test_kill_9_after_replies_loses_no_acknowledged_transaction_data(serve
 
 
 async def test_kill_9_mid_201_transaction_then_replayed_events_are_not_duplicated(server):
-    async with httpx.AsyncClient(base_url=server.api_url, headers={"X-API-Key": API_KEY}) as api:
+    async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=server.api_url, headers={"X-API-Key": API_KEY}) as api:
         await register_station(api, "CRASH-201")
         events = [
             call201.TransactionEvent(

@@ -13,6 +13,7 @@ import pytest
 
 from silkcharge.domain.clock import to_ocpp
 from tests.conftest import API_KEY
+from tests.guards import HANG_GUARD
 from tests.scale.conftest import sync_db
 from tests.scale.nodes import Node
 from tests.scale.services import PrivatePostgres
@@ -87,7 +88,7 @@ async def test_kill_9_of_a_gateway_mid_sessions_loses_and_doubles_nothing(pg_url
     await asyncio.wait_for(sessions, 180)
     assert sum(s.tally.disconnects for s in stations) >= len(stations), "each station lost node B"
     check_nothing_lost_or_doubled(pg_url, stations)
-    async with httpx.AsyncClient(base_url=a.api_url, headers={"X-API-Key": API_KEY}) as api:
+    async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=a.api_url, headers={"X-API-Key": API_KEY}) as api:
         reply = await command(api, stations[0].id, "clear_cache")
         assert reply.status_code == 200, "the station is reachable again through node A"
 
@@ -139,7 +140,7 @@ async def test_redis_outage_fails_commands_clearly_while_charging_goes_on_and_ro
     station = Station("RD-1", [b.ocpp_url])
     await station.connect()
     await station.boot()
-    async with httpx.AsyncClient(base_url=a.api_url, headers={"X-API-Key": API_KEY}) as api:
+    async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=a.api_url, headers={"X-API-Key": API_KEY}) as api:
         async def routed():
             reply = await command(api, "RD-1", "clear_cache")
             return reply if reply.status_code == 200 else None
@@ -190,7 +191,7 @@ async def test_a_station_reconnecting_while_its_old_socket_closes_ends_with_one_
             asyncio.create_task(old.close())
         old = fresh
     await old.deliver("Heartbeat", {})
-    async with httpx.AsyncClient(base_url=a.api_url, headers={"X-API-Key": API_KEY}) as api:
+    async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=a.api_url, headers={"X-API-Key": API_KEY}) as api:
         async def routed():
             reply = await command(api, "RC-1", "clear_cache")
             return reply if reply.status_code == 200 else None

@@ -53,7 +53,7 @@ async def test_command_from_the_api_node_reaches_a_station_on_another_gateway_an
     station = Station("MN-1", [b.ocpp_url])
     await station.connect()
     await station.boot()
-    async with httpx.AsyncClient(base_url=a.api_url, headers={"X-API-Key": API_KEY}) as api:
+    async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=a.api_url, headers={"X-API-Key": API_KEY}) as api:
         async def routed():
             reply = await command(api, "MN-1", "clear_cache")
             return reply if reply.status_code == 200 else None
@@ -100,7 +100,7 @@ async def test_a_station_that_moves_to_another_gateway_takes_its_commands_with_i
     station = Station("MN-MOVE", [b.ocpp_url, a.ocpp_url])
     await station.connect()
     await station.boot()
-    async with httpx.AsyncClient(base_url=a.api_url, headers={"X-API-Key": API_KEY}) as api:
+    async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=a.api_url, headers={"X-API-Key": API_KEY}) as api:
         async def routed_via(node: bytes):
             async def check():
                 holder = redis.Redis.from_url(private_redis.url).hget("silkcharge:route", "MN-MOVE")
@@ -135,7 +135,7 @@ async def test_two_gateway_processes_share_one_port_and_both_carry_commands(pg_u
 
     holders = await wait_for(all_routed)
     assert {h.decode() for h in holders} == {"node-r", "node-r/gw1"}, "the kernel spreads sockets over both"
-    async with httpx.AsyncClient(base_url=a.api_url, headers={"X-API-Key": API_KEY}) as api:
+    async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=a.api_url, headers={"X-API-Key": API_KEY}) as api:
         replies = await asyncio.gather(*(command(api, s.id, "clear_cache") for s in stations))
     assert [r.status_code for r in replies] == [200] * len(stations)
     for s in stations:

@@ -31,6 +31,7 @@ from silkcharge.store.tenancy import tenant_scope
 from tests.api.test_http_limits import serving
 from tests.conftest import API_KEY
 from tests.e2e.network import register_station
+from tests.guards import HANG_GUARD
 
 BOOT = Principal("key", None, "test bootstrap", Role.PLATFORM_ADMIN, None)
 
@@ -254,7 +255,7 @@ async def test_personal_data_in_clear_needs_the_permission(platform, people):
 async def test_the_live_event_stream_shows_only_the_callers_tenants_stations(platform, people):
     await _beta_station(platform, people[Role.PLATFORM_ADMIN])
     seen = []
-    async with serving(platform) as port, httpx.AsyncClient() as client:
+    async with serving(platform) as port, httpx.AsyncClient(timeout=HANG_GUARD) as client:
         async with client.stream("GET", f"http://127.0.0.1:{port}/api/v1/events",
                                  headers={"X-API-Key": people[Role.VIEWER]}) as answer:
             chunks = answer.aiter_lines()

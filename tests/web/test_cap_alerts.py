@@ -7,6 +7,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.conftest import API_KEY
+from tests.guards import HANG_GUARD
 from tests.web.conftest import screenshot
 from tests.web.test_languages import LANGUAGES, RAW_KEY, strings
 
@@ -21,7 +22,7 @@ LOCALES = {"en": "en-GB", "ru": "ru-RU", "kk": "kk-KZ", "uz": "uz-UZ", "ky": "ky
 async def suspended(fleet, console_url) -> list[dict]:
     """A network-wide tariff of the seeded Kazakh operator that breaks the Almaty cap: published,
     and suspended at each of its Almaty sites."""
-    async with httpx.AsyncClient(base_url=console_url, headers={"X-API-Key": API_KEY}) as api:
+    async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=console_url, headers={"X-API-Key": API_KEY}) as api:
         published = await api.post("/api/v1/tariffs", json={"code": "KZ-DEAR", "operator": "KZ-SLK",
                                                              "tariff": DEAR})
         assert published.status_code == 201, published.text

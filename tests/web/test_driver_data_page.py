@@ -20,6 +20,7 @@ from silkcharge.domain.clock import to_ocpp
 from silkcharge.store.schema import Driver, Transaction
 from tests.conftest import API_KEY
 from tests.e2e.peers import connected_peer, eventually
+from tests.guards import HANG_GUARD
 from tests.web.conftest import PHONE_WIDTH, page_width, screenshot
 from tests.web.test_driver_pages import GBT_STATION, publish_tariff
 
@@ -41,7 +42,7 @@ async def charged_session(platform, fleet) -> int:
 
 
 async def priced(console_url: str, transaction_id: int) -> dict:
-    async with httpx.AsyncClient(base_url=console_url, headers={"X-API-Key": API_KEY}) as api:
+    async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=console_url, headers={"X-API-Key": API_KEY}) as api:
         async def ready():
             response = await api.get(f"/api/v1/transactions/{transaction_id}/cdr")
             return response.json() if response.status_code == 200 else None

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from silkcharge.store.schema import Reservation
 from tests.conftest import API_KEY
 from tests.e2e.peers import connected_peer, eventually
+from tests.guards import HANG_GUARD
 from tests.web.conftest import PHONE_WIDTH, page_width, screenshot
 from tests.web.helpers import pick
 
@@ -31,7 +32,7 @@ SESSION_FEE = {"type": "FLAT", "price": "200", "vat": 16, "step_size": 1}
 
 
 async def publish_tariff(console_url: str, tariff: dict = TARIFF) -> None:
-    async with httpx.AsyncClient(base_url=console_url, headers={"X-API-Key": API_KEY}) as api:
+    async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=console_url, headers={"X-API-Key": API_KEY}) as api:
         made = await api.post("/api/v1/tariffs", json={"code": "KZ-SLK-STD", "operator": "KZ-SLK",
                                                        "tariff": tariff})
     assert made.status_code == 201, made.text
@@ -184,7 +185,7 @@ async def test_the_dashboard_shows_revenue_by_currency_and_uptime_today(
     await charger.stop_charging(1)
 
     async def billed():
-        async with httpx.AsyncClient(base_url=console_url, headers={"X-API-Key": API_KEY}) as api:
+        async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=console_url, headers={"X-API-Key": API_KEY}) as api:
             sessions = (await api.get("/api/v1/transactions")).json()
             if not sessions or sessions[0]["state"] == "Active":
                 return None

@@ -15,6 +15,7 @@ from playwright.async_api import expect
 
 from tests.api.mailbox import RESET_LINK, Mailbox, running_mailbox
 from tests.e2e.server_process import free_port
+from tests.guards import HANG_GUARD
 from tests.web.conftest import screenshot, serve_console
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -60,7 +61,7 @@ async def log_in(page, password: str) -> None:
 
 
 async def api_login(console_url: str, password: str) -> int:
-    async with httpx.AsyncClient(base_url=console_url) as api:
+    async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=console_url) as api:
         answer = await api.post("/api/v1/driver/login", json={"email": DRIVER[0], "password": password})
     return answer.status_code
 
@@ -149,7 +150,7 @@ async def test_too_many_attempts_say_which_limit_and_when_to_try_again(
     open_console, console_url, platform
 ):
     await platform.drivers.ensure(*DRIVER, "uz", [])
-    async with httpx.AsyncClient(base_url=console_url) as api:
+    async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=console_url) as api:
         for _ in range(5):
             wrong = await api.post("/api/v1/driver/login", json={"email": DRIVER[0], "password": "guess"})
             assert wrong.status_code == 401

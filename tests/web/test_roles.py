@@ -17,6 +17,7 @@ from silkcharge.services.access import Principal
 from silkcharge.store.schema import Operator, Site
 from tests.conftest import API_KEY
 from tests.e2e.test_caps import CAP, energy, tariff
+from tests.guards import HANG_GUARD
 from tests.web.conftest import TOKENS, screenshot
 from tests.web.helpers import pick
 
@@ -78,7 +79,7 @@ async def _second_tenant_in_almaty(platform, console_url: str) -> str:
                                       .where(Site.city == "Almaty").order_by(Operator.code).limit(1))
     await platform.access.create_tenant("beta", "Beta networks")
     _, admin = await platform.access.create_key(BOOT, "platform", Role.PLATFORM_ADMIN, None, None)
-    async with httpx.AsyncClient(base_url=console_url) as client:
+    async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=console_url) as client:
         dear = await client.post("/api/v1/tariffs", headers={"X-API-Key": API_KEY}, json={
             "code": "WEB-DEAR", "operator": seeded, "tariff": tariff(energy("95"))})
         assert dear.status_code == 201, dear.text
@@ -199,5 +200,5 @@ async def test_a_person_with_a_second_factor_is_asked_for_the_code_and_logging_o
     await expect(page.locator("#login-person h1")).to_be_visible()
     assert await page.locator("#operator-name").count() == 0
     assert not [c for c in await page.context.cookies() if c["name"] == "silkcharge_operator"]
-    async with httpx.AsyncClient(base_url=console_url, cookies={"silkcharge_operator": token}) as client:
+    async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=console_url, cookies={"silkcharge_operator": token}) as client:
         assert (await client.get("/api/v1/access/me")).status_code == 401  # ended on the server too

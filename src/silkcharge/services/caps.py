@@ -153,8 +153,14 @@ class CapService:
     # -- the caps in force ----------------------------------------------------------------------
 
     async def current(self, session: AsyncSession) -> tuple[BoundCap, ...]:
-        """The caps in force (not withdrawn) with their areas, reloaded when the store's changed."""
-        await self._install_shipped()
+        """The caps in force (not withdrawn) with their areas, reloaded when the store's changed.
+
+        Reads with the caller's session only: the shipped caps are installed before (by
+        `install_shipped`, at the platform's start). Installing here would open a second
+        session inside the caller's, which on SQLite's single connection waits for itself."""
+        if not self._installed:
+            raise RuntimeError("the shipped price caps are not installed yet: "
+                               "CapService.install_shipped() runs when the platform starts")
         version = tuple((await session.execute(select(
             select(func.max(PriceCapRecord.updated_at)).scalar_subquery(),
             select(func.count(PriceCapRecord.id)).scalar_subquery(),
@@ -183,8 +189,9 @@ class CapService:
         return [c.rule for c in self._caps
                 if c.binds(lat, lon) and (currency is None or c.rule.currency == currency)]
 
-    async def _install_shipped(self) -> None:
-        """Install the packaged areas and caps whose codes the store does not know yet, once."""
+    async def install_shipped(self) -> None:
+        """Install the packaged areas and caps whose codes the store does not know yet, once
+        per process, in a session of its own (before anything reads the caps)."""
         if self._installed:
             return
         async with self._install_lock:
