@@ -58,10 +58,11 @@ from silkcharge.services.stations import StationService
 from silkcharge.services.tariff_info import TariffInfoService
 from silkcharge.services.transaction_status import TransactionStatusChecks
 from silkcharge.services.transactions import TransactionService
-from silkcharge.services.writer import BatchWriter
+from silkcharge.services.writer import BatchWriter, WriterPerDatabase
 from silkcharge.settings import Settings
 from silkcharge.store.db import create_engine_for, sessionmaker_for
 from silkcharge.store.group_commit import GroupCommitter
+from silkcharge.store.residency import CommitterPerDatabase, Residency
 from silkcharge.store.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -111,8 +112,12 @@ class Platform:
     """Tenants, operator accounts and API keys (services/access.py)."""
     audit: AuditTrail | None = None
     """Every operator action (services/audit.py, recorded by api/audit.py)."""
+    residency: Residency | None = None
+    """The databases of tenants that live in their own (store/residency.py); None: one database."""
 
     async def start(self) -> None:
+        if self.residency is not None:
+            await self.residency.attach()
         if self.pseudonym_key is not None:
             await self.pseudonym_key.start()
         await self.workers.start()
@@ -161,6 +166,8 @@ class Platform:
         await self.router.stop()
         await self.bus.stop()
         await self.workers.stop()
+        if self.residency is not None:
+            await self.residency.dispose()
         await self.engine.dispose()
 
 
@@ -181,15 +188,26 @@ def bus_and_router(settings: Settings) -> tuple[EventBus, LocalRouter]:
 
 def build_platform(settings: Settings) -> Platform:
     engine = create_engine_for(settings.database_url, settings.database_pool_size)
-    sessions = sessionmaker_for(engine)
+    residency = None
+    if settings.tenant_databases:
+        residency = Residency(
+            engine, settings.tenant_databases, lambda url: create_engine_for(url, settings.database_pool_size)
+        )
+    sessions = residency.sessionmaker() if residency is not None else sessionmaker_for(engine)
     bus, router = bus_and_router(settings)
-    writer = BatchWriter(
-        sessions, settings.message_log_flush_seconds, keep=timedelta(days=settings.message_log_days)
-    )
-    committer = GroupCommitter(
-        sessions, max_batch=settings.write_batch_max,
-        lanes=1 if settings.is_sqlite else max(1, settings.database_pool_size // 4),
-    )
+
+    def make_writer() -> BatchWriter:
+        return BatchWriter(sessions, settings.message_log_flush_seconds, keep=timedelta(days=settings.message_log_days))
+
+    def make_committer() -> GroupCommitter:
+        return GroupCommitter(
+            sessions, max_batch=settings.write_batch_max,
+            lanes=1 if settings.is_sqlite else max(1, settings.database_pool_size // 4),
+        )
+
+    # With residency, one writer and one committer per database, so no batch mixes databases.
+    writer = make_writer() if residency is None else WriterPerDatabase(residency, make_writer)
+    committer = make_committer() if residency is None else CommitterPerDatabase(residency, make_committer)
     plausibility = Plausibility(sessions, Limits(settings.plausibility_limits))
     stations = StationService(sessions, bus, writer, settings, committer, plausibility)
     ledger = ReservationLedger(sessions, plausibility)
@@ -271,7 +289,7 @@ def build_platform(settings: Settings) -> Platform:
         pseudonym_key=pseudonym_key, driver_data=DriverData(sessions), retention=RetentionSweep(
             sessions, retention_of(settings), every=settings.retention_sweep_every),
         station_tariffs=station_tariffs, payments=payments,
-        access=AccessService(sessions, settings.api_key), audit=AuditTrail(sessions),
+        access=AccessService(sessions, settings.api_key), audit=AuditTrail(sessions), residency=residency,
     )
 
 

@@ -113,12 +113,15 @@ def until_signal(coro, settings: Settings | None = None) -> None:
 
 @app.command()
 def migrate() -> None:
-    """Create or upgrade the database schema."""
+    """Create or upgrade the database schema: the platform's, and each tenant database (data residency)."""
     from silkcharge.store.db import migrate as run_migrations
+    from silkcharge.store.residency import database_key
 
     settings = Settings()
-    run_migrations(settings.database_url)
-    console.print(f"database at [bold]{settings.database_url}[/] is up to date")
+    # Data residency: every tenant's own database has the same schema (docs/operations.md).
+    for url in settings.all_database_urls():
+        run_migrations(url)
+        console.print(f"database at [bold]{database_key(url)}[/] is up to date")
 
 
 @app.command("create-key")

@@ -34,6 +34,7 @@ from silkcharge.services.stations import Admission, AdmissionVerdict, StationSer
 from silkcharge.services.writer import BatchWriter
 from silkcharge.settings import Settings
 from silkcharge.store.group_commit import is_unavailable
+from silkcharge.store.residency import enter_database
 
 log = logging.getLogger(__name__)
 
@@ -329,13 +330,17 @@ class Gateway:
 
     async def _serve_station(self, websocket: ServerConnection) -> None:
         station_id, verdict = self._verdicts.pop(websocket)
+        if verdict.database is not None:
+            # Data residency: this task (the connection's) and all it starts work in the
+            # station's database (store/residency.py).
+            enter_database(verdict.database)
         version = SUBPROTOCOLS[websocket.subprotocol or ""]
         connection = StationConnection(
             station_id,
             websocket,
             self._adapters[version],
             self._stations,
-            self._writer,
+            self._writer.for_database(verdict.database),
             max_message_bytes=self._settings.max_message_bytes,
             reject_boot=verdict.reject_boot,
         )

@@ -46,6 +46,7 @@ from silkcharge.domain.pricing import (
 from silkcharge.domain.tariffs import InvalidTariff, NoApplicableTariff, Tariff, select_tariff
 from silkcharge.services.caps import TARIFF_SUSPENDED, CapService
 from silkcharge.services.plausibility import Plausibility
+from silkcharge.store.residency import database_scope, each_database, station_database
 from silkcharge.store.schema import (
     CdrReview,
     ChargeDetailRecord,
@@ -218,7 +219,9 @@ class BillingService:
             while True:
                 event = await events.get()
                 if isinstance(event, TransactionEnded):
-                    await self._price_safely(event.transaction_id)
+                    # Data residency: the session is in its station's database.
+                    with database_scope(await station_database(self._sessions, event.station_id)):
+                        await self._price_safely(event.transaction_id)
 
     async def _sweep_every_minute(self) -> None:
         while True:
@@ -240,7 +243,10 @@ class BillingService:
     async def sweep(self) -> None:
         """Close abandoned sessions, then price every ended session that has no CDR yet. Each
         session is its own: one that fails (a stored value that cannot be priced) is logged,
-        flagged and skipped, and the others go on."""
+        flagged and skipped, and the others go on. With data residency, in every database."""
+        await each_database(self._sessions, self._sweep_here)
+
+    async def _sweep_here(self) -> None:
         await self.close_abandoned()
         await self.price_no_shows()
         async with self._sessions() as session:
