@@ -46,7 +46,7 @@ from silkcharge.services.plausibility import Plausibility
 from silkcharge.services.pseudonym_key import PseudonymKey
 from silkcharge.services.reservations import ReservationLedger, ReservationService
 from silkcharge.services.retention import Retention, RetentionSweep
-from silkcharge.services.search import SearchService
+from silkcharge.services.search import SearchPerDatabase, SearchService
 from silkcharge.services.security_events import SecurityEvents
 from silkcharge.services.smart import SmartChargingService
 from silkcharge.services.station_configuration import StationConfiguration
@@ -62,7 +62,7 @@ from silkcharge.services.writer import BatchWriter, WriterPerDatabase
 from silkcharge.settings import Settings
 from silkcharge.store.db import create_engine_for, sessionmaker_for
 from silkcharge.store.group_commit import GroupCommitter
-from silkcharge.store.residency import CommitterPerDatabase, Residency
+from silkcharge.store.residency import CommitterPerDatabase, Residency, enter_database
 from silkcharge.store.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -171,10 +171,12 @@ class Platform:
         await self.engine.dispose()
 
 
-def bus_and_router(settings: Settings) -> tuple[EventBus, LocalRouter]:
-    """In one process, the in-memory bus; with Redis, the bus and router shared by every node."""
+def bus_and_router(settings: Settings, residency: Residency | None = None) -> tuple[EventBus, LocalRouter]:
+    """In one process, the in-memory bus; with Redis, the bus and router shared by every node.
+    With data residency, an event carries the database it happened in to its subscribers."""
+    where = {} if residency is None else {"origin": residency.current, "enter": enter_database}
     if not settings.redis_url:
-        return EventBus(), LocalRouter()
+        return EventBus(**where), LocalRouter()
     from redis.asyncio import Redis
 
     from silkcharge.bus.redis import RedisEventBus, RedisRouter
@@ -183,7 +185,7 @@ def bus_and_router(settings: Settings) -> tuple[EventBus, LocalRouter]:
         settings.redis_url, socket_connect_timeout=2, socket_timeout=30, health_check_interval=15
     )
     node = settings.node_id or default_node_name()
-    return RedisEventBus(redis, node), RedisRouter(redis, node, serves_stations=settings.role != "api")
+    return RedisEventBus(redis, node, **where), RedisRouter(redis, node, serves_stations=settings.role != "api")
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -194,7 +196,7 @@ def build_platform(settings: Settings) -> Platform:
             engine, settings.tenant_databases, lambda url: create_engine_for(url, settings.database_pool_size)
         )
     sessions = residency.sessionmaker() if residency is not None else sessionmaker_for(engine)
-    bus, router = bus_and_router(settings)
+    bus, router = bus_and_router(settings, residency)
 
     def make_writer() -> BatchWriter:
         return BatchWriter(sessions, settings.message_log_flush_seconds, keep=timedelta(days=settings.message_log_days))
@@ -235,8 +237,13 @@ def build_platform(settings: Settings) -> Platform:
         sessions, bus, stale_after=timedelta(hours=settings.stale_session_hours), plausibility=plausibility
     )
     gateway = Gateway(settings, stations, adapters, router, writer, security_events)
-    workers = Workers(settings.database_url, settings.heavy_work_threads, settings.heavy_work_queue)
-    search = SearchService(sessions, bus, billing, workers, refresh_seconds=settings.search_refresh_seconds)
+    workers = Workers(settings.database_url, settings.heavy_work_threads, settings.heavy_work_queue, residency)
+
+    def make_search() -> SearchService:
+        return SearchService(sessions, bus, billing, workers, refresh_seconds=settings.search_refresh_seconds)
+
+    # Drivers see every operator's stations: with residency, a live network per database.
+    search = make_search() if residency is None else SearchPerDatabase(residency, make_search)
     key = settings.pseudonym_key
     pseudonym_key = PseudonymKey(sessions, key.get_secret_value() if key is not None else None)
     drivers = DriverService(sessions, timedelta(hours=settings.driver_session_hours), pseudonyms=pseudonym_key,

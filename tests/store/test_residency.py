@@ -159,6 +159,10 @@ async def test_a_resident_tenants_key_reads_its_database_and_another_tenants_key
     assert (await resident.uz.get(f"/api/v1/stations/{KZ_STATION}")).status_code == 404
     assert (await resident.uz.get(f"/api/v1/transactions/{tx_id}")).status_code == 404
     assert (await resident.kz.get(f"/api/v1/stations/{UZ_STATION}")).status_code == 404
+    # Station ids are one namespace (a station names itself at the handshake), across databases too.
+    taken = await resident.uz.post("/api/v1/stations", json={"id": KZ_STATION, "site": "ALA-TEST",
+                                                             "password": "s3cret-password-16"})
+    assert taken.status_code == 409, taken.text
     # A change through the resident tenant's key is written in its database.
     changed = await resident.kz.patch(f"/api/v1/stations/{KZ_STATION}", json={"registration_status": "Pending"})
     assert changed.status_code == 200, changed.text
@@ -191,7 +195,7 @@ async def test_driver_search_finds_the_stations_of_every_database(resident):
     found = await resident.driver.get(
         "/api/v1/search/stations", params={"lat": 43.21, "lon": 76.63, "radius_km": 10})
     assert found.status_code == 200, found.text
-    stations = {station["id"] for site in found.json()["sites"] for station in site["stations"]}
+    stations = {station["id"] for site in found.json()["results"] for station in site["stations"]}
     assert stations == {KZ_STATION, UZ_STATION}
 
 

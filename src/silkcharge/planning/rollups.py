@@ -63,6 +63,7 @@ from silkcharge.planning.analytics import (
     utc,
 )
 from silkcharge.planning.store import earlier, load_activity, load_stations, load_status_reports
+from silkcharge.store.residency import database_scope
 from silkcharge.store.schema import (
     AnalyticsDay,
     AnalyticsStationDay,
@@ -316,8 +317,16 @@ class RollupJob:
 
     async def run_once(self, now: datetime | None = None) -> list[date]:
         """Fold in what changed since the last run, then roll up every finished day not rolled
-        up yet, one day per worker job (so other work gets a worker between days)."""
+        up yet, one day per worker job (so other work gets a worker between days). With data
+        residency, in each database (its tenants' stations and days are there)."""
         now = now or utcnow()
+        rolled: list[date] = []
+        for database in self._workers.databases:
+            with database_scope(database):
+                rolled += await self._run_here(now)
+        return rolled
+
+    async def _run_here(self, now: datetime) -> list[date]:
         await self._workers.run(partial(recheck, now=now, **self._options), refuse_when_busy=False)
         rolled = []
         while True:

@@ -65,6 +65,7 @@ from silkcharge.domain.geo import EARTH_RADIUS_KM
 from silkcharge.domain.pricing import PricingError, estimate
 from silkcharge.domain.tariffs import NoApplicableTariff, Tariff, select_tariff
 from silkcharge.services.billing import BillingService, TariffRefused
+from silkcharge.store.residency import Residency, database_scope
 from silkcharge.store.schema import (
     Connector,
     IdToken,
@@ -958,3 +959,44 @@ async def _driver(session: AsyncSession, token: str | None) -> Driver:
     if row is None or row.status != "Accepted":
         return Driver()
     return Driver(row.group_id, row.category or "regular")
+
+
+class SearchPerDatabase:
+    """Data residency (store/residency.py): drivers see every operator's stations, wherever
+    they live. Each database has its own live network (a SearchService, loaded and refreshed
+    in that database's scope); a search asks each and merges the sites by distance. Station
+    ids are one namespace across databases, so each network takes the events of its own."""
+
+    def __init__(self, residency: Residency, make: Callable[[], SearchService]) -> None:
+        self._each = {key: make() for key in residency.keys}
+
+    @property
+    def network(self) -> LiveNetwork:
+        """The platform database's network."""
+        return self._each[None].network
+
+    @property
+    def full_loads(self) -> int:
+        return sum(search.full_loads for search in self._each.values())
+
+    async def start(self) -> None:
+        for key, search in self._each.items():
+            with database_scope(key):  # its tasks, and the worker jobs they ask for, keep this scope
+                await search.start()
+
+    async def stop(self) -> None:
+        for search in self._each.values():
+            await search.stop()
+
+    async def refresh(self) -> None:
+        for key, search in self._each.items():
+            with database_scope(key):
+                await search.refresh()
+
+    async def search(self, query: SearchQuery) -> list[SiteResult]:
+        found: list[SiteResult] = []
+        for key, search in self._each.items():
+            with database_scope(key):
+                found += await search.search(query)
+        found.sort(key=lambda result: result.distance_km)  # each database's are in this order already
+        return found[: query.limit]

@@ -612,13 +612,13 @@ class StationService:
         if not silent:
             return []
         for database, stations in by_database(self._sessions, silent).items():
-            with database_scope(database):
+            with database_scope(database):  # data residency: each in its own database
                 async with self._sessions.begin() as session:
                     await session.execute(update(Station).where(Station.id.in_(stations)).values(online=False))
-        for station_id in silent:
-            self._silent.add(station_id)
-            quiet = int((now - self._last_seen[station_id]).total_seconds())
-            self._bus.publish(StationWentOffline(station_id, now, quiet))
+                for station_id in stations:
+                    self._silent.add(station_id)
+                    quiet = int((now - self._last_seen[station_id]).total_seconds())
+                    self._bus.publish(StationWentOffline(station_id, now, quiet))
         return silent
 
     def is_silent(self, station_id: str) -> bool:
@@ -641,13 +641,10 @@ class StationService:
         interval plus grace (their node died, or lost them without a close) go offline."""
         now = utcnow()
         cutoff = now - timedelta(seconds=self._settings.heartbeat_interval + self._settings.offline_grace)
-        stale = [station_id for found in await each_database(self._sessions, lambda: self._mark_stale(cutoff))
-                 for station_id in found]
-        for station_id in stale:
-            self._bus.publish(StationWentOffline(station_id, now, int(self._settings.heartbeat_interval)))
-        return stale
+        found = await each_database(self._sessions, lambda: self._mark_stale(now, cutoff))
+        return [station_id for stale in found for station_id in stale]
 
-    async def _mark_stale(self, cutoff: datetime) -> list[str]:
+    async def _mark_stale(self, now: datetime, cutoff: datetime) -> list[str]:
         async with self._sessions.begin() as session:
             stale = list(await session.scalars(
                 select(Station.id).where(Station.online.is_(True), Station.last_seen_at < cutoff)
@@ -658,6 +655,8 @@ class StationService:
                     .where(Station.id.in_(stale), Station.last_seen_at < cutoff)
                     .values(online=False)
                 )
+        for station_id in stale:
+            self._bus.publish(StationWentOffline(station_id, now, int(self._settings.heartbeat_interval)))
         return stale
 
     # -- boot -------------------------------------------------------------------------------

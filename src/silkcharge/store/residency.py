@@ -41,8 +41,12 @@ T = TypeVar("T")
 _database: ContextVar[str | None] = ContextVar("silkcharge_database", default=None)
 
 PLATFORM_TABLES = frozenset({
+    # who may do what, and what they did
     "tenants", "operator_accounts", "operator_sessions", "api_keys", "audit_entries",
+    # drivers are the platform's (they charge on every operator's network)
     "drivers", "driver_sessions", "driver_password_resets", "auth_attempts", "platform_secrets",
+    # what holds for every tenant alike: regulated price caps, the stations' CA, hardware profiles
+    "jurisdictions", "price_caps", "certificate_authority", "station_profiles",
 })
 """The platform's own tables: always in the platform database (docs/security.md, "Data
 residency")."""
@@ -79,6 +83,7 @@ class Residency:
 
     def __init__(self, platform: AsyncEngine, urls: dict[str, str], make_engine: Callable[[str], AsyncEngine]):
         self.platform = platform
+        self._urls = dict(urls)
         self.codes: dict[str, str] = {code: database_key(url) for code, url in urls.items()}
         """tenant code -> its database's key"""
         self.engines: dict[str, AsyncEngine] = {}
@@ -92,6 +97,13 @@ class Residency:
         """tenant id -> its database's key, for the tenants attached so far"""
         self.stations: dict[str, str | None] = {}
         """station id -> where it was found (None: the platform database)"""
+
+    def sibling(self, platform: AsyncEngine, make_engine: Callable[[str], AsyncEngine]) -> Residency:
+        """The same databases through other engines (a worker thread's, on its own event loop),
+        sharing what is known of tenants' and stations' homes."""
+        twin = Residency(platform, self._urls, make_engine)
+        twin.homes, twin.stations = self.homes, self.stations
+        return twin
 
     @property
     def keys(self) -> list[str | None]:
@@ -161,6 +173,19 @@ class Residency:
                 await connection.execute(update(table).where(table.c.id == tenant_id).values(name=name))
         self.homes[tenant_id] = key
         log.info("tenant %s lives in %s", code, key)
+
+    async def holds_station(self, station_id: str) -> bool:
+        """Whether any database holds `station_id`: station ids are one namespace (a station
+        names itself at the handshake), which no single database's key can guard."""
+        from silkcharge.store.schema import Station
+
+        table = Station.__table__
+        for key in self.keys:
+            engine = self.platform if key is None else self.engines[key]
+            async with engine.connect() as connection:
+                if await connection.scalar(select(table.c.id).where(table.c.id == station_id)) is not None:
+                    return True
+        return False
 
     async def locate_station(self, station_id: str) -> str | None:
         """The database holding `station_id` (None: the platform's, or nowhere)."""
