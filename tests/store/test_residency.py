@@ -5,6 +5,7 @@ where each row landed."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -20,11 +21,18 @@ from ocpp.v16 import call
 
 from silkcharge.api.app import create_api
 from silkcharge.app import Platform, build_platform
+from silkcharge.bus.local import EventBus
 from silkcharge.domain.clock import to_ocpp, utcnow
+from silkcharge.domain.events import StationConnected
 from silkcharge.domain.roles import Role
 from silkcharge.services.access import Principal
 from silkcharge.settings import Settings
-from silkcharge.store.residency import database_key
+from silkcharge.store.residency import (
+    current_database,
+    database_key,
+    database_scope,
+    enter_database,
+)
 from tests.conftest import API_KEY, PG_ADMIN, _pg_available, _pg_url, fresh_pg_database
 from tests.e2e.network import add_token, register_station
 from tests.e2e.peers import connected_peer, eventually
@@ -49,9 +57,9 @@ def rows(url: str, sql: str, *params) -> list[tuple]:
 
 class Resident:
     def __init__(self, platform: Platform, platform_url: str, kz_url: str, kz_id: int,
-                 kz: httpx.AsyncClient, uz: httpx.AsyncClient, driver: httpx.AsyncClient) -> None:
+                 kz: httpx.AsyncClient, uz: httpx.AsyncClient, driver: httpx.AsyncClient, kz_key: str) -> None:
         self.platform, self.platform_url, self.kz_url, self.kz_id = platform, platform_url, kz_url, kz_id
-        self.kz, self.uz, self.driver = kz, uz, driver
+        self.kz, self.uz, self.driver, self.kz_key = kz, uz, driver, kz_key
 
     @property
     def ocpp_url(self) -> str:
@@ -88,7 +96,7 @@ async def resident() -> AsyncIterator[Resident]:
                 kz, uz, driver = clients
                 await register_station(kz, KZ_STATION)
                 await register_station(uz, UZ_STATION)
-                yield Resident(platform, platform_url, kz_url, kz_tenant.id, kz, uz, driver)
+                yield Resident(platform, platform_url, kz_url, kz_tenant.id, kz, uz, driver, kz_key)
         finally:
             await platform.stop()
 
@@ -197,6 +205,42 @@ async def test_driver_search_finds_the_stations_of_every_database(resident):
     assert found.status_code == 200, found.text
     stations = {station["id"] for site in found.json()["results"] for station in site["stations"]}
     assert stations == {KZ_STATION, UZ_STATION}
+
+
+async def test_a_restarted_platform_finds_the_resident_tenant_in_its_database(resident):
+    """At start the configured tenants already registered are attached (not only on creation)."""
+    again = build_platform(resident.platform.settings)
+    await again.start()
+    try:
+        assert again.residency.homes == {resident.kz_id: database_key(resident.kz_url)}
+        transport = httpx.ASGITransport(app=create_api(again))
+        async with httpx.AsyncClient(transport=transport, base_url="http://silkcharge",
+                                     headers={"X-API-Key": resident.kz_key}) as kz:
+            stations = await kz.get("/api/v1/stations")
+        assert [s["id"] for s in stations.json()] == [KZ_STATION]
+    finally:
+        await again.stop()
+
+
+async def test_an_event_takes_its_subscriber_to_the_database_it_happened_in():
+    """The bus carries where an event happened; the subscriber that takes it acts there."""
+    bus = EventBus(origin=current_database, enter=enter_database)
+    ready, seen = asyncio.Event(), []
+
+    async def subscriber() -> None:
+        async with bus.subscribe(local_only=True) as queue:
+            ready.set()
+            for _ in range(2):
+                event = await queue.get()
+                seen.append((event.station_id, current_database()))
+
+    task = asyncio.create_task(subscriber())
+    await ready.wait()
+    with database_scope("kz-db"):
+        bus.publish(StationConnected(KZ_STATION, utcnow(), "1.6"))
+    bus.publish(StationConnected(UZ_STATION, utcnow(), "1.6"))
+    await asyncio.wait_for(task, 10)
+    assert seen == [(KZ_STATION, "kz-db"), (UZ_STATION, None)]
 
 
 def test_migrate_brings_every_tenant_database_up_to_date():

@@ -245,6 +245,10 @@ class Gateway:
             )
             response.headers["Retry-After"] = "10"
             return response
+        if verdict.database is not None:
+            # Data residency: this handshake's task goes on in the station's database, so a
+            # refusal is recorded there, and the connection (served in the same task) works there.
+            enter_database(verdict.database)
         if verdict.admission is Admission.UNKNOWN_STATION:
             log.info("refused unknown station %s", station_id)
             return connection.respond(HTTPStatus.NOT_FOUND, f"station {station_id} is not registered\n")
