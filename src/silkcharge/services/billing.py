@@ -46,7 +46,12 @@ from silkcharge.domain.pricing import (
 from silkcharge.domain.tariffs import InvalidTariff, NoApplicableTariff, Tariff, select_tariff
 from silkcharge.services.caps import TARIFF_SUSPENDED, CapService
 from silkcharge.services.plausibility import Plausibility
-from silkcharge.store.residency import database_scope, each_database, station_database
+from silkcharge.store.residency import (
+    ByIdOfDatabase,
+    database_scope,
+    each_database,
+    station_database,
+)
 from silkcharge.store.schema import (
     CdrReview,
     ChargeDetailRecord,
@@ -127,8 +132,9 @@ class BillingService:
         self._tasks: list[asyncio.Task] = []
         self.caps = CapService(sessions)
         """The regulated price caps: which sites they bind, which tariffs they suspend."""
-        self.unpriced: dict[int, str] = {}
-        self.unpriced_reservations: dict[str, str] = {}
+        self.unpriced = ByIdOfDatabase(sessions)
+        """Sessions the sweep could not price, and why (by transaction id, of the database in use)."""
+        self.unpriced_reservations = ByIdOfDatabase(sessions)
         """Expired reservations that carry no no-show charge, and why (no fee in the tariff...)."""
 
     # -- tariffs ------------------------------------------------------------------------------

@@ -232,6 +232,13 @@ async def each_database(sessions: async_sessionmaker, work: Callable[[], Awaitab
     return results
 
 
+def database_in_use(sessions: async_sessionmaker) -> str | None:
+    """The database the running code's tenant data is in (None: the platform's, or no
+    residency): for what is kept in memory by a row's id, which is only unique per database."""
+    residency = residency_of(sessions)
+    return None if residency is None else residency.current()
+
+
 async def station_database(sessions: async_sessionmaker, station_id: str) -> str | None:
     """Where `station_id` lives, to handle something about it (an event) in its database."""
     residency = residency_of(sessions)
@@ -246,6 +253,34 @@ def by_database(sessions: async_sessionmaker, station_ids: Iterable[str]) -> dic
         key = None if residency is None else residency.stations.get(station_id)
         grouped.setdefault(key, []).append(station_id)
     return grouped
+
+
+class ByIdOfDatabase(dict):
+    """What is kept in memory by a row's id (a transaction's, a reservation's): ids are only
+    unique per database, so each key is also the database in use when it is used. Without
+    residency that is always None: a plain dict by id."""
+
+    def __init__(self, sessions: async_sessionmaker) -> None:
+        super().__init__()
+        self._sessions = sessions
+
+    def _key(self, key: Any) -> tuple[str | None, Any]:
+        return database_in_use(self._sessions), key
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(self._key(key))
+
+    def __getitem__(self, key: Any) -> Any:
+        return super().__getitem__(self._key(key))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(self._key(key), value)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return super().get(self._key(key), default)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        return super().pop(self._key(key), *default)
 
 
 class CommitterPerDatabase:
