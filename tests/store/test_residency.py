@@ -222,6 +222,35 @@ async def test_a_restarted_platform_finds_the_resident_tenant_in_its_database(re
         await again.stop()
 
 
+async def test_a_tenant_whose_database_is_down_gets_errors_and_nothing_lands_in_the_platforms():
+    """A resident tenant is never served from the platform's database, not even when its own
+    is unreachable: the platform starts, and the tenant's requests fail."""
+    if not _pg_available():
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 is not running")
+    with fresh_pg_database("silkcharge_platform") as platform_url:
+        common = dict(database_url=platform_url, ocpp_host="127.0.0.1", ocpp_port=0, api_key=API_KEY)
+        before = build_platform(Settings(**common))
+        await before.start()
+        try:
+            tenant = await before.access.create_tenant("kz-op", "Kazakh operator")
+            _, key = await before.access.create_key(BOOT, "kz admin", Role.OPERATOR_ADMIN, tenant.id, None)
+        finally:
+            await before.stop()
+        down = "postgresql+asyncpg://postgres@127.0.0.1:1/silkcharge_kz"  # nothing listens on port 1
+        platform = build_platform(Settings(**common, tenant_databases={"kz-op": down}))
+        await platform.start()
+        try:
+            transport = httpx.ASGITransport(app=create_api(platform), raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://silkcharge",
+                                         headers={"X-API-Key": key}) as kz:
+                created = await kz.post("/api/v1/operators", json={
+                    "code": "KZ-TEST", "name": "Test network", "country": "KZ", "currency": "KZT"})
+        finally:
+            await platform.stop()
+        assert created.status_code >= 500, created.text
+        assert rows(platform_url, "SELECT count(*) FROM operators") == [(0,)]
+
+
 async def test_an_event_takes_its_subscriber_to_the_database_it_happened_in():
     """The bus carries where an event happened; the subscriber that takes it acts there."""
     bus = EventBus(origin=current_database, enter=enter_database)

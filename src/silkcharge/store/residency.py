@@ -32,6 +32,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from silkcharge.store.group_commit import is_unavailable
 from silkcharge.store.tenancy import current_tenant
 
 log = logging.getLogger(__name__)
@@ -148,16 +149,24 @@ class Residency:
                 select(Tenant.id, Tenant.code, Tenant.name).where(Tenant.code.in_(list(self.codes)))
             )).all()
         for row in rows:
-            await self.attach_tenant(row.id, row.code, row.name)
+            try:
+                await self.attach_tenant(row.id, row.code, row.name)
+            except Exception as error:  # its home is set all the same: its work fails there, never lands here
+                if not is_unavailable(error):
+                    raise  # a database that holds another tenant under this id: refuse to start
+                log.exception("the database of tenant %s could not be prepared; its requests and stations "
+                              "fail until it can (its registry row is copied at the next start)", row.code)
         for code in self.codes.keys() - {row.code for row in rows}:
             log.warning("tenant %s has a database configured but is not registered yet; it is attached "
                         "when it is created", code)
 
     async def attach_tenant(self, tenant_id: int, code: str, name: str) -> None:
-        """Make `code`'s database its home, with the registry row its rows point to."""
+        """Make `code`'s database its home, with the registry row its rows point to. The home is
+        set first: a tenant configured to live elsewhere never has its rows written here."""
         key = self.codes.get(code)
         if key is None:
             return
+        self.homes[tenant_id] = key
         from silkcharge.store.schema import Tenant
 
         table = Tenant.__table__
@@ -171,7 +180,6 @@ class Residency:
                     "it belongs to another install or tenant")
             else:
                 await connection.execute(update(table).where(table.c.id == tenant_id).values(name=name))
-        self.homes[tenant_id] = key
         log.info("tenant %s lives in %s", code, key)
 
     async def holds_station(self, station_id: str) -> bool:
@@ -214,7 +222,9 @@ def residency_of(sessions: async_sessionmaker) -> Residency | None:
 
 async def each_database(sessions: async_sessionmaker, work: Callable[[], Awaitable[T]]) -> list[T]:
     """Run a platform job once per database, each in that database's scope (once, without
-    residency). A database that fails is logged and the others still run."""
+    residency). A database that fails does not hold back the others: a tenant database that
+    cannot be reached is skipped with a warning (one country's outage is not everyone's; the
+    job runs there again next round), and any other failure is raised once all have run."""
     residency = residency_of(sessions)
     if residency is None:
         return [await work()]
@@ -225,6 +235,9 @@ async def each_database(sessions: async_sessionmaker, work: Callable[[], Awaitab
             try:
                 results.append(await work())
             except Exception as error:
+                if key is not None and is_unavailable(error):
+                    log.warning("the database %s is unavailable: a platform job skipped it (%s)", key, error)
+                    continue
                 log.exception("a platform job failed on the database %s", key or "of the platform")
                 failed = error
     if failed is not None:
