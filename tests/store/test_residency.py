@@ -18,6 +18,7 @@ import httpx
 import psycopg
 import pytest
 from ocpp.v16 import call
+from websockets.exceptions import InvalidStatus
 
 from silkcharge.api.app import create_api
 from silkcharge.app import Platform, build_platform
@@ -234,6 +235,10 @@ async def test_a_tenant_whose_database_is_down_gets_errors_and_nothing_lands_in_
         try:
             tenant = await before.access.create_tenant("kz-op", "Kazakh operator")
             _, key = await before.access.create_key(BOOT, "kz admin", Role.OPERATOR_ADMIN, tenant.id, None)
+            transport = httpx.ASGITransport(app=create_api(before))
+            async with httpx.AsyncClient(transport=transport, base_url="http://silkcharge",
+                                         headers={"X-API-Key": API_KEY}) as home:
+                await register_station(home, UZ_STATION)  # tenant 1's, in the platform's database
         finally:
             await before.stop()
         down = "postgresql+asyncpg://postgres@127.0.0.1:1/silkcharge_kz"  # nothing listens on port 1
@@ -245,10 +250,21 @@ async def test_a_tenant_whose_database_is_down_gets_errors_and_nothing_lands_in_
                                          headers={"X-API-Key": key}) as kz:
                 created = await kz.post("/api/v1/operators", json={
                     "code": "KZ-TEST", "name": "Test network", "country": "KZ", "currency": "KZT"})
+            ocpp_url = f"ws://127.0.0.1:{platform.gateway.port}/ocpp"
+            # The platform database's stations still connect...
+            async with connected_peer(ocpp_url, UZ_STATION, "1.6") as peer:
+                boot = await peer.call(call.BootNotification(charge_point_vendor="Zhida", charge_point_model="DC"))
+                assert boot.status == "Accepted"
+            # ...and a station found nowhere may be the unreachable database's: come back later.
+            with pytest.raises(InvalidStatus) as refused:
+                async with connected_peer(ocpp_url, "KZ-SOMEWHERE-1", "1.6"):
+                    pass
+            assert refused.value.response.status_code == 503
         finally:
             await platform.stop()
         assert created.status_code >= 500, created.text
-        assert rows(platform_url, "SELECT count(*) FROM operators") == [(0,)]
+        assert rows(platform_url, "SELECT count(*) FROM operators WHERE tenant_id = %s", tenant.id) == [(0,)]
+        assert rows(platform_url, "SELECT code FROM operators") == [("KZ-TEST",)]  # tenant 1's, from before
 
 
 async def test_an_event_takes_its_subscriber_to_the_database_it_happened_in():

@@ -63,6 +63,7 @@ from silkcharge.planning.analytics import (
     utc,
 )
 from silkcharge.planning.store import earlier, load_activity, load_stations, load_status_reports
+from silkcharge.store.group_commit import is_unavailable
 from silkcharge.store.residency import database_scope
 from silkcharge.store.schema import (
     AnalyticsDay,
@@ -323,7 +324,12 @@ class RollupJob:
         rolled: list[date] = []
         for database in self._workers.databases:
             with database_scope(database):
-                rolled += await self._run_here(now)
+                try:
+                    rolled += await self._run_here(now)
+                except Exception as error:
+                    if database is None or not is_unavailable(error):
+                        raise
+                    log.warning("analytics roll-up: the database %s is unavailable; next round", database)
         return rolled
 
     async def _run_here(self, now: datetime) -> list[date]:

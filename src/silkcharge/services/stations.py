@@ -371,26 +371,44 @@ class _RegistrationReader:
                         raise
                     continue
                 for station_id, waiters in futures.items():
+                    result = found.get(station_id)
                     for future in waiters:
-                        if not future.done():
-                            future.set_result(found.get(station_id))
+                        if future.done():
+                            continue
+                        if isinstance(result, Exception):  # its tenant's database is unavailable
+                            future.set_exception(result)
+                        else:
+                            future.set_result(result)
         finally:
             self._task = None
 
-    async def _read(self, ids: list[str]) -> dict[str, _Registration]:
+    async def _read(self, ids: list[str]) -> dict[str, _Registration | Exception]:
         residency = residency_of(self._sessions)
         if residency is None:
             return await self._read_in(ids)
         # Data residency: the platform's database first, then each tenant's for what is missing.
-        found: dict[str, _Registration] = {}
+        found: dict[str, _Registration | Exception] = {}
+        away: StoreUnavailable | None = None
         for key in residency.keys:
             missing = [station_id for station_id in ids if station_id not in found]
             if not missing:
                 break
             with database_scope(key):
-                for station_id, registration in (await self._read_in(missing)).items():
-                    found[station_id] = replace(registration, database=key)
-                    residency.stations[station_id] = key
+                try:
+                    registrations = await self._read_in(missing)
+                except Exception as error:
+                    if key is None or not is_unavailable(error):
+                        raise
+                    # A tenant database is down: the stations found elsewhere go on; those not
+                    # found may be its, so they are told to come back, not that they are unknown.
+                    away = StoreUnavailable(f"a tenant database is unavailable: {type(error).__name__}")
+                    continue
+            for station_id, registration in registrations.items():
+                found[station_id] = replace(registration, database=key)
+                residency.stations[station_id] = key
+        if away is not None:
+            for station_id in ids:
+                found.setdefault(station_id, away)
         return found
 
     async def _read_in(self, ids: list[str]) -> dict[str, _Registration]:
