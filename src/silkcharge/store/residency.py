@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from silkcharge.store.group_commit import is_unavailable
+from silkcharge.store.schema import Station, Tenant
 from silkcharge.store.tenancy import current_tenant
 
 log = logging.getLogger(__name__)
@@ -142,8 +143,6 @@ class Residency:
     async def attach(self) -> None:
         """Find the configured tenants in the registry and copy their rows to their homes (a
         tenant created later is attached by `attach_tenant`)."""
-        from silkcharge.store.schema import Tenant
-
         async with self.platform.connect() as connection:
             rows = (await connection.execute(
                 select(Tenant.id, Tenant.code, Tenant.name).where(Tenant.code.in_(list(self.codes)))
@@ -167,8 +166,6 @@ class Residency:
         if key is None:
             return
         self.homes[tenant_id] = key
-        from silkcharge.store.schema import Tenant
-
         table = Tenant.__table__
         async with self.engines[key].begin() as connection:
             present = await connection.scalar(select(table.c.code).where(table.c.id == tenant_id))
@@ -185,8 +182,6 @@ class Residency:
     async def holds_station(self, station_id: str) -> bool:
         """Whether any database holds `station_id`: station ids are one namespace (a station
         names itself at the handshake), which no single database's key can guard."""
-        from silkcharge.store.schema import Station
-
         table = Station.__table__
         for key in self.keys:
             engine = self.platform if key is None else self.engines[key]
@@ -199,8 +194,6 @@ class Residency:
         """The database holding `station_id` (None: the platform's, or nowhere)."""
         if station_id in self.stations:
             return self.stations[station_id]
-        from silkcharge.store.schema import Station
-
         table = Station.__table__
         for key in self.keys:
             engine = self.platform if key is None else self.engines[key]
