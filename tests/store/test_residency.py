@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from silkcharge.bus.local import EventBus
 from silkcharge.domain.clock import to_ocpp, utcnow
 from silkcharge.domain.events import StationConnected
 from silkcharge.domain.roles import Role
+from silkcharge.server import migrate_tenant_databases
 from silkcharge.services.access import Principal
 from silkcharge.settings import Settings
 from silkcharge.store.residency import (
@@ -313,3 +315,22 @@ def test_migrate_brings_every_tenant_database_up_to_date():
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             for name in names:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def test_serve_migrates_each_tenant_database_and_goes_on_without_one_that_is_down(caplog):
+    if not _pg_available():
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 is not running")
+    name = f"silkcharge_empty_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        down = "postgresql+asyncpg://postgres@127.0.0.1:1/silkcharge_uz"
+        settings = Settings(tenant_databases={"kz-op": _pg_url(name), "uz-op": down})
+        with caplog.at_level(logging.ERROR, logger="silkcharge.server"):
+            await migrate_tenant_databases(settings)
+        assert rows(_pg_url(name), "SELECT count(*) FROM alembic_version") == [(1,)]
+        assert any(database_key(down) in record.getMessage() for record in caplog.records)
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
