@@ -320,6 +320,8 @@ async def _demo_business(settings: Settings, station_ids: list[str], planned: li
     from silkcharge.store.schema import Station
 
     platform = build_platform(settings)
+    if platform.residency is not None:  # resident tenants' rows go to their databases, here too
+        await platform.residency.attach()
     platform.bus.start()
     platform.committer.start()
     try:
@@ -338,6 +340,8 @@ async def _demo_business(settings: Settings, station_ids: list[str], planned: li
     finally:
         await platform.committer.stop()
         await platform.bus.stop()
+        if platform.residency is not None:
+            await platform.residency.dispose()
         await platform.engine.dispose()
 
 
