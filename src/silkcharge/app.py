@@ -46,7 +46,7 @@ from silkcharge.services.plausibility import Plausibility
 from silkcharge.services.pseudonym_key import PseudonymKey
 from silkcharge.services.reservations import ReservationLedger, ReservationService
 from silkcharge.services.retention import Retention, RetentionSweep
-from silkcharge.services.search import SearchService
+from silkcharge.services.search import SearchPerDatabase, SearchService
 from silkcharge.services.security_events import SecurityEvents
 from silkcharge.services.smart import SmartChargingService
 from silkcharge.services.station_configuration import StationConfiguration
@@ -58,10 +58,11 @@ from silkcharge.services.stations import StationService
 from silkcharge.services.tariff_info import TariffInfoService
 from silkcharge.services.transaction_status import TransactionStatusChecks
 from silkcharge.services.transactions import TransactionService
-from silkcharge.services.writer import BatchWriter
+from silkcharge.services.writer import BatchWriter, WriterPerDatabase
 from silkcharge.settings import Settings
 from silkcharge.store.db import create_engine_for, sessionmaker_for
 from silkcharge.store.group_commit import GroupCommitter
+from silkcharge.store.residency import CommitterPerDatabase, Residency, enter_database
 from silkcharge.store.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -111,8 +112,12 @@ class Platform:
     """Tenants, operator accounts and API keys (services/access.py)."""
     audit: AuditTrail | None = None
     """Every operator action (services/audit.py, recorded by api/audit.py)."""
+    residency: Residency | None = None
+    """The databases of tenants that live in their own (store/residency.py); None: one database."""
 
     async def start(self) -> None:
+        if self.residency is not None:
+            await self.residency.attach()
         if self.pseudonym_key is not None:
             await self.pseudonym_key.start()
         await self.workers.start()
@@ -162,13 +167,17 @@ class Platform:
         await self.router.stop()
         await self.bus.stop()
         await self.workers.stop()
+        if self.residency is not None:
+            await self.residency.dispose()
         await self.engine.dispose()
 
 
-def bus_and_router(settings: Settings) -> tuple[EventBus, LocalRouter]:
-    """In one process, the in-memory bus; with Redis, the bus and router shared by every node."""
+def bus_and_router(settings: Settings, residency: Residency | None = None) -> tuple[EventBus, LocalRouter]:
+    """In one process, the in-memory bus; with Redis, the bus and router shared by every node.
+    With data residency, an event carries the database it happened in to its subscribers."""
+    where = {} if residency is None else {"origin": residency.current, "enter": enter_database}
     if not settings.redis_url:
-        return EventBus(), LocalRouter()
+        return EventBus(**where), LocalRouter()
     from redis.asyncio import Redis
 
     from silkcharge.bus.redis import RedisEventBus, RedisRouter
@@ -177,20 +186,31 @@ def bus_and_router(settings: Settings) -> tuple[EventBus, LocalRouter]:
         settings.redis_url, socket_connect_timeout=2, socket_timeout=30, health_check_interval=15
     )
     node = settings.node_id or default_node_name()
-    return RedisEventBus(redis, node), RedisRouter(redis, node, serves_stations=settings.role != "api")
+    return RedisEventBus(redis, node, **where), RedisRouter(redis, node, serves_stations=settings.role != "api")
 
 
 def build_platform(settings: Settings) -> Platform:
     engine = create_engine_for(settings.database_url, settings.database_pool_size)
-    sessions = sessionmaker_for(engine)
-    bus, router = bus_and_router(settings)
-    writer = BatchWriter(
-        sessions, settings.message_log_flush_seconds, keep=timedelta(days=settings.message_log_days)
-    )
-    committer = GroupCommitter(
-        sessions, max_batch=settings.write_batch_max,
-        lanes=1 if settings.is_sqlite else max(1, settings.database_pool_size // 4),
-    )
+    residency = None
+    if settings.tenant_databases:
+        residency = Residency(
+            engine, settings.tenant_databases, lambda url: create_engine_for(url, settings.database_pool_size)
+        )
+    sessions = residency.sessionmaker() if residency is not None else sessionmaker_for(engine)
+    bus, router = bus_and_router(settings, residency)
+
+    def make_writer() -> BatchWriter:
+        return BatchWriter(sessions, settings.message_log_flush_seconds, keep=timedelta(days=settings.message_log_days))
+
+    def make_committer() -> GroupCommitter:
+        return GroupCommitter(
+            sessions, max_batch=settings.write_batch_max,
+            lanes=1 if settings.is_sqlite else max(1, settings.database_pool_size // 4),
+        )
+
+    # With residency, one writer and one committer per database, so no batch mixes databases.
+    writer = make_writer() if residency is None else WriterPerDatabase(residency, make_writer)
+    committer = make_committer() if residency is None else CommitterPerDatabase(residency, make_committer)
     plausibility = Plausibility(sessions, Limits(settings.plausibility_limits))
     stations = StationService(sessions, bus, writer, settings, committer, plausibility)
     ledger = ReservationLedger(sessions, plausibility)
@@ -218,8 +238,13 @@ def build_platform(settings: Settings) -> Platform:
         sessions, bus, stale_after=timedelta(hours=settings.stale_session_hours), plausibility=plausibility
     )
     gateway = Gateway(settings, stations, adapters, router, writer, security_events)
-    workers = Workers(settings.database_url, settings.heavy_work_threads, settings.heavy_work_queue)
-    search = SearchService(sessions, bus, billing, workers, refresh_seconds=settings.search_refresh_seconds)
+    workers = Workers(settings.database_url, settings.heavy_work_threads, settings.heavy_work_queue, residency)
+
+    def make_search() -> SearchService:
+        return SearchService(sessions, bus, billing, workers, refresh_seconds=settings.search_refresh_seconds)
+
+    # Drivers see every operator's stations: with residency, a live network per database.
+    search = make_search() if residency is None else SearchPerDatabase(residency, make_search)
     key = settings.pseudonym_key
     pseudonym_key = PseudonymKey(sessions, key.get_secret_value() if key is not None else None)
     drivers = DriverService(sessions, timedelta(hours=settings.driver_session_hours), pseudonyms=pseudonym_key,
@@ -272,7 +297,7 @@ def build_platform(settings: Settings) -> Platform:
         pseudonym_key=pseudonym_key, driver_data=DriverData(sessions), retention=RetentionSweep(
             sessions, retention_of(settings), every=settings.retention_sweep_every),
         station_tariffs=station_tariffs, payments=payments,
-        access=AccessService(sessions, settings.api_key), audit=AuditTrail(sessions),
+        access=AccessService(sessions, settings.api_key), audit=AuditTrail(sessions), residency=residency,
     )
 
 

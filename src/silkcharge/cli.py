@@ -113,12 +113,15 @@ def until_signal(coro, settings: Settings | None = None) -> None:
 
 @app.command()
 def migrate() -> None:
-    """Create or upgrade the database schema."""
+    """Create or upgrade the database schema: the platform's, and each tenant database (data residency)."""
     from silkcharge.store.db import migrate as run_migrations
+    from silkcharge.store.residency import database_key
 
     settings = Settings()
-    run_migrations(settings.database_url)
-    console.print(f"database at [bold]{settings.database_url}[/] is up to date")
+    # Data residency: every tenant's own database has the same schema (docs/operations.md).
+    for url in settings.all_database_urls():
+        run_migrations(url)
+        console.print(f"database at [bold]{database_key(url)}[/] is up to date")
 
 
 @app.command("create-key")
@@ -317,6 +320,8 @@ async def _demo_business(settings: Settings, station_ids: list[str], planned: li
     from silkcharge.store.schema import Station
 
     platform = build_platform(settings)
+    if platform.residency is not None:  # resident tenants' rows go to their databases, here too
+        await platform.residency.attach()
     platform.bus.start()
     platform.committer.start()
     await platform.billing.caps.install_shipped()
@@ -336,6 +341,8 @@ async def _demo_business(settings: Settings, station_ids: list[str], planned: li
     finally:
         await platform.committer.stop()
         await platform.bus.stop()
+        if platform.residency is not None:
+            await platform.residency.dispose()
         await platform.engine.dispose()
 
 

@@ -19,6 +19,8 @@ from silkcharge.api.app import create_api
 from silkcharge.app import Platform, build_platform, default_node_name
 from silkcharge.settings import Settings
 from silkcharge.store.db import migrate
+from silkcharge.store.group_commit import is_unavailable
+from silkcharge.store.residency import database_key
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +133,20 @@ async def _wait_for_gateways(platform: Platform, children: list[subprocess.Popen
     raise SystemExit("the extra gateway processes did not start within 60 s")
 
 
+async def migrate_tenant_databases(settings: Settings) -> None:
+    """Data residency: each tenant database gets the same migrations at start. One that cannot
+    be reached does not keep the others' tenants waiting: it is logged, and the platform treats
+    it as down until it answers (docs/operations.md, "Data residency")."""
+    for url in settings.all_database_urls()[1:]:
+        try:
+            await asyncio.to_thread(migrate, url)
+        except Exception as error:
+            if not is_unavailable(error):
+                raise  # a migration that fails on a reachable database stops the start, as on the platform's
+            log.exception("could not migrate the tenant database %s; run `silkcharge migrate` when it is back",
+                          database_key(url))
+
+
 async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
     """Run this process's part of the platform until cancelled: by default the OCPP gateway and
     the HTTP API together; with `role` only one of them; with `gateway_processes` above 1,
@@ -138,6 +154,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
     check_deployment(settings)
     raise_file_limit()
     await asyncio.to_thread(migrate, settings.database_url)
+    await migrate_tenant_databases(settings)
     tune_garbage_collector()
     shorten_thread_switching(settings.gil_switch_interval_ms)
     if settings.gateway_processes > 1:

@@ -23,6 +23,14 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db",
     )
 
+    tenant_databases: dict[str, str] = Field(
+        default_factory=dict,
+        description="data residency: tenant code -> the SQLAlchemy URL of the database its rows live in, "
+        'as JSON (\'{"kz-op": "postgresql+asyncpg://user@kz-db/silkcharge"}\'); every other tenant, and the '
+        "platform's own tables (tenants, accounts, keys, audit, drivers), stay in database_url "
+        "(docs/operations.md, \"Data residency\")",
+    )
+
     database_pool_size: int = Field(
         default=30, ge=1,
         description="PostgreSQL connections kept open (SQLite always uses one: it has one writer)",
@@ -306,6 +314,15 @@ class Settings(BaseSettings):
         Limits(value)  # names each unknown or untunable limit
         return value
 
+    @field_validator("tenant_databases")
+    @classmethod
+    def _tenant_databases(cls, value: dict[str, str]) -> dict[str, str]:
+        for code, url in value.items():
+            if not code or not url.startswith(("postgresql", "sqlite")):
+                raise ValueError(f"tenant_databases: {code or '(empty code)'} needs a postgresql+asyncpg:// "
+                                 "or sqlite+aiosqlite:/// URL")
+        return value
+
     @field_validator("smtp_url")
     @classmethod
     def _smtp_server(cls, value: str | None) -> str | None:
@@ -332,6 +349,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def all_database_urls(self) -> list[str]:
+        """The platform's database, then each distinct resident one: what `silkcharge migrate` brings up to date."""
+        return list(dict.fromkeys([self.database_url, *self.tenant_databases.values()]))
 
     def sqlite_path(self) -> Path | None:
         if not self.is_sqlite:

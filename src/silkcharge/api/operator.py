@@ -242,6 +242,9 @@ async def list_stations(
 async def create_station(body: m.StationIn, request: Request, session: AsyncSession = Db):
     if await session.get(Station, body.id):
         raise Conflict(f"station {body.id} already exists")
+    residency = platform(request).residency
+    if residency is not None and await residency.holds_station(body.id):  # another tenant's database
+        raise Conflict(f"station {body.id} already exists")
     platform(request).station_security.check_listener(body.security_profile)
     station = Station(
         id=body.id,

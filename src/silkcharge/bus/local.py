@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from silkcharge.domain.events import Event
@@ -34,14 +34,35 @@ class CommandTarget(Protocol):
     async def call(self, action: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]: ...
 
 
+class _Delivery(asyncio.Queue):
+    """A subscriber's queue when events carry where they happened (data residency, see
+    `EventBus`): taking an event puts the taker in that place's scope."""
+
+    def __init__(self, maxsize: int, enter: Callable[[Any], None]) -> None:
+        super().__init__(maxsize)
+        self._enter = enter
+
+    async def get(self) -> Event:  # type: ignore[override]
+        event, origin = await super().get()  # awaited in the subscriber's own task, so...
+        self._enter(origin)  # ...the scope entered is that task's, until its next event
+        return event
+
+
 class EventBus:
     """Publish domain events to any number of subscribers; a slow subscriber loses old events,
-    never blocks the gateway."""
+    never blocks the gateway.
 
-    def __init__(self, queue_size: int = 1000) -> None:
+    With `origin` and `enter` (data residency, store/residency.py: the database the publisher
+    works in, and how to enter it), each event carries where it happened, and the subscriber
+    that takes it acts on it there: a session priced in the database its station lives in."""
+
+    def __init__(self, queue_size: int = 1000, *, origin: Callable[[], Any] | None = None,
+                 enter: Callable[[Any], None] | None = None) -> None:
         self._queues: set[asyncio.Queue[Event]] = set()
         self._local_only: set[asyncio.Queue[Event]] = set()
         self._queue_size = queue_size
+        self._origin = origin
+        self._enter = enter
 
     def start(self) -> None:
         """Nothing to start in one process; the Redis bus starts its loops here."""
@@ -50,17 +71,20 @@ class EventBus:
         """Nothing to stop in one process."""
 
     def publish(self, event: Event) -> None:
+        item = event if self._origin is None else (event, self._origin())
         for queue in self._queues:
             if queue.full():
                 queue.get_nowait()
-            queue.put_nowait(event)
+            queue.put_nowait(item)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, *, local_only: bool = False) -> AsyncIterator[asyncio.Queue[Event]]:
         """A queue of events. Services that *act* on an event (price it, send a command)
         subscribe `local_only`: with several nodes each event is acted on once, by the node
         where it happened; views (live map, search, the event stream) see every node's."""
-        queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
+        queue: asyncio.Queue[Event] = (
+            asyncio.Queue(self._queue_size) if self._enter is None else _Delivery(self._queue_size, self._enter)
+        )
         self._queues.add(queue)
         if local_only:
             self._local_only.add(queue)
@@ -71,11 +95,13 @@ class EventBus:
             self._local_only.discard(queue)
 
     def publish_remote(self, event: Event) -> None:
-        """An event that happened on another node: to every subscriber but the local-only ones."""
+        """An event that happened on another node: to every subscriber but the local-only ones
+        (only views take them; where it happened is not carried across nodes)."""
+        item = event if self._origin is None else (event, None)
         for queue in self._queues - self._local_only:
             if queue.full():
                 queue.get_nowait()
-            queue.put_nowait(event)
+            queue.put_nowait(item)
 
 
 class LocalRouter:

@@ -94,8 +94,8 @@ def decode_event(raw: bytes) -> tuple[str, Event] | None:
 class RedisEventBus(EventBus):
     """Local fan-out, plus every event published to and received from the other nodes."""
 
-    def __init__(self, redis: Redis, node: str, queue_size: int = 1000) -> None:
-        super().__init__(queue_size)
+    def __init__(self, redis: Redis, node: str, queue_size: int = 1000, **where) -> None:
+        super().__init__(queue_size, **where)
         self._redis = redis
         self._node = node
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue(10_000)

@@ -34,6 +34,7 @@ from silkcharge.services.stations import Admission, AdmissionVerdict, StationSer
 from silkcharge.services.writer import BatchWriter
 from silkcharge.settings import Settings
 from silkcharge.store.group_commit import is_unavailable
+from silkcharge.store.residency import enter_database
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +245,10 @@ class Gateway:
             )
             response.headers["Retry-After"] = "10"
             return response
+        if verdict.database is not None:
+            # Data residency: this handshake's task goes on in the station's database, so a
+            # refusal is recorded there, and the connection (served in the same task) works there.
+            enter_database(verdict.database)
         if verdict.admission is Admission.UNKNOWN_STATION:
             log.info("refused unknown station %s", station_id)
             return connection.respond(HTTPStatus.NOT_FOUND, f"station {station_id} is not registered\n")
@@ -329,13 +334,17 @@ class Gateway:
 
     async def _serve_station(self, websocket: ServerConnection) -> None:
         station_id, verdict = self._verdicts.pop(websocket)
+        if verdict.database is not None:
+            # Data residency: this task (the connection's) and all it starts work in the
+            # station's database (store/residency.py).
+            enter_database(verdict.database)
         version = SUBPROTOCOLS[websocket.subprotocol or ""]
         connection = StationConnection(
             station_id,
             websocket,
             self._adapters[version],
             self._stations,
-            self._writer,
+            self._writer.for_database(verdict.database),
             max_message_bytes=self._settings.max_message_bytes,
             reject_boot=verdict.reject_boot,
         )

@@ -63,6 +63,8 @@ from silkcharge.planning.analytics import (
     utc,
 )
 from silkcharge.planning.store import earlier, load_activity, load_stations, load_status_reports
+from silkcharge.store.group_commit import is_unavailable
+from silkcharge.store.residency import database_scope
 from silkcharge.store.schema import (
     AnalyticsDay,
     AnalyticsStationDay,
@@ -316,8 +318,21 @@ class RollupJob:
 
     async def run_once(self, now: datetime | None = None) -> list[date]:
         """Fold in what changed since the last run, then roll up every finished day not rolled
-        up yet, one day per worker job (so other work gets a worker between days)."""
+        up yet, one day per worker job (so other work gets a worker between days). With data
+        residency, in each database (its tenants' stations and days are there)."""
         now = now or utcnow()
+        rolled: list[date] = []
+        for database in self._workers.databases:
+            with database_scope(database):
+                try:
+                    rolled += await self._run_here(now)
+                except Exception as error:
+                    if database is None or not is_unavailable(error):
+                        raise
+                    log.warning("analytics roll-up: the database %s is unavailable; next round", database)
+        return rolled
+
+    async def _run_here(self, now: datetime) -> list[date]:
         await self._workers.run(partial(recheck, now=now, **self._options), refuse_when_busy=False)
         rolled = []
         while True:

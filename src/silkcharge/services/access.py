@@ -32,6 +32,7 @@ from silkcharge.domain.clock import utcnow
 from silkcharge.domain.roles import CAPS_WRITE, CROSS_TENANT, GRANTS, Role
 from silkcharge.services.attempts import AttemptLimiter, Limit
 from silkcharge.services.passwords import PasswordVerifier, hash_password
+from silkcharge.store.residency import residency_of
 from silkcharge.store.schema import ApiKey, OperatorAccount, OperatorSession, Tenant
 from silkcharge.store.tenancy import current_tenant
 
@@ -211,6 +212,9 @@ class AccessService:
                 raise AccessConflict(f"tenant {code} exists already")
             tenant = Tenant(code=code, name=name, created_at=self._clock())
             session.add(tenant)
+        residency = residency_of(self._sessions)
+        if residency is not None:  # a tenant with a database of its own moves in before its first row
+            await residency.attach_tenant(tenant.id, tenant.code, tenant.name)
         return tenant
 
     # -- keys -----------------------------------------------------------------------------------

@@ -46,6 +46,12 @@ from silkcharge.domain.pricing import (
 from silkcharge.domain.tariffs import InvalidTariff, NoApplicableTariff, Tariff, select_tariff
 from silkcharge.services.caps import TARIFF_SUSPENDED, CapService
 from silkcharge.services.plausibility import Plausibility
+from silkcharge.store.residency import (
+    ByIdOfDatabase,
+    database_scope,
+    each_database,
+    station_database,
+)
 from silkcharge.store.schema import (
     CdrReview,
     ChargeDetailRecord,
@@ -126,8 +132,9 @@ class BillingService:
         self._tasks: list[asyncio.Task] = []
         self.caps = CapService(sessions)
         """The regulated price caps: which sites they bind, which tariffs they suspend."""
-        self.unpriced: dict[int, str] = {}
-        self.unpriced_reservations: dict[str, str] = {}
+        self.unpriced = ByIdOfDatabase(sessions)
+        """Sessions the sweep could not price, and why (by transaction id, of the database in use)."""
+        self.unpriced_reservations = ByIdOfDatabase(sessions)
         """Expired reservations that carry no no-show charge, and why (no fee in the tariff...)."""
 
     # -- tariffs ------------------------------------------------------------------------------
@@ -218,7 +225,9 @@ class BillingService:
             while True:
                 event = await events.get()
                 if isinstance(event, TransactionEnded):
-                    await self._price_safely(event.transaction_id)
+                    # Data residency: the session is in its station's database.
+                    with database_scope(await station_database(self._sessions, event.station_id)):
+                        await self._price_safely(event.transaction_id)
 
     async def _sweep_every_minute(self) -> None:
         while True:
@@ -240,7 +249,10 @@ class BillingService:
     async def sweep(self) -> None:
         """Close abandoned sessions, then price every ended session that has no CDR yet. Each
         session is its own: one that fails (a stored value that cannot be priced) is logged,
-        flagged and skipped, and the others go on."""
+        flagged and skipped, and the others go on. With data residency, in every database."""
+        await each_database(self._sessions, self._sweep_here)
+
+    async def _sweep_here(self) -> None:
         await self.close_abandoned()
         await self.price_no_shows()
         async with self._sessions() as session:

@@ -49,6 +49,7 @@ from silkcharge.domain.caps import (
 )
 from silkcharge.domain.clock import utcnow
 from silkcharge.domain.tariffs import InvalidTariff, Tariff
+from silkcharge.store.residency import database_in_use, each_database
 from silkcharge.store.schema import (
     Connector,
     JurisdictionRecord,
@@ -126,8 +127,8 @@ class CapService:
         self._installed = False
         self._install_lock = asyncio.Lock()
         self._check_lock = asyncio.Lock()
-        self._inputs: dict[int, tuple] = {}
-        """Per site, the inputs of its last check (see `recheck_stale`)."""
+        self._inputs: dict[tuple[str | None, int], tuple] = {}
+        """Per site (of a database: data residency), the inputs of its last check (see `recheck_stale`)."""
         self._results: dict[tuple, list[Violation]] = {}
         self._task: asyncio.Task | None = None
 
@@ -240,7 +241,7 @@ class CapService:
         async with self._check_lock, self._sessions.begin() as session:
             site = await session.get(Site, site_id)
             if site is None:
-                self._inputs.pop(site_id, None)
+                self._inputs.pop((database_in_use(self._sessions), site_id), None)
                 return None
             caps = tuple(c for c in await self.current(session) if c.binds(site.lat, site.lon))
             tariffs = await _tariffs_of(session, site)
@@ -254,7 +255,7 @@ class CapService:
                     violations[(row.id, cap.id)] = [] if tariff is None else \
                         await self._check(tariff, row, cap, site.timezone, powers, today)
             await _record(session, site, caps, violations)
-        self._inputs[site_id] = inputs
+        self._inputs[(database_in_use(self._sessions), site_id)] = inputs
         return SiteCheck(site_id, caps, violations)
 
     async def recheck_cap(self, cap_id: int | None = None) -> int:
@@ -275,7 +276,12 @@ class CapService:
     async def recheck_stale(self) -> int:
         """Re-check every site inside a cap's area, or with an open suspension, whose inputs
         changed since its last check (all of them the first time); how many were checked.
-        A few set-wise queries, whatever the number of sites."""
+        A few set-wise queries, whatever the number of sites. With data residency, in every
+        database."""
+        return sum(await each_database(self._sessions, self._recheck_stale_here))
+
+    async def _recheck_stale_here(self) -> int:
+        database = database_in_use(self._sessions)
         async with self._sessions() as session:
             caps = await self.current(session)
             columns = select(Site.id, Site.lat, Site.lon, Site.timezone, Site.operator_id)
@@ -311,10 +317,10 @@ class CapService:
             inputs = (row.lat, row.lon, row.timezone,
                       tuple((c.id, c.version) for c in caps if c.binds(row.lat, row.lon)),
                       own, tuple(sorted(powers.get(site_id, ()))), _today(row.timezone))
-            if self._inputs.get(site_id) == inputs:
+            if self._inputs.get((database, site_id)) == inputs:
                 continue
             if not own and site_id not in open_ids:
-                self._inputs[site_id] = inputs  # no tariff to check and no alert to resolve
+                self._inputs[(database, site_id)] = inputs  # no tariff to check and no alert to resolve
             else:
                 stale.append(site_id)
         for site_id in stale:
@@ -325,7 +331,8 @@ class CapService:
         self, tariff: Tariff, row: TariffRecord, cap: BoundCap, time_zone: str,
         powers: tuple[Decimal, ...], today: date,
     ) -> list[Violation]:
-        key = (row.id, cap.id, cap.version, time_zone, powers, today)  # a tariff never changes
+        # A tariff never changes; its id is one per database (data residency).
+        key = (database_in_use(self._sessions), row.id, cap.id, cap.version, time_zone, powers, today)
         if key not in self._results:
             if len(self._results) > 10_000:
                 self._results.clear()

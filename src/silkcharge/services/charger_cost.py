@@ -33,6 +33,7 @@ from silkcharge.services.billing import HELD_FOR_REVIEW, BillingService, Running
 from silkcharge.services.commands import CommandService
 from silkcharge.services.display_facts import DisplayFacts
 from silkcharge.services.ports import ProtocolAdapter
+from silkcharge.store.residency import current_database, each_database
 from silkcharge.store.schema import ChargeDetailRecord, MeterSample, Station, Transaction
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,9 @@ class ChargerCostService:
         self._adapters = adapters
         self._displays = displays
         self._every = every
-        self._shown: dict[int, Decimal] = {}
-        self._cursor = 0
+        # Per database (data residency, store/residency.py): its sessions' ids are its own.
+        self._shown: dict[tuple[str | None, int], Decimal] = {}
+        self._cursors: dict[str | None, int] = {}
         self._tasks: list[asyncio.Task] = []
 
     # -- what the adapters ask while answering a TransactionEvent -------------------------------
@@ -80,8 +82,11 @@ class ChargerCostService:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        async with self._sessions() as session:
-            self._cursor = await session.scalar(select(func.max(MeterSample.id))) or 0
+        async def newest() -> None:
+            async with self._sessions() as session:
+                self._cursors[current_database()] = await session.scalar(select(func.max(MeterSample.id))) or 0
+
+        await each_database(self._sessions, newest)
         self._tasks = [
             asyncio.create_task(self._follow_sessions(), name="charger-cost-events"),
             asyncio.create_task(self._push_running_costs(), name="charger-cost-running"),
@@ -104,7 +109,7 @@ class ChargerCostService:
                     elif isinstance(event, StationConnected):
                         self._displays.forget(event.station_id, FACT)
                     elif isinstance(event, TransactionEnded):
-                        self._shown.pop(event.transaction_id, None)
+                        self._shown.pop((current_database(), event.transaction_id), None)
                         await self._send_final_cost(event.station_id, event.transaction_id)
                 except Exception:
                     log.exception("could not show the cost of transaction %s", event)
@@ -121,26 +126,31 @@ class ChargerCostService:
 
     async def push_running_costs(self) -> int:
         """Send the running cost of every active session with readings since the last round
-        whose total changed; how many were sent."""
+        whose total changed; how many were sent. With data residency, in every database."""
+        return sum(await each_database(self._sessions, self._push_here))
+
+    async def _push_here(self) -> int:
+        database = current_database()
+        cursor = self._cursors.get(database, 0)
         async with self._sessions() as session:
             rows = (await session.execute(
                 select(Transaction.id, Transaction.station_id, func.max(MeterSample.id))
                 .join(MeterSample, MeterSample.transaction_id == Transaction.id)
-                .where(MeterSample.id > self._cursor, Transaction.state == "Active")
+                .where(MeterSample.id > cursor, Transaction.state == "Active")
                 .group_by(Transaction.id, Transaction.station_id)
             )).all()
         sent = 0
         for transaction_id, station_id, newest in rows:
-            self._cursor = max(self._cursor, newest)
+            self._cursors[database] = cursor = max(cursor, newest)
             if self._displays.known(station_id, FACT) is False:
                 continue
             cost = await self._billing.running_cost(transaction_id)
-            if cost is None or self._shown.get(transaction_id) == _incl(cost):
+            if cost is None or self._shown.get((database, transaction_id)) == _incl(cost):
                 continue
             if not await self._shows_cost(station_id, "running_cost"):
                 continue
             if await self._send(station_id, "running_cost", _running_params(cost)):
-                self._shown[transaction_id] = _incl(cost)
+                self._shown[(database, transaction_id)] = _incl(cost)
                 sent += 1
         return sent
 

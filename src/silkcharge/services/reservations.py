@@ -47,6 +47,7 @@ from silkcharge.domain.refusals import Refusal
 from silkcharge.services.commands import CommandRefused, CommandService, UnknownStation
 from silkcharge.services.plausibility import Plausibility
 from silkcharge.services.station_profiles import StationProfiles
+from silkcharge.store.residency import each_database
 from silkcharge.store.schema import Connector, IdToken, Reservation, Station, Transaction
 
 log = logging.getLogger(__name__)
@@ -526,8 +527,10 @@ class ReservationService:
 
     async def expire_due(self, now: datetime | None = None) -> int:
         """One sweep: reservations past their time expire, requests never answered are
-        Rejected; those this process still awaits an answer to are left."""
-        return await self._ledger.expire_due(now, unanswered_after=self._unanswered_after, asking=self._asking)
+        Rejected; those this process still awaits an answer to are left. With data residency,
+        in every database."""
+        return sum(await each_database(self._sessions, lambda: self._ledger.expire_due(
+            now, unanswered_after=self._unanswered_after, asking=self._asking)))
 
     async def _expire_forever(self) -> None:
         while True:

@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.domain.clock import utcnow
+from silkcharge.store.residency import each_database
 from silkcharge.store.schema import (
     CdrReview,
     ChargeDetailRecord,
@@ -84,9 +85,10 @@ class RetentionSweep:
             "password-reset links": await self._chunked(
                 DriverPasswordReset, DriverPasswordReset.expires_at < now - keep.reset_links, chunk),
         }
-        if keep.meter_samples is not None:
-            deleted["meter samples"] = await self._chunked(
-                MeterSample, MeterSample.transaction_id.in_(_ended_before(now - keep.meter_samples)), chunk)
+        if keep.meter_samples is not None:  # a tenant's data: in each database (store/residency.py)
+            cutoff = now - keep.meter_samples
+            deleted["meter samples"] = sum(await each_database(self._sessions, lambda: self._chunked(
+                MeterSample, MeterSample.transaction_id.in_(_ended_before(cutoff)), chunk)))
         return deleted
 
     async def _chunked(self, model, condition, chunk: int) -> int:

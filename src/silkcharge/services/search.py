@@ -65,6 +65,8 @@ from silkcharge.domain.geo import EARTH_RADIUS_KM
 from silkcharge.domain.pricing import PricingError, estimate
 from silkcharge.domain.tariffs import NoApplicableTariff, Tariff, select_tariff
 from silkcharge.services.billing import BillingService, TariffRefused
+from silkcharge.store.group_commit import is_unavailable
+from silkcharge.store.residency import Residency, database_scope
 from silkcharge.store.schema import (
     Connector,
     IdToken,
@@ -958,3 +960,72 @@ async def _driver(session: AsyncSession, token: str | None) -> Driver:
     if row is None or row.status != "Accepted":
         return Driver()
     return Driver(row.group_id, row.category or "regular")
+
+
+class SearchPerDatabase:
+    """Data residency (store/residency.py): drivers see every operator's stations, wherever
+    they live. Each database has its own live network (a SearchService, loaded and refreshed
+    in that database's scope); a search asks each and merges the sites by distance. Station
+    ids are one namespace across databases, so each network takes the events of its own."""
+
+    RETRY_SECONDS = 30.0
+    """How soon a tenant database that could not be read at start is tried again."""
+
+    def __init__(self, residency: Residency, make: Callable[[], SearchService]) -> None:
+        self._each = {key: make() for key in residency.keys}
+        self._retrying: list[asyncio.Task] = []
+
+    @property
+    def network(self) -> LiveNetwork:
+        """The platform database's network."""
+        return self._each[None].network
+
+    @property
+    def full_loads(self) -> int:
+        return sum(search.full_loads for search in self._each.values())
+
+    async def start(self) -> None:
+        for key, search in self._each.items():
+            with database_scope(key):  # its tasks, and the worker jobs they ask for, keep this scope
+                try:
+                    await search.start()
+                except Exception as error:
+                    if key is None or not is_unavailable(error):
+                        raise
+                    # One country's database is down: drivers still find every other station,
+                    # and its own join as soon as it answers.
+                    log.warning("search: the database %s is unavailable; trying again in %g s", key,
+                                self.RETRY_SECONDS)
+                    await search.stop()
+                    self._retrying.append(asyncio.create_task(self._start_later(search)))
+
+    async def _start_later(self, search: SearchService) -> None:
+        while True:
+            await asyncio.sleep(self.RETRY_SECONDS)
+            try:
+                await search.start()
+                return
+            except Exception as error:
+                await search.stop()
+                if not is_unavailable(error):
+                    log.exception("search: a tenant database's network could not be loaded")
+
+    async def stop(self) -> None:
+        for task in self._retrying:
+            task.cancel()
+        self._retrying = []
+        for search in self._each.values():
+            await search.stop()
+
+    async def refresh(self) -> None:
+        for key, search in self._each.items():
+            with database_scope(key):
+                await search.refresh()
+
+    async def search(self, query: SearchQuery) -> list[SiteResult]:
+        found: list[SiteResult] = []
+        for key, search in self._each.items():
+            with database_scope(key):
+                found += await search.search(query)
+        found.sort(key=lambda result: result.distance_km)  # each database's are in this order already
+        return found[: query.limit]

@@ -38,6 +38,7 @@ from silkcharge.services.plausibility import CLOCK_RULE, Plausibility, registere
 from silkcharge.services.writer import BatchWriter
 from silkcharge.settings import Settings
 from silkcharge.store.group_commit import GroupCommitter, StoreUnavailable, is_unavailable
+from silkcharge.store.residency import by_database, database_scope, each_database, residency_of
 from silkcharge.store.schema import Connector, Evse, Station
 from silkcharge.store.upsert import one_of
 
@@ -63,6 +64,9 @@ class AdmissionVerdict:
     valid client certificate)."""
     raised_to: int | None = None
     """ACCEPT that completed an upgrade: the profile now stored."""
+    database: str | None = None
+    """Data residency: the database the station lives in (None: the platform's); its
+    connection works in that database's scope (store/residency.py)."""
 
 
 class _StatusBulk:
@@ -328,6 +332,7 @@ class _Registration:
     security_profile: int = 1
     security_profile_pending: int | None = None
     password_hash_previous: str | None = None
+    database: str | None = None  # data residency: where it was found (None: the platform's)
 
 
 class _RegistrationReader:
@@ -366,13 +371,47 @@ class _RegistrationReader:
                         raise
                     continue
                 for station_id, waiters in futures.items():
+                    result = found.get(station_id)
                     for future in waiters:
-                        if not future.done():
-                            future.set_result(found.get(station_id))
+                        if future.done():
+                            continue
+                        if isinstance(result, Exception):  # its tenant's database is unavailable
+                            future.set_exception(result)
+                        else:
+                            future.set_result(result)
         finally:
             self._task = None
 
-    async def _read(self, ids: list[str]) -> dict[str, _Registration]:
+    async def _read(self, ids: list[str]) -> dict[str, _Registration | Exception]:
+        residency = residency_of(self._sessions)
+        if residency is None:
+            return await self._read_in(ids)
+        # Data residency: the platform's database first, then each tenant's for what is missing.
+        found: dict[str, _Registration | Exception] = {}
+        away: StoreUnavailable | None = None
+        for key in residency.keys:
+            missing = [station_id for station_id in ids if station_id not in found]
+            if not missing:
+                break
+            with database_scope(key):
+                try:
+                    registrations = await self._read_in(missing)
+                except Exception as error:
+                    if key is None or not is_unavailable(error):
+                        raise
+                    # A tenant database is down: the stations found elsewhere go on; those not
+                    # found may be its, so they are told to come back, not that they are unknown.
+                    away = StoreUnavailable(f"a tenant database is unavailable: {type(error).__name__}")
+                    continue
+            for station_id, registration in registrations.items():
+                found[station_id] = replace(registration, database=key)
+                residency.stations[station_id] = key
+        if away is not None:
+            for station_id in ids:
+                found.setdefault(station_id, away)
+        return found
+
+    async def _read_in(self, ids: list[str]) -> dict[str, _Registration]:
         c = Station.__table__.c
         async with self._sessions() as session:
             rows = await session.execute(
@@ -433,6 +472,15 @@ class StationService:
         station = await self._registrations.get(station_id)
         if station is None:
             return await self._admit_unknown(station_id, password, tls=tls, certified=certified)
+        if station.database is not None:  # data residency: what follows happens in its database
+            with database_scope(station.database):
+                verdict = await self._admit_known(station_id, station, password, tls=tls, certified=certified)
+            return replace(verdict, database=station.database)
+        return await self._admit_known(station_id, station, password, tls=tls, certified=certified)
+
+    async def _admit_known(
+        self, station_id: str, station: _Registration, password: str | bytes | None, *, tls: bool, certified: bool,
+    ) -> AdmissionVerdict:
         shown = 3 if certified else 2 if tls else 1
         if shown < station.security_profile:
             return AdmissionVerdict(
@@ -581,12 +629,14 @@ class StationService:
                 silent.append(station_id)
         if not silent:
             return []
-        async with self._sessions.begin() as session:
-            await session.execute(update(Station).where(Station.id.in_(silent)).values(online=False))
-        for station_id in silent:
-            self._silent.add(station_id)
-            quiet = int((now - self._last_seen[station_id]).total_seconds())
-            self._bus.publish(StationWentOffline(station_id, now, quiet))
+        for database, stations in by_database(self._sessions, silent).items():
+            with database_scope(database):  # data residency: each in its own database
+                async with self._sessions.begin() as session:
+                    await session.execute(update(Station).where(Station.id.in_(stations)).values(online=False))
+                for station_id in stations:
+                    self._silent.add(station_id)
+                    quiet = int((now - self._last_seen[station_id]).total_seconds())
+                    self._bus.publish(StationWentOffline(station_id, now, quiet))
         return silent
 
     def is_silent(self, station_id: str) -> bool:
@@ -597,14 +647,22 @@ class StationService:
         other nodes' stations are online, so this is left to `mark_stale_offline`."""
         if self._settings.redis_url:
             return
-        async with self._sessions.begin() as session:
-            await session.execute(update(Station).where(Station.online.is_(True)).values(online=False))
+
+        async def reset() -> None:
+            async with self._sessions.begin() as session:
+                await session.execute(update(Station).where(Station.online.is_(True)).values(online=False))
+
+        await each_database(self._sessions, reset)
 
     async def mark_stale_offline(self) -> list[str]:
         """Across nodes: stations recorded online whose last frame is older than the heartbeat
         interval plus grace (their node died, or lost them without a close) go offline."""
         now = utcnow()
         cutoff = now - timedelta(seconds=self._settings.heartbeat_interval + self._settings.offline_grace)
+        found = await each_database(self._sessions, lambda: self._mark_stale(now, cutoff))
+        return [station_id for stale in found for station_id in stale]
+
+    async def _mark_stale(self, now: datetime, cutoff: datetime) -> list[str]:
         async with self._sessions.begin() as session:
             stale = list(await session.scalars(
                 select(Station.id).where(Station.online.is_(True), Station.last_seen_at < cutoff)

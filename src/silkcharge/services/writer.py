@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.domain.clock import utcnow
 from silkcharge.store.group_commit import is_unavailable
+from silkcharge.store.residency import Residency, database_scope
 from silkcharge.store.schema import OcppMessage, Station
 
 log = logging.getLogger(__name__)
@@ -142,3 +144,52 @@ class BatchWriter:
             for sid, at in seen.items():
                 self._seen.setdefault(sid, at)
             raise
+
+    def for_database(self, _key: str | None) -> BatchWriter:
+        """The writer of a database: this one, which writes to its sessions' database."""
+        return self
+
+
+class WriterPerDatabase:
+    """With data residency (store/residency.py): a BatchWriter per database. A station's
+    connection is handed its database's writer (`for_database`), so its frames never land in
+    another; `seen` follows the caller's scope, which for a station's frames is its database."""
+
+    def __init__(self, residency: Residency, make: Callable[[], BatchWriter]) -> None:
+        self._residency = residency
+        self._each = {key: make() for key in residency.keys}
+
+    def for_database(self, key: str | None) -> BatchWriter:
+        return self._each[key]
+
+    @property
+    def dropped(self) -> int:
+        return sum(writer.dropped for writer in self._each.values())
+
+    def log_message(self, *args, **kwargs) -> None:
+        self._each[self._residency.current()].log_message(*args, **kwargs)
+
+    def seen(self, station_id: str, at: datetime) -> None:
+        self._each[self._residency.current()].seen(station_id, at)
+
+    def start(self) -> None:
+        for key, writer in self._each.items():
+            with database_scope(key):  # the writer's task flushes and prunes in its database
+                writer.start()
+
+    async def stop(self) -> None:
+        for key, writer in self._each.items():
+            with database_scope(key):
+                await writer.stop()
+
+    async def flush(self) -> None:
+        for key, writer in self._each.items():
+            with database_scope(key):
+                await writer.flush()
+
+    async def prune(self, chunk: int = 10_000) -> int:
+        deleted = 0
+        for key, writer in self._each.items():
+            with database_scope(key):
+                deleted += await writer.prune(chunk)
+        return deleted

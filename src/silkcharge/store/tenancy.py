@@ -91,7 +91,9 @@ class TenantOwned:
 # -- where a new row's tenant comes from ------------------------------------------------------
 
 # The parent a row names, in the order asked: (column of the new row, table, key column). The
-# tenants of parents never change (api and services refuse a move), so they are cached.
+# tenants of parents never change (api and services refuse a move), so they are cached, per
+# database: with data residency (store/residency.py) the same key may be another tenant's
+# row in another database.
 _PARENTS: tuple[tuple[str, str, str], ...] = (
     ("station_id", "stations", "id"),
     ("site_id", "sites", "id"),
@@ -100,7 +102,7 @@ _PARENTS: tuple[tuple[str, str, str], ...] = (
     ("cdr_id", "cdrs", "id"),
     ("id_token_id", "id_tokens", "id"),
 )
-_parent_tenants: dict[tuple[str, Any], int] = {}
+_parent_tenants: dict[tuple[Any, str, Any], int] = {}
 
 
 def _tenant_of_new_row(context) -> int:
@@ -119,7 +121,8 @@ def _tenant_of_new_row(context) -> int:
 
 
 def parent_tenant(connection: Connection, table: str, key: str, value: Any) -> int | None:
-    cached = _parent_tenants.get((table, value))
+    database = connection.engine.url
+    cached = _parent_tenants.get((database, table, value))
     if cached is not None:
         return cached
     from silkcharge.store.schema import Base  # the mapped tables, by name
@@ -127,13 +130,14 @@ def parent_tenant(connection: Connection, table: str, key: str, value: Any) -> i
     parent = Base.metadata.tables[table]
     tenant = connection.execute(select(parent.c.tenant_id).where(parent.c[key] == value)).scalar()
     if tenant is not None:
-        _parent_tenants[(table, value)] = tenant
+        _parent_tenants[(database, table, value)] = tenant
     return tenant
 
 
 def forget_parent(table: str, value: Any) -> None:
     """A parent row was deleted: its key may come back with another tenant."""
-    _parent_tenants.pop((table, value), None)
+    for cached in [cached for cached in _parent_tenants if cached[1:] == (table, value)]:
+        _parent_tenants.pop(cached, None)
 
 
 # -- the scope applied to every statement -------------------------------------------------------

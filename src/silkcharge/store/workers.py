@@ -24,6 +24,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from silkcharge.store.db import create_engine_for, sessionmaker_for
+from silkcharge.store.residency import Residency
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,10 @@ class WorkersBusy(Exception):
 
 
 class _Worker:
-    def __init__(self, name: str, database_url: str) -> None:
+    def __init__(self, name: str, database_url: str, residency: Residency | None = None) -> None:
         self.name = name
         self._database_url = database_url
+        self._residency = residency
         self.loop = asyncio.new_event_loop()
         self.engine: AsyncEngine | None = None
         self.sessions: async_sessionmaker | None = None
@@ -61,7 +63,12 @@ class _Worker:
     def _main(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.engine = create_engine_for(self._database_url, POOL_PER_WORKER)
-        self.sessions = sessionmaker_for(self.engine)
+        residency = None
+        if self._residency is None:
+            self.sessions = sessionmaker_for(self.engine)
+        else:  # data residency: a job routes like the code that asked for it (its context is copied)
+            residency = self._residency.sibling(self.engine, lambda url: create_engine_for(url, POOL_PER_WORKER))
+            self.sessions = residency.sessionmaker()
         self._ready.set()
         try:
             self.loop.run_forever()
@@ -69,6 +76,8 @@ class _Worker:
             for task in pending:
                 task.cancel()
             self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            if residency is not None:
+                self.loop.run_until_complete(residency.dispose())
             self.loop.run_until_complete(self.engine.dispose())
         finally:
             self.loop.close()
@@ -81,14 +90,20 @@ class _Worker:
 class Workers:
     """A fixed set of worker threads (see the module); start and stop with the platform."""
 
-    def __init__(self, database_url: str, threads: int, queue: int) -> None:
+    def __init__(self, database_url: str, threads: int, queue: int, residency: Residency | None = None) -> None:
         self._database_url = database_url
+        self._residency = residency
         self._size = threads
         self._queue_limit = queue
         self._workers: list[_Worker] = []
         self._idle: asyncio.Queue[_Worker] | None = None
         self._home: asyncio.AbstractEventLoop | None = None
         self._waiting = 0
+
+    @property
+    def databases(self) -> list[str | None]:
+        """The keys of the databases a platform job runs in, one after another (store/residency.py)."""
+        return [None] if self._residency is None else self._residency.keys
 
     @property
     def waiting(self) -> int:
@@ -99,7 +114,7 @@ class Workers:
         self._home = asyncio.get_running_loop()
         self._idle = asyncio.Queue()
         for n in range(self._size):
-            worker = _Worker(f"heavy-work-{n + 1}", self._database_url)
+            worker = _Worker(f"heavy-work-{n + 1}", self._database_url, self._residency)
             await asyncio.to_thread(worker.start)
             self._workers.append(worker)
             self._idle.put_nowait(worker)
