@@ -42,6 +42,10 @@ def test_each_site_gets_a_cell_per_day_with_the_summary_definitions():
     assert (first.sessions, first.energy_kwh) == (1, Decimal(30))
     assert second.uptime == 0.0 and second.utilisation == 0.0
     assert bis.days[0] is None  # its one station was registered on day 2: nothing to show on day 1
+    # sessions from before a station's registration (replayed history) show, without uptime
+    early = [SessionRow(3, "B-1", 1, 1, at(2), at(8), Decimal(12000))]
+    (_, replayed) = ops.site_days([_day(0, [a1, b1], sessions=early)])
+    assert replayed.days[0].uptime is None and replayed.days[0].utilisation == 0.25
     # present from noon until 18:01 (its last heartbeat at 17:55, plus 5 min and 60 s grace) of
     # the 12 h since its registration: about a half, not a quarter of the day
     assert bis.days[1].uptime == round((6 * 60 + 1) / (12 * 60), 6)

@@ -714,7 +714,9 @@ class SiteDays:
     connectors: int
     days: tuple[SiteDay | None, ...]
     """One per day asked, in order; None for a day none of the site's stations was in service
-    (registered yet): no uptime and no idle connectors before a site exists."""
+    (registered yet) and none charged: no idle connectors before a site exists. A day with
+    sessions before the registration (history imported or replayed, as the demo's) shows them,
+    with no uptime."""
 
 
 def site_days(days: Sequence[OperationsData | RangeTotals]) -> list[SiteDays]:
@@ -731,8 +733,8 @@ def site_days(days: Sequence[OperationsData | RangeTotals]) -> list[SiteDays]:
         cells = []
         for d in per_day:
             g = d.get(site)
-            in_service = g is not None and g.uptime is not None
-            cells.append(SiteDay(g.sessions, g.energy_kwh, g.utilisation, g.uptime) if in_service else None)
+            shown = g is not None and (g.uptime is not None or g.sessions > 0)
+            cells.append(SiteDay(g.sessions, g.energy_kwh, g.utilisation, g.uptime) if shown else None)
         out.append(SiteDays(site, *sizes[site], tuple(cells)))
     return out
 
