@@ -98,7 +98,8 @@ function network(groups: Group[]): { revenue: Map<string, string>; uptime: numbe
 export function dashboardPage(root: HTMLElement): () => void {
   const tiles = h("div", { class: "tiles" });
   const charts = h("section", { class: "charts", id: "week-charts" });
-  root.append(h("h1", {}, t("nav.dashboard")), tiles, charts);
+  root.append(h("h1", {}, t("nav.dashboard")), tiles, charts,
+    ...only(["aggregates:read", "network:read"], h("p", { id: "to-sites" }, h("a", { href: "#/sites" }, t("dash.perSite")))));
   const drawCharts = (week: Day[]) => {
     const currencies = [...new Set(week.flatMap((d) => [...d.revenue.keys()]))].sort();
     charts.replaceChildren(
