@@ -29,7 +29,8 @@ function bars(kind: "utilisation" | "uptime", title: string, days: Date[], value
               classOf: (v: number) => string): HTMLElement {
   const width = 280, height = 96, bottom = 14, head = 4, gap = days.length > 14 ? 1 : 3;
   const band = width / days.length;
-  const label = new Intl.DateTimeFormat(currentLocale(), { weekday: "short", day: "numeric", timeZone: "UTC" });
+  const label = new Intl.DateTimeFormat(currentLocale(), { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" });
+  const axis = new Intl.DateTimeFormat(currentLocale(), { day: "numeric", timeZone: "UTC" });  // fits under a bar in every language
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": title, class: kind });
   chart.append(svg("line", { class: "base", x1: 0, x2: width, y1: height - bottom, y2: height - bottom }));
   const every = Math.ceil(days.length / 7);
@@ -39,14 +40,16 @@ function bars(kind: "utilisation" | "uptime", title: string, days: Date[], value
     if (v === null) {
       chart.append(svg("text", { class: "axis", x: x + w / 2, y: height - bottom - 2, "text-anchor": "middle" }, "–"));
     } else {
-      const barHeight = top > 0 ? Math.max((v / top) * (height - bottom - head), v > 0 ? 1 : 0) : 0;
+      // a day wholly down still shows, as a stub: no bar would read as "no data"
+      const least = v > 0 || kind === "uptime" ? 2 : 0;
+      const barHeight = top > 0 ? Math.max((v / top) * (height - bottom - head), least) : 0;
       const bar = svg("rect", { class: `day-bar ${classOf(v)}`, x, y: height - bottom - barHeight, width: w,
         height: barHeight, "data-day": day.toISOString().slice(0, 10), "data-value": v });
       bar.append(svg("title", {}, `${label.format(day)}: ${percent(v)}`));
       chart.append(bar);
     }
     if (i % every === 0)
-      chart.append(svg("text", { class: "axis", x: x + w / 2, y: height - 3, "text-anchor": "middle" }, label.format(day)));
+      chart.append(svg("text", { class: "axis", x: x + w / 2, y: height - 3, "text-anchor": "middle" }, axis.format(day)));
   });
   return h("div", { class: `site-metric ${kind}` }, h("span", { class: "metric-title" }, title),
     chart as unknown as HTMLElement);
