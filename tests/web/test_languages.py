@@ -15,7 +15,7 @@ from tests.web.helpers import pick
 I18N = Path(__file__).resolve().parents[2] / "web" / "src" / "i18n"
 LANGUAGES = ["en", "ru", "kk", "uz", "ky", "tg", "zh"]
 RAW_KEY = re.compile(r"\b(?:app|nav|login|common|language|state|dash|col|sessions|alerts|station|unit|"
-                     r"driver|map|find|reservation|city|trip|veh|smart|whatif|depot|review|device)"
+                     r"driver|map|find|reservation|city|trip|veh|smart|whatif|depot|review|device|people|keys|account|sites)"
                      r"\.[a-z][A-Za-z_0-9]+\b")
 
 
@@ -48,6 +48,9 @@ PAGES = {
     "/#/tariffs": "#tariffs-none, #tariff-table",
     "/#/caps": "#compliance-table, #caps-empty",
     "/#/audit": "#audit-message:not(:empty), #audit-table tbody tr",
+    "/#/people": "#keys-table, #keys p",
+    "/#/account": "#account-key",
+    "/#/sites": "#site-cards .site-card",
 }
 
 

@@ -32,7 +32,9 @@ export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
     ...init,
     headers: { "Content-Type": "application/json", ...headers(), ...(init.headers ?? {}) },
   });
-  const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
+  // a 204 may still say application/json (FastAPI's default): no body is null, not a parse error
+  const text = response.headers.get("content-type")?.includes("json") ? await response.text() : "";
+  const body = text ? JSON.parse(text) : null;
   if (!response.ok) throw new ApiError(response.status, body?.detail ?? body, retryAfter(response), body);
   return body as T;
 }

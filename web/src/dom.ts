@@ -30,3 +30,13 @@ export function table(headers: string[], rows: Child[][], attrs: Attrs = {}): HT
     h("tbody", {}, ...rows.map((cells) => h("tr", {}, ...cells.map((cell) => h("td", {}, cell))))),
   );
 }
+
+const SVG = "http://www.w3.org/2000/svg";
+
+/** An SVG element (charts): svg("rect", { x: 1, width: 4 }), with its text if given. */
+export function svg(name: string, attrs: Record<string, string | number> = {}, text?: string): SVGElement {
+  const element = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attrs)) element.setAttribute(key, String(value));
+  if (text !== undefined) element.textContent = text;
+  return element;
+}

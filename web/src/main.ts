@@ -7,6 +7,7 @@ import { LANGUAGES, choose, language, t } from "./i18n";
 import { live } from "./live";
 import { driver } from "./driver";
 import { PAGES, can, home, mayOpen, session } from "./permissions";
+import { accountPage } from "./pages/account";
 import { alertsPage } from "./pages/alerts";
 import { auditPage } from "./pages/audit";
 import { capsPage } from "./pages/caps";
@@ -18,9 +19,11 @@ import { forgotPasswordPage, resetPasswordPage } from "./pages/driverPassword";
 import { findPage } from "./pages/find";
 import { loginPage } from "./pages/login";
 import { mapPage } from "./pages/map";
+import { peoplePage } from "./pages/people";
 import { planningPage } from "./pages/planning";
 import { reviewPage } from "./pages/review";
 import { sessionsPage } from "./pages/sessions";
+import { sitesPage } from "./pages/sites";
 import { smartPage } from "./pages/smart";
 import { smartSitePage } from "./pages/smartSite";
 import { stationPage } from "./pages/station";
@@ -58,13 +61,16 @@ const ROUTES: [RegExp, Page][] = [
   [/^#\/tariffs$/, tariffsPage],
   [/^#\/caps$/, capsPage],
   [/^#\/audit$/, auditPage],
+  [/^#\/people$/, peoplePage],
+  [/^#\/account$/, accountPage],
+  [/^#\/sites$/, sitesPage],
   [/^#\/?$/, dashboardPage],
 ];
 
 const NAV: [string, string][] = [
   ["#/", "nav.dashboard"], ["#/map", "nav.map"], ["#/sessions", "nav.sessions"], ["#/alerts", "nav.alerts"],
   ["#/review", "nav.review"], ["#/smart", "nav.smart"], ["#/tariffs", "nav.tariffs"], ["#/caps", "nav.caps"],
-  ["#/audit", "nav.audit"],
+  ["#/audit", "nav.audit"], ["#/people", "nav.people"],
 ];
 const DRIVER_NAV: [string, string][] = [
   ["#/find", "nav.find"], ["#/trip", "nav.trip"], ["#/vehicles", "nav.vehicles"],
@@ -96,7 +102,7 @@ function whoCorner(): HTMLElement | null {
   const me = session.me;
   if (!me) return null;
   return h("span", { id: "operator-who", title: me.role_description },
-    h("span", { id: "operator-name" }, me.person ?? me.name), " · ",
+    h("a", { id: "operator-name", href: "#/account", title: t("account.title") }, me.person ?? me.name), " · ",
     h("span", { id: "operator-role", "data-role": me.role }, t(`role.${me.role}`)));
 }
 

@@ -18,6 +18,8 @@ export interface Me {
   role_description: string;
   tenant_id: number | null;
   permissions: Permission[];
+  /** A person's second factor is on (false: off); null for a key. */
+  totp?: boolean | null;
 }
 
 let me: Me | null = null;
@@ -66,6 +68,8 @@ export const PAGES: Record<string, Permission[]> = {
   stations: ["network:read"],
   tariffs: ["money:read"],
   audit: ["audit:read"],
+  people: ["access:manage"],
+  sites: ["aggregates:read", "network:read"],
 };
 
 /** Whether the role may open the operator page at this hash (#/stations/X: "stations"). */

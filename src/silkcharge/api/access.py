@@ -53,6 +53,7 @@ class MeOut(Body):
     role_description: str
     tenant_id: int | None
     permissions: list[str]
+    totp: bool | None = Field(default=None, description="a person's: whether their second factor is on; keys: null")
 
 
 class SessionOut(Body):
@@ -108,11 +109,17 @@ class AccountOut(Body):
     totp: bool = Field(description="whether a second factor is on")
     created_at: datetime
     disabled_at: datetime | None
+    last_login_at: datetime | None = Field(description="when the person last signed in, if known")
 
 
 class TotpOut(Body):
     secret: str
     uri: str = Field(description="otpauth:// for an authenticator app")
+
+
+class PasswordIn(Body):
+    current_password: str = Field(min_length=1, max_length=200)
+    new_password: str = Field(min_length=12, max_length=200)
 
 
 class TotpConfirmIn(Body):
@@ -131,9 +138,9 @@ class TenantOut(Body):
     created_at: datetime
 
 
-def _me(who: Principal) -> MeOut:
+def _me(who: Principal, totp: bool | None = None) -> MeOut:
     return MeOut(kind=who.kind, name=who.name, person=who.person, role=who.role, role_description=DESCRIPTIONS[who.role],
-                 tenant_id=who.tenant_id, permissions=sorted(GRANTS[who.role]))
+                 tenant_id=who.tenant_id, permissions=sorted(GRANTS[who.role]), totp=totp)
 
 
 def _key(row: ApiKey) -> KeyOut:
@@ -144,7 +151,8 @@ def _key(row: ApiKey) -> KeyOut:
 
 def _account(row: OperatorAccount) -> AccountOut:
     return AccountOut(id=row.id, email=row.email, name=row.name, role=Role(row.role), tenant_id=row.tenant_id,
-                      totp=row.totp_secret is not None, created_at=row.created_at, disabled_at=row.disabled_at)
+                      totp=row.totp_secret is not None, created_at=row.created_at, disabled_at=row.disabled_at,
+                      last_login_at=row.last_login_at)
 
 
 def _tenant(row: Tenant) -> TenantOut:
@@ -184,23 +192,28 @@ async def login(body: LoginIn, request: Request, response: Response) -> SessionO
     except TooManyAttempts as exc:
         raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after_seconds)}) from None
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
-    return SessionOut(token=token, me=_me(who))
+    return SessionOut(token=token, me=_me(who, await access_of(request).has_totp(who)))
+
+
+def _token(request: Request) -> str | None:
+    """The console session's token this request came with (a bearer header before the cookie)."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.cookies.get(COOKIE)
 
 
 @open_router.post("/logout", status_code=204)
 async def logout(request: Request, response: Response) -> None:
-    token = request.cookies.get(COOKIE)
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        token = header[7:].strip()
+    token = _token(request)
     if token:
         await access_of(request).logout(token)
     response.delete_cookie(COOKIE)
 
 
 @open_router.get("/me", response_model=MeOut, responses=answers(401))
-async def me(who: Annotated[Principal, Depends(principal)]) -> MeOut:
-    return _me(who)
+async def me(who: Annotated[Principal, Depends(principal)], request: Request) -> MeOut:
+    return _me(who, await access_of(request).has_totp(who))
 
 
 @open_router.post("/me/totp", response_model=TotpOut, responses=answers(401, 403))
@@ -218,6 +231,23 @@ async def confirm_totp(body: TotpConfirmIn, who: Annotated[Principal, Depends(pr
         await access_of(request).confirm_totp(who, body.code)
     except (AccessRefused, AccessInvalid) as exc:
         raise _refusal(exc) from None
+
+
+@open_router.post("/me/password", status_code=204, responses=answers(401, 403, 429))
+async def change_password(body: PasswordIn, who: Annotated[Principal, Depends(principal)],
+                          request: Request) -> None:
+    """The signed-in person's own password, given the current one; their other sessions end.
+    A wrong current password answers 403 (the session itself is still good) and counts
+    against the login limits."""
+    try:
+        await access_of(request).change_password(who, body.current_password, body.new_password,
+                                                        _token(request))
+    except (AccessRefused, AccessInvalid) as exc:
+        raise _refusal(exc) from None
+    except LoginFailed as exc:
+        raise HTTPException(403, str(exc)) from None
+    except TooManyAttempts as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after_seconds)}) from None
 
 
 # -- keys and accounts ------------------------------------------------------------------------------

@@ -9,16 +9,18 @@ reading and computing run on a worker thread, off the event loop.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 
 from silkcharge.api.heavy import off_loop
 from silkcharge.planning import analytics, charts
 from silkcharge.planning.analysis import jsonable
-from silkcharge.planning.rollups import load_range
+from silkcharge.planning.rollups import day_bounds, load_days, load_range
+from silkcharge.store.schema import Site
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -96,3 +98,42 @@ async def attention(request: Request, start: datetime = START,
     """Stations ranked by need of attention, with plain reasons."""
     return await _answer(request, start, end, lambda t: {
         **_range(t), "stations": jsonable(analytics.attention(t))})
+
+
+SITE_DAYS_MAX = 92
+"""The most days `/analytics/sites/daily` answers at once: each day is one roll-up read."""
+
+
+@router.get("/sites/daily")
+async def sites_daily(request: Request,
+                      start: date = Query(..., description="first UTC day, e.g. 2026-11-21"),
+                      end: date = Query(..., description=f"the UTC day after the last (exclusive); at most "
+                                                         f"{SITE_DAYS_MAX} days after the start")
+                      ) -> dict[str, Any]:
+    """Per site and UTC day: mean connector utilisation, mean station uptime (from each
+    station's registration on, as everywhere), sessions and energy; from the daily roll-ups.
+    Days that have not begun are left out; today counts up to now."""
+    if end <= start:
+        raise HTTPException(422, f"the range {start} to {end} is empty or inverted: end is the day after the last")
+    if (end - start).days > SITE_DAYS_MAX:
+        raise HTTPException(422, f"the range {start} to {end} is {(end - start).days} days; "
+                                 f"at most {SITE_DAYS_MAX} can be asked at once")
+    settings = request.app.state.platform.settings
+
+    async def job(sessions) -> dict[str, Any]:
+        days = await load_days(sessions, start, end - timedelta(days=1),
+                               default_heartbeat=settings.heartbeat_interval, grace_seconds=settings.offline_grace)
+        async with sessions() as session:
+            names = {code: (name, city) for code, name, city in
+                     (await session.execute(select(Site.code, Site.name, Site.city))).all()}
+        return {
+            "start": day_bounds(start)[0].isoformat(), "end": day_bounds(end)[0].isoformat(),
+            "days": [{"day": d.start.date().isoformat(), "observed_end": d.observed_end.isoformat()} for d in days],
+            "sites": [{**jsonable(s), "name": names.get(s.site, (None, None))[0],
+                       "city": names.get(s.site, (None, None))[1]} for s in analytics.site_days(days)],
+        }
+
+    try:
+        return await off_loop(request, job)
+    except analytics.AnalyticsInputError as exc:
+        raise HTTPException(422, str(exc)) from None

@@ -36,7 +36,7 @@ KEEP_BYTES = 64 * 1024
 """Bodies larger than this are recorded as their size only."""
 
 
-SECRETS = frozenset({"password", "secret", "key", "token_hash", "password_hash"})
+SECRETS = frozenset({"password", "secret", "key", "token_hash", "password_hash", "current_password", "new_password"})
 """Fields whose values never enter the trail (a station's password, a new API key, a TOTP
 secret): the entry says they were there, not what they were."""
 

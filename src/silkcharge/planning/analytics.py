@@ -695,6 +695,50 @@ def summary(data: OperationsData | RangeTotals, group_by: str) -> list[GroupSumm
     return out
 
 
+@dataclass(frozen=True)
+class SiteDay:
+    """One site over one day: the day's group summary by site, in brief."""
+
+    sessions: int
+    energy_kwh: Decimal
+    utilisation: float | None
+    """Mean connector utilisation of the site's connectors over the day's observed part."""
+    uptime: float | None
+    """Mean presence of the site's stations in service that day (None: none was)."""
+
+
+@dataclass(frozen=True)
+class SiteDays:
+    site: str
+    stations: int
+    connectors: int
+    days: tuple[SiteDay | None, ...]
+    """One per day asked, in order; None for a day none of the site's stations was in service
+    (registered yet) and none charged: no idle connectors before a site exists. A day with
+    sessions before the registration (history imported or replayed, as the demo's) shows them,
+    with no uptime."""
+
+
+def site_days(days: Sequence[OperationsData | RangeTotals]) -> list[SiteDays]:
+    """Utilisation and uptime per site and day, from each day's totals: the same definitions
+    as ``summary`` grouped by site (uptime counts a station from its registration on, so a
+    network started an hour ago does not read 0.1 %). Sites in the order of their code."""
+    per_day = [{g.group: g for g in summary(d, "site")} for d in days]
+    sizes: dict[str, tuple[int, int]] = {}
+    for d in per_day:
+        for g in d.values():
+            sizes[g.group] = (g.stations, g.connectors)
+    out = []
+    for site in sorted(sizes):
+        cells = []
+        for d in per_day:
+            g = d.get(site)
+            shown = g is not None and (g.uptime is not None or g.sessions > 0)
+            cells.append(SiteDay(g.sessions, g.energy_kwh, g.utilisation, g.uptime) if shown else None)
+        out.append(SiteDays(site, *sizes[site], tuple(cells)))
+    return out
+
+
 def _revenue_of(totals: Iterable[StationTotals]) -> tuple[Revenue, ...]:
     sums: dict[str, list] = {}
     for t in totals:

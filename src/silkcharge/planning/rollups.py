@@ -146,6 +146,22 @@ async def load_range(sessions: async_sessionmaker, start: datetime, end: datetim
     return RangeTotals(start, end, as_of, stations, totals)
 
 
+async def load_days(sessions: async_sessionmaker, first: date, last: date, *, default_heartbeat: int,
+                    grace_seconds: int, as_of: datetime | None = None) -> list[RangeTotals]:
+    """Every station's totals for each UTC day from ``first`` to ``last`` (both included) that
+    has begun by ``as_of``: the roll-up's own days, so a finished day is its rows and only
+    today is read raw."""
+    as_of = as_of or utcnow()
+    out = []
+    day = first
+    while day <= last and day_bounds(day)[0] < as_of:
+        start, end = day_bounds(day)
+        out.append(await load_range(sessions, start, end, default_heartbeat=default_heartbeat,
+                                    grace_seconds=grace_seconds, max_days=1, as_of=as_of))
+        day += DAY
+    return out
+
+
 def _segments(start: datetime, end: datetime, rolled: set[date]) -> list[tuple[datetime, datetime, bool]]:
     """``[start, end)`` cut into whole rolled-up days and, between them, spans of raw rows."""
     out: list[tuple[datetime, datetime, bool]] = []

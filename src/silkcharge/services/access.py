@@ -24,7 +24,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.domain import totp
@@ -182,6 +182,8 @@ class AccessService:
         async with self._sessions.begin() as session:
             session.add(OperatorSession(account_id=account.id, token_hash=digest(token), created_at=now,
                                         expires_at=now + self._session_lifetime))
+            await session.execute(update(OperatorAccount).where(OperatorAccount.id == account.id)
+                                  .values(last_login_at=now))
         return token, Principal("account", account.id, account.email, Role(account.role), account.tenant_id,
                                 person=account.name)
 
@@ -295,6 +297,14 @@ class AccessService:
                     await session.delete(old)
         return row
 
+    async def has_totp(self, actor: Principal) -> bool | None:
+        """Whether a person's second factor is on; None for a key (it has none)."""
+        if actor.kind != "account":
+            return None
+        async with self._sessions() as session:
+            return await session.scalar(select(OperatorAccount.totp_secret.is_not(None))
+                                        .where(OperatorAccount.id == actor.id))
+
     async def start_totp(self, actor: Principal) -> tuple[str, str]:
         """A new secret for the caller's own account, pending until a code confirms it."""
         if actor.kind != "account":
@@ -315,6 +325,34 @@ class AccessService:
             if not totp.verify(row.totp_pending, code, self._clock()):
                 raise AccessInvalid("that code is not the authenticator's current one")
             row.totp_secret, row.totp_pending = row.totp_pending, None
+
+    async def change_password(self, actor: Principal, current: str, new: str, keep_token: str | None) -> None:
+        """The caller's own password, given the current one (a session left open on a shared
+        screen does not let anyone lock its owner out). Every other session of the account
+        ends; the one asking (`keep_token`) stays. A wrong current password counts as a failed
+        login (same limits)."""
+        if actor.kind != "account":
+            raise AccessRefused("a password belongs to a person's account, not to a key")
+        if not MIN_PASSWORD <= len(new) <= MAX_PASSWORD:
+            raise AccessInvalid(f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+        if new == current:
+            raise AccessInvalid("the new password is the current one")
+        attempt = await self._attempts.begin([(LOGIN_PER_EMAIL, actor.name)])
+        async with self._sessions() as session:
+            stored = await session.scalar(select(OperatorAccount.password_hash)
+                                          .where(OperatorAccount.id == actor.id))
+        if stored is None or not await asyncio.to_thread(self._verifier.verify, f"operator:{actor.name}", current,
+                                                         stored):
+            raise LoginFailed("the current password is not right")
+        await self._attempts.forgive(attempt, LOGIN_PER_EMAIL)
+        password_hash = await asyncio.to_thread(hash_password, new)
+        async with self._sessions.begin() as session:
+            row = await session.get(OperatorAccount, actor.id)
+            row.password_hash = password_hash
+            for old in (await session.scalars(
+                    select(OperatorSession).where(OperatorSession.account_id == row.id))).all():
+                if keep_token is None or old.token_hash != digest(keep_token):
+                    await session.delete(old)
 
     # -- rules ----------------------------------------------------------------------------------
 

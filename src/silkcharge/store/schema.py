@@ -68,6 +68,8 @@ class OperatorAccount(Base):
     totp_pending: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    """When the person last signed in (none: not since migration 0025)."""
 
 
 class OperatorSession(Base):

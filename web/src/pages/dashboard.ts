@@ -2,7 +2,7 @@
 // uptime, stations online, states.
 
 import { api } from "../api";
-import { h } from "../dom";
+import { h, svg } from "../dom";
 import { currentLocale, kwh, money, number, t } from "../i18n";
 import { STATES, live, stateOf } from "../live";
 import { can, only } from "../permissions";
@@ -21,14 +21,6 @@ interface Group { stations: number; sessions: number; energy_kwh: string; revenu
 
 /** One day of the last week, summed over every operator. */
 interface Day { day: Date; sessions: number; energyKwh: number; revenue: Map<string, string> }
-
-const SVG = "http://www.w3.org/2000/svg";
-function svg(name: string, attrs: Record<string, string | number>, text?: string): SVGElement {
-  const element = document.createElementNS(SVG, name);
-  for (const [key, value] of Object.entries(attrs)) element.setAttribute(key, String(value));
-  if (text !== undefined) element.textContent = text;
-  return element;
-}
 
 /** A bar per day, labelled with the weekday and its value (the value as a person reads it). */
 function barChart(id: string, title: string, days: Day[], value: (d: Day) => number,
@@ -106,7 +98,8 @@ function network(groups: Group[]): { revenue: Map<string, string>; uptime: numbe
 export function dashboardPage(root: HTMLElement): () => void {
   const tiles = h("div", { class: "tiles" });
   const charts = h("section", { class: "charts", id: "week-charts" });
-  root.append(h("h1", {}, t("nav.dashboard")), tiles, charts);
+  root.append(h("h1", {}, t("nav.dashboard")), tiles, charts,
+    ...only(["aggregates:read", "network:read"], h("p", { id: "to-sites" }, h("a", { href: "#/sites" }, t("dash.perSite")))));
   const drawCharts = (week: Day[]) => {
     const currencies = [...new Set(week.flatMap((d) => [...d.revenue.keys()]))].sort();
     charts.replaceChildren(

@@ -6,7 +6,7 @@
 // when asked to.
 
 import { api } from "../api";
-import { h, table } from "../dom";
+import { h, svg, table } from "../dom";
 import { currentLocale, dateTime, money, number, t } from "../i18n";
 import { kw, refusal, type SmartSite } from "../smart";
 
@@ -82,14 +82,6 @@ function planSummary(plan: Plan, vehicles: number, priced: boolean): HTMLElement
     priced ? h("p", {}, t("depot.cost", { energy: money(plan.energy_cost, plan.currency),
       demand: money(plan.demand_cost, plan.currency), uncontrolled: money(plan.uncontrolled_cost, plan.currency) })) : null,
   ].filter((p): p is HTMLParagraphElement => p !== null);
-}
-
-const SVG = "http://www.w3.org/2000/svg";
-function svg(name: string, attrs: Record<string, string | number>, text?: string): SVGElement {
-  const element = document.createElementNS(SVG, name);
-  for (const [key, value] of Object.entries(attrs)) element.setAttribute(key, String(value));
-  if (text !== undefined) element.textContent = text;
-  return element;
 }
 
 /** The site plan per slot: the cars' charging as bars above zero, what V2G cars give back as bars

@@ -4,7 +4,7 @@
 // names and notes of crossings and passes are road texts: see roadTexts.ts).
 
 import { ApiError, api } from "../api";
-import { h } from "../dom";
+import { h, svg } from "../dom";
 import L from "leaflet";
 import { GeoMap, cityNames, dotIcon, placeName, type Bounds } from "../geomap";
 import { currentLocale, money, number, t, time } from "../i18n";
@@ -83,13 +83,6 @@ function bounds(points: [number, number][]): Bounds {
 }
 
 /** Elevation (filled) and charge (line) against km from the start, one chart for the trip. */
-const SVG = "http://www.w3.org/2000/svg";
-function svg(tag: string, attrs: Record<string, string | number> = {}): SVGElement {
-  const element = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, String(value));
-  return element;
-}
-
 function profileChart(legs: Leg[]): SVGElement {
   const width = 900, height = 220, pad = 36;
   const points: { km: number; elev: number | null; soc: number }[] = [];
@@ -105,7 +98,7 @@ function profileChart(legs: Leg[]): SVGElement {
   const yElev = (m: number) => height - pad - (m / top) * (height - 2 * pad);
   const ySoc = (soc: number) => height - pad - (soc / 100) * (height - 2 * pad);
   const chart = svg("svg", { id: "trip-profile", viewBox: `0 0 ${width} ${height}`, role: "img", class: "profile" });
-  chart.append(Object.assign(document.createElementNS("http://www.w3.org/2000/svg", "title"), { textContent: t("trip.profile") }));
+  chart.append(svg("title", {}, t("trip.profile")));
   // elevation: one filled area per stretch with known heights
   let run: { km: number; elev: number }[] = [];
   const flush = () => {
@@ -127,9 +120,7 @@ function profileChart(legs: Leg[]): SVGElement {
     if (leg.stop) chart.append(svg("circle", { cx: x(at), cy: ySoc(leg.arrival_soc), r: 4, class: "stop" }));
   }
   const label = (text: string, tx: number, ty: number, cls: string) => {
-    const el = svg("text", { x: tx, y: ty, class: cls });
-    el.textContent = text;
-    chart.append(el);
+    chart.append(svg("text", { x: tx, y: ty, class: cls }, text));
   };
   label(`${number(top, 0)} m`, 2, pad - 4, "axis");
   label("100 %", width - pad + 2, pad - 4, "axis");
