@@ -15,10 +15,12 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -63,9 +65,22 @@ def database_url(request, tmp_path) -> Iterator[str]:
     """SQLite only: the browser tests exercise the console, the store is tested elsewhere.
     A test that asks for the `fleet` starts with the region's network already stored."""
     target = tmp_path / "silkcharge.sqlite3"
-    template = _seeded_template()[0] if "fleet" in request.fixturenames else _sqlite_template()
-    shutil.copyfile(template, target)
+    if "fleet" in request.fixturenames:
+        shutil.copyfile(_seeded_template()[0], target)
+        _seeded_now(target)
+    else:
+        shutil.copyfile(_sqlite_template(), target)
     yield f"sqlite+aiosqlite:///{target}"
+
+
+def _seeded_now(path: Path) -> None:
+    """Date the copied network's rows now, as if seeded at the test's start: what a page shows
+    can count from a station's registration (today's uptime does)."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")  # as SQLAlchemy stores it
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            for column in [c[1] for c in db.execute(f'PRAGMA table_info("{table}")') if c[1].endswith("_at")]:
+                db.execute(f'UPDATE "{table}" SET "{column}" = ? WHERE "{column}" IS NOT NULL', (now,))
 
 
 _seeded: list[tuple[str, list[dict]]] = []
