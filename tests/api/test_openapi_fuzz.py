@@ -67,6 +67,8 @@ SHARDS = 3
 workers run them side by side (one run of all of them took minutes on its own)."""
 
 METHODS = ("get", "put", "post", "patch", "delete")
+NOT_FUZZED = {"/api/v1/events"}
+"""Paths openapi_fuzz.toml leaves out, and why it does."""
 
 
 def operations(document: dict, shard: int) -> list[str]:
@@ -94,6 +96,8 @@ def test_every_operation_answers_as_its_document_says(seeded_server, tmp_path, s
         f"schemathesis found answers the document does not declare:\n{summary(report)}\n\n"
         f"Its report, with a curl command per failure:\n{report}")
     assert "Operations:" in report and " passed" in report, report
+    fuzzed = [name for name in chosen if name.split()[1] not in NOT_FUZZED]
+    assert re.search(rf"Selected: {len(fuzzed)}/", report), f"the shard's {len(fuzzed)} operations:\n{report}"
 
 
 def summary(report: str) -> str:
