@@ -3,6 +3,7 @@ and make the OpenAPI document declare those answers with that body."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import models_json_schema
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from silkcharge.bus.local import (
@@ -34,7 +36,9 @@ from silkcharge.services.reservations import (
 )
 from silkcharge.services.station_profiles import ProfileRefused, UnknownProfile
 from silkcharge.services.station_security import SecurityChangeRefused
-from silkcharge.store.group_commit import StoreUnavailable
+from silkcharge.store.group_commit import StoreUnavailable, is_unavailable
+
+log = logging.getLogger(__name__)
 
 
 class NotFound(LookupError):
@@ -173,6 +177,19 @@ def install(app: FastAPI) -> None:
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "code": "unavailable", "params": {}}, status_code=503,
                             headers={"Retry-After": "5"})
+
+    # A database that cannot be reached (down, restarting, a resident tenant's far away, every
+    # connection busy) is the server's trouble for a while, not a bug and not the caller's:
+    # 503 with a retry, what the caller can do about it, never a 500 with a traceback.
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(OSError)
+    async def database_unreachable(request: Request, exc: Exception) -> JSONResponse:
+        if not is_unavailable(exc):
+            raise exc
+        log.warning("%s %s: the database could not be reached: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": "the database could not be reached; try again shortly",
+                             "code": "unavailable", "params": {}}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(StationOffline)
     async def offline(_: Request, exc: StationOffline) -> JSONResponse:
