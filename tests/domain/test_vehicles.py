@@ -166,6 +166,13 @@ def test_compare_gives_one_value_per_vehicle_per_attribute():
     assert all(len(values) == 2 for values in rows.values())
 
 
+def test_compare_tells_apart_two_vehicles_that_share_a_name():
+    ids = ["audi-a6-e-tron-2025-eu", "audi-a6-e-tron-avant-2025-eu"]
+    assert CATALOG.get(ids[0]).name == CATALOG.get(ids[1]).name  # the catalog's own names
+    names = CATALOG.compare(ids)["name"]
+    assert names == tuple(CATALOG.label(CATALOG.get(i)) for i in ids) and len(set(names)) == 2
+
+
 def test_unknown_id_error_suggests_a_close_match():
     with pytest.raises(UnknownVehicle) as caught:
         CATALOG.get("byd-song-plus-comfort-2024-cm")

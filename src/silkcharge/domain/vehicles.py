@@ -321,7 +321,9 @@ class Catalog:
         if len(set(ids)) != len(ids):
             raise CompareError("compare needs distinct vehicle ids")
         vehicles = [self.get(i) for i in ids]
-        return {name: tuple(value(v) for v in vehicles) for name, value in _COMPARE_ROWS}
+        rows = {name: tuple(value(v) for v in vehicles) for name, value in _COMPARE_ROWS}
+        rows["name"] = tuple(self.label(v) for v in vehicles)  # two of one name told apart
+        return rows
 
 
 def _labels(standards: Iterable[ConnectorStandard]) -> str:

@@ -47,7 +47,7 @@ export function vehiclesPage(root: HTMLElement): void {
         if (on) chosen.push(v.id); else chosen.splice(chosen.indexOf(v.id), 1);
         showPicked();
       } });
-      return h("li", { "data-vehicle": v.id }, h("label", {}, box, ` ${v.name} `,
+      return h("li", { "data-vehicle": v.id }, h("label", {}, box, ` ${v.label ?? v.name} `,
         h("span", { class: "hint" }, `${number(v.battery_kwh)} ${t("unit.kwh")} · ${number(v.range_km, 0)} ${t("unit.km")} · ${[...v.dc_inlets].join(", ")}`)));
     }));
   };
