@@ -114,3 +114,39 @@ async def test_the_seeded_21_charger_accepts_the_depot_plans_discharging_profile
     finally:
         await charger.stop()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_the_demo_fleet_parks_the_v2g_taxi_and_its_charger_installs_the_plans_discharge(
+    platform, api, ocpp_url, tmp_path,
+):
+    from silkcharge.demo.business import parked_taxis
+    from silkcharge.sim.fleet import run_fleet
+
+    created = await seed_network(platform.sessions, load_seed_network(), tokens=DEMO_TOKENS)
+    business = load_business()
+    taxi = _v2g_taxi(business)
+    depot_ids = {e["station_id"] for e in business["depot"]["evses"]}
+    fleet = tmp_path / "fleet.json"
+    save_fleet(fleet, [{**asdict(s), "firmware_version": "1.0.0"} for s in created if s.station_id in depot_ids])
+    parked = parked_taxis(business)
+    assert [(p.station_id, p.evse_id, p.id_token, p.car.bidirectional) for p in parked] == [
+        (taxi["station_id"], taxi["evse_id"], taxi["id_token"], True)]
+    await set_up_smart_charging(api, business)  # as the demo does once the platform listens
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_fleet(ocpp_url, load_fleet(fleet), session_rate_per_hour=0, meter_interval=0.5,
+                                            stop=stop, ramp_seconds=0.1, rng=random.Random(17), parked=parked))
+    try:
+        async def discharge_installed():
+            answer = (await api.get(f"/api/v1/smart/stations/{taxi['station_id']}/profiles")).json()
+            return [row for row in answer["installed"] if row["evse_id"] == taxi["evse_id"]
+                    and any(Decimal(str(p.get("setpoint") or 0)) < 0 for p in row["profile"]["schedule"]["periods"])]
+
+        # the taxi plugs in, states its V2X needs, the depot re-plans from now and pushes: its
+        # charger is allowed AC_BPT and installs the profile with the evening's discharge
+        [row] = await eventually(discharge_installed)
+        assert row["profile"]["purpose"] == "TxProfile"
+        sessions = (await api.get("/api/v1/transactions", params={"station_id": taxi["station_id"]})).json()
+        assert [s["id_token"] for s in sessions if s["state"] == "Active"] == [taxi["id_token"]]
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, HANG_GUARD)

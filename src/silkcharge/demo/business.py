@@ -143,6 +143,26 @@ async def set_up_smart_charging(api: httpx.AsyncClient, business: dict[str, Any]
         "end": end.astimezone(timezone.utc).isoformat(), "push": True}))
 
 
+def parked_taxis(business: dict[str, Any]) -> list:
+    """The depot's opted-in V2G taxis as the simulator parks them on their chargers
+    (`silkcharge simulate --depot-taxis`): a bidirectional car with the battery, state of charge,
+    powers and minimum state of charge of business.json, so a pushed depot plan can make it give
+    energy back."""
+    from silkcharge.sim.fleet import ParkedCar
+    from silkcharge.sim.meter import Ev
+
+    parked = []
+    for v in business["depot"]["vehicles"]:
+        if not v.get("v2g"):
+            continue
+        battery_wh = Decimal(str(v["battery_kwh"])) * 1000
+        soc, target = Decimal(str(v["soc"])) * 100, Decimal(str(v["target_soc"])) * 100
+        car = Ev(battery_wh, soc, battery_wh * (target - soc) / 100, Decimal(str(v["max_power_kw"])) * 1000,
+                 max_discharge_w=Decimal(str(v["max_discharge_kw"])) * 1000, min_soc=Decimal(str(v["min_soc"])) * 100)
+        parked.append(ParkedCar(v["station_id"], int(v["evse_id"]), v["id_token"], car))
+    return parked
+
+
 def _tonight(now: datetime, zone: ZoneInfo) -> date:
     """The local evening the depot plans for: today's, or tomorrow's once today's is past."""
     local = now.astimezone(zone)
