@@ -30,6 +30,7 @@ from silkcharge.services.charger_cost import ChargerCostService
 from silkcharge.services.commands import CommandService
 from silkcharge.services.contract_certificates import ContractCertificateService
 from silkcharge.services.customer_information import CustomerInformationService
+from silkcharge.services.der_control import DerControlService
 from silkcharge.services.device_model import DeviceModelServices
 from silkcharge.services.device_reports import DeviceReports
 from silkcharge.services.display_facts import DisplayFacts
@@ -280,6 +281,9 @@ def build_platform(settings: Settings) -> Platform:
         adapter.certificates = certificates
     device = device_model_services(sessions, bus, commands, stations, smart, external_limits)
     for adapter in adapters.values():
+        if isinstance(adapter, V21Adapter):
+            adapter.der = device.der_control
+    for adapter in adapters.values():
         if isinstance(adapter, DeviceManagement201):
             adapter.device = device
     return Platform(
@@ -338,6 +342,7 @@ def device_model_services(
         transaction_status=TransactionStatusChecks(sessions, bus, commands),
         configuration=StationConfiguration(sessions, bus),
         reports=DeviceReports(bus, commands, requests),
+        der_control=DerControlService(sessions, bus, commands, requests),
     )
 
 

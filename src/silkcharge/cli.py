@@ -219,6 +219,8 @@ def simulate(
     tls_url: str | None = typer.Option(
         None, help="the CSMS's wss:// endpoint, for stations at security profile 2 or 3 (and upgrades)"),
     ca_file: Path | None = typer.Option(None, help="PEM: the CA the chargers trust for wss (default: the system's)"),
+    depot_taxis: bool = typer.Option(
+        False, help="park the demo depot's opted-in V2G taxis (business.json) on their chargers for the whole run"),
 ) -> None:
     """Run virtual chargers (OCPP 1.6, 2.0.1 and 2.1) that boot, charge and answer commands."""
     from silkcharge.sim.fleet import load_fleet, run_fleet
@@ -230,6 +232,11 @@ def simulate(
         specs = specs[:limit]
     logging.basicConfig(level=logging.WARNING)
     tokens = [t["token"] for t in DEMO_TOKENS]
+    parked = []
+    if depot_taxis:
+        from silkcharge.demo.business import load_business, parked_taxis
+
+        parked = parked_taxis(load_business())
     console.print(f"simulating {len(specs)} chargers against {url}")
 
     async def main() -> None:
@@ -241,7 +248,7 @@ def simulate(
             url, specs, session_rate_per_hour=sessions_per_hour, tokens=tokens,
             meter_interval=meter_interval, stop=stop, tls_url=tls_url,
             ca_file=str(ca_file) if ca_file else None,
-            token_types={t["token"]: t["type"] for t in DEMO_TOKENS},
+            token_types={t["token"]: t["type"] for t in DEMO_TOKENS}, parked=parked,
         )
 
     _run(main())
@@ -401,7 +408,7 @@ async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform) 
     simulator = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "silkcharge.cli", "simulate", "--fleet", str(fleet),
         "--url", f"ws://127.0.0.1:{settings.ocpp_port}/ocpp", "--limit", str(stations),
-        "--sessions-per-hour", str(DEMO_SESSIONS_PER_HOUR), "--meter-interval", "15",
+        "--sessions-per-hour", str(DEMO_SESSIONS_PER_HOUR), "--meter-interval", "15", "--depot-taxis",
     )
     smart = asyncio.create_task(_demo_smart_charging(settings.api_port))
     try:

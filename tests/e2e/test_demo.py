@@ -84,6 +84,9 @@ def test_demo_serves_the_seeded_network_with_live_sessions_and_stops_on_ctrl_c(t
         assert api.get("/api/v1/cdrs").json()
         smart = wait_for(lambda: len(sites := api.get("/api/v1/smart/sites").json()) == 2 and sites, timeout=2 * HANG_GUARD)
         assert {s["depot"] for s in smart} == {True, False}
+        # the taxi depot's V2G car on its bidirectional charger
+        depot = wait_for(lambda: api.get("/api/v1/smart/sites/TJ-DUS-002/depot/vehicles").json(), timeout=2 * HANG_GUARD)
+        assert [(v["code"], v["station_id"]) for v in depot if v["v2g"]] == [("taxi-02", "TJ-DUS-002-B")]
     finally:
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=30)

@@ -329,3 +329,61 @@ async def test_a_tariff_switched_mid_session_prices_the_energy_before_by_the_old
     assert expected - Decimal("0.02") <= Decimal(cdr["total_excl_vat"]) <= expected + steps, (cdr["total_excl_vat"], expected)
     whole_by_old = Decimal(200) + 80 * (energy["KZ-PLAIN"] + energy["KZ-CHEAP"])
     assert Decimal(cdr["total_excl_vat"]) < whole_by_old - Decimal("0.5")
+
+
+async def test_the_running_cost_told_to_a_21_charger_follows_a_mid_session_tariff_switch_as_the_cdr_does(
+    api, ocpp_url,
+):
+    from silkcharge.sim.meter import Ev
+
+    station = "ALA-RUN-SWITCH-21"
+    await register_station(api, station)
+    await add_token(api, "CARD-R")
+    assert (await publish(api, "KZ-PLAIN", PLAIN, site="ALA-TEST")).status_code == 201
+    cheaper = {**PLAIN, "elements": [{"price_components": [{"type": "ENERGY", "price": "40", "vat": 16, "step_size": 1}]}]}
+    assert (await publish(api, "KZ-CHEAP", cheaper, site="ALA-TEST")).status_code == 201
+    async with charger_21(ocpp_url, station, 31) as charger:
+        told: list[Decimal] = []  # every running total the CSMS gave the charger (TransactionEvent replies)
+        tariffs = charger.settings.management.tariffs
+        keep = tariffs.updated
+
+        def updated(transaction_id, message, total_cost):
+            if total_cost is not None:
+                told.append(Decimal(str(total_cost)))
+            keep(transaction_id, message, total_cost)
+
+        tariffs.updated = updated
+        # a car that takes 60 Wh at 22 kW and then draws nothing: the register stops, so the
+        # running cost at its last reading is what the CDR bills
+        car = Ev(Decimal(60_000), Decimal(50), Decimal(60), Decimal(22_000))
+        await charger.plug_in_and_charge(1, "CARD-R", car=car)
+        tx = (await api.get(f"/api/v1/transactions?station_id={station}")).json()[0]
+        c = charger.connector(1)
+        started_wh = c.session.meter_start_wh
+
+        async def charged(wh):
+            async def enough():
+                return charger.read_meter(c).energy_wh >= wh
+            await eventually(enough)
+
+        await charged(started_wh + 15)
+        changed = await api.post(f"/api/v1/transactions/{tx['id']}/tariff", json={"tariff_code": "KZ-CHEAP"})
+        assert changed.status_code == 200 and changed.json()["status"] == "Accepted", changed.text
+        async def full():
+            return car.full
+        await eventually(full)
+        seen = len(told)
+
+        async def told_after_full():
+            return len(told) >= seen + 2  # two more replies: at least one priced the last reading
+        await eventually(told_after_full)
+        running = told[-1]
+        await charger.stop_charging(1)
+        cdr = await cdr_of(api, tx["id"])
+
+    assert [t["id"] for t in cdr["cdr"]["tariffs"]] == ["KZ-PLAIN", "KZ-CHEAP"]
+    # the display showed what the bill says, not the whole session at the first tariff's price
+    assert running == Decimal(cdr["total_incl_vat"]), (running, cdr["total_incl_vat"])
+    energy = Decimal(str(cdr["cdr"]["total_energy"]))
+    whole_by_old = (Decimal(200) + Decimal(80) * energy) * Decimal("1.16")
+    assert running < whole_by_old - Decimal("0.5")

@@ -60,6 +60,8 @@ FILL = {
     "set_default_tariff": {"tariff_code": "WEB-TARIFF"},
     "change_transaction_tariff": {"transaction_id": "1", "tariff_code": "WEB-TARIFF"},
     "web_payment_started": {"evse_id": "1"},
+    "set_der_control": {"control_id": "web-lmd-1", "control_type": "LimitMaxDischarge",
+                        "limit_max_discharge": json.dumps({"priority": 1, "pct_max_discharge_power": 50})},
 }
 LAST = "reset"  # the charger reboots: run it after everything else
 

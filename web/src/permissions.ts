@@ -93,7 +93,7 @@ const MAINTENANCE_COMMANDS = new Set([
   "unpublish_firmware", "get_diagnostics", "get_base_report", "get_report", "certificate_signed",
   "install_certificate", "get_installed_certificate_ids", "delete_certificate", "set_variable_monitoring",
   "clear_variable_monitoring", "set_monitoring_base", "set_monitoring_level", "get_monitoring_report",
-  "customer_information", "clear_cache", "data_transfer",
+  "customer_information", "clear_cache", "data_transfer", "set_der_control", "get_der_control", "clear_der_control",
 ]);
 const MONEY_COMMANDS = new Set([
   "running_cost", "final_cost", "user_price", "set_default_tariff", "change_transaction_tariff", "clear_tariffs",

@@ -98,13 +98,17 @@ async def set_up_tenants_and_people(platform, business: dict[str, Any]) -> list[
 async def set_up_smart_charging(api: httpx.AsyncClient, business: dict[str, Any],
                                 now: datetime | None = None) -> dict[str, Any]:
     """Put the managed site and the depot under load management through the operator API, give
-    the depot its taxis and plan tonight. Returns the depot plan's answer."""
+    the depot its taxis (one of them an opted-in V2G car on the OCPP 2.1 bidirectional charger)
+    and its time-of-use price, and plan tonight: the V2G taxi gives energy back at the evening
+    peak and charges again at night. Returns the depot plan's answer."""
     now = now or datetime.now(timezone.utc)
     for key in ("managed_site", "depot"):
         site = business[key]
         body: dict[str, Any] = {"grid_limit_kw": str(site["grid_limit_kw"]), "depot": key == "depot"}
         if site.get("base_load_w"):
             body["base_load_w"] = str(site["base_load_w"])
+        if site.get("prices"):  # the depot's (illustrative) time-of-use price and battery wear
+            body["prices"] = {k: v for k, v in site["prices"].items() if k != "note"}
         await _ok(api.put(f"/api/v1/smart/sites/{site['site']}", json=body))
         for circuit in site["circuits"]:
             await _ok(api.put(f"/api/v1/smart/sites/{site['site']}/circuits/{circuit['code']}", json={
@@ -129,12 +133,34 @@ async def set_up_smart_charging(api: httpx.AsyncClient, business: dict[str, Any]
             "max_power_kw": str(v["max_power_kw"]), "battery_kwh": str(v["battery_kwh"]),
             "soc": str(v["soc"]), "target_soc": str(v["target_soc"]),
         })
+        if v.get("v2g"):  # opted in to V2G: the plan may discharge it down to min_soc while parked
+            vehicles[-1] |= {"v2g": True, "max_discharge_kw": str(v["max_discharge_kw"]), "min_soc": str(v["min_soc"])}
     await _ok(api.put(f"/api/v1/smart/sites/{depot['site']}/depot/vehicles", json=vehicles))
     start = min(datetime.fromisoformat(v["arrival"]) for v in vehicles)
     end = max(datetime.fromisoformat(v["departure"]) for v in vehicles)
     return await _ok(api.post(f"/api/v1/smart/sites/{depot['site']}/depot/plan", json={
         "start": start.astimezone(timezone.utc).isoformat(),
         "end": end.astimezone(timezone.utc).isoformat(), "push": True}))
+
+
+def parked_taxis(business: dict[str, Any]) -> list:
+    """The depot's opted-in V2G taxis as the simulator parks them on their chargers
+    (`silkcharge simulate --depot-taxis`): a bidirectional car with the battery, state of charge,
+    powers and minimum state of charge of business.json, so a pushed depot plan can make it give
+    energy back."""
+    from silkcharge.sim.fleet import ParkedCar
+    from silkcharge.sim.meter import Ev
+
+    parked = []
+    for v in business["depot"]["vehicles"]:
+        if not v.get("v2g"):
+            continue
+        battery_wh = Decimal(str(v["battery_kwh"])) * 1000
+        soc, target = Decimal(str(v["soc"])) * 100, Decimal(str(v["target_soc"])) * 100
+        car = Ev(battery_wh, soc, battery_wh * (target - soc) / 100, Decimal(str(v["max_power_kw"])) * 1000,
+                 max_discharge_w=Decimal(str(v["max_discharge_kw"])) * 1000, min_soc=Decimal(str(v["min_soc"])) * 100)
+        parked.append(ParkedCar(v["station_id"], int(v["evse_id"]), v["id_token"], car))
+    return parked
 
 
 def _tonight(now: datetime, zone: ZoneInfo) -> date:

@@ -428,6 +428,187 @@ class WebPaymentStarted(CommandParams):
     timeout: int = Field(default=300, ge=1, le=3600, description="seconds until no payment result is expected")
 
 
+# ---- OCPP 2.1 DER control (R04): what a station with a DER (a V2X inverter) does on the grid ----
+
+DER_CONTROL_TYPES = (
+    "EnterService", "FreqDroop", "FreqWatt", "FixedPFAbsorb", "FixedPFInject", "FixedVar", "Gradients",
+    "HFMustTrip", "HFMayTrip", "HVMustTrip", "HVMomCess", "HVMayTrip", "LimitMaxDischarge", "LFMustTrip",
+    "LVMustTrip", "LVMomCess", "LVMayTrip", "PowerMonitoringMustTrip", "VoltVar", "VoltWatt", "WattPF", "WattVar",
+)
+DER_UNITS = ("Not_Applicable", "PctMaxW", "PctMaxVar", "PctWAvail", "PctVarAvail", "PctEffectiveV")
+GRID_EVENT_FAULTS = (
+    "CurrentImbalance", "LocalEmergency", "LowInputPower", "OverCurrent", "OverFrequency", "OverVoltage",
+    "PhaseRotation", "RemoteEmergency", "UnderFrequency", "UnderVoltage", "VoltageImbalance",
+)
+# Which settings a control of each type carries (2.1 SetDERControlRequest: one of its sections)
+DER_SECTIONS = ("curve", "enter_service", "fixed_pf_absorb", "fixed_pf_inject", "fixed_var", "freq_droop",
+                "gradient", "limit_max_discharge")
+DER_SECTION_OF: dict[str, str] = {
+    **{t: "curve" for t in DER_CONTROL_TYPES},
+    "EnterService": "enter_service", "FixedPFAbsorb": "fixed_pf_absorb", "FixedPFInject": "fixed_pf_inject",
+    "FixedVar": "fixed_var", "FreqDroop": "freq_droop", "Gradients": "gradient",
+    "LimitMaxDischarge": "limit_max_discharge",
+}
+DerNumber = Annotated[float, Field(allow_inf_nan=False)]
+DerPriority = Annotated[int, Field(ge=0, le=OCPP_INT_MAX, description="0 is the highest")]
+
+
+class DerCurvePoint(BaseModel):
+    model_config = {"extra": "forbid"}
+    x: DerNumber
+    y: DerNumber
+
+
+class DerHysteresis(BaseModel):
+    model_config = {"extra": "forbid"}
+    hysteresis_high: DerNumber | None = None
+    hysteresis_low: DerNumber | None = None
+    hysteresis_delay: DerNumber | None = None
+    hysteresis_gradient: DerNumber | None = None
+
+
+class DerReactivePowerParams(BaseModel):
+    model_config = {"extra": "forbid"}
+    v_ref: DerNumber | None = None
+    autonomous_v_ref_enable: bool | None = None
+    autonomous_v_ref_time_constant: DerNumber | None = None
+
+
+class DerVoltageParams(BaseModel):
+    model_config = {"extra": "forbid"}
+    hv10_min_mean_value: DerNumber | None = None
+    hv10_min_mean_trip_delay: DerNumber | None = None
+    power_during_cessation: Literal["Active", "Reactive"] | None = None
+
+
+class DerTimed(BaseModel):
+    model_config = {"extra": "forbid"}
+    start_time: datetime | None = Field(default=None, description="when it takes effect (UTC); none: at once")
+    duration: DerNumber | None = Field(default=None, ge=0, description="seconds; none: until cleared")
+
+    @field_validator("start_time")
+    @classmethod
+    def aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("start_time needs a timezone (UTC: a trailing Z)")
+        return value
+
+
+class DerCurve(DerTimed):
+    """A curve (volt-watt, volt-var, frequency-watt, trip curves ...): y (in `y_unit`) against x."""
+
+    priority: DerPriority
+    y_unit: Literal[DER_UNITS]  # type: ignore[valid-type]
+    curve_data: list[DerCurvePoint] = Field(min_length=1, max_length=10)
+    hysteresis: DerHysteresis | None = None
+    reactive_power_params: DerReactivePowerParams | None = None
+    voltage_params: DerVoltageParams | None = None
+    response_time: DerNumber | None = Field(default=None, ge=0)
+
+
+class DerEnterService(BaseModel):
+    """When the DER may (re)connect: voltage and frequency window, delay and ramp."""
+
+    model_config = {"extra": "forbid"}
+    priority: DerPriority
+    high_voltage: DerNumber
+    low_voltage: DerNumber
+    high_freq: DerNumber
+    low_freq: DerNumber
+    delay: DerNumber | None = Field(default=None, ge=0)
+    random_delay: DerNumber | None = Field(default=None, ge=0)
+    ramp_rate: DerNumber | None = Field(default=None, ge=0)
+
+
+class DerFixedPF(DerTimed):
+    priority: DerPriority
+    displacement: DerNumber
+    excitation: bool
+
+
+class DerFixedVar(DerTimed):
+    priority: DerPriority
+    setpoint: DerNumber
+    unit: Literal[DER_UNITS]  # type: ignore[valid-type]
+
+
+class DerFreqDroop(DerTimed):
+    priority: DerPriority
+    over_freq: DerNumber
+    under_freq: DerNumber
+    over_droop: DerNumber
+    under_droop: DerNumber
+    response_time: DerNumber = Field(ge=0)
+
+
+class DerGradient(BaseModel):
+    model_config = {"extra": "forbid"}
+    priority: DerPriority
+    gradient: DerNumber
+    soft_gradient: DerNumber
+
+
+class DerLimitMaxDischarge(DerTimed):
+    """At most this share of the DER's maximum discharge power."""
+
+    priority: DerPriority
+    pct_max_discharge_power: DerNumber | None = Field(default=None, ge=0, le=100)
+    power_monitoring_must_trip: DerCurve | None = None
+
+
+class SetDerControl(CommandParams):
+    """OCPP 2.1 SetDERControl: one grid-code control on the station's DER (a bidirectional
+    charger's inverter). `control_type` says which settings it carries: a curve for the
+    curve types (VoltVar, VoltWatt, FreqWatt, WattPF, WattVar and the trip curves), else
+    enter_service, fixed_pf_absorb, fixed_pf_inject, fixed_var, freq_droop, gradient (Gradients)
+    or limit_max_discharge. `is_default`: a default control, used when no other is active."""
+
+    is_default: bool = False
+    control_id: str = Field(min_length=1, max_length=36, description="unique on the station, e.g. a UUID")
+    control_type: Literal[DER_CONTROL_TYPES]  # type: ignore[valid-type]
+    curve: DerCurve | None = None
+    enter_service: DerEnterService | None = None
+    fixed_pf_absorb: DerFixedPF | None = None
+    fixed_pf_inject: DerFixedPF | None = None
+    fixed_var: DerFixedVar | None = None
+    freq_droop: DerFreqDroop | None = None
+    gradient: DerGradient | None = None
+    limit_max_discharge: DerLimitMaxDischarge | None = None
+
+    @model_validator(mode="after")
+    def one_section(self) -> SetDerControl:
+        wanted = DER_SECTION_OF[self.control_type]
+        given = [name for name in DER_SECTIONS if getattr(self, name) is not None]
+        if given != [wanted]:
+            raise ValueError(f"a {self.control_type} control carries {wanted} and nothing else "
+                             f"(given: {', '.join(given) or 'none'})")
+        return self
+
+    def settings(self) -> dict:
+        """The control's own settings (its one section), as stored."""
+        return getattr(self, DER_SECTION_OF[self.control_type]).model_dump(mode="json", exclude_none=True)
+
+
+class GetDerControl(CommandParams):
+    """OCPP 2.1 GetDERControl: the station reports the DER controls it holds (all, or those of
+    a type, an id, defaults or not) in ReportDERControl messages for `request_id`."""
+
+    request_id: int = Field(default=0, ge=0, le=OCPP_INT_MAX,
+                            description="given by silkcharge when sent through /der-controls/report")
+    is_default: bool | None = None
+    control_type: Literal[DER_CONTROL_TYPES] | None = None  # type: ignore[valid-type]
+    control_id: str | None = Field(default=None, min_length=1, max_length=36)
+
+
+class ClearDerControl(CommandParams):
+    """OCPP 2.1 ClearDERControl: remove the station's DER controls (defaults or scheduled ones),
+    all of them or those of a type or an id."""
+
+    is_default: bool = False
+    control_type: Literal[DER_CONTROL_TYPES] | None = None  # type: ignore[valid-type]
+    control_id: str | None = Field(default=None, min_length=1, max_length=36)
+
+
 COMMANDS: dict[str, type[CommandParams]] = {
     "remote_start": RemoteStart,
     "remote_stop": RemoteStop,
@@ -463,6 +644,9 @@ COMMANDS: dict[str, type[CommandParams]] = {
     "clear_tariffs": ClearTariffs,
     "get_tariffs": GetTariffs,
     "web_payment_started": WebPaymentStarted,
+    "set_der_control": SetDerControl,
+    "get_der_control": GetDerControl,
+    "clear_der_control": ClearDerControl,
 }
 
 

@@ -18,16 +18,22 @@
 * ad-hoc payment at the charger: a transaction paid by bank card (idToken type DirectPayment)
   is accepted, its settlement (NotifySettlement) kept and answered with the receipt, a VAT
   number for a company receipt checked (VatNumberValidation), and a web payment announced to
-  the station (NotifyWebPaymentStarted).
+  the station (NotifyWebPaymentStarted);
+* DER control (R04): grid-code controls set on, asked of and cleared from a station's DER
+  (SetDERControl, GetDERControl, ClearDERControl, from the neutral commands `set_der_control`,
+  `get_der_control`, `clear_der_control`), and what the station tells of them (ReportDERControl,
+  NotifyDERAlarm, NotifyDERStartStop) handed to services/der_control.py in domain/der.py's shape.
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any, Protocol
 
 from silkcharge.domain import commands as c
 from silkcharge.domain.clock import parse_ocpp
+from silkcharge.domain.der import DerAlarmRaised, DerControlHeld, DerStartStop
 from silkcharge.domain.local_cost import StationCost
 from silkcharge.domain.payments import DIRECT_PAYMENT, Settlement, SettlementStatus
 from silkcharge.ocpp.adapter import OutboundCall, Session, command, on
@@ -52,6 +58,16 @@ class CardPayments(Protocol):
     async def vat_number(self, station_id: str, number: str) -> str | None: ...
 
 
+class DerControls(Protocol):
+    """Where what a station tells of its DER controls goes (services/der_control.py)."""
+
+    async def reported(self, station_id: str, request_id: int, controls: list[DerControlHeld], more: bool) -> None: ...
+
+    async def alarm(self, station_id: str, alarm: DerAlarmRaised) -> None: ...
+
+    async def started_stopped(self, station_id: str, event: DerStartStop) -> None: ...
+
+
 class V21Adapter(V201Adapter):
     version = "2.1"
     network_ocpp_version = "OCPP21"
@@ -61,8 +77,9 @@ class V21Adapter(V201Adapter):
 
     station_costs: StationCosts | None = None
     payments: CardPayments | None = None
-    """Both set by the composition root; None: station costs are not kept, card payments not
-    taken, VAT numbers not checked."""
+    der: DerControls | None = None
+    """Set by the composition root; None: station costs are not kept, card payments not
+    taken, VAT numbers not checked, DER reports and alarms not kept."""
 
     # -- ad-hoc payment and local cost --------------------------------------------------------
 
@@ -157,6 +174,113 @@ class V21Adapter(V201Adapter):
             "NotifyAllowedEnergyTransfer",
             {"transactionId": ctx["station_tx_id"], "allowedEnergyTransfer": list(p.modes)},
         )
+
+    # -- DER control (R04) ----------------------------------------------------------------------
+
+    @command("set_der_control")
+    def set_der_control(self, p: c.SetDerControl, ctx: dict) -> OutboundCall:
+        payload = {"isDefault": p.is_default, "controlId": p.control_id, "controlType": p.control_type,
+                   _camel(c.DER_SECTION_OF[p.control_type]): _camel_keys(p.settings())}
+        return OutboundCall("SetDERControl", payload, _read_der_status)
+
+    @command("get_der_control")
+    def get_der_control(self, p: c.GetDerControl, ctx: dict) -> OutboundCall:
+        payload: dict[str, Any] = {"requestId": p.request_id}
+        if p.is_default is not None:
+            payload["isDefault"] = p.is_default
+        if p.control_type is not None:
+            payload["controlType"] = p.control_type
+        if p.control_id is not None:
+            payload["controlId"] = p.control_id
+        return OutboundCall("GetDERControl", payload, _read_der_status)
+
+    @command("clear_der_control")
+    def clear_der_control(self, p: c.ClearDerControl, ctx: dict) -> OutboundCall:
+        payload: dict[str, Any] = {"isDefault": p.is_default}
+        if p.control_type is not None:
+            payload["controlType"] = p.control_type
+        if p.control_id is not None:
+            payload["controlId"] = p.control_id
+        return OutboundCall("ClearDERControl", payload, _read_der_status)
+
+    @on("ReportDERControl")
+    async def report_der_control(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        if self.der is not None:
+            await self.der.reported(session.station_id, p["requestId"], _held(p), bool(p.get("tbc", False)))
+        return {}
+
+    @on("NotifyDERAlarm")
+    async def notify_der_alarm(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        if self.der is not None:
+            await self.der.alarm(session.station_id, DerAlarmRaised(
+                control_type=p["controlType"], at=parse_ocpp(p["timestamp"]),
+                grid_event_fault=p.get("gridEventFault"), alarm_ended=bool(p.get("alarmEnded", False)),
+                extra_info=p.get("extraInfo")))
+        return {}
+
+    @on("NotifyDERStartStop")
+    async def notify_der_start_stop(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
+        if self.der is not None:
+            await self.der.started_stopped(session.station_id, DerStartStop(
+                control_id=p["controlId"], started=bool(p["started"]), at=parse_ocpp(p["timestamp"]),
+                superseded_ids=tuple(p.get("supersededIds", ()))))
+        return {}
+
+
+# ReportDERControl: each list of the report, the key of its body in an item, and the control
+# type of its items (a curve item names its own, curveType).
+_REPORTED = {
+    "curve": ("curve", None), "enterService": ("enterService", "EnterService"),
+    "fixedPFAbsorb": ("fixedPF", "FixedPFAbsorb"), "fixedPFInject": ("fixedPF", "FixedPFInject"),
+    "fixedVar": ("fixedVar", "FixedVar"), "freqDroop": ("freqDroop", "FreqDroop"),
+    "gradient": ("gradient", "Gradients"), "limitMaxDischarge": ("limitMaxDischarge", "LimitMaxDischarge"),
+}
+_CAMEL = {"fixed_pf_absorb": "fixedPFAbsorb", "fixed_pf_inject": "fixedPFInject"}
+
+
+def _camel(name: str) -> str:
+    if name in _CAMEL:
+        return _CAMEL[name]
+    first, *rest = name.split("_")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _camel_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_camel(k): _camel_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel_keys(v) for v in value]
+    return value
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _snake_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_snake(k): _snake_keys(v) for k, v in value.items() if k != "customData"}
+    if isinstance(value, list):
+        return [_snake_keys(v) for v in value]
+    return value
+
+
+def _held(p: dict[str, Any]) -> list[DerControlHeld]:
+    held = []
+    for key, (body, control_type) in _REPORTED.items():
+        for item in p.get(key, ()):
+            held.append(DerControlHeld(
+                control_id=item["id"], control_type=control_type or item["curveType"],
+                is_default=bool(item.get("isDefault", False)), superseded=bool(item.get("isSuperseded", False)),
+                settings=_snake_keys(item[body])))
+    return held
+
+
+def _read_der_status(reply: dict[str, Any]) -> dict[str, Any]:
+    details = _read_status(reply)
+    if reply.get("supersededIds"):
+        details["superseded_ids"] = list(reply["supersededIds"])
+    return details
 
 
 def _exact(value: Any) -> Decimal:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from silkcharge.services.customer_information import CustomerInformationService
+    from silkcharge.services.der_control import DerControlService
     from silkcharge.services.device_reports import DeviceReports
     from silkcharge.services.display_messages import DisplayMessageService
     from silkcharge.services.ev_schedules import EvSchedules
@@ -48,3 +49,4 @@ class DeviceModelServices:
     transaction_status: TransactionStatusChecks
     configuration: StationConfiguration
     reports: DeviceReports
+    der_control: DerControlService

@@ -338,15 +338,17 @@ class SmartChargingService(CommandObserver):
             await self._wake.wait()
             await asyncio.sleep(self._delay)  # gather a burst of starts and stops into one pass
             self._wake.clear()
+            # Taken together: an arrival noted while this pass runs (a car's needs after its start)
+            # is the next pass's, never cleared unseen.
             dirty, self._dirty = self._dirty, set()
+            arrivals, self._arrivals = self._arrivals, set()
             for site_id in dirty:
                 try:
                     await self.rebalance(site_id)
-                    if self.state(site_id).depot is not None and site_id in self._arrivals:
+                    if self.state(site_id).depot is not None and site_id in arrivals:
                         await self.replan(site_id)
                 except Exception:
                     log.exception("smart charging: re-balancing site %s failed", site_id)
-            self._arrivals.clear()
 
     async def _managed_site_of(self, station_id: str) -> int | None:
         """The managed site a station belongs to. Every station's site and the set of managed
@@ -922,7 +924,14 @@ class SmartChargingService(CommandObserver):
         # the next pass sends the session's share again even if it did not change.
         site_id = await self._managed_site_of(station_id)
         if site_id is not None:
-            self.state(site_id).sent.pop(evse_key(station_id, evse_id), None)
+            state = self.state(site_id)
+            state.sent.pop(evse_key(station_id, evse_id), None)
+            # A depot's V2G car states its needs after its session started (and after the plan was
+            # pushed to it charge-only, its bidirectional modes unknown): re-plan and push again,
+            # now allowing the modes it offers.
+            key = evse_key(station_id, evse_id)
+            if state.depot is not None and any(v.discharges and v.evse_id == key for v in state.depot.vehicles):
+                self._arrivals.add(site_id)
             self._dirty.add(site_id)
             self._wake.set()
 

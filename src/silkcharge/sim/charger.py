@@ -33,6 +33,7 @@ from websockets.typing import Subprotocol
 from silkcharge.domain.clock import utcnow
 from silkcharge.sim import v16, v21, v201
 from silkcharge.sim.certificates import StationCertificates
+from silkcharge.sim.der import DerControls
 from silkcharge.sim.link import BootResult, Dialect, StationLink
 from silkcharge.sim.local_cost import CardPayment, LocalCost
 from silkcharge.sim.meter import Ev, Meter, MeterSample
@@ -143,6 +144,7 @@ class SimulatedCharger:
             c.meter.setpoint = lambda c=c: self._discharge_setpoint(c)
         self.local_list = LocalAuthList()
         self.local_cost = LocalCost()  # 2.1: tariffs held, costs calculated, the card terminal
+        self.der = DerControls()  # 2.1: the DER's grid-code controls (sim/der.py)
         self.auth_cache: dict[str, str] = {}
         self.token_groups: dict[str, str] = {}  # idToken -> its group, as the CSMS said
         self.reservations = ReservationBook(self.connectors, self._number)
@@ -426,6 +428,18 @@ class SimulatedCharger:
         self.local_cost.payments[psp_ref] = CardPayment(psp_ref, reserve)
         return await self.plug_in_and_charge(
             connector, psp_ref, token_type="DirectPayment", energy_kwh=energy_kwh, car=car)
+
+    async def grid_event(self, fault: str, *, ended: bool = False, control_type: str | None = None,
+                         extra_info: str | None = None) -> str:
+        """OCPP 2.1 NotifyDERAlarm: the DER saw a grid event (OverVoltage, UnderFrequency, ...),
+        or saw it end; the alarm names the control it concerns (`control_type`, else the trip
+        control the fault crosses). Returns the control type alarmed about."""
+        async def send(link):
+            concerned = control_type or link.control_tripped_by(fault)
+            await link.der_alarm(concerned, fault, ended, extra_info)
+            return concerned
+
+        return await self._exchange(send)
 
     async def validate_vat_number(self, vat_number: str, evse_id: int | None = None) -> dict:
         """OCPP 2.1 VatNumberValidation: ask the CSMS whether a company's VAT number will do

@@ -3,6 +3,8 @@
 Each station gets arrivals as a Poisson process (`session_rate_per_hour` per station). A
 driver takes a free connector with an unused token, charges 5-40 kWh and leaves a little after
 the car is full. Stations connect staggered over `ramp_seconds` so the CSMS is not hit at once.
+A `ParkedCar` (the demo depot's V2G taxi) plugs in on its EVSE as soon as its station is up and
+stays until the fleet stops: a depot plan pushed to it can make it charge and give energy back.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -20,9 +23,10 @@ from silkcharge.sim.charger import (
     NoActiveTransaction,
     SimulatedCharger,
 )
+from silkcharge.sim.meter import Ev
 from silkcharge.sim.spec import StationSpec, load_fleet
 
-__all__ = ["DEMO_TOKENS", "load_fleet", "run_fleet"]
+__all__ = ["DEMO_TOKENS", "ParkedCar", "load_fleet", "run_fleet"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,16 @@ CARD_RESERVE = Decimal(50_000)
 (illustrative; it settles what the session cost, at most this)."""
 # A03: a station asks for a new certificate when it has none or it expires within a month.
 CERTIFICATE_RENEWAL = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class ParkedCar:
+    """A car that stays plugged in on one EVSE with its own card for as long as the fleet runs."""
+
+    station_id: str
+    evse_id: int
+    id_token: str
+    car: Ev
 
 
 async def run_fleet(
@@ -50,11 +64,13 @@ async def run_fleet(
     tls_url: str | None = None,
     ca_file: str | None = None,
     token_types: Mapping[str, str] | None = None,
+    parked: Sequence[ParkedCar] = (),
 ) -> None:
     """Run every station until `stop` is set, then end open sessions and disconnect. Stations at
     security profile 2 or 3 connect to `tls_url`, trusting `ca_file` (default: the system's CAs).
     Drivers present each token with its type from `token_types` (2.0.1 IdTokenEnumType; default
-    ISO14443)."""
+    ISO14443). Each of `parked` plugs in on its EVSE once its station is up (its card is not
+    given to the random drivers)."""
     rng = rng or random.Random()
     chargers = [
         SimulatedCharger(spec, url, meter_interval=meter_interval, rng=random.Random(rng.random()),
@@ -63,7 +79,9 @@ async def run_fleet(
                          iso15118=True)  # the cars at 2.0.1 stations state their needs (K15-K17)
         for spec in specs
     ]
-    free_tokens = list(tokens)
+    staying = {p.id_token for p in parked}
+    free_tokens = [token for token in tokens if token not in staying]
+    by_station = {charger.spec.station_id: charger for charger in chargers}
     work: list[asyncio.Task] = []
     for index, charger in enumerate(chargers):
         delay = ramp_seconds * index / max(1, len(chargers))
@@ -72,6 +90,8 @@ async def run_fleet(
         asyncio.create_task(_arrivals(charger, session_rate_per_hour, free_tokens, charger.rng, token_types or {}))
         for charger in chargers
     ]
+    drivers += [asyncio.create_task(_park(by_station[p.station_id], p, token_types or {}))
+                for p in parked if p.station_id in by_station]
     try:
         await stop.wait()
     finally:
@@ -107,6 +127,21 @@ async def _arrivals(
             token = free_tokens.pop(rng.randrange(len(free_tokens)))
             visits.create_task(_visit(charger, (connector.evse_id, connector.connector_id),
                                       token, free_tokens, rng, token_types.get(token, "ISO14443")))
+
+
+async def _park(charger: SimulatedCharger, parked: ParkedCar, token_types: Mapping[str, str]) -> None:
+    """Plug the car in once the station is up, and again should the session end (a reboot)."""
+    while True:
+        await charger.booted.wait()
+        connector = charger.connector(parked.evse_id)
+        if connector.session is None and connector.free:
+            try:
+                await charger.plug_in_and_charge(parked.evse_id, parked.id_token, car=parked.car,
+                                                 token_type=token_types.get(parked.id_token, "ISO14443"))
+            except (AuthorizationRejected, ConnectorUnavailable) as outcome:
+                log.warning("%s: parked car %s not plugged in: %s", charger.spec.station_id, parked.id_token, outcome)
+                return
+        await asyncio.sleep(5)
 
 
 async def _visit(

@@ -4,24 +4,48 @@ the car's V2X parameters in NotifyEVChargingNeeds, discharge limits and setpoint
 charging profiles (sim/smart.py), and NotifyAllowedEnergyTransfer; and for local cost and
 payment (sim/local_cost.py): the tariffs the CSMS sends, the session's cost in its Ended event,
 a bank card terminal that settles it (NotifySettlement), VatNumberValidation and
-NotifyWebPaymentStarted."""
+NotifyWebPaymentStarted; and DER control (sim/der.py): SetDERControl, GetDERControl (answered
+in ReportDERControl), ClearDERControl, NotifyDERStartStop for scheduled controls and
+NotifyDERAlarm on a grid event."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from ocpp.routing import on
 from ocpp.v21 import call as call21
 from ocpp.v21 import call_result as result21
 
-from silkcharge.domain.clock import to_ocpp, utcnow
+from silkcharge.domain.clock import parse_ocpp, to_ocpp, utcnow
 from silkcharge.domain.connectors import CurrentType
+from silkcharge.sim.der import TRIPS, HeldControl, section_of
 from silkcharge.sim.device_model import station_device_model, wire_status
 from silkcharge.sim.link import Dialect
 from silkcharge.sim.local_cost import CENT
 from silkcharge.sim.meter import MeterSample
 from silkcharge.sim.state import Session, StopReason
 from silkcharge.sim.v201 import V201Link
+
+
+@dataclass
+class ReportDERControl:
+    """2.1 ReportDERControl with its lists already cased as the schema has them (fixedPFAbsorb,
+    fixedPF): the `ocpp` library's snake-to-camel conversion would make them fixedPfAbsorb."""
+
+    requestId: int  # noqa: N815 - the wire's own names, left alone by the library's conversion
+    tbc: bool = False
+    curve: list | None = None
+    enterService: list | None = None  # noqa: N815
+    fixedPFAbsorb: list | None = None  # noqa: N815
+    fixedPFInject: list | None = None  # noqa: N815
+    fixedVar: list | None = None  # noqa: N815
+    freqDroop: list | None = None  # noqa: N815
+    gradient: list | None = None
+    limitMaxDischarge: list | None = None  # noqa: N815
 
 
 class V21Link(V201Link):
@@ -58,6 +82,75 @@ class V21Link(V201Link):
                 status="Rejected", status_info={"reason_code": "UnknownTransaction"})
         session.allowed_energy_transfer = tuple(allowed_energy_transfer)
         return result21.NotifyAllowedEnergyTransfer(status="Accepted")
+
+    # ---- DER control (R04) ---------------------------------------------------------------------
+
+    @on("SetDERControl")
+    def on_set_der_control(self, is_default: bool, control_id: str, control_type: str, custom_data=None,
+                           **sections: Any):
+        field, _, _ = section_of(control_type)
+        settings = sections.get(field)
+        if settings is None or any(v is not None for k, v in sections.items() if k != field):
+            return result21.SetDERControl(status="Rejected", status_info={
+                "reason_code": "InvalidValue", "additional_info": f"a {control_type} control carries {field} only"})
+        der = self.charger.der
+        status, superseded = der.set(control_id, control_type, is_default, settings)
+        if status == "Accepted" and settings.get("start_time"):
+            held = der.held[control_id]
+            self.charger.spawn(self._scheduled(held, parse_ocpp(settings["start_time"]), settings.get("duration"),
+                                               superseded))
+        return result21.SetDERControl(status=status, superseded_ids=superseded or None)
+
+    async def _scheduled(self, control: HeldControl, start: datetime, duration: Any, superseded: list[str]) -> None:
+        """NotifyDERStartStop when a scheduled control starts, and when its duration is over."""
+        await asyncio.sleep(max(0.0, (start - utcnow()).total_seconds()))
+        if self.charger.der.held.get(control.control_id) is not control:
+            return  # cleared or replaced meanwhile
+        control.started = True
+        await self.call(call21.NotifyDERStartStop(control_id=control.control_id, started=True,
+                                                  timestamp=to_ocpp(utcnow()), superseded_ids=superseded or None))
+        if duration is None:
+            return
+        await asyncio.sleep(float(duration))
+        if self.charger.der.held.get(control.control_id) is control:
+            control.started = False
+            await self.call(call21.NotifyDERStartStop(control_id=control.control_id, started=False,
+                                                      timestamp=to_ocpp(utcnow())))
+
+    @on("GetDERControl")
+    def on_get_der_control(self, request_id: int, is_default: bool | None = None, control_type: str | None = None,
+                           control_id: str | None = None, custom_data=None):
+        found = self.charger.der.matching(is_default, control_type, control_id)
+        if not found:
+            return result21.GetDERControl(status="NotFound")
+        self.then(lambda: self._report_der(request_id, found))
+        return result21.GetDERControl(status="Accepted")
+
+    async def _report_der(self, request_id: int, controls: list[HeldControl]) -> None:
+        """One ReportDERControl per 10 controls, `tbc` until the last."""
+        der = self.charger.der
+        chunks = [controls[i:i + 10] for i in range(0, len(controls), 10)]
+        for index, chunk in enumerate(chunks):
+            await self.call(ReportDERControl(requestId=request_id, tbc=index < len(chunks) - 1, **der.report(chunk)))
+
+    @on("ClearDERControl")
+    def on_clear_der_control(self, is_default: bool, control_type: str | None = None, control_id: str | None = None,
+                             custom_data=None):
+        return result21.ClearDERControl(status=self.charger.der.clear(is_default, control_type, control_id))
+
+    async def der_alarm(self, control_type: str, fault: str | None, ended: bool, extra_info: str | None) -> None:
+        await self.call(call21.NotifyDERAlarm(control_type=control_type, timestamp=to_ocpp(utcnow()),
+                                              grid_event_fault=fault, alarm_ended=ended or None,
+                                              extra_info=extra_info), suppress=False)
+
+    def control_tripped_by(self, fault: str) -> str:
+        """The control a grid event concerns: the trip control it crosses, when the DER holds one,
+        else the first control held, else the trip control by name."""
+        wanted = TRIPS.get(fault)
+        held = list(self.charger.der.held.values())
+        if wanted and any(c.control_type == wanted for c in held):
+            return wanted
+        return held[0].control_type if held else (wanted or "EnterService")
 
     # ---- local cost and payment ----------------------------------------------------------------
 

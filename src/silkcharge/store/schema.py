@@ -1132,3 +1132,43 @@ class CardSettlement(TenantOwned, Base):
     receipt_id: Mapped[str | None] = mapped_column(String(50), unique=True)
     terminal_receipt_url: Mapped[str | None] = mapped_column(String(2000))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DerControlRecord(TenantOwned, Base):
+    """A DER control (OCPP 2.1 R04) on a station: one an operator set (SetDERControl, with the
+    station's answer), or one the station listed in a ReportDERControl. `settings` holds the
+    control's parameters in the neutral vocabulary (domain/commands.py `DerControlSettings`);
+    `active` what NotifyDERStartStop said last (None: never told); `cleared_at` once
+    ClearDERControl took it off; `superseded` once a newer control of the same type replaced it."""
+
+    __tablename__ = "der_controls"
+    __table_args__ = (Index("ix_der_controls_lookup", "station_id", "control_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), index=True)
+    control_id: Mapped[str] = mapped_column(String(36))
+    control_type: Mapped[str] = mapped_column(String(32))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(8))  # "set" or "report"
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool | None] = mapped_column(Boolean)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cleared_at: Mapped[datetime | None]
+
+
+class DerAlarm(TenantOwned, Base):
+    """A DER alarm a 2.1 station raised or ended (NotifyDERAlarm): the control it concerns, the
+    grid event that caused it, and whether it ended."""
+
+    __tablename__ = "der_alarms"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), index=True)
+    control_type: Mapped[str] = mapped_column(String(32))
+    grid_event_fault: Mapped[str | None] = mapped_column(String(32))
+    alarm_ended: Mapped[bool] = mapped_column(Boolean, default=False)
+    raised_at: Mapped[datetime]
+    extra_info: Mapped[str | None] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

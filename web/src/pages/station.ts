@@ -77,6 +77,7 @@ const COMMAND_GROUPS: Record<string, string[]> = {
     "clear_tariffs", "get_tariffs"],
   certificates: ["certificate_signed", "install_certificate", "get_installed_certificate_ids", "delete_certificate"],
   displayMessages: ["set_display_message", "get_display_messages", "clear_display_message"],
+  derControl: ["set_der_control", "get_der_control", "clear_der_control"],
 };
 
 function grouped(all: CommandSchemas): [string, string[]][] {
