@@ -1,8 +1,8 @@
 """OCPP 2.1 DER control: the controls set on (or reported by) stations and the DER alarms they
 raise
 
-Revision ID: 0025
-Revises: 0024
+Revision ID: 0026
+Revises: 0025
 
 Both tables belong to the station's operator's tenant, with the same row-level security as the
 tables of 0023 on PostgreSQL.
@@ -13,8 +13,8 @@ from importlib import import_module
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0025"
-down_revision = "0024"
+revision = "0026"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
