@@ -21,7 +21,7 @@ from pathlib import Path
 
 from playwright.async_api import async_playwright
 
-IMG = Path(__import__("os").environ.get("SCREENSHOTS_DIR") or Path(__file__).resolve().parents[1] / "docs" / "img")
+IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -34,6 +34,8 @@ class Shot:
     """A selector that shows the page has its data."""
     phone: bool = False
     full_page: bool = False
+    click: str | None = None
+    """A button to press first (the depot's Plan), then `ready` is waited for."""
 
 
 SHOTS = [
@@ -42,19 +44,19 @@ SHOTS = [
     Shot("console-map", "#/map", ready=".leaflet-marker-icon"),
     Shot("console-station", "#/stations/KZ-ALA-001-A", ready="#page h1"),
     Shot("console-alerts", "#/alerts", ready="#page h1"),
-    Shot("console-smart-site", "#/smart", ready="#page h1"),
+    Shot("console-smart-depot", "#/smart/TJ-DUS-002", ready="#depot-chart", click="#plan", full_page=True),
     Shot("console-site-charts", "#/sites", ready=".site-card"),
     Shot("console-ru-site-charts", "#/sites", locale="ru-RU", ready=".site-card"),
     Shot("console-people", "#/people", ready="#page table"),
     Shot("console-driver-find", "#/find", ready="#page h1"),
     Shot("console-zh-driver-find", "#/find", locale="zh-CN", ready="#page h1"),
-    Shot("console-driver-vehicles", "#/vehicles", ready="#page table"),
+    Shot("console-driver-vehicles", "#/vehicles", ready="li[data-vehicle]"),
     Shot("console-ru-planning-map", "#/planning", locale="ru-RU", ready=".leaflet-container"),
 ]
 
 
-async def main(url: str, key: str, only: set[str]) -> None:
-    IMG.mkdir(parents=True, exist_ok=True)
+async def main(url: str, key: str, only: set[str], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
@@ -67,13 +69,15 @@ async def main(url: str, key: str, only: set[str]) -> None:
             page = await context.new_page()
             await page.goto(f"{url}/{shot.hash}")
             try:
+                if shot.click:
+                    await page.click(shot.click, timeout=30_000)
                 await page.wait_for_selector(shot.ready, timeout=30_000)
             except Exception as exc:  # keep going: the screenshot shows what went wrong
                 print(f"{shot.name}: {shot.ready} not seen ({exc.__class__.__name__})")
             await page.wait_for_timeout(2_500)  # charts, tiles and the live view settle
-            path = IMG / f"{shot.name}.png"
+            path = out / f"{shot.name}.png"
             await page.screenshot(path=str(path), full_page=shot.full_page)
-            print(f"{path.relative_to(IMG.parents[1])}")
+            print(path)
             await context.close()
         await browser.close()
 
@@ -82,6 +86,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:8080")
     parser.add_argument("--key", default="demo-key")
+    parser.add_argument("--out", type=Path, default=IMG, help="where the PNGs go (default: docs/img)")
     parser.add_argument("names", nargs="*", help="only these screenshots (names without .png)")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.url.rstrip("/"), arguments.key, set(arguments.names)))
+    asyncio.run(main(arguments.url.rstrip("/"), arguments.key, set(arguments.names), arguments.out))
