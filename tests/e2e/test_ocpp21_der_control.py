@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from silkcharge.domain.clock import to_ocpp, utcnow
 from silkcharge.sim.charger import SimulatedCharger
 from tests.e2e.network import register_station
 from tests.e2e.peers import eventually
+from tests.e2e.test_ocpp21_local_cost import charger_21
 from tests.e2e.test_smart_charging import spec
 from tests.guards import HANG_GUARD
 
@@ -24,19 +24,6 @@ VOLT_WATT = {"control_type": "VoltWatt", "curve": {
     "priority": 1, "y_unit": "PctMaxW",
     "curve_data": [{"x": 100, "y": 100}, {"x": 106, "y": 100}, {"x": 110, "y": 20}],
     "voltage_params": {"hv10_min_mean_value": 110, "power_during_cessation": "Active"}}}
-
-
-@asynccontextmanager
-async def charger_21(ocpp_url: str, station: str, seed: int):
-    charger = SimulatedCharger(spec(station, "2.1"), ocpp_url, meter_interval=0.2, reconnect_delay=0.1,
-                               heartbeat_fallback=30, rng=random.Random(seed))
-    task = asyncio.create_task(charger.run())
-    try:
-        await asyncio.wait_for(charger.booted.wait(), HANG_GUARD)
-        yield charger
-    finally:
-        await charger.stop()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_der_controls_are_set_superseded_reported_and_cleared_on_a_21_station(api, ocpp_url):
