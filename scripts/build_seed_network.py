@@ -230,6 +230,7 @@ class Hardware:
     model: str
     ocpp_version: str
     evses: tuple[tuple[tuple[str, str], ...], ...]  # per EVSE: (standard, max kW) per connector
+    role: str = ""  # why the demo needs this one, for its site's note; {letter} is its station
 
 
 HARDWARE = {
@@ -260,6 +261,15 @@ HARDWARE = {
     "ac22": Hardware(
         "Schneider Electric", "AC 22 kW, 2 x Type 2 (generic)", "1.6",
         ((("type2", "22"),), (("type2", "22"),)),
+    ),
+    # One only, where the demo needs it: the Dushanbe taxi depot's V2G charger.
+    "ac22v2g": Hardware(
+        "Schneider Electric", "AC 22 kW bidirectional (ISO 15118-20 AC BPT), 2 x Type 2 (generic)",
+        "2.1", ((("type2", "22"),), (("type2", "22"),)),
+        role=(
+            "The bidirectional OCPP 2.1 AC station ({letter}) is the demo taxi depot's V2G "
+            "charger (business.json `depot`)"
+        ),
     ),
     "acgbt": Hardware(
         "TELD", "AC 7 kW, 2 x GB/T AC (generic)", "1.6",
@@ -328,7 +338,7 @@ CITY_SITES = (
         "a large EV fleet with electric taxis in the capital; facts.md has no charger count "
         "for Tajikistan"
     ), (
-        ("dc160", "acgbt"), ("dc60", "ac22"), ("dc120", "acmix"),
+        ("dc160", "acgbt"), ("dc60", "ac22v2g"), ("dc120", "acmix"),
     )),
     CitySites("Khujand", ("tj_irs", "tj_no_count"), "medium", (
         "IRS announced a DC site at km 300 (Khujand); facts.md has no charger count for the city"
@@ -595,6 +605,14 @@ def build_stations(site_code: str, hardware_keys: tuple[str, ...]) -> list[dict]
     return stations
 
 
+def roles_note(hardware_keys: tuple[str, ...]) -> str:
+    """What the site's special-purpose stations are there for, or nothing."""
+    return "".join(
+        " " + HARDWARE[key].role.format(letter=letter) + ": illustrative, not a surveyed device."
+        for letter, key in zip("ABCDEFGH", hardware_keys) if HARDWARE[key].role
+    )
+
+
 def cite(keys: tuple[str, ...]) -> tuple[str, str]:
     """(source line, date line) for a set of facts."""
     facts = [FACTS[k] for k in dict.fromkeys(keys)]
@@ -628,7 +646,7 @@ def city_sites() -> list[dict]:
             note = (
                 f"Sourced: {spec.why}. Illustrative: the exact spot (a point {where}, not a "
                 f"surveyed charger) and the number of stations. {HARDWARE_NOTE}"
-            )
+            ) + roles_note(hardware)
             sites.append(site_record(
                 code, country=place.country, name=f"{spec.city}, city site {index + 1}",
                 city=spec.city, latlon=(lat, lon),
