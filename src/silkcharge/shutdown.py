@@ -79,7 +79,10 @@ class StopOnSignal:
         timer = threading.Timer(self._grace, self._overdue)
         timer.daemon = True
         timer.start()
-        self._loop.call_soon_threadsafe(self._cancel)
+        try:
+            self._loop.call_soon_threadsafe(self._cancel)
+        except RuntimeError:  # the loop is closed already: the process is on its way out
+            pass
 
     def _cancel(self) -> None:
         if not self._task.done():
@@ -95,22 +98,29 @@ class StopOnSignal:
 
 
 def run_until_signal(coro, grace_seconds: float) -> None:
-    """Run `coro` in a new event loop until it returns or SIGINT/SIGTERM stops it (see the module)."""
+    """Run `coro` in a new event loop until it returns or SIGINT/SIGTERM stops it (see the module).
 
-    async def main() -> None:
-        task = asyncio.ensure_future(coro)
-        stopper = StopOnSignal(asyncio.get_running_loop(), task, grace_seconds)
+    The signals stay ours until the loop is closed: asyncio's own clean-up after the main task
+    (cancelling the tasks left, waiting for them) can hang on a task that swallows its
+    cancellation, and a second signal must still end the process then. Given back any earlier,
+    asyncio's runner would take the second SIGINT as its own first one and wait on (issue 14).
+    """
+    with asyncio.Runner() as runner:
+        loop = runner.get_loop()
+        task = loop.create_task(coro)
+        stopper = StopOnSignal(loop, task, grace_seconds)
         stopper.install()
         try:
-            await task
-        except asyncio.CancelledError:
-            pass
+            runner.run(_until_done(task))
+            runner.close()  # cancels and waits for what is left, still under the grace clock
         finally:
             stopper.uninstall()
 
+
+async def _until_done(task: asyncio.Task) -> None:
     try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
+        await task
+    except asyncio.CancelledError:
         pass
 
 

@@ -130,3 +130,41 @@ def _wait_for_line(stream, text: str) -> None:
         if text in line:
             return
     raise AssertionError(f"the process ended without logging {text!r}")
+
+
+def test_signals_are_still_heard_while_the_finished_loop_waits_on_a_stubborn_task():
+    # The main task has returned; asyncio's clean-up cancels the task left and waits on it for
+    # ever. A stop signal then must still start the grace clock, and a second end the process
+    # (before, the handlers were given back at that point and the second SIGINT was swallowed).
+    script = textwrap.dedent("""
+        import asyncio, logging
+        from silkcharge import cli
+
+        async def stubborn():
+            while True:
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    print("cancelled, carrying on", flush=True)
+
+        async def main():
+            asyncio.create_task(stubborn(), name="stubborn-writer")
+            await asyncio.sleep(0)
+
+        logging.basicConfig(level="INFO")
+        cli.until_signal(main())
+    """)
+    env = {**os.environ, "SILKCHARGE_STOP_GRACE_SECONDS": "600"}
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "cancelled, carrying on"
+        child.send_signal(signal.SIGTERM)
+        _wait_for_line(child.stderr, "SIGTERM: stopping")
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 1
+    assert "SIGINT again while stopping: ending the process now" in stderr
