@@ -137,6 +137,19 @@ async def test_plan_legs_carry_energy_elevation_profile_and_temperature(platform
     assert {n["code"] for n in plan["notes"]} >= {"seasonal_hazard"}
 
 
+async def test_plan_over_the_anzob_tunnel_profiles_every_leg_with_heights(platform, driver):
+    await seed_network(platform.sessions, load_seed_network())
+    answer = await driver.post("/api/v1/trips/plan", json={
+        "origin": "Khujand", "destination": "Dushanbe", "on_date": "2027-07-15",
+        "vehicle_id": "byd-song-plus-comfort-2024-cn"})
+    assert answer.status_code == 200, answer.text
+    legs = answer.json()["legs"]
+    points = [p for leg in legs for p in leg["profile"]]
+    assert points and all(p["elevation_m"] is not None for p in points)
+    assert max(p["elevation_m"] for p in points) == 2720  # the Anzob tunnel
+    assert sum(leg["climb_m"] for leg in legs) > 3000
+
+
 async def test_plan_prices_each_stop_by_its_tariff_in_its_currency(platform, api, driver):
     """A stop at an operator with a tariff costs what `pricing.estimate` says for its energy and
     minutes; a stop elsewhere says it has no tariff; totals are per currency."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import date
 
 import numpy as np
@@ -71,6 +72,21 @@ def test_bishkek_osh_plan_stays_in_kyrgyzstan(shipped):
     assert plan.route_km == pytest.approx(650, rel=0.05)
     assert max(leg.climb_m for leg in plan.legs) > 2000
     assert any(e is not None and e > 3000 for leg in plan.legs for _, e, _ in leg.profile)
+
+
+def test_a_plan_over_the_anzob_tunnel_climbs_and_costs_more_than_the_same_road_flat():
+    roads = load_road_graph()
+    flat = copy.copy(roads)  # the same route, classes, heights for air and weather: no climbing
+    flat.edge_rise = np.zeros_like(roads.edge_rise)
+    car = vehicle(battery=150.0, wh_km=180.0)
+    request = TripRequest("Khujand", "Dushanbe", car, start_soc=100, on_date=date(2026, 7, 15))
+    (leg,) = plan_trip(request, SiteIndex(roads, [])).legs
+    (flat_leg,) = plan_trip(request, SiteIndex(flat, [])).legs
+    assert leg.km == pytest.approx(330, rel=0.02) and leg.km == flat_leg.km
+    assert leg.climb_m > 3000 and leg.descent_m > 2500
+    heights = [e for _, e, _ in leg.profile]
+    assert None not in heights and max(heights) == pytest.approx(2720)  # the Anzob tunnel
+    assert leg.energy_kwh > 1.1 * flat_leg.energy_kwh
 
 
 def test_a_cltc_rated_car_stops_before_ala_bel_or_is_refused_there(shipped):

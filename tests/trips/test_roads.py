@@ -8,8 +8,13 @@ from datetime import date
 import numpy as np
 import pytest
 
+import json
+from importlib import resources
+
 from silkcharge.domain.geo import bearing, haversine_km
-from silkcharge.trips.roads import NoRoute, UnknownPlace, load_road_graph
+from silkcharge.trips.roads import NoRoute, UnknownPlace, load_road_graph, node_elevations
+
+ROADS = resources.files("silkcharge.data") / "roads"
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +32,53 @@ def test_graph_is_one_connected_component_of_12405_osm_nodes_and_the_curated_way
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    curated = int(np.isfinite(roads.elev).sum())
+    profiles = json.loads((ROADS / "profiles.json").read_text(encoding="utf-8"))["roads"]
+    curated = sum(len(road["points"]) for road in profiles if road["adds_road"])
     assert roads.node_count == 12405 + curated and curated >= 15
     n = roads.node_count
     adjacency = coo_matrix((np.ones(roads.edge_count), (roads.edge_a, roads.edge_b)), shape=(n, n))
     assert connected_components(adjacency, directed=False)[0] == 1
+
+
+def test_every_node_has_a_height_and_known_cities_sit_at_theirs(roads):
+    assert np.isfinite(roads.elev).all()
+    assert roads.elev.min() >= -50 and roads.elev.max() < 5000
+    # round public figures: Tashkent 455 m, Naryn 2,030 m, Kashgar 1,290 m, Termez 300 m
+    for name, height in [("Tashkent", 455), ("Naryn", 2030), ("Kashgar", 1290), ("Termez", 300)]:
+        assert roads.elev[roads.place(name).node] == pytest.approx(height, abs=150), name
+
+
+def test_elevations_built_for_another_road_graph_are_refused():
+    with np.load(ROADS / "highways.npz") as graph:
+        lat_e3, lon_e3 = graph["lat_e3"], graph["lon_e3"].copy()
+    assert len(node_elevations(ROADS / "elevation.npz", lat_e3, lon_e3)) == len(lat_e3)
+    lon_e3[7] += 1
+    with pytest.raises(ValueError, match="build_elevations"):
+        node_elevations(ROADS / "elevation.npz", lat_e3, lon_e3)
+
+
+def _climb(roads, route) -> tuple[float, float]:
+    steps = [roads.edge_elevation(e, u) for e, u in zip(route.edges, route.nodes)]
+    return sum(up for up, _ in steps), sum(down for _, down in steps)
+
+
+def test_khujand_dushanbe_climbs_over_the_shahristan_and_anzob_tunnels_at_330_km(roads):
+    route = roads.shortest_path("Khujand", "Dushanbe")
+    assert route.km == pytest.approx(330, rel=0.02)
+    heights = roads.elev[list(route.nodes)]
+    assert heights.max() == 2720  # the Anzob tunnel (facts.md §3.1)
+    up, down = _climb(roads, route)
+    # Khujand ~300 m, two tunnels at ~2,650 and 2,720 m, Dushanbe ~800 m
+    assert up > 3000 and down > 2500 and up - down == pytest.approx(
+        heights[-1] - heights[0])
+
+
+def test_almaty_bishkek_climbs_the_kordai_pass_and_termez_road_its_ridge(roads):
+    kordai = roads.shortest_path("Almaty", "Bishkek")
+    assert roads.elev[list(kordai.nodes)].max() >= 1200
+    termez = roads.shortest_path("Tashkent", "Termez")
+    assert termez.km == pytest.approx(708, rel=0.02)
+    assert roads.elev[list(termez.nodes)].max() >= 1500
 
 
 def test_routed_almaty_bishkek_is_within_10_percent_of_240_km(roads):

@@ -3,6 +3,9 @@
 The graph is simplified OpenStreetMap data (© OpenStreetMap contributors, ODbL 1.0) built by
 ``scripts/build_road_graph.py`` into ``silkcharge/data/roads``. Distances are good to about 5 %
 on steppe and valley roads; mountain legs carry the corrections listed in ``corrections.json``.
+Every node has a height: from the GLOBE / pvlib DEMs (``elevation.npz``, built by
+``scripts/build_elevations.py``), or, on the curated mountain roads of ``profiles.json``, from
+their waypoints.
 It is for planning charging stops and siting stations, not for turn-by-turn navigation.
 
 Routes minimise kilometres plus border waiting time (``wait_km_per_min`` kilometres per minute
@@ -17,6 +20,7 @@ from __future__ import annotations
 import difflib
 import json
 import threading
+import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import cache
@@ -220,7 +224,8 @@ class RoadGraph:
         self.country = np.asarray(country)
         self.elev = (np.full(len(self.lat), np.nan) if elev is None
                      else np.asarray(elev, dtype=float))
-        """Metres above sea level per node; NaN where no curated profile gives one."""
+        """Metres above sea level per node (``elevation.npz`` or a curated waypoint; NaN where
+        neither gives one, as in graphs built without heights)."""
         self.edge_class = (np.zeros(len(self.km), dtype=np.int8) if edge_class is None
                            else np.asarray(edge_class, dtype=np.int8))
         rise = self.elev[self.edge_b] - self.elev[self.edge_a]
@@ -517,11 +522,13 @@ def load_road_graph() -> RoadGraph:
     with resources.as_file(folder / "highways.npz") as path, np.load(path) as arrays:
         data = {k: arrays[k] for k in arrays.files}
     corrections = [c["id"] for c in _read_json(folder / "corrections.json")["corrections"]]
+    with resources.as_file(folder / "elevation.npz") as path:
+        elev = node_elevations(path, data["lat_e3"], data["lon_e3"])
     arrays = add_curated_roads(
         lat=data["lat_e3"] / 1000.0, lon=data["lon_e3"] / 1000.0, edge_a=data["edge_a"],
         edge_b=data["edge_b"], km=data["km"].astype(float), km_osm=data["km_osm"].astype(float),
         correction=data["correction"], corrections=corrections,
-        country=data["countries"][data["country"]],
+        country=data["countries"][data["country"]], elev=elev,
         roads=_read_json(folder / "profiles.json")["roads"])
     return RoadGraph(
         **arrays,
@@ -531,11 +538,28 @@ def load_road_graph() -> RoadGraph:
     )
 
 
+def node_elevations(path: object, lat_e3: np.ndarray, lon_e3: np.ndarray) -> np.ndarray:
+    """The heights of ``elevation.npz`` for the nodes of ``highways.npz`` (given by their
+    coordinates), in metres. Refuses a file built for another node list: a rebuilt road graph
+    needs ``scripts/build_elevations.py`` run again."""
+    with np.load(path) as arrays:
+        elev, meta = arrays["elev_m"], json.loads(str(arrays["meta"]))
+    crc = zlib.crc32(np.asarray(lat_e3, dtype="<i4").tobytes()
+                     + np.asarray(lon_e3, dtype="<i4").tobytes())
+    if len(elev) != len(lat_e3) or meta["coords_crc32"] != crc:
+        raise ValueError("elevation.npz was built for another road graph: run "
+                         "scripts/build_elevations.py after scripts/build_road_graph.py")
+    return elev.astype(float)
+
+
 def add_curated_roads(*, lat: np.ndarray, lon: np.ndarray, edge_a: np.ndarray,
                       edge_b: np.ndarray, km: np.ndarray, km_osm: np.ndarray,
                       correction: np.ndarray, corrections: Sequence[str], country: np.ndarray,
-                      roads: Iterable[dict]) -> dict[str, np.ndarray]:
+                      roads: Iterable[dict], elev: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The graph arrays with the curated roads of ``profiles.json`` added.
+
+    ``elev`` gives the existing nodes' heights (NaN, unknown, when omitted); the new waypoint
+    nodes carry their own ``elev_m``.
 
     Each waypoint of a road that ``adds_road`` becomes a node (with its elevation), joined to the
     next by an edge of their km difference and the waypoint's road class; a waypoint with
@@ -564,7 +588,8 @@ def add_curated_roads(*, lat: np.ndarray, lon: np.ndarray, edge_a: np.ndarray,
     base_nodes = len(lat)
     base_country = np.asarray(country)
     base_lat, base_lon = np.asarray(lat, dtype=float), np.asarray(lon, dtype=float)
-    elev = [np.nan] * base_nodes
+    elev = (list(np.asarray(elev, dtype=float)) if elev is not None
+            else [np.nan] * base_nodes)
     klass = [0] * len(edge_a)
     extra_km: list[float] = []
     for road in roads:
