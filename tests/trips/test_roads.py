@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date
+from importlib import resources
 
 import numpy as np
 import pytest
-
-import json
-from importlib import resources
 
 from silkcharge.domain.geo import bearing, haversine_km
 from silkcharge.trips.roads import NoRoute, UnknownPlace, load_road_graph, node_elevations

@@ -982,7 +982,8 @@ def _leg_profile(graph: _Graph, a: _Node, b: _Node, departure: float, soc_per_kw
     known = np.isfinite(prof.elev)
     elev = (np.interp(km, prof.cum_km[known], prof.elev[known]) if known.sum() >= 2
             else np.full(len(km), np.nan))
-    # outside the curated stretch the height is unknown, not the nearest known value
+    # where the graph has no heights (graphs built without them) the height is unknown, not
+    # the nearest known value
     if known.sum() >= 2:
         lo, hi = prof.cum_km[known].min(), prof.cum_km[known].max()
         elev = np.where((km >= lo - _EPS) & (km <= hi + _EPS), elev, np.nan)
