@@ -38,6 +38,7 @@ from silkcharge.services.attempts import Attempt, AttemptLimiter, Limit, key_dig
 from silkcharge.services.mailer import Email
 from silkcharge.services.passwords import PasswordVerifier, hash_password
 from silkcharge.services.pseudonym_key import PseudonymKey
+from silkcharge.store.residency import each_database
 from silkcharge.store.schema import (
     AuthAttempt,
     DepotVehicle,
@@ -51,6 +52,8 @@ from silkcharge.store.schema import (
     Transaction,
 )
 
+RESERVATIONS_LISTED = 100
+"""A driver's newest reservations shown (`reservations_of`)."""
 LANGUAGES = ("en", "ru", "kk", "uz", "ky", "tg", "zh")
 """The console's languages: a driver's preferred one is one of these."""
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
@@ -358,11 +361,20 @@ class DriverService:
         return Deleted(now, *kept)
 
     async def reservations_of(self, driver: DriverAccount) -> list[Reservation]:
-        """Reservations made for the driver's own tokens, newest first."""
+        """Reservations made for the driver's own tokens, newest first. With data residency,
+        from every database (a driver reserves at any operator's stations), merged by when
+        they were made."""
+        found = await each_database(self._sessions, lambda: self._reservations_here(driver))
+        if len(found) == 1:
+            return found[0]
+        merged = sorted((r for here in found for r in here), key=lambda r: r.created_at, reverse=True)
+        return merged[:RESERVATIONS_LISTED]
+
+    async def _reservations_here(self, driver: DriverAccount) -> list[Reservation]:
         async with self._sessions() as session:
             return list((await session.scalars(
                 select(Reservation).where(Reservation.id_token.in_(driver.tokens))
-                .order_by(Reservation.id.desc()).limit(100)
+                .order_by(Reservation.id.desc()).limit(RESERVATIONS_LISTED)
             )).all())
 
     # -- helpers --------------------------------------------------------------------------------

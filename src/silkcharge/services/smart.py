@@ -75,7 +75,13 @@ from silkcharge.smart.profiles import (
 )
 from silkcharge.smart.site import Circuit, PriceBand, Site, TimeOfUsePrices, TimeSeries, kw_to_amps
 from silkcharge.smart.solar import PvArray
-from silkcharge.store.residency import database_in_use, database_scope, each_database, enter_database, residency_of
+from silkcharge.store.residency import (
+    database_in_use,
+    database_scope,
+    each_database,
+    enter_database,
+    residency_of,
+)
 from silkcharge.store.schema import (
     ChargingPriority,
     ChargingProfileRecord,
