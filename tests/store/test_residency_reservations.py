@@ -15,7 +15,8 @@ from ocpp.v16 import call
 from ocpp.v16 import call_result as r16
 
 from silkcharge.domain.clock import utcnow
-from tests.e2e.peers import Peer16, connected_peer
+from silkcharge.domain.pseudonyms import is_pseudonym
+from tests.e2e.peers import Peer16, connected_peer, eventually
 from tests.store.residents import KZ_STATION, UZ_STATION, Resident, raw_url, rows
 
 pytestmark = pytest.mark.postgres
@@ -133,3 +134,28 @@ async def test_the_expiry_sweep_ends_reservations_in_each_database_apart(residen
         made = await asyncio.wait_for(in_flight, 30)
         assert (made.status_code, made.json()["status"]) == (201, "Accepted"), made.text
         assert rows(resident.platform_url, "SELECT id, status FROM reservations") == [(1, "Accepted")]
+
+
+async def test_deleting_the_account_puts_pseudonyms_in_the_resident_database_too(resident):
+    """The driver's reservation at a resident station, and the frame that carried it, are in
+    that tenant's database: the account's deletion reaches them there."""
+    session, token = await driver(resident)
+    async with AsyncExitStack() as stack:
+        await online(resident, stack, KZ_STATION)
+        made = await reserve(resident, session, KZ_STATION)
+        assert made.status_code == 201, made.text
+    carrying = "SELECT count(*) FROM ocpp_messages WHERE payload LIKE %s"
+    await eventually(lambda: _async(rows(resident.kz_url, carrying, f'%"{token}"%') == [(1,)]))
+
+    deleted = await resident.driver.request("DELETE", "/api/v1/driver/me", headers=session,
+                                            json={"password": PASSWORD})
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["reservations_kept"] == 1
+    [(kept,)] = rows(resident.kz_url, "SELECT id_token FROM reservations")
+    assert kept != token and is_pseudonym(kept)
+    assert rows(resident.kz_url, carrying, f'%"{token}"%') == [(0,)]
+    assert rows(resident.kz_url, carrying, f'%"{kept}"%') == [(1,)]
+
+
+async def _async(value):
+    return value
