@@ -17,6 +17,7 @@ from ocpp.v16 import call_result as r16
 from silkcharge.domain.clock import utcnow
 from silkcharge.domain.pseudonyms import is_pseudonym
 from tests.e2e.peers import Peer16, connected_peer, eventually
+from tests.e2e.test_reservations import WITH_FEES
 from tests.store.residents import KZ_STATION, UZ_STATION, Resident, raw_url, rows
 
 pytestmark = pytest.mark.postgres
@@ -102,6 +103,8 @@ async def test_the_expiry_sweep_ends_reservations_in_each_database_apart(residen
     unanswered there is Rejected even while this process awaits the answer to a request with
     the same id in the platform's database (what is in flight is kept per database)."""
     session, _ = await driver(resident)
+    assert (await resident.kz.post("/api/v1/tariffs", json={
+        "code": "KZ-FEES", "operator": "KZ-TEST", "tariff": WITH_FEES})).status_code == 201
     async with AsyncExitStack() as stack:
         await online(resident, stack, KZ_STATION)
         uz_peer = await online(resident, stack, UZ_STATION)
@@ -110,6 +113,13 @@ async def test_the_expiry_sweep_ends_reservations_in_each_database_apart(residen
             connection.execute("UPDATE reservations SET expires_at = now() - interval '1 minute'")
         assert await resident.platform.reservations.expire_due() == 1
         assert rows(resident.kz_url, "SELECT id, status FROM reservations") == [(1, "Expired")]
+        # Nobody came: the no-show fee is charged where the reservation is, and the driver's
+        # receipt of it is found there.
+        await resident.platform.billing.sweep()
+        assert rows(resident.kz_url, "SELECT reservation_id FROM cdrs") == [(1,)]
+        receipt = await resident.driver.get("/api/v1/driver/reservations/1/receipt", headers=session)
+        assert receipt.status_code == 200, receipt.text
+        assert "696.00" in receipt.text and "no-show fee" in receipt.text
 
         # The resident database's reservation 1 becomes a request whose answer was never stored...
         with psycopg.connect(raw_url(resident.kz_url), autocommit=True) as connection:
@@ -136,9 +146,10 @@ async def test_the_expiry_sweep_ends_reservations_in_each_database_apart(residen
         assert rows(resident.platform_url, "SELECT id, status FROM reservations") == [(1, "Accepted")]
 
 
-async def test_deleting_the_account_puts_pseudonyms_in_the_resident_database_too(resident):
+async def test_the_export_and_the_deletion_of_an_account_reach_the_resident_database(resident):
     """The driver's reservation at a resident station, and the frame that carried it, are in
-    that tenant's database: the account's deletion reaches them there."""
+    that tenant's database: the driver's export shows it, and the account's deletion puts the
+    pseudonyms there."""
     session, token = await driver(resident)
     async with AsyncExitStack() as stack:
         await online(resident, stack, KZ_STATION)
@@ -146,6 +157,11 @@ async def test_deleting_the_account_puts_pseudonyms_in_the_resident_database_too
         assert made.status_code == 201, made.text
     carrying = "SELECT count(*) FROM ocpp_messages WHERE payload LIKE %s"
     await eventually(lambda: _async(rows(resident.kz_url, carrying, f'%"{token}"%') == [(1,)]))
+    # The driver's export has it, from the resident database.
+    export = await resident.driver.get("/api/v1/driver/export", headers=session)
+    assert export.status_code == 200, export.text
+    assert [(r["id"], r["station_id"], r["status"]) for r in export.json()["reservations"]] == [
+        (made.json()["id"], KZ_STATION, "Accepted")]
 
     deleted = await resident.driver.request("DELETE", "/api/v1/driver/me", headers=session,
                                             json={"password": PASSWORD})
