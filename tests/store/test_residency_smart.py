@@ -109,7 +109,8 @@ async def test_the_meter_check_finds_a_resident_station_over_its_limit_in_its_ow
             return rows(resident.kz_url, "SELECT station_id FROM smart_problems WHERE kind = 'over_limit'")
 
         assert await eventually(reported_over_limit) == [(KZ_STATION,)]
-        assert rows(resident.kz_url, "SELECT obeys_profiles FROM evse_circuits") == [(False,)]
+        # The problem is recorded first, then the EVSE is marked as one that ignores limits.
+        await eventually(lambda: _async(rows(resident.kz_url, "SELECT obeys_profiles FROM evse_circuits") == [(False,)]))
         problems = (await resident.kz.get(f"/api/v1/smart/sites/{SITE}/problems")).json()
         assert ("over_limit", KZ_STATION) in [(p["kind"], p["station_id"]) for p in problems]
     # Nothing of it in the platform's database, whose station obeys its limit.
