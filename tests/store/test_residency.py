@@ -6,13 +6,11 @@ where each row landed."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -22,13 +20,12 @@ from ocpp.v16 import call
 from websockets.exceptions import InvalidStatus
 
 from silkcharge.api.app import create_api
-from silkcharge.app import Platform, build_platform
+from silkcharge.app import build_platform
 from silkcharge.bus.local import EventBus
 from silkcharge.domain.clock import to_ocpp, utcnow
 from silkcharge.domain.events import StationConnected
 from silkcharge.domain.roles import Role
 from silkcharge.server import migrate_tenant_databases
-from silkcharge.services.access import Principal
 from silkcharge.settings import Settings
 from silkcharge.store.residency import (
     current_database,
@@ -40,68 +37,9 @@ from tests.conftest import API_KEY, PG_ADMIN, _pg_available, _pg_url, fresh_pg_d
 from tests.e2e.network import add_token, register_station
 from tests.e2e.peers import connected_peer, eventually
 from tests.e2e.test_billing import STANDARD, energy, publish
+from tests.store.residents import BOOT, KZ_STATION, UZ_STATION, Resident, raw_url, rows
 
 pytestmark = pytest.mark.postgres
-
-BOOT = Principal("key", None, "test bootstrap", Role.PLATFORM_ADMIN, None)
-KZ_STATION = "KZ-RES-1"
-UZ_STATION = "UZ-HOME-1"
-
-
-def _raw(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-def rows(url: str, sql: str, *params) -> list[tuple]:
-    """What a database holds, asked without the platform's code."""
-    with psycopg.connect(_raw(url)) as connection:
-        return connection.execute(sql, params).fetchall()
-
-
-class Resident:
-    def __init__(self, platform: Platform, platform_url: str, kz_url: str, kz_id: int,
-                 kz: httpx.AsyncClient, uz: httpx.AsyncClient, driver: httpx.AsyncClient, kz_key: str) -> None:
-        self.platform, self.platform_url, self.kz_url, self.kz_id = platform, platform_url, kz_url, kz_id
-        self.kz, self.uz, self.driver, self.kz_key = kz, uz, driver, kz_key
-
-    @property
-    def ocpp_url(self) -> str:
-        return f"ws://127.0.0.1:{self.platform.gateway.port}/ocpp"
-
-
-@pytest.fixture
-async def resident() -> AsyncIterator[Resident]:
-    """The platform's database and the Kazakh operator's; tenant kz-op lives in the latter,
-    tenant uz-op in the platform's. Each has its network registered through its own key."""
-    if not _pg_available():
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 is not running")
-    with fresh_pg_database("silkcharge_platform") as platform_url, fresh_pg_database("silkcharge_kz") as kz_url:
-        settings = Settings(
-            database_url=platform_url, tenant_databases={"kz-op": kz_url}, ocpp_host="127.0.0.1", ocpp_port=0,
-            api_key=API_KEY, heartbeat_interval=30, call_timeout=30, message_log_flush_seconds=0.05,
-        )
-        platform = build_platform(settings)
-        await platform.start()
-        try:
-            kz_tenant = await platform.access.create_tenant("kz-op", "Kazakh operator")
-            uz_tenant = await platform.access.create_tenant("uz-op", "Uzbek operator")
-            _, kz_key = await platform.access.create_key(BOOT, "kz admin", Role.OPERATOR_ADMIN, kz_tenant.id, None)
-            _, uz_key = await platform.access.create_key(BOOT, "uz admin", Role.OPERATOR_ADMIN, uz_tenant.id, None)
-            app = create_api(platform)
-            async with contextlib.AsyncExitStack() as stack:
-                clients = [
-                    await stack.enter_async_context(httpx.AsyncClient(
-                        transport=httpx.ASGITransport(app=app), base_url="http://silkcharge",
-                        headers={"X-API-Key": key} if key else {},
-                    ))
-                    for key in (kz_key, uz_key, None)
-                ]
-                kz, uz, driver = clients
-                await register_station(kz, KZ_STATION)
-                await register_station(uz, UZ_STATION)
-                yield Resident(platform, platform_url, kz_url, kz_tenant.id, kz, uz, driver, kz_key)
-        finally:
-            await platform.stop()
 
 
 async def _charge(resident: Resident, token: str) -> int:
@@ -190,7 +128,7 @@ async def test_the_billing_sweep_closes_an_abandoned_session_in_the_resident_dat
             connector_id=1, id_tag="KZ-DRIVER-3", meter_start=0, timestamp=to_ocpp(utcnow())))
     tx_id = started.transaction_id
     # The station lost power for good: nothing heard of the session for two days.
-    with psycopg.connect(_raw(resident.kz_url), autocommit=True) as connection:
+    with psycopg.connect(raw_url(resident.kz_url), autocommit=True) as connection:
         connection.execute("UPDATE transactions SET updated_at = now() - interval '2 days' WHERE id = %s", (tx_id,))
 
     await resident.platform.billing.sweep()

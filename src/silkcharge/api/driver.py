@@ -5,7 +5,8 @@ which tariff prices the results (a fleet's concession, a resident's price); an u
 prices as a regular driver, so search never reveals which tokens exist.
 
 Reservations need a logged-in driver (`api/accounts.py`): they are made for one of the
-driver's own idTokens, and a driver sees and cancels only reservations for those tokens.
+driver's own idTokens, and a driver sees and cancels only reservations for those tokens. With
+data residency they are made at stations of every operator's database (services/reservations.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from silkcharge.api import models as m
 from silkcharge.api.accounts import Driver, DriverReservationIn, own_token
 from silkcharge.api.bounds import Finite, FiniteDecimal, OcppId
 from silkcharge.api.errors import STATION_CALL, answers
-from silkcharge.services.reservations import ReservationRequest, UnknownReservation
+from silkcharge.services.reservations import ReservationRequest
 from silkcharge.services.search import (
     MAX_KWH,
     MAX_LIMIT,
@@ -81,7 +82,7 @@ async def search_stations(
 async def reserve(body: DriverReservationIn, request: Request, driver: Driver):
     """Hold an EVSE for the logged-in driver's idToken until `expires_at` (at most a day ahead)."""
     token = own_token(driver, body.id_token)
-    return await request.app.state.platform.reservations.reserve(
+    return await request.app.state.platform.reservations.reserve_for_driver(
         ReservationRequest(body.station_id, body.evse_id, body.connector_id, token, body.expires_at)
     )
 
@@ -97,15 +98,17 @@ async def my_reservations(request: Request, driver: Driver):
 
 @router.delete(
     "/driver/reservations/{reservation_id}", response_model=m.ReservationOut, tags=["driver"],
-    responses=answers(401, 404, 410, *STATION_CALL),
+    responses=answers(401, 404, 409, 410, *STATION_CALL),
 )
-async def cancel_reservation(reservation_id: OcppId, request: Request, driver: Driver):
+async def cancel_reservation(
+    reservation_id: OcppId, request: Request, driver: Driver,
+    station_id: str | None = Query(None, max_length=48, description=(
+        "the reservation's station: reservation ids are per operator database, so a driver may hold "
+        "two active ones with one id (409 until this says which)")),
+):
     """Cancel one of the driver's own reservations; anyone else's answers 404."""
-    reservations = request.app.state.platform.reservations
-    reservation = await reservations.get(reservation_id)
-    if reservation.id_token not in driver.tokens:
-        raise UnknownReservation(f"no reservation {reservation_id}")
-    return await reservations.cancel(reservation_id, by_token=reservation.id_token)
+    return await request.app.state.platform.reservations.cancel_for_driver(
+        reservation_id, driver.tokens, station_id)
 
 
 def _bbox(*edges: float | None) -> BoundingBox | None:

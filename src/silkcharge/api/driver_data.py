@@ -110,12 +110,17 @@ async def my_receipt(transaction_id: RowId, request: Request, driver: Driver, lo
 
 
 @router.get("/reservations/{reservation_id}/receipt", response_class=HTMLResponse,
-            responses=answers(*LOGGED_IN, 404))
-async def my_no_show_receipt(reservation_id: OcppId, request: Request, driver: Driver, locale: str = LOCALE):
+            responses=answers(*LOGGED_IN, 404, 409))
+async def my_no_show_receipt(
+    reservation_id: OcppId, request: Request, driver: Driver, locale: str = LOCALE,
+    station_id: str | None = Query(None, max_length=48, description=(
+        "the reservation's station: reservation ids are per operator database (409 until this says "
+        "which, when two of the driver's with one id were charged)")),
+):
     """The receipt of the fee for one of the driver's reservations that expired unused."""
     try:
-        return HTMLResponse(
-            await request.app.state.platform.driver_data.no_show_receipt(driver, reservation_id, locale))
+        return HTMLResponse(await request.app.state.platform.driver_data.no_show_receipt(
+            driver, reservation_id, locale, station_id))
     except NotTheDrivers as exc:
         raise NotFound(str(exc)) from None
 

@@ -4,6 +4,9 @@ their CDRs and receipts, their reservations, and all of it as one JSON document 
 A session or reservation is the driver's when it was made with one of the driver's own
 idTokens (`driver_tokens`); anything else answers as if it did not exist, so a driver learns
 nothing about other people's sessions by trying ids.
+
+Data residency (store/residency.py): a driver's reservations at an operator's station are in
+that operator's database; the export gathers them from every database.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from silkcharge.domain.clock import utcnow
 from silkcharge.services.cdr_review import is_billed
 from silkcharge.services.drivers import DriverAccount
+from silkcharge.services.reservations import ReservationConflict
+from silkcharge.store.residency import database_scope, residency_of
 from silkcharge.store.schema import (
     CdrReview,
     ChargeDetailRecord,
@@ -86,24 +91,50 @@ class DriverData:
             f"no receipt for session {transaction_id} of yours "
             "(a running session has none until it ends and is priced)")
 
-    async def no_show_receipt(self, driver: DriverAccount, reservation_id: int, locale: str) -> str:
-        """The receipt of the fee for one of the driver's reservations nobody came for."""
-        return await self._own_receipt(
-            Reservation, ChargeDetailRecord.reservation_id, reservation_id, driver, locale,
-            f"no charge for reservation {reservation_id} of yours (only a reservation that expired unused has one)")
+    async def no_show_receipt(
+        self, driver: DriverAccount, reservation_id: int, locale: str, station_id: str | None = None,
+    ) -> str:
+        """The receipt of the fee for one of the driver's reservations nobody came for. With data
+        residency, from whichever database holds the reservation: ids are per database, so
+        `station_id` tells apart two of the driver's with one id, both charged."""
+        missing = f"no charge for reservation {reservation_id} of yours (only a reservation that expired unused has one)"
+        where = () if station_id is None else (Reservation.station_id == station_id,)
+        residency = residency_of(self._sessions)
+        if residency is None:
+            return await self._own_receipt(
+                Reservation, ChargeDetailRecord.reservation_id, reservation_id, driver, locale, missing, *where)
+        found = []
+        for database in residency.keys:
+            with database_scope(database):
+                row = await self._own_cdr(Reservation, ChargeDetailRecord.reservation_id, reservation_id, driver, *where)
+            if row is not None:
+                found.append(row)
+        if len(found) > 1:
+            raise ReservationConflict(f"you were charged for reservation {reservation_id} at stations of "
+                                      "two operators: say which with station_id")
+        if not found:
+            raise NotTheDrivers(missing)
+        return found[0].receipts[locale]
 
     async def _own_receipt(
         self, owner: type[Transaction] | type[Reservation], link: Any, owner_id: int, driver: DriverAccount,
-        locale: str, missing: str,
+        locale: str, missing: str, *where: Any,
     ) -> str:
         """The receipt of the CDR linked to a session or reservation, if the driver's token made it."""
-        async with self._sessions() as session:
-            row = await session.scalar(
-                select(ChargeDetailRecord).join(owner, owner.id == link)
-                .where(owner.id == owner_id, owner.id_token.in_(driver.tokens)))
+        row = await self._own_cdr(owner, link, owner_id, driver, *where)
         if row is None:
             raise NotTheDrivers(missing)
         return row.receipts[locale]
+
+    async def _own_cdr(
+        self, owner: type[Transaction] | type[Reservation], link: Any, owner_id: int, driver: DriverAccount,
+        *where: Any,
+    ) -> ChargeDetailRecord | None:
+        """The CDR linked to a session or reservation the driver's token made, in the database in use."""
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(ChargeDetailRecord).join(owner, owner.id == link)
+                .where(owner.id == owner_id, owner.id_token.in_(driver.tokens), *where))
 
     async def export(self, driver: DriverAccount) -> dict[str, Any]:
         """Everything the platform holds about the driver, as plain JSON values (money as
@@ -116,11 +147,9 @@ class DriverData:
             own = list(driver.tokens)
             transactions = (await session.scalars(
                 select(Transaction).where(Transaction.id_token.in_(own)).order_by(Transaction.id))).all() if own else []
-            reservations = (await session.scalars(
-                select(Reservation).where(Reservation.id_token.in_(own)).order_by(Reservation.id))).all() if own else []
             session_charges = await _charges(session, ChargeDetailRecord.transaction_id, [t.id for t in transactions])
-            no_show_charges = await _charges(session, ChargeDetailRecord.reservation_id, [r.id for r in reservations])
-        charges = [*session_charges.values(), *no_show_charges.values()]
+        reservations = await self._reservations(own)
+        charges = [*session_charges.values(), *(charge for _, charge in reservations if charge is not None)]
         return {
             "format": EXPORT_FORMAT,
             "exported_at": _time(utcnow()),
@@ -131,9 +160,26 @@ class DriverData:
                         "expires_at": _time(token.expires_at), "yours_since": _time(linked)}
                        for token, linked in tokens],
             "charging_sessions": [_session(tx, session_charges.get(tx.id)) for tx in transactions],
-            "reservations": [_reservation(r, no_show_charges.get(r.id)) for r in reservations],
+            "reservations": [_reservation(r, charge) for r, charge in reservations],
             "totals": _totals(charges),
         }
+
+    async def _reservations(self, own: list[str]) -> list[tuple[Reservation, Charge | None]]:
+        """The reservations made with these tokens, each with its no-show charge, from every
+        database (data residency; ids are per database, so each is paired where it is). A
+        database that cannot be reached fails the export (503) rather than leave its part out."""
+        if not own:
+            return []
+        residency = residency_of(self._sessions)
+        found = []
+        for database in [None] if residency is None else residency.keys:
+            with database_scope(database):
+                async with self._sessions() as session:
+                    reservations = (await session.scalars(
+                        select(Reservation).where(Reservation.id_token.in_(own)).order_by(Reservation.id))).all()
+                    charges = await _charges(session, ChargeDetailRecord.reservation_id, [r.id for r in reservations])
+            found += [(reservation, charges.get(reservation.id)) for reservation in reservations]
+        return found
 
 
 async def _charges(session: AsyncSession, column, ids: list[int]) -> dict[int, Charge]:

@@ -38,6 +38,7 @@ from silkcharge.services.attempts import Attempt, AttemptLimiter, Limit, key_dig
 from silkcharge.services.mailer import Email
 from silkcharge.services.passwords import PasswordVerifier, hash_password
 from silkcharge.services.pseudonym_key import PseudonymKey
+from silkcharge.store.residency import database_scope, each_database, residency_of
 from silkcharge.store.schema import (
     AuthAttempt,
     DepotVehicle,
@@ -51,6 +52,8 @@ from silkcharge.store.schema import (
     Transaction,
 )
 
+RESERVATIONS_LISTED = 100
+"""A driver's newest reservations shown (`reservations_of`)."""
 LANGUAGES = ("en", "ru", "kk", "uz", "ky", "tg", "zh")
 """The console's languages: a driver's preferred one is one of these."""
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
@@ -344,25 +347,55 @@ class DriverService:
         if await self._verify_login(driver.email, password, address) is None:
             raise WrongPassword("the password is wrong")
         pseudonyms, now = self._pseudonyms.pseudonyms, self._clock()
+        elsewhere = await self._pseudonymise_in_tenant_databases(driver, pseudonyms.of)
         async with self._sessions.begin() as session:
             row = await session.get(Driver, driver.id, with_for_update=True)
             if row is None or row.deleted_at is not None:
                 raise AccountDeleted("this account was deleted already")
-            running = await _running_session(session, driver.tokens)
-            if running is not None:
-                raise StillCharging(f"session {running} with your card is still charging; delete the "
-                                    f"account once it has ended and been billed")
+            _refuse_while_charging(await _running_session(session, driver.tokens))
             kept = await _pseudonymise_tokens(session, driver.tokens, pseudonyms.of)
             await _detach_tokens(session, driver.id)
             await _erase(session, row, session_digest(session_token), now)
-        return Deleted(now, *kept)
+        return Deleted(now, kept[0] + elsewhere[0], kept[1] + elsewhere[1])
+
+    async def _pseudonymise_in_tenant_databases(
+        self, driver: DriverAccount, pseudonym: Callable[[str], str]
+    ) -> tuple[int, int]:
+        """Data residency: what the driver's tokens made at stations of tenants with databases
+        of their own (reservations, their frames) is there, and gets the pseudonyms too, first.
+        Nothing changes until no database has a session of the driver's running; a database
+        that cannot be reached fails the deletion (503), to be asked again, rather than keep
+        the driver's tokens."""
+        residency = residency_of(self._sessions)
+        if residency is None or not driver.tokens:
+            return 0, 0
+        for database in residency.keys:
+            with database_scope(database):
+                async with self._sessions() as session:
+                    _refuse_while_charging(await _running_session(session, driver.tokens))
+        kept = (0, 0)
+        for database in residency.engines:
+            with database_scope(database):
+                async with self._sessions.begin() as session:
+                    here = await _pseudonymise_tokens(session, driver.tokens, pseudonym)
+            kept = (kept[0] + here[0], kept[1] + here[1])
+        return kept
 
     async def reservations_of(self, driver: DriverAccount) -> list[Reservation]:
-        """Reservations made for the driver's own tokens, newest first."""
+        """Reservations made for the driver's own tokens, newest first. With data residency,
+        from every database (a driver reserves at any operator's stations), merged by when
+        they were made."""
+        found = await each_database(self._sessions, lambda: self._reservations_here(driver))
+        if len(found) == 1:
+            return found[0]
+        merged = sorted((r for here in found for r in here), key=lambda r: r.created_at, reverse=True)
+        return merged[:RESERVATIONS_LISTED]
+
+    async def _reservations_here(self, driver: DriverAccount) -> list[Reservation]:
         async with self._sessions() as session:
             return list((await session.scalars(
                 select(Reservation).where(Reservation.id_token.in_(driver.tokens))
-                .order_by(Reservation.id.desc()).limit(100)
+                .order_by(Reservation.id.desc()).limit(RESERVATIONS_LISTED)
             )).all())
 
     # -- helpers --------------------------------------------------------------------------------
@@ -481,6 +514,12 @@ async def _pseudonymise_tokens(
             update(OcppMessage).where(OcppMessage.payload.contains(quoted, autoescape=True))
             .values(payload=func.replace(OcppMessage.payload, quoted, json.dumps(alias))))
     return sessions, reservations
+
+
+def _refuse_while_charging(running: int | None) -> None:
+    if running is not None:
+        raise StillCharging(f"session {running} with your card is still charging; delete the "
+                            f"account once it has ended and been billed")
 
 
 async def _running_session(session: AsyncSession, tokens: tuple[str, ...]) -> int | None:

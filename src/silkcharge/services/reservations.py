@@ -27,6 +27,12 @@ take one (its configuration key, read by the adapter, or a model profile); when 
 the station is asked by trying. The station reserves no particular connector but keeps one free
 for the token, which may start on any of them; another token may start only while some other
 connector stays free for the reserved one.
+
+Data residency (store/residency.py): a reservation is the tenant's data, in its station's
+database; its id is only unique there. A driver is the platform's, with no tenant, and
+reserves at any operator's station: `reserve_for_driver` checks the driver's token where
+drivers' tokens are and makes the reservation in the station's database, and
+`cancel_for_driver` finds it in whichever database holds it. The expiry sweep runs in each.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from silkcharge.domain.refusals import Refusal
 from silkcharge.services.commands import CommandRefused, CommandService, UnknownStation
 from silkcharge.services.plausibility import Plausibility
 from silkcharge.services.station_profiles import StationProfiles
-from silkcharge.store.residency import each_database
+from silkcharge.store.residency import database_in_use, database_scope, each_database, residency_of
 from silkcharge.store.schema import Connector, IdToken, Reservation, Station, Transaction
 
 log = logging.getLogger(__name__)
@@ -286,14 +292,17 @@ class ReservationService:
         self._check_every = check_every
         self._unanswered_after = unanswered_after
         self._task: asyncio.Task | None = None
-        self._asking: set[int] = set()
-        """Reservations whose ReserveNow this process is sending or awaiting the answer to:
-        the sweep must not mark them unanswered, however long a loaded machine takes."""
+        self._residency = residency_of(sessions)
+        self._asking: set[tuple[str | None, int]] = set()
+        """Reservations whose ReserveNow this process is sending or awaiting the answer to, as
+        (database, id): the sweep must not mark them unanswered, however long a loaded machine
+        takes."""
 
     # -- making and cancelling ------------------------------------------------------------------
 
-    async def reserve(self, request: ReservationRequest) -> Reservation:
-        """Validate, store as Requested, send ReserveNow, store the station's answer.
+    async def reserve(self, request: ReservationRequest, *, token: IdToken | None = None) -> Reservation:
+        """Validate, store as Requested, send ReserveNow, store the station's answer. `token`:
+        the request's idToken, checked already where it is stored (`reserve_for_driver`).
 
         Raises `ReservationRefused` (nothing stored) when the request is wrong or the station
         says it takes no such reservation, and `ReservationConflict` naming the station's answer
@@ -302,7 +311,7 @@ class ReservationService:
         now = utcnow()
         try:
             async with self._sessions.begin() as session:
-                await self._check(session, request, now)
+                await self._check(session, request, now, token)
                 reservation = Reservation(
                     station_id=request.station_id, evse_id=request.evse_id,
                     connector_id=request.connector_id, id_token=request.id_token,
@@ -317,12 +326,13 @@ class ReservationService:
                 f"{_place(request.evse_id)} of station {request.station_id} is being reserved by "
                 "another request at this moment", "reservation_in_progress", station=request.station_id,
             ) from None
-        self._asking.add(reservation.id)
+        asking = (database_in_use(self._sessions), reservation.id)
+        self._asking.add(asking)
         try:
             status = await self._ask_station(reservation, request)
             reservation = await self._answered(reservation.id, status)
         finally:
-            self._asking.discard(reservation.id)
+            self._asking.discard(asking)
         if reservation.status not in (ACCEPTED, USED):
             raise ReservationConflict(
                 f"station {request.station_id} answered {status} to reservation {reservation.id}"
@@ -381,6 +391,54 @@ class ReservationService:
         )
         return await self._answered(reservation_id, CANCELLED)
 
+    # -- for drivers, at any operator's station ---------------------------------------------------
+
+    async def reserve_for_driver(self, request: ReservationRequest) -> Reservation:
+        """A driver's reservation (api/driver.py), for one of the driver's own tokens. With data
+        residency the station may live in any database: the token is checked where drivers'
+        tokens are (the platform's database, as `DriverService` finds them), and the
+        reservation is made, sent and stored in the station's database."""
+        if self._residency is None:
+            return await self.reserve(request)
+        async with self._sessions() as session:
+            token = await self._check_token(session, request.id_token, utcnow())
+        with database_scope(await self._residency.locate_station(request.station_id)):
+            return await self.reserve(request, token=token)
+
+    async def cancel_for_driver(
+        self, reservation_id: int, tokens: Collection[str], station_id: str | None = None,
+    ) -> Reservation:
+        """Cancel a driver's own reservation (one made for `tokens`) in whichever database holds
+        it; anyone else's is unknown. Ids are per database (data residency): when the driver
+        holds two active ones with this id, at stations of two databases, `station_id` says
+        which."""
+        found = [hit for hit in await each_database(
+            self._sessions, lambda: self._own(reservation_id, tokens, station_id)) if hit is not None]
+        active = [(database, held) for database, held in found if held.status in ACTIVE]
+        if len(active) > 1:
+            stations = " and ".join(sorted(held.station_id for _, held in active))
+            raise ReservationConflict(
+                f"you hold reservation {reservation_id} at stations {stations}: "
+                "say which with station_id")
+        if not (active or found):
+            raise UnknownReservation(f"no reservation {reservation_id}")
+        database, reservation = (active or found)[0]
+        with database_scope(database):
+            return await self.cancel(reservation_id, by_token=reservation.id_token)
+
+    async def _own(
+        self, reservation_id: int, tokens: Collection[str], station_id: str | None,
+    ) -> tuple[str | None, Reservation] | None:
+        """The reservation with this id made for one of `tokens`, in the database in use."""
+        query = select(Reservation).where(Reservation.id == reservation_id, Reservation.id_token.in_(list(tokens)))
+        if station_id is not None:
+            query = query.where(Reservation.station_id == station_id)
+        async with self._sessions() as session:
+            reservation = await session.scalar(query)
+        return None if reservation is None else (database_in_use(self._sessions), reservation)
+
+    # -- reading ----------------------------------------------------------------------------------
+
     async def find(self, station_id: str | None = None, status: str | None = None) -> list[Reservation]:
         query = select(Reservation).order_by(Reservation.id.desc())
         if station_id:
@@ -399,9 +457,12 @@ class ReservationService:
 
     # -- validation: only what is known for sure --------------------------------------------------
 
-    async def _check(self, session: AsyncSession, request: ReservationRequest, now: datetime) -> None:
+    async def _check(
+        self, session: AsyncSession, request: ReservationRequest, now: datetime, token: IdToken | None = None,
+    ) -> None:
         self._check_time(request.expires_at, now)
-        token = await self._check_token(session, request.id_token, now)
+        if token is None:
+            token = await self._check_token(session, request.id_token, now)
         station = await self._check_station(session, request)
         await self._check_profile(session, station, request, token)
         await self._check_place(session, request)
@@ -530,7 +591,12 @@ class ReservationService:
         Rejected; those this process still awaits an answer to are left. With data residency,
         in every database."""
         return sum(await each_database(self._sessions, lambda: self._ledger.expire_due(
-            now, unanswered_after=self._unanswered_after, asking=self._asking)))
+            now, unanswered_after=self._unanswered_after, asking=self._asked_here())))
+
+    def _asked_here(self) -> set[int]:
+        """The reservations of the database in use whose answer this process awaits."""
+        database = database_in_use(self._sessions)
+        return {reservation_id for held_in, reservation_id in self._asking if held_in == database}
 
     async def _expire_forever(self) -> None:
         while True:

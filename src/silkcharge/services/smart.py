@@ -16,6 +16,12 @@ its maximum), a station drawing more than its limit (seen in its meter values; t
 same), limits below a car's minimum current (the session is paused), an overloaded circuit,
 a departure a depot plan cannot meet, a command that failed. A failed command never stops the
 service.
+
+Data residency (store/residency.py): a site's id is only unique in its database, so what the
+service keeps in memory per site is kept per (database, site id), `SitePlace`. Work on a site
+runs in its database: an API request in its tenant's, an event's handling in its station's
+(found again for an event from another node, which carries no database), a re-balance pass
+and the meter check in the database each site was noted in.
 """
 
 from __future__ import annotations
@@ -69,6 +75,13 @@ from silkcharge.smart.profiles import (
 )
 from silkcharge.smart.site import Circuit, PriceBand, Site, TimeOfUsePrices, TimeSeries, kw_to_amps
 from silkcharge.smart.solar import PvArray
+from silkcharge.store.residency import (
+    database_in_use,
+    database_scope,
+    each_database,
+    enter_database,
+    residency_of,
+)
 from silkcharge.store.schema import (
     ChargingPriority,
     ChargingProfileRecord,
@@ -88,6 +101,8 @@ from silkcharge.store.schema import Circuit as CircuitRow
 from silkcharge.store.schema import Site as SiteRow
 
 log = logging.getLogger(__name__)
+SitePlace = tuple[str | None, int]
+"""A site as kept in memory: (its database, None for the platform's; its id there)."""
 MANAGED_TTL = 30.0  # seconds a map of managed stations is trusted
 
 CONNECTION = "connection"  # the root circuit's id: the site's grid connection
@@ -175,6 +190,15 @@ class SiteState:
 
 
 @dataclass
+class _SiteMap:
+    """Each station's site and the managed sites, as read from one database."""
+
+    sites_of: dict[str, int | None]
+    managed: set[int]
+    read_at: float
+
+
+@dataclass
 class StartingProfile:
     """A TxProfile a remote start carried; the station installs it for the transaction it starts."""
 
@@ -215,13 +239,15 @@ class SmartChargingService(CommandObserver):
         self._delay = rebalance_delay
         self._check_every = check_every
         self._tolerance = over_limit_tolerance_a
-        self._states: dict[int, SiteState] = {}
-        self._dirty: set[int] = set()
-        self._arrivals: set[int] = set()  # depot sites where a vehicle plugged in: re-plan
+        self._residency = residency_of(sessions)
+        self._states: dict[SitePlace, SiteState] = {}
+        self._dirty: set[SitePlace] = set()
+        self._arrivals: set[SitePlace] = set()  # depot sites where a vehicle plugged in: re-plan
         # Grid signals by site: kept in memory (a sender re-sends; each has an end), see grid_signal()
-        self._grid_signals: dict[int, GridSignal] = {}
+        self._grid_signals: dict[SitePlace, GridSignal] = {}
         self._wake = asyncio.Event()
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._locks: dict[SitePlace, asyncio.Lock] = {}
+        self._site_maps: dict[str | None, _SiteMap] = {}  # by database, see _managed_site_of
         self._tasks: list[asyncio.Task] = []
         self._checked_until: datetime = utcnow()
         self._starting: dict[tuple[str, str], StartingProfile] = {}  # (station, idToken) -> profile
@@ -230,10 +256,6 @@ class SmartChargingService(CommandObserver):
         commands.provide_start_profiles(self.start_profile)
 
     # ---- lifecycle ---------------------------------------------------------------------------
-
-    _sites_of: dict[str, int | None] | None = None  # station -> its site
-    _managed: set[int] = set()  # sites under load management
-    _managed_at = 0.0
 
     def start(self) -> None:
         self._tasks = [
@@ -248,8 +270,12 @@ class SmartChargingService(CommandObserver):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
+    def place(self, site_id: int) -> SitePlace:
+        """The site `site_id` of the database in use (data residency: ids are per database)."""
+        return database_in_use(self._sessions), site_id
+
     def state(self, site_id: int) -> SiteState:
-        return self._states.setdefault(site_id, SiteState())
+        return self._states.setdefault(self.place(site_id), SiteState())
 
     async def _listen(self) -> None:
         async with self._bus.subscribe() as queue:
@@ -258,6 +284,8 @@ class SmartChargingService(CommandObserver):
                 watched = (TransactionStarted, TransactionEnded, StationBooted, StationConnected,
                            ExternalChargingLimitChanged)
                 if not isinstance(event, watched):
+                    continue
+                if self._residency is not None and not await self._enter_station_database(event.station_id):
                     continue
                 if isinstance(event, TransactionStarted) and self._starting:
                     await self._started_with_profile(event)
@@ -269,7 +297,7 @@ class SmartChargingService(CommandObserver):
                 try:
                     if isinstance(event, ExternalChargingLimitChanged):
                         for site_id in await self._sites_behind(event.station_id):
-                            self._dirty.add(site_id)
+                            self._dirty.add(self.place(site_id))
                     site_id = await self._managed_site_of(event.station_id)
                     if site_id is None:
                         self._wake.set()
@@ -281,10 +309,20 @@ class SmartChargingService(CommandObserver):
                 except Exception:  # the database may be busy or gone; the next event retries
                     log.exception("smart charging: cannot find the site or profile of %s", event.station_id)
                     continue
-                self._dirty.add(site_id)
+                self._dirty.add(self.place(site_id))
                 if isinstance(event, TransactionStarted):
-                    self._arrivals.add(site_id)
+                    self._arrivals.add(self.place(site_id))
                 self._wake.set()
+
+    async def _enter_station_database(self, station_id: str) -> bool:
+        """Data residency: handle the event in its station's database (an event from another
+        node carries none); False when that database cannot be asked now."""
+        try:
+            enter_database(await self._residency.locate_station(station_id))
+        except Exception:  # the database may be down; the station's next event retries
+            log.exception("smart charging: cannot find the database of %s", station_id)
+            return False
+        return True
 
     async def after(
         self, station_id: str, params: Any, reply: dict[str, Any], details: dict[str, Any], status: str | None,
@@ -342,11 +380,13 @@ class SmartChargingService(CommandObserver):
             # is the next pass's, never cleared unseen.
             dirty, self._dirty = self._dirty, set()
             arrivals, self._arrivals = self._arrivals, set()
-            for site_id in dirty:
+            for place in dirty:
+                database, site_id = place
                 try:
-                    await self.rebalance(site_id)
-                    if self.state(site_id).depot is not None and site_id in arrivals:
-                        await self.replan(site_id)
+                    with database_scope(database):  # data residency: the site's own database
+                        await self.rebalance(site_id)
+                        if self.state(site_id).depot is not None and place in arrivals:
+                            await self.replan(site_id)
                 except Exception:
                     log.exception("smart charging: re-balancing site %s failed", site_id)
 
@@ -354,24 +394,27 @@ class SmartChargingService(CommandObserver):
         """The managed site a station belongs to. Every station's site and the set of managed
         sites are read at most every MANAGED_TTL seconds, so a boot storm of 50,000 stations
         costs one query, not one per boot; a station the map does not know yet (just
-        registered) is looked up alone; a site defined through the API clears the map."""
+        registered) is looked up alone; a site defined through the API clears the map. With
+        data residency, one map per database, each of the database in use."""
         now = asyncio.get_running_loop().time()
-        if self._sites_of is None or now - self._managed_at > MANAGED_TTL:
+        database = database_in_use(self._sessions)
+        known = self._site_maps.get(database)
+        if known is None or now - known.read_at > MANAGED_TTL:
             async with self._sessions() as session:
-                self._sites_of = dict((await session.execute(select(Station.id, Station.site_id))).all())
-                self._managed = set(await session.scalars(select(SmartSite.site_id)))
-            self._managed_at = now
-        if station_id not in self._sites_of:
+                sites_of = dict((await session.execute(select(Station.id, Station.site_id))).all())
+                managed = set(await session.scalars(select(SmartSite.site_id)))
+            known = self._site_maps[database] = _SiteMap(sites_of, managed, now)
+        if station_id not in known.sites_of:
             async with self._sessions() as session:
-                self._sites_of[station_id] = await session.scalar(
+                known.sites_of[station_id] = await session.scalar(
                     select(Station.site_id).where(Station.id == station_id)
                 )
-        site_id = self._sites_of[station_id]
-        return site_id if site_id in self._managed else None
+        site_id = known.sites_of[station_id]
+        return site_id if site_id in known.managed else None
 
     def sites_changed(self) -> None:
-        """A managed site was defined or changed: read the station map again on the next event."""
-        self._sites_of = None
+        """A managed site was defined or changed: read the station maps again on the next event."""
+        self._site_maps.clear()
 
     # ---- the site as stored ------------------------------------------------------------------
 
@@ -431,9 +474,9 @@ class SmartChargingService(CommandObserver):
 
     def grid_signal_of(self, site_id: int) -> GridSignal | None:
         """The grid signal in force on the site now (an expired one is forgotten)."""
-        signal = self._grid_signals.get(site_id)
+        signal = self._grid_signals.get(self.place(site_id))
         if signal is not None and not signal.in_force(utcnow()):
-            del self._grid_signals[site_id]
+            del self._grid_signals[self.place(site_id)]
             return None
         return signal
 
@@ -441,7 +484,7 @@ class SmartChargingService(CommandObserver):
         """A grid signal limits the site's connection to `limit_kw` until `until`; the site is
         re-balanced at once (and its depot plan, if any, is re-solved against it)."""
         signal = GridSignal(limit_kw, source, until, utcnow())
-        self._grid_signals[site_id] = signal
+        self._grid_signals[self.place(site_id)] = signal
         await self.rebalance(site_id)
         if self.state(site_id).depot is not None:
             await self.replan(site_id)
@@ -449,7 +492,7 @@ class SmartChargingService(CommandObserver):
 
     async def clear_grid_signal(self, site_id: int) -> bool:
         """The grid signal ends early; False when none was in force."""
-        found = self._grid_signals.pop(site_id, None) is not None
+        found = self._grid_signals.pop(self.place(site_id), None) is not None
         if found:
             await self.rebalance(site_id)
             if self.state(site_id).depot is not None:
@@ -458,7 +501,7 @@ class SmartChargingService(CommandObserver):
 
     async def rebalance(self, site_id: int) -> Allocation:
         """Allocate the site's circuits among its running sessions and send what changed."""
-        lock = self._locks.setdefault(site_id, asyncio.Lock())
+        lock = self._locks.setdefault(self.place(site_id), asyncio.Lock())
         async with lock:
             model = await self.load_site(site_id)
             state = self.state(site_id)
@@ -558,7 +601,7 @@ class SmartChargingService(CommandObserver):
         if site_id is None:
             return None
         key = evse_key(station_id, evse_id)
-        async with self._locks.setdefault(site_id, asyncio.Lock()):
+        async with self._locks.setdefault(self.place(site_id), asyncio.Lock()):
             model = await self.load_site(site_id)
             row = model.evses.get(key)
             if row is None or not row.obeys_profiles or model.versions.get(station_id) is None:
@@ -674,7 +717,7 @@ class SmartChargingService(CommandObserver):
             state.sent[key], state.sent_at[key] = amps, utcnow()
         elif accepted is False:
             await self._set_obeys(key, False)
-            self._dirty.add(model.site.id)
+            self._dirty.add(self.place(model.site.id))
             self._wake.set()
 
     def _profile(
@@ -828,18 +871,23 @@ class SmartChargingService(CommandObserver):
             await asyncio.sleep(self._check_every)
             try:
                 await self.check_meters()
-                for site_id, state in list(self._states.items()):
+                for place, state in list(self._states.items()):
                     if state.transactions:
-                        self._dirty.add(site_id)
+                        self._dirty.add(place)
                         self._wake.set()
             except Exception:
                 log.exception("smart charging: checking meter values failed")
 
     async def check_meters(self) -> None:
-        """Compare each managed session's reported current with the limit it was sent."""
+        """Compare each managed session's reported current with the limit it was sent. With
+        data residency, in each database for its sites."""
         since, self._checked_until = self._checked_until, utcnow()
-        for site_id, state in list(self._states.items()):
-            if not state.transactions or state.allocated_at is None:
+        await each_database(self._sessions, lambda: self._check_meters_here(since))
+
+    async def _check_meters_here(self, since: datetime) -> None:
+        database = database_in_use(self._sessions)
+        for (held_in, site_id), state in list(self._states.items()):
+            if held_in != database or not state.transactions or state.allocated_at is None:
                 continue
             ids = {tx.id: key for key, tx in state.transactions.items() if key in state.sent}
             if not ids:
@@ -924,15 +972,15 @@ class SmartChargingService(CommandObserver):
         # the next pass sends the session's share again even if it did not change.
         site_id = await self._managed_site_of(station_id)
         if site_id is not None:
-            state = self.state(site_id)
+            state, place = self.state(site_id), self.place(site_id)
             state.sent.pop(evse_key(station_id, evse_id), None)
             # A depot's V2G car states its needs after its session started (and after the plan was
             # pushed to it charge-only, its bidirectional modes unknown): re-plan and push again,
             # now allowing the modes it offers.
             key = evse_key(station_id, evse_id)
             if state.depot is not None and any(v.discharges and v.evse_id == key for v in state.depot.vehicles):
-                self._arrivals.add(site_id)
-            self._dirty.add(site_id)
+                self._arrivals.add(place)
+            self._dirty.add(place)
             self._wake.set()
 
     async def _forget_needs(self, event: TransactionEnded) -> None:
