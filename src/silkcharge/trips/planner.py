@@ -83,6 +83,8 @@ __all__ = [
 ]
 
 _EPS = 1e-9
+_MARGIN = 1e-6
+"""How much sooner (hours) and fuller (%) a label must be to make another useless for good."""
 Where = str | tuple[float, float]
 
 
@@ -642,6 +644,11 @@ class _Search:
         # departure labels of every node so far, in node order (so a node's predecessors'
         # labels are one contiguous slice): node, time, SoC, and the arrival label it left from
         self._dep = _Labels()
+        self._live = np.zeros(0, dtype=np.int64)
+        """Ids of the departure labels that may still be of use to a later node, ascending."""
+        self._live_tau = np.zeros(0)
+        self._live_sigma = np.zeros(0)
+        """Each live label's time and charge moved back to the origin (see `_add_live`)."""
         self.first_dep = np.zeros(n + 1, dtype=np.int64)
         """Index of each node's first departure label."""
         self.segment = np.zeros(n, dtype=np.int64)
@@ -652,6 +659,53 @@ class _Search:
             if node.kind == "via":
                 start = k
         self.cross_lo = np.searchsorted(graph.cross_gkm, graph.gkm, side="left")
+        self._tau_at = -graph.ghours + graph.detour_hours - graph.cross_wait_cum[self.cross_lo] / 60
+        self._sigma_at = (graph.gkwh - graph.detour_kwh) * self.soc_per_kwh
+        self._targets, self._target_hours, self._target_at = self._charge_targets()
+
+    def _charge_targets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every site's candidate targets and the hours to charge to each from 0 %, for all
+        sites in one vectorised step (they depend on the graph only, not on the labels).
+
+        Site i's targets are `targets[at[i]:at[i + 1]]`, sorted: the grid plus, for every node
+        j a leg from i reaches, the charge that arrives at j with its minimum and clears the
+        leg's highest point (the same values `successors` gives, row by row)."""
+        g = self.g
+        n = len(g.nodes)
+        rows = np.array([k for k, node in enumerate(g.nodes) if node.kind == "site"],
+                        dtype=np.int64)
+        at = np.zeros(n + 1, dtype=np.int64)
+        if len(rows) == 0:
+            return np.zeros(0), np.zeros(0), at
+        i, j = rows[:, None], np.arange(n)[None, :]
+        ahead = (j > i) & (j <= g.barrier[rows][:, None])
+        used = g.gkwh[j] - g.gkwh[i] + g.detour_kwh[i] + g.detour_kwh[j]
+        # highest cumulated energy between i and j: the running maximum of peak_next from i
+        climb = np.maximum.accumulate(np.where(j >= i, g.peak_next[j], -np.inf), axis=1)
+        climb = np.concatenate([np.full((len(rows), 1), -np.inf), climb[:, :-1]], axis=1)
+        peak = np.maximum(climb - g.gkwh[i] + g.detour_kwh[i], used)
+        needed = np.maximum(used * self.soc_per_kwh + self.floor[j],
+                            peak * self.soc_per_kwh + self.r.min_arrival_soc)
+        needed = np.where(ahead & (needed <= self.r.max_charge_soc + _EPS), needed, np.inf)
+        every = np.concatenate([np.broadcast_to(self.grid, (len(rows), len(self.grid))), needed],
+                               axis=1)
+        every.sort(axis=1)
+        first = np.isfinite(every)
+        first[:, 1:] &= every[:, 1:] != every[:, :-1]
+        targets = every[first]
+        counts = first.sum(axis=1)
+        at[rows + 1] = counts
+        at = np.cumsum(at)
+        # nodes that are not sites get an empty range: at[k + 1] == at[k]
+        row_of = np.repeat(rows, counts)
+        caps = np.array([g.nodes[k].choice.option.power_kw for k in rows])[
+            np.repeat(np.arange(len(rows)), counts)]
+        hours = np.zeros(len(targets))
+        for cap in np.unique(caps):
+            pick = caps == cap
+            hours[pick] = (self.hours_table.hours(float(cap), targets[pick])
+                           / g.charge_factor[row_of[pick]])
+        return targets, hours, at
 
     @property
     def dep_node(self) -> np.ndarray:
@@ -708,14 +762,19 @@ class _Search:
                 dep_t, dep_s, labels = self.departures(i)
             else:
                 dep_t, dep_s, labels = t, a, np.arange(len(t))
-            self._dep.add(i, dep_t, dep_s, labels)
+            self._add_live(i, dep_t, dep_s, labels)
         self.first_dep[len(g.nodes)] = self._dep.size
         t, a, _ = self.front[-1]
         ok = np.flatnonzero(a >= self.r.min_destination_soc - _EPS)
         return None if len(ok) == 0 else int(ok[np.argmin(t[ok])])
 
     def arrivals(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Pareto arrivals at node j from every departure label of its segment."""
+        """Pareto arrivals at node j from every live departure label of its segment.
+
+        A label whose charge cannot clear the highest point between its node and j (the
+        running maximum of `peak_next`, which only grows with j) cannot clear it for any later
+        node either: it is dropped from `_live` for good, and so is every label before the
+        first node a full battery could get here from. Later nodes scan only what is left."""
         g = self.g
         start = int(self.segment[j])
         reach = np.maximum.accumulate(g.peak_next[start:j][::-1])[::-1]
@@ -724,34 +783,68 @@ class _Search:
                               <= 100.0 - self.r.min_arrival_soc + _EPS)
         if len(near) == 0:
             return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
-        lo, hi = int(self.first_dep[start + near[0]]), self._dep.size
-        if hi == lo:
+        self._drop_live(slice(int(np.searchsorted(self._live, self.first_dep[start + near[0]])),
+                              None))
+        live = self._live
+        if len(live) == 0:
             return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
-        dn = self._dep.node[lo:hi]
-        ds = self._dep.soc[lo:hi]
+        dn = self._dep.node[live]
+        ds = self._dep.soc[live]
         used = (g.gkwh[j] - g.gkwh[dn] + g.detour_kwh[dn] + g.detour_kwh[j]) * self.soc_per_kwh
-        peak = np.maximum((reach[dn - start] - g.gkwh[dn] + g.detour_kwh[dn]) * self.soc_per_kwh,
-                          used)
+        climb = (reach[dn - start] - g.gkwh[dn] + g.detour_kwh[dn]) * self.soc_per_kwh
+        clears = ds - climb >= self.r.min_arrival_soc - _EPS
+        peak = np.maximum(climb, used)
         arrive = np.minimum(ds - used, 100.0)
         ok = (arrive >= self.floor[j] - _EPS) & (ds - peak >= self.r.min_arrival_soc - _EPS)
+        if not clears.all():
+            self._drop_live(clears)
         if not ok.any():
             return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
         rows = np.flatnonzero(ok)
         dn = dn[rows]
+        ids = live[rows]
         wait_min = (g.cross_wait_cum[self.cross_lo[j]] - g.cross_wait_cum[self.cross_lo[dn]])
         hours = (g.ghours[j] - g.ghours[dn] + g.detour_hours[dn] + g.detour_hours[j]
                  + wait_min / 60)
-        return _pareto(self._dep.time[lo:hi][rows] + hours, arrive[rows], rows + lo)
+        return _pareto(self._dep.time[ids] + hours, arrive[rows], ids)
+
+    def _add_live(self, i: int, times: np.ndarray, socs: np.ndarray, labels: np.ndarray) -> None:
+        """Store node i's departure labels, and drop the older live labels one of them beats.
+
+        Moved back to the origin, a label leaving node n at time t with charge s is
+        tau = t - (driving hours and border waits from the origin to n, detour included) and
+        sigma = s + (energy spent from the origin to n, detour excluded) in %; it arrives at any
+        later node k at tau + (the same hours to k) with sigma - (the same energy to k). So a new
+        label with tau and sigma better by `_MARGIN` (rounding is far below it) arrives
+        everywhere ahead sooner and with more charge; being at a later node, it also has the
+        lower passes ahead of it. The older label can never again be on a Pareto front."""
+        ids = self._dep.add(i, times, socs, labels)
+        tau = times + self._tau_at[i]
+        sigma = socs + self._sigma_at[i]
+        if len(self._live) and len(ids):
+            order = np.argsort(sigma, kind="stable")
+            # soonest tau among the new labels with at least a given sigma
+            soonest = np.append(np.minimum.accumulate(tau[order][::-1])[::-1], np.inf)
+            at = np.searchsorted(sigma[order], self._live_sigma + _MARGIN, side="left")
+            beaten = soonest[at] <= self._live_tau - _MARGIN
+            if beaten.any():
+                self._drop_live(~beaten)
+        self._live = np.concatenate([self._live, ids])
+        self._live_tau = np.concatenate([self._live_tau, tau])
+        self._live_sigma = np.concatenate([self._live_sigma, sigma])
+
+    def _drop_live(self, keep: slice | np.ndarray) -> None:
+        self._live = self._live[keep]
+        self._live_tau = self._live_tau[keep]
+        self._live_sigma = self._live_sigma[keep]
 
     def departures(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(time, SoC, arrival label) of the useful departures after charging at site i."""
         node = self.g.nodes[i]
         assert node.choice is not None
         t, a, _ = self.front[i]
-        j, used, peak, _ = self.successors(i)
-        needed = np.maximum(used + self.floor[j], peak + self.r.min_arrival_soc)
-        targets = np.unique(np.concatenate([
-            self.grid, needed[needed <= self.r.max_charge_soc + _EPS]]))
+        targets = self._targets[self._target_at[i]:self._target_at[i + 1]]
+        target_hours = self._target_hours[self._target_at[i]:self._target_at[i + 1]]
         fixed = self.r.overhead_min / 60 + self._penalty_hours(node)
         order = np.argsort(a)
         key = t[order] + self.wait_hours(i, t[order])[0] - self.full_hours(i, a[order])
@@ -759,12 +852,12 @@ class _Search:
         # a label may charge to any target above its own arrival charge
         count = np.searchsorted(a[order], targets - _EPS, side="left")
         usable = count > 0
-        targets, count = targets[usable], count[usable]
+        targets, count, target_hours = targets[usable], count[usable], target_hours[usable]
         if len(targets) == 0:
             return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
         running_arg = np.maximum.accumulate(np.where(key <= best_key, np.arange(len(key)), 0))
         label_pos = running_arg[count - 1]
-        dep_t = best_key[count - 1] + self.full_hours(i, targets) + fixed
+        dep_t = best_key[count - 1] + target_hours + fixed
         keep = _pareto_mask(dep_t, targets)
         return dep_t[keep], targets[keep], order[label_pos[keep]]
 
@@ -827,7 +920,8 @@ class _Labels:
         self.soc = np.zeros(capacity)
         self.label = np.zeros(capacity, dtype=np.int64)
 
-    def add(self, node: int, times: np.ndarray, socs: np.ndarray, labels: np.ndarray) -> None:
+    def add(self, node: int, times: np.ndarray, socs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Append labels of one node; returns their ids."""
         end = self.size + len(times)
         if end > len(self.node):
             grow = max(end, 2 * len(self.node))
@@ -840,7 +934,9 @@ class _Labels:
         self.time[self.size:end] = times
         self.soc[self.size:end] = socs
         self.label[self.size:end] = labels
+        ids = np.arange(self.size, end)
         self.size = end
+        return ids
 
 
 class _HoursTable:
