@@ -774,7 +774,8 @@ class _Search:
         A label whose charge cannot clear the highest point between its node and j (the
         running maximum of `peak_next`, which only grows with j) cannot clear it for any later
         node either: it is dropped from `_live` for good, and so is every label before the
-        first node a full battery could get here from. Later nodes scan only what is left."""
+        first node a full battery could get here from, and every label a clearing one beats
+        everywhere ahead (`_beaten`). Later nodes scan only what is left."""
         g = self.g
         start = int(self.segment[j])
         reach = np.maximum.accumulate(g.peak_next[start:j][::-1])[::-1]
@@ -790,14 +791,16 @@ class _Search:
             return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
         dn = self._dep.node[live]
         ds = self._dep.soc[live]
-        used = (g.gkwh[j] - g.gkwh[dn] + g.detour_kwh[dn] + g.detour_kwh[j]) * self.soc_per_kwh
         climb = (reach[dn - start] - g.gkwh[dn] + g.detour_kwh[dn]) * self.soc_per_kwh
         clears = ds - climb >= self.r.min_arrival_soc - _EPS
+        keep = clears & ~self._beaten(clears & (ds <= 100.0))
+        if not keep.all():
+            self._drop_live(keep)
+            live, dn, ds, climb = self._live, dn[keep], ds[keep], climb[keep]
+        used = (g.gkwh[j] - g.gkwh[dn] + g.detour_kwh[dn] + g.detour_kwh[j]) * self.soc_per_kwh
         peak = np.maximum(climb, used)
         arrive = np.minimum(ds - used, 100.0)
         ok = (arrive >= self.floor[j] - _EPS) & (ds - peak >= self.r.min_arrival_soc - _EPS)
-        if not clears.all():
-            self._drop_live(clears)
         if not ok.any():
             return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
         rows = np.flatnonzero(ok)
@@ -809,29 +812,35 @@ class _Search:
         return _pareto(self._dep.time[ids] + hours, arrive[rows], ids)
 
     def _add_live(self, i: int, times: np.ndarray, socs: np.ndarray, labels: np.ndarray) -> None:
-        """Store node i's departure labels, and drop the older live labels one of them beats.
+        """Store node i's departure labels and make them live.
 
         Moved back to the origin, a label leaving node n at time t with charge s is
-        tau = t - (driving hours and border waits from the origin to n, detour included) and
-        sigma = s + (energy spent from the origin to n, detour excluded) in %; it arrives at any
-        later node k at tau + (the same hours to k) with sigma - (the same energy to k). So a new
-        label with tau and sigma better by `_MARGIN` (rounding is far below it) arrives
-        everywhere ahead sooner and with more charge; being at a later node, it also has the
-        lower passes ahead of it. The older label can never again be on a Pareto front."""
+        tau = t - (driving hours and border waits from the origin to n, detours included) and
+        sigma = s + (energy spent from the origin to n, detour excluded) in %: it arrives at
+        any later node k at tau + (the same hours to k) with sigma - (the same energy to k).
+        Comparing tau and sigma compares two labels at every node ahead at once (`_beaten`)."""
         ids = self._dep.add(i, times, socs, labels)
         tau = times + self._tau_at[i]
         sigma = socs + self._sigma_at[i]
-        if len(self._live) and len(ids):
-            order = np.argsort(sigma, kind="stable")
-            # soonest tau among the new labels with at least a given sigma
-            soonest = np.append(np.minimum.accumulate(tau[order][::-1])[::-1], np.inf)
-            at = np.searchsorted(sigma[order], self._live_sigma + _MARGIN, side="left")
-            beaten = soonest[at] <= self._live_tau - _MARGIN
-            if beaten.any():
-                self._drop_live(~beaten)
         self._live = np.concatenate([self._live, ids])
         self._live_tau = np.concatenate([self._live_tau, tau])
         self._live_sigma = np.concatenate([self._live_sigma, sigma])
+
+    def _beaten(self, lead: np.ndarray) -> np.ndarray:
+        """Which live labels one of the `lead` labels beats by `_MARGIN` in tau and sigma.
+
+        A lead label has cleared the highest point between its node and the node j being
+        settled; what lies beyond j is ahead of every live label alike. So wherever a beaten
+        label could still arrive (at j or later), the lead label arrives too, sooner and with
+        more charge, and the beaten one can never be on a front again: dropping it changes no
+        front. The margin is far above the rounding of tau and sigma, so this holds for the
+        computed values, not only for exact ones. (A lead label holds at most 100 %, so the
+        full-battery bound of `arrivals` that keeps a beaten label in range keeps it too.)"""
+        sigma, tau = self._live_sigma[lead], self._live_tau[lead]
+        order = np.argsort(sigma)
+        soonest = np.append(np.minimum.accumulate(tau[order][::-1])[::-1], np.inf)
+        at = np.searchsorted(sigma[order], self._live_sigma + _MARGIN, side="left")
+        return soonest[at] <= self._live_tau - _MARGIN
 
     def _drop_live(self, keep: slice | np.ndarray) -> None:
         self._live = self._live[keep]
@@ -951,9 +960,9 @@ class _HoursTable:
     def __init__(self, curve: Any, battery_kwh: float) -> None:
         self.curve = curve
         self.battery = battery_kwh
-        self._by_cap: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._by_cap: dict[float, tuple[np.ndarray, ...]] = {}
 
-    def _table(self, cap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _table(self, cap: float) -> tuple[np.ndarray, ...]:
         table = self._by_cap.get(cap)
         if table is None:
             cuts = {0.0, 100.0, *(s for s, _ in self.curve.points if 0 < s < 100)}
@@ -965,22 +974,22 @@ class _HoursTable:
             power = np.minimum([self.curve.power_at(s) for s in soc], cap)
             hours = np.concatenate([[0.0], np.cumsum([
                 self.curve.time_to_charge(a, b, self.battery, cap) for a, b in zip(soc, soc[1:])])])
-            table = (soc, power, hours)
+            span = soc[1:] - soc[:-1]
+            table = (soc, power, hours, (power[1:] - power[:-1]) / span)
             self._by_cap[cap] = table
         return table
 
     def hours(self, cap: float, socs: np.ndarray) -> np.ndarray:
-        soc, power, hours = self._table(cap)
+        soc, power, hours, slopes = self._table(cap)
         s = np.minimum(np.maximum(np.asarray(socs, dtype=float), 0.0), 100.0)
         k = np.minimum(np.maximum(np.searchsorted(soc, s, side="right") - 1, 0), len(soc) - 2)
         width = s - soc[k]
-        span = soc[k + 1] - soc[k]
         p0 = power[k]
-        slope = (power[k + 1] - p0) / span
-        pb = p0 + slope * width
-        flat = np.abs(slope * width) < 1e-12 * p0
+        slope = slopes[k]
+        rise = slope * width
+        flat = np.abs(rise) < 1e-12 * p0
         with np.errstate(divide="ignore", invalid="ignore"):
-            piece = np.where(flat, width / p0, np.log(pb / p0) / np.where(flat, 1.0, slope))
+            piece = np.where(flat, width / p0, np.log((p0 + rise) / p0) / np.where(flat, 1.0, slope))
         return hours[k] + piece * self.battery / 100.0
 
 
