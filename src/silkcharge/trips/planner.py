@@ -520,18 +520,20 @@ def _node_energy(nodes: list[_Node], profiles: list[_Profile], model: EnergyMode
     kwh_offset = np.concatenate([[0.0], np.cumsum([p.cum_kwh[-1] for p in profiles])])
     hour_offset = np.concatenate([[0.0], np.cumsum([p.cum_hours[-1] for p in profiles])])
     gkwh, ghours, temp = np.zeros(n), np.zeros(n), np.full(n, REFERENCE_TEMP_C)
-    for k, node in enumerate(nodes):
-        if node.kind == "origin":
-            prof = profiles[0]
-            temp[k] = prof.edge_temp[0] if len(prof.edge_temp) else REFERENCE_TEMP_C
-            continue
-        prof = profiles[node.part]
-        gkwh[k] = kwh_offset[node.part] + np.interp(node.local_km, prof.cum_km, prof.cum_kwh)
-        ghours[k] = hour_offset[node.part] + np.interp(node.local_km, prof.cum_km, prof.cum_hours)
+    if len(profiles[0].edge_temp):
+        temp[0] = profiles[0].edge_temp[0]
+    part_of = np.array([node.part for node in nodes])
+    local_km = np.array([node.local_km for node in nodes])
+    for part, prof in enumerate(profiles):  # every node but the origin, one part at a time
+        on = (part_of == part).nonzero()[0]
+        on = on[on > 0]
+        x = local_km[on]
+        gkwh[on] = kwh_offset[part] + np.interp(x, prof.cum_km, prof.cum_kwh)
+        ghours[on] = hour_offset[part] + np.interp(x, prof.cum_km, prof.cum_hours)
         if len(prof.edge_temp):
-            at = min(int(np.searchsorted(prof.cum_km, node.local_km, side="right")) - 1,
-                     len(prof.edge_temp) - 1)
-            temp[k] = prof.edge_temp[max(at, 0)]
+            at = np.minimum(prof.cum_km.searchsorted(x, side="right") - 1,
+                            len(prof.edge_temp) - 1)
+            temp[on] = prof.edge_temp[np.maximum(at, 0)]
     peak = np.maximum(gkwh, np.roll(gkwh, -1))
     for k in range(n - 1):
         a, b = nodes[k], nodes[k + 1]
@@ -751,18 +753,19 @@ class _Search:
         into a node are evaluated in one vectorised step."""
         g = self.g
         self.front[0] = (np.zeros(1), np.array([self.r.start_soc]), np.array([-1]))
-        for i, node in enumerate(g.nodes):
-            if i > 0:
-                self.front[i] = self.arrivals(i)
-            self.first_dep[i] = self._dep.size
-            t, a, _ = self.front[i]
-            if len(t) == 0 or node.kind == "destination":
-                continue
-            if node.kind == "site":
-                dep_t, dep_s, labels = self.departures(i)
-            else:
-                dep_t, dep_s, labels = t, a, np.arange(len(t))
-            self._add_live(i, dep_t, dep_s, labels)
+        with np.errstate(divide="ignore", invalid="ignore"):  # see _HoursTable.hours_unchecked
+            for i, node in enumerate(g.nodes):
+                if i > 0:
+                    self.front[i] = self.arrivals(i)
+                self.first_dep[i] = self._dep.size
+                t, a, _ = self.front[i]
+                if len(t) == 0 or node.kind == "destination":
+                    continue
+                if node.kind == "site":
+                    dep_t, dep_s, labels = self.departures(i)
+                else:
+                    dep_t, dep_s, labels = t, a, np.arange(len(t))
+                self._add_live(i, dep_t, dep_s, labels)
         self.first_dep[len(g.nodes)] = self._dep.size
         t, a, _ = self.front[-1]
         ok = np.flatnonzero(a >= self.r.min_destination_soc - _EPS)
@@ -780,12 +783,11 @@ class _Search:
         start = int(self.segment[j])
         reach = np.maximum.accumulate(g.peak_next[start:j][::-1])[::-1]
         # only nodes from which a full battery can get here hold useful labels
-        near = np.flatnonzero((reach - g.gkwh[start:j]) * self.soc_per_kwh
-                              <= 100.0 - self.r.min_arrival_soc + _EPS)
+        near = ((reach - g.gkwh[start:j]) * self.soc_per_kwh
+                <= 100.0 - self.r.min_arrival_soc + _EPS).nonzero()[0]
         if len(near) == 0:
             return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
-        self._drop_live(slice(int(np.searchsorted(self._live, self.first_dep[start + near[0]])),
-                              None))
+        self._drop_live(slice(int(self._live.searchsorted(self.first_dep[start + near[0]])), None))
         live = self._live
         if len(live) == 0:
             return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
@@ -803,7 +805,7 @@ class _Search:
         ok = (arrive >= self.floor[j] - _EPS) & (ds - peak >= self.r.min_arrival_soc - _EPS)
         if not ok.any():
             return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
-        rows = np.flatnonzero(ok)
+        rows = ok.nonzero()[0]
         dn = dn[rows]
         ids = live[rows]
         wait_min = (g.cross_wait_cum[self.cross_lo[j]] - g.cross_wait_cum[self.cross_lo[dn]])
@@ -837,9 +839,9 @@ class _Search:
         computed values, not only for exact ones. (A lead label holds at most 100 %, so the
         full-battery bound of `arrivals` that keeps a beaten label in range keeps it too.)"""
         sigma, tau = self._live_sigma[lead], self._live_tau[lead]
-        order = np.argsort(sigma)
-        soonest = np.append(np.minimum.accumulate(tau[order][::-1])[::-1], np.inf)
-        at = np.searchsorted(sigma[order], self._live_sigma + _MARGIN, side="left")
+        order = sigma.argsort()
+        soonest = np.concatenate((np.minimum.accumulate(tau[order][::-1])[::-1], [np.inf]))
+        at = sigma[order].searchsorted(self._live_sigma + _MARGIN, side="left")
         return soonest[at] <= self._live_tau - _MARGIN
 
     def _drop_live(self, keep: slice | np.ndarray) -> None:
@@ -855,11 +857,14 @@ class _Search:
         targets = self._targets[self._target_at[i]:self._target_at[i + 1]]
         target_hours = self._target_hours[self._target_at[i]:self._target_at[i + 1]]
         fixed = self.r.overhead_min / 60 + self._penalty_hours(node)
-        order = np.argsort(a)
-        key = t[order] + self.wait_hours(i, t[order])[0] - self.full_hours(i, a[order])
+        order = a.argsort()
+        t_in, a_in = t[order], a[order]
+        key = (t_in + self.wait_hours(i, t_in)[0]
+               - self.hours_table.hours_unchecked(node.choice.option.power_kw, a_in)
+               / self.g.charge_factor[i])
         best_key = np.minimum.accumulate(key)
         # a label may charge to any target above its own arrival charge
-        count = np.searchsorted(a[order], targets - _EPS, side="left")
+        count = a_in.searchsorted(targets - _EPS, side="left")
         usable = count > 0
         targets, count, target_hours = targets[usable], count[usable], target_hours[usable]
         if len(targets) == 0:
@@ -980,16 +985,21 @@ class _HoursTable:
         return table
 
     def hours(self, cap: float, socs: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.hours_unchecked(cap, socs)
+
+    def hours_unchecked(self, cap: float, socs: np.ndarray) -> np.ndarray:
+        """`hours` for a caller that already ignores numpy's divide and invalid warnings (a
+        zero power at a breakpoint); the label search holds that state for its whole run."""
         soc, power, hours, slopes = self._table(cap)
         s = np.minimum(np.maximum(np.asarray(socs, dtype=float), 0.0), 100.0)
-        k = np.minimum(np.maximum(np.searchsorted(soc, s, side="right") - 1, 0), len(soc) - 2)
+        k = np.minimum(np.maximum(soc.searchsorted(s, side="right") - 1, 0), len(soc) - 2)
         width = s - soc[k]
         p0 = power[k]
         slope = slopes[k]
         rise = slope * width
         flat = np.abs(rise) < 1e-12 * p0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            piece = np.where(flat, width / p0, np.log((p0 + rise) / p0) / np.where(flat, 1.0, slope))
+        piece = np.where(flat, width / p0, np.log((p0 + rise) / p0) / np.where(flat, 1.0, slope))
         return hours[k] + piece * self.battery / 100.0
 
 
@@ -1013,11 +1023,10 @@ def _pareto_mask(t: np.ndarray, s: np.ndarray) -> np.ndarray:
 def _pareto(t: np.ndarray, a: np.ndarray, ids: np.ndarray):
     """Labels (time, SoC, id) no other label dominates, sorted by time. (Of labels with equal
     time, a lower-SoC one met first may survive: harmless, it only costs a little work.)"""
-    order = np.argsort(t, kind="stable")
+    order = t.argsort(kind="stable")
     t, a, ids = t[order], a[order], ids[order]
     best = np.maximum.accumulate(a)
-    keep = np.ones(len(t), dtype=bool)
-    keep[1:] = a[1:] > best[:-1] + _EPS
+    keep = np.concatenate(([True], a[1:] > best[:-1] + _EPS))
     return t[keep], a[keep], ids[keep]
 
 
