@@ -19,7 +19,8 @@ road route:
    `max_charge_soc`, plus, for every node reachable from there, the exact charge that gets
    there with the minimum. Charging time is exact for the vehicle's piecewise-linear curve
    capped by the connector, the car and the adapter, tabulated per cap (`_HoursTable`), and
-   slowed by a cold battery.
+   slowed by a cold battery. A label that can no longer clear the way ahead, or that a label
+   clearing it beats everywhere ahead, retires (`_Search._beaten`): no front changes.
 
 The plan is optimal among plans whose departure charges are candidate targets; a continuous
 optimum between two grid points is missed by at most one grid step per stop. Refusals and
