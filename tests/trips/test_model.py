@@ -15,8 +15,15 @@ from silkcharge.domain.connectors import ConnectorStandard as S
 from silkcharge.domain.vehicles import load_catalog
 from silkcharge.trips.energy import CYCLE_TO_REAL, EnergyModel, charge_rate_factor, load_climate
 from silkcharge.trips.explain import MESSAGES, OPTIONS, Message, render
-from silkcharge.trips.network import SiteIndex, sites_from_seed
-from silkcharge.trips.planner import NoFeasiblePlan, TripRequest, Unreachable, plan_trip
+from silkcharge.trips.network import ChargingSite, SiteConnector, SiteIndex, sites_from_seed
+from silkcharge.trips.planner import (
+    NoFeasiblePlan,
+    TripRequest,
+    Unreachable,
+    _build_graph,
+    _Search,
+    plan_trip,
+)
 from silkcharge.trips.roads import RoadGraph, load_road_graph
 from tests.trips.helpers import KM_PER_DEG_LON, LAT, index, site, vehicle
 
@@ -291,6 +298,39 @@ def test_plans_on_mountain_roads_match_an_independent_brute_force(heights, class
         assert leg.lowest_soc >= 10 - 1e-6
     assert plan.total_min <= best + 1e-6
     assert np.isfinite(best)
+
+
+class _SearchKeepingEveryLabel(_Search):
+    """The label search without retiring beaten labels (only the exact feasibility cuts)."""
+
+    def _beaten(self, lead):
+        return np.zeros(len(self._live), dtype=bool)
+
+
+@pytest.mark.parametrize("trip", [("Bishkek", "Osh", ()), ("Almaty", "Samarkand", ("Tashkent",))])
+def test_retiring_beaten_labels_changes_no_front(trip):
+    """The search drops labels that another one beats everywhere ahead; every node's Pareto
+    front must come out exactly as if they had been kept, on mountain roads with many sites."""
+    roads = load_road_graph()
+    rng = np.random.default_rng(7)
+    synthetic = [
+        ChargingSite(f"R{k}", f"random {k}", float(roads.lat[n]), float(roads.lon[n]),
+                     str(roads.country[n]), "OP",
+                     (SiteConnector(S.GBT_DC, float(rng.choice([60, 120, 160]))),
+                      SiteConnector(S.CCS2, float(rng.choice([50, 150])))))
+        for k, n in enumerate(rng.choice(roads.node_count, size=1500, replace=False))]
+    network = SiteIndex(roads, sites_from_seed(load_seed_network()) + synthetic)
+    origin, destination, via = trip
+    for vehicle_id in ("byd-song-plus-comfort-2024-cn", "hyundai-ioniq-5-2024-eu"):
+        request = TripRequest(origin, destination, load_catalog().get(vehicle_id), via=via,
+                              on_date=date(2026, 7, 15))
+        graph = _build_graph(request, network, (), request.on_date)
+        pruned, full = _Search(request, graph), _SearchKeepingEveryLabel(request, graph)
+        assert pruned.run() == full.run()
+        assert len(pruned._live) < len(full._live)
+        for mine, theirs in zip(pruned.front, full.front):
+            for x, y in zip(mine, theirs):
+                assert np.array_equal(x, y)
 
 
 # ---- predicted waits ------------------------------------------------------------------------

@@ -106,8 +106,13 @@ def effective_power(vehicle: Vehicle, standard: ConnectorStandard, station_kw: f
     Direct use wins when the car has the inlet; otherwise the adapter allowing the most power.
     None when no inlet or adapter fits (or the car cannot take that current at all).
     """
+    return _effective_power(vehicle, standard, station_kw, usable_standards(vehicle, adapters))
+
+
+def _effective_power(vehicle: Vehicle, standard: ConnectorStandard, station_kw: float,
+                     accesses: tuple[Access, ...]) -> ChargeOption | None:
     best: ChargeOption | None = None
-    for access in usable_standards(vehicle, adapters):
+    for access in accesses:
         if access.standard is not standard:
             continue
         inlet = standard if access.adapter is None else access.adapter.car_inlet
@@ -127,10 +132,10 @@ def effective_power(vehicle: Vehicle, standard: ConnectorStandard, station_kw: f
 def best_option(vehicle: Vehicle, connectors: Iterable[tuple[ConnectorStandard, float]],
                 adapters: Iterable[Adapter] = ()) -> ChargeOption | None:
     """The most powerful option among (standard, station kW) connectors; ties prefer direct."""
-    adapters = tuple(adapters)
+    accesses = usable_standards(vehicle, adapters)  # once, not per connector
     best: ChargeOption | None = None
     for standard, kw in connectors:
-        option = effective_power(vehicle, standard, kw, adapters)
+        option = _effective_power(vehicle, standard, kw, accesses)
         if option is None:
             continue
         if best is None or (option.power_kw, option.adapter is None) > (

@@ -19,7 +19,8 @@ road route:
    `max_charge_soc`, plus, for every node reachable from there, the exact charge that gets
    there with the minimum. Charging time is exact for the vehicle's piecewise-linear curve
    capped by the connector, the car and the adapter, tabulated per cap (`_HoursTable`), and
-   slowed by a cold battery.
+   slowed by a cold battery. A label that can no longer clear the way ahead, or that a label
+   clearing it beats everywhere ahead, retires (`_Search._beaten`): no front changes.
 
 The plan is optimal among plans whose departure charges are candidate targets; a continuous
 optimum between two grid points is missed by at most one grid step per stop. Refusals and
@@ -83,6 +84,8 @@ __all__ = [
 ]
 
 _EPS = 1e-9
+_MARGIN = 1e-6
+"""How much sooner (hours) and fuller (%) a label must be to make another useless for good."""
 Where = str | tuple[float, float]
 
 
@@ -518,18 +521,20 @@ def _node_energy(nodes: list[_Node], profiles: list[_Profile], model: EnergyMode
     kwh_offset = np.concatenate([[0.0], np.cumsum([p.cum_kwh[-1] for p in profiles])])
     hour_offset = np.concatenate([[0.0], np.cumsum([p.cum_hours[-1] for p in profiles])])
     gkwh, ghours, temp = np.zeros(n), np.zeros(n), np.full(n, REFERENCE_TEMP_C)
-    for k, node in enumerate(nodes):
-        if node.kind == "origin":
-            prof = profiles[0]
-            temp[k] = prof.edge_temp[0] if len(prof.edge_temp) else REFERENCE_TEMP_C
-            continue
-        prof = profiles[node.part]
-        gkwh[k] = kwh_offset[node.part] + np.interp(node.local_km, prof.cum_km, prof.cum_kwh)
-        ghours[k] = hour_offset[node.part] + np.interp(node.local_km, prof.cum_km, prof.cum_hours)
+    if len(profiles[0].edge_temp):
+        temp[0] = profiles[0].edge_temp[0]
+    part_of = np.array([node.part for node in nodes])
+    local_km = np.array([node.local_km for node in nodes])
+    for part, prof in enumerate(profiles):  # every node but the origin, one part at a time
+        on = (part_of == part).nonzero()[0]
+        on = on[on > 0]
+        x = local_km[on]
+        gkwh[on] = kwh_offset[part] + np.interp(x, prof.cum_km, prof.cum_kwh)
+        ghours[on] = hour_offset[part] + np.interp(x, prof.cum_km, prof.cum_hours)
         if len(prof.edge_temp):
-            at = min(int(np.searchsorted(prof.cum_km, node.local_km, side="right")) - 1,
-                     len(prof.edge_temp) - 1)
-            temp[k] = prof.edge_temp[max(at, 0)]
+            at = np.minimum(prof.cum_km.searchsorted(x, side="right") - 1,
+                            len(prof.edge_temp) - 1)
+            temp[on] = prof.edge_temp[np.maximum(at, 0)]
     peak = np.maximum(gkwh, np.roll(gkwh, -1))
     for k in range(n - 1):
         a, b = nodes[k], nodes[k + 1]
@@ -642,6 +647,11 @@ class _Search:
         # departure labels of every node so far, in node order (so a node's predecessors'
         # labels are one contiguous slice): node, time, SoC, and the arrival label it left from
         self._dep = _Labels()
+        self._live = np.zeros(0, dtype=np.int64)
+        """Ids of the departure labels that may still be of use to a later node, ascending."""
+        self._live_tau = np.zeros(0)
+        self._live_sigma = np.zeros(0)
+        """Each live label's time and charge moved back to the origin (see `_add_live`)."""
         self.first_dep = np.zeros(n + 1, dtype=np.int64)
         """Index of each node's first departure label."""
         self.segment = np.zeros(n, dtype=np.int64)
@@ -652,6 +662,53 @@ class _Search:
             if node.kind == "via":
                 start = k
         self.cross_lo = np.searchsorted(graph.cross_gkm, graph.gkm, side="left")
+        self._tau_at = -graph.ghours + graph.detour_hours - graph.cross_wait_cum[self.cross_lo] / 60
+        self._sigma_at = (graph.gkwh - graph.detour_kwh) * self.soc_per_kwh
+        self._targets, self._target_hours, self._target_at = self._charge_targets()
+
+    def _charge_targets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every site's candidate targets and the hours to charge to each from 0 %, for all
+        sites in one vectorised step (they depend on the graph only, not on the labels).
+
+        Site i's targets are `targets[at[i]:at[i + 1]]`, sorted: the grid plus, for every node
+        j a leg from i reaches, the charge that arrives at j with its minimum and clears the
+        leg's highest point (the same values `successors` gives, row by row)."""
+        g = self.g
+        n = len(g.nodes)
+        rows = np.array([k for k, node in enumerate(g.nodes) if node.kind == "site"],
+                        dtype=np.int64)
+        at = np.zeros(n + 1, dtype=np.int64)
+        if len(rows) == 0:
+            return np.zeros(0), np.zeros(0), at
+        i, j = rows[:, None], np.arange(n)[None, :]
+        ahead = (j > i) & (j <= g.barrier[rows][:, None])
+        used = g.gkwh[j] - g.gkwh[i] + g.detour_kwh[i] + g.detour_kwh[j]
+        # highest cumulated energy between i and j: the running maximum of peak_next from i
+        climb = np.maximum.accumulate(np.where(j >= i, g.peak_next[j], -np.inf), axis=1)
+        climb = np.concatenate([np.full((len(rows), 1), -np.inf), climb[:, :-1]], axis=1)
+        peak = np.maximum(climb - g.gkwh[i] + g.detour_kwh[i], used)
+        needed = np.maximum(used * self.soc_per_kwh + self.floor[j],
+                            peak * self.soc_per_kwh + self.r.min_arrival_soc)
+        needed = np.where(ahead & (needed <= self.r.max_charge_soc + _EPS), needed, np.inf)
+        every = np.concatenate([np.broadcast_to(self.grid, (len(rows), len(self.grid))), needed],
+                               axis=1)
+        every.sort(axis=1)
+        first = np.isfinite(every)
+        first[:, 1:] &= every[:, 1:] != every[:, :-1]
+        targets = every[first]
+        counts = first.sum(axis=1)
+        at[rows + 1] = counts
+        at = np.cumsum(at)
+        # nodes that are not sites get an empty range: at[k + 1] == at[k]
+        row_of = np.repeat(rows, counts)
+        caps = np.array([g.nodes[k].choice.option.power_kw for k in rows])[
+            np.repeat(np.arange(len(rows)), counts)]
+        hours = np.zeros(len(targets))
+        for cap in np.unique(caps):
+            pick = caps == cap
+            hours[pick] = (self.hours_table.hours(float(cap), targets[pick])
+                           / g.charge_factor[row_of[pick]])
+        return targets, hours, at
 
     @property
     def dep_node(self) -> np.ndarray:
@@ -697,74 +754,125 @@ class _Search:
         into a node are evaluated in one vectorised step."""
         g = self.g
         self.front[0] = (np.zeros(1), np.array([self.r.start_soc]), np.array([-1]))
-        for i, node in enumerate(g.nodes):
-            if i > 0:
-                self.front[i] = self.arrivals(i)
-            self.first_dep[i] = self._dep.size
-            t, a, _ = self.front[i]
-            if len(t) == 0 or node.kind == "destination":
-                continue
-            if node.kind == "site":
-                dep_t, dep_s, labels = self.departures(i)
-            else:
-                dep_t, dep_s, labels = t, a, np.arange(len(t))
-            self._dep.add(i, dep_t, dep_s, labels)
+        with np.errstate(divide="ignore", invalid="ignore"):  # see _HoursTable.hours_unchecked
+            for i, node in enumerate(g.nodes):
+                if i > 0:
+                    self.front[i] = self.arrivals(i)
+                self.first_dep[i] = self._dep.size
+                t, a, _ = self.front[i]
+                if len(t) == 0 or node.kind == "destination":
+                    continue
+                if node.kind == "site":
+                    dep_t, dep_s, labels = self.departures(i)
+                else:
+                    dep_t, dep_s, labels = t, a, np.arange(len(t))
+                self._add_live(i, dep_t, dep_s, labels)
         self.first_dep[len(g.nodes)] = self._dep.size
         t, a, _ = self.front[-1]
         ok = np.flatnonzero(a >= self.r.min_destination_soc - _EPS)
         return None if len(ok) == 0 else int(ok[np.argmin(t[ok])])
 
     def arrivals(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Pareto arrivals at node j from every departure label of its segment."""
+        """Pareto arrivals at node j from every live departure label of its segment.
+
+        A label whose charge cannot clear the highest point between its node and j (the
+        running maximum of `peak_next`, which only grows with j) cannot clear it for any later
+        node either: it is dropped from `_live` for good, and so is every label before the
+        first node a full battery could get here from, and every label a clearing one beats
+        everywhere ahead (`_beaten`). Later nodes scan only what is left."""
         g = self.g
         start = int(self.segment[j])
         reach = np.maximum.accumulate(g.peak_next[start:j][::-1])[::-1]
         # only nodes from which a full battery can get here hold useful labels
-        near = np.flatnonzero((reach - g.gkwh[start:j]) * self.soc_per_kwh
-                              <= 100.0 - self.r.min_arrival_soc + _EPS)
+        near = ((reach - g.gkwh[start:j]) * self.soc_per_kwh
+                <= 100.0 - self.r.min_arrival_soc + _EPS).nonzero()[0]
         if len(near) == 0:
             return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
-        lo, hi = int(self.first_dep[start + near[0]]), self._dep.size
-        if hi == lo:
+        self._drop_live(slice(int(self._live.searchsorted(self.first_dep[start + near[0]])), None))
+        live = self._live
+        if len(live) == 0:
             return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
-        dn = self._dep.node[lo:hi]
-        ds = self._dep.soc[lo:hi]
+        dn = self._dep.node[live]
+        ds = self._dep.soc[live]
+        climb = (reach[dn - start] - g.gkwh[dn] + g.detour_kwh[dn]) * self.soc_per_kwh
+        clears = ds - climb >= self.r.min_arrival_soc - _EPS
+        keep = clears & ~self._beaten(clears & (ds <= 100.0))
+        if not keep.all():
+            self._drop_live(keep)
+            live, dn, ds, climb = self._live, dn[keep], ds[keep], climb[keep]
         used = (g.gkwh[j] - g.gkwh[dn] + g.detour_kwh[dn] + g.detour_kwh[j]) * self.soc_per_kwh
-        peak = np.maximum((reach[dn - start] - g.gkwh[dn] + g.detour_kwh[dn]) * self.soc_per_kwh,
-                          used)
+        peak = np.maximum(climb, used)
         arrive = np.minimum(ds - used, 100.0)
         ok = (arrive >= self.floor[j] - _EPS) & (ds - peak >= self.r.min_arrival_soc - _EPS)
         if not ok.any():
             return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
-        rows = np.flatnonzero(ok)
+        rows = ok.nonzero()[0]
         dn = dn[rows]
+        ids = live[rows]
         wait_min = (g.cross_wait_cum[self.cross_lo[j]] - g.cross_wait_cum[self.cross_lo[dn]])
         hours = (g.ghours[j] - g.ghours[dn] + g.detour_hours[dn] + g.detour_hours[j]
                  + wait_min / 60)
-        return _pareto(self._dep.time[lo:hi][rows] + hours, arrive[rows], rows + lo)
+        return _pareto(self._dep.time[ids] + hours, arrive[rows], ids)
+
+    def _add_live(self, i: int, times: np.ndarray, socs: np.ndarray, labels: np.ndarray) -> None:
+        """Store node i's departure labels and make them live.
+
+        Moved back to the origin, a label leaving node n at time t with charge s is
+        tau = t - (driving hours and border waits from the origin to n, detours included) and
+        sigma = s + (energy spent from the origin to n, detour excluded) in %: it arrives at
+        any later node k at tau + (the same hours to k) with sigma - (the same energy to k).
+        Comparing tau and sigma compares two labels at every node ahead at once (`_beaten`)."""
+        ids = self._dep.add(i, times, socs, labels)
+        tau = times + self._tau_at[i]
+        sigma = socs + self._sigma_at[i]
+        self._live = np.concatenate([self._live, ids])
+        self._live_tau = np.concatenate([self._live_tau, tau])
+        self._live_sigma = np.concatenate([self._live_sigma, sigma])
+
+    def _beaten(self, lead: np.ndarray) -> np.ndarray:
+        """Which live labels one of the `lead` labels beats by `_MARGIN` in tau and sigma.
+
+        A lead label has cleared the highest point between its node and the node j being
+        settled; what lies beyond j is ahead of every live label alike. So wherever a beaten
+        label could still arrive (at j or later), the lead label arrives too, sooner and with
+        more charge, and the beaten one can never be on a front again: dropping it changes no
+        front. The margin is far above the rounding of tau and sigma, so this holds for the
+        computed values, not only for exact ones. (A lead label holds at most 100 %, so the
+        full-battery bound of `arrivals` that keeps a beaten label in range keeps it too.)"""
+        sigma, tau = self._live_sigma[lead], self._live_tau[lead]
+        order = sigma.argsort()
+        soonest = np.concatenate((np.minimum.accumulate(tau[order][::-1])[::-1], [np.inf]))
+        at = sigma[order].searchsorted(self._live_sigma + _MARGIN, side="left")
+        return soonest[at] <= self._live_tau - _MARGIN
+
+    def _drop_live(self, keep: slice | np.ndarray) -> None:
+        self._live = self._live[keep]
+        self._live_tau = self._live_tau[keep]
+        self._live_sigma = self._live_sigma[keep]
 
     def departures(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(time, SoC, arrival label) of the useful departures after charging at site i."""
         node = self.g.nodes[i]
         assert node.choice is not None
         t, a, _ = self.front[i]
-        j, used, peak, _ = self.successors(i)
-        needed = np.maximum(used + self.floor[j], peak + self.r.min_arrival_soc)
-        targets = np.unique(np.concatenate([
-            self.grid, needed[needed <= self.r.max_charge_soc + _EPS]]))
+        targets = self._targets[self._target_at[i]:self._target_at[i + 1]]
+        target_hours = self._target_hours[self._target_at[i]:self._target_at[i + 1]]
         fixed = self.r.overhead_min / 60 + self._penalty_hours(node)
-        order = np.argsort(a)
-        key = t[order] + self.wait_hours(i, t[order])[0] - self.full_hours(i, a[order])
+        order = a.argsort()
+        t_in, a_in = t[order], a[order]
+        key = (t_in + self.wait_hours(i, t_in)[0]
+               - self.hours_table.hours_unchecked(node.choice.option.power_kw, a_in)
+               / self.g.charge_factor[i])
         best_key = np.minimum.accumulate(key)
         # a label may charge to any target above its own arrival charge
-        count = np.searchsorted(a[order], targets - _EPS, side="left")
+        count = a_in.searchsorted(targets - _EPS, side="left")
         usable = count > 0
-        targets, count = targets[usable], count[usable]
+        targets, count, target_hours = targets[usable], count[usable], target_hours[usable]
         if len(targets) == 0:
             return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
         running_arg = np.maximum.accumulate(np.where(key <= best_key, np.arange(len(key)), 0))
         label_pos = running_arg[count - 1]
-        dep_t = best_key[count - 1] + self.full_hours(i, targets) + fixed
+        dep_t = best_key[count - 1] + target_hours + fixed
         keep = _pareto_mask(dep_t, targets)
         return dep_t[keep], targets[keep], order[label_pos[keep]]
 
@@ -827,7 +935,8 @@ class _Labels:
         self.soc = np.zeros(capacity)
         self.label = np.zeros(capacity, dtype=np.int64)
 
-    def add(self, node: int, times: np.ndarray, socs: np.ndarray, labels: np.ndarray) -> None:
+    def add(self, node: int, times: np.ndarray, socs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Append labels of one node; returns their ids."""
         end = self.size + len(times)
         if end > len(self.node):
             grow = max(end, 2 * len(self.node))
@@ -840,7 +949,9 @@ class _Labels:
         self.time[self.size:end] = times
         self.soc[self.size:end] = socs
         self.label[self.size:end] = labels
+        ids = np.arange(self.size, end)
         self.size = end
+        return ids
 
 
 class _HoursTable:
@@ -855,9 +966,9 @@ class _HoursTable:
     def __init__(self, curve: Any, battery_kwh: float) -> None:
         self.curve = curve
         self.battery = battery_kwh
-        self._by_cap: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._by_cap: dict[float, tuple[np.ndarray, ...]] = {}
 
-    def _table(self, cap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _table(self, cap: float) -> tuple[np.ndarray, ...]:
         table = self._by_cap.get(cap)
         if table is None:
             cuts = {0.0, 100.0, *(s for s, _ in self.curve.points if 0 < s < 100)}
@@ -869,22 +980,27 @@ class _HoursTable:
             power = np.minimum([self.curve.power_at(s) for s in soc], cap)
             hours = np.concatenate([[0.0], np.cumsum([
                 self.curve.time_to_charge(a, b, self.battery, cap) for a, b in zip(soc, soc[1:])])])
-            table = (soc, power, hours)
+            span = soc[1:] - soc[:-1]
+            table = (soc, power, hours, (power[1:] - power[:-1]) / span)
             self._by_cap[cap] = table
         return table
 
     def hours(self, cap: float, socs: np.ndarray) -> np.ndarray:
-        soc, power, hours = self._table(cap)
-        s = np.minimum(np.maximum(np.asarray(socs, dtype=float), 0.0), 100.0)
-        k = np.minimum(np.maximum(np.searchsorted(soc, s, side="right") - 1, 0), len(soc) - 2)
-        width = s - soc[k]
-        span = soc[k + 1] - soc[k]
-        p0 = power[k]
-        slope = (power[k + 1] - p0) / span
-        pb = p0 + slope * width
-        flat = np.abs(slope * width) < 1e-12 * p0
         with np.errstate(divide="ignore", invalid="ignore"):
-            piece = np.where(flat, width / p0, np.log(pb / p0) / np.where(flat, 1.0, slope))
+            return self.hours_unchecked(cap, socs)
+
+    def hours_unchecked(self, cap: float, socs: np.ndarray) -> np.ndarray:
+        """`hours` for a caller that already ignores numpy's divide and invalid warnings (a
+        zero power at a breakpoint); the label search holds that state for its whole run."""
+        soc, power, hours, slopes = self._table(cap)
+        s = np.minimum(np.maximum(np.asarray(socs, dtype=float), 0.0), 100.0)
+        k = np.minimum(np.maximum(soc.searchsorted(s, side="right") - 1, 0), len(soc) - 2)
+        width = s - soc[k]
+        p0 = power[k]
+        slope = slopes[k]
+        rise = slope * width
+        flat = np.abs(rise) < 1e-12 * p0
+        piece = np.where(flat, width / p0, np.log((p0 + rise) / p0) / np.where(flat, 1.0, slope))
         return hours[k] + piece * self.battery / 100.0
 
 
@@ -908,11 +1024,10 @@ def _pareto_mask(t: np.ndarray, s: np.ndarray) -> np.ndarray:
 def _pareto(t: np.ndarray, a: np.ndarray, ids: np.ndarray):
     """Labels (time, SoC, id) no other label dominates, sorted by time. (Of labels with equal
     time, a lower-SoC one met first may survive: harmless, it only costs a little work.)"""
-    order = np.argsort(t, kind="stable")
+    order = t.argsort(kind="stable")
     t, a, ids = t[order], a[order], ids[order]
     best = np.maximum.accumulate(a)
-    keep = np.ones(len(t), dtype=bool)
-    keep[1:] = a[1:] > best[:-1] + _EPS
+    keep = np.concatenate(([True], a[1:] > best[:-1] + _EPS))
     return t[keep], a[keep], ids[keep]
 
 

@@ -42,6 +42,9 @@ PLACE_SNAP_KM = 15.0
 
 _BLOCKED = 1e9
 
+ROUTE_CACHE_SIZE = 256
+"""Routes kept per road graph (Astana-Tashkent is 63 nodes, about 10 KiB: a few MiB at most)."""
+
 ROAD_CLASSES = ("main", "mountain", "pass")
 """Edge classes: index into this tuple. "main" drives at the request's speed; the others at
 ``CLASS_SPEED_KMH`` (from ``profiles.json``)."""
@@ -234,6 +237,10 @@ class RoadGraph:
         """Metres from ``edge_a`` up to ``edge_b`` (0 where an end has no elevation)."""
         self._build_csr()
         self._graphs: dict[tuple, csr_matrix] = {}
+        self._routes: dict[tuple, Route] = {}
+        """The last `ROUTE_CACHE_SIZE` routes by (source, target, restrictions): the graph
+        never changes and a `Route` is an immutable value, so planners asking again for the
+        same corridor (every vehicle, every repeat) skip the Dijkstra."""
         self._graphs_lock = threading.Lock()
         self.crossings, self.edge_crossing = self._claim_border_edges(list(crossings))
         self.seasonal, self.seasonal_edges = self._locate_seasonal(list(seasonal))
@@ -302,7 +309,12 @@ class RoadGraph:
         to private cars. Raises ``NoRoute`` when nothing connects the two.
         """
         source, target = self._node_of(a), self._node_of(b)
-        graph = self._graph(avoid_borders, closed_on, private_car, wait_km_per_min)
+        avoid = tuple(avoid_borders)
+        key = (source, target, avoid, closed_on, private_car, wait_km_per_min)
+        route = self._routes.get(key)
+        if route is not None:
+            return route
+        graph = self._graph(avoid, closed_on, private_car, wait_km_per_min)
         dist, pred = dijkstra(graph, directed=True, indices=source, return_predecessors=True)
         if not np.isfinite(dist[target]) or dist[target] >= _BLOCKED:
             raise NoRoute(f"no road from {a!r} to {b!r} with these restrictions")
@@ -310,7 +322,12 @@ class RoadGraph:
         while nodes[-1] != source:
             nodes.append(int(pred[nodes[-1]]))
         nodes.reverse()
-        return self._route(nodes, closed_on)
+        route = self._route(nodes, closed_on)
+        with self._graphs_lock:
+            if len(self._routes) >= ROUTE_CACHE_SIZE:
+                self._routes.pop(next(iter(self._routes)))
+            self._routes[key] = route
+        return route
 
     def distance_km(self, a: str | Place | tuple[float, float] | int,
                     b: str | Place | tuple[float, float] | int, **options: object) -> float:
