@@ -34,6 +34,7 @@ from silkcharge.domain.commands import (
     SetDefaultTariff,
 )
 from silkcharge.domain.refusals import Refusal
+from silkcharge.services.driver_tokens import DriverTokens
 from silkcharge.services.ports import ProtocolAdapter
 from silkcharge.services.station_profiles import StationProfiles
 from silkcharge.services.stations import StationService
@@ -110,6 +111,7 @@ class CommandService:
         # A station's effective profile names its master pass group (it may start nothing).
         self._profiles = profiles
         self._remote_start_ids = itertools.count(1)
+        self._drivers = DriverTokens(sessions)
         self._observers: list[CommandObserver] = []
         self._start_profiles: StartProfiles | None = None
         self._tariffs: TariffSource | None = None
@@ -256,7 +258,12 @@ class CommandService:
         """The registered idToken type of each token (the adapter sends it with the token)."""
         async with self._sessions() as session:
             rows = await session.execute(select(IdToken.token, IdToken.type).where(IdToken.token.in_(tokens)))
-        return dict(rows.all())
+        types = dict(rows.all())
+        if self._drivers.roam and tokens - types.keys():  # drivers' tokens at a resident station
+            async with self._drivers.platform_session() as session:
+                found = await self._drivers.find(session, tokens - types.keys())
+            types.update({token: row.type for token, row in found.items()})
+        return types
 
     async def _remember(self, station_id: str, params: Any, details: dict[str, Any], status: str | None) -> None:
         if details.get("values"):
