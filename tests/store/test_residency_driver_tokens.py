@@ -182,6 +182,33 @@ async def test_a_remote_start_with_the_app_token_at_a_resident_station_charges_a
         (tx, KZ_STATION, Decimal("1160"))]
 
 
+async def test_the_driver_starts_charging_from_the_app_at_a_resident_station(resident):
+    """The app's remote start: sent to the resident station, which starts the session with the
+    driver's token, stored in the tenant's database and priced by its tariff."""
+    session, token = await driver(resident)
+    await tariffs(resident)
+    async with AsyncExitStack() as stack:
+        kz_peer = await online(resident, stack, KZ_STATION)
+        asked = await resident.driver.post("/api/v1/driver/start", headers=session,
+                                           json={"station_id": KZ_STATION, "evse_id": 1})
+        assert asked.status_code == 200, asked.text
+        assert asked.json()["status"] == "Accepted"
+        [(_, sent)] = [(a, p) for a, p in kz_peer.received if a == "RemoteStartTransaction"]
+        assert (sent["id_tag"], sent["connector_id"]) == (token, 1)
+        tx = await charge(kz_peer, token)
+        unknown = await resident.driver.post("/api/v1/driver/start", headers=session,
+                                             json={"station_id": "NOWHERE-1", "evse_id": 1})
+        assert unknown.status_code == 404, unknown.text
+        not_theirs = await resident.driver.post("/api/v1/driver/start", headers=session,
+                                                json={"station_id": KZ_STATION, "id_token": "KZ-CARD"})
+        assert not_theirs.status_code == 403, not_theirs.text
+    assert rows(resident.kz_url, "SELECT id, id_token, token_status FROM transactions") == [(tx, token, "Accepted")]
+    await resident.platform.billing.sweep()
+    mine = (await resident.driver.get("/api/v1/driver/sessions", headers=session)).json()
+    assert [(s["id"], s["station_id"], Decimal(s["charge"]["total_incl_vat"])) for s in mine] == [
+        (tx, KZ_STATION, Decimal("1160"))]
+
+
 async def test_deleting_the_account_pseudonymises_its_sessions_in_the_resident_database(resident):
     session, token = await driver(resident)
     await tariffs(resident)
