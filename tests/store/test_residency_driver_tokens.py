@@ -14,11 +14,12 @@ from decimal import Decimal
 import psycopg
 import pytest
 from ocpp.v16 import call
+from ocpp.v201 import call as call201
 
 from silkcharge.domain.clock import to_ocpp, utcnow
 from silkcharge.domain.pseudonyms import is_pseudonym
-from tests.e2e.network import add_token
-from tests.e2e.peers import Peer16
+from tests.e2e.network import add_token, register_station
+from tests.e2e.peers import Peer16, connected_peer
 from tests.e2e.test_reservations import WITH_FEES
 from tests.store.residents import KZ_STATION, UZ_STATION, Resident, raw_url, rows
 from tests.store.test_residency_reservations import PASSWORD, driver, online, reserve
@@ -207,6 +208,26 @@ async def test_the_driver_starts_charging_from_the_app_at_a_resident_station(res
     mine = (await resident.driver.get("/api/v1/driver/sessions", headers=session)).json()
     assert [(s["id"], s["station_id"], Decimal(s["charge"]["total_incl_vat"])) for s in mine] == [
         (tx, KZ_STATION, Decimal("1160"))]
+
+
+async def test_a_start_sent_to_a_resident_2_0_1_station_names_the_app_tokens_type(resident):
+    """2.0.1 sends the token's type with it: a driver's app token is Central, read where the
+    token is, whether the driver asks from the app or the operator sends the start."""
+    session, token = await driver(resident)
+    await register_station(resident.kz, "KZ-RES-201")
+    async with AsyncExitStack() as stack:
+        peer = await stack.enter_async_context(connected_peer(resident.ocpp_url, "KZ-RES-201", "2.0.1"))
+        boot = await peer.call(call201.BootNotification(
+            charging_station={"model": "Terra 184", "vendor_name": "ABB"}, reason="PowerUp"))
+        assert boot.status == "Accepted"
+        from_app = await resident.driver.post("/api/v1/driver/start", headers=session,
+                                              json={"station_id": "KZ-RES-201", "evse_id": 1})
+        assert from_app.status_code == 200, from_app.text
+        by_operator = await resident.kz.post("/api/v1/stations/KZ-RES-201/commands/remote_start",
+                                             json={"id_token": token, "evse_id": 1})
+        assert by_operator.status_code == 200, by_operator.text
+    sent = [p["id_token"] for a, p in peer.received if a == "RequestStartTransaction"]
+    assert sent == [{"id_token": token, "type": "Central"}] * 2
 
 
 async def test_deleting_the_account_pseudonymises_its_sessions_in_the_resident_database(resident):

@@ -16,7 +16,9 @@ Without residency every token is in the one database, and none of this is used.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from silkcharge.store.group_commit import is_unavailable
 from silkcharge.store.residency import database_in_use, residency_of
 from silkcharge.store.schema import Driver, DriverToken, IdToken, Transaction
+from silkcharge.store.tenancy import tenant_scope
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +46,14 @@ class DriverTokens:
     def residency(self) -> bool:
         return self._residency is not None
 
-    def platform_session(self) -> AsyncSession:
-        """A session on the platform's database, whatever the scope (no routing)."""
+    @contextlib.asynccontextmanager
+    async def platform_session(self) -> AsyncIterator[AsyncSession]:
+        """A session on the platform's database, whatever the database in scope, and as the
+        platform (an operator's request, in its tenant's scope, may name a driver's token)."""
         assert self._residency is not None
-        return AsyncSession(self._residency.platform, expire_on_commit=False)
+        with tenant_scope(None):
+            async with AsyncSession(self._residency.platform, expire_on_commit=False) as session:
+                yield session
 
     async def find(self, session: AsyncSession, tokens: set[str] | list[str]) -> dict[str, IdToken]:
         """The driver accounts' tokens among `tokens`, read in `session` (a platform session):
