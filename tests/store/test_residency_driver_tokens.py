@@ -210,24 +210,34 @@ async def test_the_driver_starts_charging_from_the_app_at_a_resident_station(res
         (tx, KZ_STATION, Decimal("1160"))]
 
 
-async def test_a_start_sent_to_a_resident_2_0_1_station_names_the_app_tokens_type(resident):
-    """2.0.1 sends the token's type with it: a driver's app token is Central, read where the
-    token is, whether the driver asks from the app or the operator sends the start."""
-    session, token = await driver(resident)
+async def test_a_start_sent_to_a_resident_2_0_1_station_names_the_drivers_card_type(resident):
+    """2.0.1 sends the token's type with it, read where the token is: a card the driver linked
+    to the account (an ISO 14443 card, in the platform's database) whether the driver asks from
+    the app or the operator sends the start (an unregistered token would go as Central)."""
+    session, _ = await driver(resident)
+    await add_token(resident.uz, "UZ-LINKED", type="ISO14443")
+    me = (await resident.driver.get("/api/v1/driver/me", headers=session)).json()
+    assert "UZ-LINKED" in (await resident.platform.drivers.link_tokens(me["id"], ["UZ-LINKED"])).tokens
     await register_station(resident.kz, "KZ-RES-201")
     async with AsyncExitStack() as stack:
         peer = await stack.enter_async_context(connected_peer(resident.ocpp_url, "KZ-RES-201", "2.0.1"))
         boot = await peer.call(call201.BootNotification(
             charging_station={"model": "Terra 184", "vendor_name": "ABB"}, reason="PowerUp"))
         assert boot.status == "Accepted"
-        from_app = await resident.driver.post("/api/v1/driver/start", headers=session,
-                                              json={"station_id": "KZ-RES-201", "evse_id": 1})
+        from_app = await resident.driver.post("/api/v1/driver/start", headers=session, json={
+            "station_id": "KZ-RES-201", "evse_id": 1, "id_token": "UZ-LINKED"})
         assert from_app.status_code == 200, from_app.text
         by_operator = await resident.kz.post("/api/v1/stations/KZ-RES-201/commands/remote_start",
-                                             json={"id_token": token, "evse_id": 1})
+                                             json={"id_token": "UZ-LINKED", "evse_id": 1})
         assert by_operator.status_code == 200, by_operator.text
+        # The station starts with it: a card the driver owns is a driver's token there.
+        started = await peer.call(call201.TransactionEvent(
+            event_type="Started", timestamp=to_ocpp(utcnow()), trigger_reason="RemoteStart", seq_no=0,
+            transaction_info={"transaction_id": "tx-linked"}, id_token={"id_token": "UZ-LINKED", "type": "ISO14443"},
+            evse={"id": 1, "connector_id": 1}))
+        assert started.id_token_info["status"] == "Accepted"
     sent = [p["id_token"] for a, p in peer.received if a == "RequestStartTransaction"]
-    assert sent == [{"id_token": token, "type": "Central"}] * 2
+    assert sent == [{"id_token": "UZ-LINKED", "type": "ISO14443"}] * 2
 
 
 async def test_deleting_the_account_pseudonymises_its_sessions_in_the_resident_database(resident):
