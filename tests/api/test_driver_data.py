@@ -240,3 +240,29 @@ async def test_an_account_is_not_deleted_while_a_session_with_its_card_still_cha
                                              transaction_id=started.transaction_id))
     deleted = await api.request("DELETE", "/api/v1/driver/me", json={"password": ANA[1]}, headers=ana)
     assert deleted.status_code == 200 and deleted.json()["sessions_kept"] == 1
+
+
+async def test_a_driver_starts_charging_from_the_app_with_an_accepted_token_of_their_own(api, platform, ocpp_url):
+    """The app's remote start: sent to the station for the driver's own token; another's token,
+    no login, or a blocked token start nothing."""
+    await network(api, platform, "CARD-BEK")
+    registered = await api.post("/api/v1/driver/register", headers=NO_KEY,
+                                json={"email": ANA[0], "password": ANA[1], "name": ANA[2]})
+    app_token = registered.json()["tokens"][0]
+    ana = await logged_in(api, *ANA[:2])
+    body = {"station_id": STATION, "evse_id": 1}
+    async with connected_peer(ocpp_url, STATION, "1.6") as peer:
+        await peer.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+        assert (await api.post("/api/v1/driver/start", json=body, headers=NO_KEY)).status_code == 401
+        theirs = await api.post("/api/v1/driver/start", json={**body, "id_token": "CARD-BEK"}, headers=ana)
+        assert theirs.status_code == 403, theirs.text
+        started = await api.post("/api/v1/driver/start", json=body, headers=ana)
+        assert started.status_code == 200, started.text
+        assert (started.json()["command"], started.json()["status"]) == ("remote_start", "Accepted")
+        assert [p for a, p in peer.received if a == "RemoteStartTransaction"] == [
+            {"id_tag": app_token, "connector_id": 1}]
+        blocked = await api.patch(f"/api/v1/tokens/{app_token}", json={"status": "Blocked"})
+        assert blocked.status_code == 200, blocked.text
+        refused = await api.post("/api/v1/driver/start", json=body, headers=ana)
+        assert refused.status_code == 422 and "Blocked" in refused.json()["detail"], refused.text
+        assert peer.actions().count("RemoteStartTransaction") == 1

@@ -106,6 +106,14 @@ class DriverReservationIn(Body):
         description="which of the driver's own tokens to hold it for; default their first")
 
 
+class DriverStartIn(Body):
+    station_id: str = Field(min_length=1, max_length=48)
+    evse_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description=(
+        "the EVSE to start on (in OCPP 1.6 the connector id); default: the station chooses"))
+    id_token: str | None = Field(
+        default=None, max_length=20, description="which of the driver's own tokens to charge with; default their first")
+
+
 def _out(account: DriverAccount) -> DriverOut:
     return DriverOut(id=account.id, email=account.email, name=account.name,
                      language=account.language, created_at=account.created_at,

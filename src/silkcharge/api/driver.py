@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from silkcharge.api import models as m
-from silkcharge.api.accounts import Driver, DriverReservationIn, own_token
+from silkcharge.api.accounts import Driver, DriverReservationIn, DriverStartIn, own_token
 from silkcharge.api.bounds import Finite, FiniteDecimal, OcppId
 from silkcharge.api.errors import STATION_CALL, answers
 from silkcharge.services.reservations import ReservationRequest
@@ -85,6 +85,19 @@ async def reserve(body: DriverReservationIn, request: Request, driver: Driver):
     return await request.app.state.platform.reservations.reserve_for_driver(
         ReservationRequest(body.station_id, body.evse_id, body.connector_id, token, body.expires_at)
     )
+
+
+@router.post(
+    "/driver/start", response_model=m.CommandOut, tags=["driver"],
+    responses=answers(401, 403, 404, 410, 422, *STATION_CALL),
+)
+async def start_charging(body: DriverStartIn, request: Request, driver: Driver):
+    """Ask a station to start charging for the logged-in driver's idToken (a remote start): the
+    station's answer comes back; the session begins when the station starts it (the car
+    plugged in), and shows in `GET /api/v1/driver/sessions`."""
+    token = own_token(driver, body.id_token)
+    result = await request.app.state.platform.commands.start_for_driver(body.station_id, body.evse_id, token)
+    return m.CommandOut(**result.__dict__)
 
 
 @router.get(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -61,7 +62,8 @@ class ChargingSessionOut(Body):
     energy_wh: Decimal | None
     stop_reason: str | None
     charge: ChargeOut | None = Field(description="null until the ended session is priced")
-    receipt: str | None = Field(description="where its receipt is, once priced")
+    receipt: str | None = Field(description="where its receipt is, once priced (with data residency, with "
+                                            "`?station_id=`: session ids are per operator database)")
 
 
 class DeleteAccountIn(Body):
@@ -75,8 +77,11 @@ class DeletedOut(Body):
     reservations_kept: int
 
 
-def _session_out(item: DriverCharging) -> ChargingSessionOut:
+def _session_out(item: DriverCharging, ids_per_database: bool) -> ChargingSessionOut:
     tx, charge = item.transaction, item.charge
+    receipt = f"/api/v1/driver/sessions/{tx.id}/receipt"
+    if ids_per_database:  # data residency: the link names the session's station too
+        receipt += "?" + urlencode({"station_id": tx.station_id})
     return ChargingSessionOut(
         id=tx.id, station_id=tx.station_id, evse_id=tx.evse_id, connector_id=tx.connector_id,
         id_token=tx.id_token, state=tx.state, started_at=tx.started_at, stopped_at=tx.stopped_at,
@@ -84,7 +89,7 @@ def _session_out(item: DriverCharging) -> ChargingSessionOut:
         charge=None if charge is None else ChargeOut(
             cdr_id=charge.id, currency=charge.currency, total_excl_vat=charge.total_excl_vat,
             total_incl_vat=charge.total_incl_vat, billed=charge.billed, review=charge.review),
-        receipt=None if charge is None else f"/api/v1/driver/sessions/{tx.id}/receipt",
+        receipt=None if charge is None else receipt,
     )
 
 
@@ -93,18 +98,30 @@ async def my_sessions(
     request: Request, driver: Driver,
     limit: int = Query(default=50, ge=1, le=MAX_SESSIONS),
     before: Annotated[RowId | None, Query(description="only sessions with a smaller id (paging)")] = None,
+    started_before: Annotated[datetime | None, Query(description=(
+        "only sessions started before this time (paging across operators' databases, whose ids "
+        "are their own)"))] = None,
 ) -> list[ChargingSessionOut]:
     """The logged-in driver's charging sessions, newest first, each with what it cost."""
-    found = await request.app.state.platform.driver_data.charging_sessions(driver, limit=limit, before=before)
-    return [_session_out(item) for item in found]
+    if started_before is not None and started_before.tzinfo is None:
+        raise HTTPException(422, "started_before needs a time zone (an offset or Z)")
+    data = request.app.state.platform.driver_data
+    found = await data.charging_sessions(driver, limit=limit, before=before, started_before=started_before)
+    return [_session_out(item, data.ids_per_database) for item in found]
 
 
 @router.get("/sessions/{transaction_id}/receipt", response_class=HTMLResponse,
-            responses=answers(*LOGGED_IN, 404))
-async def my_receipt(transaction_id: RowId, request: Request, driver: Driver, locale: str = LOCALE):
+            responses=answers(*LOGGED_IN, 404, 409))
+async def my_receipt(
+    transaction_id: RowId, request: Request, driver: Driver, locale: str = LOCALE,
+    station_id: str | None = Query(None, max_length=48, description=(
+        "the session's station: session ids are per operator database (409 until this says which, "
+        "when two of the driver's with one id were priced)")),
+):
     """The printable receipt of one of the driver's priced sessions (HTML, no external assets)."""
     try:
-        return HTMLResponse(await request.app.state.platform.driver_data.receipt(driver, transaction_id, locale))
+        return HTMLResponse(await request.app.state.platform.driver_data.receipt(
+            driver, transaction_id, locale, station_id))
     except NotTheDrivers as exc:
         raise NotFound(str(exc)) from None
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.bus.local import LocalRouter
+from silkcharge.domain.clock import utcnow
 from silkcharge.domain.commands import (
     COMMANDS,
     AllowedEnergyTransfer,
@@ -34,9 +35,11 @@ from silkcharge.domain.commands import (
     SetDefaultTariff,
 )
 from silkcharge.domain.refusals import Refusal
+from silkcharge.services.driver_tokens import DriverTokens
 from silkcharge.services.ports import ProtocolAdapter
 from silkcharge.services.station_profiles import StationProfiles
 from silkcharge.services.stations import StationService
+from silkcharge.store.residency import database_scope, residency_of
 from silkcharge.store.schema import IdToken, Station, Transaction
 
 log = logging.getLogger(__name__)
@@ -110,6 +113,7 @@ class CommandService:
         # A station's effective profile names its master pass group (it may start nothing).
         self._profiles = profiles
         self._remote_start_ids = itertools.count(1)
+        self._drivers = DriverTokens(sessions)
         self._observers: list[CommandObserver] = []
         self._start_profiles: StartProfiles | None = None
         self._tariffs: TariffSource | None = None
@@ -239,6 +243,28 @@ class CommandService:
             context["token_types"] = await self._token_types(tokens)
         return context
 
+    async def start_for_driver(
+        self, station_id: str, evse_id: int | None, id_token: str, timeout: float | None = None,
+    ) -> CommandResult:
+        """A driver's remote start from the app (api/driver.py) with one of the driver's own
+        tokens (the route checks it is theirs), which must be Accepted now: the token is read
+        where drivers' tokens are, the platform's database. With data residency the station may
+        live in any database: the command is sent in that database's scope, so what is stored
+        of it is there, and so is the transaction the station then starts, authorized as any
+        driver's token is there (services/driver_tokens.py)."""
+        async with self._sessions() as session:
+            token = await session.scalar(select(IdToken).where(IdToken.token == id_token))
+        if token is None:
+            raise CommandRefused(f"unknown idToken {id_token}", "token_unknown")
+        if token.status != "Accepted":
+            raise CommandRefused(f"idToken {id_token} is {token.status}", "token_not_accepted", status=token.status)
+        if token.expires_at is not None and token.expires_at <= utcnow():
+            raise CommandRefused(f"idToken {id_token} expired on {token.expires_at.isoformat()}", "token_expired")
+        residency = residency_of(self._sessions)
+        database = None if residency is None else await residency.locate_station(station_id)
+        with database_scope(database):
+            return await self.send(station_id, "remote_start", {"id_token": id_token, "evse_id": evse_id}, timeout)
+
     async def _refuse_master_pass(self, station_id: str, id_token: str) -> None:
         """2.0.1 C16: a master pass may stop any transaction but start none."""
         if self._profiles is None:
@@ -256,7 +282,12 @@ class CommandService:
         """The registered idToken type of each token (the adapter sends it with the token)."""
         async with self._sessions() as session:
             rows = await session.execute(select(IdToken.token, IdToken.type).where(IdToken.token.in_(tokens)))
-        return dict(rows.all())
+        types = dict(rows.all())
+        if self._drivers.roam and tokens - types.keys():  # drivers' tokens at a resident station
+            async with self._drivers.platform_session() as session:
+                found = await self._drivers.find(session, tokens - types.keys())
+            types.update({token: row.type for token, row in found.items()})
+        return types
 
     async def _remember(self, station_id: str, params: Any, details: dict[str, Any], status: str | None) -> None:
         if details.get("values"):

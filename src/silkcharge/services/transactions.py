@@ -35,6 +35,7 @@ from silkcharge.domain.events import (
     TransactionStarted,
 )
 from silkcharge.domain.plausibility import EVSE_FIELD, Finding, Origin
+from silkcharge.services.driver_tokens import DriverTokens
 from silkcharge.services.plausibility import (
     CLOCK_RULE,
     Plausibility,
@@ -172,6 +173,8 @@ class TransactionService:
         self._plausibility = plausibility or Plausibility(sessions)
         self._checks = self._plausibility.checks
         self._meter_bulk = _MeterValuesBulk(self._plausibility)
+        # Data residency: a driver's token, in the platform's database, at a resident tenant's station.
+        self._drivers = DriverTokens(sessions)
 
     # -- authorization ----------------------------------------------------------------------
 
@@ -180,16 +183,19 @@ class TransactionService:
             return await self._token_info(session, token)
 
     async def _token_info(self, session: AsyncSession, token: str) -> TokenInfo:
+        """The token's status where the station is. With data residency, a token the station's
+        database does not hold may be a driver's, in the platform's database (services/
+        driver_tokens.py): only a driver account's own is taken from there, and only when the
+        station's tenant holds no token of that name."""
         row = await session.scalar(select(IdToken).where(IdToken.token == token))
-        if row is None:
-            return TokenInfo(AuthorizationStatus.UNKNOWN)
-        status = AuthorizationStatus(row.status)
-        if status is AuthorizationStatus.ACCEPTED and row.expires_at and row.expires_at <= utcnow():
-            status = AuthorizationStatus.EXPIRED
-        group_type = None
-        if row.group_id:  # a group that is a registered token itself has a type of its own
-            group_type = await session.scalar(select(IdToken.type).where(IdToken.token == row.group_id))
-        return TokenInfo(status, row.expires_at, row.group_id, group_type)
+        if row is not None:
+            return await _info(session, row)
+        if self._drivers.roam:
+            async with self._drivers.platform_session() as platform:
+                found = (await self._drivers.find(platform, [token])).get(token)
+                if found is not None:
+                    return await _info(platform, found)
+        return TokenInfo(AuthorizationStatus.UNKNOWN)
 
     # -- start --------------------------------------------------------------------------------
 
@@ -318,9 +324,20 @@ class TransactionService:
                 (Transaction.station_id != station_id) | (Transaction.evse_id != start.evse_id),
             ).limit(1)
         )
+        if running is None and await self._roams(session, start.id_token):
+            running = await self._drivers.running_elsewhere(start.id_token)
         if running is not None:
             return TokenInfo(AuthorizationStatus.CONCURRENT_TX, token.expires_at, token.group_id)
         return token
+
+    async def _roams(self, session: AsyncSession, token: str) -> bool:
+        """Whether the token is a driver's, which charges at stations of every database (data
+        residency): a resident tenant's own token is known in its database only."""
+        if not self._drivers.residency:
+            return False
+        if self._drivers.roam and await session.scalar(select(IdToken.id).where(IdToken.token == token)):
+            return False
+        return await self._drivers.is_drivers(token)
 
     async def _check_reservation(
         self, session: AsyncSession, station_id: str, start: TransactionStart, token: TokenInfo
@@ -664,6 +681,17 @@ class TransactionService:
             .order_by(MeterRow.timestamp.desc()).limit(1)
         )
         return max(last, tx.started_at) if last is not None else None
+
+
+async def _info(session: AsyncSession, row: IdToken) -> TokenInfo:
+    """What a registered token is answered, from the database `session` found it in."""
+    status = AuthorizationStatus(row.status)
+    if status is AuthorizationStatus.ACCEPTED and row.expires_at and row.expires_at <= utcnow():
+        status = AuthorizationStatus.EXPIRED
+    group_type = None
+    if row.group_id:  # a group that is a registered token itself has a type of its own
+        group_type = await session.scalar(select(IdToken.type).where(IdToken.token == row.group_id))
+    return TokenInfo(status, row.expires_at, row.group_id, group_type)
 
 
 class UnknownTransaction(LookupError):
