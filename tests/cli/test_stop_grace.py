@@ -109,20 +109,28 @@ def test_sigterm_ends_a_process_whose_event_loop_is_held(hog):
 
 
 def test_a_second_signal_ends_the_process_at_once():
+    returncode, stderr = _stop_twice(STUBBORN, when_it_prints="ready")
+    assert returncode == 1
+    assert "SIGINT again while stopping: ending the process now" in stderr
+
+
+def _stop_twice(script: str, when_it_prints: str) -> tuple[int, str]:
+    """SIGTERM once `script` prints the line, SIGINT once it logs that it is stopping; its exit
+    status and log. The grace period is long: only the second signal can end it in time."""
     env = {**os.environ, "SILKCHARGE_STOP_GRACE_SECONDS": "600"}
     child = subprocess.Popen(
-        [sys.executable, "-c", STUBBORN], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        assert child.stdout.readline().strip() == "ready"
+        assert child.stdout.readline().strip() == when_it_prints
         child.send_signal(signal.SIGTERM)
         _wait_for_line(child.stderr, "SIGTERM: stopping")
         child.send_signal(signal.SIGINT)
         _, stderr = child.communicate(timeout=60)
     finally:
         child.kill()
-    assert child.returncode == 1
-    assert "SIGINT again while stopping: ending the process now" in stderr
+    return child.returncode, stderr
+
 
 
 def _wait_for_line(stream, text: str) -> None:
@@ -154,17 +162,6 @@ def test_signals_are_still_heard_while_the_finished_loop_waits_on_a_stubborn_tas
         logging.basicConfig(level="INFO")
         cli.until_signal(main())
     """)
-    env = {**os.environ, "SILKCHARGE_STOP_GRACE_SECONDS": "600"}
-    child = subprocess.Popen(
-        [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert child.stdout.readline().strip() == "cancelled, carrying on"
-        child.send_signal(signal.SIGTERM)
-        _wait_for_line(child.stderr, "SIGTERM: stopping")
-        child.send_signal(signal.SIGINT)
-        _, stderr = child.communicate(timeout=60)
-    finally:
-        child.kill()
-    assert child.returncode == 1
+    returncode, stderr = _stop_twice(script, when_it_prints="cancelled, carrying on")
+    assert returncode == 1
     assert "SIGINT again while stopping: ending the process now" in stderr
