@@ -199,9 +199,10 @@ def _forget_finished_apps() -> Iterator[None]:
     loop for 8 to 12 s, longer than a charger waits for an answer on a loaded machine. A real
     process builds one app; a test process builds one per test, so it forgets them after each."""
     yield
-    for cached in vars(fastapi_models).values():
-        if hasattr(cached, "cache_clear"):
-            cached.cache_clear()
+    caches = [cached for cached in vars(fastapi_models).values() if hasattr(cached, "cache_clear")]
+    assert caches, "FastAPI's function caches moved: find them, or finished platforms stay alive"
+    for cached in caches:
+        cached.cache_clear()
 
 
 @pytest.fixture
