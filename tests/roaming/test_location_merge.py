@@ -157,3 +157,12 @@ def test_ids_compare_case_insensitively():
     held = put_location(None, location(evses=[evse("abc")]))
     held = patch_evse(held, "ABC", {"status": "BLOCKED", "last_updated": "2026-12-01T09:00:00Z"})
     assert held.evse("Abc")["status"] == "BLOCKED"
+
+
+def test_fields_ocpi_does_not_define_are_ignored_not_stored():
+    custom = location(x_partner_rating=5, evses=[evse(x_bay="A3", connectors=[connector(x_cable_m=4)])])
+    body = checked(custom, LOCATION, "the location")
+    assert "x_partner_rating" not in body
+    assert "x_bay" not in body["evses"][0]
+    assert "x_cable_m" not in body["evses"][0]["connectors"][0]
+    assert body["evses"][0]["connectors"][0]["max_voltage"] == 920

@@ -32,6 +32,7 @@ from silkcharge.roaming.objects import (
     display_texts,
     enum,
     integer,
+    known_fields,
     listing,
     pattern,
     refuse,
@@ -145,13 +146,13 @@ LOCATION: Shape = {
 
 
 def checked(body: Any, shape: Shape, what: str, *, partial: bool = False) -> dict[str, Any]:
-    """`body` if it is a valid object of `shape` (a PATCH: `partial`, but with `last_updated`),
-    else OCPI 2001 naming every problem."""
+    """`body`, with only the fields OCPI defines, if it is a valid object of `shape` (a PATCH:
+    `partial`, but with `last_updated`), else OCPI 2001 naming every problem."""
     problems = check_object(body, shape, partial=partial)
     if partial and isinstance(body, dict) and body.get("last_updated") is None:
         problems.insert(0, "last_updated: required in every PATCH")
     refuse(problems, what)
-    return body
+    return known_fields(body, shape)
 
 
 def same_id(given: Any, expected: str) -> bool:

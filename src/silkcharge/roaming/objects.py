@@ -8,8 +8,9 @@ max_voltage: ...") so a partner reads all of them in one answer; the modules tur
 OCPI 2001. Nothing here trusts a type: a number where a string should be, a list where an
 object should be, NaN, a 40-character id all become problems, never exceptions.
 
-Unknown fields are kept as sent (a partner's newer minor version or custom field is not an
-error), but every field OCPI 2.2.1 defines is checked.
+Unknown fields are no error (a partner's newer minor version or custom field), but they are
+not kept either (`known_fields`): what we store and serve back is what OCPI 2.2.1 defines,
+every field of it checked.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ def read_json(raw: bytes) -> Any:
         raise OcpiError(Status.INVALID_PARAMETERS, f"the body is not JSON: {exc}") from None
 
 
+def known_fields(data: Any, shape: Shape) -> Any:
+    """`data` with only the fields OCPI 2.2.1 defines for `shape`, at every depth: a partner's
+    custom or newer fields are ignored, not stored."""
+    return _object(shape).prune(data)
+
+
 def check_object(data: Any, shape: Shape, where: str = "", *, partial: bool = False) -> list[str]:
     """Every problem of `data` against `shape`; `partial` (a PATCH) skips required fields that
     are absent, but checks every field present."""
@@ -77,19 +84,39 @@ def _at(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
 
-def _object(shape: Shape, partial: bool = False) -> Checker:
-    def check(value: Any, where: str, problems: list[str]) -> None:
+class _ObjectChecker:
+    """Checks an object of a shape; `prune` keeps only the fields the shape defines."""
+
+    def __init__(self, shape: Shape, partial: bool = False) -> None:
+        self.shape = shape
+        self.partial = partial
+
+    def __call__(self, value: Any, where: str, problems: list[str]) -> None:
         if not isinstance(value, dict):
             problems.append(f"{where or 'body'}: must be an object, not {_kind(value)}")
             return
-        for name, field in shape.items():
+        for name, field in self.shape.items():
             if name not in value or value[name] is None:
-                if field.required and not partial:
+                if field.required and not self.partial:
                     problems.append(f"{_at(where, name)}: required")
                 continue
             field.check(value[name], _at(where, name), problems)
 
-    return check
+    def prune(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {
+            name: _prune(self.shape[name].check, item) for name, item in value.items() if name in self.shape
+        }
+
+
+def _prune(check: Checker, value: Any) -> Any:
+    prune = getattr(check, "prune", None)
+    return prune(value) if prune is not None else value
+
+
+def _object(shape: Shape, partial: bool = False) -> _ObjectChecker:
+    return _ObjectChecker(shape, partial)
 
 
 def _kind(value: Any) -> str:
@@ -182,17 +209,26 @@ def url(value: Any, where: str, problems: list[str]) -> None:
         problems.append(f"{where}: must be an http(s) URL of at most 255 characters")
 
 
-def listing(item: Checker, *, at_least: int = 0) -> Checker:
-    def check(value: Any, where: str, problems: list[str]) -> None:
+class _ListChecker:
+    def __init__(self, item: Checker, at_least: int) -> None:
+        self.item = item
+        self.at_least = at_least
+
+    def __call__(self, value: Any, where: str, problems: list[str]) -> None:
         if not isinstance(value, list):
             problems.append(f"{where}: must be a list, not {_kind(value)}")
             return
-        if len(value) < at_least:
-            problems.append(f"{where}: needs at least {at_least}")
+        if len(value) < self.at_least:
+            problems.append(f"{where}: needs at least {self.at_least}")
         for index, element in enumerate(value):
-            item(element, f"{where}[{index}]", problems)
+            self.item(element, f"{where}[{index}]", problems)
 
-    return check
+    def prune(self, value: Any) -> Any:
+        return [_prune(self.item, element) for element in value] if isinstance(value, list) else value
+
+
+def listing(item: Checker, *, at_least: int = 0) -> Checker:
+    return _ListChecker(item, at_least)
 
 
 def time_zone(value: Any, where: str, problems: list[str]) -> None:

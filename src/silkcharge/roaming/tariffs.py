@@ -44,6 +44,7 @@ from silkcharge.roaming.objects import (
     datetime_text,
     enum,
     integer,
+    known_fields,
     listing,
     number,
     our_party,
@@ -311,6 +312,7 @@ async def emsp_put_tariff(
     _check_url(caller, country_code, party_id, tariff_id)
     body = read_json(await request.body())
     refuse(check_object(body, TARIFF), "the tariff")
+    body = known_fields(body, TARIFF)
     for name, expected in (("country_code", country_code), ("party_id", party_id), ("id", tariff_id)):
         if body[name].upper() != expected.upper():
             raise OcpiError(Status.INVALID_PARAMETERS, f"{name}: {body[name]!r} does not match {expected!r} in the URL")
