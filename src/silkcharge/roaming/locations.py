@@ -185,7 +185,7 @@ class PublishedLocations:
         return objects
 
 
-cpo_router = APIRouter()
+cpo_router = APIRouter(prefix="/locations")
 
 
 def _published(request: Request) -> PublishedLocations:
@@ -342,7 +342,7 @@ class ForeignLocations:
         return found[:limit]
 
 
-emsp_router = APIRouter()
+emsp_router = APIRouter(prefix="/locations")
 
 
 def _check_ids(*ids: tuple[str, str, int]) -> None:

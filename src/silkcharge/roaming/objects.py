@@ -300,9 +300,9 @@ def shape_checker(shape: Shape) -> Checker:
 
 
 async def our_party(request: Request, role: str) -> PartyRole:
-    """Our own party in `role` ("CPO", "EMSP") for the tenant in scope: the one thing these
-    modules need of the roaming identities (ocpi-core's `roaming.identities.ours(role)`)."""
-    party = await request.app.state.roaming.identities.ours(role)
-    if party is None:
-        raise OcpiError(Status.SERVER_ERROR, f"this network has no OCPI {role} identity yet", http_status=503)
-    return party
+    """Our own party in `role` ("CPO", "EMSP") for the tenant in scope (its first, if it has
+    several): the one thing these modules need of the roaming identities."""
+    for identity in await request.app.state.roaming.partners.identities():
+        if identity.role.upper() == role:
+            return PartyRole(identity.country_code.upper(), identity.party_id.upper(), identity.role)
+    raise OcpiError(Status.SERVER_ERROR, f"this network has no OCPI {role} identity yet", http_status=503)

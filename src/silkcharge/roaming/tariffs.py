@@ -208,7 +208,7 @@ class PublishedTariffs:
         return bodies[offset:offset + limit], len(bodies)
 
 
-cpo_router = APIRouter()
+cpo_router = APIRouter(prefix="/tariffs")
 
 
 @cpo_router.get("")
@@ -275,7 +275,7 @@ class ForeignTariffs:
             return bool(result.rowcount)
 
 
-emsp_router = APIRouter()
+emsp_router = APIRouter(prefix="/tariffs")
 
 
 def _check_url(caller: Caller, country_code: str, party_id: str, tariff_id: str) -> None:

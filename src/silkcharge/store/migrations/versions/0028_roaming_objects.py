@@ -1,11 +1,12 @@
 """OCPI roaming objects received from partner CPOs: their locations and tariffs
 
 Revision ID: 0028
-Revises: 0026
+Revises: 0027
 
 Both tables belong to the tenant whose roaming partner sent them, with the same row-level
 security as the tables of 0023 on PostgreSQL. `partner_id` names ocpi-core's roaming partner
-(0027) without a foreign key, so this revision does not depend on that one.
+(0027) without a foreign key: a partner row is never deleted while its objects matter, and
+the objects stay readable if it is.
 """
 
 from importlib import import_module
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0028"
-down_revision = "0026"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
