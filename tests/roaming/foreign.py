@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,8 @@ class Foreign:
     details: Any = None
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     """Each request received: method, path, headers."""
+    routes: dict[str, Callable[[Request], Response]] = field(default_factory=dict)
+    """Other paths (without the leading slash) and how they answer."""
 
     @property
     def versions_url(self) -> str:
@@ -54,6 +56,8 @@ async def foreign_platform() -> AsyncIterator[Foreign]:
             return _answer(foreign.versions)
         if path == "details":
             return _answer(foreign.details)
+        if path in foreign.routes:
+            return foreign.routes[path](request)
         return JSONResponse(envelope(None, 2000), status_code=404)
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
