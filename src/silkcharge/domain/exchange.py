@@ -119,6 +119,12 @@ def check_rate(value: object) -> Decimal:
         raise InvalidRate(f"rate {value} has more than {RATE_PLACES} digits after the point")
     if normal.adjusted() >= RATE_INTEGER_DIGITS:
         raise InvalidRate(f"rate {value} has more than {RATE_INTEGER_DIGITS} digits before the point")
+    return _plain(normal)
+
+
+def _plain(value: Decimal) -> Decimal:
+    """Without trailing zeros and without an exponent: 20.000 and 2E+1 are both 20."""
+    normal = value.normalize()
     return normal if normal.as_tuple().exponent <= 0 else Decimal(int(normal))  # type: ignore[operator]
 
 
@@ -179,7 +185,7 @@ class AppliedRate:
             return self.entered.rate
         with localcontext() as context:
             context.prec, context.rounding = INVERSE_DIGITS, ROUND_HALF_UP
-            return (Decimal(1) / self.entered.rate).normalize()
+            return _plain(Decimal(1) / self.entered.rate)
 
     @property
     def valid_on(self) -> date:

@@ -32,7 +32,7 @@ from silkcharge.domain.exchange import (
     choose_rate,
     convert_price,
 )
-from silkcharge.domain.money import Money, Price
+from silkcharge.domain.money import Price
 from silkcharge.store.schema import ExchangeRateRecord
 
 __all__ = ["DuplicateRate", "ExchangeRates", "RateQuery"]
@@ -140,10 +140,6 @@ class ExchangeRates:
     async def convert(self, price: Price, to_currency: str, on: date) -> ConvertedTotal:
         """`price` (a CDR's total, in the CPO's currency) in `to_currency` at the rate for `on`."""
         return convert_price(price, await self.rate_on(price.currency, to_currency, on))
-
-    async def convert_money(self, money: Money, to_currency: str, on: date) -> ConvertedTotal:
-        """One amount converted, as a `ConvertedTotal` whose price has no VAT split."""
-        return await self.convert(Price(money), to_currency, on)
 
 
 def _duplicate(entered: ExchangeRate, rate: Decimal | None, source: str | None) -> DuplicateRate:
