@@ -191,14 +191,14 @@ def test_receipt_shows_the_drivers_currency_beside_the_operators_with_the_rate()
     day = cdr().vat_date.isoformat()
     assert cell(html, "rate") == (f"Exchange rate: 1 KZT = 20.005 UZS, of {day}; "
                                   "source: Test bank &lt;fixture&gt;.")
-    assert "In UZS" in html and "VAT is the operator&#x27;s, charged in KZT" in html
+    assert "In UZS" in html and "Total to pay in UZS" in html and "VAT is the operator&#x27;s, charged in KZT" in html
 
 
 def test_receipt_in_russian_shows_the_converted_total_and_rate_the_local_way() -> None:
     html = receipt_html(cdr(), OPERATOR, SITE, locale="ru", converted=converted_total())
     assert cell(html, "converted-incl") == "92\u00a0591,14 UZS"
     assert "Курс: 1 KZT = 20,005 UZS на " in html
-    assert "В валюте UZS" in html and "НДС начислен оператором в KZT" in html
+    assert "К оплате в UZS" in html and "НДС начислен оператором в KZT" in html
 
 
 def test_receipt_says_when_the_rate_is_the_inverse_of_the_one_entered() -> None:

@@ -324,8 +324,8 @@ _LABELS: dict[str, dict[str, str]] = {
         "voided": "Voided by the operator: nothing is billed for this session.",
         "corrected": "Corrected by the operator after review of what the charger reported.",
         "converted": "In {currency}",
-        "converted_excl": "Total excl. VAT",
-        "converted_incl": "Total to pay",
+        "converted_excl": "Total excl. VAT in {currency}",
+        "converted_incl": "Total to pay in {currency}",
         "rate": "Exchange rate: 1 {frm} = {rate} {to}, of {day}; source: {source}.",
         "rate_inverse": "Exchange rate: 1 {frm} = {rate} {to}, the inverse of the rate 1 {to} = {entered} {frm} "
         "of {day}; source: {source}.",
@@ -381,8 +381,8 @@ _LABELS: dict[str, dict[str, str]] = {
         "corrected": "Исправлено оператором после проверки данных зарядной станции.",
         # Exchange-rate words (issue 16): written with the code, not yet read by a native speaker.
         "converted": "В валюте {currency}",
-        "converted_excl": "Итого без НДС",
-        "converted_incl": "К оплате",
+        "converted_excl": "Итого без НДС в {currency}",
+        "converted_incl": "К оплате в {currency}",
         "rate": "Курс: 1 {frm} = {rate} {to} на {day}; источник: {source}.",
         "rate_inverse": "Курс: 1 {frm} = {rate} {to}, обратный курсу 1 {to} = {entered} {frm} на {day}; "
         "источник: {source}.",
@@ -527,9 +527,9 @@ def _converted_html(cdr: Cdr, converted: ConvertedTotal, locale: str, t: dict[st
     return (
         f"<table class=\"totals converted\"><caption>{escape(t['converted'].format(currency=converted.currency))}"
         "</caption>"
-        f"<tr><th>{escape(t['converted_excl'])}</th><td class=num id=converted-excl>"
+        f"<tr><th>{escape(t['converted_excl'].format(currency=converted.currency))}</th><td class=num id=converted-excl>"
         f"{money(total.excl_vat)}</td></tr>"
-        f"<tr class=grand><th>{escape(t['converted_incl'])}</th><td class=num id=converted-incl>"
+        f"<tr class=grand><th>{escape(t['converted_incl'].format(currency=converted.currency))}</th><td class=num id=converted-incl>"
         f"{money(_incl(total))}</td></tr>"
         "</table>"
         f"<p class=note id=rate>{escape(rate)}</p><p class=note>{escape(vat)}</p>"
