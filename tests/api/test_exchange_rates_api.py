@@ -78,6 +78,10 @@ async def test_a_second_rate_for_the_same_pair_and_day_is_a_conflict(api) -> Non
     assert (await api.post(RATES, json=rate(TODAY))).status_code == 201
     again = await api.post(RATES, json=rate(TODAY, "21"))
     assert again.status_code == 409 and "already entered (20 from test value)" in again.json()["detail"]
+    trail = (await api.get("/api/v1/audit")).json()
+    entries = [(e["action"], e["status"], e["change"]["rate"]) for e in trail
+               if e["action"] == "POST /api/v1/exchange-rates"]
+    assert sorted(entries) == [("POST /api/v1/exchange-rates", 201, "20"), ("POST /api/v1/exchange-rates", 409, "21")]
     assert (await api.post(RATES, json=rate(TODAY + timedelta(days=1), "21"))).status_code == 201  # tomorrow's
 
 
@@ -102,3 +106,9 @@ async def test_a_viewer_converts_but_may_not_enter_a_rate(api) -> None:
     refused = await api.post(RATES, json=rate(TODAY), headers=viewer)
     assert refused.status_code == 403 and "money:write" in refused.json()["detail"]
     assert (await api.get(RATES, headers=viewer)).status_code == 200
+
+
+async def test_a_rate_sent_as_a_json_number_is_kept_as_written(api) -> None:
+    entered = await api.post(RATES, json={**rate(TODAY), "rate": 0.1})
+    assert entered.status_code == 201, entered.text
+    assert entered.json()["rate"] == "0.1"  # not 0.1000000000000000055511151231257827
