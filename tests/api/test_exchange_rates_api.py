@@ -112,3 +112,9 @@ async def test_a_rate_sent_as_a_json_number_is_kept_as_written(api) -> None:
     entered = await api.post(RATES, json={**rate(TODAY), "rate": 0.1})
     assert entered.status_code == 201, entered.text
     assert entered.json()["rate"] == "0.1"  # not 0.1000000000000000055511151231257827
+
+
+async def test_a_list_filter_with_an_unknown_currency_is_refused(api) -> None:
+    answer = await api.get(RATES, params={"from": "XXX"})
+    assert answer.status_code == 422 and "unknown currency 'XXX'" in answer.json()["detail"]
+    assert (await api.get(RATES, params={"to": "uzs", "since": TODAY.isoformat()})).status_code == 200
