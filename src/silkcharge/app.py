@@ -21,6 +21,8 @@ from silkcharge.ocpp.v21 import V21Adapter
 from silkcharge.ocpp.v201 import V201Adapter
 from silkcharge.ocpp.v201_device import DeviceManagement201
 from silkcharge.planning.rollups import RollupJob
+from silkcharge.roaming.partners import PartnerService
+from silkcharge.roaming.state import Roaming
 from silkcharge.services.access import AccessService
 from silkcharge.services.audit import AuditTrail
 from silkcharge.services.billing import BillingService
@@ -115,6 +117,8 @@ class Platform:
     """Every operator action (services/audit.py, recorded by api/audit.py)."""
     residency: Residency | None = None
     """The databases of tenants that live in their own (store/residency.py); None: one database."""
+    roaming: Roaming | None = None
+    """OCPI 2.2.1 roaming: partners and what the /ocpi routers need (roaming/state.py)."""
 
     async def start(self) -> None:
         if self.residency is not None:
@@ -302,6 +306,7 @@ def build_platform(settings: Settings) -> Platform:
             sessions, retention_of(settings), every=settings.retention_sweep_every),
         station_tariffs=station_tariffs, payments=payments,
         access=AccessService(sessions, settings.api_key), audit=AuditTrail(sessions), residency=residency,
+        roaming=Roaming(settings, sessions, bus, PartnerService(sessions, settings)),
     )
 
 

@@ -1172,3 +1172,44 @@ class DerAlarm(TenantOwned, Base):
     raised_at: Mapped[datetime]
     extra_info: Mapped[str | None] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RoamingIdentity(TenantOwned, Base):
+    """Who the tenant is in OCPI roaming: a party (country code, party id) in a role (CPO or
+    EMSP), with the business details sent to partners in the credentials exchange."""
+
+    __tablename__ = "roaming_identities"
+    __table_args__ = (UniqueConstraint("tenant_id", "country_code", "party_id", "role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    role: Mapped[str] = mapped_column(String(8))  # "CPO" or "EMSP"
+    business_name: Mapped[str] = mapped_column(String(100))
+    website: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RoamingPartner(TenantOwned, Base):
+    """An OCPI platform the tenant roams with (roaming/partners.py). `state`: invited (our
+    token A given out, or our registration with them under way), registered, unregistered.
+    `endpoints` are their version details' endpoints, `roles` their parties. Of the token
+    they call us with only its SHA-256 is kept (`token_to_us_digest`, unique: it names the
+    partner); the token we call them with (`token_to_them`) has to be kept as it is, and
+    is a secret: no API answer or log line shows it."""
+
+    __tablename__ = "roaming_partners"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16))
+    versions_url: Mapped[str | None] = mapped_column(String(255))
+    version: Mapped[str | None] = mapped_column(String(8))
+    endpoints: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    roles: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    token_to_us_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_to_them: Mapped[str | None] = mapped_column(String(64))
+    last_push_at: Mapped[datetime | None]
+    last_pull_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
