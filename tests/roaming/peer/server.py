@@ -518,7 +518,11 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    # A test that stops the peer may leave a long poll of /peer/requests open: do not wait for it.
+    server_config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(server_config)
     asyncio.run(server.serve(sockets=[listener]))
 
 

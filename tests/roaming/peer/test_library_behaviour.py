@@ -74,16 +74,18 @@ def location(location_id: str, **changes) -> dict:
     } | changes
 
 
-async def test_an_unknown_token_on_a_module_gets_http_403_without_an_envelope(pair):
+async def test_an_unknown_token_gets_403_on_modules_and_401_on_versions_without_an_envelope(pair):
     async with httpx.AsyncClient(timeout=10) as client:
         answer = await client.get(pair.endpoints["tokens"], headers=authorization("unknown"))
         missing = await client.get(pair.endpoints["tokens"])
+        on_versions = await client.get(pair.emsp.versions_url, headers=authorization("unknown"))
 
     assert (answer.status_code, answer.json()) == (
         403,
         {"detail": "Your authorization token is invalid."},
     )
     assert (missing.status_code, missing.json()) == (403, {"detail": "Not authenticated"})
+    assert (on_versions.status_code, on_versions.json()) == (401, {"detail": "Unauthorized"})
 
 
 async def test_a_token_that_is_not_base64_gets_http_200_with_status_3000(pair):
