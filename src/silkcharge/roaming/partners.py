@@ -287,7 +287,8 @@ class PartnerService:
 
     async def update(self, partner_id: int) -> RoamingPartner:
         """Renew the registration (PUT): fresh tokens both ways, their endpoints fetched again.
-        Until they answer, our old token still works; on failure nothing changes."""
+        While it runs, only the new token B' opens our side (they call our versions back with
+        it); a failed renewal puts the old one back and keeps the reason in last_error."""
         row = await self.partner(partner_id)
         if row.state != REGISTERED or not row.token_to_them:
             raise PartnerConflict(f"roaming partner {partner_id} is {row.state}: only a registered one is updated")
