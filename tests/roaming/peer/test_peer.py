@@ -7,11 +7,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.roaming.peer.fixture import authorization
-
-pytestmark = pytest.mark.slow  # each test starts peer processes
+from tests.roaming.peer.fixture import authorization, require_peer_environment
 
 
+@pytest.mark.slow  # starts peer processes
 async def test_the_peer_answers_its_versions_endpoint_with_its_token_a(ocpi_peer):
     async with httpx.AsyncClient(timeout=10) as client:
         versions = await client.get(
@@ -38,6 +37,7 @@ async def test_the_peer_answers_its_versions_endpoint_with_its_token_a(ocpi_peer
     } <= endpoints
 
 
+@pytest.mark.slow  # starts peer processes
 async def test_the_peer_refuses_a_token_it_never_issued(ocpi_peer):
     async with httpx.AsyncClient(timeout=10) as client:
         answer = await client.get(
@@ -47,6 +47,7 @@ async def test_the_peer_refuses_a_token_it_never_issued(ocpi_peer):
     assert answer.status_code == 401
 
 
+@pytest.mark.slow  # starts peer processes
 async def test_the_peer_keeps_each_request_it_received_with_its_answer(ocpi_peer):
     async with httpx.AsyncClient(timeout=10) as client:
         await client.get(ocpi_peer.versions_url, headers=authorization(ocpi_peer.token_a))
@@ -57,6 +58,7 @@ async def test_the_peer_keeps_each_request_it_received_with_its_answer(ocpi_peer
     assert (seen["status"], seen["response"]["status_code"]) == (200, 1000)
 
 
+@pytest.mark.slow  # starts peer processes
 async def test_two_peers_complete_the_credentials_handshake(ocpi_peer_factory):
     emsp = ocpi_peer_factory(party_id="EMS")
     cpo = ocpi_peer_factory(party_id="CPX", roles=("CPO",))
@@ -79,6 +81,7 @@ async def test_two_peers_complete_the_credentials_handshake(ocpi_peer_factory):
     assert (with_token_c.status_code, with_token_c.json()["status_code"]) == (200, 1000)
 
 
+@pytest.mark.slow  # starts peer processes
 async def test_a_used_token_a_registers_no_second_party(ocpi_peer_factory):
     cpo = ocpi_peer_factory(party_id="CPX", roles=("CPO",))
     first = ocpi_peer_factory(party_id="ONE")
@@ -90,3 +93,16 @@ async def test_a_used_token_a_registers_no_second_party(ocpi_peer_factory):
     assert not again["ok"]
     assert again["steps"][-1]["status"] == 401
     assert len(await cpo.partners()) == 1
+
+
+@pytest.mark.parametrize("in_ci", [False, True], ids=["locally", "in-ci"])
+def test_a_missing_peer_environment_skips_locally_and_fails_in_ci(monkeypatch, tmp_path, in_ci):
+    monkeypatch.setenv("OCPI_PEER_PYTHON", str(tmp_path / "no-such-python"))
+    if in_ci:
+        monkeypatch.setenv("CI", "true")
+    else:
+        monkeypatch.delenv("CI", raising=False)
+
+    outcome = pytest.fail.Exception if in_ci else pytest.skip.Exception
+    with pytest.raises(outcome, match="make ocpi-peer"):
+        require_peer_environment()
