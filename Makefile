@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install web browser bench clean
+.PHONY: demo test install web browser bench clean ocpi-peer
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,20 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The interoperability tests run an OCPI party that is not silkcharge (tests/roaming/peer/):
+# the extrawest-ocpi library, in its own virtual environment because it pins FastAPI and
+# pydantic versions older than silkcharge's.
+PEER_VENV  := .venv-ocpi-peer
+PEER_STAMP := $(PEER_VENV)/.installed
+PEER_REQS  := tests/roaming/peer/requirements.txt
+
+$(PEER_STAMP): $(PEER_REQS)
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install --quiet -r $(PEER_REQS)
+	touch $(PEER_STAMP)
+
+ocpi-peer: $(PEER_STAMP)
 
 # The web console: npm packages from the lock file, built into the Python package, which
 # serves it at / (gitignored; rebuilt when a source file changes).
@@ -38,11 +52,11 @@ demo: $(STAMP) web
 # browser, so three workers keep two cores busy (TEST_WORKERS=0 runs them in one process).
 TEST_WORKERS ?= 3
 
-test: $(STAMP) web browser
+test: $(STAMP) web browser ocpi-peer
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(STAMP)
 	$(BIN)/python bench/ocpp_throughput.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(PEER_VENV) build *.egg-info src/*.egg-info .pytest_cache
