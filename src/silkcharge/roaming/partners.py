@@ -274,8 +274,8 @@ class PartnerService:
             session.add(row)
         try:
             answer = await self._send_credentials(row.id, "POST", versions_url, token_a, token_b)
-        except (RegistrationFailed, NoIdentity):
-            async with self._sessions.begin() as session:
+        except Exception:
+            async with self._sessions.begin() as session:  # nothing half-made is kept
                 await session.delete(await session.get(RoamingPartner, row.id))
             raise
         async with self._sessions.begin() as session:
@@ -298,7 +298,7 @@ class PartnerService:
         try:
             answer = await self._send_credentials(partner_id, "PUT", row.versions_url or "", row.token_to_them,
                                                   token_b)
-        except RegistrationFailed as failed:
+        except Exception as failed:
             await self._set_digest(partner_id, old_digest)
             await self.record_exchange(partner_id, error=str(failed))
             raise
