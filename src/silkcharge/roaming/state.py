@@ -1,0 +1,27 @@
+"""What the OCPI routers need from the platform, in one object: built by app.py, kept by the
+API as `app.state.roaming`, read by every module as `request.app.state.roaming`.
+
+Modules of other parts (locations, tariffs, the push outbox) add their services as fields
+with a default, so the wiring grows without breaking those who build it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from silkcharge.bus.local import EventBus
+from silkcharge.settings import Settings
+
+if TYPE_CHECKING:
+    from silkcharge.roaming.partners import PartnerService
+
+
+@dataclass
+class Roaming:
+    settings: Settings
+    sessions: async_sessionmaker
+    bus: EventBus
+    partners: PartnerService
