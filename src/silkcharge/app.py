@@ -21,6 +21,7 @@ from silkcharge.ocpp.v21 import V21Adapter
 from silkcharge.ocpp.v201 import V201Adapter
 from silkcharge.ocpp.v201_device import DeviceManagement201
 from silkcharge.planning.rollups import RollupJob
+from silkcharge.roaming.push import RoamingPush
 from silkcharge.services.access import AccessService
 from silkcharge.services.audit import AuditTrail
 from silkcharge.services.billing import BillingService
@@ -115,6 +116,8 @@ class Platform:
     """Every operator action (services/audit.py, recorded by api/audit.py)."""
     residency: Residency | None = None
     """The databases of tenants that live in their own (store/residency.py); None: one database."""
+    roaming_push: RoamingPush | None = None
+    """OCPI pushes to roaming partners through the outbox (roaming/outbox.py, roaming/push.py)."""
 
     async def start(self) -> None:
         if self.residency is not None:
@@ -143,11 +146,15 @@ class Platform:
             self.retention.start()
         if self.device is not None and self.settings.role != "api":
             self.device.transaction_status.start()  # where the gateway hears the transactions
+        if self.roaming_push is not None:  # the sender where the API runs, the status where the gateway does
+            self.roaming_push.start(send=self.settings.role != "gateway", follow=self.settings.role != "api")
         if self.settings.role != "api":
             await self.gateway.start()
 
     async def stop(self) -> None:
         await self.gateway.stop()
+        if self.roaming_push is not None:
+            await self.roaming_push.stop()
         if self.retention is not None:
             await self.retention.stop()
         if self.rollups is not None:
@@ -302,6 +309,7 @@ def build_platform(settings: Settings) -> Platform:
             sessions, retention_of(settings), every=settings.retention_sweep_every),
         station_tariffs=station_tariffs, payments=payments,
         access=AccessService(sessions, settings.api_key), audit=AuditTrail(sessions), residency=residency,
+        roaming_push=RoamingPush(settings, sessions, bus),
     )
 
 

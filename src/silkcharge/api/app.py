@@ -17,6 +17,7 @@ from silkcharge.api.billing import router as billing_router
 from silkcharge.api.caps import router as caps_router
 from silkcharge.api.certificates import router as certificates_router
 from silkcharge.api.der import router as der_router
+from silkcharge.api.roaming_outbox import router as roaming_outbox_router
 from silkcharge.api.device import router as device_router
 from silkcharge.api.driver import router as driver_router
 from silkcharge.api.driver_data import router as driver_data_router
@@ -78,6 +79,7 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(certificates_router, prefix="/api/v1", **keyed)
     app.include_router(device_router, prefix="/api/v1", **keyed)
     app.include_router(der_router, prefix="/api/v1", **keyed)
+    app.include_router(roaming_outbox_router, prefix="/api/v1", **keyed)
     # Heavy work runs on worker threads (api/heavy.py): every one busy and the queue full is a 503.
     heavy = {"dependencies": [Depends(authorized)], "responses": errors.answers(401, 403, 404, 503)}
     app.include_router(trips_router, prefix="/api/v1", tags=["trips"], responses=errors.answers(503))

@@ -97,6 +97,7 @@ _AREAS: dict[str, tuple[str, str]] = {
     "cdrs": (MONEY_READ, MONEY_WRITE),
     "local cost and payment": (MONEY_READ, MONEY_WRITE),  # tariffs on 2.1 stations, card settlements
     "price caps": (CAPS_READ, CAPS_WRITE),
+    "roaming": (NETWORK_READ, NETWORK_WRITE),  # OCPI partners and what is pushed to them
     "analytics": (AGGREGATES_READ, PLANNING_WRITE),
     "planning": (AGGREGATES_READ, PLANNING_WRITE),
     "access": (ACCESS_MANAGE, ACCESS_MANAGE),
