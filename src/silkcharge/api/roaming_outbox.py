@@ -68,10 +68,10 @@ async def list_outbox(
 @router.post("/roaming/outbox/{row_id}/retry", response_model=OutboxRowOut, responses=answers(409))
 async def retry_outbox_row(
     request: Request, row_id: int = Path(ge=1, le=2**63 - 1),
-    force: bool = Query(default=False, description="send it even though a later change of the object was sent"),
+    force: bool = Query(default=False, description="send it even though a later change of the object was sent or is pending"),
 ) -> OutboxRowOut:
     """Send a parked push again, as the newest change of its object. 409 when a later change of
-    the same object reached the partner since (re-sending would undo it) unless `force`."""
+    the same object was sent or is pending (re-sending after it would undo it) unless `force`."""
     try:
         row = await outbox(request).requeue(row_id, force=force)
     except NotParked:

@@ -21,7 +21,7 @@ A parked row does not hold back its object: the later changes of that object go 
 (they carry newer state: the whole object on a PUT, the current value on a PATCH), because
 freezing an object at a partner until an operator acts would be worse than one lost change.
 Re-queueing a parked row puts it at the back of its object's queue; when a later change of the
-object has been sent since, re-sending the old one would undo it, so that needs `force`.
+object was sent or is pending, re-sending the old one after it would undo it, so that needs `force`.
 
 A PUT carries the whole object, so a PUT enqueued supersedes the pending PUTs and PATCHes of
 the same object for that partner that no sender holds (state `superseded`): a partner back
@@ -267,11 +267,11 @@ class Outbox:
             later = aliased(RoamingOutboxRow)
             overtaken = await session.scalar(select(func.count()).select_from(later).where(
                 later.partner_id == row.partner_id, later.object_key == row.object_key,
-                later.sequence > row.sequence, later.state == SENT))
+                later.sequence > row.sequence, later.state.in_((SENT, PENDING))))
             if overtaken and not force:
                 raise RequeueConflict(
-                    f"{overtaken} later change(s) of {row.object_key} reached the partner since; "
-                    "re-sending this one would undo them (force to send it anyway)")
+                    f"{overtaken} later change(s) of {row.object_key} reached the partner or are on their way; "
+                    "re-sending this one after them would undo them (force to send it anyway)")
             row.sequence = await _next_sequence(session, row.tenant_id, row.partner_id, row.object_key)
             row.state, row.attempts, row.next_attempt_at, row.locked_until = PENDING, 0, now, None
             await session.flush()

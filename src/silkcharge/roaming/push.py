@@ -33,7 +33,15 @@ from silkcharge.bus.local import EventBus
 from silkcharge.domain.charging import ConnectorStatus
 from silkcharge.domain.events import ConnectorStatusChanged
 from silkcharge.roaming.client import OcpiClient, OcpiPeerError, PartyHeaders
-from silkcharge.roaming.outbox import Backoff, Outbox, OutboxSender, Push, PushFailed, SenderTiming, verdict
+from silkcharge.roaming.outbox import (
+    Backoff,
+    Outbox,
+    OutboxSender,
+    Push,
+    PushFailed,
+    SenderTiming,
+    verdict,
+)
 from silkcharge.roaming.wire import ocpi_datetime
 from silkcharge.settings import Settings
 from silkcharge.store.residency import database_in_use, database_scope, station_database
