@@ -21,7 +21,9 @@ from silkcharge.ocpp.v21 import V21Adapter
 from silkcharge.ocpp.v201 import V201Adapter
 from silkcharge.ocpp.v201_device import DeviceManagement201
 from silkcharge.planning.rollups import RollupJob
+from silkcharge.roaming.partners import PartnerService
 from silkcharge.roaming.push import RoamingPush
+from silkcharge.roaming.state import Roaming
 from silkcharge.services.access import AccessService
 from silkcharge.services.audit import AuditTrail
 from silkcharge.services.billing import BillingService
@@ -116,6 +118,8 @@ class Platform:
     """Every operator action (services/audit.py, recorded by api/audit.py)."""
     residency: Residency | None = None
     """The databases of tenants that live in their own (store/residency.py); None: one database."""
+    roaming: Roaming | None = None
+    """OCPI 2.2.1 roaming: partners and what the /ocpi routers need (roaming/state.py)."""
     roaming_push: RoamingPush | None = None
     """OCPI pushes to roaming partners through the outbox (roaming/outbox.py, roaming/push.py)."""
 
@@ -293,6 +297,7 @@ def build_platform(settings: Settings) -> Platform:
     for adapter in adapters.values():
         if isinstance(adapter, DeviceManagement201):
             adapter.device = device
+    partners = PartnerService(sessions, settings)
     return Platform(
         settings, engine, sessions, bus, router, writer, committer, stations, transactions, commands, billing,
         reservations, gateway, search, drivers, security_events, workers=workers,
@@ -309,7 +314,8 @@ def build_platform(settings: Settings) -> Platform:
             sessions, retention_of(settings), every=settings.retention_sweep_every),
         station_tariffs=station_tariffs, payments=payments,
         access=AccessService(sessions, settings.api_key), audit=AuditTrail(sessions), residency=residency,
-        roaming_push=RoamingPush(settings, sessions, bus),
+        roaming=Roaming(settings, sessions, bus, partners),
+        roaming_push=RoamingPush(settings, sessions, bus, partners),
     )
 
 

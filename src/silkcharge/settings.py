@@ -331,6 +331,17 @@ class Settings(BaseSettings):
         "certificates); unset: such requests fail with that reason",
     )
 
+    # -- OCPI roaming (docs/roaming.md; docs/operations.md, "OCPI roaming") -------------------
+    ocpi_client_timeout: float = Field(
+        default=10.0, gt=0, le=300,
+        description="seconds silkcharge waits for a roaming partner's OCPI platform to answer one request "
+        "(connecting, each read, the whole answer)",
+    )
+    ocpi_max_page_limit: int = Field(
+        default=100, ge=1, le=1000,
+        description="the most objects one page of an OCPI list holds; a partner asking for more gets this many",
+    )
+
     log_level: str = "INFO"
 
     @field_validator("plausibility_limits")

@@ -1,4 +1,5 @@
-"""The HTTP API application: operator routes under /api/v1, OpenAPI at /docs."""
+"""The HTTP API application: operator routes under /api/v1, OpenAPI at /docs; OCPI roaming
+partners under /ocpi (roaming/http.py)."""
 
 from __future__ import annotations
 
@@ -30,10 +31,12 @@ from silkcharge.api.operator import router as operator_router
 from silkcharge.api.planning import router as planning_router
 from silkcharge.api.plausibility import router as plausibility_router
 from silkcharge.api.principals import authorized
+from silkcharge.api.roaming import router as roaming_router
 from silkcharge.api.station_profiles import router as station_profiles_router
 from silkcharge.api.station_security import router as station_security_router
 from silkcharge.api.trips import router as trips_router
 from silkcharge.app import Platform
+from silkcharge.roaming import http as ocpi_http
 
 API_DOCS_ASSETS = "/api-docs-assets"  # in the console's build (web/scripts/api-docs-assets.mjs)
 
@@ -97,6 +100,9 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(access_api.router, prefix="/api/v1", **keyed)
     app.include_router(access_api.tenants_router, prefix="/api/v1", **keyed)
     app.include_router(audit_api.router, prefix="/api/v1", **keyed)
+    app.include_router(roaming_router, prefix="/api/v1", **keyed)
     app.include_router(metrics_router)
+    if platform.roaming is not None:
+        ocpi_http.install(app, platform.roaming)  # /ocpi: OCPI partners, with their own tokens and errors
     console.install(app)  # last: it serves the web console at /
     return app

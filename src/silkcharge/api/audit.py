@@ -36,9 +36,10 @@ KEEP_BYTES = 64 * 1024
 """Bodies larger than this are recorded as their size only."""
 
 
-SECRETS = frozenset({"password", "secret", "key", "token_hash", "password_hash", "current_password", "new_password"})
+SECRETS = frozenset({"password", "secret", "key", "token_hash", "password_hash", "current_password", "new_password",
+                     "credentials_token"})
 """Fields whose values never enter the trail (a station's password, a new API key, a TOTP
-secret): the entry says they were there, not what they were."""
+secret, an OCPI credentials token): the entry says they were there, not what they were."""
 
 
 def _redacted(value: Any) -> Any:

@@ -41,22 +41,26 @@ PERSONAL_DATA = "personal-data"  # idTokens and emails in clear
 ACCESS_MANAGE = "access:manage"  # people, roles and API keys of the tenant
 AUDIT_READ = "audit:read"
 TENANTS_MANAGE = "tenants:manage"
+ROAMING_READ = "roaming:read"  # OCPI identities and roaming partners, never their tokens
+ROAMING_WRITE = "roaming:write"  # invite, register, renew and end roaming registrations
 
 ALL = frozenset({
     NETWORK_READ, NETWORK_WRITE, COMMANDS, MAINTENANCE, SESSIONS_READ, TOKENS_READ, TOKENS_WRITE,
     MONEY_READ, MONEY_WRITE, CAPS_READ, CAPS_WRITE, AGGREGATES_READ, PLANNING_WRITE, PERSONAL_DATA,
-    ACCESS_MANAGE, AUDIT_READ, TENANTS_MANAGE,
+    ACCESS_MANAGE, AUDIT_READ, TENANTS_MANAGE, ROAMING_READ, ROAMING_WRITE,
 })
 
 GRANTS: dict[Role, frozenset[str]] = {
     Role.PLATFORM_ADMIN: ALL,
     Role.OPERATOR_ADMIN: ALL - {TENANTS_MANAGE, CAPS_WRITE},
     Role.OPERATOR_STAFF: frozenset({
-        NETWORK_READ, COMMANDS, SESSIONS_READ, TOKENS_READ, TOKENS_WRITE, CAPS_READ, AGGREGATES_READ,
+        NETWORK_READ, COMMANDS, SESSIONS_READ, TOKENS_READ, TOKENS_WRITE, CAPS_READ, AGGREGATES_READ, ROAMING_READ,
     }),
     Role.TECHNICIAN: frozenset({NETWORK_READ, COMMANDS, MAINTENANCE, SESSIONS_READ}),
-    Role.FINANCE: frozenset({NETWORK_READ, SESSIONS_READ, MONEY_READ, MONEY_WRITE, CAPS_READ, AGGREGATES_READ}),
-    Role.VIEWER: frozenset({NETWORK_READ, SESSIONS_READ, MONEY_READ, CAPS_READ, AGGREGATES_READ}),
+    Role.FINANCE: frozenset({
+        NETWORK_READ, SESSIONS_READ, MONEY_READ, MONEY_WRITE, CAPS_READ, AGGREGATES_READ, ROAMING_READ,
+    }),
+    Role.VIEWER: frozenset({NETWORK_READ, SESSIONS_READ, MONEY_READ, CAPS_READ, AGGREGATES_READ, ROAMING_READ}),
     Role.REGULATOR: frozenset({CAPS_READ, AGGREGATES_READ}),
 }
 
@@ -97,12 +101,12 @@ _AREAS: dict[str, tuple[str, str]] = {
     "cdrs": (MONEY_READ, MONEY_WRITE),
     "local cost and payment": (MONEY_READ, MONEY_WRITE),  # tariffs on 2.1 stations, card settlements
     "price caps": (CAPS_READ, CAPS_WRITE),
-    "roaming": (NETWORK_READ, NETWORK_WRITE),  # OCPI partners and what is pushed to them
     "analytics": (AGGREGATES_READ, PLANNING_WRITE),
     "planning": (AGGREGATES_READ, PLANNING_WRITE),
     "access": (ACCESS_MANAGE, ACCESS_MANAGE),
     "audit": (AUDIT_READ, AUDIT_READ),
     "tenants": (TENANTS_MANAGE, TENANTS_MANAGE),
+    "roaming": (ROAMING_READ, ROAMING_WRITE),  # OCPI identities and partners (api/roaming.py)
 }
 
 

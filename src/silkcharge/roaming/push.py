@@ -1,9 +1,9 @@
 """Pushing to roaming partners: the link the outbox sends through, and what the bus enqueues.
 
 `OcpiPartnerLink` is the outbox's `PartnerLink` (roaming/outbox.py) over ocpi-core's
-`OcpiClient`: it finds the partner's RECEIVER endpoint of the row's module, calls it with the
-token the partner gave us and the OCPI routing headers, turns a refusal into park or retry
-(`outbox.verdict`), and keeps `last_push_at` / `last_error` on the partner.
+`PartnerService` and `OcpiClient`: it finds the partner's RECEIVER endpoint of the row's module,
+calls it with the token the partner gave us and the OCPI routing headers, turns a refusal into
+park or retry (`outbox.verdict`), and keeps `last_push_at` / `last_error` on the partner.
 
 `EvseStatusPush` follows connector status on the bus (`local_only`: with several nodes, each
 event is pushed once, by the node where it happened) and enqueues an EVSE status PATCH for every
@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from silkcharge.bus.local import EventBus
 from silkcharge.domain.charging import ConnectorStatus
 from silkcharge.domain.events import ConnectorStatusChanged
-from silkcharge.roaming.client import OcpiClient, OcpiPeerError, PartyHeaders
+from silkcharge.roaming.client import OcpiClient, OcpiPeerError
 from silkcharge.roaming.outbox import (
     Backoff,
     Outbox,
@@ -42,10 +42,12 @@ from silkcharge.roaming.outbox import (
     SenderTiming,
     verdict,
 )
+from silkcharge.roaming.partners import PartnerService
 from silkcharge.roaming.wire import ocpi_datetime
 from silkcharge.settings import Settings
 from silkcharge.store.residency import database_in_use, database_scope, station_database
 from silkcharge.store.schema import Connector, RoamingIdentity, RoamingPartner, Site, Station
+from silkcharge.store.tenancy import tenant_scope
 
 log = logging.getLogger(__name__)
 
@@ -55,70 +57,53 @@ RECEIVER = "RECEIVER"
 
 def receiver_url(partner: RoamingPartner, module: str) -> str | None:
     """The partner's RECEIVER endpoint of `module`, from its version details."""
-    for endpoint in partner.endpoints or ():
-        if endpoint.get("identifier") == module and str(endpoint.get("role", "")).upper() == RECEIVER:
-            return str(endpoint["url"]).rstrip("/")
-    return None
-
-
-def _their_party(partner: RoamingPartner) -> tuple[str | None, str | None]:
-    """The party a push to this partner is for: its eMSP role when it has one, else its first."""
-    roles = partner.roles or []
-    chosen = next((role for role in roles if role.get("role") == "EMSP"), roles[0] if roles else None)
-    return (chosen.get("country_code"), chosen.get("party_id")) if chosen else (None, None)
+    return PartnerService.endpoint(partner, module, RECEIVER)
 
 
 class OcpiPartnerLink:
-    """The outbox's way to partners, over OcpiClient (one client per partner and token, kept
-    while the sender runs, so a catch-up of thousands of rows reuses its connections)."""
+    """The outbox's way to partners, over ocpi-core's PartnerService and OcpiClient (one client
+    per partner and token, kept while the sender runs, so a catch-up of thousands of rows
+    reuses its connections). The sender works for every tenant; each partner's client is made
+    in that partner's tenant scope, so the routing headers name that tenant's party."""
 
-    def __init__(self, sessions: async_sessionmaker, *, timeout: float) -> None:
+    def __init__(self, sessions: async_sessionmaker, partners: PartnerService) -> None:
         self._sessions = sessions
-        self._timeout = timeout
-        self._clients: dict[tuple[str | None, int], tuple[str, PartyHeaders, OcpiClient]] = {}
+        self._partners = partners
+        self._clients: dict[tuple[str | None, int], tuple[str, OcpiClient]] = {}
 
     async def send(self, partner_id: int, module: str, method: str, path: str, body: Any) -> None:
         async with self._sessions() as session:
             partner = await session.get(RoamingPartner, partner_id)
-            if partner is None or partner.state != REGISTERED or not partner.token_to_them:
-                raise PushFailed(f"roaming partner {partner_id} is not registered")
-            base = receiver_url(partner, module)
-            if base is None:
-                raise PushFailed(f"roaming partner {partner_id} has no {module} RECEIVER endpoint")
-            ours = await session.scalar(select(RoamingIdentity).where(
-                RoamingIdentity.tenant_id == partner.tenant_id, RoamingIdentity.role == "CPO"))
-            country, party = _their_party(partner)
-            headers = PartyHeaders(ours.country_code if ours else None, ours.party_id if ours else None,
-                                   country, party)
-            client = self._client(partner_id, partner.token_to_them, headers)
-        url = f"{base}/{path.lstrip('/')}" if path else base
+        if partner is None or partner.state != REGISTERED or not partner.token_to_them:
+            raise PushFailed(f"roaming partner {partner_id} is not registered")
+        base = receiver_url(partner, module)
+        if base is None:
+            raise PushFailed(f"roaming partner {partner_id} has no {module} RECEIVER endpoint")
+        client = await self._client(partner)
+        url = f"{base.rstrip('/')}/{path.lstrip('/')}" if path else base
         try:
             await client.request(method, url, json=body)
         except OcpiPeerError as refusal:
             raise verdict(int(refusal.status), refusal.http_status)(str(refusal)) from None
 
-    def _client(self, partner_id: int, token: str, headers: PartyHeaders) -> OcpiClient:
-        key = (database_in_use(self._sessions), partner_id)
+    async def _client(self, partner: RoamingPartner) -> OcpiClient:
+        key = (database_in_use(self._sessions), partner.id)
         known = self._clients.get(key)
-        if known is not None and known[0] == token and known[1] == headers:
-            return known[2]
-        if known is not None:  # a new token (credentials updated): the old client goes
-            asyncio.ensure_future(known[2].aclose())
-        client = OcpiClient(token, party_headers=headers, timeout=self._timeout)
-        self._clients[key] = (token, headers, client)
+        if known is not None and known[0] == partner.token_to_them:
+            return known[1]
+        if known is not None:  # a new token (registration renewed): the old client goes
+            await known[1].aclose()
+        with tenant_scope(partner.tenant_id):
+            client = await self._partners.client_for(partner)
+        self._clients[key] = (partner.token_to_them, client)
         return client
 
     async def noted(self, partner_id: int, pushed_at: datetime | None, error: str | None) -> None:
-        values: dict[str, Any] = {"last_error": error}
-        if pushed_at is not None:
-            values["last_push_at"] = pushed_at
-        async with self._sessions.begin() as session:
-            await session.execute(update(RoamingPartner).where(RoamingPartner.id == partner_id).values(**values)
-                                  .execution_options(synchronize_session=False))
+        await self._partners.record_exchange(partner_id, pushed=pushed_at is not None, error=error)
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
-        for _token, _headers, client in clients:
+        for _token, client in clients:
             await client.aclose()
 
 
@@ -237,9 +222,10 @@ class RoamingPush:
     per API process; several senders share the work through the rows' locks); the follower where
     the gateway runs, since the status events it acts on are local to the gateway's node."""
 
-    def __init__(self, settings: Settings, sessions: async_sessionmaker, bus: EventBus) -> None:
+    def __init__(self, settings: Settings, sessions: async_sessionmaker, bus: EventBus,
+                 partners: PartnerService) -> None:
         self.outbox = Outbox(sessions)
-        self.link = OcpiPartnerLink(sessions, timeout=settings.ocpi_client_timeout)
+        self.link = OcpiPartnerLink(sessions, partners)
         self.sender = OutboxSender(sessions, self.link, timing_of(settings))
         self.outbox.on_commit(self.sender.wake)
         self.evse_status = EvseStatusPush(sessions, bus, self.outbox)

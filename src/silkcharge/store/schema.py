@@ -1174,6 +1174,47 @@ class DerAlarm(TenantOwned, Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class RoamingIdentity(TenantOwned, Base):
+    """Who the tenant is in OCPI roaming: a party (country code, party id) in a role (CPO or
+    EMSP), with the business details sent to partners in the credentials exchange."""
+
+    __tablename__ = "roaming_identities"
+    __table_args__ = (UniqueConstraint("tenant_id", "country_code", "party_id", "role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    role: Mapped[str] = mapped_column(String(8))  # "CPO" or "EMSP"
+    business_name: Mapped[str] = mapped_column(String(100))
+    website: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RoamingPartner(TenantOwned, Base):
+    """An OCPI platform the tenant roams with (roaming/partners.py). `state`: invited (our
+    token A given out, or our registration with them under way), registered, unregistered.
+    `endpoints` are their version details' endpoints, `roles` their parties. Of the token
+    they call us with only its SHA-256 is kept (`token_to_us_digest`, unique: it names the
+    partner); the token we call them with (`token_to_them`) has to be kept as it is, and
+    is a secret: no API answer or log line shows it."""
+
+    __tablename__ = "roaming_partners"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16))
+    versions_url: Mapped[str | None] = mapped_column(String(255))
+    version: Mapped[str | None] = mapped_column(String(8))
+    endpoints: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    roles: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    token_to_us_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_to_them: Mapped[str | None] = mapped_column(String(64))
+    last_push_at: Mapped[datetime | None]
+    last_pull_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # -- OCPI roaming: what is pushed to partners (issue 16; roaming/outbox.py) ----------------------
 
 
@@ -1192,7 +1233,7 @@ class RoamingOutboxRow(TenantOwned, Base):
         Index("ix_roaming_outbox_due", "partner_id", "state", "next_attempt_at"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    partner_id: Mapped[int] = mapped_column(Integer, index=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("roaming_partners.id", ondelete="CASCADE"), index=True)
     module: Mapped[str] = mapped_column(String(16))
     object_key: Mapped[str] = mapped_column(String(160))
     method: Mapped[str] = mapped_column(String(8))
@@ -1214,6 +1255,6 @@ class RoamingOutboxSequence(TenantOwned, Base):
     commits, so sequence order is commit order."""
 
     __tablename__ = "roaming_outbox_sequences"
-    partner_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("roaming_partners.id", ondelete="CASCADE"), primary_key=True)
     object_key: Mapped[str] = mapped_column(String(160), primary_key=True)
     last: Mapped[int] = mapped_column(BigInteger)

@@ -2,11 +2,10 @@
 per-object sequence that keeps each object's changes in order
 
 Revision ID: 0029
-Revises: 0026 (the merger re-chains it after 0027 roaming partners and 0028 OCPI objects)
+Revises: 0027 (roaming partners; the merger puts 0028, OCPI objects, in between)
 
 Both tables belong to the tenant of the partner, with the same row-level security as the tables
-of 0023 on PostgreSQL. `partner_id` names a row of roaming_partners (0027); the foreign key
-(ON DELETE CASCADE) is added when the revisions are chained.
+of 0023 on PostgreSQL. A partner's pushes go with the partner (ON DELETE CASCADE).
 """
 
 from importlib import import_module
@@ -15,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0029"
-down_revision = "0026"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
@@ -34,7 +33,7 @@ def upgrade() -> None:
         "roaming_outbox",
         sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
         _tenant(),
-        sa.Column("partner_id", sa.Integer, nullable=False),
+        sa.Column("partner_id", sa.Integer, sa.ForeignKey("roaming_partners.id", ondelete="CASCADE"), nullable=False),
         sa.Column("module", sa.String(16), nullable=False),
         sa.Column("object_key", sa.String(160), nullable=False),
         sa.Column("method", sa.String(8), nullable=False),
@@ -55,7 +54,8 @@ def upgrade() -> None:
     op.create_table(
         "roaming_outbox_sequences",
         _tenant(),
-        sa.Column("partner_id", sa.Integer, primary_key=True),
+        sa.Column("partner_id", sa.Integer, sa.ForeignKey("roaming_partners.id", ondelete="CASCADE"),
+                  primary_key=True),
         sa.Column("object_key", sa.String(160), primary_key=True),
         sa.Column("last", sa.BigInteger, nullable=False),
     )

@@ -1,0 +1,178 @@
+"""OCPI roaming for operators (roaming/partners.py does the work): who the tenant is in OCPI
+(its identities), and its roaming partners: list them, invite one, register with one, renew
+or end a registration. Area "roaming" (domain/roles.py).
+
+Tokens: the token A of an invitation is shown once, in the invitation's answer; the token a
+partner gave us is taken in a register request. Neither is ever shown again: a partner as
+listed has its state, parties, endpoints and last exchanges, never a token. Both travel as
+`credentials_token`, a field the audit trail redacts (api/audit.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from silkcharge.api.bounds import SmallRowId
+from silkcharge.api.errors import answers
+from silkcharge.roaming.partners import (
+    Identity,
+    NoIdentity,
+    PartnerConflict,
+    PartnerService,
+    RegistrationFailed,
+    UnknownPartner,
+)
+from silkcharge.store.schema import RoamingIdentity, RoamingPartner
+
+router = APIRouter(prefix="/roaming", tags=["roaming"])
+
+
+def partners_of(request: Request) -> PartnerService:
+    return request.app.state.roaming.partners
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IdentityIn(Body):
+    country_code: str = Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166 alpha-2, e.g. KZ")
+    party_id: str = Field(pattern=r"^[A-Za-z0-9]{3}$", description="the party's id, e.g. SLK")
+    role: Literal["CPO", "EMSP"]
+    business_name: str = Field(min_length=1, max_length=100)
+    website: str | None = Field(default=None, max_length=255, pattern=r"^https?://")
+
+
+class IdentityOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    country_code: str
+    party_id: str
+    role: str
+    business_name: str
+    website: str | None
+    updated_at: datetime
+
+
+class PartnerOut(BaseModel):
+    id: int
+    name: str
+    state: str = Field(description="invited, registered or unregistered")
+    versions_url: str | None = Field(description="their versions endpoint (once known)")
+    version: str | None
+    roles: list[dict[str, Any]] = Field(description="their parties: role, country_code, party_id, business_details")
+    endpoints: list[dict[str, Any]] = Field(description="their modules: identifier, role, url")
+    last_push_at: datetime | None
+    last_pull_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class InviteIn(Body):
+    name: str = Field(min_length=1, max_length=100, description="what the operator calls the partner")
+
+
+class InviteOut(BaseModel):
+    partner: PartnerOut
+    credentials_token: str = Field(description="token A: give it to the partner with versions_url; shown only now")
+    versions_url: str = Field(description="our OCPI versions endpoint, for the partner")
+
+
+class RegisterIn(Body):
+    name: str = Field(min_length=1, max_length=100)
+    versions_url: str = Field(min_length=8, max_length=255, pattern=r"^https?://", description="their versions endpoint")
+    credentials_token: str = Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$",
+                                   description="the token A they gave us")
+
+
+def _partner(row: RoamingPartner) -> PartnerOut:
+    return PartnerOut(
+        id=row.id, name=row.name, state=row.state, versions_url=row.versions_url, version=row.version,
+        roles=row.roles or [], endpoints=row.endpoints or [], last_push_at=row.last_push_at,
+        last_pull_at=row.last_pull_at, last_error=row.last_error, created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _identity(row: RoamingIdentity) -> IdentityOut:
+    return IdentityOut.model_validate(row)
+
+
+def _refusal(exc: Exception) -> HTTPException:
+    if isinstance(exc, UnknownPartner):
+        return HTTPException(404, str(exc))
+    if isinstance(exc, RegistrationFailed):
+        return HTTPException(422, f"the partner's platform cannot be used: {exc}")
+    return HTTPException(409, str(exc))
+
+
+@router.get("/identities", response_model=list[IdentityOut])
+async def identities(request: Request) -> list[IdentityOut]:
+    return [_identity(row) for row in await partners_of(request).identities()]
+
+
+@router.put("/identities", response_model=list[IdentityOut], responses=answers(409))
+async def set_identities(body: list[IdentityIn], request: Request) -> list[IdentityOut]:
+    """Replace the tenant's OCPI identities (the parties it roams as)."""
+    wanted = [Identity(i.country_code.upper(), i.party_id.upper(), i.role, i.business_name, i.website) for i in body]
+    try:
+        return [_identity(row) for row in await partners_of(request).set_identities(wanted)]
+    except PartnerConflict as exc:
+        raise _refusal(exc) from None
+
+
+@router.get("/partners", response_model=list[PartnerOut])
+async def partners(request: Request) -> list[PartnerOut]:
+    return [_partner(row) for row in await partners_of(request).partners()]
+
+
+@router.get("/partners/{partner_id}", response_model=PartnerOut, responses=answers(404))
+async def partner(partner_id: SmallRowId, request: Request) -> PartnerOut:
+    try:
+        return _partner(await partners_of(request).partner(partner_id))
+    except UnknownPartner as exc:
+        raise _refusal(exc) from None
+
+
+@router.post("/partners/invite", response_model=InviteOut, status_code=201, responses=answers(409))
+async def invite(body: InviteIn, request: Request) -> InviteOut:
+    """A new partner and its token A, shown only in this answer."""
+    service = partners_of(request)
+    try:
+        row, token = await service.invite(body.name)
+    except NoIdentity as exc:
+        raise _refusal(exc) from None
+    return InviteOut(partner=_partner(row), credentials_token=token, versions_url=service.versions_url)
+
+
+@router.post("/partners/register", response_model=PartnerOut, status_code=201, responses=answers(409, 422))
+async def register(body: RegisterIn, request: Request) -> PartnerOut:
+    """Register with a partner that invited us (its versions URL and token A); 422 says why
+    its platform could not be used, and nothing is kept then."""
+    try:
+        return _partner(await partners_of(request).register(body.name, body.versions_url, body.credentials_token))
+    except (NoIdentity, RegistrationFailed) as exc:
+        raise _refusal(exc) from None
+
+
+@router.post("/partners/{partner_id}/update", response_model=PartnerOut, responses=answers(404, 409, 422))
+async def update(partner_id: SmallRowId, request: Request) -> PartnerOut:
+    """Renew the registration: new tokens both ways, their endpoints fetched again."""
+    try:
+        return _partner(await partners_of(request).update(partner_id))
+    except (UnknownPartner, PartnerConflict, RegistrationFailed) as exc:
+        raise _refusal(exc) from None
+
+
+@router.post("/partners/{partner_id}/unregister", response_model=PartnerOut, responses=answers(404, 409))
+async def unregister(partner_id: SmallRowId, request: Request) -> PartnerOut:
+    """End the registration: the partner is told (last_error says if that failed) and neither
+    side's token works any more."""
+    try:
+        return _partner(await partners_of(request).unregister(partner_id))
+    except (UnknownPartner, PartnerConflict) as exc:
+        raise _refusal(exc) from None
