@@ -18,7 +18,6 @@ from silkcharge.api.billing import router as billing_router
 from silkcharge.api.caps import router as caps_router
 from silkcharge.api.certificates import router as certificates_router
 from silkcharge.api.der import router as der_router
-from silkcharge.api.roaming_outbox import router as roaming_outbox_router
 from silkcharge.api.device import router as device_router
 from silkcharge.api.driver import router as driver_router
 from silkcharge.api.driver_data import router as driver_data_router
@@ -32,6 +31,7 @@ from silkcharge.api.planning import router as planning_router
 from silkcharge.api.plausibility import router as plausibility_router
 from silkcharge.api.principals import authorized
 from silkcharge.api.roaming import router as roaming_router
+from silkcharge.api.roaming_outbox import router as roaming_outbox_router
 from silkcharge.api.station_profiles import router as station_profiles_router
 from silkcharge.api.station_security import router as station_security_router
 from silkcharge.api.trips import router as trips_router
