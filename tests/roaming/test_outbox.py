@@ -19,7 +19,6 @@ from sqlalchemy import select
 from silkcharge.app import Platform, build_platform
 from silkcharge.roaming.client import authorization
 from silkcharge.roaming.outbox import Backoff, Push, PushFailed, PushRefused, verdict
-from silkcharge.roaming.push import ocpi_evse_status
 from silkcharge.store.schema import RoamingIdentity, RoamingOutboxRow, RoamingPartner
 from silkcharge.store.tenancy import DEFAULT_TENANT
 from tests.e2e.network import register_station
@@ -289,28 +288,22 @@ async def test_pushes_enqueued_before_a_stop_are_sent_by_the_next_platform(setti
 
 
 @pytest.mark.settings(**FAST)
-async def test_a_connector_status_reaches_each_partner_that_takes_locations(platform, partner, api, ocpp_url):
+async def test_station_and_connector_status_reach_each_partner_that_takes_locations(platform, partner, api, ocpp_url):
     await register_station(api, "RM-1", connectors=2)
     taker = await add_partner(platform, partner.endpoint)
     other = await add_partner(platform, None, name="A CDR-only partner")
     async with connected_peer(ocpp_url, "RM-1", "1.6") as peer:
+        await partner.until_taken(2)  # online: each EVSE's status as it stands
         await peer.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
         await peer.call(call.StatusNotification(connector_id=1, error_code="GroundFailure", status="Faulted"))
+        await partner.until_taken(3)
         await peer.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Charging"))
-        taken = await partner.until_taken(2)
-    assert [t.path for t in taken] == ["KZ/SLK/ALA-TEST/RM-1*1"] * 2
-    assert [t.method for t in taken] == ["PATCH", "PATCH"]
-    assert [t.body["status"] for t in taken] == ["OUTOFORDER", "CHARGING"]
-    assert all(t.body["last_updated"].endswith("Z") for t in taken)
+        await partner.until_taken(4)
+    await partner.until_taken(6)  # the socket closed: the station is offline, its EVSEs UNKNOWN
+    assert {t.method for t in partner.taken} == {"PATCH"}
+    first, second = partner.of("KZ/SLK/ALA-TEST/RM-1*1"), partner.of("KZ/SLK/ALA-TEST/RM-1*2")
+    assert [body["status"] for body in first] == ["UNKNOWN", "OUTOFORDER", "CHARGING", "UNKNOWN"]
+    assert [body["status"] for body in second] == ["UNKNOWN", "UNKNOWN"]
+    assert all(body["last_updated"].endswith("Z") and set(body) == {"status", "last_updated"} for body in first)
     assert await rows(platform, other) == []
     assert {row.partner_id for row in await rows(platform, taker)} == {taker}
-
-
-def test_an_evse_is_as_available_as_its_most_usable_connector():
-    assert ocpi_evse_status(["Faulted", "Available"]) == "AVAILABLE"
-    assert ocpi_evse_status(["Available", "Occupied"]) == "CHARGING"
-    assert ocpi_evse_status(["Reserved", "Available"]) == "RESERVED"
-    assert ocpi_evse_status(["Unavailable"]) == "INOPERATIVE"
-    assert ocpi_evse_status(["Faulted", "Unavailable"]) == "OUTOFORDER"
-    assert ocpi_evse_status(["SomethingNew"]) == "UNKNOWN"
-    assert ocpi_evse_status([]) == "UNKNOWN"

@@ -5,11 +5,12 @@
 calls it with the token the partner gave us and the OCPI routing headers, turns a refusal into
 park or retry (`outbox.verdict`), and keeps `last_push_at` / `last_error` on the partner.
 
-`EvseStatusPush` follows connector status on the bus (`local_only`: with several nodes, each
-event is pushed once, by the node where it happened) and enqueues an EVSE status PATCH for every
-registered partner of the station's tenant that has a locations RECEIVER endpoint. The status is
-the EVSE's, computed from all its connectors as stored after the change (an EVSE with one
-connector charging is CHARGING, whatever its other connectors say).
+`EvseStatusPush` follows connector and station status on the bus (`local_only`: with several
+nodes, each event is pushed once, by the node where it happened) and enqueues an EVSE status
+PATCH for every registered partner of the station's tenant that has a locations RECEIVER
+endpoint: for the EVSE whose connector changed, or for every EVSE of a station that came online,
+went offline or changed as a whole (1.6 connector 0). Status, uid and location id come from
+roaming/location_mapping.py, as the locations module serves them.
 
 The status change is committed by the gateway's group committer before the event is published,
 so this enqueues after that commit, in a transaction of its own: a crash in between loses that
@@ -30,9 +31,21 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.bus.local import EventBus
-from silkcharge.domain.charging import ConnectorStatus
-from silkcharge.domain.events import ConnectorStatusChanged
+from silkcharge.domain.events import (
+    ConnectorStatusChanged,
+    StationConnected,
+    StationDisconnected,
+    StationWentOffline,
+)
 from silkcharge.roaming.client import OcpiClient, OcpiPeerError
+from silkcharge.roaming.location_mapping import (
+    CannotPublish,
+    StationFacts,
+    alpha3,
+    evse_status,
+    evse_uid,
+    short_id,
+)
 from silkcharge.roaming.outbox import (
     Backoff,
     Outbox,
@@ -109,40 +122,13 @@ class OcpiPartnerLink:
 
 # -- EVSE status ------------------------------------------------------------------------------
 
-_OCPI_STATUS = {
-    ConnectorStatus.AVAILABLE: "AVAILABLE",
-    ConnectorStatus.OCCUPIED: "CHARGING",  # OCPI's CHARGING is "in use": plugged in counts
-    ConnectorStatus.CHARGING: "CHARGING",
-    ConnectorStatus.RESERVED: "RESERVED",
-    ConnectorStatus.UNAVAILABLE: "INOPERATIVE",
-    ConnectorStatus.FAULTED: "OUTOFORDER",
-    ConnectorStatus.UNKNOWN: "UNKNOWN",
-}
-_PRECEDENCE = ("CHARGING", "RESERVED", "AVAILABLE", "OUTOFORDER", "INOPERATIVE", "UNKNOWN")
-"""An EVSE serves one vehicle: in use if any connector is, else reserved, else available if
-any connector is, else the least bad of what its connectors say."""
-
-
-def ocpi_evse_status(connector_statuses: list[str]) -> str:
-    """The OCPI EVSE status of an EVSE whose connectors are in these (neutral) states."""
-    mapped = {_OCPI_STATUS.get(_connector_status(status), "UNKNOWN") for status in connector_statuses}
-    return next((status for status in _PRECEDENCE if status in mapped), "UNKNOWN")
-
-
-def _connector_status(text: str) -> ConnectorStatus:
-    try:
-        return ConnectorStatus(text)
-    except ValueError:
-        return ConnectorStatus.UNKNOWN
-
-
-def evse_uid(station_id: str, evse_id: int) -> str:
-    """The EVSE's OCPI uid (the merger unifies this with roaming/locations.py)."""
-    return f"{station_id}*{evse_id}"
+_STATION_EVENTS = (StationConnected, StationDisconnected, StationWentOffline)
 
 
 class EvseStatusPush:
-    """Connector status from the bus, as EVSE status PATCHes in the outbox."""
+    """Station and connector status from the bus, as EVSE status PATCHes in the outbox. The
+    status, uid and location id are the ones the locations module serves
+    (roaming/location_mapping.py), so a push and a pull never disagree."""
 
     def __init__(self, sessions: async_sessionmaker, bus: EventBus, outbox: Outbox) -> None:
         self._sessions = sessions
@@ -163,45 +149,69 @@ class EvseStatusPush:
         async with self._bus.subscribe(local_only=True) as events:
             while True:
                 event = await events.get()
-                if not isinstance(event, ConnectorStatusChanged) or event.evse_id <= 0:
-                    continue  # evse 0 (a 1.6 connector 0) is the station itself, no OCPI EVSE
+                if isinstance(event, ConnectorStatusChanged):
+                    # EVSE 0 (a 1.6 connector 0) is the station itself: every EVSE may change.
+                    evse, changed = (event.evse_id, {event.connector_id: event.status}) if event.evse_id > 0 \
+                        else (None, None)
+                elif isinstance(event, _STATION_EVENTS):  # online or not: every EVSE's status
+                    evse, changed = None, None
+                else:
+                    continue
                 try:
                     with database_scope(await station_database(self._sessions, event.station_id)):
-                        await self.push_status(event.station_id, event.evse_id, event.at,
-                                               changed={event.connector_id: event.status})
+                        await self.push_status(event.station_id, evse, event.at, changed=changed)
                 except Exception:
                     log.exception("could not enqueue the roaming status push after %s", event)
 
-    async def push_status(self, station_id: str, evse_id: int, at: datetime, *,
+    async def push_status(self, station_id: str, evse_id: int | None, at: datetime, *,
                           changed: dict[int, str] | None = None) -> list[int]:
-        """Enqueue the EVSE's status for every partner that takes locations; the ids. `changed`:
-        the statuses an event reported, which win over the stored ones (by the time the event is
-        handled, a later status of the same connector may be stored: its own event follows)."""
+        """Enqueue the status of the station's EVSE `evse_id` (None: of each of its EVSEs) for
+        every partner that takes locations; the row ids. `changed`: the connector statuses an
+        event reported, which win over the stored ones (by the time the event is handled a later
+        status of the connector may be stored; its own event follows)."""
         async with self._sessions() as session:
             found = (await session.execute(
-                select(Station.tenant_id, Site.code)
+                select(Station, Site.code, Site.country)
                 .join(Site, Site.id == Station.site_id)
                 .where(Station.id == station_id))).first()
             if found is None:
                 return []  # a station at no site is at no OCPI location
-            tenant_id, location_id = found
+            station, site_code, country = found
             ours = await session.scalar(select(RoamingIdentity).where(
-                RoamingIdentity.tenant_id == tenant_id, RoamingIdentity.role == "CPO"))
+                RoamingIdentity.tenant_id == station.tenant_id, RoamingIdentity.role == "CPO"))
             if ours is None:
                 return []  # the tenant does not roam as a CPO
             partners = [partner for partner in (await session.scalars(select(RoamingPartner).where(
-                RoamingPartner.tenant_id == tenant_id, RoamingPartner.state == REGISTERED))).all()
+                RoamingPartner.tenant_id == station.tenant_id, RoamingPartner.state == REGISTERED))).all()
                 if receiver_url(partner, "locations") is not None]
             if not partners:
                 return []
-            stored = dict((await session.execute(select(Connector.connector_id, Connector.status).where(
-                Connector.station_id == station_id, Connector.evse_id == evse_id))).all())
-        statuses = list({**stored, **(changed or {})}.values())
-        uid = evse_uid(station_id, evse_id)
-        key = "/".join(quote(part, safe="*-_.~") for part in (ours.country_code, ours.party_id, location_id, uid))
-        body = {"status": ocpi_evse_status(statuses), "last_updated": ocpi_datetime(at)}
-        pushes = [Push(partner.id, "locations", key, "PATCH", key, body) for partner in partners]
-        return await self._outbox.enqueue_after_commit(pushes, tenant_id=tenant_id)
+            query = select(Connector.evse_id, Connector.connector_id, Connector.status).where(
+                Connector.station_id == station_id)
+            if evse_id is not None:
+                query = query.where(Connector.evse_id == evse_id)
+            connectors = (await session.execute(query)).all()
+        try:
+            alpha3(country)
+        except CannotPublish:
+            return []  # the locations module does not publish this site either
+        facts = StationFacts(station.id, bool(station.online), bool(station.planned), station.status)
+        by_evse: dict[int, dict[int, str]] = {}
+        for evse, connector, status in connectors:
+            by_evse.setdefault(evse, {})[connector] = status
+        if evse_id is not None and changed and evse_id in by_evse:
+            by_evse[evse_id].update(changed)
+        pushes = []
+        for evse, statuses in sorted(by_evse.items()):
+            if evse <= 0:
+                continue
+            key = "/".join(quote(part, safe="*-_.~") for part in (
+                ours.country_code, ours.party_id, short_id(site_code), evse_uid(station_id, evse)))
+            body = {"status": evse_status(facts, statuses.values()), "last_updated": ocpi_datetime(at)}
+            pushes += [Push(partner.id, "locations", key, "PATCH", key, body) for partner in partners]
+        if not pushes:
+            return []
+        return await self._outbox.enqueue_after_commit(pushes, tenant_id=station.tenant_id)
 
 
 # -- the whole push side, as app.py wires it ------------------------------------------------------

@@ -2,7 +2,7 @@
 per-object sequence that keeps each object's changes in order
 
 Revision ID: 0029
-Revises: 0027 (roaming partners; the merger puts 0028, OCPI objects, in between)
+Revises: 0028 (OCPI objects, after 0027 roaming partners)
 
 Both tables belong to the tenant of the partner, with the same row-level security as the tables
 of 0023 on PostgreSQL. A partner's pushes go with the partner (ON DELETE CASCADE).
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0029"
-down_revision = "0027"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
