@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import pytest
 from ocpp.v16 import call
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.app import Platform, build_platform
 from silkcharge.roaming.client import authorization
@@ -42,7 +43,11 @@ async def partner() -> AsyncIterator[FakePartner]:
 
 async def add_partner(platform: Platform, endpoint: str | None, *, name: str = "Steppe eMSP") -> int:
     """A partner as a finished credentials exchange leaves it: registered, its endpoints known."""
-    async with platform.sessions.begin() as session:
+    return await add_partner_to(platform.sessions, endpoint, name=name)
+
+
+async def add_partner_to(sessions: async_sessionmaker, endpoint: str | None, *, name: str = "Steppe eMSP") -> int:
+    async with sessions.begin() as session:
         if await session.scalar(select(RoamingIdentity.id).where(RoamingIdentity.tenant_id == DEFAULT_TENANT)) is None:
             session.add(RoamingIdentity(tenant_id=DEFAULT_TENANT, country_code="KZ", party_id="SLK", role="CPO",
                                         business_name="Silk Charge"))

@@ -429,7 +429,9 @@ class OutboxSender:
                     if self._held(partner_id, self._clock()):
                         return  # the partner is away: nothing more this round
         finally:
-            if pushed_at is not None or error is not None:
+            task = asyncio.current_task()
+            stopping = task is not None and task.cancelling()  # a stop: no more database work
+            if (pushed_at is not None or error is not None) and not stopping:
                 try:
                     await self._link.noted(partner_id, pushed_at, error)
                 except Exception:
