@@ -78,6 +78,11 @@ def test_services_know_no_protocol_web_or_process_code():
     assert set(graph["services"]) & {"ocpp", "api", "app", "server", "roaming", "web"} == set()
 
 
+def test_roaming_is_an_adapter_that_knows_no_web_composition_or_process_code():
+    """OCPI (roaming/) sits beside ocpp/: app.py wires it, api/app.py mounts it."""
+    assert set(package_imports()["roaming"]) & {"api", "app", "server", "ocpp", "web"} == set()
+
+
 def test_the_bus_and_the_store_depend_only_on_the_domain():
     graph = package_imports()
     assert set(graph["bus"]) <= {"domain"}

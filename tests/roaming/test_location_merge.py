@@ -166,3 +166,9 @@ def test_fields_ocpi_does_not_define_are_ignored_not_stored():
     assert "x_bay" not in body["evses"][0]
     assert "x_cable_m" not in body["evses"][0]["connectors"][0]
     assert body["evses"][0]["connectors"][0]["max_voltage"] == 920
+
+
+def test_a_whole_location_older_than_the_one_held_changes_nothing():
+    held = put_location(None, location(at="2026-12-01T09:00:00Z", name="Current name"))
+    stale = put_location(held, location(at="2026-12-01T08:00:00Z", name="Old name", evses=[evse(status="OUTOFORDER")]))
+    assert stale.body == held.body

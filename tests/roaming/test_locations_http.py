@@ -4,6 +4,7 @@ it is kept (eMSP, Receiver)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from dataclasses import dataclass
@@ -322,3 +323,18 @@ async def test_foreign_locations_near_a_point_nearest_first_only_shown_ones_with
     assert (found[0].country_code, found[0].party_id) == ("KZ", "SLK")
     with tenant_scope(2):
         assert await ForeignLocations(roaming.uz.platform.sessions).near(42.8700, 74.5900, 25) == []
+
+
+async def test_concurrent_patches_of_one_location_lose_nothing_and_the_newest_status_wins(roaming):
+    evses = [evse(f"E{n}") for n in range(1, 5)]
+    await roaming.push_to_uz("PUT", f"{BASE}/LOC7", json=location(evses=evses))
+    patches = [
+        roaming.push_to_uz("PATCH", f"{BASE}/LOC7/E{n}",
+                           json={"status": status, "last_updated": f"2026-12-01T09:0{minute}:00Z"})
+        for n in range(1, 5) for minute, status in ((1, "CHARGING"), (3, "OUTOFORDER"), (2, "RESERVED"))
+    ]
+    answers = await asyncio.gather(*patches)
+    assert {answer.json()["status_code"] for answer in answers} == {1000}
+    held = (await roaming.push_to_uz("GET", f"{BASE}/LOC7")).json()["data"]
+    assert [(e["uid"], e["status"]) for e in held["evses"]] == [(f"E{n}", "OUTOFORDER") for n in range(1, 5)]
+    assert held["last_updated"] == "2026-12-01T09:03:00Z"

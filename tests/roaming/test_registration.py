@@ -192,3 +192,13 @@ async def test_every_ocpi_answer_echoes_the_request_and_correlation_ids_and_an_u
     assert missing.headers["X-Request-ID"] == "r-43"
     wrong_method = await kz.ocpi("PATCH", "2.2.1/credentials", token_a)
     assert wrong_method.status_code == 405 and wrong_method.json()["status_code"] == 2000
+
+
+async def test_the_audit_trail_records_invitations_and_registrations_without_their_tokens(kz, uz):
+    invitation = await invite(kz, "UzEnergy")
+    token_a = invitation["credentials_token"]
+    assert (await register(uz, "Silk Charge KZ", invitation["versions_url"], token_a)).status_code == 201
+    for network in (kz, uz):
+        trail = await network.api.get("/api/v1/audit", params={"action": "roaming"})
+        assert trail.status_code == 200 and trail.json(), trail.text
+        assert token_a not in trail.text and "(redacted)" in trail.text

@@ -81,14 +81,19 @@ def next_link(response: httpx.Response) -> str | None:
 
 class OcpiClient:
     """One partner's API, seen with one token. Use as `async with OcpiClient(...) as client`,
-    or call `aclose()`; `transport` is for tests that need a particular socket setup."""
+    or call `aclose()`. `party_headers`: a PartyHeaders, or the OCPI-from/to headers by name;
+    `transport` is for tests that need a particular socket setup."""
 
     def __init__(
-        self, token: str, *, party_headers: PartyHeaders | None = None, timeout: float = DEFAULT_TIMEOUT,
+        self, token: str, *, party_headers: PartyHeaders | dict[str, str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
         correlation_id: str | None = None, transport: httpx.AsyncBaseTransport | None = None,
     ):
         self._token = token
-        self._party_headers = party_headers or PartyHeaders()
+        if isinstance(party_headers, dict):
+            self._party_headers = {name: value for name, value in party_headers.items() if value}
+        else:
+            self._party_headers = (party_headers or PartyHeaders()).as_headers()
         self.correlation_id = correlation_id or str(uuid.uuid4())
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=False)
 
@@ -140,7 +145,7 @@ class OcpiClient:
             "Authorization": authorization(self._token),
             "X-Request-ID": str(uuid.uuid4()),
             "X-Correlation-ID": self.correlation_id,
-            **self._party_headers.as_headers(),
+            **self._party_headers,
         }
         content = None
         if json is not None:

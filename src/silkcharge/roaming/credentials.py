@@ -107,7 +107,13 @@ async def _accept(partners: PartnerService, who: Presented, method: str, credent
     except RegistrationRefused as refused:
         raise OcpiError(Status.CLIENT_ERROR, str(refused), METHOD_NOT_ALLOWED) from None
     except RegistrationFailed as failed:
-        raise OcpiError(Status(failed.status) if failed.status in Status._value2member_map_ else Status.SERVER_ERROR,
-                        failed.message) from None
+        raise OcpiError(_known(failed.status), failed.message) from None
     except NoIdentity as missing:
         raise OcpiError(Status.SERVER_ERROR, str(missing), 503) from None
+
+
+def _known(status: Status | int) -> Status:
+    try:
+        return Status(status)
+    except ValueError:
+        return Status.SERVER_ERROR

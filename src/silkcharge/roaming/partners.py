@@ -32,6 +32,7 @@ from silkcharge.roaming.auth import Caller, PartyRole, token_digest
 from silkcharge.roaming.client import OcpiClient, OcpiPeerError, PartyHeaders
 from silkcharge.roaming.wire import OCPI_VERSION, Status
 from silkcharge.settings import Settings
+from silkcharge.store.residency import each_database
 from silkcharge.store.schema import RoamingIdentity, RoamingPartner
 from silkcharge.store.tenancy import tenant_scope
 
@@ -287,7 +288,8 @@ class PartnerService:
 
     async def update(self, partner_id: int) -> RoamingPartner:
         """Renew the registration (PUT): fresh tokens both ways, their endpoints fetched again.
-        Until they answer, our old token still works; on failure nothing changes."""
+        While it runs, only the new token B' opens our side (they call our versions back with
+        it); a failed renewal puts the old one back and keeps the reason in last_error."""
         row = await self.partner(partner_id)
         if row.state != REGISTERED or not row.token_to_them:
             raise PartnerConflict(f"roaming partner {partner_id} is {row.state}: only a registered one is updated")
@@ -448,13 +450,19 @@ class PartnerService:
         if not tokens:
             return None
         digests = {token_digest(t): t for t in tokens}
-        with tenant_scope(None):  # a token names its partner whatever the tenant
+
+        async def lookup() -> list[Any]:
             async with self._sessions() as session:
-                rows = list(await session.execute(
+                return list(await session.execute(
                     select(RoamingPartner.id, RoamingPartner.tenant_id, RoamingPartner.state,
                            RoamingPartner.token_to_us_digest)
                     .where(RoamingPartner.token_to_us_digest.in_(list(digests)),
                            RoamingPartner.state.in_((INVITED, REGISTERED)))))
+
+        # A token names its partner whatever the tenant, and wherever the tenant's rows live
+        # (store/residency.py: a resident tenant's partners are in its own database).
+        with tenant_scope(None):
+            rows = [row for found in await each_database(self._sessions, lookup) for row in found]
         if not rows:
             return None
         partner_id, tenant_id, state, digest = rows[0]

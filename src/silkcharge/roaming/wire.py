@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Query, Request
 from fastapi.responses import Response
+from starlette.datastructures import URL
 
 from silkcharge.domain.clock import utcnow
 
@@ -131,9 +132,8 @@ def ocpi_response(
 
 
 def _page_cap(request: Request) -> int:
-    roaming = getattr(request.app.state, "roaming", None)
-    settings = getattr(roaming, "settings", None)
-    return int(getattr(settings, "ocpi_max_page_limit", MAX_LIMIT))
+    settings = getattr(getattr(request.app.state, "roaming", None), "settings", None)
+    return int(getattr(settings, "ocpi_max_page_limit", None) or MAX_LIMIT)
 
 
 class Page:
@@ -164,6 +164,15 @@ class Page:
         headers = {"X-Total-Count": str(total), "X-Limit": str(self.limit)}
         following = self.offset + self.limit
         if following < total:
-            url = request.url.include_query_params(offset=following, limit=self.limit)
+            url = _public(request).include_query_params(offset=following, limit=self.limit)
             headers["Link"] = f'<{url}>; rel="next"'
         return headers
+
+
+def _public(request: Request) -> URL:
+    """The request's URL at our public address (settings.public_url), never the Host header's."""
+    settings = getattr(getattr(request.app.state, "roaming", None), "settings", None)
+    if settings is None:
+        return request.url
+    origin = URL(settings.public_url or f"http://{settings.api_host}:{settings.api_port}")
+    return request.url.replace(scheme=origin.scheme, netloc=origin.netloc)
