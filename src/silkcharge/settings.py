@@ -335,7 +335,7 @@ class Settings(BaseSettings):
     ocpi_client_timeout: float = Field(
         default=10.0, gt=0, le=300,
         description="seconds silkcharge waits for a roaming partner's OCPI platform to answer one request "
-        "(connecting, each read, the whole answer)",
+        "(each of connecting, sending and every read)",
     )
     ocpi_max_page_limit: int = Field(
         default=100, ge=1, le=1000,

@@ -90,3 +90,20 @@ async def test_a_partner_belongs_to_the_tenant_that_invited_it_and_speaks_with_t
     ours = (await kz.ocpi("GET", "2.2.1/credentials", token_c)).json()["data"]
     assert [r["party_id"] for r in ours["roles"]] == ["BTA"]
     assert (await kz.partner_row()).tenant_id == beta.id
+
+
+async def test_a_platform_admin_names_the_tenant_before_changing_identities_or_partners(kz):
+    _, key = await kz.platform.access.create_key(BOOT, "platform admin", Role.PLATFORM_ADMIN, None, None)
+    admin = {"X-API-Key": key}
+    before = (await kz.api.get("/api/v1/roaming/identities")).json()
+    for method, path, body in (("PUT", "/api/v1/roaming/identities", []),
+                               ("POST", "/api/v1/roaming/partners/invite", {"name": "x"}),
+                               ("POST", "/api/v1/roaming/partners/register",
+                                {"name": "x", "versions_url": "http://127.0.0.1:9/versions", "credentials_token": "a"})):
+        refused = await kz.api.request(method, path, json=body, headers=admin)
+        assert refused.status_code == 403 and "X-Tenant" in refused.json()["detail"], path
+    assert (await kz.api.get("/api/v1/roaming/identities")).json() == before  # nothing replaced
+    assert (await kz.api.get("/api/v1/roaming/partners")).json() == []
+    chosen = await kz.api.post("/api/v1/roaming/partners/invite", json={"name": "x"},
+                               headers={**admin, "X-Tenant": "default"})
+    assert chosen.status_code == 201

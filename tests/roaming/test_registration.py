@@ -202,3 +202,18 @@ async def test_the_audit_trail_records_invitations_and_registrations_without_the
         trail = await network.api.get("/api/v1/audit", params={"action": "roaming"})
         assert trail.status_code == 200 and trail.json(), trail.text
         assert token_a not in trail.text and "(redacted)" in trail.text
+
+
+async def test_a_failed_renewal_keeps_the_old_tokens_working_and_says_why(registered):
+    kz, uz = registered
+    row = await uz.partner_row()
+    token_b, token_c = (await kz.partner_row()).token_to_them, row.token_to_them
+    async with uz.platform.sessions.begin() as session:  # the partner moved its versions away
+        (await session.get(type(row), row.id)).versions_url = f"{kz.url}/ocpi/nowhere"
+
+    answer = await uz.api.post(f"/api/v1/roaming/partners/{row.id}/update")
+
+    assert answer.status_code == 422 and "OCPI 3001" in answer.json()["detail"]
+    assert (await uz.partner_row()).last_error and (await uz.partner_row()).state == "registered"
+    assert (await uz.ocpi("GET", "2.2.1/credentials", token_b)).status_code == 200
+    assert (await kz.ocpi("GET", "2.2.1/credentials", token_c)).status_code == 200

@@ -27,6 +27,7 @@ from silkcharge.roaming.partners import (
     UnknownPartner,
 )
 from silkcharge.store.schema import RoamingIdentity, RoamingPartner
+from silkcharge.store.tenancy import current_tenant
 
 router = APIRouter(prefix="/roaming", tags=["roaming"])
 
@@ -102,6 +103,14 @@ def _identity(row: RoamingIdentity) -> IdentityOut:
     return IdentityOut.model_validate(row)
 
 
+def _one_tenant() -> None:
+    """Identities and new partners belong to one tenant: a platform administrator acting
+    across tenants names it first (X-Tenant), or the change would land in, or replace, the
+    wrong tenant's."""
+    if current_tenant() is None:
+        raise HTTPException(403, "roaming identities and partners belong to one tenant: name it with X-Tenant")
+
+
 def _refusal(exc: Exception) -> HTTPException:
     if isinstance(exc, UnknownPartner):
         return HTTPException(404, str(exc))
@@ -118,6 +127,7 @@ async def identities(request: Request) -> list[IdentityOut]:
 @router.put("/identities", response_model=list[IdentityOut], responses=answers(409))
 async def set_identities(body: list[IdentityIn], request: Request) -> list[IdentityOut]:
     """Replace the tenant's OCPI identities (the parties it roams as)."""
+    _one_tenant()
     wanted = [Identity(i.country_code.upper(), i.party_id.upper(), i.role, i.business_name, i.website) for i in body]
     try:
         return [_identity(row) for row in await partners_of(request).set_identities(wanted)]
@@ -141,6 +151,7 @@ async def partner(partner_id: SmallRowId, request: Request) -> PartnerOut:
 @router.post("/partners/invite", response_model=InviteOut, status_code=201, responses=answers(409))
 async def invite(body: InviteIn, request: Request) -> InviteOut:
     """A new partner and its token A, shown only in this answer."""
+    _one_tenant()
     service = partners_of(request)
     try:
         row, token = await service.invite(body.name)
@@ -153,6 +164,7 @@ async def invite(body: InviteIn, request: Request) -> InviteOut:
 async def register(body: RegisterIn, request: Request) -> PartnerOut:
     """Register with a partner that invited us (its versions URL and token A); 422 says why
     its platform could not be used, and nothing is kept then."""
+    _one_tenant()
     try:
         return _partner(await partners_of(request).register(body.name, body.versions_url, body.credentials_token))
     except (NoIdentity, RegistrationFailed) as exc:

@@ -166,12 +166,9 @@ def new_token() -> str:
 
 
 class PartnerService:
-    def __init__(
-        self, sessions: async_sessionmaker, settings: Settings, *, transport: Any = None,
-    ) -> None:
+    def __init__(self, sessions: async_sessionmaker, settings: Settings) -> None:
         self._sessions = sessions
         self._settings = settings
-        self._transport = transport  # httpx transport for tests that need one; None: real sockets
 
     # -- our own addresses --------------------------------------------------------------------
 
@@ -274,8 +271,8 @@ class PartnerService:
             session.add(row)
         try:
             answer = await self._send_credentials(row.id, "POST", versions_url, token_a, token_b)
-        except (RegistrationFailed, NoIdentity):
-            async with self._sessions.begin() as session:
+        except Exception:
+            async with self._sessions.begin() as session:  # nothing half-made is kept
                 await session.delete(await session.get(RoamingPartner, row.id))
             raise
         async with self._sessions.begin() as session:
@@ -298,7 +295,7 @@ class PartnerService:
         try:
             answer = await self._send_credentials(partner_id, "PUT", row.versions_url or "", row.token_to_them,
                                                   token_b)
-        except RegistrationFailed as failed:
+        except Exception as failed:
             await self._set_digest(partner_id, old_digest)
             await self.record_exchange(partner_id, error=str(failed))
             raise
@@ -360,8 +357,7 @@ class PartnerService:
         if not partner.token_to_them:
             raise PartnerConflict(f"roaming partner {partner.id} is {partner.state}: we hold no token to call it")
         return OcpiClient(partner.token_to_them, party_headers=await self._party_headers(partner),
-                          timeout=self._settings.ocpi_client_timeout, correlation_id=correlation_id,
-                          transport=self._transport)
+                          timeout=self._settings.ocpi_client_timeout, correlation_id=correlation_id)
 
     async def _party_headers(self, partner: RoamingPartner | None) -> PartyHeaders:
         ours = await self.identities()
@@ -388,7 +384,7 @@ class PartnerService:
         credentials endpoint; their answer."""
         ours = await self.our_credentials(our_token)
         async with OcpiClient(their_token, party_headers=await self._party_headers(None),
-                              timeout=self._settings.ocpi_client_timeout, transport=self._transport) as client:
+                              timeout=self._settings.ocpi_client_timeout) as client:
             _, endpoints = await self._their_endpoints(client, versions_url)
             await self._keep_endpoints(partner_id, endpoints)
             credentials_url = next(e.url for e in endpoints if e.identifier == "credentials")
@@ -493,7 +489,7 @@ class PartnerService:
         headers = replace(await self._party_headers(None), to_country_code=first.country_code,
                           to_party_id=first.party_id)
         async with OcpiClient(credentials.token, party_headers=headers,
-                              timeout=self._settings.ocpi_client_timeout, transport=self._transport) as client:
+                              timeout=self._settings.ocpi_client_timeout) as client:
             _, endpoints = await self._their_endpoints(client, credentials.url)
         ours = new_token()
         answer = await self.our_credentials(ours)
