@@ -62,7 +62,7 @@ STATES = (PENDING, SENT, PARKED, SUPERSEDED)
 @dataclass(frozen=True)
 class Push:
     """One change for one partner: `method` on `path` below the partner's `module` RECEIVER
-    endpoint (e.g. "KZ/SLK/ALA-001/KZ*SLK*E1" for an EVSE), with `body` as JSON."""
+    endpoint (e.g. "KZ/SLK/ALA-001/ST-7*1" for EVSE 1 of station ST-7), with `body` as JSON."""
 
     partner_id: int
     module: str
