@@ -1263,8 +1263,8 @@ class RoamingPartner(TenantOwned, Base):
 
 class RoamingOutboxRow(TenantOwned, Base):
     """One push to one roaming partner, kept until the partner took it: a change of one OCPI
-    object (`object_key`, e.g. "KZ/SLK/ALA-001/ST-7*1" for EVSE 1 of station ST-7) sent as `method` to `path` below the
-    partner's `module` RECEIVER endpoint. `sequence` grows per (partner, object), so an object's
+    object (`object_key`, e.g. "KZ/SLK/ALA-001/ST-7*1" for EVSE 1 of station ST-7) sent as
+    `method` to `path` below the partner's `module` RECEIVER endpoint. `sequence` grows per (partner, object), so an object's
     later change never overtakes an earlier one. `state`: pending (to send, from
     `next_attempt_at`), sent, parked (the partner refused it in a way no retry fixes; an
     operator may re-queue it) or superseded (a later PUT of the same object carries it).
