@@ -1,7 +1,7 @@
 """Exchange rates an operator enters, to bill a roaming driver in their own currency
 
 Revision ID: 0030
-Revises: 0028
+Revises: 0029
 
 One row per tenant, currency pair and day (domain/exchange.py says how a rate is chosen and
 applied). The table belongs to a tenant, with the same row-level security as the tables of
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0030"
-down_revision = "0028"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 
