@@ -94,9 +94,12 @@ async def test_a_card_issued_by_the_kazakh_emsp_is_pushed_to_the_uzbek_cpo_and_a
 
     async with charger(uz) as peer:
         assert await authorize(peer, "04a1b2c3d4") == "Accepted"  # an idTag read lower-case is the same card
-        started = await peer.call(call16.StartTransaction(
-            connector_id=1, id_tag="04A1B2C3D4", meter_start=0, timestamp=to_ocpp(utcnow())))
+        start = call16.StartTransaction(connector_id=1, id_tag="04A1B2C3D4", meter_start=0, timestamp=to_ocpp(utcnow()))
+        started = await peer.call(start)
+        await kz.platform.roaming_push.stop()
+        replayed = await peer.call(start)  # its reply was lost: answered as before
     assert started.id_tag_info["status"] == "Accepted"
+    assert replayed.transaction_id == started.transaction_id and replayed.id_tag_info["status"] == "Accepted"
     remembered = await roaming_transaction(uz, started.transaction_id)
     assert remembered.partner_id == kz_at_uz.id and remembered.roaming_token_id == stored.id
     assert (remembered.country_code, remembered.party_id, remembered.token_uid) == ("KZ", "SLK", "04A1B2C3D4")
@@ -129,6 +132,19 @@ async def test_a_card_blocked_at_the_emsp_is_pushed_invalid_and_refused_at_the_c
     await eventually(invalidated)
     async with charger(uz) as peer:
         assert await authorize(peer, "CARD-LOST") == "Blocked"
+
+
+async def test_a_card_deleted_at_the_emsp_is_pushed_invalid_since_ocpi_deletes_no_token(roaming_pair):
+    kz, uz = roaming_pair
+    await kz.api.post("/api/v1/tokens", json={"token": "CARD-GONE", "type": "ISO14443"})
+    await eventually(lambda: stored_token(uz, "CARD-GONE"))
+    assert (await kz.api.delete("/api/v1/tokens/CARD-GONE")).status_code == 204
+
+    async def invalidated():
+        token = await stored_token(uz, "CARD-GONE")
+        return token if not token.valid else None
+
+    await eventually(invalidated)
 
 
 async def test_the_whitelist_decides_when_the_emsp_is_not_asked_or_does_not_know_the_card(roaming_pair):
@@ -249,3 +265,12 @@ async def test_real_time_authorization_at_the_emsp_answers_allowed_with_the_loca
     assert wrong_type.json()["status_code"] == 2004
     malformed = await kz.ocpi("POST", "emsp/2.2.1/tokens/RT-1/authorize", token, json={"evse_uids": ["X"]})
     assert malformed.status_code == 400 and malformed.json()["status_code"] == 2001
+
+
+async def test_the_cards_of_a_partner_no_longer_registered_are_strangers_again(roaming_pair):
+    kz, uz = roaming_pair
+    assert (await put_token(kz, uz, foreign_token("ALWAYS-OLD"))).json()["status_code"] == 1000
+    async with uz.platform.sessions.begin() as session:
+        (await session.scalar(select(RoamingPartner))).state = "unregistered"
+    async with charger(uz) as peer:
+        assert await authorize(peer, "ALWAYS-OLD") == "Invalid"

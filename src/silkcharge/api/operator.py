@@ -72,15 +72,33 @@ async def _one(session: AsyncSession, model, what: str, **where) -> Any:
     return row
 
 
-async def _roam_tokens(request: Request, tokens: list[str]) -> None:
-    """Partner CPOs hear of a new or changed token of ours (OCPI tokens, through the roaming
-    outbox). The change is committed already: a failure here is logged, and a partner's next
-    pull of our token list repairs what it missed."""
+def _token_publisher(request: Request):
     roaming = getattr(request.app.state, "roaming", None)
-    if roaming is None or roaming.tokens is None:
+    return roaming.tokens if roaming is not None else None
+
+
+async def _roaming_withdrawal(request: Request, tokens: list[str]) -> Any:
+    """The pushes that tell partner CPOs these tokens are no longer valid (OCPI deletes no
+    token), built while the rows still exist."""
+    publisher = _token_publisher(request)
+    if publisher is None:
+        return None
+    try:
+        return await publisher.pushes(tokens, withdrawn=True)
+    except Exception:
+        log.exception("could not build the roaming push of a deleted token")
+        return None
+
+
+async def _roam_tokens(request: Request, tokens: list[str], built: Any = None) -> None:
+    """Partner CPOs hear of a new, changed or deleted token of ours (OCPI tokens, through the
+    roaming outbox). The change is committed already: a failure here is logged, and a
+    partner's next pull of our token list repairs what it missed."""
+    publisher = _token_publisher(request)
+    if publisher is None:
         return
     try:
-        await roaming.tokens.publish(tokens)
+        await (publisher.enqueue(built) if built is not None else publisher.publish(tokens))
     except Exception:
         log.exception("could not enqueue the roaming push of a changed token")
 
@@ -532,10 +550,13 @@ async def update_token(token: str, body: m.TokenPatch, request: Request, session
 
 
 @router.delete("/tokens/{token}", status_code=204, tags=["tokens"], responses=answers(404))
-async def delete_token(token: str, session: AsyncSession = Db):
+async def delete_token(token: str, request: Request, session: AsyncSession = Db):
+    # Built first: SQLite's one connection is the request's session's once it reads.
+    withdrawal = await _roaming_withdrawal(request, [token])
     row = await _one(session, IdToken, "token", token=token)
     await session.delete(row)
     await session.commit()
+    await _roam_tokens(request, [token], withdrawal)
     return Response(status_code=204)
 
 

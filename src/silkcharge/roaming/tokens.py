@@ -181,16 +181,22 @@ class TokenPublisher:
         """Enqueue a PUT of each of these tokens (by idToken) for each partner CPO of the
         tenant in scope; the outbox ids. Nothing when the tenant is no eMSP or has no CPO
         partner, or the token does not roam."""
+        return await self.enqueue(await self.pushes(tokens))
+
+    async def pushes(self, tokens: list[str], *, withdrawn: bool = False) -> tuple[int | None, list[Push]]:
+        """The tenant and the PUTs that publish these tokens as they are stored now. `withdrawn`:
+        they are about to be deleted, and OCPI deletes no token, so they go out `valid: false`
+        (built before the deletion, enqueued after it commits)."""
         async with self._sessions() as session:
             identity = await _emsp_identity(session)
             if identity is None:
-                return []
+                return None, []
             partners = [p for p in (await session.scalars(select(RoamingPartner).where(
                 RoamingPartner.state == REGISTERED))).all()
                 if PartnerService.endpoint(p, "tokens", "RECEIVER") is not None
                 and any(role.get("role") == "CPO" for role in p.roles or [])]
             if not partners:
-                return []
+                return None, []
             rows = list((await session.scalars(select(IdToken).where(IdToken.token.in_(tokens)))).all())
             languages = await _languages(session, [row.id for row in rows])
         pushes = []
@@ -199,13 +205,19 @@ class TokenPublisher:
                               language=languages.get(row.id))
             if token is None:
                 continue
+            if withdrawn:
+                token.update(valid=False, last_updated=ocpi_datetime(utcnow()))
             key = "/".join(quote(part, safe="") for part in (token["country_code"], token["party_id"], token["uid"]))
             path = f"{key}?type={token['type']}"
             pushes += [Push(partner.id, "tokens", f"{key}/{token['type']}", "PUT", path, token)
                        for partner in partners]
+        return identity.tenant_id, pushes
+
+    async def enqueue(self, built: tuple[int | None, list[Push]]) -> list[int]:
+        tenant_id, pushes = built
         if not pushes:
             return []
-        return await self._outbox.enqueue_after_commit(pushes, tenant_id=identity.tenant_id)
+        return await self._outbox.enqueue_after_commit(pushes, tenant_id=tenant_id)
 
 
 # -- partners' tokens as we store them (CPO role) --------------------------------------------------
@@ -453,6 +465,8 @@ async def authorize_token(token_uid: str, request: Request, body: Any = Body(Non
     async with roaming.sessions() as session:
         identity = await _emsp_identity(session)
         row = await session.scalar(select(IdToken).where(IdToken.token == token_uid))
+        if row is None:  # OCPI compares uids case-insensitively; the registry as written first
+            row = await session.scalar(select(IdToken).where(func.upper(IdToken.token) == token_uid.upper()).limit(1))
         if identity is None or row is None or ocpi_type(row.type) != kind:
             raise _unknown(token_uid)
         languages = await _languages(session, [row.id])
@@ -500,6 +514,8 @@ class RoamingTokenAuthority:
             if token is None:
                 return None
             partner = await session.get(RoamingPartner, token.partner_id)
+            if partner is None or partner.state != REGISTERED:
+                return None  # no roaming agreement any more: its drivers' cards are strangers' again
             location = await _location(session, station_id, evse_id) if station_id else None
         decision = await self._decide(token, partner, location)
         if decision.decided_by == "realtime":
@@ -514,11 +530,10 @@ class RoamingTokenAuthority:
         found.sort(key=lambda row: (kinds.index(row.type), -_aware(row.last_updated).timestamp()))
         return found[0] if found else None
 
-    async def _decide(self, token: RoamingToken, partner: RoamingPartner | None,
+    async def _decide(self, token: RoamingToken, partner: RoamingPartner,
                       location: dict[str, Any] | None) -> RoamingDecision:
-        if token.whitelist == "ALWAYS" or partner is None or partner.state != REGISTERED:
-            return self._decision(token, "whitelist" if token.whitelist == "ALWAYS" else "offline",
-                                  self._stored_status(token, allows=token.whitelist != "NEVER"))
+        if token.whitelist == "ALWAYS":
+            return self._decision(token, "whitelist", self._stored_status(token, allows=True))
         answer = await self._ask(token, partner, location)
         if answer is not None:
             return answer
