@@ -8,6 +8,7 @@ outbox; the charger is the `ocpp` package over a real WebSocket."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -19,6 +20,7 @@ from silkcharge.store.schema import RoamingPartner, RoamingToken, RoamingTransac
 from tests.e2e.network import register_station
 from tests.e2e.peers import connected_peer, eventually
 from tests.roaming.conftest import Network, another_database, invite, register, running_network
+from tests.roaming.fake_partner import FakePartner
 
 KZ_EMSP = {"country_code": "KZ", "party_id": "SLK", "role": "EMSP", "business_name": "Silk Charge Kazakhstan"}
 UZ_CPO = {"country_code": "UZ", "party_id": "UZE", "role": "CPO", "business_name": "UzEnergy Charging"}
@@ -175,6 +177,33 @@ async def test_an_unreachable_emsp_leaves_the_decision_to_the_whitelist(roaming_
     async with charger(uz) as peer:
         assert await authorize(peer, "OFFLINE-OK") == "Accepted"
         assert await authorize(peer, "NEVER-OK") == "Invalid"
+
+
+async def test_an_emsp_that_does_not_answer_in_time_costs_the_driver_the_timeout_then_the_whitelist_decides(
+    roaming_pair,
+):
+    kz, uz = roaming_pair
+    for token in (foreign_token("SLOW-ALLOWED", whitelist="ALLOWED"), foreign_token("SLOW-NEVER", whitelist="NEVER")):
+        assert (await put_token(kz, uz, token)).json()["status_code"] == 1000
+    silent = FakePartner()  # takes the request, never answers
+    silent.hold = True
+    await silent.start()
+    try:
+        async with uz.platform.sessions.begin() as session:
+            partner = await session.scalar(select(RoamingPartner))
+            partner.endpoints = [{**e, "url": silent.endpoint} if e["identifier"] == "tokens" else e
+                                 for e in partner.endpoints]
+        uz.platform.settings.ocpi_authorize_timeout = 0.5
+        async with charger(uz) as peer:
+            began = time.monotonic()
+            assert await authorize(peer, "SLOW-ALLOWED") == "Accepted"
+            assert await authorize(peer, "SLOW-NEVER") == "Invalid"
+            waited = time.monotonic() - began
+        assert [path for _, path in silent.attempts] == ["SLOW-ALLOWED/authorize", "SLOW-NEVER/authorize"]
+        assert 1.0 <= waited < 5.0  # two bounded waits, not the client's 20 s timeout
+    finally:
+        silent.hold = False
+        await silent.stop()
 
 
 # -- the CPO's receiver: what it stores and refuses ------------------------------------------------------
