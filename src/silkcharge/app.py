@@ -24,6 +24,7 @@ from silkcharge.planning.rollups import RollupJob
 from silkcharge.roaming.partners import PartnerService
 from silkcharge.roaming.push import RoamingPush
 from silkcharge.roaming.state import Roaming
+from silkcharge.roaming.tokens import RoamingTokenAuthority, TokenPublisher
 from silkcharge.services.access import AccessService
 from silkcharge.services.audit import AuditTrail
 from silkcharge.services.billing import BillingService
@@ -298,6 +299,9 @@ def build_platform(settings: Settings) -> Platform:
         if isinstance(adapter, DeviceManagement201):
             adapter.device = device
     partners = PartnerService(sessions, settings)
+    # A card our registry does not know may be a roaming partner's driver's (OCPI tokens).
+    transactions.roaming = RoamingTokenAuthority(settings, sessions, partners)
+    roaming_push = RoamingPush(settings, sessions, bus, partners)
     return Platform(
         settings, engine, sessions, bus, router, writer, committer, stations, transactions, commands, billing,
         reservations, gateway, search, drivers, security_events, workers=workers,
@@ -314,8 +318,9 @@ def build_platform(settings: Settings) -> Platform:
             sessions, retention_of(settings), every=settings.retention_sweep_every),
         station_tariffs=station_tariffs, payments=payments,
         access=AccessService(sessions, settings.api_key), audit=AuditTrail(sessions), residency=residency,
-        roaming=Roaming(settings, sessions, bus, partners),
-        roaming_push=RoamingPush(settings, sessions, bus, partners),
+        roaming=Roaming(settings, sessions, bus, partners,
+                        tokens=TokenPublisher(settings, sessions, roaming_push.outbox)),
+        roaming_push=roaming_push,
     )
 
 

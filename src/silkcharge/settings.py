@@ -347,6 +347,16 @@ class Settings(BaseSettings):
         "(a weekend or holiday without a published rate fits in the default); older, and the conversion is "
         "refused until the operator enters that day's rate (docs/roaming.md, \"Exchange rates\")",
     )
+    ocpi_authorize_timeout: float = Field(
+        default=4.0, gt=0, le=60,
+        description="seconds a charger's authorization waits for a roaming eMSP's real-time answer (OCPI tokens "
+        "authorize) before the stored token's whitelist decides; keep it well below the OCPP call timeout",
+    )
+    ocpi_token_whitelist: Literal["ALWAYS", "ALLOWED", "ALLOWED_OFFLINE", "NEVER"] = Field(
+        default="ALLOWED",
+        description="the OCPI whitelist our drivers' RFID cards are published with to partner CPOs (app tokens "
+        "are always NEVER: real-time only)",
+    )
 
     log_level: str = "INFO"
 

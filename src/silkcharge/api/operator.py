@@ -72,6 +72,37 @@ async def _one(session: AsyncSession, model, what: str, **where) -> Any:
     return row
 
 
+def _token_publisher(request: Request):
+    roaming = getattr(request.app.state, "roaming", None)
+    return roaming.tokens if roaming is not None else None
+
+
+async def _roaming_withdrawal(request: Request, tokens: list[str]) -> Any:
+    """The pushes that tell partner CPOs these tokens are no longer valid (OCPI deletes no
+    token), built while the rows still exist."""
+    publisher = _token_publisher(request)
+    if publisher is None:
+        return None
+    try:
+        return await publisher.pushes(tokens, withdrawn=True)
+    except Exception:
+        log.exception("could not build the roaming push of a deleted token")
+        return None
+
+
+async def _roam_tokens(request: Request, tokens: list[str], built: Any = None) -> None:
+    """Partner CPOs hear of a new, changed or deleted token of ours (OCPI tokens, through the
+    roaming outbox). The change is committed already: a failure here is logged, and a
+    partner's next pull of our token list repairs what it missed."""
+    publisher = _token_publisher(request)
+    if publisher is None:
+        return
+    try:
+        await (publisher.enqueue(built) if built is not None else publisher.publish(tokens))
+    except Exception:
+        log.exception("could not enqueue the roaming push of a changed token")
+
+
 def _patch(row: Any, patch: m.Body) -> None:
     for key, value in patch.model_dump(exclude_unset=True).items():
         setattr(row, key, value)
@@ -493,13 +524,14 @@ async def list_tokens(group_id: str | None = None, session: AsyncSession = Db):
     "/tokens", response_model=m.TokenOut, status_code=201, tags=["tokens"],
     responses=answers(404, 409),
 )
-async def create_token(body: m.TokenIn, session: AsyncSession = Db):
+async def create_token(body: m.TokenIn, request: Request, session: AsyncSession = Db):
     if await session.scalar(select(IdToken.id).where(IdToken.token == body.token)):
         raise Conflict(f"token {body.token} already exists")
     owner = await _one(session, Operator, "operator", code=body.operator) if body.operator else None
     row = IdToken(operator_id=owner.id if owner else None, **body.model_dump(exclude={"operator"}))
     session.add(row)
     await session.commit()
+    await _roam_tokens(request, [row.token])
     return row
 
 
@@ -509,18 +541,22 @@ async def get_token(token: str, session: AsyncSession = Db):
 
 
 @router.patch("/tokens/{token}", response_model=m.TokenOut, tags=["tokens"], responses=answers(404))
-async def update_token(token: str, body: m.TokenPatch, session: AsyncSession = Db):
+async def update_token(token: str, body: m.TokenPatch, request: Request, session: AsyncSession = Db):
     row = await _one(session, IdToken, "token", token=token)
     _patch(row, body)
     await session.commit()
+    await _roam_tokens(request, [row.token])
     return row
 
 
 @router.delete("/tokens/{token}", status_code=204, tags=["tokens"], responses=answers(404))
-async def delete_token(token: str, session: AsyncSession = Db):
+async def delete_token(token: str, request: Request, session: AsyncSession = Db):
+    # Built first: SQLite's one connection is the request's session's once it reads.
+    withdrawal = await _roaming_withdrawal(request, [token])
     row = await _one(session, IdToken, "token", token=token)
     await session.delete(row)
     await session.commit()
+    await _roam_tokens(request, [token], withdrawal)
     return Response(status_code=204)
 
 

@@ -17,6 +17,7 @@ from silkcharge.settings import Settings
 
 if TYPE_CHECKING:
     from silkcharge.roaming.partners import PartnerService
+    from silkcharge.roaming.tokens import TokenPublisher
 
 
 @dataclass
@@ -25,3 +26,6 @@ class Roaming:
     sessions: async_sessionmaker
     bus: EventBus
     partners: PartnerService
+    tokens: TokenPublisher | None = None
+    """Our drivers' tokens pushed to partner CPOs (roaming/tokens.py); the operator API calls it
+    when a token is created or changed."""
