@@ -22,6 +22,7 @@ from silkcharge.ocpp.v201 import V201Adapter
 from silkcharge.ocpp.v201_device import DeviceManagement201
 from silkcharge.planning.rollups import RollupJob
 from silkcharge.roaming.partners import PartnerService
+from silkcharge.roaming.push import RoamingPush
 from silkcharge.roaming.state import Roaming
 from silkcharge.services.access import AccessService
 from silkcharge.services.audit import AuditTrail
@@ -119,6 +120,8 @@ class Platform:
     """The databases of tenants that live in their own (store/residency.py); None: one database."""
     roaming: Roaming | None = None
     """OCPI 2.2.1 roaming: partners and what the /ocpi routers need (roaming/state.py)."""
+    roaming_push: RoamingPush | None = None
+    """OCPI pushes to roaming partners through the outbox (roaming/outbox.py, roaming/push.py)."""
 
     async def start(self) -> None:
         if self.residency is not None:
@@ -147,11 +150,15 @@ class Platform:
             self.retention.start()
         if self.device is not None and self.settings.role != "api":
             self.device.transaction_status.start()  # where the gateway hears the transactions
+        if self.roaming_push is not None:  # the sender where the API runs, the status where the gateway does
+            self.roaming_push.start(send=self.settings.role != "gateway", follow=self.settings.role != "api")
         if self.settings.role != "api":
             await self.gateway.start()
 
     async def stop(self) -> None:
         await self.gateway.stop()
+        if self.roaming_push is not None:
+            await self.roaming_push.stop()
         if self.retention is not None:
             await self.retention.stop()
         if self.rollups is not None:
@@ -290,6 +297,7 @@ def build_platform(settings: Settings) -> Platform:
     for adapter in adapters.values():
         if isinstance(adapter, DeviceManagement201):
             adapter.device = device
+    partners = PartnerService(sessions, settings)
     return Platform(
         settings, engine, sessions, bus, router, writer, committer, stations, transactions, commands, billing,
         reservations, gateway, search, drivers, security_events, workers=workers,
@@ -306,7 +314,8 @@ def build_platform(settings: Settings) -> Platform:
             sessions, retention_of(settings), every=settings.retention_sweep_every),
         station_tariffs=station_tariffs, payments=payments,
         access=AccessService(sessions, settings.api_key), audit=AuditTrail(sessions), residency=residency,
-        roaming=Roaming(settings, sessions, bus, PartnerService(sessions, settings)),
+        roaming=Roaming(settings, sessions, bus, partners),
+        roaming_push=RoamingPush(settings, sessions, bus, partners),
     )
 
 

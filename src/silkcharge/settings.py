@@ -113,6 +113,31 @@ class Settings(BaseSettings):
         "the totals; samples of a CDR held for review stay); unset to keep them",
     )
 
+    # -- OCPI push to roaming partners (docs/roaming.md "Push and pull") ---------------------
+    roaming_push_backoff_base: float = Field(
+        default=2.0, gt=0, le=3600,
+        description="seconds before the first retry of a push a roaming partner did not take; each "
+        "further failure doubles the wait (with jitter) up to roaming_push_backoff_cap",
+    )
+    roaming_push_backoff_cap: float = Field(
+        default=300.0, gt=0, le=86400,
+        description="the longest wait between two attempts to reach a roaming partner that is down",
+    )
+    roaming_push_poll_seconds: float = Field(
+        default=5.0, gt=0, le=3600,
+        description="longest pause between two looks at the roaming outbox when no push woke the sender",
+    )
+    roaming_push_lock_seconds: float = Field(
+        default=120.0, gt=0, le=3600,
+        description="how long a push in flight is held by its sender; one whose sender died is sent "
+        "again after this (must exceed ocpi_client_timeout)",
+    )
+    roaming_push_keep_days: float | None = Field(
+        default=30, gt=0,
+        description="pushes partners took (and those a later PUT superseded) are kept this long for "
+        "audits, then deleted; unset to keep them; parked pushes stay until an operator acts",
+    )
+
     # -- mail to drivers (docs/driver.md, "Password change and reset") -----------------------
     smtp_url: str | None = Field(
         default=None,

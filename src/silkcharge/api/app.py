@@ -31,6 +31,7 @@ from silkcharge.api.planning import router as planning_router
 from silkcharge.api.plausibility import router as plausibility_router
 from silkcharge.api.principals import authorized
 from silkcharge.api.roaming import router as roaming_router
+from silkcharge.api.roaming_outbox import router as roaming_outbox_router
 from silkcharge.api.station_profiles import router as station_profiles_router
 from silkcharge.api.station_security import router as station_security_router
 from silkcharge.api.trips import router as trips_router
@@ -81,6 +82,7 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(certificates_router, prefix="/api/v1", **keyed)
     app.include_router(device_router, prefix="/api/v1", **keyed)
     app.include_router(der_router, prefix="/api/v1", **keyed)
+    app.include_router(roaming_outbox_router, prefix="/api/v1", **keyed)
     # Heavy work runs on worker threads (api/heavy.py): every one busy and the queue full is a 503.
     heavy = {"dependencies": [Depends(authorized)], "responses": errors.answers(401, 403, 404, 503)}
     app.include_router(trips_router, prefix="/api/v1", tags=["trips"], responses=errors.answers(503))

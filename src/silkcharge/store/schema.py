@@ -1213,3 +1213,48 @@ class RoamingPartner(TenantOwned, Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- OCPI roaming: what is pushed to partners (issue 16; roaming/outbox.py) ----------------------
+
+
+class RoamingOutboxRow(TenantOwned, Base):
+    """One push to one roaming partner, kept until the partner took it: a change of one OCPI
+    object (`object_key`, e.g. "KZ/SLK/ALA-001/KZ*SLK*E1") sent as `method` to `path` below the
+    partner's `module` RECEIVER endpoint. `sequence` grows per (partner, object), so an object's
+    later change never overtakes an earlier one. `state`: pending (to send, from
+    `next_attempt_at`), sent, parked (the partner refused it in a way no retry fixes; an
+    operator may re-queue it) or superseded (a later PUT of the same object carries it).
+    `locked_until`: a sender holds the row while its request is in flight."""
+
+    __tablename__ = "roaming_outbox"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "object_key", "sequence"),
+        Index("ix_roaming_outbox_due", "partner_id", "state", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("roaming_partners.id", ondelete="CASCADE"), index=True)
+    module: Mapped[str] = mapped_column(String(16))
+    object_key: Mapped[str] = mapped_column(String(160))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(300))
+    body: Mapped[Any | None] = mapped_column(JSON)
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    sent_at: Mapped[datetime | None]
+
+
+class RoamingOutboxSequence(TenantOwned, Base):
+    """The last sequence given to an object's pushes to one partner. Taking the next one updates
+    this row, which holds concurrent enqueuers of the same object in line until the first
+    commits, so sequence order is commit order."""
+
+    __tablename__ = "roaming_outbox_sequences"
+    partner_id: Mapped[int] = mapped_column(ForeignKey("roaming_partners.id", ondelete="CASCADE"), primary_key=True)
+    object_key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    last: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,246 @@
+"""Pushing to roaming partners: the link the outbox sends through, and what the bus enqueues.
+
+`OcpiPartnerLink` is the outbox's `PartnerLink` (roaming/outbox.py) over ocpi-core's
+`PartnerService` and `OcpiClient`: it finds the partner's RECEIVER endpoint of the row's module,
+calls it with the token the partner gave us and the OCPI routing headers, turns a refusal into
+park or retry (`outbox.verdict`), and keeps `last_push_at` / `last_error` on the partner.
+
+`EvseStatusPush` follows connector status on the bus (`local_only`: with several nodes, each
+event is pushed once, by the node where it happened) and enqueues an EVSE status PATCH for every
+registered partner of the station's tenant that has a locations RECEIVER endpoint. The status is
+the EVSE's, computed from all its connectors as stored after the change (an EVSE with one
+connector charging is CHARGING, whatever its other connectors say).
+
+The status change is committed by the gateway's group committer before the event is published,
+so this enqueues after that commit, in a transaction of its own: a crash in between loses that
+PATCH, which the next status of the EVSE or the partner's pull of the location repairs. Callers
+that own the change's transaction (a location PUT when a site is edited, a CDR when a session is
+priced) use `Outbox.enqueue(session, ...)` inside it, so the push and the change commit together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from silkcharge.bus.local import EventBus
+from silkcharge.domain.charging import ConnectorStatus
+from silkcharge.domain.events import ConnectorStatusChanged
+from silkcharge.roaming.client import OcpiClient, OcpiPeerError
+from silkcharge.roaming.outbox import (
+    Backoff,
+    Outbox,
+    OutboxSender,
+    Push,
+    PushFailed,
+    SenderTiming,
+    verdict,
+)
+from silkcharge.roaming.partners import PartnerService
+from silkcharge.roaming.wire import ocpi_datetime
+from silkcharge.settings import Settings
+from silkcharge.store.residency import database_in_use, database_scope, station_database
+from silkcharge.store.schema import Connector, RoamingIdentity, RoamingPartner, Site, Station
+from silkcharge.store.tenancy import tenant_scope
+
+log = logging.getLogger(__name__)
+
+REGISTERED = "registered"
+RECEIVER = "RECEIVER"
+
+
+def receiver_url(partner: RoamingPartner, module: str) -> str | None:
+    """The partner's RECEIVER endpoint of `module`, from its version details."""
+    return PartnerService.endpoint(partner, module, RECEIVER)
+
+
+class OcpiPartnerLink:
+    """The outbox's way to partners, over ocpi-core's PartnerService and OcpiClient (one client
+    per partner and token, kept while the sender runs, so a catch-up of thousands of rows
+    reuses its connections). The sender works for every tenant; each partner's client is made
+    in that partner's tenant scope, so the routing headers name that tenant's party."""
+
+    def __init__(self, sessions: async_sessionmaker, partners: PartnerService) -> None:
+        self._sessions = sessions
+        self._partners = partners
+        self._clients: dict[tuple[str | None, int], tuple[str, OcpiClient]] = {}
+
+    async def send(self, partner_id: int, module: str, method: str, path: str, body: Any) -> None:
+        async with self._sessions() as session:
+            partner = await session.get(RoamingPartner, partner_id)
+        if partner is None or partner.state != REGISTERED or not partner.token_to_them:
+            raise PushFailed(f"roaming partner {partner_id} is not registered")
+        base = receiver_url(partner, module)
+        if base is None:
+            raise PushFailed(f"roaming partner {partner_id} has no {module} RECEIVER endpoint")
+        client = await self._client(partner)
+        url = f"{base.rstrip('/')}/{path.lstrip('/')}" if path else base
+        try:
+            await client.request(method, url, json=body)
+        except OcpiPeerError as refusal:
+            raise verdict(int(refusal.status), refusal.http_status)(str(refusal)) from None
+
+    async def _client(self, partner: RoamingPartner) -> OcpiClient:
+        key = (database_in_use(self._sessions), partner.id)
+        known = self._clients.get(key)
+        if known is not None and known[0] == partner.token_to_them:
+            return known[1]
+        if known is not None:  # a new token (registration renewed): the old client goes
+            await known[1].aclose()
+        with tenant_scope(partner.tenant_id):
+            client = await self._partners.client_for(partner)
+        self._clients[key] = (partner.token_to_them, client)
+        return client
+
+    async def noted(self, partner_id: int, pushed_at: datetime | None, error: str | None) -> None:
+        await self._partners.record_exchange(partner_id, pushed=pushed_at is not None, error=error)
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for _token, client in clients:
+            await client.aclose()
+
+
+# -- EVSE status ------------------------------------------------------------------------------
+
+_OCPI_STATUS = {
+    ConnectorStatus.AVAILABLE: "AVAILABLE",
+    ConnectorStatus.OCCUPIED: "CHARGING",  # OCPI's CHARGING is "in use": plugged in counts
+    ConnectorStatus.CHARGING: "CHARGING",
+    ConnectorStatus.RESERVED: "RESERVED",
+    ConnectorStatus.UNAVAILABLE: "INOPERATIVE",
+    ConnectorStatus.FAULTED: "OUTOFORDER",
+    ConnectorStatus.UNKNOWN: "UNKNOWN",
+}
+_PRECEDENCE = ("CHARGING", "RESERVED", "AVAILABLE", "OUTOFORDER", "INOPERATIVE", "UNKNOWN")
+"""An EVSE serves one vehicle: in use if any connector is, else reserved, else available if
+any connector is, else the least bad of what its connectors say."""
+
+
+def ocpi_evse_status(connector_statuses: list[str]) -> str:
+    """The OCPI EVSE status of an EVSE whose connectors are in these (neutral) states."""
+    mapped = {_OCPI_STATUS.get(_connector_status(status), "UNKNOWN") for status in connector_statuses}
+    return next((status for status in _PRECEDENCE if status in mapped), "UNKNOWN")
+
+
+def _connector_status(text: str) -> ConnectorStatus:
+    try:
+        return ConnectorStatus(text)
+    except ValueError:
+        return ConnectorStatus.UNKNOWN
+
+
+def evse_uid(station_id: str, evse_id: int) -> str:
+    """The EVSE's OCPI uid (the merger unifies this with roaming/locations.py)."""
+    return f"{station_id}*{evse_id}"
+
+
+class EvseStatusPush:
+    """Connector status from the bus, as EVSE status PATCHes in the outbox."""
+
+    def __init__(self, sessions: async_sessionmaker, bus: EventBus, outbox: Outbox) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._outbox = outbox
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._follow(), name="roaming-evse-status")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=10)
+            self._task = None
+
+    async def _follow(self) -> None:
+        async with self._bus.subscribe(local_only=True) as events:
+            while True:
+                event = await events.get()
+                if not isinstance(event, ConnectorStatusChanged) or event.evse_id <= 0:
+                    continue  # evse 0 (a 1.6 connector 0) is the station itself, no OCPI EVSE
+                try:
+                    with database_scope(await station_database(self._sessions, event.station_id)):
+                        await self.push_status(event.station_id, event.evse_id, event.at,
+                                               changed={event.connector_id: event.status})
+                except Exception:
+                    log.exception("could not enqueue the roaming status push after %s", event)
+
+    async def push_status(self, station_id: str, evse_id: int, at: datetime, *,
+                          changed: dict[int, str] | None = None) -> list[int]:
+        """Enqueue the EVSE's status for every partner that takes locations; the ids. `changed`:
+        the statuses an event reported, which win over the stored ones (by the time the event is
+        handled, a later status of the same connector may be stored: its own event follows)."""
+        async with self._sessions() as session:
+            found = (await session.execute(
+                select(Station.tenant_id, Site.code)
+                .join(Site, Site.id == Station.site_id)
+                .where(Station.id == station_id))).first()
+            if found is None:
+                return []  # a station at no site is at no OCPI location
+            tenant_id, location_id = found
+            ours = await session.scalar(select(RoamingIdentity).where(
+                RoamingIdentity.tenant_id == tenant_id, RoamingIdentity.role == "CPO"))
+            if ours is None:
+                return []  # the tenant does not roam as a CPO
+            partners = [partner for partner in (await session.scalars(select(RoamingPartner).where(
+                RoamingPartner.tenant_id == tenant_id, RoamingPartner.state == REGISTERED))).all()
+                if receiver_url(partner, "locations") is not None]
+            if not partners:
+                return []
+            stored = dict((await session.execute(select(Connector.connector_id, Connector.status).where(
+                Connector.station_id == station_id, Connector.evse_id == evse_id))).all())
+        statuses = list({**stored, **(changed or {})}.values())
+        uid = evse_uid(station_id, evse_id)
+        key = "/".join(quote(part, safe="*-_.~") for part in (ours.country_code, ours.party_id, location_id, uid))
+        body = {"status": ocpi_evse_status(statuses), "last_updated": ocpi_datetime(at)}
+        pushes = [Push(partner.id, "locations", key, "PATCH", key, body) for partner in partners]
+        return await self._outbox.enqueue_after_commit(pushes, tenant_id=tenant_id)
+
+
+# -- the whole push side, as app.py wires it ------------------------------------------------------
+
+
+def timing_of(settings: Settings) -> SenderTiming:
+    days = settings.roaming_push_keep_days
+    return SenderTiming(
+        backoff=Backoff(base=settings.roaming_push_backoff_base, cap=settings.roaming_push_backoff_cap),
+        poll_seconds=settings.roaming_push_poll_seconds,
+        lock_seconds=settings.roaming_push_lock_seconds,
+        keep_sent=timedelta(days=days) if days is not None else None,
+    )
+
+
+class RoamingPush:
+    """The outbox, its sender and the status follower. The sender runs where the API runs (one
+    per API process; several senders share the work through the rows' locks); the follower where
+    the gateway runs, since the status events it acts on are local to the gateway's node."""
+
+    def __init__(self, settings: Settings, sessions: async_sessionmaker, bus: EventBus,
+                 partners: PartnerService) -> None:
+        self.outbox = Outbox(sessions)
+        self.link = OcpiPartnerLink(sessions, partners)
+        self.sender = OutboxSender(sessions, self.link, timing_of(settings))
+        self.outbox.on_commit(self.sender.wake)
+        self.evse_status = EvseStatusPush(sessions, bus, self.outbox)
+        self._running: list[Any] = []
+
+    def start(self, *, send: bool = True, follow: bool = True) -> None:
+        if follow:
+            self.evse_status.start()
+            self._running.append(self.evse_status)
+        if send:
+            self.sender.start()
+            self._running.append(self.sender)
+
+    async def stop(self) -> None:
+        for part in reversed(self._running):
+            await part.stop()
+        self._running = []
+        await self.link.aclose()
