@@ -342,6 +342,13 @@ class Settings(BaseSettings):
         description="the most objects one page of an OCPI list holds; a partner asking for more gets this many",
     )
 
+    exchange_rate_max_age_days: int = Field(
+        default=7, ge=0, le=366,
+        description="the most days an exchange rate may be older than the day of the session it converts "
+        "(a weekend or holiday without a published rate fits in the default); older, and the conversion is "
+        "refused until the operator enters that day's rate (docs/roaming.md, \"Exchange rates\")",
+    )
+
     log_level: str = "INFO"
 
     @field_validator("plausibility_limits")

@@ -167,3 +167,57 @@ def test_a_tariff_switched_mid_session_prices_each_part_by_its_tariff_with_the_f
     assert [p["tariff_id"] for p in body["charging_periods"]] == ["dear", "cheap"]
     html = receipt_html(combined, OPERATOR, SITE)  # each line labelled by the tariff that priced it
     assert "cap" in html.lower() and "dear" in html
+
+
+# -- the driver's currency (issue 16): test rates, not any bank's ---------------------------------
+
+
+def converted_total(value: str = "20.005", *, inverted: bool = False):  # type: ignore[no-untyped-def]
+    from silkcharge.domain.exchange import AppliedRate, ExchangeRate, convert_price
+
+    at = datetime(2026, 3, 10, 9, tzinfo=ZoneInfo("UTC"))
+    pair = ("UZS", "KZT") if inverted else ("KZT", "UZS")
+    entered = ExchangeRate(*pair, Decimal(value), cdr().vat_date, "Test bank <fixture>", "tester", at,
+                           inverse_allowed=inverted)
+    return convert_price(cdr().total_cost, AppliedRate(entered, inverted=inverted))
+
+
+def test_receipt_shows_the_drivers_currency_beside_the_operators_with_the_rate() -> None:
+    html = receipt_html(cdr(), OPERATOR, SITE, converted=converted_total())
+    assert cell(html, "total-incl") == "4,628.40 KZT"  # the operator's amounts stay as they are
+    assert cell(html, "vat") == "638.40 KZT"
+    assert cell(html, "converted-excl") == "79,819.95 UZS"  # 3990.00 x 20.005
+    assert cell(html, "converted-incl") == "92,591.14 UZS"  # 4628.40 x 20.005 = 92591.142, half up
+    day = cdr().vat_date.isoformat()
+    assert cell(html, "rate") == (f"Exchange rate: 1 KZT = 20.005 UZS, of {day}; "
+                                  "source: Test bank &lt;fixture&gt;.")
+    assert "In UZS" in html and "Total to pay in UZS" in html and "VAT is the operator&#x27;s, charged in KZT" in html
+
+
+def test_receipt_in_russian_shows_the_converted_total_and_rate_the_local_way() -> None:
+    html = receipt_html(cdr(), OPERATOR, SITE, locale="ru", converted=converted_total())
+    assert cell(html, "converted-incl") == "92\u00a0591,14 UZS"
+    assert "Курс: 1 KZT = 20,005 UZS на " in html
+    assert "К оплате в UZS" in html and "НДС начислен оператором в KZT" in html
+
+
+def test_receipt_says_when_the_rate_is_the_inverse_of_the_one_entered() -> None:
+    html = receipt_html(cdr(), OPERATOR, SITE, converted=converted_total("0.05", inverted=True))
+    assert cell(html, "converted-incl") == "92,568.00 UZS"  # 4628.40 x 20
+    assert "1 KZT = 20 UZS, the inverse of the rate 1 UZS = 0.05 KZT" in cell(html, "rate")
+
+
+def test_receipt_without_a_conversion_has_no_converted_part() -> None:
+    html = receipt_html(cdr(), OPERATOR, SITE)
+    assert "id=converted" not in html and "Exchange rate" not in html
+
+
+def test_a_conversion_of_another_currency_is_refused_on_the_receipt() -> None:
+    from silkcharge.domain.exchange import AppliedRate, ExchangeRate, convert_price
+    from silkcharge.domain.money import Price
+
+    at = datetime(2026, 3, 10, 9, tzinfo=ZoneInfo("UTC"))
+    other = convert_price(Price(Money("1", "USD")),
+                          AppliedRate(ExchangeRate("USD", "UZS", Decimal(2), cdr().vat_date, "test", "t", at)))
+    with pytest.raises(ValueError, match="USD amount, the receipt's is KZT"):
+        receipt_html(cdr(), OPERATOR, SITE, converted=other)

@@ -21,6 +21,7 @@ from silkcharge.api.der import router as der_router
 from silkcharge.api.device import router as device_router
 from silkcharge.api.driver import router as driver_router
 from silkcharge.api.driver_data import router as driver_data_router
+from silkcharge.api.exchange_rates import router as exchange_rates_router
 from silkcharge.api.limits import BodySizeLimit, NoNulText
 from silkcharge.api.local_cost import public as receipts_router
 from silkcharge.api.local_cost import router as local_cost_router
@@ -83,6 +84,7 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(device_router, prefix="/api/v1", **keyed)
     app.include_router(der_router, prefix="/api/v1", **keyed)
     app.include_router(roaming_outbox_router, prefix="/api/v1", **keyed)
+    app.include_router(exchange_rates_router, prefix="/api/v1", **keyed)
     # Heavy work runs on worker threads (api/heavy.py): every one busy and the queue full is a 503.
     heavy = {"dependencies": [Depends(authorized)], "responses": errors.answers(401, 403, 404, 503)}
     app.include_router(trips_router, prefix="/api/v1", tags=["trips"], responses=errors.answers(503))

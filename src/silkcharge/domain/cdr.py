@@ -16,6 +16,7 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from silkcharge.domain.exchange import ConvertedTotal
 from silkcharge.domain.money import Money, Price, minor_units
 from silkcharge.domain.pricing import (
     ChargingPeriod,
@@ -322,6 +323,14 @@ _LABELS: dict[str, dict[str, str]] = {
         "has checked what the charger reported.",
         "voided": "Voided by the operator: nothing is billed for this session.",
         "corrected": "Corrected by the operator after review of what the charger reported.",
+        "converted": "In {currency}",
+        "converted_excl": "Total excl. VAT in {currency}",
+        "converted_incl": "Total to pay in {currency}",
+        "rate": "Exchange rate: 1 {frm} = {rate} {to}, of {day}; source: {source}.",
+        "rate_inverse": "Exchange rate: 1 {frm} = {rate} {to}, the inverse of the rate 1 {to} = {entered} {frm} "
+        "of {day}; source: {source}.",
+        "converted_vat": "VAT is the operator's, charged in {currency}; each total is converted on its own "
+        "and rounded to the {target} minor unit.",
     },
     "ru": {
         "title": "Чек за зарядку",
@@ -370,6 +379,15 @@ _LABELS: dict[str, dict[str, str]] = {
         "данные зарядной станции.",
         "voided": "Аннулировано оператором: за эту сессию ничего не взимается.",
         "corrected": "Исправлено оператором после проверки данных зарядной станции.",
+        # Exchange-rate words (issue 16): written with the code, not yet read by a native speaker.
+        "converted": "В валюте {currency}",
+        "converted_excl": "Итого без НДС в {currency}",
+        "converted_incl": "К оплате в {currency}",
+        "rate": "Курс: 1 {frm} = {rate} {to} на {day}; источник: {source}.",
+        "rate_inverse": "Курс: 1 {frm} = {rate} {to}, обратный курсу 1 {to} = {entered} {frm} на {day}; "
+        "источник: {source}.",
+        "converted_vat": "НДС начислен оператором в {currency}; каждая сумма пересчитана отдельно "
+        "и округлена до минимальной единицы {target}.",
     },
 }
 
@@ -397,8 +415,13 @@ def _duration(hours: Decimal) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def receipt_html(cdr: Cdr, operator: Operator, site: Site, locale: str = "en") -> str:
-    """A self-contained printable HTML receipt (inline CSS, no scripts, no external assets)."""
+def receipt_html(cdr: Cdr, operator: Operator, site: Site, locale: str = "en",
+                 converted: ConvertedTotal | None = None) -> str:
+    """A self-contained printable HTML receipt (inline CSS, no scripts, no external assets).
+
+    `converted`: the total in the driver's currency (a roaming driver billed by their own
+    provider, domain/exchange.py), shown below the operator's totals with the rate, its day
+    and its source; the operator's amounts and VAT stay as they are."""
     if locale not in _LABELS:
         raise ValueError(f"no receipt texts for locale {locale!r}; have {', '.join(_LABELS)}")
     t = _LABELS[locale]
@@ -481,9 +504,41 @@ def receipt_html(cdr: Cdr, operator: Operator, site: Site, locale: str = "en") -
         f"<tr class=grand><th>{escape(t['total_incl'])}</th><td class=num id=total-incl>"
         f"{money(_incl(total))}</td></tr>"
         "</table>"
+        + (_converted_html(cdr, converted, locale, t) if converted is not None else "")
         + "".join(f"<p class=note>{escape(note)}</p>" for note in notes)
         + "</body></html>\n"
     )
+
+
+def _converted_html(cdr: Cdr, converted: ConvertedTotal, locale: str, t: dict[str, str]) -> str:
+    """The driver's currency: both converted totals, the rate that made them, and whose VAT."""
+    if converted.original.currency != cdr.currency:
+        raise ValueError(f"the converted total is of a {converted.original.currency} amount, "
+                         f"the receipt's is {cdr.currency}")
+    money = lambda m: escape(format_money(m, locale))  # noqa: E731
+    applied = converted.rate
+    number = lambda value: _decimal_text(value, locale)  # noqa: E731
+    words = {"frm": applied.from_currency, "to": applied.to_currency, "rate": number(applied.factor),
+             "entered": number(applied.entered.rate), "day": applied.valid_on.isoformat(),
+             "source": applied.entered.source}
+    rate = t["rate_inverse" if applied.inverted else "rate"].format(**words)
+    vat = t["converted_vat"].format(currency=cdr.currency, target=converted.currency)
+    total = converted.converted
+    return (
+        f"<table class=\"totals converted\"><caption>{escape(t['converted'].format(currency=converted.currency))}"
+        "</caption>"
+        f"<tr><th>{escape(t['converted_excl'].format(currency=converted.currency))}</th><td class=num id=converted-excl>"
+        f"{money(total.excl_vat)}</td></tr>"
+        f"<tr class=grand><th>{escape(t['converted_incl'].format(currency=converted.currency))}</th><td class=num id=converted-incl>"
+        f"{money(_incl(total))}</td></tr>"
+        "</table>"
+        f"<p class=note id=rate>{escape(rate)}</p><p class=note>{escape(vat)}</p>"
+    )
+
+
+def _decimal_text(value: Decimal, locale: str) -> str:
+    text = format(value, "f")
+    return text.replace(".", ",") if locale == "ru" else text
 
 
 _BANNERS = frozenset({"held-for-review", "voided"})
@@ -544,5 +599,6 @@ _CSS = (
     ".totals{width:auto;margin-left:auto}.grand th,.grand td{font-weight:700;"
     "border-top:2px solid #111}.note{font-size:.85rem;color:#444}"
     ".banner{border:2px solid #b45309;background:#fffbeb;padding:.5rem .8rem;font-weight:600}"
+    ".converted caption{text-align:right;font-weight:600;padding:.3rem .5rem}"
     "@media print{body{margin:0}}"
 )

@@ -100,6 +100,7 @@ _AREAS: dict[str, tuple[str, str]] = {
     "tariffs": (MONEY_READ, MONEY_WRITE),
     "cdrs": (MONEY_READ, MONEY_WRITE),
     "local cost and payment": (MONEY_READ, MONEY_WRITE),  # tariffs on 2.1 stations, card settlements
+    "exchange rates": (MONEY_READ, MONEY_WRITE),  # rates entered for roaming drivers' currencies
     "price caps": (CAPS_READ, CAPS_WRITE),
     "analytics": (AGGREGATES_READ, PLANNING_WRITE),
     "planning": (AGGREGATES_READ, PLANNING_WRITE),

@@ -25,7 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from silkcharge.domain.clock import utcnow
 from silkcharge.store.tenancy import TenantOwned
-from silkcharge.store.types import ExactDecimal, UtcDateTime
+from silkcharge.store.types import ExactDecimal, ExactRate, UtcDateTime
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for the busy tables.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -1258,3 +1258,23 @@ class RoamingOutboxSequence(TenantOwned, Base):
     partner_id: Mapped[int] = mapped_column(ForeignKey("roaming_partners.id", ondelete="CASCADE"), primary_key=True)
     object_key: Mapped[str] = mapped_column(String(160), primary_key=True)
     last: Mapped[int] = mapped_column(BigInteger)
+
+
+class ExchangeRateRecord(TenantOwned, Base):
+    """An exchange rate an operator entered (domain/exchange.py): 1 `from_currency` =
+    `rate` `to_currency` on `valid_on`, with where it comes from and who entered it; one per
+    pair and day in a tenant. `inverse_allowed`: the operator allows 1 / rate the other way."""
+
+    __tablename__ = "exchange_rates"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "from_currency", "to_currency", "valid_on", name="uq_exchange_rate_day"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    from_currency: Mapped[str] = mapped_column(String(3))
+    to_currency: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[Decimal] = mapped_column(ExactRate())
+    valid_on: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(200))
+    inverse_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
+    entered_by: Mapped[str] = mapped_column(String(200))
+    entered_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -38,6 +38,28 @@ class ExactDecimal(TypeDecorator):
         return plain(Decimal(value))
 
 
+class ExactRate(ExactDecimal):
+    """An exchange rate: NUMERIC(22, 12) on PostgreSQL (10 digits before the point, 12 after:
+    UZS→USD is about 0.00008, which NUMERIC(20, 6) would round to 0.00008 flat), text on SQLite.
+    domain/exchange.py `check_rate` keeps rates within these bounds; this refuses what slipped
+    past it instead of letting PostgreSQL round it."""
+
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(40))
+        return dialect.type_descriptor(Numeric(22, 12, asdecimal=True))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = Decimal(value)
+        if not value.is_finite() or value.adjusted() >= 10 or value.normalize().as_tuple().exponent < -12:
+            raise ValueError(f"{value} does not fit an exchange rate column (NUMERIC(22, 12))")
+        return str(value) if dialect.name == "sqlite" else value
+
+
 def plain(value: Decimal) -> Decimal:
     """The same number without trailing zeros or exponent: 1700.000000 and 1.7E+3 become 1700.
     Exact at any size (a row stored before the column was bounded may hold 1E+30)."""
