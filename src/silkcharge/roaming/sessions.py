@@ -29,7 +29,13 @@ from sqlalchemy.exc import IntegrityError
 from silkcharge.domain.money import Price
 from silkcharge.roaming.auth import Caller, ocpi_caller
 from silkcharge.roaming.outbox import Outbox, Push
-from silkcharge.roaming.wire import OcpiError, Status, ocpi_datetime, ocpi_response, parse_ocpi_datetime
+from silkcharge.roaming.wire import (
+    OcpiError,
+    Status,
+    ocpi_datetime,
+    ocpi_response,
+    parse_ocpi_datetime,
+)
 from silkcharge.store.schema import RoamingSession, Transaction
 
 SESSION_STATUSES = ("ACTIVE", "COMPLETED", "INVALID", "PENDING", "RESERVATION")

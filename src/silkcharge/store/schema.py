@@ -1324,7 +1324,8 @@ class RoamingCdr(TenantOwned, Base):
     driver_excl_vat: Mapped[Decimal | None]
     driver_incl_vat: Mapped[Decimal | None]
     rate: Mapped[Decimal | None] = mapped_column(ExactRate())
-    """The factor applied (1 `currency` = rate `driver_currency`), as the conversion says."""
+    """The rate used, as the operator entered it: 1 `currency` = rate `driver_currency`, or the
+    other way round when `rate_inverted` (its inverse was applied)."""
     rate_valid_on: Mapped[date | None] = mapped_column(Date)
     rate_source: Mapped[str | None] = mapped_column(String(200))
     rate_inverted: Mapped[bool | None] = mapped_column(Boolean)

@@ -1,0 +1,174 @@
+"""Our drivers' charging at roaming partners' stations (our eMSP role): the CDRs partners sent
+(store `roaming_cdrs`, kept by roaming/cdrs.py), as the driver sees them.
+
+A partner's CDR is priced in the partner's currency with the partner's VAT; the driver pays
+in ours. The receipt is the ordinary one (domain/cdr.py `receipt_html`) of the partner's CDR,
+with the driver's currency beside it (`converted=`), the rate, its day and its source, as
+stored when the CDR arrived. A charge held for review (no rate, or a stale one) has the
+partner's amounts and says why the driver's amount is not there yet.
+
+This reads store rows only: it does not import the OCPI adapter (roaming/).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from html import escape
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from silkcharge.domain import cdr as receipts
+from silkcharge.domain.exchange import AppliedRate, ConvertedTotal, ExchangeRate
+from silkcharge.domain.money import Money, Price
+from silkcharge.domain.tariffs import InvalidTariff, Tariff
+from silkcharge.store.schema import RoamingCdr, RoamingPartner
+
+HELD = "held"
+
+
+class NoSuchRoamingCharge(LookupError):
+    """No roaming CDR with that id among the driver's own (404)."""
+
+
+@dataclass(frozen=True)
+class RoamingCharge:
+    """One roaming CDR of the driver: the partner's totals and the driver's, and the rate."""
+
+    id: int
+    cdr_id: str
+    partner: str
+    start: str
+    end: str
+    currency: str
+    total_incl_vat: Decimal | None
+    total_excl_vat: Decimal
+    driver_currency: str | None
+    driver_incl_vat: Decimal | None
+    driver_excl_vat: Decimal | None
+    rate: Decimal | None
+    rate_valid_on: str | None
+    charge_state: str
+    hold_reason: str | None
+
+
+def _price(currency: str, excl: Decimal | None, incl: Decimal | None) -> Price:
+    return Price(Money(excl or Decimal(0), currency), None if incl is None else Money(incl, currency))
+
+
+def _money_of(body: dict[str, Any], name: str, currency: str) -> Price:
+    value = body.get(name)
+    if not isinstance(value, dict) or value.get("excl_vat") is None:
+        return Price.zero(currency)
+    incl = value.get("incl_vat")
+    return _price(currency, Decimal(str(value["excl_vat"])), None if incl is None else Decimal(str(incl)))
+
+
+def _tariffs(body: dict[str, Any], currency: str) -> tuple[Tariff, ...]:
+    read = []
+    for data in body.get("tariffs") or ():
+        try:
+            read.append(Tariff.from_ocpi(data))
+        except (InvalidTariff, ValueError, TypeError, KeyError):
+            continue  # the receipt names the tariff; a tariff we cannot read is left out
+    if read:
+        return tuple(read)
+    unnamed = {"id": "-", "currency": currency,
+               "elements": [{"price_components": [{"type": "FLAT", "price": 0, "step_size": 1}]}]}
+    return (Tariff.from_ocpi(unnamed),)
+
+
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def partner_cdr(row: RoamingCdr) -> receipts.Cdr:
+    """The partner's CDR as our domain's CDR, for the receipt (totals as sent, no cost lines:
+    the partner priced it)."""
+    body, currency = row.body, row.currency
+    total = _price(currency, row.total_excl_vat, row.total_incl_vat)
+    parking = Decimal(str(body.get("total_parking_time") or 0))
+    start, end = _utc(body["start_date_time"]), _utc(body["end_date_time"])
+    return receipts.Cdr(
+        id=row.cdr_id, start_date_time=start, end_date_time=end, currency=currency,
+        tariffs=_tariffs(body, currency), charging_periods=(), lines=(),
+        total_energy=Decimal(str(body.get("total_energy") or 0)),
+        total_time=max(Decimal(str(body.get("total_time") or 0)) - parking, Decimal(0)),
+        total_parking_time=parking, total_cost=total,
+        total_fixed_cost=_money_of(body, "total_fixed_cost", currency),
+        total_energy_cost=_money_of(body, "total_energy_cost", currency),
+        total_time_cost=_money_of(body, "total_time_cost", currency),
+        total_parking_cost=_money_of(body, "total_parking_cost", currency),
+        subtotal=total, price_limit=None, vat_date=end.date(),
+        country_code=row.country_code, party_id=row.party_id, session_id=row.session_id,
+    )
+
+
+def converted_total(row: RoamingCdr) -> ConvertedTotal | None:
+    """The driver's amounts and the rate as kept when the CDR arrived; None when held or in
+    our own currency."""
+    if row.charge_state == HELD or row.rate is None or row.driver_currency is None:
+        return None
+    frm, to = (row.driver_currency, row.currency) if row.rate_inverted else (row.currency, row.driver_currency)
+    entered = ExchangeRate(frm, to, row.rate, row.rate_valid_on, row.rate_source or "-", "", row.received_at
+                           if row.received_at.tzinfo else row.received_at.replace(tzinfo=timezone.utc))
+    return ConvertedTotal(_price(row.currency, row.total_excl_vat, row.total_incl_vat),
+                          _price(row.driver_currency, row.driver_excl_vat, row.driver_incl_vat),
+                          AppliedRate(entered, inverted=bool(row.rate_inverted)))
+
+
+_HELD_NOTE = {
+    "en": "Your amount in {currency} is not known yet: {reason}. You will not be charged before it is.",
+    "ru": "Сумма в {currency} пока не известна: {reason}. Оплата не будет списана до её расчёта.",
+}
+
+
+def roaming_receipt_html(row: RoamingCdr, partner_name: str, locale: str = "en") -> str:
+    """The driver's receipt of a roaming CDR: the partner's totals, and ours beside them."""
+    cdr = partner_cdr(row)
+    location = row.body.get("cdr_location") or {}
+    site = receipts.Site(location.get("name") or location.get("id") or "-", "UTC",
+                         ", ".join(p for p in (location.get("address"), location.get("city")) if p) or None,
+                         location.get("evse_id") or location.get("evse_uid"))
+    html = receipts.receipt_html(cdr, receipts.Operator(partner_name), site, locale, converted=converted_total(row))
+    if row.charge_state == HELD:
+        note = _HELD_NOTE.get(locale, _HELD_NOTE["en"]).format(currency=row.driver_currency or "?",
+                                                               reason=row.hold_reason or "-")
+        html = html.replace("</body>", f"<p class=note id=held>{escape(note)}</p></body>", 1)
+    return html
+
+
+class RoamingCharges:
+    """The driver's roaming CDRs (those whose token is one of the driver's own)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def receipt(self, tokens: tuple[str, ...], charge_id: int, locale: str) -> str:
+        async with self._sessions() as session:
+            found = (await session.execute(
+                select(RoamingCdr, RoamingPartner.name).join(RoamingPartner, RoamingPartner.id == RoamingCdr.partner_id)
+                .where(RoamingCdr.id == charge_id, RoamingCdr.conflict.is_(False),
+                       RoamingCdr.token_uid.in_(tokens)))).first()
+        if found is None:
+            raise NoSuchRoamingCharge(f"no roaming charge {charge_id} of yours")
+        row, partner = found
+        return roaming_receipt_html(row, partner, locale)
+
+    async def list(self, tokens: tuple[str, ...], limit: int = 50) -> list[RoamingCharge]:
+        async with self._sessions() as session:
+            rows = (await session.execute(
+                select(RoamingCdr, RoamingPartner.name).join(RoamingPartner, RoamingPartner.id == RoamingCdr.partner_id)
+                .where(RoamingCdr.conflict.is_(False), RoamingCdr.token_uid.in_(tokens))
+                .order_by(RoamingCdr.id.desc()).limit(limit))).all()
+        return [RoamingCharge(
+            id=row.id, cdr_id=row.cdr_id, partner=name, start=row.body["start_date_time"],
+            end=row.body["end_date_time"], currency=row.currency, total_incl_vat=row.total_incl_vat,
+            total_excl_vat=row.total_excl_vat, driver_currency=row.driver_currency,
+            driver_incl_vat=row.driver_incl_vat, driver_excl_vat=row.driver_excl_vat, rate=row.rate,
+            rate_valid_on=row.rate_valid_on.isoformat() if row.rate_valid_on else None,
+            charge_state=row.charge_state, hold_reason=row.hold_reason) for row, name in rows]
