@@ -163,6 +163,21 @@ async def _attempted(platform: Platform, partner_id: int) -> bool:
     return any(row.attempts for row in await rows(platform, partner_id))
 
 
+@pytest.mark.settings(**{**FAST, "roaming_push_poll_seconds": 3600})
+async def test_a_push_goes_with_its_transaction_and_its_commit_wakes_the_sender(platform, partner):
+    partner_id = await add_partner(platform, partner.endpoint)
+    outbox = platform.roaming_push.outbox
+    with pytest.raises(RuntimeError):
+        async with platform.sessions.begin() as session:
+            await outbox.enqueue(session, put(partner_id, "E1", 1), tenant_id=DEFAULT_TENANT)
+            raise RuntimeError("the change failed: its push must go with it")
+    async with platform.sessions.begin() as session:
+        await outbox.enqueue(session, put(partner_id, "E2", 2), tenant_id=DEFAULT_TENANT)
+    (taken,) = await partner.until_taken(1)  # woken by the commit: the next poll is an hour away
+    assert taken.path == "KZ/SLK/ALA-001/E2"
+    assert [row.object_key for row in await rows(platform, partner_id)] == ["KZ/SLK/ALA-001/E2"]
+
+
 # -- refusals ---------------------------------------------------------------------------------------
 
 

@@ -210,18 +210,15 @@ class Outbox:
         """`enqueue` in the caller's transaction; the sender is woken when it commits."""
         row = await enqueue(session, push, tenant_id=tenant_id, now=self._clock())
         sync = session.sync_session
-        if not sync.info.get("roaming_outbox_wake"):
-            sync.info["roaming_outbox_wake"] = True
+        sync.info["roaming_outbox_wake"] = True  # a rollback leaves it: at worst one needless look
+        if not sync.info.get("roaming_outbox_listening"):
+            sync.info["roaming_outbox_listening"] = True
 
             def committed(_session) -> None:
-                sync.info.pop("roaming_outbox_wake", None)
-                self._wake()
+                if sync.info.pop("roaming_outbox_wake", False):
+                    self._wake()
 
-            def rolled_back(_session) -> None:
-                sync.info.pop("roaming_outbox_wake", None)
-
-            event.listen(sync, "after_commit", committed, once=True)
-            event.listen(sync, "after_soft_rollback", rolled_back, once=True)
+            event.listen(sync, "after_commit", committed)
         return row
 
     async def enqueue_after_commit(self, pushes: Iterable[Push], *, tenant_id: int | None = None) -> list[int]:
