@@ -68,16 +68,19 @@ def _money_of(body: dict[str, Any], name: str, currency: str) -> Price:
 
 
 def _tariffs(body: dict[str, Any], currency: str) -> tuple[Tariff, ...]:
+    """The CDR's tariffs as we read them (the CPO's country and party where a tariff omits
+    them); when none can be read, a placeholder named "-", since the receipt names a tariff."""
     read = []
+    party = {"country_code": body.get("country_code"), "party_id": body.get("party_id")}
     for data in body.get("tariffs") or ():
         try:
-            read.append(Tariff.from_ocpi(data))
+            read.append(Tariff.from_ocpi({**party, **data} if isinstance(data, dict) else data))
         except (InvalidTariff, ValueError, TypeError, KeyError):
             continue  # the receipt names the tariff; a tariff we cannot read is left out
     if read:
         return tuple(read)
     unnamed = {"id": "-", "currency": currency,
-               "elements": [{"price_components": [{"type": "FLAT", "price": 0, "step_size": 1}]}]}
+               "elements": [{"price_components": [{"type": "FLAT", "price": 0, "vat": 0, "step_size": 1}]}]}
     return (Tariff.from_ocpi(unnamed),)
 
 
