@@ -10,18 +10,20 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import orjson
 import pytest
+from ocpp.v16 import call
 from sqlalchemy import select
 
-from silkcharge.domain.clock import utcnow
+from silkcharge.domain.clock import to_ocpp, utcnow
 from silkcharge.domain.money import Money, Price
 from silkcharge.roaming.cdrs import CdrPushes, cdr_location, cdr_object
 from silkcharge.roaming.outbox import SENT
 from silkcharge.roaming.sessions import Party, SessionPushes, TokenOwner, session_object
 from silkcharge.roaming.wire import dumps
 from silkcharge.store.schema import RoamingCdr, RoamingOutboxRow, RoamingSession, Transaction
-from tests.e2e.network import add_token
-from tests.e2e.peers import eventually
+from tests.e2e.network import PASSWORD, add_token
+from tests.e2e.peers import connected_peer, eventually
 from tests.roaming.conftest import Network, another_database, invite, register, running_network
 
 UZ_CPO = {"country_code": "UZ", "party_id": "UZE", "role": "CPO", "business_name": "UzEnergy Charge"}
@@ -87,8 +89,6 @@ def _t(moment: datetime) -> str:
 
 
 def json_of(body: dict) -> dict:
-    import orjson
-
     return orjson.loads(dumps(body))
 
 
@@ -245,3 +245,79 @@ async def test_malformed_sessions_unknown_parties_and_unknown_sessions_are_refus
     stranger_cdr = await kz.ocpi("POST", "emsp/2.2.1/cdrs", token, json={**cdr, "party_id": "XXX"})
     assert stranger_cdr.status_code == 400 and stranger_cdr.json()["status_code"] == 2001
     assert await rows(kz, RoamingCdr) == []
+
+
+class KnownOwners:
+    """Stands in for ocpi-tokens' link (roaming_transactions) until it is merged: the card of
+    the Kazakh driver belongs to the Kazakh eMSP."""
+
+    def __init__(self, owners: dict[str, TokenOwner]) -> None:
+        self.owners = owners
+
+    async def owner_of(self, session, tx: Transaction) -> TokenOwner | None:
+        return self.owners.get(tx.id_token)
+
+
+UZ_TARIFF = {"currency": "UZS", "country_code": "UZ", "party_id": "UZE",
+             "elements": [{"price_components": [{"type": "ENERGY", "price": "2500", "vat": 12, "step_size": 1}]}]}
+
+
+async def uzbek_station(uz: Network) -> str:
+    """An operator, a site in Tashkent with one station, the driver's card and a UZS tariff; the
+    gateway's OCPP URL."""
+    made = [
+        await uz.api.post("/api/v1/operators", json={"code": "UZ-TEST", "name": "UzEnergy", "country": "UZ",
+                                                     "currency": "UZS"}),
+        await uz.api.post("/api/v1/sites", json={"code": "TAS-CENTRAL", "operator": "UZ-TEST",
+                                                 "name": "Tashkent Central", "city": "Tashkent", "country": "UZ",
+                                                 "lat": 41.311, "lon": 69.279, "timezone": "Asia/Tashkent"}),
+        await uz.api.post("/api/v1/stations", json={"id": "TAS-01", "site": "TAS-CENTRAL", "password": PASSWORD,
+                                                    "connectors": [{"evse_id": 1, "connector_id": 1,
+                                                                    "standard": "type2", "max_power_kw": "22"}]}),
+        await uz.api.post("/api/v1/tariffs", json={"code": "UZ-STD", "operator": "UZ-TEST", "tariff": UZ_TARIFF}),
+    ]
+    assert all(answer.status_code == 201 for answer in made), [answer.text for answer in made]
+    await add_token(uz.api, CARD)
+    return f"ws://127.0.0.1:{uz.platform.gateway.port}/ocpp"
+
+
+async def test_a_real_session_at_the_uzbek_station_reaches_the_kazakh_emsp_and_its_cdr_the_drivers_receipt(roaming):
+    kz, uz, owner, _ = roaming
+    uz.platform.roaming_sessions.owners = KnownOwners({CARD: owner})
+    await add_token(kz.api, CARD)
+    await kz.platform.drivers.ensure(*DRIVER, "en", [CARD])
+    start = utcnow().replace(microsecond=0) - timedelta(hours=1)
+    entered = await kz.api.post("/api/v1/exchange-rates", json={
+        "from_currency": "UZS", "to_currency": "KZT", "rate": str(RATE), "valid_on": start.date().isoformat(),
+        "source": "National Bank of Kazakhstan (example)"})
+    assert entered.status_code == 201, entered.text
+    ocpp_url = await uzbek_station(uz)
+
+    async with connected_peer(ocpp_url, "TAS-01", "1.6") as station:
+        await station.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+        await station.call(call.Authorize(id_tag=CARD))
+        begun = await station.call(call.StartTransaction(connector_id=1, id_tag=CARD, meter_start=0,
+                                                         timestamp=to_ocpp(start)))
+
+        async def arrived():
+            return [row for row in await rows(kz, RoamingSession) if row.status == "ACTIVE"]
+
+        [active] = await eventually(arrived)
+        assert active.body["location_id"] == "TAS-CENTRAL" and active.body["currency"] == "UZS"
+        assert active.body["cdr_token"]["uid"] == CARD and active.body["evse_uid"] == "TAS-01*1"
+        await station.call(call.StopTransaction(meter_stop=12000, timestamp=to_ocpp(start + timedelta(minutes=40)),
+                                                transaction_id=begun.transaction_id, id_tag=CARD))
+
+    async def billed():
+        return await rows(kz, RoamingCdr)
+
+    [cdr] = await eventually(billed)
+    assert (cdr.currency, cdr.total_excl_vat, cdr.total_incl_vat) == ("UZS", Decimal(30000), Decimal(33600))
+    assert (cdr.driver_currency, cdr.driver_incl_vat, cdr.rate) == ("KZT", Decimal("1360.80"), RATE)
+    assert cdr.session_id == str(begun.transaction_id) and cdr.body["cdr_location"]["country"] == "UZB"
+
+    [ended] = await rows(kz, RoamingSession)
+    assert ended.status == "COMPLETED" and ended.body["kwh"] == 12
+    assert ended.body["total_cost"] == {"excl_vat": 30000, "incl_vat": 33600}
+    sent = await sent_pushes(uz, "sessions", 3)
+    assert [r.method for r in sent] == ["PUT", "PATCH", "PATCH"]

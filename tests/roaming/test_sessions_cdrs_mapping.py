@@ -11,7 +11,13 @@ import pytest
 
 from silkcharge.domain.money import Money, Price
 from silkcharge.roaming.cdrs import cdr_location, cdr_object, check_cdr, digest, total_of
-from silkcharge.roaming.sessions import Party, TokenOwner, changed_fields, check_session, session_object
+from silkcharge.roaming.sessions import (
+    Party,
+    TokenOwner,
+    changed_fields,
+    check_session,
+    session_object,
+)
 from silkcharge.roaming.wire import OcpiError, Status, dumps
 from silkcharge.services.roaming_charges import roaming_receipt_html
 from silkcharge.store.schema import RoamingCdr, Transaction
