@@ -23,7 +23,7 @@ from silkcharge.ocpp.v201_device import DeviceManagement201
 from silkcharge.planning.rollups import RollupJob
 from silkcharge.roaming.partners import PartnerService
 from silkcharge.roaming.push import RoamingPush
-from silkcharge.roaming.session_push import SessionFollower
+from silkcharge.roaming.session_push import NoTokenOwners, SessionFollower
 from silkcharge.roaming.state import Roaming
 from silkcharge.services.access import AccessService
 from silkcharge.services.audit import AuditTrail
@@ -306,6 +306,7 @@ def build_platform(settings: Settings) -> Platform:
             adapter.device = device
     partners = PartnerService(sessions, settings)
     roaming_push = RoamingPush(settings, sessions, bus, partners)
+    roaming = Roaming(settings, sessions, bus, partners, token_owners=NoTokenOwners())
     return Platform(
         settings, engine, sessions, bus, router, writer, committer, stations, transactions, commands, billing,
         reservations, gateway, search, drivers, security_events, workers=workers,
@@ -322,9 +323,9 @@ def build_platform(settings: Settings) -> Platform:
             sessions, retention_of(settings), every=settings.retention_sweep_every),
         station_tariffs=station_tariffs, payments=payments,
         access=AccessService(sessions, settings.api_key), audit=AuditTrail(sessions), residency=residency,
-        roaming=Roaming(settings, sessions, bus, partners),
+        roaming=roaming,
         roaming_push=roaming_push,
-        roaming_sessions=SessionFollower(sessions, bus, roaming_push.outbox),
+        roaming_sessions=SessionFollower(sessions, bus, roaming_push.outbox, roaming),
     )
 
 

@@ -257,6 +257,10 @@ class KnownOwners:
     async def owner_of(self, session, tx: Transaction) -> TokenOwner | None:
         return self.owners.get(tx.id_token)
 
+    def transactions_of(self, partner_id: int):
+        tokens = [uid for uid, owner in self.owners.items() if owner.partner_id == partner_id]
+        return select(Transaction.id).where(Transaction.id_token.in_(tokens))
+
 
 UZ_TARIFF = {"currency": "UZS", "country_code": "UZ", "party_id": "UZE",
              "elements": [{"price_components": [{"type": "ENERGY", "price": "2500", "vat": 12, "step_size": 1}]}]}
@@ -283,7 +287,7 @@ async def uzbek_station(uz: Network) -> str:
 
 async def test_a_real_session_at_the_uzbek_station_reaches_the_kazakh_emsp_and_its_cdr_the_drivers_receipt(roaming):
     kz, uz, owner, _ = roaming
-    uz.platform.roaming_sessions.owners = KnownOwners({CARD: owner})
+    uz.platform.roaming.token_owners = KnownOwners({CARD: owner})
     await add_token(kz.api, CARD)
     await kz.platform.drivers.ensure(*DRIVER, "en", [CARD])
     start = utcnow().replace(microsecond=0) - timedelta(hours=1)
@@ -321,3 +325,16 @@ async def test_a_real_session_at_the_uzbek_station_reaches_the_kazakh_emsp_and_i
     assert ended.body["total_cost"] == {"excl_vat": 30000, "incl_vat": 33600}
     sent = await sent_pushes(uz, "sessions", 3)
     assert [r.method for r in sent] == ["PUT", "PATCH", "PATCH"]
+
+    # The Kazakh eMSP pulls the same from the Uzbek CPO's SENDER lists (catch-up, audit).
+    kz_token = (await kz.partner_row()).token_to_them
+    pulled = await uz.ocpi("GET", "cpo/2.2.1/sessions", kz_token, params={"date_from": _t(start)})
+    assert pulled.status_code == 200 and pulled.headers["x-total-count"] == "1", pulled.text
+    [listed] = pulled.json()["data"]
+    assert listed["id"] == str(begun.transaction_id) and listed["status"] == "COMPLETED" and listed["kwh"] == 12
+    assert listed["total_cost"] == {"excl_vat": 30000, "incl_vat": 33600}
+    [listed_cdr] = (await uz.ocpi("GET", "cpo/2.2.1/cdrs", kz_token)).json()["data"]
+    assert listed_cdr == {**cdr.body, "last_updated": listed_cdr["last_updated"]}
+    later = await uz.ocpi("GET", "cpo/2.2.1/sessions", kz_token,
+                          params={"date_from": _t(utcnow() + timedelta(minutes=1))})
+    assert later.json()["data"] == [] and later.headers["x-total-count"] == "0"

@@ -61,8 +61,7 @@ from silkcharge.services.exchange_rates import ExchangeRates
 from silkcharge.store.schema import RoamingCdr, RoamingIdentity
 
 ENDPOINTS = [("cdrs", "RECEIVER", "emsp/2.2.1/cdrs")]
-"""The SENDER list joins with the sessions' (it needs ocpi-tokens' link of transactions to
-partners)."""
+"""The SENDER list is roaming/sender_lists.py's."""
 
 READY, HELD = "ready", "held"
 

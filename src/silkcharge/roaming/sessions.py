@@ -3,8 +3,8 @@
 CPO role (our stations, a partner's driver): `session_object` maps a silkcharge transaction
 to an OCPI Session; `SessionPushes` enqueues it in the outbox for the eMSP that owns the
 driver's token (a PUT when the session starts, PATCHes of what changed after, in order: the
-outbox keeps an object's pushes in sequence). Which partner owns a token is ocpi-tokens'
-link (roaming_transactions); until it is merged the owner is a parameter (`TokenOwner`).
+outbox keeps an object's pushes in sequence). roaming/session_push.py does this as sessions
+happen; which partner owns a token is ocpi-tokens' link, behind its `TokenOwners` port.
 
 eMSP role (our driver, a partner's station): the RECEIVER endpoints
 PUT/PATCH/GET /ocpi/emsp/2.2.1/sessions/{country_code}/{party_id}/{session_id} keep the
@@ -44,7 +44,7 @@ TOKEN_TYPES = ("AD_HOC_USER", "APP_USER", "OTHER", "RFID")
 NOT_FOUND = 404
 
 ENDPOINTS = [("sessions", "RECEIVER", "emsp/2.2.1/sessions")]
-"""The SENDER list joins when it exists (see `cpo_router` below)."""
+"""The SENDER list is roaming/sender_lists.py's."""
 
 
 # -- CPO role: our transaction as an OCPI Session --------------------------------------------
@@ -379,5 +379,4 @@ def _aware(moment: datetime) -> datetime:
 
 
 cpo_router = None
-"""The SENDER list (GET /ocpi/cpo/2.2.1/sessions) needs to know which transactions are the
-caller's drivers': ocpi-tokens' roaming_transactions. It is added when that is merged."""
+"""The SENDER list (GET /ocpi/cpo/2.2.1/sessions) is in roaming/sender_lists.py."""
