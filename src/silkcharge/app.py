@@ -23,8 +23,9 @@ from silkcharge.ocpp.v201_device import DeviceManagement201
 from silkcharge.planning.rollups import RollupJob
 from silkcharge.roaming.partners import PartnerService
 from silkcharge.roaming.push import RoamingPush
-from silkcharge.roaming.session_push import NoTokenOwners, SessionFollower
+from silkcharge.roaming.session_push import RoamingTransactionOwners, SessionFollower
 from silkcharge.roaming.state import Roaming
+from silkcharge.roaming.tokens import RoamingTokenAuthority, TokenPublisher
 from silkcharge.services.access import AccessService
 from silkcharge.services.audit import AuditTrail
 from silkcharge.services.billing import BillingService
@@ -305,8 +306,11 @@ def build_platform(settings: Settings) -> Platform:
         if isinstance(adapter, DeviceManagement201):
             adapter.device = device
     partners = PartnerService(sessions, settings)
+    # A card our registry does not know may be a roaming partner's driver's (OCPI tokens).
+    transactions.roaming = RoamingTokenAuthority(settings, sessions, partners)
     roaming_push = RoamingPush(settings, sessions, bus, partners)
-    roaming = Roaming(settings, sessions, bus, partners, token_owners=NoTokenOwners())
+    roaming = Roaming(settings, sessions, bus, partners, tokens=TokenPublisher(settings, sessions, roaming_push.outbox),
+                      token_owners=RoamingTransactionOwners())
     return Platform(
         settings, engine, sessions, bus, router, writer, committer, stations, transactions, commands, billing,
         reservations, gateway, search, drivers, security_events, workers=workers,

@@ -341,6 +341,16 @@ class Settings(BaseSettings):
         default=100, ge=1, le=1000,
         description="the most objects one page of an OCPI list holds; a partner asking for more gets this many",
     )
+    ocpi_authorize_timeout: float = Field(
+        default=4.0, gt=0, le=60,
+        description="seconds a charger's authorization waits for a roaming eMSP's real-time answer (OCPI tokens "
+        "authorize) before the stored token's whitelist decides; keep it well below the OCPP call timeout",
+    )
+    ocpi_token_whitelist: Literal["ALWAYS", "ALLOWED", "ALLOWED_OFFLINE", "NEVER"] = Field(
+        default="ALLOWED",
+        description="the OCPI whitelist our drivers' RFID cards are published with to partner CPOs (app tokens "
+        "are always NEVER: real-time only)",
+    )
 
     exchange_rate_max_age_days: int = Field(
         default=7, ge=0, le=366,

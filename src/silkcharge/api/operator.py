@@ -72,6 +72,19 @@ async def _one(session: AsyncSession, model, what: str, **where) -> Any:
     return row
 
 
+async def _roam_tokens(request: Request, tokens: list[str]) -> None:
+    """Partner CPOs hear of a new or changed token of ours (OCPI tokens, through the roaming
+    outbox). The change is committed already: a failure here is logged, and a partner's next
+    pull of our token list repairs what it missed."""
+    roaming = getattr(request.app.state, "roaming", None)
+    if roaming is None or roaming.tokens is None:
+        return
+    try:
+        await roaming.tokens.publish(tokens)
+    except Exception:
+        log.exception("could not enqueue the roaming push of a changed token")
+
+
 def _patch(row: Any, patch: m.Body) -> None:
     for key, value in patch.model_dump(exclude_unset=True).items():
         setattr(row, key, value)
@@ -493,13 +506,14 @@ async def list_tokens(group_id: str | None = None, session: AsyncSession = Db):
     "/tokens", response_model=m.TokenOut, status_code=201, tags=["tokens"],
     responses=answers(404, 409),
 )
-async def create_token(body: m.TokenIn, session: AsyncSession = Db):
+async def create_token(body: m.TokenIn, request: Request, session: AsyncSession = Db):
     if await session.scalar(select(IdToken.id).where(IdToken.token == body.token)):
         raise Conflict(f"token {body.token} already exists")
     owner = await _one(session, Operator, "operator", code=body.operator) if body.operator else None
     row = IdToken(operator_id=owner.id if owner else None, **body.model_dump(exclude={"operator"}))
     session.add(row)
     await session.commit()
+    await _roam_tokens(request, [row.token])
     return row
 
 
@@ -509,10 +523,11 @@ async def get_token(token: str, session: AsyncSession = Db):
 
 
 @router.patch("/tokens/{token}", response_model=m.TokenOut, tags=["tokens"], responses=answers(404))
-async def update_token(token: str, body: m.TokenPatch, session: AsyncSession = Db):
+async def update_token(token: str, body: m.TokenPatch, request: Request, session: AsyncSession = Db):
     row = await _one(session, IdToken, "token", token=token)
     _patch(row, body)
     await session.commit()
+    await _roam_tokens(request, [row.token])
     return row
 
 

@@ -131,7 +131,7 @@ class V16Adapter(Adapter):
 
     @on("Authorize")
     async def authorize(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
-        return {"idTagInfo": id_tag_info(await self.transactions.authorize(p["idTag"]))}
+        return {"idTagInfo": id_tag_info(await self.transactions.authorize(p["idTag"], session.station_id))}
 
     @on("StartTransaction")
     async def start_transaction(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:

@@ -231,7 +231,8 @@ class V201Adapter(DeviceManagement201, Adapter):
 
     @on("Authorize")
     async def authorize(self, session: Session, p: dict[str, Any]) -> dict[str, Any]:
-        token = await self.transactions.authorize(p["idToken"]["idToken"])
+        token = await self.transactions.authorize(
+            p["idToken"]["idToken"], session.station_id, token_type=p["idToken"].get("type"))
         reply: dict[str, Any] = {"idTokenInfo": id_token_info(token)}
         if self.tariffs is not None and reply["idTokenInfo"]["status"] == "Accepted":
             # I01: no EVSE is named yet; the tariff as quoted at the station's fastest EVSE.

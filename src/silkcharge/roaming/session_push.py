@@ -6,10 +6,9 @@ the CDRs): a transaction started is the Session's PUT, its end a PATCH (status, 
 its CDR a PATCH with the total cost followed by the CDR's POST. All go through the outbox,
 which sends an object's pushes in order and keeps them across outages.
 
-Which eMSP owns a session's token is a `TokenOwners`: ocpi-tokens keeps that link
-(roaming_transactions: the partner and cdr_token of a transaction started with a partner's
-token). Until it is merged, `NoTokenOwners` knows none, and nothing is pushed: a session of
-our own drivers is never sent to a partner.
+Which eMSP owns a session's token is a `TokenOwners`: `RoamingTransactionOwners` reads
+ocpi-tokens' link (roaming_transactions: the partner and cdr_token of a transaction started
+with a partner's token). A session of one of our own drivers has none and is never sent.
 
 The events come after their change is committed, so the pushes are enqueued in a transaction
 of their own: a crash in between loses them (the partner's pull of the SENDER list, with
@@ -38,7 +37,14 @@ from silkcharge.roaming.sessions import Party, TokenOwner, auth_method, session_
 from silkcharge.roaming.state import Roaming
 from silkcharge.roaming.wire import dumps
 from silkcharge.store.residency import database_scope, station_database
-from silkcharge.store.schema import ChargeDetailRecord, RoamingIdentity, Site, Station, Transaction
+from silkcharge.store.schema import (
+    ChargeDetailRecord,
+    RoamingIdentity,
+    RoamingTransaction,
+    Site,
+    Station,
+    Transaction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,22 @@ class TokenOwners(Protocol):
 
     def transactions_of(self, partner_id: int) -> Select:
         """A select of the ids of the transactions started with the partner's tokens."""
+
+
+class RoamingTransactionOwners:
+    """ocpi-tokens' link: the partner and cdr_token kept on a transaction started with a
+    partner's token (roaming_transactions)."""
+
+    async def owner_of(self, session: AsyncSession, tx: Transaction) -> TokenOwner | None:
+        link = await session.get(RoamingTransaction, tx.id)
+        if link is None or link.partner_id is None:
+            return None
+        return TokenOwner(partner_id=link.partner_id, country_code=link.country_code, party_id=link.party_id,
+                          uid=link.token_uid, type=link.token_type, contract_id=link.contract_id,
+                          authorization_reference=link.authorization_reference)
+
+    def transactions_of(self, partner_id: int) -> Select:
+        return select(RoamingTransaction.transaction_id).where(RoamingTransaction.partner_id == partner_id)
 
 
 class NoTokenOwners:

@@ -17,6 +17,7 @@ from silkcharge.settings import Settings
 
 if TYPE_CHECKING:
     from silkcharge.roaming.partners import PartnerService
+    from silkcharge.roaming.tokens import TokenPublisher
 
 
 @dataclass
@@ -28,3 +29,6 @@ class Roaming:
     token_owners: Any = field(default=None)
     """Which eMSP partner owns the token of a transaction at our stations (roaming/session_push.py
     `TokenOwners`); set by app.py."""
+    tokens: TokenPublisher | None = None
+    """Our drivers' tokens pushed to partner CPOs (roaming/tokens.py); the operator API calls it
+    when a token is created or changed."""

@@ -49,6 +49,7 @@ from silkcharge.services.plausibility import (
     screen_update,
     station_powers,
 )
+from silkcharge.services.ports import RoamingAuthority, RoamingDecision
 from silkcharge.services.reservations import ReservationLedger
 from silkcharge.services.station_profiles import StationProfiles
 from silkcharge.store.group_commit import GroupCommitter, after_commit
@@ -56,6 +57,7 @@ from silkcharge.store.schema import (
     Connector,
     IdToken,
     PlausibilityFlag,
+    RoamingTransaction,
     Station,
     Transaction,
     TransactionEnding,
@@ -161,8 +163,12 @@ class TransactionService:
         committer: GroupCommitter | None = None,
         plausibility: Plausibility | None = None,
         profiles: StationProfiles | None = None,
+        roaming: RoamingAuthority | None = None,
     ) -> None:
         self._sessions = sessions
+        # Tokens no registry knows may be a roaming partner's driver's (OCPI tokens); app.py
+        # sets this once the roaming side is built.
+        self.roaming = roaming
         self._bus = bus
         self._reservations = reservations
         # A station's effective profile names its master pass group (2.0.1 C16), if any.
@@ -178,9 +184,32 @@ class TransactionService:
 
     # -- authorization ----------------------------------------------------------------------
 
-    async def authorize(self, token: str) -> TokenInfo:
+    async def authorize(
+        self, token: str, station_id: str | None = None, *, evse_id: int | None = None,
+        token_type: str | None = None,
+    ) -> TokenInfo:
+        """What a station is answered for `token`. A token the registry does not know is asked
+        of roaming (a partner's driver's card), naming the station and EVSE when known."""
         async with self._sessions() as session:
-            return await self._token_info(session, token)
+            info = await self._token_info(session, token)
+        if info.status is AuthorizationStatus.UNKNOWN:
+            decision = await self._ask_roaming(token, token_type, station_id, evse_id)
+            if decision is not None:
+                return _roaming_info(decision)
+        return info
+
+    async def _ask_roaming(
+        self, token: str, token_type: str | None, station_id: str | None, evse_id: int | None,
+    ) -> RoamingDecision | None:
+        """Roaming's decision on a token the registry does not know, or None. Never raises:
+        a failing roaming side leaves the token unknown, as it would be without roaming."""
+        if self.roaming is None:
+            return None
+        try:
+            return await self.roaming.authorize(token, token_type, station_id, evse_id)
+        except Exception:
+            log.exception("roaming could not decide on a token at %s", station_id)
+            return None
 
     async def _token_info(self, session: AsyncSession, token: str) -> TokenInfo:
         """The token's status where the station is. With data residency, a token the station's
@@ -205,12 +234,24 @@ class TransactionService:
         origin = origin or Origin.now("StartTransaction")
         sent = start
         start, findings = screen_start(self._checks, start, origin)
+        # A token the registry does not know is asked of roaming outside the database work
+        # (the eMSP may take a while to answer), then the work runs again with the answer.
+        asked: list[RoamingDecision | None] = []
 
-        async def work(session: AsyncSession) -> tuple[TransactionRecord, bool]:
+        async def work(session: AsyncSession) -> tuple[TransactionRecord | None, bool]:
             token = await self._token_info(session, start.id_token) if start.id_token else None
             existing = await self._find_replayed_start(session, station_id, start, sent)
             if existing is not None:
+                if token is not None and token.status is AuthorizationStatus.UNKNOWN:
+                    token = await _replayed_roaming_token(session, existing) or token
                 return TransactionRecord(existing.id, existing.station_tx_id, token), False
+            decision = None
+            if token is not None and token.status is AuthorizationStatus.UNKNOWN and self.roaming is not None:
+                if not asked:
+                    return None, False
+                decision = asked[0]
+                if decision is not None:
+                    token = _roaming_info(decision)
             if token:
                 token = await self._start_checks(session, station_id, start, token)
             tx = Transaction(
@@ -235,6 +276,8 @@ class TransactionService:
             if start.station_tx_id is None:
                 tx.station_tx_id = str(tx.id)  # OCPP 1.6: the CSMS names the transaction
             self._track_seq(session, station_id, tx, start.seq_no, previous=None)
+            if decision is not None:
+                session.add(_roaming_transaction(tx, decision))
             if token and token.status is AuthorizationStatus.ACCEPTED:
                 await self._reservations.use(session, station_id, start, tx.id, token.group_id)
             found = findings + await self._start_findings(session, station_id, tx, start)
@@ -245,6 +288,9 @@ class TransactionService:
             return TransactionRecord(tx.id, tx.station_tx_id, token), True
 
         record, new = await self._committer.run(work, key=station_id)
+        if record is None:
+            asked.append(await self._ask_roaming(start.id_token, None, station_id, start.evse_id))
+            record, new = await self._committer.run(work, key=station_id)
         if new:
             self._bus.publish(
                 TransactionStarted(station_id, start.timestamp, record.id, start.evse_id, start.id_token)
@@ -692,6 +738,28 @@ async def _info(session: AsyncSession, row: IdToken) -> TokenInfo:
     if row.group_id:  # a group that is a registered token itself has a type of its own
         group_type = await session.scalar(select(IdToken.type).where(IdToken.token == row.group_id))
     return TokenInfo(status, row.expires_at, row.group_id, group_type)
+
+
+def _roaming_info(decision: RoamingDecision) -> TokenInfo:
+    return TokenInfo(decision.status, decision.expires_at, decision.group_id)
+
+
+def _roaming_transaction(tx: Transaction, decision: RoamingDecision) -> RoamingTransaction:
+    """Whose token started `tx`: the eMSP partner and the token as roaming decided on it."""
+    return RoamingTransaction(
+        transaction_id=tx.id, partner_id=decision.partner_id, roaming_token_id=decision.roaming_token_id,
+        country_code=decision.country_code, party_id=decision.party_id, token_uid=decision.token_uid,
+        token_type=decision.token_type, contract_id=decision.contract_id,
+        authorization_reference=decision.authorization_reference, decided_by=decision.decided_by,
+    )
+
+
+async def _replayed_roaming_token(session: AsyncSession, tx: Transaction) -> TokenInfo | None:
+    """A replayed start of a transaction a roaming token started is answered as it was, without
+    asking the eMSP again."""
+    if tx.token_status is None or await session.get(RoamingTransaction, tx.id) is None:
+        return None
+    return TokenInfo(AuthorizationStatus(tx.token_status))
 
 
 class UnknownTransaction(LookupError):

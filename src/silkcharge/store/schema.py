@@ -251,6 +251,9 @@ class IdToken(TenantOwned, Base):
     operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id", ondelete="SET NULL"))
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
+    """When the token last changed: the OCPI Token's last_updated when it roams (None: never
+    changed since before 0031; created_at stands in)."""
 
 
 class Driver(Base):
@@ -1333,3 +1336,57 @@ class RoamingCdr(TenantOwned, Base):
     hold_reason: Mapped[str | None] = mapped_column(String(300))
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- OCPI roaming: tokens of partners' drivers, and who a session's token belongs to ------------
+
+
+class RoamingToken(TenantOwned, Base):
+    """A token an eMSP partner pushed to us as a CPO (roaming/tokens.py): OCPI's Token object,
+    kept so a foreign driver's card is recognised at our chargers. `uid_key` is the uid
+    upper-cased (OCPI compares CiStrings case-insensitively), the one the chargers' idTags are
+    matched against. Tokens are never deleted by the eMSP, only made invalid."""
+
+    __tablename__ = "roaming_tokens"
+    __table_args__ = (UniqueConstraint("tenant_id", "country_code", "party_id", "uid_key", "type"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("roaming_partners.id", ondelete="CASCADE"), index=True)
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    uid: Mapped[str] = mapped_column(String(36))
+    uid_key: Mapped[str] = mapped_column(String(36), index=True)
+    type: Mapped[str] = mapped_column(String(12))
+    contract_id: Mapped[str] = mapped_column(String(36))
+    visual_number: Mapped[str | None] = mapped_column(String(64))
+    issuer: Mapped[str] = mapped_column(String(64))
+    group_id: Mapped[str | None] = mapped_column(String(36))
+    valid: Mapped[bool] = mapped_column(Boolean)
+    whitelist: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(2))
+    default_profile_type: Mapped[str | None] = mapped_column(String(8))
+    energy_contract: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    last_updated: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RoamingTransaction(TenantOwned, Base):
+    """A transaction at our charger started with a roaming partner's token: whose token it was
+    (the eMSP partner, the token as it was then) and the eMSP's authorization reference, so the
+    session and CDR go to the right partner with the right cdr_token."""
+
+    __tablename__ = "roaming_transactions"
+    transaction_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("transactions.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("roaming_partners.id", ondelete="SET NULL"), index=True)
+    roaming_token_id: Mapped[int | None] = mapped_column(ForeignKey("roaming_tokens.id", ondelete="SET NULL"))
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    token_uid: Mapped[str] = mapped_column(String(36))
+    token_type: Mapped[str] = mapped_column(String(12))
+    contract_id: Mapped[str] = mapped_column(String(36))
+    authorization_reference: Mapped[str | None] = mapped_column(String(36))
+    decided_by: Mapped[str] = mapped_column(String(12))
+    """"whitelist" (the stored token), "realtime" (the eMSP answered) or "offline" (the eMSP did
+    not answer; the stored token's whitelist allowed it)."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -2,7 +2,7 @@
 drivers at their stations, and their CDRs with the driver's charge in our currency
 
 Revision ID: 0032
-Revises: 0029, 0030 (on this branch it joins the heads of the outbox and the exchange rates;
+Revises: 0030, 0031 (on this branch it joins the heads of the exchange rates and the tokens;
 the merger re-chains it after the others, as "0026" in the brief)
 
 Both tables belong to the tenant of the partner that sent them, with the same row-level
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0032"
-down_revision = ("0029", "0030")
+down_revision = ("0030", "0031")
 branch_labels = None
 depends_on = None
 
