@@ -21,7 +21,13 @@ from silkcharge.roaming.cdrs import CdrPushes, cdr_location, cdr_object
 from silkcharge.roaming.outbox import SENT
 from silkcharge.roaming.sessions import Party, SessionPushes, TokenOwner, session_object
 from silkcharge.roaming.wire import dumps
-from silkcharge.store.schema import RoamingCdr, RoamingOutboxRow, RoamingSession, Transaction
+from silkcharge.store.schema import (
+    RoamingCdr,
+    RoamingOutboxRow,
+    RoamingSession,
+    RoamingToken,
+    Transaction,
+)
 from tests.e2e.network import PASSWORD, add_token
 from tests.e2e.peers import connected_peer, eventually
 from tests.roaming.conftest import Network, another_database, invite, register, running_network
@@ -247,28 +253,13 @@ async def test_malformed_sessions_unknown_parties_and_unknown_sessions_are_refus
     assert await rows(kz, RoamingCdr) == []
 
 
-class KnownOwners:
-    """Stands in for ocpi-tokens' link (roaming_transactions) until it is merged: the card of
-    the Kazakh driver belongs to the Kazakh eMSP."""
-
-    def __init__(self, owners: dict[str, TokenOwner]) -> None:
-        self.owners = owners
-
-    async def owner_of(self, session, tx: Transaction) -> TokenOwner | None:
-        return self.owners.get(tx.id_token)
-
-    def transactions_of(self, partner_id: int):
-        tokens = [uid for uid, owner in self.owners.items() if owner.partner_id == partner_id]
-        return select(Transaction.id).where(Transaction.id_token.in_(tokens))
-
-
 UZ_TARIFF = {"currency": "UZS", "country_code": "UZ", "party_id": "UZE",
              "elements": [{"price_components": [{"type": "ENERGY", "price": "2500", "vat": 12, "step_size": 1}]}]}
 
 
 async def uzbek_station(uz: Network) -> str:
-    """An operator, a site in Tashkent with one station, the driver's card and a UZS tariff; the
-    gateway's OCPP URL."""
+    """An operator, a site in Tashkent with one station and a UZS tariff; the gateway's OCPP URL.
+    The Kazakh driver's card is not in its registry: it is known through roaming."""
     made = [
         await uz.api.post("/api/v1/operators", json={"code": "UZ-TEST", "name": "UzEnergy", "country": "UZ",
                                                      "currency": "UZS"}),
@@ -281,15 +272,20 @@ async def uzbek_station(uz: Network) -> str:
         await uz.api.post("/api/v1/tariffs", json={"code": "UZ-STD", "operator": "UZ-TEST", "tariff": UZ_TARIFF}),
     ]
     assert all(answer.status_code == 201 for answer in made), [answer.text for answer in made]
-    await add_token(uz.api, CARD)
     return f"ws://127.0.0.1:{uz.platform.gateway.port}/ocpp"
 
 
-async def test_a_real_session_at_the_uzbek_station_reaches_the_kazakh_emsp_and_its_cdr_the_drivers_receipt(roaming):
-    kz, uz, owner, _ = roaming
-    uz.platform.roaming.token_owners = KnownOwners({CARD: owner})
-    await add_token(kz.api, CARD)
+async def test_a_kazakh_card_charging_at_an_uzbek_station_reaches_the_kazakh_emsp_as_session_and_cdr(roaming):
+    """The whole way: the card pushed by ocpi-tokens, a real OCPP 1.6 session, billing's CDR, the
+    pushes through the outbox, the conversion and the SENDER lists."""
+    kz, uz, _, _ = roaming
+    await add_token(kz.api, CARD)  # the Kazakh eMSP issues the card: ocpi-tokens pushes it to the Uzbek CPO
     await kz.platform.drivers.ensure(*DRIVER, "en", [CARD])
+
+    async def card_known_in_tashkent():
+        return await rows(uz, RoamingToken, RoamingToken.uid_key == CARD)
+
+    await eventually(card_known_in_tashkent)
     start = utcnow().replace(microsecond=0) - timedelta(hours=1)
     entered = await kz.api.post("/api/v1/exchange-rates", json={
         "from_currency": "UZS", "to_currency": "KZT", "rate": str(RATE), "valid_on": start.date().isoformat(),
@@ -309,6 +305,8 @@ async def test_a_real_session_at_the_uzbek_station_reaches_the_kazakh_emsp_and_i
         [active] = await eventually(arrived)
         assert active.body["location_id"] == "TAS-CENTRAL" and active.body["currency"] == "UZS"
         assert active.body["cdr_token"]["uid"] == CARD and active.body["evse_uid"] == "TAS-01*1"
+        assert active.body["cdr_token"]["contract_id"].startswith("KZ-SLK-")
+        assert active.body["authorization_reference"]
         await station.call(call.StopTransaction(meter_stop=12000, timestamp=to_ocpp(start + timedelta(minutes=40)),
                                                 transaction_id=begun.transaction_id, id_tag=CARD))
 
