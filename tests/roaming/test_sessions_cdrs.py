@@ -201,7 +201,7 @@ async def test_a_replayed_cdr_is_acknowledged_not_duplicated_and_a_conflicting_o
     assert fetched.status_code == 200 and fetched.json()["data"]["total_energy"] == 12
 
 
-async def test_a_cdr_without_a_rate_is_kept_with_the_drivers_charge_held_and_the_reason(roaming):
+async def test_a_cdr_without_a_rate_is_kept_held_with_the_reason_until_the_rate_is_entered(roaming):
     kz, _, owner, token = roaming
     body = json_of(the_cdr(owner, datetime(2026, 11, 2, 9, tzinfo=timezone.utc)))
     answer = await kz.ocpi("POST", "emsp/2.2.1/cdrs", token, json=body)
@@ -209,6 +209,15 @@ async def test_a_cdr_without_a_rate_is_kept_with_the_drivers_charge_held_and_the
     [cdr] = await rows(kz, RoamingCdr)
     assert cdr.charge_state == "held" and cdr.driver_excl_vat is None
     assert "UZS" in cdr.hold_reason and "KZT" in cdr.hold_reason and "2026-11-02" in cdr.hold_reason
+
+    entered = await kz.api.post("/api/v1/exchange-rates", json={
+        "from_currency": "UZS", "to_currency": "KZT", "rate": str(RATE), "valid_on": "2026-11-01",
+        "source": "National Bank of Kazakhstan (example)"})
+    assert entered.status_code == 201, entered.text
+    [released] = await rows(kz, RoamingCdr)  # entering the rate converts what waited for it
+    assert (released.charge_state, released.hold_reason) == ("ready", None)
+    assert (released.driver_incl_vat, released.rate, str(released.rate_valid_on)) == (
+        Decimal("1360.80"), RATE, "2026-11-01")
 
 
 async def test_a_late_patch_is_acknowledged_and_not_applied(roaming):

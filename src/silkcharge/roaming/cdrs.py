@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +31,6 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from silkcharge.domain.exchange import InvalidRate, NoRate, StaleRate
 from silkcharge.domain.money import CURRENCIES, Money, Price
 from silkcharge.roaming.auth import Caller, ocpi_caller
 from silkcharge.roaming.outbox import Outbox, Push
@@ -58,12 +57,11 @@ from silkcharge.roaming.wire import (
     parse_ocpi_datetime,
 )
 from silkcharge.services.exchange_rates import ExchangeRates
+from silkcharge.services.roaming_charges import driver_charge
 from silkcharge.store.schema import RoamingCdr, RoamingIdentity
 
 ENDPOINTS = [("cdrs", "RECEIVER", "emsp/2.2.1/cdrs")]
 """The SENDER list is roaming/sender_lists.py's."""
-
-READY, HELD = "ready", "held"
 
 CURRENCY_OF_COUNTRY = {
     "KZ": "KZT", "UZ": "UZS", "KG": "KGS", "TJ": "TJS", "TM": "TMT", "RU": "RUB", "AZ": "AZN",
@@ -203,26 +201,6 @@ async def driver_currency(session, cdr_token: dict[str, Any]) -> str | None:
              and i.party_id.upper() == str(cdr_token.get("party_id", "")).upper()]
     ours = (named or identities or [None])[0]
     return None if ours is None else CURRENCY_OF_COUNTRY.get(ours.country_code.upper())
-
-
-async def driver_charge(rates: ExchangeRates, total: Price, currency: str | None, on: date) -> dict[str, Any]:
-    """The columns of the driver's charge: in their currency with the rate, or held with why."""
-    if currency is None:
-        return {"charge_state": HELD, "hold_reason": "we have no eMSP party whose country says the driver's currency"}
-    if currency == total.currency:
-        return {"charge_state": READY, "driver_currency": currency, "driver_excl_vat": total.excl_vat.amount,
-                "driver_incl_vat": None if total.incl_vat is None else total.incl_vat.amount}
-    try:
-        converted = await rates.convert(total, currency, on)
-    except (NoRate, StaleRate, InvalidRate) as reason:
-        return {"charge_state": HELD, "driver_currency": currency, "hold_reason": str(reason)[:300]}
-    price = converted.converted
-    return {
-        "charge_state": READY, "driver_currency": currency, "driver_excl_vat": price.excl_vat.amount,
-        "driver_incl_vat": None if price.incl_vat is None else price.incl_vat.amount,
-        "rate": converted.rate.entered.rate, "rate_valid_on": converted.rate.valid_on,
-        "rate_source": converted.rate.entered.source[:200], "rate_inverted": converted.rate.inverted,
-    }
 
 
 emsp_router = APIRouter()

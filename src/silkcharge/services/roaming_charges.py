@@ -13,7 +13,7 @@ This reads store rows only: it does not import the OCPI adapter (roaming/).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from html import escape
 from typing import Any
@@ -22,12 +22,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silkcharge.domain import cdr as receipts
-from silkcharge.domain.exchange import AppliedRate, ConvertedTotal, ExchangeRate
+from silkcharge.domain.exchange import (
+    AppliedRate,
+    ConvertedTotal,
+    ExchangeRate,
+    InvalidRate,
+    NoRate,
+    StaleRate,
+)
 from silkcharge.domain.money import Money, Price
 from silkcharge.domain.tariffs import InvalidTariff, Tariff
+from silkcharge.services.exchange_rates import ExchangeRates
 from silkcharge.store.schema import RoamingCdr, RoamingPartner
 
-HELD = "held"
+READY, HELD = "ready", "held"
 
 
 class NoSuchRoamingCharge(LookupError):
@@ -145,11 +153,53 @@ def roaming_receipt_html(row: RoamingCdr, partner_name: str, locale: str = "en")
     return html
 
 
+async def driver_charge(rates: ExchangeRates, total: Price, currency: str | None, on: date) -> dict[str, Any]:
+    """The columns of a roaming CDR's driver charge: `total` in the driver's `currency` at the
+    rate for `on` (both amounts and the rate as entered), or held with the reason."""
+    if currency is None:
+        return {"charge_state": HELD, "hold_reason": "we have no eMSP party whose country says the driver's currency"}
+    if currency == total.currency:
+        return {"charge_state": READY, "driver_currency": currency, "driver_excl_vat": total.excl_vat.amount,
+                "driver_incl_vat": None if total.incl_vat is None else total.incl_vat.amount, "hold_reason": None}
+    try:
+        converted = await rates.convert(total, currency, on)
+    except (NoRate, StaleRate, InvalidRate) as reason:
+        return {"charge_state": HELD, "driver_currency": currency, "hold_reason": str(reason)[:300]}
+    price = converted.converted
+    return {
+        "charge_state": READY, "driver_currency": currency, "driver_excl_vat": price.excl_vat.amount,
+        "driver_incl_vat": None if price.incl_vat is None else price.incl_vat.amount,
+        "rate": converted.rate.entered.rate, "rate_valid_on": converted.rate.valid_on,
+        "rate_source": converted.rate.entered.source[:200], "rate_inverted": converted.rate.inverted,
+        "hold_reason": None,
+    }
+
+
 class RoamingCharges:
     """The driver's roaming CDRs (those whose token is one of the driver's own)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+
+    async def release_held(self, rates: ExchangeRates) -> int:
+        """Convert again the held charges of the tenant in scope (after a rate was entered):
+        those that now convert are ready; the others keep their (updated) reason. How many
+        were released."""
+        async with self._sessions() as session:
+            held = (await session.scalars(select(RoamingCdr).where(
+                RoamingCdr.charge_state == HELD, RoamingCdr.conflict.is_(False)))).all()
+        released = 0
+        for row in held:
+            total = _price(row.currency, row.total_excl_vat, row.total_incl_vat)
+            charge = await driver_charge(rates, total, row.driver_currency, _utc(row.body["end_date_time"]).date())
+            async with self._sessions.begin() as session:
+                stored = await session.get(RoamingCdr, row.id)
+                if stored is None or stored.charge_state != HELD:
+                    continue
+                for name, value in charge.items():
+                    setattr(stored, name, value)
+            released += charge["charge_state"] == READY
+        return released
 
     async def receipt(self, tokens: tuple[str, ...], charge_id: int, locale: str) -> str:
         async with self._sessions() as session:
