@@ -23,6 +23,7 @@ from silkcharge.ocpp.v201_device import DeviceManagement201
 from silkcharge.planning.rollups import RollupJob
 from silkcharge.roaming.partners import PartnerService
 from silkcharge.roaming.push import RoamingPush
+from silkcharge.roaming.session_push import RoamingTransactionOwners, SessionFollower
 from silkcharge.roaming.state import Roaming
 from silkcharge.roaming.tokens import RoamingTokenAuthority, TokenPublisher
 from silkcharge.services.access import AccessService
@@ -123,6 +124,8 @@ class Platform:
     """OCPI 2.2.1 roaming: partners and what the /ocpi routers need (roaming/state.py)."""
     roaming_push: RoamingPush | None = None
     """OCPI pushes to roaming partners through the outbox (roaming/outbox.py, roaming/push.py)."""
+    roaming_sessions: SessionFollower | None = None
+    """Sessions and CDRs of partners' drivers pushed to their eMSP (roaming/session_push.py)."""
 
     async def start(self) -> None:
         if self.residency is not None:
@@ -153,11 +156,15 @@ class Platform:
             self.device.transaction_status.start()  # where the gateway hears the transactions
         if self.roaming_push is not None:  # the sender where the API runs, the status where the gateway does
             self.roaming_push.start(send=self.settings.role != "gateway", follow=self.settings.role != "api")
+        if self.roaming_sessions is not None:  # every role: the gateway hears sessions, billing makes CDRs
+            self.roaming_sessions.start()
         if self.settings.role != "api":
             await self.gateway.start()
 
     async def stop(self) -> None:
         await self.gateway.stop()
+        if self.roaming_sessions is not None:
+            await self.roaming_sessions.stop()
         if self.roaming_push is not None:
             await self.roaming_push.stop()
         if self.retention is not None:
@@ -302,6 +309,8 @@ def build_platform(settings: Settings) -> Platform:
     # A card our registry does not know may be a roaming partner's driver's (OCPI tokens).
     transactions.roaming = RoamingTokenAuthority(settings, sessions, partners)
     roaming_push = RoamingPush(settings, sessions, bus, partners)
+    roaming = Roaming(settings, sessions, bus, partners, tokens=TokenPublisher(settings, sessions, roaming_push.outbox),
+                      token_owners=RoamingTransactionOwners())
     return Platform(
         settings, engine, sessions, bus, router, writer, committer, stations, transactions, commands, billing,
         reservations, gateway, search, drivers, security_events, workers=workers,
@@ -318,9 +327,9 @@ def build_platform(settings: Settings) -> Platform:
             sessions, retention_of(settings), every=settings.retention_sweep_every),
         station_tariffs=station_tariffs, payments=payments,
         access=AccessService(sessions, settings.api_key), audit=AuditTrail(sessions), residency=residency,
-        roaming=Roaming(settings, sessions, bus, partners,
-                        tokens=TokenPublisher(settings, sessions, roaming_push.outbox)),
+        roaming=roaming,
         roaming_push=roaming_push,
+        roaming_sessions=SessionFollower(sessions, bus, roaming_push.outbox, roaming),
     )
 
 

@@ -33,6 +33,7 @@ from silkcharge.services.attempts import TooManyAttempts
 from silkcharge.services.billing import RECEIPT_LOCALES
 from silkcharge.services.driver_data import MAX_SESSIONS, DriverCharging, NotTheDrivers
 from silkcharge.services.drivers import MAX_PASSWORD, AccountDeleted, StillCharging, WrongPassword
+from silkcharge.services.roaming_charges import NoSuchRoamingCharge, RoamingCharges
 
 router = APIRouter(prefix="/driver", tags=["driver"])
 
@@ -139,6 +140,44 @@ async def my_no_show_receipt(
         return HTMLResponse(await request.app.state.platform.driver_data.no_show_receipt(
             driver, reservation_id, locale, station_id))
     except NotTheDrivers as exc:
+        raise NotFound(str(exc)) from None
+
+
+class RoamingChargeOut(Body):
+    id: int = Field(description="the roaming charge; its receipt is at /driver/roaming-charges/{id}/receipt")
+    cdr_id: str = Field(description="the CDR's id at the partner that sent it")
+    partner: str = Field(description="the network whose station it was")
+    start: str
+    end: str
+    currency: str = Field(description="the partner's currency, in which it priced the session")
+    total_excl_vat: Decimal
+    total_incl_vat: Decimal | None
+    driver_currency: str | None = Field(description="the currency you pay in")
+    driver_excl_vat: Decimal | None
+    driver_incl_vat: Decimal | None
+    rate: Decimal | None = Field(description="the exchange rate used, as entered (docs/roaming.md)")
+    rate_valid_on: str | None
+    charge_state: str = Field(description="ready, or held (your amount is not known yet: hold_reason)")
+    hold_reason: str | None
+
+
+@router.get("/roaming-charges", responses=answers(*LOGGED_IN))
+async def my_roaming_charges(request: Request, driver: Driver) -> list[RoamingChargeOut]:
+    """The driver's charging at roaming partners' stations, newest first: the partner's price
+    and the driver's, in the driver's currency."""
+    found = await RoamingCharges(request.app.state.platform.sessions).list(driver.tokens)
+    return [RoamingChargeOut(**vars(charge)) for charge in found]
+
+
+@router.get("/roaming-charges/{charge_id}/receipt", response_class=HTMLResponse,
+            responses=answers(*LOGGED_IN, 404))
+async def my_roaming_receipt(charge_id: RowId, request: Request, driver: Driver, locale: str = LOCALE):
+    """The printable receipt of a session at a roaming partner's station: the partner's totals
+    and VAT, and below them the amount in the driver's currency with the exchange rate."""
+    try:
+        return HTMLResponse(await RoamingCharges(request.app.state.platform.sessions).receipt(
+            driver.tokens, charge_id, locale))
+    except NoSuchRoamingCharge as exc:
         raise NotFound(str(exc)) from None
 
 

@@ -29,6 +29,7 @@ from silkcharge.domain.exchange import (
 )
 from silkcharge.domain.money import Money
 from silkcharge.services.exchange_rates import DuplicateRate, ExchangeRates, RateQuery
+from silkcharge.services.roaming_charges import RoamingCharges
 
 router = APIRouter(tags=["exchange rates"])
 
@@ -122,6 +123,8 @@ async def enter_exchange_rate(body: ExchangeRateIn, request: Request):
         raise HTTPException(422, str(exc)) from None
     except DuplicateRate as exc:
         raise HTTPException(409, str(exc)) from None
+    # Roaming charges held for want of a rate are converted now, if this one serves them.
+    await RoamingCharges(request.app.state.platform.sessions).release_held(exchange_rates(request))
     return ExchangeRateOut.of(entered)
 
 

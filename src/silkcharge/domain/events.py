@@ -65,6 +65,15 @@ class TransactionEnded(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class CdrCreated(Event):
+    """Billing made a session's CDR (published after its commit): roaming pushes it to the
+    eMSP of the driver's token (roaming/session_push.py)."""
+
+    cdr_id: str
+    transaction_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class TariffsChanged(Event):
     """A tariff was published or deleted (station_id ""): what the stations of `site_id` (every
     site of the operator when None) show of their tariff may have changed."""

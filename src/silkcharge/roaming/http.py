@@ -29,7 +29,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from silkcharge.roaming import credentials, locations, tariffs, tokens
+from silkcharge.roaming import cdrs, credentials, locations, sender_lists, sessions, tariffs, tokens
 from silkcharge.roaming.state import Roaming
 from silkcharge.roaming.wire import OCPI_VERSION, OcpiError, Status, ocpi_response
 
@@ -37,9 +37,8 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/ocpi"
 
-MODULES: list[ModuleType] = [locations, tariffs, tokens]
-"""The OCPI modules mounted besides credentials; the merger of the module branches adds them
-here (e.g. roaming.locations, roaming.tariffs)."""
+MODULES: list[ModuleType] = [locations, tariffs, tokens, sessions, cdrs, sender_lists]
+"""The OCPI modules mounted besides credentials (each lists its own endpoints in ENDPOINTS)."""
 
 
 def ocpi_app(roaming: Roaming, modules: Sequence[ModuleType] = ()) -> FastAPI:

@@ -7,8 +7,8 @@ with a default, so the wiring grows without breaking those who build it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -26,6 +26,9 @@ class Roaming:
     sessions: async_sessionmaker
     bus: EventBus
     partners: PartnerService
+    token_owners: Any = field(default=None)
+    """Which eMSP partner owns the token of a transaction at our stations (roaming/session_push.py
+    `TokenOwners`); set by app.py."""
     tokens: TokenPublisher | None = None
     """Our drivers' tokens pushed to partner CPOs (roaming/tokens.py); the operator API calls it
     when a token is created or changed."""

@@ -30,7 +30,7 @@ from silkcharge.domain import cdr as receipts
 from silkcharge.domain.caps import apply_cap
 from silkcharge.domain.cdr import Cdr, build_cdr
 from silkcharge.domain.clock import utcnow
-from silkcharge.domain.events import TariffsChanged, TransactionEnded
+from silkcharge.domain.events import CdrCreated, TariffsChanged, TransactionEnded
 from silkcharge.domain.money import Price
 from silkcharge.domain.pricing import (
     MeterPoint,
@@ -356,6 +356,7 @@ class BillingService:
             tx = await session.get(Transaction, transaction_id)
             if tx is None or tx.state != "Ended":
                 return None
+            station_id = tx.station_id
             reasons = await self._plausibility.reasons(session, tx.id)
             flags = ending_flags(tx) + ((HELD_FOR_REVIEW,) if reasons else ())
             try:
@@ -370,6 +371,7 @@ class BillingService:
                     held_totals=totals_of(record),
                 ))
         self.unpriced.pop(transaction_id, None)
+        self._bus.publish(CdrCreated(station_id, utcnow(), record.id, transaction_id))
         return record
 
     async def build(

@@ -1326,6 +1326,62 @@ class RoamingOutboxSequence(TenantOwned, Base):
     last: Mapped[int] = mapped_column(BigInteger)
 
 
+
+class RoamingSession(TenantOwned, Base):
+    """A charging session of one of our drivers at a roaming partner's station (our eMSP role),
+    as the CPO pushed it: the OCPI Session object (`body`, merged PUT and PATCHes) with the fields
+    we search by. `last_updated` is the CPO's: an older PATCH arriving late is not applied."""
+
+    __tablename__ = "roaming_sessions"
+    __table_args__ = (UniqueConstraint("partner_id", "country_code", "party_id", "session_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("roaming_partners.id", ondelete="CASCADE"), index=True)
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    session_id: Mapped[str] = mapped_column(String(36))
+    token_uid: Mapped[str | None] = mapped_column(String(36), index=True)
+    status: Mapped[str] = mapped_column(String(12))
+    last_updated: Mapped[datetime]
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RoamingCdr(TenantOwned, Base):
+    """A CDR a roaming partner (a CPO) sent us (our eMSP role), priced in its currency, and
+    the driver's charge in ours. A replay of the same CDR is not stored twice (`digest` of the
+    body); a CDR with a known id but other content is kept with `conflict` set, for review,
+    and the first one stands. `charge_state`: "converted" (both amounts and the rate used) or
+    "held" (`hold_reason`: no rate, or only a stale one; nothing guessed)."""
+
+    __tablename__ = "roaming_cdrs"
+    __table_args__ = (UniqueConstraint("partner_id", "country_code", "party_id", "cdr_id", "digest"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("roaming_partners.id", ondelete="CASCADE"), index=True)
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    cdr_id: Mapped[str] = mapped_column(String(39))
+    digest: Mapped[str] = mapped_column(String(64))
+    conflict: Mapped[bool] = mapped_column(Boolean, default=False)
+    session_id: Mapped[str | None] = mapped_column(String(36))
+    token_uid: Mapped[str | None] = mapped_column(String(36), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    total_excl_vat: Mapped[Decimal]
+    total_incl_vat: Mapped[Decimal | None]
+    driver_currency: Mapped[str | None] = mapped_column(String(3))
+    driver_excl_vat: Mapped[Decimal | None]
+    driver_incl_vat: Mapped[Decimal | None]
+    rate: Mapped[Decimal | None] = mapped_column(ExactRate())
+    """The rate used, as the operator entered it: 1 `currency` = rate `driver_currency`, or the
+    other way round when `rate_inverted` (its inverse was applied)."""
+    rate_valid_on: Mapped[date | None] = mapped_column(Date)
+    rate_source: Mapped[str | None] = mapped_column(String(200))
+    rate_inverted: Mapped[bool | None] = mapped_column(Boolean)
+    charge_state: Mapped[str] = mapped_column(String(12))
+    hold_reason: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # -- OCPI roaming: tokens of partners' drivers, and who a session's token belongs to ------------
 
 

@@ -1,0 +1,215 @@
+"""Sessions and CDRs of partners' drivers at our stations, pushed to their eMSP as they happen.
+
+`SessionFollower` follows the bus (`local_only`: each event is pushed once, by the node that
+published it; it runs in every role, since the gateway publishes the transactions and billing
+the CDRs): a transaction started is the Session's PUT, its end a PATCH (status, kWh, end),
+its CDR a PATCH with the total cost followed by the CDR's POST. All go through the outbox,
+which sends an object's pushes in order and keeps them across outages.
+
+Which eMSP owns a session's token is a `TokenOwners`: `RoamingTransactionOwners` reads
+ocpi-tokens' link (roaming_transactions: the partner and cdr_token of a transaction started
+with a partner's token). A session of one of our own drivers has none and is never sent.
+
+The events come after their change is committed, so the pushes are enqueued in a transaction
+of their own: a crash in between loses them (the partner's pull of the SENDER list, with
+ocpi-tokens, repairs it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import orjson
+from sqlalchemy import Select, false, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from silkcharge.bus.local import EventBus
+from silkcharge.domain.clock import utcnow
+from silkcharge.domain.events import CdrCreated, TransactionEnded, TransactionStarted
+from silkcharge.domain.money import Money, Price
+from silkcharge.roaming.cdrs import CURRENCY_OF_COUNTRY, cdr_location, cdr_object
+from silkcharge.roaming.outbox import Outbox, Push
+from silkcharge.roaming.sessions import Party, TokenOwner, auth_method, session_key, session_object
+from silkcharge.roaming.state import Roaming
+from silkcharge.roaming.wire import dumps
+from silkcharge.store.residency import database_scope, station_database
+from silkcharge.store.schema import (
+    ChargeDetailRecord,
+    RoamingIdentity,
+    RoamingTransaction,
+    Site,
+    Station,
+    Transaction,
+)
+
+log = logging.getLogger(__name__)
+
+PATCHED_AT_END = ("kwh", "status", "end_date_time", "total_cost", "last_updated")
+
+
+class TokenOwners(Protocol):
+    async def owner_of(self, session: AsyncSession, tx: Transaction) -> TokenOwner | None:
+        """The eMSP partner whose token started `tx`, or None (one of our own drivers)."""
+
+    def transactions_of(self, partner_id: int) -> Select:
+        """A select of the ids of the transactions started with the partner's tokens."""
+
+
+class RoamingTransactionOwners:
+    """ocpi-tokens' link: the partner and cdr_token kept on a transaction started with a
+    partner's token (roaming_transactions)."""
+
+    async def owner_of(self, session: AsyncSession, tx: Transaction) -> TokenOwner | None:
+        link = await session.get(RoamingTransaction, tx.id)
+        if link is None or link.partner_id is None:
+            return None
+        return TokenOwner(partner_id=link.partner_id, country_code=link.country_code, party_id=link.party_id,
+                          uid=link.token_uid, type=link.token_type, contract_id=link.contract_id,
+                          authorization_reference=link.authorization_reference)
+
+    def transactions_of(self, partner_id: int) -> Select:
+        return select(RoamingTransaction.transaction_id).where(RoamingTransaction.partner_id == partner_id)
+
+
+class NoTokenOwners:
+    """Until ocpi-tokens' link is merged: no transaction belongs to a partner's driver."""
+
+    async def owner_of(self, session: AsyncSession, tx: Transaction) -> TokenOwner | None:
+        return None
+
+    def transactions_of(self, partner_id: int) -> Select:
+        return select(Transaction.id).where(false())
+
+
+def _plain(body: dict) -> dict:
+    """The body as JSON values (Decimals as numbers), as the outbox stores it."""
+    return orjson.loads(dumps(body))
+
+
+class SessionFollower:
+    def __init__(self, sessions: async_sessionmaker, bus: EventBus, outbox: Outbox, roaming: Roaming) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._outbox = outbox
+        self._roaming = roaming
+        self._task: asyncio.Task | None = None
+
+    @property
+    def owners(self) -> TokenOwners:
+        return self._roaming.token_owners or NoTokenOwners()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._follow(), name="roaming-sessions")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=10)
+            self._task = None
+
+    async def _follow(self) -> None:
+        async with self._bus.subscribe(local_only=True) as events:
+            while True:
+                event = await events.get()
+                if not isinstance(event, (TransactionStarted, TransactionEnded, CdrCreated)):
+                    continue
+                try:
+                    with database_scope(await station_database(self._sessions, event.station_id)):
+                        if isinstance(event, CdrCreated):
+                            await self.push_cdr(event.cdr_id)
+                        else:
+                            await self.push_session(event.transaction_id, started=isinstance(event, TransactionStarted))
+                except Exception:
+                    log.exception("could not enqueue the roaming session push after %s", event)
+
+    async def push_session(self, transaction_id: int, *, started: bool) -> list[int]:
+        """The session's PUT (`started`) or its end's PATCH, for the token's eMSP; the row ids."""
+        async with self._sessions() as session:
+            facts = await session_facts(session, self.owners, transaction_id)
+        if facts is None:
+            return []
+        body = _plain(session_body(facts))
+        key = session_key(facts.cpo, body["id"])
+        if started:
+            push = Push(facts.owner.partner_id, "sessions", key, "PUT", key, body)
+        else:
+            push = Push(facts.owner.partner_id, "sessions", key, "PATCH", key,
+                        {name: body[name] for name in PATCHED_AT_END if name in body})
+        return await self._outbox.enqueue_after_commit([push], tenant_id=facts.tx.tenant_id)
+
+    async def push_cdr(self, cdr_id: str) -> list[int]:
+        """The session's total cost (a PATCH) and then its CDR (a POST), for the token's eMSP."""
+        async with self._sessions() as session:
+            record = await session.get(ChargeDetailRecord, cdr_id)
+            if record is None or record.transaction_id is None:
+                return []  # a no-show fee has no session: not pushed yet
+            facts = await session_facts(session, self.owners, record.transaction_id)
+        if facts is None:
+            return []
+        cdr = _plain(cdr_body(facts, record, utcnow()))
+        key = session_key(facts.cpo, str(facts.tx.id))
+        patch = _plain({"total_cost": total_of_record(record).to_ocpi(), "currency": record.currency,
+                        "last_updated": cdr["last_updated"]})
+        partner = facts.owner.partner_id
+        pushes = [Push(partner, "sessions", key, "PATCH", key, patch),
+                  Push(partner, "cdrs", f"cdr/{facts.cpo.country_code}/{facts.cpo.party_id}/{cdr['id']}", "POST", "",
+                       cdr)]
+        return await self._outbox.enqueue_after_commit(pushes, tenant_id=facts.tx.tenant_id)
+
+
+@dataclass(frozen=True)
+class SessionFacts:
+    """What the OCPI Session and CDR of a transaction are made of."""
+
+    tx: Transaction
+    site: Site
+    cpo: Party
+    owner: TokenOwner
+
+
+async def session_facts(session: AsyncSession, owners: TokenOwners, transaction_id: int) -> SessionFacts | None:
+    """The facts of a transaction of a partner's driver at one of our sites, when the tenant
+    roams as a CPO; None otherwise (nothing to tell a partner)."""
+    tx = await session.get(Transaction, transaction_id)
+    if tx is None:
+        return None
+    site = await session.scalar(select(Site).join(Station, Station.site_id == Site.id)
+                                .where(Station.id == tx.station_id))
+    if site is None:
+        return None  # a station at no site is at no OCPI location
+    ours = await session.scalar(select(RoamingIdentity).where(
+        RoamingIdentity.tenant_id == tx.tenant_id, RoamingIdentity.role == "CPO").order_by(RoamingIdentity.id))
+    if ours is None:
+        return None  # the tenant does not roam as a CPO
+    owner = await owners.owner_of(session, tx)
+    if owner is None:
+        return None
+    return SessionFacts(tx, site, Party(ours.country_code, ours.party_id), owner)
+
+
+def total_of_record(record: ChargeDetailRecord) -> Price:
+    return Price(Money(record.total_excl_vat, record.currency), Money(record.total_incl_vat, record.currency))
+
+
+def session_body(facts: SessionFacts, record: ChargeDetailRecord | None = None) -> dict:
+    """The OCPI Session (with its cost once the CDR is made)."""
+    currency = record.currency if record is not None else CURRENCY_OF_COUNTRY.get(facts.site.country.upper(), "KZT")
+    return session_object(facts.tx, cpo=facts.cpo, location_id=facts.site.code, owner=facts.owner, currency=currency,
+                          total_cost=total_of_record(record) if record is not None else None,
+                          last_updated=record.created_at if record is not None else None)
+
+
+def cdr_body(facts: SessionFacts, record: ChargeDetailRecord, last_updated: datetime) -> dict:
+    """The whole OCPI CDR of the transaction's CDR as billing stored it."""
+    site, tx = facts.site, facts.tx
+    location = cdr_location(site_code=site.code, site_name=site.name, address=site.address, city=site.city,
+                            country=site.country, lat=site.lat, lon=site.lon, station_id=tx.station_id,
+                            evse_id=tx.evse_id, connector_id=tx.connector_id)
+    body = cdr_object(record.body, cpo=facts.cpo, owner=facts.owner, location=location,
+                      auth_method=auth_method(tx), last_updated=last_updated)
+    body["session_id"] = str(tx.id)
+    return body
