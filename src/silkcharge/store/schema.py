@@ -1174,6 +1174,49 @@ class DerAlarm(TenantOwned, Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class RoamingLocation(TenantOwned, Base):
+    """A partner CPO's OCPI 2.2.1 Location as it pushed it to us (our eMSP role): the whole body,
+    EVSEs and connectors inside, as we serve it back; `stamps` the last_updated each object
+    (the location's own fields, each EVSE's, each connector's) was written at, so an update that
+    arrives out of order changes nothing newer (roaming/locations.py). Coordinates are numbers
+    here, for the search near a point."""
+
+    __tablename__ = "roaming_locations"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "country_code", "party_id", "location_id"),
+        Index("ix_roaming_locations_position", "lat", "lon"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(Integer, index=True)
+    """The roaming partner that sent it (roaming_partners.id, ocpi-core's table)."""
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    location_id: Mapped[str] = mapped_column(String(36))
+    publish: Mapped[bool] = mapped_column(Boolean)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    stamps: Mapped[dict[str, Any]] = mapped_column(JSON)
+    last_updated: Mapped[datetime] = mapped_column(index=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RoamingTariff(TenantOwned, Base):
+    """A partner CPO's OCPI 2.2.1 Tariff as it pushed it to us (our eMSP role), whole."""
+
+    __tablename__ = "roaming_tariffs"
+    __table_args__ = (UniqueConstraint("tenant_id", "country_code", "party_id", "tariff_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(Integer, index=True)
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    tariff_id: Mapped[str] = mapped_column(String(36))
+    currency: Mapped[str] = mapped_column(String(3))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    last_updated: Mapped[datetime] = mapped_column(index=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class RoamingIdentity(TenantOwned, Base):
     """Who the tenant is in OCPI roaming: a party (country code, party id) in a role (CPO or
     EMSP), with the business details sent to partners in the credentials exchange."""
