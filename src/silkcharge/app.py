@@ -21,6 +21,7 @@ from silkcharge.ocpp.v21 import V21Adapter
 from silkcharge.ocpp.v201 import V201Adapter
 from silkcharge.ocpp.v201_device import DeviceManagement201
 from silkcharge.planning.rollups import RollupJob
+from silkcharge.roaming.commands import CommandDesk, CommandSender
 from silkcharge.roaming.partners import PartnerService
 from silkcharge.roaming.state import Roaming
 from silkcharge.services.access import AccessService
@@ -152,6 +153,8 @@ class Platform:
 
     async def stop(self) -> None:
         await self.gateway.stop()
+        if self.roaming is not None and self.roaming.commands is not None:
+            await self.roaming.commands.stop()
         if self.retention is not None:
             await self.retention.stop()
         if self.rollups is not None:
@@ -306,7 +309,20 @@ def build_platform(settings: Settings) -> Platform:
             sessions, retention_of(settings), every=settings.retention_sweep_every),
         station_tariffs=station_tariffs, payments=payments,
         access=AccessService(sessions, settings.api_key), audit=AuditTrail(sessions), residency=residency,
-        roaming=Roaming(settings, sessions, bus, PartnerService(sessions, settings)),
+        roaming=roaming_of(settings, sessions, bus, commands, reservations),
+    )
+
+
+def roaming_of(
+    settings: Settings, sessions: async_sessionmaker, bus: EventBus, commands: CommandService,
+    reservations: ReservationService,
+) -> Roaming:
+    """The roaming side: partners, and the commands both ways (roaming/commands.py)."""
+    partners = PartnerService(sessions, settings)
+    return Roaming(
+        settings, sessions, bus, partners,
+        commands=CommandDesk(sessions, partners, commands, reservations, call_timeout=settings.call_timeout),
+        command_sender=CommandSender(sessions, partners),
     )
 
 

@@ -29,7 +29,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from silkcharge.roaming import credentials, locations, tariffs
+from silkcharge.roaming import commands, credentials, locations, tariffs
 from silkcharge.roaming.state import Roaming
 from silkcharge.roaming.wire import OCPI_VERSION, OcpiError, Status, ocpi_response
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/ocpi"
 
-MODULES: list[ModuleType] = [locations, tariffs]
+MODULES: list[ModuleType] = [locations, tariffs, commands]
 """The OCPI modules mounted besides credentials; the merger of the module branches adds them
 here (e.g. roaming.locations, roaming.tariffs)."""
 

@@ -16,6 +16,7 @@ from silkcharge.bus.local import EventBus
 from silkcharge.settings import Settings
 
 if TYPE_CHECKING:
+    from silkcharge.roaming.commands import CommandDesk, CommandSender
     from silkcharge.roaming.partners import PartnerService
 
 
@@ -25,3 +26,7 @@ class Roaming:
     sessions: async_sessionmaker
     bus: EventBus
     partners: PartnerService
+    commands: CommandDesk | None = None
+    """Partners' commands to our chargers (roaming/commands.py, CPO role)."""
+    command_sender: CommandSender | None = None
+    """Our commands to partners' chargers (roaming/commands.py, eMSP role)."""
