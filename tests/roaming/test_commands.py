@@ -19,11 +19,12 @@ import websockets
 from ocpp.routing import on
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as r16
+from ocpp.v201 import call as call201
 from sqlalchemy import select
 
 from silkcharge.store.schema import RoamingCommand
 from tests.e2e.network import PASSWORD, register_station
-from tests.e2e.peers import Peer16, basic_auth, eventually
+from tests.e2e.peers import Peer16, Peer201, basic_auth, eventually
 from tests.roaming.conftest import Network
 
 STATION = "ALA-RM-01"
@@ -43,15 +44,20 @@ class RefusingPeer(Peer16):
 
 
 @contextlib.asynccontextmanager
-async def charger(network: Network, cls: type[Peer16] = Peer16) -> AsyncIterator[Peer16]:
-    """A 1.6 charger booted at the network's gateway, and seen online there."""
+async def charger(network: Network, cls: type[Peer16] | type[Peer201] = Peer16) -> AsyncIterator[Any]:
+    """A charger (1.6, or 2.0.1 for a Peer201) booted at the network's gateway, and seen online there."""
     url = f"ws://127.0.0.1:{network.platform.gateway.port}/ocpp/{STATION}"
-    async with websockets.connect(url, subprotocols=["ocpp1.6"],
+    v201 = issubclass(cls, Peer201)
+    async with websockets.connect(url, subprotocols=["ocpp2.0.1" if v201 else "ocpp1.6"],
                                   additional_headers=basic_auth(STATION, PASSWORD)) as ws:
         peer = cls(STATION, ws)
         task = asyncio.create_task(peer.start())
         try:
-            await peer.call(call16.BootNotification(charge_point_vendor="Zhida", charge_point_model="DC-120"))
+            if v201:
+                await peer.call(call201.BootNotification(
+                    charging_station={"model": "Terra 184", "vendor_name": "ABB"}, reason="PowerUp"))
+            else:
+                await peer.call(call16.BootNotification(charge_point_vendor="Zhida", charge_point_model="DC-120"))
 
             async def online():
                 return (await network.api.get(f"/api/v1/stations/{STATION}")).json().get("online")
@@ -111,6 +117,41 @@ async def test_start_session_reaches_the_charger_with_the_drivers_token_and_the_
     assert (kept.command, kept.station_id, kept.evse_id, kept.token_uid, kept.result) == (
         "START_SESSION", STATION, 1, "UZ0012AB34", "ACCEPTED")
     assert kept.delivered_at is not None
+    vouched = await kz.platform.roaming.commands.commanded_start("UZ0012AB34", STATION)
+    assert (vouched.partner_id, vouched.token["contract_id"], vouched.authorization_reference) == (
+        kept.partner_id, "UZ-UZE-C12345-6", "AUTH-77")
+    assert await kz.platform.roaming.commands.commanded_start("UZ0012AB34", "ELSEWHERE") is None
+
+
+async def test_a_201_charger_is_sent_request_start_with_the_token_typed_and_its_answer_is_the_result(roaming):
+    kz, uz, partner_id = roaming
+    async with charger(kz, Peer201) as peer:
+        sent = await send(uz, partner_id, "START_SESSION", start_body())
+        assert sent["response"] == "ACCEPTED"
+        done = await result_of(uz, sent["id"])
+        unlock = await send(uz, partner_id, "UNLOCK_CONNECTOR",
+                            {"location_id": "ALA-TEST", "evse_uid": f"{STATION}*1", "connector_id": "1"})
+        unlocked = await result_of(uz, unlock["id"])
+    assert done["result"] == "ACCEPTED" and unlocked["result"] == "ACCEPTED"
+    [start] = [p for a, p in peer.received if a == "RequestStartTransaction"]
+    assert start["id_token"] == {"id_token": "UZ0012AB34", "type": "ISO14443"}
+    assert start["evse_id"] == 1
+    assert [p for a, p in peer.received if a == "UnlockConnector"] == [{"evse_id": 1, "connector_id": 1}]
+
+
+async def test_stop_session_of_the_partners_running_session_stops_it_at_the_charger(roaming):
+    kz, uz, partner_id = roaming
+    async with charger(kz) as peer:
+        started = await send(uz, partner_id, "START_SESSION", start_body(connector_id="1"))
+        assert (await result_of(uz, started["id"]))["result"] == "ACCEPTED"
+        begun = await peer.call(call16.StartTransaction(
+            connector_id=1, id_tag="UZ0012AB34", meter_start=0,
+            timestamp=datetime.now(timezone.utc).isoformat()))
+        stop = await send(uz, partner_id, "STOP_SESSION", {"session_id": str(begun.transaction_id)})
+        assert stop["response"] == "ACCEPTED", stop
+        assert (await result_of(uz, stop["id"]))["result"] == "ACCEPTED"
+    assert [p for a, p in peer.received if a == "RemoteStopTransaction"] == [
+        {"transaction_id": begun.transaction_id}]
 
 
 async def test_a_charger_refusing_the_remote_start_gives_a_rejected_result(roaming):
@@ -122,6 +163,7 @@ async def test_a_charger_refusing_the_remote_start_gives_a_rejected_result(roami
     assert peer.actions().count("RemoteStartTransaction") == 1
     assert done["result"] == "REJECTED"
     assert "Rejected" in done["result_message"]
+    assert await kz.platform.roaming.commands.commanded_start("UZ0012AB34", STATION) is None
 
 
 async def test_a_start_at_an_offline_charger_is_rejected_at_once_saying_it_is_offline(roaming):

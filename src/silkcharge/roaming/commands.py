@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -173,6 +174,22 @@ class Answer:
     evse_id: int | None = None
 
 
+START_VOUCHES_FOR = timedelta(minutes=10)
+"""How long after a START_SESSION its token starts a transaction at that station as the
+partner's: the time a driver has to plug in after the station accepted the remote start is
+the station's own (1.6 ConnectionTimeOut, 2.0.1 EVConnectionTimeOut), a few minutes."""
+
+
+@dataclass(frozen=True)
+class CommandedStart:
+    """A START_SESSION a partner sent for a token: whose it is and what it said."""
+
+    partner_id: int
+    token: dict[str, Any]
+    """The OCPI Token object the command carried."""
+    authorization_reference: str | None
+
+
 # -- CPO: commands partners send us -----------------------------------------------------------
 
 
@@ -236,6 +253,24 @@ class CommandDesk:
         if answer.message:
             response["message"] = _text(answer.message)
         return response
+
+    async def commanded_start(self, id_token: str, station_id: str) -> CommandedStart | None:
+        """The partner whose START_SESSION named `id_token` at `station_id` lately and that the
+        station accepted (or is still being asked): the eMSP vouched for its token by sending the
+        command, so the transaction the station now starts with it is that partner's. For the
+        roaming authorization (ocpi-tokens' RoamingTokenAuthority asks this before its stored
+        tokens), None when no such command was taken."""
+        since = utcnow() - START_VOUCHES_FOR
+        async with self._sessions() as session:
+            row = await session.scalar(select(RoamingCommand).where(
+                RoamingCommand.direction == RECEIVED, RoamingCommand.command == "START_SESSION",
+                RoamingCommand.token_uid == id_token, RoamingCommand.station_id == station_id,
+                RoamingCommand.response == "ACCEPTED", RoamingCommand.created_at >= since,
+                (RoamingCommand.result.is_(None)) | (RoamingCommand.result == "ACCEPTED"),
+            ).order_by(RoamingCommand.id.desc()).limit(1))
+        if row is None:
+            return None
+        return CommandedStart(row.partner_id, row.request["token"], row.request.get("authorization_reference"))
 
     # -- what each command is -----------------------------------------------------------------
 
