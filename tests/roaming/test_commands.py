@@ -22,7 +22,7 @@ from ocpp.v16 import call_result as r16
 from ocpp.v201 import call as call201
 from sqlalchemy import select
 
-from silkcharge.store.schema import RoamingCommand
+from silkcharge.store.schema import Connector, RoamingCommand
 from tests.e2e.network import PASSWORD, register_station
 from tests.e2e.peers import Peer16, Peer201, basic_auth, eventually
 from tests.roaming.conftest import Network
@@ -166,6 +166,24 @@ async def test_a_charger_refusing_the_remote_start_gives_a_rejected_result(roami
     assert await kz.platform.roaming.commands.commanded_start("UZ0012AB34", STATION) is None
 
 
+async def test_a_refused_start_on_an_evse_in_use_or_out_of_order_says_which(roaming):
+    kz, uz, partner_id = roaming
+    async with charger(kz, RefusingPeer) as peer:
+        for connector, status in ((1, "Charging"), (2, "Faulted")):
+            await peer.call(call16.StatusNotification(connector_id=connector, error_code="NoError", status=status))
+
+        async def stored():
+            async with kz.platform.sessions() as session:
+                rows = (await session.execute(select(Connector.evse_id, Connector.status).where(
+                    Connector.station_id == STATION))).all()
+            return dict(rows) == {1: "Charging", 2: "Faulted"}
+        await eventually(stored)
+        occupied = await send(uz, partner_id, "START_SESSION", start_body())
+        broken = await send(uz, partner_id, "START_SESSION", start_body(evse_uid=f"{STATION}*2"))
+        results = [(await result_of(uz, sent["id"]))["result"] for sent in (occupied, broken)]
+    assert results == ["EVSE_OCCUPIED", "EVSE_INOPERATIVE"]
+
+
 async def test_a_start_at_an_offline_charger_is_rejected_at_once_saying_it_is_offline(roaming):
     kz, uz, partner_id = roaming
     sent = await send(uz, partner_id, "START_SESSION", start_body())
@@ -173,12 +191,17 @@ async def test_a_start_at_an_offline_charger_is_rejected_at_once_saying_it_is_of
     assert "offline" in sent["response_message"]
 
 
-async def test_stop_session_of_a_session_that_is_not_the_partners_is_unknown_session(roaming):
+async def test_stop_session_of_no_session_is_unknown_session_and_of_anothers_session_rejected(roaming):
     kz, uz, partner_id = roaming
-    async with charger(kz):
-        sent = await send(uz, partner_id, "STOP_SESSION", {"session_id": "424242"})
-    assert sent["response"] == "UNKNOWN_SESSION"
-    assert sent["result"] is None
+    async with charger(kz) as peer:
+        unknown = await send(uz, partner_id, "STOP_SESSION", {"session_id": "424242"})
+        local = await peer.call(call16.StartTransaction(
+            connector_id=2, id_tag="LOCAL-CARD-1", meter_start=0, timestamp=datetime.now(timezone.utc).isoformat()))
+        anothers = await send(uz, partner_id, "STOP_SESSION", {"session_id": str(local.transaction_id)})
+    assert (unknown["response"], unknown["result"]) == ("UNKNOWN_SESSION", None)
+    assert anothers["response"] == "REJECTED"
+    assert "not one of your customers" in anothers["response_message"]
+    assert "RemoteStopTransaction" not in peer.actions()
 
 
 async def test_unlock_connector_unlocks_it_at_the_charger_and_reports_accepted(roaming):
@@ -204,6 +227,14 @@ async def test_a_reservation_holds_the_evse_and_its_cancellation_frees_it(roamin
         assert peer.held == {1: peer.held[1]}
         held = (await kz.api.get("/api/v1/reservations", params={"station_id": STATION})).json()
         assert [r["status"] for r in held] == ["Accepted"]
+        first = peer.held[1]
+        again = await send(uz, partner_id, "RESERVE_NOW", {
+            "token": TOKEN, "expiry_date": expiry, "reservation_id": "res-1", "location_id": "ALA-TEST",
+            "evse_uid": f"{STATION}*1"})
+        assert (await result_of(uz, again["id"]))["result"] == "ACCEPTED"
+        assert peer.held[1] != first  # the same reservation_id replaced the reservation
+        held = (await kz.api.get("/api/v1/reservations", params={"station_id": STATION})).json()
+        assert sorted(r["status"] for r in held) == ["Accepted", "Cancelled"]
         cancelled = await send(uz, partner_id, "CANCEL_RESERVATION", {"reservation_id": "RES-1"})
         assert (await result_of(uz, cancelled["id"]))["result"] == "CANCELED_RESERVATION"
         assert peer.held == {}
@@ -221,6 +252,9 @@ async def test_malformed_command_bodies_are_2001_naming_what_is_wrong(roaming):
     assert body["status_code"] == 2001
     assert "location_id: required" in body["status_message"]
     assert "token.valid" in body["status_message"]
+    no_evse = await kz.ocpi("POST", "cpo/2.2.1/commands/START_SESSION", token, json={
+        "response_url": "http://127.0.0.1:1/x", "token": TOKEN, "location_id": "ALA-TEST", "connector_id": "1"})
+    assert no_evse.json()["status_code"] == 2001 and "evse_uid" in no_evse.json()["status_message"]
     not_json = await kz.ocpi("POST", "cpo/2.2.1/commands/STOP_SESSION", token, content=b"{nope")
     assert not_json.json()["status_code"] == 2001
     no_url = await kz.ocpi("POST", "cpo/2.2.1/commands/STOP_SESSION", token, json={"session_id": "1"})

@@ -20,6 +20,7 @@ How the results map onto OCPP is in docs/roaming.md "Commands".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -151,6 +152,9 @@ UNLOCK_RESULT = {"Unlocked": "ACCEPTED", "UnlockFailed": "FAILED", "NotSupported
                  "OngoingAuthorizedTransaction": "REJECTED", "UnknownConnector": "REJECTED"}
 RESERVE_RESULT = {"Accepted": "ACCEPTED", "Occupied": "EVSE_OCCUPIED", "Faulted": "EVSE_INOPERATIVE",
                   "Unavailable": "EVSE_INOPERATIVE", "Rejected": "REJECTED"}
+OCCUPIED = {"Occupied", "Charging", "Preparing", "SuspendedEV", "SuspendedEVSE", "Finishing", "Reserved"}
+INOPERATIVE = {"Faulted", "Unavailable"}
+"""Connector statuses (1.6 and 2.0.1) that explain a refused remote start."""
 CANCEL_RESULT = {"Accepted": "CANCELED_RESERVATION", "Rejected": "UNKNOWN_RESERVATION"}
 
 
@@ -174,10 +178,10 @@ class Answer:
     evse_id: int | None = None
 
 
-START_VOUCHES_FOR = timedelta(minutes=10)
+START_VOUCHES_FOR = timedelta(minutes=15)
 """How long after a START_SESSION its token starts a transaction at that station as the
-partner's: the time a driver has to plug in after the station accepted the remote start is
-the station's own (1.6 ConnectionTimeOut, 2.0.1 EVConnectionTimeOut), a few minutes."""
+partner's without asking the eMSP again: 2.2.1 forbids a real-time authorization of that token
+at that charge point within 15 minutes of the command (the driver may swipe the card instead)."""
 
 
 @dataclass(frozen=True)
@@ -280,12 +284,15 @@ class CommandDesk:
         if command == "STOP_SESSION":
             return await self._stop(caller, body)
         if command == "RESERVE_NOW":
-            return await self._reserve(body)
+            return await self._reserve(caller, body)
         if command == "CANCEL_RESERVATION":
             return await self._cancel(caller, body)
         return await self._unlock(body)
 
     async def _start(self, body: dict[str, Any]) -> Answer:
+        if body.get("connector_id") is not None and body.get("evse_uid") is None:
+            raise OcpiError(Status.INVALID_PARAMETERS, "the START_SESSION command refused: connector_id "
+                            "needs evse_uid")
         station, evse = await self._place(body["location_id"], body.get("evse_uid"))
         if station is None:
             return Answer("REJECTED", f"location {body['location_id']} has several charge points: "
@@ -295,21 +302,22 @@ class CommandDesk:
             return Answer("REJECTED", refusal, station_id=station.id, evse_id=evse)
         connector = await self._connector(station.id, evse, body.get("connector_id"))
         token = body["token"]
-        if not token["valid"]:
-            return Answer("REJECTED", f"token {token['uid']} is not valid", station_id=station.id, evse_id=evse)
         params = {"id_token": token["uid"], "id_token_type": OCPP_TOKEN_TYPE[token["type"]], "evse_id": evse,
                   "connector_id": connector}
 
         async def work() -> tuple[str, str | None]:
             reply = await self._commands.send(station.id, "remote_start", params)
-            return _read(START_STOP_RESULT, reply.status, "the charge point")
+            result, message = _read(START_STOP_RESULT, reply.status, "the charge point")
+            if result == "REJECTED" and evse is not None:
+                result = await self._why_refused(station.id, evse) or result
+            return result, message
 
         return Answer("ACCEPTED", work=work, station_id=station.id, evse_id=evse)
 
     async def _stop(self, caller: Caller, body: dict[str, Any]) -> Answer:
-        tx = await self._partners_session(caller, body["session_id"])
+        tx, refusal = await self._partners_session(caller, body["session_id"])
         if tx is None:
-            return Answer("UNKNOWN_SESSION", f"no session {body['session_id']} of yours is charging here")
+            return Answer(refusal and "REJECTED" or "UNKNOWN_SESSION", refusal or f"no session {body['session_id']}")
         station = await self._station(tx.station_id)
         refusal = _offline(station)
         if refusal:
@@ -321,7 +329,7 @@ class CommandDesk:
 
         return Answer("ACCEPTED", work=work, station_id=tx.station_id, evse_id=tx.evse_id)
 
-    async def _reserve(self, body: dict[str, Any]) -> Answer:
+    async def _reserve(self, caller: Caller, body: dict[str, Any]) -> Answer:
         expires_at = parse_ocpi_datetime(body["expiry_date"], "expiry_date")
         station, evse = await self._place(body["location_id"], body.get("evse_uid"))
         if station is None:
@@ -331,14 +339,18 @@ class CommandDesk:
         if refusal:
             return Answer("REJECTED", refusal, station_id=station.id, evse_id=evse)
         token = body["token"]
-        if not token["valid"]:
-            return Answer("REJECTED", f"token {token['uid']} is not valid", station_id=station.id, evse_id=evse)
         request = ReservationRequest(station.id, evse or 0, None, token["uid"], expires_at)
-        # The eMSP vouches for its token by sending the command: it is not looked up in our registry.
+        # The eMSP vouches for its token by sending the command (2.2.1: the CPO SHALL NOT check
+        # it): it is not looked up in our registry.
         vouched = IdToken(token=token["uid"], type=OCPP_TOKEN_TYPE[token["type"]], status="Accepted",
                           group_id=token.get("group_id"))
 
+        previous = await self._reservation_of(caller, body["reservation_id"])
+
         async def work() -> tuple[str, str | None]:
+            if previous is not None:  # the same reservation_id again replaces the reservation
+                with contextlib.suppress(UnknownReservation, ReservationRefused):
+                    await self._reservations.cancel(previous)
             try:
                 reservation = await self._reservations.reserve(request, token=vouched)
             except ReservationConflict as conflict:
@@ -353,13 +365,7 @@ class CommandDesk:
         return Answer("ACCEPTED", work=work, station_id=station.id, evse_id=evse)
 
     async def _cancel(self, caller: Caller, body: dict[str, Any]) -> Answer:
-        async with self._sessions() as session:
-            local_id = await session.scalar(
-                select(RoamingCommand.local_reservation_id).where(
-                    RoamingCommand.partner_id == caller.partner_id, RoamingCommand.direction == RECEIVED,
-                    RoamingCommand.command == "RESERVE_NOW", RoamingCommand.reservation_id == body["reservation_id"],
-                    RoamingCommand.local_reservation_id.is_not(None),
-                ).order_by(RoamingCommand.id.desc()).limit(1))
+        local_id = await self._reservation_of(caller, body["reservation_id"])
 
         async def work() -> tuple[str, str | None]:
             if local_id is None:
@@ -373,6 +379,28 @@ class CommandDesk:
             return "CANCELED_RESERVATION", None
 
         return Answer("ACCEPTED", work=work)
+
+    async def _reservation_of(self, caller: Caller, reservation_id: str) -> int | None:
+        """Our reservation made for the partner's `reservation_id` (each partner's ids are its
+        own: the station is sent ours, so no partner reaches another's reservation)."""
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(RoamingCommand.local_reservation_id).where(
+                    RoamingCommand.partner_id == caller.partner_id, RoamingCommand.direction == RECEIVED,
+                    RoamingCommand.command == "RESERVE_NOW", func.upper(RoamingCommand.reservation_id) ==
+                    reservation_id.upper(), RoamingCommand.local_reservation_id.is_not(None),
+                ).order_by(RoamingCommand.id.desc()).limit(1))
+
+    async def _why_refused(self, station_id: str, evse: int) -> str | None:
+        """A refused start read with what the EVSE's connectors last said: occupied or out of order."""
+        async with self._sessions() as session:
+            statuses = set(await session.scalars(select(Connector.status).where(
+                Connector.station_id == station_id, Connector.evse_id == evse)))
+        if statuses & INOPERATIVE:
+            return "EVSE_INOPERATIVE"
+        if statuses & OCCUPIED:
+            return "EVSE_OCCUPIED"
+        return None
 
     async def _unlock(self, body: dict[str, Any]) -> Answer:
         station, evse = await self._place(body["location_id"], body["evse_uid"])
@@ -435,22 +463,27 @@ class CommandDesk:
         async with self._sessions() as session:
             return await session.get(Station, station_id)
 
-    async def _partners_session(self, caller: Caller, session_id: str) -> Transaction | None:
+    async def _partners_session(self, caller: Caller, session_id: str) -> tuple[Transaction | None, str | None]:
         """The active transaction `session_id` (the OCPI Session id is our transaction id) if it
         is the calling partner's: its token is one this partner started a session with here by
         a START_SESSION. (A roaming transaction's partner, once ocpi-tokens records it, is the
-        other way to know.)"""
+        other way to know.) Otherwise None and why it is refused, or (None, None) when there is
+        no such session (UNKNOWN_SESSION)."""
         if not session_id.isdigit() or len(session_id) > 18:
-            return None
+            return None, None
         async with self._sessions() as session:
             tx = await session.get(Transaction, int(session_id))
-            if tx is None or tx.state != "Active" or not tx.id_token:
-                return None
-            ours = await session.scalar(select(RoamingCommand.id).where(
+            if tx is None:
+                return None, None
+            ours = tx.id_token is not None and await session.scalar(select(RoamingCommand.id).where(
                 RoamingCommand.partner_id == caller.partner_id, RoamingCommand.direction == RECEIVED,
                 RoamingCommand.command == "START_SESSION", RoamingCommand.token_uid == tx.id_token,
-                RoamingCommand.station_id == tx.station_id).limit(1))
-        return tx if ours is not None else None
+                RoamingCommand.station_id == tx.station_id).limit(1)) is not None
+        if not ours:
+            return None, f"session {session_id} is not one of your customers'"
+        if tx.state != "Active":
+            return None, f"session {session_id} has already ended"
+        return tx, None
 
     # -- running and reporting ------------------------------------------------------------------
 
