@@ -261,6 +261,18 @@ async def test_malformed_command_bodies_are_2001_naming_what_is_wrong(roaming):
     assert no_url.json()["status_code"] == 2001 and "response_url" in no_url.json()["status_message"]
 
 
+async def test_a_result_address_away_from_the_partners_platform_is_refused_and_nothing_is_sent(roaming):
+    kz, uz, _ = roaming
+    token = await uz_token_to_kz(uz)
+    async with charger(kz) as peer:
+        answer = await kz.ocpi("POST", "cpo/2.2.1/commands/START_SESSION", token, json={
+            "response_url": "http://169.254.169.254/latest/meta-data", "token": TOKEN, "location_id": "ALA-TEST",
+            "evse_uid": f"{STATION}*1"})
+    assert (answer.status_code, answer.json()["status_code"]) == (400, 2001)
+    assert "your own platform" in answer.json()["status_message"]
+    assert "RemoteStartTransaction" not in peer.actions()
+
+
 async def test_a_command_at_an_unknown_location_or_evse_is_2003(roaming):
     kz, uz, _ = roaming
     token = await uz_token_to_kz(uz)

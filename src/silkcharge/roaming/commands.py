@@ -28,6 +28,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -237,7 +238,9 @@ class CommandDesk:
 
     async def take(self, caller: Caller, command: str, body: dict[str, Any]) -> dict[str, Any]:
         """The CommandResponse for `command` of `caller`, the work started when it is ACCEPTED.
-        Raises OcpiError 2003 for an unknown location or EVSE."""
+        Raises OcpiError 2003 for an unknown location or EVSE, 2001 for a response_url away from
+        the partner's platform."""
+        await self._check_response_url(caller, body["response_url"])
         answer = await self._plan(caller, command, body)
         now = utcnow()
         async with self._sessions.begin() as session:
@@ -275,6 +278,18 @@ class CommandDesk:
         if row is None:
             return None
         return CommandedStart(row.partner_id, row.request["token"], row.request.get("authorization_reference"))
+
+    async def _check_response_url(self, caller: Caller, response_url: str) -> None:
+        """The result goes only to the partner's own platform (the host of its versions or
+        module endpoints): a registered partner cannot make us POST to a third party or to a
+        service inside our network."""
+        async with self._sessions() as session:
+            partner = await session.get(RoamingPartner, caller.partner_id)
+        known = [partner.versions_url or ""] + [e.get("url") or "" for e in partner.endpoints or []]
+        hosts = {urlsplit(address).hostname for address in known} - {None}
+        if urlsplit(response_url).hostname not in hosts:
+            raise OcpiError(Status.INVALID_PARAMETERS, f"response_url must be on your own platform "
+                            f"({', '.join(sorted(hosts)) or 'no known host'}), not {response_url[:100]}")
 
     # -- what each command is -----------------------------------------------------------------
 
