@@ -15,16 +15,22 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+import uvicorn
 import websockets
 from ocpp.routing import on
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as r16
 from ocpp.v201 import call as call201
 from sqlalchemy import select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from silkcharge.store.schema import Connector, RoamingCommand
 from tests.e2e.network import PASSWORD, register_station
 from tests.e2e.peers import Peer16, Peer201, basic_auth, eventually
+from tests.e2e.server_process import free_port
 from tests.roaming.conftest import Network
 
 STATION = "ALA-RM-01"
@@ -308,3 +314,46 @@ async def test_both_sides_list_the_commands_endpoints_in_their_version_details(r
     assert any(e["identifier"] == "commands" and e["role"] == "RECEIVER" for e in kz_partner.endpoints)
     uz_partner = await kz.partner_row()
     assert any(e["identifier"] == "commands" and e["role"] == "SENDER" for e in uz_partner.endpoints)
+
+
+@contextlib.asynccontextmanager
+async def flaky_result_endpoint(failures: int) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """The partner's result endpoint on a port of its own (the partner's platform, at its host):
+    it answers 503 `failures` times, then takes results as OCPI asks. Yields its URL and what
+    it was posted, in order (each with the answer it got)."""
+    posted: list[dict[str, Any]] = []
+
+    async def result(request: Request) -> JSONResponse:
+        posted.append(await request.json())
+        if len(posted) <= failures:
+            return JSONResponse({"status_code": 3000, "timestamp": "2026-12-04T05:00:00Z"}, status_code=503)
+        return JSONResponse({"status_code": 1000, "timestamp": "2026-12-04T05:00:00Z"})
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/results/{uid}", result, methods=["POST"])]),
+                                           host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.02)  # uvicorn offers no event to wait on
+        yield f"http://127.0.0.1:{port}/results/1", posted
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_a_result_the_partner_fails_to_take_is_posted_again_until_it_does(roaming):
+    kz, uz, _ = roaming
+    token = await uz_token_to_kz(uz)
+    async with flaky_result_endpoint(failures=2) as (url, posted), charger(kz):
+        answer = await kz.ocpi("POST", "cpo/2.2.1/commands/UNLOCK_CONNECTOR", token, json={
+            "response_url": url, "location_id": "ALA-TEST", "evse_uid": f"{STATION}*1", "connector_id": "1"})
+        assert answer.json()["data"]["result"] == "ACCEPTED"
+
+        async def delivered():
+            async with kz.platform.sessions() as session:
+                row = (await session.scalars(select(RoamingCommand))).one()
+            return row if row.delivered_at is not None else None
+        row = await eventually(delivered)
+    assert posted == [{"result": "ACCEPTED"}] * 3
+    assert row.result == "ACCEPTED"
