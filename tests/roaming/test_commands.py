@@ -357,3 +357,17 @@ async def test_a_result_the_partner_fails_to_take_is_posted_again_until_it_does(
         row = await eventually(delivered)
     assert posted == [{"result": "ACCEPTED"}] * 3
     assert row.result == "ACCEPTED"
+
+
+async def test_the_operator_api_says_why_a_command_cannot_be_sent(roaming):
+    kz, uz, partner_id = roaming
+    unknown_partner = await uz.api.post("/api/v1/roaming/commands", json={
+        "partner_id": 999, "command": "STOP_SESSION", "body": {"session_id": "1"}})
+    assert unknown_partner.status_code == 404
+    no_such_command = await uz.api.post("/api/v1/roaming/commands", json={
+        "partner_id": partner_id, "command": "SELF_DESTRUCT", "body": {}})
+    assert no_such_command.status_code == 422
+    incomplete = await uz.api.post("/api/v1/roaming/commands", json={
+        "partner_id": partner_id, "command": "START_SESSION", "body": {"location_id": "ALA-TEST"}})
+    assert incomplete.status_code == 502 and "token: required" in incomplete.json()["detail"]
+    assert (await uz.api.get("/api/v1/roaming/commands/12345")).status_code == 404
