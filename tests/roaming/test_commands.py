@@ -370,3 +370,18 @@ async def test_the_operator_api_says_why_a_command_cannot_be_sent(roaming):
         "partner_id": partner_id, "command": "START_SESSION", "body": {"location_id": "ALA-TEST"}})
     assert incomplete.status_code == 502 and "token: required" in incomplete.json()["detail"]
     assert (await uz.api.get("/api/v1/roaming/commands/12345")).status_code == 404
+
+
+async def test_a_result_the_partner_never_takes_is_given_up_after_five_tries_saying_why(roaming):
+    kz, uz, _ = roaming
+    token = await uz_token_to_kz(uz)
+    async with flaky_result_endpoint(failures=100) as (url, posted), charger(kz):
+        answer = await kz.ocpi("POST", "cpo/2.2.1/commands/UNLOCK_CONNECTOR", token, json={
+            "response_url": url, "location_id": "ALA-TEST", "evse_uid": f"{STATION}*1", "connector_id": "1"})
+        assert answer.json()["data"]["result"] == "ACCEPTED"
+        await kz.platform.roaming.commands.idle()
+    async with kz.platform.sessions() as session:
+        row = (await session.scalars(select(RoamingCommand))).one()
+    assert len(posted) == 5
+    assert (row.result, row.delivered_at) == ("ACCEPTED", None)
+    assert "attempt 5 of 5" in row.delivery_error and "503" in row.delivery_error

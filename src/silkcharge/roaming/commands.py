@@ -44,7 +44,6 @@ from silkcharge.bus.local import (
 )
 from silkcharge.domain.clock import utcnow
 from silkcharge.roaming.auth import Caller, ocpi_caller
-from silkcharge.roaming.client import OcpiPeerError
 from silkcharge.roaming.location_mapping import evse_uid, short_id
 from silkcharge.roaming.location_merge import same_id
 from silkcharge.roaming.objects import (
@@ -204,7 +203,7 @@ class CommandDesk:
 
     A result is posted up to `attempts` times (a partner that is down for a moment still
     learns it), waiting `retry_delay`, doubled each time, between tries; what became of it is
-    kept on the command's row (`delivered_at`, or the last error in `result_message`)."""
+    kept on the command's row (`delivered_at`, or the last failure in `delivery_error`)."""
 
     def __init__(
         self, sessions: async_sessionmaker, partners: PartnerService, station_commands: CommandService,
@@ -530,27 +529,30 @@ class CommandDesk:
         if message:
             body["message"] = _text(message)
         delay = self._retry_delay
-        error = None
         for attempt in range(1, self._attempts + 1):
             try:
                 async with self._sessions() as session:
                     partner = await session.get(RoamingPartner, partner_id)
                 async with await self._partners.client_for(partner) as client:
                     await client.post(response_url, body)
-            except (OcpiPeerError, OSError, Exception) as exc:  # noqa: B014 - any failure is retried
-                error = f"posting the result failed (attempt {attempt}): {exc}"
+            except Exception as exc:  # the partner's refusal (OcpiPeerError), its absence, anything: tried again
+                error = f"posting the result failed (attempt {attempt} of {self._attempts}): {exc}"
                 log.warning("roaming command %s: %s", command_id, error)
+                await self._failed_delivery(command_id, error)
                 if attempt < self._attempts:
                     await asyncio.sleep(delay)
                     delay *= 2
                 continue
             async with self._sessions.begin() as session:
                 await session.execute(update(RoamingCommand).where(RoamingCommand.id == command_id)
-                                      .values(delivered_at=utcnow()))
+                                      .values(delivered_at=utcnow(), delivery_error=None))
             return
+        log.error("roaming command %s: its result %s never reached the partner", command_id, result)
+
+    async def _failed_delivery(self, command_id: int, error: str) -> None:
         async with self._sessions.begin() as session:
             await session.execute(update(RoamingCommand).where(RoamingCommand.id == command_id)
-                                  .values(response_message=(error or "")[:500]))
+                                  .values(delivery_error=error[:500]))
 
 
 def _offline(station: Station | None) -> str | None:
@@ -632,7 +634,7 @@ class CommandSender:
             if problems:
                 raise CommandFailed(f"the partner's answer is no CommandResponse: {'; '.join(problems[:5])}")
             values = {"response": data["result"], "response_message": _message_of(data)}
-        except (OcpiPeerError, CommandFailed, OSError, Exception) as exc:  # noqa: B014 - kept, then raised
+        except Exception as exc:  # the partner's refusal (OcpiPeerError), its absence, a wrong answer: kept, then said
             values = {"response": "FAILED", "response_message": str(exc)[:500]}
             await self._update(row.id, values)
             raise CommandFailed(f"roaming partner {partner_id} did not take the command: {exc}") from None

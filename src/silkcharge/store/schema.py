@@ -1289,3 +1289,5 @@ class RoamingCommand(TenantOwned, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     result_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
+    delivery_error: Mapped[str | None] = mapped_column(String(500))
+    """Why a received command's result has not reached the partner (the last try's failure)."""

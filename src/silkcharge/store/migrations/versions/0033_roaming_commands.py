@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("created_at", TIME, nullable=False),
         sa.Column("result_at", TIME, nullable=True),
         sa.Column("delivered_at", TIME, nullable=True),
+        sa.Column("delivery_error", sa.String(500), nullable=True),
         sa.UniqueConstraint("direction", "uid"),
     )
     op.create_index("ix_roaming_commands_partner_id", "roaming_commands", ["partner_id"])
