@@ -278,6 +278,15 @@ async def test_a_result_address_away_from_the_partners_platform_is_refused_and_n
     assert "RemoteStartTransaction" not in peer.actions()
 
 
+async def test_a_partner_may_not_start_a_session_with_another_emsps_token(roaming):
+    kz, uz, partner_id = roaming
+    async with charger(kz) as peer:
+        sent = await send(uz, partner_id, "START_SESSION", start_body(token={**TOKEN, "party_id": "OTH"}))
+    assert sent["response"] == "REJECTED"
+    assert "belongs to UZ*OTH, not to you" in sent["response_message"]
+    assert "RemoteStartTransaction" not in peer.actions()
+
+
 async def test_a_command_at_an_unknown_location_or_evse_is_2003(roaming):
     kz, uz, _ = roaming
     token = await uz_token_to_kz(uz)

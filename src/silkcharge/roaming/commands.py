@@ -293,6 +293,11 @@ class CommandDesk:
     # -- what each command is -----------------------------------------------------------------
 
     async def _plan(self, caller: Caller, command: str, body: dict[str, Any]) -> Answer:
+        token = body.get("token")
+        if token is not None and not caller.is_party(token["country_code"], token["party_id"]):
+            # 2.2.1: an eMSP SHALL only use its own tokens in START_SESSION and RESERVE_NOW.
+            return Answer("REJECTED", f"token {token['uid']} belongs to {token['country_code']}*"
+                          f"{token['party_id']}, not to you")
         if command == "START_SESSION":
             return await self._start(body)
         if command == "STOP_SESSION":
