@@ -278,12 +278,14 @@ async def test_a_result_address_away_from_the_partners_platform_is_refused_and_n
     assert "RemoteStartTransaction" not in peer.actions()
 
 
-async def test_a_partner_may_not_start_a_session_with_another_emsps_token(roaming):
+async def test_a_partner_may_not_start_a_session_with_another_emsps_token_nor_one_no_charger_takes(roaming):
     kz, uz, partner_id = roaming
     async with charger(kz) as peer:
         sent = await send(uz, partner_id, "START_SESSION", start_body(token={**TOKEN, "party_id": "OTH"}))
+        too_long = await send(uz, partner_id, "START_SESSION", start_body(token={**TOKEN, "uid": "U" * 21}))
     assert sent["response"] == "REJECTED"
     assert "belongs to UZ*OTH, not to you" in sent["response_message"]
+    assert too_long["response"] == "REJECTED" and "longer than the 20" in too_long["response_message"]
     assert "RemoteStartTransaction" not in peer.actions()
 
 

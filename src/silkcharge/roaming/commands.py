@@ -142,6 +142,8 @@ COMMAND_RESULT = {"result": Field(enum(*RESULT_TYPES), True), "message": Field(d
 COMMAND_RESPONSE = {"result": Field(enum(*RESPONSE_TYPES), True), "timeout": Field(integer(0), True),
                     "message": Field(display_texts())}
 
+OCPP_ID_TOKEN_LENGTH = 20
+"""The longest token uid a station is sent (OCPP 1.6 idTag, silkcharge's neutral commands)."""
 OCPP_TOKEN_TYPE = {"RFID": "ISO14443", "APP_USER": "Central", "AD_HOC_USER": "Central", "OTHER": "Central"}
 """The OCPP 2.0.1 idToken type a remote start or reservation carries for an OCPI token type
 (a 1.6 station is sent the uid alone)."""
@@ -298,6 +300,9 @@ class CommandDesk:
             # 2.2.1: an eMSP SHALL only use its own tokens in START_SESSION and RESERVE_NOW.
             return Answer("REJECTED", f"token {token['uid']} belongs to {token['country_code']}*"
                           f"{token['party_id']}, not to you")
+        if token is not None and len(token["uid"]) > OCPP_ID_TOKEN_LENGTH:
+            return Answer("REJECTED", f"token uid {token['uid']} is longer than the {OCPP_ID_TOKEN_LENGTH} "
+                          "characters a charge point takes (OCPP idTag)")
         if command == "START_SESSION":
             return await self._start(body)
         if command == "STOP_SESSION":
