@@ -21,6 +21,7 @@ from silkcharge.ocpp.v21 import V21Adapter
 from silkcharge.ocpp.v201 import V201Adapter
 from silkcharge.ocpp.v201_device import DeviceManagement201
 from silkcharge.planning.rollups import RollupJob
+from silkcharge.roaming.commands import CommandDesk, CommandSender
 from silkcharge.roaming.partners import PartnerService
 from silkcharge.roaming.push import RoamingPush
 from silkcharge.roaming.session_push import RoamingTransactionOwners, SessionFollower
@@ -163,6 +164,8 @@ class Platform:
 
     async def stop(self) -> None:
         await self.gateway.stop()
+        if self.roaming is not None and self.roaming.commands is not None:
+            await self.roaming.commands.stop()
         if self.roaming_sessions is not None:
             await self.roaming_sessions.stop()
         if self.roaming_push is not None:
@@ -309,8 +312,13 @@ def build_platform(settings: Settings) -> Platform:
     # A card our registry does not know may be a roaming partner's driver's (OCPI tokens).
     transactions.roaming = RoamingTokenAuthority(settings, sessions, partners)
     roaming_push = RoamingPush(settings, sessions, bus, partners)
-    roaming = Roaming(settings, sessions, bus, partners, tokens=TokenPublisher(settings, sessions, roaming_push.outbox),
-                      token_owners=RoamingTransactionOwners())
+    roaming = Roaming(
+        settings, sessions, bus, partners,
+        tokens=TokenPublisher(settings, sessions, roaming_push.outbox),
+        token_owners=RoamingTransactionOwners(),
+        commands=CommandDesk(sessions, partners, commands, reservations, call_timeout=settings.call_timeout),
+        command_sender=CommandSender(sessions, partners),
+    )
     return Platform(
         settings, engine, sessions, bus, router, writer, committer, stations, transactions, commands, billing,
         reservations, gateway, search, drivers, security_events, workers=workers,

@@ -32,6 +32,7 @@ from silkcharge.api.planning import router as planning_router
 from silkcharge.api.plausibility import router as plausibility_router
 from silkcharge.api.principals import authorized
 from silkcharge.api.roaming import router as roaming_router
+from silkcharge.api.roaming_commands import router as roaming_commands_router
 from silkcharge.api.roaming_outbox import router as roaming_outbox_router
 from silkcharge.api.station_profiles import router as station_profiles_router
 from silkcharge.api.station_security import router as station_security_router
@@ -103,6 +104,7 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(access_api.tenants_router, prefix="/api/v1", **keyed)
     app.include_router(audit_api.router, prefix="/api/v1", **keyed)
     app.include_router(roaming_router, prefix="/api/v1", **keyed)
+    app.include_router(roaming_commands_router, prefix="/api/v1", **keyed)
     app.include_router(metrics_router)
     if platform.roaming is not None:
         ocpi_http.install(app, platform.roaming)  # /ocpi: OCPI partners, with their own tokens and errors

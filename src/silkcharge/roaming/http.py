@@ -29,7 +29,16 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from silkcharge.roaming import cdrs, credentials, locations, sender_lists, sessions, tariffs, tokens
+from silkcharge.roaming import (
+    cdrs,
+    commands,
+    credentials,
+    locations,
+    sender_lists,
+    sessions,
+    tariffs,
+    tokens,
+)
 from silkcharge.roaming.state import Roaming
 from silkcharge.roaming.wire import OCPI_VERSION, OcpiError, Status, ocpi_response
 
@@ -37,7 +46,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/ocpi"
 
-MODULES: list[ModuleType] = [locations, tariffs, tokens, sessions, cdrs, sender_lists]
+MODULES: list[ModuleType] = [locations, tariffs, tokens, sessions, cdrs, sender_lists, commands]
 """The OCPI modules mounted besides credentials (each lists its own endpoints in ENDPOINTS)."""
 
 

@@ -16,6 +16,7 @@ from silkcharge.bus.local import EventBus
 from silkcharge.settings import Settings
 
 if TYPE_CHECKING:
+    from silkcharge.roaming.commands import CommandDesk, CommandSender
     from silkcharge.roaming.partners import PartnerService
     from silkcharge.roaming.tokens import TokenPublisher
 
@@ -32,3 +33,7 @@ class Roaming:
     tokens: TokenPublisher | None = None
     """Our drivers' tokens pushed to partner CPOs (roaming/tokens.py); the operator API calls it
     when a token is created or changed."""
+    commands: CommandDesk | None = None
+    """Partners' commands to our chargers (roaming/commands.py, CPO role)."""
+    command_sender: CommandSender | None = None
+    """Our commands to partners' chargers (roaming/commands.py, eMSP role)."""

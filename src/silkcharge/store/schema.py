@@ -1434,3 +1434,38 @@ class RoamingTransaction(TenantOwned, Base):
     """"whitelist" (the stored token), "realtime" (the eMSP answered) or "offline" (the eMSP did
     not answer; the stored token's whitelist allowed it)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RoamingCommand(TenantOwned, Base):
+    """One OCPI 2.2.1 command (roaming/commands.py), in either direction: `direction` "sent" is
+    one we sent a partner CPO for a driver of ours (eMSP role; `uid` is the last part of the
+    response_url we gave, where its result arrives), "received" one a partner eMSP sent us
+    (CPO role; `uid` our own id of it, `response_url` where we send its result). `response` is
+    the CommandResponse's result (ACCEPTED, REJECTED, ...), `result` the CommandResult's, each
+    with its message; `delivered_at` is when a received command's result reached the partner."""
+
+    __tablename__ = "roaming_commands"
+    __table_args__ = (UniqueConstraint("direction", "uid"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(Integer, index=True)
+    direction: Mapped[str] = mapped_column(String(8))
+    command: Mapped[str] = mapped_column(String(20))
+    uid: Mapped[str] = mapped_column(String(36))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    response_url: Mapped[str | None] = mapped_column(String(255))
+    station_id: Mapped[str | None] = mapped_column(String(64))
+    evse_id: Mapped[int | None] = mapped_column(Integer)
+    token_uid: Mapped[str | None] = mapped_column(String(36), index=True)
+    reservation_id: Mapped[str | None] = mapped_column(String(36))
+    """The OCPI reservation id (RESERVE_NOW, CANCEL_RESERVATION)."""
+    local_reservation_id: Mapped[int | None] = mapped_column(Integer)
+    """Our reservation (reservations.id) that a received RESERVE_NOW made."""
+    response: Mapped[str | None] = mapped_column(String(16))
+    response_message: Mapped[str | None] = mapped_column(String(500))
+    result: Mapped[str | None] = mapped_column(String(24))
+    result_message: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    result_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    delivery_error: Mapped[str | None] = mapped_column(String(500))
+    """Why a received command's result has not reached the partner (the last try's failure)."""
