@@ -310,7 +310,8 @@ def build_platform(settings: Settings) -> Platform:
             adapter.device = device
     partners = PartnerService(sessions, settings)
     # A card our registry does not know may be a roaming partner's driver's (OCPI tokens).
-    transactions.roaming = RoamingTokenAuthority(settings, sessions, partners)
+    roaming_authority = RoamingTokenAuthority(settings, sessions, partners)
+    transactions.roaming = roaming_authority
     roaming_push = RoamingPush(settings, sessions, bus, partners)
     roaming = Roaming(
         settings, sessions, bus, partners,
@@ -319,6 +320,7 @@ def build_platform(settings: Settings) -> Platform:
         commands=CommandDesk(sessions, partners, commands, reservations, call_timeout=settings.call_timeout),
         command_sender=CommandSender(sessions, partners),
     )
+    roaming_authority.commanded = roaming.commands.commanded_start  # a partner's START_SESSION vouches for its token
     return Platform(
         settings, engine, sessions, bus, router, writer, committer, stations, transactions, commands, billing,
         reservations, gateway, search, drivers, security_events, workers=workers,

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from silkcharge.store.schema import Connector, RoamingCommand
+from silkcharge.store.schema import Connector, RoamingCommand, RoamingTransaction
 from tests.e2e.network import PASSWORD, register_station
 from tests.e2e.peers import Peer16, Peer201, basic_auth, eventually
 from tests.e2e.server_process import free_port
@@ -152,6 +152,43 @@ async def test_stop_session_of_the_partners_running_session_stops_it_at_the_char
         begun = await peer.call(call16.StartTransaction(
             connector_id=1, id_tag="UZ0012AB34", meter_start=0,
             timestamp=datetime.now(timezone.utc).isoformat()))
+        stop = await send(uz, partner_id, "STOP_SESSION", {"session_id": str(begun.transaction_id)})
+        assert stop["response"] == "ACCEPTED", stop
+        assert (await result_of(uz, stop["id"]))["result"] == "ACCEPTED"
+    assert [p for a, p in peer.received if a == "RemoteStopTransaction"] == [
+        {"transaction_id": begun.transaction_id}]
+
+
+async def test_the_start_a_start_session_asked_for_is_accepted_at_the_charger_as_the_partners_session(roaming):
+    """OCPI 2.2.1: the eMSP vouches for the token it sends in START_SESSION, so the charger's
+    StartTransaction with it is accepted without any stored token, and the transaction is
+    recorded as that partner's (its session and CDR go to it)."""
+    kz, uz, partner_id = roaming
+    async with charger(kz) as peer:
+        started = await send(uz, partner_id, "START_SESSION", start_body(connector_id="1",
+                                                                         authorization_reference="AUTH-9"))
+        assert (await result_of(uz, started["id"]))["result"] == "ACCEPTED"
+        begun = await peer.call(call16.StartTransaction(
+            connector_id=1, id_tag="UZ0012AB34", meter_start=0, timestamp=datetime.now(timezone.utc).isoformat()))
+    assert begun.id_tag_info["status"] == "Accepted"
+    async with kz.platform.sessions() as session:
+        recorded = await session.get(RoamingTransaction, begun.transaction_id)
+    assert recorded is not None
+    assert (recorded.partner_id, recorded.decided_by, recorded.authorization_reference, recorded.contract_id) == (
+        (await kz.partner_row()).id, "command", "AUTH-9", "UZ-UZE-C12345-6")
+
+
+async def test_a_card_started_session_of_the_partners_driver_can_be_stopped_by_its_stop_session(roaming):
+    """A session the driver started with their card (no START_SESSION) belongs to the partner
+    whose token it was, so that partner's STOP_SESSION stops it."""
+    kz, uz, partner_id = roaming
+    card = {**TOKEN, "uid": "UZCARD0099", "contract_id": "UZ-UZE-C99999-1", "whitelist": "ALWAYS"}
+    put = await kz.ocpi("PUT", "cpo/2.2.1/tokens/UZ/UZE/UZCARD0099", await uz_token_to_kz(uz), json=card)
+    assert put.json()["status_code"] == 1000, put.text
+    async with charger(kz) as peer:
+        begun = await peer.call(call16.StartTransaction(
+            connector_id=1, id_tag="UZCARD0099", meter_start=0, timestamp=datetime.now(timezone.utc).isoformat()))
+        assert begun.id_tag_info["status"] == "Accepted"
         stop = await send(uz, partner_id, "STOP_SESSION", {"session_id": str(begun.transaction_id)})
         assert stop["response"] == "ACCEPTED", stop
         assert (await result_of(uz, stop["id"]))["result"] == "ACCEPTED"

@@ -83,6 +83,7 @@ from silkcharge.store.schema import (
     IdToken,
     RoamingCommand,
     RoamingPartner,
+    RoamingTransaction,
     Site,
     Station,
     Transaction,
@@ -489,9 +490,9 @@ class CommandDesk:
 
     async def _partners_session(self, caller: Caller, session_id: str) -> tuple[Transaction | None, str | None]:
         """The active transaction `session_id` (the OCPI Session id is our transaction id) if it
-        is the calling partner's: its token is one this partner started a session with here by
-        a START_SESSION. (A roaming transaction's partner, once ocpi-tokens records it, is the
-        other way to know.) Otherwise None and why it is refused, or (None, None) when there is
+        is the calling partner's: started with one of this partner's tokens (its roaming
+        transaction names the partner), or with a token this partner started a session with here
+        by a START_SESSION. Otherwise None and why it is refused, or (None, None) when there is
         no such session (UNKNOWN_SESSION)."""
         if not session_id.isdigit() or len(session_id) > 18:
             return None, None
@@ -499,10 +500,12 @@ class CommandDesk:
             tx = await session.get(Transaction, int(session_id))
             if tx is None:
                 return None, None
-            ours = tx.id_token is not None and await session.scalar(select(RoamingCommand.id).where(
-                RoamingCommand.partner_id == caller.partner_id, RoamingCommand.direction == RECEIVED,
-                RoamingCommand.command == "START_SESSION", RoamingCommand.token_uid == tx.id_token,
-                RoamingCommand.station_id == tx.station_id).limit(1)) is not None
+            roaming = await session.get(RoamingTransaction, tx.id)
+            ours = (roaming is not None and roaming.partner_id == caller.partner_id) or (
+                tx.id_token is not None and await session.scalar(select(RoamingCommand.id).where(
+                    RoamingCommand.partner_id == caller.partner_id, RoamingCommand.direction == RECEIVED,
+                    RoamingCommand.command == "START_SESSION", RoamingCommand.token_uid == tx.id_token,
+                    RoamingCommand.station_id == tx.station_id).limit(1)) is not None)
         if not ours:
             return None, f"session {session_id} is not one of your customers'"
         if tx.state != "Active":

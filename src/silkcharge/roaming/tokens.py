@@ -25,7 +25,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -502,9 +502,18 @@ class RoamingTokenAuthority:
         self._partners = partners
         self._clock = clock
         self._remembered: dict[tuple[int | None, str, str | None], tuple[float, RoamingDecision]] = {}
+        self.commanded: Callable[[str, str], Awaitable[Any]] | None = None
+        """Whether a partner's START_SESSION named this token at this station lately
+        (roaming/commands.py `CommandDesk.commanded_start`, set by app.py): OCPI 2.2.1 lets the
+        eMSP vouch for its token by sending the command, so no stored copy or real-time call is
+        needed for the start it asked for."""
 
     async def authorize(self, id_token: str, token_type: str | None, station_id: str | None,
                         evse_id: int | None) -> RoamingDecision | None:
+        if self.commanded is not None and station_id is not None:
+            started = await self.commanded(id_token, station_id)
+            if started is not None:
+                return _commanded_decision(started)
         key = (current_tenant(), id_token.upper(), station_id)
         remembered = self._remembered.pop(key, None)
         if remembered is not None and remembered[0] > self._clock():
@@ -609,3 +618,16 @@ async def _location(session: AsyncSession, station_id: str, evse_id: int | None)
 
 __all__ = ["ENDPOINTS", "RoamingTokenAuthority", "TokenPublisher", "check_token", "cpo_router", "emsp_router",
            "our_token"]
+
+
+def _commanded_decision(started: Any) -> RoamingDecision:
+    """The start a partner's START_SESSION asked for, accepted on the eMSP's word: the token the
+    command carried becomes the transaction's roaming token, decided "command"."""
+    token = started.token
+    return RoamingDecision(
+        status=AuthorizationStatus.ACCEPTED, partner_id=started.partner_id, roaming_token_id=None,
+        country_code=str(token.get("country_code", ""))[:2], party_id=str(token.get("party_id", ""))[:3],
+        token_uid=str(token.get("uid", ""))[:36], token_type=str(token.get("type", "OTHER"))[:12],
+        contract_id=str(token.get("contract_id", ""))[:36], decided_by="command",
+        authorization_reference=started.authorization_reference,
+    )

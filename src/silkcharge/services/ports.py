@@ -79,7 +79,7 @@ class RoamingDecision:
     token_type: str
     contract_id: str
     decided_by: str
-    """"whitelist", "realtime" or "offline"."""
+    """"whitelist", "realtime", "offline" or "command" (a partner's START_SESSION vouched for it)."""
     authorization_reference: str | None = None
     expires_at: datetime | None = None
     group_id: str | None = None
