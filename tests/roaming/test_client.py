@@ -91,3 +91,11 @@ async def test_no_answer_in_time_and_no_listener_are_errors_without_an_http_stat
         await server.wait_closed()
     assert "no answer in time" in str(silent.value) and silent.value.http_status is None
     assert "could not connect" in str(nobody.value) and nobody.value.http_status is None
+
+
+@pytest.mark.parametrize("url", ["https://\u00e9\x0e]~/versions", "http://exa mple.org/versions", "https://[::1/versions"])
+async def test_a_url_no_http_client_can_use_is_an_ocpi_error_not_a_crash(url):
+    async with OcpiClient("t") as client:
+        with pytest.raises(OcpiPeerError) as refused:
+            await client.get(url)
+    assert refused.value.status == Status.UNABLE_TO_USE_CLIENT_API

@@ -42,6 +42,8 @@ async def test_the_same_identity_twice_is_a_conflict_and_changes_nothing(kz):
                                            "credentials_token": "a"}, "versions_url"),
     ("/api/v1/roaming/partners/register", {"name": "x", "versions_url": "https://x.example/versions",
                                            "credentials_token": "with space"}, "credentials_token"),
+    ("/api/v1/roaming/partners/register", {"name": "x", "versions_url": "https://\u00e9\u000e]~.example/v",
+                                           "credentials_token": "a"}, "versions_url"),
     ("/api/v1/roaming/partners/invite", {"name": ""}, "name"),
 ])
 async def test_a_bad_request_is_a_422_naming_the_field(kz, path, body, field):

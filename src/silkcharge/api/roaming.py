@@ -85,7 +85,8 @@ class InviteOut(BaseModel):
 
 class RegisterIn(Body):
     name: str = Field(min_length=1, max_length=100)
-    versions_url: str = Field(min_length=8, max_length=255, pattern=r"^https?://", description="their versions endpoint")
+    versions_url: str = Field(min_length=8, max_length=255, pattern=r"^https?://[!-~]+$",
+                              description="their versions endpoint (http or https, printable ASCII, no spaces)")
     credentials_token: str = Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$",
                                    description="the token A they gave us")
 

@@ -155,7 +155,7 @@ class OcpiClient:
             response = await self._http.request(method, url, params=params, content=content, headers=headers)
         except httpx.TimeoutException:
             raise OcpiPeerError(Status.UNABLE_TO_USE_CLIENT_API, f"{method} {url}: no answer in time") from None
-        except (httpx.HTTPError, ValueError) as exc:  # ValueError: a URL httpx cannot use
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # InvalidURL, ValueError: a URL httpx cannot use
             raise OcpiPeerError(Status.UNABLE_TO_USE_CLIENT_API, f"{method} {url}: could not connect ({exc})") from None
         return _read(method, url, response), response
 

@@ -24,6 +24,8 @@ BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 tenants = import_module("silkcharge.store.migrations.versions.0023_tenants")
 
 
+OWNED = ("roaming_commands",)  # tenant-owned, with row-level security below (tests/security/test_tenant_matrix.py)
+
 def upgrade() -> None:
     op.create_table(
         "roaming_commands",
