@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
@@ -173,21 +174,24 @@ def seed(
     console.print(f"seeded {count} new stations; fleet file: {fleet}")
 
 
-async def _seed(settings: Settings, fleet: Path, tokens: list[dict], *, ocpp21_among: int = 0) -> int:
+async def _seed(settings: Settings, fleet: Path, tokens: list[dict], *, ocpp21_among: int = 0,
+                say: Callable[[str], None] = lambda line: None) -> int:
     """Seed the network and write the fleet file. `ocpp21_among`: the first 2.0.1 station among
     the first that many speaks OCPP 2.1 in the simulator (the demo's 2.1 charger; illustrative:
-    the seed's hardware is not surveyed)."""
+    the seed's hardware is not surveyed). `say` hears of each step (the demo shows them)."""
     from silkcharge.data.seed import load_seed_network
     from silkcharge.services.drivers import DriverService
     from silkcharge.services.seeding import seed_network
     from silkcharge.store.db import create_engine_for, sessionmaker_for
     from silkcharge.store.db import migrate as run_migrations
 
+    say("  database: migrating to the current schema")
     await asyncio.to_thread(run_migrations, settings.database_url)
     engine = create_engine_for(settings.database_url)
     try:
         sessions = sessionmaker_for(engine)
-        created = await seed_network(sessions, load_seed_network(), tokens=tokens)
+        created = await seed_network(sessions, load_seed_network(), tokens=tokens,
+                                     progress=lambda done, total: say(f"  seeding: {done} of {total} stations"))
         if any(t["token"] in DEMO_DRIVER["tokens"] for t in tokens):
             await DriverService(sessions, timedelta(hours=settings.driver_session_hours)).ensure(
                 **DEMO_DRIVER)
@@ -269,6 +273,7 @@ def demo(
     if DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)  # the demo always starts from the seed, never from old state
     DEMO_DIR.mkdir(parents=True)
+    err_console.print("silkcharge demo: preparing (the first run after a fresh clone takes a minute)")
     pki_files = _demo_pki(DEMO_DIR / "pki")
     tls = {"ocpp_tls_port": tls_port, "tls_cert_file": pki_files["server.pem"],
            "tls_key_file": pki_files["server.key"], "tls_client_ca_file": pki_files["ca.pem"]} if tls_port else {}
@@ -281,7 +286,8 @@ def demo(
     _logging(settings)
     fleet = DEMO_DIR / "fleet.json"
     # The 2.1 charger is the first 2.0.1 station among those simulated (all by default).
-    seeded = asyncio.run(_seed(settings, fleet, DEMO_TOKENS, ocpp21_among=stations or 10**6))
+    seeded = asyncio.run(_seed(settings, fleet, DEMO_TOKENS, ocpp21_among=stations or 10**6,
+                               say=lambda line: err_console.print(line, highlight=False)))
     from silkcharge.sim.spec import load_fleet
 
     simulated = [spec.station_id for spec in load_fleet(fleet)]
@@ -338,6 +344,7 @@ async def _demo_business(settings: Settings, station_ids: list[str], planned: li
             if planned:
                 await session.execute(update(Station).where(Station.id.in_(list(planned))).values(planned=True))
         business = load_business()
+        err_console.print("  demo business: tariffs, tenants and their people", highlight=False)
         await publish_tariffs(platform.billing, business)
         people = await set_up_tenants_and_people(platform, business)
         tokens = [t["token"] for t in DEMO_TOKENS if t["token"].startswith("DEMO-")]
