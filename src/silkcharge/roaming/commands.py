@@ -218,7 +218,7 @@ class CommandDesk:
         self._reservations = reservations
         self._call_timeout = call_timeout
         self._attempts = attempts
-        self._retry_delay = retry_delay
+        self.retry_delay = retry_delay
         self._running: set[asyncio.Task] = set()
 
     @property
@@ -541,7 +541,7 @@ class CommandDesk:
         body: dict[str, Any] = {"result": result}
         if message:
             body["message"] = _text(message)
-        delay = self._retry_delay
+        delay = self.retry_delay
         for attempt in range(1, self._attempts + 1):
             try:
                 async with self._sessions() as session:
