@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 
 import httpx
+import uvicorn
 
 from tests.guards import HANG_GUARD
 
@@ -18,6 +22,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.asynccontextmanager
+async def serving(server: uvicorn.Server) -> AsyncIterator[uvicorn.Server]:
+    """`server` serving in this event loop until the block ends. uvicorn offers no event for
+    "listening", so its `started` flag is polled; a server that fails to start raises here,
+    and one that never starts is reported after the hang guard."""
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(HANG_GUARD):
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("uvicorn stopped before it listened")
+                await asyncio.sleep(0.02)
+        yield server
+    finally:
+        server.should_exit = True
+        await task
 
 
 class ServerProcess:

@@ -7,7 +7,6 @@ on /api/v1 or an OCPI token on /ocpi. What a side stores is read from its own da
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import shutil
@@ -25,7 +24,7 @@ from silkcharge.server import api_server
 from silkcharge.settings import Settings
 from silkcharge.store.schema import RoamingPartner
 from tests.conftest import API_KEY, _sqlite_template, recycled_pg_database
-from tests.e2e.server_process import free_port
+from tests.e2e.server_process import free_port, serving
 
 KZ_IDENTITY = {"country_code": "KZ", "party_id": "SLK", "role": "CPO", "business_name": "Silk Charge Kazakhstan",
                "website": "https://silkcharge.kz"}
@@ -86,32 +85,17 @@ async def running_network(name: str, database_url: str, identity: dict | None) -
     platform = build_platform(settings)
     await platform.start()
     server = api_server(create_api(platform), settings)
-    task = None
     try:
-        task = asyncio_task(server)
-        while not server.started:
-            if task.done():
-                task.result()
-            await _tick()
-        url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": API_KEY}, timeout=60) as api:
-            if identity is not None:
-                answer = await api.put("/api/v1/roaming/identities", json=[identity])
-                assert answer.status_code == 200, answer.text
-            yield Network(name, platform, url, api)
+        async with serving(server):
+            server.force_exit = True  # at the end, open keep-alive connections need not be waited for
+            url = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": API_KEY}, timeout=60) as api:
+                if identity is not None:
+                    answer = await api.put("/api/v1/roaming/identities", json=[identity])
+                    assert answer.status_code == 200, answer.text
+                yield Network(name, platform, url, api)
     finally:
-        server.should_exit = server.force_exit = True
-        if task is not None:
-            await task
         await platform.stop()
-
-
-def asyncio_task(server) -> asyncio.Task:
-    return asyncio.create_task(server.serve())
-
-
-async def _tick() -> None:
-    await asyncio.sleep(0.02)  # polling uvicorn's `started` flag: it offers no event to wait on
 
 
 @pytest.fixture

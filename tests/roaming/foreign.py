@@ -4,7 +4,6 @@ external boundary of these tests: silkcharge cannot be made to send such answers
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from tests.e2e.server_process import free_port
+from tests.e2e.server_process import free_port, serving
 
 
 def envelope(data: Any, status: int = 1000) -> dict:
@@ -60,14 +59,6 @@ async def foreign_platform() -> AsyncIterator[Foreign]:
             return foreign.routes[path](request)
         return JSONResponse(envelope(None, 2000), status_code=404)
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)  # uvicorn offers no event for "listening"
-    try:
+    async with serving(uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                                     lifespan="off"))):
         yield foreign
-    finally:
-        server.should_exit = True
-        await task

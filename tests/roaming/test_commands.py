@@ -30,7 +30,7 @@ from starlette.routing import Route
 from silkcharge.store.schema import Connector, RoamingCommand, RoamingTransaction
 from tests.e2e.network import PASSWORD, register_station
 from tests.e2e.peers import Peer16, Peer201, basic_auth, eventually
-from tests.e2e.server_process import free_port
+from tests.e2e.server_process import free_port, serving
 from tests.roaming.conftest import Network
 
 STATION = "ALA-RM-01"
@@ -377,16 +377,10 @@ async def flaky_result_endpoint(failures: int) -> AsyncIterator[tuple[str, list[
         return JSONResponse({"status_code": 1000, "timestamp": "2026-12-04T05:00:00Z"})
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/results/{uid}", result, methods=["POST"])]),
-                                           host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            await asyncio.sleep(0.02)  # uvicorn offers no event to wait on
+    async with serving(uvicorn.Server(uvicorn.Config(
+            Starlette(routes=[Route("/results/{uid}", result, methods=["POST"])]),
+            host="127.0.0.1", port=port, log_level="warning", lifespan="off"))):
         yield f"http://127.0.0.1:{port}/results/1", posted
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_a_result_the_partner_fails_to_take_is_posted_again_until_it_does(roaming):

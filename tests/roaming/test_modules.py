@@ -4,7 +4,6 @@ OCPI envelopes for every error, over a real port."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import types
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ from silkcharge.roaming.wire import Page, ocpi_response
 from silkcharge.server import api_server
 from silkcharge.store.schema import RoamingPartner
 from silkcharge.store.tenancy import current_tenant
-from tests.e2e.server_process import free_port
+from tests.e2e.server_process import free_port, serving
 
 PUBLIC = "https://ocpi.silkcharge.example"
 ROWS = [{"id": f"KZ-ALA-{n}"} for n in range(5)]
@@ -58,17 +57,8 @@ async def ocpi_url(platform) -> AsyncIterator[str]:
     app = FastAPI()
     ocpi_http.install(app, platform.roaming, modules=[_demo_module()])
     settings = platform.settings.model_copy(update={"api_port": free_port()})
-    server = api_server(app, settings)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)  # uvicorn offers no event for "listening"
-    try:
+    async with serving(api_server(app, settings)):
         yield f"http://127.0.0.1:{settings.api_port}/ocpi"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def _get(url: str, token: str | None, **params) -> httpx.Response:
