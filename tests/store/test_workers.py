@@ -76,3 +76,26 @@ async def test_a_cancelled_caller_frees_its_worker_only_when_the_job_ends(worker
 
 async def _async(value):
     return value or None
+
+
+async def test_a_stop_ends_every_worker_thread_even_when_a_cancelled_job_never_finishes_cleaning_up(database_url):
+    """aiosqlite's close, cancelled while it closes, waits forever on a thread that has ended;
+    a stop used to wait 10 s for such a worker and then leave its thread and loop behind."""
+    workers = Workers(database_url, threads=1, queue=1)
+    await workers.start()
+    (thread,) = [w.thread for w in workers._workers]
+    started = threading.Event()
+
+    async def job(_sessions) -> None:
+        try:
+            started.set()
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.get_running_loop().create_future()  # a cleanup that never ends
+
+    caller = asyncio.create_task(workers.run(job))
+    await asyncio.to_thread(started.wait)
+    await workers.stop()
+    assert not thread.is_alive()
+    with pytest.raises(asyncio.CancelledError):
+        await caller

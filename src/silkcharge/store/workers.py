@@ -16,6 +16,7 @@ periodic jobs (the search refresh, the analytics roll-up) always wait their turn
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,11 @@ Job = Callable[[async_sessionmaker], Awaitable[T]]
 
 POOL_PER_WORKER = 2
 """PostgreSQL connections each worker keeps (SQLite always uses one)."""
+
+CLEANUP_GRACE_SECONDS = 1.0
+"""How long a stopping worker waits for the jobs it cancelled to clean up. A cleanup can wait
+forever: aiosqlite's close, cancelled while it closes, then waits on its own thread, which has
+already ended. A stop must end the thread regardless."""
 
 
 class WorkersBusy(Exception):
@@ -75,7 +81,11 @@ class _Worker:
             pending = asyncio.all_tasks(self.loop)
             for task in pending:
                 task.cancel()
-            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            if pending:
+                _, stuck = self.loop.run_until_complete(asyncio.wait(pending, timeout=CLEANUP_GRACE_SECONDS))
+                if stuck:
+                    log.warning("worker %s left %d cancelled jobs that did not clean up in %.0f s",
+                                self.name, len(stuck), CLEANUP_GRACE_SECONDS)
             if residency is not None:
                 self.loop.run_until_complete(residency.dispose())
             self.loop.run_until_complete(self.engine.dispose())
@@ -99,6 +109,8 @@ class Workers:
         self._idle: asyncio.Queue[_Worker] | None = None
         self._home: asyncio.AbstractEventLoop | None = None
         self._waiting = 0
+        self._running: set[concurrent.futures.Future] = set()
+        """Jobs handed to a worker and not yet ended."""
 
     @property
     def databases(self) -> list[str | None]:
@@ -120,6 +132,8 @@ class Workers:
             self._idle.put_nowait(worker)
 
     async def stop(self) -> None:
+        for job in list(self._running):  # their callers get CancelledError now, not never
+            job.cancel()
         for worker in self._workers:
             worker.stop()
         for worker in self._workers:
@@ -140,7 +154,11 @@ class Workers:
         finally:
             self._waiting -= 1
         future = asyncio.run_coroutine_threadsafe(self._on(worker, job), worker.loop)
-        return await asyncio.wrap_future(future)
+        self._running.add(future)
+        try:
+            return await asyncio.wrap_future(future)
+        finally:
+            self._running.discard(future)
 
     async def _on(self, worker: _Worker, job: Job[T]) -> T:
         """In the worker's loop. The worker is idle again when the job has really ended (a
