@@ -69,7 +69,9 @@ async def test_the_sites_daily_api_on_a_real_ocpp_session(api, ocpp_url):
     async def answered():
         body = (await api.get("/api/v1/analytics/sites/daily", params=params)).json()
         cell = body["sites"][0]["days"][-1] if body["sites"] else None
-        return body if cell and cell["sessions"] == 1 else None
+        # the session is stored before the answer; presence comes from the message log,
+        # which is written in batches after it: wait for both
+        return body if cell and cell["sessions"] == 1 and cell["uptime"] else None
 
     body = await eventually(answered)
     assert [d["day"] for d in body["days"]] == [(today - timedelta(days=n)).isoformat() for n in (2, 1, 0)]
