@@ -14,10 +14,12 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 __all__ = [
     "CURRENCIES",
+    "CURRENCY_OF_COUNTRY",
     "CurrencyMismatch",
     "Money",
     "Price",
     "UnknownCurrency",
+    "currency_of_country",
     "minor_units",
     "to_decimal",
 ]
@@ -34,6 +36,18 @@ CURRENCIES: dict[str, int] = {
     "EUR": 2,
 }
 """ISO 4217 codes silkcharge accepts, with their minor units (digits after the point)."""
+
+CURRENCY_OF_COUNTRY: dict[str, str] = {
+    "KZ": "KZT", "UZ": "UZS", "KG": "KGS", "TJ": "TJS", "TM": "TMT", "RU": "RUB", "AZ": "AZN",
+    "GE": "GEL", "AM": "AMD", "MN": "MNT", "CN": "CNY", "TR": "TRY", "US": "USD",
+}
+"""The national currency of a country (ISO 3166 alpha-2 to ISO 4217): what a network's drivers
+there are billed in."""
+
+
+def currency_of_country(country: str) -> str | None:
+    """The national currency of `country` (alpha-2), or None when silkcharge knows none."""
+    return CURRENCY_OF_COUNTRY.get(country.upper())
 
 
 class UnknownCurrency(ValueError):

@@ -31,7 +31,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from silkcharge.domain.money import CURRENCIES, Money, Price
+from silkcharge.domain.money import CURRENCIES, Money, Price, currency_of_country
 from silkcharge.roaming.auth import Caller, ocpi_caller
 from silkcharge.roaming.outbox import Outbox, Push
 from silkcharge.roaming.sessions import (
@@ -62,12 +62,6 @@ from silkcharge.store.schema import RoamingCdr, RoamingIdentity
 
 ENDPOINTS = [("cdrs", "RECEIVER", "emsp/2.2.1/cdrs")]
 """The SENDER list is roaming/sender_lists.py's."""
-
-CURRENCY_OF_COUNTRY = {
-    "KZ": "KZT", "UZ": "UZS", "KG": "KGS", "TJ": "TJS", "TM": "TMT", "RU": "RUB", "AZ": "AZN",
-    "GE": "GEL", "AM": "AMD", "MN": "MNT", "CN": "CNY", "TR": "TRY", "US": "USD",
-}
-"""The currency our drivers of a country are billed in (ISO 3166 alpha-2 to ISO 4217)."""
 
 ALPHA3 = {
     "KZ": "KAZ", "UZ": "UZB", "KG": "KGZ", "TJ": "TJK", "TM": "TKM", "RU": "RUS", "AZ": "AZE",
@@ -200,7 +194,7 @@ async def driver_currency(session, cdr_token: dict[str, Any]) -> str | None:
     named = [i for i in identities if i.country_code.upper() == str(cdr_token.get("country_code", "")).upper()
              and i.party_id.upper() == str(cdr_token.get("party_id", "")).upper()]
     ours = (named or identities or [None])[0]
-    return None if ours is None else CURRENCY_OF_COUNTRY.get(ours.country_code.upper())
+    return None if ours is None else currency_of_country(ours.country_code)
 
 
 emsp_router = APIRouter()

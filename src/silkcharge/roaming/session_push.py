@@ -30,8 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from silkcharge.bus.local import EventBus
 from silkcharge.domain.clock import utcnow
 from silkcharge.domain.events import CdrCreated, TransactionEnded, TransactionStarted
-from silkcharge.domain.money import Money, Price
-from silkcharge.roaming.cdrs import CURRENCY_OF_COUNTRY, cdr_location, cdr_object
+from silkcharge.domain.money import CURRENCY_OF_COUNTRY, Money, Price
+from silkcharge.roaming.cdrs import cdr_location, cdr_object
 from silkcharge.roaming.outbox import Outbox, Push
 from silkcharge.roaming.sessions import Party, TokenOwner, auth_method, session_key, session_object
 from silkcharge.roaming.state import Roaming
