@@ -218,6 +218,7 @@ def settings(request, database_url) -> Settings:
         # Tests about stations that never answer pass their own timeout per request.
         "call_timeout": 30,
         "message_log_flush_seconds": 0.05,
+        "roaming_pull_minutes": None,  # a test pulls roaming partners when it means to
     }
     marker = request.node.get_closest_marker("settings")
     if marker is not None:

@@ -23,6 +23,7 @@ from silkcharge.ocpp.v201_device import DeviceManagement201
 from silkcharge.planning.rollups import RollupJob
 from silkcharge.roaming.commands import CommandDesk, CommandSender
 from silkcharge.roaming.partners import PartnerService
+from silkcharge.roaming.pull import PartnerPull, PartnerPuller
 from silkcharge.roaming.push import RoamingPush
 from silkcharge.roaming.session_push import RoamingTransactionOwners, SessionFollower
 from silkcharge.roaming.state import Roaming
@@ -44,10 +45,12 @@ from silkcharge.services.display_messages import DisplayMessageService
 from silkcharge.services.driver_data import DriverData
 from silkcharge.services.drivers import DriverService
 from silkcharge.services.ev_schedules import EvSchedules
+from silkcharge.services.exchange_rates import ExchangeRates
 from silkcharge.services.external_limits import ExternalLimits
 from silkcharge.services.firmware_publishing import FirmwarePublishing
 from silkcharge.services.monitoring import MonitoringService
 from silkcharge.services.network_profiles import NetworkProfiles
+from silkcharge.services.partner_sites import PartnerSites
 from silkcharge.services.payments import CardPayments
 from silkcharge.services.plausibility import Plausibility
 from silkcharge.services.pseudonym_key import PseudonymKey
@@ -127,6 +130,8 @@ class Platform:
     """OCPI pushes to roaming partners through the outbox (roaming/outbox.py, roaming/push.py)."""
     roaming_sessions: SessionFollower | None = None
     """Sessions and CDRs of partners' drivers pushed to their eMSP (roaming/session_push.py)."""
+    roaming_puller: PartnerPuller | None = None
+    """Partners' locations and tariffs pulled every roaming_pull_minutes (roaming/pull.py)."""
 
     async def start(self) -> None:
         if self.residency is not None:
@@ -159,6 +164,8 @@ class Platform:
             self.roaming_push.start(send=self.settings.role != "gateway", follow=self.settings.role != "api")
         if self.roaming_sessions is not None:  # every role: the gateway hears sessions, billing makes CDRs
             self.roaming_sessions.start()
+        if self.roaming_puller is not None and self.settings.role != "gateway":
+            self.roaming_puller.start()
         if self.settings.role != "api":
             await self.gateway.start()
 
@@ -168,6 +175,8 @@ class Platform:
             await self.roaming.commands.stop()
         if self.roaming_sessions is not None:
             await self.roaming_sessions.stop()
+        if self.roaming_puller is not None:
+            await self.roaming_puller.stop()
         if self.roaming_push is not None:
             await self.roaming_push.stop()
         if self.retention is not None:
@@ -264,7 +273,9 @@ def build_platform(settings: Settings) -> Platform:
     workers = Workers(settings.database_url, settings.heavy_work_threads, settings.heavy_work_queue, residency)
 
     def make_search() -> SearchService:
-        return SearchService(sessions, bus, billing, workers, refresh_seconds=settings.search_refresh_seconds)
+        partners = PartnerSites(ExchangeRates(sessions, settings.exchange_rate_max_age_days))  # roaming partners' sites
+        return SearchService(sessions, bus, billing, workers, refresh_seconds=settings.search_refresh_seconds,
+                             others=partners)
 
     # Drivers see every operator's stations: with residency, a live network per database.
     search = make_search() if residency is None else SearchPerDatabase(residency, make_search)
@@ -319,7 +330,10 @@ def build_platform(settings: Settings) -> Platform:
         token_owners=RoamingTransactionOwners(),
         commands=CommandDesk(sessions, partners, commands, reservations, call_timeout=settings.call_timeout),
         command_sender=CommandSender(sessions, partners),
+        pull=PartnerPull(sessions, partners),
     )
+    every = settings.roaming_pull_minutes
+    puller = None if every is None else PartnerPuller(sessions, roaming.pull, timedelta(minutes=every))
     roaming_authority.commanded = roaming.commands.commanded_start  # a partner's START_SESSION vouches for its token
     return Platform(
         settings, engine, sessions, bus, router, writer, committer, stations, transactions, commands, billing,
@@ -340,6 +354,7 @@ def build_platform(settings: Settings) -> Platform:
         roaming=roaming,
         roaming_push=roaming_push,
         roaming_sessions=SessionFollower(sessions, bus, roaming_push.outbox, roaming),
+        roaming_puller=puller,
     )
 
 

@@ -132,6 +132,12 @@ class Settings(BaseSettings):
         description="how long a push in flight is held by its sender; one whose sender died is sent "
         "again after this (must exceed ocpi_client_timeout)",
     )
+    roaming_pull_minutes: float | None = Field(
+        default=15, gt=0, le=7 * 24 * 60,
+        description="how often each roaming partner's locations and tariffs are pulled (what changed "
+        "since the last pull; a new partner's everything soon after it registered); unset: only when "
+        "an operator asks (POST /api/v1/roaming/partners/{id}/pull)",
+    )
     roaming_push_keep_days: float | None = Field(
         default=30, gt=0,
         description="pushes partners took (and those a later PUT superseded) are kept this long for "

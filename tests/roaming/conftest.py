@@ -81,6 +81,7 @@ async def running_network(name: str, database_url: str, identity: dict | None) -
         database_url=database_url, ocpp_host="127.0.0.1", ocpp_port=0, api_key=API_KEY, api_host="127.0.0.1",
         api_port=port, public_url=f"http://127.0.0.1:{port}", ocpi_client_timeout=20,
         message_log_flush_seconds=0.05,
+        roaming_pull_minutes=None,  # a test pulls when it means to (POST .../pull)
     )
     platform = build_platform(settings)
     await platform.start()

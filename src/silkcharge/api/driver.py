@@ -29,6 +29,7 @@ from silkcharge.services.search import (
     MAX_RADIUS_KM,
     BoundingBox,
     ConnectorResult,
+    ForeignPrice,
     InvalidSearch,
     Quote,
     SearchQuery,
@@ -138,6 +139,8 @@ def _site(result: SiteResult) -> dict[str, Any]:
     return {
         "site": {"code": site.code, "name": site.name, "city": site.city, "lat": site.lat,
                  "lon": site.lon, "timezone": site.timezone, "operator": site.operator},
+        "roaming": None if site.roaming is None else {
+            "partner": site.roaming.partner, "party": site.roaming.party, "location_id": site.roaming.location_id},
         "distance_km": round(result.distance_km, 3),
         "available": result.available,
         "last_status_at": _time(result.last_status_at),
@@ -170,6 +173,17 @@ def _price(quote: Quote) -> dict[str, Any]:
         "reason": quote.reason,
         "session": {"kwh": str(quote.kwh), "minutes": _amount(quote.minutes),
                     "start_local": quote.start_local.isoformat()},
+        "roaming": None if quote.foreign is None else _foreign(quote.foreign),
+    }
+
+
+def _foreign(price: ForeignPrice) -> dict[str, Any]:
+    """At a roaming partner's connector: the partner's price, and the rate that made ours."""
+    return {
+        "currency": price.currency, "total_incl_vat": str(price.total_incl_vat),
+        "total_excl_vat": str(price.total_excl_vat), "rate": _amount(price.rate),
+        "rate_valid_on": None if price.rate_valid_on is None else price.rate_valid_on.isoformat(),
+        "rate_source": price.rate_source, "rate_problem": price.rate_problem,
     }
 
 

@@ -26,6 +26,7 @@ from silkcharge.roaming.partners import (
     RegistrationFailed,
     UnknownPartner,
 )
+from silkcharge.roaming.pull import PartnerNotPullable
 from silkcharge.store.schema import RoamingIdentity, RoamingPartner
 from silkcharge.store.tenancy import current_tenant
 
@@ -189,3 +190,25 @@ async def unregister(partner_id: SmallRowId, request: Request) -> PartnerOut:
         return _partner(await partners_of(request).unregister(partner_id))
     except (UnknownPartner, PartnerConflict) as exc:
         raise _refusal(exc) from None
+
+
+class PullOut(BaseModel):
+    partner_id: int
+    since: datetime | None = Field(description="what changed since when was asked for (null: everything)")
+    locations: int = Field(description="locations kept")
+    tariffs: int = Field(description="tariffs kept")
+    skipped: int = Field(description="objects that failed OCPI's checks, not kept")
+    problems: list[str] = Field(description="the first few skipped objects and why")
+    error: str | None = Field(description="why the pull stopped before the last page; null when it read them all")
+
+
+@router.post("/partners/{partner_id}/pull", response_model=PullOut, responses=answers(404, 409))
+async def pull(partner_id: SmallRowId, request: Request, everything: bool = False) -> PullOut:
+    """Pull the partner's locations and tariffs now (our eMSP role), as the periodic pull does:
+    what changed since the last pull, or `everything`. Objects are checked and merged as pushes
+    are; the answer says what was kept and skipped, and why a pull stopped early."""
+    try:
+        report = await request.app.state.roaming.pull.pull(partner_id, everything=everything)
+    except (UnknownPartner, PartnerNotPullable) as exc:
+        raise _refusal(exc) from None
+    return PullOut(**vars(report))

@@ -18,6 +18,7 @@ from silkcharge.settings import Settings
 if TYPE_CHECKING:
     from silkcharge.roaming.commands import CommandDesk, CommandSender
     from silkcharge.roaming.partners import PartnerService
+    from silkcharge.roaming.pull import PartnerPull
     from silkcharge.roaming.tokens import TokenPublisher
 
 
@@ -37,3 +38,5 @@ class Roaming:
     """Partners' commands to our chargers (roaming/commands.py, CPO role)."""
     command_sender: CommandSender | None = None
     """Our commands to partners' chargers (roaming/commands.py, eMSP role)."""
+    pull: PartnerPull | None = None
+    """Partners' locations and tariffs pulled when an operator asks (roaming/pull.py)."""

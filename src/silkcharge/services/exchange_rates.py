@@ -13,6 +13,7 @@ tenant sees and uses only its own rates.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -119,9 +120,11 @@ class ExchangeRates:
             rows = (await session.scalars(statement.limit(query.limit))).all()
         return [_rate(row) for row in rows]
 
-    async def rate_on(self, from_currency: str, to_currency: str, on: date) -> AppliedRate:
+    async def rate_on(self, from_currency: str, to_currency: str, on: date,
+                      session: AsyncSession | None = None) -> AppliedRate:
         """The rate that converts `from_currency` to `to_currency` for a session of day `on`
-        (domain/exchange.py `choose_rate`): NoRate or StaleRate when there is none to use."""
+        (domain/exchange.py `choose_rate`): NoRate or StaleRate when there is none to use. In
+        `session` when given (a caller that holds one: SQLite has a single connection)."""
         frm, to = check_currency(from_currency, "from"), check_currency(to_currency, "to")
         if frm == to:
             raise InvalidRate(f"{frm} to {frm} needs no exchange rate")
@@ -130,7 +133,9 @@ class ExchangeRates:
         direct = select(table).where(table.from_currency == frm, table.to_currency == to, table.valid_on <= on)
         inverse = select(table).where(table.from_currency == to, table.to_currency == frm,
                                       table.inverse_allowed.is_(True), table.valid_on <= on)
-        async with self._sessions() as session:
+        async with contextlib.AsyncExitStack() as stack:
+            if session is None:
+                session = await stack.enter_async_context(self._sessions())
             rows: Sequence[ExchangeRateRecord] = [
                 row for statement in (direct, inverse)
                 for row in (await session.scalars(statement.order_by(*latest_first).limit(1))).all()

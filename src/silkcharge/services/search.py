@@ -38,9 +38,10 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import partial
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -242,6 +243,19 @@ class SiteIndex:
 # -- the live network -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RoamingSite:
+    """A roaming partner's site (services/partner_sites.py): whose it is, and what a start
+    there names."""
+
+    partner_id: int
+    partner: str
+    """The partner's name as registered."""
+    party: str
+    """The partner CPO's OCPI party, e.g. "UZ*UZE"."""
+    location_id: str
+
+
 @dataclass
 class SiteInfo:
     id: int
@@ -254,6 +268,8 @@ class SiteInfo:
     operator: str
     currency: str
     operator_id: int | None = None
+    roaming: RoamingSite | None = None
+    """Set for a roaming partner's site; None for our own."""
 
 
 @dataclass
@@ -588,6 +604,22 @@ def _fits(connector: ConnectorState, query: SearchQuery) -> bool:
 
 
 @dataclass(frozen=True)
+class ForeignPrice:
+    """A roaming partner's price of the reference session in its own currency (with its VAT),
+    and the exchange rate that made the driver's price of it."""
+
+    currency: str
+    total_excl_vat: Decimal
+    total_incl_vat: Decimal
+    rate: Decimal | None = None
+    """1 unit of `currency` in the driver's currency; None when there is no rate to use."""
+    rate_valid_on: date | None = None
+    rate_source: str | None = None
+    rate_problem: str | None = None
+    """Why the driver's price is not shown (no rate entered, or only a stale one)."""
+
+
+@dataclass(frozen=True)
 class Quote:
     """The price of the reference session for this driver, or why there is none."""
 
@@ -601,6 +633,8 @@ class Quote:
     reason: str | None = None
     capped_by: str | None = None
     """The regulated cap that lowered the price, when one did."""
+    foreign: ForeignPrice | None = None
+    """At a roaming partner's connector: the partner's own price behind this one."""
 
 
 @dataclass(frozen=True)
@@ -641,6 +675,15 @@ class Driver:
     category: str = "regular"
 
 
+class OtherNetworks(Protocol):
+    """Stations of networks other than ours that our drivers may use: roaming partners'
+    (services/partner_sites.py)."""
+
+    async def search(self, session: AsyncSession, query: SearchQuery, now: datetime) -> list[SiteResult]:
+        """Their sites that answer `query`, nearest first, priced for our driver."""
+        ...
+
+
 # -- the service ------------------------------------------------------------------------------
 
 
@@ -656,8 +699,10 @@ class SearchService:
         *,
         refresh_seconds: float = 60.0,
         clock: Callable[[], datetime] = utcnow,
+        others: OtherNetworks | None = None,
     ) -> None:
         self._sessions = sessions
+        self._others = others
         self._bus = bus
         self._billing = billing
         self._workers = workers
@@ -799,7 +844,12 @@ class SearchService:
             await self._billing.caps.current(session)  # the regulated caps a quote respects
             driver = await _driver(session, query.token)
             matches = self.network.search(query)
-            return [await self._result(session, match, query, driver, now) for match in matches]
+            found = [await self._result(session, match, query, driver, now) for match in matches]
+            if self._others is None:
+                return found
+            found += await self._others.search(session, query, now)
+        found.sort(key=lambda result: result.distance_km)  # stable: ours first at equal distance
+        return found[: query.limit]
 
     async def _result(
         self, session: AsyncSession, match: Match, query: SearchQuery, driver: Driver, now: datetime
