@@ -26,7 +26,12 @@ export const CITIES: Record<string, [number, number]> = {
 const SESSION_KWH = 30;
 const QUERY = "silkcharge.findQuery";
 
-interface Price { currency: string | null; total_incl_vat: string | null; reason: string | null; tariff?: string | null }
+/** At a roaming partner's connector: the partner's own price, and the rate that made ours. */
+interface PartnerPrice { currency: string; total_incl_vat: string; rate: string | null; rate_problem: string | null }
+interface Price {
+  currency: string | null; total_incl_vat: string | null; reason: string | null; tariff?: string | null;
+  roaming?: PartnerPrice | null;
+}
 /** The demo's tariffs (data/seed/business.json) are invented: their codes start with DEMO-. */
 const illustrative = (price: Price) => (price.tariff ?? "").startsWith("DEMO-");
 interface Connector {
@@ -36,6 +41,8 @@ interface Connector {
 interface Station { id: string; offline: boolean; status: string | null; connectors: Connector[] }
 interface SiteResult {
   site: { code: string; name: string; city: string | null; lat: number; lon: number };
+  /** Set for a roaming partner's site: shown marked, priced at the partner's tariff in our currency. */
+  roaming: { partner: string; party: string; location_id: string } | null;
   distance_km: number; available: boolean; stations: Station[];
 }
 
@@ -70,8 +77,22 @@ export function statusText(station: Station, c: Connector): string {
 }
 
 function priceText(price: Price): string {
-  if (price.total_incl_vat === null || price.currency === null) return t("find.noPrice");
+  if (price.total_incl_vat === null || price.currency === null) {
+    const theirs = price.roaming;  // a partner's price not yet converted: no rate entered
+    if (theirs) return t("find.priceFor", { price: money(theirs.total_incl_vat, theirs.currency), kwh: number(SESSION_KWH, 0) });
+    return t("find.noPrice");
+  }
   return t("find.priceFor", { price: money(price.total_incl_vat, price.currency), kwh: number(SESSION_KWH, 0) });
+}
+
+/** Under a roaming partner's price: the partner's own, or why ours is not known yet. */
+function partnerNote(price: Price): HTMLElement | null {
+  const theirs = price.roaming;
+  if (!theirs) return null;
+  const text = price.total_incl_vat === null ? t("find.noRate")
+    : theirs.currency === price.currency ? null
+    : t("find.partnerPrice", { price: money(theirs.total_incl_vat, theirs.currency) });
+  return text === null ? null : h("small", { class: "partner-price" }, h("br", {}), text);
 }
 
 export function findPage(root: HTMLElement): void {
@@ -170,15 +191,17 @@ export function findPage(root: HTMLElement): void {
     map.overlay.addLayer(L.marker([centre.lat, centre.lon], { icon: dotIcon("here", 14), interactive: false }));
     for (const result of list) {
       const marker = L.marker([result.site.lat, result.site.lon], { title: result.site.name,
-        icon: dotIcon(`site ${result.available ? "free" : "busy"}`, 16, { "data-site": result.site.code }) });
+        icon: dotIcon(`site ${result.available ? "free" : "busy"}${result.roaming ? " roaming" : ""}`, 16,
+          { "data-site": result.site.code }) });
       if (result.available) free.add(marker);
       marker.on("click", () => document.querySelector(`article[data-site="${result.site.code}"]`)?.scrollIntoView({ behavior: "smooth" }));
       map.stations.addLayer(marker);
     }
     results.replaceChildren(...(list.length === 0 ? [h("p", {}, t("find.none"))] : list.map((result) =>
-      h("article", { class: "result", "data-site": result.site.code },
+      h("article", { class: result.roaming ? "result roaming" : "result", "data-site": result.site.code },
         h("h2", {}, result.site.name, h("span", { class: "hint" },
-          ` · ${result.site.city ?? ""} · ${number(result.distance_km)} ${t("unit.km")}`)),
+          ` · ${result.site.city ?? ""} · ${number(result.distance_km)} ${t("unit.km")}`),
+          result.roaming ? h("span", { class: "roaming-badge" }, t("find.roaming", { partner: result.roaming.partner })) : null),
         h("table", { class: "cards" }, h("tbody", {}, ...result.stations.flatMap((station) => station.connectors.map((c) =>
           h("tr", { "data-station": station.id, "data-evse": c.evse_id, class: c.available ? "free" : "busy" },
             h("td", {}, station.id, h("br", {}), h("span", { class: "hint" }, `${c.evse_id}/${c.connector_id}`)),
@@ -186,8 +209,11 @@ export function findPage(root: HTMLElement): void {
               h("span", { class: "hint" }, `${number(Number(c.max_power_kw), 0)} ${t("unit.kw")}`)),
             h("td", { class: "status" }, statusText(station, c)),
             h("td", { class: "price" }, priceText(c.price),
-              illustrative(c.price) ? h("small", { class: "illustrative" }, h("br", {}), t("find.illustrative")) : null),
-            h("td", {}, c.available ? h("button", { class: "reserve", onclick: () => void reserve(station, c) }, t("find.reserve")) : null),
+              illustrative(c.price) ? h("small", { class: "illustrative" }, h("br", {}), t("find.illustrative")) : null,
+              partnerNote(c.price)),
+            // a partner's charger is reserved through the partner (OCPI commands), not here
+            h("td", {}, c.available && !result.roaming
+              ? h("button", { class: "reserve", onclick: () => void reserve(station, c) }, t("find.reserve")) : null),
           )))))))));
   };
 

@@ -1,0 +1,59 @@
+"""A roaming partner's charger on the driver's find page, in a real browser against two real
+networks: the Uzbek network (an eMSP) pulled the Kazakh network's Almaty site, and its driver
+sees it marked as roaming, priced in UZS at the entered rate, with the Kazakh price under it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from playwright.async_api import expect
+
+from tests.roaming.conftest import kz, registered, uz  # noqa: F401 (the two networks, as fixtures)
+from tests.roaming.test_partner_sites import RATE, almaty_site, charger_online, pull
+from tests.web.conftest import screenshot
+
+ALMATY = {"latitude": 43.2389, "longitude": 76.8897}
+
+
+@pytest.fixture
+async def console_url(registered) -> str:  # noqa: F811 (the Uzbek network serves the console)
+    return registered[1].url
+
+
+@pytest.mark.parametrize("locale", ["en-GB", "ru-RU"])
+async def test_a_partners_site_is_marked_as_roaming_and_priced_in_the_drivers_currency(
+        registered, open_console, locale):  # noqa: F811
+    kz_net, uz_net = registered
+    await almaty_site(kz_net)
+    entered = await uz_net.api.post("/api/v1/exchange-rates", json={
+        "from_currency": "KZT", "to_currency": "UZS", "rate": str(RATE), "valid_on": date.today().isoformat(),
+        "source": "Central Bank of Uzbekistan (example)"})
+    assert entered.status_code == 201, entered.text
+    async with charger_online(kz_net):
+        await pull(uz_net)
+        await page_shows_the_partner_site(open_console, locale)
+
+
+async def page_shows_the_partner_site(open_console, locale: str) -> None:
+    page = await open_console("/#/find", signed_in=False, geolocation=ALMATY, locale=locale)
+    await page.select_option("#standard", "CCS2")
+    await page.click("#search")
+    site = page.locator('article.result.roaming[data-site="ALA-DOSTYK"]')
+    words = {"en-GB": ("Roaming: Silk Charge KZ", "at the partner's tariff", "for 30 kWh"),
+             "ru-RU": ("Роуминг: Silk Charge KZ", "по тарифу партнёра", "за 30 кВт·ч")}[locale]
+    await expect(site.locator(".roaming-badge")).to_have_text(words[0])
+    row = site.locator('tr[data-station="ALA-DOS-01*1"]')
+    price = row.locator(".price")
+    ours = await page.evaluate(
+        f"new Intl.NumberFormat('{locale}', {{style: 'currency', currency: 'UZS'}}).format('82824.00')")
+    theirs = await page.evaluate(
+        f"new Intl.NumberFormat('{locale}', {{style: 'currency', currency: 'KZT'}}).format('3360.00')")
+    await expect(price).to_contain_text(f"{ours}")
+    await expect(price).to_contain_text(words[2])
+    await expect(price.locator(".partner-price")).to_contain_text(theirs)
+    await expect(price.locator(".partner-price")).to_contain_text(words[1])
+    await expect(row.locator("button.reserve")).to_have_count(0)  # reserved through the partner, not here
+    await expect(page.locator("#find-map .dot.site.roaming")).to_have_count(1)
+    if locale == "en-GB":
+        await screenshot(page, "driver-find-roaming")
