@@ -22,6 +22,7 @@ from silkcharge.ocpp.v201 import V201Adapter
 from silkcharge.ocpp.v201_device import DeviceManagement201
 from silkcharge.planning.rollups import RollupJob
 from silkcharge.roaming.commands import CommandDesk, CommandSender
+from silkcharge.roaming.driver_start import DriverStarts
 from silkcharge.roaming.partners import PartnerService
 from silkcharge.roaming.pull import PartnerPull, PartnerPuller
 from silkcharge.roaming.push import RoamingPush
@@ -324,12 +325,14 @@ def build_platform(settings: Settings) -> Platform:
     roaming_authority = RoamingTokenAuthority(settings, sessions, partners)
     transactions.roaming = roaming_authority
     roaming_push = RoamingPush(settings, sessions, bus, partners)
+    command_sender = CommandSender(sessions, partners)
     roaming = Roaming(
         settings, sessions, bus, partners,
         tokens=TokenPublisher(settings, sessions, roaming_push.outbox),
         token_owners=RoamingTransactionOwners(),
         commands=CommandDesk(sessions, partners, commands, reservations, call_timeout=settings.call_timeout),
-        command_sender=CommandSender(sessions, partners),
+        command_sender=command_sender,
+        driver_starts=DriverStarts(sessions, command_sender, settings.ocpi_token_whitelist),
         pull=PartnerPull(sessions, partners),
     )
     every = settings.roaming_pull_minutes

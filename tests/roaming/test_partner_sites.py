@@ -11,13 +11,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from ocpp.v16 import call
-
 from sqlalchemy import func, select
 
 from silkcharge.domain.clock import utcnow
 from silkcharge.store.schema import RoamingLocation
 from tests.e2e.network import PASSWORD
-from tests.e2e.peers import connected_peer, eventually
+from tests.e2e.peers import Peer16, connected_peer, eventually
 from tests.roaming.conftest import Network
 
 KZ_TARIFF = {"currency": "KZT", "country_code": "KZ", "party_id": "SLK",
@@ -47,7 +46,7 @@ async def almaty_site(kz: Network) -> None:
 
 
 @contextlib.asynccontextmanager
-async def charger_online(kz: Network) -> AsyncIterator[None]:
+async def charger_online(kz: Network) -> AsyncIterator[Peer16]:
     """The Almaty station connected over OCPP 1.6, booted, both connectors Available, and the
     Kazakh network's own search showing them so."""
     url = f"ws://127.0.0.1:{kz.platform.gateway.port}/ocpp"
@@ -63,7 +62,7 @@ async def charger_online(kz: Network) -> AsyncIterator[None]:
                                           for c in st["connectors"]) else None
 
         await eventually(both_free)
-        yield
+        yield station
 
 
 async def pull(uz: Network, **params) -> dict:

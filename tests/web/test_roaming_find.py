@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 from playwright.async_api import expect
 
+from tests.e2e.network import add_token
 from tests.roaming.conftest import kz, registered, uz  # noqa: F401 (the two networks, as fixtures)
 from tests.roaming.test_partner_sites import RATE, almaty_site, charger_online, pull
 from tests.web.conftest import screenshot
@@ -57,3 +58,32 @@ async def page_shows_the_partner_site(open_console, locale: str) -> None:
     await expect(page.locator("#find-map .dot.site.roaming")).to_have_count(1)
     if locale == "en-GB":
         await screenshot(page, "driver-find-roaming")
+
+
+DRIVER = ("dilnoza@example.uz", "silk road 2026", "Dilnoza")
+CARD = "UZ-DRIVER-7"
+
+
+async def test_a_driver_starts_a_partners_charger_from_the_find_page_and_the_charger_gets_their_card(
+        registered, open_console):  # noqa: F811
+    kz_net, uz_net = registered
+    await almaty_site(kz_net)
+    await add_token(uz_net.api, CARD)
+    await uz_net.platform.drivers.ensure(*DRIVER, "en", [CARD])
+    async with charger_online(kz_net) as charger:
+        await pull(uz_net)
+        page = await open_console("/#/find", signed_in=False, geolocation=ALMATY)
+        await page.select_option("#standard", "CCS2")
+        await page.click("#search")
+        row = page.locator('article.result.roaming tr[data-station="ALA-DOS-01*1"]')
+        await row.locator("button.start-partner").click()  # not logged in: the page asks for a login
+        await page.fill("#driver-email", DRIVER[0])
+        await page.fill("#driver-password", DRIVER[1])
+        await page.click("#driver-login")
+        await expect(page.locator("#driver-name")).to_have_text(DRIVER[2])
+        await row.locator("button.start-partner").click()
+        await expect(page.locator("#reserve-message")).to_have_text(
+            "Charging can begin: Silk Charge KZ's charger started for your card.")
+        starts = [p for action, p in charger.received if action == "RemoteStartTransaction"]
+        assert [s["id_tag"] for s in starts] == [CARD]
+        await screenshot(page, "driver-find-roaming-started")

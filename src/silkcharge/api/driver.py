@@ -16,11 +16,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from silkcharge.api import models as m
 from silkcharge.api.accounts import Driver, DriverReservationIn, DriverStartIn, own_token
-from silkcharge.api.bounds import Finite, FiniteDecimal, OcppId
+from silkcharge.api.bounds import Finite, FiniteDecimal, OcppId, SmallRowId
 from silkcharge.api.errors import STATION_CALL, answers
+from silkcharge.roaming.commands import CommandFailed
+from silkcharge.roaming.driver_start import DriverStarts, NotStartable, TokenDoesNotRoam
 from silkcharge.services.reservations import ReservationRequest
 from silkcharge.services.search import (
     MAX_KWH,
@@ -36,6 +39,7 @@ from silkcharge.services.search import (
     SiteResult,
     standard_of,
 )
+from silkcharge.store.schema import RoamingCommand
 
 router = APIRouter()
 
@@ -99,6 +103,77 @@ async def start_charging(body: DriverStartIn, request: Request, driver: Driver):
     token = own_token(driver, body.id_token)
     result = await request.app.state.platform.commands.start_for_driver(body.station_id, body.evse_id, token)
     return m.CommandOut(**result.__dict__)
+
+
+class RoamingStartIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    party: str = Field(pattern=r"^[A-Za-z]{2}\*[A-Za-z0-9]{3}$",
+                       description="the partner's party, as search shows it under `roaming` (e.g. KZ*SLK)")
+    location_id: str = Field(min_length=1, max_length=36, description="the partner's location id (search: `roaming`)")
+    evse_uid: str = Field(min_length=1, max_length=36, description="the EVSE's uid (search lists it as the station id)")
+    id_token: str | None = Field(default=None, max_length=36, description=(
+        "which of the driver's own tokens to charge with; default their first"))
+
+
+class RoamingStartOut(BaseModel):
+    id: int = Field(description="the command: read what became of it at GET /driver/roaming/commands/{id}")
+    location_id: str | None
+    evse_uid: str | None
+    token_uid: str | None
+    response: str | None = Field(description="the partner's CommandResponse: ACCEPTED, REJECTED, NOT_SUPPORTED")
+    response_message: str | None
+    result: str | None = Field(description="what the charger did, as the partner posted it (ACCEPTED, REJECTED, "
+                                           "TIMEOUT, EVSE_OCCUPIED, ...); null until it arrives")
+    result_message: str | None
+    created_at: datetime
+    result_at: datetime | None
+
+
+def _roaming_start(row: RoamingCommand) -> RoamingStartOut:
+    return RoamingStartOut(
+        id=row.id, location_id=row.request.get("location_id"), evse_uid=row.request.get("evse_uid"),
+        token_uid=row.token_uid, response=row.response, response_message=row.response_message, result=row.result,
+        result_message=row.result_message, created_at=row.created_at, result_at=row.result_at)
+
+
+def _starts(request: Request) -> DriverStarts:
+    roaming = getattr(request.app.state.platform, "roaming", None)
+    if roaming is None or roaming.driver_starts is None:
+        raise HTTPException(503, "roaming is not set up on this network")
+    return roaming.driver_starts
+
+
+@router.post(
+    "/driver/roaming/start", response_model=RoamingStartOut, status_code=201, tags=["driver"],
+    responses=answers(401, 403, 404, 410, 502, 503),
+)
+async def start_at_partner(body: RoamingStartIn, request: Request, driver: Driver):
+    """Start charging at a roaming partner's charger for the logged-in driver's token: the
+    partner is sent OCPI START_SESSION and its answer comes back (`response`); what the charger
+    did follows as `result` (GET /driver/roaming/commands/{id}). 502 when the partner could not
+    be asked or did not answer."""
+    token = own_token(driver, body.id_token)
+    try:
+        row = await _starts(request).start(token, body.party, body.location_id, body.evse_uid)
+    except NotStartable as exc:
+        raise HTTPException(404, str(exc)) from None
+    except TokenDoesNotRoam as exc:
+        raise HTTPException(422, str(exc)) from None
+    except CommandFailed as exc:
+        raise HTTPException(502, str(exc)) from None
+    return _roaming_start(row)
+
+
+@router.get(
+    "/driver/roaming/commands/{command_id}", response_model=RoamingStartOut, tags=["driver"],
+    responses=answers(401, 404, 410, 503),
+)
+async def partner_start(command_id: SmallRowId, request: Request, driver: Driver):
+    """One of the driver's starts at a partner's charger, with the partner's answer and result."""
+    row = await _starts(request).command_of(list(driver.tokens), command_id)
+    if row is None:
+        raise HTTPException(404, f"no start {command_id} of yours")
+    return _roaming_start(row)
 
 
 @router.get(

@@ -17,6 +17,7 @@ from silkcharge.settings import Settings
 
 if TYPE_CHECKING:
     from silkcharge.roaming.commands import CommandDesk, CommandSender
+    from silkcharge.roaming.driver_start import DriverStarts
     from silkcharge.roaming.partners import PartnerService
     from silkcharge.roaming.pull import PartnerPull
     from silkcharge.roaming.tokens import TokenPublisher
@@ -38,5 +39,7 @@ class Roaming:
     """Partners' commands to our chargers (roaming/commands.py, CPO role)."""
     command_sender: CommandSender | None = None
     """Our commands to partners' chargers (roaming/commands.py, eMSP role)."""
+    driver_starts: DriverStarts | None = None
+    """Our drivers' starts at partners' chargers from the app (roaming/driver_start.py)."""
     pull: PartnerPull | None = None
     """Partners' locations and tariffs pulled when an operator asks (roaming/pull.py)."""

@@ -46,6 +46,10 @@ interface SiteResult {
   distance_km: number; available: boolean; stations: Station[];
 }
 
+interface PartnerStart {
+  id: number; response: string | null; response_message: string | null; result: string | null; result_message: string | null;
+}
+
 interface Query { standard: string; minPower: string; available: boolean; near: string; radius: string; hold: string }
 
 function savedQuery(): Query {
@@ -92,7 +96,7 @@ function partnerNote(price: Price): HTMLElement | null {
   const text = price.total_incl_vat === null ? t("find.noRate")
     : theirs.currency === price.currency ? null
     : t("find.partnerPrice", { price: money(theirs.total_incl_vat, theirs.currency) });
-  return text === null ? null : h("small", { class: "partner-price" }, h("br", {}), text);
+  return text === null ? null : h("small", { class: "partner-price" }, text);
 }
 
 export function findPage(root: HTMLElement): void {
@@ -157,6 +161,39 @@ export function findPage(root: HTMLElement): void {
     }
   };
 
+  /** At a roaming partner's charger: the partner is asked to start it for the driver's card
+   * (OCPI START_SESSION), and what the charger did follows. */
+  const startAtPartner = async (site: SiteResult, station: Station) => {
+    remember();
+    const account = await driver.get();
+    if (!account || !site.roaming) {
+      afterLogin.set("#/find");
+      location.hash = "#/driver/login";
+      return;
+    }
+    message.className = "waiting";
+    message.textContent = t("find.starting");
+    try {
+      const sent = await api<PartnerStart>("/driver/roaming/start", { method: "POST", body: JSON.stringify({
+        party: site.roaming.party, location_id: site.roaming.location_id, evse_uid: station.id }) });
+      if (sent.response !== "ACCEPTED") throw new Error(sent.response_message ?? sent.response ?? "");
+      message.textContent = t("find.startAsked", { partner: site.roaming.partner });
+      for (let tries = 0; tries < 30; tries++) {  // the charger's answer comes back through the partner
+        await new Promise((done) => setTimeout(done, 2000));
+        const state = await api<PartnerStart>(`/driver/roaming/commands/${sent.id}`);
+        if (state.result === null) continue;
+        if (state.result !== "ACCEPTED") throw new Error(state.result_message ?? state.result);
+        message.className = "ok";
+        message.textContent = t("find.startedAtPartner", { partner: site.roaming.partner });
+        return;
+      }
+    } catch (error) {
+      message.className = "error";
+      message.textContent = `${t("find.startFailed")}: ${error instanceof Error && !(error instanceof ApiError)
+        ? error.message : problemText(error)}`;
+    }
+  };
+
   const showMine = async (account: DriverAccount | null) => {
     if (!account) {
       mine.replaceChildren(h("p", { class: "hint" }, t("find.loginToReserve"), " ",
@@ -211,9 +248,10 @@ export function findPage(root: HTMLElement): void {
             h("td", { class: "price" }, priceText(c.price),
               illustrative(c.price) ? h("small", { class: "illustrative" }, h("br", {}), t("find.illustrative")) : null,
               partnerNote(c.price)),
-            // a partner's charger is reserved through the partner (OCPI commands), not here
-            h("td", {}, c.available && !result.roaming
-              ? h("button", { class: "reserve", onclick: () => void reserve(station, c) }, t("find.reserve")) : null),
+            // a partner's charger is started through the partner (OCPI commands), not reserved here
+            h("td", {}, !c.available ? null : result.roaming
+              ? h("button", { class: "start-partner", onclick: () => void startAtPartner(result, station) }, t("find.start"))
+              : h("button", { class: "reserve", onclick: () => void reserve(station, c) }, t("find.reserve"))),
           )))))))));
   };
 
