@@ -284,7 +284,7 @@ async def uzbek_station(uz: Network) -> str:
     return f"ws://127.0.0.1:{uz.platform.gateway.port}/ocpp"
 
 
-async def test_a_kazakh_card_charging_at_an_uzbek_station_reaches_the_kazakh_emsp_as_session_and_cdr(roaming):
+async def test_a_kazakh_card_charging_at_an_uzbek_station_reaches_the_kazakh_emsp_as_session_and_cdr_and_both_settle_it(roaming):
     """The whole way: the card pushed by ocpi-tokens, a real OCPP 1.6 session, billing's CDR, the
     pushes through the outbox, the conversion and the SENDER lists."""
     kz, uz, _, _ = roaming
@@ -345,3 +345,18 @@ async def test_a_kazakh_card_charging_at_an_uzbek_station_reaches_the_kazakh_ems
     later = await uz.ocpi("GET", "cpo/2.2.1/sessions", kz_token,
                           params={"date_from": _t(utcnow() + timedelta(minutes=1))})
     assert later.json()["data"] == [] and later.headers["x-total-count"] == "0"
+
+    # The month as both operators settle it: the Uzbek CPO is owed 33,600 UZS by its Kazakh
+    # partner; the Kazakh eMSP owes the same and charged its driver 1,360.80 KZT for it.
+    month = (start + timedelta(minutes=40)).strftime("%Y-%m")
+    [owed_to_uz] = (await uz.api.get("/api/v1/roaming/settlement", params={"month": month})).json()
+    assert owed_to_uz["their_drivers_at_our_chargers"] == {
+        "cdrs": 1, "energy_kwh": "12", "totals": [{"currency": "UZS", "excl_vat": "30000.00", "incl_vat": "33600.00"}]}
+    assert owed_to_uz["our_drivers_at_their_chargers"]["cdrs"] == 0
+    [owed_by_kz] = (await kz.api.get("/api/v1/roaming/settlement", params={"month": month})).json()
+    assert owed_by_kz["our_drivers_at_their_chargers"] == {
+        "cdrs": 1, "energy_kwh": "12", "totals": [{"currency": "UZS", "excl_vat": "30000.00", "incl_vat": "33600.00"}]}
+    assert owed_by_kz["charged_to_our_drivers"]["totals"] == [
+        {"currency": "KZT", "excl_vat": "1215.00", "incl_vat": "1360.80"}]
+    assert (owed_by_kz["our_cdrs_waiting_for_a_rate"], owed_by_kz["conflicting_cdrs"]) == (0, 0)
+    assert (await kz.api.get("/api/v1/roaming/settlement", params={"month": "2026-13"})).status_code == 422

@@ -11,13 +11,15 @@ listed has its state, parties, endpoints and last exchanges, never a token. Both
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from silkcharge.api.bounds import SmallRowId
 from silkcharge.api.errors import answers
+from silkcharge.domain.money import minor_units
 from silkcharge.roaming.partners import (
     Identity,
     NoIdentity,
@@ -27,6 +29,7 @@ from silkcharge.roaming.partners import (
     UnknownPartner,
 )
 from silkcharge.roaming.pull import PartnerNotPullable
+from silkcharge.services.roaming_settlement import InvalidMonth, RoamingSettlement, Totals, month_of
 from silkcharge.store.schema import RoamingIdentity, RoamingPartner
 from silkcharge.store.tenancy import current_tenant
 
@@ -212,3 +215,48 @@ async def pull(partner_id: SmallRowId, request: Request, everything: bool = Fals
     except (UnknownPartner, PartnerNotPullable) as exc:
         raise _refusal(exc) from None
     return PullOut(**vars(report))
+
+
+class AmountsOut(BaseModel):
+    cdrs: int
+    energy_kwh: str
+    totals: list[dict[str, str]] = Field(description="per currency: currency, excl_vat, incl_vat (exact decimals)")
+
+
+def _amounts(totals: Totals) -> AmountsOut:
+    def money(amount: Decimal, currency: str) -> str:
+        return str(amount.quantize(Decimal(1).scaleb(-minor_units(currency))))
+
+    return AmountsOut(cdrs=totals.cdrs, energy_kwh=f"{totals.energy_kwh.normalize():f}", totals=[
+        {"currency": currency, "excl_vat": money(totals.excl_vat[currency], currency),
+         "incl_vat": money(totals.incl_vat[currency], currency)}
+        for currency in sorted(totals.excl_vat)])
+
+
+class SettlementOut(BaseModel):
+    partner_id: int
+    partner: str
+    state: str
+    their_drivers_at_our_chargers: AmountsOut = Field(description="what the partner owes us: our CDRs, our currency")
+    their_cdrs_held_for_review: int
+    our_drivers_at_their_chargers: AmountsOut = Field(description="what we owe the partner: its CDRs, its currency")
+    charged_to_our_drivers: AmountsOut = Field(description="those CDRs as our drivers pay them, in our currency")
+    our_cdrs_waiting_for_a_rate: int
+    conflicting_cdrs: int = Field(description="copies of CDRs already received with other content: in no total")
+
+
+@router.get("/settlement", response_model=list[SettlementOut])
+async def settlement(request: Request, month: str = Query(
+        ..., max_length=7, description="YYYY-MM: sessions that ended in this month (UTC)")) -> list[SettlementOut]:
+    """A month of roaming with each partner, both ways, per currency (services/roaming_settlement.py)."""
+    try:
+        first = month_of(month)
+    except InvalidMonth as exc:
+        raise HTTPException(422, str(exc)) from None
+    months = await RoamingSettlement(request.app.state.platform.sessions).month(first)
+    return [SettlementOut(
+        partner_id=m.partner_id, partner=m.partner, state=m.state,
+        their_drivers_at_our_chargers=_amounts(m.theirs_at_ours), their_cdrs_held_for_review=m.theirs_held,
+        our_drivers_at_their_chargers=_amounts(m.ours_at_theirs),
+        charged_to_our_drivers=_amounts(m.charged_to_our_drivers), our_cdrs_waiting_for_a_rate=m.ours_held,
+        conflicting_cdrs=m.conflicts) for m in months]
