@@ -51,6 +51,7 @@ PAGES = {
     "/#/people": "#keys-table, #keys p",
     "/#/account": "#account-key",
     "/#/sites": "#site-cards .site-card",
+    "/#/roaming": "#roaming-partners tbody tr",
 }
 
 

@@ -22,6 +22,7 @@ import { mapPage } from "./pages/map";
 import { peoplePage } from "./pages/people";
 import { planningPage } from "./pages/planning";
 import { reviewPage } from "./pages/review";
+import { roamingPage } from "./pages/roaming";
 import { sessionsPage } from "./pages/sessions";
 import { sitesPage } from "./pages/sites";
 import { smartPage } from "./pages/smart";
@@ -64,13 +65,14 @@ const ROUTES: [RegExp, Page][] = [
   [/^#\/people$/, peoplePage],
   [/^#\/account$/, accountPage],
   [/^#\/sites$/, sitesPage],
+  [/^#\/roaming$/, roamingPage],
   [/^#\/?$/, dashboardPage],
 ];
 
 const NAV: [string, string][] = [
   ["#/", "nav.dashboard"], ["#/map", "nav.map"], ["#/sessions", "nav.sessions"], ["#/alerts", "nav.alerts"],
   ["#/review", "nav.review"], ["#/smart", "nav.smart"], ["#/tariffs", "nav.tariffs"], ["#/caps", "nav.caps"],
-  ["#/audit", "nav.audit"], ["#/people", "nav.people"],
+  ["#/audit", "nav.audit"], ["#/people", "nav.people"], ["#/roaming", "nav.roaming"],
 ];
 const DRIVER_NAV: [string, string][] = [
   ["#/find", "nav.find"], ["#/trip", "nav.trip"], ["#/vehicles", "nav.vehicles"],

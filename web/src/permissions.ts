@@ -8,7 +8,8 @@ import { ApiError, api, apiKey } from "./api";
 export type Permission =
   | "network:read" | "network:write" | "commands" | "maintenance" | "sessions:read"
   | "tokens:read" | "tokens:write" | "money:read" | "money:write" | "caps:read" | "caps:write"
-  | "aggregates:read" | "planning:write" | "personal-data" | "access:manage" | "audit:read" | "tenants:manage";
+  | "aggregates:read" | "planning:write" | "personal-data" | "access:manage" | "audit:read" | "tenants:manage"
+  | "roaming:read" | "roaming:write";
 
 export interface Me {
   kind: string;
@@ -70,6 +71,7 @@ export const PAGES: Record<string, Permission[]> = {
   audit: ["audit:read"],
   people: ["access:manage"],
   sites: ["aggregates:read", "network:read"],
+  roaming: ["roaming:read"],
 };
 
 /** Whether the role may open the operator page at this hash (#/stations/X: "stations"). */
