@@ -163,3 +163,31 @@ async def test_an_unknown_or_unregistered_partner_cannot_be_pulled(registered):
     assert (await uz.api.post(f"/api/v1/roaming/partners/{partner.id}/unregister")).status_code == 200
     refused = await uz.api.post(f"/api/v1/roaming/partners/{partner.id}/pull")
     assert refused.status_code == 409 and "not registered" in refused.json()["detail"]
+
+
+async def test_the_trip_planner_stops_at_a_partners_site_priced_in_our_currency(registered):
+    kz, uz = registered
+    await almaty_site(kz)
+    await pull(uz)
+    entered = await uz.api.post("/api/v1/exchange-rates", json={
+        "from_currency": "KZT", "to_currency": "UZS", "rate": str(RATE), "valid_on": date.today().isoformat(),
+        "source": "Central Bank of Uzbekistan (example)"})
+    assert entered.status_code == 201, entered.text
+    near = (await uz.api.get("/api/v1/vehicles/hyundai-ioniq-5-2024-eu/compatibility",
+                             params={"lat": ALMATY["lat"], "lon": ALMATY["lon"], "radius_km": 20})).json()
+    [partner] = [s for s in near["near"] if s["roaming"]]
+    assert (partner["site_code"], partner["roaming"], partner["standard"]) == (
+        "KZ*SLK/ALA-DOSTYK", "Silk Charge KZ", "CCS2")
+
+    # the Uzbek network has no charger of its own near Almaty: the car, low on charge, stops at
+    # the Kazakh partner's site and the stop is priced in UZS
+    answer = await uz.api.post("/api/v1/trips/plan", json={
+        "origin": "Almaty", "destination": "Bishkek", "vehicle_id": "hyundai-ioniq-5-2024-eu",
+        "start_soc": 20, "min_arrival_soc": 10})
+    assert answer.status_code == 200, answer.text
+    [stop] = [leg["stop"] for leg in answer.json()["legs"] if leg["stop"]]
+    assert (stop["site_code"], stop["roaming"]) == ("KZ*SLK/ALA-DOSTYK", "Silk Charge KZ")
+    # 100 KZT/kWh + 12 % VAT, at 24.65 UZS per KZT (the energy is shown rounded to 0.1 kWh)
+    expected = Decimal(str(stop["energy_kwh"])) * 100 * Decimal("1.12") * RATE
+    assert stop["cost"]["currency"] == "UZS" and stop["cost"]["tariff"] == "KZ-STD"
+    assert abs(Decimal(stop["cost"]["amount"]) - expected) < expected / 100

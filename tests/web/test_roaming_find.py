@@ -87,3 +87,21 @@ async def test_a_driver_starts_a_partners_charger_from_the_find_page_and_the_cha
         starts = [p for action, p in charger.received if action == "RemoteStartTransaction"]
         assert [s["id_tag"] for s in starts] == [CARD]
         await screenshot(page, "driver-find-roaming-started")
+
+
+async def test_a_trip_stops_at_a_partners_site_marked_as_roaming(registered, open_console):  # noqa: F811
+    kz_net, uz_net = registered
+    await almaty_site(kz_net)
+    await pull(uz_net)
+    page = await open_console("/#/trip", signed_in=False)
+    await expect(page.locator("#vehicle option")).not_to_have_count(0)
+    await page.fill("#origin", "Almaty")
+    await page.fill("#destination", "Bishkek")
+    await page.select_option("#vehicle", "hyundai-ioniq-5-2024-eu")
+    await page.fill("#start-soc", "20")
+    await page.click("#plan")
+    stop = page.locator("#leg-table tr.with-stop")
+    await expect(stop).to_have_count(1)
+    await expect(stop).to_contain_text("Dostyk Plaza")
+    await expect(stop.locator(".roaming-badge")).to_have_text("Roaming: Silk Charge KZ")
+    await screenshot(page, "driver-trip-roaming")

@@ -116,7 +116,7 @@ class PartnerSites:
         else:
             assert query.lat is not None and query.lon is not None  # SearchQuery checked it
             near = held.index.near(query.lat, query.lon, query.radius_km)
-        ours = await _driver_currency(session)
+        ours = await driver_currency(session)
         rates: dict[tuple[str, str], AppliedRate | str] = {}
         found = []
         for row_id, distance in near:
@@ -138,9 +138,9 @@ class PartnerSites:
         for column in (RoamingLocation.received_at, RoamingTariff.received_at, RoamingPartner.updated_at):
             marks.append(tuple((await session.execute(select(func.count(), func.max(column)))).one()))
         if tuple(marks) != self._held.marks:
-            locations = await _locations(session)
+            locations = await partner_locations(session)
             index = SiteIndex((row_id, loc.lat, loc.lon) for row_id, loc in locations.items()) if locations else None
-            self._held = _Held(tuple(marks), locations, await _tariffs(session), index)
+            self._held = _Held(tuple(marks), locations, await partner_tariffs(session), index)
         return self._held
 
     async def _result(self, session: AsyncSession, held: _Held, location: PartnerLocation, distance: float,
@@ -225,8 +225,14 @@ def _fits(connector: PartnerConnector, query: SearchQuery) -> bool:
 
 def _tariff_of(held: _Held, location: PartnerLocation, connector: PartnerConnector,
                at: datetime) -> tuple[Tariff | None, str | None]:
+    return tariff_of(held.tariffs, location, connector, at)
+
+
+def tariff_of(tariffs: dict[tuple[str, str, str], Tariff], location: PartnerLocation, connector: PartnerConnector,
+              at: datetime) -> tuple[Tariff | None, str | None]:
+    """The partner's tariff of `connector` at `at`, or why there is none."""
     country, party = location.roaming.party.split("*")
-    found = [held.tariffs[(country, party, tid)] for tid in connector.tariff_ids if (country, party, tid) in held.tariffs]
+    found = [tariffs[(country, party, tid)] for tid in connector.tariff_ids if (country, party, tid) in tariffs]
     if not found:
         return None, "the partner has sent no tariff for this connector"
     try:
@@ -235,7 +241,7 @@ def _tariff_of(held: _Held, location: PartnerLocation, connector: PartnerConnect
         return None, str(exc)
 
 
-async def _driver_currency(session: AsyncSession) -> str | None:
+async def driver_currency(session: AsyncSession) -> str | None:
     """The currency we bill our drivers in: our first eMSP party's country's."""
     ours = await session.scalar(select(RoamingIdentity).where(RoamingIdentity.role == "EMSP")
                                 .order_by(RoamingIdentity.id).limit(1))
@@ -245,7 +251,8 @@ async def _driver_currency(session: AsyncSession) -> str | None:
 # -- reading the store ------------------------------------------------------------------------
 
 
-async def _locations(session: AsyncSession) -> dict[int, PartnerLocation]:
+async def partner_locations(session: AsyncSession) -> dict[int, PartnerLocation]:
+    """Every partner location that may be shown, with an EVSE we can use, by row id."""
     partners = {row.id: row.name for row in (await session.scalars(select(RoamingPartner))).all()}
     found = {}
     rows = (await session.scalars(select(RoamingLocation).where(RoamingLocation.publish.is_(True)))).all()
@@ -261,7 +268,8 @@ async def _locations(session: AsyncSession) -> dict[int, PartnerLocation]:
     return found
 
 
-async def _tariffs(session: AsyncSession) -> dict[tuple[str, str, str], Tariff]:
+async def partner_tariffs(session: AsyncSession) -> dict[tuple[str, str, str], Tariff]:
+    """Every partner tariff we can read, by (country code, party id, tariff id)."""
     found = {}
     for row in (await session.scalars(select(RoamingTariff))).all():
         try:

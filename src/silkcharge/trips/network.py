@@ -36,6 +36,7 @@ __all__ = [
     "SiteNearby",
     "SiteOnRoute",
     "load_charging_sites",
+    "partner_site_code",
     "site_choice",
     "sites_along",
     "sites_from_seed",
@@ -85,6 +86,8 @@ class ChargingSite:
     occupancy_by_hour: tuple[float, ...] = ()
     """Share of the site's EVSEs in use at each UTC hour (24 values), from its own sessions of
     the last `HISTORY_DAYS` days; empty when the site has no history."""
+    roaming: str | None = None
+    """A roaming partner's site: the partner's name (its code is "<party>/<location id>")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +354,7 @@ async def load_charging_sites(sessions: async_sessionmaker) -> list[ChargingSite
         code = site_of.get(station_id)
         if code is not None:
             intervals.setdefault(code, []).append((_aware(started), _aware(stopped or now)))
-    return [
+    own = [
         ChargingSite(code=site.code, name=site.name, lat=site.lat, lon=site.lon,
                      country=site.country, operator=operator, connectors=tuple(connectors),
                      city=site.city,
@@ -359,6 +362,33 @@ async def load_charging_sites(sessions: async_sessionmaker) -> list[ChargingSite
                                                          len(evses[site.code]), since, now))
         for site, operator, connectors in by_site.values()
     ]
+    return own + await _partner_sites(sessions)
+
+
+def partner_site_code(party: str, location_id: str) -> str:
+    """How a roaming partner's location is named among the planner's sites."""
+    return f"{party}/{location_id}"
+
+
+async def _partner_sites(sessions: async_sessionmaker) -> list[ChargingSite]:
+    """Roaming partners' locations (services/partner_sites.py) as the planner's sites, with the
+    live status the partner sent; no history of ours, so no occupancy."""
+    from silkcharge.services.partner_sites import partner_locations
+
+    async with sessions() as session:
+        locations = await partner_locations(session)
+    sites = []
+    for location in locations.values():
+        party = location.roaming.party
+        connectors = tuple(
+            SiteConnector(c.standard, float(c.max_power_kw),
+                          connector_availability(evse.status, station_down=False, in_transaction=False))
+            for evse in location.evses for c in evse.connectors)
+        sites.append(ChargingSite(
+            code=partner_site_code(party, location.roaming.location_id), name=location.name, lat=location.lat,
+            lon=location.lon, country=party.split("*")[0], operator=party, connectors=connectors,
+            city=location.city, roaming=location.roaming.partner))
+    return sites
 
 
 def _aware(moment: datetime) -> datetime:

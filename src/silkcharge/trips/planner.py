@@ -264,6 +264,8 @@ class ChargeStop:
     wait_basis: str = "none"
     """Where `wait_min` comes from: "live" (all plugs busy now), "history" (the site's own
     occupancy at the arrival hour) or "none"."""
+    roaming: str | None = None
+    """At a roaming partner's site: the partner's name (the driver starts it through us)."""
 
     @property
     def average_kw(self) -> float:
@@ -1216,7 +1218,7 @@ def _stop(request: TripRequest, graph: _Graph, search: _Search, j: int, arrival:
         availability=str(node.choice.availability),
         cost=price if isinstance(price, SessionPrice) else None, arrive_at=arrive_at,
         depart_at=depart_at, cost_note=price.reason if isinstance(price, Unpriced) else None,
-        wait_basis=basis,
+        wait_basis=basis, roaming=site.roaming,
     )
 
 

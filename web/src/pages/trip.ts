@@ -15,6 +15,8 @@ interface Stop {
   site_code: string; site_name: string; operator: string; standard: string; power_kw: number;
   arrival_soc: number; departure_soc: number; energy_kwh: number; charge_min: number;
   cost: { amount: string; currency: string } | null; arrive_at: string | null;
+  /** At a roaming partner's site: the partner's name. */
+  roaming?: string | null;
 }
 interface ProfilePoint { km: number; elevation_m: number | null; soc: number }
 interface Leg {
@@ -233,7 +235,9 @@ export function tripPage(root: HTMLElement): void {
           h("td", {}, `${number(leg.climb_m, 0)} m`),
           h("td", {}, `${number(leg.energy_kwh)} ${t("unit.kwh")}${leg.temp_c === null ? "" : ` · ${number(leg.temp_c, 0)} °C`}`),
           h("td", {}, hoursMinutes(leg.drive_min + leg.border_wait_min)),
-          h("td", {}, leg.stop ? h("span", {}, leg.stop.site_name, h("br", {}),
+          h("td", {}, leg.stop ? h("span", {}, leg.stop.site_name,
+            leg.stop.roaming ? h("span", { class: "roaming-badge" }, t("find.roaming", { partner: leg.stop.roaming })) : null,
+            h("br", {}),
             h("span", { class: "hint" }, leg.stop.arrive_at ? time(leg.stop.arrive_at) : "")) : "–"),
           h("td", {}, leg.stop ? `${leg.stop.standard} · ${number(leg.stop.power_kw, 0)} ${t("unit.kw")}` : "–"),
           h("td", {}, leg.stop ? `${number(leg.stop.energy_kwh)} ${t("unit.kwh")}` : "–"),
