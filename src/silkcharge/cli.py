@@ -264,6 +264,8 @@ def demo(
     api_port: int = typer.Option(8080),
     ocpp_port: int = typer.Option(9000),
     tls_port: int = typer.Option(9443, help="wss:// port with the demo CA's server certificate (0: none)"),
+    partner_port: int = typer.Option(8081, min=0, help=(
+        "API port of the demo's roaming partner, a second silkcharge (an eMSP) registered over OCPI (0: none)")),
 ) -> None:
     """A fresh SQLite database with the seeded network of the region, the platform, and ~100
     simulated chargers. Runs until Ctrl-C. A demo CA is made under var/demo/pki: it signs the
@@ -280,6 +282,7 @@ def demo(
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{DEMO_DIR}/silkcharge.sqlite3",
         api_key=DEMO_API_KEY, api_port=api_port, ocpp_port=ocpp_port, heartbeat_interval=60,
+        public_url=f"http://127.0.0.1:{api_port}",  # what the roaming partner calls us at
         log_level=os.environ.get("SILKCHARGE_LOG_LEVEL", "WARNING"),
         ca_cert_file=pki_files["ca.pem"], ca_key_file=pki_files["ca.key"], **tls,
     )
@@ -304,6 +307,11 @@ def demo(
                       highlight=False)
     console.print(f"  driver pages:         {api}/#/find   (log in as {DEMO_DRIVER['email']}, "
                   f"password {DEMO_DRIVER['password']})")
+    if partner_port:
+        partner = f"http://127.0.0.1:{partner_port}"
+        console.print(f"  roaming (OCPI 2.2.1): {api}/#/roaming   (a demo partner eMSP registered with this network)")
+        console.print(f"    the partner's app:  {partner}/#/find   (this network's stations as its drivers see them: "
+                      f"roaming, priced in KGS at example rates; its key is {DEMO_API_KEY} too)")
     console.print(f"  API docs (OpenAPI):   {api}/docs")
     console.print(f"  live status:          {api}/api/v1/status   (header X-API-Key: {DEMO_API_KEY})")
     console.print(f"  live events (SSE):    {api}/api/v1/events")
@@ -317,7 +325,7 @@ def demo(
                   f"{api}/api/v1/stations/{{stationId}}/certificates")
     console.print(f"  try: curl -H 'X-API-Key: {DEMO_API_KEY}' {api}/api/v1/status")
     console.print("Ctrl-C stops everything.")
-    until_signal(_demo(settings, fleet, stations, serve_platform), settings)
+    until_signal(_demo(settings, fleet, stations, serve_platform, partner_port), settings)
 
 
 async def _demo_business(settings: Settings, station_ids: list[str], planned: list[str] = ()):
@@ -402,8 +410,40 @@ def _demo_pki(folder: Path) -> dict[str, Path]:
     return files
 
 
-async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform) -> None:
-    """Serve the platform; once it listens, start the simulated chargers in their own process."""
+async def _demo_partner(partner_port: int) -> asyncio.subprocess.Process:
+    """The demo's roaming partner: a second silkcharge in its own process and database, with no
+    chargers (an eMSP), its API on `partner_port`."""
+    env = {**os.environ, "SILKCHARGE_DATABASE_URL": f"sqlite+aiosqlite:///{DEMO_DIR.resolve()}/partner.sqlite3",
+           "SILKCHARGE_API_PORT": str(partner_port), "SILKCHARGE_OCPP_PORT": "0",
+           "SILKCHARGE_API_KEY": DEMO_API_KEY, "SILKCHARGE_PUBLIC_URL": f"http://127.0.0.1:{partner_port}",
+           "SILKCHARGE_LOG_LEVEL": os.environ.get("SILKCHARGE_LOG_LEVEL", "WARNING")}
+    for name in ("SILKCHARGE_OCPP_TLS_PORT", "SILKCHARGE_REDIS_URL", "SILKCHARGE_TENANT_DATABASES"):
+        env.pop(name, None)
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "silkcharge.cli", "serve", env=env)
+
+
+async def _demo_roaming(api_port: int, partner_port: int) -> None:
+    """Register the partner with the demo network over OCPI and pull our stations into it."""
+    import httpx
+
+    from silkcharge.demo.roaming import RoamingSetupFailed, set_up_roaming, until_listening
+
+    key = {"X-API-Key": DEMO_API_KEY}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", headers=key, timeout=120) as ours, \
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{partner_port}", headers=key, timeout=120) as theirs:
+        try:
+            await until_listening(ours)
+            await until_listening(theirs)
+            report = await set_up_roaming(ours, theirs)
+            err_console.print(f"  demo roaming: the partner pulled {report['locations']} locations and "
+                              f"{report['tariffs']} tariffs", highlight=False)
+        except (RoamingSetupFailed, httpx.HTTPError) as exc:
+            err_console.print(f"[yellow]demo: the roaming partner was not set up: {exc}[/]")
+
+
+async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform, partner_port: int = 0) -> None:
+    """Serve the platform; once it listens, start the simulated chargers in their own process,
+    and the roaming partner in its own."""
     ready = asyncio.Event()
     platform = asyncio.create_task(serve_platform(settings, ready=ready))
     waiting = asyncio.create_task(ready.wait())
@@ -418,16 +458,22 @@ async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform) 
         "--sessions-per-hour", str(DEMO_SESSIONS_PER_HOUR), "--meter-interval", "15", "--depot-taxis",
     )
     smart = asyncio.create_task(_demo_smart_charging(settings.api_port))
+    partner = await _demo_partner(partner_port) if partner_port else None
+    roaming = asyncio.create_task(_demo_roaming(settings.api_port, partner_port)) if partner_port else None
     try:
         await platform
     finally:
-        if simulator.returncode is None:
-            simulator.terminate()
+        for child in (simulator, partner):
+            if child is None or child.returncode is not None:
+                continue
+            child.terminate()
             try:
-                await asyncio.wait_for(simulator.wait(), 10)
+                await asyncio.wait_for(child.wait(), 10)
             except asyncio.TimeoutError:
-                simulator.kill()
+                child.kill()
         smart.cancel()
+        if roaming is not None:
+            roaming.cancel()
         platform.cancel()
 
 

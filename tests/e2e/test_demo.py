@@ -49,11 +49,12 @@ def read_until(process, text: str, lines: list[str]) -> None:
 
 def test_demo_serves_the_seeded_network_with_live_sessions_and_stops_on_ctrl_c(tmp_path):
     # Every port free, the TLS one too: a demo someone runs on this machine holds the defaults.
-    api_port, ocpp_port, tls_port = free_port(), free_port(), free_port()
+    api_port, ocpp_port, tls_port, partner_port = free_port(), free_port(), free_port(), free_port()
     env = {**os.environ, "SILKCHARGE_DEMO_SESSIONS_PER_HOUR": "1500"}
     demo = subprocess.Popen(
         [sys.executable, "-m", "silkcharge.cli", "demo", "--stations", "12",
-         "--api-port", str(api_port), "--ocpp-port", str(ocpp_port), "--tls-port", str(tls_port)],
+         "--api-port", str(api_port), "--ocpp-port", str(ocpp_port), "--tls-port", str(tls_port),
+         "--partner-port", str(partner_port)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", headers={"X-API-Key": "demo-key"}, timeout=HANG_GUARD)
@@ -87,6 +88,17 @@ def test_demo_serves_the_seeded_network_with_live_sessions_and_stops_on_ctrl_c(t
         # the taxi depot's V2G car on its bidirectional charger
         depot = wait_for(lambda: api.get("/api/v1/smart/sites/TJ-DUS-002/depot/vehicles").json(), timeout=2 * HANG_GUARD)
         assert [(v["code"], v["station_id"]) for v in depot if v["v2g"]] == [("taxi-02", "TJ-DUS-002-B")]
+        # the roaming partner, a second silkcharge (an eMSP), registered over OCPI and pulled our
+        # stations: its drivers find them marked as roaming, priced in KGS at its example rates
+        [partner] = wait_for(lambda: [p for p in api.get("/api/v1/roaming/partners").json()
+                                      if p["state"] == "registered"], timeout=2 * HANG_GUARD)
+        assert partner["name"] == "Demo partner eMSP (Kyrgyzstan)"
+        with httpx.Client(base_url=f"http://127.0.0.1:{partner_port}", timeout=HANG_GUARD) as theirs:
+            found = wait_for(lambda: theirs.get("/api/v1/search/stations", params={
+                "lat": 43.24, "lon": 76.9, "radius_km": 10}).json()["results"], timeout=2 * HANG_GUARD)
+        assert {r["roaming"]["party"] for r in found} == {"KZ*SLK"}
+        prices = [c["price"] for r in found for st in r["stations"] for c in st["connectors"]]
+        assert {p["currency"] for p in prices} == {"KGS"} and all(p["roaming"]["currency"] == "KZT" for p in prices)
     finally:
         demo.send_signal(signal.SIGINT)
         try:

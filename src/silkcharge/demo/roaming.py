@@ -1,0 +1,63 @@
+"""The demo's roaming partner: a second silkcharge, an eMSP in Kyrgyzstan with no chargers of its
+own, registered with the demo network over OCPI 2.2.1 as a real partner would be, through both
+operator APIs. It pulls the demo network's locations and tariffs, so its drivers' find page
+and trip planner show the demo's stations as roaming partner sites, priced in KGS.
+
+Everything is illustrative and says so: the partner's name, and the exchange rates, whose
+source is "demo example rate, not a published one" (the figures are round numbers of the
+order of 2026's, for the page to show sensible amounts; do not use them)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any
+
+import httpx
+
+OUR_IDENTITY = {"country_code": "KZ", "party_id": "SLK", "role": "CPO",
+                "business_name": "SilkCharge Demo", "website": "https://example.org/silkcharge-demo"}
+PARTNER_IDENTITY = {"country_code": "KG", "party_id": "DPE", "role": "EMSP",
+                    "business_name": "Demo partner eMSP (Kyrgyzstan)"}
+PARTNER_CURRENCY = "KGS"
+EXAMPLE_RATES = {"KZT": "0.17", "UZS": "0.0068", "TJS": "8.0", "TMT": "25", "CNY": "12"}
+"""1 unit of each demo tariff currency in KGS: examples, not published rates."""
+RATE_SOURCE = "demo example rate, not a published one"
+
+
+class RoamingSetupFailed(RuntimeError):
+    """A step of the demo's roaming set-up was refused; the message says which and why."""
+
+
+def _body(answer: httpx.Response, step: str) -> Any:
+    if answer.status_code >= 300:
+        raise RoamingSetupFailed(f"{step}: {answer.status_code} {answer.text[:300]}")
+    return answer.json()
+
+
+async def until_listening(api: httpx.AsyncClient, tries: int = 240) -> None:
+    for _ in range(tries):
+        try:
+            await api.get("/api/v1/health")
+            return
+        except httpx.TransportError:
+            await asyncio.sleep(0.25)
+    raise RoamingSetupFailed(f"{api.base_url} did not start listening")
+
+
+async def set_up_roaming(ours: httpx.AsyncClient, theirs: httpx.AsyncClient) -> dict[str, Any]:
+    """Register the partner with us (we invite, it registers), enter its example rates and pull
+    our locations and tariffs into it once (its periodic pull keeps them current). Returns the
+    pull's report."""
+    _body(await ours.put("/api/v1/roaming/identities", json=[OUR_IDENTITY]), "our OCPI identity")
+    _body(await theirs.put("/api/v1/roaming/identities", json=[PARTNER_IDENTITY]), "the partner's OCPI identity")
+    invitation = _body(await ours.post("/api/v1/roaming/partners/invite",
+                                       json={"name": PARTNER_IDENTITY["business_name"]}), "the invitation")
+    partner = _body(await theirs.post("/api/v1/roaming/partners/register", json={
+        "name": OUR_IDENTITY["business_name"], "versions_url": invitation["versions_url"],
+        "credentials_token": invitation["credentials_token"]}), "the partner's registration")
+    for currency, rate in EXAMPLE_RATES.items():
+        _body(await theirs.post("/api/v1/exchange-rates", json={
+            "from_currency": currency, "to_currency": PARTNER_CURRENCY, "rate": rate,
+            "valid_on": date.today().isoformat(), "source": RATE_SOURCE}), f"the example {currency} rate")
+    return _body(await theirs.post(f"/api/v1/roaming/partners/{partner['id']}/pull"), "the first pull")
