@@ -360,3 +360,15 @@ async def test_a_kazakh_card_charging_at_an_uzbek_station_reaches_the_kazakh_ems
         {"currency": "KZT", "excl_vat": "1215.00", "incl_vat": "1360.80"}]
     assert (owed_by_kz["our_cdrs_waiting_for_a_rate"], owed_by_kz["conflicting_cdrs"]) == (0, 0)
     assert (await kz.api.get("/api/v1/roaming/settlement", params={"month": "2026-13"})).status_code == 422
+
+    # and as each operator's console lists them
+    [at_theirs] = (await kz.api.get("/api/v1/roaming/sessions")).json()
+    assert (at_theirs["direction"], at_theirs["status"], at_theirs["token_uid"], at_theirs["evse"]) == (
+        "ours_at_theirs", "COMPLETED", CARD, "TAS-01*1")
+    assert at_theirs["cost"] == {"currency": "UZS", "incl_vat": "33600"} and at_theirs["kwh"] == "12"
+    [at_ours] = (await uz.api.get("/api/v1/roaming/sessions")).json()
+    assert (at_ours["direction"], at_ours["session_id"], at_ours["token_uid"], at_ours["kwh"]) == (
+        "theirs_at_ours", str(begun.transaction_id), CARD, "12")
+    [sent_cdr] = (await kz.api.get("/api/v1/roaming/cdrs")).json()
+    assert (sent_cdr["currency"], sent_cdr["total_incl_vat"], sent_cdr["driver_currency"],
+            sent_cdr["driver_incl_vat"], sent_cdr["charge_state"]) == ("UZS", "33600.00", "KZT", "1360.80", "ready")

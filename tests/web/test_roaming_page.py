@@ -38,4 +38,6 @@ async def test_an_operator_sees_the_partner_registered_pulls_it_and_reads_the_mo
     await expect(settled).to_contain_text("Silk Charge KZ")
     assert await page.evaluate("[...window.silkchargeMissing]") == []
     if locale == "en-GB":
+        await expect(page.locator("#roaming-sessions tbody")).to_have_text("No roaming sessions yet.")
+        await expect(page.locator("#roaming-cdrs tbody")).to_have_text("No CDRs from partners yet.")
         await screenshot(page, "roaming")

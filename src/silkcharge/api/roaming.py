@@ -10,12 +10,13 @@ listed has its state, parties, endpoints and last exchanges, never a token. Both
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
 from silkcharge.api.bounds import SmallRowId
 from silkcharge.api.errors import answers
@@ -30,7 +31,14 @@ from silkcharge.roaming.partners import (
 )
 from silkcharge.roaming.pull import PartnerNotPullable
 from silkcharge.services.roaming_settlement import InvalidMonth, RoamingSettlement, Totals, month_of
-from silkcharge.store.schema import RoamingIdentity, RoamingPartner
+from silkcharge.store.schema import (
+    RoamingCdr,
+    RoamingIdentity,
+    RoamingPartner,
+    RoamingSession,
+    RoamingTransaction,
+    Transaction,
+)
 from silkcharge.store.tenancy import current_tenant
 
 router = APIRouter(prefix="/roaming", tags=["roaming"])
@@ -223,9 +231,13 @@ class AmountsOut(BaseModel):
     totals: list[dict[str, str]] = Field(description="per currency: currency, excl_vat, incl_vat (exact decimals)")
 
 
+def _money(amount: Decimal, currency: str) -> str:
+    """An amount to its currency's minor unit, as exact decimal text."""
+    return str(amount.quantize(Decimal(1).scaleb(-minor_units(currency))))
+
+
 def _amounts(totals: Totals) -> AmountsOut:
-    def money(amount: Decimal, currency: str) -> str:
-        return str(amount.quantize(Decimal(1).scaleb(-minor_units(currency))))
+    money = _money
 
     return AmountsOut(cdrs=totals.cdrs, energy_kwh=f"{totals.energy_kwh.normalize():f}", totals=[
         {"currency": currency, "excl_vat": money(totals.excl_vat[currency], currency),
@@ -260,3 +272,104 @@ async def settlement(request: Request, month: str = Query(
         our_drivers_at_their_chargers=_amounts(m.ours_at_theirs),
         charged_to_our_drivers=_amounts(m.charged_to_our_drivers), our_cdrs_waiting_for_a_rate=m.ours_held,
         conflicting_cdrs=m.conflicts) for m in months]
+
+
+class RoamingSessionOut(BaseModel):
+    direction: Literal["ours_at_theirs", "theirs_at_ours"] = Field(
+        description="our driver at a partner's charger (the partner's Session), or a partner's driver at ours")
+    partner_id: int | None
+    partner: str | None
+    session_id: str = Field(description="the partner's session id, or our transaction id")
+    location_id: str | None
+    evse: str | None = Field(description="the partner's EVSE uid, or our station and EVSE")
+    token_uid: str | None
+    status: str
+    kwh: str | None
+    cost: dict[str, str] | None = Field(description="the session's cost so far as the CPO sent it (currency, "
+                                                    "incl_vat), for our drivers at partners' chargers")
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+@router.get("/sessions", response_model=list[RoamingSessionOut])
+async def roaming_sessions(request: Request, limit: int = Query(50, ge=1, le=500)) -> list[RoamingSessionOut]:
+    """The newest roaming sessions both ways: our drivers at partners' chargers (as the partner
+    pushed them) and partners' drivers at ours (our transactions started with their tokens)."""
+    async with request.app.state.platform.sessions() as session:
+        names = {p.id: p.name for p in (await session.scalars(select(RoamingPartner))).all()}
+        theirs = (await session.scalars(select(RoamingSession).order_by(RoamingSession.last_updated.desc())
+                                        .limit(limit))).all()
+        ours = (await session.execute(
+            select(Transaction, RoamingTransaction).join(
+                RoamingTransaction, RoamingTransaction.transaction_id == Transaction.id)
+            .order_by(Transaction.started_at.desc()).limit(limit))).all()
+    found = [_their_session(row, names) for row in theirs]
+    found += [RoamingSessionOut(
+        direction="theirs_at_ours", partner_id=link.partner_id, partner=names.get(link.partner_id),
+        session_id=str(tx.id), location_id=None, evse=f"{tx.station_id}*{tx.evse_id}", token_uid=link.token_uid,
+        status=tx.state, kwh=None if tx.energy_wh is None else f"{(tx.energy_wh / 1000).normalize():f}",
+        cost=None, started_at=tx.started_at, ended_at=tx.stopped_at) for tx, link in ours]
+    def started(item: RoamingSessionOut) -> datetime:
+        moment = item.started_at or datetime.min
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+    found.sort(key=started, reverse=True)
+    return found[:limit]
+
+
+def _their_session(row: RoamingSession, names: dict[int, str]) -> RoamingSessionOut:
+    body = row.body
+    cost = body.get("total_cost") if isinstance(body.get("total_cost"), dict) else None
+    return RoamingSessionOut(
+        direction="ours_at_theirs", partner_id=row.partner_id, partner=names.get(row.partner_id),
+        session_id=row.session_id, location_id=body.get("location_id"), evse=body.get("evse_uid"),
+        token_uid=row.token_uid, status=row.status, kwh=None if body.get("kwh") is None else str(body["kwh"]),
+        cost=None if cost is None else {"currency": str(body.get("currency")),
+                                        "incl_vat": str(cost.get("incl_vat", cost.get("excl_vat")))},
+        started_at=_moment(body.get("start_date_time")), ended_at=_moment(body.get("end_date_time")))
+
+
+def _moment(text: Any) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+class PartnerCdrOut(BaseModel):
+    id: int
+    partner_id: int
+    partner: str | None
+    cdr_id: str
+    session_id: str | None
+    token_uid: str | None
+    ended_at: datetime | None
+    currency: str
+    total_incl_vat: str | None
+    driver_currency: str | None
+    driver_incl_vat: str | None
+    charge_state: str = Field(description="ready (the driver's amount and the rate are known), or held "
+                                          "(hold_reason says why)")
+    hold_reason: str | None
+    conflict: bool = Field(description="a copy of a CDR already received with other content: kept for review")
+    received_at: datetime
+
+
+@router.get("/cdrs", response_model=list[PartnerCdrOut])
+async def partner_cdrs(request: Request, limit: int = Query(50, ge=1, le=500)) -> list[PartnerCdrOut]:
+    """The newest CDRs partners sent for our drivers' sessions at their chargers, with what our
+    drivers pay for each (our CDRs of partners' drivers are at GET /api/v1/cdrs)."""
+    async with request.app.state.platform.sessions() as session:
+        names = {p.id: p.name for p in (await session.scalars(select(RoamingPartner))).all()}
+        rows = (await session.scalars(select(RoamingCdr).order_by(RoamingCdr.received_at.desc()).limit(limit))).all()
+    return [PartnerCdrOut(
+        id=r.id, partner_id=r.partner_id, partner=names.get(r.partner_id), cdr_id=r.cdr_id, session_id=r.session_id,
+        token_uid=r.token_uid, ended_at=_moment(r.body.get("end_date_time")), currency=r.currency,
+        total_incl_vat=None if r.total_incl_vat is None else _money(r.total_incl_vat, r.currency),
+        driver_currency=r.driver_currency,
+        driver_incl_vat=None if r.driver_incl_vat is None or r.driver_currency is None
+        else _money(r.driver_incl_vat, r.driver_currency), charge_state=r.charge_state,
+        hold_reason=r.hold_reason, conflict=bool(r.conflict), received_at=r.received_at) for r in rows]

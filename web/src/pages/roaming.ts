@@ -24,6 +24,17 @@ interface Settlement {
   our_cdrs_waiting_for_a_rate: number; conflicting_cdrs: number;
 }
 
+interface RoamingSession {
+  direction: "ours_at_theirs" | "theirs_at_ours"; partner: string | null; session_id: string; location_id: string | null;
+  evse: string | null; token_uid: string | null; status: string; kwh: string | null;
+  cost: { currency: string; incl_vat: string } | null; started_at: string | null; ended_at: string | null;
+}
+interface PartnerCdr {
+  id: number; partner: string | null; cdr_id: string; ended_at: string | null; currency: string;
+  total_incl_vat: string | null; driver_currency: string | null; driver_incl_vat: string | null;
+  charge_state: string; hold_reason: string | null; conflict: boolean;
+}
+
 const parties = (p: Partner) => p.roles.map((r) => `${r.country_code}*${r.party_id} ${r.role ?? ""}`.trim()).join(", ");
 const totals = (a: Amounts) => a.totals.length === 0 ? "–"
   : a.totals.map((x) => money(x.incl_vat, x.currency)).join(" + ");
@@ -92,6 +103,31 @@ export function roamingPage(root: HTMLElement): void {
   };
   monthInput.addEventListener("change", () => void loadSettlement());
 
+  const sessionsBody = h("tbody", {});
+  const cdrsBody = h("tbody", {});
+  const loadSessions = async () => {
+    const list = await api<RoamingSession[]>("/roaming/sessions?limit=50");
+    sessionsBody.replaceChildren(...(list.length === 0 ? [h("tr", {}, h("td", { colspan: 7 }, t("roaming.noSessions")))]
+      : list.map((x) => h("tr", { "data-direction": x.direction, "data-session": x.session_id },
+        h("td", {}, t(`roaming.${x.direction === "ours_at_theirs" ? "oursAtTheirs" : "theirsAtOurs"}`)),
+        h("td", {}, x.partner ?? "–"),
+        h("td", {}, [x.location_id, x.evse].filter(Boolean).join(" · ") || "–"),
+        h("td", {}, x.token_uid ?? "–"),
+        h("td", { class: "status" }, x.status),
+        h("td", {}, x.kwh === null ? "–" : `${number(Number(x.kwh))} ${t("unit.kwh")}`,
+          x.cost ? h("span", { class: "hint" }, h("br", {}), money(x.cost.incl_vat, x.cost.currency)) : null),
+        h("td", {}, x.started_at ? dateTime(x.started_at) : "–")))));
+    const cdrs = await api<PartnerCdr[]>("/roaming/cdrs?limit=50");
+    cdrsBody.replaceChildren(...(cdrs.length === 0 ? [h("tr", {}, h("td", { colspan: 5 }, t("roaming.noCdrs")))]
+      : cdrs.map((c) => h("tr", { "data-cdr": c.id, class: c.conflict ? "conflict" : c.charge_state },
+        h("td", {}, c.partner ?? "–", h("br", {}), h("span", { class: "hint" }, c.cdr_id)),
+        h("td", {}, c.ended_at ? dateTime(c.ended_at) : "–"),
+        h("td", {}, c.total_incl_vat === null ? "–" : money(c.total_incl_vat, c.currency)),
+        h("td", {}, c.driver_incl_vat !== null && c.driver_currency !== null ? money(c.driver_incl_vat, c.driver_currency)
+          : h("span", { class: "hint warn" }, c.hold_reason ?? t("roaming.waiting"))),
+        h("td", {}, c.conflict ? t("roaming.conflict") : t(`roaming.charge.${c.charge_state}`))))));
+  };
+
   root.append(
     h("h1", {}, t("roaming.title")),
     h("p", { class: "hint" }, t("roaming.intro")),
@@ -108,7 +144,18 @@ export function roamingPage(root: HTMLElement): void {
         .map((key) => h("th", {}, t(key))))),
       settlementBody),
     settlementNote,
+    h("h2", {}, t("roaming.sessions")),
+    h("table", { class: "cards", id: "roaming-sessions" },
+      h("thead", {}, h("tr", {}, ...["roaming.direction", "roaming.partner", "roaming.where", "roaming.token",
+        "col.status", "roaming.energy", "roaming.started"].map((key) => h("th", {}, t(key))))),
+      sessionsBody),
+    h("h2", {}, t("roaming.cdrs")),
+    h("table", { class: "cards", id: "roaming-cdrs" },
+      h("thead", {}, h("tr", {}, ...["roaming.partner", "roaming.ended", "roaming.theirPrice", "roaming.ourDriverPays",
+        "col.status"].map((key) => h("th", {}, t(key))))),
+      cdrsBody),
   );
   void loadPartners().catch((error) => { message.className = "error"; message.textContent = problemText(error); });
   void loadSettlement();
+  void loadSessions().catch(() => undefined);
 }
