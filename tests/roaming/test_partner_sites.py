@@ -65,6 +65,14 @@ async def charger_online(kz: Network) -> AsyncIterator[Peer16]:
         yield station
 
 
+async def enter_rate(uz: Network) -> None:
+    """The Uzbek operator enters today's KZT to UZS rate (an example figure)."""
+    entered = await uz.api.post("/api/v1/exchange-rates", json={
+        "from_currency": "KZT", "to_currency": "UZS", "rate": str(RATE), "valid_on": date.today().isoformat(),
+        "source": "Central Bank of Uzbekistan (example)"})
+    assert entered.status_code == 201, entered.text
+
+
 async def pull(uz: Network, **params) -> dict:
     partner = await uz.partner_row()
     answer = await uz.api.post(f"/api/v1/roaming/partners/{partner.id}/pull", params=params)
@@ -103,10 +111,7 @@ async def test_the_partners_site_is_found_marked_as_roaming_and_priced_in_our_cu
     kz, uz = registered
     await almaty_site(kz)
     await pull(uz)
-    entered = await uz.api.post("/api/v1/exchange-rates", json={
-        "from_currency": "KZT", "to_currency": "UZS", "rate": str(RATE), "valid_on": date.today().isoformat(),
-        "source": "Central Bank of Uzbekistan (example)"})
-    assert entered.status_code == 201, entered.text
+    await enter_rate(uz)
 
     [site] = await search(uz, standard="ccs2", kwh=30)
     assert site["roaming"] == {"partner": "Silk Charge KZ", "party": "KZ*SLK", "location_id": "ALA-DOSTYK"}
@@ -169,10 +174,7 @@ async def test_the_trip_planner_stops_at_a_partners_site_priced_in_our_currency(
     kz, uz = registered
     await almaty_site(kz)
     await pull(uz)
-    entered = await uz.api.post("/api/v1/exchange-rates", json={
-        "from_currency": "KZT", "to_currency": "UZS", "rate": str(RATE), "valid_on": date.today().isoformat(),
-        "source": "Central Bank of Uzbekistan (example)"})
-    assert entered.status_code == 201, entered.text
+    await enter_rate(uz)
     near = (await uz.api.get("/api/v1/vehicles/hyundai-ioniq-5-2024-eu/compatibility",
                              params={"lat": ALMATY["lat"], "lon": ALMATY["lon"], "radius_km": 20})).json()
     [partner] = [s for s in near["near"] if s["roaming"]]

@@ -4,14 +4,12 @@ sees it marked as roaming, priced in UZS at the entered rate, with the Kazakh pr
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from playwright.async_api import expect
 
 from tests.e2e.network import add_token
 from tests.roaming.conftest import kz, registered, uz  # noqa: F401 (the two networks, as fixtures)
-from tests.roaming.test_partner_sites import RATE, almaty_site, charger_online, pull
+from tests.roaming.test_partner_sites import almaty_site, charger_online, enter_rate, pull
 from tests.web.conftest import screenshot
 
 ALMATY = {"latitude": 43.2389, "longitude": 76.8897}
@@ -27,10 +25,7 @@ async def test_a_partners_site_is_marked_as_roaming_and_priced_in_the_drivers_cu
         registered, open_console, locale):  # noqa: F811
     kz_net, uz_net = registered
     await almaty_site(kz_net)
-    entered = await uz_net.api.post("/api/v1/exchange-rates", json={
-        "from_currency": "KZT", "to_currency": "UZS", "rate": str(RATE), "valid_on": date.today().isoformat(),
-        "source": "Central Bank of Uzbekistan (example)"})
-    assert entered.status_code == 201, entered.text
+    await enter_rate(uz_net)
     async with charger_online(kz_net):
         await pull(uz_net)
         await page_shows_the_partner_site(open_console, locale)

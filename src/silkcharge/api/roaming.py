@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from silkcharge.api.bounds import SmallRowId
 from silkcharge.api.errors import answers
+from silkcharge.domain.clock import stored_time
 from silkcharge.domain.money import minor_units
 from silkcharge.roaming.partners import (
     Identity,
@@ -326,17 +327,7 @@ def _their_session(row: RoamingSession, names: dict[int, str]) -> RoamingSession
         token_uid=row.token_uid, status=row.status, kwh=None if body.get("kwh") is None else str(body["kwh"]),
         cost=None if cost is None else {"currency": str(body.get("currency")),
                                         "incl_vat": str(cost.get("incl_vat", cost.get("excl_vat")))},
-        started_at=_moment(body.get("start_date_time")), ended_at=_moment(body.get("end_date_time")))
-
-
-def _moment(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        started_at=stored_time(body.get("start_date_time")), ended_at=stored_time(body.get("end_date_time")))
 
 
 class PartnerCdrOut(BaseModel):
@@ -367,7 +358,7 @@ async def partner_cdrs(request: Request, limit: int = Query(50, ge=1, le=500)) -
         rows = (await session.scalars(select(RoamingCdr).order_by(RoamingCdr.received_at.desc()).limit(limit))).all()
     return [PartnerCdrOut(
         id=r.id, partner_id=r.partner_id, partner=names.get(r.partner_id), cdr_id=r.cdr_id, session_id=r.session_id,
-        token_uid=r.token_uid, ended_at=_moment(r.body.get("end_date_time")), currency=r.currency,
+        token_uid=r.token_uid, ended_at=stored_time(r.body.get("end_date_time")), currency=r.currency,
         total_incl_vat=None if r.total_incl_vat is None else _money(r.total_incl_vat, r.currency),
         driver_currency=r.driver_currency,
         driver_incl_vat=None if r.driver_incl_vat is None or r.driver_currency is None

@@ -26,3 +26,14 @@ def parse_ocpp(text: str) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
+
+
+def stored_time(text: object) -> datetime | None:
+    """A timestamp kept as text in a document we received (an OCPI object a partner sent), as
+    aware UTC; None when it is absent or unreadable."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_ocpp(text)
+    except ValueError:
+        return None

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from silkcharge.domain.clock import stored_time
 from silkcharge.domain.connectors import ConnectorStandard, parse_standard
 from silkcharge.domain.exchange import AppliedRate, InvalidRate, NoRate, StaleRate, convert_price
 from silkcharge.domain.money import currency_of_country
@@ -299,7 +300,7 @@ def read_location(row_id: int, partner_id: int, partner: str | None, body: dict[
                                                tuple(str(t) for t in connector.get("tariff_ids") or ())))
         if connectors:
             evses.append(PartnerEvse(str(evse["uid"]), STATUS.get(str(evse.get("status")), "Unknown"),
-                                     _moment(evse.get("last_updated")), tuple(connectors)))
+                                     stored_time(evse.get("last_updated")), tuple(connectors)))
     coordinates = body["coordinates"]
     return PartnerLocation(
         row_id=row_id,
@@ -326,13 +327,3 @@ def _zone(name: object) -> str:
         return str(ZoneInfo(str(name)).key) if name else "UTC"
     except (ZoneInfoNotFoundError, ValueError):
         return "UTC"
-
-
-def _moment(text: object) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -25,6 +25,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from silkcharge.domain.clock import stored_time
 from silkcharge.store.schema import (
     CdrReview,
     ChargeDetailRecord,
@@ -116,7 +117,7 @@ class RoamingSettlement:
                 RoamingCdr.received_at >= start, RoamingCdr.received_at < end + LATE_CDRS))).all()
         for cdr in theirs:
             month = months.get(cdr.partner_id)
-            ended = _ended(cdr.body.get("end_date_time"))
+            ended = stored_time(cdr.body.get("end_date_time"))
             if month is None or ended is None or not start <= ended < end:
                 continue
             if cdr.conflict:
@@ -139,13 +140,3 @@ def _energy(value: object) -> Decimal:
         return Decimal(str(value)) if value is not None else Decimal(0)
     except ArithmeticError:
         return Decimal(0)
-
-
-def _ended(text: object) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
