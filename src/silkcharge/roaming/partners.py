@@ -21,6 +21,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -330,13 +331,14 @@ class PartnerService:
         return row
 
     async def record_exchange(self, partner_id: int, *, pushed: bool = False, pulled: bool = False,
-                              error: str | None = None) -> None:
-        """For the modules: a push or a pull with this partner happened (or failed: `error`)."""
+                              error: str | None = None, pulled_at: datetime | None = None) -> None:
+        """For the modules: a push or a pull with this partner happened (or failed: `error`). A
+        pull's time is when it began (`pulled_at`, default now): the next one asks from there."""
         values: dict[str, Any] = {"last_error": error[:500] if error else None}
         if pushed:
             values["last_push_at"] = utcnow()
         if pulled:
-            values["last_pull_at"] = utcnow()
+            values["last_pull_at"] = pulled_at or utcnow()
         async with self._sessions.begin() as session:
             await session.execute(update(RoamingPartner).where(RoamingPartner.id == partner_id).values(**values))
 

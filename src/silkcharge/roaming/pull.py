@@ -104,12 +104,9 @@ class PartnerPull:
                             await self._keep_location(partner_id, parties, item, report)
             except OcpiPeerError as exc:
                 report.error = str(exc)
-            await self._partners.record_exchange(partner_id, pulled=report.error is None, error=report.error)
-        if report.error is None:  # the next pull asks from when this one began
-            async with self._sessions.begin() as session:
-                row = await session.get(RoamingPartner, partner_id)
-                if row is not None:
-                    row.last_pull_at = began
+            # only a pull that read every page moves last_pull_at: the next asks from when it began
+            await self._partners.record_exchange(partner_id, pulled=report.error is None, error=report.error,
+                                                 pulled_at=began)
         log.info("pulled roaming partner %s: %d locations, %d tariffs, %d skipped%s", partner_id,
                  report.locations, report.tariffs, report.skipped, f"; stopped: {report.error}" if report.error else "")
         return report

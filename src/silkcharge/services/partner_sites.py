@@ -178,7 +178,7 @@ class PartnerSites:
                      rates: dict) -> Quote:
         minutes = query.minutes if query.minutes is not None else reference_minutes(query.kwh, connector.max_power_kw)
         base = Quote(query.kwh, minutes, start_local, ours or "")
-        tariff, reason = _tariff_of(held, location, connector, now)
+        tariff, reason = tariff_of(held.tariffs, location, connector, now)
         if tariff is None:
             return replace(base, reason=reason)
         if minutes is None:
@@ -222,11 +222,6 @@ def _fits(connector: PartnerConnector, query: SearchQuery) -> bool:
     if query.standard is not None and connector.standard != query.standard:
         return False
     return query.min_power_kw is None or connector.max_power_kw >= query.min_power_kw
-
-
-def _tariff_of(held: _Held, location: PartnerLocation, connector: PartnerConnector,
-               at: datetime) -> tuple[Tariff | None, str | None]:
-    return tariff_of(held.tariffs, location, connector, at)
 
 
 def tariff_of(tariffs: dict[tuple[str, str, str], Tariff], location: PartnerLocation, connector: PartnerConnector,
