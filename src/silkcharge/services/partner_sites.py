@@ -97,6 +97,8 @@ class _Held:
     locations: dict[int, PartnerLocation] = field(default_factory=dict)
     tariffs: dict[tuple[str, str, str], Tariff] = field(default_factory=dict)
     index: SiteIndex | None = None
+    ours: str | None = None
+    """The currency we bill our drivers in."""
 
 
 class PartnerSites:
@@ -117,7 +119,7 @@ class PartnerSites:
         else:
             assert query.lat is not None and query.lon is not None  # SearchQuery checked it
             near = held.index.near(query.lat, query.lon, query.radius_km)
-        ours = await driver_currency(session)
+        ours = held.ours
         rates: dict[tuple[str, str], AppliedRate | str] = {}
         found = []
         for row_id, distance in near:
@@ -133,15 +135,17 @@ class PartnerSites:
         return found
 
     async def _current(self, session: AsyncSession) -> _Held:
-        """The partners' locations and tariffs, read again only when a row was written or
-        removed since the last read (three aggregate reads per search otherwise)."""
-        marks = []
-        for column in (RoamingLocation.received_at, RoamingTariff.received_at, RoamingPartner.updated_at):
-            marks.append(tuple((await session.execute(select(func.count(), func.max(column)))).one()))
-        if tuple(marks) != self._held.marks:
+        """The partners' locations and tariffs and our drivers' currency, read again only when a
+        row was written or removed since the last read (one aggregate read per search otherwise)."""
+        marks = tuple((await session.execute(select(*(
+            select(aggregate(column)).scalar_subquery()
+            for column in (RoamingLocation.received_at, RoamingTariff.received_at, RoamingPartner.updated_at,
+                           RoamingIdentity.updated_at)
+            for aggregate in (func.count, func.max))))).one())
+        if marks != self._held.marks:
             locations = await partner_locations(session)
             index = SiteIndex((row_id, loc.lat, loc.lon) for row_id, loc in locations.items()) if locations else None
-            self._held = _Held(tuple(marks), locations, await partner_tariffs(session), index)
+            self._held = _Held(marks, locations, await partner_tariffs(session), index, await driver_currency(session))
         return self._held
 
     async def _result(self, session: AsyncSession, held: _Held, location: PartnerLocation, distance: float,
