@@ -1,6 +1,7 @@
-"""A roaming partner's charger on the driver's find page, in a real browser against two real
-networks: the Uzbek network (an eMSP) pulled the Kazakh network's Almaty site, and its driver
-sees it marked as roaming, priced in UZS at the entered rate, with the Kazakh price under it."""
+"""Roaming in a real browser against two real networks, the Uzbek one (an eMSP) serving the
+console: its driver finds the Kazakh partner's Almaty site marked as roaming, priced in UZS at
+the entered rate with the Kazakh price under it, starts it, and plans a trip through it; its
+operator sees the partner registered, pulls it from the Roaming page and reads the month."""
 
 from __future__ import annotations
 
@@ -100,3 +101,29 @@ async def test_a_trip_stops_at_a_partners_site_marked_as_roaming(registered, ope
     await expect(stop).to_contain_text("Dostyk Plaza")
     await expect(stop.locator(".roaming-badge")).to_have_text("Roaming: Silk Charge KZ")
     await screenshot(page, "driver-trip-roaming")
+
+
+@pytest.mark.parametrize("locale", ["en-GB", "ru-RU"])
+async def test_an_operator_sees_the_partner_registered_pulls_it_and_reads_the_months_settlement(
+        registered, open_console, locale):  # noqa: F811
+    kz_net, uz_net = registered
+    await almaty_site(kz_net)
+    partner = await uz_net.partner_row()
+    page = await open_console("/#/roaming", locale=locale)
+    row = page.locator(f'#roaming-partners tr[data-partner="{partner.id}"]')
+    words = {"en-GB": ("registered", "Pulled 1 locations and 1 tariffs; 0 skipped."),
+             "ru-RU": ("зарегистрирован", "Получено локаций: 1, тарифов: 1; пропущено: 0.")}[locale]
+    await expect(row).to_contain_text("Silk Charge KZ")
+    await expect(row).to_contain_text("KZ*SLK CPO")
+    await expect(row.locator(".state")).to_contain_text(words[0])
+    await expect(row.locator(".pulled")).to_have_text("–")
+    await row.locator("button.pull").click()
+    await expect(page.locator("#roaming-message")).to_have_text(words[1])
+    await expect(row.locator(".pulled")).not_to_have_text("–")
+    settled = page.locator(f'#roaming-settlement tr[data-partner="{partner.id}"]')
+    await expect(settled).to_contain_text("Silk Charge KZ")
+    assert await page.evaluate("[...window.silkchargeMissing]") == []
+    if locale == "en-GB":
+        await expect(page.locator("#roaming-sessions tbody")).to_have_text("No roaming sessions yet.")
+        await expect(page.locator("#roaming-cdrs tbody")).to_have_text("No CDRs from partners yet.")
+        await screenshot(page, "roaming")
