@@ -16,7 +16,7 @@ import pytest
 from silkcharge.api.app import create_api
 from silkcharge.server import api_server
 from tests.conftest import API_KEY
-from tests.e2e.server_process import free_port
+from tests.e2e.server_process import listening_socket, port_of, serve_without_exit
 
 LIMITS = pytest.mark.settings(http_header_timeout=0.3, http_body_timeout=0.3, http_idle_timeout=0.3,
                               http_max_body_bytes=4096, http_max_header_bytes=2048)
@@ -25,9 +25,10 @@ CLOSE_WITHIN = 30  # seconds: a deadline for the wait, not a measurement
 
 @contextlib.asynccontextmanager
 async def serving(platform) -> AsyncIterator[int]:
-    settings = platform.settings.model_copy(update={"api_port": free_port()})
+    sock = listening_socket()
+    settings = platform.settings.model_copy(update={"api_port": port_of(sock)})
     server = api_server(create_api(platform), settings)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(serve_without_exit(server, sock))
     while not server.started:
         if task.done():
             task.result()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -18,18 +19,58 @@ import uvicorn
 from tests.guards import HANG_GUARD
 
 
+def _ephemeral_floor() -> int:
+    try:
+        return int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port no one listens on now, for a server started in another process (one started in
+    this process takes a `listening_socket` instead, which closes the race entirely).
+
+    Chosen below the system's ephemeral range: a port the system hands out for `bind(0)` comes
+    from the range outgoing connections take their local ports from, and on a busy machine one
+    of them (a database connection, an HTTP client) took it before the server bound it, which
+    uvicorn reports as SystemExit(3)."""
+    floor = _ephemeral_floor()
+    for _ in range(200):
+        port = random.randrange(max(1024, floor - 20000), floor)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+def listening_socket(port: int = 0) -> socket.socket:
+    """A TCP socket bound on 127.0.0.1, for a uvicorn server in this process to take over
+    (`serving(server, sock)`): the port is held from here on, so nothing can take it between
+    choosing it and listening on it. Port 0: the system picks one."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def port_of(sock: socket.socket) -> int:
+    return sock.getsockname()[1]
 
 
 @contextlib.asynccontextmanager
-async def serving(server: uvicorn.Server) -> AsyncIterator[uvicorn.Server]:
-    """`server` serving in this event loop until the block ends. uvicorn offers no event for
-    "listening", so its `started` flag is polled; a server that fails to start raises here,
-    and one that never starts is reported after the hang guard."""
-    task = asyncio.create_task(server.serve())
+async def serving(server: uvicorn.Server, sock: socket.socket | None = None) -> AsyncIterator[uvicorn.Server]:
+    """`server` serving in this event loop until the block ends, on `sock` if given (see
+    `listening_socket`). uvicorn offers no event for "listening", so its `started` flag is
+    polled; a server that fails to start raises RuntimeError here, and one that never starts is
+    reported after the hang guard."""
+    task = asyncio.create_task(serve_without_exit(server, sock))
     try:
         async with asyncio.timeout(HANG_GUARD):
             while not server.started:
@@ -41,6 +82,20 @@ async def serving(server: uvicorn.Server) -> AsyncIterator[uvicorn.Server]:
     finally:
         server.should_exit = True
         await task
+
+
+async def serve_without_exit(server: uvicorn.Server, sock: socket.socket | None = None) -> None:
+    """`server.serve()`, with a start-up failure raised as RuntimeError. uvicorn raises
+    SystemExit when it cannot bind; asyncio lets SystemExit out of a task through the event loop
+    itself, which ends the test's loop in the middle of its fixtures and breaks every later test
+    in the same worker."""
+    try:
+        await server.serve(sockets=[sock] if sock is not None else None)
+    except SystemExit as exit_:
+        raise RuntimeError(f"uvicorn could not start (exit {exit_.code}); its log above says why") from None
+    finally:
+        if sock is not None:
+            sock.close()
 
 
 class ServerProcess:

@@ -24,7 +24,7 @@ from silkcharge.server import api_server
 from silkcharge.settings import Settings
 from silkcharge.store.schema import RoamingPartner
 from tests.conftest import API_KEY, _sqlite_template, recycled_pg_database
-from tests.e2e.server_process import free_port, serving
+from tests.e2e.server_process import listening_socket, port_of, serving
 
 KZ_IDENTITY = {"country_code": "KZ", "party_id": "SLK", "role": "CPO", "business_name": "Silk Charge Kazakhstan",
                "website": "https://silkcharge.kz"}
@@ -76,7 +76,8 @@ def another_database(database_url: str, tmp_path, name: str) -> Iterator[str]:
 
 @contextlib.asynccontextmanager
 async def running_network(name: str, database_url: str, identity: dict | None) -> AsyncIterator[Network]:
-    port = free_port()
+    sock = listening_socket()
+    port = port_of(sock)
     settings = Settings(
         database_url=database_url, ocpp_host="127.0.0.1", ocpp_port=0, api_key=API_KEY, api_host="127.0.0.1",
         api_port=port, public_url=f"http://127.0.0.1:{port}", ocpi_client_timeout=20,
@@ -87,7 +88,7 @@ async def running_network(name: str, database_url: str, identity: dict | None) -
     await platform.start()
     server = api_server(create_api(platform), settings)
     try:
-        async with serving(server):
+        async with serving(server, sock):
             server.force_exit = True  # at the end, open keep-alive connections need not be waited for
             url = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": API_KEY}, timeout=60) as api:

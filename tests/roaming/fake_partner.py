@@ -18,15 +18,12 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from tests.e2e.server_process import listening_socket, port_of, serve_without_exit
 from tests.guards import HANG_GUARD
 
 MODULE_PATH = "/ocpi/emsp/2.2.1/locations"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -40,7 +37,8 @@ class Taken:
 
 class FakePartner:
     def __init__(self) -> None:
-        self.port = free_port()
+        self._socket: socket.socket | None = listening_socket()
+        self.port = port_of(self._socket)
         self.taken: list[Taken] = []
         self.attempts: list[tuple[float, str]] = []
         """Every request that reached us, taken or not: (monotonic time, path)."""
@@ -99,7 +97,9 @@ class FakePartner:
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
                                 timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
+        # the first start takes the socket bound at creation; a restart binds the same port again
+        sock, self._socket = self._socket or listening_socket(self.port), None
+        self._task = asyncio.create_task(serve_without_exit(self._server, sock))
         async with asyncio.timeout(HANG_GUARD):
             while not self._server.started:  # uvicorn offers no event for this
                 if self._task.done():
@@ -113,6 +113,9 @@ class FakePartner:
             self._server.force_exit = True
             await self._task
         self._server = self._task = None
+        if self._socket is not None:  # never started
+            self._socket.close()
+            self._socket = None
 
     def of(self, path: str) -> list[Any]:
         """The bodies we took for one object, in the order taken."""

@@ -13,7 +13,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from tests.e2e.server_process import free_port, serving
+from tests.e2e.server_process import listening_socket, port_of, serving
 
 
 def envelope(data: Any, status: int = 1000) -> dict:
@@ -44,7 +44,8 @@ def _answer(body: Any) -> Response:
 
 @contextlib.asynccontextmanager
 async def foreign_platform() -> AsyncIterator[Foreign]:
-    port = free_port()
+    sock = listening_socket()
+    port = port_of(sock)
     foreign = Foreign(f"http://127.0.0.1:{port}")
     app = FastAPI()
 
@@ -60,5 +61,5 @@ async def foreign_platform() -> AsyncIterator[Foreign]:
         return JSONResponse(envelope(None, 2000), status_code=404)
 
     async with serving(uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                     lifespan="off"))):
+                                                     lifespan="off")), sock):
         yield foreign

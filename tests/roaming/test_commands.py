@@ -30,7 +30,7 @@ from starlette.routing import Route
 from silkcharge.store.schema import Connector, RoamingCommand, RoamingTransaction
 from tests.e2e.network import PASSWORD, register_station
 from tests.e2e.peers import Peer16, Peer201, basic_auth, eventually
-from tests.e2e.server_process import free_port, serving
+from tests.e2e.server_process import listening_socket, port_of, serving
 from tests.roaming.conftest import Network
 
 STATION = "ALA-RM-01"
@@ -376,10 +376,11 @@ async def flaky_result_endpoint(failures: int) -> AsyncIterator[tuple[str, list[
             return JSONResponse({"status_code": 3000, "timestamp": "2026-12-04T05:00:00Z"}, status_code=503)
         return JSONResponse({"status_code": 1000, "timestamp": "2026-12-04T05:00:00Z"})
 
-    port = free_port()
+    sock = listening_socket()
+    port = port_of(sock)
     async with serving(uvicorn.Server(uvicorn.Config(
             Starlette(routes=[Route("/results/{uid}", result, methods=["POST"])]),
-            host="127.0.0.1", port=port, log_level="warning", lifespan="off"))):
+            host="127.0.0.1", port=port, log_level="warning", lifespan="off")), sock):
         yield f"http://127.0.0.1:{port}/results/1", posted
 
 

@@ -19,7 +19,7 @@ from silkcharge.roaming.wire import Page, ocpi_response
 from silkcharge.server import api_server
 from silkcharge.store.schema import RoamingPartner
 from silkcharge.store.tenancy import current_tenant
-from tests.e2e.server_process import free_port, serving
+from tests.e2e.server_process import listening_socket, port_of, serving
 
 PUBLIC = "https://ocpi.silkcharge.example"
 ROWS = [{"id": f"KZ-ALA-{n}"} for n in range(5)]
@@ -56,8 +56,9 @@ async def ocpi_url(platform) -> AsyncIterator[str]:
         ])
     app = FastAPI()
     ocpi_http.install(app, platform.roaming, modules=[_demo_module()])
-    settings = platform.settings.model_copy(update={"api_port": free_port()})
-    async with serving(api_server(app, settings)):
+    sock = listening_socket()
+    settings = platform.settings.model_copy(update={"api_port": port_of(sock)})
+    async with serving(api_server(app, settings), sock):
         yield f"http://127.0.0.1:{settings.api_port}/ocpi"
 
 

@@ -35,7 +35,7 @@ from silkcharge.sim.charger import SimulatedCharger
 from silkcharge.sim.spec import StationSpec, load_fleet
 from silkcharge.store.db import create_engine_for, sessionmaker_for
 from tests.conftest import API_KEY, _sqlite_template
-from tests.e2e.server_process import free_port
+from tests.e2e.server_process import listening_socket, port_of, serve_without_exit
 from tests.guards import HANG_GUARD
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -115,19 +115,20 @@ def _seeded_template() -> tuple[str, list[dict]]:
 async def console_url(platform) -> AsyncIterator[str]:
     """The API with the built console, served by uvicorn in the test's event loop."""
     _need((STATIC / "index.html").is_file(), "the built console (make web)")
-    async with serve_console(platform, free_port()) as url:
+    async with serve_console(platform, listening_socket()) as url:
         yield url
 
 
 @contextlib.asynccontextmanager
-async def serve_console(platform, port: int) -> AsyncIterator[str]:
-    """The API and console of `platform` on a real port, for the browser."""
+async def serve_console(platform, sock) -> AsyncIterator[str]:
+    """The API and console of `platform` on `sock` (a `listening_socket`), for the browser."""
+    port = port_of(sock)
     config = uvicorn.Config(
         create_api(platform), host="127.0.0.1", port=port, log_level="warning", lifespan="off",
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(serve_without_exit(server, sock))
     while not server.started:
         if task.done():
             task.result()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import socket
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -14,7 +15,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.api.mailbox import RESET_LINK, Mailbox, running_mailbox
-from tests.e2e.server_process import free_port
+from tests.e2e.server_process import listening_socket, port_of
 from tests.guards import HANG_GUARD
 from tests.web.conftest import screenshot, serve_console
 
@@ -33,24 +34,25 @@ def mailbox() -> Iterator[Mailbox]:
 
 
 @pytest.fixture
-def console_port() -> int:
-    """Chosen before the platform starts, so the reset mail can link to the console itself."""
-    return free_port()
+def console_socket() -> Iterator[socket.socket]:
+    """Bound before the platform starts, so the reset mail can link to the console itself."""
+    with listening_socket() as sock:
+        yield sock
 
 
 @pytest.fixture
-def settings(settings, mailbox, console_port):
+def settings(settings, mailbox, console_socket):
     """The suite's settings, mailing through the test's SMTP server, links to this console."""
     return settings.model_copy(update={
         "smtp_url": mailbox.url, "mail_from": "silkcharge <no-reply@example.uz>",
-        "public_url": f"http://127.0.0.1:{console_port}",
+        "public_url": f"http://127.0.0.1:{port_of(console_socket)}",
     })
 
 
 @pytest.fixture
-async def console_url(platform, console_port) -> AsyncIterator[str]:
+async def console_url(platform, console_socket) -> AsyncIterator[str]:
     """The console served as tests/web/conftest.py serves it, on the port the mail links to."""
-    async with serve_console(platform, console_port) as url:
+    async with serve_console(platform, console_socket) as url:
         yield url
 
 
