@@ -219,6 +219,7 @@ def settings(request, database_url) -> Settings:
         "call_timeout": 30,
         "message_log_flush_seconds": 0.05,
         "roaming_pull_minutes": None,  # a test pulls roaming partners when it means to
+        "roaming_object_push_seconds": None,  # and pushes our changed sites and tariffs when it means to
     }
     marker = request.node.get_closest_marker("settings")
     if marker is not None:

@@ -23,6 +23,7 @@ from silkcharge.ocpp.v201_device import DeviceManagement201
 from silkcharge.planning.rollups import RollupJob
 from silkcharge.roaming.commands import CommandDesk, CommandSender
 from silkcharge.roaming.driver_start import DriverStarts
+from silkcharge.roaming.object_push import ObjectPush
 from silkcharge.roaming.partners import PartnerService
 from silkcharge.roaming.pull import PartnerPull, PartnerPuller
 from silkcharge.roaming.push import RoamingPush
@@ -133,6 +134,8 @@ class Platform:
     """Sessions and CDRs of partners' drivers pushed to their eMSP (roaming/session_push.py)."""
     roaming_puller: PartnerPuller | None = None
     """Partners' locations and tariffs pulled every roaming_pull_minutes (roaming/pull.py)."""
+    roaming_objects: ObjectPush | None = None
+    """Our changed locations and tariffs pushed to partners (roaming/object_push.py)."""
 
     async def start(self) -> None:
         if self.residency is not None:
@@ -167,6 +170,8 @@ class Platform:
             self.roaming_sessions.start()
         if self.roaming_puller is not None and self.settings.role != "gateway":
             self.roaming_puller.start()
+        if self.roaming_objects is not None and self.settings.role != "gateway":
+            self.roaming_objects.start()
         if self.settings.role != "api":
             await self.gateway.start()
 
@@ -178,6 +183,8 @@ class Platform:
             await self.roaming_sessions.stop()
         if self.roaming_puller is not None:
             await self.roaming_puller.stop()
+        if self.roaming_objects is not None:
+            await self.roaming_objects.stop()
         if self.roaming_push is not None:
             await self.roaming_push.stop()
         if self.retention is not None:
@@ -358,6 +365,7 @@ def build_platform(settings: Settings) -> Platform:
         roaming_push=roaming_push,
         roaming_sessions=SessionFollower(sessions, bus, roaming_push.outbox, roaming),
         roaming_puller=puller,
+        roaming_objects=ObjectPush(sessions, roaming_push.outbox, settings.roaming_object_push_seconds),
     )
 
 

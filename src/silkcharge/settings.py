@@ -138,6 +138,12 @@ class Settings(BaseSettings):
         "since the last pull; a new partner's everything soon after it registered); unset: only when "
         "an operator asks (POST /api/v1/roaming/partners/{id}/pull)",
     )
+    roaming_object_push_seconds: float | None = Field(
+        default=30, gt=0, le=24 * 3600,
+        description="how often our Locations and Tariffs are compared with what each roaming partner "
+        "was sent, and those that changed are pushed (a new partner gets them all at the first look); "
+        "unset: partners learn of our sites and tariffs only by pulling",
+    )
     roaming_push_keep_days: float | None = Field(
         default=30, gt=0,
         description="pushes partners took (and those a later PUT superseded) are kept this long for "

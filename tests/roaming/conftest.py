@@ -83,6 +83,7 @@ async def running_network(name: str, database_url: str, identity: dict | None) -
         api_port=port, public_url=f"http://127.0.0.1:{port}", ocpi_client_timeout=20,
         message_log_flush_seconds=0.05,
         roaming_pull_minutes=None,  # a test pulls when it means to (POST .../pull)
+        roaming_object_push_seconds=None,  # and pushes changed sites and tariffs (ObjectPush.push_changed)
     )
     platform = build_platform(settings)
     await platform.start()

@@ -77,7 +77,7 @@ def unknown_location(what: str) -> OcpiError:
 
 
 @dataclass(frozen=True)
-class _Stamp:
+class Stamp:
     site_id: int
     last_updated: datetime
 
@@ -98,12 +98,12 @@ class PublishedLocations:
         there are in all."""
         async with self._sessions() as session:
             stamps = [
-                stamp for stamp in await self._stamps(session)
+                stamp for stamp in await self.stamps(session)
                 if (date_from is None or stamp.last_updated >= date_from)
                 and (date_to is None or stamp.last_updated < date_to)
             ]
             chosen = [stamp.site_id for stamp in stamps[offset:offset + limit]]
-            objects = await self._objects(session, party, chosen)
+            objects = await self.objects(session, party, chosen)
         return [objects[site_id] for site_id in chosen if site_id in objects], len(stamps)
 
     async def location(self, party: PartyRole, location_id: str) -> dict[str, Any] | None:
@@ -116,9 +116,9 @@ class PublishedLocations:
                 site_id = next((i for i, code in long_codes if same_id(short_id(code), location_id)), None)
             if site_id is None:
                 return None
-            return (await self._objects(session, party, [site_id])).get(site_id)
+            return (await self.objects(session, party, [site_id])).get(site_id)
 
-    async def _stamps(self, session: AsyncSession) -> list[_Stamp]:
+    async def stamps(self, session: AsyncSession) -> list[Stamp]:
         """Every publishable site's last_updated: the newest of the site row, its connectors (a
         status change updates the connector) and the tariffs that may apply there."""
         sites = (await session.execute(
@@ -142,10 +142,10 @@ class PublishedLocations:
             changed = tariffs.changed_at(operator_id, site_id)
             if changed is not None:
                 newest = max(newest, changed)
-            stamps.append(_Stamp(site_id, newest))
+            stamps.append(Stamp(site_id, newest))
         return stamps
 
-    async def _objects(self, session: AsyncSession, party: PartyRole, site_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    async def objects(self, session: AsyncSession, party: PartyRole, site_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         if not site_ids:
             return {}
         sites = (await session.execute(

@@ -1469,3 +1469,22 @@ class RoamingCommand(TenantOwned, Base):
     delivered_at: Mapped[datetime | None]
     delivery_error: Mapped[str | None] = mapped_column(String(500))
     """Why a received command's result has not reached the partner (the last try's failure)."""
+
+
+class RoamingPushedObject(TenantOwned, Base):
+    """Which version of one of our OCPI objects (`module` "locations" or "tariffs", `object_id`
+    the Location or Tariff id) a partner was sent (roaming/object_push.py): `digest` is a hash of
+    its content apart from timestamps and live status, recorded in the transaction that put the
+    PUT in the outbox, so each change is pushed once and none is skipped; `seen_until` the
+    object's last_updated when it was last compared, so an object that has not changed since is
+    not built again."""
+
+    __tablename__ = "roaming_pushed_objects"
+    __table_args__ = (UniqueConstraint("partner_id", "module", "object_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(Integer)
+    module: Mapped[str] = mapped_column(String(16))
+    object_id: Mapped[str] = mapped_column(String(36))
+    digest: Mapped[str] = mapped_column(String(64))
+    seen_until: Mapped[datetime]
+    pushed_at: Mapped[datetime] = mapped_column(default=utcnow)
