@@ -167,7 +167,7 @@ class Platform:
         if self.roaming_push is not None:  # the sender where the API runs, the status where the gateway does
             self.roaming_push.start(send=self.settings.role != "gateway", follow=self.settings.role != "api")
         if self.roaming_sessions is not None:  # every role: the gateway hears sessions, billing makes CDRs
-            self.roaming_sessions.start()
+            self.roaming_sessions.start(catch_up=self.settings.role != "gateway")
         if self.roaming_puller is not None and self.settings.role != "gateway":
             self.roaming_puller.start()
         if self.roaming_objects is not None and self.settings.role != "gateway":

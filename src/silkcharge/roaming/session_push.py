@@ -11,20 +11,24 @@ ocpi-tokens' link (roaming_transactions: the partner and cdr_token of a transact
 with a partner's token). A session of one of our own drivers has none and is never sent.
 
 The events come after their change is committed, so the pushes are enqueued in a transaction
-of their own: a crash in between loses them (the partner's pull of the SENDER list, with
-ocpi-tokens, repairs it).
+of their own: a crash in between loses them. For a CDR, which is money, `catch_up` repairs
+that (where the API runs, every few minutes): a CDR's pushes are committed with a mark of it,
+and a CDR of a partner's driver with no mark is enqueued then. A lost Session PUT or PATCH is
+repaired by the CDR's PATCH and by the partner's pull of our SENDER list.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import orjson
-from sqlalchemy import Select, false, select
+from sqlalchemy import Select, and_, false, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silkcharge.bus.local import EventBus
@@ -36,10 +40,11 @@ from silkcharge.roaming.outbox import Outbox, Push
 from silkcharge.roaming.sessions import Party, TokenOwner, auth_method, session_key, session_object
 from silkcharge.roaming.state import Roaming
 from silkcharge.roaming.wire import dumps
-from silkcharge.store.residency import database_scope, station_database
+from silkcharge.store.residency import database_scope, each_database, station_database
 from silkcharge.store.schema import (
     ChargeDetailRecord,
     RoamingIdentity,
+    RoamingPushedObject,
     RoamingTransaction,
     Site,
     Station,
@@ -48,6 +53,12 @@ from silkcharge.store.schema import (
 
 log = logging.getLogger(__name__)
 
+CATCH_UP_WITHIN = timedelta(days=7)
+"""How far back the catch-up looks for CDRs never enqueued."""
+CATCH_UP_EVERY = 300.0
+"""Seconds between two catch-ups."""
+CATCH_UP_AFTER = timedelta(minutes=2)
+"""A CDR younger than this is left to its event (the catch-up is for pushes that were lost)."""
 PATCHED_AT_END = ("kwh", "status", "end_date_time", "total_cost", "last_updated")
 
 
@@ -97,19 +108,33 @@ class SessionFollower:
         self._outbox = outbox
         self._roaming = roaming
         self._task: asyncio.Task | None = None
+        self._catch_up_task: asyncio.Task | None = None
 
     @property
     def owners(self) -> TokenOwners:
         return self._roaming.token_owners or NoTokenOwners()
 
-    def start(self) -> None:
+    def start(self, *, catch_up: bool = True) -> None:
+        """Follow the bus; and, with `catch_up` (where the API runs), look for lost CDR pushes
+        every `CATCH_UP_EVERY`."""
         self._task = asyncio.create_task(self._follow(), name="roaming-sessions")
+        if catch_up:
+            self._catch_up_task = asyncio.create_task(self._catch_up_now_and_then(), name="roaming-cdr-catch-up")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait([self._task], timeout=10)
-            self._task = None
+        for task in (self._task, self._catch_up_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.wait([task], timeout=10)
+        self._task = self._catch_up_task = None
+
+    async def _catch_up_now_and_then(self) -> None:
+        while True:
+            await asyncio.sleep(CATCH_UP_EVERY)
+            try:
+                await self.catch_up()
+            except Exception:  # the next round tries again
+                log.exception("the roaming CDR catch-up failed")
 
     async def _follow(self) -> None:
         async with self._bus.subscribe(local_only=True) as events:
@@ -142,7 +167,11 @@ class SessionFollower:
         return await self._outbox.enqueue_after_commit([push], tenant_id=facts.tx.tenant_id)
 
     async def push_cdr(self, cdr_id: str) -> list[int]:
-        """The session's total cost (a PATCH) and then its CDR (a POST), for the token's eMSP."""
+        """The session's total cost (a PATCH) and then its CDR (a POST), for the token's eMSP;
+        the row ids. Each CDR is enqueued once: the pushes and a mark of the CDR
+        (roaming_pushed_objects, module "cdrs") are committed together, so `catch_up` finds a
+        CDR whose pushes were lost to a crash, and a second call (the catch-up and the event
+        at once) enqueues nothing."""
         async with self._sessions() as session:
             record = await session.get(ChargeDetailRecord, cdr_id)
             if record is None or record.transaction_id is None:
@@ -158,7 +187,52 @@ class SessionFollower:
         pushes = [Push(partner, "sessions", key, "PATCH", key, patch),
                   Push(partner, "cdrs", f"cdr/{facts.cpo.country_code}/{facts.cpo.party_id}/{cdr['id']}", "POST", "",
                        cdr)]
-        return await self._outbox.enqueue_after_commit(pushes, tenant_id=facts.tx.tenant_id)
+        try:
+            async with self._sessions.begin() as session:
+                if await session.scalar(select(RoamingPushedObject.id).where(
+                        RoamingPushedObject.partner_id == partner, RoamingPushedObject.module == "cdrs",
+                        RoamingPushedObject.object_id == cdr_id)) is not None:
+                    return []
+                session.add(RoamingPushedObject(
+                    tenant_id=facts.tx.tenant_id, partner_id=partner, module="cdrs", object_id=cdr_id,
+                    digest=hashlib.sha256(dumps(cdr)).hexdigest(), seen_until=record.created_at))
+                await session.flush()
+                rows = [await self._outbox.enqueue(session, push, tenant_id=facts.tx.tenant_id) for push in pushes]
+                return [row.id for row in rows]
+        except IntegrityError:  # another process marked it first: it enqueued the pushes
+            return []
+
+    async def catch_up(self, within: timedelta = CATCH_UP_WITHIN, after: timedelta = CATCH_UP_AFTER) -> list[str]:
+        """Enqueue the CDRs of partners' drivers made in the last `within` (but not in the last
+        `after`) that were never enqueued: their event was lost to a crash between billing's
+        commit and the push's. The CDR ids, in each database."""
+        now = utcnow()
+        since, until = now - within, now - after
+
+        async def here() -> list[str]:
+            async with self._sessions() as session:
+                missing = (await session.scalars(
+                    select(ChargeDetailRecord.id)
+                    .join(RoamingTransaction, RoamingTransaction.transaction_id == ChargeDetailRecord.transaction_id)
+                    .outerjoin(RoamingPushedObject, and_(
+                        RoamingPushedObject.module == "cdrs", RoamingPushedObject.object_id == ChargeDetailRecord.id,
+                        RoamingPushedObject.partner_id == RoamingTransaction.partner_id))
+                    .where(RoamingTransaction.partner_id.is_not(None), ChargeDetailRecord.created_at >= since,
+                           ChargeDetailRecord.created_at <= until,
+                           RoamingPushedObject.id.is_(None))
+                    .order_by(ChargeDetailRecord.created_at)
+                )).all()
+            pushed = []
+            for cdr_id in missing:
+                if await self.push_cdr(cdr_id):
+                    pushed.append(cdr_id)
+            return pushed
+
+        found = await each_database(self._sessions, here)
+        caught = [cdr_id for ids in found for cdr_id in ids]
+        if caught:
+            log.warning("roaming CDRs enqueued by the catch-up (their push was lost): %s", ", ".join(caught))
+        return caught
 
 
 @dataclass(frozen=True)
