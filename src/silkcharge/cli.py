@@ -225,6 +225,8 @@ def simulate(
     ca_file: Path | None = typer.Option(None, help="PEM: the CA the chargers trust for wss (default: the system's)"),
     depot_taxis: bool = typer.Option(
         False, help="park the demo depot's opted-in V2G taxis (business.json) on their chargers for the whole run"),
+    roaming_cards: bool = typer.Option(
+        False, help="drivers also come with the demo roaming partner's cards (accepted once the partner is registered)"),
 ) -> None:
     """Run virtual chargers (OCPP 1.6, 2.0.1 and 2.1) that boot, charge and answer commands."""
     from silkcharge.sim.fleet import load_fleet, run_fleet
@@ -236,6 +238,10 @@ def simulate(
         specs = specs[:limit]
     logging.basicConfig(level=logging.WARNING)
     tokens = [t["token"] for t in DEMO_TOKENS]
+    if roaming_cards:
+        from silkcharge.demo.roaming import PARTNER_CARDS
+
+        tokens += [card["token"] for card in PARTNER_CARDS]
     parked = []
     if depot_taxis:
         from silkcharge.demo.business import load_business, parked_taxis
@@ -436,7 +442,8 @@ async def _demo_roaming(api_port: int, partner_port: int) -> None:
             await until_listening(theirs)
             report = await set_up_roaming(ours, theirs)
             err_console.print(f"  demo roaming: the partner pulled {report['locations']} locations and "
-                              f"{report['tariffs']} tariffs", highlight=False)
+                              f"{report['tariffs']} tariffs; its {len(report['cards'])} driver cards charge at "
+                              f"our stations", highlight=False)
         except (RoamingSetupFailed, httpx.HTTPError) as exc:
             err_console.print(f"[yellow]demo: the roaming partner was not set up: {exc}[/]")
 
@@ -456,6 +463,7 @@ async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform, 
         sys.executable, "-m", "silkcharge.cli", "simulate", "--fleet", str(fleet),
         "--url", f"ws://127.0.0.1:{settings.ocpp_port}/ocpp", "--limit", str(stations),
         "--sessions-per-hour", str(DEMO_SESSIONS_PER_HOUR), "--meter-interval", "15", "--depot-taxis",
+        *(["--roaming-cards"] if partner_port else []),
     )
     smart = asyncio.create_task(_demo_smart_charging(settings.api_port))
     partner = await _demo_partner(partner_port) if partner_port else None

@@ -70,9 +70,10 @@ def test_demo_serves_the_seeded_network_with_live_sessions_and_stops_on_ctrl_c(t
         assert online["planned"] == 110  # seeded but not simulated: planned, so no alert
         assert "offline" not in online
         sessions = wait_for(lambda: api.get("/api/v1/transactions").json(), timeout=2 * HANG_GUARD)
-        # the demo's driver and taxi cards, and bank cards at 2.1 chargers (the payment reference
-        # is the session's DirectPayment idToken): nothing else charges in the demo
-        assert {s["id_token"][:4] for s in sessions} <= {"DEMO", "DYU-", "PSP-"}
+        # the demo's driver and taxi cards, bank cards at 2.1 chargers (the payment reference is
+        # the session's DirectPayment idToken) and the roaming partner's drivers' cards: nothing
+        # else charges in the demo
+        assert {s["id_token"][:4] for s in sessions} <= {"DEMO", "DYU-", "PSP-", "KG-D"}
         # the simulated chargers are well-behaved: metered sessions, and no plausibility flag
         wait_for(lambda: any(s["energy_wh"] for s in api.get("/api/v1/transactions").json()), timeout=2 * HANG_GUARD)
         assert api.get("/api/v1/plausibility/flags").json() == []
@@ -99,6 +100,16 @@ def test_demo_serves_the_seeded_network_with_live_sessions_and_stops_on_ctrl_c(t
         assert {r["roaming"]["party"] for r in found} == {"KZ*SLK"}
         prices = [c["price"] for r in found for st in r["stations"] for c in st["connectors"]]
         assert {p["currency"] for p in prices} == {"KGS"} and all(p["roaming"]["currency"] == "KZT" for p in prices)
+        # the partner's drivers charge at our stations with the cards it pushed to us: the
+        # session is ours and theirs, seen from each side
+        ours = wait_for(lambda: [r for r in api.get("/api/v1/roaming/sessions").json()
+                                 if r["direction"] == "theirs_at_ours"], timeout=2 * HANG_GUARD)
+        assert {r["token_uid"][:7] for r in ours} == {"KG-DPE-"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{partner_port}", headers={"X-API-Key": "demo-key"},
+                          timeout=HANG_GUARD) as theirs:
+            seen = wait_for(lambda: [r for r in theirs.get("/api/v1/roaming/sessions").json()
+                                     if r["direction"] == "ours_at_theirs"], timeout=2 * HANG_GUARD)
+        assert {r["session_id"] for r in seen} <= {r["session_id"] for r in api.get("/api/v1/roaming/sessions").json()}
     finally:
         demo.send_signal(signal.SIGINT)
         try:

@@ -1,7 +1,10 @@
 """The demo's roaming partner: a second silkcharge, an eMSP in Kyrgyzstan with no chargers of its
 own, registered with the demo network over OCPI 2.2.1 as a real partner would be, through both
 operator APIs. It pulls the demo network's locations and tariffs, so its drivers' find page
-and trip planner show the demo's stations as roaming partner sites, priced in KGS.
+and trip planner show the demo's stations as roaming partner sites, priced in KGS; and it
+issues cards to a few of its drivers (`PARTNER_CARDS`), which its tokens module pushes to us,
+and which the simulated drivers use at our chargers (`silkcharge simulate --roaming-cards`):
+their sessions and CDRs go to the partner, and both Roaming pages show them and settle them.
 
 Everything is illustrative and says so: the partner's name, and the exchange rates, whose
 source is "demo example rate, not a published one" (the figures are round numbers of the
@@ -23,6 +26,9 @@ PARTNER_CURRENCY = "KGS"
 EXAMPLE_RATES = {"KZT": "0.17", "UZS": "0.0068", "TJS": "8.0", "TMT": "25", "CNY": "12"}
 """1 unit of each demo tariff currency in KGS: examples, not published rates."""
 RATE_SOURCE = "demo example rate, not a published one"
+PARTNER_CARDS = [{"token": f"KG-DPE-{n:04d}", "type": "ISO14443", "label": "demo partner driver card (synthetic)"}
+                 for n in range(1, 6)]
+"""Cards the partner issues to its drivers; synthetic uids."""
 
 
 class RoamingSetupFailed(RuntimeError):
@@ -46,9 +52,9 @@ async def until_listening(api: httpx.AsyncClient, tries: int = 240) -> None:
 
 
 async def set_up_roaming(ours: httpx.AsyncClient, theirs: httpx.AsyncClient) -> dict[str, Any]:
-    """Register the partner with us (we invite, it registers), enter its example rates and pull
-    our locations and tariffs into it once (its periodic pull keeps them current). Returns the
-    pull's report."""
+    """Register the partner with us (we invite, it registers), enter its example rates, issue its
+    drivers' cards (pushed to us as OCPI tokens) and pull our locations and tariffs into it once
+    (its periodic pull keeps them current). Returns the pull's report, with the cards."""
     _body(await ours.put("/api/v1/roaming/identities", json=[OUR_IDENTITY]), "our OCPI identity")
     _body(await theirs.put("/api/v1/roaming/identities", json=[PARTNER_IDENTITY]), "the partner's OCPI identity")
     invitation = _body(await ours.post("/api/v1/roaming/partners/invite",
@@ -60,4 +66,9 @@ async def set_up_roaming(ours: httpx.AsyncClient, theirs: httpx.AsyncClient) -> 
         _body(await theirs.post("/api/v1/exchange-rates", json={
             "from_currency": currency, "to_currency": PARTNER_CURRENCY, "rate": rate,
             "valid_on": date.today().isoformat(), "source": RATE_SOURCE}), f"the example {currency} rate")
-    return _body(await theirs.post(f"/api/v1/roaming/partners/{partner['id']}/pull"), "the first pull")
+    for card in PARTNER_CARDS:
+        answer = await theirs.post("/api/v1/tokens", json=card)
+        if answer.status_code != 409:  # 409: issued by an earlier run of the demo
+            _body(answer, f"the partner's card {card['token']}")
+    report = _body(await theirs.post(f"/api/v1/roaming/partners/{partner['id']}/pull"), "the first pull")
+    return {**report, "cards": [card["token"] for card in PARTNER_CARDS]}
