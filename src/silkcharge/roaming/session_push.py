@@ -23,7 +23,8 @@ import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Protocol
 
 import orjson
@@ -39,8 +40,13 @@ from silkcharge.roaming.cdrs import cdr_location, cdr_object
 from silkcharge.roaming.outbox import Outbox, Push
 from silkcharge.roaming.sessions import Party, TokenOwner, auth_method, session_key, session_object
 from silkcharge.roaming.state import Roaming
-from silkcharge.roaming.wire import dumps
-from silkcharge.store.residency import database_scope, each_database, station_database
+from silkcharge.roaming.wire import dumps, ocpi_datetime
+from silkcharge.store.residency import (
+    database_in_use,
+    database_scope,
+    each_database,
+    station_database,
+)
 from silkcharge.store.schema import (
     ChargeDetailRecord,
     RoamingIdentity,
@@ -57,6 +63,8 @@ CATCH_UP_WITHIN = timedelta(days=7)
 """How far back the catch-up looks for CDRs never enqueued."""
 CATCH_UP_EVERY = 300.0
 """Seconds between two catch-ups."""
+PROGRESS_EVERY = 60.0
+"""Seconds between two looks for running sessions whose kWh moved (`push_progress`)."""
 CATCH_UP_AFTER = timedelta(minutes=2)
 """A CDR younger than this is left to its event (the catch-up is for pushes that were lost)."""
 PATCHED_AT_END = ("kwh", "status", "end_date_time", "total_cost", "last_updated")
@@ -109,14 +117,16 @@ class SessionFollower:
         self._roaming = roaming
         self._task: asyncio.Task | None = None
         self._catch_up_task: asyncio.Task | None = None
+        self._progress: dict[tuple[str | None, int], Decimal] = {}
+        """The energy (Wh) last pushed per running session, by database and transaction id."""
 
     @property
     def owners(self) -> TokenOwners:
         return self._roaming.token_owners or NoTokenOwners()
 
     def start(self, *, catch_up: bool = True) -> None:
-        """Follow the bus; and, with `catch_up` (where the API runs), look for lost CDR pushes
-        every `CATCH_UP_EVERY`."""
+        """Follow the bus; and, with `catch_up` (where the API runs), push running sessions'
+        kWh every `PROGRESS_EVERY` and look for lost CDR pushes every `CATCH_UP_EVERY`."""
         self._task = asyncio.create_task(self._follow(), name="roaming-sessions")
         if catch_up:
             self._catch_up_task = asyncio.create_task(self._catch_up_now_and_then(), name="roaming-cdr-catch-up")
@@ -129,12 +139,18 @@ class SessionFollower:
         self._task = self._catch_up_task = None
 
     async def _catch_up_now_and_then(self) -> None:
+        """Progress every PROGRESS_EVERY, the CDR catch-up every CATCH_UP_EVERY."""
+        rounds = 0
         while True:
-            await asyncio.sleep(CATCH_UP_EVERY)
+            await asyncio.sleep(PROGRESS_EVERY)
+            rounds += 1
             try:
-                await self.catch_up()
+                await self.push_progress()
+                if rounds * PROGRESS_EVERY >= CATCH_UP_EVERY:
+                    rounds = 0
+                    await self.catch_up()
             except Exception:  # the next round tries again
-                log.exception("the roaming CDR catch-up failed")
+                log.exception("the roaming session progress or CDR catch-up failed")
 
     async def _follow(self) -> None:
         async with self._bus.subscribe(local_only=True) as events:
@@ -162,8 +178,11 @@ class SessionFollower:
         if started:
             push = Push(facts.owner.partner_id, "sessions", key, "PUT", key, body)
         else:
-            push = Push(facts.owner.partner_id, "sessions", key, "PATCH", key,
-                        {name: body[name] for name in PATCHED_AT_END if name in body})
+            ended = {name: body[name] for name in PATCHED_AT_END if name in body}
+            # never older than a progress PATCH, which is dated by our clock, not the station's
+            ended["last_updated"] = ocpi_datetime(max(_aware(facts.tx.stopped_at or facts.tx.started_at),
+                                                      _aware(facts.tx.updated_at)))
+            push = Push(facts.owner.partner_id, "sessions", key, "PATCH", key, ended)
         return await self._outbox.enqueue_after_commit([push], tenant_id=facts.tx.tenant_id)
 
     async def push_cdr(self, cdr_id: str) -> list[int]:
@@ -181,7 +200,11 @@ class SessionFollower:
             return []
         cdr = _plain(cdr_body(facts, record, utcnow()))
         key = session_key(facts.cpo, str(facts.tx.id))
-        patch = _plain({"total_cost": total_of_record(record).to_ocpi(), "currency": record.currency,
+        ended = _plain(session_body(facts))
+        # the end state again, with the cost: should the end's PATCH have been lost or come late,
+        # the eMSP's session still ends COMPLETED with its final kWh
+        patch = _plain({**{name: ended[name] for name in ("kwh", "status", "end_date_time") if name in ended},
+                        "total_cost": total_of_record(record).to_ocpi(), "currency": record.currency,
                         "last_updated": cdr["last_updated"]})
         partner = facts.owner.partner_id
         pushes = [Push(partner, "sessions", key, "PATCH", key, patch),
@@ -201,6 +224,41 @@ class SessionFollower:
                 return [row.id for row in rows]
         except IntegrityError:  # another process marked it first: it enqueued the pushes
             return []
+
+    async def push_progress(self) -> list[int]:
+        """A PATCH of `kwh` for each running session of a partner's driver whose energy moved
+        since the last one from this process, so the eMSP's session grows as it charges; the
+        row ids. Dated by our clock when the sessions were read: a session that ends after the
+        read has its end dated no earlier (`push_session`), so the end is never taken for late."""
+
+        async def here() -> list[int]:
+            read_at = utcnow()
+            async with self._sessions() as session:
+                running = (await session.execute(
+                    select(Transaction.id, Transaction.energy_wh)
+                    .join(RoamingTransaction, RoamingTransaction.transaction_id == Transaction.id)
+                    .where(Transaction.state == "Active", RoamingTransaction.partner_id.is_not(None))
+                )).all()
+            database = database_in_use(self._sessions)
+            seen = {(database, tx_id) for tx_id, _ in running}
+            for gone in [key for key in self._progress if key[0] == database and key not in seen]:
+                del self._progress[gone]
+            ids: list[int] = []
+            for tx_id, energy in running:
+                if energy is None or self._progress.get((database, tx_id)) == energy:
+                    continue
+                async with self._sessions() as session:
+                    facts = await session_facts(session, self.owners, tx_id)
+                if facts is None:
+                    continue
+                key = session_key(facts.cpo, str(tx_id))
+                body = _plain({"kwh": session_body(facts)["kwh"], "last_updated": ocpi_datetime(read_at)})
+                ids += await self._outbox.enqueue_after_commit(
+                    [Push(facts.owner.partner_id, "sessions", key, "PATCH", key, body)], tenant_id=facts.tx.tenant_id)
+                self._progress[(database, tx_id)] = energy
+            return ids
+
+        return [row for rows in await each_database(self._sessions, here) for row in rows]
 
     async def catch_up(self, within: timedelta = CATCH_UP_WITHIN, after: timedelta = CATCH_UP_AFTER) -> list[str]:
         """Enqueue the CDRs of partners' drivers made in the last `within` (but not in the last
@@ -263,6 +321,10 @@ async def session_facts(session: AsyncSession, owners: TokenOwners, transaction_
     if owner is None:
         return None
     return SessionFacts(tx, site, Party(ours.country_code, ours.party_id), owner)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def total_of_record(record: ChargeDetailRecord) -> Price:
