@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from silkcharge.domain.clock import stored_time
 from silkcharge.domain.connectors import ConnectorStandard, parse_standard
 from silkcharge.domain.exchange import AppliedRate, InvalidRate, NoRate, StaleRate, convert_price
-from silkcharge.domain.money import currency_of_country
+from silkcharge.domain.money import Price, currency_of_country
 from silkcharge.domain.pricing import PricingError, estimate
 from silkcharge.domain.tariffs import InvalidTariff, NoApplicableTariff, Tariff, select_tariff
 from silkcharge.services.exchange_rates import ExchangeRates
@@ -182,23 +182,18 @@ class PartnerSites:
                      rates: dict) -> Quote:
         minutes = query.minutes if query.minutes is not None else reference_minutes(query.kwh, connector.max_power_kw)
         base = Quote(query.kwh, minutes, start_local, ours or "")
-        tariff, reason = tariff_of(held.tariffs, location, connector, now)
+        tariff, total, reason = partner_price(held.tariffs, location, connector, query.kwh, minutes, now, start_local)
         if tariff is None:
             return replace(base, reason=reason)
-        if minutes is None:
-            return replace(base, tariff=tariff.id, reason="the connector's power is unknown, so no session can be priced")
-        try:
-            priced = estimate(tariff, query.kwh, minutes, start_local)
-        except PricingError as exc:
-            return replace(base, tariff=tariff.id, reason=str(exc))
-        total = priced.total_cost
-        theirs = ForeignPrice(priced.currency, total.excl_vat.amount, (total.incl_vat or total.excl_vat).amount)
-        rate = await self._rate(priced.currency, ours, now.date(), rates, session)
+        if total is None:
+            return replace(base, tariff=tariff.id, reason=reason)
+        theirs = ForeignPrice(total.currency, total.excl_vat.amount, (total.incl_vat or total.excl_vat).amount)
+        rate = await self._rate(total.currency, ours, now.date(), rates, session)
         if rate is None:  # the partner charges in our currency
-            return replace(base, currency=priced.currency, tariff=tariff.id, total_excl_vat=theirs.total_excl_vat,
+            return replace(base, currency=total.currency, tariff=tariff.id, total_excl_vat=theirs.total_excl_vat,
                            total_incl_vat=theirs.total_incl_vat, foreign=theirs)
         if isinstance(rate, str):
-            return replace(base, tariff=tariff.id, reason=f"the partner's price is in {priced.currency}: {rate}",
+            return replace(base, tariff=tariff.id, reason=f"the partner's price is in {total.currency}: {rate}",
                            foreign=replace(theirs, rate_problem=rate))
         mine = convert_price(total, rate).converted
         return replace(base, currency=mine.currency, tariff=tariff.id, total_excl_vat=mine.excl_vat.amount,
@@ -226,6 +221,22 @@ def _fits(connector: PartnerConnector, query: SearchQuery) -> bool:
     if query.standard is not None and connector.standard != query.standard:
         return False
     return query.min_power_kw is None or connector.max_power_kw >= query.min_power_kw
+
+
+def partner_price(tariffs: dict, location: PartnerLocation, connector: PartnerConnector, kwh: Decimal,
+                  minutes: Decimal | None, now: datetime, start_local: datetime) -> tuple[Tariff | None, Price | None, str]:
+    """A session at a partner's connector priced with the partner's own tariff, in its currency
+    with its VAT, by the computation our own prices use (`pricing.estimate`): the tariff, the
+    total, and otherwise the reason there is none. Search and the trip planner both price so."""
+    tariff, reason = tariff_of(tariffs, location, connector, now)
+    if tariff is None:
+        return None, None, reason or "no tariff"
+    if minutes is None:
+        return tariff, None, "the connector's power is unknown, so no session can be priced"
+    try:
+        return tariff, estimate(tariff, kwh, minutes, start_local).total_cost, ""
+    except PricingError as exc:
+        return tariff, None, str(exc)
 
 
 def tariff_of(tariffs: dict[tuple[str, str, str], Tariff], location: PartnerLocation, connector: PartnerConnector,
