@@ -75,7 +75,10 @@ def another_database(database_url: str, tmp_path, name: str) -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def running_network(name: str, database_url: str, identity: dict | None) -> AsyncIterator[Network]:
+async def running_network(name: str, database_url: str, identity: dict | None,
+                          **overrides: Any) -> AsyncIterator[Network]:
+    """A platform with its API on a real port; `overrides` change its settings (a test's
+    @pytest.mark.settings reaches the `kz` network this way)."""
     sock = listening_socket()
     port = port_of(sock)
     settings = Settings(
@@ -84,7 +87,7 @@ async def running_network(name: str, database_url: str, identity: dict | None) -
         message_log_flush_seconds=0.05,
         roaming_pull_minutes=None,  # a test pulls when it means to (POST .../pull)
         roaming_object_push_seconds=None,  # and pushes changed sites and tariffs (ObjectPush.push_changed)
-    )
+    ).model_copy(update=overrides)
     platform = build_platform(settings)
     await platform.start()
     server = api_server(create_api(platform), settings)
@@ -102,9 +105,11 @@ async def running_network(name: str, database_url: str, identity: dict | None) -
 
 
 @pytest.fixture
-async def kz(database_url) -> AsyncIterator[Network]:
-    """The Kazakh network, a CPO (KZ*SLK), in the test's database."""
-    async with running_network("kz", database_url, KZ_IDENTITY) as network:
+async def kz(database_url, request) -> AsyncIterator[Network]:
+    """The Kazakh network, a CPO (KZ*SLK), in the test's database, with the test's
+    @pytest.mark.settings."""
+    marker = request.node.get_closest_marker("settings")
+    async with running_network("kz", database_url, KZ_IDENTITY, **(marker.kwargs if marker else {})) as network:
         yield network
 
 

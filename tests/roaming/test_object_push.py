@@ -5,9 +5,11 @@ never as a whole Location, and a withdrawn tariff deleted at the partner."""
 
 from __future__ import annotations
 
+import pytest
 from ocpp.v16 import call
 from sqlalchemy import select
 
+from silkcharge.domain.clock import utcnow
 from silkcharge.roaming.object_push import content_digest
 from silkcharge.store.schema import RoamingLocation, RoamingOutboxRow, RoamingTariff
 from tests.e2e.peers import eventually
@@ -103,3 +105,29 @@ def test_the_digest_ignores_timestamps_and_status_but_not_content():
                                      "connectors": [{"id": "1", "max_electric_power": 50000}]}]}
     assert content_digest(later) == content_digest(location)
     assert content_digest(bigger) != content_digest(location)
+
+
+@pytest.mark.settings(roaming_object_push_seconds=3600)  # pushed whole: the test looks when it means to
+async def test_an_evse_status_goes_only_to_a_partner_that_was_sent_its_location(registered):
+    kz, uz = registered
+    await almaty_site(kz)
+
+    async def patches() -> list[RoamingOutboxRow]:
+        async with kz.platform.sessions() as session:
+            return (await session.scalars(select(RoamingOutboxRow).where(
+                RoamingOutboxRow.module == "locations", RoamingOutboxRow.method == "PATCH"))).all()
+
+    evse_status = kz.platform.roaming_push.evse_status
+    async with charger_online(kz) as station:  # online and Available before the partner has the Location
+        assert await evse_status.push_status("ALA-DOS-01", None, utcnow()) == []  # nobody to tell
+        assert await patches() == []
+        await kz.platform.roaming_objects.push_changed()
+        await all_sent(kz)
+        locations, _ = await held_at(uz)
+        assert {e["status"] for e in locations["ALA-DOSTYK"]["evses"]} == {"AVAILABLE"}  # in the PUT
+        await station.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Charging"))
+        [patch] = await eventually(patches)
+    assert patch.body["status"] == "CHARGING"
+    await all_sent(kz)
+    locations, _ = await held_at(uz)
+    assert sorted(e["status"] for e in locations["ALA-DOSTYK"]["evses"]) == ["AVAILABLE", "CHARGING"]

@@ -59,7 +59,14 @@ from silkcharge.roaming.partners import PartnerService
 from silkcharge.roaming.wire import ocpi_datetime
 from silkcharge.settings import Settings
 from silkcharge.store.residency import database_in_use, database_scope, station_database
-from silkcharge.store.schema import Connector, RoamingIdentity, RoamingPartner, Site, Station
+from silkcharge.store.schema import (
+    Connector,
+    RoamingIdentity,
+    RoamingPartner,
+    RoamingPushedObject,
+    Site,
+    Station,
+)
 from silkcharge.store.tenancy import tenant_scope
 
 log = logging.getLogger(__name__)
@@ -130,10 +137,17 @@ class EvseStatusPush:
     status, uid and location id are the ones the locations module serves
     (roaming/location_mapping.py), so a push and a pull never disagree."""
 
-    def __init__(self, sessions: async_sessionmaker, bus: EventBus, outbox: Outbox) -> None:
+    def __init__(self, sessions: async_sessionmaker, bus: EventBus, outbox: Outbox, *,
+                 only_sent_locations: bool = False) -> None:
+        """`only_sent_locations`: our Locations are pushed whole (roaming/object_push.py), so an
+        EVSE's status goes only to partners that were sent its Location; a partner not sent it
+        yet gets the status inside the Location's PUT. A partner never PUT a Location answers a
+        PATCH of one of its EVSEs with "unknown location". Without object pushes, partners
+        learn Locations by pulling, and every one gets the PATCH."""
         self._sessions = sessions
         self._bus = bus
         self._outbox = outbox
+        self._only_sent_locations = only_sent_locations
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -184,6 +198,11 @@ class EvseStatusPush:
             partners = [partner for partner in (await session.scalars(select(RoamingPartner).where(
                 RoamingPartner.tenant_id == station.tenant_id, RoamingPartner.state == REGISTERED))).all()
                 if receiver_url(partner, "locations") is not None]
+            if partners and self._only_sent_locations:
+                sent_to = set((await session.scalars(select(RoamingPushedObject.partner_id).where(
+                    RoamingPushedObject.module == "locations", RoamingPushedObject.object_id == short_id(site_code),
+                    RoamingPushedObject.partner_id.in_([partner.id for partner in partners])))).all())
+                partners = [partner for partner in partners if partner.id in sent_to]
             if not partners:
                 return []
             query = select(Connector.evse_id, Connector.connector_id, Connector.status).where(
@@ -238,7 +257,8 @@ class RoamingPush:
         self.link = OcpiPartnerLink(sessions, partners)
         self.sender = OutboxSender(sessions, self.link, timing_of(settings))
         self.outbox.on_commit(self.sender.wake)
-        self.evse_status = EvseStatusPush(sessions, bus, self.outbox)
+        self.evse_status = EvseStatusPush(sessions, bus, self.outbox,
+                                          only_sent_locations=settings.roaming_object_push_seconds is not None)
         self._running: list[Any] = []
 
     def start(self, *, send: bool = True, follow: bool = True) -> None:
