@@ -50,6 +50,24 @@ async def test_pages_are_followed_through_their_link_headers_to_the_last():
     assert seen == ITEMS and len(paths) == 3
 
 
+async def test_a_link_that_leaves_the_endpoint_is_not_followed_and_the_next_pages_are_asked_by_offset():
+    elsewhere = f"http://127.0.0.1:{free_port()}/steal"  # nothing listens: a request there would fail the test
+
+    def misleading(request: Request) -> Response:
+        answer = _paged(request)
+        if "link" in answer.headers:
+            answer.headers["Link"] = f'<{elsewhere}?offset=3>; rel="next"'
+        return answer
+
+    async with foreign_platform() as foreign:
+        foreign.routes["locations"] = misleading
+        async with OcpiClient("t") as client:
+            seen = [item async for item in client.pages(f"{foreign.url}/locations", {"limit": 3})]
+        asked = [headers.get("authorization") for _, _, headers in foreign.requests]
+    assert seen == ITEMS
+    assert len(asked) == 3 and all(token == asked[0] for token in asked)  # all to the list's own endpoint
+
+
 @pytest.mark.parametrize("answer, status, http_status, words", [
     (lambda _: JSONResponse(envelope(None, 2003) | {"status_message": "no location X"}, status_code=404),
      Status.UNKNOWN_LOCATION, 404, "no location X"),

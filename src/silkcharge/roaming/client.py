@@ -79,6 +79,23 @@ def next_link(response: httpx.Response) -> str | None:
     return None
 
 
+def _same_endpoint(link: str, url: str) -> bool:
+    """Whether `link` names the same scheme, host, port and path as `url` (a trailing slash
+    aside): a next page of the same list."""
+    try:
+        a, b = httpx.URL(link), httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):
+        return False
+    return (a.scheme, a.host, a.port, a.path.rstrip("/")) == (b.scheme, b.host, b.port, b.path.rstrip("/"))
+
+
+def _header_int(response: httpx.Response, name: str) -> int | None:
+    try:
+        return int(response.headers[name])
+    except (KeyError, ValueError):
+        return None
+
+
 class OcpiClient:
     """One partner's API, seen with one token. Use as `async with OcpiClient(...) as client`,
     or call `aclose()`. `party_headers`: a PartyHeaders, or the OCPI-from/to headers by name;
@@ -122,9 +139,16 @@ class OcpiClient:
         return await self.request("DELETE", url, json=json)
 
     async def pages(self, url: str, params: dict[str, Any] | None = None) -> AsyncIterator[Any]:
-        """Every object of a paginated list, page after page as the Link headers lead."""
+        """Every object of a paginated list, page after page as the Link headers lead.
+
+        A Link that leaves the list's own endpoint (another scheme, host or path) is not
+        followed: our token would go where the partner did not register it, and such links come
+        from servers that build them from settings rather than the request (the independent
+        peer announces https and a path of enum names). The next page is then asked of the
+        endpoint itself with OCPI's `offset`, until X-Total-Count is reached or a page is empty."""
         following: str | None = url
         query = params
+        offset = int((params or {}).get("offset") or 0)
         for _ in range(MAX_PAGES):
             if following is None:
                 return
@@ -134,7 +158,16 @@ class OcpiClient:
                                     response.status_code)
             for item in data:
                 yield item
-            following, query = next_link(response), None  # the link carries the query
+            offset += len(data)
+            link = next_link(response)
+            if link is None or _same_endpoint(link, url):
+                following, query = link, None  # the link carries the query
+                continue
+            total = _header_int(response, "x-total-count")
+            if not data or (total is not None and offset >= total):
+                return
+            log.info("%s: its Link leads elsewhere (%s); the next page is asked by offset", url, link)
+            following, query = url, {**(params or {}), "offset": offset}
         raise OcpiPeerError(Status.UNABLE_TO_USE_CLIENT_API, f"{url} did not stop paging after {MAX_PAGES} pages")
 
     async def request(
