@@ -107,6 +107,36 @@ async def test_a_driver_finds_a_gbt_charger_sees_its_price_in_kzt_and_reserves_i
     assert elsewhere == [], "the page loaded something from another origin"
 
 
+async def test_a_driver_starts_charging_at_one_of_our_chargers_from_the_find_page(
+    fleet, chargers, open_console, console_url, platform
+):
+    await publish_tariff(console_url)
+    await platform.drivers.ensure(*DRIVER, "en", ["WEB-0003"])
+    await chargers(fleet[TYPE2_STATION])  # a simulated charger: it answers the remote start and charges
+    page = await open_console("/#/find", signed_in=False, geolocation=ALMATY)
+    row = page.locator(f'tr[data-station="{TYPE2_STATION}"][data-evse="1"]')
+    await expect(row.locator(".status")).to_have_text("Available")
+
+    await row.locator("button.start-here").click()  # not logged in: the page asks for a login
+    await expect(page).to_have_url(f"{console_url}/#/driver/login")
+    await page.fill("#driver-email", DRIVER[0])
+    await page.fill("#driver-password", DRIVER[1])
+    await page.click("#driver-login")
+    await expect(page.locator("#driver-name")).to_have_text(DRIVER[2])
+    await row.locator("button.start-here").click()
+    await expect(page.locator("#reserve-message")).to_have_text(
+        f"Charging can begin at {TYPE2_STATION}, EVSE 1: plug in your car.")
+
+    async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=console_url, headers={"X-API-Key": API_KEY}) as api:
+        async def charging():
+            found = (await api.get("/api/v1/transactions")).json()
+            return [tx for tx in found if tx["station_id"] == TYPE2_STATION and tx["state"] == "Active"]
+
+        [started] = await eventually(charging)
+    assert (started["id_token"], started["evse_id"]) == ("WEB-0003", 1)
+    await screenshot(page, "driver-find-started")
+
+
 async def test_a_trip_plan_shows_its_charging_stops_on_the_map(fleet, open_console):
     page = await open_console("/#/trip", signed_in=False)
     await expect(page.locator("#vehicle option")).not_to_have_count(0)

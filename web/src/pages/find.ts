@@ -50,6 +50,9 @@ interface PartnerStart {
   id: number; response: string | null; response_message: string | null; result: string | null; result_message: string | null;
 }
 
+/** What a station answered the driver's remote start (POST /driver/start). */
+interface StationAnswer { station_id: string; status: string | null }
+
 interface Query { standard: string; minPower: string; available: boolean; near: string; radius: string; hold: string }
 
 function savedQuery(): Query {
@@ -194,6 +197,32 @@ export function findPage(root: HTMLElement): void {
     }
   };
 
+  /** At one of our chargers: the station is asked to start for the driver's own card (a remote
+   * start); charging begins when the car is plugged in, and shows under the driver's sessions. */
+  const startHere = async (station: Station, c: Connector) => {
+    remember();
+    const account = await driver.get();
+    if (!account) {
+      afterLogin.set("#/find");
+      location.hash = "#/driver/login";
+      return;
+    }
+    message.className = "waiting";
+    message.textContent = t("find.startingHere");
+    try {
+      const answer = await api<StationAnswer>("/driver/start", { method: "POST", body: JSON.stringify({
+        station_id: station.id, evse_id: c.evse_id }) });
+      if (answer.status !== "Accepted") throw new Error(t("find.startRefused", { status: answer.status ?? "—" }));
+      message.className = "ok";
+      message.textContent = t("find.startedHere", { station: station.id, evse: c.evse_id });
+      void search(false);
+    } catch (error) {
+      message.className = "error";
+      message.textContent = `${t("find.startFailed")}: ${error instanceof Error && !(error instanceof ApiError)
+        ? error.message : problemText(error)}`;
+    }
+  };
+
   const showMine = async (account: DriverAccount | null) => {
     if (!account) {
       mine.replaceChildren(h("p", { class: "hint" }, t("find.loginToReserve"), " ",
@@ -249,9 +278,12 @@ export function findPage(root: HTMLElement): void {
               illustrative(c.price) ? h("small", { class: "illustrative" }, h("br", {}), t("find.illustrative")) : null,
               partnerNote(c.price)),
             // a partner's charger is started through the partner (OCPI commands), not reserved here
-            h("td", {}, !c.available ? null : result.roaming
-              ? h("button", { class: "start-partner", onclick: () => void startAtPartner(result, station) }, t("find.start"))
-              : h("button", { class: "reserve", onclick: () => void reserve(station, c) }, t("find.reserve"))),
+            ...(!c.available ? [h("td", {})] : result.roaming
+              ? [h("td", {}, h("button", { class: "start-partner", onclick: () => void startAtPartner(result, station) },
+                  t("find.start")))]
+              : [h("td", { class: "actions" },
+                  h("button", { class: "reserve", onclick: () => void reserve(station, c) }, t("find.reserve")), " ",
+                  h("button", { class: "start-here", onclick: () => void startHere(station, c) }, t("find.start")))]),
           )))))))));
   };
 
