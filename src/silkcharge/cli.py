@@ -254,12 +254,22 @@ def simulate(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_fleet(
-            url, specs, session_rate_per_hour=sessions_per_hour, tokens=tokens,
-            meter_interval=meter_interval, stop=stop, tls_url=tls_url,
-            ca_file=str(ca_file) if ca_file else None,
-            token_types={t["token"]: t["type"] for t in DEMO_TOKENS}, parked=parked,
-        )
+        from silkcharge.server import until_orphaned
+
+        async def stop_when_orphaned() -> None:  # the demo that started us was killed
+            await until_orphaned()
+            stop.set()
+
+        watch = asyncio.create_task(stop_when_orphaned())
+        try:
+            await run_fleet(
+                url, specs, session_rate_per_hour=sessions_per_hour, tokens=tokens,
+                meter_interval=meter_interval, stop=stop, tls_url=tls_url,
+                ca_file=str(ca_file) if ca_file else None,
+                token_types={t["token"]: t["type"] for t in DEMO_TOKENS}, parked=parked,
+            )
+        finally:
+            watch.cancel()
 
     _run(main())
 
@@ -422,6 +432,7 @@ async def _demo_partner(partner_port: int) -> asyncio.subprocess.Process:
     env = {**os.environ, "SILKCHARGE_DATABASE_URL": f"sqlite+aiosqlite:///{DEMO_DIR.resolve()}/partner.sqlite3",
            "SILKCHARGE_API_PORT": str(partner_port), "SILKCHARGE_OCPP_PORT": "0",
            "SILKCHARGE_API_KEY": DEMO_API_KEY, "SILKCHARGE_PUBLIC_URL": f"http://127.0.0.1:{partner_port}",
+           "SILKCHARGE_PARENT_PID": str(os.getpid()),  # it stops if the demo is killed
            "SILKCHARGE_LOG_LEVEL": os.environ.get("SILKCHARGE_LOG_LEVEL", "WARNING")}
     for name in ("SILKCHARGE_OCPP_TLS_PORT", "SILKCHARGE_REDIS_URL", "SILKCHARGE_TENANT_DATABASES"):
         env.pop(name, None)
@@ -459,11 +470,12 @@ async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform, 
         waiting.cancel()
         platform.result()
         return
+    child_env = {**os.environ, "SILKCHARGE_PARENT_PID": str(os.getpid())}  # they stop if the demo is killed
     simulator = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "silkcharge.cli", "simulate", "--fleet", str(fleet),
         "--url", f"ws://127.0.0.1:{settings.ocpp_port}/ocpp", "--limit", str(stations),
         "--sessions-per-hour", str(DEMO_SESSIONS_PER_HOUR), "--meter-interval", "15", "--depot-taxis",
-        *(["--roaming-cards"] if partner_port else []),
+        *(["--roaming-cards"] if partner_port else []), env=child_env,
     )
     smart = asyncio.create_task(_demo_smart_charging(settings.api_port))
     partner = await _demo_partner(partner_port) if partner_port else None

@@ -105,16 +105,18 @@ def _transport_security_env(settings: Settings) -> dict[str, str]:
     return {name: str(value) for name, value in values.items() if value is not None}
 
 
-async def _until_orphaned() -> None:
-    """A gateway process started by another `serve` stops when that parent is gone (killed
-    with -9, say), instead of holding its stations' sockets with nobody to stop it."""
+async def until_orphaned() -> None:
+    """Return when the process that started this one is gone (killed with -9, say), if it said
+    so with SILKCHARGE_PARENT_PID: a gateway process started by another `serve`, the demo's
+    partner platform and its simulated chargers stop then, instead of holding sockets and ports
+    with nobody left to stop them. Without the variable, never returns."""
     parent = os.environ.get("SILKCHARGE_PARENT_PID")
     if not parent:
         await asyncio.Event().wait()
         return
     while os.getppid() == int(parent):
         await asyncio.sleep(1)
-    log.warning("the parent process %s is gone; this gateway stops", parent)
+    log.warning("the parent process %s is gone; this process stops", parent)
 
 
 async def _wait_for_gateways(platform: Platform, children: list[subprocess.Popen]) -> None:
@@ -170,9 +172,18 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         if settings.role == "gateway":
             if ready is not None:
                 ready.set()
-            await _until_orphaned()  # or until cancelled
+            await until_orphaned()  # or until cancelled
             return
-        await _serve_api(create_api(platform), settings, ready)
+        api = asyncio.create_task(_serve_api(create_api(platform), settings, ready))
+        orphaned = asyncio.create_task(until_orphaned())
+        try:
+            done, _ = await asyncio.wait({api, orphaned}, return_when=asyncio.FIRST_COMPLETED)
+            if api in done:
+                api.result()  # the API stopped by itself: its failure, if any, is this process's
+        finally:
+            for task in (api, orphaned):
+                task.cancel()
+            await asyncio.gather(api, orphaned, return_exceptions=True)
     finally:
         for child in children:
             child.terminate()
