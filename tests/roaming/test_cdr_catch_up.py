@@ -10,20 +10,17 @@ from datetime import timedelta
 from ocpp.v16 import call
 
 from silkcharge.domain.clock import to_ocpp, utcnow
-from silkcharge.store.schema import ChargeDetailRecord, RoamingCdr, RoamingOutboxRow, RoamingToken
+from silkcharge.store.schema import ChargeDetailRecord, RoamingCdr, RoamingOutboxRow
 from tests.e2e.network import add_token
 from tests.e2e.peers import connected_peer, eventually
-from tests.roaming.test_sessions_cdrs import CARD, kz, roaming, rows, uz, uzbek_station  # noqa: F401 (the fixtures kz, uz, roaming)
+from tests.roaming.test_sessions_cdrs import CARD, card_known, kz, roaming, rows, uz, uzbek_station  # noqa: F401 (the fixtures kz, uz, roaming)
 
 
 async def test_a_cdr_whose_push_was_lost_is_enqueued_by_the_catch_up_exactly_once(roaming):  # noqa: F811 (the fixture imported above)
     almaty, tashkent, _, _ = roaming
     await add_token(almaty.api, CARD)
 
-    async def card_known_in_tashkent():
-        return await rows(tashkent, RoamingToken, RoamingToken.uid_key == CARD)
-
-    await eventually(card_known_in_tashkent)
+    await card_known(tashkent)
     ocpp_url = await uzbek_station(tashkent)
     # The Uzbek follower of sessions and CDRs stops: every push of this session is lost, as when
     # the process dies right after billing commits the CDR.

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from ocpp.v16 import call
 
 from silkcharge.domain.clock import to_ocpp, utcnow
-from silkcharge.store.schema import RoamingOutboxRow, RoamingSession, RoamingToken, Transaction
+from silkcharge.store.schema import RoamingOutboxRow, RoamingSession, Transaction
 from tests.e2e.network import add_token
 from tests.e2e.peers import connected_peer, eventually
-from tests.roaming.test_sessions_cdrs import CARD, kz, roaming, rows, uz, uzbek_station  # noqa: F401 (the fixtures kz, uz, roaming)
+from tests.roaming.test_sessions_cdrs import CARD, card_known, kz, roaming, rows, uz, uzbek_station  # noqa: F401 (the fixtures kz, uz, roaming)
 
 
 def moment(text: str) -> datetime:
@@ -30,10 +30,7 @@ async def test_the_emsp_sees_the_kwh_grow_and_then_the_end_although_the_station_
     almaty, tashkent, _, _ = roaming
     await add_token(almaty.api, CARD)
 
-    async def card_known_in_tashkent():
-        return await rows(tashkent, RoamingToken, RoamingToken.uid_key == CARD)
-
-    await eventually(card_known_in_tashkent)
+    await card_known(tashkent)
     ocpp_url = await uzbek_station(tashkent)
     progress = tashkent.platform.roaming_sessions.push_progress
     start = utcnow().replace(microsecond=0) - timedelta(hours=1)  # the station dates everything an hour ago

@@ -266,6 +266,14 @@ UZ_TARIFF = {"currency": "UZS", "country_code": "UZ", "party_id": "UZE",
              "elements": [{"price_components": [{"type": "ENERGY", "price": "2500", "vat": 12, "step_size": 1}]}]}
 
 
+async def card_known(uz: Network, card: str = CARD) -> None:
+    """Once the Kazakh eMSP's push of the card reached the Uzbek CPO (ocpi-tokens)."""
+    async def known():
+        return await rows(uz, RoamingToken, RoamingToken.uid_key == card)
+
+    await eventually(known)
+
+
 async def uzbek_station(uz: Network) -> str:
     """An operator, a site in Tashkent with one station and a UZS tariff; the gateway's OCPP URL.
     The Kazakh driver's card is not in its registry: it is known through roaming."""
@@ -291,10 +299,7 @@ async def test_a_kazakh_card_charging_at_an_uzbek_station_reaches_the_kazakh_ems
     await add_token(kz.api, CARD)  # the Kazakh eMSP issues the card: ocpi-tokens pushes it to the Uzbek CPO
     await kz.platform.drivers.ensure(*DRIVER, "en", [CARD])
 
-    async def card_known_in_tashkent():
-        return await rows(uz, RoamingToken, RoamingToken.uid_key == CARD)
-
-    await eventually(card_known_in_tashkent)
+    await card_known(uz)
     start = utcnow().replace(microsecond=0) - timedelta(hours=1)
     entered = await kz.api.post("/api/v1/exchange-rates", json={
         "from_currency": "UZS", "to_currency": "KZT", "rate": str(RATE), "valid_on": start.date().isoformat(),

@@ -22,7 +22,6 @@ the same change: a PUT is idempotent, so the partner ends with the same object.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections import defaultdict
@@ -35,6 +34,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silkcharge.domain.clock import utcnow
+from silkcharge.periodic import Periodic
 from silkcharge.roaming.auth import PartyRole
 from silkcharge.roaming.location_mapping import short_id
 from silkcharge.roaming.locations import PublishedLocations
@@ -98,29 +98,17 @@ class ObjectPush:
     def __init__(self, sessions: async_sessionmaker, outbox: Outbox, look_every: float | None = 30.0) -> None:
         self._sessions = sessions
         self._outbox = outbox
-        self._look_every = look_every
         self._tariff_signatures: dict[int, tuple] = {}
         """Per tenant, its tariffs and each site's roaming tariff at the last look."""
-        self._task: asyncio.Task | None = None
+        self._looks = None if look_every is None else Periodic("roaming-object-push", self.push_changed, look_every)
 
     def start(self) -> None:
-        if self._look_every is not None:
-            self._task = asyncio.create_task(self._run(), name="roaming-object-push")
+        if self._looks is not None:
+            self._looks.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
-        assert self._look_every is not None
-        while True:
-            try:
-                await self.push_changed()
-            except Exception:  # a bad look must not end the loop; the next one tries again
-                log.exception("roaming object push failed")
-            await asyncio.sleep(self._look_every)
+        if self._looks is not None:
+            await self._looks.stop()
 
     async def push_changed(self) -> PushReport:
         """One look, for every tenant that roams as a CPO and has partners that receive."""

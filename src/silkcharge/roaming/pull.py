@@ -19,7 +19,6 @@ moves only on success, so the next pull asks from the same point.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -29,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.domain.clock import utcnow
+from silkcharge.periodic import Periodic
 from silkcharge.roaming.client import OcpiPeerError
 from silkcharge.roaming.location_merge import LOCATION, checked, put_location
 from silkcharge.roaming.locations import ForeignLocations
@@ -164,26 +164,14 @@ class PartnerPuller:
         self._sessions = sessions
         self._pull = pull
         self._every = every
-        self._look_every = look_every
         self._tried: dict[int, datetime] = {}
-        self._task: asyncio.Task | None = None
+        self._looks = Periodic("roaming-pull", self.pull_due, look_every)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="roaming-pull")
+        self._looks.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.pull_due()
-            except Exception:  # a bad pass must not end the loop; the next look tries again
-                log.exception("roaming pull pass failed")
-            await asyncio.sleep(self._look_every)
+        await self._looks.stop()
 
     async def pull_due(self) -> list[PullReport]:
         """Pull each partner whose last pull is older than `every` (or that was never pulled)."""

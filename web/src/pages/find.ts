@@ -139,14 +139,20 @@ export function findPage(root: HTMLElement): void {
     return q;
   };
 
-  const reserve = async (station: Station, c: Connector) => {
+  /** The logged-in driver, or null after sending them to log in (back to this search after). */
+  const signedIn = async (): Promise<DriverAccount | null> => {
     remember();
     const account = await driver.get();
     if (!account) {
       afterLogin.set("#/find");
       location.hash = "#/driver/login";
-      return;
     }
+    return account;
+  };
+
+  const reserve = async (station: Station, c: Connector) => {
+    const account = await signedIn();
+    if (!account) return;
     message.className = "waiting";
     message.textContent = t("find.reserving");
     const expires = new Date(Date.now() + Number(hold.value) * 60_000).toISOString();
@@ -167,13 +173,7 @@ export function findPage(root: HTMLElement): void {
   /** At a roaming partner's charger: the partner is asked to start it for the driver's card
    * (OCPI START_SESSION), and what the charger did follows. */
   const startAtPartner = async (site: SiteResult, station: Station) => {
-    remember();
-    const account = await driver.get();
-    if (!account || !site.roaming) {
-      afterLogin.set("#/find");
-      location.hash = "#/driver/login";
-      return;
-    }
+    if (!site.roaming || !(await signedIn())) return;
     message.className = "waiting";
     message.textContent = t("find.starting");
     try {
@@ -200,13 +200,7 @@ export function findPage(root: HTMLElement): void {
   /** At one of our chargers: the station is asked to start for the driver's own card (a remote
    * start); charging begins when the car is plugged in, and shows under the driver's sessions. */
   const startHere = async (station: Station, c: Connector) => {
-    remember();
-    const account = await driver.get();
-    if (!account) {
-      afterLogin.set("#/find");
-      location.hash = "#/driver/login";
-      return;
-    }
+    if (!(await signedIn())) return;
     message.className = "waiting";
     message.textContent = t("find.startingHere");
     try {
