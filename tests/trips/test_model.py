@@ -96,6 +96,18 @@ def test_a_plan_over_the_anzob_tunnel_climbs_and_costs_more_than_the_same_road_f
     assert leg.energy_kwh > 1.1 * flat_leg.energy_kwh
 
 
+def test_a_plan_over_the_pamir_highway_climbs_to_ak_baital_and_crosses_kyzyl_art():
+    roads = load_road_graph()
+    car = vehicle(battery=150.0, wh_km=180.0)
+    murghab = (38.168, 73.965)  # graph node; Ak-Baital is GLOBE's 4,562 m (~4,655 m [memory])
+    request = TripRequest("Osh", murghab, car, start_soc=100, on_date=date(2026, 7, 15))
+    (leg,) = plan_trip(request, SiteIndex(roads, [])).legs
+    heights = [e for _, e, _ in leg.profile]
+    assert None not in heights and max(heights) == pytest.approx(4562)
+    assert leg.climb_m > 4000
+    assert [c.id for c in leg.crossings] == ["kyzyl-art"]
+
+
 def test_a_cltc_rated_car_stops_before_ala_bel_or_is_refused_there(shipped):
     car = load_catalog().get("chery-eq7-2024-cn")
     for day in (date(2026, 7, 15), date(2026, 1, 15)):

@@ -174,6 +174,81 @@ def test_bishkek_osh_stays_in_kyrgyzstan_over_too_ashuu_and_ala_bel_at_about_650
     assert set(roads.country[list(back.nodes)]) == {"KG"} and back.km < 120
 
 
+MURGHAB = (38.168, 73.965)  # the graph node at Murghab, Pamir Highway (data/roads/profiles.json)
+
+
+def _curated(road_id: str) -> dict[str, dict]:
+    roads = json.loads((ROADS / "profiles.json").read_text(encoding="utf-8"))["roads"]
+    (road,) = [r for r in roads if r["id"] == road_id]
+    return {p["name"]: p for p in road["points"]}
+
+
+def test_curated_passes_are_at_the_height_of_their_globe_lowest_crossing():
+    """Every waypoint placed by scripts/lowest_crossing.py carries the height it found."""
+    roads = json.loads((ROADS / "profiles.json").read_text(encoding="utf-8"))["roads"]
+    found = [(p["elev_m"], p["elev_source"]) for r in roads for p in r["points"]
+             if p.get("elev_source", "").startswith("GLOBE lowest crossing")]
+    assert len(found) >= 12
+    for elev, source in found:
+        quoted = int(source.split("(")[1].split(" m")[0].replace(",", ""))
+        assert abs(elev - quoted) <= 5, source
+
+
+def test_the_pamir_highway_climbs_kyzyl_art_and_ak_baital_at_their_globe_heights(roads):
+    pamir = _curated("m41-pamir-highway")
+    route = roads.shortest_path("Osh", MURGHAB)
+    heights = roads.elev[list(route.nodes)]
+    # GLOBE's lowest crossings; published about 4,655 m and 4,280 m [memory]
+    assert heights.max() == pamir["Ak-Baital pass"]["elev_m"] == 4562
+    assert pamir["Kyzyl-Art pass (KG – TJ border)"]["elev_m"] in heights
+    assert [p.crossing.id for p in route.border_crossings] == ["kyzyl-art"]
+    assert route.border_notes == ()
+    up, down = _climb(roads, route)
+    assert up > 4000 and down > 1000  # the straight edge Sary-Tash - Murghab counted 550 m up
+    assert route.km == pytest.approx(349, abs=1)  # curating keeps the graph's km
+
+
+def test_osh_irkeshtam_crosses_the_taldyk_pass_and_the_ridge_east_of_sary_tash(roads):
+    route = roads.shortest_path("Osh", "Kashgar", private_car=False)
+    heights = roads.elev[list(route.nodes)]
+    assert _curated("osh-sary-tash")["Taldyk pass"]["elev_m"] == 3513 and 3513 in heights
+    assert heights.max() == 3520  # east of Sary-Tash; Taldyk is published at ~3,615 m [memory]
+    assert [p.crossing.id for p in route.border_crossings] == ["irkeshtam"]
+    assert route.border_notes == ()
+    # facts.md §3.2: Osh - Kashgar ~420 km [memory]; the graph's 403 km is within 5 %
+    assert route.km == pytest.approx(420, rel=0.05)
+    assert "taldyk" in {h.id for h in route.hazards}
+
+
+def test_bishkek_naryn_torugart_crosses_the_dolon_and_torugart_passes(roads):
+    to_naryn = roads.shortest_path("Bishkek", "Naryn")
+    assert roads.elev[list(to_naryn.nodes)].max() == 3016  # Dolon, ~3,030 m [memory]
+    assert set(roads.country[list(to_naryn.nodes)]) == {"KG"}
+    to_china = roads.shortest_path("Naryn", "Kashgar", private_car=False)
+    heights = roads.elev[list(to_china.nodes)]
+    torugart = _curated("naryn-torugart")["Torugart pass (KG – CN border)"]
+    assert torugart["elev_m"] == 3649 and 3649 in heights  # ~3,752 m published [memory]
+    assert [p.crossing.id for p in to_china.border_crossings] == ["torugart"]
+    assert to_china.border_notes == ()
+    # the border edge starts at the pass: the crossing is reported there
+    (passage,) = to_china.border_crossings
+    index = to_china.coords.index((torugart["lat"], torugart["lon"]))
+    assert passage.km == pytest.approx(to_china.cumulative_km[index])
+
+
+def test_the_pamir_highway_west_climbs_the_khaburabot_pass(roads):
+    route = roads.shortest_path((37.49, 71.55), "Dushanbe")  # from Khorog
+    assert roads.elev[list(route.nodes)].max() == 3236  # ~3,252 m published [memory]
+
+
+def test_checked_bishkek_osh_waypoints_take_their_globe_heights():
+    points = _curated("bishkek-osh")
+    assert points["ridge between Toktogul and Kara-Köl"]["elev_m"] == 1280
+    assert points["Kara-Köl"]["elev_m"] == 900
+    assert points["Kara-Suu (Kyrgyz side)"]["elev_m"] == 740
+    assert [p["km"] for p in points.values()] == sorted(p["km"] for p in points.values())
+
+
 def test_crossing_hours_delay_an_arrival_after_closing_to_the_next_opening(roads):
     from datetime import datetime, timezone
 

@@ -580,8 +580,10 @@ def add_curated_roads(*, lat: np.ndarray, lon: np.ndarray, edge_a: np.ndarray,
 
     Each waypoint of a road that ``adds_road`` becomes a node (with its elevation), joined to the
     next by an edge of their km difference and the waypoint's road class; a waypoint with
-    ``join_km`` is linked to the nearest existing node of the road's country within that
-    distance. The simplified edges the road stands for (``replaces``: pairs of end points) are
+    ``join_km`` is linked to the nearest existing node of its country within that distance. A
+    waypoint's country is the road's unless it says its own (``country``): a road over a border
+    pass changes country there, and the edge between its last waypoint on one side and its first
+    on the other is a border edge that the listed crossing near it claims. The simplified edges the road stands for (``replaces``: pairs of end points) are
     dropped, and the length correction it replaces (``replaces_correction``) is undone: its
     remaining edges go back to their OSM km, since the real road is now in the graph.
     """
@@ -619,9 +621,10 @@ def add_curated_roads(*, lat: np.ndarray, lon: np.ndarray, edge_a: np.ndarray,
         previous = None
         for point in road["points"]:
             node = len(lat)
+            where = point.get("country", road["country"])
             lat.append(point["lat"])
             lon.append(point["lon"])
-            country.append(road["country"])
+            country.append(where)
             elev.append(float(point["elev_m"]))
             if previous is not None:
                 edge_a.append(previous[0])
@@ -630,7 +633,7 @@ def add_curated_roads(*, lat: np.ndarray, lon: np.ndarray, edge_a: np.ndarray,
                 klass.append(ROAD_CLASSES.index(point.get("class", "main")))
             if "join_km" in point:
                 dist = _haversine_array(base_lat, base_lon, point["lat"], point["lon"])
-                dist = np.where(base_country == road["country"], dist, np.inf)
+                dist = np.where(base_country == where, dist, np.inf)
                 near = int(np.argmin(dist))
                 if dist[near] <= point["join_km"]:
                     edge_a.append(near)
