@@ -190,19 +190,11 @@ def ensure_node_packages() -> None:
     for tool in ("node", "npm"):
         if shutil.which(tool) is None:
             raise ServerFailed(f"{tool} is not installed; the Node targets and generator need it")
-    if (NODE_DIR / "node_modules" / "ocpp-rpc").is_dir() and (
-        NODE_DIR / "node_modules" / "ws"
-    ).is_dir():
+    modules = NODE_DIR / "node_modules"
+    if all((modules / name).is_dir() for name in ("ocpp-rpc", "ws")):
         return
-    locked = (NODE_DIR / "package-lock.json").exists()
-    command = [
-        "npm",
-        "ci" if locked else "install",
-        "--prefix",
-        str(NODE_DIR),
-        "--no-audit",
-        "--no-fund",
-    ]
+    verb = "ci" if (NODE_DIR / "package-lock.json").exists() else "install"
+    command = ["npm", verb, "--prefix", str(NODE_DIR), "--no-audit", "--no-fund"]
     print(f"installing bench/node's packages: {' '.join(command)}", file=sys.stderr)
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:

@@ -14,7 +14,9 @@
 //
 // Stdout carries JSON lines: {"event":"go"} when the measured phase starts, {"event":"done"} when
 // the last reply is in, then {"event":"result", ...} with the counts, msg/s and latencies. The
-// orchestrator reads the first two to sample CPU over exactly the measured window. Exit code 0
+// orchestrator reads the first two to sample CPU over exactly the measured window; with
+// --sync-stdin yes the generator then waits for a line on stdin before it stops transactions and
+// closes sockets, so that work stays out of the orchestrator's sample. Exit code 0
 // when every answer was right, 1 otherwise (the result line says why), 2 on bad arguments.
 //
 // --processes K forks K workers that split the stations, so one busy Node process never limits
@@ -50,7 +52,8 @@ function parseArgs(argv) {
         rate: 0, // CALLs a second per station; 0: closed loop
         password: '',
         prefix: 'VS-',
-        idTag: 'BENCH-TAG',
+        idTag: 'BENCH-', // + the station's number: one token per station, as one per driver
+        syncStdin: 'no', // 'yes': after "done", wait for a line on stdin before closing
         timeout: 10, // seconds for a reply (and a handshake)
         bootDeadline: 120, // seconds for every station to connect and be Accepted
         connectConcurrency: 50, // handshakes in flight per process
@@ -209,7 +212,7 @@ class Station {
         this.args = args;
         this.tally = tally;
         this.book = PLAYBOOK[args.version];
-        this.idTag = args.idTag;
+        this.idTag = `${args.idTag}${String(index + 1).padStart(String(args.stations).length, '0')}`;
         this.wh = 1000;
         this.seqNo = 0;
         this.statusAt = index; // stations start at different points of the status cycle
@@ -536,6 +539,13 @@ function message(type) {
 
 // -- the parent: forks the workers, starts them together, adds up ------------------------------------
 
+function stdinLine() {
+    return new Promise((resolve) => {
+        process.stdin.once('data', resolve);
+        process.stdin.once('end', resolve);
+    }).finally(() => process.stdin.pause());
+}
+
 function percentile(sorted, p) {
     if (!sorted.length) return null;
     const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
@@ -590,6 +600,7 @@ async function coordinate(args) {
         const c = process.cpuUsage(cpuParent);
         return (c.user + c.system) / 1e6;
     })();
+    if (args.syncStdin === 'yes') await stdinLine(); // the orchestrator has sampled /proc
     workers.forEach((w) => w.child.send({ type: 'finish' }));
     await Promise.all(workers.map((w) => from(w, 'closed')));
     workers.forEach((w) => {
