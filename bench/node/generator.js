@@ -257,6 +257,9 @@ class Station {
                     return;
                 }
                 this.ws = ws;
+                // A socket error (a reset by the server) is followed by 'close', which counts it;
+                // without a listener it would end the process.
+                ws.on('error', () => {});
                 ws.on('message', (data) => this.onFrame(data));
                 ws.on('close', () => this.onClose());
                 resolve();
