@@ -2,11 +2,14 @@
 
 silkcharge runs as `python -m silkcharge.cli serve` on a fresh SQLite file or a fresh
 PostgreSQL database (created here with psycopg and dropped afterwards); the baseline runs as
-`python bench/baseline_server.py`. Everything listens on 127.0.0.1 only.
+`python bench/baseline_server.py`, and the ocpp-rpc baseline as `node bench/node/rpc_server.js`
+(its npm packages installed into bench/node/node_modules on first use). Everything listens on
+127.0.0.1 only.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -22,6 +25,7 @@ from pathlib import Path
 from silkcharge.loadtest.probe import Machine, ProcessGroup, parent_of
 
 BENCH = Path(__file__).resolve().parent
+NODE_DIR = BENCH / "node"
 API_KEY = "bench-key"
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 20.0
@@ -174,6 +178,46 @@ def start_baseline() -> Target:
     target.launch(
         [sys.executable, str(BENCH / "baseline_server.py"), "--port", str(port)], dict(os.environ)
     )
+    _wait_for(target, lambda: _port_open(port))
+    target.ocpp_url = f"ws://127.0.0.1:{port}/ocpp"
+    return target
+
+
+def ensure_node_packages() -> None:
+    """Install bench/node's npm packages (from its lock file) unless they are already there.
+
+    The benchmark installs them itself, so a fresh clone needs nothing but Node and npm."""
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            raise ServerFailed(f"{tool} is not installed; the Node targets and generator need it")
+    modules = NODE_DIR / "node_modules"
+    if all((modules / name).is_dir() for name in ("ocpp-rpc", "ws")):
+        return
+    verb = "ci" if (NODE_DIR / "package-lock.json").exists() else "install"
+    command = ["npm", verb, "--prefix", str(NODE_DIR), "--no-audit", "--no-fund"]
+    print(f"installing bench/node's packages: {' '.join(command)}", file=sys.stderr)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise ServerFailed(
+            f"{' '.join(command)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
+
+
+def node_package_version(name: str) -> str:
+    """The version of an npm package installed in bench/node, or "?"."""
+    try:
+        manifest = (NODE_DIR / "node_modules" / name / "package.json").read_text()
+    except OSError:
+        return "?"
+    return json.loads(manifest).get("version", "?")
+
+
+def start_ocpp_rpc() -> Target:
+    """The in-memory ocpp-rpc CSMS (bench/node/rpc_server.js): ocpp1.6 and ocpp2.0.1."""
+    ensure_node_packages()
+    target = Target("ocpp-rpc in-memory")
+    port = free_port()
+    target.launch(["node", str(NODE_DIR / "rpc_server.js"), "--port", str(port)], dict(os.environ))
     _wait_for(target, lambda: _port_open(port))
     target.ocpp_url = f"ws://127.0.0.1:{port}/ocpp"
     return target
