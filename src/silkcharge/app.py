@@ -341,6 +341,7 @@ def build_platform(settings: Settings) -> Platform:
         command_sender=command_sender,
         driver_starts=DriverStarts(sessions, command_sender, settings.ocpi_token_whitelist),
         pull=PartnerPull(sessions, partners),
+        retry_partner=roaming_push.sender.retry_now,
     )
     every = settings.roaming_pull_minutes
     puller = None if every is None else PartnerPuller(sessions, roaming.pull, timedelta(minutes=every))

@@ -40,6 +40,13 @@ class Network:
     url: str
     api: httpx.AsyncClient
     """The operator API, with the operator key."""
+    database_url: str = ""
+    """Its database: a network started again on it (`running_network(..., port=network.port)`)
+    is the same network after a restart."""
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
     @property
     def versions_url(self) -> str:
@@ -75,19 +82,22 @@ def another_database(database_url: str, tmp_path, name: str) -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def running_network(name: str, database_url: str, identity: dict | None,
+async def running_network(name: str, database_url: str, identity: dict | None, *, port: int = 0,
                           **overrides: Any) -> AsyncIterator[Network]:
-    """A platform with its API on a real port; `overrides` change its settings (a test's
-    @pytest.mark.settings reaches the `kz` network this way)."""
-    sock = listening_socket()
+    """A network serving until the block ends; then its platform stops and its port is closed
+    (partners' calls are refused), as when its process went down. `port`: the port of a network
+    that ran before, to bring it back where partners know it; `overrides` change its settings (a
+    test's @pytest.mark.settings reaches the `kz` network this way)."""
+    sock = listening_socket(port)
     port = port_of(sock)
-    settings = Settings(
-        database_url=database_url, ocpp_host="127.0.0.1", ocpp_port=0, api_key=API_KEY, api_host="127.0.0.1",
-        api_port=port, public_url=f"http://127.0.0.1:{port}", ocpi_client_timeout=20,
-        message_log_flush_seconds=0.05,
-        roaming_pull_minutes=None,  # a test pulls when it means to (POST .../pull)
-        roaming_object_push_seconds=None,  # and pushes changed sites and tariffs (ObjectPush.push_changed)
-    ).model_copy(update=overrides)
+    settings = Settings(**{
+        "database_url": database_url, "ocpp_host": "127.0.0.1", "ocpp_port": 0, "api_key": API_KEY,
+        "api_host": "127.0.0.1", "api_port": port, "public_url": f"http://127.0.0.1:{port}",
+        "ocpi_client_timeout": 20, "message_log_flush_seconds": 0.05,
+        "roaming_pull_minutes": None,  # a test pulls when it means to (POST .../pull)
+        "roaming_object_push_seconds": None,  # and pushes changed sites and tariffs (ObjectPush.push_changed)
+        **overrides,
+    })
     platform = build_platform(settings)
     await platform.start()
     server = api_server(create_api(platform), settings)
@@ -99,7 +109,7 @@ async def running_network(name: str, database_url: str, identity: dict | None,
                 if identity is not None:
                     answer = await api.put("/api/v1/roaming/identities", json=[identity])
                     assert answer.status_code == 200, answer.text
-                yield Network(name, platform, url, api)
+                yield Network(name, platform, url, api, database_url)
     finally:
         await platform.stop()
 

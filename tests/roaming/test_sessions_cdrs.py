@@ -6,6 +6,7 @@ rate. Replays, conflicts, late PATCHes and malformed objects are answered as OCP
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -332,11 +333,13 @@ async def test_a_kazakh_card_charging_at_an_uzbek_station_reaches_the_kazakh_ems
     assert (cdr.driver_currency, cdr.driver_incl_vat, cdr.rate) == ("KZT", Decimal("1360.80"), RATE)
     assert cdr.session_id == str(begun.transaction_id) and cdr.body["cdr_location"]["country"] == "UZB"
 
+    # the CDR and the session are two objects, not ordered against each other: the session's
+    # cost PATCH may come after the CDR
+    sent = await sent_pushes(uz, "sessions", 3)
+    assert [r.method for r in sent] == ["PUT", "PATCH", "PATCH"]
     [ended] = await rows(kz, RoamingSession)
     assert ended.status == "COMPLETED" and ended.body["kwh"] == 12
     assert ended.body["total_cost"] == {"excl_vat": 30000, "incl_vat": 33600}
-    sent = await sent_pushes(uz, "sessions", 3)
-    assert [r.method for r in sent] == ["PUT", "PATCH", "PATCH"]
 
     # The Kazakh eMSP pulls the same from the Uzbek CPO's SENDER lists (catch-up, audit).
     kz_token = (await kz.partner_row()).token_to_them
@@ -377,3 +380,87 @@ async def test_a_kazakh_card_charging_at_an_uzbek_station_reaches_the_kazakh_ems
     [sent_cdr] = (await kz.api.get("/api/v1/roaming/cdrs")).json()
     assert (sent_cdr["currency"], sent_cdr["total_incl_vat"], sent_cdr["driver_currency"],
             sent_cdr["driver_incl_vat"], sent_cdr["charge_state"]) == ("UZS", "33600.00", "KZT", "1360.80", "ready")
+
+
+FAST_RETRIES = {"roaming_push_backoff_base": 0.05, "roaming_push_backoff_cap": 0.5}
+"""The CPO's outbox retries a partner that is down within half a second (in production: up to
+five minutes), so the test waits for the eMSP's return, not for a backoff."""
+
+
+def energy(wh: int, at: datetime) -> list[dict]:
+    return [{"timestamp": to_ocpp(at), "sampledValue": [{"value": str(wh), "measurand": "Energy.Active.Import.Register",
+                                                          "unit": "Wh"}]}]
+
+
+async def test_the_emsp_going_down_mid_session_loses_nothing_its_pushes_arrive_in_order_when_it_is_back(
+        database_url, tmp_path):
+    """The Kazakh eMSP's platform stops while its driver charges in Tashkent (its port refuses
+    connections); the session goes on and ends at the charger; the eMSP comes back on the same
+    port and database, and the CPO's outbox delivers what waited: the session's end and cost
+    PATCHes in order, then the CDR, once, in UZS, converted to KZT for the driver."""
+    with another_database(database_url, tmp_path, "uz") as uz_url:
+        async with running_network("uz", uz_url, UZ_CPO, **FAST_RETRIES) as uz, \
+                contextlib.AsyncExitStack() as first_life:
+            kz = await first_life.enter_async_context(running_network("kz", database_url, KZ_EMSP))
+            invitation = await invite(kz, "UzEnergy")
+            answer = await register(uz, "Silk Charge KZ", invitation["versions_url"], invitation["credentials_token"])
+            assert answer.status_code == 201, answer.text
+            await add_token(kz.api, CARD)
+            await kz.platform.drivers.ensure(*DRIVER, "en", [CARD])
+            start = utcnow().replace(microsecond=0) - timedelta(hours=1)
+            entered = await kz.api.post("/api/v1/exchange-rates", json={
+                "from_currency": "UZS", "to_currency": "KZT", "rate": str(RATE), "valid_on": start.date().isoformat(),
+                "source": "National Bank of Kazakhstan (example)"})
+            assert entered.status_code == 201, entered.text
+
+            async def card_known_in_tashkent():
+                return await rows(uz, RoamingToken, RoamingToken.uid_key == CARD)
+
+            await eventually(card_known_in_tashkent)
+            ocpp_url = await uzbek_station(uz)
+
+            async with connected_peer(ocpp_url, "TAS-01", "1.6") as station:
+                await station.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+                await station.call(call.Authorize(id_tag=CARD))
+                begun = await station.call(call.StartTransaction(connector_id=1, id_tag=CARD, meter_start=0,
+                                                                 timestamp=to_ocpp(start)))
+
+                async def live_at_the_emsp():
+                    return [row for row in await rows(kz, RoamingSession) if row.status == "ACTIVE"]
+
+                await eventually(live_at_the_emsp)
+                kz_port = kz.port
+                await first_life.aclose()  # the Kazakh platform is down: its port refuses connections
+
+                tx = begun.transaction_id
+                for minute, wh in ((10, 3000), (20, 6500), (30, 9500)):
+                    await station.call(call.MeterValues(connector_id=1, transaction_id=tx,
+                                                        meter_value=energy(wh, start + timedelta(minutes=minute))))
+                await station.call(call.StopTransaction(meter_stop=12000, transaction_id=tx, id_tag=CARD,
+                                                        timestamp=to_ocpp(start + timedelta(minutes=40))))
+
+            async def waiting_for_the_emsp():
+                """The end and cost PATCHes and the CDR enqueued, and the outage met at least once."""
+                found = await rows(uz, RoamingOutboxRow, RoamingOutboxRow.module.in_(("sessions", "cdrs")))
+                pending = [row for row in found if row.state == "pending"]
+                return found if len(pending) == 3 and any(row.attempts and row.last_error for row in pending) else None
+
+            await eventually(waiting_for_the_emsp)
+
+            async with running_network("kz", database_url, None, port=kz_port) as kz:
+                sent = await sent_pushes(uz, "sessions", 3)
+                [cdr_push] = await sent_pushes(uz, "cdrs", 1)
+                assert [(row.method, row.sequence) for row in sent] == [("PUT", 1), ("PATCH", 2), ("PATCH", 3)]
+                assert sent[0].sent_at <= sent[1].sent_at <= sent[2].sent_at
+                assert set(sent[1].body) == {"kwh", "status", "end_date_time", "last_updated"}
+                assert set(sent[2].body) == {"total_cost", "currency", "last_updated"}
+                assert sent[1].attempts >= 2 and cdr_push.attempts >= 1  # each waited for the eMSP's return
+
+                [session] = await rows(kz, RoamingSession)
+                assert (session.session_id, session.status, session.body["kwh"]) == (str(tx), "COMPLETED", 12)
+                assert session.body["total_cost"] == {"excl_vat": 30000, "incl_vat": 33600}
+                [cdr] = await rows(kz, RoamingCdr)
+                assert (cdr.session_id, cdr.conflict, cdr.currency, cdr.total_incl_vat) == (
+                    str(tx), False, "UZS", Decimal(33600))
+                assert (cdr.driver_currency, cdr.driver_incl_vat, cdr.rate) == ("KZT", Decimal("1360.80"), RATE)
+                assert Decimal(str(cdr.body["total_energy"])) == 12

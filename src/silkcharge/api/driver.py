@@ -23,7 +23,12 @@ from silkcharge.api.accounts import Driver, DriverReservationIn, DriverStartIn, 
 from silkcharge.api.bounds import Finite, FiniteDecimal, OcppId, SmallRowId
 from silkcharge.api.errors import STATION_CALL, answers
 from silkcharge.roaming.commands import CommandFailed
-from silkcharge.roaming.driver_start import DriverStarts, NotStartable, TokenDoesNotRoam
+from silkcharge.roaming.driver_start import (
+    DriverStarts,
+    NotStartable,
+    PartyUnreachable,
+    TokenDoesNotRoam,
+)
 from silkcharge.services.reservations import ReservationRequest
 from silkcharge.services.search import (
     MAX_KWH,
@@ -151,7 +156,7 @@ async def start_at_partner(body: RoamingStartIn, request: Request, driver: Drive
     """Start charging at a roaming partner's charger for the logged-in driver's token: the
     partner is sent OCPI START_SESSION and its answer comes back (`response`); what the charger
     did follows as `result` (GET /driver/roaming/commands/{id}). 502 when the partner could not
-    be asked or did not answer."""
+    be asked or did not answer; 503 when its hub reports the charger's party offline."""
     token = own_token(driver, body.id_token)
     try:
         row = await _starts(request).start(token, body.party, body.location_id, body.evse_uid)
@@ -159,6 +164,8 @@ async def start_at_partner(body: RoamingStartIn, request: Request, driver: Drive
         raise HTTPException(404, str(exc)) from None
     except TokenDoesNotRoam as exc:
         raise HTTPException(422, str(exc)) from None
+    except PartyUnreachable as exc:
+        raise HTTPException(503, str(exc)) from None
     except CommandFailed as exc:
         raise HTTPException(502, str(exc)) from None
     return _roaming_start(row)

@@ -10,6 +10,7 @@ listed has its state, parties, endpoints and last exchanges, never a token. Both
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Literal
@@ -22,6 +23,7 @@ from silkcharge.api.bounds import SmallRowId
 from silkcharge.api.errors import answers
 from silkcharge.domain.clock import stored_time
 from silkcharge.domain.money import minor_units
+from silkcharge.roaming.hubclientinfo import ClientInfos
 from silkcharge.roaming.partners import (
     Identity,
     NoIdentity,
@@ -34,6 +36,7 @@ from silkcharge.roaming.pull import PartnerNotPullable
 from silkcharge.services.roaming_settlement import InvalidMonth, RoamingSettlement, Totals, month_of
 from silkcharge.store.schema import (
     RoamingCdr,
+    RoamingClientInfo,
     RoamingIdentity,
     RoamingPartner,
     RoamingSession,
@@ -71,6 +74,15 @@ class IdentityOut(BaseModel):
     updated_at: datetime
 
 
+class PartyConnectionOut(BaseModel):
+    country_code: str
+    party_id: str
+    role: str
+    status: str = Field(description="CONNECTED, OFFLINE, PLANNED or SUSPENDED, as the partner (a hub) reported it")
+    last_updated: datetime = Field(description="the ClientInfo's own time")
+    received_at: datetime
+
+
 class PartnerOut(BaseModel):
     id: int
     name: str
@@ -84,6 +96,10 @@ class PartnerOut(BaseModel):
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    parties: list[PartyConnectionOut] = Field(
+        default_factory=list,
+        description="the connection status of parties this partner reported in OCPI hubclientinfo (a hub's "
+        "parties); pushes wait while every party it speaks for is reported unreachable")
 
 
 class InviteIn(Body):
@@ -104,13 +120,20 @@ class RegisterIn(Body):
                                    description="the token A they gave us")
 
 
-def _partner(row: RoamingPartner) -> PartnerOut:
+def _partner(row: RoamingPartner, parties: Sequence[RoamingClientInfo] = ()) -> PartnerOut:
     return PartnerOut(
         id=row.id, name=row.name, state=row.state, versions_url=row.versions_url, version=row.version,
         roles=row.roles or [], endpoints=row.endpoints or [], last_push_at=row.last_push_at,
         last_pull_at=row.last_pull_at, last_error=row.last_error, created_at=row.created_at,
         updated_at=row.updated_at,
+        parties=[PartyConnectionOut(country_code=p.country_code, party_id=p.party_id, role=p.role, status=p.status,
+                                    last_updated=p.last_updated, received_at=p.received_at)
+                 for p in parties],
     )
+
+
+def _client_info(request: Request) -> ClientInfos:
+    return ClientInfos(request.app.state.roaming.sessions)
 
 
 def _identity(row: RoamingIdentity) -> IdentityOut:
@@ -151,15 +174,18 @@ async def set_identities(body: list[IdentityIn], request: Request) -> list[Ident
 
 @router.get("/partners", response_model=list[PartnerOut])
 async def partners(request: Request) -> list[PartnerOut]:
-    return [_partner(row) for row in await partners_of(request).partners()]
+    """The tenant's partners, each with the connection status of the parties it reported."""
+    reported = await _client_info(request).of_partners()
+    return [_partner(row, reported.get(row.id, [])) for row in await partners_of(request).partners()]
 
 
 @router.get("/partners/{partner_id}", response_model=PartnerOut, responses=answers(404))
 async def partner(partner_id: SmallRowId, request: Request) -> PartnerOut:
     try:
-        return _partner(await partners_of(request).partner(partner_id))
+        row = await partners_of(request).partner(partner_id)
     except UnknownPartner as exc:
         raise _refusal(exc) from None
+    return _partner(row, (await _client_info(request).of_partners()).get(row.id, []))
 
 
 @router.post("/partners/invite", response_model=InviteOut, status_code=201, responses=answers(409))

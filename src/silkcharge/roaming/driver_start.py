@@ -15,12 +15,18 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.roaming.commands import CommandSender
+from silkcharge.roaming.hubclientinfo import UNREACHABLE, party_status
 from silkcharge.roaming.tokens import our_token
 from silkcharge.store.schema import IdToken, RoamingCommand, RoamingIdentity, RoamingLocation
 
 
 class NotStartable(LookupError):
     """No such EVSE among the partners' locations we hold (404)."""
+
+
+class PartyUnreachable(RuntimeError):
+    """The partner (a hub) reports the charger's party OFFLINE, PLANNED or SUSPENDED
+    (roaming/hubclientinfo.py): a command could not reach it (503)."""
 
 
 class TokenDoesNotRoam(ValueError):
@@ -43,11 +49,16 @@ class DriverStarts:
             token_row = await session.scalar(select(IdToken).where(IdToken.token == id_token))
             identity = await session.scalar(select(RoamingIdentity).where(RoamingIdentity.role == "EMSP")
                                             .order_by(RoamingIdentity.id).limit(1))
+            connection = None if location is None else await party_status(
+                session, location.partner_id, location.country_code, location.party_id)
         evse = None if location is None else next(
             (e for e in location.body.get("evses") or () if str(e.get("uid", "")).upper() == evse_uid.upper()), None)
         if location is None or evse is None or evse.get("status") == "REMOVED" or not location.publish:
             raise NotStartable(f"no charger {evse_uid} at {party} location {location_id} among our roaming "
                                "partners' stations")
+        if connection in UNREACHABLE:
+            raise PartyUnreachable(f"{party} is reported {connection} by its roaming partner: the charger cannot "
+                                   "be reached now")
         if identity is None or token_row is None:
             raise TokenDoesNotRoam("this network is not set up to charge at partners' stations (no eMSP identity)")
         token = our_token(token_row, identity, whitelist=self._whitelist)

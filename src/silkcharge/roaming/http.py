@@ -13,7 +13,9 @@ caller sent none), as transport_and_format asks.
 A module (locations, tariffs, ...) exposes `cpo_router`, `emsp_router` (either may be None)
 and `ENDPOINTS` [(identifier, "SENDER"|"RECEIVER", path below /ocpi)]. Its cpo_router is
 mounted at /ocpi/cpo/2.2.1, its emsp_router at /ocpi/emsp/2.2.1 (the router's own paths start
-with the module, e.g. "/locations"); ENDPOINTS are what the version details list.
+with the module, e.g. "/locations"); ENDPOINTS are what the version details list. A module that
+serves both our roles at one address (hubclientinfo) exposes `router` instead, mounted at
+/ocpi/2.2.1 next to credentials.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from silkcharge.roaming import (
     cdrs,
     commands,
     credentials,
+    hubclientinfo,
     locations,
     sender_lists,
     sessions,
@@ -46,7 +49,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/ocpi"
 
-MODULES: list[ModuleType] = [locations, tariffs, tokens, sessions, cdrs, sender_lists, commands]
+MODULES: list[ModuleType] = [locations, tariffs, tokens, sessions, cdrs, sender_lists, commands, hubclientinfo]
 """The OCPI modules mounted besides credentials (each lists its own endpoints in ENDPOINTS)."""
 
 
@@ -56,6 +59,8 @@ def ocpi_app(roaming: Roaming, modules: Sequence[ModuleType] = ()) -> FastAPI:
     app.state.ocpi_endpoints = [endpoint for module in modules for endpoint in module.ENDPOINTS]
     app.include_router(credentials.router)
     for module in modules:
+        if getattr(module, "router", None) is not None:
+            app.include_router(module.router, prefix=f"/{OCPI_VERSION}")
         if getattr(module, "cpo_router", None) is not None:
             app.include_router(module.cpo_router, prefix=f"/cpo/{OCPI_VERSION}")
         if getattr(module, "emsp_router", None) is not None:

@@ -27,6 +27,13 @@ A PUT carries the whole object, so a PUT enqueued supersedes the pending PUTs an
 the same object for that partner that no sender holds (state `superseded`): a partner back
 after hours gets the object once, in its latest state, not every step on the way.
 
+A partner reported away (every party it speaks for OFFLINE, PLANNED or SUSPENDED in OCPI
+hubclientinfo, roaming/hubclientinfo.py) is not sent to at all: its rows wait, in order, and it
+is not probed, since it told us it cannot take them. Reported CONNECTED again, it is sent to at
+once (`OutboxSender.retry_now`), its backoff forgotten. A partner that simply went down without
+a word (connections refused, timeouts) is retried with the backoff until it is back; either way
+nothing is dropped, and what waited goes in each object's order.
+
 Delivery is at least once: a sender that dies with a request in flight leaves the row held
 until `lock_seconds` pass, then it is sent again (OCPI PUT and PATCH are idempotent).
 """
@@ -36,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -302,8 +309,12 @@ class OutboxSender:
     """The background job that empties the outbox (started where the API runs, app.py)."""
 
     def __init__(self, sessions: async_sessionmaker, link: PartnerLink, timing: SenderTiming, *,
-                 clock: Callable[[], datetime] = utcnow, rng: random.Random | None = None) -> None:
+                 clock: Callable[[], datetime] = utcnow, rng: random.Random | None = None,
+                 away: Callable[[], Awaitable[set[int]]] | None = None) -> None:
+        """`away`: the partners not to send to now, in the database in use (reported
+        unreachable by hubclientinfo); their rows wait."""
         self._sessions = sessions
+        self._away = away
         self._link = link
         self._timing = timing
         self._clock = clock
@@ -329,6 +340,23 @@ class OutboxSender:
             self._wake.set()
         else:
             loop.call_soon_threadsafe(self._wake.set)
+
+    async def retry_now(self, partner_id: int) -> None:
+        """Send the partner's waiting rows now (in the database in use): it is back, so its
+        backoff is forgotten and the rows it put off are due again."""
+        self._holds.pop((database_in_use(self._sessions), partner_id), None)
+        now = self._clock()
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(RoamingOutboxRow)
+                .where(RoamingOutboxRow.partner_id == partner_id, RoamingOutboxRow.state == PENDING,
+                       RoamingOutboxRow.next_attempt_at > now)
+                .values(next_attempt_at=now)
+                .execution_options(synchronize_session=False))
+        self.wake()
+
+    async def _partners_away(self) -> set[int]:
+        return await self._away() if self._away is not None else set()
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -375,6 +403,7 @@ class OutboxSender:
         now = self._clock()
         held = [pid for (db, pid), hold in self._holds.items()
                 if db == database_in_use(self._sessions) and hold.until is not None and hold.until > now]
+        held += sorted(await self._partners_away())  # they wait for word that they are back
         query = select(func.min(func.coalesce(RoamingOutboxRow.locked_until, RoamingOutboxRow.next_attempt_at))).where(
             RoamingOutboxRow.state == PENDING)
         if held:
@@ -396,7 +425,8 @@ class OutboxSender:
                 select(RoamingOutboxRow.partner_id).where(
                     RoamingOutboxRow.state == PENDING, RoamingOutboxRow.next_attempt_at <= now).distinct()
             )).all())
-        partners = [pid for pid in partners if not self._held(pid, now)]
+        away = await self._partners_away() if partners else set()
+        partners = [pid for pid in partners if not self._held(pid, now) and pid not in away]
         if partners:  # partners in parallel; each partner's objects one by one
             await asyncio.gather(*(self._drain(pid) for pid in partners))
 

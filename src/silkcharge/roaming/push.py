@@ -38,6 +38,7 @@ from silkcharge.domain.events import (
     StationWentOffline,
 )
 from silkcharge.roaming.client import OcpiClient, OcpiPeerError
+from silkcharge.roaming.hubclientinfo import partners_away
 from silkcharge.roaming.location_mapping import (
     CannotPublish,
     StationFacts,
@@ -255,7 +256,8 @@ class RoamingPush:
                  partners: PartnerService) -> None:
         self.outbox = Outbox(sessions)
         self.link = OcpiPartnerLink(sessions, partners)
-        self.sender = OutboxSender(sessions, self.link, timing_of(settings))
+        self.sender = OutboxSender(sessions, self.link, timing_of(settings),
+                                   away=lambda: partners_away(sessions))
         self.outbox.on_commit(self.sender.wake)
         self.evse_status = EvseStatusPush(sessions, bus, self.outbox,
                                           only_sent_locations=settings.roaming_object_push_seconds is not None)

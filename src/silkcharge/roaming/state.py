@@ -7,6 +7,7 @@ with a default, so the wiring grows without breaking those who build it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,3 +44,6 @@ class Roaming:
     """Our drivers' starts at partners' chargers from the app (roaming/driver_start.py)."""
     pull: PartnerPull | None = None
     """Partners' locations and tariffs pulled when an operator asks (roaming/pull.py)."""
+    retry_partner: Callable[[int], Awaitable[None]] | None = None
+    """Send a partner's waiting pushes now, its backoff forgotten (roaming/outbox.py
+    `OutboxSender.retry_now`): called when a hub reports one of its parties CONNECTED again."""

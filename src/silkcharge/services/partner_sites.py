@@ -8,6 +8,9 @@ roaming and priced for our driver in our currency.
 - Status: OCPI's EVSE status in the words our search uses (`STATUS`): only AVAILABLE is free.
 - Power: `max_electric_power`, else voltage times current (three phases for AC_3_PHASE, whose
   voltage OCPI gives line to neutral).
+- Connection: a party the partner (a hub) reports OFFLINE or PLANNED (OCPI hubclientinfo,
+  store `roaming_client_info`) cannot take a start: its EVSEs are shown Unavailable; one it
+  reports SUSPENDED will never connect again, and its locations are not shown.
 - Price: the partner's tariff of the connector (`tariff_ids`, from `roaming_tariffs`) prices
   the reference session with the same computation as ours (`pricing.estimate`), in the
   partner's currency with its VAT. That is what the partner's CDR will charge us, and what we
@@ -49,7 +52,13 @@ from silkcharge.services.search import (
     StationResult,
     reference_minutes,
 )
-from silkcharge.store.schema import RoamingIdentity, RoamingLocation, RoamingPartner, RoamingTariff
+from silkcharge.store.schema import (
+    RoamingClientInfo,
+    RoamingIdentity,
+    RoamingLocation,
+    RoamingPartner,
+    RoamingTariff,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +67,9 @@ STATUS = {
     "OUTOFORDER": "Faulted", "PLANNED": "Unavailable", "RESERVED": "Reserved", "UNKNOWN": "Unknown",
 }
 """An OCPI EVSE status (mod_locations Status) as our search names a connector's status."""
+NOT_NOW = ("OFFLINE", "PLANNED")
+"""ClientInfo statuses (mod_hub_client_info ConnectionStatus) of a party whose chargers are shown
+but cannot be started now; SUSPENDED: not shown."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +152,7 @@ class PartnerSites:
         marks = tuple((await session.execute(select(*(
             select(aggregate(column)).scalar_subquery()
             for column in (RoamingLocation.received_at, RoamingTariff.received_at, RoamingPartner.updated_at,
-                           RoamingIdentity.updated_at)
+                           RoamingIdentity.updated_at, RoamingClientInfo.received_at)
             for aggregate in (func.count, func.max))))).one())
         if marks != self._held.marks:
             locations = await partner_locations(session)
@@ -265,15 +277,23 @@ async def driver_currency(session: AsyncSession) -> str | None:
 async def partner_locations(session: AsyncSession) -> dict[int, PartnerLocation]:
     """Every partner location that may be shown, with an EVSE we can use, by row id."""
     partners = {row.id: row.name for row in (await session.scalars(select(RoamingPartner))).all()}
+    connection = {(partner_id, country.upper(), party.upper()): status for partner_id, country, party, status in (
+        await session.execute(select(RoamingClientInfo.partner_id, RoamingClientInfo.country_code,
+                                     RoamingClientInfo.party_id, RoamingClientInfo.status))).all()}
     found = {}
     rows = (await session.scalars(select(RoamingLocation).where(RoamingLocation.publish.is_(True)))).all()
     for row in rows:
+        status = connection.get((row.partner_id, row.country_code.upper(), row.party_id.upper()))
+        if status == "SUSPENDED":
+            continue
         try:
             location = read_location(row.id, row.partner_id, partners.get(row.partner_id), row.body)
         except (KeyError, TypeError, ValueError, InvalidOperation) as exc:  # kept valid by the receiver
             log.warning("partner location %s*%s*%s cannot be shown: %s", row.country_code, row.party_id,
                         row.location_id, exc)
             continue
+        if status in NOT_NOW:
+            location = replace(location, evses=tuple(replace(evse, status="Unavailable") for evse in location.evses))
         if location.evses:
             found[row.id] = location
     return found

@@ -1488,3 +1488,22 @@ class RoamingPushedObject(TenantOwned, Base):
     digest: Mapped[str] = mapped_column(String(64))
     seen_until: Mapped[datetime]
     pushed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RoamingClientInfo(TenantOwned, Base):
+    """The connection status of a party as a roaming partner (typically a hub) reported it to us
+    in an OCPI 2.2.1 ClientInfo (roaming/hubclientinfo.py): one row per reporting partner and
+    party, since what a partner says is only about the parties we reach through it. `status` is
+    CONNECTED, OFFLINE, PLANNED or SUSPENDED; `last_updated` the ClientInfo's own, which decides
+    whether a later write is newer."""
+
+    __tablename__ = "roaming_client_info"
+    __table_args__ = (UniqueConstraint("partner_id", "country_code", "party_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(Integer, index=True)
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    role: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    last_updated: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
