@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from silkcharge.roaming import (
     cdrs,
+    charging_profiles,
     commands,
     credentials,
     locations,
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/ocpi"
 
-MODULES: list[ModuleType] = [locations, tariffs, tokens, sessions, cdrs, sender_lists, commands]
+MODULES: list[ModuleType] = [locations, tariffs, tokens, sessions, cdrs, sender_lists, commands, charging_profiles]
 """The OCPI modules mounted besides credentials (each lists its own endpoints in ENDPOINTS)."""
 
 
