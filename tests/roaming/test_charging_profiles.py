@@ -341,3 +341,21 @@ async def test_both_sides_list_the_chargingprofiles_endpoints_in_their_version_d
     assert any(e["identifier"] == "chargingprofiles" and e["role"] == "RECEIVER" for e in kz_partner.endpoints)
     uz_partner = await kz.partner_row()
     assert any(e["identifier"] == "chargingprofiles" and e["role"] == "SENDER" for e in uz_partner.endpoints)
+
+
+async def test_a_session_on_a_site_under_load_management_is_refused_a_partners_profile(networks):
+    """The site's allocation sets its sessions' TxProfiles: a partner's would override it (and
+    risk the circuits) or be overridden, so it is REJECTED and the charger is not asked."""
+    kz, uz, partner_id = networks
+    assert (await kz.api.put("/api/v1/smart/sites/ALA-TEST", json={"grid_limit_a": "40"})).status_code == 200
+    async with charger(kz, ProfilePeer16) as peer:
+        session_id = await drivers_session(kz, uz, peer)
+        done = await request(kz, uz, partner_id, "SET", session_id, charging_profile=A_PROFILE)
+        active = await request(kz, uz, partner_id, "ACTIVE", session_id, duration=60)
+    assert (done["response"], done["result"]) == ("REJECTED", None)
+    assert active["response"] == "ACCEPTED"  # what the allocation plans may still be read
+    installed = [p["cs_charging_profiles"]["charging_profile_id"] for a, p in peer.received if a == "SetChargingProfile"]
+    assert 30001 not in installed  # (load management's own profiles may have gone there)
+    async with kz.platform.sessions() as session:
+        refused = await session.scalar(select(RoamingChargingProfile).where(RoamingChargingProfile.kind == "SET"))
+    assert "load management" in refused.response_message

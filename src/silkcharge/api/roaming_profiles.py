@@ -101,8 +101,6 @@ class ProfileRequestOut(BaseModel):
     timeout: int | None = Field(description="seconds the partner said its result may take")
     result: str | None = Field(description="the result the partner posted (ACCEPTED, REJECTED, UNKNOWN); "
                                            "null until it arrives")
-    result_message: str | None = Field(description="why, when the partner is silkcharge (OCPI's results carry "
-                                                   "no message)")
     profile: dict[str, Any] | None = Field(description="ACTIVE: the ActiveChargingProfile the result carried")
     created_at: datetime
     result_at: datetime | None
@@ -119,7 +117,7 @@ def _out(row: RoamingChargingProfile) -> ProfileRequestOut:
     return ProfileRequestOut(
         id=row.id, partner_id=row.partner_id, session_id=row.session_id, request=row.kind, uid=row.uid,
         body=row.request, response=row.response, response_message=row.response_message, timeout=row.timeout,
-        result=row.result, result_message=row.result_message, profile=row.profile, created_at=row.created_at, result_at=row.result_at,
+        result=row.result, profile=row.profile, created_at=row.created_at, result_at=row.result_at,
     )
 
 
