@@ -7,11 +7,11 @@ and keeping."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from silkcharge.api.bounds import INT32_MAX, FiniteDecimal, RowId, SmallRowId
 from silkcharge.api.errors import answers
@@ -53,6 +53,18 @@ class ChargingProfileIn(BaseModel):
     charging_rate_unit: Literal["W", "A"]
     min_charging_rate: Limit | None = None
     charging_profile_period: list[ProfilePeriodIn] = Field(min_length=1, max_length=1024)
+
+    @field_validator("start_date_time")
+    @classmethod
+    def in_utc(cls, value: datetime | None) -> datetime | None:
+        """Kept in UTC, as OCPI writes it; a moment UTC cannot express (year 1 east of
+        Greenwich) is refused here rather than failing when it is written."""
+        if value is None:
+            return None
+        try:
+            return value.astimezone(timezone.utc)
+        except OverflowError:
+            raise ValueError("is out of the range of UTC date and times") from None
 
     def ocpi(self) -> dict[str, Any]:
         """The object as OCPI writes it: numbers with one decimal at most, times in UTC."""

@@ -132,10 +132,16 @@ CHARGING_PROFILE = {
     "duration": Field(integer(1, OCPP_INT_MAX)),
     "charging_rate_unit": Field(enum("W", "A"), True),
     "min_charging_rate": Field(number(0, MAX_LIMIT)),
+    "charging_profile_period": Field(listing(shape_checker(PERIOD))),
+}
+"""A ChargingProfile as OCPI defines it (what a partner CPO reports is read as this)."""
+APPLIED_PROFILE = {
+    **CHARGING_PROFILE,
     # OCPI allows none ("*"), but a profile without a period limits nothing and OCPP needs one.
     "charging_profile_period": Field(listing(shape_checker(PERIOD), at_least=1), True),
 }
-SET_CHARGING_PROFILE = {"charging_profile": Field(shape_checker(CHARGING_PROFILE), True),
+"""A ChargingProfile a charger is to apply (ours to a partner, a partner's to us)."""
+SET_CHARGING_PROFILE = {"charging_profile": Field(shape_checker(APPLIED_PROFILE), True),
                         "response_url": Field(url, True)}
 ACTIVE_CHARGING_PROFILE = {"start_date_time": Field(datetime_text, True),
                            "charging_profile": Field(shape_checker(CHARGING_PROFILE), True)}
@@ -149,7 +155,7 @@ RESULT_SHAPE = {SET: PROFILE_RESULT, ACTIVE: ACTIVE_PROFILE_RESULT, CLEAR: PROFI
 def profile_problems(charging_profile: dict[str, Any], where: str = "charging_profile") -> list[str]:
     """Every problem of an OCPI ChargingProfile: its shape, then the rules OCPP puts on a
     schedule (the first period at 0, starts ascending), named by field."""
-    problems = check_object(charging_profile, CHARGING_PROFILE, where)
+    problems = check_object(charging_profile, APPLIED_PROFILE, where)
     if not problems:
         try:
             _schedule(charging_profile)
