@@ -21,6 +21,7 @@ from silkcharge.ocpp.v21 import V21Adapter
 from silkcharge.ocpp.v201 import V201Adapter
 from silkcharge.ocpp.v201_device import DeviceManagement201
 from silkcharge.planning.rollups import RollupJob
+from silkcharge.roaming.charging_profiles import ProfileDesk, ProfileSender
 from silkcharge.roaming.commands import CommandDesk, CommandSender
 from silkcharge.roaming.driver_start import DriverStarts
 from silkcharge.roaming.object_push import ObjectPush
@@ -179,6 +180,8 @@ class Platform:
         await self.gateway.stop()
         if self.roaming is not None and self.roaming.commands is not None:
             await self.roaming.commands.stop()
+        if self.roaming is not None and self.roaming.charging_profiles is not None:
+            await self.roaming.charging_profiles.stop()
         if self.roaming_sessions is not None:
             await self.roaming_sessions.stop()
         if self.roaming_puller is not None:
@@ -339,6 +342,8 @@ def build_platform(settings: Settings) -> Platform:
         token_owners=RoamingTransactionOwners(),
         commands=CommandDesk(sessions, partners, commands, reservations, call_timeout=settings.call_timeout),
         command_sender=command_sender,
+        charging_profiles=ProfileDesk(sessions, partners, commands, smart, call_timeout=settings.call_timeout),
+        profile_sender=ProfileSender(sessions, partners),
         driver_starts=DriverStarts(sessions, command_sender, settings.ocpi_token_whitelist),
         pull=PartnerPull(sessions, partners),
         retry_partner=roaming_push.sender.retry_now,

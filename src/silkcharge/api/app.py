@@ -34,6 +34,7 @@ from silkcharge.api.principals import authorized
 from silkcharge.api.roaming import router as roaming_router
 from silkcharge.api.roaming_commands import router as roaming_commands_router
 from silkcharge.api.roaming_outbox import router as roaming_outbox_router
+from silkcharge.api.roaming_profiles import router as roaming_profiles_router
 from silkcharge.api.station_profiles import router as station_profiles_router
 from silkcharge.api.station_security import router as station_security_router
 from silkcharge.api.trips import router as trips_router
@@ -105,6 +106,7 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(audit_api.router, prefix="/api/v1", **keyed)
     app.include_router(roaming_router, prefix="/api/v1", **keyed)
     app.include_router(roaming_commands_router, prefix="/api/v1", **keyed)
+    app.include_router(roaming_profiles_router, prefix="/api/v1", **keyed)
     app.include_router(metrics_router)
     if platform.roaming is not None:
         ocpi_http.install(app, platform.roaming)  # /ocpi: OCPI partners, with their own tokens and errors

@@ -242,7 +242,7 @@ class CommandDesk:
         """The CommandResponse for `command` of `caller`, the work started when it is ACCEPTED.
         Raises OcpiError 2003 for an unknown location or EVSE, 2001 for a response_url away from
         the partner's platform."""
-        await self._check_response_url(caller, body["response_url"])
+        await check_response_url(self._sessions, caller, body["response_url"])
         answer = await self._plan(caller, command, body)
         now = utcnow()
         async with self._sessions.begin() as session:
@@ -281,18 +281,6 @@ class CommandDesk:
             return None
         return CommandedStart(row.partner_id, row.request["token"], row.request.get("authorization_reference"))
 
-    async def _check_response_url(self, caller: Caller, response_url: str) -> None:
-        """The result goes only to the partner's own platform (the host of its versions or
-        module endpoints): a registered partner cannot make us POST to a third party or to a
-        service inside our network."""
-        async with self._sessions() as session:
-            partner = await session.get(RoamingPartner, caller.partner_id)
-        known = [partner.versions_url or ""] + [e.get("url") or "" for e in partner.endpoints or []]
-        hosts = {urlsplit(address).hostname for address in known} - {None}
-        if urlsplit(response_url).hostname not in hosts:
-            raise OcpiError(Status.INVALID_PARAMETERS, f"response_url must be on your own platform "
-                            f"({', '.join(sorted(hosts)) or 'no known host'}), not {response_url[:100]}")
-
     # -- what each command is -----------------------------------------------------------------
 
     async def _plan(self, caller: Caller, command: str, body: dict[str, Any]) -> Answer:
@@ -322,7 +310,7 @@ class CommandDesk:
         if station is None:
             return Answer("REJECTED", f"location {body['location_id']} has several charge points: "
                           "give the evse_uid of the one to start")
-        refusal = _offline(station)
+        refusal = offline(station)
         if refusal:
             return Answer("REJECTED", refusal, station_id=station.id, evse_id=evse)
         connector = await self._connector(station.id, evse, body.get("connector_id"))
@@ -340,11 +328,11 @@ class CommandDesk:
         return Answer("ACCEPTED", work=work, station_id=station.id, evse_id=evse)
 
     async def _stop(self, caller: Caller, body: dict[str, Any]) -> Answer:
-        tx, refusal = await self._partners_session(caller, body["session_id"])
+        tx, refusal = await partners_session(self._sessions, caller, body["session_id"])
         if tx is None:
             return Answer(refusal and "REJECTED" or "UNKNOWN_SESSION", refusal or f"no session {body['session_id']}")
         station = await self._station(tx.station_id)
-        refusal = _offline(station)
+        refusal = offline(station)
         if refusal:
             return Answer("REJECTED", refusal, station_id=tx.station_id, evse_id=tx.evse_id)
 
@@ -360,7 +348,7 @@ class CommandDesk:
         if station is None:
             return Answer("REJECTED", f"location {body['location_id']} has several charge points: "
                           "give the evse_uid of the one to reserve")
-        refusal = _offline(station)
+        refusal = offline(station)
         if refusal:
             return Answer("REJECTED", refusal, station_id=station.id, evse_id=evse)
         token = body["token"]
@@ -429,7 +417,7 @@ class CommandDesk:
 
     async def _unlock(self, body: dict[str, Any]) -> Answer:
         station, evse = await self._place(body["location_id"], body["evse_uid"])
-        refusal = _offline(station)
+        refusal = offline(station)
         if refusal:
             return Answer("REJECTED", refusal, station_id=station.id, evse_id=evse)
         connector = await self._connector(station.id, evse, body["connector_id"])
@@ -488,30 +476,6 @@ class CommandDesk:
         async with self._sessions() as session:
             return await session.get(Station, station_id)
 
-    async def _partners_session(self, caller: Caller, session_id: str) -> tuple[Transaction | None, str | None]:
-        """The active transaction `session_id` (the OCPI Session id is our transaction id) if it
-        is the calling partner's: started with one of this partner's tokens (its roaming
-        transaction names the partner), or with a token this partner started a session with here
-        by a START_SESSION. Otherwise None and why it is refused, or (None, None) when there is
-        no such session (UNKNOWN_SESSION)."""
-        if not session_id.isdigit() or len(session_id) > 18:
-            return None, None
-        async with self._sessions() as session:
-            tx = await session.get(Transaction, int(session_id))
-            if tx is None:
-                return None, None
-            roaming = await session.get(RoamingTransaction, tx.id)
-            ours = (roaming is not None and roaming.partner_id == caller.partner_id) or (
-                tx.id_token is not None and await session.scalar(select(RoamingCommand.id).where(
-                    RoamingCommand.partner_id == caller.partner_id, RoamingCommand.direction == RECEIVED,
-                    RoamingCommand.command == "START_SESSION", RoamingCommand.token_uid == tx.id_token,
-                    RoamingCommand.station_id == tx.station_id).limit(1)) is not None)
-        if not ours:
-            return None, f"session {session_id} is not one of your customers'"
-        if tx.state != "Active":
-            return None, f"session {session_id} has already ended"
-        return tx, None
-
     # -- running and reporting ------------------------------------------------------------------
 
     async def _run(self, command_id: int, partner_id: int, response_url: str,
@@ -568,7 +532,49 @@ class CommandDesk:
                                   .values(delivery_error=error[:500]))
 
 
-def _offline(station: Station | None) -> str | None:
+async def check_response_url(sessions: async_sessionmaker, caller: Caller, response_url: str) -> None:
+    """The result goes only to the partner's own platform (the host of its versions or
+    module endpoints): a registered partner cannot make us POST to a third party or to a
+    service inside our network. OcpiError 2001 otherwise. (The chargingprofiles module's
+    results go the same way.)"""
+    async with sessions() as session:
+        partner = await session.get(RoamingPartner, caller.partner_id)
+    known = [partner.versions_url or ""] + [e.get("url") or "" for e in partner.endpoints or []]
+    hosts = {urlsplit(address).hostname for address in known} - {None}
+    if urlsplit(response_url).hostname not in hosts:
+        raise OcpiError(Status.INVALID_PARAMETERS, f"response_url must be on your own platform "
+                        f"({', '.join(sorted(hosts)) or 'no known host'}), not {response_url[:100]}")
+
+
+async def partners_session(
+    sessions: async_sessionmaker, caller: Caller, session_id: str,
+) -> tuple[Transaction | None, str | None]:
+    """The active transaction `session_id` (the OCPI Session id is our transaction id) if it
+    is the calling partner's: started with one of this partner's tokens (its roaming
+    transaction names the partner), or with a token this partner started a session with here
+    by a START_SESSION. Otherwise None and why it is refused, or (None, None) when there is
+    no such session (UNKNOWN_SESSION). STOP_SESSION and the chargingprofiles module both ask."""
+    if not session_id.isdigit() or len(session_id) > 18:
+        return None, None
+    async with sessions() as session:
+        tx = await session.get(Transaction, int(session_id))
+        if tx is None:
+            return None, None
+        roaming = await session.get(RoamingTransaction, tx.id)
+        ours = (roaming is not None and roaming.partner_id == caller.partner_id) or (
+            tx.id_token is not None and await session.scalar(select(RoamingCommand.id).where(
+                RoamingCommand.partner_id == caller.partner_id, RoamingCommand.direction == RECEIVED,
+                RoamingCommand.command == "START_SESSION", RoamingCommand.token_uid == tx.id_token,
+                RoamingCommand.station_id == tx.station_id).limit(1)) is not None)
+    if not ours:
+        return None, f"session {session_id} is not one of your customers'"
+    if tx.state != "Active":
+        return None, f"session {session_id} has already ended"
+    return tx, None
+
+
+def offline(station: Station | None) -> str | None:
+    """Why a command cannot go to `station` now (it is not connected), or None."""
     if station is not None and not station.online:
         return f"the charge point {station.id} is offline"
     return None

@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from silkcharge.roaming import (
     cdrs,
+    charging_profiles,
     commands,
     credentials,
     hubclientinfo,
@@ -49,7 +50,9 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/ocpi"
 
-MODULES: list[ModuleType] = [locations, tariffs, tokens, sessions, cdrs, sender_lists, commands, hubclientinfo]
+MODULES: list[ModuleType] = [
+    locations, tariffs, tokens, sessions, cdrs, sender_lists, commands, charging_profiles, hubclientinfo,
+]
 """The OCPI modules mounted besides credentials (each lists its own endpoints in ENDPOINTS)."""
 
 

@@ -17,6 +17,7 @@ from silkcharge.bus.local import EventBus
 from silkcharge.settings import Settings
 
 if TYPE_CHECKING:
+    from silkcharge.roaming.charging_profiles import ProfileDesk, ProfileSender
     from silkcharge.roaming.commands import CommandDesk, CommandSender
     from silkcharge.roaming.driver_start import DriverStarts
     from silkcharge.roaming.partners import PartnerService
@@ -40,6 +41,12 @@ class Roaming:
     """Partners' commands to our chargers (roaming/commands.py, CPO role)."""
     command_sender: CommandSender | None = None
     """Our commands to partners' chargers (roaming/commands.py, eMSP role)."""
+    charging_profiles: ProfileDesk | None = None
+    """Partners' charging profiles for their drivers' sessions at our chargers
+    (roaming/charging_profiles.py, CPO role)."""
+    profile_sender: ProfileSender | None = None
+    """Our charging profile requests for our drivers' sessions at partners' chargers
+    (roaming/charging_profiles.py, eMSP role)."""
     driver_starts: DriverStarts | None = None
     """Our drivers' starts at partners' chargers from the app (roaming/driver_start.py)."""
     pull: PartnerPull | None = None

@@ -412,6 +412,12 @@ class SmartChargingService(CommandObserver):
         site_id = known.sites_of[station_id]
         return site_id if site_id in known.managed else None
 
+    async def under_load_management(self, station_id: str) -> bool:
+        """Whether the station's site is under load management: its sessions' TxProfiles are
+        the site's allocation, and a profile from elsewhere (a roaming partner's) would either
+        override the allocation, risking the circuits, or be overridden by it."""
+        return await self._managed_site_of(station_id) is not None
+
     def sites_changed(self) -> None:
         """A managed site was defined or changed: read the station maps again on the next event."""
         self._site_maps.clear()

@@ -1506,4 +1506,52 @@ class RoamingClientInfo(TenantOwned, Base):
     role: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16))
     last_updated: Mapped[datetime]
+
+
+class RoamingChargingProfile(TenantOwned, Base):
+    """One OCPI 2.2.1 charging profile request (roaming/charging_profiles.py), in either
+    direction: "sent" one we sent a partner CPO for a session of our driver (eMSP role; `uid`
+    is the last part of the response_url we gave), "received" one a partner eMSP sent us for a
+    session at our charger (CPO role; `response_url` is where its result goes). `kind` says
+    which request: SET (PUT, a SetChargingProfile), ACTIVE (GET, the ActiveChargingProfile)
+    or CLEAR (DELETE). `response` is the ChargingProfileResponse's result, `result` the
+    asynchronous result's, and `profile` the ActiveChargingProfile an ACTIVE result carries."""
+
+    __tablename__ = "roaming_charging_profiles"
+    __table_args__ = (UniqueConstraint("direction", "uid"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(Integer, index=True)
+    direction: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(8))
+    uid: Mapped[str] = mapped_column(String(36))
+    session_id: Mapped[str] = mapped_column(String(36), index=True)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    response_url: Mapped[str | None] = mapped_column(String(255))
+    station_id: Mapped[str | None] = mapped_column(String(64))
+    evse_id: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[str | None] = mapped_column(String(16))
+    response_message: Mapped[str | None] = mapped_column(String(500))
+    timeout: Mapped[int | None] = mapped_column(Integer)
+    """The ChargingProfileResponse's timeout in seconds: how long the result may take."""
+    result: Mapped[str | None] = mapped_column(String(16))
+    result_message: Mapped[str | None] = mapped_column(String(500))
+    profile: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    result_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    delivery_error: Mapped[str | None] = mapped_column(String(500))
+    """Why a received request's result has not reached the partner (the last try's failure)."""
+
+
+class RoamingActiveProfile(TenantOwned, Base):
+    """The latest ActiveChargingProfile a partner CPO pushed us, unasked, for a session of our
+    driver (PUT on our chargingprofiles SENDER interface): one row per partner and session,
+    replaced by each push."""
+
+    __tablename__ = "roaming_active_profiles"
+    __table_args__ = (UniqueConstraint("partner_id", "session_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(Integer)
+    session_id: Mapped[str] = mapped_column(String(36))
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
