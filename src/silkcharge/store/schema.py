@@ -1506,6 +1506,7 @@ class RoamingClientInfo(TenantOwned, Base):
     role: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16))
     last_updated: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class RoamingChargingProfile(TenantOwned, Base):
