@@ -89,7 +89,7 @@ async def test_boot_pending_or_rejected_is_retried_only_after_its_interval(statu
         calls = [r for r in csms.received if r.station == station]
         first, second = calls[0], calls[1]
         assert (first.action, second.action) == ("BootNotification", "BootNotification")
-        assert second.at - csms.replied_at[(station, first.message_id)] >= interval
+        assert second.at - csms.replied_at[(station, first.message_id)] >= interval - 0.01  # an asyncio timer may fire up to a clock tick early
         assert "Heartbeat" in csms.actions(station)  # it went on once Accepted
 
 

@@ -5,13 +5,13 @@ never as a whole Location, and a withdrawn tariff deleted at the partner."""
 
 from __future__ import annotations
 
-import pytest
 from ocpp.v16 import call
 from sqlalchemy import select
 
 from silkcharge.domain.clock import utcnow
 from silkcharge.roaming.object_push import content_digest
 from silkcharge.store.schema import RoamingLocation, RoamingOutboxRow, RoamingTariff
+from tests.e2e.network import PASSWORD
 from tests.e2e.peers import eventually
 from tests.roaming.conftest import Network
 from tests.roaming.test_partner_sites import almaty_site, charger_online
@@ -107,27 +107,24 @@ def test_the_digest_ignores_timestamps_and_status_but_not_content():
     assert content_digest(bigger) != content_digest(location)
 
 
-@pytest.mark.settings(roaming_object_push_seconds=3600)  # pushed whole: the test looks when it means to
-async def test_an_evse_status_goes_only_to_a_partner_that_was_sent_its_location(registered):
+async def test_an_evse_status_goes_to_a_partner_sent_our_locations_only_once_it_holds_its_location(registered):
     kz, uz = registered
     await almaty_site(kz)
+    pusher, evse_status = kz.platform.roaming_objects, kz.platform.roaming_push.evse_status
+    await pusher.push_changed()  # the partner now holds ALA-DOSTYK, pushed whole
+    await all_sent(kz)
+    made = [
+        await kz.api.post("/api/v1/sites", json={"code": "ALA-SECOND", "operator": "KZ-TEST", "name": "Abay Avenue",
+                                                 "city": "Almaty", "country": "KZ", "lat": 43.24, "lon": 76.91,
+                                                 "timezone": "Asia/Almaty"}),
+        await kz.api.post("/api/v1/stations", json={"id": "ALA-SEC-01", "site": "ALA-SECOND", "password": PASSWORD,
+                                                    "connectors": [{"evse_id": 1, "connector_id": 1,
+                                                                    "standard": "type2", "max_power_kw": "22"}]}),
+    ]
+    assert all(answer.status_code == 201 for answer in made), [answer.text for answer in made]
 
-    async def patches() -> list[RoamingOutboxRow]:
-        async with kz.platform.sessions() as session:
-            return (await session.scalars(select(RoamingOutboxRow).where(
-                RoamingOutboxRow.module == "locations", RoamingOutboxRow.method == "PATCH"))).all()
-
-    evse_status = kz.platform.roaming_push.evse_status
-    async with charger_online(kz) as station:  # online and Available before the partner has the Location
-        assert await evse_status.push_status("ALA-DOS-01", None, utcnow()) == []  # nobody to tell
-        assert await patches() == []
-        await kz.platform.roaming_objects.push_changed()
-        await all_sent(kz)
-        locations, _ = await held_at(uz)
-        assert {e["status"] for e in locations["ALA-DOSTYK"]["evses"]} == {"AVAILABLE"}  # in the PUT
-        await station.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Charging"))
-        [patch] = await eventually(patches)
-        assert patch.body["status"] == "CHARGING"
-        await all_sent(kz)
-        locations, _ = await held_at(uz)  # before the station leaves (its EVSEs then go UNKNOWN)
-        assert sorted(e["status"] for e in locations["ALA-DOSTYK"]["evses"]) == ["AVAILABLE", "CHARGING"]
+    assert await evse_status.push_status("ALA-SEC-01", None, utcnow()) == []  # not sent that Location yet
+    assert len(await evse_status.push_status("ALA-DOS-01", None, utcnow())) == 2  # it holds this one
+    report = await pusher.push_changed()
+    assert dict(report.put) == {(await kz.partner_row()).id: 1}  # the new site, with its EVSE's status
+    assert len(await evse_status.push_status("ALA-SEC-01", None, utcnow())) == 1

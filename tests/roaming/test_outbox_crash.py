@@ -32,6 +32,7 @@ async def test_pushes_in_the_outbox_survive_a_kill_9_and_the_next_process_sends_
     server.env.update({
         "SILKCHARGE_ROAMING_PUSH_BACKOFF_BASE": "0.05", "SILKCHARGE_ROAMING_PUSH_BACKOFF_CAP": "0.5",
         "SILKCHARGE_ROAMING_PUSH_LOCK_SECONDS": "1", "SILKCHARGE_OCPI_CLIENT_TIMEOUT": "60",
+        "SILKCHARGE_ROAMING_OBJECT_PUSH_SECONDS": "86400",  # no whole Location pushed: status PATCHes only
     })
     try:
         sessions = sessionmaker_for(engine)

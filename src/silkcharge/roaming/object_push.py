@@ -100,7 +100,8 @@ class ObjectPush:
         self._outbox = outbox
         self._tariff_signatures: dict[int, tuple] = {}
         """Per tenant, its tariffs and each site's roaming tariff at the last look."""
-        self._looks = None if look_every is None else Periodic("roaming-object-push", self.push_changed, look_every)
+        self._looks = None if look_every is None else Periodic("roaming-object-push", self.push_changed, look_every,
+                                                                    at_once=False)
 
     def start(self) -> None:
         if self._looks is not None:

@@ -138,17 +138,16 @@ class EvseStatusPush:
     status, uid and location id are the ones the locations module serves
     (roaming/location_mapping.py), so a push and a pull never disagree."""
 
-    def __init__(self, sessions: async_sessionmaker, bus: EventBus, outbox: Outbox, *,
-                 only_sent_locations: bool = False) -> None:
-        """`only_sent_locations`: our Locations are pushed whole (roaming/object_push.py), so an
-        EVSE's status goes only to partners that were sent its Location; a partner not sent it
-        yet gets the status inside the Location's PUT. A partner never PUT a Location answers a
-        PATCH of one of its EVSEs with "unknown location". Without object pushes, partners
-        learn Locations by pulling, and every one gets the PATCH."""
+    def __init__(self, sessions: async_sessionmaker, bus: EventBus, outbox: Outbox) -> None:
+        """A partner that receives our Locations whole (roaming/object_push.py: it holds a mark
+        of at least one) gets an EVSE's status only once it was sent that EVSE's Location; until
+        then the status goes inside the Location's PUT, since a partner never PUT a Location
+        answers a PATCH of one of its EVSEs with "unknown location". A partner with no mark
+        (object pushes off, or before their first look) learns Locations by pulling, and gets
+        every PATCH."""
         self._sessions = sessions
         self._bus = bus
         self._outbox = outbox
-        self._only_sent_locations = only_sent_locations
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -199,11 +198,13 @@ class EvseStatusPush:
             partners = [partner for partner in (await session.scalars(select(RoamingPartner).where(
                 RoamingPartner.tenant_id == station.tenant_id, RoamingPartner.state == REGISTERED))).all()
                 if receiver_url(partner, "locations") is not None]
-            if partners and self._only_sent_locations:
-                sent_to = set((await session.scalars(select(RoamingPushedObject.partner_id).where(
-                    RoamingPushedObject.module == "locations", RoamingPushedObject.object_id == short_id(site_code),
-                    RoamingPushedObject.partner_id.in_([partner.id for partner in partners])))).all())
-                partners = [partner for partner in partners if partner.id in sent_to]
+            if partners:
+                marks = (await session.execute(select(RoamingPushedObject.partner_id, RoamingPushedObject.object_id)
+                                               .where(RoamingPushedObject.module == "locations",
+                                                      RoamingPushedObject.partner_id.in_([p.id for p in partners])))).all()
+                pushed_whole = {partner_id for partner_id, _ in marks}
+                holding = {partner_id for partner_id, location in marks if location == short_id(site_code)}
+                partners = [p for p in partners if p.id not in pushed_whole or p.id in holding]
             if not partners:
                 return []
             query = select(Connector.evse_id, Connector.connector_id, Connector.status).where(
@@ -259,8 +260,7 @@ class RoamingPush:
         self.sender = OutboxSender(sessions, self.link, timing_of(settings),
                                    away=lambda: partners_away(sessions))
         self.outbox.on_commit(self.sender.wake)
-        self.evse_status = EvseStatusPush(sessions, bus, self.outbox,
-                                          only_sent_locations=settings.roaming_object_push_seconds is not None)
+        self.evse_status = EvseStatusPush(sessions, bus, self.outbox)
         self._running: list[Any] = []
 
     def start(self, *, send: bool = True, follow: bool = True) -> None:
