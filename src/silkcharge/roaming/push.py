@@ -199,12 +199,7 @@ class EvseStatusPush:
                 RoamingPartner.tenant_id == station.tenant_id, RoamingPartner.state == REGISTERED))).all()
                 if receiver_url(partner, "locations") is not None]
             if partners:
-                marks = (await session.execute(select(RoamingPushedObject.partner_id, RoamingPushedObject.object_id)
-                                               .where(RoamingPushedObject.module == "locations",
-                                                      RoamingPushedObject.partner_id.in_([p.id for p in partners])))).all()
-                pushed_whole = {partner_id for partner_id, _ in marks}
-                holding = {partner_id for partner_id, location in marks if location == short_id(site_code)}
-                partners = [p for p in partners if p.id not in pushed_whole or p.id in holding]
+                partners = [p for p in partners if await _may_patch(session, p.id, short_id(site_code))]
             if not partners:
                 return []
             query = select(Connector.evse_id, Connector.connector_id, Connector.status).where(
@@ -233,6 +228,17 @@ class EvseStatusPush:
         if not pushes:
             return []
         return await self._outbox.enqueue_after_commit(pushes, tenant_id=station.tenant_id)
+
+
+async def _may_patch(session, partner_id: int, location_id: str) -> bool:
+    """Whether a partner gets an EVSE status PATCH of `location_id` (see EvseStatusPush): it
+    holds that Location, or it receives none of ours whole. Two lookups of one row each on the
+    marks' unique index, not a read of every mark: this runs for each status change."""
+    marks = select(RoamingPushedObject.id).where(
+        RoamingPushedObject.partner_id == partner_id, RoamingPushedObject.module == "locations").limit(1)
+    if await session.scalar(marks.where(RoamingPushedObject.object_id == location_id)) is not None:
+        return True
+    return await session.scalar(marks) is None
 
 
 # -- the whole push side, as app.py wires it ------------------------------------------------------
