@@ -4,6 +4,7 @@ not every test after it in the same worker (CI once lost 64 tests to one taken p
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from silkcharge.loadtest.sockets import open_tcp
 from tests.e2e.server_process import listening_socket, port_of, serving
 
 
@@ -38,3 +40,29 @@ async def test_a_server_on_a_socket_bound_beforehand_answers_on_that_port():
     async with serving(_server(port), sock), httpx.AsyncClient() as client:
         answer = await client.get(f"http://127.0.0.1:{port}/")
     assert answer.text == "here"
+
+
+def _nodelay(sock) -> int:
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+async def test_connections_to_a_server_on_a_socket_bound_beforehand_have_nagle_off():
+    # Without TCP_NODELAY every request after the first on a kept-alive connection waited about
+    # 40 ms for the client's delayed ACK: a fixed cost on each of the suite's HTTP requests.
+    sock = listening_socket()
+    server = _server(port_of(sock))
+    async with serving(server, sock), httpx.AsyncClient() as client:
+        await client.get(f"http://127.0.0.1:{port_of(sock)}/")
+        accepted = [connection.transport.get_extra_info("socket") for connection in server.server_state.connections]
+        assert accepted and all(_nodelay(each) == 1 for each in accepted)
+
+
+async def test_the_load_generators_sockets_have_nagle_off():
+    sock = listening_socket()
+    sock.listen()
+    with sock:
+        connected = await open_tcp("127.0.0.1", port_of(sock), None)
+        with connected:
+            reader, writer = await asyncio.open_connection(sock=connected)
+            assert _nodelay(writer.get_extra_info("socket")) == 1
+            writer.close()

@@ -80,7 +80,9 @@ def source_addresses(host: str, sockets: int) -> tuple[str, ...]:
 async def open_tcp(host: str, port: int, source: str | None) -> socket.socket:
     """A connected, non-blocking TCP socket, bound to `source` when given."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say so, and a station's
+    # small frames must not wait for the server's delayed ACK (Nagle's algorithm).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setblocking(False)
         if source:
