@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,19 +35,21 @@ def _reason(limit: int) -> str:
 
 
 class BodySizeLimit:
-    """ASGI middleware refusing HTTP request bodies above `max_bytes` with 413."""
+    """ASGI middleware refusing HTTP request bodies above `max_bytes` with 413 (a number, or
+    what a function of the request's scope says: the serving platform's setting)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int | Callable[[Scope], int]) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self._max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._max_bytes(scope) if callable(self._max_bytes) else self._max_bytes
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await _refuse(send, self.max_bytes)
+        if declared is not None and declared > limit:
+            await _refuse(send, limit)
             return
         received = 0
         started = False
@@ -55,8 +59,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def watched_send(message: Message) -> None:
@@ -69,7 +73,7 @@ class BodySizeLimit:
         except BodyTooLarge:
             if started:
                 raise
-            await _refuse(send, self.max_bytes)
+            await _refuse(send, limit)
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -56,10 +56,17 @@ MODULES: list[ModuleType] = [
 """The OCPI modules mounted besides credentials (each lists its own endpoints in ENDPOINTS)."""
 
 
-def ocpi_app(roaming: Roaming, modules: Sequence[ModuleType] = ()) -> FastAPI:
+def endpoints(modules: Sequence[ModuleType]) -> list[tuple[str, str, str]]:
+    """What `modules` list at version details: (identifier, role, path) each."""
+    return [endpoint for module in modules for endpoint in module.ENDPOINTS]
+
+
+def ocpi_app(roaming: Roaming | None, modules: Sequence[ModuleType] = ()) -> FastAPI:
+    """The OCPI routes of `modules`. Its `state` holds `roaming` and the endpoints to list;
+    an app whose state is given per request (api/app.py) is built with `roaming` None."""
     app = FastAPI(title="silkcharge OCPI", version=OCPI_VERSION, openapi_url=None, docs_url=None, redoc_url=None)
     app.state.roaming = roaming
-    app.state.ocpi_endpoints = [endpoint for module in modules for endpoint in module.ENDPOINTS]
+    app.state.ocpi_endpoints = endpoints(modules)
     app.include_router(credentials.router)
     for module in modules:
         if getattr(module, "router", None) is not None:
