@@ -417,7 +417,7 @@ async def test_the_operator_api_says_why_a_command_cannot_be_sent(roaming):
 
 async def test_a_result_the_partner_never_takes_is_given_up_after_five_tries_saying_why(roaming):
     kz, uz, _ = roaming
-    kz.platform.roaming.commands.retry_delay = 0.05  # the doubling is the same; the test need not wait 15 s
+    kz.platform.roaming.commands.results.retry_delay = 0.05  # the doubling is the same; the test need not wait 15 s
     token = await uz_token_to_kz(uz)
     async with flaky_result_endpoint(failures=100) as (url, posted), charger(kz):
         answer = await kz.ocpi("POST", "cpo/2.2.1/commands/UNLOCK_CONNECTOR", token, json={

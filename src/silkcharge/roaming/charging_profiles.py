@@ -64,6 +64,7 @@ from silkcharge.roaming.objects import (
     url,
 )
 from silkcharge.roaming.partners import PartnerService
+from silkcharge.roaming.results import AsyncResults
 from silkcharge.roaming.wire import (
     OCPI_VERSION,
     OcpiError,
@@ -89,7 +90,6 @@ from silkcharge.smart.profiles import (
 from silkcharge.store.schema import (
     RoamingActiveProfile,
     RoamingChargingProfile,
-    RoamingPartner,
     Station,
     Transaction,
 )
@@ -249,10 +249,9 @@ class ProfileDesk:
         self._commands = station_commands
         self._smart = smart
         self._call_timeout = call_timeout
-        self._attempts = attempts
-        self.retry_delay = retry_delay
         self.per_minute = per_minute
-        self._running: set[asyncio.Task] = set()
+        self.results = AsyncResults(sessions, partners, RoamingChargingProfile, "roaming charging profile request",
+                                    attempts=attempts, retry_delay=retry_delay)
 
     @property
     def timeout(self) -> int:
@@ -261,14 +260,11 @@ class ProfileDesk:
 
     async def stop(self) -> None:
         """Stop the requests still running (a stopping server sends no more results)."""
-        for task in list(self._running):
-            task.cancel()
-        await asyncio.gather(*self._running, return_exceptions=True)
+        await self.results.stop()
 
     async def idle(self) -> None:
         """Wait until every request taken so far has its result posted (or given up)."""
-        while self._running:
-            await asyncio.gather(*list(self._running), return_exceptions=True)
+        await self.results.idle()
 
     async def take(self, caller: Caller, kind: str, session_id: str, request: dict[str, Any]) -> dict[str, Any]:
         """The ChargingProfileResponse to `kind` for `session_id`, its work started when ACCEPTED.
@@ -285,10 +281,7 @@ class ProfileDesk:
             )
             session.add(row)
         if answer.result == "ACCEPTED" and answer.work is not None:
-            task = asyncio.create_task(self._run(row.id, caller.partner_id, kind, request["response_url"],
-                                                 answer.work))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            self.results.run(self._run(row.id, caller.partner_id, kind, request["response_url"], answer.work))
         return {"result": answer.result, "timeout": self.timeout}
 
     async def _plan(self, caller: Caller, kind: str, session_id: str, request: dict[str, Any]) -> Answer:
@@ -392,32 +385,7 @@ class ProfileDesk:
         body: dict[str, Any] = {"result": result}
         if kind == ACTIVE and profile is not None:
             body["profile"] = profile
-        await self._post_result(row_id, partner_id, response_url, body)
-
-    async def _post_result(self, row_id: int, partner_id: int, response_url: str, body: dict[str, Any]) -> None:
-        delay = self.retry_delay
-        for attempt in range(1, self._attempts + 1):
-            try:
-                async with self._sessions() as session:
-                    partner = await session.get(RoamingPartner, partner_id)
-                async with await self._partners.client_for(partner) as client:
-                    await client.post(response_url, body)
-            except Exception as exc:  # the partner's refusal, its absence, anything: tried again
-                error = f"posting the result failed (attempt {attempt} of {self._attempts}): {exc}"
-                log.warning("roaming charging profile request %s: %s", row_id, error)
-                await self._delivery(row_id, delivery_error=error[:500])
-                if attempt < self._attempts:
-                    await asyncio.sleep(delay)
-                    delay *= 2
-                continue
-            await self._delivery(row_id, delivered_at=utcnow(), delivery_error=None)
-            return
-        log.error("roaming charging profile request %s: its result never reached the partner", row_id)
-
-    async def _delivery(self, row_id: int, **values: Any) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(update(RoamingChargingProfile).where(RoamingChargingProfile.id == row_id)
-                                  .values(**values))
+        await self.results.post(row_id, partner_id, response_url, body)
 
 
 def _why(reply: dict[str, Any]) -> str:

@@ -63,6 +63,7 @@ from silkcharge.roaming.objects import (
     url,
 )
 from silkcharge.roaming.partners import PartnerService
+from silkcharge.roaming.results import AsyncResults
 from silkcharge.roaming.wire import (
     OCPI_VERSION,
     OcpiError,
@@ -217,9 +218,8 @@ class CommandDesk:
         self._commands = station_commands
         self._reservations = reservations
         self._call_timeout = call_timeout
-        self._attempts = attempts
-        self.retry_delay = retry_delay
-        self._running: set[asyncio.Task] = set()
+        self.results = AsyncResults(sessions, partners, RoamingCommand, "roaming command",
+                                    attempts=attempts, retry_delay=retry_delay)
 
     @property
     def timeout(self) -> int:
@@ -229,14 +229,11 @@ class CommandDesk:
 
     async def stop(self) -> None:
         """Stop the commands still running (a stopping server sends no more results)."""
-        for task in list(self._running):
-            task.cancel()
-        await asyncio.gather(*self._running, return_exceptions=True)
+        await self.results.stop()
 
     async def idle(self) -> None:
         """Wait until every command taken so far has its result posted (or given up)."""
-        while self._running:
-            await asyncio.gather(*list(self._running), return_exceptions=True)
+        await self.results.idle()
 
     async def take(self, caller: Caller, command: str, body: dict[str, Any]) -> dict[str, Any]:
         """The CommandResponse for `command` of `caller`, the work started when it is ACCEPTED.
@@ -255,9 +252,7 @@ class CommandDesk:
             )
             session.add(row)
         if answer.result == "ACCEPTED" and answer.work is not None:
-            task = asyncio.create_task(self._run(row.id, caller.partner_id, body["response_url"], answer.work))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            self.results.run(self._run(row.id, caller.partner_id, body["response_url"], answer.work))
         response: dict[str, Any] = {"result": answer.result, "timeout": self.timeout}
         if answer.message:
             response["message"] = _text(answer.message)
@@ -498,38 +493,10 @@ class CommandDesk:
         async with self._sessions.begin() as session:
             await session.execute(update(RoamingCommand).where(RoamingCommand.id == command_id).values(
                 result=result, result_message=message, result_at=utcnow()))
-        await self._post_result(command_id, partner_id, response_url, result, message)
-
-    async def _post_result(self, command_id: int, partner_id: int, response_url: str, result: str,
-                           message: str | None) -> None:
         body: dict[str, Any] = {"result": result}
         if message:
             body["message"] = _text(message)
-        delay = self.retry_delay
-        for attempt in range(1, self._attempts + 1):
-            try:
-                async with self._sessions() as session:
-                    partner = await session.get(RoamingPartner, partner_id)
-                async with await self._partners.client_for(partner) as client:
-                    await client.post(response_url, body)
-            except Exception as exc:  # the partner's refusal (OcpiPeerError), its absence, anything: tried again
-                error = f"posting the result failed (attempt {attempt} of {self._attempts}): {exc}"
-                log.warning("roaming command %s: %s", command_id, error)
-                await self._failed_delivery(command_id, error)
-                if attempt < self._attempts:
-                    await asyncio.sleep(delay)
-                    delay *= 2
-                continue
-            async with self._sessions.begin() as session:
-                await session.execute(update(RoamingCommand).where(RoamingCommand.id == command_id)
-                                      .values(delivered_at=utcnow(), delivery_error=None))
-            return
-        log.error("roaming command %s: its result %s never reached the partner", command_id, result)
-
-    async def _failed_delivery(self, command_id: int, error: str) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(update(RoamingCommand).where(RoamingCommand.id == command_id)
-                                  .values(delivery_error=error[:500]))
+        await self.results.post(command_id, partner_id, response_url, body)
 
 
 async def check_response_url(sessions: async_sessionmaker, caller: Caller, response_url: str) -> None:
