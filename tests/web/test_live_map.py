@@ -69,6 +69,26 @@ async def test_station_goes_available_charging_faulted_on_the_map_without_reload
     await screenshot(page, "dashboard")
 
 
+async def test_map_link_zooms_to_its_station_when_the_stations_arrive_before_the_map_has_a_size(
+    fleet, chargers, open_console
+):
+    """On a loaded machine the stations can be fetched before the browser lays the map out; the
+    link to one station must wait for the map rather than throw (it did, in CI)."""
+    spec = pick(fleet, "KZ-ALA", "1.6")
+    await chargers(spec)
+    page = await open_console("/#/")
+    await expect(page.locator("#stations-online")).to_contain_text("1")
+    hidden = await page.add_style_tag(content="#map { display: none !important; }")
+    await page.evaluate(f"location.hash = '#/map/{spec.station_id}'")
+    # the stations are placed while the map has no size, so it has not been drawn yet
+    await expect(page.locator("#map")).to_have_attribute("aria-busy", "false")
+    assert await page.locator("#map .dot").count() == 0
+    await hidden.evaluate("style => style.remove()")
+    dot = page.locator(f'#map .dot[data-station="{spec.station_id}"]')
+    await expect(dot).to_be_visible()
+    await expect(dot).to_have_attribute("data-state", "available")
+
+
 async def test_operator_map_loads_nothing_from_elsewhere_until_osm_tiles_are_switched_on(
     fleet, chargers, open_console, console_url
 ):

@@ -115,6 +115,13 @@ export class GeoMap {
     else this.pending = padded;
   }
 
+  /** Zoom until this station's marker stands out of its cluster. A map is drawn (and its
+   * clusters made) only once it has a size; until then this waits for it, so a page may ask
+   * before its container is laid out. */
+  reveal(marker: L.Marker): void {
+    this.map.whenReady(() => this.stations.zoomToShowLayer(marker));
+  }
+
   clear(): void {
     this.overlay.clearLayers();
     this.stations.clearLayers();

@@ -66,13 +66,18 @@ export function mapPage(root: HTMLElement, focus?: string): () => void {
     const target = focus ? placed.get(focus) : undefined;
     if (target && !focused) {
       focused = true;
-      map.stations.zoomToShowLayer(target);
+      map.reveal(target);
     }
   };
 
+  // Busy until the stations are placed: assistive technology (and a test) can tell a map still
+  // loading from one with nothing on it.
+  const region = map.map.getContainer();
+  region.setAttribute("aria-busy", "true");
   void api<Site[]>("/sites").then((list) => {
     sites = new Map(list.map((site) => [site.id, site]));
     paint();
+    region.setAttribute("aria-busy", "false");
   });
 
   return live.subscribe(paint);
