@@ -241,7 +241,10 @@ def simulate(
     if roaming_cards:
         from silkcharge.demo.roaming import PARTNER_CARDS
 
-        tokens += [card["token"] for card in PARTNER_CARDS]
+        # Drivers come in turn (sim/fleet.py): a partner's driver first, then one in every few.
+        every = max(1, len(tokens) // len(PARTNER_CARDS))
+        for n, card in enumerate(PARTNER_CARDS):
+            tokens.insert(n * (every + 1), card["token"])
     parked = []
     if depot_taxis:
         from silkcharge.demo.business import load_business, parked_taxis
@@ -439,8 +442,9 @@ async def _demo_partner(partner_port: int) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(sys.executable, "-m", "silkcharge.cli", "serve", env=env)
 
 
-async def _demo_roaming(api_port: int, partner_port: int) -> None:
-    """Register the partner with the demo network over OCPI and pull our stations into it."""
+async def _demo_roaming(api_port: int, partner_port: int) -> bool:
+    """Register the partner with the demo network over OCPI, pull our stations into it and push
+    its drivers' cards to us. False (and a warning) if that did not work."""
     import httpx
 
     from silkcharge.demo.roaming import RoamingSetupFailed, set_up_roaming, until_listening
@@ -455,8 +459,10 @@ async def _demo_roaming(api_port: int, partner_port: int) -> None:
             err_console.print(f"  demo roaming: the partner pulled {report['locations']} locations and "
                               f"{report['tariffs']} tariffs; its {len(report['cards'])} driver cards charge at "
                               f"our stations", highlight=False)
+            return True
         except (RoamingSetupFailed, httpx.HTTPError) as exc:
             err_console.print(f"[yellow]demo: the roaming partner was not set up: {exc}[/]")
+            return False
 
 
 async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform, partner_port: int = 0) -> None:
@@ -471,18 +477,27 @@ async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform, 
         platform.result()
         return
     child_env = {**os.environ, "SILKCHARGE_PARENT_PID": str(os.getpid())}  # they stop if the demo is killed
-    simulator = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "silkcharge.cli", "simulate", "--fleet", str(fleet),
-        "--url", f"ws://127.0.0.1:{settings.ocpp_port}/ocpp", "--limit", str(stations),
-        "--sessions-per-hour", str(DEMO_SESSIONS_PER_HOUR), "--meter-interval", "15", "--depot-taxis",
-        *(["--roaming-cards"] if partner_port else []), env=child_env,
-    )
     smart = asyncio.create_task(_demo_smart_charging(settings.api_port))
     partner = await _demo_partner(partner_port) if partner_port else None
     roaming = asyncio.create_task(_demo_roaming(settings.api_port, partner_port)) if partner_port else None
+    simulator = None
     try:
+        # The chargers start once the partner's cards are with us, so its drivers are not refused
+        # and the first of them charges at once (the simulator hands out cards in turn).
+        if roaming is not None:
+            await asyncio.wait({platform, roaming}, return_when=asyncio.FIRST_COMPLETED)
+        if not platform.done():
+            cards = roaming is not None and roaming.result()
+            simulator = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "silkcharge.cli", "simulate", "--fleet", str(fleet),
+                "--url", f"ws://127.0.0.1:{settings.ocpp_port}/ocpp", "--limit", str(stations),
+                "--sessions-per-hour", str(DEMO_SESSIONS_PER_HOUR), "--meter-interval", "15", "--depot-taxis",
+                *(["--roaming-cards"] if cards else []), env=child_env,
+            )
         await platform
     finally:
+        if roaming is not None:
+            roaming.cancel()
         for child in (simulator, partner):
             if child is None or child.returncode is not None:
                 continue
@@ -492,8 +507,6 @@ async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform, 
             except asyncio.TimeoutError:
                 child.kill()
         smart.cancel()
-        if roaming is not None:
-            roaming.cancel()
         platform.cancel()
 
 

@@ -34,3 +34,16 @@ async def test_fleet_runs_live_sessions_and_ends_them_at_shutdown(csms16):
     stop.set()
     await asyncio.wait_for(fleet, HANG_GUARD)
     assert len(csms16.calls("StopTransaction")) == len(csms16.calls("StartTransaction"))
+
+
+async def test_drivers_take_the_cards_in_turn_the_first_card_first(csms16):
+    """The demo relies on it: its roaming partner's first card is the first driver's."""
+    spec = station("FLEET-TURN", "1.6", ConnectorSpec(1, 1, ConnectorStandard.TYPE2, Decimal("22")))
+    stop = asyncio.Event()
+    fleet = asyncio.create_task(run_fleet(
+        csms16.url, [spec], session_rate_per_hour=36000, tokens=["TOKEN2", "TOKEN3", "TOKEN1"],
+        meter_interval=0.2, stop=stop, ramp_seconds=0, rng=random.Random(1)))
+    await csms16.wait_for("StartTransaction")
+    stop.set()
+    await asyncio.wait_for(fleet, HANG_GUARD)
+    assert csms16.calls("StartTransaction")[0]["idTag"] == "TOKEN2"

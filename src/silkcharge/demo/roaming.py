@@ -71,4 +71,22 @@ async def set_up_roaming(ours: httpx.AsyncClient, theirs: httpx.AsyncClient) -> 
         if answer.status_code != 409:  # 409: issued by an earlier run of the demo
             _body(answer, f"the partner's card {card['token']}")
     report = _body(await theirs.post(f"/api/v1/roaming/partners/{partner['id']}/pull"), "the first pull")
+    await until_cards_delivered(theirs, partner["id"])
     return {**report, "cards": [card["token"] for card in PARTNER_CARDS]}
+
+
+async def until_cards_delivered(theirs: httpx.AsyncClient, partner_id: int, tries: int = 480) -> None:
+    """Wait until the partner's outbox has pushed every card to us: before that our chargers
+    would refuse them (the demo's drivers start charging only after this)."""
+    for _ in range(tries):
+        box = _body(await theirs.get("/api/v1/roaming/outbox", params={"partner_id": partner_id, "limit": 1000}),
+                    "the partner's outbox")
+        cards = [row for row in box["rows"] if row["module"] == "tokens"]
+        refused = [row for row in cards if row["state"] == "parked"]
+        if refused:
+            raise RoamingSetupFailed(f"we refused the partner's card {refused[0]['object_key']}: "
+                                     f"{refused[0]['last_error']}")
+        if len([row for row in cards if row["state"] == "sent"]) >= len(PARTNER_CARDS):
+            return
+        await asyncio.sleep(0.25)
+    raise RoamingSetupFailed("the partner's cards did not reach us")

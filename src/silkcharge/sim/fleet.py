@@ -68,9 +68,10 @@ async def run_fleet(
 ) -> None:
     """Run every station until `stop` is set, then end open sessions and disconnect. Stations at
     security profile 2 or 3 connect to `tls_url`, trusting `ca_file` (default: the system's CAs).
-    Drivers present each token with its type from `token_types` (2.0.1 IdTokenEnumType; default
-    ISO14443). Each of `parked` plugs in on its EVSE once its station is up (its card is not
-    given to the random drivers)."""
+    Drivers come with the cards of `tokens` in turn (the card that has waited longest goes next,
+    and to the back when its driver leaves) and present each with its type from `token_types`
+    (2.0.1 IdTokenEnumType; default ISO14443). Each of `parked` plugs in on its EVSE once its
+    station is up (its card is not given to the other drivers)."""
     rng = rng or random.Random()
     chargers = [
         SimulatedCharger(spec, url, meter_interval=meter_interval, rng=random.Random(rng.random()),
@@ -124,7 +125,7 @@ async def _arrivals(
             if charger.spec.ocpp_version == "2.1" and rng.random() < CARD_SHARE:
                 visits.create_task(_visit(charger, (connector.evse_id, connector.connector_id), None, free_tokens, rng))
                 continue
-            token = free_tokens.pop(rng.randrange(len(free_tokens)))
+            token = free_tokens.pop(0)  # the card that has waited longest
             visits.create_task(_visit(charger, (connector.evse_id, connector.connector_id),
                                       token, free_tokens, rng, token_types.get(token, "ISO14443")))
 
