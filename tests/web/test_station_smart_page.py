@@ -5,12 +5,14 @@ against the demo's simulated charger."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 
 import pytest
 from playwright.async_api import expect
 
+from silkcharge.sim.v201 import V201Link
 from silkcharge.smart.profiles import ChargingProfilePurpose, profile_from_fields
 from tests.web.conftest import screenshot
 from tests.web.helpers import pick
@@ -23,7 +25,7 @@ def relative(profile_id: int, purpose: str, amps: str, stack_level: int = 0) -> 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_k08_k10_charging_profiles_checked_and_cleared_from_the_station_page(
-    fleet, chargers, open_console, platform, version
+    fleet, chargers, open_console, platform, version, monkeypatch
 ):
     spec = pick(fleet, "KZ-ALA", version)
     charger = await chargers(spec)
@@ -51,7 +53,23 @@ async def test_k08_k10_charging_profiles_checked_and_cleared_from_the_station_pa
         ChargingProfilePurpose.CHARGING_STATION_MAX]
 
     if version == "2.0.1":  # K09: what the station itself reports it holds
-        await page.click("#profiles-report")
+        # The report follows the station's answer; here it comes only after the page has shown
+        # the answer and looked once (as on a loaded machine): the page must keep looking.
+        report_sent = V201Link.report_charging_profiles
+        release = asyncio.Event()
+
+        async def report_late(link, *args):
+            await release.wait()
+            await report_sent(link, *args)
+
+        monkeypatch.setattr(V201Link, "report_charging_profiles", report_late)
+        profiles = f"/api/v1/smart/stations/{spec.station_id}/profiles"
+        async with page.expect_response(lambda r: r.url.endswith(profiles + "/report")) as asked:
+            await page.click("#profiles-report")
+        assert (await (await asked.value).json())["status"] == "Accepted"
+        await page.wait_for_event("response", lambda r: r.url.endswith(profiles) and r.request.method == "GET")
+        await expect(page.locator("#reported-table")).to_have_count(0)
+        release.set()
         await expect(page.locator("#reported-table")).to_contain_text("ChargingStationMaxProfile")
         await screenshot(page, "station-charging-profiles")
     else:
