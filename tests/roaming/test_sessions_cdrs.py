@@ -463,4 +463,8 @@ async def test_the_emsp_going_down_mid_session_loses_nothing_its_pushes_arrive_i
                 assert (cdr.session_id, cdr.conflict, cdr.currency, cdr.total_incl_vat) == (
                     str(tx), False, "UZS", Decimal(33600))
                 assert (cdr.driver_currency, cdr.driver_incl_vat, cdr.rate) == ("KZT", Decimal("1360.80"), RATE)
-                assert Decimal(str(cdr.body["total_energy"])) == 12
+                # OCPI numbers arrive as JSON numbers, not as the strings billing stores them as
+                assert cdr.body["total_energy"] == 12 and cdr.body["total_cost"] == {"excl_vat": 30000, "incl_vat": 33600}
+                assert {type(d["volume"]) for p in cdr.body["charging_periods"] for d in p["dimensions"]} <= {int, float}
+                assert {type(c["price"]) for t in cdr.body["tariffs"] for e in t["elements"]
+                        for c in e["price_components"]} <= {int, float}

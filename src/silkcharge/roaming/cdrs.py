@@ -101,12 +101,41 @@ def cdr_location(*, site_code: str, site_name: str | None, address: str | None, 
     return body
 
 
+NUMBERS = frozenset({
+    "total_energy", "total_time", "total_parking_time",  # CDR
+    "excl_vat", "incl_vat",  # Price
+    "volume",  # CdrDimension
+    "price", "vat",  # PriceComponent of an embedded Tariff
+    "min_kwh", "max_kwh", "min_current", "max_current", "min_power", "max_power",  # TariffRestrictions
+    "percentage", "amount",  # EnergyMix
+})
+"""Fields of a CDR (and the tariffs in it) that OCPI 2.2.1 types as `number`."""
+INTEGERS = frozenset({"step_size", "min_duration", "max_duration"})
+
+
+def with_numbers(value: Any, key: str | None = None) -> Any:
+    """`value` with the CDR's numbers as numbers. Billing stores the body as JSON whose
+    Decimals are exact strings (store/db.py); OCPI wants JSON numbers (a partner may refuse
+    "12.5" for total_energy), and roaming/wire.py writes a Decimal as an exact number."""
+    if isinstance(value, dict):
+        return {k: with_numbers(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_numbers(v, key) for v in value]
+    if isinstance(value, str) and key in NUMBERS | INTEGERS:
+        try:
+            number = Decimal(value)
+        except ArithmeticError:
+            return value
+        return int(number) if key in INTEGERS and number == number.to_integral_value() else number
+    return value
+
+
 def cdr_object(stored: dict[str, Any], *, cpo: Party, owner: TokenOwner, location: dict[str, Any],
                auth_method: str, last_updated: datetime) -> dict[str, Any]:
     """The whole OCPI 2.2.1 CDR from the body billing stored (ChargeDetailRecord.body): our
     party, the driver's token, how they were authorised, where, and when it was made. A CDR
     must have a charging period: a session with none (a no-show fee) gets one at its start."""
-    body = dict(stored)
+    body = with_numbers(stored)
     body.update({
         "country_code": cpo.country_code, "party_id": cpo.party_id, "cdr_token": owner.cdr_token(),
         "auth_method": auth_method, "cdr_location": location, "last_updated": ocpi_datetime(last_updated),
