@@ -463,6 +463,9 @@ async def _demo_roaming(api_port: int, partner_port: int) -> bool:
         except (RoamingSetupFailed, httpx.HTTPError) as exc:
             err_console.print(f"[yellow]demo: the roaming partner was not set up: {exc}[/]")
             return False
+        except Exception:  # a bug here must not take the rest of the demo down with it
+            logging.getLogger(__name__).exception("demo: the roaming partner was not set up")
+            return False
 
 
 async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform, partner_port: int = 0) -> None:
