@@ -5,6 +5,8 @@ peer and the CSMS then check each frame against the 2.1 schemas)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from decimal import Decimal
 
 import pytest
@@ -139,6 +141,56 @@ async def test_transaction_events_started_updated_ended_make_one_session(api, pl
             MeterSample.transaction_id == stored.id, MeterSample.measurand == "Power.Active.Import"))
         assert stored.last_seq_no == 2
         assert set(power.all()) == {Decimal("7.4")}
+
+
+async def test_updated_events_of_many_stations_at_once_each_keep_their_samples_seq_state_and_token(
+    api, platform, ocpp_url, version
+):
+    """Updated events that arrive together are stored together (one batch, shared statements):
+    each station's samples, seqNo and charging state stay its own; one that skipped seqNos
+    opens its gap; one that carries an idToken is answered for it; one for a transaction we
+    never saw starts it."""
+    stations = [f"TAS-201-B{n:02d}" for n in range(6)]
+    for station in stations:
+        await register_station(api, station)
+    await add_token(api, "APP-88")
+    async with contextlib.AsyncExitStack() as stack:
+        peers = [await stack.enter_async_context(connected_peer(ocpp_url, s, version)) for s in stations]
+        await asyncio.gather(*(boot(peer) for peer in peers))
+        await asyncio.gather(*(peer.call(call.TransactionEvent(
+            event_type="Started", timestamp=to_ocpp(utcnow()), trigger_reason="CablePluggedIn", seq_no=0,
+            transaction_info={"transaction_id": f"tx-{n}", "charging_state": "EVConnected"},
+            evse={"id": 1, "connector_id": 1}, meter_value=[energy(1000, "Transaction.Begin")],
+        )) for n, peer in enumerate(peers[:5])))
+
+        def updated(n: int, seq_no: int, wh: int, **extra):
+            return call.TransactionEvent(
+                event_type="Updated", timestamp=to_ocpp(utcnow()), trigger_reason="MeterValuePeriodic",
+                seq_no=seq_no, transaction_info={"transaction_id": f"tx-{n}", "charging_state": "Charging"},
+                evse={"id": 1, "connector_id": 1}, meter_value=[energy(wh)], **extra)
+
+        replies = await asyncio.gather(
+            *(peers[n].call(updated(n, 1, 2000 + n)) for n in range(3)),
+            peers[3].call(updated(3, 4, 2003)),  # seqNos 1 to 3 skipped
+            peers[4].call(updated(4, 1, 2004, id_token={"id_token": "APP-88", "type": "Central"})),
+            peers[5].call(updated(5, 7, 2005)),  # its Started never reached us
+        )
+    assert [r.id_token_info is not None for r in replies] == [False] * 4 + [True, False]
+    assert replies[4].id_token_info["status"] == "Accepted"
+    async with platform.sessions() as session:
+        found = {tx.station_id: tx for tx in await session.scalars(
+            select(Transaction).where(Transaction.station_id.in_(stations)))}
+        registers = {}
+        for station, tx in found.items():
+            registers[station] = sorted((await session.scalars(select(MeterSample.value).where(
+                MeterSample.transaction_id == tx.id, MeterSample.measurand == "Energy.Active.Import.Register"))).all())
+    assert [(s, found[s].station_tx_id, found[s].last_seq_no, found[s].charging_state) for s in stations] == [
+        (s, f"tx-{n}", seq, "Charging") for n, (s, seq) in enumerate(zip(stations, [1, 1, 1, 4, 1, 7]))]
+    assert found[stations[3]].missing_seq_nos == [1, 2, 3]
+    assert found[stations[4]].id_token == "APP-88"
+    assert registers == {s: ([Decimal(1000)] if n < 5 else []) + [Decimal(2000 + n)] for n, s in enumerate(stations)}
+    connectors = [(await api.get(f"/api/v1/stations/{s}/connectors")).json()[0]["status"] for s in stations]
+    assert connectors == ["Charging"] * 6
 
 
 async def test_updated_before_started_still_records_the_transaction(api, ocpp_url, version):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -154,6 +155,81 @@ class _Found:
     active: dict[tuple[str, int], Transaction]
 
 
+@dataclass(frozen=True)
+class _Update:
+    """A 2.0.1 TransactionEvent Updated, waiting for its batch; `whole` is the unit of work
+    that handles any update (an unknown transaction, an idToken to look up)."""
+
+    station_id: str
+    change: TransactionUpdate
+    findings: tuple[Finding, ...]
+    origin: Origin
+    whole: Callable[[AsyncSession], Awaitable[TransactionRecord]] = field(compare=False)
+
+
+class _UpdatesBulk:
+    """Stores a batch's TransactionEvent Updated together, as `_MeterValuesBulk` does for
+    MeterValues: one SELECT for the transactions, one for the connectors' power (when
+    registers came), one executemany for every sample and one SELECT for the connectors whose
+    session is charging. Most Updated events are meter values of a known transaction without
+    an idToken; those take this path. An event of a transaction we do not have yet, or with an
+    idToken (answered with its own idTokenInfo), runs the whole unit of work inside the batch
+    (a batch holds one item per station, so nothing of the same station runs between)."""
+
+    def __init__(self, service: TransactionService) -> None:
+        self._service = service
+
+    async def apply(self, session: AsyncSession, items: list[_Update]) -> list[TransactionRecord]:
+        service = self._service
+        named = await self._transactions(session, items)
+        results: list[TransactionRecord | None] = [None] * len(items)
+        simple: list[tuple[int, _Update, Transaction]] = []
+        for n, item in enumerate(items):
+            tx = named.get((item.station_id, item.change.station_tx_id))
+            if tx is None or item.change.id_token:
+                results[n] = await item.whole(session)
+            else:
+                simple.append((n, item, tx))
+        metered = {(tx.station_id, tx.evse_id) for _, item, tx in simple
+                   if any(s.is_energy_register for s in item.change.samples)}
+        powers = await max_power(session, metered)
+        rows: list[dict] = []
+        charging: list[Transaction] = []
+        for n, item, tx in simple:
+            change = item.change
+            found = list(item.findings)
+            if (tx.station_id, tx.evse_id) in metered:
+                found += energy_findings(service._checks, _so_far(tx, powers.get((tx.station_id, tx.evse_id))),
+                                         change.samples)
+            service._plausibility.record(session, item.station_id, tx.id, found, item.origin)
+            service._track_seq(session, item.station_id, tx, change.seq_no, previous=tx.last_seq_no)
+            if change.seq_no is not None and (tx.last_seq_no is None or change.seq_no > tx.last_seq_no):
+                tx.last_seq_no = change.seq_no
+            if change.charging_state:
+                tx.charging_state = change.charging_state
+            if change.remote_start_id is not None and tx.remote_start_id is None:
+                tx.remote_start_id = change.remote_start_id
+            tx.offline = tx.offline or change.offline
+            tx.updated_at = utcnow()
+            rows.extend(_sample_rows(item.station_id, tx, change.samples))
+            _count_energy(tx, change.samples)
+            if change.charging_state == "Charging":
+                charging.append(tx)
+            results[n] = TransactionRecord(tx.id, tx.station_tx_id, None)
+        if rows:
+            await insert_ignoring_duplicates(session, MeterRow, rows)
+        await service._connectors_charging(session, charging)
+        return results  # type: ignore[return-value]
+
+    @staticmethod
+    async def _transactions(session: AsyncSession, items: list[_Update]) -> dict[tuple[str, str], Transaction]:
+        rows = await session.scalars(select(Transaction).where(
+            one_of(session, Transaction.station_id, {item.station_id for item in items}),
+            one_of(session, Transaction.station_tx_id, {item.change.station_tx_id for item in items}),
+        ))
+        return {(tx.station_id, tx.station_tx_id): tx for tx in rows}
+
+
 class TransactionService:
     def __init__(
         self,
@@ -179,6 +255,7 @@ class TransactionService:
         self._plausibility = plausibility or Plausibility(sessions)
         self._checks = self._plausibility.checks
         self._meter_bulk = _MeterValuesBulk(self._plausibility)
+        self._updates_bulk = _UpdatesBulk(self)
         # Data residency: a driver's token, in the platform's database, at a resident tenant's station.
         self._drivers = DriverTokens(sessions)
 
@@ -284,7 +361,7 @@ class TransactionService:
             self._plausibility.record(session, station_id, tx.id, found, origin)
             await self._store_samples(session, station_id, tx, start.samples)
             if start.charging_state == "Charging":
-                await self._connector_charging(session, station_id, tx)
+                await self._connectors_charging(session, [tx])
             return TransactionRecord(tx.id, tx.station_tx_id, token), True
 
         record, new = await self._committer.run(work, key=station_id)
@@ -448,10 +525,12 @@ class TransactionService:
             tx.updated_at = utcnow()
             await self._store_samples(session, station_id, tx, change.samples)
             if change.charging_state == "Charging":
-                await self._connector_charging(session, station_id, tx)
+                await self._connectors_charging(session, [tx])
             return TransactionRecord(tx.id, tx.station_tx_id, token)
 
-        return await self._committer.run(work, key=station_id)
+        # Most updates take the batch's shared statements (_UpdatesBulk); `work` is the rest.
+        return await self._committer.run_bulk(
+            self._updates_bulk, station_id, _Update(station_id, change, tuple(findings), origin, work))
 
     async def meter_values(
         self,
@@ -620,20 +699,20 @@ class TransactionService:
             return None
         return max(Decimal(0), tx.meter_stop_wh - tx.meter_start_wh)
 
-    async def _connector_charging(self, session: AsyncSession, station_id: str, tx: Transaction) -> None:
-        connector = await session.scalar(
-            select(Connector).where(
-                Connector.station_id == station_id,
-                Connector.evse_id == tx.evse_id,
-                Connector.connector_id == tx.connector_id,
-            )
-        )
-        if connector is not None and connector.status != ConnectorStatus.CHARGING:
-            connector.status = ConnectorStatus.CHARGING.value
-            event = ConnectorStatusChanged(
-                station_id, utcnow(), tx.evse_id, tx.connector_id, connector.status, None
-            )
-            after_commit(session, lambda: self._bus.publish(event))
+    async def _connectors_charging(self, session: AsyncSession, charging: list[Transaction]) -> None:
+        """The connectors of these sessions marked Charging (one SELECT for all), each change
+        announced after the commit."""
+        wanted = {(tx.station_id, tx.evse_id, tx.connector_id) for tx in charging}
+        if not wanted:
+            return
+        connectors = await session.scalars(select(Connector).where(
+            one_of(session, Connector.station_id, {station_id for station_id, _, _ in wanted})))
+        for connector in connectors:
+            station_id, evse_id, connector_id = connector.station_id, connector.evse_id, connector.connector_id
+            if (station_id, evse_id, connector_id) in wanted and connector.status != ConnectorStatus.CHARGING:
+                connector.status = ConnectorStatus.CHARGING.value
+                event = ConnectorStatusChanged(station_id, utcnow(), evse_id, connector_id, connector.status, None)
+                after_commit(session, lambda event=event: self._bus.publish(event))
 
     # -- plausibility that needs the session so far (issue 14) --------------------------------
 
