@@ -64,7 +64,9 @@ class Csms16(Recording, ChargePoint16):
         return result16.Authorize(id_tag_info={"status": self.csms.token_status(id_tag)})
 
     @on("StartTransaction")
-    def start_transaction(self, id_tag, **_):
+    async def start_transaction(self, id_tag, **_):
+        if self.csms.hold_starts is not None:  # a test holds the answer until it lets it go
+            await self.csms.hold_starts.wait()
         return result16.StartTransaction(
             transaction_id=next(self.csms.transaction_ids),
             id_tag_info={"status": self.csms.token_status(id_tag)})
@@ -149,6 +151,7 @@ class Csms:
         self.boot_statuses = ["Accepted"]
         self.interval = 1
         self.transaction_ids = itertools.count(100)
+        self.hold_starts: asyncio.Event | None = None
         self.url = ""
         self.port = 0
         self._server = None

@@ -47,3 +47,20 @@ async def test_drivers_take_the_cards_in_turn_the_first_card_first(csms16):
     stop.set()
     await asyncio.wait_for(fleet, HANG_GUARD)
     assert csms16.calls("StartTransaction")[0]["idTag"] == "TOKEN2"
+
+
+async def test_a_session_starting_when_the_fleet_stops_is_ended_with_the_others(csms16):
+    """The drivers are called off while a StartTransaction waits for its answer: that start
+    still completes, and its session is ended at shutdown like any other."""
+    csms16.hold_starts = asyncio.Event()
+    spec = station("FLEET-LATE", "1.6", ConnectorSpec(1, 1, ConnectorStandard.TYPE2, Decimal("22")))
+    stop = asyncio.Event()
+    fleet = asyncio.create_task(run_fleet(
+        csms16.url, [spec], session_rate_per_hour=36000, tokens=["TOKEN1"],
+        meter_interval=0.2, stop=stop, ramp_seconds=0, rng=random.Random(7)))
+    await csms16.wait_for("StartTransaction")
+    stop.set()  # the fleet's shutdown runs before the held answer goes out
+    csms16.hold_starts.set()
+    await asyncio.wait_for(fleet, HANG_GUARD)
+    assert len(csms16.calls("StartTransaction")) == 1
+    assert len(csms16.calls("StopTransaction")) == 1

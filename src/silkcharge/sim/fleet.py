@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 from silkcharge.sim.charger import (
     AuthorizationRejected,
@@ -87,11 +88,13 @@ async def run_fleet(
     for index, charger in enumerate(chargers):
         delay = ramp_seconds * index / max(1, len(chargers))
         work.append(asyncio.create_task(_power_on(charger, delay)))
+    starting: set[asyncio.Future] = set()
     drivers = [
-        asyncio.create_task(_arrivals(charger, session_rate_per_hour, free_tokens, charger.rng, token_types or {}))
+        asyncio.create_task(_arrivals(charger, session_rate_per_hour, free_tokens, charger.rng, token_types or {},
+                                      starting))
         for charger in chargers
     ]
-    drivers += [asyncio.create_task(_park(by_station[p.station_id], p, token_types or {}))
+    drivers += [asyncio.create_task(_park(by_station[p.station_id], p, token_types or {}, starting))
                 for p in parked if p.station_id in by_station]
     try:
         await stop.wait()
@@ -99,6 +102,9 @@ async def run_fleet(
         for task in drivers:
             task.cancel()
         await asyncio.gather(*drivers, return_exceptions=True)
+        # A start under way when the drivers were called off finishes, so its session is ended
+        # below like the others (else the CSMS keeps a session no station will ever stop).
+        await asyncio.gather(*starting, return_exceptions=True)
         await _end_open_sessions(chargers)
         await asyncio.gather(*(charger.stop() for charger in chargers))
         await asyncio.gather(*work, return_exceptions=True)
@@ -109,9 +115,21 @@ async def _power_on(charger: SimulatedCharger, delay: float) -> None:
     await charger.run()
 
 
+T = TypeVar("T")
+
+
+async def _start(starting: set[asyncio.Future], begin: Awaitable[T]) -> T:
+    """Start a session so that cancelling the driver does not cut it short: the start runs to
+    its end (kept in `starting` meanwhile, for the fleet's shutdown to wait on)."""
+    start = asyncio.ensure_future(begin)
+    starting.add(start)
+    start.add_done_callback(starting.discard)
+    return await asyncio.shield(start)
+
+
 async def _arrivals(
     charger: SimulatedCharger, rate_per_hour: float, free_tokens: list[str], rng: random.Random,
-    token_types: Mapping[str, str],
+    token_types: Mapping[str, str], starting: set[asyncio.Future],
 ) -> None:
     if rate_per_hour <= 0:
         return
@@ -123,22 +141,25 @@ async def _arrivals(
                 continue
             connector = rng.choice(free)
             if charger.spec.ocpp_version == "2.1" and rng.random() < CARD_SHARE:
-                visits.create_task(_visit(charger, (connector.evse_id, connector.connector_id), None, free_tokens, rng))
+                visits.create_task(_visit(charger, (connector.evse_id, connector.connector_id), None, free_tokens,
+                                          rng, starting))
                 continue
             token = free_tokens.pop(0)  # the card that has waited longest
             visits.create_task(_visit(charger, (connector.evse_id, connector.connector_id),
-                                      token, free_tokens, rng, token_types.get(token, "ISO14443")))
+                                      token, free_tokens, rng, starting, token_types.get(token, "ISO14443")))
 
 
-async def _park(charger: SimulatedCharger, parked: ParkedCar, token_types: Mapping[str, str]) -> None:
+async def _park(charger: SimulatedCharger, parked: ParkedCar, token_types: Mapping[str, str],
+                starting: set[asyncio.Future]) -> None:
     """Plug the car in once the station is up, and again should the session end (a reboot)."""
     while True:
         await charger.booted.wait()
         connector = charger.connector(parked.evse_id)
         if connector.session is None and connector.free:
             try:
-                await charger.plug_in_and_charge(parked.evse_id, parked.id_token, car=parked.car,
-                                                 token_type=token_types.get(parked.id_token, "ISO14443"))
+                await _start(starting, charger.plug_in_and_charge(
+                    parked.evse_id, parked.id_token, car=parked.car,
+                    token_type=token_types.get(parked.id_token, "ISO14443")))
             except (AuthorizationRejected, ConnectorUnavailable) as outcome:
                 log.warning("%s: parked car %s not plugged in: %s", charger.spec.station_id, parked.id_token, outcome)
                 return
@@ -147,7 +168,7 @@ async def _park(charger: SimulatedCharger, parked: ParkedCar, token_types: Mappi
 
 async def _visit(
     charger: SimulatedCharger, connector: tuple[int, int], token: str | None, free_tokens: list[str],
-    rng: random.Random, token_type: str = "ISO14443",
+    rng: random.Random, starting: set[asyncio.Future], token_type: str = "ISO14443",
 ) -> None:
     """One driver: charge, stay until a while after the car is full, leave. No token: a driver
     without an app who pays by bank card at the charger (OCPP 2.1)."""
@@ -156,10 +177,10 @@ async def _visit(
     dwell_seconds = float(energy_kwh / power_kw) * 3600 * rng.uniform(1.1, 1.6)
     try:
         if token is None:
-            transaction_id = await charger.pay_by_card(connector, CARD_RESERVE, energy_kwh=energy_kwh)
+            transaction_id = await _start(starting, charger.pay_by_card(connector, CARD_RESERVE, energy_kwh=energy_kwh))
         else:
-            transaction_id = await charger.plug_in_and_charge(
-                connector, token, energy_kwh=energy_kwh, token_type=token_type)
+            transaction_id = await _start(starting, charger.plug_in_and_charge(
+                connector, token, energy_kwh=energy_kwh, token_type=token_type))
         await asyncio.sleep(dwell_seconds)
         if transaction_id in charger.transactions:
             await charger.stop_charging(connector)
