@@ -176,8 +176,9 @@ class _UpdatesBulk:
     idToken (answered with its own idTokenInfo), runs the whole unit of work inside the batch
     (a batch holds one item per station, so nothing of the same station runs between)."""
 
-    def __init__(self, service: TransactionService) -> None:
-        self._service = service
+    def __init__(self, service: TransactionService, plausibility: Plausibility) -> None:
+        self._service = service  # what any Updated changes (`_apply_update`), charging connectors
+        self._plausibility = plausibility
 
     async def apply(self, session: AsyncSession, items: list[_Update]) -> list[TransactionRecord]:
         service = self._service
@@ -199,18 +200,10 @@ class _UpdatesBulk:
             change = item.change
             found = list(item.findings)
             if (tx.station_id, tx.evse_id) in metered:
-                found += energy_findings(service._checks, _so_far(tx, powers.get((tx.station_id, tx.evse_id))),
-                                         change.samples)
-            service._plausibility.record(session, item.station_id, tx.id, found, item.origin)
-            service._track_seq(session, item.station_id, tx, change.seq_no, previous=tx.last_seq_no)
-            if change.seq_no is not None and (tx.last_seq_no is None or change.seq_no > tx.last_seq_no):
-                tx.last_seq_no = change.seq_no
-            if change.charging_state:
-                tx.charging_state = change.charging_state
-            if change.remote_start_id is not None and tx.remote_start_id is None:
-                tx.remote_start_id = change.remote_start_id
-            tx.offline = tx.offline or change.offline
-            tx.updated_at = utcnow()
+                found += energy_findings(self._plausibility.checks,
+                                         _so_far(tx, powers.get((tx.station_id, tx.evse_id))), change.samples)
+            self._plausibility.record(session, item.station_id, tx.id, found, item.origin)
+            service._apply_update(session, item.station_id, tx, change)
             rows.extend(_sample_rows(item.station_id, tx, change.samples))
             _count_energy(tx, change.samples)
             if change.charging_state == "Charging":
@@ -255,7 +248,7 @@ class TransactionService:
         self._plausibility = plausibility or Plausibility(sessions)
         self._checks = self._plausibility.checks
         self._meter_bulk = _MeterValuesBulk(self._plausibility)
-        self._updates_bulk = _UpdatesBulk(self)
+        self._updates_bulk = _UpdatesBulk(self, self._plausibility)
         # Data residency: a driver's token, in the platform's database, at a resident tenant's station.
         self._drivers = DriverTokens(sessions)
 
@@ -503,17 +496,11 @@ class TransactionService:
                 tx = await self._implied_start(session, station_id, change)
             found = findings + await self._energy_findings(session, tx, change.samples)
             self._plausibility.record(session, station_id, tx.id, found, origin)
-            self._track_seq(session, station_id, tx, change.seq_no, previous=tx.last_seq_no)
-            if change.seq_no is not None and (tx.last_seq_no is None or change.seq_no > tx.last_seq_no):
-                tx.last_seq_no = change.seq_no
-            if change.charging_state:
-                tx.charging_state = change.charging_state
+            self._apply_update(session, station_id, tx, change)
             # The idToken the event carries is looked up and answered for itself: the one
             # that started (also when its Started event never reached us), or another one,
             # e.g. a group member or a master pass stopping (C09.FR.03, E01.FR.12).
             token = await self._token_info(session, change.id_token) if change.id_token else None
-            if change.remote_start_id is not None and tx.remote_start_id is None:
-                tx.remote_start_id = change.remote_start_id  # F01: the start the token came with
             if token is not None and not tx.id_token:
                 token = await self._adopt_token(session, station_id, tx, change.id_token, token)
             elif token is not None and tx.id_token == change.id_token:
@@ -521,8 +508,6 @@ class TransactionService:
                     token = replace(token, status=AuthorizationStatus(tx.token_status))
                 else:
                     tx.token_status = token.status.value
-            tx.offline = tx.offline or change.offline
-            tx.updated_at = utcnow()
             await self._store_samples(session, station_id, tx, change.samples)
             if change.charging_state == "Charging":
                 await self._connectors_charging(session, [tx])
@@ -605,6 +590,23 @@ class TransactionService:
         return record
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _apply_update(
+        self, session: AsyncSession, station_id: str, tx: Transaction, change: TransactionUpdate,
+    ) -> None:
+        """What any Updated event changes on its transaction, on either path (`update` and
+        `_UpdatesBulk`): the seqNos it skipped or filled (E14) and the highest one, the charging
+        state, the remote start id (F01: the start the token came with), whether it was sent
+        offline, and when it changed. Tokens, samples and flags are the caller's."""
+        self._track_seq(session, station_id, tx, change.seq_no, previous=tx.last_seq_no)
+        if change.seq_no is not None and (tx.last_seq_no is None or change.seq_no > tx.last_seq_no):
+            tx.last_seq_no = change.seq_no
+        if change.charging_state:
+            tx.charging_state = change.charging_state
+        if change.remote_start_id is not None and tx.remote_start_id is None:
+            tx.remote_start_id = change.remote_start_id
+        tx.offline = tx.offline or change.offline
+        tx.updated_at = utcnow()
 
     def _track_seq(
         self, session: AsyncSession, station_id: str, tx: Transaction, seq_no: int | None, previous: int | None,
