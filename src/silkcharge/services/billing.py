@@ -14,20 +14,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass, replace
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from silkcharge.bus.local import EventBus
 from silkcharge.domain import cdr as receipts
-from silkcharge.domain.caps import apply_cap
+from silkcharge.domain.caps import PriceCapRule, apply_cap
 from silkcharge.domain.cdr import Cdr, build_cdr
 from silkcharge.domain.clock import utcnow
 from silkcharge.domain.events import CdrCreated, TariffsChanged, TransactionEnded
@@ -48,6 +51,7 @@ from silkcharge.services.caps import TARIFF_SUSPENDED, CapService
 from silkcharge.services.plausibility import Plausibility
 from silkcharge.store.residency import (
     ByIdOfDatabase,
+    current_database,
     database_scope,
     each_database,
     station_database,
@@ -65,6 +69,7 @@ from silkcharge.store.schema import (
     Station,
     StationTariff,
     TariffRecord,
+    TariffSuspension,
     Transaction,
 )
 from silkcharge.store.types import plain
@@ -81,6 +86,8 @@ _ENDING_FLAGS = {"ClosedWithoutStop": CLOSED_WITHOUT_STOP, "EndedByOperator": EN
 RECEIPT_LOCALES = ("en", "ru")
 IDLE_BELOW_KW = Decimal("0.1")
 """Reported power below this is parking, not charging."""
+KEPT_SESSIONS = 10_000
+"""Active sessions whose running-cost inputs are kept (the least recently asked go first)."""
 
 
 class TariffRefused(ValueError):
@@ -111,6 +118,27 @@ class RunningCost:
 
 
 @dataclass(frozen=True)
+class PricingInputs:
+    """What pricing a session reads besides its tariff and meter timeline: the tariffs its
+    station accepted mid-session (2.1 ChangeTransactionTariff, with when), the caps that bind
+    its site (whoever the driver: a cap holds per tariff) and the tariffs suspended there."""
+
+    switches: tuple[tuple[datetime, Tariff], ...]
+    caps: tuple[PriceCapRule, ...]
+    suspended: frozenset[str]
+
+    def capped(self, cdr: Cdr) -> Cdr:
+        """The priced session under every cap in its currency, flagged when its tariff is
+        suspended at the site."""
+        for rule in self.caps:
+            if rule.currency == cdr.currency:
+                cdr = apply_cap(cdr, rule).cdr
+        if cdr.tariffs and cdr.tariffs[0].id in self.suspended:
+            cdr = replace(cdr, flags=(*cdr.flags, TARIFF_SUSPENDED))
+        return cdr
+
+
+@dataclass(frozen=True)
 class Unpriced:
     transaction_id: int
     reason: str
@@ -136,6 +164,9 @@ class BillingService:
         """Sessions the sweep could not price, and why (by transaction id, of the database in use)."""
         self.unpriced_reservations = ByIdOfDatabase(sessions)
         """Expired reservations that carry no no-show charge, and why (no fee in the tariff...)."""
+        self._kept: OrderedDict[tuple[str | None, int], _KeptSession] = OrderedDict()
+        """What each active session's running cost was last priced from (see `running_cost`),
+        by database and transaction id, the least recently asked first."""
 
     # -- tariffs ------------------------------------------------------------------------------
 
@@ -227,6 +258,7 @@ class BillingService:
                 if isinstance(event, TransactionEnded):
                     # Data residency: the session is in its station's database.
                     with database_scope(await station_database(self._sessions, event.station_id)):
+                        self._kept.pop((current_database(), event.transaction_id), None)
                         await self._price_safely(event.transaction_id)
 
     async def _sweep_every_minute(self) -> None:
@@ -388,26 +420,40 @@ class BillingService:
         timeline = timeline or await _timeline(session, tx)
         reservation = await _reservation_used(session, tx, tariff, site)
         ids = {"session_id": str(tx.id), "auth_id": tx.id_token, "evse_uid": f"{tx.station_id}*{tx.evse_id}"}
-        cdr, _ = await self._split_priced(session, cdr_id, tx, site, tariff, timeline, flags=flags,
-                                          reservation=reservation, ids=ids)
+        inputs = await self._pricing_inputs(session, tx, site)
+        cdr, _ = await self._split_priced(cdr_id, site, tariff, timeline, inputs, flags=flags,
+                                         reservation=reservation, ids=ids)
         operator = await session.get(Operator, site.operator_id)
         return _record(cdr, tx, tariff, operator, site)
 
+    async def _pricing_inputs(self, session: AsyncSession, tx: Transaction, site: Site) -> PricingInputs:
+        """What pricing this session reads besides its tariff and timeline."""
+        await self.caps.current(session)
+        suspended = (await session.scalars(
+            select(TariffRecord.code).join(TariffSuspension, TariffSuspension.tariff_id == TariffRecord.id)
+            .where(TariffSuspension.site_id == site.id, TariffSuspension.resolved_at.is_(None))
+        )).all()
+        return PricingInputs(
+            switches=tuple(await self._switches(session, tx)),
+            caps=tuple(self.caps.binding(site.lat, site.lon)),
+            suspended=frozenset(suspended),
+        )
+
     async def _split_priced(
-        self, session: AsyncSession, cdr_id: str, tx: Transaction, site: Site, tariff: Tariff,
-        timeline: SessionTimeline, *, flags: tuple[str, ...] = (), reservation=None, ids: dict | None = None,
+        self, cdr_id: str, site: Site, tariff: Tariff, timeline: SessionTimeline, inputs: PricingInputs,
+        *, flags: tuple[str, ...] = (), reservation=None, ids: dict | None = None,
     ) -> tuple[Cdr, Tariff]:
         """The session's timeline priced and capped, split at every tariff the station accepted
         for it mid-session; and the tariff in force at the timeline's end. The CDR and the
         running cost shown while charging both come from here, so they never disagree."""
         ids = ids or {}
-        switches = [(at, t) for at, t in await self._switches(session, tx) if timeline.start < at < timeline.end]
+        switches = [(at, t) for at, t in inputs.switches if timeline.start < at < timeline.end]
         if not switches:
             # Pricing is pure CPU (3 ms for 2 hours of meter values, 11 ms for 10): in a thread, so
             # the loop keeps answering stations meanwhile (docs/benchmarks.md, event-loop latency).
             cdr = await asyncio.to_thread(build_cdr, cdr_id, tariff, site.timezone, timeline,
                                           reservation=reservation, flags=flags, **ids)
-            return await self._capped(session, cdr, site), tariff
+            return inputs.capped(cdr), tariff
         # A 2.1 ChangeTransactionTariff the station accepted: energy and time before it are
         # priced by the tariff in force, after it by the new one (the session fee once, by
         # the first); each part is bounded by its tariff's min/max price and capped on its
@@ -422,7 +468,7 @@ class BillingService:
             part = await asyncio.to_thread(
                 build_cdr, cdr_id, part_tariff, site.timezone, piece, vat_date=vat_day, flat=index == 0,
                 reservation=reservation if index == 0 else None, **ids)
-            parts.append(await self._capped(session, part, site))
+            parts.append(inputs.capped(part))
         cdr = replace(Cdr.combined(cdr_id, parts), flags=tuple(dict.fromkeys(
             (*flags, *(f for p in parts for f in p.flags)))))
         return cdr, tariffs[-1]
@@ -504,19 +550,42 @@ class BillingService:
 
     async def running_cost(self, transaction_id: int) -> RunningCost | None:
         """What an active session has cost up to its latest meter reading, by the computation
-        (and the caps) its receipt will use; None when it cannot be priced."""
+        (and the caps) its receipt will use; None when it cannot be priced.
+
+        Asked once per meter message or more (a 2.0.1 station's TransactionEvent reply, the
+        pushes to stations that show cost), so each active session keeps what its last pricing
+        read (`_KeptSession`). An ask reads one row (the transaction, whether it is flagged, how
+        many readings it has and the version of every other input) and the readings stored
+        since the last ask; the site, tariff, switches, caps and suspensions are read again only
+        when a version moved. All of it comes from the store, so it holds with several nodes
+        and whoever writes."""
+        key = (current_database(), transaction_id)
         async with self._sessions() as session:
-            tx = await session.get(Transaction, transaction_id)
-            if tx is None or tx.state != "Active" or await _flagged(session, transaction_id):
-                return None  # a flagged session's cost is for an operator to confirm first
-            try:
-                site, tariff = await self._applicable(session, tx)
-                timeline = await _timeline(session, tx)
-                # split at a tariff the station accepted mid-session, as the CDR will be (2.1)
-                cdr, tariff = await self._split_priced(session, "running", tx, site, tariff, timeline)
-            except (Unpriceable, NoApplicableTariff, PricingError):
+            row = (await session.execute(_running_versions(), {"transaction_id": transaction_id})).one_or_none()
+            if row is None or row[0].state != "Active":
+                self._kept.pop(key, None)
                 return None
-            caps = self.caps.binding(site.lat, site.lon, tariff.currency)
+            tx, flagged, readings, versions = row[0], row[1], row[2], tuple(row[3:])
+            if flagged:
+                return None  # a flagged session's cost is for an operator to confirm first
+            kept = self._kept.get(key)
+            if kept is None or kept.versions != versions or kept.started_at != tx.started_at:
+                kept = _KeptSession(versions, tx.started_at, await self._running_context(session, tx, versions))
+                self._kept[key] = kept
+                while len(self._kept) > KEPT_SESSIONS:
+                    self._kept.popitem(last=False)
+            self._kept.move_to_end(key)
+            if kept.context is None:
+                return None  # not priceable with these inputs (no site, no tariff for this driver)
+            if len(kept.samples) != readings:
+                await kept.read_samples(session, transaction_id, readings)
+        site, tariff, inputs = kept.context
+        timeline = timeline_of(tx, kept.rows())
+        try:
+            # split at a tariff the station accepted mid-session, as the CDR will be (2.1)
+            cdr, tariff = await self._split_priced("running", site, tariff, timeline, inputs)
+        except (Unpriceable, PricingError):
+            return None
         last = timeline.meter[-1] if timeline.meter else None
         idle = bool(last is not None and last.power_kw is not None and last.power_kw < IDLE_BELOW_KW)
         return RunningCost(
@@ -526,9 +595,20 @@ class BillingService:
             meter_wh=(tx.meter_start_wh or Decimal(0)) + (last.energy_kwh * 1000 if last else 0),
             charging=not idle and tx.charging_state in (None, "Charging"),
             total=cdr.total_cost,
-            prices=replace(unit_prices(tariff, site.timezone, timeline),
-                           cap_per_kwh=min((c.max_price_per_kwh_incl_vat for c in caps), default=None)),
+            prices=replace(unit_prices(tariff, site.timezone, timeline), cap_per_kwh=min(
+                (c.max_price_per_kwh_incl_vat for c in inputs.caps if c.currency == tariff.currency),
+                default=None)),
         )
+
+    async def _running_context(
+        self, session: AsyncSession, tx: Transaction, versions: tuple,
+    ) -> tuple[Site, Tariff, PricingInputs] | None:
+        try:
+            site, tariff = await self._applicable(session, tx)
+            await self.caps.current(session, versions[-len(CapService.version_columns()):])
+            return site, tariff, await self._pricing_inputs(session, tx, site)
+        except (Unpriceable, NoApplicableTariff, PricingError):
+            return None
 
     async def quote(
         self, station_id: str, evse_id: int | None, id_token: str | None, at: datetime,
@@ -578,16 +658,6 @@ class BillingService:
         )
         return site, tariff
 
-    async def _capped(self, session: AsyncSession, cdr: Cdr, site: Site) -> Cdr:
-        """The session capped by every cap that binds its site, whoever the driver (a cap holds
-        per tariff, not per driver category), flagged when its tariff is suspended there."""
-        await self.caps.current(session)
-        for rule in self.caps.binding(site.lat, site.lon, cdr.currency):
-            cdr = apply_cap(cdr, rule).cdr
-        if cdr.tariffs and await self.caps.suspended(session, site.id, cdr.tariffs[0].id):
-            cdr = replace(cdr, flags=(*cdr.flags, TARIFF_SUSPENDED))
-        return cdr
-
     def _skip(self, transaction_id: int, reason: str) -> None:
         if self.unpriced.get(transaction_id) != reason:
             log.warning("transaction %s not priced: %s", transaction_id, reason)
@@ -620,16 +690,39 @@ def parse_tariff(body: dict) -> Tariff:
         raise TariffRefused([f"not an OCPI 2.2.1 tariff: {exc}"]) from None
 
 
+PRICED_MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import")
+"""The readings a session's price is made of (of the whole meter, phase "")."""
+
+
+@cache
+def _priced_samples(since: bool = False) -> Select:
+    """The readings of the session `transaction_id` that pricing reads (id, time, measurand,
+    unit, value), oldest first; with `since`, only those stored after the id `after`."""
+    return select(
+        MeterSample.id, MeterSample.timestamp, MeterSample.measurand, MeterSample.unit, MeterSample.value,
+    ).where(
+        MeterSample.transaction_id == bindparam("transaction_id"),
+        MeterSample.measurand.in_(PRICED_MEASURANDS),
+        MeterSample.phase == "",
+        *((MeterSample.id > bindparam("after"),) if since else ()),
+    ).order_by(MeterSample.timestamp, MeterSample.id)
+
+
+async def _priced_readings(session: AsyncSession, transaction_id: int, after: int | None = None) -> list[Any]:
+    if after is None:
+        return list((await session.execute(_priced_samples(), {"transaction_id": transaction_id})).all())
+    return list((await session.execute(
+        _priced_samples(since=True), {"transaction_id": transaction_id, "after": after})).all())
+
+
 async def _timeline(session: AsyncSession, tx: Transaction) -> SessionTimeline:
+    return timeline_of(tx, await _priced_readings(session, tx.id))
+
+
+def timeline_of(tx: Transaction, samples: Iterable[Any]) -> SessionTimeline:
     """The session as the pricing engine reads it: register readings (kWh from the session's
-    start) with the power reported at each instant, and parking where power stayed at zero."""
-    samples = (await session.scalars(
-        select(MeterSample).where(
-            MeterSample.transaction_id == tx.id,
-            MeterSample.measurand.in_(("Energy.Active.Import.Register", "Power.Active.Import")),
-            MeterSample.phase == "",
-        ).order_by(MeterSample.timestamp)
-    )).all()
+    start) with the power reported at each instant, and parking where power stayed at zero.
+    `samples`: rows of `_priced_samples`, oldest first."""
     start_wh = tx.meter_start_wh or Decimal(0)
     power: dict[datetime, Decimal] = {}
     energy: dict[datetime, Decimal] = {tx.started_at: Decimal(0)}
@@ -650,6 +743,60 @@ async def _timeline(session: AsyncSession, tx: Transaction) -> SessionTimeline:
         highest = max(highest, energy[moment])  # a register never runs backwards in a bill
         points.append(MeterPoint(moment, highest, power.get(moment)))
     return SessionTimeline(tx.started_at, end, tuple(points), idle_intervals(points, end, IDLE_BELOW_KW))
+
+
+@dataclass
+class _KeptSession:
+    """What an active session's running cost was last priced from: the inputs read at
+    `versions` (None: not priceable with them) and its priced readings so far, by id."""
+
+    versions: tuple
+    started_at: datetime
+    context: tuple[Site, Tariff, PricingInputs] | None
+    samples: dict[int, Any] = field(default_factory=dict)
+
+    async def read_samples(self, session: AsyncSession, transaction_id: int, readings: int) -> None:
+        """The readings stored since the last read; all of them again when the count says one
+        was missed (a reading committed after a later one) or one went away."""
+        for sample in await _priced_readings(session, transaction_id, after=max(self.samples, default=0)):
+            self.samples[sample.id] = sample
+        if len(self.samples) != readings:
+            self.samples = {s.id: s for s in await _priced_readings(session, transaction_id)}
+
+    def rows(self) -> list[Any]:
+        return sorted(self.samples.values(), key=lambda s: (s.timestamp, s.id))
+
+
+@cache
+def _running_versions() -> Select:
+    """One row (for the bound `transaction_id`; built once, as building it costs more than
+    running it): the transaction, whether it is flagged, how many priced readings it has, and
+    what changes when any other input of its price does (`BillingService.running_cost`): its
+    station's site, its driver's token, the tariffs, the tariffs accepted for it mid-session,
+    the open suspensions and the caps (last, as `CapService.current` takes them)."""
+    station = Station.id == Transaction.station_id
+    switched = (StationTariff.transaction_id == Transaction.id, StationTariff.status == "Accepted")
+    open_suspension = TariffSuspension.resolved_at.is_(None)
+    return select(
+        Transaction,
+        exists().where(PlausibilityFlag.transaction_id == Transaction.id),
+        select(func.count(MeterSample.id)).where(
+            MeterSample.transaction_id == Transaction.id,
+            MeterSample.measurand.in_(PRICED_MEASURANDS), MeterSample.phase == "",
+        ).scalar_subquery(),
+        select(Station.site_id).where(station).correlate(Transaction).scalar_subquery(),
+        select(Site.updated_at).join(Station, Station.site_id == Site.id).where(station)
+        .correlate(Transaction).scalar_subquery(),
+        select(func.max(IdToken.updated_at)).where(IdToken.token == Transaction.id_token).scalar_subquery(),
+        select(func.count(IdToken.id)).where(IdToken.token == Transaction.id_token).scalar_subquery(),
+        select(func.max(TariffRecord.id)).scalar_subquery(),
+        select(func.count(TariffRecord.id)).scalar_subquery(),
+        select(func.max(StationTariff.id)).where(*switched).scalar_subquery(),
+        select(func.count(StationTariff.id)).where(*switched).scalar_subquery(),
+        select(func.max(TariffSuspension.id)).where(open_suspension).scalar_subquery(),
+        select(func.count(TariffSuspension.id)).where(open_suspension).scalar_subquery(),
+        *CapService.version_columns(),
+    ).where(Transaction.id == bindparam("transaction_id"))
 
 
 async def _reservation_used(
@@ -673,12 +820,6 @@ def totals_of(record: ChargeDetailRecord) -> dict[str, str]:
     """The totals as JSON strings, written as the store reads them back (no trailing zeros)."""
     return {"currency": record.currency, "total_excl_vat": str(plain(record.total_excl_vat)),
             "total_incl_vat": str(plain(record.total_incl_vat))}
-
-
-async def _flagged(session: AsyncSession, transaction_id: int) -> bool:
-    return await session.scalar(
-        select(PlausibilityFlag.id).where(PlausibilityFlag.transaction_id == transaction_id).limit(1)
-    ) is not None
 
 
 def _record(

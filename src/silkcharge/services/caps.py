@@ -153,8 +153,20 @@ class CapService:
 
     # -- the caps in force ----------------------------------------------------------------------
 
-    async def current(self, session: AsyncSession) -> tuple[BoundCap, ...]:
-        """The caps in force (not withdrawn) with their areas, reloaded when the store's changed.
+    @staticmethod
+    def version_columns() -> tuple[Any, ...]:
+        """What tells whether the stored caps or areas changed: read alone by `current`, or
+        inside another query's row (services/running_cost.py) and handed to `current`."""
+        return (
+            select(func.max(PriceCapRecord.updated_at)).scalar_subquery(),
+            select(func.count(PriceCapRecord.id)).scalar_subquery(),
+            select(func.max(JurisdictionRecord.updated_at)).scalar_subquery(),
+            select(func.count(JurisdictionRecord.id)).scalar_subquery(),
+        )
+
+    async def current(self, session: AsyncSession, version: tuple | None = None) -> tuple[BoundCap, ...]:
+        """The caps in force (not withdrawn) with their areas, reloaded when the store's changed
+        (`version`: the values of `version_columns`, when the caller read them already).
 
         Reads with the caller's session only: the shipped caps are installed before (by
         `install_shipped`, at the platform's start). Installing here would open a second
@@ -162,12 +174,8 @@ class CapService:
         if not self._installed:
             raise RuntimeError("the shipped price caps are not installed yet: "
                                "CapService.install_shipped() runs when the platform starts")
-        version = tuple((await session.execute(select(
-            select(func.max(PriceCapRecord.updated_at)).scalar_subquery(),
-            select(func.count(PriceCapRecord.id)).scalar_subquery(),
-            select(func.max(JurisdictionRecord.updated_at)).scalar_subquery(),
-            select(func.count(JurisdictionRecord.id)).scalar_subquery(),
-        ))).one())
+        if version is None:
+            version = tuple((await session.execute(select(*self.version_columns()))).one())
         if version != self._version:
             rows = (await session.execute(
                 select(PriceCapRecord, JurisdictionRecord)

@@ -1,0 +1,133 @@
+"""The cost so far that a 2.0.1 charger gets in every TransactionEvent reply (I02) is priced
+from what each active session keeps between its readings (issue 20): each reply still counts
+every reading and follows every input that changed since the last one, as the CDR will."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from ocpp.v201 import call as call201
+from sqlalchemy import event
+
+from silkcharge.bus.local import EventBus
+from silkcharge.domain.clock import to_ocpp
+from silkcharge.services.billing import BillingService
+from silkcharge.store.db import create_engine_for, sessionmaker_for
+from tests.e2e.network import add_token
+from tests.e2e.peers import connected_peer
+from tests.e2e.test_caps import DEAR, IN_ALMATY, OUTSIDE, energy, publish, site, tariff
+
+T0 = datetime(2026, 11, 21, 10, 0, tzinfo=timezone.utc)
+
+
+class Session:
+    """One 2.0.1 session on a connected peer; `reading` sends an Updated event and returns the
+    reply's totalCost."""
+
+    def __init__(self, peer, tx_id: str) -> None:
+        self.peer, self.tx_id, self.seq = peer, tx_id, 0
+
+    async def event(self, kind: str, minutes: int, wh: int, **extra):
+        reply = await self.peer.call(call201.TransactionEvent(
+            event_type=kind, timestamp=to_ocpp(T0 + timedelta(minutes=minutes)), seq_no=self.seq,
+            trigger_reason="Authorized" if kind == "Started" else "MeterValuePeriodic",
+            transaction_info={"transaction_id": self.tx_id, "charging_state": "Charging"},
+            evse={"id": 1, "connector_id": 1},
+            meter_value=[{"timestamp": to_ocpp(T0 + timedelta(minutes=minutes)),
+                          "sampled_value": [{"value": wh}]}],
+            **extra,
+        ))
+        self.seq += 1
+        return reply
+
+    async def reading(self, minutes: int, wh: int) -> Decimal | None:
+        total = (await self.event("Updated", minutes, wh)).total_cost
+        return None if total is None else Decimal(str(total))
+
+
+async def started(peer, station: str, token: str) -> Session:
+    await peer.call(call201.BootNotification(charging_station={"model": "M", "vendor_name": "V"},
+                                             reason="PowerUp"))
+    session = Session(peer, f"{station}-run")
+    await session.event("Started", 0, 0, id_token={"id_token": token, "type": "ISO14443"})
+    return session
+
+
+async def test_each_reply_prices_every_reading_with_the_tariff_site_and_cap_in_force_then(
+        api, ocpp_url, platform):
+    await site(api, "RC-SITE", OUTSIDE, station="RC-1")
+    await add_token(api, "RC-DRIVER")
+    assert (await publish(api, "KZ-NET-50", tariff(energy("50")))).status_code == 201  # 58.00 incl. VAT
+    # Another session, at another site, comes first: each input is read for this session's own.
+    await site(api, "RC-ELSEWHERE", OUTSIDE, station="RC-0")
+    await add_token(api, "RC-OTHER")
+    async with connected_peer(ocpp_url, "RC-0", "2.0.1") as peer:
+        await (await started(peer, "RC-0", "RC-OTHER")).reading(10, 1_000)
+    async with connected_peer(ocpp_url, "RC-1", "2.0.1") as peer:
+        session = await started(peer, "RC-1", "RC-DRIVER")
+        assert await session.reading(10, 10_000) == Decimal("580.00")
+        assert await session.reading(20, 20_000) == Decimal("1160.00")  # the new reading counts
+
+        # Moved into Almaty, under the city's cap: the price holds, and the cap is shown with it.
+        tx = (await api.get("/api/v1/transactions", params={"station_id": "RC-1"})).json()[0]["id"]
+        assert (await platform.billing.running_cost(tx)).prices.cap_per_kwh is None
+        assert (await api.patch("/api/v1/sites/RC-SITE", json=IN_ALMATY)).status_code == 200
+        assert (await platform.billing.running_cost(tx)).prices.cap_per_kwh == Decimal("100")
+        assert (await api.patch("/api/v1/sites/RC-SITE", json=OUTSIDE)).status_code == 200
+        assert await session.reading(25, 20_000) == Decimal("1160.00")
+
+        # A tariff for the site itself, published mid-session, prices the session from the next
+        # reply on, as it will price the CDR: 20 kWh x 110.20.
+        assert (await publish(api, "KZ-SITE-DEAR", DEAR, "RC-SITE")).status_code == 201
+        assert await session.reading(30, 20_000) == Decimal("2204.00")
+
+        # The site moved into Almaty: the city's cap (100 KZT/kWh incl. VAT) binds from now on.
+        assert (await api.patch("/api/v1/sites/RC-SITE", json=IN_ALMATY)).status_code == 200
+        assert await session.reading(40, 20_000) == Decimal("2000.00")
+        assert await session.reading(50, 25_000) == Decimal("2500.00")
+
+        # Moved out again, the site's own tariff holds as published.
+        assert (await api.patch("/api/v1/sites/RC-SITE", json=OUTSIDE)).status_code == 200
+        assert await session.reading(60, 25_000) == Decimal("2755.00")
+
+        # The driver joins a fleet with its own tariff there: 30 kWh x 46.40.
+        fleet = tariff(energy("40"), token_groups=["FLEET-9"])
+        assert (await publish(api, "KZ-FLEET-40", fleet, "RC-SITE")).status_code == 201
+        assert await session.reading(70, 30_000) == Decimal("3306.00")  # not for this driver yet
+        assert (await api.patch("/api/v1/tokens/RC-DRIVER", json={"group_id": "FLEET-9"})).status_code == 200
+        assert await session.reading(80, 30_000) == Decimal("1392.00")
+
+
+async def test_an_unchanged_session_is_priced_from_one_row_and_its_new_readings(api, ocpp_url, settings):
+    await site(api, "RC-QUIET", OUTSIDE, station="RC-2")
+    await add_token(api, "RC-QUIET-DRIVER")
+    assert (await publish(api, "KZ-NET-50", tariff(energy("50")))).status_code == 201
+    # A billing service of its own, on an engine of its own: every statement counted is its.
+    engine = create_engine_for(settings.database_url, 2)
+    billing = BillingService(sessionmaker_for(engine), EventBus(), stale_after=timedelta(hours=1))
+    await billing.caps.install_shipped()
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: statements.append(statement))
+
+    async def asked(tx: int) -> tuple[Decimal, list[str]]:
+        statements.clear()
+        cost = await billing.running_cost(tx)
+        return cost.total.incl_vat.amount, list(statements)
+
+    try:
+        async with connected_peer(ocpp_url, "RC-2", "2.0.1") as peer:
+            session = await started(peer, "RC-2", "RC-QUIET-DRIVER")
+            await session.reading(10, 10_000)
+            tx = (await api.get("/api/v1/transactions?station_id=RC-2")).json()[0]["id"]
+            total, first = await asked(tx)
+            assert total == Decimal("580.00") and len(first) > 5  # the inputs, read once
+            total, unchanged = await asked(tx)
+            assert total == Decimal("580.00") and len(unchanged) == 1  # the versions row alone
+            await session.reading(20, 20_000)
+            total, newer = await asked(tx)
+    finally:
+        await engine.dispose()
+    # One more reading: the versions row and the readings since the last ask, not all of them.
+    assert total == Decimal("1160.00") and len(newer) == 2 and "meter_samples.id >" in newer[1]
