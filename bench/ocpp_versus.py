@@ -120,7 +120,7 @@ def run_generator(
         "--processes", str(args.processes),
         "--rate", str(args.light_rate if light else 0),
         "--password", PASSWORD,
-        "--prefix", f"VS{version.replace('.', '')}-",
+        "--prefix", _prefix(version),
         "--id-tag", ID_TAG,
         "--timeout", str(args.timeout),
         "--sync-stdin", "yes",
@@ -199,27 +199,61 @@ def run_generator(
 # -- one target ----------------------------------------------------------------------------------
 
 
+def _post(target: servers.Target, path: str, body: dict) -> None:
+    """One operator API POST; 409 (already there) is fine, anything else ends the run."""
+    request = urllib.request.Request(
+        f"{target.api_url}/api/v1/{path}",
+        data=json.dumps(body).encode(),
+        headers={"X-API-Key": servers.API_KEY, "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30):
+            pass
+    except urllib.error.HTTPError as error:
+        if error.code != 409:
+            detail = error.read().decode(errors="replace")[:300]
+            raise servers.ServerFailed(f"could not seed {path}: HTTP {error.code} {detail}") from None
+
+
+def _numbered(prefix: str, stations: int) -> list[str]:
+    """The generator numbers stations (and their tokens) from 1, zero-padded to one width."""
+    width = len(str(stations))
+    return [f"{prefix}{n:0{width}d}" for n in range(1, stations + 1)]
+
+
 def seed_tokens(target: servers.Target, stations: int) -> None:
     """Each station's idTag as an Accepted token, through the operator API, so StartTransaction
     and TransactionEvent Started are authorized on silkcharge as on the in-memory servers (which
-    accept any). Not measured; the generator numbers stations from 1, zero-padded."""
-    width = len(str(stations))
-    for n in range(1, stations + 1):
-        token = f"{ID_TAG}{n:0{width}d}"
-        request = urllib.request.Request(
-            f"{target.api_url}/api/v1/tokens",
-            data=json.dumps({"token": token, "label": "bench/ocpp_versus.py"}).encode(),
-            headers={"X-API-Key": servers.API_KEY, "Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30):
-                pass
-        except urllib.error.HTTPError as error:
-            if error.code != 409:  # 409: already there
-                raise servers.ServerFailed(
-                    f"could not seed token {token}: HTTP {error.code}"
-                ) from None
+    accept any). Not measured."""
+    for token in _numbered(ID_TAG, stations):
+        _post(target, "tokens", {"token": token, "label": "bench/ocpp_versus.py"})
+
+
+def seed_priced_network(target: servers.Target, stations: int, versions: list[str]) -> None:
+    """--priced: every station registered on one site with a network tariff (50 KZT/kWh + 16 %
+    VAT), so each session is priced as it runs: a 2.0.1 station gets its cost so far in every
+    TransactionEvent reply, as on a real network. Without it the stations provision themselves
+    onto no site and no session can be priced. Not measured."""
+    _post(target, "operators", {"code": "BENCH", "name": "Benchmark network", "country": "KZ", "currency": "KZT"})
+    _post(target, "sites", {
+        "code": "BENCH-SITE", "operator": "BENCH", "name": "Benchmark site", "country": "KZ",
+        "lat": 43.2, "lon": 76.62, "timezone": "Asia/Almaty",
+    })
+    _post(target, "tariffs", {"code": "BENCH-50", "operator": "BENCH", "tariff": {
+        "currency": "KZT", "country_code": "KZ",
+        "elements": [{"price_components": [{"type": "ENERGY", "price": "50", "vat": 16, "step_size": 1}]}],
+    }})
+    for version in versions:
+        for station in _numbered(_prefix(version), stations):
+            _post(target, "stations", {
+                "id": station, "site": "BENCH-SITE", "password": PASSWORD,
+                "connectors": [{"evse_id": 1, "connector_id": 1, "standard": "ccs2", "max_power_kw": "150"}],
+            })
+
+
+def _prefix(version: str) -> str:
+    return f"VS{version.replace('.', '')}-"
 
 
 def start_target(kind: str, args: argparse.Namespace, notes: list[str]):
@@ -252,6 +286,8 @@ def measure_target(kind: str, args: argparse.Namespace, notes: list[str]) -> lis
     try:
         if kind in SILKCHARGE:
             seed_tokens(target, args.stations)
+            if args.priced:
+                seed_priced_network(target, args.stations, args.versions)
         for version in args.versions:
             if version not in SUPPORTED_VERSIONS.get(kind, VERSIONS):
                 continue
@@ -436,7 +472,8 @@ def report(args: argparse.Namespace, rows: list[Row], notes: list[str]) -> None:
         f"websockets {info['websockets']}, ocpp {info['ocpp']}; silkcharge {info['commit']}; "
         f"{info['date']}.\n{args.stations} stations × {args.messages} messages in a closed loop, "
         f"{args.rounds} round(s); light load {args.light_rate:g} msg/s/station × "
-        f"{args.light_messages}; generator: {args.processes} Node process(es).\n"
+        f"{args.light_messages}; generator: {args.processes} Node process(es)"
+        f"{'; silkcharge stations on a site with a tariff (--priced)' if args.priced else ''}.\n"
     )
     print("Closed loop, mean of the rounds (÷: this server's msg/s ÷ ocpp-rpc's):\n")
     print(summary_table(rows))
@@ -510,6 +547,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--pg-admin",
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         help="where to create (and drop) the PostgreSQL database of the run",
+    )
+    parser.add_argument(
+        "--priced", action="store_true",
+        help="silkcharge's stations on a site with a tariff: every session priced as it runs",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
