@@ -54,7 +54,7 @@ async def test_k08_k10_charging_profiles_checked_and_cleared_from_the_station_pa
 
     if version == "2.0.1":  # K09: what the station itself reports it holds
         # The report follows the station's answer; here it comes only after the page has shown
-        # the answer and looked once (as on a loaded machine): the page must keep looking.
+        # the answer and looked once (as on a loaded machine): the page follows its live event.
         report_sent = V201Link.report_charging_profiles
         release = asyncio.Event()
 

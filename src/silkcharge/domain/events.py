@@ -83,6 +83,15 @@ class TariffsChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ChargingProfilesReported(Event):
+    """A part of a 2.0.1 ReportChargingProfiles (K09) was kept: the station's page shows it."""
+
+    request_id: int
+    evse_id: int
+    more_to_come: bool
+
+
+@dataclass(frozen=True, slots=True)
 class SmartChargingProblem(Event):
     """Load management could not do what it should (station_id "" for a whole site)."""
 

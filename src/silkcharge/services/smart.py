@@ -46,6 +46,7 @@ from silkcharge.bus.local import (
 from silkcharge.domain.clock import to_ocpp, utcnow
 from silkcharge.domain.commands import RemoteStart
 from silkcharge.domain.events import (
+    ChargingProfilesReported,
     ExternalChargingLimitChanged,
     SmartChargingProblem,
     StationBooted,
@@ -933,7 +934,7 @@ class SmartChargingService(CommandObserver):
         limit_source: str = "CSO",
     ) -> None:
         """Keep one part of a ReportChargingProfiles (K09), and the newest REPORTS_KEPT parts
-        of each station."""
+        of each station; then say so on the bus (the station's page follows it)."""
         async with self._sessions.begin() as session:
             session.add(ReportedChargingProfiles(
                 station_id=station_id, request_id=request_id, evse_id=evse_id, limit_source=limit_source,
@@ -945,6 +946,7 @@ class SmartChargingService(CommandObserver):
             if len(oldest) == REPORTS_KEPT:
                 await session.execute(delete(ReportedChargingProfiles).where(
                     ReportedChargingProfiles.station_id == station_id, ReportedChargingProfiles.id < oldest[-1]))
+        self._bus.publish(ChargingProfilesReported(station_id, utcnow(), request_id, evse_id, more_to_come))
 
     async def reported(self, station_id: str) -> list[dict[str, Any]]:
         """The parts of ReportChargingProfiles a station sent, oldest first."""

@@ -20,11 +20,6 @@ interface Composite {
   computed: { rate_unit: string; periods: Period[] };
 }
 
-/** After asking a station for its profiles, how often and how long the page looks for its
- * report: the station sends it after it answered, so it may arrive after the answer is shown. */
-const REPORT_LOOK_MS = 1000;
-const REPORT_LOOKS = 30;
-
 function limits(periods: Period[], unit: string): string {
   return periods.map((p) => `${p.start_period} s: ${p.limit ?? "–"} ${unit}`).join(" · ");
 }
@@ -44,32 +39,17 @@ export function smartSection(stationId: string): {
     reply.textContent = `${t("common.error")}: ${error instanceof ApiError ? JSON.stringify(error.detail) : String(error)}`;
   };
 
-  let reportedIds = new Set<number>();
-
-  const act = async (path: string, init: RequestInit): Promise<{ status: string | null; request_id?: number } | null> => {
+  const act = async (path: string, init: RequestInit) => {
     reply.className = "reply waiting";
     reply.textContent = t("station.waiting");
-    let result = null;
     try {
-      result = await api<{ status: string | null; request_id?: number }>(path, init);
+      const result = await api<{ status: string | null }>(path, init);
       reply.className = "reply ok";
       reply.textContent = `${t("station.reply")}: ${result.status ?? "–"}`;
     } catch (error) {
       failed(error);
     }
     await load(version);
-    return result;
-  };
-
-  /** K09: ask, then look again until the station's report for this request is in. */
-  const askForReport = async () => {
-    const result = await act(`/smart/stations/${id}/profiles/report`, { method: "POST", body: "{}" });
-    const request = result?.status === "Accepted" ? result.request_id : undefined;
-    for (let look = 0; request !== undefined && !reportedIds.has(request) && look < REPORT_LOOKS; look++) {
-      await new Promise((resolve) => setTimeout(resolve, REPORT_LOOK_MS));
-      if (!reportedList.isConnected) return;  // the operator went elsewhere
-      await load(version);
-    }
   };
 
   const load = async (ocppVersion: string | null) => {
@@ -77,7 +57,6 @@ export function smartSection(stationId: string): {
     let body: { installed: Installed[]; reported: Reported[] };
     try {
       body = await api(`/smart/stations/${id}/profiles`);
-      reportedIds = new Set(body.reported.map((r) => r.request_id));
     } catch {
       installedList.replaceChildren(h("p", { class: "error" }, t("common.error")));
       return;
@@ -99,7 +78,9 @@ export function smartSection(stationId: string): {
     reportedList.replaceChildren(
       h("h3", {}, t("smart.profilesReported")),
       h("button", { type: "button", id: "profiles-report",
-        onclick: () => void askForReport() },
+        // K09: the report follows the answer; its live event (ChargingProfilesReported)
+        // reloads the page, as any event of this station does.
+        onclick: () => void act(`/smart/stations/${id}/profiles/report`, { method: "POST", body: "{}" }) },
       t("smart.profilesAsk")),
       body.reported.length === 0 ? h("p", {}, t("smart.profilesNoneReported")) : table(
         [t("smart.profileRequest"), "EVSE", t("smart.profileSource"), t("smart.profileId"), t("col.time")],
