@@ -577,10 +577,8 @@ class BillingService:
             self._kept.move_to_end(key)
             if kept.context is None:
                 return None  # not priceable with these inputs (no site, no tariff for this driver)
-            if len(kept.samples) != readings:
-                await kept.read_samples(session, transaction_id, readings)
+            timeline = await kept.timeline(session, tx, readings)
         site, tariff, inputs = kept.context
-        timeline = timeline_of(tx, kept.rows())
         try:
             # split at a tariff the station accepted mid-session, as the CDR will be (2.1)
             cdr, tariff = await self._split_priced("running", site, tariff, timeline, inputs)
@@ -727,44 +725,106 @@ def timeline_of(tx: Transaction, samples: Iterable[Any]) -> SessionTimeline:
     power: dict[datetime, Decimal] = {}
     energy: dict[datetime, Decimal] = {tx.started_at: Decimal(0)}
     for sample in samples:
-        if sample.measurand == "Power.Active.Import":
-            power[sample.timestamp] = sample.value / 1000 if (sample.unit or "W") == "W" else sample.value
-        else:
-            wh = sample.value * 1000 if sample.unit == "kWh" else sample.value
-            energy[sample.timestamp] = max(Decimal(0), wh - start_wh) / 1000
+        _take(sample, start_wh, energy, power)
     if tx.state == "Active":  # priced so far: up to the latest reading, on the station's clock
         end = max([tx.started_at, *energy, *power])
     else:
         end = tx.stopped_at or tx.updated_at
     if tx.meter_stop_wh is not None:
         energy[end] = max(Decimal(0), tx.meter_stop_wh - start_wh) / 1000
-    points, highest = [], Decimal(0)
-    for moment in sorted(m for m in energy if tx.started_at <= m <= end):
+    points = _points(energy, power, tx.started_at, end)
+    return SessionTimeline(tx.started_at, end, tuple(points), idle_intervals(points, end, IDLE_BELOW_KW))
+
+
+def _take(sample: Any, start_wh: Decimal, energy: dict[datetime, Decimal], power: dict[datetime, Decimal]) -> None:
+    """One reading into the session's registers (kWh from its start) or powers (kW)."""
+    if sample.measurand == "Power.Active.Import":
+        power[sample.timestamp] = sample.value / 1000 if (sample.unit or "W") == "W" else sample.value
+    else:
+        wh = sample.value * 1000 if sample.unit == "kWh" else sample.value
+        energy[sample.timestamp] = max(Decimal(0), wh - start_wh) / 1000
+
+
+def _points(
+    energy: dict[datetime, Decimal], power: dict[datetime, Decimal], start: datetime, end: datetime,
+    after: MeterPoint | None = None,
+) -> list[MeterPoint]:
+    """The register readings from `start` to `end` as the bill reads them, in time order; with
+    `after`, only the later ones, continuing from it."""
+    points, highest = [], after.energy_kwh if after else Decimal(0)
+    for moment in sorted(m for m in energy if start <= m <= end and (after is None or m > after.at)):
         highest = max(highest, energy[moment])  # a register never runs backwards in a bill
         points.append(MeterPoint(moment, highest, power.get(moment)))
-    return SessionTimeline(tx.started_at, end, tuple(points), idle_intervals(points, end, IDLE_BELOW_KW))
+    return points
+
+
+class _GrowingTimeline:
+    """An active session's timeline, extended by each new reading: what `timeline_of` makes of
+    the same readings, without going over every earlier one again. A reading at or before the
+    latest register point (a late one, or the power of a point made already) has the points
+    made again from all readings."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self.start, self.start_wh = tx.started_at, tx.meter_start_wh or Decimal(0)
+        self.energy: dict[datetime, Decimal] = {self.start: Decimal(0)}
+        self.power: dict[datetime, Decimal] = {}
+        self.end = self.start
+        self.points: list[MeterPoint] = []
+        self.redo = True
+
+    def fits(self, tx: Transaction) -> bool:
+        return (self.start, self.start_wh) == (tx.started_at, tx.meter_start_wh or Decimal(0))
+
+    def add(self, samples: Iterable[Any]) -> None:
+        last = self.points[-1].at if self.points else None
+        for sample in samples:
+            if last is not None and sample.timestamp <= last:
+                self.redo = True
+            _take(sample, self.start_wh, self.energy, self.power)
+            self.end = max(self.end, sample.timestamp)
+
+    def timeline(self) -> SessionTimeline:
+        if self.redo:
+            self.points, self.redo = _points(self.energy, self.power, self.start, self.end), False
+        else:
+            last = self.points[-1] if self.points else None
+            self.points += _points(self.energy, self.power, self.start, self.end, after=last)
+        points = tuple(self.points)
+        return SessionTimeline(self.start, self.end, points, idle_intervals(points, self.end, IDLE_BELOW_KW))
 
 
 @dataclass
 class _KeptSession:
     """What an active session's running cost was last priced from: the inputs read at
-    `versions` (None: not priceable with them) and its priced readings so far, by id."""
+    `versions` (None: not priceable with them), the ids of its priced readings so far and its
+    timeline made of them."""
 
     versions: tuple
     started_at: datetime
     context: tuple[Site, Tariff, PricingInputs] | None
-    samples: dict[int, Any] = field(default_factory=dict)
+    seen: set[int] = field(default_factory=set)
+    newest: int = 0
+    grown: _GrowingTimeline | None = None
 
-    async def read_samples(self, session: AsyncSession, transaction_id: int, readings: int) -> None:
-        """The readings stored since the last read; all of them again when the count says one
-        was missed (a reading committed after a later one) or one went away."""
-        for sample in await _priced_readings(session, transaction_id, after=max(self.samples, default=0)):
-            self.samples[sample.id] = sample
-        if len(self.samples) != readings:
-            self.samples = {s.id: s for s in await _priced_readings(session, transaction_id)}
+    async def timeline(self, session: AsyncSession, tx: Transaction, readings: int) -> SessionTimeline:
+        """The session's timeline with every reading stored: those since the last ask are read
+        and added; all of them are read again when the count says one was missed (committed
+        after a later one) or went away, or when the session's start changed."""
+        if self.grown is None or not self.grown.fits(tx):
+            self.grown, self.seen, self.newest = _GrowingTimeline(tx), set(), 0
+        if len(self.seen) != readings:
+            new = [r for r in await _priced_readings(session, tx.id, after=self.newest) if r.id not in self.seen]
+            self._took(new)
+            if len(self.seen) != readings:
+                self.grown, self.seen, self.newest = _GrowingTimeline(tx), set(), 0
+                self._took(await _priced_readings(session, tx.id))
+        return self.grown.timeline()
 
-    def rows(self) -> list[Any]:
-        return sorted(self.samples.values(), key=lambda s: (s.timestamp, s.id))
+    def _took(self, readings: list[Any]) -> None:
+        assert self.grown is not None
+        self.grown.add(readings)
+        self.seen.update(r.id for r in readings)
+        self.newest = max(self.newest, *(r.id for r in readings)) if readings else self.newest
 
 
 @cache
