@@ -4,6 +4,7 @@ customer information, driven in the browser against a simulated charger (as in t
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 
 from playwright.async_api import expect
@@ -82,3 +83,16 @@ async def test_the_device_sections_speak_the_console_language(fleet, chargers, o
     await expect(page.locator("#customer-request-table")).to_contain_text("no data held about idToken WEB-0002")
     await screenshot(page, "kk-station-device")
     assert json.loads(await page.evaluate("JSON.stringify(document.documentElement.lang)")) == "kk"
+
+
+async def test_a_21_station_page_has_every_section_a_201_station_has(fleet, chargers, open_console):
+    # OCPP 2.1 keeps 2.0.1's device model, reports, network profiles and GetChargingProfiles.
+    # The demo runs one seeded 2.0.1 station as 2.1 (cli.py, `_seed`); so does this test.
+    spec = replace(pick(fleet, "KZ-ALA", "2.0.1"), ocpp_version="2.1")
+    await chargers(spec)
+    page = await open_console(f"/#/stations/{spec.station_id}")
+    await expect(page.locator("#station-info dd").nth(3)).to_have_text("2.1")  # it booted as 2.1
+    for section in ("#monitors", "#display-messages", "#reports", "#network-profiles", "#reported-profiles"):
+        await expect(page.locator(section)).to_be_visible()
+    await page.click("#profiles-report")  # K09 on a 2.1 station: it holds none, and says so
+    await expect(page.locator("#profile-reply")).to_contain_text("NoProfiles")

@@ -6,6 +6,7 @@ import { h, table } from "../dom";
 import { problemCode, problemText } from "../problems";
 import { dateTime, known, kwh, number, t, time } from "../i18n";
 import { live, stateOf } from "../live";
+import { speaks201 } from "../ocpp";
 import { can, commandNeeds, only } from "../permissions";
 import type { Transaction } from "./dashboard";
 import { standardName } from "./find";
@@ -241,7 +242,7 @@ export function stationPage(root: HTMLElement, stationId: string): () => void {
     ));
     profile.replaceChildren(h("h2", {}, t("station.profile")), ...profileView(station.profile));
     if (can("network:write")) await smart.load(station.ocpp_version);
-    device.element.hidden = station.ocpp_version !== "2.0.1";
+    device.element.hidden = !speaks201(station.ocpp_version);
     if (maintenance) {
       await certificates.load(station.ocpp_version);
       if (!device.element.hidden) await device.load();

@@ -7,6 +7,7 @@ import { api } from "../api";
 import { h, table } from "../dom";
 import { problemText } from "../problems";
 import { dateTime, t, time } from "../i18n";
+import { speaks201 } from "../ocpp";
 
 interface Report {
   request_id: number; asked: Record<string, unknown> | null; status: string | null; complete: boolean;
@@ -175,7 +176,7 @@ export function provisioningSections(stationId: string, changed: () => void): Pr
   };
 
   const load = async (version: string | null) => {
-    const modern = version === "2.0.1";
+    const modern = speaks201(version);
     reportsSection.hidden = networkSection.hidden = !modern;
     await Promise.all([showMeters(), ...(modern ? [showReports(), showNetwork()] : [])]);
   };

@@ -5,6 +5,7 @@
 import { ApiError, api } from "../api";
 import { h, table } from "../dom";
 import { dateTime, t } from "../i18n";
+import { speaks201 } from "../ocpp";
 
 interface Period { start_period: number; limit: string | null }
 interface Installed {
@@ -74,7 +75,7 @@ export function smartSection(stationId: string): {
       ]),
       { id: "charging-profile-table" },
     ));
-    reportedList.hidden = ocppVersion !== "2.0.1";
+    reportedList.hidden = !speaks201(ocppVersion);
     reportedList.replaceChildren(
       h("h3", {}, t("smart.profilesReported")),
       h("button", { type: "button", id: "profiles-report",
