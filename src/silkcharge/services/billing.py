@@ -809,7 +809,9 @@ class _KeptSession:
     async def timeline(self, session: AsyncSession, tx: Transaction, readings: int) -> SessionTimeline:
         """The session's timeline with every reading stored: those since the last ask are read
         and added; all of them are read again when the count says one was missed (committed
-        after a later one) or went away, or when the session's start changed."""
+        after a later one) or went away, or when the session's start changed. Two asks at once
+        are safe: a reading is taken once, by id, and the timeline's maps are idempotent; a
+        reading stored between the versions row and this read costs one needless re-read."""
         if self.grown is None or not self.grown.fits(tx):
             self.grown, self.seen, self.newest = _GrowingTimeline(tx), set(), 0
         if len(self.seen) != readings:
