@@ -426,17 +426,16 @@ class BillingService:
         operator = await session.get(Operator, site.operator_id)
         return _record(cdr, tx, tariff, operator, site)
 
-    async def _pricing_inputs(self, session: AsyncSession, tx: Transaction, site: Site) -> PricingInputs:
-        """What pricing this session reads besides its tariff and timeline."""
-        await self.caps.current(session)
-        suspended = (await session.scalars(
-            select(TariffRecord.code).join(TariffSuspension, TariffSuspension.tariff_id == TariffRecord.id)
-            .where(TariffSuspension.site_id == site.id, TariffSuspension.resolved_at.is_(None))
-        )).all()
+    async def _pricing_inputs(
+        self, session: AsyncSession, tx: Transaction, site: Site, caps_version: tuple | None = None,
+    ) -> PricingInputs:
+        """What pricing this session reads besides its tariff and timeline (`caps_version`: the
+        caps' version columns when the caller read them already)."""
+        await self.caps.current(session, caps_version)
         return PricingInputs(
             switches=tuple(await self._switches(session, tx)),
             caps=tuple(self.caps.binding(site.lat, site.lon)),
-            suspended=frozenset(suspended),
+            suspended=await self.caps.suspended_at(session, site.id),
         )
 
     async def _split_priced(
@@ -603,8 +602,8 @@ class BillingService:
     ) -> tuple[Site, Tariff, PricingInputs] | None:
         try:
             site, tariff = await self._applicable(session, tx)
-            await self.caps.current(session, versions[-len(CapService.version_columns()):])
-            return site, tariff, await self._pricing_inputs(session, tx, site)
+            caps_version = versions[-len(CapService.version_columns()):]
+            return site, tariff, await self._pricing_inputs(session, tx, site, caps_version)
         except (Unpriceable, NoApplicableTariff, PricingError):
             return None
 

@@ -390,6 +390,14 @@ class CapService:
 
     # -- what pricing asks ----------------------------------------------------------------------
 
+    async def suspended_at(self, session: AsyncSession, site_id: int) -> frozenset[str]:
+        """The codes of the tariffs suspended at the site now (billing prices with them)."""
+        return frozenset((await session.scalars(
+            select(TariffRecord.code)
+            .join(TariffSuspension, TariffSuspension.tariff_id == TariffRecord.id)
+            .where(TariffSuspension.site_id == site_id, TariffSuspension.resolved_at.is_(None))
+        )).all())
+
     async def suspended(self, session: AsyncSession, site_id: int, tariff_code: str) -> bool:
         """Whether the tariff is suspended at the site now."""
         return bool(await session.scalar(
