@@ -64,10 +64,14 @@ async def test_k08_k10_charging_profiles_checked_and_cleared_from_the_station_pa
 
         monkeypatch.setattr(V201Link, "report_charging_profiles", report_late)
         profiles = f"/api/v1/smart/stations/{spec.station_id}/profiles"
-        async with page.expect_response(lambda r: r.url.endswith(profiles + "/report")) as asked:
-            await page.click("#profiles-report")
-        assert (await (await asked.value).json())["status"] == "Accepted"
-        await page.wait_for_event("response", lambda r: r.url.endswith(profiles) and r.request.method == "GET")
+        # Both waits start before the click: the page's look follows the answer at once, and a
+        # wait begun after reading the answer could miss it on a loaded machine.
+        looked_at = lambda r: r.url.endswith(profiles) and r.request.method == "GET"  # noqa: E731
+        async with page.expect_response(looked_at) as looked:
+            async with page.expect_response(lambda r: r.url.endswith(profiles + "/report")) as asked:
+                await page.click("#profiles-report")
+            assert (await (await asked.value).json())["status"] == "Accepted"
+        await looked.value
         await expect(page.locator("#reported-table")).to_have_count(0)
         release.set()
         await expect(page.locator("#reported-table")).to_contain_text("ChargingStationMaxProfile")
