@@ -5,11 +5,13 @@ platform's own jobs wait; a cancelled caller does not free its worker before the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 
 import pytest
 from sqlalchemy import select
 
+from silkcharge.store import workers as workers_module
 from silkcharge.store.schema import Operator
 from silkcharge.store.workers import Workers, WorkersBusy
 from tests.e2e.peers import eventually
@@ -79,8 +81,8 @@ async def _async(value):
 
 
 async def test_a_stop_ends_every_worker_thread_even_when_a_cancelled_job_never_finishes_cleaning_up(database_url):
-    """aiosqlite's close, cancelled while it closes, waits forever on a thread that has ended;
-    a stop used to wait 10 s for such a worker and then leave its thread and loop behind."""
+    """A stop used to wait 10 s for a worker whose cancelled job would not end and then leave its
+    thread and loop behind; now it waits out CLEANUP_GRACE_SECONDS and ends the thread."""
     workers = Workers(database_url, threads=1, queue=1)
     await workers.start()
     (thread,) = [w.thread for w in workers._workers]
@@ -91,11 +93,43 @@ async def test_a_stop_ends_every_worker_thread_even_when_a_cancelled_job_never_f
             started.set()
             await asyncio.Event().wait()
         finally:
-            await asyncio.get_running_loop().create_future()  # a cleanup that never ends
+            while True:  # a cleanup that never ends, however often it is cancelled
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.get_running_loop().create_future()
 
     caller = asyncio.create_task(workers.run(job))
     await asyncio.to_thread(started.wait)
     await workers.stop()
+    assert not thread.is_alive()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+
+
+async def test_a_cleanup_waiting_on_what_never_comes_ends_at_the_second_cancellation(database_url, monkeypatch):
+    """aiosqlite's close, cancelled while it closes, then waits for an answer from its thread,
+    which has already ended: only a second cancellation ends it. The stop cancels again rather
+    than wait out the grace (here so long that the stop's 10 s join would give up first)."""
+    monkeypatch.setattr(workers_module, "CLEANUP_GRACE_SECONDS", 3600)
+    workers = Workers(database_url, threads=1, queue=1)
+    await workers.start()
+    (thread,) = [w.thread for w in workers._workers]
+    started = threading.Event()
+    cleaned_up = threading.Event()
+
+    async def job(_sessions) -> None:
+        try:
+            started.set()
+            await asyncio.Event().wait()
+        finally:
+            try:
+                await asyncio.get_running_loop().create_future()  # an answer that never comes
+            finally:
+                cleaned_up.set()
+
+    caller = asyncio.create_task(workers.run(job))
+    await asyncio.to_thread(started.wait)
+    await workers.stop()
+    assert cleaned_up.is_set()
     assert not thread.is_alive()
     with pytest.raises(asyncio.CancelledError):
         await caller

@@ -36,9 +36,16 @@ POOL_PER_WORKER = 2
 """PostgreSQL connections each worker keeps (SQLite always uses one)."""
 
 CLEANUP_GRACE_SECONDS = 1.0
-"""How long a stopping worker waits for the jobs it cancelled to clean up. A cleanup can wait
-forever: aiosqlite's close, cancelled while it closes, then waits on its own thread, which has
-already ended. A stop must end the thread regardless."""
+"""How long a stopping worker waits, at most, for the jobs it cancelled to clean up. A stop must
+end the thread regardless of what a cleanup waits for."""
+
+CANCEL_AGAIN_SECONDS = 0.1
+"""A cancelled job still cleaning up after this long is cancelled again. aiosqlite's close,
+cancelled while it closes (SQLAlchemy's graceful close of a connection whose rollback a stop
+interrupted), then waits for its own thread to answer a stop request queued after that thread
+had already ended: it waits forever, and only a second cancellation ends it. Without this every
+twentieth or so platform stop waited out the whole grace (measured: 5 of 114 stops took 0.6 to
+1 s instead of 5 ms)."""
 
 
 class WorkersBusy(Exception):
@@ -78,19 +85,27 @@ class _Worker:
         self._ready.set()
         try:
             self.loop.run_forever()
-            pending = asyncio.all_tasks(self.loop)
-            for task in pending:
-                task.cancel()
-            if pending:
-                _, stuck = self.loop.run_until_complete(asyncio.wait(pending, timeout=CLEANUP_GRACE_SECONDS))
-                if stuck:
-                    log.warning("worker %s left %d cancelled jobs that did not clean up in %.0f s",
-                                self.name, len(stuck), CLEANUP_GRACE_SECONDS)
+            self.loop.run_until_complete(self._end_tasks())
             if residency is not None:
                 self.loop.run_until_complete(residency.dispose())
             self.loop.run_until_complete(self.engine.dispose())
         finally:
             self.loop.close()
+
+    async def _end_tasks(self) -> None:
+        """Cancel what still runs on this loop, again every CANCEL_AGAIN_SECONDS while it cleans
+        up (with the tasks its cleanup started), for at most CLEANUP_GRACE_SECONDS."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLEANUP_GRACE_SECONDS
+        while tasks := asyncio.all_tasks() - {asyncio.current_task()}:
+            left = deadline - loop.time()
+            if left <= 0:
+                log.warning("worker %s left %d cancelled jobs that did not clean up in %.1f s",
+                            self.name, len(tasks), CLEANUP_GRACE_SECONDS)
+                return
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=min(CANCEL_AGAIN_SECONDS, left))
 
     def stop(self) -> None:
         if not self.loop.is_closed():
