@@ -118,7 +118,9 @@ def serving(party: OcspResponder | ContractService) -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # serve_forever sees a shutdown only between polls: at its default 0.5 s each of the two
+    # doubles of a certificate test held its teardown that long (0.7 s a test, 84 tests).
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     party.url = f"http://127.0.0.1:{server.server_address[1]}/"
     try:
