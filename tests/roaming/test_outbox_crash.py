@@ -42,16 +42,20 @@ async def test_pushes_in_the_outbox_survive_a_kill_9_and_the_next_process_sends_
         async with httpx.AsyncClient(timeout=HANG_GUARD, base_url=server.api_url,
                                      headers={"X-API-Key": API_KEY}) as api:
             await register_station(api, "RM-KILL", connectors=2)
+        def enqueued(count: int):
+            async def check() -> bool:
+                async with sessions() as session:
+                    return await session.scalar(select(func.count()).select_from(RoamingOutboxRow)) == count
+            return check
+
         async with connected_peer(server.ocpp_url, "RM-KILL", "1.6") as peer:
             await peer.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+            # The station online: each EVSE's status as stored when that event is handled, so
+            # the statuses follow only once it is (on a loaded machine it can be handled late).
+            await eventually(enqueued(2))
             await peer.call(call.StatusNotification(connector_id=1, error_code="GroundFailure", status="Faulted"))
             await peer.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available"))
-
-            async def all_enqueued() -> bool:  # online (2 EVSEs), then two changes of EVSE 1
-                async with sessions() as session:
-                    return await session.scalar(select(func.count()).select_from(RoamingOutboxRow)) == 4
-
-            await eventually(all_enqueued)
+            await eventually(enqueued(4))  # then the two changes of EVSE 1
             await partner.until_attempted(1)
             await asyncio.to_thread(server.kill_hard)
         assert partner.taken == []
