@@ -222,7 +222,8 @@ async def test_a_station_that_ignores_limits_is_reported_and_gets_headroom(api, 
 
 @VERSIONS
 @FAST
-async def test_a_rejected_profile_and_a_limit_below_the_minimum_current_are_reported(api, platform, ocpp_url, version):
+async def test_a_rejected_profile_and_a_limit_below_the_minimum_current_are_reported(
+        api, platform, ocpp_url, version, caplog):
     a, b = f"A-{version}", f"B-{version}"
     await register_station(api, a)
     await register_station(api, b)
@@ -245,6 +246,9 @@ async def test_a_rejected_profile_and_a_limit_below_the_minimum_current_are_repo
         assert rejected[0]["station_id"] == a and "rejected" in rejected[0]["reason"]
         paused = await until(lambda: problems_of("below_min_current"), what="the paused session")
         assert paused[0]["station_id"] == b and "6" in paused[0]["reason"]
+        # and the server's log says where: site, station and EVSE
+        assert any(record.getMessage().startswith(f"smart charging: below_min_current at {SITE} {b} EVSE ")
+                   for record in caplog.records), [record.getMessage() for record in caplog.records]
         view = await settled(api, 2)
         planned = sorted(c["planned_a"] for c in view["chargers"] if c["station_id"] == b)
         assert planned == [0.0, 10.0]  # 10 A: one car at its minimum or more, the other waits
