@@ -22,12 +22,13 @@ priced) use `Outbox.enqueue(session, ...)` inside it, so the push and the change
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.bus.local import EventBus
@@ -184,10 +185,7 @@ class EvseStatusPush:
         event reported, which win over the stored ones (by the time the event is handled a later
         status of the connector may be stored; its own event follows)."""
         async with self._sessions() as session:
-            found = (await session.execute(
-                select(Station, Site.code, Site.country)
-                .join(Site, Site.id == Station.site_id)
-                .where(Station.id == station_id))).first()
+            found = (await session.execute(_station_and_site(), {"station_id": station_id})).first()
             if found is None:
                 return []  # a station at no site is at no OCPI location
             station, site_code, country = found
@@ -228,6 +226,14 @@ class EvseStatusPush:
         if not pushes:
             return []
         return await self._outbox.enqueue_after_commit(pushes, tenant_id=station.tenant_id)
+
+
+@functools.cache
+def _station_and_site():
+    """Built once: this runs for every status change of every station (building the select cost
+    the event loop more than running it)."""
+    return (select(Station, Site.code, Site.country).join(Site, Site.id == Station.site_id)
+            .where(Station.id == bindparam("station_id")))
 
 
 async def _may_patch(session, partner_id: int, location_id: str) -> bool:
