@@ -400,13 +400,7 @@ class CapService:
 
     async def suspended(self, session: AsyncSession, site_id: int, tariff_code: str) -> bool:
         """Whether the tariff is suspended at the site now."""
-        return bool(await session.scalar(
-            select(TariffSuspension.id)
-            .join(TariffRecord, TariffRecord.id == TariffSuspension.tariff_id)
-            .where(TariffSuspension.site_id == site_id, TariffRecord.code == tariff_code,
-                   TariffSuspension.resolved_at.is_(None))
-            .limit(1)
-        ))
+        return tariff_code in await self.suspended_at(session, site_id)
 
 
 def _bound(cap: PriceCapRecord, area: JurisdictionRecord) -> BoundCap:
