@@ -6,6 +6,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# This machine's environment sets PYTHONDONTWRITEBYTECODE=1: every Python process would then
+# compile silkcharge's modules from source again (about a second of CPU per server process
+# the tests start) and pytest would rewrite every test module again in each worker. Our
+# commands keep the bytecode, in gitignored __pycache__ folders.
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: demo test install web browser bench bench-versus bench-node clean ocpi-peer
 
 $(STAMP): pyproject.toml
