@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from silkcharge.security.outbound import verifying_context
 from tests.e2e.server_process import free_port
 from tests.guards import HANG_GUARD
 
@@ -66,7 +67,8 @@ def test_a_platform_whose_parent_was_killed_with_9_stops_by_itself(tmp_path):
            "SILKCHARGE_LOG_LEVEL": "WARNING"}
     parent, child = _start_under_a_parent([sys.executable, "-m", "silkcharge.cli", "serve"], env)
     try:
-        _wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200,
+        _wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2,
+                                                  verify=verifying_context()).status_code == 200,
                     "the platform's start")
         parent.send_signal(signal.SIGKILL)  # the parent cannot stop its child itself
         parent.wait()

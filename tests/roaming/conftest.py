@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from silkcharge.api.app import create_api
 from silkcharge.app import Platform, build_platform
+from silkcharge.security.outbound import verifying_context
 from silkcharge.server import api_server
 from silkcharge.settings import Settings
 from silkcharge.store.schema import RoamingPartner
@@ -65,7 +66,7 @@ class Network:
         headers = dict(kwargs.pop("headers", {}))
         if token is not None:
             headers["Authorization"] = "Token " + base64.b64encode(token.encode()).decode()
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with httpx.AsyncClient(timeout=30, verify=verifying_context()) as client:
             return await client.request(method, f"{self.url}/ocpi/{path.lstrip('/')}", headers=headers, **kwargs)
 
 
@@ -105,7 +106,8 @@ async def running_network(name: str, database_url: str, identity: dict | None, *
         async with serving(server, sock):
             server.force_exit = True  # at the end, open keep-alive connections need not be waited for
             url = f"http://127.0.0.1:{port}"
-            async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": API_KEY}, timeout=60) as api:
+            async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": API_KEY}, timeout=60,
+                                         verify=verifying_context()) as api:
                 if identity is not None:
                     answer = await api.put("/api/v1/roaming/identities", json=[identity])
                     assert answer.status_code == 200, answer.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ssl
 
 import pytest
 from fastapi import Request
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from silkcharge.roaming.client import OcpiClient, OcpiPeerError, PartyHeaders
 from silkcharge.roaming.wire import Status
+from silkcharge.security.outbound import verifying_context
 from tests.e2e.server_process import free_port
 from tests.roaming.foreign import envelope, foreign_platform
 
@@ -24,6 +26,16 @@ def _paged(request: Request) -> Response:
     if offset + limit < len(ITEMS):
         headers["Link"] = f'<{str(request.url.include_query_params(offset=offset + limit, limit=limit))}>; rel="next"'
     return JSONResponse(envelope(ITEMS[offset:offset + limit]), headers=headers)
+
+
+async def test_every_partner_client_checks_certificates_with_the_one_trust_store_of_the_process():
+    """The roaming push builds a client per partner request; loading the CA bundle for each
+    cost ~30 ms of CPU. Every client shares one context, and that context still verifies."""
+    async with OcpiClient("a") as first, OcpiClient("b") as second:
+        contexts = [client._http._transport._pool._ssl_context for client in (first, second)]
+    assert contexts == [verifying_context(), verifying_context()]
+    assert verifying_context().verify_mode == ssl.CERT_REQUIRED
+    assert verifying_context().check_hostname
 
 
 async def test_every_request_carries_the_base64_token_fresh_request_ids_one_correlation_id_and_party_headers():

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from silkcharge.roaming import http as ocpi_http
 from silkcharge.roaming.auth import Caller, ocpi_caller, token_digest
 from silkcharge.roaming.wire import Page, ocpi_response
+from silkcharge.security.outbound import verifying_context
 from silkcharge.server import api_server
 from silkcharge.store.schema import RoamingPartner
 from silkcharge.store.tenancy import current_tenant
@@ -64,7 +65,7 @@ async def ocpi_url(platform) -> AsyncIterator[str]:
 
 async def _get(url: str, token: str | None, **params) -> httpx.Response:
     headers = {"Authorization": "Token " + base64.b64encode(token.encode()).decode()} if token else {}
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, verify=verifying_context()) as client:
         return await client.get(url, headers=headers, params=params)
 
 

@@ -11,6 +11,7 @@ import time
 
 import httpx
 
+from silkcharge.security.outbound import verifying_context
 from tests.conftest import API_KEY
 from tests.e2e.server_process import free_port
 from tests.guards import HANG_GUARD
@@ -68,7 +69,7 @@ class Node:
     def _ready(self) -> bool:
         if self.role != "gateway":
             try:
-                return httpx.get(f"{self.api_url}/api/v1/health", timeout=1).status_code == 200
+                return httpx.get(f"{self.api_url}/api/v1/health", timeout=1, verify=verifying_context()).status_code == 200
             except httpx.HTTPError:
                 return False
         with socket.socket() as probe:

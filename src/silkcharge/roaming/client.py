@@ -22,6 +22,7 @@ import httpx
 import orjson
 
 from silkcharge.roaming.wire import Status, dumps
+from silkcharge.security.outbound import verifying_context
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,8 @@ class OcpiClient:
         else:
             self._party_headers = (party_headers or PartyHeaders()).as_headers()
         self.correlation_id = correlation_id or str(uuid.uuid4())
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=False)
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=False,
+                                       verify=verifying_context())
 
     async def __aenter__(self) -> OcpiClient:
         return self

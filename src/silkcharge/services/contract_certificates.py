@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from silkcharge.security.outbound import verifying_context
+
 EXI_MAX = 7500  # Get15118EVCertificateResponse.exiResponse
 
 
@@ -44,7 +46,7 @@ class ContractCertificateService:
         body = {"stationId": station_id, "iso15118SchemaVersion": schema_version, "action": action,
                 "exiRequest": exi_request}
         try:
-            async with httpx.AsyncClient(timeout=self._timeout) as client:
+            async with httpx.AsyncClient(timeout=self._timeout, verify=verifying_context()) as client:
                 response = await client.post(self._url, json=body)
         except httpx.HTTPError as exc:
             raise ContractServiceFailure(f"the contract certificate service could not be reached: {exc!r}") from None

@@ -17,6 +17,7 @@ import httpx
 from cryptography import x509
 
 from silkcharge.security import pki
+from silkcharge.security.outbound import verifying_context
 
 
 class OcspFailure(Exception):
@@ -47,7 +48,7 @@ class OcspChecker:
         except (ValueError, KeyError) as exc:
             raise OcspFailure(f"the certificate hash data cannot form an OCSP request: {exc}") from None
         try:
-            async with httpx.AsyncClient(timeout=self._timeout) as client:
+            async with httpx.AsyncClient(timeout=self._timeout, verify=verifying_context()) as client:
                 response = await client.post(
                     self._url, content=request, headers={"Content-Type": "application/ocsp-request"}
                 )

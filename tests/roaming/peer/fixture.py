@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 import pytest
 
+from silkcharge.security.outbound import verifying_context
 from tests.guards import HANG_GUARD
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -69,7 +70,7 @@ class OcpiPeer:
         return "\n".join(self.output)
 
     async def _get(self, path: str, timeout: float = 10, **params: Any) -> Any:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with httpx.AsyncClient(timeout=timeout, verify=verifying_context()) as client:
             response = await client.get(f"{self.base_url}{path}", params=params)
             response.raise_for_status()
             return response.json()
@@ -107,7 +108,7 @@ class OcpiPeer:
 
     async def seed(self, module: str, item: dict) -> None:
         """Give the peer an object to serve (e.g. a token its eMSP publishes)."""
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, verify=verifying_context()) as client:
             response = await client.put(f"{self.base_url}/peer/objects/{module}", json=item)
             response.raise_for_status()
 
@@ -123,7 +124,7 @@ class OcpiPeer:
 
         Returns {"ok", "steps": [{step, url, status, body}], "credentials"}.
         """
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with httpx.AsyncClient(timeout=timeout, verify=verifying_context()) as client:
             response = await client.post(
                 f"{self.base_url}/peer/register",
                 json={"versions_url": versions_url, "token": token_a},
@@ -178,7 +179,8 @@ class PeerProcess:
             roles=self.roles,
             output=self.output,
         )
-        answer = httpx.get(peer.versions_url, headers=authorization(self.token_a), timeout=timeout)
+        answer = httpx.get(peer.versions_url, headers=authorization(self.token_a), timeout=timeout,
+                           verify=verifying_context())
         if answer.status_code != 200 or answer.json().get("status_code") != 1000:
             raise RuntimeError(
                 f"the peer's versions endpoint answered {answer.status_code} {answer.text}"
