@@ -10,7 +10,16 @@ import os
 import pytest
 from sqlalchemy import func, select
 
-from silkcharge.loadtest import BootStorm, LoadTest, Mix, ProcessGroup, Ramp, ReconnectStorm, Steady, run
+from silkcharge.loadtest import (
+    BootStorm,
+    LoadTest,
+    Mix,
+    ProcessGroup,
+    Ramp,
+    ReconnectStorm,
+    Steady,
+    run,
+)
 from silkcharge.store.schema import Transaction
 
 STATIONS = 8
