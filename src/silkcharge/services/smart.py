@@ -862,11 +862,10 @@ class SmartChargingService(CommandObserver):
         if dedupe and marker in state.problem_keys:
             return
         state.problem_keys.add(marker)
-        where = " ".join(part for part in (
-            site.code if site is not None else "",
-            station_id + (f" EVSE {evse_id}" if evse_id is not None else "") if station_id else "",
-        ) if part) or "no site"
-        log.warning("smart charging: %s at %s: %s", kind, where, reason)
+        where = [site.code] if site is not None else []
+        if station_id:
+            where.append(station_id if evse_id is None else f"{station_id} EVSE {evse_id}")
+        log.warning("smart charging: %s at %s: %s", kind, " ".join(where) or "no site", reason)
         async with self._sessions.begin() as session:
             session.add(SmartProblem(site_id=site_id, station_id=station_id or None, evse_id=evse_id,
                                      kind=kind, reason=reason, data=data, at=utcnow()))
