@@ -23,7 +23,7 @@ from silkcharge.loadtest import (
 from silkcharge.store.schema import Transaction
 
 STATIONS = 8
-TRANSACTIONS_FIRST = Mix(heartbeat=0, status=0, meter_values=0.25, transaction=0.75)
+MOSTLY_STARTS_AND_STOPS = Mix(heartbeat=0, status=0, meter_values=0.25, transaction=0.75)
 """The steady phase is about sessions: with the default mix (one CALL in ten a start or a stop)
 a loaded machine that sent only 19 CALLs in the phase saw no start at all (0.9^19 = 14 %).
 With three starts or stops in four CALLs, eight CALLs without a start is 1 in 65,000."""
@@ -41,7 +41,7 @@ async def test_loadtest_run_is_absorbed_and_every_acknowledged_start_is_stored(p
             ReconnectStorm(rounds=2, window=0.2),
         ),
         workers=2,
-        mix=TRANSACTIONS_FIRST,
+        mix=MOSTLY_STARTS_AND_STOPS,
         gap_s=0.3,
         timeout_s=5,
     )
