@@ -10,7 +10,7 @@ from decimal import Decimal
 from playwright.async_api import expect
 
 from tests.web.conftest import screenshot
-from tests.web.helpers import pick
+from tests.web.helpers import pick, settled
 from tests.web.test_languages import RAW_KEY
 
 
@@ -21,6 +21,7 @@ async def test_monitors_display_messages_and_customer_information_from_the_stati
     charger = await chargers(spec)
     page = await open_console(f"/#/stations/{spec.station_id}")
     await expect(page.locator("#monitors")).to_be_visible()
+    await settled(page)
 
     # A monitor on the station's power; charging above it raises an event on the page.
     form = page.locator("#monitor-form")
@@ -47,6 +48,7 @@ async def test_monitors_display_messages_and_customer_information_from_the_stati
         "Тегін зарядтау 18:00-ге дейін"]
 
     # What the charger holds about the driver who just charged, in parts, joined on the page.
+    await settled(page)
     customer = page.locator("#customer-form")
     await customer.locator('input[name="id_token"]').fill("WEB-0001")
     await page.click("#customer-ask")
@@ -78,6 +80,7 @@ async def test_the_device_sections_speak_the_console_language(fleet, chargers, o
     text = await page.locator("main").inner_text()
     assert not RAW_KEY.findall(text)
     assert await page.evaluate("[...window.silkchargeMissing]") == []
+    await settled(page)
     await page.locator("#customer-form").locator('input[name="id_token"]').fill("WEB-0002")
     await page.click("#customer-ask")
     await expect(page.locator("#customer-request-table")).to_contain_text("no data held about idToken WEB-0002")

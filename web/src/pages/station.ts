@@ -203,7 +203,28 @@ export function stationPage(root: HTMLElement, stationId: string): () => void {
     ...only("commands", commands), messages, configuration);
   const id = encodeURIComponent(stationId);
 
+  // While a reload waits or runs the page says it is busy (aria-busy on #page): assistive
+  // technology holds its announcements until the sections have filled, and the browser tests
+  // wait for it before they click, as sections above a form change height when they fill.
+  let pending: number | undefined;
+  let loading = 0;
+  let left = false;
+  const busy = () => {
+    if (!left) root.setAttribute("aria-busy", String(pending !== undefined || loading > 0));
+  };
+
   const load = async () => {
+    loading += 1;
+    busy();
+    try {
+      await draw();
+    } finally {
+      loading -= 1;
+      busy();
+    }
+  };
+
+  const draw = async () => {
     const [station, active, log] = await Promise.all([
       api<Station>(`/stations/${id}`),
       can("sessions:read") ? api<Transaction[]>(`/transactions?station_id=${id}&state=Active`) : [],
@@ -266,14 +287,22 @@ export function stationPage(root: HTMLElement, stationId: string): () => void {
   void load().catch((error) => info.replaceChildren(h("p", { class: "error" },
     error instanceof ApiError && error.status === 404 ? t("common.notFound") : t("common.error"))));
 
-  let pending: number | undefined;
   const reloadAfter = (ms: number) => {
     clearTimeout(pending);
-    pending = window.setTimeout(() => void load(), ms);
+    pending = window.setTimeout(() => {
+      pending = undefined;
+      void load();
+    }, ms);
+    busy();
   };
   const stop = live.subscribe((event) => {
     if (event && event.station_id !== stationId) return;
     reloadAfter(300);
   });
-  return () => { stop(); clearTimeout(pending); };
+  return () => {
+    left = true;
+    stop();
+    clearTimeout(pending);
+    root.removeAttribute("aria-busy");
+  };
 }
