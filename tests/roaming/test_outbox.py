@@ -9,15 +9,18 @@ row is written as a completed registration would leave it (ocpi-core's tests do 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 
 import pytest
 from ocpp.v16 import call
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.app import Platform, build_platform
+from silkcharge.domain.clock import utcnow
+from silkcharge.domain.events import ConnectorStatusChanged
 from silkcharge.roaming.client import authorization
 from silkcharge.roaming.outbox import Backoff, Push, PushFailed, PushRefused, verdict
 from silkcharge.store.schema import RoamingIdentity, RoamingOutboxRow, RoamingPartner
@@ -312,3 +315,38 @@ async def test_station_and_connector_status_reach_each_partner_that_takes_locati
     assert all(body["last_updated"].endswith("Z") and set(body) == {"status", "last_updated"} for body in first)
     assert await rows(platform, other) == []
     assert {row.partner_id for row in await rows(platform, taker)} == {taker}
+
+
+@pytest.mark.settings(**FAST)
+async def test_a_burst_of_status_changes_is_looked_up_at_once_and_each_change_is_still_pushed_in_order(
+    platform, partner, api, ocpp_url
+):
+    """Issue 20: the status follower opened a session and ran its lookups for every event (a
+    fifth of the gateway's CPU at 200 status changes a second). A burst is now gathered and its
+    stations looked up together, while every change still becomes its own PATCH, in order."""
+    stations = ["RM-B1", "RM-B2", "RM-B3"]
+    for station in stations:
+        await register_station(api, station, connectors=2)
+    await add_partner(platform, partner.endpoint)
+    lookups: list[str] = []
+
+    def note(_conn, _cursor, statement, *_rest) -> None:
+        if "JOIN sites" in statement and "FROM stations" in statement:
+            lookups.append(statement)
+
+    async with contextlib.AsyncExitStack() as stack:
+        for station in stations:
+            await stack.enter_async_context(connected_peer(ocpp_url, station, "1.6"))
+        await partner.until_taken(6)  # online: each EVSE of each station
+        event.listen(platform.engine.sync_engine, "before_cursor_execute", note)
+        sent = {}
+        for status, ocpi in (("Faulted", "OUTOFORDER"), ("Charging", "CHARGING"), ("Available", "AVAILABLE")):
+            for station in stations:
+                for connector in (1, 2):
+                    platform.bus.publish(ConnectorStatusChanged(station, utcnow(), connector, connector, status, None))
+                    sent.setdefault(f"KZ/SLK/ALA-TEST/{station}*{connector}", []).append(ocpi)
+        await partner.until_taken(6 + 18)
+        event.remove(platform.engine.sync_engine, "before_cursor_execute", note)
+    assert len(lookups) == 1
+    for key, statuses in sent.items():
+        assert [body["status"] for body in partner.of(key)][1:] == statuses

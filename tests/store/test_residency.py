@@ -229,6 +229,25 @@ async def test_an_event_takes_its_subscriber_to_the_database_it_happened_in():
     assert seen == [(KZ_STATION, "kz-db"), (UZ_STATION, None)]
 
 
+async def test_taking_a_gathered_event_without_waiting_takes_its_place_too_and_a_dropped_one_takes_none():
+    """A subscriber that gathers events (the roaming status follower) takes the rest of a burst
+    with get_nowait: each takes it to where that event happened. A full queue drops its oldest
+    event for the publisher, who stays where it was."""
+    bus = EventBus(queue_size=2, origin=current_database, enter=enter_database)
+    async with bus.subscribe(local_only=True) as queue:
+        with database_scope("kz-db"):
+            bus.publish(StationConnected("DROPPED", utcnow(), "1.6"))
+            bus.publish(StationConnected(KZ_STATION, utcnow(), "1.6"))
+        with database_scope("uz-db"):
+            bus.publish(StationConnected(UZ_STATION, utcnow(), "1.6"))  # the queue is full: DROPPED goes
+            assert current_database() == "uz-db"
+        taken = []
+        while not queue.empty():
+            event = queue.get_nowait()
+            taken.append((event.station_id, current_database()))
+    assert taken == [(KZ_STATION, "kz-db"), (UZ_STATION, "uz-db")]
+
+
 def test_migrate_brings_every_tenant_database_up_to_date():
     """`silkcharge migrate` creates the schema in the platform's database and each tenant's."""
     if not _pg_available():

@@ -36,16 +36,27 @@ class CommandTarget(Protocol):
 
 class _Delivery(asyncio.Queue):
     """A subscriber's queue when events carry where they happened (data residency, see
-    `EventBus`): taking an event puts the taker in that place's scope."""
+    `EventBus`): taking an event, with `get` or `get_nowait`, puts the taker in that place's
+    scope."""
 
     def __init__(self, maxsize: int, enter: Callable[[Any], None]) -> None:
         super().__init__(maxsize)
         self._enter = enter
 
-    async def get(self) -> Event:  # type: ignore[override]
-        event, origin = await super().get()  # awaited in the subscriber's own task, so...
-        self._enter(origin)  # ...the scope entered is that task's, until its next event
+    def get_nowait(self) -> Event:  # type: ignore[override]
+        # asyncio.Queue.get ends in get_nowait, so both ways of taking come through here, in
+        # the subscriber's own task: the scope entered is that task's, until its next event.
+        event, origin = super().get_nowait()
+        self._enter(origin)
         return event
+
+
+def _put_dropping_oldest(queue: asyncio.Queue, item: object) -> None:
+    """Put `item`; a full queue loses its oldest (asyncio.Queue's own get_nowait: the
+    publisher enters no scope of the event it drops)."""
+    if queue.full():
+        asyncio.Queue.get_nowait(queue)
+    queue.put_nowait(item)
 
 
 class EventBus:
@@ -73,9 +84,7 @@ class EventBus:
     def publish(self, event: Event) -> None:
         item = event if self._origin is None else (event, self._origin())
         for queue in self._queues:
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(item)
+            _put_dropping_oldest(queue, item)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, *, local_only: bool = False) -> AsyncIterator[asyncio.Queue[Event]]:
@@ -99,9 +108,7 @@ class EventBus:
         (only views take them; where it happened is not carried across nodes)."""
         item = event if self._origin is None else (event, None)
         for queue in self._queues - self._local_only:
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(item)
+            _put_dropping_oldest(queue, item)
 
 
 class LocalRouter:

@@ -10,7 +10,8 @@ nodes, each event is pushed once, by the node where it happened) and enqueues an
 PATCH for every registered partner of the station's tenant that has a locations RECEIVER
 endpoint: for the EVSE whose connector changed, or for every EVSE of a station that came online,
 went offline or changed as a whole (1.6 connector 0). Status, uid and location id come from
-roaming/location_mapping.py, as the locations module serves them.
+roaming/location_mapping.py, as the locations module serves them. The events of a tenth of a
+second are looked up together; each is still its own PATCH, in order.
 
 The status change is committed by the gateway's group committer before the event is published,
 so this enqueues after that commit, in a transaction of its own: a crash in between loses that
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -34,6 +36,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from silkcharge.bus.local import EventBus
 from silkcharge.domain.events import (
     ConnectorStatusChanged,
+    Event,
     StationConnected,
     StationDisconnected,
     StationWentOffline,
@@ -134,10 +137,46 @@ class OcpiPartnerLink:
 _STATION_EVENTS = (StationConnected, StationDisconnected, StationWentOffline)
 
 
+GATHER_SECONDS = 0.1
+"""How long a status change waits for others before they are looked up together. Status events
+come in bursts (a station's connectors at boot, a network's at a gateway restart, hundreds a
+second at peak), and looking each up in a session of its own was a fifth of a gateway's CPU at
+200 status changes a second (docs/benchmarks.md); a partner's view is a tenth of a second later."""
+
+GATHER_AT_MOST = 1000
+"""The most events looked up together (the bus keeps at most 1,000 per subscriber)."""
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """One event's push: the status of EVSE `evse` (None: of every EVSE of the station, after
+    an event about it as a whole), with the connector statuses the event reported, at `at`."""
+
+    evse: int | None
+    changed: dict[int, str]
+    at: datetime
+
+    @classmethod
+    def of(cls, event: Event) -> _Ask:
+        if isinstance(event, ConnectorStatusChanged) and event.evse_id > 0:
+            return cls(event.evse_id, {event.connector_id: event.status}, event.at)
+        # online, offline, or (EVSE 0, a 1.6 connector 0) the station itself: every EVSE
+        return cls(None, {}, event.at)
+
+    def evses(self, stored: dict[int, dict[int, str]]) -> list[int]:
+        """The EVSEs this pushes, of the station's stored ones (EVSE 0 is the station itself)."""
+        if self.evse is None:
+            return [evse for evse in sorted(stored) if evse > 0]
+        return [self.evse] if self.evse in stored else []
+
+
 class EvseStatusPush:
     """Station and connector status from the bus, as EVSE status PATCHes in the outbox. The
     status, uid and location id are the ones the locations module serves
-    (roaming/location_mapping.py), so a push and a pull never disagree."""
+    (roaming/location_mapping.py), so a push and a pull never disagree.
+
+    Events are gathered for up to `GATHER_SECONDS` and looked up together, in a session per
+    database; each event is still its own push, in the order the events came."""
 
     def __init__(self, sessions: async_sessionmaker, bus: EventBus, outbox: Outbox) -> None:
         """A partner that receives our Locations whole (roaming/object_push.py: it holds a mark
@@ -163,20 +202,37 @@ class EvseStatusPush:
     async def _follow(self) -> None:
         async with self._bus.subscribe(local_only=True) as events:
             while True:
-                event = await events.get()
-                if isinstance(event, ConnectorStatusChanged):
-                    # EVSE 0 (a 1.6 connector 0) is the station itself: every EVSE may change.
-                    evse, changed = (event.evse_id, {event.connector_id: event.status}) if event.evse_id > 0 \
-                        else (None, None)
-                elif isinstance(event, _STATION_EVENTS):  # online or not: every EVSE's status
-                    evse, changed = None, None
-                else:
+                gathered = [await events.get()]
+                await asyncio.sleep(GATHER_SECONDS)
+                while not events.empty() and len(gathered) < GATHER_AT_MOST:
+                    gathered.append(events.get_nowait())
+                await self._push_gathered(gathered)
+
+    async def _push_gathered(self, events: list[Event]) -> None:
+        asks: dict[str, list[_Ask]] = {}
+        for event in events:
+            if isinstance(event, (ConnectorStatusChanged, *_STATION_EVENTS)):
+                asks.setdefault(event.station_id, []).append(_Ask.of(event))
+        places: dict[str | None, dict[str, list[_Ask]]] = {}
+        for station_id, station_asks in asks.items():
+            try:
+                places.setdefault(await station_database(self._sessions, station_id), {})[station_id] = station_asks
+            except Exception:
+                log.exception("could not find the database of station %s for its roaming status push", station_id)
+        for place, stations in places.items():
+            try:
+                with database_scope(place):
+                    await self._push(stations)
+            except Exception:
+                if len(stations) == 1:
+                    log.exception("could not enqueue the roaming status push of station %s", *stations)
                     continue
-                try:
-                    with database_scope(await station_database(self._sessions, event.station_id)):
-                        await self.push_status(event.station_id, evse, event.at, changed=changed)
-                except Exception:
-                    log.exception("could not enqueue the roaming status push after %s", event)
+                for station_id, station_asks in stations.items():  # one by one: a failing station stops no other
+                    try:
+                        with database_scope(place):
+                            await self._push({station_id: station_asks})
+                    except Exception:
+                        log.exception("could not enqueue the roaming status push of station %s", station_id)
 
     async def push_status(self, station_id: str, evse_id: int | None, at: datetime, *,
                           changed: dict[int, str] | None = None) -> list[int]:
@@ -184,56 +240,78 @@ class EvseStatusPush:
         every partner that takes locations; the row ids. `changed`: the connector statuses an
         event reported, which win over the stored ones (by the time the event is handled a later
         status of the connector may be stored; its own event follows)."""
+        return await self._push({station_id: [_Ask(evse_id, dict(changed or {}), at)]})
+
+    async def _push(self, stations: dict[str, list[_Ask]]) -> list[int]:
+        """The pushes of these stations (of the database in scope), looked up in one session."""
         async with self._sessions() as session:
-            found = (await session.execute(_station_and_site(), {"station_id": station_id})).first()
-            if found is None:
+            found = (await session.execute(_stations_and_sites(), {"station_ids": list(stations)})).all()
+            if not found:
                 return []  # a station at no site is at no OCPI location
-            station, site_code, country = found
-            ours = await session.scalar(select(RoamingIdentity).where(
-                RoamingIdentity.tenant_id == station.tenant_id, RoamingIdentity.role == "CPO"))
-            if ours is None:
-                return []  # the tenant does not roam as a CPO
-            partners = [partner for partner in (await session.scalars(select(RoamingPartner).where(
-                RoamingPartner.tenant_id == station.tenant_id, RoamingPartner.state == REGISTERED))).all()
-                if receiver_url(partner, "locations") is not None]
-            if partners:
-                partners = [p for p in partners if await _may_patch(session, p.id, short_id(site_code))]
-            if not partners:
+            tenants = {station.tenant_id for station, _, _ in found}
+            ours = {identity.tenant_id: identity for identity in (await session.scalars(select(RoamingIdentity).where(
+                RoamingIdentity.tenant_id.in_(tenants), RoamingIdentity.role == "CPO"))).all()}
+            if not ours:
+                return []  # no tenant of these stations roams as a CPO
+            takers: dict[int, list[RoamingPartner]] = {}
+            for partner in (await session.scalars(select(RoamingPartner).where(
+                    RoamingPartner.tenant_id.in_(ours), RoamingPartner.state == REGISTERED))).all():
+                if receiver_url(partner, "locations") is not None:
+                    takers.setdefault(partner.tenant_id, []).append(partner)
+            may: dict[tuple[int, str], bool] = {}
+            chosen = []
+            for station, site_code, country in found:
+                location = short_id(site_code)
+                partners = []
+                for partner in takers.get(station.tenant_id, []):
+                    if (partner.id, location) not in may:
+                        may[partner.id, location] = await _may_patch(session, partner.id, location)
+                    if may[partner.id, location]:
+                        partners.append(partner)
+                if partners:
+                    chosen.append((station, site_code, country, partners))
+            if not chosen:
                 return []
-            query = select(Connector.evse_id, Connector.connector_id, Connector.status).where(
-                Connector.station_id == station_id)
-            if evse_id is not None:
-                query = query.where(Connector.evse_id == evse_id)
-            connectors = (await session.execute(query)).all()
-        try:
-            alpha3(country)
-        except CannotPublish:
-            return []  # the locations module does not publish this site either
-        facts = StationFacts(station.id, bool(station.online), bool(station.planned), station.status)
-        by_evse: dict[int, dict[int, str]] = {}
-        for evse, connector, status in connectors:
-            by_evse.setdefault(evse, {})[connector] = status
-        if evse_id is not None and changed and evse_id in by_evse:
-            by_evse[evse_id].update(changed)
-        pushes = []
-        for evse, statuses in sorted(by_evse.items()):
-            if evse <= 0:
-                continue
-            key = "/".join(quote(part, safe="*-_.~") for part in (
-                ours.country_code, ours.party_id, short_id(site_code), evse_uid(station_id, evse)))
-            body = {"status": evse_status(facts, statuses.values()), "last_updated": ocpi_datetime(at)}
-            pushes += [Push(partner.id, "locations", key, "PATCH", key, body) for partner in partners]
-        if not pushes:
-            return []
-        return await self._outbox.enqueue_after_commit(pushes, tenant_id=station.tenant_id)
+            connectors = (await session.execute(_connectors_of(), {
+                "station_ids": [station.id for station, *_ in chosen]})).all()
+        stored: dict[str, dict[int, dict[int, str]]] = {}
+        for station_id, evse, connector, status in connectors:
+            stored.setdefault(station_id, {}).setdefault(evse, {})[connector] = status
+        pushes: dict[int, list[Push]] = {}
+        for station, site_code, country, partners in chosen:
+            try:
+                alpha3(country)
+            except CannotPublish:
+                continue  # the locations module does not publish this site either
+            identity = ours[station.tenant_id]
+            facts = StationFacts(station.id, bool(station.online), bool(station.planned), station.status)
+            by_evse = stored.get(station.id, {})
+            for ask in stations[station.id]:
+                for evse in ask.evses(by_evse):
+                    statuses = {**by_evse[evse], **ask.changed}
+                    key = "/".join(quote(part, safe="*-_.~") for part in (
+                        identity.country_code, identity.party_id, short_id(site_code), evse_uid(station.id, evse)))
+                    body = {"status": evse_status(facts, statuses.values()), "last_updated": ocpi_datetime(ask.at)}
+                    pushes.setdefault(station.tenant_id, []).extend(
+                        Push(partner.id, "locations", key, "PATCH", key, body) for partner in partners)
+        ids = []
+        for tenant_id, tenant_pushes in pushes.items():
+            ids += await self._outbox.enqueue_after_commit(tenant_pushes, tenant_id=tenant_id)
+        return ids
 
 
 @functools.cache
-def _station_and_site():
-    """Built once, not for every status change of every station (the follower was 11 % of the
+def _stations_and_sites():
+    """Built once, not for every gathering of status changes (the follower was 11 % of the
     loop's busy time at light load; building a select is a good part of a cheap query's cost)."""
     return (select(Station, Site.code, Site.country).join(Site, Site.id == Station.site_id)
-            .where(Station.id == bindparam("station_id")))
+            .where(Station.id.in_(bindparam("station_ids", expanding=True))))
+
+
+@functools.cache
+def _connectors_of():
+    return (select(Connector.station_id, Connector.evse_id, Connector.connector_id, Connector.status)
+            .where(Connector.station_id.in_(bindparam("station_ids", expanding=True))))
 
 
 async def _may_patch(session, partner_id: int, location_id: str) -> bool:
