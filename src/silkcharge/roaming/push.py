@@ -27,7 +27,7 @@ import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from sqlalchemy import bindparam, select
@@ -170,6 +170,16 @@ class _Ask:
         return [self.evse] if self.evse in stored else []
 
 
+class _Receiving(NamedTuple):
+    """A station whose status some partner receives, as `EvseStatusPush` looked it up."""
+
+    station: Station
+    site_code: str
+    partners: list[RoamingPartner]
+    by_evse: dict[int, dict[int, str]]
+    """The stored connector statuses, by EVSE."""
+
+
 class EvseStatusPush:
     """Station and connector status from the bus, as EVSE status PATCHes in the outbox. The
     status, uid and location id are the ones the locations module serves
@@ -220,19 +230,28 @@ class EvseStatusPush:
             except Exception:
                 log.exception("could not find the database of station %s for its roaming status push", station_id)
         for place, stations in places.items():
+            with database_scope(place):
+                await self._enqueue(await self._pushes_each_alone_if_need_be(stations))
+
+    async def _pushes_each_alone_if_need_be(self, stations: dict[str, list[_Ask]]) -> dict[int, list[Push]]:
+        """The stations' pushes, looked up together; if that fails, one station at a time, so
+        that a station whose lookup fails stops no other."""
+        try:
+            return await self._pushes(stations)
+        except Exception:
+            if len(stations) == 1:
+                log.exception("could not look up the roaming status push of station %s", *stations)
+                return {}
+        pushes: dict[int, list[Push]] = {}
+        for station_id, station_asks in stations.items():
             try:
-                with database_scope(place):
-                    await self._push(stations)
+                found = await self._pushes({station_id: station_asks})
             except Exception:
-                if len(stations) == 1:
-                    log.exception("could not enqueue the roaming status push of station %s", *stations)
-                    continue
-                for station_id, station_asks in stations.items():  # one by one: a failing station stops no other
-                    try:
-                        with database_scope(place):
-                            await self._push({station_id: station_asks})
-                    except Exception:
-                        log.exception("could not enqueue the roaming status push of station %s", station_id)
+                log.exception("could not look up the roaming status push of station %s", station_id)
+                continue
+            for tenant_id, tenant_pushes in found.items():
+                pushes.setdefault(tenant_id, []).extend(tenant_pushes)
+        return pushes
 
     async def push_status(self, station_id: str, evse_id: int | None, at: datetime, *,
                           changed: dict[int, str] | None = None) -> list[int]:
@@ -240,52 +259,26 @@ class EvseStatusPush:
         every partner that takes locations; the row ids. `changed`: the connector statuses an
         event reported, which win over the stored ones (by the time the event is handled a later
         status of the connector may be stored; its own event follows)."""
-        return await self._push({station_id: [_Ask(evse_id, dict(changed or {}), at)]})
+        return await self._enqueue(await self._pushes({station_id: [_Ask(evse_id, dict(changed or {}), at)]}))
 
-    async def _push(self, stations: dict[str, list[_Ask]]) -> list[int]:
-        """The pushes of these stations (of the database in scope), looked up in one session."""
-        async with self._sessions() as session:
-            found = (await session.execute(_stations_and_sites(), {"station_ids": list(stations)})).all()
-            if not found:
-                return []  # a station at no site is at no OCPI location
-            tenants = {station.tenant_id for station, _, _ in found}
-            ours = {identity.tenant_id: identity for identity in (await session.scalars(select(RoamingIdentity).where(
-                RoamingIdentity.tenant_id.in_(tenants), RoamingIdentity.role == "CPO"))).all()}
-            if not ours:
-                return []  # no tenant of these stations roams as a CPO
-            takers: dict[int, list[RoamingPartner]] = {}
-            for partner in (await session.scalars(select(RoamingPartner).where(
-                    RoamingPartner.tenant_id.in_(ours), RoamingPartner.state == REGISTERED))).all():
-                if receiver_url(partner, "locations") is not None:
-                    takers.setdefault(partner.tenant_id, []).append(partner)
-            may: dict[tuple[int, str], bool] = {}
-            chosen = []
-            for station, site_code, country in found:
-                location = short_id(site_code)
-                partners = []
-                for partner in takers.get(station.tenant_id, []):
-                    if (partner.id, location) not in may:
-                        may[partner.id, location] = await _may_patch(session, partner.id, location)
-                    if may[partner.id, location]:
-                        partners.append(partner)
-                if partners:
-                    chosen.append((station, site_code, country, partners))
-            if not chosen:
-                return []
-            connectors = (await session.execute(_connectors_of(), {
-                "station_ids": [station.id for station, *_ in chosen]})).all()
-        stored: dict[str, dict[int, dict[int, str]]] = {}
-        for station_id, evse, connector, status in connectors:
-            stored.setdefault(station_id, {}).setdefault(evse, {})[connector] = status
-        pushes: dict[int, list[Push]] = {}
-        for station, site_code, country, partners in chosen:
+    async def _enqueue(self, pushes: dict[int, list[Push]]) -> list[int]:
+        """Each tenant's pushes in a transaction of its own (the outbox's rows carry it)."""
+        ids = []
+        for tenant_id, tenant_pushes in pushes.items():
             try:
-                alpha3(country)
-            except CannotPublish:
-                continue  # the locations module does not publish this site either
-            identity = ours[station.tenant_id]
+                ids += await self._outbox.enqueue_after_commit(tenant_pushes, tenant_id=tenant_id)
+            except Exception:
+                log.exception("could not enqueue %d roaming status pushes of tenant %s", len(tenant_pushes), tenant_id)
+        return ids
+
+    async def _pushes(self, stations: dict[str, list[_Ask]]) -> dict[int, list[Push]]:
+        """The stations' pushes by tenant, in the order of their asks, looked up in one session
+        (in the database in scope)."""
+        receiving, identities = await self._receiving(list(stations))
+        pushes: dict[int, list[Push]] = {}
+        for station, site_code, partners, by_evse in receiving:
+            identity = identities[station.tenant_id]
             facts = StationFacts(station.id, bool(station.online), bool(station.planned), station.status)
-            by_evse = stored.get(station.id, {})
             for ask in stations[station.id]:
                 for evse in ask.evses(by_evse):
                     statuses = {**by_evse[evse], **ask.changed}
@@ -294,10 +287,58 @@ class EvseStatusPush:
                     body = {"status": evse_status(facts, statuses.values()), "last_updated": ocpi_datetime(ask.at)}
                     pushes.setdefault(station.tenant_id, []).extend(
                         Push(partner.id, "locations", key, "PATCH", key, body) for partner in partners)
-        ids = []
-        for tenant_id, tenant_pushes in pushes.items():
-            ids += await self._outbox.enqueue_after_commit(tenant_pushes, tenant_id=tenant_id)
-        return ids
+        return pushes
+
+    async def _receiving(self, station_ids: list[str]) -> tuple[list[_Receiving], dict[int, RoamingIdentity]]:
+        """Of these stations, those whose status some partner receives: each with its site's
+        code, those partners and its stored connector statuses by EVSE; and each of their
+        tenants' identity as a CPO."""
+        async with self._sessions() as session:
+            found = (await session.execute(_stations_and_sites(), {"station_ids": station_ids})).all()
+            if not found:
+                return [], {}  # a station at no site is at no OCPI location
+            identities = {identity.tenant_id: identity for identity in (await session.scalars(select(RoamingIdentity).where(
+                RoamingIdentity.tenant_id.in_({station.tenant_id for station, _, _ in found}),
+                RoamingIdentity.role == "CPO"))).all()}
+            if not identities:
+                return [], {}  # no tenant of these stations roams as a CPO
+            takers: dict[int, list[RoamingPartner]] = {}
+            for partner in (await session.scalars(select(RoamingPartner).where(
+                    RoamingPartner.tenant_id.in_(identities), RoamingPartner.state == REGISTERED))).all():
+                if receiver_url(partner, "locations") is not None:
+                    takers.setdefault(partner.tenant_id, []).append(partner)
+            may: dict[tuple[int, str], bool] = {}
+            chosen = []
+            for station, site_code, country in found:
+                if not _published(country):
+                    continue  # the locations module does not publish this site either
+                location = short_id(site_code)
+                partners = []
+                for partner in takers.get(station.tenant_id, []):
+                    if (partner.id, location) not in may:
+                        may[partner.id, location] = await _may_patch(session, partner.id, location)
+                    if may[partner.id, location]:
+                        partners.append(partner)
+                if partners:
+                    chosen.append((station, site_code, partners))
+            if not chosen:
+                return [], identities
+            connectors = (await session.execute(_connectors_of(), {
+                "station_ids": [station.id for station, _, _ in chosen]})).all()
+        stored: dict[str, dict[int, dict[int, str]]] = {}
+        for station_id, evse, connector, status in connectors:
+            stored.setdefault(station_id, {}).setdefault(evse, {})[connector] = status
+        return [_Receiving(station, site_code, partners, stored.get(station.id, {}))
+                for station, site_code, partners in chosen], identities
+
+
+def _published(country: str) -> bool:
+    """Whether the locations module publishes a site in `country` (it needs an ISO alpha-3)."""
+    try:
+        alpha3(country)
+    except CannotPublish:
+        return False
+    return True
 
 
 @functools.cache
