@@ -44,9 +44,8 @@ from silkcharge.domain.events import (
 from silkcharge.roaming.client import OcpiClient, OcpiPeerError
 from silkcharge.roaming.hubclientinfo import partners_away
 from silkcharge.roaming.location_mapping import (
-    CannotPublish,
+    ALPHA3,
     StationFacts,
-    alpha3,
     evse_status,
     evse_uid,
     short_id,
@@ -310,7 +309,7 @@ class EvseStatusPush:
             may: dict[tuple[int, str], bool] = {}
             chosen = []
             for station, site_code, country in found:
-                if not _published(country):
+                if country.upper() not in ALPHA3:
                     continue  # the locations module does not publish this site either
                 location = short_id(site_code)
                 partners = []
@@ -330,15 +329,6 @@ class EvseStatusPush:
             stored.setdefault(station_id, {}).setdefault(evse, {})[connector] = status
         return [_Receiving(station, site_code, partners, stored.get(station.id, {}))
                 for station, site_code, partners in chosen], identities
-
-
-def _published(country: str) -> bool:
-    """Whether the locations module publishes a site in `country` (it needs an ISO alpha-3)."""
-    try:
-        alpha3(country)
-    except CannotPublish:
-        return False
-    return True
 
 
 @functools.cache
