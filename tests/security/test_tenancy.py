@@ -241,6 +241,23 @@ async def test_rows_written_outside_any_scope_take_their_parents_tenant(platform
             assert await session.scalar(select(Evse).where(Evse.station_id == "BETA-ST-9")) is None
 
 
+async def test_logged_frames_of_many_stations_each_take_their_stations_tenant(platform, people):
+    beta = (await platform.access.tenant_by_code("beta")).id
+    await _beta_station(platform, people[Role.PLATFORM_ADMIN])
+    writer = platform.writer
+    await writer.flush()  # what the fixtures' own frames left
+    at = utcnow()
+    for station in ("BETA-ST-9", "ROLE-ST-1", "BETA-ST-9", "NOBODY-KNOWS-ME", "ROLE-ST-1"):
+        writer.log_message(station, "in", 2, f"m-{station}", "Heartbeat", "[2]", at)
+    await writer.flush()  # one insert, as the gateway's batches are
+    async with platform.sessions() as session:
+        owners = (await session.execute(text(
+            "SELECT station_id, tenant_id FROM ocpp_messages WHERE message_id LIKE 'm-%' ORDER BY id"
+        ))).all()
+    assert owners == [("BETA-ST-9", beta), ("ROLE-ST-1", 1), ("BETA-ST-9", beta),
+                      ("NOBODY-KNOWS-ME", 1), ("ROLE-ST-1", 1)]
+
+
 async def test_personal_data_in_clear_needs_the_permission(platform, people):
     viewer = await _as(platform, people[Role.VIEWER], "GET", "/api/v1/stations/ROLE-ST-1/messages",
                        params={"personal_data": "true"})

@@ -19,6 +19,7 @@ from silkcharge.domain.clock import utcnow
 from silkcharge.store.group_commit import is_unavailable
 from silkcharge.store.residency import Residency, database_scope
 from silkcharge.store.schema import OcppMessage, Station
+from silkcharge.store.tenancy import give_tenants
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,7 @@ class BatchWriter:
         try:
             async with self._sessions.begin() as session:
                 if messages:
+                    await session.run_sync(lambda sync: give_tenants(sync.connection(), messages))
                     await session.execute(insert(OcppMessage.__table__), messages)  # Core: no ORM work per row
                 if seen:
                     await session.execute(

@@ -83,6 +83,25 @@ class UtcDateTime(TypeDecorator):
         value = value.astimezone(timezone.utc)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def bind_processor(self, dialect):
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        # SQLite stores the UTC time as text, in SQLAlchemy's own format for its DATETIME
+        # ("2026-12-05 09:01:02.000000"), which is what `isoformat` writes: one C call in place
+        # of the dialect's formatting through a dict and this decorator's hop, for every bound
+        # timestamp of every row (py-spy: 9 % of the gateway's time on StatusNotification).
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to the store; use aware UTC times")
+            if value.tzinfo is not timezone.utc:
+                value = value.astimezone(timezone.utc)
+            return value.isoformat(" ", "microseconds")[:26]
+
+        return process
+
     def process_result_value(self, value: datetime | None, dialect):
         if value is None:
             return None
