@@ -4,6 +4,8 @@ every reading and follows every input that changed since the last one, as the CD
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -131,3 +133,37 @@ async def test_an_unchanged_session_is_priced_from_one_row_and_its_new_readings(
         await engine.dispose()
     # One more reading: the versions row and the readings since the last ask, not all of them.
     assert total == Decimal("1160.00") and len(newer) == 2 and "meter_samples.id >" in newer[1]
+
+
+async def test_the_costs_of_sessions_asked_at_once_are_read_from_one_versions_row_statement(
+        api, ocpp_url, settings):
+    stations = ("RC-B1", "RC-B2", "RC-B3")
+    for n, station in enumerate(stations):
+        await site(api, f"RC-BATCH-{n}", OUTSIDE, station=station)
+        await add_token(api, f"RC-BATCH-DRIVER-{n}")
+    assert (await publish(api, "KZ-NET-50", tariff(energy("50")))).status_code == 201
+    engine = create_engine_for(settings.database_url, 2)
+    billing = BillingService(sessionmaker_for(engine), EventBus(), stale_after=timedelta(hours=1))
+    await billing.caps.install_shipped()
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: statements.append(statement))
+    try:
+        txs = []
+        async with contextlib.AsyncExitStack() as peers:
+            for n, station in enumerate(stations):
+                peer = await peers.enter_async_context(connected_peer(ocpp_url, station, "2.0.1"))
+                session = await started(peer, station, f"RC-BATCH-DRIVER-{n}")
+                await session.reading(10 * (n + 1), 10_000 * (n + 1))  # 60 kW, as the connector
+                txs.append((await api.get(f"/api/v1/transactions?station_id={station}")).json()[0]["id"])
+            alone = [await billing.running_cost(tx) for tx in txs]
+            statements.clear()
+            together = await asyncio.gather(*(billing.running_cost(tx) for tx in txs))
+    finally:
+        await engine.dispose()
+    assert [cost.total.incl_vat.amount for cost in alone] == [Decimal("580.00"), Decimal("1160.00"),
+                                                              Decimal("1740.00")]
+    assert together == alone
+    assert [cost.transaction_id for cost in together] == txs
+    # One statement for the three sessions' rows; their inputs and readings were kept.
+    assert len(statements) == 1 and "plausibility_flags" in statements[0], statements

@@ -49,6 +49,7 @@ from silkcharge.domain.pricing import (
 from silkcharge.domain.tariffs import InvalidTariff, NoApplicableTariff, Tariff, select_tariff
 from silkcharge.services.caps import TARIFF_SUSPENDED, CapService
 from silkcharge.services.plausibility import Plausibility
+from silkcharge.store.gathered import Gathered
 from silkcharge.store.residency import (
     ByIdOfDatabase,
     current_database,
@@ -73,6 +74,7 @@ from silkcharge.store.schema import (
     Transaction,
 )
 from silkcharge.store.types import plain
+from silkcharge.store.upsert import one_of_named
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +166,7 @@ class BillingService:
         """Sessions the sweep could not price, and why (by transaction id, of the database in use)."""
         self.unpriced_reservations = ByIdOfDatabase(sessions)
         """Expired reservations that carry no no-show charge, and why (no fee in the tariff...)."""
+        self._running_asks: Gathered[int, _Priceable | None] = Gathered(self._running_inputs, name="running-costs")
         self._kept: OrderedDict[tuple[str | None, int], _KeptSession] = OrderedDict()
         """What each active session's running cost was last priced from (see `running_cost`),
         by database and transaction id, the least recently asked first."""
@@ -557,27 +560,46 @@ class BillingService:
         many readings it has and the version of every other input) and the readings stored
         since the last ask; the site, tariff, switches, caps and suspensions are read again only
         when a version moved. All of it comes from the store, so it holds with several nodes
-        and whoever writes."""
-        key = (current_database(), transaction_id)
+        and whoever writes. Asks made together (the replies of one committed batch of
+        TransactionEvents) are read together: one session, one row each from one statement
+        (`_running_costs`)."""
+        priceable = await self._running_asks.ask(transaction_id)
+        # Priced by each asker, so that a round of reads waits for no pricing (pricing is in a thread).
+        return None if priceable is None else await self._running_priced(*priceable)
+
+    async def _running_inputs(self, transaction_ids: list[int]) -> dict[int, _Priceable | None]:
+        """What each session is priced from (None: not priceable now), read for all at once."""
+        database = current_database()
+        inputs: dict[int, _Priceable | None] = dict.fromkeys(transaction_ids)
         async with self._sessions() as session:
-            row = (await session.execute(_running_versions(), {"transaction_id": transaction_id})).one_or_none()
-            if row is None or row[0].state != "Active":
-                self._kept.pop(key, None)
-                return None
-            tx, flagged, readings, versions = row[0], row[1], row[2], tuple(row[3:])
-            if flagged:
-                return None  # a flagged session's cost is for an operator to confirm first
-            kept = self._kept.get(key)
-            if kept is None or kept.versions != versions or kept.started_at != tx.started_at:
-                kept = _KeptSession(versions, tx.started_at, await self._running_context(session, tx, versions))
-                self._kept[key] = kept
-                while len(self._kept) > KEPT_SESSIONS:
-                    self._kept.popitem(last=False)
-            self._kept.move_to_end(key)
-            if kept.context is None:
-                return None  # not priceable with these inputs (no site, no tariff for this driver)
-            timeline = await kept.timeline(session, tx, readings)
-        site, tariff, inputs = kept.context
+            statement = _running_versions(session.get_bind(Transaction).dialect.name)
+            rows = (await session.execute(statement, {"transaction_ids": transaction_ids})).all()
+            found = {row[0].id: row for row in rows}
+            for transaction_id in transaction_ids:
+                key = (database, transaction_id)
+                row = found.get(transaction_id)
+                if row is None or row[0].state != "Active":
+                    self._kept.pop(key, None)
+                    continue
+                tx, flagged, readings, versions = row[0], row[1], row[2], tuple(row[3:])
+                if flagged:
+                    continue  # a flagged session's cost is for an operator to confirm first
+                kept = self._kept.get(key)
+                if kept is None or kept.versions != versions or kept.started_at != tx.started_at:
+                    kept = _KeptSession(versions, tx.started_at, await self._running_context(session, tx, versions))
+                    self._kept[key] = kept
+                    while len(self._kept) > KEPT_SESSIONS:
+                        self._kept.popitem(last=False)
+                self._kept.move_to_end(key)
+                if kept.context is None:
+                    continue  # not priceable with these inputs (no site, no tariff for this driver)
+                inputs[transaction_id] = (tx, kept.context, await kept.timeline(session, tx, readings))
+        return inputs
+
+    async def _running_priced(
+        self, tx: Transaction, context: tuple[Site, Tariff, PricingInputs], timeline: SessionTimeline,
+    ) -> RunningCost | None:
+        site, tariff, inputs = context
         try:
             # split at a tariff the station accepted mid-session, as the CDR will be (2.1)
             cdr, tariff = await self._split_priced("running", site, tariff, timeline, inputs)
@@ -792,6 +814,10 @@ class _GrowingTimeline:
         return SessionTimeline(self.start, self.end, points, idle_intervals(points, self.end, IDLE_BELOW_KW))
 
 
+_Priceable = tuple[Transaction, tuple[Site, Tariff, PricingInputs], SessionTimeline]
+"""An active session, what its price depends on (site, tariff, inputs) and its timeline so far."""
+
+
 @dataclass
 class _KeptSession:
     """What an active session's running cost was last priced from: the inputs read at
@@ -829,9 +855,9 @@ class _KeptSession:
 
 
 @cache
-def _running_versions() -> Select:
-    """One row (for the bound `transaction_id`; built once, as building it costs more than
-    running it): the transaction, whether it is flagged, how many priced readings it has, and
+def _running_versions(dialect: str) -> Select:
+    """A row for each of the bound `transaction_ids` (built once per dialect, as building it
+    costs more than running it): the transaction, whether it is flagged, how many priced readings it has, and
     what changes when any other input of its price does (`BillingService.running_cost`): its
     station's site, its driver's token, the tariffs, the tariffs accepted for it mid-session,
     the open suspensions and the caps (last, as `CapService.current` takes them)."""
@@ -857,7 +883,7 @@ def _running_versions() -> Select:
         select(func.max(TariffSuspension.id)).where(open_suspension).scalar_subquery(),
         select(func.count(TariffSuspension.id)).where(open_suspension).scalar_subquery(),
         *CapService.version_columns(),
-    ).where(Transaction.id == bindparam("transaction_id"))
+    ).where(one_of_named(dialect, Transaction.id, "transaction_ids"))
 
 
 async def _reservation_used(

@@ -38,6 +38,7 @@ from silkcharge.services.passwords import PasswordVerifier, hash_password
 from silkcharge.services.plausibility import CLOCK_RULE, Plausibility, registered, screen_status
 from silkcharge.services.writer import BatchWriter
 from silkcharge.settings import Settings
+from silkcharge.store.gathered import Gathered
 from silkcharge.store.group_commit import GroupCommitter, StoreUnavailable, is_unavailable
 from silkcharge.store.residency import by_database, database_scope, each_database, residency_of
 from silkcharge.store.schema import Connector, Evse, Station
@@ -358,45 +359,18 @@ class _RegistrationReader:
 
     def __init__(self, sessions: async_sessionmaker, max_batch: int = 500) -> None:
         self._sessions = sessions
-        self._max_batch = max_batch
-        self._waiting: dict[str, list[asyncio.Future]] = {}
-        self._task: asyncio.Task | None = None
+        self._gathered: Gathered[str, _Registration | Exception | None] = Gathered(
+            self._read_all, name="registrations", at_most=max_batch)
 
     async def get(self, station_id: str) -> _Registration | None:
-        future = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(station_id, []).append(future)
-        if self._task is None:
-            self._task = asyncio.create_task(self._read_while_waiting(), name="registration-reader")
-        return await future
+        found = await self._gathered.ask(station_id)
+        if isinstance(found, Exception):  # its tenant's database is unavailable
+            raise found
+        return found
 
-    async def _read_while_waiting(self) -> None:
-        try:
-            while self._waiting:
-                ids = list(self._waiting)[: self._max_batch]
-                futures = {station_id: self._waiting.pop(station_id) for station_id in ids}
-                try:
-                    found = await self._read(ids)
-                except BaseException as error:  # every waiter hears of it, then we stop or go on
-                    for waiters in futures.values():
-                        for future in waiters:
-                            if not future.done():
-                                future.set_exception(
-                                    error if isinstance(error, Exception) else StoreUnavailable("stopping")
-                                )
-                    if not isinstance(error, Exception):
-                        raise
-                    continue
-                for station_id, waiters in futures.items():
-                    result = found.get(station_id)
-                    for future in waiters:
-                        if future.done():
-                            continue
-                        if isinstance(result, Exception):  # its tenant's database is unavailable
-                            future.set_exception(result)
-                        else:
-                            future.set_result(result)
-        finally:
-            self._task = None
+    async def _read_all(self, ids: list[str]) -> dict[str, _Registration | Exception | None]:
+        found = await self._read(ids)
+        return {station_id: found.get(station_id) for station_id in ids}
 
     async def _read(self, ids: list[str]) -> dict[str, _Registration | Exception]:
         residency = residency_of(self._sessions)
