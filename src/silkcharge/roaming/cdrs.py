@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from silkcharge.domain.money import CURRENCIES, Money, Price, currency_of_country
 from silkcharge.roaming.auth import Caller, ocpi_caller
+from silkcharge.roaming.location_mapping import ALPHA3
 from silkcharge.roaming.outbox import Outbox, Push
 from silkcharge.roaming.sessions import (
     AUTH_METHODS,
@@ -62,13 +63,6 @@ from silkcharge.store.schema import RoamingCdr, RoamingIdentity
 
 ENDPOINTS = [("cdrs", "RECEIVER", "emsp/2.2.1/cdrs")]
 """The SENDER list is roaming/sender_lists.py's."""
-
-ALPHA3 = {
-    "KZ": "KAZ", "UZ": "UZB", "KG": "KGZ", "TJ": "TJK", "TM": "TKM", "RU": "RUS", "AZ": "AZE",
-    "GE": "GEO", "AM": "ARM", "MN": "MNG", "CN": "CHN", "TR": "TUR", "US": "USA",
-}
-"""CdrLocation.country is ISO 3166-1 alpha-3; sites store alpha-2."""
-
 
 # -- CPO role: our CDR as a whole OCPI CDR ------------------------------------------------------
 

@@ -35,12 +35,14 @@ from silkcharge.roaming.wire import ocpi_datetime
 OCPI_ID_LENGTH = 36
 
 # ISO 3166-1 alpha-2 → alpha-3 for the countries a silkcharge site can be in (the region and
-# its neighbours). OCPI writes a Location's country in alpha-3, its parties in alpha-2.
+# its neighbours). OCPI writes a Location's and a CdrLocation's country in alpha-3, its parties
+# in alpha-2.
 ALPHA3 = {
     "KZ": "KAZ", "KG": "KGZ", "UZ": "UZB", "TJ": "TJK", "TM": "TKM", "CN": "CHN", "RU": "RUS",
     "MN": "MNG", "AF": "AFG", "IR": "IRN", "AZ": "AZE", "GE": "GEO", "AM": "ARM", "TR": "TUR",
     "PK": "PAK", "IN": "IND", "BY": "BLR", "UA": "UKR", "AE": "ARE", "DE": "DEU", "NL": "NLD",
     "BE": "BEL", "FR": "FRA", "GB": "GBR", "PL": "POL", "LT": "LTU", "LV": "LVA", "EE": "EST",
+    "US": "USA",
 }
 
 
