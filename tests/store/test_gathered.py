@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from silkcharge.store.gathered import Gathered
+from silkcharge.store.group_commit import StoreUnavailable
 from silkcharge.store.residency import current_database, database_scope
 from silkcharge.store.tenancy import current_tenant, tenant_scope
 
@@ -115,3 +116,20 @@ async def test_a_read_that_leaves_a_key_out_fails_that_asker_and_answers_the_res
     found, missing = await asyncio.gather(gathered.ask(1), gathered.ask(2), return_exceptions=True)
     assert found == "found"
     assert isinstance(missing, LookupError) and "no answer for 2" in str(missing)
+
+
+async def test_asks_of_a_read_cancelled_by_a_stop_hear_that_the_store_is_unavailable():
+    reader = Reader()
+    reader.hold = True
+    gathered = Gathered(reader.read, name="test")
+    reading = asyncio.ensure_future(gathered.ask(1))
+    await reader.started.wait()
+    waiting = asyncio.ensure_future(gathered.ask(2))
+    await asyncio.sleep(0)
+    (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "gathered-test"]
+    task.cancel()
+    for asked in (reading, waiting):  # an error to handle, not a cancellation of the asker
+        with pytest.raises(StoreUnavailable, match="stopping"):
+            await asked
+    reader.hold = False
+    assert await gathered.ask(3) == "answer 3 for tenant None"  # a new ask starts a new read

@@ -19,6 +19,7 @@ import contextvars
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+from silkcharge.store.group_commit import StoreUnavailable
 from silkcharge.store.residency import current_database
 from silkcharge.store.tenancy import current_tenant
 
@@ -74,9 +75,10 @@ class Gathered(Generic[K, V]):
                         if not future.done():
                             future.set_exception(error)
                     continue
-                except BaseException:
+                except BaseException:  # the read was cancelled: the server is stopping
                     for future in taken.values():
-                        future.cancel()
+                        if not future.done():
+                            future.set_exception(StoreUnavailable("the server is stopping"))
                     raise
                 for key, future in taken.items():
                     if future.done():
@@ -87,10 +89,11 @@ class Gathered(Generic[K, V]):
                         future.set_exception(LookupError(f"{self._name}: no answer for {key!r}"))
         finally:
             self._reading.pop(place, None)
-            if self._waiting.get(place):  # asked while this task was ending (or cancelled)
-                waiting = self._waiting[place]
-                self._reading[place] = asyncio.get_running_loop().create_task(
-                    self._rounds(place), name=f"gathered-{self._name}", context=waiting.context)
+            # Only a cancelled task (the server stopping) leaves asks behind: they hear it now.
+            left = self._waiting.pop(place, None)
+            for future in left.asked.values() if left else ():
+                if not future.done():
+                    future.set_exception(StoreUnavailable("the server is stopping"))
 
     def _take(self, place: _Place) -> dict[K, asyncio.Future[V]]:
         waiting = self._waiting[place]
