@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -46,6 +47,22 @@ class Session:
     async def reading(self, minutes: int, wh: int) -> Decimal | None:
         total = (await self.event("Updated", minutes, wh)).total_cost
         return None if total is None else Decimal(str(total))
+
+
+@contextlib.asynccontextmanager
+async def counted_billing(settings) -> AsyncIterator[tuple[BillingService, list[str]]]:
+    """A billing service of its own, on an engine of its own, and the statements it runs (every
+    statement counted is its)."""
+    engine = create_engine_for(settings.database_url, 2)
+    billing = BillingService(sessionmaker_for(engine), EventBus(), stale_after=timedelta(hours=1))
+    await billing.caps.install_shipped()
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: statements.append(statement))
+    try:
+        yield billing, statements
+    finally:
+        await engine.dispose()
 
 
 async def started(peer, station: str, token: str) -> Session:
@@ -105,20 +122,12 @@ async def test_an_unchanged_session_is_priced_from_one_row_and_its_new_readings(
     await site(api, "RC-QUIET", OUTSIDE, station="RC-2")
     await add_token(api, "RC-QUIET-DRIVER")
     assert (await publish(api, "KZ-NET-50", tariff(energy("50")))).status_code == 201
-    # A billing service of its own, on an engine of its own: every statement counted is its.
-    engine = create_engine_for(settings.database_url, 2)
-    billing = BillingService(sessionmaker_for(engine), EventBus(), stale_after=timedelta(hours=1))
-    await billing.caps.install_shipped()
-    statements: list[str] = []
-    event.listen(engine.sync_engine, "before_cursor_execute",
-                 lambda conn, cursor, statement, *rest: statements.append(statement))
-
     async def asked(tx: int) -> tuple[Decimal, list[str]]:
         statements.clear()
         cost = await billing.running_cost(tx)
         return cost.total.incl_vat.amount, list(statements)
 
-    try:
+    async with counted_billing(settings) as (billing, statements):
         async with connected_peer(ocpp_url, "RC-2", "2.0.1") as peer:
             session = await started(peer, "RC-2", "RC-QUIET-DRIVER")
             await session.reading(10, 10_000)
@@ -129,8 +138,6 @@ async def test_an_unchanged_session_is_priced_from_one_row_and_its_new_readings(
             assert total == Decimal("580.00") and len(unchanged) == 1  # the versions row alone
             await session.reading(20, 20_000)
             total, newer = await asked(tx)
-    finally:
-        await engine.dispose()
     # One more reading: the versions row and the readings since the last ask, not all of them.
     assert total == Decimal("1160.00") and len(newer) == 2 and "meter_samples.id >" in newer[1]
 
@@ -142,13 +149,7 @@ async def test_the_costs_of_sessions_asked_at_once_are_read_from_one_versions_ro
         await site(api, f"RC-BATCH-{n}", OUTSIDE, station=station)
         await add_token(api, f"RC-BATCH-DRIVER-{n}")
     assert (await publish(api, "KZ-NET-50", tariff(energy("50")))).status_code == 201
-    engine = create_engine_for(settings.database_url, 2)
-    billing = BillingService(sessionmaker_for(engine), EventBus(), stale_after=timedelta(hours=1))
-    await billing.caps.install_shipped()
-    statements: list[str] = []
-    event.listen(engine.sync_engine, "before_cursor_execute",
-                 lambda conn, cursor, statement, *rest: statements.append(statement))
-    try:
+    async with counted_billing(settings) as (billing, statements):
         txs = []
         async with contextlib.AsyncExitStack() as peers:
             for n, station in enumerate(stations):
@@ -159,8 +160,6 @@ async def test_the_costs_of_sessions_asked_at_once_are_read_from_one_versions_ro
             alone = [await billing.running_cost(tx) for tx in txs]
             statements.clear()
             together = await asyncio.gather(*(billing.running_cost(tx) for tx in txs))
-    finally:
-        await engine.dispose()
     assert [cost.total.incl_vat.amount for cost in alone] == [Decimal("580.00"), Decimal("1160.00"),
                                                               Decimal("1740.00")]
     assert together == alone

@@ -40,8 +40,11 @@ async def test_a_reply_the_server_never_sends_is_counted_lost_once():
         )
     steady = report.phases[1]
     assert steady.sent == csms.counts["Heartbeat"] >= 6
-    assert (steady.timeouts, steady.late, steady.lost) == (1, 0, 1)
-    assert steady.answered == steady.sent - 1
+    # The dropped reply is the one lost. On a loaded machine another reply may also come after
+    # the timeout: it counts as late, never as lost.
+    assert steady.lost == 1
+    assert steady.timeouts == steady.late + steady.lost
+    assert steady.answered == steady.sent - steady.timeouts
     assert report.phases[0].lost == 0
 
 
@@ -56,8 +59,11 @@ async def test_a_reply_after_the_timeout_is_late_not_lost():
             timeout_s=0.3,
         )
     steady = report.phases[1]
-    assert (steady.timeouts, steady.late, steady.lost) == (1, 1, 0)
-    assert steady.answered == steady.sent - 1
+    # The delayed reply times out and then arrives: late, not lost (on a loaded machine another
+    # reply may be late too, and is counted the same way).
+    assert steady.lost == 0
+    assert steady.late == steady.timeouts >= 1
+    assert steady.answered == steady.sent - steady.timeouts
 
 
 async def test_a_start_acknowledged_after_the_timeout_still_counts_as_started():
@@ -70,7 +76,7 @@ async def test_a_start_acknowledged_after_the_timeout_still_counts_as_started():
             mix=starts_only, timeout_s=0.3,
         )
     steady = report.phases[1]
-    assert steady.late == 1
+    assert steady.late >= 1  # the delayed start (on a loaded machine, maybe another too)
     assert steady.transactions_started == csms.transactions
 
 

@@ -34,6 +34,16 @@ class Reader:
         return {key: f"answer {key} for tenant {current_tenant()}" for key in keys}
 
 
+async def held_round(fail: bool = False) -> tuple[Reader, Gathered, asyncio.Future]:
+    """A `Gathered` whose first round (of key 1) has started and waits for `reader.release`."""
+    reader = Reader()
+    reader.hold, reader.fail_next = True, fail
+    gathered = Gathered(reader.read, name="test")
+    first = asyncio.ensure_future(gathered.ask(1))
+    await reader.started.wait()
+    return reader, gathered, first
+
+
 async def test_asks_of_one_turn_are_read_in_one_round_and_each_gets_its_own_answer():
     reader = Reader()
     gathered = Gathered(reader.read, name="test")
@@ -44,11 +54,7 @@ async def test_asks_of_one_turn_are_read_in_one_round_and_each_gets_its_own_answ
 
 
 async def test_asks_made_while_a_round_reads_wait_and_are_read_together_next():
-    reader = Reader()
-    reader.hold = True
-    gathered = Gathered(reader.read, name="test")
-    first = asyncio.ensure_future(gathered.ask(1))
-    await reader.started.wait()
+    reader, gathered, first = await held_round()
     later = [asyncio.ensure_future(gathered.ask(key)) for key in (2, 3, 4)]
     await asyncio.sleep(0)
     assert [keys for keys, *_ in reader.rounds] == [[1]]  # nothing else read while the first runs
@@ -59,12 +65,7 @@ async def test_asks_made_while_a_round_reads_wait_and_are_read_together_next():
 
 
 async def test_a_failed_read_fails_its_own_askers_only_and_the_next_round_is_read_anew():
-    reader = Reader()
-    reader.hold = True
-    reader.fail_next = True
-    gathered = Gathered(reader.read, name="test")
-    failing = asyncio.ensure_future(gathered.ask(1))
-    await reader.started.wait()
+    reader, gathered, failing = await held_round(fail=True)
     waiting = asyncio.ensure_future(gathered.ask(2))
     await asyncio.sleep(0)
     reader.release.set()
@@ -119,11 +120,7 @@ async def test_a_read_that_leaves_a_key_out_fails_that_asker_and_answers_the_res
 
 
 async def test_asks_of_a_read_cancelled_by_a_stop_hear_that_the_store_is_unavailable():
-    reader = Reader()
-    reader.hold = True
-    gathered = Gathered(reader.read, name="test")
-    reading = asyncio.ensure_future(gathered.ask(1))
-    await reader.started.wait()
+    reader, gathered, reading = await held_round()
     waiting = asyncio.ensure_future(gathered.ask(2))
     await asyncio.sleep(0)
     (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "gathered-test"]
