@@ -562,7 +562,7 @@ class BillingService:
         when a version moved. All of it comes from the store, so it holds with several nodes
         and whoever writes. Asks made together (the replies of one committed batch of
         TransactionEvents) are read together: one session, one row each from one statement
-        (`_running_costs`)."""
+        (`_running_inputs`, through store/gathered.py)."""
         priceable = await self._running_asks.ask(transaction_id)
         # Priced by each asker, so that a round of reads waits for no pricing (pricing is in a thread).
         return None if priceable is None else await self._running_priced(*priceable)
@@ -857,10 +857,11 @@ class _KeptSession:
 @cache
 def _running_versions(dialect: str) -> Select:
     """A row for each of the bound `transaction_ids` (built once per dialect, as building it
-    costs more than running it): the transaction, whether it is flagged, how many priced readings it has, and
-    what changes when any other input of its price does (`BillingService.running_cost`): its
-    station's site, its driver's token, the tariffs, the tariffs accepted for it mid-session,
-    the open suspensions and the caps (last, as `CapService.current` takes them)."""
+    costs more than running it): the transaction, whether it is flagged, how many priced
+    readings it has, and what changes when any other input of its price does
+    (`BillingService.running_cost`): its station's site, its driver's token, the tariffs, the
+    tariffs accepted for it mid-session, the open suspensions and the caps (last, as
+    `CapService.current` takes them)."""
     station = Station.id == Transaction.station_id
     switched = (StationTariff.transaction_id == Transaction.id, StationTariff.status == "Accepted")
     open_suspension = TariffSuspension.resolved_at.is_(None)

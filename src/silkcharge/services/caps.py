@@ -156,7 +156,7 @@ class CapService:
     @staticmethod
     def version_columns() -> tuple[Any, ...]:
         """What tells whether the stored caps or areas changed: read alone by `current`, or
-        inside another query's row (services/running_cost.py) and handed to `current`."""
+        inside another query's row (`BillingService.running_cost`) and handed to `current`."""
         return (
             select(func.max(PriceCapRecord.updated_at)).scalar_subquery(),
             select(func.count(PriceCapRecord.id)).scalar_subquery(),
