@@ -139,6 +139,21 @@ async def test_the_billing_sweep_closes_an_abandoned_session_in_the_resident_dat
     assert rows(resident.platform_url, "SELECT count(*) FROM transactions") == [(0,)]
 
 
+async def test_the_running_cost_of_a_resident_tenants_session_is_read_from_its_database(resident):
+    assert (await publish(resident.kz, "KZ-STD", STANDARD)).status_code == 201
+    await add_token(resident.kz, "KZ-DRIVER-4")
+    async with connected_peer(resident.ocpp_url, KZ_STATION, "1.6") as peer:
+        await peer.call(call.BootNotification(charge_point_vendor="Zhida", charge_point_model="DC-120"))
+        started = await peer.call(call.StartTransaction(
+            connector_id=1, id_tag="KZ-DRIVER-4", meter_start=0, timestamp=to_ocpp(utcnow())))
+        await peer.call(call.MeterValues(connector_id=1, transaction_id=started.transaction_id, meter_value=[{
+            "timestamp": to_ocpp(utcnow()), "sampled_value": [{"value": "1000"}]}]))
+        with database_scope(database_key(resident.kz_url)):  # where the gateway asks it from
+            cost = await resident.platform.billing.running_cost(started.transaction_id)
+    assert cost is not None and cost.transaction_id == started.transaction_id
+    assert cost.total.incl_vat.amount > 0
+
+
 async def test_driver_search_finds_the_stations_of_every_database(resident):
     await resident.platform.search.refresh()
     found = await resident.driver.get(

@@ -28,6 +28,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from sqlalchemy import insert, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -121,7 +122,9 @@ class Residency:
 
     def bind(self, mapper: Any = None, clause: Any = None) -> Engine:
         if mapper is not None:
-            if mapper.local_table.name in PLATFORM_TABLES:
+            # A mapper from a statement, or a mapped class from `session.get_bind(Station)`
+            # (what Session.get_bind resolves itself, before this override replaced it).
+            if sa_inspect(mapper).local_table.name in PLATFORM_TABLES:
                 return self._platform_bind
         elif clause is not None:
             table = getattr(clause, "table", None)
