@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.bus.local import EventBus
@@ -72,6 +72,7 @@ from silkcharge.store.schema import (
     Station,
 )
 from silkcharge.store.tenancy import tenant_scope
+from silkcharge.store.upsert import one_of_named
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +294,8 @@ class EvseStatusPush:
         code, those partners and its stored connector statuses by EVSE; and each of their
         tenants' identity as a CPO."""
         async with self._sessions() as session:
-            found = (await session.execute(_stations_and_sites(), {"station_ids": station_ids})).all()
+            dialect = session.get_bind(Station).dialect.name
+            found = (await session.execute(_stations_and_sites(dialect), {"station_ids": station_ids})).all()
             if not found:
                 return [], {}  # a station at no site is at no OCPI location
             identities = {identity.tenant_id: identity for identity in (await session.scalars(select(RoamingIdentity).where(
@@ -322,7 +324,7 @@ class EvseStatusPush:
                     chosen.append((station, site_code, partners))
             if not chosen:
                 return [], identities
-            connectors = (await session.execute(_connectors_of(), {
+            connectors = (await session.execute(_connectors_of(dialect), {
                 "station_ids": [station.id for station, _, _ in chosen]})).all()
         stored: dict[str, dict[int, dict[int, str]]] = {}
         for station_id, evse, connector, status in connectors:
@@ -332,17 +334,18 @@ class EvseStatusPush:
 
 
 @functools.cache
-def _stations_and_sites():
-    """Built once, not for every gathering of status changes (the follower was 11 % of the
-    loop's busy time at light load; building a select is a good part of a cheap query's cost)."""
+def _stations_and_sites(dialect: str):
+    """Built once per dialect, not for every gathering of status changes (the follower was 11 %
+    of the loop's busy time at light load; building a select is a good part of a cheap query's
+    cost). The list of stations is one array parameter on PostgreSQL (`one_of_named`)."""
     return (select(Station, Site.code, Site.country).join(Site, Site.id == Station.site_id)
-            .where(Station.id.in_(bindparam("station_ids", expanding=True))))
+            .where(one_of_named(dialect, Station.id, "station_ids")))
 
 
 @functools.cache
-def _connectors_of():
+def _connectors_of(dialect: str):
     return (select(Connector.station_id, Connector.evse_id, Connector.connector_id, Connector.status)
-            .where(Connector.station_id.in_(bindparam("station_ids", expanding=True))))
+            .where(one_of_named(dialect, Connector.station_id, "station_ids")))
 
 
 async def _may_patch(session, partner_id: int, location_id: str) -> bool:
