@@ -119,13 +119,18 @@ async def test_a_resident_tenants_key_reads_its_database_and_another_tenants_key
         ("Pending",)]
 
 
+async def _booted_and_started(peer, id_tag: str):
+    """The Kazakh station boots and starts a session for `id_tag`; the StartTransaction reply."""
+    await peer.call(call.BootNotification(charge_point_vendor="Zhida", charge_point_model="DC-120"))
+    return await peer.call(call.StartTransaction(
+        connector_id=1, id_tag=id_tag, meter_start=0, timestamp=to_ocpp(utcnow())))
+
+
 async def test_the_billing_sweep_closes_an_abandoned_session_in_the_resident_database(resident):
     assert (await publish(resident.kz, "KZ-STD", STANDARD)).status_code == 201
     await add_token(resident.kz, "KZ-DRIVER-3")
     async with connected_peer(resident.ocpp_url, KZ_STATION, "1.6") as peer:
-        await peer.call(call.BootNotification(charge_point_vendor="Zhida", charge_point_model="DC-120"))
-        started = await peer.call(call.StartTransaction(
-            connector_id=1, id_tag="KZ-DRIVER-3", meter_start=0, timestamp=to_ocpp(utcnow())))
+        started = await _booted_and_started(peer, "KZ-DRIVER-3")
     tx_id = started.transaction_id
     # The station lost power for good: nothing heard of the session for two days.
     with psycopg.connect(raw_url(resident.kz_url), autocommit=True) as connection:
@@ -143,9 +148,7 @@ async def test_the_running_cost_of_a_resident_tenants_session_is_read_from_its_d
     assert (await publish(resident.kz, "KZ-STD", STANDARD)).status_code == 201
     await add_token(resident.kz, "KZ-DRIVER-4")
     async with connected_peer(resident.ocpp_url, KZ_STATION, "1.6") as peer:
-        await peer.call(call.BootNotification(charge_point_vendor="Zhida", charge_point_model="DC-120"))
-        started = await peer.call(call.StartTransaction(
-            connector_id=1, id_tag="KZ-DRIVER-4", meter_start=0, timestamp=to_ocpp(utcnow())))
+        started = await _booted_and_started(peer, "KZ-DRIVER-4")
         await peer.call(call.MeterValues(connector_id=1, transaction_id=started.transaction_id, meter_value=[{
             "timestamp": to_ocpp(utcnow()), "sampled_value": [{"value": "1000"}]}]))
         with database_scope(database_key(resident.kz_url)):  # where the gateway asks it from
