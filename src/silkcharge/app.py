@@ -232,8 +232,12 @@ def bus_and_router(settings: Settings, residency: Residency | None = None) -> tu
     return RedisEventBus(redis, node, **where), RedisRouter(redis, node, serves_stations=settings.role != "api")
 
 
-def build_platform(settings: Settings) -> Platform:
-    engine = create_engine_for(settings.database_url, settings.database_pool_size)
+def build_platform(settings: Settings, engine: AsyncEngine | None = None) -> Platform:
+    """The platform for `settings`. `engine`: one for `settings.database_url` that the caller
+    made and keeps across platforms (the tests do, so that the statements its cache compiled
+    for one platform serve the next); stopping the platform closes its connections, not it."""
+    if engine is None:
+        engine = create_engine_for(settings.database_url, settings.database_pool_size)
     residency = None
     if settings.tenant_databases:
         residency = Residency(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,7 @@ from silkcharge.security.outbound import verifying_context
 from silkcharge.server import api_server
 from silkcharge.settings import Settings
 from silkcharge.store.schema import RoamingPartner
-from tests.conftest import API_KEY, _sqlite_template, recycled_pg_database
+from tests.conftest import API_KEY, leased_engine, recycled_pg_database, recycled_sqlite_database
 from tests.e2e.server_process import listening_socket, port_of, serving
 
 KZ_IDENTITY = {"country_code": "KZ", "party_id": "SLK", "role": "CPO", "business_name": "Silk Charge Kazakhstan",
@@ -71,14 +70,10 @@ class Network:
 
 
 @contextlib.contextmanager
-def another_database(database_url: str, tmp_path, name: str) -> Iterator[str]:
+def another_database(database_url: str) -> Iterator[str]:
     """A second fresh database of the same kind as `database_url`."""
-    if database_url.startswith("sqlite"):
-        target = tmp_path / f"{name}.sqlite3"
-        shutil.copyfile(_sqlite_template(), target)
-        yield f"sqlite+aiosqlite:///{target}"
-        return
-    with recycled_pg_database() as url:
+    recycled = recycled_sqlite_database() if database_url.startswith("sqlite") else recycled_pg_database()
+    with recycled as url:
         yield url
 
 
@@ -99,21 +94,22 @@ async def running_network(name: str, database_url: str, identity: dict | None, *
         "roaming_object_push_seconds": None,  # and pushes changed sites and tariffs (ObjectPush.push_changed)
         **overrides,
     })
-    platform = build_platform(settings)
-    await platform.start()
-    server = api_server(create_api(platform), settings)
-    try:
-        async with serving(server, sock):
-            server.force_exit = True  # at the end, open keep-alive connections need not be waited for
-            url = f"http://127.0.0.1:{port}"
-            async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": API_KEY}, timeout=60,
-                                         verify=verifying_context()) as api:
-                if identity is not None:
-                    answer = await api.put("/api/v1/roaming/identities", json=[identity])
-                    assert answer.status_code == 200, answer.text
-                yield Network(name, platform, url, api, database_url)
-    finally:
-        await platform.stop()
+    with leased_engine(settings) as engine:
+        platform = build_platform(settings, engine)
+        await platform.start()
+        server = api_server(create_api(platform), settings)
+        try:
+            async with serving(server, sock):
+                server.force_exit = True  # at the end, open keep-alive connections need not be waited for
+                url = f"http://127.0.0.1:{port}"
+                async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": API_KEY}, timeout=60,
+                                             verify=verifying_context()) as api:
+                    if identity is not None:
+                        answer = await api.put("/api/v1/roaming/identities", json=[identity])
+                        assert answer.status_code == 200, answer.text
+                    yield Network(name, platform, url, api, database_url)
+        finally:
+            await platform.stop()
 
 
 @pytest.fixture
@@ -126,9 +122,9 @@ async def kz(database_url, request) -> AsyncIterator[Network]:
 
 
 @pytest.fixture
-async def uz(database_url, tmp_path) -> AsyncIterator[Network]:
+async def uz(database_url) -> AsyncIterator[Network]:
     """The Uzbek network, an eMSP (UZ*UZE), in a database of its own."""
-    with another_database(database_url, tmp_path, "uz") as url:
+    with another_database(database_url) as url:
         async with running_network("uz", url, UZ_IDENTITY) as network:
             yield network
 

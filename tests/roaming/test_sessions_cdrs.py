@@ -48,8 +48,8 @@ async def kz(database_url) -> AsyncIterator[Network]:
 
 
 @pytest.fixture
-async def uz(database_url, tmp_path) -> AsyncIterator[Network]:
-    with another_database(database_url, tmp_path, "uz") as url:
+async def uz(database_url) -> AsyncIterator[Network]:
+    with another_database(database_url) as url:
         async with running_network("uz", url, UZ_CPO) as network:
             yield network
 
@@ -393,12 +393,12 @@ def energy(wh: int, at: datetime) -> list[dict]:
 
 
 async def test_the_emsp_going_down_mid_session_loses_nothing_its_pushes_arrive_in_order_when_it_is_back(
-        database_url, tmp_path):
+        database_url):
     """The Kazakh eMSP's platform stops while its driver charges in Tashkent (its port refuses
     connections); the session goes on and ends at the charger; the eMSP comes back on the same
     port and database, and the CPO's outbox delivers what waited: the session's end and cost
     PATCHes in order, then the CDR, once, in UZS, converted to KZT for the driver."""
-    with another_database(database_url, tmp_path, "uz") as uz_url:
+    with another_database(database_url) as uz_url:
         async with running_network("uz", uz_url, UZ_CPO, **FAST_RETRIES) as uz, \
                 contextlib.AsyncExitStack() as first_life:
             kz = await first_life.enter_async_context(running_network("kz", database_url, KZ_EMSP))

@@ -28,9 +28,9 @@ STATION = "TASH-1"
 
 
 @pytest.fixture
-async def roaming_pair(database_url, tmp_path) -> AsyncIterator[tuple[Network, Network]]:
+async def roaming_pair(database_url) -> AsyncIterator[tuple[Network, Network]]:
     """The Kazakh eMSP and the Uzbek CPO, registered with each other (the CPO invited)."""
-    with another_database(database_url, tmp_path, "uz") as uz_url:
+    with another_database(database_url) as uz_url:
         async with running_network("kz", database_url, KZ_EMSP) as kz, running_network("uz", uz_url, UZ_CPO) as uz:
             invitation = await invite(uz, "Silk Charge KZ")
             answer = await register(kz, "UzEnergy", invitation["versions_url"], invitation["credentials_token"])

@@ -34,7 +34,7 @@ from silkcharge.services.seeding import seed_network
 from silkcharge.sim.charger import SimulatedCharger
 from silkcharge.sim.spec import StationSpec, load_fleet
 from silkcharge.store.db import create_engine_for, sessionmaker_for
-from tests.conftest import API_KEY, _sqlite_template
+from tests.conftest import API_KEY, _sqlite_template, recycled_sqlite_database
 from tests.e2e.server_process import listening_socket, port_of, serve_without_exit
 from tests.guards import HANG_GUARD
 
@@ -61,16 +61,14 @@ def _need(ready: bool, what: str) -> None:
 
 
 @pytest.fixture
-def database_url(request, tmp_path) -> Iterator[str]:
+def database_url(request) -> Iterator[str]:
     """SQLite only: the browser tests exercise the console, the store is tested elsewhere.
     A test that asks for the `fleet` starts with the region's network already stored."""
-    target = tmp_path / "silkcharge.sqlite3"
-    if "fleet" in request.fixturenames:
-        shutil.copyfile(_seeded_template()[0], target)
-        _seeded_now(target)
-    else:
-        shutil.copyfile(_sqlite_template(), target)
-    yield f"sqlite+aiosqlite:///{target}"
+    seeded = "fleet" in request.fixturenames
+    with recycled_sqlite_database(_seeded_template()[0] if seeded else None) as url:
+        if seeded:
+            _seeded_now(Path(url.split(":///", 1)[1]))
+        yield url
 
 
 def _seeded_now(path: Path) -> None:
