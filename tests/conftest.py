@@ -7,6 +7,7 @@ import atexit
 import contextlib
 import os
 import shutil
+import sqlite3
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -203,22 +204,39 @@ _free_sqlite: list[str] = []
 
 @contextlib.contextmanager
 def recycled_sqlite_database(source: str | None = None) -> Iterator[str]:
-    """A fresh copy of `source` (default: the migrated template) for one test, at a path an
-    earlier test of this process may have used. The copy replaces the old file rather than
-    writing into it, and the old file's journal goes, so a connection left open on the old one
-    (a killed server's) can neither see nor change the new one."""
-    template = _sqlite_template()
-    path = _free_sqlite.pop() if _free_sqlite else os.path.join(
-        os.path.dirname(template), f"test-{uuid.uuid4().hex[:12]}.sqlite3")
-    for suffix in ("-wal", "-shm", "-journal"):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path + suffix)
-    shutil.copyfile(source or template, path + ".copy")
-    os.replace(path + ".copy", path)
+    """A database holding a copy of `source` (default: the migrated template) for one test, at a
+    path an earlier test of this process may have used."""
+    source = source or _sqlite_template()
+    path = None
+    while _free_sqlite and path is None:
+        path = _free_sqlite.pop()
+        if not _sqlite_restored(path, source):
+            path = None  # held by what an earlier test left behind: left to it
+    if path is None:
+        path = os.path.join(os.path.dirname(_sqlite_template()), f"test-{uuid.uuid4().hex[:12]}.sqlite3")
+        shutil.copyfile(source, path)
     try:
         yield f"sqlite+aiosqlite:///{path}"
     finally:
         _free_sqlite.append(path)
+
+
+def _sqlite_restored(path: str, source: str) -> bool:
+    """Write `source` into the database at `path` with SQLite's backup, as one transaction of
+    that database. Not by replacing the file: its -wal and -shm files go by the path's name, so
+    a connection an earlier test left open on the old file (a thread that died with its event
+    loop, a server process still ending) could write its own log beside the new file, and a new
+    connection read it as the new file's (seen as another test's roaming partners appearing).
+    False if the database stays locked (such a connection holds its write lock)."""
+    try:
+        with contextlib.closing(sqlite3.connect(source)) as copy, \
+                contextlib.closing(sqlite3.connect(path, timeout=2, isolation_level=None)) as target:
+            target.execute("BEGIN IMMEDIATE")  # fails after the timeout if the lock is held
+            target.execute("ROLLBACK")
+            copy.backup(target)
+        return True
+    except sqlite3.Error:
+        return False
 
 
 # SQLAlchemy keeps the statements it compiled per engine, and a platform makes its own engine:
