@@ -73,7 +73,7 @@ from silkcharge.services.transaction_status import TransactionStatusChecks
 from silkcharge.services.transactions import TransactionService
 from silkcharge.services.writer import BatchWriter, WriterPerDatabase
 from silkcharge.settings import Settings
-from silkcharge.store.db import create_engine_for, sessionmaker_for
+from silkcharge.store.db import create_engine_for, dispose_engine, sessionmaker_for
 from silkcharge.store.group_commit import GroupCommitter
 from silkcharge.store.residency import CommitterPerDatabase, Residency, enter_database
 from silkcharge.store.workers import Workers
@@ -212,7 +212,7 @@ class Platform:
         await self.workers.stop()
         if self.residency is not None:
             await self.residency.dispose()
-        await self.engine.dispose()
+        await dispose_engine(self.engine)
 
 
 def bus_and_router(settings: Settings, residency: Residency | None = None) -> tuple[EventBus, LocalRouter]:

@@ -9,12 +9,13 @@ import contextlib
 import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from silkcharge.store import workers as workers_module
 from silkcharge.store.schema import Operator
 from silkcharge.store.workers import Workers, WorkersBusy
 from tests.e2e.peers import eventually
+from tests.guards import HANG_GUARD
 
 
 @pytest.fixture
@@ -131,5 +132,42 @@ async def test_a_cleanup_waiting_on_what_never_comes_ends_at_the_second_cancella
     await workers.stop()
     assert cleaned_up.is_set()
     assert not thread.is_alive()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+
+
+async def test_a_stop_interrupts_a_cancelled_jobs_sqlite_query_and_ends_its_connection_thread(tmp_path):
+    """A job cancelled while SQLite ran its query left the query running in aiosqlite's thread
+    after the worker's loop had closed; when it ended, the thread failed to hand over the result
+    ("Event loop is closed") and died with its connection open. The stop now interrupts the
+    query and waits for the thread to close its connection. Here the query would never end."""
+    workers = Workers(f"sqlite+aiosqlite:///{tmp_path}/jobs.sqlite3", threads=1, queue=1)
+    await workers.start()
+    started = threading.Event()
+    connections = []
+    failures = []
+    hook, threading.excepthook = threading.excepthook, failures.append
+
+    async def job(sessions) -> None:
+        async with sessions() as session:
+            connection = (await (await session.connection()).get_raw_connection()).driver_connection
+            connections.append(connection)
+            await connection.create_function("started", 0, lambda: started.set() or 1)
+            await session.execute(text(
+                "WITH RECURSIVE c(n) AS (SELECT started() UNION ALL SELECT n + 1 FROM c) SELECT count(*) FROM c"))
+
+    caller = asyncio.create_task(workers.run(job))
+    try:
+        assert await asyncio.to_thread(started.wait, HANG_GUARD)
+        await workers.stop()
+        (connection,) = connections
+        assert not connection._thread.is_alive()
+        assert failures == []
+    finally:
+        for connection in connections:  # the old way: end the query that would run for ever
+            with contextlib.suppress(Exception):
+                connection._connection.interrupt()
+            connection._thread.join(HANG_GUARD)
+        threading.excepthook = hook
     with pytest.raises(asyncio.CancelledError):
         await caller

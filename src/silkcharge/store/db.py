@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sqlite3
+import threading
 import time
+import weakref
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import aiosqlite
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, exc
@@ -80,10 +85,69 @@ def create_engine_for(url: str, pool_size: int = 30) -> AsyncEngine:
         engine = create_async_engine(url, json_serializer=_json_dumps, pool_size=1, max_overflow=0,
                                      connect_args={"factory": _SQLiteConnection})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        _remember_connections(engine)
         return engine
     engine = create_async_engine(url, json_serializer=_json_dumps, pool_size=pool_size, max_overflow=0)
     _ping_when_idle(engine)
     return engine
+
+
+# -- closing SQLite's connection threads -------------------------------------------------------
+# aiosqlite runs each connection's statements on a thread of its own and hands each result to
+# the event loop that asked. A task cancelled while its statement runs (a stop that cancels a
+# job) leaves the statement running; SQLAlchemy then ends the connection with aiosqlite's
+# `stop()`, queued behind that statement. If the loop is closed before the statement ends, the
+# thread fails handing over the result ("Event loop is closed") and ends without closing its
+# connection: a SQLite connection left open for the rest of the process (and a warning in the
+# tests, 10 to 15 a run). So a disposal waits for those threads: it interrupts what still runs
+# and lets each thread close its connection while the loop can still hear it.
+
+_sqlite_connections: weakref.WeakKeyDictionary[Engine, weakref.WeakSet] = weakref.WeakKeyDictionary()
+
+
+def _remember_connections(engine: AsyncEngine) -> None:
+    """Keep each aiosqlite connection the engine makes from the moment it exists: a task
+    cancelled while its connection was still opening (or setting its pragmas) leaves one that
+    the pool never saw."""
+    connections: weakref.WeakSet = weakref.WeakSet()
+    _sqlite_connections[engine.sync_engine] = connections
+
+    def remembered(*args, **kwargs):
+        connection = aiosqlite.connect(*args, **kwargs)
+        connections.add(connection)
+        if (thread := _thread_of(connection)) is not None:
+            thread.daemon = True  # as SQLAlchemy's own connect does
+        return connection
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect, _record, cargs, cparams):
+        # SQLAlchemy's aiosqlite adapter makes the connection with `async_creator_fn` when given
+        return dialect.loaded_dbapi.connect(*cargs, async_creator_fn=remembered, **cparams)
+
+
+def _thread_of(connection) -> threading.Thread | None:
+    return getattr(connection, "_thread", None)  # aiosqlite keeps it there (0.20 to 0.22)
+
+
+async def dispose_engine(engine: AsyncEngine, wait_seconds: float = 5.0) -> None:
+    """Close the engine's pooled connections; on SQLite, also end the thread of every connection
+    a cancelled statement left running (interrupted), waiting for it at most `wait_seconds`."""
+    await engine.dispose()
+    running = [c for c in _sqlite_connections.get(engine.sync_engine, ())
+               if (thread := _thread_of(c)) is not None and thread.is_alive()]
+    if not running:
+        return
+    for connection in running:
+        with contextlib.suppress(ValueError, sqlite3.Error):  # ValueError: already closed
+            await connection.interrupt()
+        connection.stop()  # after what it runs now: close the connection, end the thread
+    deadline = time.monotonic() + wait_seconds
+
+    def join() -> None:
+        for connection in running:
+            _thread_of(connection).join(max(0.0, deadline - time.monotonic()))
+
+    await asyncio.to_thread(join)
 
 
 PING_AFTER_IDLE = 2.0

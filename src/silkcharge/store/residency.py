@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from silkcharge.store.db import dispose_engine
 from silkcharge.store.group_commit import is_unavailable
 from silkcharge.store.schema import Station, Tenant
 from silkcharge.store.tenancy import current_tenant
@@ -208,7 +209,7 @@ class Residency:
 
     async def dispose(self) -> None:
         for engine in self.engines.values():
-            await engine.dispose()
+            await dispose_engine(engine)
 
 
 def residency_of(sessions: async_sessionmaker) -> Residency | None:

@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from silkcharge.store.db import create_engine_for, sessionmaker_for
+from silkcharge.store.db import create_engine_for, dispose_engine, sessionmaker_for
 from silkcharge.store.residency import Residency
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class _Worker:
             self.loop.run_until_complete(self._end_tasks())
             if residency is not None:
                 self.loop.run_until_complete(residency.dispose())
-            self.loop.run_until_complete(self.engine.dispose())
+            self.loop.run_until_complete(dispose_engine(self.engine))
         finally:
             self.loop.close()
 
