@@ -22,6 +22,7 @@ from silkcharge.api.app import create_api
 from silkcharge.app import Platform, build_platform
 from silkcharge.settings import Settings
 from silkcharge.store.db import create_engine_for, migrate
+from silkcharge.store.tenancy import forget_database
 
 PG_ADMIN = os.environ.get("SILKCHARGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 API_KEY = "test-key"
@@ -187,6 +188,7 @@ def recycled_pg_database() -> Iterator[str]:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_templates["postgres"]}"')
         atexit.register(_drop_pg, name)
+    forget_database(_pg_url(name))  # what the platform learnt of the rows an earlier test had there
     try:
         yield _pg_url(name)
     finally:
@@ -215,8 +217,10 @@ def recycled_sqlite_database(source: str | None = None) -> Iterator[str]:
     if path is None:
         path = os.path.join(os.path.dirname(_sqlite_template()), f"test-{uuid.uuid4().hex[:12]}.sqlite3")
         shutil.copyfile(source, path)
+    url = f"sqlite+aiosqlite:///{path}"
+    forget_database(url)  # what the platform learnt of the rows an earlier test had there
     try:
-        yield f"sqlite+aiosqlite:///{path}"
+        yield url
     finally:
         _free_sqlite.append(path)
 

@@ -27,7 +27,7 @@ from silkcharge.domain.roles import CROSS_TENANT, Role
 from silkcharge.services.access import Principal
 from silkcharge.store.db import alembic_config, migrate, sync_url
 from silkcharge.store.schema import Evse, Station
-from silkcharge.store.tenancy import tenant_scope
+from silkcharge.store.tenancy import forget_database, tenant_scope
 from tests.api.test_http_limits import serving
 from tests.conftest import API_KEY
 from tests.e2e.network import register_station
@@ -239,6 +239,24 @@ async def test_rows_written_outside_any_scope_take_their_parents_tenant(platform
         async with platform.sessions() as session:
             assert await session.get(Station, "BETA-ST-9") is None
             assert await session.scalar(select(Evse).where(Evse.station_id == "BETA-ST-9")) is None
+
+
+async def test_after_its_database_is_restored_behind_it_the_platform_asks_again_whose_rows_are_whose(
+        platform, people):
+    """What the platform learnt of a parent's tenant is forgotten with `forget_database`: the
+    tests give databases back in their template's state, where the same station id or
+    transaction 1 may belong to another tenant than before."""
+    await _beta_station(platform, people[Role.PLATFORM_ADMIN])
+    async with platform.sessions.begin() as session:  # as the gateway writes: no scope
+        session.add(Evse(station_id="BETA-ST-9", evse_id=7))  # beta's, learnt
+    async with platform.engine.begin() as connection:  # the restore: now the station is tenant 1's
+        await connection.execute(text("UPDATE stations SET tenant_id = 1 WHERE id = 'BETA-ST-9'"))
+    forget_database(platform.settings.database_url)
+    async with platform.sessions.begin() as session:
+        session.add(Evse(station_id="BETA-ST-9", evse_id=8))
+    async with platform.sessions() as session:
+        evse = await session.scalar(select(Evse).where(Evse.station_id == "BETA-ST-9", Evse.evse_id == 8))
+    assert evse.tenant_id == 1
 
 
 async def test_logged_frames_of_many_stations_each_take_their_stations_tenant(platform, people):

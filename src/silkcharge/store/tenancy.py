@@ -35,7 +35,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import ForeignKey, Integer, event, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import (
     Mapped,
     ORMExecuteState,
@@ -170,6 +170,15 @@ def _database_of(engine: Engine) -> str:
     except KeyError:
         name = _database_names[engine] = engine.url.render_as_string(hide_password=False)
         return name
+
+
+def forget_database(url: str) -> None:
+    """Forget the parents' tenants learnt from the database at `url`: its rows were replaced
+    behind the platform's back (the tests give a used database back in its template's state,
+    where transaction 1 or a station id may belong to another tenant than before)."""
+    database = make_url(url).render_as_string(hide_password=False)
+    for cached in [cached for cached in _parent_tenants if cached[0] == database]:
+        _parent_tenants.pop(cached, None)
 
 
 def forget_parent(table: str, value: Any) -> None:
