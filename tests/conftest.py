@@ -37,7 +37,7 @@ def _pg_available() -> bool:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request, tmp_path) -> Iterator[str]:
+def database_url(request) -> Iterator[str]:
     """A fresh, migrated database: an SQLite file, or a new database on the local PostgreSQL."""
     if request.param == "sqlite":
         with recycled_sqlite_database() as url:
@@ -198,7 +198,7 @@ def recycled_pg_database() -> Iterator[str]:
             _drop_pg(name)
 
 
-# SQLite files are recycled too, like the PostgreSQL databases below: not for the copy, which is
+# SQLite files are recycled too, like the PostgreSQL databases above: not for the copy, which is
 # cheap, but so that a test gets a database URL an earlier test of its process had, and with it
 # that test's engine (`leased_engine`).
 _free_sqlite: list[str] = []
