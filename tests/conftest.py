@@ -303,8 +303,9 @@ def settings(request, database_url) -> Settings:
     return Settings(**values)
 
 
-@pytest.fixture
-async def platform(settings) -> AsyncIterator[Platform]:
+@contextlib.asynccontextmanager
+async def running_platform(settings: Settings) -> AsyncIterator[Platform]:
+    """A platform for `settings` on a leased engine, started, and stopped when the block ends."""
     with leased_engine(settings) as engine:
         running = build_platform(settings, engine)
         await running.start()
@@ -312,6 +313,12 @@ async def platform(settings) -> AsyncIterator[Platform]:
             yield running
         finally:
             await running.stop()
+
+
+@pytest.fixture
+async def platform(settings) -> AsyncIterator[Platform]:
+    async with running_platform(settings) as running:
+        yield running
 
 
 @pytest.fixture

@@ -18,12 +18,12 @@ import pytest
 from sqlalchemy import select
 
 from silkcharge.api.app import create_api
-from silkcharge.app import Platform, build_platform
+from silkcharge.app import Platform
 from silkcharge.security.outbound import verifying_context
 from silkcharge.server import api_server
 from silkcharge.settings import Settings
 from silkcharge.store.schema import RoamingPartner
-from tests.conftest import API_KEY, leased_engine, recycled_pg_database, recycled_sqlite_database
+from tests.conftest import API_KEY, recycled_pg_database, recycled_sqlite_database, running_platform
 from tests.e2e.server_process import listening_socket, port_of, serving
 
 KZ_IDENTITY = {"country_code": "KZ", "party_id": "SLK", "role": "CPO", "business_name": "Silk Charge Kazakhstan",
@@ -94,22 +94,17 @@ async def running_network(name: str, database_url: str, identity: dict | None, *
         "roaming_object_push_seconds": None,  # and pushes changed sites and tariffs (ObjectPush.push_changed)
         **overrides,
     })
-    with leased_engine(settings) as engine:
-        platform = build_platform(settings, engine)
-        await platform.start()
+    async with running_platform(settings) as platform:
         server = api_server(create_api(platform), settings)
-        try:
-            async with serving(server, sock):
-                server.force_exit = True  # at the end, open keep-alive connections need not be waited for
-                url = f"http://127.0.0.1:{port}"
-                async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": API_KEY}, timeout=60,
-                                             verify=verifying_context()) as api:
-                    if identity is not None:
-                        answer = await api.put("/api/v1/roaming/identities", json=[identity])
-                        assert answer.status_code == 200, answer.text
-                    yield Network(name, platform, url, api, database_url)
-        finally:
-            await platform.stop()
+        async with serving(server, sock):
+            server.force_exit = True  # at the end, open keep-alive connections need not be waited for
+            url = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": API_KEY}, timeout=60,
+                                         verify=verifying_context()) as api:
+                if identity is not None:
+                    answer = await api.put("/api/v1/roaming/identities", json=[identity])
+                    assert answer.status_code == 200, answer.text
+                yield Network(name, platform, url, api, database_url)
 
 
 @pytest.fixture
