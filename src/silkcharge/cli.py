@@ -357,6 +357,7 @@ async def _demo_business(settings: Settings, station_ids: list[str], planned: li
     from silkcharge.app import build_platform
     from silkcharge.demo.business import load_business, publish_tariffs, set_up_tenants_and_people
     from silkcharge.demo.history import write_history
+    from silkcharge.store.db import dispose_engine
     from silkcharge.store.schema import Station
 
     platform = build_platform(settings)
@@ -384,7 +385,7 @@ async def _demo_business(settings: Settings, station_ids: list[str], planned: li
         await platform.bus.stop()
         if platform.residency is not None:
             await platform.residency.dispose()
-        await platform.engine.dispose()
+        await dispose_engine(platform.engine)
 
 
 async def _demo_smart_charging(api_port: int) -> None:
