@@ -74,6 +74,7 @@ from silkcharge.services.transactions import TransactionService
 from silkcharge.services.writer import BatchWriter, WriterPerDatabase
 from silkcharge.settings import Settings
 from silkcharge.store.db import create_engine_for, dispose_engine, sessionmaker_for
+from silkcharge.store.direct import Direct
 from silkcharge.store.group_commit import GroupCommitter
 from silkcharge.store.residency import CommitterPerDatabase, Residency, enter_database
 from silkcharge.store.workers import Workers
@@ -253,6 +254,8 @@ def build_platform(settings: Settings, engine: AsyncEngine | None = None) -> Pla
         return GroupCommitter(
             sessions, max_batch=settings.write_batch_max,
             lanes=1 if settings.is_sqlite else max(1, settings.database_pool_size // 4),
+            # With residency a batch's statements may go to two databases: sessions route them.
+            direct=Direct(engine) if residency is None else None,
         )
 
     # With residency, one writer and one committer per database, so no batch mixes databases.

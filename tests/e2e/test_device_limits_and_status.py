@@ -110,15 +110,19 @@ async def test_k15_notify_ev_charging_schedule_is_stored_and_checked_against_the
         ("Accepted", 1, 1), ("Rejected", 1, 2)]
 
 
-async def test_e14_get_transaction_status_after_seqno_gap(api, ocpp_url):
+async def test_e14_get_transaction_status_after_seqno_gap(api, platform, ocpp_url):
     await register_station(api, STATION)
     await add_token(api, "APP-1")
     async with device_peer(ocpp_url, STATION) as peer:
         await boot(peer)
         await start(peer)
+        direct_before = platform.committer.direct_batches
         await updated(peer, 1)
         # Back from offline: the queued events arrive, and 2 and 3 are not among them.
         await updated(peer, 4, offline=True)
+        # Both written in one hand-over to the driver (store/direct.py); the gap is announced
+        # after that commit as after a session's.
+        assert platform.committer.direct_batches - direct_before == 2
 
         async def asked():
             return [p for a, p in peer.received if a == "GetTransactionStatus"]

@@ -47,10 +47,11 @@ async def _offline(api):
     return (await api.get(f"/api/v1/stations/{STATION}")).json()["online"] is False
 
 
-async def test_status_notification_sets_connector_status_and_error_code(api, ocpp_url):
+async def test_status_notification_sets_connector_status_and_error_code(api, platform, ocpp_url):
     await register_station(api, STATION)
     async with connected_peer(ocpp_url, STATION, "1.6") as peer:
         await boot(peer)
+        direct_before = platform.committer.direct_batches
         await peer.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available"))
         await peer.call(
             call.StatusNotification(
@@ -59,6 +60,9 @@ async def test_status_notification_sets_connector_status_and_error_code(api, ocp
             )
         )
         await peer.call(call.StatusNotification(connector_id=0, error_code="NoError", status="Available"))
+    # Registered connectors and the station itself: each report written in one hand-over to
+    # the driver (store/direct.py), with what the API then reads.
+    assert platform.committer.direct_batches - direct_before == 3
     connectors = (await api.get(f"/api/v1/stations/{STATION}/connectors")).json()
     assert [(c["evse_id"], c["status"], c["error_code"]) for c in connectors] == [
         (1, "Available", None),
@@ -73,9 +77,11 @@ async def test_a_connector_nobody_registered_is_kept_and_an_older_status_changes
     now = utcnow()
     async with connected_peer(ocpp_url, STATION, "1.6") as peer:
         await boot(peer)
+        direct_before = platform.committer.direct_batches
         await peer.call(call.StatusNotification(
             connector_id=3, error_code="NoError", status="Charging", timestamp=to_ocpp(now),
         ))
+        assert platform.committer.direct_batches == direct_before, "connector 3 was created through a session"
         # A station replaying what it queued while offline: older than what we already have.
         await peer.call(call.StatusNotification(
             connector_id=3, error_code="NoError", status="Available", timestamp=to_ocpp(now - timedelta(minutes=5)),

@@ -384,14 +384,21 @@ async def max_power(session: AsyncSession, keys: Iterable[tuple[str, int]]) -> d
     """The largest maximum power of each (station, EVSE)'s connectors; 0 where unknown. One
     query for any number of EVSEs (compared in Python: SQLite keeps exact decimals as text)."""
     wanted = set(keys)
-    found: dict[tuple[str, int], Decimal] = {}
     if not wanted:
-        return found
+        return {}
     c = Connector.__table__.c
     rows = await session.execute(
         select(c.station_id, c.evse_id, c.max_power_kw)
         .where(one_of(session, c.station_id, {station_id for station_id, _ in wanted}))
     )
+    return largest_powers(rows, wanted)
+
+
+def largest_powers(
+    rows: Iterable[tuple[str, int, Decimal | None]], wanted: set[tuple[str, int]]
+) -> dict[tuple[str, int], Decimal]:
+    """From (station, EVSE, a connector's maximum power) rows, each wanted EVSE's largest."""
+    found: dict[tuple[str, int], Decimal] = {}
     for station_id, evse_id, power in rows:
         key = (station_id, evse_id)
         if key in wanted:

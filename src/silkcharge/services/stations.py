@@ -38,6 +38,7 @@ from silkcharge.services.passwords import PasswordVerifier, hash_password
 from silkcharge.services.plausibility import CLOCK_RULE, Plausibility, registered, screen_status
 from silkcharge.services.writer import BatchWriter
 from silkcharge.settings import Settings
+from silkcharge.store.direct import DirectConnection, NeedsSession, one_of_direct
 from silkcharge.store.gathered import Gathered
 from silkcharge.store.group_commit import GroupCommitter, StoreUnavailable, is_unavailable
 from silkcharge.store.residency import by_database, database_scope, each_database, residency_of
@@ -118,30 +119,69 @@ class _StatusBulk:
                 {"b_stations": list({station_id for station_id, _ in items})},
             )
         }
-        now = utcnow()
-        updates: list[dict] = []
-        evses: dict[tuple[str, int], str] = {}
         unregistered = {
             (station_id, r.evse_id, r.connector_id) for station_id, r in items
         } - stored.keys()
         if unregistered:
             await _register_connectors(session, unregistered)
             stored |= dict.fromkeys(unregistered)
-        for station_id, report in items:
-            key = (station_id, report.evse_id, report.connector_id)
-            if stored[key] is not None and report.timestamp < stored[key]:
-                continue  # an older report replayed after a newer one changes nothing
-            stored[key] = report.timestamp
-            updates.append({
-                "b_station": station_id, "b_evse": report.evse_id, "b_connector": report.connector_id,
-                "b_status": report.status.value, "b_error": report.error_code,
-                "b_vendor_error": report.vendor_error_code, "b_info": report.info,
-                "b_at": report.timestamp, "b_now": now,
-            })
-            evses[(station_id, report.evse_id)] = report.status.value
+        updates, evses = _status_changes(items, stored)
         if updates:
             await session.execute(self._update_connector, updates)
             await _upsert_evse_status(session, evses)
+
+    async def apply_direct(self, db: DirectConnection, items: list[tuple[str, StatusReport]]) -> list[None]:
+        """`apply` in one hand-over to the driver (store/direct.py), for connectors and EVSEs
+        that exist; a batch reporting one that does not goes through `apply`, which creates it."""
+        stations = [(station_id, r) for station_id, r in items if r.evse_id == 0]
+        connectors = [(station_id, r) for station_id, r in items if r.evse_id != 0]
+        if stations:
+            await db.execute_many(self._update_station, [
+                {"b_station": station_id, "b_status": r.status.value, "b_error": r.error_code}
+                for station_id, r in stations
+            ])
+        if connectors:
+            rows = await db.fetch(
+                _direct_status_rows(db.dialect), {"b_stations": list({station_id for station_id, _ in connectors})}
+            )
+            stored = {(station_id, evse_id, connector_id): at for station_id, evse_id, connector_id, at, _ in rows}
+            if any((station_id, r.evse_id, r.connector_id) not in stored for station_id, r in connectors):
+                raise NeedsSession("a connector nobody registered")
+            evses_stored = {(station_id, evse_id) for station_id, evse_id, _, _, evse in rows if evse is not None}
+            updates, evses = _status_changes(connectors, stored)
+            if evses.keys() - evses_stored:
+                raise NeedsSession("an EVSE nobody registered")
+            if updates:
+                await db.execute_many(self._update_connector, updates)
+                await db.execute_many(_direct_evse_status(db.dialect), [
+                    {"b_station": station_id, "b_evse": evse_id, "b_status": status}
+                    for (station_id, evse_id), status in evses.items()
+                ])
+        return [None] * len(items)
+
+
+def _status_changes(
+    items: list[tuple[str, StatusReport]], stored: dict[tuple[str, int, int], datetime | None]
+) -> tuple[list[dict], dict[tuple[str, int], str]]:
+    """The connector rows to update (parameters of `_StatusBulk._update_connector`) and each
+    EVSE's new status, from a batch's reports and the stored time of each connector's status.
+    `stored` is updated as the reports are taken in order."""
+    now = utcnow()
+    updates: list[dict] = []
+    evses: dict[tuple[str, int], str] = {}
+    for station_id, report in items:
+        key = (station_id, report.evse_id, report.connector_id)
+        if stored[key] is not None and report.timestamp < stored[key]:
+            continue  # an older report replayed after a newer one changes nothing
+        stored[key] = report.timestamp
+        updates.append({
+            "b_station": station_id, "b_evse": report.evse_id, "b_connector": report.connector_id,
+            "b_status": report.status.value, "b_error": report.error_code,
+            "b_vendor_error": report.vendor_error_code, "b_info": report.info,
+            "b_at": report.timestamp, "b_now": now,
+        })
+        evses[(station_id, report.evse_id)] = report.status.value
+    return updates, evses
 
 
 async def _register_connectors(session: AsyncSession, keys: set[tuple[str, int, int]]) -> None:
@@ -185,6 +225,29 @@ def _stored_status_times(dialect: str):
     c = Connector.__table__.c
     return select(c.station_id, c.evse_id, c.connector_id, c.status_at).where(
         one_of_named(dialect, c.station_id, "b_stations"))
+
+
+@functools.cache
+def _direct_status_rows(dialect: str):
+    """Each connector of the listed stations with its status time, and its EVSE row's id (None:
+    no EVSE row), for `_StatusBulk.apply_direct`."""
+    c, e = Connector.__table__.c, Evse.__table__.c
+    return (
+        select(c.station_id, c.evse_id, c.connector_id, c.status_at, e.id)
+        .select_from(Connector.__table__.outerjoin(
+            Evse.__table__, (e.station_id == c.station_id) & (e.evse_id == c.evse_id)))
+        .where(one_of_direct(dialect, c.station_id, "b_stations"))
+    )
+
+
+@functools.cache
+def _direct_evse_status(dialect: str):
+    e = Evse.__table__.c
+    return (
+        update(Evse.__table__)
+        .where(e.station_id == bindparam("b_station"), e.evse_id == bindparam("b_evse"))
+        .values(status=bindparam("b_status"))
+    )
 
 
 @functools.cache

@@ -7,6 +7,7 @@ message whose reply it never got) are recognised and answered the same way, stor
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silkcharge.bus.local import EventBus
@@ -42,6 +43,7 @@ from silkcharge.services.plausibility import (
     Plausibility,
     SessionSoFar,
     energy_findings,
+    largest_powers,
     max_power,
     refuse,
     screen_samples,
@@ -53,6 +55,7 @@ from silkcharge.services.plausibility import (
 from silkcharge.services.ports import RoamingAuthority, RoamingDecision
 from silkcharge.services.reservations import ReservationLedger
 from silkcharge.services.station_profiles import StationProfiles
+from silkcharge.store.direct import DirectConnection, NeedsSession, one_of_direct
 from silkcharge.store.group_commit import GroupCommitter, after_commit
 from silkcharge.store.schema import (
     Connector,
@@ -64,7 +67,7 @@ from silkcharge.store.schema import (
     TransactionEnding,
 )
 from silkcharge.store.schema import MeterSample as MeterRow
-from silkcharge.store.upsert import insert_ignoring_duplicates, one_of
+from silkcharge.store.upsert import insert_ignoring, insert_ignoring_duplicates, one_of
 
 ACTIVE, ENDED = "Active", "Ended"
 ENDED_BY_OPERATOR = "EndedByOperator"
@@ -126,6 +129,61 @@ class _MeterValuesBulk:
         await insert_ignoring_duplicates(session, MeterRow, rows)
         return [None] * len(items)
 
+    async def apply_direct(self, db: DirectConnection, items: list[_Meter]) -> list[None]:
+        """`apply` in one hand-over to the driver (store/direct.py). A batch with a finding to
+        record goes through `apply`, which records it in the same transaction."""
+        if any(item.findings for item in items):
+            raise NeedsSession("plausibility findings to record")
+        stations = {i.station_id for i in items if i.station_tx_id is not None or i.evse_id}
+        transactions = _Found({}, {})
+        if stations:
+            named = [i.station_tx_id for i in items if i.station_tx_id is not None]
+            for row in await db.fetch(
+                _direct_transactions(db.dialect), {"b_stations": list(stations), "b_named": named, "b_active": ACTIVE}
+            ):
+                tx = _Running(*row)
+                transactions.named[(tx.station_id, tx.station_tx_id)] = tx
+                if tx.state == ACTIVE:
+                    transactions.active[(tx.station_id, tx.evse_id)] = tx
+        found: list[tuple[_Meter, _Running | None]] = []
+        for item in items:
+            tx = None
+            if item.station_tx_id is not None:
+                tx = transactions.named.get((item.station_id, item.station_tx_id))
+            if tx is None and item.evse_id:
+                tx = transactions.active.get((item.station_id, item.evse_id))
+            found.append((item, tx))
+        metered = {
+            (tx.station_id, tx.evse_id) for item, tx in found
+            if tx is not None and any(s.is_energy_register for s in item.samples)
+        }
+        powers = largest_powers(
+            await db.fetch(_direct_powers(db.dialect), {"b_stations": list({s for s, _ in metered})}), metered
+        ) if metered else {}
+        rows: list[dict] = []
+        counted: dict[int, _Running] = {}
+        for item, tx in found:
+            tenant = db.station_tenant(item.station_id)
+            for row in _sample_rows(item.station_id, tx, item.samples, item.evse_id):
+                row["tenant_id"] = tenant
+                rows.append(row)
+            if tx is not None:
+                if (tx.station_id, tx.evse_id) in metered:
+                    so_far = _so_far(tx, powers.get((tx.station_id, tx.evse_id)))
+                    if energy_findings(self._plausibility.checks, so_far, item.samples):
+                        raise NeedsSession("plausibility findings to record")
+                before = (tx.meter_start_wh, tx.energy_wh)
+                _count_energy(tx, item.samples)
+                if (tx.meter_start_wh, tx.energy_wh) != before:
+                    counted[tx.id] = tx
+        if rows:
+            await db.execute_many(insert_ignoring(db.dialect, MeterRow.__table__), rows)
+        if counted:
+            await db.execute_many(_direct_energy(db.dialect), [
+                {"b_id": tx.id, "b_start": tx.meter_start_wh, "b_energy": tx.energy_wh} for tx in counted.values()
+            ])
+        return [None] * len(items)
+
     @staticmethod
     async def _transactions(session: AsyncSession, items: list[_Meter]) -> _Found:
         """The transactions the items name, and the latest active one per EVSE, in one query."""
@@ -151,8 +209,106 @@ class _MeterValuesBulk:
 
 @dataclass
 class _Found:
-    named: dict[tuple[str, str], Transaction]
-    active: dict[tuple[str, int], Transaction]
+    named: dict[tuple[str, str], Transaction | _Running]
+    active: dict[tuple[str, int], Transaction | _Running]
+
+
+@dataclass
+class _Running:
+    """What the direct path reads of a transaction: the attributes `_count_energy`, `_so_far`,
+    `_sample_rows` and `_apply_update` use, as on the mapped `Transaction`, in the order of
+    `_RUNNING` (MeterValues reads the first eight)."""
+
+    id: int
+    station_id: str
+    station_tx_id: str
+    evse_id: int
+    state: str
+    started_at: datetime
+    meter_start_wh: Decimal | None
+    energy_wh: Decimal | None
+    connector_id: int = 0
+    last_seq_no: int | None = None
+    missing_seq_nos: list[int] | None = None
+    charging_state: str | None = None
+    remote_start_id: int | None = None
+    offline: bool = False
+    updated_at: datetime | None = None
+
+
+def _running_columns(every: bool = False):
+    t = Transaction.__table__.c
+    first = [t.id, t.station_id, t.station_tx_id, t.evse_id, t.state, t.started_at, t.meter_start_wh, t.energy_wh]
+    if not every:
+        return first
+    return [*first, t.connector_id, t.last_seq_no, t.missing_seq_nos, t.charging_state, t.remote_start_id,
+            t.offline, t.updated_at]
+
+
+@functools.cache
+def _direct_updated(dialect: str):
+    """The transactions a batch of Updated events names (`_Running`'s every column)."""
+    t = Transaction.__table__.c
+    return select(*_running_columns(every=True)).where(
+        one_of_direct(dialect, t.station_id, "b_stations"), one_of_direct(dialect, t.station_tx_id, "b_names"))
+
+
+@functools.cache
+def _direct_updated_write(dialect: str):
+    """What `_apply_update` and `_count_energy` change on a transaction."""
+    t = Transaction.__table__.c
+    return update(Transaction.__table__).where(t.id == bindparam("b_id")).values(
+        meter_start_wh=bindparam("b_start"), energy_wh=bindparam("b_energy"), last_seq_no=bindparam("b_seq"),
+        missing_seq_nos=bindparam("b_missing"), charging_state=bindparam("b_charging"),
+        remote_start_id=bindparam("b_remote"), offline=bindparam("b_offline"), updated_at=bindparam("b_now"),
+    )
+
+
+@functools.cache
+def _direct_connector_states(dialect: str):
+    c = Connector.__table__.c
+    return select(c.station_id, c.evse_id, c.connector_id, c.status).where(
+        one_of_direct(dialect, c.station_id, "b_stations"))
+
+
+@functools.cache
+def _direct_connector_charging(dialect: str):
+    c = Connector.__table__.c
+    return update(Connector.__table__).where(
+        c.station_id == bindparam("b_station"), c.evse_id == bindparam("b_evse"),
+        c.connector_id == bindparam("b_connector"),
+    ).values(status=ConnectorStatus.CHARGING.value)
+
+
+@functools.cache
+def _direct_transactions(dialect: str):
+    """The transactions of the listed stations that are active or named (`_Running`'s columns),
+    oldest first, so that the latest active one of an EVSE wins."""
+    t = Transaction.__table__.c
+    return (
+        select(*_running_columns())
+        .where(
+            one_of_direct(dialect, t.station_id, "b_stations"),
+            or_(t.state == bindparam("b_active"), one_of_direct(dialect, t.station_tx_id, "b_named")),
+        )
+        .order_by(t.started_at)
+    )
+
+
+@functools.cache
+def _direct_powers(dialect: str):
+    c = Connector.__table__.c
+    return select(c.station_id, c.evse_id, c.max_power_kw).where(one_of_direct(dialect, c.station_id, "b_stations"))
+
+
+@functools.cache
+def _direct_energy(dialect: str):
+    t = Transaction.__table__.c
+    return (
+        update(Transaction.__table__)
+        .where(t.id == bindparam("b_id"))
+        .values(meter_start_wh=bindparam("b_start"), energy_wh=bindparam("b_energy"))
+    )
 
 
 @dataclass(frozen=True)
@@ -203,7 +359,7 @@ class _UpdatesBulk:
                 found += energy_findings(self._plausibility.checks,
                                          _so_far(tx, powers.get((tx.station_id, tx.evse_id))), change.samples)
             self._plausibility.record(session, item.station_id, tx.id, found, item.origin)
-            service._apply_update(session, item.station_id, tx, change)
+            service._apply_update(functools.partial(after_commit, session), item.station_id, tx, change)
             rows.extend(_sample_rows(item.station_id, tx, change.samples))
             _count_energy(tx, change.samples)
             if change.charging_state == "Charging":
@@ -213,6 +369,58 @@ class _UpdatesBulk:
             await insert_ignoring_duplicates(session, MeterRow, rows)
         await service._connectors_charging(session, charging)
         return results  # type: ignore[return-value]
+
+    async def apply_direct(self, db: DirectConnection, items: list[_Update]) -> list[TransactionRecord]:
+        """`apply` in one hand-over to the driver (store/direct.py), for the updates it writes
+        with shared statements; a batch holding another (an unknown transaction, an idToken,
+        a plausibility finding) goes through `apply`."""
+        if any(item.change.id_token or item.findings for item in items):
+            raise NeedsSession("an update with a token or a finding")
+        service = self._service
+        named: dict[tuple[str, str], _Running] = {}
+        for row in await db.fetch(_direct_updated(db.dialect), {
+            "b_stations": list({item.station_id for item in items}),
+            "b_names": list({item.change.station_tx_id for item in items}),
+        }):
+            tx = _Running(*row)
+            named[(tx.station_id, tx.station_tx_id)] = tx
+        simple: list[tuple[_Update, _Running]] = []
+        for item in items:
+            tx = named.get((item.station_id, item.change.station_tx_id))
+            if tx is None:
+                raise NeedsSession("an update of a transaction not stored yet")
+            simple.append((item, tx))
+        metered = {(tx.station_id, tx.evse_id) for item, tx in simple
+                   if any(s.is_energy_register for s in item.change.samples)}
+        powers = largest_powers(
+            await db.fetch(_direct_powers(db.dialect), {"b_stations": list({s for s, _ in metered})}), metered
+        ) if metered else {}
+        rows: list[dict] = []
+        charging: list[_Running] = []
+        for item, tx in simple:
+            change = item.change
+            if (tx.station_id, tx.evse_id) in metered and energy_findings(
+                self._plausibility.checks, _so_far(tx, powers.get((tx.station_id, tx.evse_id))), change.samples
+            ):
+                raise NeedsSession("plausibility findings to record")
+            service._apply_update(db.after_commit, item.station_id, tx, change)
+            tenant = db.station_tenant(item.station_id)
+            for row in _sample_rows(item.station_id, tx, change.samples):
+                row["tenant_id"] = tenant
+                rows.append(row)
+            _count_energy(tx, change.samples)
+            if change.charging_state == "Charging":
+                charging.append(tx)
+        if rows:
+            await db.execute_many(insert_ignoring(db.dialect, MeterRow.__table__), rows)
+        await db.execute_many(_direct_updated_write(db.dialect), [
+            {"b_id": tx.id, "b_start": tx.meter_start_wh, "b_energy": tx.energy_wh, "b_seq": tx.last_seq_no,
+             "b_missing": tx.missing_seq_nos, "b_charging": tx.charging_state, "b_remote": tx.remote_start_id,
+             "b_offline": tx.offline, "b_now": tx.updated_at}
+            for tx in {tx.id: tx for _, tx in simple}.values()
+        ])
+        await service._connectors_charging_direct(db, charging)
+        return [TransactionRecord(tx.id, tx.station_tx_id, None) for _, tx in simple]
 
     @staticmethod
     async def _transactions(session: AsyncSession, items: list[_Update]) -> dict[tuple[str, str], Transaction]:
@@ -345,7 +553,7 @@ class TransactionService:
             await session.flush()
             if start.station_tx_id is None:
                 tx.station_tx_id = str(tx.id)  # OCPP 1.6: the CSMS names the transaction
-            self._track_seq(session, station_id, tx, start.seq_no, previous=None)
+            self._track_seq(functools.partial(after_commit, session), station_id, tx, start.seq_no, previous=None)
             if decision is not None:
                 session.add(_roaming_transaction(tx, decision))
             if token and token.status is AuthorizationStatus.ACCEPTED:
@@ -496,7 +704,7 @@ class TransactionService:
                 tx = await self._implied_start(session, station_id, change)
             found = findings + await self._energy_findings(session, tx, change.samples)
             self._plausibility.record(session, station_id, tx.id, found, origin)
-            self._apply_update(session, station_id, tx, change)
+            self._apply_update(functools.partial(after_commit, session), station_id, tx, change)
             # The idToken the event carries is looked up and answered for itself: the one
             # that started (also when its Started event never reached us), or another one,
             # e.g. a group member or a master pass stopping (C09.FR.03, E01.FR.12).
@@ -570,7 +778,8 @@ class TransactionService:
             tx.stop_reason = stop.reason or "Local"
             tx.offline = tx.offline or stop.offline
             tx.charging_state = "Idle"
-            self._track_seq(session, station_id, tx, stop.seq_no, previous=tx.last_seq_no)
+            self._track_seq(functools.partial(after_commit, session), station_id, tx, stop.seq_no,
+                            previous=tx.last_seq_no)
             if stop.seq_no is not None:
                 tx.last_seq_no = max(stop.seq_no, tx.last_seq_no or 0)
             if stop.meter_stop_wh is not None:
@@ -592,13 +801,15 @@ class TransactionService:
     # -- helpers ------------------------------------------------------------------------------
 
     def _apply_update(
-        self, session: AsyncSession, station_id: str, tx: Transaction, change: TransactionUpdate,
+        self, announce: Callable[[Callable[[], None]], None], station_id: str, tx: Transaction | _Running,
+        change: TransactionUpdate,
     ) -> None:
-        """What any Updated event changes on its transaction, on either path (`update` and
-        `_UpdatesBulk`): the seqNos it skipped or filled (E14) and the highest one, the charging
-        state, the remote start id (F01: the start the token came with), whether it was sent
-        offline, and when it changed. Tokens, samples and flags are the caller's."""
-        self._track_seq(session, station_id, tx, change.seq_no, previous=tx.last_seq_no)
+        """What any Updated event changes on its transaction, on every path (`update`,
+        `_UpdatesBulk` and its direct write): the seqNos it skipped or filled (E14) and the
+        highest one, the charging state, the remote start id (F01: the start the token came
+        with), whether it was sent offline, and when it changed. Tokens, samples and flags are
+        the caller's; `announce` runs a callback once the change is committed."""
+        self._track_seq(announce, station_id, tx, change.seq_no, previous=tx.last_seq_no)
         if change.seq_no is not None and (tx.last_seq_no is None or change.seq_no > tx.last_seq_no):
             tx.last_seq_no = change.seq_no
         if change.charging_state:
@@ -609,7 +820,8 @@ class TransactionService:
         tx.updated_at = utcnow()
 
     def _track_seq(
-        self, session: AsyncSession, station_id: str, tx: Transaction, seq_no: int | None, previous: int | None,
+        self, announce: Callable[[Callable[[], None]], None], station_id: str, tx: Transaction | _Running,
+        seq_no: int | None, previous: int | None,
     ) -> None:
         """Keep the 2.0.1 seqNos this transaction skipped (E14): an event beyond the next one
         expected opens a gap (announced after commit, so the station can be asked whether the
@@ -627,7 +839,7 @@ class TransactionService:
         tx.missing_seq_nos = sorted(missing) or None
         if new:
             event = TransactionEventsMissing(station_id, utcnow(), tx.id, tx.station_tx_id, tuple(sorted(missing)))
-            after_commit(session, lambda: self._bus.publish(event))
+            announce(lambda: self._bus.publish(event))
 
     async def _by_station_tx_id(
         self, session: AsyncSession, station_id: str, station_tx_id: str
@@ -700,6 +912,26 @@ class TransactionService:
         if tx.meter_start_wh is None or tx.meter_stop_wh is None:
             return None
         return max(Decimal(0), tx.meter_stop_wh - tx.meter_start_wh)
+
+    async def _connectors_charging_direct(self, db: DirectConnection, charging: list[_Running]) -> None:
+        """`_connectors_charging` on the direct path."""
+        wanted = {(tx.station_id, tx.evse_id, tx.connector_id) for tx in charging}
+        if not wanted:
+            return
+        rows = await db.fetch(_direct_connector_states(db.dialect),
+                              {"b_stations": list({station_id for station_id, _, _ in wanted})})
+        changed = [key for *key, status in rows
+                   if tuple(key) in wanted and status != ConnectorStatus.CHARGING]
+        if not changed:
+            return
+        await db.execute_many(_direct_connector_charging(db.dialect), [
+            {"b_station": station_id, "b_evse": evse_id, "b_connector": connector_id}
+            for station_id, evse_id, connector_id in changed
+        ])
+        for station_id, evse_id, connector_id in changed:
+            event = ConnectorStatusChanged(
+                station_id, utcnow(), evse_id, connector_id, ConnectorStatus.CHARGING.value, None)
+            db.after_commit(lambda event=event: self._bus.publish(event))
 
     async def _connectors_charging(self, session: AsyncSession, charging: list[Transaction]) -> None:
         """The connectors of these sessions marked Charging (one SELECT for all), each change

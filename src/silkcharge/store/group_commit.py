@@ -32,6 +32,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from silkcharge.store.direct import Direct, DirectConnection, NeedsSession, is_database_error
+from silkcharge.store.tenancy import current_tenant
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -40,7 +43,11 @@ Work = Callable[[AsyncSession], Awaitable[Any]]
 
 
 class Bulk(Protocol, Generic[I]):
-    """A kind of write that many stations make: applied to all of a batch's items together."""
+    """A kind of write that many stations make: applied to all of a batch's items together.
+
+    A bulk may also write without a session: `async def apply_direct(self, db, items)`, with
+    the same results, awaiting only `db` (a `store.direct.DirectConnection`). A batch made only
+    of such items is then written in one hand-over to the driver (see store/direct.py)."""
 
     async def apply(self, session: AsyncSession, items: list[I]) -> list[Any]:
         """Store every item; return one result per item, in order."""
@@ -98,8 +105,12 @@ class GroupCommitter:
         max_batch: int = 256,
         max_queue: int = 20_000,
         lanes: int = 1,
+        direct: Direct | None = None,
     ) -> None:
         self._sessions = sessions
+        # Where set, batches of bulk items that can write directly skip the session.
+        self._direct = direct
+        self.direct_batches = 0  # of `batches`, those written directly
         self._max_batch = max_batch
         self._max_queue = max_queue
         # Batches committed at the same time: 1 for SQLite (one writer); a few on PostgreSQL,
@@ -153,7 +164,7 @@ class GroupCommitter:
     async def _submit(self, item: _Item) -> Any:
         if self._task is None:  # not started (tests of a service alone, CLI tools): no batching
             async with self._sessions.begin() as session:
-                (result,) = await self._execute(session, [item])
+                (result,) = await self._in_session(session, [item])
             _run_callbacks(session)
             return result
         if len(self._queue) >= self._max_queue:
@@ -195,12 +206,15 @@ class GroupCommitter:
                 self._wake.set()
 
     async def _commit_batch(self, batch: list[_Item]) -> None:
+        if self._direct is not None and self._directly_writable(batch):
+            if await self._commit_directly(self._direct, batch):
+                return
         if len(batch) == 1:
             await self._alone(batch[0])
             return
         try:
             async with self._sessions.begin() as session:
-                results = await self._execute(session, batch)
+                results = await self._in_session(session, batch)
         except Exception as error:
             if is_unavailable(error):
                 log.warning("database unavailable for a batch of %d: %s", len(batch), error)
@@ -217,10 +231,42 @@ class GroupCommitter:
             if not item.future.done():
                 item.future.set_result(result)
 
+    @staticmethod
+    def _directly_writable(batch: list[_Item]) -> bool:
+        return current_tenant() is None and all(
+            item.bulk is not None and hasattr(item.bulk, "apply_direct") for item in batch
+        )
+
+    async def _commit_directly(self, direct: Direct, batch: list[_Item]) -> bool:
+        """Write `batch` in one hand-over to the driver; False if it must go through a session
+        instead (nothing of it was written then)."""
+
+        async def write(db: DirectConnection) -> list[Any]:
+            return await self._execute(batch, None, lambda bulk, items: bulk.apply_direct(db, items))
+
+        try:
+            results = await direct.run(write)
+        except NeedsSession as why:
+            log.debug("a batch of %d goes through a session: %s", len(batch), why)
+            return False
+        except Exception as error:
+            # The session path tells a bad item from a database that is away, and says so;
+            # anything but a database's error is a bug of the direct path, said here too.
+            if not is_database_error(error):
+                log.exception("a direct batch of %d failed; writing it through a session", len(batch))
+            return False
+        self.batches += 1
+        self.direct_batches += 1
+        self.units += len(batch)
+        for item, result in zip(batch, results, strict=True):
+            if not item.future.done():
+                item.future.set_result(result)
+        return True
+
     async def _alone(self, item: _Item) -> None:
         try:
             async with self._sessions.begin() as session:
-                (result,) = await self._execute(session, [item])
+                (result,) = await self._in_session(session, [item])
         except Exception as error:
             if is_unavailable(error):
                 error = StoreUnavailable(f"database unavailable: {type(error).__name__}")
@@ -233,19 +279,29 @@ class GroupCommitter:
         if not item.future.done():
             item.future.set_result(result)
 
+    @classmethod
+    async def _in_session(cls, session: AsyncSession, batch: list[_Item]) -> list[Any]:
+        return await cls._execute(
+            batch, lambda work: work(session), lambda bulk, items: bulk.apply(session, items)
+        )
+
     @staticmethod
-    async def _execute(session: AsyncSession, batch: list[_Item]) -> list[Any]:
+    async def _execute(
+        batch: list[_Item],
+        run_unit: Callable[[Work], Awaitable[Any]] | None,
+        apply: Callable[[Bulk, list[Any]], Awaitable[list[Any]]],
+    ) -> list[Any]:
         """Run a batch's units in order, collecting bulk items by kind and applying each kind
         once. A station's writes keep their order: before a unit or item of a station that
         already has an item waiting, and before a unit that names no station, what is
-        waiting is applied first."""
+        waiting is applied first. (`run_unit` is None for a batch of bulk items only.)"""
         results: list[Any] = [None] * len(batch)
         waiting: dict[Bulk, list[int]] = {}
         keys: set[Any] = set()
 
         async def apply_waiting() -> None:
             for bulk, positions in waiting.items():
-                done = await bulk.apply(session, [batch[i].payload for i in positions])
+                done = await apply(bulk, [batch[i].payload for i in positions])
                 for i, result in zip(positions, done, strict=True):
                     results[i] = result
             waiting.clear()
@@ -255,8 +311,8 @@ class GroupCommitter:
             if waiting and (item.key is None or item.key in keys):
                 await apply_waiting()
             if item.bulk is None:
-                assert item.work is not None
-                results[i] = await item.work(session)
+                assert item.work is not None and run_unit is not None
+                results[i] = await run_unit(item.work)
             else:
                 waiting.setdefault(item.bulk, []).append(i)
                 keys.add(item.key)

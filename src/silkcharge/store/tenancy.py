@@ -172,6 +172,12 @@ def _database_of(engine: Engine) -> str:
         return name
 
 
+def known_parent_tenant(engine: Engine, table: str, value: Any) -> int | None:
+    """The tenant of a parent row if it was looked up before (`parent_tenant`), else None: for
+    writers with no statement to spare (store/direct.py), which leave a miss to a session."""
+    return _parent_tenants.get((_database_of(engine), table, value))
+
+
 def forget_database(url: str) -> None:
     """Forget the parents' tenants learnt from the database at `url`: its rows were replaced
     behind the platform's back (the tests give a used database back in its template's state,

@@ -16,7 +16,7 @@ async def insert_ignoring_duplicates(session: AsyncSession, model, rows: list[di
     for several, the driver's count, which executemany may not report (None)."""
     if not rows:
         return 0
-    statement = _insert_ignoring(session.bind.dialect.name, model.__table__)
+    statement = insert_ignoring(session.bind.dialect.name, model.__table__)
     if len(rows) == 1:
         result = await session.execute(statement, rows[0])
         return result.rowcount
@@ -25,7 +25,7 @@ async def insert_ignoring_duplicates(session: AsyncSession, model, rows: list[di
 
 
 @functools.cache
-def _insert_ignoring(dialect: str, table: Table):
+def insert_ignoring(dialect: str, table: Table):
     """Built once per table: building a statement costs more than SQLAlchemy's cached compile of
     it, on a path that runs for every batch. The table, not the ORM class: a Core executemany,
     without the ORM's bulk-insert work per row (a fifth of the gateway's time on MeterValues when

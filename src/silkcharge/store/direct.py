@@ -1,0 +1,307 @@
+"""A batch of the commonest writes in one hand-over to the database driver.
+
+Through an `AsyncSession`, each statement is several trips between the event loop and the
+driver: on SQLite every cursor made, statement run, rows fetched and cursor closed is a job
+handed to aiosqlite's thread and its result handed back, and the commit is one more; a
+StatusNotification batch of one made about a dozen of them, and at light load, where every
+batch holds one message, those trips and the ORM's bookkeeping around them were most of what
+a reply waited for (docs/benchmarks.md, issue 20).
+
+`Direct` runs a batch's statements on the driver's own connection instead:
+
+- on SQLite, the whole batch and its commit are one function run on aiosqlite's thread: one
+  hand-over there and one back, whatever the batch holds;
+- on PostgreSQL, the statements go straight to asyncpg, each `execute_many` one pipelined
+  round-trip, inside one transaction.
+
+The statements are the project's own SQLAlchemy Core statements, compiled once per dialect
+(`Prepared`), so the SQL, the column types' conversions (timestamps, JSON) and the tables'
+Python-side defaults are SQLAlchemy's, not written a second time here.
+
+Bulks that can write this way implement `apply_direct(db, items)` as an `async def` that only
+awaits `db`. On SQLite that coroutine is driven to its end on the driver's thread (`db`'s
+methods never suspend); on PostgreSQL it is awaited on the loop. A bulk that meets what it
+does not handle directly (a connector nobody registered, a row that needs its tenant looked
+up) raises `NeedsSession`, and the group committer writes the batch through a session as
+before. Only the platform's own work, outside any tenant's scope, runs here: row-level
+security scopes a session's transaction, and this path opens none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import JSON, bindparam, func, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlalchemy.util import greenlet_spawn
+
+from silkcharge.store.tenancy import known_parent_tenant
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class NeedsSession(Exception):
+    """This batch holds something the direct path leaves to a session (nothing was written)."""
+
+
+class Prepared:
+    """One Core statement compiled once for a dialect: its SQL, the order of its parameters,
+    each parameter's conversion, the Python-side defaults of the columns it writes (an
+    `updated_at` with `onupdate=utcnow`) and the conversion of each column it returns."""
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect, keys: Sequence[str] = ()) -> None:
+        # `keys`: the columns an INSERT or UPDATE is given values for (as in an executemany,
+        # the first row's); the other columns with a Python-side default get it.
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        if not compiled.positional:
+            raise ValueError(f"{dialect.name} does not bind parameters by position")
+        self.sql = compiled.string
+        defaults: dict[str, Callable[[], Any]] = {}
+        for column in (*compiled.insert_prefetch, *compiled.update_prefetch):
+            default = column.onupdate if column in compiled.update_prefetch else column.default
+            if default is None or not (default.is_scalar or default.is_callable):
+                raise ValueError(f"{column} has a default this path cannot compute")
+            if default.is_scalar:
+                defaults[column.key] = lambda value=default.arg: value
+            else:
+                # SQLAlchemy wraps a no-argument default to take the execution context; the
+                # tenancy default, which reads that context, is not one of those (ValueError
+                # below at the first execution, when it finds no context).
+                defaults[column.key] = lambda produce=default.arg: produce(None)
+        self._defaults = defaults
+        self._binds: list[tuple[str, Callable[[Any], Any] | None]] = []
+        self._fixed: dict[str, Any] = {}  # values written into the statement (`.values(status="x")`)
+        for name in compiled.positiontup:
+            bind = compiled.binds[name]
+            if bind.expanding:
+                raise ValueError(f"{name}: an expanding parameter (use `one_of_direct`)")
+            if not bind.required and name not in defaults:
+                self._fixed[name] = bind.effective_value
+            self._binds.append((name, bind.type._cached_bind_processor(dialect)))
+        self._results: list[Callable[[Any], Any] | None] = [
+            _result_processor(column.type, dialect) for column in getattr(statement, "selected_columns", ())
+        ]
+
+    def arguments(self, params: dict[str, Any]) -> tuple:
+        if self._defaults:
+            params = {**self._fixed, **{key: make() for key, make in self._defaults.items()}, **params}
+        elif self._fixed:
+            params = {**self._fixed, **params}
+        return tuple(
+            params[name] if process is None else process(params[name]) for name, process in self._binds
+        )
+
+    def rows(self, rows: Sequence[Sequence[Any]]) -> list[tuple]:
+        if not any(self._results):
+            return [tuple(row) for row in rows]
+        processors = self._results
+        return [
+            tuple(value if process is None else process(value) for process, value in zip(processors, row))
+            for row in rows
+        ]
+
+
+def _result_processor(type_: TypeEngine, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How a returned value becomes what a session would return. asyncpg gives Python values
+    itself (numeric as Decimal, timestamptz as an aware datetime), so on PostgreSQL only the
+    project's own types convert (its dialect's processors want the column's type code from a
+    cursor description, which asyncpg's `fetch` does not give); on SQLite, SQLAlchemy's."""
+    if dialect.name != "postgresql":
+        return type_._cached_result_processor(dialect, None)
+    if isinstance(type_, TypeDecorator):
+        return functools.partial(type_.process_result_value, dialect=dialect)
+    return None
+
+
+def is_database_error(error: BaseException) -> bool:
+    """An error the database or its driver raised (a constraint, a lock, a lost connection), as
+    opposed to one of this module's callers."""
+    if isinstance(error, (sqlite3.Error, OSError, ConnectionError, TimeoutError)):
+        return True
+    module = type(error).__module__ or ""
+    return module.startswith("asyncpg")
+
+
+def one_of_direct(dialect: str, column, name: str):
+    """`column` is one of the list bound to `name`, with SQL that stays the same whatever the
+    list's length (an expanding IN is rewritten at every execution): PostgreSQL's `= ANY` of
+    an array, SQLite's `IN` over `json_each` of the list written as JSON."""
+    if dialect == "postgresql":
+        return column == func.any(bindparam(name, type_=ARRAY(column.type)))
+    values = select(literal_column("value")).select_from(func.json_each(bindparam(name, type_=JSON)))
+    return column.in_(values.scalar_subquery())
+
+
+class DirectConnection(Protocol):
+    """What a bulk's `apply_direct` may do: run prepared statements, nothing else."""
+
+    dialect: str
+    """"sqlite" or "postgresql", for statements built per dialect"""
+
+    async def fetch(self, statement: ClauseElement, params: dict[str, Any]) -> list[tuple]:
+        """The rows `statement` returns, converted to Python values."""
+
+    async def execute_many(self, statement: ClauseElement, params: list[dict[str, Any]]) -> None:
+        """Run `statement` once per parameter set (each with the first one's keys, as an
+        executemany of SQLAlchemy's)."""
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this work is committed (never if it is not), as
+        `group_commit.after_commit` does for a session's."""
+
+    def station_tenant(self, station_id: str) -> int:
+        """The tenant a new row of this station belongs to, as the tenancy default would give
+        it; `NeedsSession` where that is not known without a statement (the session's path
+        looks it up, and it is known from then on)."""
+
+
+class _Connection:
+    """What the two drivers' connections share."""
+
+    def __init__(self, connection, statements: _Statements, engine: AsyncEngine) -> None:
+        self._connection = connection
+        self._statements = statements
+        self._engine = engine
+        self.committed: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self.committed.append(callback)
+
+    def station_tenant(self, station_id: str) -> int:
+        tenant = known_parent_tenant(self._engine.sync_engine, "stations", station_id)
+        if tenant is None:
+            raise NeedsSession(f"the tenant of station {station_id} is not known yet")
+        return tenant
+
+
+class _Statements:
+    """Each statement compiled once for the engine's dialect (keyed by the statement object,
+    which the bulks build once and keep)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        self._prepared: dict[tuple[int, tuple[str, ...]], tuple[ClauseElement, Prepared]] = {}
+
+    def __call__(self, statement: ClauseElement, params: dict[str, Any]) -> Prepared:
+        key = (id(statement), tuple(params))
+        found = self._prepared.get(key)
+        if found is None or found[0] is not statement:
+            found = (statement, Prepared(statement, self._dialect, tuple(params)))
+            self._prepared[key] = found
+        return found[1]
+
+
+class _SQLiteConnection(_Connection):
+    """On the sqlite3 connection, on its own thread only."""
+
+    dialect = "sqlite"
+
+    async def fetch(self, statement: ClauseElement, params: dict[str, Any]) -> list[tuple]:
+        prepared = self._statements(statement, params)
+        return prepared.rows(self._connection.execute(prepared.sql, prepared.arguments(params)).fetchall())
+
+    async def execute_many(self, statement: ClauseElement, params: list[dict[str, Any]]) -> None:
+        if not params:
+            return
+        prepared = self._statements(statement, params[0])
+        self._connection.executemany(prepared.sql, [prepared.arguments(p) for p in params])
+
+
+class _PostgresConnection(_Connection):
+    """On asyncpg's connection."""
+
+    dialect = "postgresql"
+
+    async def fetch(self, statement: ClauseElement, params: dict[str, Any]) -> list[tuple]:
+        prepared = self._statements(statement, params)
+        return prepared.rows(await self._connection.fetch(prepared.sql, *prepared.arguments(params)))
+
+    async def execute_many(self, statement: ClauseElement, params: list[dict[str, Any]]) -> None:
+        if not params:
+            return
+        prepared = self._statements(statement, params[0])
+        await self._connection.executemany(prepared.sql, [prepared.arguments(p) for p in params])
+
+
+def _to_the_end(coroutine: Awaitable[T]) -> T:
+    """Run a coroutine that never suspends (one awaiting only a `_SQLiteConnection`) here, on
+    the calling thread, with no event loop."""
+    try:
+        coroutine.send(None)  # type: ignore[attr-defined]
+    except StopIteration as done:
+        return done.value
+    coroutine.close()  # type: ignore[attr-defined]
+    raise RuntimeError("a direct write awaited something other than its connection")
+
+
+class Direct:
+    """Runs work against one engine's driver connection, in one transaction it commits."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self.dialect = engine.dialect.name
+        self._statements = _Statements(engine.dialect)
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"no direct path for {self.dialect}")
+
+    async def run(self, work: Callable[[DirectConnection], Awaitable[T]]) -> T:
+        """`work` run and committed, then the callbacks it gave `after_commit`; on any exception
+        nothing of it is committed."""
+        pooled = await self._engine.raw_connection()
+        try:
+            if self.dialect == "sqlite":
+                db: _Connection = _SQLiteConnection(pooled.driver_connection._conn, self._statements, self._engine)
+                result = await self._sqlite(pooled.driver_connection, db, work)
+            else:
+                db = _PostgresConnection(pooled.driver_connection, self._statements, self._engine)
+                result = await self._postgres(pooled, db, work)
+        finally:
+            # Back to the pool (whose return rolls back what is still open: nothing, normally),
+            # also when the caller is cancelled meanwhile: a connection never given back would
+            # hold SQLite's only one.
+            await asyncio.shield(greenlet_spawn(pooled.close))
+        for callback in db.committed:
+            try:
+                callback()
+            except Exception:
+                log.exception("an after-commit callback failed")
+        return result
+
+    @staticmethod
+    async def _sqlite(driver, db: _SQLiteConnection, work: Callable[[DirectConnection], Awaitable[T]]) -> T:
+        connection = driver._conn  # aiosqlite keeps the sqlite3 connection for its thread
+
+        def on_the_drivers_thread() -> T:
+            try:
+                result = _to_the_end(work(db))
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
+            return result
+
+        # aiosqlite's way to run a function on its connection's thread (its own methods use it).
+        return await driver._execute(on_the_drivers_thread)
+
+    @staticmethod
+    async def _postgres(pooled, db: _PostgresConnection, work: Callable[[DirectConnection], Awaitable[T]]) -> T:
+        connection = pooled.driver_connection
+        try:
+            async with connection.transaction():
+                return await work(db)
+        finally:
+            if connection.is_in_transaction():
+                # Cancelled between its statements and its rollback: the connection cannot go
+                # back to the pool holding a transaction that SQLAlchemy does not know of.
+                pooled.invalidate()
