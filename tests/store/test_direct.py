@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.util import greenlet_spawn
 
 from silkcharge.domain.charging import ConnectorStatus, MeterSample, StatusReport
 from silkcharge.domain.clock import utcnow
@@ -250,3 +251,21 @@ async def test_meter_values_with_a_finding_to_record_go_through_a_session_which_
     async with sessions() as session:
         flags = (await session.scalars(select(PlausibilityFlag.rule).where(PlausibilityFlag.transaction_id == tx_id))).all()
     assert flags, "the implausible energy was recorded"
+
+
+async def test_a_connection_given_back_after_a_direct_write_holds_no_transaction(engine, sessions):
+    await add_station(sessions, "DIR-9", connectors=1)
+    fault = update(Connector.__table__).where(Connector.__table__.c.station_id == "DIR-9").values(status="Faulted")
+    await Direct(engine).run(lambda db: db.execute_many(fault, [{}]))
+    pooled = await engine.raw_connection()
+    try:
+        if engine.dialect.name == "sqlite":
+            assert not pooled.driver_connection._conn.in_transaction
+        else:
+            assert not pooled.driver_connection.is_in_transaction()
+    finally:
+        await greenlet_spawn(pooled.close)
+    # And a write through a session right after it is not held up by a lock left behind.
+    async with sessions.begin() as session:
+        await session.execute(update(Connector).where(Connector.station_id == "DIR-9").values(status="Available"))
+    assert (await connector_rows(sessions, "DIR-9"))[1][0] == "Available"
