@@ -19,7 +19,7 @@ from silkcharge.services.stations import _StatusBulk
 from silkcharge.services.transactions import _Meter, _MeterValuesBulk
 from silkcharge.store.db import create_engine_for, dispose_engine, sessionmaker_for
 from silkcharge.store.direct import Direct, NeedsSession, Prepared
-from silkcharge.store.group_commit import GroupCommitter
+from silkcharge.store.group_commit import GroupCommitter, StoreUnavailable
 from silkcharge.store.schema import Connector, Evse, IdToken, PlausibilityFlag, Station, Transaction
 from silkcharge.store.schema import MeterSample as MeterRow
 from silkcharge.store.tenancy import forget_parent
@@ -269,3 +269,19 @@ async def test_a_connection_given_back_after_a_direct_write_holds_no_transaction
     async with sessions.begin() as session:
         await session.execute(update(Connector).where(Connector.station_id == "DIR-9").values(status="Available"))
     assert (await connector_rows(sessions, "DIR-9"))[1][0] == "Available"
+
+
+# Nothing listens on port 1; SQLite cannot open a directory as its database file.
+@pytest.mark.parametrize("url", ["postgresql+asyncpg://postgres@127.0.0.1:1/none", "sqlite+aiosqlite:////tmp"])
+async def test_an_unreachable_database_is_unavailable_on_the_direct_path_too_and_no_bug_is_reported(url, caplog):
+    engine = create_engine_for(url, 1)
+    committer = GroupCommitter(sessionmaker_for(engine), direct=Direct(engine))
+    committer.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="silkcharge.store.group_commit"):
+            with pytest.raises(StoreUnavailable):
+                await committer.run_bulk(_StatusBulk(), "DIR-X", ("DIR-X", report(1, ConnectorStatus.FAULTED, utcnow())))
+    finally:
+        await committer.stop()
+        await dispose_engine(engine)
+    assert "direct batch" not in caplog.text

@@ -39,6 +39,8 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import JSON, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -127,8 +129,8 @@ def _result_processor(type_: TypeEngine, dialect: Dialect) -> Callable[[Any], An
 def is_database_error(error: BaseException) -> bool:
     """An error the database or its driver raised (a constraint, a lock, a lost connection), as
     opposed to one of this module's callers."""
-    if isinstance(error, (sqlite3.Error, OSError, ConnectionError, TimeoutError)):
-        return True
+    if isinstance(error, (sqlite3.Error, OSError, ConnectionError, TimeoutError, DBAPIError, PoolTimeout)):
+        return True  # the last two: SQLAlchemy's pool, which wraps the driver's errors
     module = type(error).__module__ or ""
     return module.startswith("asyncpg")
 
