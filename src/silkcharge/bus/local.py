@@ -69,8 +69,7 @@ class EventBus:
 
     def __init__(self, queue_size: int = 1000, *, origin: Callable[[], Any] | None = None,
                  enter: Callable[[Any], None] | None = None) -> None:
-        self._queues: dict[asyncio.Queue[Event], tuple[type[Event], ...] | None] = {}
-        """each subscriber's queue, with the kinds of event it takes (None: every kind)"""
+        self._queues: set[asyncio.Queue[Event]] = set()
         self._local_only: set[asyncio.Queue[Event]] = set()
         self._queue_size = queue_size
         self._origin = origin
@@ -84,40 +83,32 @@ class EventBus:
 
     def publish(self, event: Event) -> None:
         item = event if self._origin is None else (event, self._origin())
-        for queue, kinds in self._queues.items():
-            if kinds is None or isinstance(event, kinds):
-                _put_dropping_oldest(queue, item)
+        for queue in self._queues:
+            _put_dropping_oldest(queue, item)
 
     @contextlib.asynccontextmanager
-    async def subscribe(
-        self, *, local_only: bool = False, kinds: tuple[type[Event], ...] | None = None
-    ) -> AsyncIterator[asyncio.Queue[Event]]:
+    async def subscribe(self, *, local_only: bool = False) -> AsyncIterator[asyncio.Queue[Event]]:
         """A queue of events. Services that *act* on an event (price it, send a command)
         subscribe `local_only`: with several nodes each event is acted on once, by the node
-        where it happened; views (live map, search, the event stream) see every node's.
-        `kinds`: the only kinds of event the subscriber takes. Every event put in a queue
-        wakes its subscriber's task; a status change woke nine, most of them to drop it (py-spy:
-        a fifth of the event loop's work per StatusNotification), so a subscriber that acts
-        on a few kinds names them."""
+        where it happened; views (live map, search, the event stream) see every node's."""
         queue: asyncio.Queue[Event] = (
             asyncio.Queue(self._queue_size) if self._enter is None else _Delivery(self._queue_size, self._enter)
         )
-        self._queues[queue] = kinds
+        self._queues.add(queue)
         if local_only:
             self._local_only.add(queue)
         try:
             yield queue
         finally:
-            self._queues.pop(queue, None)
+            self._queues.discard(queue)
             self._local_only.discard(queue)
 
     def publish_remote(self, event: Event) -> None:
         """An event that happened on another node: to every subscriber but the local-only ones
         (only views take them; where it happened is not carried across nodes)."""
         item = event if self._origin is None else (event, None)
-        for queue, kinds in self._queues.items():
-            if queue not in self._local_only and (kinds is None or isinstance(event, kinds)):
-                _put_dropping_oldest(queue, item)
+        for queue in self._queues - self._local_only:
+            _put_dropping_oldest(queue, item)
 
 
 class LocalRouter:

@@ -255,13 +255,14 @@ class BillingService:
         await self.caps.stop()
 
     async def _price_ended_sessions(self) -> None:
-        async with self._bus.subscribe(local_only=True, kinds=(TransactionEnded,)) as events:
+        async with self._bus.subscribe(local_only=True) as events:
             while True:
                 event = await events.get()
-                # Data residency: the session is in its station's database.
-                with database_scope(await station_database(self._sessions, event.station_id)):
-                    self._kept.pop((current_database(), event.transaction_id), None)
-                    await self._price_safely(event.transaction_id)
+                if isinstance(event, TransactionEnded):
+                    # Data residency: the session is in its station's database.
+                    with database_scope(await station_database(self._sessions, event.station_id)):
+                        self._kept.pop((current_database(), event.transaction_id), None)
+                        await self._price_safely(event.transaction_id)
 
     async def _sweep_every_minute(self) -> None:
         while True:

@@ -100,9 +100,7 @@ class ChargerCostService:
         self._tasks = []
 
     async def _follow_sessions(self) -> None:
-        async with self._bus.subscribe(
-            local_only=True, kinds=(TransactionStarted, StationConnected, TransactionEnded)
-        ) as events:
+        async with self._bus.subscribe(local_only=True) as events:
             while True:
                 event = await events.get()
                 try:

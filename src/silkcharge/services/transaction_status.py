@@ -61,13 +61,14 @@ class TransactionStatusChecks(CommandObserver):
         self._task = None
 
     async def _listen(self) -> None:
-        async with self._bus.subscribe(local_only=True, kinds=(TransactionEventsMissing,)) as queue:
+        async with self._bus.subscribe(local_only=True) as queue:
             while True:
                 event = await queue.get()
-                # Not awaited here: one slow station must not hold up the others' checks.
-                task = asyncio.create_task(self._check_gap(event))
-                self._checks.add(task)
-                task.add_done_callback(self._checks.discard)
+                if isinstance(event, TransactionEventsMissing):
+                    # Not awaited here: one slow station must not hold up the others' checks.
+                    task = asyncio.create_task(self._check_gap(event))
+                    self._checks.add(task)
+                    task.add_done_callback(self._checks.discard)
 
     async def _check_gap(self, event: TransactionEventsMissing) -> None:
         log.info("%s: transaction %s skipped seqNo %s; asking whether they are still queued",
