@@ -217,7 +217,7 @@ class _Found:
 class _Running:
     """What the direct path reads of a transaction: the attributes `_count_energy`, `_so_far`,
     `_sample_rows` and `_apply_update` use, as on the mapped `Transaction`, in the order of
-    `_RUNNING` (MeterValues reads the first eight)."""
+    `_running_columns` (MeterValues reads the first eight)."""
 
     id: int
     station_id: str

@@ -77,9 +77,9 @@ class Prepared:
             if default.is_scalar:
                 defaults[column.key] = lambda value=default.arg: value
             else:
-                # SQLAlchemy wraps a no-argument default to take the execution context; the
-                # tenancy default, which reads that context, is not one of those (ValueError
-                # below at the first execution, when it finds no context).
+                # SQLAlchemy wraps a no-argument default to take the execution context, which
+                # it ignores. The tenancy default reads that context: it fails at its first
+                # execution here (there is none), and the batch goes through a session.
                 defaults[column.key] = lambda produce=default.arg: produce(None)
         self._defaults = defaults
         self._binds: list[tuple[str, Callable[[Any], Any] | None]] = []
