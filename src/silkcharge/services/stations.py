@@ -100,13 +100,9 @@ class _StatusBulk:
         )
 
     async def apply(self, session: AsyncSession, items: list[tuple[str, StatusReport]]) -> list[None]:
-        stations = [(station_id, r) for station_id, r in items if r.evse_id == 0]
-        connectors = [(station_id, r) for station_id, r in items if r.evse_id != 0]
+        stations, connectors = _split(items)
         if stations:
-            await session.execute(self._update_station, [
-                {"b_station": station_id, "b_status": r.status.value, "b_error": r.error_code}
-                for station_id, r in stations
-            ])
+            await session.execute(self._update_station, stations)
         if connectors:
             await self._connectors(session, connectors)
         return [None] * len(items)
@@ -133,13 +129,9 @@ class _StatusBulk:
     async def apply_direct(self, db: DirectConnection, items: list[tuple[str, StatusReport]]) -> list[None]:
         """`apply` in one hand-over to the driver (store/direct.py), for connectors and EVSEs
         that exist; a batch reporting one that does not goes through `apply`, which creates it."""
-        stations = [(station_id, r) for station_id, r in items if r.evse_id == 0]
-        connectors = [(station_id, r) for station_id, r in items if r.evse_id != 0]
+        stations, connectors = _split(items)
         if stations:
-            await db.execute_many(self._update_station, [
-                {"b_station": station_id, "b_status": r.status.value, "b_error": r.error_code}
-                for station_id, r in stations
-            ])
+            await db.execute_many(self._update_station, stations)
         if connectors:
             rows = await db.fetch(
                 _direct_status_rows(db.dialect), {"b_stations": list({station_id for station_id, _ in connectors})}
@@ -158,6 +150,16 @@ class _StatusBulk:
                     for (station_id, evse_id), status in evses.items()
                 ])
         return [None] * len(items)
+
+
+def _split(items: list[tuple[str, StatusReport]]) -> tuple[list[dict], list[tuple[str, StatusReport]]]:
+    """A batch's reports of whole stations (EVSE 0), as parameters of the station update, and
+    its reports of connectors."""
+    stations = [
+        {"b_station": station_id, "b_status": r.status.value, "b_error": r.error_code}
+        for station_id, r in items if r.evse_id == 0
+    ]
+    return stations, [(station_id, r) for station_id, r in items if r.evse_id != 0]
 
 
 def _status_changes(

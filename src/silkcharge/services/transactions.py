@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -98,19 +99,7 @@ class _MeterValuesBulk:
         self._plausibility = plausibility
 
     async def apply(self, session: AsyncSession, items: list[_Meter]) -> list[None]:
-        transactions = await self._transactions(session, items)
-        found: list[tuple[_Meter, Transaction | None]] = []
-        for item in items:
-            tx = None
-            if item.station_tx_id is not None:
-                tx = transactions.named.get((item.station_id, item.station_tx_id))
-            if tx is None and item.evse_id:
-                tx = transactions.active.get((item.station_id, item.evse_id))
-            found.append((item, tx))
-        metered = {
-            (tx.station_id, tx.evse_id) for item, tx in found
-            if tx is not None and any(s.is_energy_register for s in item.samples)
-        }
+        found, metered = _matched(items, await self._transactions(session, items))
         powers = await max_power(session, metered)
         rows: list[dict] = []
         for item, tx in found:
@@ -141,22 +130,8 @@ class _MeterValuesBulk:
             for row in await db.fetch(
                 _direct_transactions(db.dialect), {"b_stations": list(stations), "b_named": named, "b_active": ACTIVE}
             ):
-                tx = _Running(*row)
-                transactions.named[(tx.station_id, tx.station_tx_id)] = tx
-                if tx.state == ACTIVE:
-                    transactions.active[(tx.station_id, tx.evse_id)] = tx
-        found: list[tuple[_Meter, _Running | None]] = []
-        for item in items:
-            tx = None
-            if item.station_tx_id is not None:
-                tx = transactions.named.get((item.station_id, item.station_tx_id))
-            if tx is None and item.evse_id:
-                tx = transactions.active.get((item.station_id, item.evse_id))
-            found.append((item, tx))
-        metered = {
-            (tx.station_id, tx.evse_id) for item, tx in found
-            if tx is not None and any(s.is_energy_register for s in item.samples)
-        }
+                transactions.add(_Running(*row))
+        found, metered = _matched(items, transactions)
         powers = largest_powers(
             await db.fetch(_direct_powers(db.dialect), {"b_stations": list({s for s, _ in metered})}), metered
         ) if metered else {}
@@ -201,9 +176,7 @@ class _MeterValuesBulk:
             .order_by(Transaction.started_at)
         )
         for tx in rows:
-            found.named[(tx.station_id, tx.station_tx_id)] = tx
-            if tx.state == ACTIVE:
-                found.active[(tx.station_id, tx.evse_id)] = tx  # ordered: the latest wins
+            found.add(tx)
         return found
 
 
@@ -211,6 +184,30 @@ class _MeterValuesBulk:
 class _Found:
     named: dict[tuple[str, str], Transaction | _Running]
     active: dict[tuple[str, int], Transaction | _Running]
+
+    def add(self, tx: Transaction | _Running) -> None:
+        """Taken oldest first: the latest active transaction of an EVSE wins."""
+        self.named[(tx.station_id, tx.station_tx_id)] = tx
+        if tx.state == ACTIVE:
+            self.active[(tx.station_id, tx.evse_id)] = tx
+
+
+def _matched(items: list[_Meter], transactions: _Found) -> tuple[list[tuple[_Meter, Any]], set[tuple[str, int]]]:
+    """Each MeterValues with its transaction (the one it names, else the active one of its
+    EVSE, else none), and the (station, EVSE)s whose energy register came in a transaction."""
+    found = []
+    for item in items:
+        tx = None
+        if item.station_tx_id is not None:
+            tx = transactions.named.get((item.station_id, item.station_tx_id))
+        if tx is None and item.evse_id:
+            tx = transactions.active.get((item.station_id, item.evse_id))
+        found.append((item, tx))
+    metered = {
+        (tx.station_id, tx.evse_id) for item, tx in found
+        if tx is not None and any(s.is_energy_register for s in item.samples)
+    }
+    return found, metered
 
 
 @dataclass
