@@ -285,3 +285,26 @@ async def test_an_unreachable_database_is_unavailable_on_the_direct_path_too_and
         await committer.stop()
         await dispose_engine(engine)
     assert "direct batch" not in caplog.text
+
+
+# On SQLite a direct write never suspends, so it cannot be cancelled midway.
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+async def test_a_direct_write_cancelled_midway_on_postgresql_leaves_nothing_and_no_open_transaction(engine, sessions):
+    await add_station(sessions, "DIR-10", connectors=1)
+    fault = update(Connector.__table__).where(Connector.__table__.c.station_id == "DIR-10").values(status="Faulted")
+    written, never = asyncio.Event(), asyncio.Event()
+
+    async def stalls(db):
+        await db.execute_many(fault, [{}])
+        written.set()
+        await never.wait()
+
+    task = asyncio.create_task(Direct(engine).run(stalls))
+    await written.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (await connector_rows(sessions, "DIR-10"))[1][0] == "Available", "the cancelled write was rolled back"
+    # Every pooled connection is usable and none holds the cancelled transaction.
+    await Direct(engine).run(lambda db: db.execute_many(fault, [{}]))
+    assert (await connector_rows(sessions, "DIR-10"))[1][0] == "Faulted"
