@@ -12,6 +12,7 @@ import weakref
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 from alembic import command
@@ -29,6 +30,9 @@ def sync_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    driver = getattr(dbapi_connection, "_connection", None)  # the aiosqlite connection
+    if driver is not None and getattr(driver, "_connection", None) is not None:
+        _sqlite3_of[driver] = driver._connection
     cursor = dbapi_connection.cursor()
     # First the busy timeout, so that every later statement (the journal-mode switch included)
     # waits for a concurrent writer instead of failing at once with "database is locked".
@@ -103,6 +107,20 @@ def create_engine_for(url: str, pool_size: int = 30) -> AsyncEngine:
 # and lets each thread close its connection while the loop can still hear it.
 
 _sqlite_connections: weakref.WeakKeyDictionary[Engine, weakref.WeakSet] = weakref.WeakKeyDictionary()
+# Each aiosqlite connection's sqlite3 connection, kept from its opening: a close that was
+# cancelled clears aiosqlite's own reference while its statement still runs, and
+# `aiosqlite.Connection.interrupt` can then no longer reach it (seen in a loaded run: a
+# disposal waited out its deadline behind a statement that would never end).
+_sqlite3_of: weakref.WeakKeyDictionary[Any, sqlite3.Connection] = weakref.WeakKeyDictionary()
+
+
+def _interrupt(connection) -> None:
+    """Interrupt what `connection` runs now (sqlite3's interrupt may be called from any thread;
+    where nothing runs it does nothing)."""
+    raw = _sqlite3_of.get(connection)
+    if raw is not None:
+        with contextlib.suppress(sqlite3.Error):  # ProgrammingError: already closed
+            raw.interrupt()
 
 
 def _remember_connections(engine: AsyncEngine) -> None:
@@ -131,15 +149,21 @@ def _thread_of(connection) -> threading.Thread | None:
 
 async def dispose_engine(engine: AsyncEngine, wait_seconds: float = 5.0) -> None:
     """Close the engine's pooled connections; on SQLite, also end the thread of every connection
-    a cancelled statement left running (interrupted), waiting for it at most `wait_seconds`."""
+    a cancelled statement left running (interrupted), waiting for it at most `wait_seconds`.
+
+    The statements are interrupted first: a connection whose cancelled statement still runs
+    may already be back in the pool, and closing it queues behind that statement, which may
+    never end (seen once in a loaded run: the disposal waited for ever)."""
+    remembered = list(_sqlite_connections.get(engine.sync_engine, ()))
+    for connection in remembered:
+        if (thread := _thread_of(connection)) is not None and thread.is_alive():
+            _interrupt(connection)
     await engine.dispose()
-    running = [c for c in _sqlite_connections.get(engine.sync_engine, ())
-               if (thread := _thread_of(c)) is not None and thread.is_alive()]
+    running = [c for c in remembered if (thread := _thread_of(c)) is not None and thread.is_alive()]
     if not running:
         return
     for connection in running:
-        with contextlib.suppress(ValueError, sqlite3.Error):  # ValueError: already closed
-            await connection.interrupt()
+        _interrupt(connection)
         connection.stop()  # after what it runs now: close the connection, end the thread
     deadline = time.monotonic() + wait_seconds
 
