@@ -114,7 +114,8 @@ def prompt(server: uvicorn.Server) -> None:
     0.1 s and, in its shutdown, pauses 0.1 s more before it waits for connections; a roaming
     test stops two servers, so each test paid about 0.4 s for nothing. Here the look comes every
     10 ms (uvicorn's tick also refreshes the Date header, which still happens), and a server told
-    to `force_exit`, which waits for no connection anyway, skips the pause."""
+    to `force_exit`, which waits for no connection anyway, skips the pause, and the requests
+    still being answered are cancelled."""
     tick = server.on_tick
 
     async def main_loop() -> None:
@@ -135,6 +136,15 @@ def prompt(server: uvicorn.Server) -> None:
             sock.close()
         for connection in list(server.server_state.connections):
             connection.shutdown()
+        # uvicorn forced to exit leaves the requests it was answering running. Here they would
+        # outlive the test's platform, which stops next: a request that reached the database
+        # after the platform's engine was disposed opened a connection in the engine's new pool,
+        # and the next test leasing that engine got a connection of this test's event loop
+        # ("attached to a different loop", seen once in a full run). Cancelled, and waited for.
+        unfinished = list(server.server_state.tasks)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
         for listener in server.servers:
             await listener.wait_closed()
 

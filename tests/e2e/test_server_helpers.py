@@ -66,3 +66,28 @@ async def test_the_load_generators_sockets_have_nagle_off():
             reader, writer = await asyncio.open_connection(sock=connected)
             assert _nodelay(writer.get_extra_info("socket")) == 1
             writer.close()
+
+
+async def test_a_server_forced_to_exit_leaves_no_request_running_after_its_block():
+    # A request still being answered when a roaming test's network stopped went on to use the
+    # platform's database after the platform had stopped, and poisoned the next test's engine.
+    started, ended = asyncio.Event(), asyncio.Event()
+
+    async def slow(request):
+        started.set()
+        try:
+            await asyncio.Event().wait()  # answers only if nobody ends it
+        finally:
+            ended.set()
+        return PlainTextResponse("late")
+
+    sock = listening_socket()
+    port = port_of(sock)
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/", slow)]), log_level="critical", lifespan="off"))
+    async with httpx.AsyncClient() as client:
+        async with serving(server, sock):
+            server.force_exit = True
+            asking = asyncio.create_task(client.get(f"http://127.0.0.1:{port}/"))
+            await started.wait()
+        assert ended.is_set()
+        await asyncio.gather(asking, return_exceptions=True)  # whatever the client made of it
