@@ -136,6 +136,8 @@ async def test_an_unchanged_session_is_priced_from_one_row_and_its_new_readings(
             assert total == Decimal("580.00") and len(first) > 5  # the inputs, read once
             total, unchanged = await asked(tx)
             assert total == Decimal("580.00") and len(unchanged) == 1  # the versions row alone
+            # which reads the count of readings off the transaction: no sample of the session
+            assert "meter_samples" not in unchanged[0]
             await session.reading(20, 20_000)
             total, newer = await asked(tx)
     # One more reading: the versions row and the readings since the last ask, not all of them.

@@ -868,10 +868,7 @@ def _running_versions(dialect: str) -> Select:
     return select(
         Transaction,
         exists().where(PlausibilityFlag.transaction_id == Transaction.id),
-        select(func.count(MeterSample.id)).where(
-            MeterSample.transaction_id == Transaction.id,
-            MeterSample.measurand.in_(PRICED_MEASURANDS), MeterSample.phase == "",
-        ).scalar_subquery(),
+        Transaction.priced_readings,  # counted by the database as each is stored (migration 0037)
         select(Station.site_id).where(station).correlate(Transaction).scalar_subquery(),
         select(Site.updated_at).join(Station, Station.site_id == Site.id).where(station)
         .correlate(Transaction).scalar_subquery(),

@@ -364,6 +364,9 @@ class Transaction(TenantOwned, Base):
     messages_in_queue: Mapped[bool | None] = mapped_column(Boolean)
     """The station's last GetTransactionStatus answer: are messages of this transaction still queued?"""
     status_checked_at: Mapped[datetime | None]
+    priced_readings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """How many of its meter samples price it (billing.PRICED_MEASURANDS, phase ""): raised by
+    a database trigger as each is stored (migration 0037), never written here."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -377,12 +380,13 @@ class MeterSample(TenantOwned, Base):
             "station_id", "evse_id", "transaction_id", "timestamp", "measurand", "phase",
             "location", "context", "value", name="uq_meter_sample",
         ),
+        Index("ix_meter_samples_transaction", "transaction_id", "id"),  # a session's readings since an id
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
     evse_id: Mapped[int] = mapped_column(Integer)
     transaction_id: Mapped[int | None] = mapped_column(
-        ForeignKey("transactions.id", ondelete="CASCADE"), index=True
+        ForeignKey("transactions.id", ondelete="CASCADE")
     )
     timestamp: Mapped[datetime]
     measurand: Mapped[str] = mapped_column(String(48))
