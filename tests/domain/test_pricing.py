@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from silkcharge.domain.money import Money, Price
 from silkcharge.domain.pricing import (
+    KeptSegments,
     MeterPoint,
     PricingError,
     SessionState,
@@ -483,3 +484,67 @@ def test_price_text_keeps_a_unit_price_finer_than_the_minor_unit() -> None:
     prices = unit_prices(t, "UTC", SessionTimeline(
         datetime(2026, 1, 5, 10, tzinfo=timezone.utc), datetime(2026, 1, 5, 11, tzinfo=timezone.utc), ()))
     assert price_text(prices) == "0.2534 USD/kWh (incl. VAT)"  # no VAT on this one
+
+
+@st.composite
+def metered_restrictions(draw: st.DrawFn) -> TariffRestrictions | None:
+    """Besides the clock and elapsed time: energy so far and power, which cut a session where
+    its register crosses a threshold and at every reading."""
+    kind = draw(st.sampled_from(["clock", "duration", "kwh", "power"]))
+    if kind == "kwh":
+        low = Decimal(draw(st.integers(0, 40)))
+        return TariffRestrictions(min_kwh=low, max_kwh=low + draw(st.integers(1, 40)))
+    if kind == "power":
+        return TariffRestrictions(min_power=Decimal(draw(st.integers(0, 60))))
+    return draw(restrictions())
+
+
+@st.composite
+def growing_tariffs(draw: st.DrawFn) -> Tariff:
+    steps = st.sampled_from([1, 60, 300, 1000, 3600])
+    elements = [TariffElement(tuple(pc(k, str(draw(prices)), draw(steps)) for k in (ENERGY, TIME, PARKING)),
+                              draw(metered_restrictions())) for _ in range(draw(st.integers(0, 3)))]
+    elements.append(TariffElement(tuple(pc(k, str(draw(prices)), draw(steps)) for k in (ENERGY, TIME, PARKING, FLAT))))
+    return Tariff(id="grow", currency="KZT", country_code="KZ", elements=tuple(elements),
+                  vat_included=draw(st.booleans()))
+
+
+readings = st.lists(st.tuples(
+    st.integers(0, 180),  # minutes after the previous reading (0: a second reading at that instant)
+    st.integers(0, 20_000),  # Wh since the previous reading
+    st.one_of(st.none(), st.integers(0, 150)),  # kW reported, 0 = idle (parking)
+), min_size=1, max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(growing_tariffs(), starts, readings, st.lists(st.integers(0, 29), max_size=3), st.integers(0, 30))
+def test_a_growing_session_priced_with_its_kept_segments_costs_what_a_whole_pricing_does(
+        t: Tariff, start: datetime, steps: list, rewound: list[int], changed: int) -> None:
+    # A running cost prices the session after each reading with the segments it kept from the
+    # last pricing; the receipt prices it whole. Every growth, and a session whose history
+    # changed (a late reading: `rewound` prices an earlier prefix again), costs the same both ways.
+    points, at, wh = [MeterPoint(start, Decimal(0), None)], start, 0
+    for minutes, more, kw in steps:
+        at, wh = at + timedelta(minutes=minutes), wh + more
+        points.append(MeterPoint(at, Decimal(wh) / 1000, None if kw is None else Decimal(kw)))
+    prefixes = list(range(1, len(points) + 1))
+    for n in rewound:
+        prefixes.insert(min(n, len(prefixes)), max(1, n % len(points)))
+    kept = KeptSegments()
+
+    def same_both_ways(meter: tuple[MeterPoint, ...], parking=None) -> None:
+        end = meter[-1].at
+        timeline = SessionTimeline(start, end, meter, idle_intervals(meter, end) if parking is None else parking)
+        assert price_session(t, ALMATY, timeline, kept=kept) == price_session(t, ALMATY, timeline)
+
+    for n in prefixes:
+        same_both_ways(tuple(points[:n]))
+    # Then the history changes before the kept end while the session goes on: a reading's
+    # power told otherwise, and the same readings with no parking at all.
+    edited = list(points)
+    index = changed % len(edited)
+    edited[index] = MeterPoint(edited[index].at, edited[index].energy_kwh,
+                               Decimal(0) if edited[index].power_kw else Decimal(77))
+    same_both_ways(tuple(edited) + (MeterPoint(at + timedelta(minutes=5), Decimal(wh + 1) / 1000, None),))
+    same_both_ways(tuple(points))
+    same_both_ways(tuple(points) + (MeterPoint(at + timedelta(minutes=9), Decimal(wh + 2) / 1000, None),), ())

@@ -21,6 +21,7 @@ from silkcharge.domain.money import Money, Price, minor_units
 from silkcharge.domain.pricing import (
     ChargingPeriod,
     CostLine,
+    KeptSegments,
     PricedReservation,
     PricedSession,
     SessionTimeline,
@@ -244,12 +245,14 @@ def build_cdr(
     reservation: PricedReservation | None = None,
     vat_date: date | None = None,
     flat: bool = True,
+    kept: KeptSegments | None = None,
     **extra: Any,
 ) -> Cdr:
     """Price `timeline` with `tariff` and wrap the result as a CDR (with the fee of the
-    reservation the session used, when there is one). `vat_date` and `flat`: see
-    `price_session` (a part of a session after a tariff switch)."""
-    priced = price_session(tariff, time_zone, timeline, vat_table=vat_table, vat_date=vat_date, flat=flat)
+    reservation the session used, when there is one). `vat_date`, `flat` and `kept`: see
+    `price_session` (a part of a session after a tariff switch; a growing session)."""
+    priced = price_session(tariff, time_zone, timeline, vat_table=vat_table, vat_date=vat_date, flat=flat,
+                           kept=kept)
     return Cdr.from_priced(cdr_id, tariff, priced, reservation, **extra)
 
 

@@ -327,6 +327,43 @@ class _Segment:
         return self.seconds if self.state is SessionState.PARKING else Decimal(0)
 
 
+class KeptSegments:
+    """The segments of a growing session's last pricing, kept for its next one.
+
+    A segment's price depends only on what happened up to its end: the readings around it, the
+    parking it lies in, the clock, and the energy and time since the start. So when a session
+    grows by readings after its latest one, the segments up to that reading are the ones it had,
+    and `price_session(kept=...)` makes only the new ones (a running cost asked with every meter
+    message: the segments were two thirds of its pricing, docs/benchmarks.md). Anything else (a
+    reading in the past, another start, parking that changed before the old end, another tariff
+    or zone) prices the whole session again. One per session; a pricing may run in a thread."""
+
+    def __init__(self) -> None:
+        self._last: tuple[Tariff, tzinfo, SessionTimeline, list[_Segment]] | None = None
+
+    def _prefix(self, tariff: Tariff, zone: tzinfo, timeline: SessionTimeline) -> tuple[datetime, list[_Segment]] | None:
+        """Where the kept segments end and the segments, when `timeline` only grew past them."""
+        if self._last is None:
+            return None
+        kept_tariff, kept_zone, old, segments = self._last
+        if kept_tariff is not tariff or kept_zone != zone or old.start != timeline.start:
+            return None
+        if not old.meter or old.end != old.meter[-1].at or old.end <= old.start or timeline.end < old.end:
+            return None  # the old end must be a reading's instant, hence a cut of the new timeline
+        n = len(old.meter)
+        if len(timeline.meter) < n or (len(timeline.meter) > n and timeline.meter[n].at <= old.end):
+            return None
+        if not all(a is b or a == b for a, b in zip(old.meter, timeline.meter[:n])):
+            return None
+        clipped = tuple((a, min(b, old.end)) for a, b in timeline.parking if a < old.end)
+        if clipped != old.parking:
+            return None
+        return old.end, segments
+
+    def _keep(self, tariff: Tariff, zone: tzinfo, timeline: SessionTimeline, segments: list[_Segment]) -> None:
+        self._last = (tariff, zone, timeline, segments)
+
+
 def price_session(
     tariff: Tariff,
     time_zone: str | tzinfo,
@@ -335,16 +372,18 @@ def price_session(
     vat_date: date | None = None,
     vat_table: VatTable | None = None,
     flat: bool = True,
+    kept: KeptSegments | None = None,
 ) -> PricedSession:
     """Price a session with `tariff` at a site in `time_zone` (IANA name or tzinfo). `flat`
     False: no session fee (the part of a session after a tariff switch; the fee was the first
-    tariff's)."""
+    tariff's). `kept`: the same session's segments from its last pricing (see `KeptSegments`);
+    the price is the same with or without."""
     zone = ZoneInfo(time_zone) if isinstance(time_zone, str) else time_zone
     if not tariff.is_valid_at(timeline.start):
         raise PricingError(
             f"tariff {tariff.id} is not valid at the session start {timeline.start.isoformat()}"
         )
-    segments = _segments(tariff, zone, timeline)
+    segments = _segments(tariff, zone, timeline, kept)
     flat_index = _flat_element(tariff, zone, timeline)
     vat_day = vat_date or timeline.end.astimezone(zone).date()
     rates = _VatResolver(tariff, vat_day, vat_table or load_vat_table())
@@ -397,13 +436,15 @@ def estimate(
 # --- segments and restrictions -------------------------------------------------------------
 
 
-def _segments(tariff: Tariff, zone: tzinfo, timeline: SessionTimeline) -> list[_Segment]:
-    cuts = sorted(
-        {t for t in _breakpoints(tariff, zone, timeline) if timeline.start < t < timeline.end}
-    )
-    instants = [timeline.start, *cuts, timeline.end]
+def _segments(
+    tariff: Tariff, zone: tzinfo, timeline: SessionTimeline, kept: KeptSegments | None = None,
+) -> list[_Segment]:
+    since, segments = timeline.start, []
+    if kept is not None and (prefix := kept._prefix(tariff, zone, timeline)) is not None:
+        since, segments = prefix[0], list(prefix[1])
+    cuts = sorted({t for t in _breakpoints(tariff, zone, timeline) if since < t < timeline.end})
+    instants = [since, *cuts, timeline.end] if since < timeline.end or not segments else []
     start_energy = timeline.energy_at(timeline.start)
-    segments = []
     for begin, finish in zip(instants, instants[1:]):
         middle = begin + (finish - begin) / 2
         energy = timeline.energy_at(finish) - timeline.energy_at(begin)
@@ -423,6 +464,8 @@ def _segments(tariff: Tariff, zone: tzinfo, timeline: SessionTimeline) -> list[_
         for dimension in _METERED:
             segment.choice[dimension] = _first_match(tariff.elements, dimension, context)
         segments.append(segment)
+    if kept is not None:
+        kept._keep(tariff, zone, timeline, segments)
     return segments
 
 
@@ -639,13 +682,16 @@ def _periods(
     tariff: Tariff, segments: list[_Segment], timeline: SessionTimeline
 ) -> tuple[ChargingPeriod, ...]:
     groups: list[list[_Segment]] = []
+    last = None  # the key of the segment added last
     for segment in segments:
         if segment.seconds <= 0:
             continue
-        if groups and _period_key(groups[-1][-1]) == _period_key(segment):
+        key = _period_key(segment)
+        if groups and key == last:
             groups[-1].append(segment)
         else:
             groups.append([segment])
+        last = key
     periods = []
     for group in groups:
         state = group[0].state

@@ -36,6 +36,7 @@ from silkcharge.domain.clock import utcnow
 from silkcharge.domain.events import CdrCreated, TariffsChanged, TransactionEnded
 from silkcharge.domain.money import Price
 from silkcharge.domain.pricing import (
+    KeptSegments,
     MeterPoint,
     PricedReservation,
     PricingError,
@@ -444,6 +445,7 @@ class BillingService:
     async def _split_priced(
         self, cdr_id: str, site: Site, tariff: Tariff, timeline: SessionTimeline, inputs: PricingInputs,
         *, flags: tuple[str, ...] = (), reservation=None, ids: dict | None = None,
+        kept: KeptSegments | None = None,
     ) -> tuple[Cdr, Tariff]:
         """The session's timeline priced and capped, split at every tariff the station accepted
         for it mid-session; and the tariff in force at the timeline's end. The CDR and the
@@ -454,7 +456,7 @@ class BillingService:
             # Pricing is pure CPU (3 ms for 2 hours of meter values, 11 ms for 10): in a thread, so
             # the loop keeps answering stations meanwhile (docs/benchmarks.md, event-loop latency).
             cdr = await asyncio.to_thread(build_cdr, cdr_id, tariff, site.timezone, timeline,
-                                          reservation=reservation, flags=flags, **ids)
+                                          reservation=reservation, flags=flags, kept=kept, **ids)
             return inputs.capped(cdr), tariff
         # A 2.1 ChangeTransactionTariff the station accepted: energy and time before it are
         # priced by the tariff in force, after it by the new one (the session fee once, by
@@ -593,16 +595,17 @@ class BillingService:
                 self._kept.move_to_end(key)
                 if kept.context is None:
                     continue  # not priceable with these inputs (no site, no tariff for this driver)
-                inputs[transaction_id] = (tx, kept.context, await kept.timeline(session, tx, readings))
+                inputs[transaction_id] = (tx, kept.context, await kept.timeline(session, tx, readings), kept.segments)
         return inputs
 
     async def _running_priced(
         self, tx: Transaction, context: tuple[Site, Tariff, PricingInputs], timeline: SessionTimeline,
+        segments: KeptSegments,
     ) -> RunningCost | None:
         site, tariff, inputs = context
         try:
             # split at a tariff the station accepted mid-session, as the CDR will be (2.1)
-            cdr, tariff = await self._split_priced("running", site, tariff, timeline, inputs)
+            cdr, tariff = await self._split_priced("running", site, tariff, timeline, inputs, kept=segments)
         except (Unpriceable, PricingError):
             return None
         last = timeline.meter[-1] if timeline.meter else None
@@ -814,8 +817,9 @@ class _GrowingTimeline:
         return SessionTimeline(self.start, self.end, points, idle_intervals(points, self.end, IDLE_BELOW_KW))
 
 
-_Priceable = tuple[Transaction, tuple[Site, Tariff, PricingInputs], SessionTimeline]
-"""An active session, what its price depends on (site, tariff, inputs) and its timeline so far."""
+_Priceable = tuple[Transaction, tuple[Site, Tariff, PricingInputs], SessionTimeline, KeptSegments]
+"""An active session, what its price depends on (site, tariff, inputs), its timeline so far and
+the segments of its last pricing."""
 
 
 @dataclass
@@ -830,6 +834,8 @@ class _KeptSession:
     seen: set[int] = field(default_factory=set)
     newest: int = 0
     grown: _GrowingTimeline | None = None
+    segments: KeptSegments = field(default_factory=KeptSegments)
+    """The segments its last running cost was priced from (domain/pricing.py)."""
 
     async def timeline(self, session: AsyncSession, tx: Transaction, readings: int) -> SessionTimeline:
         """The session's timeline with every reading stored: those since the last ask are read
