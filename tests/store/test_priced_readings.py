@@ -33,6 +33,17 @@ def sample(tx: Transaction, at, measurand: str, value: str, phase: str = "") -> 
             "unit": None, "value": Decimal(value)}
 
 
+async def active_sessions(sessions, station_id: str, how_many: int, start) -> list[Transaction]:
+    """A station with `how_many` transactions under way since `start`."""
+    async with sessions.begin() as session:
+        session.add(Station(id=station_id))
+        await session.flush()
+        made = [Transaction(station_id=station_id, station_tx_id=f"t{n}", evse_id=1, connector_id=1, started_at=start)
+                for n in range(1, how_many + 1)]
+        session.add_all(made)
+    return made
+
+
 async def count_of(sessions, transaction_id: int) -> int:
     async with sessions() as session:
         return await session.scalar(select(Transaction.priced_readings).where(Transaction.id == transaction_id))
@@ -44,12 +55,7 @@ def test_the_trigger_counts_the_measurands_billing_prices():
 
 async def test_only_whole_meter_energy_and_power_readings_count_and_a_replayed_one_counts_once(sessions):
     start = utcnow()
-    async with sessions.begin() as session:
-        session.add(Station(id="PR-1"))
-        await session.flush()
-        tx = Transaction(station_id="PR-1", station_tx_id="t1", evse_id=1, connector_id=1, started_at=start)
-        other = Transaction(station_id="PR-1", station_tx_id="t2", evse_id=1, connector_id=1, started_at=start)
-        session.add_all([tx, other])
+    tx, other = await active_sessions(sessions, "PR-1", 2, start)
     assert await count_of(sessions, tx.id) == 0
     first = [
         sample(tx, start, "Energy.Active.Import.Register", "100"),
@@ -77,11 +83,7 @@ async def test_only_whole_meter_energy_and_power_readings_count_and_a_replayed_o
 
 async def test_a_rolled_back_reading_leaves_the_count_as_it_was(sessions):
     start = utcnow()
-    async with sessions.begin() as session:
-        session.add(Station(id="PR-2"))
-        await session.flush()
-        tx = Transaction(station_id="PR-2", station_tx_id="t1", evse_id=1, connector_id=1, started_at=start)
-        session.add(tx)
+    (tx,) = await active_sessions(sessions, "PR-2", 1, start)
     with pytest.raises(RuntimeError):
         async with sessions.begin() as session:
             await insert_ignoring_duplicates(session, MeterSample, [
