@@ -442,8 +442,11 @@ def _segments(
     since, segments = timeline.start, []
     if kept is not None and (prefix := kept._prefix(tariff, zone, timeline)) is not None:
         since, segments = prefix[0], list(prefix[1])
-    cuts = sorted({t for t in _breakpoints(tariff, zone, timeline) if since < t < timeline.end})
-    instants = [since, *cuts, timeline.end] if since < timeline.end or not segments else []
+    if segments and since == timeline.end:
+        instants = []  # nothing happened after the kept segments
+    else:
+        cuts = sorted({t for t in _breakpoints(tariff, zone, timeline) if since < t < timeline.end})
+        instants = [since, *cuts, timeline.end]
     start_energy = timeline.energy_at(timeline.start)
     for begin, finish in zip(instants, instants[1:]):
         middle = begin + (finish - begin) / 2
