@@ -247,15 +247,20 @@ def build_platform(settings: Settings, engine: AsyncEngine | None = None) -> Pla
     sessions = residency.sessionmaker() if residency is not None else sessionmaker_for(engine)
     bus, router = bus_and_router(settings, residency)
 
+    # With residency a batch's statements may go to two databases: sessions route them.
+    direct = Direct(engine) if residency is None else None
+
     def make_writer() -> BatchWriter:
-        return BatchWriter(sessions, settings.message_log_flush_seconds, keep=timedelta(days=settings.message_log_days))
+        return BatchWriter(
+            sessions, settings.message_log_flush_seconds, keep=timedelta(days=settings.message_log_days),
+            direct=direct,
+        )
 
     def make_committer() -> GroupCommitter:
         return GroupCommitter(
             sessions, max_batch=settings.write_batch_max,
             lanes=1 if settings.is_sqlite else max(1, settings.database_pool_size // 4),
-            # With residency a batch's statements may go to two databases: sessions route them.
-            direct=Direct(engine) if residency is None else None,
+            direct=direct,
         )
 
     # With residency, one writer and one committer per database, so no batch mixes databases.

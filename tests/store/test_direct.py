@@ -9,18 +9,29 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.util import greenlet_spawn
 
 from silkcharge.domain.charging import ConnectorStatus, MeterSample, StatusReport
 from silkcharge.domain.clock import utcnow
+from silkcharge.services import writer as writer_module
 from silkcharge.services.plausibility import Plausibility
 from silkcharge.services.stations import _StatusBulk
 from silkcharge.services.transactions import _Meter, _MeterValuesBulk
+from silkcharge.services.writer import BatchWriter
 from silkcharge.store.db import create_engine_for, dispose_engine, sessionmaker_for
 from silkcharge.store.direct import Direct, NeedsSession, Prepared
 from silkcharge.store.group_commit import GroupCommitter, StoreUnavailable
-from silkcharge.store.schema import Connector, Evse, IdToken, PlausibilityFlag, Station, Transaction
+from silkcharge.store.schema import (
+    Connector,
+    Evse,
+    IdToken,
+    OcppMessage,
+    PlausibilityFlag,
+    Station,
+    Tenant,
+    Transaction,
+)
 from silkcharge.store.schema import MeterSample as MeterRow
 from silkcharge.store.tenancy import forget_parent
 
@@ -308,3 +319,98 @@ async def test_a_direct_write_cancelled_midway_on_postgresql_leaves_nothing_and_
     # Every pooled connection is usable and none holds the cancelled transaction.
     await Direct(engine).run(lambda db: db.execute_many(fault, [{}]))
     assert (await connector_rows(sessions, "DIR-10"))[1][0] == "Faulted"
+
+
+# -- the message log (services/writer.py) ---------------------------------------------------------
+
+
+async def logged_frames(sessions) -> list[tuple]:
+    async with sessions() as session:
+        rows = await session.execute(
+            select(OcppMessage.station_id, OcppMessage.tenant_id, OcppMessage.direction, OcppMessage.message_type,
+                   OcppMessage.message_id, OcppMessage.action, OcppMessage.payload, OcppMessage.error_code,
+                   OcppMessage.at).order_by(OcppMessage.id)
+        )
+        return [tuple(row) for row in rows]
+
+
+def log_frames(writer: BatchWriter, at) -> None:
+    writer.log_message("LOG-1", "in", 2, "m1", "Heartbeat", "[2,\"m1\",\"Heartbeat\",{}]", at)
+    writer.log_message("LOG-2", "out", 4, "m2", "Authorize", "[4,\"m2\",\"FormationViolation\",\"\",{}]", at,
+                       error_code="FormationViolation")
+    writer.log_message("NOBODY", "in", 2, "m3", None, "[2,\"m3\",\"BootNotification\",{}]", at)
+    writer.seen("LOG-1", at)
+
+
+async def test_the_message_log_flushed_directly_stores_what_a_session_stores_tenants_included(engine, sessions):
+    async with sessions.begin() as session:
+        session.add(Tenant(id=2, code="other", name="Another network"))
+        await session.flush()
+        session.add(Station(id="LOG-1"))
+        session.add(Station(id="LOG-2", tenant_id=2))
+    at = utcnow().replace(microsecond=250000)
+    through_a_session = BatchWriter(sessions)
+    log_frames(through_a_session, at)
+    await through_a_session.flush()
+    expected = await logged_frames(sessions)
+    async with sessions.begin() as session:
+        await session.execute(delete(OcppMessage))
+        await session.execute(update(Station).values(last_seen_at=None))
+    # Tenants not looked up before: the direct flush reads them itself.
+    forget_parent("stations", "LOG-1")
+    forget_parent("stations", "LOG-2")
+
+    directly = BatchWriter(sessions, direct=Direct(engine))
+    log_frames(directly, at)
+    await directly.flush()
+    assert directly.direct_flushes == 1
+    assert await logged_frames(sessions) == expected
+    assert [row[1] for row in expected] == [1, 2, 1], "a frame of a station not stored goes to the first tenant"
+    async with sessions() as session:
+        assert (await session.get(Station, "LOG-1")).last_seen_at == at
+
+
+async def test_a_large_message_log_flush_is_written_in_chunks_keeping_every_frame_in_order(
+    engine, sessions, monkeypatch
+):
+    monkeypatch.setattr(writer_module, "CHUNK", 40)
+    async with sessions.begin() as session:
+        session.add(Station(id="LOG-1"))
+    writer = BatchWriter(sessions, direct=Direct(engine))
+    at = utcnow()
+    for n in range(100):
+        writer.log_message("LOG-1", "in", 2, f"m{n}", "Heartbeat", "[]", at)
+    # A station's status committed while the flush is under way is written too.
+    committer = GroupCommitter(sessions, direct=Direct(engine))
+    committer.start()
+    await add_station(sessions, "DIR-11", connectors=1)
+    try:
+        await asyncio.gather(
+            writer.flush(),
+            committer.run_bulk(_StatusBulk(), "DIR-11", ("DIR-11", report(1, ConnectorStatus.FAULTED, at))),
+        )
+    finally:
+        await committer.stop()
+    assert writer.direct_flushes == 3
+    assert [row[4] for row in await logged_frames(sessions)] == [f"m{n}" for n in range(100)]
+    assert (await connector_rows(sessions, "DIR-11"))[1][0] == "Faulted"
+
+
+async def test_a_message_log_flush_that_fails_midway_keeps_only_the_frames_not_written_for_the_next(
+    engine, sessions, monkeypatch
+):
+    monkeypatch.setattr(writer_module, "CHUNK", 2)
+    async with sessions.begin() as session:
+        session.add(Station(id="LOG-1"))
+    writer = BatchWriter(sessions, direct=Direct(engine))
+    at = utcnow()
+    writer.log_message("LOG-1", "in", 2, "m1", "Heartbeat", "[]", at)
+    writer.log_message("LOG-1", "out", 3, "m1", "Heartbeat", "[]", at)
+    writer.log_message("LOG-1", "in", 2, "m2", "Heartbeat", None, at)  # no payload: the database refuses it
+    writer.log_message("LOG-1", "out", 3, "m2", "Heartbeat", "[]", at)
+    with pytest.raises(Exception):
+        await writer.flush()
+    assert writer.direct_flushes == 1
+    assert [(row[2], row[4]) for row in await logged_frames(sessions)] == [("in", "m1"), ("out", "m1")]
+    # The first chunk is not written twice: what waits for the next flush is what was not written.
+    assert [(m["direction"], m["message_id"]) for m in writer._messages] == [("in", "m2"), ("out", "m2")]

@@ -3,6 +3,12 @@
 A station's transaction data is committed before its reply (see TransactionService); the log of
 frames and the 'last seen' times are kept too, but a crash may lose the last fraction of a
 second of them, which is the price of not paying one database round-trip per frame.
+
+Where the platform has one database, a flush goes straight to the driver (store/direct.py), in
+chunks of `CHUNK` frames, each its own transaction: at a few thousand frames a second, a
+flush through a session spent more of the event loop's time in SQLAlchemy's per-row work
+than in anything else it did for those frames, and on SQLite it held the one connection, and
+so every station's group commit, for the whole flush (docs/benchmarks.md, issue 20).
 """
 
 from __future__ import annotations
@@ -16,20 +22,23 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.domain.clock import utcnow
+from silkcharge.store.direct import Direct, DirectConnection, is_database_error
 from silkcharge.store.group_commit import is_unavailable
 from silkcharge.store.residency import Residency, database_scope
 from silkcharge.store.schema import OcppMessage, Station
-from silkcharge.store.tenancy import give_tenants
+from silkcharge.store.tenancy import DEFAULT_TENANT, current_tenant, give_tenants
 
 log = logging.getLogger(__name__)
 
 MAX_HELD = 500_000  # frames held in memory while the database is unavailable
+CHUNK = 1_000  # frames a direct flush writes per transaction; the group commit's batches go between
 _stations = Station.__table__
 _TOUCH = (
     update(_stations)
     .where(_stations.c.id == bindparam("sid"))
     .values(last_seen_at=bindparam("seen"))
 )
+_LOG = insert(OcppMessage.__table__)
 
 
 class BatchWriter:
@@ -40,8 +49,11 @@ class BatchWriter:
         *,
         keep: timedelta = timedelta(days=90),
         prune_every: float = 3600.0,
+        direct: Direct | None = None,
     ) -> None:
         self._sessions = sessions
+        self._direct = direct  # where set, flushes skip the session (see the module's text)
+        self.direct_flushes = 0  # transactions written directly, for the tests
         self._flush_seconds = flush_seconds
         self._keep = keep
         self.dropped = 0  # frames not logged because the database was away too long
@@ -128,6 +140,12 @@ class BatchWriter:
         seen, self._seen = self._seen, {}
         if not messages and not seen:
             return
+        if self._direct is not None and current_tenant() is None:
+            written = await self._flush_directly(self._direct, messages, seen)
+            if written == len(messages):
+                return
+            if written:
+                messages, seen = messages[written:], {}
         try:
             async with self._sessions.begin() as session:
                 if messages:
@@ -147,9 +165,43 @@ class BatchWriter:
                 self._seen.setdefault(sid, at)
             raise
 
+    async def _flush_directly(self, direct: Direct, messages: list[dict], seen: dict[str, datetime]) -> int:
+        """Write `messages` (and `seen` with the first chunk) straight to the driver, a chunk per
+        transaction; how many frames were written. Short of all of them, the rest goes through a
+        session, which tells a database that is away from a bad row and keeps them for later."""
+        written = 0
+        touch = seen
+        try:
+            while True:
+                chunk = messages[written : written + CHUNK]
+                await direct.run(lambda db, chunk=chunk, touch=touch: _write_log(db, chunk, touch))
+                self.direct_flushes += 1
+                written += len(chunk)
+                touch = {}
+                if written >= len(messages):
+                    return written
+        except Exception as error:
+            if not is_database_error(error):
+                log.exception("a direct flush of the message log failed; writing it through a session")
+            return written
+
     def for_database(self, _key: str | None) -> BatchWriter:
         """The writer of a database: this one, which writes to its sessions' database."""
         return self
+
+
+async def _write_log(db: DirectConnection, messages: list[dict], seen: dict[str, datetime]) -> None:
+    if messages:
+        if any(m.get("tenant_id") is None for m in messages):
+            # As the column's default would: a frame takes its station's tenant, the install's
+            # first where the station is not stored (a rejected or deleted one).
+            tenants = await db.station_tenants({m["station_id"] for m in messages})
+            for message in messages:
+                if message.get("tenant_id") is None:
+                    message["tenant_id"] = tenants.get(message["station_id"], DEFAULT_TENANT)
+        await db.execute_many(_LOG, messages)
+    if seen:
+        await db.execute_many(_TOUCH, [{"sid": sid, "seen": at} for sid, at in seen.items()])
 
 
 class WriterPerDatabase:

@@ -33,10 +33,11 @@ import asyncio
 import functools
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import JSON, bindparam, func, literal_column, select
+from sqlalchemy import JSON, Integer, String, bindparam, func, literal_column, select, table
+from sqlalchemy import column as table_column
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -46,7 +47,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlalchemy.util import greenlet_spawn
 
-from silkcharge.store.tenancy import known_parent_tenant
+from silkcharge.store.tenancy import known_parent_tenant, learn_parent_tenant
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,15 @@ def one_of_direct(dialect: str, column, name: str):
     return column.in_(values.scalar_subquery())
 
 
+_stations = table("stations", table_column("id", String), table_column("tenant_id", Integer))
+
+
+@functools.cache
+def _station_tenants(dialect: str):
+    """The tenants of the stations bound to `ids` (built once per dialect: see `_Statements`)."""
+    return select(_stations.c.id, _stations.c.tenant_id).where(one_of_direct(dialect, _stations.c.id, "ids"))
+
+
 class DirectConnection(Protocol):
     """What a bulk's `apply_direct` may do: run prepared statements, nothing else."""
 
@@ -167,9 +177,15 @@ class DirectConnection(Protocol):
         it; `NeedsSession` where that is not known without a statement (the session's path
         looks it up, and it is known from then on)."""
 
+    async def station_tenants(self, station_ids: Iterable[str]) -> dict[str, int]:
+        """The tenants of these stations: those looked up before, the rest read in one
+        statement (and known from then on). A station not stored is not in the answer."""
+
 
 class _Connection:
     """What the two drivers' connections share."""
+
+    dialect: str
 
     def __init__(self, connection, statements: _Statements, engine: AsyncEngine) -> None:
         self._connection = connection
@@ -180,11 +196,30 @@ class _Connection:
     def after_commit(self, callback: Callable[[], None]) -> None:
         self.committed.append(callback)
 
+    async def fetch(self, statement: ClauseElement, params: dict[str, Any]) -> list[tuple]:
+        raise NotImplementedError
+
     def station_tenant(self, station_id: str) -> int:
         tenant = known_parent_tenant(self._engine.sync_engine, "stations", station_id)
         if tenant is None:
             raise NeedsSession(f"the tenant of station {station_id} is not known yet")
         return tenant
+
+    async def station_tenants(self, station_ids: Iterable[str]) -> dict[str, int]:
+        engine = self._engine.sync_engine
+        tenants: dict[str, int] = {}
+        unknown: list[str] = []
+        for station_id in set(station_ids):
+            tenant = known_parent_tenant(engine, "stations", station_id)
+            if tenant is None:
+                unknown.append(station_id)
+            else:
+                tenants[station_id] = tenant
+        if unknown:
+            for station_id, tenant in await self.fetch(_station_tenants(self.dialect), {"ids": unknown}):
+                learn_parent_tenant(engine, "stations", station_id, tenant)
+                tenants[station_id] = tenant
+        return tenants
 
 
 class _Statements:

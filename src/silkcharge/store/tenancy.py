@@ -178,6 +178,12 @@ def known_parent_tenant(engine: Engine, table: str, value: Any) -> int | None:
     return _parent_tenants.get((_database_of(engine), table, value))
 
 
+def learn_parent_tenant(engine: Engine, table: str, value: Any, tenant: int) -> None:
+    """Remember a parent's tenant that a writer read with its own statement (store/direct.py),
+    as `parent_tenant` remembers the ones it reads."""
+    _parent_tenants[(_database_of(engine), table, value)] = tenant
+
+
 def forget_database(url: str) -> None:
     """Forget the parents' tenants learnt from the database at `url`: its rows were replaced
     behind the platform's back (the tests give a used database back in its template's state,
