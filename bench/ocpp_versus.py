@@ -36,16 +36,21 @@ from ocpp_throughput import machine, number
 
 from silkcharge.loadtest.probe import Machine, ProcessGroup, Sample
 
-TARGETS = ("sqlite", "postgres", "ocpp-rpc", "baseline")
+TARGETS = ("sqlite", "postgres", "ocpp-rpc", "baseline", "websockets", "picows")
+DEFAULT_TARGETS = TARGETS[:4]  # the layer targets are asked for by name
 TARGET_NAMES = {
     "sqlite": "silkcharge SQLite",
     "postgres": "silkcharge PostgreSQL",
     "ocpp-rpc": "ocpp-rpc in-memory",
     "baseline": "ocpp (Python) in-memory",
+    "websockets": "websockets layer alone",
+    "picows": "picows layer alone",
 }
 SILKCHARGE = ("sqlite", "postgres")
 VERSIONS = ("1.6", "2.0.1")
 SUPPORTED_VERSIONS = {"baseline": ("1.6",)}  # bench/baseline_server.py speaks 1.6 only
+# bench/ws_layer_server.py answers Boot and Heartbeat only: the layer's own cost per message
+SUPPORTED_KINDS = {"websockets": ("heartbeat",), "picows": ("heartbeat",)}
 KINDS = ("heartbeat", "status", "meter")
 KIND_NAMES = {
     "heartbeat": "Heartbeat",
@@ -274,6 +279,8 @@ def start_target(kind: str, args: argparse.Namespace, notes: list[str]):
         return target, database
     elif kind == "ocpp-rpc":
         target = servers.start_ocpp_rpc()
+    elif kind in SUPPORTED_KINDS:
+        target = servers.start_ws_layer(kind)
     else:
         target = servers.start_baseline()
     return target, None
@@ -292,6 +299,8 @@ def measure_target(kind: str, args: argparse.Namespace, notes: list[str]) -> lis
             if version not in SUPPORTED_VERSIONS.get(kind, VERSIONS):
                 continue
             for message_kind in args.kinds:
+                if message_kind not in SUPPORTED_KINDS.get(kind, KINDS):
+                    continue
                 loads = [("closed loop", r) for r in range(1, args.rounds + 1)]
                 if args.light_messages > 0:
                     loads.append(("light", 1))
@@ -465,6 +474,8 @@ def report(args: argparse.Namespace, rows: list[Row], notes: list[str]) -> None:
         n.split(" (")[0].removeprefix("PostgreSQL ") for n in notes if n.startswith("PostgreSQL ")
     ]
     info = versions_info(pg)
+    if "picows" in args.targets:
+        info["websockets"] += f", picows {servers.picows_version()}"
     print(
         f"\n{info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB RAM; Python {info['python']}, "
         f"SQLite {info['sqlite']}, {'PostgreSQL ' + info['postgresql'] + ', ' if pg else ''}"
@@ -526,7 +537,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stations", type=int, default=200, help="stations (sockets) per run")
     parser.add_argument("--messages", type=int, default=50, help="CALLs per station, closed loop")
     parser.add_argument("--rounds", type=int, default=2, help="closed-loop runs per row")
-    parser.add_argument("--targets", default=",".join(TARGETS), help=f"from {', '.join(TARGETS)}")
+    parser.add_argument(
+        "--targets", default=",".join(DEFAULT_TARGETS),
+        help=f"from {', '.join(TARGETS)} (default: {', '.join(DEFAULT_TARGETS)}; the last two are a bare "
+        "Boot/Heartbeat responder on each WebSocket layer, bench/ws_layer_server.py)",
+    )
     parser.add_argument("--versions", default=",".join(VERSIONS), help="OCPP versions: 1.6, 2.0.1")
     parser.add_argument("--kinds", default=",".join(KINDS), help=f"from {', '.join(KINDS)}")
     parser.add_argument(

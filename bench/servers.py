@@ -223,6 +223,47 @@ def start_ocpp_rpc() -> Target:
     return target
 
 
+PICOWS = "picows==2.3.1"  # pinned, as bench/node's packages are by their lock file
+PICOWS_DIR = BENCH / ".python"  # where the benchmark installs it, outside the project's venv
+
+
+def ensure_picows() -> dict[str, str]:
+    """The environment of a process that imports picows: the project's venv when it has it,
+    else bench/.python, where this installs it (from PyPI) the first time."""
+    env = dict(os.environ)
+    probe = [sys.executable, "-c", "import picows"]
+    if subprocess.run(probe, capture_output=True).returncode == 0:
+        return env
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(PICOWS_DIR), env.get("PYTHONPATH"))))
+    if subprocess.run(probe, capture_output=True, env=env).returncode != 0:
+        command = [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(PICOWS_DIR), PICOWS]
+        print(f"installing {PICOWS} for the layer targets: {' '.join(command)}", file=sys.stderr)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise ServerFailed(f"could not install {PICOWS}:\n{done.stderr[-2000:]}")
+    return env
+
+
+def start_ws_layer(layer: str) -> Target:
+    """bench/ws_layer_server.py on `layer` ("websockets" or "picows"): the WebSocket layer alone."""
+    env = ensure_picows() if layer == "picows" else dict(os.environ)
+    target = Target(f"{layer} layer alone")
+    port = free_port()
+    target.launch([sys.executable, str(BENCH / "ws_layer_server.py"), "--layer", layer, "--port", str(port)], env)
+    _wait_for(target, lambda: _port_open(port))
+    target.ocpp_url = f"ws://127.0.0.1:{port}/ocpp"
+    return target
+
+
+def picows_version() -> str | None:
+    env = ensure_picows()
+    done = subprocess.run(
+        [sys.executable, "-c", "from importlib.metadata import version; print(version('picows'))"],
+        capture_output=True, text=True, env=env,
+    )
+    return done.stdout.strip() or None
+
+
 class PostgresDatabase:
     """A database made for one run on a local PostgreSQL (trust auth), dropped afterwards."""
 

@@ -30,7 +30,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from silkcharge.store.db import SQLITE_CACHE_KIB, SQLITE_CHECKPOINT_PAGES, SQLITE_WAL_KEEP_BYTES, migrate
+from silkcharge.store.db import (
+    SQLITE_CACHE_KIB,
+    SQLITE_CHECKPOINT_PAGES,
+    SQLITE_WAL_KEEP_BYTES,
+    migrate,
+)
 
 INSERT = (
     "INSERT INTO meter_samples (station_id, evse_id, transaction_id, timestamp, measurand, phase,"
