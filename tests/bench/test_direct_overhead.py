@@ -3,16 +3,11 @@ aiosqlite's thread): a few calls of each step, not a benchmark."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "direct_overhead.py"
+from tests.loading import script_module
 
 
 def test_the_benchmark_times_each_layer_of_a_batch_of_one(capsys):
-    spec = importlib.util.spec_from_file_location("direct_overhead", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = script_module("bench/direct_overhead.py")
     rows = bench.main(["--calls", "20"])
     assert [name for name, _, _ in rows] == [
         "Direct.run of SELECT 1, committed",

@@ -4,21 +4,14 @@ configuration is the one store/db.py gives every connection. Not a benchmark: a 
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from sqlalchemy import text
 
 from silkcharge.store.db import create_sync_engine_for
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "sqlite_pages.py"
+from tests.loading import script_module
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("sqlite_pages", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return script_module("bench/sqlite_pages.py")
 
 
 def test_the_benchmark_stores_every_reading_of_its_batches_and_counts_the_priced_ones(tmp_path):

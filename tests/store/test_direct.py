@@ -370,13 +370,18 @@ async def test_the_message_log_flushed_directly_stores_what_a_session_stores_ten
         assert (await session.get(Station, "LOG-1")).last_seen_at == at
 
 
+async def direct_writer_of_chunks(engine, sessions, monkeypatch, chunk: int) -> BatchWriter:
+    """A message log writing straight to the driver, `chunk` frames a transaction, for station LOG-1."""
+    monkeypatch.setattr(writer_module, "CHUNK", chunk)
+    async with sessions.begin() as session:
+        session.add(Station(id="LOG-1"))
+    return BatchWriter(sessions, direct=Direct(engine))
+
+
 async def test_a_large_message_log_flush_is_written_in_chunks_keeping_every_frame_in_order(
     engine, sessions, monkeypatch
 ):
-    monkeypatch.setattr(writer_module, "CHUNK", 40)
-    async with sessions.begin() as session:
-        session.add(Station(id="LOG-1"))
-    writer = BatchWriter(sessions, direct=Direct(engine))
+    writer = await direct_writer_of_chunks(engine, sessions, monkeypatch, 40)
     at = utcnow()
     for n in range(100):
         writer.log_message("LOG-1", "in", 2, f"m{n}", "Heartbeat", "[]", at)
@@ -399,10 +404,7 @@ async def test_a_large_message_log_flush_is_written_in_chunks_keeping_every_fram
 async def test_a_message_log_flush_that_fails_midway_keeps_only_the_frames_not_written_for_the_next(
     engine, sessions, monkeypatch
 ):
-    monkeypatch.setattr(writer_module, "CHUNK", 2)
-    async with sessions.begin() as session:
-        session.add(Station(id="LOG-1"))
-    writer = BatchWriter(sessions, direct=Direct(engine))
+    writer = await direct_writer_of_chunks(engine, sessions, monkeypatch, 2)
     at = utcnow()
     writer.log_message("LOG-1", "in", 2, "m1", "Heartbeat", "[]", at)
     writer.log_message("LOG-1", "out", 3, "m1", "Heartbeat", "[]", at)
