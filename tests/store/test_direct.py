@@ -416,3 +416,18 @@ async def test_a_message_log_flush_that_fails_midway_keeps_only_the_frames_not_w
     assert [(row[2], row[4]) for row in await logged_frames(sessions)] == [("in", "m1"), ("out", "m1")]
     # The first chunk is not written twice: what waits for the next flush is what was not written.
     assert [(m["direction"], m["message_id"]) for m in writer._messages] == [("in", "m2"), ("out", "m2")]
+
+
+# Nothing listens on port 1; SQLite cannot open a directory as its database file.
+@pytest.mark.parametrize("url", ["postgresql+asyncpg://postgres@127.0.0.1:1/none", "sqlite+aiosqlite:////tmp"])
+async def test_last_seen_times_a_flush_could_not_write_wait_for_the_next_flush(url):
+    engine = create_engine_for(url, 1)
+    writer = BatchWriter(sessionmaker_for(engine), direct=Direct(engine))
+    at = utcnow()
+    writer.seen("LOG-9", at)
+    try:
+        with pytest.raises(Exception):
+            await writer.flush()
+    finally:
+        await dispose_engine(engine)
+    assert writer._seen == {"LOG-9": at}, "nothing was written, so the time waits for the next flush"

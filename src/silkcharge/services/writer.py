@@ -141,8 +141,8 @@ class BatchWriter:
         if not messages and not seen:
             return
         if self._direct is not None and current_tenant() is None:
-            written = await self._flush_directly(self._direct, messages, seen)
-            if written == len(messages):
+            written, complete = await self._flush_directly(self._direct, messages, seen)
+            if complete:
                 return
             if written:
                 messages, seen = messages[written:], {}
@@ -165,10 +165,13 @@ class BatchWriter:
                 self._seen.setdefault(sid, at)
             raise
 
-    async def _flush_directly(self, direct: Direct, messages: list[dict], seen: dict[str, datetime]) -> int:
+    async def _flush_directly(
+        self, direct: Direct, messages: list[dict], seen: dict[str, datetime]
+    ) -> tuple[int, bool]:
         """Write `messages` (and `seen` with the first chunk) straight to the driver, a chunk per
-        transaction; how many frames were written. Short of all of them, the rest goes through a
-        session, which tells a database that is away from a bad row and keeps them for later."""
+        transaction: (how many frames were written, whether everything was). Short of
+        everything, the rest goes through a session, which tells a database that is away from a
+        bad row and keeps what it could not write for later."""
         written = 0
         touch = seen
         try:
@@ -179,11 +182,11 @@ class BatchWriter:
                 written += len(chunk)
                 touch = {}
                 if written >= len(messages):
-                    return written
+                    return written, True
         except Exception as error:
             if not is_database_error(error):
                 log.exception("a direct flush of the message log failed; writing it through a session")
-            return written
+            return written, False
 
     def for_database(self, _key: str | None) -> BatchWriter:
         """The writer of a database: this one, which writes to its sessions' database."""
