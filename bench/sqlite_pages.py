@@ -12,8 +12,11 @@ configurations side by side in one run, each on a fresh database file:
 Each batch holds one reading of four measurands for every station (200 by default: 800 rows),
 as a closed loop of 200 stations sends them. The configurations alternate in rounds (A, B, A,
 B), so the machine's noise falls on both; each round continues its own database, so the table
-grows as a gateway's does. Reported per round: CPU and wall time per stored reading (this
-process's user + system time: SQLite runs on the calling thread) and the commit's wall time.
+grows as a gateway's does. The statement is the gateway's own (`insert_ignoring`, compiled
+by store/direct.py's `Prepared`), and each batch's values are converted as the direct path
+converts them before the clock starts. Reported per round: CPU and wall time per stored reading
+(this process's user + system time: SQLite runs on the calling thread) and the commit's wall
+time.
 
     .venv/bin/python bench/sqlite_pages.py
     .venv/bin/python bench/sqlite_pages.py --stations 200 --batches 100 --rounds 3
@@ -28,7 +31,10 @@ import sqlite3
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+
+from sqlalchemy.dialects import sqlite
 
 from silkcharge.store.db import (
     SQLITE_CACHE_KIB,
@@ -36,12 +42,15 @@ from silkcharge.store.db import (
     SQLITE_WAL_KEEP_BYTES,
     migrate,
 )
+from silkcharge.store.direct import Prepared
+from silkcharge.store.schema import MeterSample
+from silkcharge.store.upsert import insert_ignoring
 
-INSERT = (
-    "INSERT INTO meter_samples (station_id, evse_id, transaction_id, timestamp, measurand, phase,"
-    " location, context, unit, value, tenant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT DO NOTHING"
-)
+ROW_KEYS = ("station_id", "evse_id", "transaction_id", "timestamp", "measurand", "phase", "location", "context",
+            "unit", "value", "tenant_id")
+# The gateway's own statement (services/transactions.py's direct write), compiled as store/direct.py
+# compiles it: the same SQL and the same conversion of each value.
+INSERT = Prepared(insert_ignoring("sqlite", MeterSample.__table__), sqlite.dialect(), ROW_KEYS)
 MEASURANDS = (
     ("Energy.Active.Import.Register", "Wh"), ("Power.Active.Import", "W"), ("Current.Import", "A"), ("Voltage", "V"),
 )
@@ -83,21 +92,24 @@ def open_database(path: Path, stations: int, pragmas: list[str]) -> sqlite3.Conn
 
 
 def batch_rows(stations: int, reading: int) -> list[tuple]:
-    at = (datetime(2026, 12, 1, tzinfo=UTC) + timedelta(seconds=reading)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """One reading of every measurand for every station, converted for the driver (untimed)."""
+    at = datetime(2026, 12, 1, tzinfo=UTC) + timedelta(seconds=reading)
     rows = []
     for n in range(stations):
-        values = (str(1000 + 2 * reading), "7210", "31.3", "230.1")
+        values = (Decimal(1000 + 2 * reading), Decimal(7210), Decimal("31.3"), Decimal("230.1"))
         for (measurand, unit), value in zip(MEASURANDS, values, strict=True):
-            rows.append((f"ST-{n}", 1, n + 1, at, measurand, "", "Outlet", "Sample.Periodic", unit, value, 1))
+            row = dict(zip(ROW_KEYS, (f"ST-{n}", 1, n + 1, at, measurand, "", "Outlet", "Sample.Periodic", unit,
+                                      value, 1), strict=True))
+            rows.append(INSERT.arguments(row))
     return rows
 
 
 def run_round(db: sqlite3.Connection, stations: int, first: int, batches: int) -> dict[str, float]:
+    prepared = [batch_rows(stations, reading) for reading in range(first, first + batches)]
     cpu, wall, committing = cpu_seconds(), time.perf_counter(), 0.0
-    for reading in range(first, first + batches):
-        rows = batch_rows(stations, reading)
+    for rows in prepared:
         db.execute("BEGIN")
-        db.executemany(INSERT, rows)
+        db.executemany(INSERT.sql, rows)
         started = time.perf_counter()
         db.execute("COMMIT")
         committing += time.perf_counter() - started
