@@ -9,6 +9,9 @@ from typing import Any, Protocol
 
 from silkcharge.domain.events import Event
 
+Kinds = tuple[type[Event], ...]
+"""The event classes a subscriber takes (subclasses included)."""
+
 
 class StationOffline(Exception):
     """The station has no open socket, so a command cannot reach it."""
@@ -63,14 +66,23 @@ class EventBus:
     """Publish domain events to any number of subscribers; a slow subscriber loses old events,
     never blocks the gateway.
 
+    A subscriber that names the `kinds` of event it acts on is handed only those. Most events
+    are a connector's status, which most subscribers ignore, and a queue given an event wakes
+    its task: at light load, where every event is a burst of one, eight wake-ups for each
+    status (six of them to drop it) were a larger part of a status reply's CPU than its write
+    (docs/benchmarks.md, issue 20).
+
     With `origin` and `enter` (data residency, store/residency.py: the database the publisher
     works in, and how to enter it), each event carries where it happened, and the subscriber
     that takes it acts on it there: a session priced in the database its station lives in."""
 
     def __init__(self, queue_size: int = 1000, *, origin: Callable[[], Any] | None = None,
                  enter: Callable[[Any], None] | None = None) -> None:
-        self._queues: set[asyncio.Queue[Event]] = set()
+        self._queues: dict[asyncio.Queue[Event], Kinds | None] = {}
         self._local_only: set[asyncio.Queue[Event]] = set()
+        # The queues an event of a class goes to, from here or (True) from another node:
+        # worked out at the first event of each class after the subscribers last changed.
+        self._routes: dict[tuple[type[Event], bool], tuple[asyncio.Queue[Event], ...]] = {}
         self._queue_size = queue_size
         self._origin = origin
         self._enter = enter
@@ -82,33 +94,56 @@ class EventBus:
         """Nothing to stop in one process."""
 
     def publish(self, event: Event) -> None:
+        queues = self._routes.get((type(event), False))
+        if queues is None:
+            queues = self._route(type(event), remote=False)
+        if not queues:
+            return
         item = event if self._origin is None else (event, self._origin())
-        for queue in self._queues:
+        for queue in queues:
             _put_dropping_oldest(queue, item)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, *, local_only: bool = False) -> AsyncIterator[asyncio.Queue[Event]]:
-        """A queue of events. Services that *act* on an event (price it, send a command)
+    async def subscribe(
+        self, *, local_only: bool = False, kinds: Kinds | None = None
+    ) -> AsyncIterator[asyncio.Queue[Event]]:
+        """A queue of events: of the classes in `kinds` (and their subclasses) where given,
+        else of every class. Services that *act* on an event (price it, send a command)
         subscribe `local_only`: with several nodes each event is acted on once, by the node
         where it happened; views (live map, search, the event stream) see every node's."""
+        if kinds is not None and not all(isinstance(kind, type) and issubclass(kind, Event) for kind in kinds):
+            raise TypeError(f"kinds must be Event classes, not {kinds!r}")
         queue: asyncio.Queue[Event] = (
             asyncio.Queue(self._queue_size) if self._enter is None else _Delivery(self._queue_size, self._enter)
         )
-        self._queues.add(queue)
+        self._queues[queue] = kinds
         if local_only:
             self._local_only.add(queue)
+        self._routes.clear()
         try:
             yield queue
         finally:
-            self._queues.discard(queue)
+            self._queues.pop(queue, None)
             self._local_only.discard(queue)
+            self._routes.clear()
 
     def publish_remote(self, event: Event) -> None:
         """An event that happened on another node: to every subscriber but the local-only ones
         (only views take them; where it happened is not carried across nodes)."""
+        queues = self._routes.get((type(event), True))
+        if queues is None:
+            queues = self._route(type(event), remote=True)
         item = event if self._origin is None else (event, None)
-        for queue in self._queues - self._local_only:
+        for queue in queues:
             _put_dropping_oldest(queue, item)
+
+    def _route(self, kind: type[Event], *, remote: bool) -> tuple[asyncio.Queue[Event], ...]:
+        queues = tuple(
+            queue for queue, kinds in self._queues.items()
+            if (kinds is None or issubclass(kind, kinds)) and not (remote and queue in self._local_only)
+        )
+        self._routes[kind, remote] = queues
+        return queues
 
 
 class LocalRouter:

@@ -210,7 +210,7 @@ class EvseStatusPush:
             self._task = None
 
     async def _follow(self) -> None:
-        async with self._bus.subscribe(local_only=True) as events:
+        async with self._bus.subscribe(local_only=True, kinds=(ConnectorStatusChanged, *_STATION_EVENTS)) as events:
             while True:
                 gathered = [await events.get()]
                 await asyncio.sleep(GATHER_SECONDS)

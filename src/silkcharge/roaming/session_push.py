@@ -153,11 +153,9 @@ class SessionFollower:
                 log.exception("the roaming session progress or CDR catch-up failed")
 
     async def _follow(self) -> None:
-        async with self._bus.subscribe(local_only=True) as events:
+        async with self._bus.subscribe(local_only=True, kinds=(TransactionStarted, TransactionEnded, CdrCreated)) as events:
             while True:
                 event = await events.get()
-                if not isinstance(event, (TransactionStarted, TransactionEnded, CdrCreated)):
-                    continue
                 try:
                     with database_scope(await station_database(self._sessions, event.station_id)):
                         if isinstance(event, CdrCreated):

@@ -256,7 +256,7 @@ class BillingService:
         await self.caps.stop()
 
     async def _price_ended_sessions(self) -> None:
-        async with self._bus.subscribe(local_only=True) as events:
+        async with self._bus.subscribe(local_only=True, kinds=(TransactionEnded,)) as events:
             while True:
                 event = await events.get()
                 if isinstance(event, TransactionEnded):

@@ -100,7 +100,9 @@ class ChargerCostService:
         self._tasks = []
 
     async def _follow_sessions(self) -> None:
-        async with self._bus.subscribe(local_only=True) as events:
+        async with self._bus.subscribe(
+            local_only=True, kinds=(TransactionStarted, StationConnected, TransactionEnded)
+        ) as events:
             while True:
                 event = await events.get()
                 try:

@@ -94,6 +94,10 @@ take more, and a 360 kW figure would make a time-priced charger look cheap."""
 
 _NOT_SERVING = frozenset({"Unavailable", "Faulted"})
 
+FOLLOWED = (ConnectorStatusChanged, StationConnected, StationDisconnected, StationWentOffline,
+            TransactionStarted, TransactionEnded)
+"""The events `LiveNetwork.apply` acts on, the only ones the search service subscribes to."""
+
 
 class InvalidSearch(ValueError):
     """A search that cannot be answered as asked; the message says what to change."""
@@ -740,7 +744,7 @@ class SearchService:
         self._tasks = []
 
     async def _follow(self, subscribed: asyncio.Event) -> None:
-        async with self._bus.subscribe() as events:
+        async with self._bus.subscribe(kinds=FOLLOWED) as events:
             subscribed.set()
             while True:
                 event = await events.get()

@@ -279,13 +279,10 @@ class SmartChargingService(CommandObserver):
         return self._states.setdefault(self.place(site_id), SiteState())
 
     async def _listen(self) -> None:
-        async with self._bus.subscribe() as queue:
+        watched = (TransactionStarted, TransactionEnded, StationBooted, StationConnected, ExternalChargingLimitChanged)
+        async with self._bus.subscribe(kinds=watched) as queue:
             while True:
                 event = await queue.get()
-                watched = (TransactionStarted, TransactionEnded, StationBooted, StationConnected,
-                           ExternalChargingLimitChanged)
-                if not isinstance(event, watched):
-                    continue
                 if self._residency is not None and not await self._enter_station_database(event.station_id):
                     continue
                 if isinstance(event, TransactionStarted) and self._starting:

@@ -166,7 +166,9 @@ class TariffInfoService:
             self._task = None
 
     async def _follow(self) -> None:
-        async with self._bus.subscribe(local_only=True) as events:
+        async with self._bus.subscribe(
+            local_only=True, kinds=(StationConnected, StationBooted, TariffsChanged, TransactionEnded)
+        ) as events:
             while True:
                 event = await events.get()
                 try:

@@ -61,7 +61,7 @@ class TransactionStatusChecks(CommandObserver):
         self._task = None
 
     async def _listen(self) -> None:
-        async with self._bus.subscribe(local_only=True) as queue:
+        async with self._bus.subscribe(local_only=True, kinds=(TransactionEventsMissing,)) as queue:
             while True:
                 event = await queue.get()
                 if isinstance(event, TransactionEventsMissing):
