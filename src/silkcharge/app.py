@@ -290,7 +290,8 @@ def build_platform(settings: Settings, engine: AsyncEngine | None = None) -> Pla
         unanswered_after=timedelta(seconds=2 * settings.call_timeout + 10),
     )
     billing = BillingService(
-        sessions, bus, stale_after=timedelta(hours=settings.stale_session_hours), plausibility=plausibility
+        sessions, bus, stale_after=timedelta(hours=settings.stale_session_hours), plausibility=plausibility,
+        direct=direct,
     )
     gateway = Gateway(settings, stations, adapters, router, writer, security_events)
     workers = Workers(settings.database_url, settings.heavy_work_threads, settings.heavy_work_queue, residency)

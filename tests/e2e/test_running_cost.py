@@ -17,6 +17,7 @@ from silkcharge.bus.local import EventBus
 from silkcharge.domain.clock import to_ocpp
 from silkcharge.services.billing import BillingService
 from silkcharge.store.db import create_engine_for, sessionmaker_for
+from silkcharge.store.direct import Direct
 from tests.e2e.network import add_token
 from tests.e2e.peers import connected_peer
 from tests.e2e.test_caps import DEAR, IN_ALMATY, OUTSIDE, energy, publish, site, tariff
@@ -50,11 +51,13 @@ class Session:
 
 
 @contextlib.asynccontextmanager
-async def counted_billing(settings) -> AsyncIterator[tuple[BillingService, list[str]]]:
-    """A billing service of its own, on an engine of its own, and the statements it runs (every
-    statement counted is its)."""
+async def counted_billing(settings, *, direct: bool = False) -> AsyncIterator[tuple[BillingService, list[str]]]:
+    """A billing service of its own, on an engine of its own, and the statements its sessions
+    run (every statement counted is its); `direct`: with the platform's direct path, whose
+    statements go to the driver uncounted."""
     engine = create_engine_for(settings.database_url, 2)
-    billing = BillingService(sessionmaker_for(engine), EventBus(), stale_after=timedelta(hours=1))
+    billing = BillingService(sessionmaker_for(engine), EventBus(), stale_after=timedelta(hours=1),
+                             direct=Direct(engine) if direct else None)
     await billing.caps.install_shipped()
     statements: list[str] = []
     event.listen(engine.sync_engine, "before_cursor_execute",
@@ -168,3 +171,32 @@ async def test_the_costs_of_sessions_asked_at_once_are_read_from_one_versions_ro
     assert [cost.transaction_id for cost in together] == txs
     # One statement for the three sessions' rows; their inputs and readings were kept.
     assert len(statements) == 1 and "plausibility_flags" in statements[0], statements
+
+
+async def test_a_running_cost_read_straight_from_the_driver_is_the_sessions_own_and_an_unchanged_ask_opens_no_session(
+        api, ocpp_url, settings):
+    """The platform reads the versions row without a session (store/direct.py) and makes the
+    transaction from its columns: every field of the cost is what the session path gives."""
+    await site(api, "RC-DIRECT", OUTSIDE, station="RC-D")
+    await add_token(api, "RC-DIRECT-DRIVER")
+    assert (await publish(api, "KZ-NET-50", tariff(energy("50")))).status_code == 201
+    async with (
+        counted_billing(settings) as (through_sessions, _),
+        counted_billing(settings, direct=True) as (direct, statements),
+        connected_peer(ocpp_url, "RC-D", "2.0.1") as peer,
+    ):
+        session = await started(peer, "RC-D", "RC-DIRECT-DRIVER")
+        await session.reading(10, 10_000)
+        tx = (await api.get("/api/v1/transactions?station_id=RC-D")).json()[0]["id"]
+        first = await direct.running_cost(tx)
+        assert first is not None and first == await through_sessions.running_cost(tx)
+        assert first.total.incl_vat.amount == Decimal("580.00") and first.station_tx_id == "RC-D-run"
+        statements.clear()
+        assert await direct.running_cost(tx) == first
+        assert statements == []  # the versions row came from the driver; nothing else was read
+        await session.reading(20, 20_000)
+        newer = await direct.running_cost(tx)
+        assert newer == await through_sessions.running_cost(tx)
+        assert newer.total.incl_vat.amount == Decimal("1160.00") and newer.meter_wh == Decimal(20_000)
+    # Only the new reading was read in a session.
+    assert len(statements) == 1 and "meter_samples.id >" in statements[0], statements

@@ -12,10 +12,11 @@ sessions a station never stopped (see `close_abandoned`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -23,7 +24,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, exists, func, select
+from sqlalchemy import Select, bindparam, exists, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -50,6 +51,7 @@ from silkcharge.domain.pricing import (
 from silkcharge.domain.tariffs import InvalidTariff, NoApplicableTariff, Tariff, select_tariff
 from silkcharge.services.caps import TARIFF_SUSPENDED, CapService
 from silkcharge.services.plausibility import Plausibility
+from silkcharge.store.direct import Direct, one_of_direct
 from silkcharge.store.gathered import Gathered
 from silkcharge.store.residency import (
     ByIdOfDatabase,
@@ -74,6 +76,7 @@ from silkcharge.store.schema import (
     TariffSuspension,
     Transaction,
 )
+from silkcharge.store.tenancy import current_tenant
 from silkcharge.store.types import plain
 from silkcharge.store.upsert import one_of_named
 
@@ -155,8 +158,11 @@ class BillingService:
         *,
         stale_after: timedelta,
         plausibility: Plausibility | None = None,
+        direct: Direct | None = None,
     ) -> None:
         self._sessions = sessions
+        # Where set, the running-cost asks read their one row straight from the driver.
+        self._direct = direct
         self._bus = bus
         self._stale_after = stale_after
         self._plausibility = plausibility or Plausibility(sessions)
@@ -563,8 +569,9 @@ class BillingService:
         since the last ask; the site, tariff, switches, caps and suspensions are read again only
         when a version moved. All of it comes from the store, so it holds with several nodes
         and whoever writes. Asks made together (the replies of one committed batch of
-        TransactionEvents) are read together: one session, one row each from one statement
-        (`_running_inputs`, through store/gathered.py)."""
+        TransactionEvents) are read together: one row each from one statement (`_running_inputs`,
+        through store/gathered.py), straight from the driver where the platform has a direct
+        path (store/direct.py), and a session only for what that row says must be read again."""
         priceable = await self._running_asks.ask(transaction_id)
         # Priced by each asker, so that a round of reads waits for no pricing (pricing is in a thread).
         return None if priceable is None else await self._running_priced(*priceable)
@@ -573,10 +580,15 @@ class BillingService:
         """What each session is priced from (None: not priceable now), read for all at once."""
         database = current_database()
         inputs: dict[int, _Priceable | None] = dict.fromkeys(transaction_ids)
-        async with self._sessions() as session:
-            statement = _running_versions(session.get_bind(Transaction).dialect.name)
-            rows = (await session.execute(statement, {"transaction_ids": transaction_ids})).all()
-            found = {row[0].id: row for row in rows}
+        async with contextlib.AsyncExitStack() as stack:
+            opened: list[AsyncSession] = []
+
+            async def session() -> AsyncSession:
+                if not opened:
+                    opened.append(await stack.enter_async_context(self._sessions()))
+                return opened[0]
+
+            found = {row[0].id: row for row in await self._running_rows(transaction_ids, session)}
             for transaction_id in transaction_ids:
                 key = (database, transaction_id)
                 row = found.get(transaction_id)
@@ -588,7 +600,7 @@ class BillingService:
                     continue  # a flagged session's cost is for an operator to confirm first
                 kept = self._kept.get(key)
                 if kept is None or kept.versions != versions or kept.started_at != tx.started_at:
-                    kept = _KeptSession(versions, tx.started_at, await self._running_context(session, tx, versions))
+                    kept = _KeptSession(versions, tx.started_at, await self._running_context(await session(), tx, versions))
                     self._kept[key] = kept
                     while len(self._kept) > KEPT_SESSIONS:
                         self._kept.popitem(last=False)
@@ -597,6 +609,24 @@ class BillingService:
                     continue  # not priceable with these inputs (no site, no tariff for this driver)
                 inputs[transaction_id] = (tx, kept.context, await kept.timeline(session, tx, readings), kept.segments)
         return inputs
+
+    async def _running_rows(
+        self, transaction_ids: list[int], session: Callable[[], Awaitable[AsyncSession]]
+    ) -> list[tuple]:
+        """`_running_versions`'s rows, each starting with its Transaction. Read straight from the
+        driver where it can be (the platform's own work, one database): at light load, where
+        each 2.0.1 meter reply asks alone, a session of its own for this one statement was most
+        of what the reply waited for. Its Transaction is then made from the row's columns, not
+        loaded into a session (which this path has none of): as the session's would be once it
+        closed, it is for reading."""
+        if self._direct is None or current_tenant() is not None:
+            read = await session()
+            statement = _running_versions(read.get_bind(Transaction).dialect.name)
+            return list((await read.execute(statement, {"transaction_ids": transaction_ids})).all())
+        rows = await self._direct.run(lambda db: db.fetch(
+            _running_versions(db.dialect, direct=True), {"transaction_ids": transaction_ids}))
+        keys = _transaction_keys()
+        return [(Transaction(**dict(zip(keys, row))), *row[len(keys):]) for row in rows]
 
     async def _running_priced(
         self, tx: Transaction, context: tuple[Site, Tariff, PricingInputs], timeline: SessionTimeline,
@@ -837,20 +867,23 @@ class _KeptSession:
     segments: KeptSegments = field(default_factory=KeptSegments)
     """The segments its last running cost was priced from (domain/pricing.py)."""
 
-    async def timeline(self, session: AsyncSession, tx: Transaction, readings: int) -> SessionTimeline:
+    async def timeline(
+        self, session: Callable[[], Awaitable[AsyncSession]], tx: Transaction, readings: int
+    ) -> SessionTimeline:
         """The session's timeline with every reading stored: those since the last ask are read
-        and added; all of them are read again when the count says one was missed (committed
-        after a later one) or went away, or when the session's start changed. Two asks at once
-        are safe: a reading is taken once, by id, and the timeline's maps are idempotent; a
-        reading stored between the versions row and this read costs one needless re-read."""
+        (in the session `session()` gives) and added; all of them are read again when the count
+        says one was missed (committed after a later one) or went away, or when the session's
+        start changed. Two asks at once are safe: a reading is taken once, by id, and the
+        timeline's maps are idempotent; a reading stored between the versions row and this
+        read costs one needless re-read."""
         if self.grown is None or not self.grown.fits(tx):
             self.grown, self.seen, self.newest = _GrowingTimeline(tx), set(), 0
         if len(self.seen) != readings:
-            new = [r for r in await _priced_readings(session, tx.id, after=self.newest) if r.id not in self.seen]
+            new = [r for r in await _priced_readings(await session(), tx.id, after=self.newest) if r.id not in self.seen]
             self._took(new)
             if len(self.seen) != readings:
                 self.grown, self.seen, self.newest = _GrowingTimeline(tx), set(), 0
-                self._took(await _priced_readings(session, tx.id))
+                self._took(await _priced_readings(await session(), tx.id))
         return self.grown.timeline()
 
     def _took(self, readings: list[Any]) -> None:
@@ -861,18 +894,27 @@ class _KeptSession:
 
 
 @cache
-def _running_versions(dialect: str) -> Select:
+def _transaction_keys() -> tuple[str, ...]:
+    """The attribute of each column of the transactions table, in the table's order."""
+    mapper = inspect(Transaction)
+    return tuple(mapper.get_property_by_column(column).key for column in Transaction.__table__.columns)
+
+
+@cache
+def _running_versions(dialect: str, *, direct: bool = False) -> Select:
     """A row for each of the bound `transaction_ids` (built once per dialect, as building it
     costs more than running it): the transaction, whether it is flagged, how many priced
     readings it has, and what changes when any other input of its price does
     (`BillingService.running_cost`): its station's site, its driver's token, the tariffs, the
     tariffs accepted for it mid-session, the open suspensions and the caps (last, as
-    `CapService.current` takes them)."""
+    `CapService.current` takes them). `direct`: for store/direct.py, the transaction as its
+    columns (`_transaction_keys`) and the ids bound as one list that keeps the SQL the same."""
     station = Station.id == Transaction.station_id
     switched = (StationTariff.transaction_id == Transaction.id, StationTariff.status == "Accepted")
     open_suspension = TariffSuspension.resolved_at.is_(None)
+    one_of = one_of_direct if direct else one_of_named
     return select(
-        Transaction,
+        *(Transaction.__table__.columns if direct else (Transaction,)),
         exists().where(PlausibilityFlag.transaction_id == Transaction.id),
         Transaction.priced_readings,  # counted by the database as each is stored (migration 0037)
         select(Station.site_id).where(station).correlate(Transaction).scalar_subquery(),
@@ -887,7 +929,7 @@ def _running_versions(dialect: str) -> Select:
         select(func.max(TariffSuspension.id)).where(open_suspension).scalar_subquery(),
         select(func.count(TariffSuspension.id)).where(open_suspension).scalar_subquery(),
         *CapService.version_columns(),
-    ).where(one_of_named(dialect, Transaction.id, "transaction_ids"))
+    ).where(one_of(dialect, Transaction.id, "transaction_ids"))
 
 
 async def _reservation_used(
