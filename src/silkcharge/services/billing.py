@@ -16,7 +16,7 @@ import contextlib
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -626,7 +626,7 @@ class BillingService:
         rows = await self._direct.run(lambda db: db.fetch(
             _running_versions(db.dialect, direct=True), {"transaction_ids": transaction_ids}))
         keys = _transaction_keys()
-        return [(Transaction(**dict(zip(keys, row))), *row[len(keys):]) for row in rows]
+        return [(_transaction_of(keys, row), *row[len(keys):]) for row in rows]
 
     async def _running_priced(
         self, tx: Transaction, context: tuple[Site, Tariff, PricingInputs], timeline: SessionTimeline,
@@ -898,6 +898,15 @@ def _transaction_keys() -> tuple[str, ...]:
     """The attribute of each column of the transactions table, in the table's order."""
     mapper = inspect(Transaction)
     return tuple(mapper.get_property_by_column(column).key for column in Transaction.__table__.columns)
+
+
+def _transaction_of(keys: tuple[str, ...], values: Sequence[Any]) -> Transaction:
+    """A Transaction holding `values` (of the columns `keys` names), in no session. Filled as the
+    ORM fills an instance it loads, through its `__dict__`: the constructor sets each attribute
+    through the ORM's instrumentation, 35 µs of CPU against 2 (measured), at every ask."""
+    tx = inspect(Transaction).class_manager.new_instance()
+    tx.__dict__.update(zip(keys, values))
+    return tx
 
 
 @cache
