@@ -68,9 +68,8 @@ class EventBus:
 
     A subscriber that names the `kinds` of event it acts on is handed only those. Most events
     are a connector's status, which most subscribers ignore, and a queue given an event wakes
-    its task: at light load, where every event is a burst of one, eight wake-ups for each
-    status (six of them to drop it) were a larger part of a status reply's CPU than its write
-    (docs/benchmarks.md, issue 20).
+    its task: at light load, where every event is a burst of one, each status woke eight
+    tasks, six of them only to drop it (docs/benchmarks.md, issue 20).
 
     With `origin` and `enter` (data residency, store/residency.py: the database the publisher
     works in, and how to enter it), each event carries where it happened, and the subscriber
