@@ -59,7 +59,10 @@ class Result:
 def check_out(revision: str, into: Path) -> Path:
     """`revision` of this repository, checked out (no working tree of ours is touched)."""
     subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(ROOT), str(into)], check=True)
-    subprocess.run(["git", "-C", str(into), "checkout", "--quiet", "--detach", revision], check=True)
+    checkout = subprocess.run(["git", "-C", str(into), "checkout", "--quiet", "--detach", revision],
+                              capture_output=True, text=True)
+    if checkout.returncode != 0:
+        raise SystemExit(f"cannot check out --base {revision}: {checkout.stderr.strip()}")
     return into
 
 

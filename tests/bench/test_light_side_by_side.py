@@ -35,3 +35,10 @@ def test_both_sides_answer_every_light_round_and_the_tables_name_the_base_revisi
     out = capsys.readouterr().out
     assert "| 1.6 | StatusNotification | 2 | " in out  # the summary: two rounds
     assert f"base {head} p50 ms" in out
+
+
+def test_a_base_revision_that_does_not_exist_is_refused_with_its_name():
+    _need((NODE_DIR / "node_modules" / "ws").is_dir(), "bench/node/node_modules (make bench-node)")
+    bench = script_module("bench/light_side_by_side.py")
+    with pytest.raises(SystemExit, match="cannot check out --base no-such-revision"):
+        bench.main(["--base", "no-such-revision"])
