@@ -8,7 +8,9 @@ times, in one process on a migrated SQLite file, each layer of that fixed price 
   hand-over to aiosqlite's thread with the commit, the connection given back;
 - one hand-over to aiosqlite's thread and back, doing nothing (`_execute` of a no-op);
 - `greenlet_spawn` of a no-op (SQLAlchemy's bridge from the loop into its synchronous code);
-- a pool checkout and return (`engine.raw_connection()`, then `close()`), which rolls back.
+- a pool checkout and return (`engine.raw_connection()`, then `close()`), which rolls back;
+- a pool checkout and the return of a connection whose transaction ended, as `Direct.run`
+  gives back one it committed (no rollback: no hand-over).
 
 Wall and CPU time (this process's user + system, every thread) per call, the mean of
 `--calls` calls after a warm-up.
@@ -33,7 +35,7 @@ from sqlalchemy import literal, select
 from sqlalchemy.util import greenlet_spawn
 
 from silkcharge.store.db import create_engine_for, dispose_engine, migrate
-from silkcharge.store.direct import Direct
+from silkcharge.store.direct import Direct, _give_back
 
 WARM_UP = 200
 
@@ -78,6 +80,12 @@ async def measure(folder: Path, calls: int) -> list[tuple[str, float, float]]:
             await greenlet_spawn(pooled.close)
         rows.append(("greenlet_spawn of a no-op", *await timed(calls, lambda: greenlet_spawn(lambda: None))))
         rows.append(("pool checkout and return (with its rollback)", *await timed(calls, checkout_and_return)))
+
+        async def checkout_and_committed_return() -> None:
+            _give_back(await engine.raw_connection(), True)
+
+        rows.append(("pool checkout and return of a committed connection",
+                     *await timed(calls, checkout_and_committed_return)))
         return rows
     finally:
         await dispose_engine(engine)

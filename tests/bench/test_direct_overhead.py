@@ -14,6 +14,7 @@ def test_the_benchmark_times_each_layer_of_a_batch_of_one(capsys):
         "one hand-over to aiosqlite's thread and back",
         "greenlet_spawn of a no-op",
         "pool checkout and return (with its rollback)",
+        "pool checkout and return of a committed connection",
     ]
     assert all(wall > 0 and cpu >= 0 for _, wall, cpu in rows)
     assert "| Direct.run of SELECT 1, committed |" in capsys.readouterr().out
