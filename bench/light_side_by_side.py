@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,15 +68,8 @@ def check_out(revision: str, into: Path) -> Path:
 
 
 def start(side: Side) -> servers.Target:
-    target = servers.Target(side.name)
-    servers.start_silkcharge(
-        side.name,
-        f"sqlite+aiosqlite:///{target.workdir}/silkcharge.sqlite3",
-        target,
-        settings={"PYTHONPATH": str(side.source / "src")},
-    )
-    side.target = target
-    return target
+    side.target = servers.start_silkcharge_sqlite(side.name, {"PYTHONPATH": str(side.source / "src")})
+    return side.target
 
 
 def light_round(sides: list[Side], args: argparse.Namespace, version: str, kind: str, round_: int) -> Result:
@@ -96,7 +90,7 @@ def light_round(sides: list[Side], args: argparse.Namespace, version: str, kind:
     threads = [threading.Thread(target=run, args=(side,)) for side in order]
     for thread in threads:
         thread.start()
-        threading.Event().wait(START_GAP_S)
+        time.sleep(START_GAP_S)
     for thread in threads:
         thread.join()
     if failures:
@@ -195,14 +189,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def describe(tree: Path) -> str:
+    """The commit a tree is at, and whether it holds uncommitted changes."""
+    head = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    return f"{head} with uncommitted changes" if dirty else head
+
+
 def main(argv: list[str] | None = None) -> list[Result]:
     args = parse_args(argv)
     servers.ensure_node_packages()
     with tempfile.TemporaryDirectory(prefix="silkcharge-base-") as folder:
         base = check_out(args.base, Path(folder) / "base")
-        label = subprocess.run(["git", "-C", str(base), "rev-parse", "--short", "HEAD"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        sides = [Side(f"base {label}", base), Side("this tree", ROOT)]
+        sides = [Side(f"base {describe(base)}", base), Side("this tree", ROOT)]
         try:
             results = measure(sides, args)
         finally:
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> list[Result]:
                     side.target.cleanup()
     host = machine()
     print(f"\n{host['cpu']}, {host['cores']} cores, {host['ram_gib']} GiB RAM; Python {host['python']}, "
-          f"SQLite {host['sqlite']}; {host['date']}.\n{args.stations} stations a side, {args.rate:g} CALL/s "
+          f"SQLite {host['sqlite']}; {host['date']}; this tree: {describe(ROOT)}.\n{args.stations} stations a side, {args.rate:g} CALL/s "
           f"each, {args.light_messages} CALLs per station a round, both sides at once.\n")
     print(table(sides, results))
     print()

@@ -165,10 +165,13 @@ def start_silkcharge(
     return target
 
 
-def start_silkcharge_sqlite() -> Target:
-    target = Target("silkcharge SQLite")
+def start_silkcharge_sqlite(
+    name: str = "silkcharge SQLite", settings: dict[str, str] | None = None
+) -> Target:
+    """`silkcharge serve` on a SQLite file of its own; `settings` as for `start_silkcharge`."""
+    target = Target(name)
     return start_silkcharge(
-        target.name, f"sqlite+aiosqlite:///{target.workdir}/silkcharge.sqlite3", target
+        target.name, f"sqlite+aiosqlite:///{target.workdir}/silkcharge.sqlite3", target, settings
     )
 
 
