@@ -4,7 +4,8 @@ A light-load p50 is a few milliseconds, and on this virtual machine the same cod
 quarter apart from one run to the next as the host's load changed (docs/benchmarks.md, issue 20,
 "Ninth"), more than most changes move it. Run one after the other, as bench/ocpp_versus.py runs
 its targets, two versions differ by the minute they ran in. Here both run at once: each on its
-own SQLite file, each with its own Node load generator (bench/node/generator.js) paced at
+own database (a SQLite file, or with `--database postgres` a database of the local PostgreSQL
+server, which the two then share as they share the machine), each with its own Node load generator (bench/node/generator.js) paced at
 `--rate` CALLs a second per station, started together (the one started first alternating by
 round), so whatever the host does meanwhile it does to both. A light load leaves the machine
 mostly idle, so the two do not crowd each other out; their combined CPU is printed to show it.
@@ -16,6 +17,7 @@ runs from its own `src/` with this checkout's virtual environment.
     .venv/bin/python bench/light_side_by_side.py --base HEAD~1
     .venv/bin/python bench/light_side_by_side.py --base 8bbc7d2 --kinds status,meter \\
         --versions 1.6,2.0.1 --rounds 4 --messages 20
+    .venv/bin/python bench/light_side_by_side.py --base HEAD~1 --database postgres
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class Side:
     name: str
     source: Path
     target: servers.Target | None = None
+    database: servers.PostgresDatabase | None = None
 
 
 @dataclass
@@ -67,9 +70,22 @@ def check_out(revision: str, into: Path) -> Path:
     return into
 
 
-def start(side: Side) -> servers.Target:
-    side.target = servers.start_silkcharge_sqlite(side.name, {"PYTHONPATH": str(side.source / "src")})
+def start(side: Side, args: argparse.Namespace, suffix: str) -> servers.Target:
+    settings = {"PYTHONPATH": str(side.source / "src")}
+    if args.database == "sqlite":
+        side.target = servers.start_silkcharge_sqlite(side.name, settings)
+    else:
+        side.database = servers.PostgresDatabase(args.pg_admin, suffix)
+        side.target = servers.start_silkcharge_postgres(side.database, side.name, settings)
     return side.target
+
+
+def stop(side: Side) -> None:
+    if side.target is not None:
+        side.target.stop()
+        side.target.cleanup()
+    if side.database is not None:
+        side.database.drop()
 
 
 def light_round(sides: list[Side], args: argparse.Namespace, version: str, kind: str, round_: int) -> Result:
@@ -99,9 +115,9 @@ def light_round(sides: list[Side], args: argparse.Namespace, version: str, kind:
 
 
 def measure(sides: list[Side], args: argparse.Namespace) -> list[Result]:
-    for side in sides:
-        print(f"starting {side.name} from {side.source} ...", file=sys.stderr)
-        target = start(side)
+    for n, side in enumerate(sides):
+        print(f"starting {side.name} from {side.source} on {args.database} ...", file=sys.stderr)
+        target = start(side, args, f"_{n}")
         ocpp_versus.seed_tokens(target, args.stations)
     results = []
     for version in args.versions:
@@ -176,6 +192,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=4, help="rounds of both sides at once")
     parser.add_argument("--warm-up", type=int, default=10, help="closed-loop CALLs per station before the rounds")
     parser.add_argument("--processes", type=int, default=1, help="generator processes per side")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite",
+                        help="each side's own SQLite file, or its own database on --pg-admin's server")
+    parser.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="where to create (and drop) the sides' PostgreSQL databases")
     args = parser.parse_args(argv)
     args.versions = ocpp_versus._choices(args.versions, VERSIONS, "versions", parser)
     args.kinds = ocpp_versus._choices(args.kinds, KINDS, "kinds", parser)
@@ -198,6 +218,15 @@ def describe(tree: Path) -> str:
     return f"{head} with uncommitted changes" if dirty else head
 
 
+def postgres_version(args: argparse.Namespace) -> str:
+    import psycopg
+
+    with psycopg.connect(args.pg_admin, autocommit=True, connect_timeout=5) as admin:
+        version = admin.execute("SHOW server_version").fetchone()[0]
+        commit = admin.execute("SHOW synchronous_commit").fetchone()[0]
+    return f"{version} (synchronous_commit={commit})"
+
+
 def main(argv: list[str] | None = None) -> list[Result]:
     args = parse_args(argv)
     servers.ensure_node_packages()
@@ -208,12 +237,11 @@ def main(argv: list[str] | None = None) -> list[Result]:
             results = measure(sides, args)
         finally:
             for side in sides:
-                if side.target is not None:
-                    side.target.stop()
-                    side.target.cleanup()
+                stop(side)
     host = machine()
+    database = f"SQLite {host['sqlite']}" if args.database == "sqlite" else f"PostgreSQL {postgres_version(args)}"
     print(f"\n{host['cpu']}, {host['cores']} cores, {host['ram_gib']} GiB RAM; Python {host['python']}, "
-          f"SQLite {host['sqlite']}; {host['date']}; this tree: {describe(ROOT)}.\n{args.stations} stations a side, {args.rate:g} CALL/s "
+          f"{database}; {host['date']}; this tree: {describe(ROOT)}.\n{args.stations} stations a side, {args.rate:g} CALL/s "
           f"each, {args.light_messages} CALLs per station a round, both sides at once.\n")
     print(table(sides, results))
     print()

@@ -270,12 +270,13 @@ def picows_version() -> str | None:
 class PostgresDatabase:
     """A database made for one run on a local PostgreSQL (trust auth), dropped afterwards."""
 
-    def __init__(self, admin_dsn: str) -> None:
+    def __init__(self, admin_dsn: str, suffix: str = "") -> None:
         import psycopg
 
         self._psycopg = psycopg
         self._admin_dsn = admin_dsn
-        self.name = f"silkcharge_bench_{os.getpid()}"
+        # `suffix` tells apart the databases one process makes (a side each, at once).
+        self.name = f"silkcharge_bench_{os.getpid()}{suffix}"
         try:
             self._create(admin_dsn)
         except psycopg.Error as error:
