@@ -12,7 +12,8 @@ a reply waited for (docs/benchmarks.md, issue 20).
 - on SQLite, the whole batch and its commit are one function run on aiosqlite's thread: one
   hand-over there and one back, whatever the batch holds;
 - on PostgreSQL, the statements go straight to asyncpg, each `execute_many` one pipelined
-  round-trip, inside one transaction.
+  round-trip, inside one transaction started only if the work writes more than one statement
+  or reads after a write (see `_PostgresConnection`).
 
 The statements are the project's own SQLAlchemy Core statements, compiled once per dialect
 (`Prepared`), so the SQL, the column types' conversions (timestamps, JSON) and the tables'
@@ -256,19 +257,64 @@ class _SQLiteConnection(_Connection):
 
 
 class _PostgresConnection(_Connection):
-    """On asyncpg's connection."""
+    """On asyncpg's connection. Each statement is a round-trip to the server, and at light
+    load, where a batch holds one message, the round-trips were most of a write (a status
+    batch: BEGIN, its SELECT, two UPDATEs and COMMIT, five). So the transaction starts only
+    when it must, and writes wait until something needs them sent:
+
+    - a read before the first write runs on its own, outside the transaction (under READ
+      COMMITTED, the isolation this project uses, each statement sees what was committed when
+      it started, inside a transaction or not, so the read sees what it would have seen);
+    - a write is held until the work reads again (the transaction starts then, and the held
+      writes go first, so the read sees them) or ends;
+    - work that ends holding one write and no transaction sends it alone: asyncpg's
+      `executemany` is one implicit transaction, committed at its end, so it is atomic and
+      durable when it returns, one round-trip in all. Otherwise BEGIN, the writes, COMMIT.
+    """
 
     dialect = "postgresql"
 
+    def __init__(self, connection, statements: _Statements, engine: AsyncEngine) -> None:
+        super().__init__(connection, statements, engine)
+        self._held: list[tuple[str, list[tuple]]] = []  # writes not sent yet
+        self._transaction = None  # asyncpg's Transaction, once started
+
     async def fetch(self, statement: ClauseElement, params: dict[str, Any]) -> list[tuple]:
         prepared = self._statements(statement, params)
+        if self._held:
+            await self._send_held()
         return prepared.rows(await self._connection.fetch(prepared.sql, *prepared.arguments(params)))
 
     async def execute_many(self, statement: ClauseElement, params: list[dict[str, Any]]) -> None:
         if not params:
             return
         prepared = self._statements(statement, params[0])
-        await self._connection.executemany(prepared.sql, [prepared.arguments(p) for p in params])
+        # Converted now, so that a value that cannot be written fails here, in the work.
+        self._held.append((prepared.sql, [prepared.arguments(p) for p in params]))
+
+    async def _send_held(self) -> None:
+        if self._transaction is None:
+            self._transaction = self._connection.transaction()
+            await self._transaction.start()
+        held, self._held = self._held, []
+        for sql, arguments in held:
+            await self._connection.executemany(sql, arguments)
+
+    async def commit(self) -> None:
+        """Send what is held and make it durable."""
+        if self._transaction is None and len(self._held) <= 1:
+            if self._held:
+                sql, arguments = self._held.pop()
+                await self._connection.executemany(sql, arguments)  # one implicit transaction
+            return
+        await self._send_held()
+        await self._transaction.commit()
+
+    async def rollback(self) -> None:
+        """Forget what is held and undo what was sent (nothing was committed)."""
+        self._held.clear()
+        if self._transaction is not None and self._connection.is_in_transaction():
+            await self._transaction.rollback()
 
 
 def _give_back(pooled, transaction_ended: bool) -> None:
@@ -356,12 +402,18 @@ class Direct:
 
     @staticmethod
     async def _postgres(pooled, db: _PostgresConnection, work: Callable[[DirectConnection], Awaitable[T]]) -> T:
-        connection = pooled.driver_connection
         try:
-            async with connection.transaction():
-                return await work(db)
+            result = await work(db)
+            await db.commit()
+            return result
+        except BaseException:
+            try:
+                await db.rollback()
+            except Exception:  # the connection is gone or broken: the finally below drops it
+                log.warning("could not roll back a direct write", exc_info=True)
+            raise
         finally:
-            if connection.is_in_transaction():
+            if pooled.driver_connection.is_in_transaction():
                 # Cancelled between its statements and its rollback: the connection cannot go
                 # back to the pool holding a transaction that SQLAlchemy does not know of.
                 pooled.invalidate()
