@@ -9,15 +9,17 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.util import greenlet_spawn
 
-from silkcharge.domain.charging import ConnectorStatus, MeterSample, StatusReport
+from silkcharge.bus.local import EventBus
+from silkcharge.domain.charging import ConnectorStatus, MeterSample, StatusReport, TransactionUpdate
 from silkcharge.domain.clock import utcnow
 from silkcharge.services import writer as writer_module
 from silkcharge.services.plausibility import Plausibility
+from silkcharge.services.reservations import ReservationLedger
 from silkcharge.services.stations import _StatusBulk
-from silkcharge.services.transactions import _Meter, _MeterValuesBulk
+from silkcharge.services.transactions import TransactionService, _Meter, _MeterValuesBulk
 from silkcharge.services.writer import BatchWriter
 from silkcharge.store.db import create_engine_for, dispose_engine, sessionmaker_for
 from silkcharge.store.direct import Direct, NeedsSession, Prepared
@@ -307,6 +309,8 @@ async def test_a_direct_write_cancelled_midway_on_postgresql_leaves_nothing_and_
 
     async def stalls(db):
         await db.execute_many(fault, [{}])
+        # A read after a write sends the write, in the transaction the read then runs in.
+        assert await db.fetch(status_of("DIR-10"), {}) == [("Faulted",)]
         written.set()
         await never.wait()
 
@@ -319,6 +323,199 @@ async def test_a_direct_write_cancelled_midway_on_postgresql_leaves_nothing_and_
     # Every pooled connection is usable and none holds the cancelled transaction.
     await Direct(engine).run(lambda db: db.execute_many(fault, [{}]))
     assert (await connector_rows(sessions, "DIR-10"))[1][0] == "Faulted"
+
+
+# -- PostgreSQL: round-trips (a transaction only where the work needs one) -----------------------
+
+on_postgresql = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+def status_of(station_id: str):
+    return select(Connector.__table__.c.status).where(Connector.__table__.c.station_id == station_id)
+
+
+@pytest.fixture
+async def one_connection(database_url):
+    """An engine whose pool holds one connection, and the statements that connection sends
+    (asyncpg's query logger; BEGIN and COMMIT are statements too)."""
+    engine = create_engine_for(database_url, 1)
+    pooled = await engine.raw_connection()
+    sent: list[str] = []
+    pooled.driver_connection.add_query_logger(lambda query: sent.append(query.query.split()[0]))
+    await greenlet_spawn(pooled.close)
+    yield engine, sent
+    await dispose_engine(engine)
+
+
+async def statements_sent(sent: list[str]) -> list[str]:
+    """What was sent since the last call (asyncpg calls its loggers at the loop's next turn)."""
+    await asyncio.sleep(0)
+    done = list(sent)
+    sent.clear()
+    return done
+
+
+@on_postgresql
+async def test_on_postgresql_a_status_batch_is_its_read_then_one_write_that_commits_itself(one_connection):
+    engine, sent = one_connection
+    sessions = sessionmaker_for(engine)
+    await add_station(sessions, "DIR-11")
+    await add_station(sessions, "DIR-12")
+    committer = GroupCommitter(sessions, direct=Direct(engine))
+    committer.start()
+    try:
+        at, bulk = utcnow().replace(microsecond=0), _StatusBulk()
+        # The first batch on a connection also has asyncpg look up the types it binds.
+        await committer.run_bulk(bulk, "DIR-12", ("DIR-12", report(2, ConnectorStatus.UNAVAILABLE, at)))
+        await statements_sent(sent)
+        await asyncio.gather(
+            committer.run_bulk(bulk, "DIR-11", ("DIR-11", report(1, ConnectorStatus.CHARGING, at))),
+            committer.run_bulk(bulk, "DIR-11", ("DIR-11", report(2, ConnectorStatus.FAULTED, at, "GroundFailure"))),
+            committer.run_bulk(bulk, "DIR-12", ("DIR-12", report(1, ConnectorStatus.OCCUPIED, at))),
+        )
+        # The stored times read on their own, then every connector and its EVSE in one statement,
+        # committed by itself: no BEGIN, no COMMIT, two round-trips in all. (DIR-11's second report
+        # waits for its first to be applied, so the batch applies twice: read, write; read, write.)
+        assert await statements_sent(sent) == ["SELECT", "BEGIN;", "WITH", "SELECT", "WITH", "COMMIT;"]
+        assert committer.direct_batches == committer.batches == 2
+        await committer.run_bulk(bulk, "DIR-12", ("DIR-12", report(2, ConnectorStatus.AVAILABLE, at)))
+        assert await statements_sent(sent) == ["SELECT", "WITH"]
+    finally:
+        await committer.stop()
+    assert await connector_rows(sessions, "DIR-11") == {
+        1: ("Charging", "NoError", at, "Charging"),
+        2: ("Faulted", "GroundFailure", at, "Faulted"),
+    }
+    assert await connector_rows(sessions, "DIR-12") == {
+        1: ("Occupied", "NoError", at, "Occupied"),
+        2: ("Available", "NoError", at, "Available"),
+    }
+
+
+@on_postgresql
+async def test_on_postgresql_a_read_after_a_write_sees_it_and_both_share_one_committed_transaction(one_connection):
+    engine, sent = one_connection
+    sessions = sessionmaker_for(engine)
+    await add_station(sessions, "DIR-15", connectors=1)
+    fault = update(Connector.__table__).where(Connector.__table__.c.station_id == "DIR-15").values(status="Faulted")
+
+    async def write_then_read(db):
+        await db.execute_many(fault, [{}])
+        return await db.fetch(status_of("DIR-15"), {})
+
+    await statements_sent(sent)
+    assert await Direct(engine).run(write_then_read) == [("Faulted",)]
+    assert await statements_sent(sent) == ["BEGIN;", "UPDATE", "SELECT", "COMMIT;"]
+    assert (await connector_rows(sessions, "DIR-15"))[1][0] == "Faulted"
+
+
+def move_connectors(station_id: str):
+    """Moves the station's connector on EVSE `b_from` to EVSE `b_to`: a unique violation if
+    that EVSE has a connector 1 already."""
+    c = Connector.__table__.c
+    return (update(Connector.__table__)
+            .where(c.station_id == station_id, c.evse_id == bindparam("b_from"))
+            .values(evse_id=bindparam("b_to")))
+
+
+@on_postgresql
+async def test_on_postgresql_a_second_write_that_fails_leaves_the_first_unwritten(engine, sessions):
+    await add_station(sessions, "DIR-13", connectors=2)
+    fault = update(Connector.__table__).where(Connector.__table__.c.station_id == "DIR-13").values(status="Faulted")
+
+    async def two_writes(db):
+        await db.execute_many(fault, [{}])
+        await db.execute_many(move_connectors("DIR-13"), [{"b_from": 1, "b_to": 2}])
+
+    with pytest.raises(Exception, match="unique|duplicate"):
+        await Direct(engine).run(two_writes)
+    assert await connector_rows(sessions, "DIR-13") == {
+        1: ("Available", None, None, None), 2: ("Available", None, None, None)}
+    await Direct(engine).run(lambda db: db.execute_many(fault, [{}]))  # and the pool's connections are usable
+    assert (await connector_rows(sessions, "DIR-13"))[1][0] == "Faulted"
+
+
+@on_postgresql
+async def test_on_postgresql_one_write_sent_alone_is_all_or_nothing_across_its_rows(engine, sessions):
+    await add_station(sessions, "DIR-14", connectors=2)
+    # The first row moves EVSE 2's connector to EVSE 3; the second would put EVSE 1's there too.
+    rows = [{"b_from": 2, "b_to": 3}, {"b_from": 1, "b_to": 3}]
+    with pytest.raises(Exception, match="unique|duplicate"):
+        await Direct(engine).run(lambda db: db.execute_many(move_connectors("DIR-14"), rows))
+    async with sessions() as session:
+        on = set(await session.scalars(select(Connector.evse_id).where(Connector.station_id == "DIR-14")))
+    assert on == {1, 2}, "the first row's move was undone with the second's failure"
+
+
+async def test_updated_events_of_a_known_session_are_written_directly_with_their_samples_and_changes(
+    committer, sessions
+):
+    await add_station(sessions, "DIR-16", connectors=1)
+    start = utcnow().replace(microsecond=0) - timedelta(minutes=10)
+    tx_id = await start_transaction(sessions, "DIR-16", "T-16", start)
+    service = TransactionService(sessions, EventBus(), ReservationLedger(sessions), committer)
+    first = TransactionUpdate("T-16", start + timedelta(minutes=1), charging_state="Charging", seq_no=1,
+                              samples=register(start + timedelta(minutes=1), 1000))
+    second = TransactionUpdate("T-16", start + timedelta(minutes=3), seq_no=3,
+                               samples=register(start + timedelta(minutes=3), 2200))
+    assert (await service.update("DIR-16", first)).id == tx_id
+    await service.update("DIR-16", second)
+    await service.update("DIR-16", second)  # replayed: its samples are not stored twice
+    assert committer.direct_batches == committer.batches == 3
+
+    async with sessions() as session:
+        tx = await session.get(Transaction, tx_id)
+        samples = (await session.execute(
+            select(MeterRow.timestamp, MeterRow.measurand, MeterRow.value, MeterRow.transaction_id, MeterRow.evse_id)
+            .where(MeterRow.station_id == "DIR-16").order_by(MeterRow.timestamp, MeterRow.measurand)
+        )).all()
+    assert (tx.meter_start_wh, tx.energy_wh, tx.last_seq_no, tx.missing_seq_nos, tx.charging_state) == (
+        Decimal(1000), Decimal(1200), 3, [0, 2], "Charging")  # no Started (seqNo 0) was stored here
+    assert [(s.timestamp, s.measurand, s.value) for s in samples] == [
+        (start + timedelta(minutes=1), "Energy.Active.Import.Register", Decimal(1000)),
+        (start + timedelta(minutes=1), "Power.Active.Import", Decimal("11000.5")),
+        (start + timedelta(minutes=3), "Energy.Active.Import.Register", Decimal(2200)),
+        (start + timedelta(minutes=3), "Power.Active.Import", Decimal("11000.5")),
+    ]
+    assert {(s.transaction_id, s.evse_id) for s in samples} == {(tx_id, 1)}
+    assert (await connector_rows(sessions, "DIR-16"))[1][0] == "Charging"
+
+
+@on_postgresql
+async def test_on_postgresql_a_meter_message_is_its_read_then_one_statement_for_samples_and_session(
+    one_connection
+):
+    engine, sent = one_connection
+    sessions = sessionmaker_for(engine)
+    await add_station(sessions, "DIR-17", connectors=1)
+    start = utcnow().replace(microsecond=0) - timedelta(minutes=10)
+    tx_id = await start_transaction(sessions, "DIR-17", "T-17", start)
+    committer = GroupCommitter(sessions, direct=Direct(engine))
+    committer.start()
+    try:
+        service = TransactionService(sessions, EventBus(), ReservationLedger(sessions), committer)
+        await service.update("DIR-17", TransactionUpdate(
+            "T-17", start + timedelta(minutes=1), charging_state="Charging", samples=register(start, 1000)))
+        await statements_sent(sent)
+        await service.update("DIR-17", TransactionUpdate(
+            "T-17", start + timedelta(minutes=2), samples=register(start + timedelta(minutes=2), 1500)))
+        # The session with its connectors, then its samples and its changes in one statement
+        # that commits itself. (The first update also marked the connector Charging: two writes,
+        # so BEGIN and COMMIT around them.)
+        assert await statements_sent(sent) == ["SELECT", "WITH"]
+        # And 1.6 MeterValues the same way.
+        meter = _Meter("DIR-17", 1, "T-17", register(start + timedelta(minutes=3), 1800))
+        await committer.run_bulk(_MeterValuesBulk(Plausibility(sessions)), "DIR-17", meter)
+        assert await statements_sent(sent) == ["SELECT", "WITH"]
+        assert committer.direct_batches == committer.batches == 3
+    finally:
+        await committer.stop()
+    async with sessions() as session:
+        tx = await session.get(Transaction, tx_id)
+        stored = await session.scalar(select(func.count()).select_from(MeterRow).where(MeterRow.transaction_id == tx_id))
+    assert (tx.energy_wh, stored) == (Decimal(800), 6)
 
 
 # -- the message log (services/writer.py) ---------------------------------------------------------

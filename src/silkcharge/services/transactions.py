@@ -16,7 +16,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silkcharge.bus.local import EventBus
@@ -125,23 +127,25 @@ class _MeterValuesBulk:
             raise NeedsSession("plausibility findings to record")
         stations = {i.station_id for i in items if i.station_tx_id is not None or i.evse_id}
         transactions = _Found({}, {})
+        connectors: list[tuple] = []
         if stations:
             named = [i.station_tx_id for i in items if i.station_tx_id is not None]
-            for row in await db.fetch(
+            rows = await db.fetch(
                 _direct_transactions(db.dialect), {"b_stations": list(stations), "b_named": named, "b_active": ACTIVE}
-            ):
-                transactions.add(_Running(*row))
+            )
+            transactions_and_connectors(rows, _RUNNING_FIRST, transactions.add, connectors)
         found, metered = _matched(items, transactions)
-        powers = largest_powers(
-            await db.fetch(_direct_powers(db.dialect), {"b_stations": list({s for s, _ in metered})}), metered
-        ) if metered else {}
+        powers = largest_powers(((s, e, power) for s, e, _, power, _ in connectors), metered) if metered else {}
         rows: list[dict] = []
         counted: dict[int, _Running] = {}
+        messages: list[_Message] = []
         for item, tx in found:
             tenant = db.station_tenant(item.station_id)
-            for row in _sample_rows(item.station_id, tx, item.samples, item.evse_id):
+            item_rows = _sample_rows(item.station_id, tx, item.samples, item.evse_id)
+            for row in item_rows:
                 row["tenant_id"] = tenant
-                rows.append(row)
+            rows.extend(item_rows)
+            message = _Message(item_rows, tenant, item.station_id, tx.evse_id if tx else item.evse_id, tx)
             if tx is not None:
                 if (tx.station_id, tx.evse_id) in metered:
                     so_far = _so_far(tx, powers.get((tx.station_id, tx.evse_id)))
@@ -151,6 +155,11 @@ class _MeterValuesBulk:
                 _count_energy(tx, item.samples)
                 if (tx.meter_start_wh, tx.energy_wh) != before:
                     counted[tx.id] = tx
+                    message.update = _direct_energy(db.dialect)
+            messages.append(message)
+        if db.dialect == "postgresql" and _one_update_each(messages):
+            await _store_messages(db, messages, _energy_params)
+            return [None] * len(items)
         if rows:
             await db.execute_many(insert_ignoring(db.dialect, MeterRow.__table__), rows)
         if counted:
@@ -242,11 +251,44 @@ def _running_columns(every: bool = False):
             t.offline, t.updated_at]
 
 
+_RUNNING_FIRST, _RUNNING_EVERY = len(_running_columns()), len(_running_columns(every=True))
+
+
+def _with_their_connectors(columns: list):
+    """`columns` of transactions, each row once per connector of the transaction's EVSE (once
+    with None if it has none): (station, EVSE, connector, maximum power, status) after
+    `columns`. A meter batch needs its sessions' EVSEs' powers (the plausibility of their
+    registers) and their connectors' status (to mark them Charging): read with the sessions,
+    in the same statement, that is one round-trip instead of three."""
+    t, c = Transaction.__table__.c, Connector.__table__.c
+    return select(
+        *columns, c.station_id.label("c_station"), c.evse_id.label("c_evse"), c.connector_id.label("c_connector"),
+        c.max_power_kw, c.status.label("c_status"),
+    ).select_from(
+        Transaction.__table__.outerjoin(Connector.__table__, (c.station_id == t.station_id) & (c.evse_id == t.evse_id))
+    )
+
+
+def transactions_and_connectors(
+    rows: list[tuple], width: int, add: Callable[[_Running], None], connectors: list[tuple]
+) -> None:
+    """Split the rows of a `_with_their_connectors` statement: each transaction to `add` once,
+    in the rows' order, and each connector row to `connectors`."""
+    seen: set[int] = set()
+    for row in rows:
+        if row[0] not in seen:
+            seen.add(row[0])
+            add(_Running(*row[:width]))
+        if row[width] is not None:
+            connectors.append(row[width:])
+
+
 @functools.cache
 def _direct_updated(dialect: str):
-    """The transactions a batch of Updated events names (`_Running`'s every column)."""
+    """The transactions a batch of Updated events names (`_Running`'s every column), with
+    their EVSEs' connectors."""
     t = Transaction.__table__.c
-    return select(*_running_columns(every=True)).where(
+    return _with_their_connectors(_running_columns(every=True)).where(
         one_of_direct(dialect, t.station_id, "b_stations"), one_of_direct(dialect, t.station_tx_id, "b_names"))
 
 
@@ -262,13 +304,6 @@ def _direct_updated_write(dialect: str):
 
 
 @functools.cache
-def _direct_connector_states(dialect: str):
-    c = Connector.__table__.c
-    return select(c.station_id, c.evse_id, c.connector_id, c.status).where(
-        one_of_direct(dialect, c.station_id, "b_stations"))
-
-
-@functools.cache
 def _direct_connector_charging(dialect: str):
     c = Connector.__table__.c
     return update(Connector.__table__).where(
@@ -280,22 +315,16 @@ def _direct_connector_charging(dialect: str):
 @functools.cache
 def _direct_transactions(dialect: str):
     """The transactions of the listed stations that are active or named (`_Running`'s columns),
-    oldest first, so that the latest active one of an EVSE wins."""
+    oldest first, so that the latest active one of an EVSE wins, with their EVSEs' connectors."""
     t = Transaction.__table__.c
     return (
-        select(*_running_columns())
+        _with_their_connectors(_running_columns())
         .where(
             one_of_direct(dialect, t.station_id, "b_stations"),
             or_(t.state == bindparam("b_active"), one_of_direct(dialect, t.station_tx_id, "b_named")),
         )
         .order_by(t.started_at)
     )
-
-
-@functools.cache
-def _direct_powers(dialect: str):
-    c = Connector.__table__.c
-    return select(c.station_id, c.evse_id, c.max_power_kw).where(one_of_direct(dialect, c.station_id, "b_stations"))
 
 
 @functools.cache
@@ -306,6 +335,89 @@ def _direct_energy(dialect: str):
         .where(t.id == bindparam("b_id"))
         .values(meter_start_wh=bindparam("b_start"), energy_wh=bindparam("b_energy"))
     )
+
+
+def _energy_params(tx: _Running) -> dict[str, Any]:
+    """The parameters of `_direct_energy`."""
+    return {"b_id": tx.id, "b_start": tx.meter_start_wh, "b_energy": tx.energy_wh}
+
+
+def _updated_params(tx: _Running) -> dict[str, Any]:
+    """The parameters of `_direct_updated_write`."""
+    return {"b_id": tx.id, "b_start": tx.meter_start_wh, "b_energy": tx.energy_wh, "b_seq": tx.last_seq_no,
+            "b_missing": tx.missing_seq_nos, "b_charging": tx.charging_state, "b_remote": tx.remote_start_id,
+            "b_offline": tx.offline, "b_now": tx.updated_at}
+
+
+# -- PostgreSQL: a meter message's samples and its session's changes in one statement -------------
+#
+# At light load a batch holds one message, and each statement on PostgreSQL is a round-trip: its
+# samples' insert and its session's update were two, and two writes also need BEGIN and COMMIT
+# (store/direct.py), four in all. Written as one statement (the update a data-modifying WITH, the
+# samples bound as one array per column), a message's write is one round-trip, with its commit.
+
+_SAMPLE_COLUMNS = ("timestamp", "measurand", "phase", "location", "context", "unit", "value")
+
+
+@dataclass
+class _Message:
+    """A meter message's sample rows (as `_sample_rows` gives them, with their tenant) and the
+    update of its session it makes (None: it changes no session)."""
+
+    rows: list[dict]
+    tenant: int
+    station_id: str
+    evse_id: int
+    tx: _Running | None
+    update: Any = None
+
+
+def _one_update_each(messages: list[_Message]) -> bool:
+    """No session is updated by two of the batch's messages (each statement updates its own
+    session, all from the same parameters: two would write the session twice)."""
+    updated = [m.tx.id for m in messages if m.update is not None and m.tx is not None]
+    return len(updated) == len(set(updated))
+
+
+@functools.cache
+def _samples_and_update(update_statement):
+    """One message's samples inserted (a duplicate ignored, as `insert_ignoring` does), with
+    `update_statement` (None: none) run in the same statement. Every column of the sample rows
+    is bound, so no column default is left for the direct path to compute."""
+    m, t = MeterRow.__table__.c, Transaction.__table__.c
+    samples = func.unnest(
+        *[bindparam(f"s_{name}", type_=ARRAY(m[name].type)) for name in _SAMPLE_COLUMNS]
+    ).table_valued(*_SAMPLE_COLUMNS).render_derived()
+    statement = postgresql.insert(MeterRow.__table__).from_select(
+        ["tenant_id", "station_id", "evse_id", "transaction_id", *_SAMPLE_COLUMNS],
+        select(
+            bindparam("b_tenant", type_=m.tenant_id.type), bindparam("b_station", type_=m.station_id.type),
+            bindparam("b_evse", type_=m.evse_id.type), bindparam("b_id", type_=t.id.type),
+            *[samples.c[name] for name in _SAMPLE_COLUMNS],
+        ),
+    ).on_conflict_do_nothing()
+    if update_statement is not None:
+        statement = statement.add_cte(update_statement.cte("session_changed"))
+    return statement
+
+
+async def _store_messages(
+    db: DirectConnection, messages: list[_Message], update_params: Callable[[_Running], dict[str, Any]]
+) -> None:
+    """Each message in one statement; the messages of one kind of statement in one executemany."""
+    by_statement: dict[Any, list[dict]] = {}
+    for message in messages:
+        params = {
+            "b_tenant": message.tenant, "b_station": message.station_id, "b_evse": message.evse_id,
+            "b_id": message.tx.id if message.tx is not None else None,
+        }
+        for name in _SAMPLE_COLUMNS:
+            params[f"s_{name}"] = [row[name] for row in message.rows]
+        if message.update is not None and message.tx is not None:
+            params |= update_params(message.tx)
+        by_statement.setdefault(_samples_and_update(message.update), []).append(params)
+    for statement, params in by_statement.items():
+        await db.execute_many(statement, params)
 
 
 @dataclass(frozen=True)
@@ -375,12 +487,16 @@ class _UpdatesBulk:
             raise NeedsSession("an update with a token or a finding")
         service = self._service
         named: dict[tuple[str, str], _Running] = {}
-        for row in await db.fetch(_direct_updated(db.dialect), {
+        connectors: list[tuple] = []
+        rows = await db.fetch(_direct_updated(db.dialect), {
             "b_stations": list({item.station_id for item in items}),
             "b_names": list({item.change.station_tx_id for item in items}),
-        }):
-            tx = _Running(*row)
+        })
+
+        def add(tx: _Running) -> None:
             named[(tx.station_id, tx.station_tx_id)] = tx
+
+        transactions_and_connectors(rows, _RUNNING_EVERY, add, connectors)
         simple: list[tuple[_Update, _Running]] = []
         for item in items:
             tx = named.get((item.station_id, item.change.station_tx_id))
@@ -389,11 +505,10 @@ class _UpdatesBulk:
             simple.append((item, tx))
         metered = {(tx.station_id, tx.evse_id) for item, tx in simple
                    if any(s.is_energy_register for s in item.change.samples)}
-        powers = largest_powers(
-            await db.fetch(_direct_powers(db.dialect), {"b_stations": list({s for s, _ in metered})}), metered
-        ) if metered else {}
+        powers = largest_powers(((s, e, power) for s, e, _, power, _ in connectors), metered) if metered else {}
         rows: list[dict] = []
         charging: list[_Running] = []
+        messages: list[_Message] = []
         for item, tx in simple:
             change = item.change
             if (tx.station_id, tx.evse_id) in metered and energy_findings(
@@ -402,21 +517,23 @@ class _UpdatesBulk:
                 raise NeedsSession("plausibility findings to record")
             service._apply_update(db.after_commit, item.station_id, tx, change)
             tenant = db.station_tenant(item.station_id)
-            for row in _sample_rows(item.station_id, tx, change.samples):
+            item_rows = _sample_rows(item.station_id, tx, change.samples)
+            for row in item_rows:
                 row["tenant_id"] = tenant
-                rows.append(row)
+            rows.extend(item_rows)
+            messages.append(_Message(item_rows, tenant, item.station_id, tx.evse_id, tx, _direct_updated_write(db.dialect)))
             _count_energy(tx, change.samples)
             if change.charging_state == "Charging":
                 charging.append(tx)
-        if rows:
-            await db.execute_many(insert_ignoring(db.dialect, MeterRow.__table__), rows)
-        await db.execute_many(_direct_updated_write(db.dialect), [
-            {"b_id": tx.id, "b_start": tx.meter_start_wh, "b_energy": tx.energy_wh, "b_seq": tx.last_seq_no,
-             "b_missing": tx.missing_seq_nos, "b_charging": tx.charging_state, "b_remote": tx.remote_start_id,
-             "b_offline": tx.offline, "b_now": tx.updated_at}
-            for tx in {tx.id: tx for _, tx in simple}.values()
-        ])
-        await service._connectors_charging_direct(db, charging)
+        if db.dialect == "postgresql" and _one_update_each(messages):
+            await _store_messages(db, messages, _updated_params)
+        else:
+            if rows:
+                await db.execute_many(insert_ignoring(db.dialect, MeterRow.__table__), rows)
+            await db.execute_many(_direct_updated_write(db.dialect), [
+                _updated_params(tx) for tx in {tx.id: tx for _, tx in simple}.values()
+            ])
+        await service._connectors_charging_direct(db, charging, connectors)
         return [TransactionRecord(tx.id, tx.station_tx_id, None) for _, tx in simple]
 
     @staticmethod
@@ -910,15 +1027,16 @@ class TransactionService:
             return None
         return max(Decimal(0), tx.meter_stop_wh - tx.meter_start_wh)
 
-    async def _connectors_charging_direct(self, db: DirectConnection, charging: list[_Running]) -> None:
-        """`_connectors_charging` on the direct path."""
+    async def _connectors_charging_direct(
+        self, db: DirectConnection, charging: list[_Running], connectors: list[tuple]
+    ) -> None:
+        """`_connectors_charging` on the direct path; `connectors`: (station, EVSE, connector,
+        power, status) of at least these sessions' EVSEs, as read with them."""
         wanted = {(tx.station_id, tx.evse_id, tx.connector_id) for tx in charging}
         if not wanted:
             return
-        rows = await db.fetch(_direct_connector_states(db.dialect),
-                              {"b_stations": list({station_id for station_id, _, _ in wanted})})
-        changed = [key for *key, status in rows
-                   if tuple(key) in wanted and status != ConnectorStatus.CHARGING]
+        changed = [(station_id, evse_id, connector_id) for station_id, evse_id, connector_id, _, status in connectors
+                   if (station_id, evse_id, connector_id) in wanted and status != ConnectorStatus.CHARGING]
         if not changed:
             return
         await db.execute_many(_direct_connector_charging(db.dialect), [
