@@ -163,6 +163,38 @@ async def test_bulk_items_of_one_batch_are_applied_in_one_call_each_caller_getti
     assert sum(len(call) for call in bulk.calls) == 40
 
 
+class GatedBulk(TokenBulk):
+    """Holds its first batch open until the test lets it go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing, self.go = asyncio.Event(), asyncio.Event()
+
+    async def apply(self, session: AsyncSession, items: list[str]) -> list[str]:
+        if not self.calls:
+            self.writing.set()
+            await self.go.wait()
+        return await super().apply(session, items)
+
+
+async def test_work_queued_behind_a_batch_is_the_next_batch_and_stop_commits_it(sessions):
+    committer = GroupCommitter(sessions, lanes=1)
+    committer.start()
+    bulk = GatedBulk()
+    first = asyncio.create_task(committer.run_bulk(bulk, "s1", "Q1"))
+    await bulk.writing.wait()
+    queued = [asyncio.create_task(committer.run_bulk(bulk, f"s{n}", f"Q{n}")) for n in (2, 3, 4)]
+    await asyncio.sleep(0)  # one turn of the loop: each submitter has queued its item
+    assert committer.depth == 3, "one lane: the rest waits for the batch in it"
+    stopping = asyncio.create_task(committer.stop())
+    bulk.go.set()
+    await stopping
+    assert [await task for task in (first, *queued)] == [f"stored Q{n}" for n in (1, 2, 3, 4)]
+    assert bulk.calls == [["Q1"], ["Q2", "Q3", "Q4"]], "what queued meanwhile went in one batch"
+    assert (committer.batches, committer.depth) == (2, 0)
+    assert await stored_tokens(sessions) == {"Q1", "Q2", "Q3", "Q4"}
+
+
 async def test_a_bad_bulk_item_fails_alone_and_the_rest_of_its_batch_is_stored(committer, sessions):
     bulk = TokenBulk(fail_on="BAD")
     outcomes = await asyncio.gather(

@@ -115,11 +115,11 @@ class GroupCommitter:
         self._max_queue = max_queue
         # Batches committed at the same time: 1 for SQLite (one writer); a few on PostgreSQL,
         # where one batch's round-trips would otherwise leave the server idle.
-        self._lanes = asyncio.Semaphore(lanes)
+        self._free_lanes = lanes
+        self._lane_starting = False  # a lane task made that has not taken its batch yet
         self._in_flight: set[asyncio.Task] = set()
         self._queue: list[_Item] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._started = False
         self.batches = 0  # commits made, for the benchmark and the operations page
         self.units = 0  # units of work committed
 
@@ -129,22 +129,15 @@ class GroupCommitter:
         return len(self._queue)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="group-commit")
+        self._started = True
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            # Finish what callers are waiting on, then stop.
-            if self._in_flight:
-                await asyncio.wait(self._in_flight)
-            while self._queue:
-                await self._commit_batch(self._take())
+        """Commit what callers are waiting on, then stop batching (later work commits alone)."""
+        self._started = False
+        while self._in_flight:  # a lane takes batches until the queue is empty
+            await asyncio.wait(set(self._in_flight))
+        while self._queue:
+            await self._commit_batch(self._take())
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, key: Any = None) -> T:
         """Run `work` in the next batch and return its result once the batch is committed.
@@ -162,7 +155,7 @@ class GroupCommitter:
         return asyncio.get_running_loop().create_future()
 
     async def _submit(self, item: _Item) -> Any:
-        if self._task is None:  # not started (tests of a service alone, CLI tools): no batching
+        if not self._started:  # not started (tests of a service alone, CLI tools): no batching
             async with self._sessions.begin() as session:
                 (result,) = await self._in_session(session, [item])
             _run_callbacks(session)
@@ -170,40 +163,44 @@ class GroupCommitter:
         if len(self._queue) >= self._max_queue:
             raise StoreUnavailable(f"{len(self._queue)} writes already waiting for the database")
         self._queue.append(item)
-        self._wake.set()
+        self._dispatch()
         return await item.future
 
     def _take(self) -> list[_Item]:
         batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
         return batch
 
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                await self._lanes.acquire()
-                if not self._queue:
-                    self._lanes.release()
-                    break
-                batch = self._take()
-                lane = asyncio.create_task(self._commit_in_lane(batch))
-                self._in_flight.add(lane)
-                lane.add_done_callback(self._in_flight.discard)
+    def _dispatch(self) -> None:
+        """Start a lane for what is queued, if one is free and none is about to start. The lane
+        takes its batch when it first runs, so the work submitted until then joins it. (The
+        lane is started here, by the submitter, not by a task woken for the purpose: at light
+        load, where each batch holds one message, that task was one more turn of the event loop
+        per message.)"""
+        if self._free_lanes and self._queue and not self._lane_starting:
+            self._free_lanes -= 1
+            self._lane_starting = True
+            lane = asyncio.create_task(self._lane(), name="group-commit")
+            self._in_flight.add(lane)
+            lane.add_done_callback(self._in_flight.discard)
 
-    async def _commit_in_lane(self, batch: list[_Item]) -> None:
+    async def _lane(self) -> None:
+        """Commit batches until the queue is empty, then free the lane."""
         try:
-            await self._commit_batch(batch)
-        except Exception as error:  # never let a lane lose its callers
-            log.exception("group commit failed unexpectedly")
-            self._fail(batch, error)
-        except asyncio.CancelledError:
-            self._fail(batch, StoreUnavailable("the server is stopping"))
-            raise
+            self._lane_starting = False
+            while batch := self._take():
+                # More than a batch waiting: the rest may take another free lane meanwhile.
+                self._dispatch()
+                try:
+                    await self._commit_batch(batch)
+                except Exception as error:  # never let a lane lose its callers
+                    log.exception("group commit failed unexpectedly")
+                    self._fail(batch, error)
+                except asyncio.CancelledError:
+                    self._fail(batch, StoreUnavailable("the server is stopping"))
+                    raise
         finally:
-            self._lanes.release()
-            if self._queue:
-                self._wake.set()
+            self._free_lanes += 1
+            self._dispatch()
 
     async def _commit_batch(self, batch: list[_Item]) -> None:
         if self._direct is not None and self._directly_writable(batch):
