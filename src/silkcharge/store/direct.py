@@ -167,7 +167,9 @@ class DirectConnection(Protocol):
 
     async def execute_many(self, statement: ClauseElement, params: list[dict[str, Any]]) -> None:
         """Run `statement` once per parameter set (each with the first one's keys, as an
-        executemany of SQLAlchemy's)."""
+        executemany of SQLAlchemy's). On PostgreSQL it is sent later, before the work's next
+        `fetch` or with its commit, and a database error it meets is raised there; either way
+        nothing of the work is committed then."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once this work is committed (never if it is not), as
