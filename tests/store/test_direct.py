@@ -219,6 +219,18 @@ def register(at, wh: int) -> tuple[MeterSample, ...]:
     )
 
 
+async def session_and_samples(sessions, tx_id: int, station_id: str) -> tuple[Transaction, list]:
+    """The stored session, and the station's stored samples in the order they were taken."""
+    async with sessions() as session:
+        tx = await session.get(Transaction, tx_id)
+        samples = (await session.execute(
+            select(MeterRow.timestamp, MeterRow.measurand, MeterRow.value, MeterRow.tenant_id,
+                   MeterRow.transaction_id, MeterRow.evse_id)
+            .where(MeterRow.station_id == station_id).order_by(MeterRow.timestamp, MeterRow.measurand)
+        )).all()
+    return tx, samples
+
+
 async def test_meter_values_of_a_known_stations_session_are_written_directly_with_its_energy(
     committer, sessions
 ):
@@ -235,12 +247,7 @@ async def test_meter_values_of_a_known_stations_session_are_written_directly_wit
     await committer.run_bulk(bulk, "DIR-7", _Meter("DIR-7", 1, None, register(start + timedelta(minutes=5), 3500)))
     assert committer.direct_batches == 1
 
-    async with sessions() as session:
-        tx = await session.get(Transaction, tx_id)
-        samples = (await session.execute(
-            select(MeterRow.timestamp, MeterRow.measurand, MeterRow.value, MeterRow.tenant_id, MeterRow.transaction_id)
-            .where(MeterRow.station_id == "DIR-7").order_by(MeterRow.timestamp, MeterRow.measurand)
-        )).all()
+    tx, samples = await session_and_samples(sessions, tx_id, "DIR-7")
     assert (tx.meter_start_wh, tx.energy_wh) == (Decimal(1000), Decimal(2500))
     assert [(s.measurand, s.value) for s in samples] == [
         ("Energy.Active.Import.Register", Decimal(1000)), ("Power.Active.Import", Decimal("11000.5")),
@@ -465,12 +472,7 @@ async def test_updated_events_of_a_known_session_are_written_directly_with_their
     await service.update("DIR-16", second)  # replayed: its samples are not stored twice
     assert committer.direct_batches == committer.batches == 3
 
-    async with sessions() as session:
-        tx = await session.get(Transaction, tx_id)
-        samples = (await session.execute(
-            select(MeterRow.timestamp, MeterRow.measurand, MeterRow.value, MeterRow.transaction_id, MeterRow.evse_id)
-            .where(MeterRow.station_id == "DIR-16").order_by(MeterRow.timestamp, MeterRow.measurand)
-        )).all()
+    tx, samples = await session_and_samples(sessions, tx_id, "DIR-16")
     assert (tx.meter_start_wh, tx.energy_wh, tx.last_seq_no, tx.missing_seq_nos, tx.charging_state) == (
         Decimal(1000), Decimal(1200), 3, [0, 2], "Charging")  # no Started (seqNo 0) was stored here
     assert [(s.timestamp, s.measurand, s.value) for s in samples] == [
