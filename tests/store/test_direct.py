@@ -258,6 +258,23 @@ async def test_meter_values_of_a_known_stations_session_are_written_directly_wit
     assert samples[2].tenant_id == samples[0].tenant_id, "the direct rows got the tenant the session gave"
 
 
+async def test_meter_values_outside_a_session_and_a_replayed_message_are_stored_once_directly(committer, sessions):
+    await add_station(sessions, "DIR-18", connectors=2)
+    start = utcnow().replace(microsecond=0) - timedelta(minutes=10)
+    await start_transaction(sessions, "DIR-18", "T-18", start)  # on EVSE 1
+    bulk = _MeterValuesBulk(Plausibility(sessions))
+    idle = _Meter("DIR-18", 2, None, register(start + timedelta(minutes=1), 500))  # EVSE 2: no session
+    charging = _Meter("DIR-18", 1, None, register(start + timedelta(minutes=1), 700))
+    for message in (idle, charging, idle):
+        await committer.run_bulk(bulk, "DIR-18", message)
+    assert committer.direct_batches == committer.batches == 3
+    _, samples = await session_and_samples(sessions, 0, "DIR-18")
+    assert sorted((s.evse_id, s.transaction_id is None, s.value) for s in samples) == [
+        (1, False, Decimal(700)), (1, False, Decimal("11000.5")),  # the session's, on EVSE 1
+        (2, True, Decimal(500)), (2, True, Decimal("11000.5")),  # EVSE 2's, once though sent twice
+    ]
+
+
 async def test_meter_values_with_a_finding_to_record_go_through_a_session_which_records_it(committer, sessions):
     await add_station(sessions, "DIR-8", connectors=1)  # connectors of 50 kW
     start = utcnow() - timedelta(minutes=10)

@@ -372,13 +372,19 @@ class Transaction(TenantOwned, Base):
 
 class MeterSample(TenantOwned, Base):
     """One sampled value. The unique key (which includes the value: two different readings are
-    never one) makes a replayed message store nothing twice."""
+    never one) makes a replayed message store nothing twice; its second form covers readings
+    taken outside a session, whose NULL transaction the first never finds equal (0038)."""
 
     __tablename__ = "meter_samples"
     __table_args__ = (
         UniqueConstraint(
             "station_id", "evse_id", "transaction_id", "timestamp", "measurand", "phase",
             "location", "context", "value", name="uq_meter_sample",
+        ),
+        Index(
+            "uq_meter_sample_outside_session", "station_id", "evse_id", "timestamp", "measurand", "phase",
+            "location", "context", "value", unique=True,
+            sqlite_where=text("transaction_id IS NULL"), postgresql_where=text("transaction_id IS NULL"),
         ),
         Index("ix_meter_samples_transaction", "transaction_id", "id"),  # a session's readings since an id
     )
