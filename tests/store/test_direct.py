@@ -524,17 +524,21 @@ async def test_on_postgresql_a_meter_message_is_its_read_then_one_statement_for_
         # that commits itself. (The first update also marked the connector Charging: two writes,
         # so BEGIN and COMMIT around them.)
         assert await statements_sent(sent) == ["SELECT", "WITH"]
+        # An update with no samples (the car paused) is one statement as well.
+        await service.update("DIR-17", TransactionUpdate(
+            "T-17", start + timedelta(minutes=2, seconds=30), charging_state="SuspendedEV"))
+        assert await statements_sent(sent) == ["SELECT", "WITH"]
         # And 1.6 MeterValues the same way.
         meter = _Meter("DIR-17", 1, "T-17", register(start + timedelta(minutes=3), 1800))
         await committer.run_bulk(_MeterValuesBulk(Plausibility(sessions)), "DIR-17", meter)
         assert await statements_sent(sent) == ["SELECT", "WITH"]
-        assert committer.direct_batches == committer.batches == 3
+        assert committer.direct_batches == committer.batches == 4
     finally:
         await committer.stop()
     async with sessions() as session:
         tx = await session.get(Transaction, tx_id)
         stored = await session.scalar(select(func.count()).select_from(MeterRow).where(MeterRow.transaction_id == tx_id))
-    assert (tx.energy_wh, stored) == (Decimal(800), 6)
+    assert (tx.energy_wh, tx.charging_state, stored) == (Decimal(800), "SuspendedEV", 6)
 
 
 # -- the message log (services/writer.py) ---------------------------------------------------------

@@ -133,7 +133,7 @@ class _MeterValuesBulk:
             rows = await db.fetch(
                 _direct_transactions(db.dialect), {"b_stations": list(stations), "b_named": named, "b_active": ACTIVE}
             )
-            transactions_and_connectors(rows, _RUNNING_FIRST, transactions.add, connectors)
+            _transactions_and_connectors(rows, _RUNNING_FIRST, transactions.add, connectors)
         found, metered = _matched(items, transactions)
         powers = largest_powers(((s, e, power) for s, e, _, power, _ in connectors), metered) if metered else {}
         rows: list[dict] = []
@@ -269,7 +269,7 @@ def _with_their_connectors(columns: list):
     )
 
 
-def transactions_and_connectors(
+def _transactions_and_connectors(
     rows: list[tuple], width: int, add: Callable[[_Running], None], connectors: list[tuple]
 ) -> None:
     """Split the rows of a `_with_their_connectors` statement: each transaction to `add` once,
@@ -496,7 +496,7 @@ class _UpdatesBulk:
         def add(tx: _Running) -> None:
             named[(tx.station_id, tx.station_tx_id)] = tx
 
-        transactions_and_connectors(rows, _RUNNING_EVERY, add, connectors)
+        _transactions_and_connectors(rows, _RUNNING_EVERY, add, connectors)
         simple: list[tuple[_Update, _Running]] = []
         for item in items:
             tx = named.get((item.station_id, item.change.station_tx_id))
