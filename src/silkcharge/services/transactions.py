@@ -136,16 +136,9 @@ class _MeterValuesBulk:
             _transactions_and_connectors(rows, _RUNNING_FIRST, transactions.add, connectors)
         found, metered = _matched(items, transactions)
         powers = largest_powers(((s, e, power) for s, e, _, power, _ in connectors), metered) if metered else {}
-        rows: list[dict] = []
-        counted: dict[int, _Running] = {}
         messages: list[_Message] = []
         for item, tx in found:
-            tenant = db.station_tenant(item.station_id)
-            item_rows = _sample_rows(item.station_id, tx, item.samples, item.evse_id)
-            for row in item_rows:
-                row["tenant_id"] = tenant
-            rows.extend(item_rows)
-            message = _Message(item_rows, tenant, item.station_id, tx.evse_id if tx else item.evse_id, tx)
+            message = _Message(db, item.station_id, item.evse_id, item.samples, tx)
             if tx is not None:
                 if (tx.station_id, tx.evse_id) in metered:
                     so_far = _so_far(tx, powers.get((tx.station_id, tx.evse_id)))
@@ -154,18 +147,9 @@ class _MeterValuesBulk:
                 before = (tx.meter_start_wh, tx.energy_wh)
                 _count_energy(tx, item.samples)
                 if (tx.meter_start_wh, tx.energy_wh) != before:
-                    counted[tx.id] = tx
                     message.update = _direct_energy(db.dialect)
             messages.append(message)
-        if db.dialect == "postgresql" and _one_update_each(messages):
-            await _store_messages(db, messages, _energy_params)
-            return [None] * len(items)
-        if rows:
-            await db.execute_many(insert_ignoring(db.dialect, MeterRow.__table__), rows)
-        if counted:
-            await db.execute_many(_direct_energy(db.dialect), [
-                {"b_id": tx.id, "b_start": tx.meter_start_wh, "b_energy": tx.energy_wh} for tx in counted.values()
-            ])
+        await _store_messages(db, messages, _energy_params)
         return [None] * len(items)
 
     @staticmethod
@@ -359,24 +343,18 @@ def _updated_params(tx: _Running) -> dict[str, Any]:
 _SAMPLE_COLUMNS = ("timestamp", "measurand", "phase", "location", "context", "unit", "value")
 
 
-@dataclass
 class _Message:
-    """A meter message's sample rows (as `_sample_rows` gives them, with their tenant) and the
-    update of its session it makes (None: it changes no session)."""
+    """A meter message on the direct path: its sample rows (`_sample_rows`, each with its
+    station's tenant), its session, and the update of the session it makes (None: none)."""
 
-    rows: list[dict]
-    tenant: int
-    station_id: str
-    evse_id: int
-    tx: _Running | None
-    update: Any = None
-
-
-def _one_update_each(messages: list[_Message]) -> bool:
-    """No session is updated by two of the batch's messages (each statement updates its own
-    session, all from the same parameters: two would write the session twice)."""
-    updated = [m.tx.id for m in messages if m.update is not None and m.tx is not None]
-    return len(updated) == len(set(updated))
+    def __init__(self, db: DirectConnection, station_id: str, evse_id: int, samples: tuple[MeterSample, ...],
+                 tx: _Running | None, update: Any = None) -> None:
+        self.station_id, self.tx, self.update = station_id, tx, update
+        self.evse_id = tx.evse_id if tx is not None else evse_id
+        self.tenant = db.station_tenant(station_id)
+        self.rows = _sample_rows(station_id, tx, samples, evse_id)
+        for row in self.rows:
+            row["tenant_id"] = self.tenant
 
 
 @functools.cache
@@ -404,20 +382,36 @@ def _samples_and_update(update_statement):
 async def _store_messages(
     db: DirectConnection, messages: list[_Message], update_params: Callable[[_Running], dict[str, Any]]
 ) -> None:
-    """Each message in one statement; the messages of one kind of statement in one executemany."""
-    by_statement: dict[Any, list[dict]] = {}
+    """A batch's samples and the updates of its sessions (each with `update_params` of the
+    session as it is now). On PostgreSQL each message is one statement, the messages of one
+    kind of statement one executemany; where two messages update one session (each statement
+    would write it), and on SQLite, every sample in one insert and each session's update once."""
+    updated = [m.tx.id for m in messages if m.update is not None and m.tx is not None]
+    if db.dialect == "postgresql" and len(updated) == len(set(updated)):
+        by_statement: dict[Any, list[dict]] = {}
+        for message in messages:
+            params = {
+                "b_tenant": message.tenant, "b_station": message.station_id,
+                "b_evse": message.evse_id,
+                "b_id": message.tx.id if message.tx is not None else None,
+            }
+            for name in _SAMPLE_COLUMNS:
+                params[f"s_{name}"] = [row[name] for row in message.rows]
+            if message.update is not None and message.tx is not None:
+                params |= update_params(message.tx)
+            by_statement.setdefault(_samples_and_update(message.update), []).append(params)
+        for statement, params in by_statement.items():
+            await db.execute_many(statement, params)
+        return
+    rows = [row for message in messages for row in message.rows]
+    if rows:
+        await db.execute_many(insert_ignoring(db.dialect, MeterRow.__table__), rows)
+    updates: dict[Any, dict[int, _Running]] = {}
     for message in messages:
-        params = {
-            "b_tenant": message.tenant, "b_station": message.station_id, "b_evse": message.evse_id,
-            "b_id": message.tx.id if message.tx is not None else None,
-        }
-        for name in _SAMPLE_COLUMNS:
-            params[f"s_{name}"] = [row[name] for row in message.rows]
         if message.update is not None and message.tx is not None:
-            params |= update_params(message.tx)
-        by_statement.setdefault(_samples_and_update(message.update), []).append(params)
-    for statement, params in by_statement.items():
-        await db.execute_many(statement, params)
+            updates.setdefault(message.update, {})[message.tx.id] = message.tx
+    for statement, sessions in updates.items():
+        await db.execute_many(statement, [update_params(tx) for tx in sessions.values()])
 
 
 @dataclass(frozen=True)
@@ -506,7 +500,6 @@ class _UpdatesBulk:
         metered = {(tx.station_id, tx.evse_id) for item, tx in simple
                    if any(s.is_energy_register for s in item.change.samples)}
         powers = largest_powers(((s, e, power) for s, e, _, power, _ in connectors), metered) if metered else {}
-        rows: list[dict] = []
         charging: list[_Running] = []
         messages: list[_Message] = []
         for item, tx in simple:
@@ -516,23 +509,11 @@ class _UpdatesBulk:
             ):
                 raise NeedsSession("plausibility findings to record")
             service._apply_update(db.after_commit, item.station_id, tx, change)
-            tenant = db.station_tenant(item.station_id)
-            item_rows = _sample_rows(item.station_id, tx, change.samples)
-            for row in item_rows:
-                row["tenant_id"] = tenant
-            rows.extend(item_rows)
-            messages.append(_Message(item_rows, tenant, item.station_id, tx.evse_id, tx, _direct_updated_write(db.dialect)))
+            messages.append(_Message(db, item.station_id, tx.evse_id, change.samples, tx, _direct_updated_write(db.dialect)))
             _count_energy(tx, change.samples)
             if change.charging_state == "Charging":
                 charging.append(tx)
-        if db.dialect == "postgresql" and _one_update_each(messages):
-            await _store_messages(db, messages, _updated_params)
-        else:
-            if rows:
-                await db.execute_many(insert_ignoring(db.dialect, MeterRow.__table__), rows)
-            await db.execute_many(_direct_updated_write(db.dialect), [
-                _updated_params(tx) for tx in {tx.id: tx for _, tx in simple}.values()
-            ])
+        await _store_messages(db, messages, _updated_params)
         await service._connectors_charging_direct(db, charging, connectors)
         return [TransactionRecord(tx.id, tx.station_tx_id, None) for _, tx in simple]
 
