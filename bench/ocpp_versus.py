@@ -36,17 +36,18 @@ from ocpp_throughput import machine, number
 
 from silkcharge.loadtest.probe import Machine, ProcessGroup, Sample
 
-TARGETS = ("sqlite", "postgres", "ocpp-rpc", "baseline", "websockets", "picows")
-DEFAULT_TARGETS = TARGETS[:4]  # the layer targets are asked for by name
+TARGETS = ("sqlite", "postgres", "ocpp-rpc", "baseline", "postgres-2", "websockets", "picows")
+DEFAULT_TARGETS = TARGETS[:4]  # the others are asked for by name
 TARGET_NAMES = {
     "sqlite": "silkcharge SQLite",
     "postgres": "silkcharge PostgreSQL",
+    "postgres-2": "silkcharge PostgreSQL, 2 gateway processes",
     "ocpp-rpc": "ocpp-rpc in-memory",
     "baseline": "ocpp (Python) in-memory",
     "websockets": "websockets layer alone",
     "picows": "picows layer alone",
 }
-SILKCHARGE = ("sqlite", "postgres")
+SILKCHARGE = ("sqlite", "postgres", "postgres-2")
 VERSIONS = ("1.6", "2.0.1")
 SUPPORTED_VERSIONS = {"baseline": ("1.6",)}  # bench/baseline_server.py speaks 1.6 only
 # bench/ws_layer_server.py answers Boot and Heartbeat only: the layer's own cost per message
@@ -265,14 +266,19 @@ def start_target(kind: str, args: argparse.Namespace, notes: list[str]):
     """The target running, and the PostgreSQL database made for it (or None)."""
     if kind == "sqlite":
         target = servers.start_silkcharge_sqlite()
-    elif kind == "postgres":
+    elif kind in ("postgres", "postgres-2"):
         database = servers.PostgresDatabase(args.pg_admin)
         notes.append(
             f"PostgreSQL {database.version} (fsync={database.fsync}, "
             f"synchronous_commit={database.synchronous_commit}), database {database.name}"
         )
         try:
-            target = servers.start_silkcharge_postgres(database)
+            if kind == "postgres":
+                target = servers.start_silkcharge_postgres(database)
+            else:
+                target = servers.start_silkcharge_postgres(
+                    database, settings=servers.gateway_processes(2, args.redis_url)
+                )
         except BaseException:
             database.drop()
             raise
@@ -562,6 +568,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--pg-admin",
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         help="where to create (and drop) the PostgreSQL database of the run",
+    )
+    parser.add_argument(
+        "--redis-url", default="redis://127.0.0.1:6379/13",
+        help="for postgres-2: the Redis database its gateway processes share (emptied first)",
     )
     parser.add_argument(
         "--priced", action="store_true",

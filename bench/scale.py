@@ -81,19 +81,9 @@ def gateway_settings(args: argparse.Namespace, processes: int) -> dict[str, str]
     if "gateway_processes" not in Settings.model_fields:
         return "this silkcharge has no SILKCHARGE_GATEWAY_PROCESSES setting (multi-process mode)"
     try:
-        import redis
-
-        redis.Redis.from_url(args.redis_url, socket_connect_timeout=3).ping()
-    except Exception as error:  # noqa: BLE001 - any failure means: no Redis to run on
-        return f"no Redis at {args.redis_url}: {error}"
-    # Every process (the gateways and the API parent) has its own pool: keep them all within
-    # PostgreSQL's default max_connections of 100, with room for the benchmark's own session.
-    pool = min(30, 95 // (processes + 1))
-    return {
-        "SILKCHARGE_GATEWAY_PROCESSES": str(processes),
-        "SILKCHARGE_REDIS_URL": args.redis_url,
-        "SILKCHARGE_DATABASE_POOL_SIZE": str(pool),
-    }
+        return servers.gateway_processes(processes, args.redis_url)
+    except servers.ServerFailed as error:
+        return str(error)
 
 
 def start(

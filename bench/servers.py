@@ -314,6 +314,36 @@ class PostgresDatabase:
             admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
+def gateway_processes(count: int, redis_url: str) -> dict[str, str]:
+    """Settings for `count` gateway processes on one OCPP port (SO_REUSEPORT), routing commands
+    and events through `redis_url`, whose database is emptied first: routes and liveness keys
+    left by an earlier run would name nodes that are gone. Raises ServerFailed without Redis."""
+    import redis
+
+    try:
+        redis.Redis.from_url(redis_url, socket_connect_timeout=3).flushdb()
+    except redis.RedisError as error:
+        raise ServerFailed(f"no Redis at {redis_url}: {error}") from error
+    # Every process (the gateways and the API parent) has its own pool: keep them all within
+    # PostgreSQL's default max_connections of 100, with room for the benchmark's own session.
+    pool = min(30, 95 // (count + 1))
+    return {
+        "SILKCHARGE_GATEWAY_PROCESSES": str(count),
+        "SILKCHARGE_REDIS_URL": redis_url,
+        "SILKCHARGE_DATABASE_POOL_SIZE": str(pool),
+    }
+
+
+def listeners(port: int) -> int:
+    """Sockets listening on 127.0.0.1:`port` (several gateway processes: one each)."""
+    wanted = f"0100007F:{port:04X}"
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        count += fields[1] == wanted and fields[3] == "0A"  # 0A: LISTEN
+    return count
+
+
 def start_silkcharge_postgres(
     database: PostgresDatabase,
     name: str = "silkcharge PostgreSQL",
@@ -321,4 +351,8 @@ def start_silkcharge_postgres(
 ) -> Target:
     target = start_silkcharge(name, database.url(), settings=settings)
     target.database_pid = database.postmaster_pid
+    processes = int((settings or {}).get("SILKCHARGE_GATEWAY_PROCESSES", "1"))
+    if processes > 1:  # the API answers before the extra gateways listen: wait for them too
+        port = int(target.ocpp_url.rsplit(":", 1)[1].split("/")[0])
+        _wait_for(target, lambda: listeners(port) >= processes)
     return target
