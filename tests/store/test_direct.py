@@ -492,6 +492,7 @@ async def test_updated_events_of_a_known_session_are_written_directly_with_their
     tx, samples = await session_and_samples(sessions, tx_id, "DIR-16")
     assert (tx.meter_start_wh, tx.energy_wh, tx.last_seq_no, tx.missing_seq_nos, tx.charging_state) == (
         Decimal(1000), Decimal(1200), 3, [0, 2], "Charging")  # no Started (seqNo 0) was stored here
+    assert tx.priced_readings == 4, "each stored register and power reading counted, the replay's not"
     assert [(s.timestamp, s.measurand, s.value) for s in samples] == [
         (start + timedelta(minutes=1), "Energy.Active.Import.Register", Decimal(1000)),
         (start + timedelta(minutes=1), "Power.Active.Import", Decimal("11000.5")),
@@ -539,6 +540,59 @@ async def test_on_postgresql_a_meter_message_is_its_read_then_one_statement_for_
         tx = await session.get(Transaction, tx_id)
         stored = await session.scalar(select(func.count()).select_from(MeterRow).where(MeterRow.transaction_id == tx_id))
     assert (tx.energy_wh, tx.charging_state, stored) == (Decimal(800), "SuspendedEV", 6)
+    assert tx.priced_readings == 6, "the statement's readings counted once its session's update was in"
+
+
+@on_postgresql
+async def test_on_postgresql_a_batch_of_meter_messages_from_several_stations_is_one_statement(one_connection):
+    engine, sent = one_connection
+    sessions = sessionmaker_for(engine)
+    start = utcnow().replace(microsecond=0) - timedelta(minutes=10)
+    stations = ["DIR-21", "DIR-22", "DIR-23"]
+    ids = {}
+    for station in stations:
+        await add_station(sessions, station, connectors=1)
+        ids[station] = await start_transaction(sessions, station, "T-1", start)
+    committer = GroupCommitter(sessions, direct=Direct(engine))
+    committer.start()
+    try:
+        service = TransactionService(sessions, EventBus(), ReservationLedger(sessions), committer)
+        for n, station in enumerate(stations):  # each session charging, its register read once
+            await service.update(station, TransactionUpdate(
+                "T-1", start + timedelta(minutes=1), charging_state="Charging", seq_no=1,
+                samples=register(start + timedelta(minutes=1), 1000 * (n + 1))))
+        await statements_sent(sent)
+        at = start + timedelta(minutes=4)
+        await asyncio.gather(*(
+            service.update(station, TransactionUpdate("T-1", at, seq_no=seq, samples=register(at, 1000 * (n + 1) + 400)))
+            for n, (station, seq) in enumerate(zip(stations, (2, 3, 2)))  # DIR-22 skipped its seqNo 2
+        ))
+        assert committer.batches == 4, "the three updates were one batch"
+        # The sessions with their connectors, then every sample and every session's changes in
+        # one statement that commits itself.
+        assert await statements_sent(sent) == ["SELECT", "WITH"]
+        # 1.6 MeterValues too, a session whose energy did not move among them.
+        bulk = _MeterValuesBulk(Plausibility(sessions))
+        later = at + timedelta(minutes=1)
+        await asyncio.gather(*(
+            committer.run_bulk(bulk, station, _Meter(station, 1, None, register(later, 1000 * (n + 1) + wh)))
+            for n, (station, wh) in enumerate(zip(stations, (900, 400, 700)))
+        ))
+        assert await statements_sent(sent) == ["SELECT", "WITH"]
+        assert committer.direct_batches == committer.batches == 5
+    finally:
+        await committer.stop()
+    stored = {}
+    for n, station in enumerate(stations):
+        tx, samples = await session_and_samples(sessions, ids[station], station)
+        stored[station] = (tx.energy_wh, tx.last_seq_no, tx.missing_seq_nos, tx.charging_state, tx.priced_readings,
+                           [s.value for s in samples if s.measurand == "Energy.Active.Import.Register"])
+        assert {s.transaction_id for s in samples} == {ids[station]}
+    assert stored == {
+        "DIR-21": (Decimal(900), 2, [0], "Charging", 6, [1000, 1400, 1900]),
+        "DIR-22": (Decimal(400), 3, [0, 2], "Charging", 6, [2000, 2400, 2400]),
+        "DIR-23": (Decimal(700), 2, [0], "Charging", 6, [3000, 3400, 3700]),
+    }
 
 
 # -- the message log (services/writer.py) ---------------------------------------------------------

@@ -147,9 +147,9 @@ class _MeterValuesBulk:
                 before = (tx.meter_start_wh, tx.energy_wh)
                 _count_energy(tx, item.samples)
                 if (tx.meter_start_wh, tx.energy_wh) != before:
-                    message.update = _direct_energy(db.dialect)
+                    message.changes = ENERGY_CHANGES
             messages.append(message)
-        await _store_messages(db, messages, _energy_params)
+        await _store_messages(db, messages)
         return [None] * len(items)
 
     @staticmethod
@@ -277,17 +277,6 @@ def _direct_updated(dialect: str):
 
 
 @functools.cache
-def _direct_updated_write(dialect: str):
-    """What `_apply_update` and `_count_energy` change on a transaction."""
-    t = Transaction.__table__.c
-    return update(Transaction.__table__).where(t.id == bindparam("b_id")).values(
-        meter_start_wh=bindparam("b_start"), energy_wh=bindparam("b_energy"), last_seq_no=bindparam("b_seq"),
-        missing_seq_nos=bindparam("b_missing"), charging_state=bindparam("b_charging"),
-        remote_start_id=bindparam("b_remote"), offline=bindparam("b_offline"), updated_at=bindparam("b_now"),
-    )
-
-
-@functools.cache
 def _direct_connector_charging(dialect: str):
     c = Connector.__table__.c
     return update(Connector.__table__).where(
@@ -311,107 +300,104 @@ def _direct_transactions(dialect: str):
     )
 
 
+ENERGY_CHANGES = ("meter_start_wh", "energy_wh")
+"""The columns `_count_energy` changes on a session (1.6 MeterValues)."""
+UPDATED_CHANGES = (*ENERGY_CHANGES, "last_seq_no", "missing_seq_nos", "charging_state", "remote_start_id",
+                   "offline", "updated_at")
+"""The columns a 2.0.1 Updated changes on its session (`_apply_update`, then `_count_energy`)."""
+
+
 @functools.cache
-def _direct_energy(dialect: str):
+def _session_changes(columns: tuple[str, ...]):
+    """Each session's `columns` (`_Running`'s attributes of the same names) by its id."""
     t = Transaction.__table__.c
-    return (
-        update(Transaction.__table__)
-        .where(t.id == bindparam("b_id"))
-        .values(meter_start_wh=bindparam("b_start"), energy_wh=bindparam("b_energy"))
-    )
+    return update(Transaction.__table__).where(t.id == bindparam("b_id")).values(
+        {name: bindparam(f"b_{name}") for name in columns})
 
 
-def _energy_params(tx: _Running) -> dict[str, Any]:
-    """The parameters of `_direct_energy`."""
-    return {"b_id": tx.id, "b_start": tx.meter_start_wh, "b_energy": tx.energy_wh}
+def _changes_params(columns: tuple[str, ...], tx: _Running) -> dict[str, Any]:
+    """The parameters of `_session_changes(columns)` for `tx` as it is now."""
+    return {"b_id": tx.id, **{f"b_{name}": getattr(tx, name) for name in columns}}
 
 
-def _updated_params(tx: _Running) -> dict[str, Any]:
-    """The parameters of `_direct_updated_write`."""
-    return {"b_id": tx.id, "b_start": tx.meter_start_wh, "b_energy": tx.energy_wh, "b_seq": tx.last_seq_no,
-            "b_missing": tx.missing_seq_nos, "b_charging": tx.charging_state, "b_remote": tx.remote_start_id,
-            "b_offline": tx.offline, "b_now": tx.updated_at}
-
-
-# -- PostgreSQL: a meter message's samples and its session's changes in one statement -------------
+# -- PostgreSQL: a batch's samples and its sessions' changes in one statement --------------------
 #
-# At light load a batch holds one message, and each statement on PostgreSQL is a round-trip: its
-# samples' insert and its session's update were two, and two writes also need BEGIN and COMMIT
-# (store/direct.py), four in all. Written as one statement (the update a data-modifying WITH, the
-# samples bound as one array per column), a message's write is one round-trip, with its commit.
+# Each statement on PostgreSQL is a round-trip at light load, and an execution of its own under
+# load: the statement's planning, its snapshot, its triggers (0039 counts the priced readings
+# once per statement). A batch of meter messages is written as one statement: every sample
+# bound as one array per column (`unnest`), the sessions' changes likewise, the update a
+# data-modifying WITH. A batch of one is one round-trip with its commit; a batch of a hundred
+# is still one execution (bench/pg_meter_write.py measures both forms).
 
-_SAMPLE_COLUMNS = ("timestamp", "measurand", "phase", "location", "context", "unit", "value")
+_SAMPLE_COLUMNS = ("tenant_id", "station_id", "evse_id", "transaction_id", "timestamp", "measurand", "phase",
+                   "location", "context", "unit", "value")
 
 
 class _Message:
     """A meter message on the direct path: its sample rows (`_sample_rows`, each with its
-    station's tenant), its session, and the update of the session it makes (None: none)."""
+    station's tenant), its session, and the columns of the session it changes (`ENERGY_CHANGES`
+    or `UPDATED_CHANGES`; None: none)."""
 
     def __init__(self, db: DirectConnection, station_id: str, evse_id: int, samples: tuple[MeterSample, ...],
-                 tx: _Running | None, update: Any = None) -> None:
-        self.station_id, self.tx, self.update = station_id, tx, update
-        self.evse_id = tx.evse_id if tx is not None else evse_id
-        self.tenant = db.station_tenant(station_id)
+                 tx: _Running | None, changes: tuple[str, ...] | None = None) -> None:
+        self.station_id, self.tx, self.changes = station_id, tx, changes
+        tenant = db.station_tenant(station_id)
         self.rows = _sample_rows(station_id, tx, samples, evse_id)
         for row in self.rows:
-            row["tenant_id"] = self.tenant
+            row["tenant_id"] = tenant
+
+
+def _arrays(name: str, table, columns: tuple[str, ...]):
+    """`unnest` of one array parameter per column (`{name}_{column}`, typed as the column), as
+    a derived table with the columns' names. (One dimension: a JSON column's value that is a
+    list stays one value.)"""
+    return func.unnest(
+        *[bindparam(f"{name}_{column}", type_=ARRAY(table.c[column].type, dimensions=1)) for column in columns]
+    ).table_valued(*columns).render_derived()
 
 
 @functools.cache
-def _samples_and_update(update_statement):
-    """One message's samples inserted (a duplicate ignored, as `insert_ignoring` does), with
-    `update_statement` (None: none) run in the same statement. Every column of the sample rows
-    is bound, so no column default is left for the direct path to compute."""
-    m, t = MeterRow.__table__.c, Transaction.__table__.c
-    samples = func.unnest(
-        *[bindparam(f"s_{name}", type_=ARRAY(m[name].type)) for name in _SAMPLE_COLUMNS]
-    ).table_valued(*_SAMPLE_COLUMNS).render_derived()
+def _batch_write(changes: tuple[str, ...] | None):
+    """Every sample of a batch inserted (a duplicate ignored, as `insert_ignoring` does) and,
+    with `changes`, the sessions' columns of that name set, in one statement. Every column of
+    the sample rows is bound, so no column default is left for the direct path to compute."""
+    samples = _arrays("s", MeterRow.__table__, _SAMPLE_COLUMNS)
     statement = postgresql.insert(MeterRow.__table__).from_select(
-        ["tenant_id", "station_id", "evse_id", "transaction_id", *_SAMPLE_COLUMNS],
-        select(
-            bindparam("b_tenant", type_=m.tenant_id.type), bindparam("b_station", type_=m.station_id.type),
-            bindparam("b_evse", type_=m.evse_id.type), bindparam("b_id", type_=t.id.type),
-            *[samples.c[name] for name in _SAMPLE_COLUMNS],
-        ),
+        list(_SAMPLE_COLUMNS), select(*[samples.c[name] for name in _SAMPLE_COLUMNS])
     ).on_conflict_do_nothing()
-    if update_statement is not None:
-        statement = statement.add_cte(update_statement.cte("session_changed"))
+    if changes:
+        sessions = _arrays("u", Transaction.__table__, ("id", *changes))
+        t = Transaction.__table__.c
+        changed = update(Transaction.__table__).where(t.id == sessions.c.id).values(
+            {name: sessions.c[name] for name in changes})
+        statement = statement.add_cte(changed.cte("sessions_changed"))
     return statement
 
 
-async def _store_messages(
-    db: DirectConnection, messages: list[_Message], update_params: Callable[[_Running], dict[str, Any]]
-) -> None:
-    """A batch's samples and the updates of its sessions (each with `update_params` of the
-    session as it is now). On PostgreSQL each message is one statement, the messages of one
-    kind of statement one executemany; where two messages update one session (each statement
-    would write it), and on SQLite, every sample in one insert and each session's update once."""
-    updated = [m.tx.id for m in messages if m.update is not None and m.tx is not None]
-    if db.dialect == "postgresql" and len(updated) == len(set(updated)):
-        by_statement: dict[Any, list[dict]] = {}
-        for message in messages:
-            params = {
-                "b_tenant": message.tenant, "b_station": message.station_id,
-                "b_evse": message.evse_id,
-                "b_id": message.tx.id if message.tx is not None else None,
-            }
-            for name in _SAMPLE_COLUMNS:
-                params[f"s_{name}"] = [row[name] for row in message.rows]
-            if message.update is not None and message.tx is not None:
-                params |= update_params(message.tx)
-            by_statement.setdefault(_samples_and_update(message.update), []).append(params)
-        for statement, params in by_statement.items():
-            await db.execute_many(statement, params)
-        return
+async def _store_messages(db: DirectConnection, messages: list[_Message]) -> None:
+    """A batch's samples and the changes of its sessions, each session written once as it is
+    now (two messages of one session in a batch leave it as the second left it): on
+    PostgreSQL in one statement, on SQLite one insert and an update per kind of change."""
     rows = [row for message in messages for row in message.rows]
+    changed: dict[tuple[str, ...], dict[int, _Running]] = {}
+    for message in messages:
+        if message.changes is not None and message.tx is not None:
+            changed.setdefault(message.changes, {})[message.tx.id] = message.tx
+    if db.dialect == "postgresql" and len(changed) <= 1:
+        if not rows and not changed:
+            return
+        params = {f"s_{name}": [row[name] for row in rows] for name in _SAMPLE_COLUMNS}
+        changes = next(iter(changed), None)
+        if changes is not None:
+            sessions = changed[changes]
+            params["u_id"] = list(sessions)
+            params |= {f"u_{name}": [getattr(tx, name) for tx in sessions.values()] for name in changes}
+        await db.execute_many(_batch_write(changes), [params])
+        return
     if rows:
         await db.execute_many(insert_ignoring(db.dialect, MeterRow.__table__), rows)
-    updates: dict[Any, dict[int, _Running]] = {}
-    for message in messages:
-        if message.update is not None and message.tx is not None:
-            updates.setdefault(message.update, {})[message.tx.id] = message.tx
-    for statement, sessions in updates.items():
-        await db.execute_many(statement, [update_params(tx) for tx in sessions.values()])
+    for changes, sessions in changed.items():
+        await db.execute_many(_session_changes(changes), [_changes_params(changes, tx) for tx in sessions.values()])
 
 
 @dataclass(frozen=True)
@@ -509,11 +495,11 @@ class _UpdatesBulk:
             ):
                 raise NeedsSession("plausibility findings to record")
             service._apply_update(db.after_commit, item.station_id, tx, change)
-            messages.append(_Message(db, item.station_id, tx.evse_id, change.samples, tx, _direct_updated_write(db.dialect)))
+            messages.append(_Message(db, item.station_id, tx.evse_id, change.samples, tx, UPDATED_CHANGES))
             _count_energy(tx, change.samples)
             if change.charging_state == "Charging":
                 charging.append(tx)
-        await _store_messages(db, messages, _updated_params)
+        await _store_messages(db, messages)
         await service._connectors_charging_direct(db, charging, connectors)
         return [TransactionRecord(tx.id, tx.station_tx_id, None) for _, tx in simple]
 
