@@ -38,7 +38,7 @@ from silkcharge.services.passwords import PasswordVerifier, hash_password
 from silkcharge.services.plausibility import CLOCK_RULE, Plausibility, registered, screen_status
 from silkcharge.services.writer import BatchWriter
 from silkcharge.settings import Settings
-from silkcharge.store.direct import DirectConnection, NeedsSession, one_of_direct
+from silkcharge.store.direct import DirectConnection, NeedsSession, arrays, one_of_direct
 from silkcharge.store.gathered import Gathered
 from silkcharge.store.group_commit import GroupCommitter, StoreUnavailable, is_unavailable
 from silkcharge.store.residency import by_database, database_scope, each_database, residency_of
@@ -93,16 +93,26 @@ class _StatusBulk:
                 status_at=bindparam("b_at"), updated_at=bindparam("b_now"),
             )
         )
-        # PostgreSQL: a connector's row and its EVSE's status in one statement (a data-modifying
-        # WITH), so that a batch of connector reports is one write, sent with its commit in one
-        # round-trip (store/direct.py). Run once per report in order, an EVSE ends with the
-        # status of its last report, as the two statements leave it. (SQLite has no such WITH.)
+        # PostgreSQL: a batch's connector rows and their EVSEs' status in one statement (the
+        # rows bound as arrays, the connectors' update a data-modifying WITH), so that a batch
+        # of reports is one write and one execution, sent with its commit in one round-trip
+        # (store/direct.py). A batch holds one report per station, so no row is set twice.
+        # (SQLite has no such WITH.)
+        connectors = arrays("c", Connector.__table__, _CONNECTOR_STATUS)
+        evses = arrays("e", Evse.__table__, ("station_id", "evse_id", "status"))
         e = Evse.__table__.c
-        self._update_connector_and_evse = (
+        self._update_connectors_and_evses = (
             update(Evse.__table__)
-            .where(e.station_id == bindparam("b_station"), e.evse_id == bindparam("b_evse"))
-            .values(status=bindparam("b_status"))
-            .add_cte(self._update_connector.cte("connector_status"))
+            .where(e.station_id == evses.c.station_id, e.evse_id == evses.c.evse_id)
+            .values(status=evses.c.status)
+            .add_cte(
+                update(Connector.__table__)
+                .where(c.station_id == connectors.c.station_id, c.evse_id == connectors.c.evse_id,
+                       c.connector_id == connectors.c.connector_id)
+                .values({**{name: connectors.c[name] for name in _CONNECTOR_STATUS[3:]},
+                         "updated_at": bindparam("b_now")})
+                .cte("connectors_status")
+            )
         )
         self._update_station = (
             update(Station.__table__)
@@ -155,7 +165,11 @@ class _StatusBulk:
             if evses.keys() - evses_stored:
                 raise NeedsSession("an EVSE nobody registered")
             if updates and db.dialect == "postgresql":
-                await db.execute_many(self._update_connector_and_evse, updates)
+                params = {f"c_{name}": [u[key] for u in updates] for name, key in zip(_CONNECTOR_STATUS, _PARAMS)}
+                params |= {"e_station_id": [station_id for station_id, _ in evses],
+                           "e_evse_id": [evse_id for _, evse_id in evses], "e_status": list(evses.values()),
+                           "b_now": updates[0]["b_now"]}
+                await db.execute_many(self._update_connectors_and_evses, [params])
             elif updates:
                 await db.execute_many(self._update_connector, updates)
                 await db.execute_many(_direct_evse_status(db.dialect), [
@@ -163,6 +177,13 @@ class _StatusBulk:
                     for (station_id, evse_id), status in evses.items()
                 ])
         return [None] * len(items)
+
+
+_CONNECTOR_STATUS = ("station_id", "evse_id", "connector_id", "status", "error_code", "vendor_error_code", "info",
+                     "status_at")
+"""A connector's key and what a status report sets on it."""
+_PARAMS = ("b_station", "b_evse", "b_connector", "b_status", "b_error", "b_vendor_error", "b_info", "b_at")
+"""The same, as `_status_changes` names them."""
 
 
 def _split(items: list[tuple[str, StatusReport]]) -> tuple[list[dict], list[tuple[str, StatusReport]]]:

@@ -16,9 +16,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from silkcharge.bus.local import EventBus
@@ -58,7 +57,7 @@ from silkcharge.services.plausibility import (
 from silkcharge.services.ports import RoamingAuthority, RoamingDecision
 from silkcharge.services.reservations import ReservationLedger
 from silkcharge.services.station_profiles import StationProfiles
-from silkcharge.store.direct import DirectConnection, NeedsSession, one_of_direct
+from silkcharge.store.direct import DirectConnection, NeedsSession, arrays, one_of_direct
 from silkcharge.store.group_commit import GroupCommitter, after_commit
 from silkcharge.store.schema import (
     Connector,
@@ -347,26 +346,17 @@ class _Message:
             row["tenant_id"] = tenant
 
 
-def _arrays(name: str, table, columns: tuple[str, ...]):
-    """`unnest` of one array parameter per column (`{name}_{column}`, typed as the column), as
-    a derived table with the columns' names. (One dimension: a JSON column's value that is a
-    list stays one value.)"""
-    return func.unnest(
-        *[bindparam(f"{name}_{column}", type_=ARRAY(table.c[column].type, dimensions=1)) for column in columns]
-    ).table_valued(*columns).render_derived()
-
-
 @functools.cache
 def _batch_write(changes: tuple[str, ...] | None):
     """Every sample of a batch inserted (a duplicate ignored, as `insert_ignoring` does) and,
     with `changes`, the sessions' columns of that name set, in one statement. Every column of
     the sample rows is bound, so no column default is left for the direct path to compute."""
-    samples = _arrays("s", MeterRow.__table__, _SAMPLE_COLUMNS)
+    samples = arrays("s", MeterRow.__table__, _SAMPLE_COLUMNS)
     statement = postgresql.insert(MeterRow.__table__).from_select(
         list(_SAMPLE_COLUMNS), select(*[samples.c[name] for name in _SAMPLE_COLUMNS])
     ).on_conflict_do_nothing()
     if changes:
-        sessions = _arrays("u", Transaction.__table__, ("id", *changes))
+        sessions = arrays("u", Transaction.__table__, ("id", *changes))
         t = Transaction.__table__.c
         changed = update(Transaction.__table__).where(t.id == sessions.c.id).values(
             {name: sessions.c[name] for name in changes})

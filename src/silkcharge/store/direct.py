@@ -147,6 +147,16 @@ def one_of_direct(dialect: str, column, name: str):
     return column.in_(values.scalar_subquery())
 
 
+def arrays(name: str, table, columns: Sequence[str]):
+    """PostgreSQL: rows bound as one array parameter per column (`{name}_{column}`, typed as the
+    column), as a derived table of those columns (`unnest`), so that a statement writes a
+    batch's every row in one execution. One dimension: a JSON value that is a list stays one
+    value."""
+    return func.unnest(
+        *[bindparam(f"{name}_{column}", type_=ARRAY(table.c[column].type, dimensions=1)) for column in columns]
+    ).table_valued(*columns).render_derived()
+
+
 _stations = table("stations", table_column("id", String), table_column("tenant_id", Integer))
 
 
