@@ -101,7 +101,8 @@ class Schema:
 async def seed(connection, stations: int) -> dict[int, int]:
     at = datetime(2026, 12, 1, tzinfo=UTC)
     await connection.executemany(
-        "INSERT INTO stations (id, registration_status, online, created_at, tenant_id) VALUES ($1, 'Accepted', true, $2, 1)",
+        "INSERT INTO stations (id, registration_status, online, created_at, tenant_id) "
+        "VALUES ($1, 'Accepted', true, $2, 1)",
         [(f"ST-{n}", at) for n in range(stations)])
     rows = await connection.fetch(
         "INSERT INTO transactions (station_id, station_tx_id, evse_id, connector_id, state, started_at, offline, "

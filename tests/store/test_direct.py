@@ -564,7 +564,8 @@ async def test_on_postgresql_a_batch_of_meter_messages_from_several_stations_is_
         await statements_sent(sent)
         at = start + timedelta(minutes=4)
         await asyncio.gather(*(
-            service.update(station, TransactionUpdate("T-1", at, seq_no=seq, samples=register(at, 1000 * (n + 1) + 400)))
+            service.update(station, TransactionUpdate(
+                "T-1", at, seq_no=seq, samples=register(at, 1000 * (n + 1) + 400)))
             for n, (station, seq) in enumerate(zip(stations, (2, 3, 2)))  # DIR-22 skipped its seqNo 2
         ))
         assert committer.batches == 4, "the three updates were one batch"

@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.domain.clock import utcnow
-from silkcharge.store.direct import Direct, DirectConnection, is_database_error
+from silkcharge.store.direct import Direct, DirectConnection, arrays, is_database_error
 from silkcharge.store.group_commit import is_unavailable
 from silkcharge.store.residency import Residency, database_scope
 from silkcharge.store.schema import OcppMessage, Station
@@ -39,6 +39,14 @@ _TOUCH = (
     .values(last_seen_at=bindparam("seen"))
 )
 _LOG = insert(OcppMessage.__table__)
+_LOG_COLUMNS = ("station_id", "direction", "message_type", "message_id", "action", "payload", "error_code", "at",
+                "tenant_id")
+_frames = arrays("m", OcppMessage.__table__, _LOG_COLUMNS)
+_LOG_ARRAYS = insert(OcppMessage.__table__).from_select(
+    list(_LOG_COLUMNS), select(*[_frames.c[c] for c in _LOG_COLUMNS])
+)
+"""PostgreSQL: a chunk of frames in one execution, bound as one array per column (one execution
+per frame cost PostgreSQL 16 to 19 µs of CPU a frame, this 11 to 12; docs/benchmarks.md)."""
 
 
 class BatchWriter:
@@ -202,7 +210,10 @@ async def _write_log(db: DirectConnection, messages: list[dict], seen: dict[str,
             for message in messages:
                 if message.get("tenant_id") is None:
                     message["tenant_id"] = tenants.get(message["station_id"], DEFAULT_TENANT)
-        await db.execute_many(_LOG, messages)
+        if db.dialect == "postgresql":
+            await db.execute_many(_LOG_ARRAYS, [{f"m_{c}": [m[c] for m in messages] for c in _LOG_COLUMNS}])
+        else:
+            await db.execute_many(_LOG, messages)
     if seen:
         await db.execute_many(_TOUCH, [{"sid": sid, "seen": at} for sid, at in seen.items()])
 
