@@ -188,14 +188,14 @@ async def measure(args: argparse.Namespace, schemas: list[Schema]) -> None:
         await connection.close()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stations", type=int, default=200, help="stations, each with a session")
     parser.add_argument("--messages", type=int, default=40, help="messages per station per round")
     parser.add_argument("--batch", type=int, default=100, help="messages per round-trip (one transaction)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, the forms rotating")
     parser.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     schemas = []
     try:
         for suffix, (revision, _) in enumerate(FORMS):
