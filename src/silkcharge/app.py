@@ -153,7 +153,8 @@ class Platform:
         await self.billing.caps.install_shipped()  # before any price is read or checked
         self.billing.start()
         self.reservations.start()
-        await self.search.start()
+        if self.settings.role != "gateway":  # the availability search answers the API only
+            await self.search.start()
         if self.smart is not None and self.settings.role != "gateway":
             self.smart.start()  # one load manager per deployment: where the API runs
         if self.charger_costs is not None:
