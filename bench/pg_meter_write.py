@@ -7,13 +7,14 @@ alone, with the gateway's own statement for 1.6 MeterValues of known sessions (s
 transactions.py `_batch_write`: the readings and the sessions' energy, compiled and its values
 converted as store/direct.py does), every message moving its session's energy, in three forms:
 
-- **0038, a statement per message**: as the gateway wrote before 2026-12-06 (3ce6eb3): the
-  schema before 0039 (a row trigger counts each priced reading) and an executemany of one
-  statement per message, its readings as arrays and its session's energy as scalars (the
-  statement is rebuilt here as it was, `per_message_statement`);
+- **0038, a statement per message**: the schema before 0039 (a row trigger counts each priced
+  reading) and an executemany of the gateway's statement for one message (`_message_write`:
+  its readings as arrays, its station, EVSE, session and tenant as scalars, its session's
+  energy set by id), as the gateway wrote every batch before 2026-12-06;
 - **head, a statement per message**: the same write on the current schema (0039: a statement
-  trigger);
-- **head, a statement per batch**: the gateway's write now, a batch's messages in one execution.
+  trigger), as the gateway writes a small batch now (`store/direct.py` `ARRAYS_FROM`);
+- **head, a statement per batch**: the gateway's write of a large batch now (`_batch_write`),
+  a batch's messages in one execution.
 
 A batch of messages (100 by default) is one round-trip, committed at its end as the direct path
 sends a batch's one write. Each form has a database of its own with the same stations and
@@ -40,35 +41,20 @@ from pathlib import Path
 import asyncpg
 import psycopg
 from alembic import command
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import ARRAY
 
-from silkcharge.services.transactions import _SAMPLE_COLUMNS, ENERGY_CHANGES, _batch_write
+from silkcharge.services.transactions import (
+    _SAMPLE_COLUMNS,
+    ENERGY_CHANGES,
+    _batch_write,
+    _message_write,
+)
 from silkcharge.store.db import alembic_config, create_engine_for, dispose_engine, migrate
 from silkcharge.store.direct import Prepared
-from silkcharge.store.schema import MeterSample as MeterRow
-from silkcharge.store.schema import Transaction
 
 MEASURANDS = (
     ("Energy.Active.Import.Register", "Wh"), ("Power.Active.Import", "W"), ("Current.Import", "A"), ("Voltage", "V"),
 )
 FORMS = (("0038", "a statement per message"), ("head", "a statement per message"), ("head", "a statement per batch"))
-
-
-def per_message_statement():
-    """The write of one message as the gateway sent it up to 3ce6eb3: the readings bound as
-    arrays, the station, EVSE, session and tenant as scalars, the session's energy set by id."""
-    m, t = MeterRow.__table__.c, Transaction.__table__.c
-    columns = _SAMPLE_COLUMNS[4:]
-    samples = func.unnest(*[bindparam(f"s_{name}", type_=ARRAY(m[name].type)) for name in columns]
-                          ).table_valued(*columns).render_derived()
-    changed = update(Transaction.__table__).where(t.id == bindparam("u_id")).values(
-        meter_start_wh=bindparam("u_meter_start_wh"), energy_wh=bindparam("u_energy_wh"))
-    return postgresql.insert(MeterRow.__table__).from_select(list(_SAMPLE_COLUMNS), select(
-        *[bindparam(f"s_{name}", type_=m[name].type) for name in _SAMPLE_COLUMNS[:3]],
-        bindparam("u_id", type_=t.id.type), *[samples.c[name] for name in columns],
-    )).on_conflict_do_nothing().add_cte(changed.cte("session_changed"))
 
 
 def backend_cpu(pid: int) -> float:
@@ -131,10 +117,10 @@ def batch_arguments(prepared: Prepared, messages: list[tuple[list[dict], dict]])
 
 
 def message_arguments(prepared: Prepared, rows: list[dict], session: dict) -> tuple:
-    """`per_message_statement`'s arguments for one message."""
-    params = {f"s_{name}": rows[0][name] for name in _SAMPLE_COLUMNS[:3]}
+    """`_message_write`'s arguments for one message, as `_message_params` binds them."""
+    params = {f"b_{name}": rows[0][name] for name in _SAMPLE_COLUMNS[:4]}
     params |= {f"s_{name}": [row[name] for row in rows] for name in _SAMPLE_COLUMNS[4:]}
-    params |= {f"u_{name}": session[name] for name in ("id", *ENERGY_CHANGES)}
+    params |= {f"b_{name}": session[name] for name in ENERGY_CHANGES} | {"b_id": session["id"]}
     return prepared.arguments(params)
 
 
@@ -162,9 +148,11 @@ async def run_round(connection, prepared: Prepared, per_message: bool, sessions:
 async def measure(args: argparse.Namespace, schemas: list[Schema]) -> None:
     engine = create_engine_for(schemas[-1].url, 1)
     try:
-        keys = [f"s_{name}" for name in _SAMPLE_COLUMNS] + [f"u_{name}" for name in ("id", *ENERGY_CHANGES)]
-        statements = {"a statement per message": Prepared(per_message_statement(), engine.dialect, keys),
-                      "a statement per batch": Prepared(_batch_write(ENERGY_CHANGES), engine.dialect, keys)}
+        one = [f"b_{name}" for name in (*_SAMPLE_COLUMNS[:4], "id", *ENERGY_CHANGES)]
+        one += [f"s_{name}" for name in _SAMPLE_COLUMNS[4:]]
+        every = [f"s_{name}" for name in _SAMPLE_COLUMNS] + [f"u_{name}" for name in ("id", *ENERGY_CHANGES)]
+        statements = {"a statement per message": Prepared(_message_write(ENERGY_CHANGES), engine.dialect, one),
+                      "a statement per batch": Prepared(_batch_write(ENERGY_CHANGES), engine.dialect, every)}
     finally:
         await dispose_engine(engine)
     connections = [await asyncpg.connect(schema.dsn) for schema in schemas]

@@ -21,6 +21,7 @@ from silkcharge.services.reservations import ReservationLedger
 from silkcharge.services.stations import _StatusBulk
 from silkcharge.services.transactions import TransactionService, _Meter, _MeterValuesBulk
 from silkcharge.services.writer import BatchWriter
+from silkcharge.store import direct as direct_module
 from silkcharge.store.db import create_engine_for, dispose_engine, sessionmaker_for
 from silkcharge.store.direct import Direct, NeedsSession, Prepared
 from silkcharge.store.group_commit import GroupCommitter, StoreUnavailable
@@ -382,7 +383,11 @@ async def statements_sent(sent: list[str]) -> list[str]:
 
 
 @on_postgresql
-async def test_on_postgresql_a_status_batch_is_its_read_then_one_write_that_commits_itself(one_connection):
+@pytest.mark.parametrize("arrays_from", [1, 100])  # every batch as arrays, or a statement per report
+async def test_on_postgresql_a_status_batch_is_its_read_then_one_write_that_commits_itself(
+    one_connection, monkeypatch, arrays_from
+):
+    monkeypatch.setattr(direct_module, "ARRAYS_FROM", arrays_from)
     engine, sent = one_connection
     sessions = sessionmaker_for(engine)
     await add_station(sessions, "DIR-11")
@@ -544,7 +549,14 @@ async def test_on_postgresql_a_meter_message_is_its_read_then_one_statement_for_
 
 
 @on_postgresql
-async def test_on_postgresql_a_batch_of_meter_messages_from_several_stations_is_one_statement(one_connection):
+@pytest.mark.parametrize(("arrays_from", "mixed"), [
+    (1, ["SELECT", "WITH"]),  # every batch as arrays: one statement whatever it holds
+    (100, ["SELECT", "BEGIN;", "WITH", "INSERT", "COMMIT;"]),  # a statement per message, by kind
+])
+async def test_on_postgresql_a_batch_of_meter_messages_from_several_stations_is_one_write(
+    one_connection, monkeypatch, arrays_from, mixed
+):
+    monkeypatch.setattr(direct_module, "ARRAYS_FROM", arrays_from)
     engine, sent = one_connection
     sessions = sessionmaker_for(engine)
     start = utcnow().replace(microsecond=0) - timedelta(minutes=10)
@@ -570,16 +582,17 @@ async def test_on_postgresql_a_batch_of_meter_messages_from_several_stations_is_
         ))
         assert committer.batches == 4, "the three updates were one batch"
         # The sessions with their connectors, then every sample and every session's changes in
-        # one statement that commits itself.
+        # one write that commits itself.
         assert await statements_sent(sent) == ["SELECT", "WITH"]
-        # 1.6 MeterValues too, a session whose energy did not move among them.
+        # 1.6 MeterValues too, a session whose energy did not move among them: a message that
+        # changes nothing on its session is a statement of another kind.
         bulk = _MeterValuesBulk(Plausibility(sessions))
         later = at + timedelta(minutes=1)
         await asyncio.gather(*(
             committer.run_bulk(bulk, station, _Meter(station, 1, None, register(later, 1000 * (n + 1) + wh)))
             for n, (station, wh) in enumerate(zip(stations, (900, 400, 700)))
         ))
-        assert await statements_sent(sent) == ["SELECT", "WITH"]
+        assert await statements_sent(sent) == mixed
         assert committer.direct_batches == committer.batches == 5
     finally:
         await committer.stop()

@@ -38,7 +38,7 @@ from silkcharge.services.passwords import PasswordVerifier, hash_password
 from silkcharge.services.plausibility import CLOCK_RULE, Plausibility, registered, screen_status
 from silkcharge.services.writer import BatchWriter
 from silkcharge.settings import Settings
-from silkcharge.store.direct import DirectConnection, NeedsSession, arrays, one_of_direct
+from silkcharge.store.direct import DirectConnection, NeedsSession, arrays, as_arrays, one_of_direct
 from silkcharge.store.gathered import Gathered
 from silkcharge.store.group_commit import GroupCommitter, StoreUnavailable, is_unavailable
 from silkcharge.store.residency import by_database, database_scope, each_database, residency_of
@@ -93,14 +93,23 @@ class _StatusBulk:
                 status_at=bindparam("b_at"), updated_at=bindparam("b_now"),
             )
         )
-        # PostgreSQL: a batch's connector rows and their EVSEs' status in one statement (the
-        # rows bound as arrays, the connectors' update a data-modifying WITH), so that a batch
-        # of reports is one write and one execution, sent with its commit in one round-trip
-        # (store/direct.py). A batch holds one report per station, so no row is set twice.
-        # (SQLite has no such WITH.)
+        # PostgreSQL: a connector's row and its EVSE's status in one statement (a data-modifying
+        # WITH), so that a batch of reports is one write, sent with its commit in one round-trip
+        # (store/direct.py): an executemany of this, once per report in order, an EVSE ending
+        # with the status of its last report as the two statements leave it; or, for a large
+        # batch, the one below. (SQLite has no such WITH.)
+        e = Evse.__table__.c
+        self._update_connector_and_evse = (
+            update(Evse.__table__)
+            .where(e.station_id == bindparam("b_station"), e.evse_id == bindparam("b_evse"))
+            .values(status=bindparam("b_status"))
+            .add_cte(self._update_connector.cte("connector_status"))
+        )
+        # The same for a large batch (`as_arrays`) in one execution: its connector rows and their
+        # EVSEs' status bound as arrays. A batch holds one report per station, so no row is set
+        # twice.
         connectors = arrays("c", Connector.__table__, _CONNECTOR_STATUS)
         evses = arrays("e", Evse.__table__, ("station_id", "evse_id", "status"))
-        e = Evse.__table__.c
         self._update_connectors_and_evses = (
             update(Evse.__table__)
             .where(e.station_id == evses.c.station_id, e.evse_id == evses.c.evse_id)
@@ -164,7 +173,9 @@ class _StatusBulk:
             updates, evses = _status_changes(connectors, stored)
             if evses.keys() - evses_stored:
                 raise NeedsSession("an EVSE nobody registered")
-            if updates and db.dialect == "postgresql":
+            if updates and db.dialect == "postgresql" and not as_arrays(len(updates)):
+                await db.execute_many(self._update_connector_and_evse, updates)
+            elif updates and db.dialect == "postgresql":
                 params = {f"c_{name}": [u[key] for u in updates] for name, key in zip(_CONNECTOR_STATUS, _PARAMS)}
                 params |= {"e_station_id": [station_id for station_id, _ in evses],
                            "e_evse_id": [evse_id for _, evse_id in evses], "e_status": list(evses.values()),

@@ -57,7 +57,7 @@ from silkcharge.services.plausibility import (
 from silkcharge.services.ports import RoamingAuthority, RoamingDecision
 from silkcharge.services.reservations import ReservationLedger
 from silkcharge.services.station_profiles import StationProfiles
-from silkcharge.store.direct import DirectConnection, NeedsSession, arrays, one_of_direct
+from silkcharge.store.direct import DirectConnection, NeedsSession, arrays, as_arrays, one_of_direct
 from silkcharge.store.group_commit import GroupCommitter, after_commit
 from silkcharge.store.schema import (
     Connector,
@@ -319,17 +319,20 @@ def _changes_params(columns: tuple[str, ...], tx: _Running) -> dict[str, Any]:
     return {"b_id": tx.id, **{f"b_{name}": getattr(tx, name) for name in columns}}
 
 
-# -- PostgreSQL: a batch's samples and its sessions' changes in one statement --------------------
+# -- PostgreSQL: a message's samples and its session's changes in one statement ------------------
 #
-# Each statement on PostgreSQL is a round-trip at light load, and an execution of its own under
-# load: the statement's planning, its snapshot, its triggers (0039 counts the priced readings
-# once per statement). A batch of meter messages is written as one statement: every sample
-# bound as one array per column (`unnest`), the sessions' changes likewise, the update a
-# data-modifying WITH. A batch of one is one round-trip with its commit; a batch of a hundred
-# is still one execution (bench/pg_meter_write.py measures both forms).
+# Each statement on PostgreSQL is a round-trip at light load: a message's samples' insert and its
+# session's update were two, and two writes also need BEGIN and COMMIT (store/direct.py), four
+# in all. Written as one statement (the update a data-modifying WITH, the samples bound as one
+# array per column), a message's write is one round-trip with its commit, and a batch's an
+# executemany of it. A large batch (`as_arrays`) is instead one statement for all its messages,
+# every sample and every session's changes bound as arrays: one execution, not one per message
+# (bench/pg_meter_write.py measures both forms).
 
 _SAMPLE_COLUMNS = ("tenant_id", "station_id", "evse_id", "transaction_id", "timestamp", "measurand", "phase",
                    "location", "context", "unit", "value")
+_MESSAGE_KEY = 4
+"""A message's samples share the first four columns: bound once each in `_message_write`."""
 
 
 class _Message:
@@ -340,10 +343,39 @@ class _Message:
     def __init__(self, db: DirectConnection, station_id: str, evse_id: int, samples: tuple[MeterSample, ...],
                  tx: _Running | None, changes: tuple[str, ...] | None = None) -> None:
         self.station_id, self.tx, self.changes = station_id, tx, changes
-        tenant = db.station_tenant(station_id)
+        self.evse_id = tx.evse_id if tx is not None else evse_id
+        self.tenant = db.station_tenant(station_id)
         self.rows = _sample_rows(station_id, tx, samples, evse_id)
         for row in self.rows:
-            row["tenant_id"] = tenant
+            row["tenant_id"] = self.tenant
+
+
+@functools.cache
+def _message_write(changes: tuple[str, ...] | None):
+    """One message's samples inserted (a duplicate ignored, as `insert_ignoring` does) with,
+    given `changes`, its session's columns of that name set (`_session_changes`) in the same
+    statement. Every column of the sample rows is bound, so no column default is left for the
+    direct path to compute."""
+    samples = arrays("s", MeterRow.__table__, _SAMPLE_COLUMNS[_MESSAGE_KEY:])
+    m = MeterRow.__table__.c
+    statement = postgresql.insert(MeterRow.__table__).from_select(list(_SAMPLE_COLUMNS), select(
+        *[bindparam(f"b_{name}", type_=m[name].type) for name in _SAMPLE_COLUMNS[:_MESSAGE_KEY]],
+        *[samples.c[name] for name in _SAMPLE_COLUMNS[_MESSAGE_KEY:]],
+    )).on_conflict_do_nothing()
+    if changes:
+        statement = statement.add_cte(_session_changes(changes).cte("session_changed"))
+    return statement
+
+
+def _message_params(message: _Message) -> dict[str, Any]:
+    """`_message_write`'s parameters for `message`, its session as it is now."""
+    tx = message.tx
+    params = {"b_tenant_id": message.tenant, "b_station_id": message.station_id, "b_evse_id": message.evse_id,
+              "b_transaction_id": tx.id if tx is not None else None}
+    params |= {f"s_{name}": [row[name] for row in message.rows] for name in _SAMPLE_COLUMNS[_MESSAGE_KEY:]}
+    if message.changes is not None and tx is not None:
+        params |= _changes_params(message.changes, tx)
+    return params
 
 
 @functools.cache
@@ -365,14 +397,22 @@ def _batch_write(changes: tuple[str, ...] | None):
 
 
 async def _store_messages(db: DirectConnection, messages: list[_Message]) -> None:
-    """A batch's samples and the changes of its sessions, each session written once as it is
-    now (two messages of one session in a batch leave it as the second left it): on
-    PostgreSQL in one statement, on SQLite one insert and an update per kind of change."""
-    rows = [row for message in messages for row in message.rows]
+    """A batch's samples and the changes of its sessions, each session written as it is now
+    (two messages of one session in a batch leave it as the second left it): on PostgreSQL a
+    statement per message, or for a large batch one in all; on SQLite one insert and an
+    update per kind of change."""
     changed: dict[tuple[str, ...], dict[int, _Running]] = {}
     for message in messages:
         if message.changes is not None and message.tx is not None:
             changed.setdefault(message.changes, {})[message.tx.id] = message.tx
+    if db.dialect == "postgresql" and not as_arrays(len(messages)):
+        by_statement: dict[Any, list[dict]] = {}
+        for message in messages:
+            by_statement.setdefault(_message_write(message.changes), []).append(_message_params(message))
+        for statement, params in by_statement.items():
+            await db.execute_many(statement, params)
+        return
+    rows = [row for message in messages for row in message.rows]
     if db.dialect == "postgresql" and len(changed) <= 1:
         if not rows and not changed:
             return

@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.domain.clock import utcnow
-from silkcharge.store.direct import Direct, DirectConnection, arrays, is_database_error
+from silkcharge.store.direct import Direct, DirectConnection, arrays, as_arrays, is_database_error
 from silkcharge.store.group_commit import is_unavailable
 from silkcharge.store.residency import Residency, database_scope
 from silkcharge.store.schema import OcppMessage, Station
@@ -45,8 +45,9 @@ _frames = arrays("m", OcppMessage.__table__, _LOG_COLUMNS)
 _LOG_ARRAYS = insert(OcppMessage.__table__).from_select(
     list(_LOG_COLUMNS), select(*[_frames.c[c] for c in _LOG_COLUMNS])
 )
-"""PostgreSQL: a chunk of frames in one execution, bound as one array per column (one execution
-per frame cost PostgreSQL 16 to 19 µs of CPU a frame, this 11 to 12; docs/benchmarks.md)."""
+"""PostgreSQL: a large chunk of frames in one execution, bound as one array per column (one
+execution per frame cost PostgreSQL 16 to 19 µs of CPU a frame, this 11 to 12, at 1,000 frames;
+docs/benchmarks.md)."""
 
 
 class BatchWriter:
@@ -210,7 +211,7 @@ async def _write_log(db: DirectConnection, messages: list[dict], seen: dict[str,
             for message in messages:
                 if message.get("tenant_id") is None:
                     message["tenant_id"] = tenants.get(message["station_id"], DEFAULT_TENANT)
-        if db.dialect == "postgresql":
+        if db.dialect == "postgresql" and as_arrays(len(messages)):
             await db.execute_many(_LOG_ARRAYS, [{f"m_{c}": [m[c] for m in messages] for c in _LOG_COLUMNS}])
         else:
             await db.execute_many(_LOG, messages)

@@ -147,6 +147,20 @@ def one_of_direct(dialect: str, column, name: str):
     return column.in_(values.scalar_subquery())
 
 
+ARRAYS_FROM = 16
+"""On PostgreSQL, rows a batch's write must have for it to be one statement of arrays (`arrays`);
+a smaller batch is an executemany of the statement for one row. An execution costs little
+beyond the statement's own work, while a statement of arrays costs more to start: for one
+status report 295 µs of the backend's CPU against 150 for the row's statement, and no less at
+eight reports; at a hundred meter messages 115 to 133 µs a message against 140 to 178
+(docs/benchmarks.md, issue 20, "Eleventh")."""
+
+
+def as_arrays(rows: int) -> bool:
+    """Whether a write of `rows` rows on PostgreSQL is one statement of arrays."""
+    return rows >= ARRAYS_FROM
+
+
 def arrays(name: str, table, columns: Sequence[str]):
     """PostgreSQL: rows bound as one array parameter per column (`{name}_{column}`, typed as the
     column), as a derived table of those columns (`unnest`), so that a statement writes a
