@@ -4,10 +4,10 @@ then on a second copy is ignored as one of a session's is."""
 
 from __future__ import annotations
 
-from alembic import command
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
-from silkcharge.store.db import alembic_config, migrate, sync_url
+from silkcharge.store.db import migrate
+from tests.store.downgraded import downgraded_with_station
 
 SAMPLE = (
     "INSERT INTO meter_samples (station_id, evse_id, transaction_id, timestamp, measurand, phase, location, "
@@ -17,11 +17,8 @@ SAMPLE = (
 
 
 def test_duplicate_readings_outside_a_session_are_kept_once_and_not_stored_again(database_url):
-    command.downgrade(alembic_config(database_url), "0037")
-    engine = create_engine(sync_url(database_url))
+    engine = downgraded_with_station(database_url, "0037", "MIG-1")
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO stations (id, tenant_id, registration_status, online, created_at) "
-                                "VALUES ('MIG-1', 1, 'Accepted', false, CURRENT_TIMESTAMP)"))
         for evse, value in ((1, 500), (1, 500), (1, 500), (1, 600), (2, 500)):
             connection.execute(text(SAMPLE), {"evse": evse, "value": value})
     migrate(database_url)

@@ -4,9 +4,10 @@ kept by 0037's row trigger goes on from where it was, in both directions of the 
 from __future__ import annotations
 
 from alembic import command
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
-from silkcharge.store.db import alembic_config, migrate, sync_url
+from silkcharge.store.db import alembic_config, migrate
+from tests.store.downgraded import downgraded_with_station
 
 READING = (
     "INSERT INTO meter_samples (station_id, evse_id, transaction_id, timestamp, measurand, phase, location, "
@@ -28,11 +29,8 @@ def counted(engine, tx: int) -> int:
 
 
 def test_the_count_goes_on_across_the_migration_up_and_down(database_url):
-    command.downgrade(alembic_config(database_url), "0038")
-    engine = create_engine(sync_url(database_url))
+    engine = downgraded_with_station(database_url, "0038", "MIG-2")
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO stations (id, tenant_id, registration_status, online, created_at) "
-                                "VALUES ('MIG-2', 1, 'Accepted', false, CURRENT_TIMESTAMP)"))
         tx = connection.execute(text(
             "INSERT INTO transactions (station_id, station_tx_id, evse_id, connector_id, state, started_at, offline, "
             "updated_at, tenant_id) VALUES ('MIG-2', 'T', 1, 1, 'Active', CURRENT_TIMESTAMP, false, "
