@@ -383,11 +383,7 @@ async def statements_sent(sent: list[str]) -> list[str]:
 
 
 @on_postgresql
-@pytest.mark.parametrize("arrays_from", [1, 100])  # every batch as arrays, or a statement per report
-async def test_on_postgresql_a_status_batch_is_its_read_then_one_write_that_commits_itself(
-    one_connection, monkeypatch, arrays_from
-):
-    monkeypatch.setattr(direct_module, "ARRAYS_FROM", arrays_from)
+async def test_on_postgresql_a_status_batch_is_one_statement_that_commits_itself(one_connection):
     engine, sent = one_connection
     sessions = sessionmaker_for(engine)
     await add_station(sessions, "DIR-11")
@@ -404,13 +400,13 @@ async def test_on_postgresql_a_status_batch_is_its_read_then_one_write_that_comm
             committer.run_bulk(bulk, "DIR-11", ("DIR-11", report(2, ConnectorStatus.FAULTED, at, "GroundFailure"))),
             committer.run_bulk(bulk, "DIR-12", ("DIR-12", report(1, ConnectorStatus.OCCUPIED, at))),
         )
-        # The stored times read on their own, then every connector and its EVSE in one statement,
-        # committed by itself: no BEGIN, no COMMIT, two round-trips in all. (DIR-11's second report
-        # waits for its first to be applied, so the batch applies twice: read, write; read, write.)
-        assert await statements_sent(sent) == ["SELECT", "BEGIN;", "WITH", "SELECT", "WITH", "COMMIT;"]
+        # Every connector and its EVSE in one statement, with no read before it. (DIR-11's second
+        # report waits for its first to be applied, so the batch applies twice: two statements,
+        # in one transaction.)
+        assert await statements_sent(sent) == ["BEGIN;", "WITH", "WITH", "COMMIT;"]
         assert committer.direct_batches == committer.batches == 2
         await committer.run_bulk(bulk, "DIR-12", ("DIR-12", report(2, ConnectorStatus.AVAILABLE, at)))
-        assert await statements_sent(sent) == ["SELECT", "WITH"]
+        assert await statements_sent(sent) == ["WITH"], "one round-trip, committed by itself"
     finally:
         await committer.stop()
     assert await connector_rows(sessions, "DIR-11") == {
@@ -421,6 +417,20 @@ async def test_on_postgresql_a_status_batch_is_its_read_then_one_write_that_comm
         1: ("Occupied", "NoError", at, "Occupied"),
         2: ("Available", "NoError", at, "Available"),
     }
+
+
+@on_postgresql
+async def test_on_postgresql_a_status_batch_naming_a_connector_nobody_registered_writes_nothing_directly(
+    engine, sessions
+):
+    await add_station(sessions, "DIR-31", connectors=1)
+    await add_station(sessions, "DIR-32", connectors=1)
+    at, bulk = utcnow().replace(microsecond=0), _StatusBulk()
+    batch = [("DIR-31", report(1, ConnectorStatus.CHARGING, at)), ("DIR-32", report(2, ConnectorStatus.FAULTED, at))]
+    with pytest.raises(NeedsSession):
+        await Direct(engine).run(lambda db: bulk.apply_direct(db, batch))
+    assert (await connector_rows(sessions, "DIR-31"))[1][0] == "Available", "the registered one was not written either"
+    assert 2 not in await connector_rows(sessions, "DIR-32")
 
 
 @on_postgresql

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,7 +38,7 @@ from silkcharge.services.passwords import PasswordVerifier, hash_password
 from silkcharge.services.plausibility import CLOCK_RULE, Plausibility, registered, screen_status
 from silkcharge.services.writer import BatchWriter
 from silkcharge.settings import Settings
-from silkcharge.store.direct import DirectConnection, NeedsSession, arrays, as_arrays, one_of_direct
+from silkcharge.store.direct import DirectConnection, NeedsSession, arrays, one_of_direct
 from silkcharge.store.gathered import Gathered
 from silkcharge.store.group_commit import GroupCommitter, StoreUnavailable, is_unavailable
 from silkcharge.store.residency import by_database, database_scope, each_database, residency_of
@@ -76,7 +76,8 @@ class _StatusBulk:
     """Stores a batch's StatusNotifications together. One SELECT reads the stored time of each
     reported connector (a report older than the stored one changes nothing), then one
     executemany updates the connectors and one upsert their EVSEs. Connectors nobody
-    registered are created first, all in one insert: a station may report what it has."""
+    registered are created first, all in one insert: a station may report what it has. On
+    PostgreSQL's direct path the whole batch is one statement (`_reports_in_one_statement`)."""
 
     def __init__(self) -> None:
         c = Connector.__table__.c
@@ -93,36 +94,13 @@ class _StatusBulk:
                 status_at=bindparam("b_at"), updated_at=bindparam("b_now"),
             )
         )
-        # PostgreSQL: a connector's row and its EVSE's status in one statement (a data-modifying
-        # WITH), so that a batch of reports is one write, sent with its commit in one round-trip
-        # (store/direct.py): an executemany of this, once per report in order, an EVSE ending
-        # with the status of its last report as the two statements leave it; or, for a large
-        # batch, the one below. (SQLite has no such WITH.)
-        e = Evse.__table__.c
-        self._update_connector_and_evse = (
-            update(Evse.__table__)
-            .where(e.station_id == bindparam("b_station"), e.evse_id == bindparam("b_evse"))
-            .values(status=bindparam("b_status"))
-            .add_cte(self._update_connector.cte("connector_status"))
-        )
-        # The same for a large batch (`as_arrays`) in one execution: its connector rows and their
-        # EVSEs' status bound as arrays. A batch holds one report per station, so no row is set
-        # twice.
-        connectors = arrays("c", Connector.__table__, _CONNECTOR_STATUS)
-        evses = arrays("e", Evse.__table__, ("station_id", "evse_id", "status"))
-        self._update_connectors_and_evses = (
-            update(Evse.__table__)
-            .where(e.station_id == evses.c.station_id, e.evse_id == evses.c.evse_id)
-            .values(status=evses.c.status)
-            .add_cte(
-                update(Connector.__table__)
-                .where(c.station_id == connectors.c.station_id, c.evse_id == connectors.c.evse_id,
-                       c.connector_id == connectors.c.connector_id)
-                .values({**{name: connectors.c[name] for name in _CONNECTOR_STATUS[3:]},
-                         "updated_at": bindparam("b_now")})
-                .cte("connectors_status")
-            )
-        )
+        # PostgreSQL: a batch's reports in one statement that reads nothing first. The reports
+        # bound as arrays; each connector updated unless its stored report is newer, its EVSE
+        # given the status of the report applied; and if any reported connector or EVSE is not
+        # registered, nothing written and the statement says so (the batch then goes through
+        # `apply`, which creates it). One round-trip with its commit, where a read and a write
+        # were two. A batch holds one report per station, so no row is set twice.
+        self._report_connectors = _reports_in_one_statement()
         self._update_station = (
             update(Station.__table__)
             .where(Station.__table__.c.id == bindparam("b_station"))
@@ -162,7 +140,9 @@ class _StatusBulk:
         stations, connectors = _split(items)
         if stations:
             await db.execute_many(self._update_station, stations)
-        if connectors:
+        if connectors and db.dialect == "postgresql":
+            await db.execute_checked(self._report_connectors, _reports_params(connectors), _all_registered)
+        elif connectors:
             rows = await db.fetch(
                 _direct_status_rows(db.dialect), {"b_stations": list({station_id for station_id, _ in connectors})}
             )
@@ -173,15 +153,7 @@ class _StatusBulk:
             updates, evses = _status_changes(connectors, stored)
             if evses.keys() - evses_stored:
                 raise NeedsSession("an EVSE nobody registered")
-            if updates and db.dialect == "postgresql" and not as_arrays(len(updates)):
-                await db.execute_many(self._update_connector_and_evse, updates)
-            elif updates and db.dialect == "postgresql":
-                params = {f"c_{name}": [u[key] for u in updates] for name, key in zip(_CONNECTOR_STATUS, _PARAMS)}
-                params |= {"e_station_id": [station_id for station_id, _ in evses],
-                           "e_evse_id": [evse_id for _, evse_id in evses], "e_status": list(evses.values()),
-                           "b_now": updates[0]["b_now"]}
-                await db.execute_many(self._update_connectors_and_evses, [params])
-            elif updates:
+            if updates:
                 await db.execute_many(self._update_connector, updates)
                 await db.execute_many(_direct_evse_status(db.dialect), [
                     {"b_station": station_id, "b_evse": evse_id, "b_status": status}
@@ -193,8 +165,53 @@ class _StatusBulk:
 _CONNECTOR_STATUS = ("station_id", "evse_id", "connector_id", "status", "error_code", "vendor_error_code", "info",
                      "status_at")
 """A connector's key and what a status report sets on it."""
-_PARAMS = ("b_station", "b_evse", "b_connector", "b_status", "b_error", "b_vendor_error", "b_info", "b_at")
-"""The same, as `_status_changes` names them."""
+
+
+def _reports_in_one_statement():
+    """PostgreSQL: `_StatusBulk._report_connectors` (its parameters: `_reports_params`)."""
+    connectors, evses = Connector.__table__, Evse.__table__
+    c, e = connectors.c, evses.c
+    given = arrays("c", connectors, _CONNECTOR_STATUS)
+    reports = select(*[given.c[name] for name in _CONNECTOR_STATUS]).cte("reports")
+    missing = (
+        select(literal_column("1").label("one"))
+        .select_from(
+            reports.outerjoin(connectors, and_(c.station_id == reports.c.station_id, c.evse_id == reports.c.evse_id,
+                                               c.connector_id == reports.c.connector_id))
+            .outerjoin(evses, and_(e.station_id == reports.c.station_id, e.evse_id == reports.c.evse_id))
+        )
+        .where(or_(c.id.is_(None), e.id.is_(None)))
+        .cte("missing")
+    )
+    applied = (
+        update(connectors)
+        .where(c.station_id == reports.c.station_id, c.evse_id == reports.c.evse_id,
+               c.connector_id == reports.c.connector_id,
+               or_(c.status_at.is_(None), c.status_at <= reports.c.status_at),  # an older report changes nothing
+               ~select(missing.c.one).exists())
+        .values({**{name: reports.c[name] for name in _CONNECTOR_STATUS[3:]}, "updated_at": bindparam("b_now")})
+        .returning(c.station_id, c.evse_id, c.status)
+        .cte("applied")
+    )
+    their_evses = (
+        update(evses).where(e.station_id == applied.c.station_id, e.evse_id == applied.c.evse_id)
+        .values(status=applied.c.status).cte("their_evses")
+    )
+    return select(select(missing.c.one).exists().label("missing")).add_cte(applied).add_cte(their_evses)
+
+
+def _reports_params(items: list[tuple[str, StatusReport]]) -> dict[str, Any]:
+    columns = (
+        [station_id for station_id, _ in items], [r.evse_id for _, r in items], [r.connector_id for _, r in items],
+        [r.status.value for _, r in items], [r.error_code for _, r in items],
+        [r.vendor_error_code for _, r in items], [r.info for _, r in items], [r.timestamp for _, r in items],
+    )
+    return {**{f"c_{name}": values for name, values in zip(_CONNECTOR_STATUS, columns)}, "b_now": utcnow()}
+
+
+def _all_registered(rows: list[tuple]) -> None:
+    if rows[0][0]:
+        raise NeedsSession("a connector or EVSE nobody registered")
 
 
 def _split(items: list[tuple[str, StatusReport]]) -> tuple[list[dict], list[tuple[str, StatusReport]]]:

@@ -35,6 +35,7 @@ import functools
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import JSON, Integer, String, bindparam, func, literal_column, select, table
@@ -153,7 +154,8 @@ a smaller batch is an executemany of the statement for one row. An execution cos
 beyond the statement's own work, while a statement of arrays costs more to start: for one
 status report 295 µs of the backend's CPU against 150 for the row's statement, and no less at
 eight reports; at a hundred meter messages 115 to 133 µs a message against 140 to 178
-(docs/benchmarks.md, issue 20, "Eleventh")."""
+(docs/benchmarks.md, issue 20, "Eleventh"). A status batch is the exception: one statement of
+arrays at any size, because it also spares the read before it (`stations._StatusBulk`)."""
 
 
 def as_arrays(rows: int) -> bool:
@@ -194,6 +196,14 @@ class DirectConnection(Protocol):
         executemany of SQLAlchemy's). On PostgreSQL it is sent later, before the work's next
         `fetch` or with its commit, and a database error it meets is raised there; either way
         nothing of the work is committed then."""
+
+    async def execute_checked(
+        self, statement: ClauseElement, params: dict[str, Any], check: Callable[[list[tuple]], None]
+    ) -> None:
+        """Run a write that returns rows (a data-modifying WITH) once, held and sent as
+        `execute_many`'s are, and hand its rows to `check`, which raises (`NeedsSession`, say) to
+        give the work up. Sent alone it is committed before `check` runs: the statement must
+        write nothing where `check` would raise."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once this work is committed (never if it is not), as
@@ -281,6 +291,21 @@ class _SQLiteConnection(_Connection):
         prepared = self._statements(statement, params[0])
         self._connection.executemany(prepared.sql, [prepared.arguments(p) for p in params])
 
+    async def execute_checked(
+        self, statement: ClauseElement, params: dict[str, Any], check: Callable[[list[tuple]], None]
+    ) -> None:
+        check(await self.fetch(statement, params))
+
+
+@dataclass
+class _Held:
+    """A write held on PostgreSQL: its statement, its arguments (one set per execution), and
+    for `execute_checked` what checks the rows it returns."""
+
+    prepared: Prepared
+    arguments: list[tuple]
+    check: Callable[[list[tuple]], None] | None = None
+
 
 class _PostgresConnection(_Connection):
     """On asyncpg's connection. Each statement is a round-trip to the server, and at light
@@ -302,7 +327,7 @@ class _PostgresConnection(_Connection):
 
     def __init__(self, connection, statements: _Statements, engine: AsyncEngine) -> None:
         super().__init__(connection, statements, engine)
-        self._held: list[tuple[str, list[tuple]]] = []  # writes not sent yet
+        self._held: list[_Held] = []  # writes not sent yet
         self._transaction = None  # asyncpg's Transaction, once started
 
     async def fetch(self, statement: ClauseElement, params: dict[str, Any]) -> list[tuple]:
@@ -316,22 +341,33 @@ class _PostgresConnection(_Connection):
             return
         prepared = self._statements(statement, params[0])
         # Converted now, so that a value that cannot be written fails here, in the work.
-        self._held.append((prepared.sql, [prepared.arguments(p) for p in params]))
+        self._held.append(_Held(prepared, [prepared.arguments(p) for p in params]))
+
+    async def execute_checked(
+        self, statement: ClauseElement, params: dict[str, Any], check: Callable[[list[tuple]], None]
+    ) -> None:
+        prepared = self._statements(statement, params)
+        self._held.append(_Held(prepared, [prepared.arguments(params)], check))
+
+    async def _send(self, held: _Held) -> None:
+        if held.check is None:
+            await self._connection.executemany(held.prepared.sql, held.arguments)
+        else:
+            held.check(held.prepared.rows(await self._connection.fetch(held.prepared.sql, *held.arguments[0])))
 
     async def _send_held(self) -> None:
         if self._transaction is None:
             self._transaction = self._connection.transaction()
             await self._transaction.start()
         held, self._held = self._held, []
-        for sql, arguments in held:
-            await self._connection.executemany(sql, arguments)
+        for write in held:
+            await self._send(write)
 
     async def commit(self) -> None:
         """Send what is held and make it durable."""
         if self._transaction is None and len(self._held) <= 1:
             if self._held:
-                sql, arguments = self._held.pop()
-                await self._connection.executemany(sql, arguments)  # one implicit transaction
+                await self._send(self._held.pop())  # one implicit transaction
             return
         await self._send_held()
         await self._transaction.commit()
