@@ -31,22 +31,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import platform
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import asyncpg
-import psycopg
+import servers
 from alembic import command
 
+from silkcharge.domain.charging import MeterSample
+from silkcharge.loadtest.probe import cpu_seconds
 from silkcharge.services.transactions import (
-    _SAMPLE_COLUMNS,
     ENERGY_CHANGES,
+    _batch_params,
     _batch_write,
+    _Message,
+    _message_params,
     _message_write,
+    _Running,
 )
 from silkcharge.store.db import alembic_config, create_engine_for, dispose_engine, migrate
 from silkcharge.store.direct import Prepared
@@ -55,73 +58,48 @@ MEASURANDS = (
     ("Energy.Active.Import.Register", "Wh"), ("Power.Active.Import", "W"), ("Current.Import", "A"), ("Voltage", "V"),
 )
 FORMS = (("0038", "a statement per message"), ("head", "a statement per message"), ("head", "a statement per batch"))
+START = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-def backend_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Schema:
-    """A database of its own at one revision, with `stations` stations each in a session."""
-
-    def __init__(self, admin: str, revision: str, suffix: int) -> None:
-        self.revision, self.admin = revision, admin
-        self.name = f"silkcharge_bench_pgmeter_{os.getpid()}_{suffix}"
-        info = psycopg.conninfo.conninfo_to_dict(admin)
-        self.dsn = f"postgresql://{info.get('user', 'postgres')}@{info.get('host', '127.0.0.1')}:" \
-                   f"{info.get('port', 5432)}/{self.name}"
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{self.name}"')
-        url = self.dsn.replace("postgresql://", "postgresql+asyncpg://")
-        migrate(url)
+def database_at(admin: str, revision: str, suffix: int) -> servers.PostgresDatabase:
+    """A database of its own (dropped by the caller), migrated to `revision`."""
+    database = servers.PostgresDatabase(admin, f"_pgmeter{suffix}")
+    try:
+        migrate(database.url())
         if revision != "head":
-            command.downgrade(alembic_config(url), revision)
-        self.url = url
+            command.downgrade(alembic_config(database.url()), revision)
+    except BaseException:
+        database.drop()
+        raise
+    return database
 
-    def drop(self) -> None:
-        with psycopg.connect(self.admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+def plain_dsn(database: servers.PostgresDatabase) -> str:
+    return database.url().replace("postgresql+asyncpg://", "postgresql://")
 
 
 async def seed(connection, stations: int) -> dict[int, int]:
-    at = datetime(2026, 12, 1, tzinfo=UTC)
     await connection.executemany(
         "INSERT INTO stations (id, registration_status, online, created_at, tenant_id) "
         "VALUES ($1, 'Accepted', true, $2, 1)",
-        [(f"ST-{n}", at) for n in range(stations)])
+        [(f"ST-{n}", START) for n in range(stations)])
     rows = await connection.fetch(
         "INSERT INTO transactions (station_id, station_tx_id, evse_id, connector_id, state, started_at, offline, "
         "updated_at, tenant_id, priced_readings) SELECT id, '1', 1, 1, 'Active', $1, false, $1, 1, 0 FROM stations "
-        "RETURNING id, station_id", at)
+        "RETURNING id, station_id", START)
     return {int(row["station_id"].removeprefix("ST-")): row["id"] for row in rows}
 
 
-def message(station: int, tx: int, reading: int) -> tuple[list[dict], dict]:
-    """One station's MeterValues: its four readings (sample rows) and its session's energy."""
-    at = datetime(2026, 12, 1, tzinfo=UTC) + timedelta(seconds=60 * reading)
+def message(station: int, tx: int, reading: int) -> _Message:
+    """One station's MeterValues as the gateway's 1.6 bulk makes it: four readings, and its
+    session with the energy they moved it to."""
+    at = START + timedelta(seconds=60 * reading)
     energy = Decimal(1000 + 120 * reading)
     values = (energy, Decimal(7210), Decimal("31.3"), Decimal("230.1"))
-    rows = [{"tenant_id": 1, "station_id": f"ST-{station}", "evse_id": 1, "transaction_id": tx, "timestamp": at,
-             "measurand": measurand, "phase": "", "location": "Outlet", "context": "Sample.Periodic", "unit": unit,
-             "value": value} for (measurand, unit), value in zip(MEASURANDS, values, strict=True)]
-    return rows, {"id": tx, "meter_start_wh": Decimal(1000), "energy_wh": energy - 1000}
-
-
-def batch_arguments(prepared: Prepared, messages: list[tuple[list[dict], dict]]) -> tuple:
-    """`_batch_write`'s arguments for `messages`, as `_store_messages` binds a batch."""
-    rows = [row for sample_rows, _ in messages for row in sample_rows]
-    params = {f"s_{name}": [row[name] for row in rows] for name in _SAMPLE_COLUMNS}
-    params |= {f"u_{name}": [session[name] for _, session in messages] for name in ("id", *ENERGY_CHANGES)}
-    return prepared.arguments(params)
-
-
-def message_arguments(prepared: Prepared, rows: list[dict], session: dict) -> tuple:
-    """`_message_write`'s arguments for one message, as `_message_params` binds them."""
-    params = {f"b_{name}": rows[0][name] for name in _SAMPLE_COLUMNS[:4]}
-    params |= {f"s_{name}": [row[name] for row in rows] for name in _SAMPLE_COLUMNS[4:]}
-    params |= {f"b_{name}": session[name] for name in ENERGY_CHANGES} | {"b_id": session["id"]}
-    return prepared.arguments(params)
+    samples = tuple(MeterSample(at, measurand, value, unit, location="Outlet", context="Sample.Periodic")
+                    for (measurand, unit), value in zip(MEASURANDS, values, strict=True))
+    session = _Running(tx, f"ST-{station}", "1", 1, "Active", START, Decimal(1000), energy - 1000)
+    return _Message(1, f"ST-{station}", 1, samples, session, ENERGY_CHANGES)
 
 
 async def run_round(connection, prepared: Prepared, per_message: bool, sessions: dict[int, int], first: int,
@@ -133,29 +111,30 @@ async def run_round(connection, prepared: Prepared, per_message: bool, sessions:
         for start in range(0, len(made), batch):
             chunk = made[start:start + batch]
             if per_message:
-                sets = [message_arguments(prepared, *one) for one in chunk]
-            before, started = backend_cpu(pid), time.perf_counter()
-            if per_message:
-                await connection.executemany(prepared.sql, sets)
+                sets = [prepared.arguments(_message_params(one)) for one in chunk]
             else:
-                await connection.execute(prepared.sql, *batch_arguments(prepared, chunk))
+                sets = [prepared.arguments(_batch_params(chunk, ENERGY_CHANGES))]
+            before, started = cpu_seconds(pid), time.perf_counter()
+            await connection.executemany(prepared.sql, sets)
             wall += time.perf_counter() - started
-            cpu += backend_cpu(pid) - before
+            cpu += cpu_seconds(pid) - before
     sent = messages * len(sessions)
     return {"cpu_us": 1e6 * cpu / sent, "wall_us": 1e6 * wall / sent}
 
 
-async def measure(args: argparse.Namespace, schemas: list[Schema]) -> None:
-    engine = create_engine_for(schemas[-1].url, 1)
-    try:
-        one = [f"b_{name}" for name in (*_SAMPLE_COLUMNS[:4], "id", *ENERGY_CHANGES)]
-        one += [f"s_{name}" for name in _SAMPLE_COLUMNS[4:]]
-        every = [f"s_{name}" for name in _SAMPLE_COLUMNS] + [f"u_{name}" for name in ("id", *ENERGY_CHANGES)]
-        statements = {"a statement per message": Prepared(_message_write(ENERGY_CHANGES), engine.dialect, one),
-                      "a statement per batch": Prepared(_batch_write(ENERGY_CHANGES), engine.dialect, every)}
+async def measure(args: argparse.Namespace, databases: list[servers.PostgresDatabase]) -> None:
+    engine = create_engine_for(databases[-1].url(), 1)
+    try:  # compiled as store/direct.py compiles them, for the keys the gateway binds
+        sample = [message(0, 0, 0)]
+        statements = {
+            "a statement per message": Prepared(_message_write(ENERGY_CHANGES), engine.dialect,
+                                                tuple(_message_params(sample[0]))),
+            "a statement per batch": Prepared(_batch_write(ENERGY_CHANGES), engine.dialect,
+                                              tuple(_batch_params(sample, ENERGY_CHANGES))),
+        }
     finally:
         await dispose_engine(engine)
-    connections = [await asyncpg.connect(schema.dsn) for schema in schemas]
+    connections = [await asyncpg.connect(plain_dsn(database)) for database in databases]
     sessions = [await seed(connection, args.stations) for connection in connections]
     print("\n| round | schema | write | messages stored before | backend CPU µs per message | wall µs per message |")
     print("|--:|---|---|--:|--:|--:|")
@@ -184,19 +163,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds, the forms rotating")
     parser.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args(argv)
-    schemas = []
+    databases: list[servers.PostgresDatabase] = []
     try:
         for suffix, (revision, _) in enumerate(FORMS):
-            schemas.append(Schema(args.pg_admin, revision, suffix))
-        with psycopg.connect(args.pg_admin) as connection:
-            version = connection.execute("SHOW server_version").fetchone()[0]
+            databases.append(database_at(args.pg_admin, revision, suffix))
         print(f"{platform.processor() or platform.machine()}; Python {platform.python_version()}, PostgreSQL "
-              f"{version}; {args.stations} stations, {args.messages} messages each per round, "
+              f"{databases[0].version}; {args.stations} stations, {args.messages} messages each per round, "
               f"{args.batch} messages per round-trip")
-        asyncio.run(measure(args, schemas))
+        asyncio.run(measure(args, databases))
     finally:
-        for schema in schemas:
-            schema.drop()
+        for database in databases:
+            database.drop()
 
 
 if __name__ == "__main__":

@@ -27,5 +27,5 @@ def test_each_form_writes_its_rounds_on_a_database_of_its_own_which_is_dropped_a
     )
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         left = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                             (f"silkcharge_bench_pgmeter_{os.getpid()}_%",)).fetchall()
+                             (f"silkcharge_bench_{os.getpid()}_pgmeter%",)).fetchall()
     assert not left, "every form's database was dropped"

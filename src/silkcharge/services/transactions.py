@@ -137,7 +137,7 @@ class _MeterValuesBulk:
         powers = largest_powers(((s, e, power) for s, e, _, power, _ in connectors), metered) if metered else {}
         messages: list[_Message] = []
         for item, tx in found:
-            message = _Message(db, item.station_id, item.evse_id, item.samples, tx)
+            message = _Message(db.station_tenant(item.station_id), item.station_id, item.evse_id, item.samples, tx)
             if tx is not None:
                 if (tx.station_id, tx.evse_id) in metered:
                     so_far = _so_far(tx, powers.get((tx.station_id, tx.evse_id)))
@@ -337,14 +337,13 @@ _MESSAGE_KEY = 4
 
 class _Message:
     """A meter message on the direct path: its sample rows (`_sample_rows`, each with its
-    station's tenant), its session, and the columns of the session it changes (`ENERGY_CHANGES`
-    or `UPDATED_CHANGES`; None: none)."""
+    station's `tenant`), its session, and the columns of the session it changes
+    (`ENERGY_CHANGES` or `UPDATED_CHANGES`; None: none)."""
 
-    def __init__(self, db: DirectConnection, station_id: str, evse_id: int, samples: tuple[MeterSample, ...],
+    def __init__(self, tenant: int, station_id: str, evse_id: int, samples: tuple[MeterSample, ...],
                  tx: _Running | None, changes: tuple[str, ...] | None = None) -> None:
-        self.station_id, self.tx, self.changes = station_id, tx, changes
+        self.station_id, self.tx, self.changes, self.tenant = station_id, tx, changes, tenant
         self.evse_id = tx.evse_id if tx is not None else evse_id
-        self.tenant = db.station_tenant(station_id)
         self.rows = _sample_rows(station_id, tx, samples, evse_id)
         for row in self.rows:
             row["tenant_id"] = self.tenant
@@ -375,6 +374,17 @@ def _message_params(message: _Message) -> dict[str, Any]:
     params |= {f"s_{name}": [row[name] for row in message.rows] for name in _SAMPLE_COLUMNS[_MESSAGE_KEY:]}
     if message.changes is not None and tx is not None:
         params |= _changes_params(message.changes, tx)
+    return params
+
+
+def _batch_params(messages: list[_Message], changes: tuple[str, ...] | None) -> dict[str, Any]:
+    """`_batch_write(changes)`'s parameters for `messages`: every sample, and the sessions of
+    the messages making those changes, each once as it is now."""
+    rows = [row for message in messages for row in message.rows]
+    params = {f"s_{name}": [row[name] for row in rows] for name in _SAMPLE_COLUMNS}
+    if changes is not None:
+        sessions = {m.tx.id: m.tx for m in messages if m.changes == changes and m.tx is not None}
+        params |= {f"u_{name}": [getattr(tx, name) for tx in sessions.values()] for name in ("id", *changes)}
     return params
 
 
@@ -412,18 +422,11 @@ async def _store_messages(db: DirectConnection, messages: list[_Message]) -> Non
         for statement, params in by_statement.items():
             await db.execute_many(statement, params)
         return
-    rows = [row for message in messages for row in message.rows]
     if db.dialect == "postgresql" and len(changed) <= 1:
-        if not rows and not changed:
-            return
-        params = {f"s_{name}": [row[name] for row in rows] for name in _SAMPLE_COLUMNS}
         changes = next(iter(changed), None)
-        if changes is not None:
-            sessions = changed[changes]
-            params["u_id"] = list(sessions)
-            params |= {f"u_{name}": [getattr(tx, name) for tx in sessions.values()] for name in changes}
-        await db.execute_many(_batch_write(changes), [params])
+        await db.execute_many(_batch_write(changes), [_batch_params(messages, changes)])
         return
+    rows = [row for message in messages for row in message.rows]
     if rows:
         await db.execute_many(insert_ignoring(db.dialect, MeterRow.__table__), rows)
     for changes, sessions in changed.items():
@@ -525,7 +528,8 @@ class _UpdatesBulk:
             ):
                 raise NeedsSession("plausibility findings to record")
             service._apply_update(db.after_commit, item.station_id, tx, change)
-            messages.append(_Message(db, item.station_id, tx.evse_id, change.samples, tx, UPDATED_CHANGES))
+            messages.append(_Message(db.station_tenant(item.station_id), item.station_id, tx.evse_id,
+                                     change.samples, tx, UPDATED_CHANGES))
             _count_energy(tx, change.samples)
             if change.charging_state == "Charging":
                 charging.append(tx)
