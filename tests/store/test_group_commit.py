@@ -14,6 +14,7 @@ from silkcharge.services.writer import BatchWriter
 from silkcharge.store.db import create_engine_for, sessionmaker_for
 from silkcharge.store.group_commit import GroupCommitter, StoreUnavailable, after_commit
 from silkcharge.store.schema import IdToken, OcppMessage
+from tests.guards import HANG_GUARD
 
 
 @pytest.fixture
@@ -193,6 +194,21 @@ async def test_work_queued_behind_a_batch_is_the_next_batch_and_stop_commits_it(
     assert bulk.calls == [["Q1"], ["Q2", "Q3", "Q4"]], "what queued meanwhile went in one batch"
     assert (committer.batches, committer.depth) == (2, 0)
     assert await stored_tokens(sessions) == {"Q1", "Q2", "Q3", "Q4"}
+
+
+async def test_a_lane_cancelled_before_its_first_step_gives_its_place_back(sessions):
+    committer = GroupCommitter(sessions, lanes=1)
+    committer.start()
+    bulk = TokenBulk()
+    first = asyncio.create_task(committer.run_bulk(bulk, "s1", "C1"))
+    await asyncio.sleep(0)  # one turn of the loop: the submitter queued its item and made a lane
+    (lane,) = committer._in_flight
+    lane.cancel()  # as a loop torn down cancels every task, before the lane ever ran
+    second = asyncio.create_task(committer.run_bulk(bulk, "s2", "C2"))
+    done = await asyncio.wait_for(asyncio.gather(first, second), HANG_GUARD)
+    assert done == ["stored C1", "stored C2"], "the next submitter found the lane free and both were stored"
+    await committer.stop()
+    assert await stored_tokens(sessions) == {"C1", "C2"}
 
 
 async def test_a_bad_bulk_item_fails_alone_and_the_rest_of_its_batch_is_stored(committer, sessions):

@@ -116,7 +116,7 @@ class GroupCommitter:
         # Batches committed at the same time: 1 for SQLite (one writer); a few on PostgreSQL,
         # where one batch's round-trips would otherwise leave the server idle.
         self._free_lanes = lanes
-        self._lane_starting = False  # a lane task made that has not taken its batch yet
+        self._starting: asyncio.Task | None = None  # a lane made that has not taken its batch yet
         self._in_flight: set[asyncio.Task] = set()
         self._queue: list[_Item] = []
         self._started = False
@@ -176,17 +176,25 @@ class GroupCommitter:
         lane is started here, by the submitter, not by a task woken for the purpose: at light
         load, where each batch holds one message, that task was one more turn of the event loop
         per message.)"""
-        if self._free_lanes and self._queue and not self._lane_starting:
+        if self._free_lanes and self._queue and self._starting is None:
             self._free_lanes -= 1
-            self._lane_starting = True
-            lane = asyncio.create_task(self._lane(), name="group-commit")
+            lane = self._starting = asyncio.create_task(self._lane(), name="group-commit")
             self._in_flight.add(lane)
-            lane.add_done_callback(self._in_flight.discard)
+            lane.add_done_callback(self._lane_ended)
+
+    def _lane_ended(self, lane: asyncio.Task) -> None:
+        self._in_flight.discard(lane)
+        if self._starting is lane:
+            # Cancelled before its first step: its body, which frees the lane and takes what
+            # is queued, never ran. Free it here, for what is queued or comes next.
+            self._starting = None
+            self._free_lanes += 1
+            self._dispatch()
 
     async def _lane(self) -> None:
         """Commit batches until the queue is empty, then free the lane."""
         try:
-            self._lane_starting = False
+            self._starting = None
             while batch := self._take():
                 # More than a batch waiting: the rest may take another free lane meanwhile.
                 self._dispatch()
