@@ -93,3 +93,19 @@ async def test_an_event_json_cannot_write_is_left_out_and_the_rest_of_its_burst_
         assert await taken(on_b, 2) == good
     assert a.dropped == 1
     assert "could not be written for the other nodes: ConnectorStatusChanged" in caplog.text
+
+
+async def test_a_burst_of_nothing_json_can_write_sends_nothing_and_the_next_burst_goes_out(two_nodes, redis_url):
+    a, b = two_nodes
+    watcher = Redis.from_url(redis_url).pubsub()
+    await watcher.subscribe(EVENTS)
+    await watcher.get_message(timeout=5)  # the subscription's confirmation
+    async with b.subscribe() as on_b:
+        a.publish(status(7, error_code=object()))  # a burst of one that cannot be written
+        await asyncio.sleep(0)  # one turn of the loop: the send loop takes it as a burst alone
+        a.publish(status(8))
+        assert await on_b.get() == status(8)
+    message = await watcher.get_message(ignore_subscribe_messages=True, timeout=5)
+    assert [e["fields"]["station_id"] for e in orjson.loads(message["data"])["events"]] == ["EV-1"]
+    assert a.dropped == 1
+    await watcher.aclose()

@@ -152,6 +152,8 @@ class RedisEventBus(EventBus):
                 raw = encode_events(burst, self._node)
             except TypeError:  # an event holding what JSON cannot write: the burst without it
                 burst = [event for event in burst if self._encodable(event)]
+                if not burst:
+                    continue
                 raw = encode_events(burst, self._node)
             try:
                 await self._redis.publish(EVENTS, raw)
