@@ -13,9 +13,6 @@ import time
 import uuid
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
-
 from silkcharge.bus.local import StationCallError, StationReplyInvalid, StationTimeout
 from silkcharge.domain.charging import RegistrationStatus
 from silkcharge.domain.clock import utcnow
@@ -23,6 +20,7 @@ from silkcharge.domain.plausibility import Origin
 from silkcharge.ocpp import redaction, rpc, schemas
 from silkcharge.ocpp.adapter import Adapter, Session
 from silkcharge.ocpp.rpc import Call, CallError, CallResult, ErrorKind, RpcError
+from silkcharge.ocpp.websocket import Socket, SocketClosed
 from silkcharge.services.stations import StationService
 from silkcharge.services.writer import BatchWriter
 from silkcharge.store.group_commit import StoreUnavailable
@@ -34,7 +32,7 @@ class StationConnection:
     def __init__(
         self,
         station_id: str,
-        websocket: ServerConnection,
+        websocket: Socket,
         adapter: Adapter,
         stations: StationService,
         writer: BatchWriter,
@@ -62,25 +60,24 @@ class StationConnection:
 
     async def serve(self) -> None:
         try:
-            async for raw in self._ws:
+            async for data, text in self._ws:
                 try:
-                    await self._receive(raw)
-                except ConnectionClosed:
+                    await self._receive(data, text)
+                except SocketClosed:
                     raise
                 except Exception:  # whatever happens to one frame, the socket stays up
                     log.exception("%s: a frame could not be handled", self.station_id)
-        except ConnectionClosed:
+        except SocketClosed:
             pass
         finally:
             for _, future in self._pending.values():
                 if not future.done():
                     future.set_exception(StationTimeout("the station disconnected before replying"))
 
-    async def _receive(self, raw: str | bytes) -> None:
+    async def _receive(self, data: bytes, text: str) -> None:
+        """One message: its bytes, and its text (a binary message's with U+FFFD for what is not UTF-8)."""
         if self._stations.seen(self.station_id):
             await self._stations.connected(self.station_id, self.version, self.connection_id)
-        text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-        data = raw.encode() if isinstance(raw, str) else raw
         if len(data) > self._max_message_bytes:
             self._log_in(0, None, None, text[:2000])
             await self._send_error(
@@ -152,7 +149,7 @@ class StationConnection:
         text = rpc.encode_result(call.message_id, payload)
         try:
             await self._ws.send(text)
-        except ConnectionClosed:
+        except SocketClosed:
             # The station closed while we answered (it reconnects after a new password, say).
             # Frames it sent before closing are still queued: go on reading them, so that the
             # reply to one of our calls is not lost with the socket.
@@ -218,7 +215,7 @@ class StationConnection:
         log.info("%s: CALLERROR %s %s", self.station_id, error.code_for(self.version), error.description)
         try:
             await self._ws.send(text)
-        except ConnectionClosed:
+        except SocketClosed:
             return
         self._log_out(rpc.CALLERROR, error.message_id, action, text, error.code_for(self.version))
 
@@ -242,7 +239,7 @@ class StationConnection:
                 frame = await asyncio.wait_for(future, timeout)
             except asyncio.TimeoutError:
                 raise StationTimeout(f"{self.station_id} did not answer {action} within {timeout:g} s") from None
-            except ConnectionClosed:
+            except SocketClosed:
                 raise StationTimeout(f"{self.station_id} disconnected before answering {action}") from None
             finally:
                 self._pending.pop(message_id, None)

@@ -19,14 +19,12 @@ from collections import Counter
 from http import HTTPStatus
 from urllib.parse import unquote, urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.http11 import Request, Response
-
 from silkcharge.bus.local import LocalRouter
 from silkcharge.ocpp import handshake, tls
 from silkcharge.ocpp.adapter import Adapter
 from silkcharge.ocpp.connection import StationConnection
 from silkcharge.ocpp.handshake import SUBPROTOCOLS, BadHandshake
+from silkcharge.ocpp.websocket import Accept, Answer, Endpoint, Socket, Upgrade
 from silkcharge.security import pki
 from silkcharge.services.auth_limits import FailedAuthLimiter, Limited
 from silkcharge.services.security_events import SecurityEvents
@@ -70,9 +68,9 @@ class Gateway:
         self._router = router
         self._writer = writer
         self._security_events = security_events
-        self._verdicts: dict[ServerConnection, tuple[str, AdmissionVerdict]] = {}
-        self._plain: Server | None = None
-        self._secure: Server | None = None
+        self._endpoint = Endpoint(self._check_handshake, self._serve_station, max_message_bytes=settings.max_frame_bytes)
+        self._plain: asyncio.Server | None = None
+        self._secure: asyncio.Server | None = None
         self._tls: tls.ServerTls | None = None
         self._monitor: asyncio.Task | None = None
         self._closing: set[asyncio.Task] = set()
@@ -104,18 +102,10 @@ class Gateway:
 
     async def start(self) -> None:
         settings = self._settings
-        options = dict(
-            process_request=self._check_handshake,
-            select_subprotocol=self._select_subprotocol,
-            max_size=settings.max_frame_bytes,
-            ping_interval=None,
-            server_header="silkcharge",
-            backlog=settings.accept_backlog,
-        )
         if settings.ocpp_plain_enabled:
-            self._plain = await serve(
-                self._serve_station, settings.ocpp_host, settings.ocpp_port,
-                reuse_port=settings.ocpp_reuse_port or None, **options,
+            self._plain = await self._endpoint.listen(
+                settings.ocpp_host, settings.ocpp_port, backlog=settings.accept_backlog,
+                reuse_port=settings.ocpp_reuse_port or None,
             )
             log.info("OCPP gateway listening on ws://%s:%d/ocpp/{stationId}", settings.ocpp_host, self.port)
         self._tls = tls.ServerTls.from_settings(settings, self._tls_refused)
@@ -123,7 +113,9 @@ class Gateway:
             listener = tls.listening_socket(
                 settings.ocpp_host, settings.ocpp_tls_port or 0, reuse_port=settings.ocpp_reuse_port
             )
-            self._secure = await serve(self._serve_station, sock=listener, ssl=self._tls.context, **options)
+            self._secure = await self._endpoint.listen(
+                sock=listener, ssl=self._tls.context, backlog=settings.accept_backlog
+            )
             log.info("OCPP gateway listening on wss://%s:%d/ocpp/{stationId}%s", settings.ocpp_host,
                      self.tls_port, " (client certificates from the configured CA)" if self._tls.client_cas else "")
         self._monitor = asyncio.create_task(self._watch_silence(), name="offline-monitor")
@@ -131,42 +123,28 @@ class Gateway:
     async def stop(self) -> None:
         if self._monitor:
             self._monitor.cancel()
-        for server in (self._plain, self._secure):
-            if server is not None:
-                server.close()
-                await server.wait_closed()
+        await self._endpoint.close()
 
     # -- handshake ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _select_subprotocol(connection: ServerConnection, offered: list[str]) -> str | None:
-        # _check_handshake has refused the upgrade unless one of ours is offered.
-        for name in SUBPROTOCOLS:
-            if name in offered:
-                return name
-        return None
-
-    async def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _check_handshake(self, request: Upgrade) -> Answer | Accept:
         match = PATH.match(urlsplit(request.path).path)
         if match is None:
-            return connection.respond(HTTPStatus.NOT_FOUND, "OCPP endpoint is /ocpp/{stationId}\n")
+            return Answer(HTTPStatus.NOT_FOUND, "OCPP endpoint is /ocpp/{stationId}")
         station_id = unquote(match.group(1))
         if not STATION_ID.match(station_id):
-            return connection.respond(
-                HTTPStatus.BAD_REQUEST,
-                "station id must be 1-48 characters of letters, digits and *-_=+|@.\n",
-            )
+            return Answer(HTTPStatus.BAD_REQUEST, "station id must be 1-48 characters of letters, digits and *-_=+|@.")
         try:
-            handshake.check_subprotocol(request.headers)
+            subprotocol = handshake.check_subprotocol(request.headers)
             credentials = handshake.basic_credentials(request.headers)
         except BadHandshake as bad:
             log.info("refused a handshake for %s: %s", station_id, bad.reason)
-            return self._answer(connection, bad.status, bad.reason)
+            return _answer(bad.status, bad.reason)
         if credentials is not None and credentials[0] != station_id:
-            return self._answer(connection, HTTPStatus.UNAUTHORIZED, "Basic-auth user must be the station id")
-        address = _address(connection)
+            return _answer(HTTPStatus.UNAUTHORIZED, "Basic-auth user must be the station id")
+        address = request.remote_address
         password = credentials[1] if credentials else None
-        certified, refused = await self._client_certificate(connection, station_id, address)
+        certified, refused = await self._client_certificate(request, station_id, address)
         if refused is not None:
             return refused
         # A station whose password was verified before, or that showed its certificate, is never
@@ -175,42 +153,45 @@ class Gateway:
         known = certified or (password is not None and self._stations.known_password(station_id, password))
         limited = None if known else self.limits.check(station_id, address)
         if limited is not None:
-            return self._too_many(connection, station_id, limited)
+            return _too_many(station_id, limited)
         guarded = not known and bool(password)
         if guarded:
             limited = await self.limits.reserve(station_id, address)
             if limited is not None:
-                return self._too_many(connection, station_id, limited)
+                return _too_many(station_id, limited)
         try:
             if self._handshakes >= self._settings.max_pending_handshakes:
                 # A storm: answering "later" now costs nothing, while queueing every handshake
                 # behind the database would let them time out and retry all together.
                 self.handshakes_deferred += 1
-                response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "busy; reconnect shortly\n")
-                response.headers["Retry-After"] = str(random.randint(2, 30))
-                return response
+                return Answer(
+                    HTTPStatus.SERVICE_UNAVAILABLE, "busy; reconnect shortly",
+                    {"Retry-After": str(random.randint(2, 30))},
+                )
             self._handshakes += 1
             try:
-                return await self._admit(
-                    connection, station_id, password, address, tls=self._is_tls(connection), certified=certified
+                verdict = await self._admit(
+                    station_id, password, address, tls=self._is_tls(request), certified=certified
                 )
+                if isinstance(verdict, Answer):
+                    return verdict
+                return Accept(subprotocol, (station_id, verdict))
             finally:
                 self._handshakes -= 1
         finally:
             if guarded:
                 self.limits.release(station_id, address)
 
-    def _is_tls(self, connection: ServerConnection) -> bool:
-        return (connection.transport.get_extra_info("ssl_object") is not None
-                or self._settings.tls_terminated_by_proxy)
+    def _is_tls(self, request: Upgrade) -> bool:
+        return request.ssl_object is not None or self._settings.tls_terminated_by_proxy
 
     async def _client_certificate(
-        self, connection: ServerConnection, station_id: str, address: str | None
-    ) -> tuple[bool, Response | None]:
+        self, request: Upgrade, station_id: str, address: str | None
+    ) -> tuple[bool, Answer | None]:
         """(whether a valid client certificate names this station, the refusal of an invalid one)."""
         if self._tls is None:
             return False, None
-        certificate = self._tls.client_certificate(connection.transport.get_extra_info("ssl_object"))
+        certificate = self._tls.client_certificate(request.ssl_object)
         if certificate is None:
             return False, None
         problem = pki.client_certificate_problem(certificate, station_id, self._tls.client_cas)
@@ -218,16 +199,15 @@ class Gateway:
             return True, None
         limited = self.limits.check(station_id, address)
         if limited is not None:
-            return False, self._too_many(connection, station_id, limited)
+            return False, _too_many(station_id, limited)
         return False, await self._refuse(
-            connection, station_id, address, HTTPStatus.FORBIDDEN, "InvalidChargingStationCertificate",
+            station_id, address, HTTPStatus.FORBIDDEN, "InvalidChargingStationCertificate",
             f"{problem}; a station at security profile 3 shows a valid certificate whose common name is its id",
         )
 
     async def _admit(
-        self, connection: ServerConnection, station_id: str, password: bytes | None, address: str | None,
-        *, tls: bool, certified: bool,
-    ) -> Response | None:
+        self, station_id: str, password: bytes | None, address: str | None, *, tls: bool, certified: bool,
+    ) -> AdmissionVerdict | Answer:
         # Shielded: if the client gives up (or the handshake times out) while the database is
         # answering, the query still finishes, so its pooled connection is not thrown away.
         checking = asyncio.ensure_future(
@@ -240,26 +220,25 @@ class Gateway:
             if not is_unavailable(error):
                 raise
             log.warning("handshake of %s deferred: database unavailable", station_id)
-            response = connection.respond(
-                HTTPStatus.SERVICE_UNAVAILABLE, "the CSMS database is unavailable; reconnect shortly\n"
+            return Answer(
+                HTTPStatus.SERVICE_UNAVAILABLE, "the CSMS database is unavailable; reconnect shortly",
+                {"Retry-After": "10"},
             )
-            response.headers["Retry-After"] = "10"
-            return response
         if verdict.database is not None:
             # Data residency: this handshake's task goes on in the station's database, so a
             # refusal is recorded there, and the connection (served in the same task) works there.
             enter_database(verdict.database)
         if verdict.admission is Admission.UNKNOWN_STATION:
             log.info("refused unknown station %s", station_id)
-            return connection.respond(HTTPStatus.NOT_FOUND, f"station {station_id} is not registered\n")
+            return Answer(HTTPStatus.NOT_FOUND, f"station {station_id} is not registered")
         if verdict.admission is Admission.BAD_PASSWORD:
             return await self._refuse(
-                connection, station_id, address, HTTPStatus.UNAUTHORIZED, "InvalidPassword",
+                station_id, address, HTTPStatus.UNAUTHORIZED, "InvalidPassword",
                 "wrong or missing password for this station",
             )
         if verdict.admission is Admission.NO_PASSWORD:
             return await self._refuse(
-                connection, station_id, address, HTTPStatus.UNAUTHORIZED, "NoPasswordSet",
+                station_id, address, HTTPStatus.UNAUTHORIZED, "NoPasswordSet",
                 f"station {station_id} has no password, so any caller could speak for it: set one "
                 "(PATCH /api/v1/stations/{id}), or allow stations without a password "
                 "(SILKCHARGE_ALLOW_STATIONS_WITHOUT_PASSWORD, insecure)",
@@ -267,7 +246,7 @@ class Gateway:
         if verdict.admission is Admission.BELOW_PROFILE:
             required, shown = verdict.required_profile or 1, verdict.shown_profile or 1
             return await self._refuse(
-                connection, station_id, address, HTTPStatus.FORBIDDEN, "SecurityProfileDowngrade",
+                station_id, address, HTTPStatus.FORBIDDEN, "SecurityProfileDowngrade",
                 f"station {station_id} is at security profile {required}: {_HOW[required]} "
                 f"(this handshake: {_SHOWN[shown]}, profile {shown})",
             )
@@ -277,32 +256,17 @@ class Gateway:
                 f"came back on security profile {verdict.raised_to}; handshakes below it are refused from now on",
                 address,
             )
-        self._verdicts[connection] = (station_id, verdict)
-        return None
+        return verdict
 
     async def _refuse(
-        self, connection: ServerConnection, station_id: str, address: str | None, status: HTTPStatus,
-        kind: str, reason: str,
-    ) -> Response:
+        self, station_id: str, address: str | None, status: HTTPStatus, kind: str, reason: str,
+    ) -> Answer:
         """Answer a refused handshake, count it against the limits and record it."""
         self.refused[kind] += 1
         await self._record(station_id, kind, reason, address)
         for reached in self.limits.failed(station_id, address):
             await self._record(station_id, "FailedAuthLimitReached", reached.reason, address)
-        return self._answer(connection, status, reason)
-
-    def _too_many(self, connection: ServerConnection, station_id: str, limited: Limited) -> Response:
-        log.info("refused a handshake for %s: %s", station_id, limited.reason)
-        response = connection.respond(HTTPStatus.TOO_MANY_REQUESTS, limited.reason + "\n")
-        response.headers["Retry-After"] = str(limited.retry_after)
-        return response
-
-    @staticmethod
-    def _answer(connection: ServerConnection, status: HTTPStatus, reason: str) -> Response:
-        response = connection.respond(status, reason + "\n")
-        if status is HTTPStatus.UNAUTHORIZED:
-            response.headers["WWW-Authenticate"] = 'Basic realm="silkcharge OCPP", charset="UTF-8"'
-        return response
+        return _answer(status, reason)
 
     async def _record(self, station_id: str | None, kind: str, reason: str, address: str | None) -> None:
         try:
@@ -332,13 +296,13 @@ class Gateway:
 
     # -- session ------------------------------------------------------------------------------
 
-    async def _serve_station(self, websocket: ServerConnection) -> None:
-        station_id, verdict = self._verdicts.pop(websocket)
+    async def _serve_station(self, websocket: Socket, admitted: tuple[str, AdmissionVerdict]) -> None:
+        station_id, verdict = admitted
         if verdict.database is not None:
             # Data residency: this task (the connection's) and all it starts work in the
             # station's database (store/residency.py).
             enter_database(verdict.database)
-        version = SUBPROTOCOLS[websocket.subprotocol or ""]
+        version = SUBPROTOCOLS[websocket.subprotocol]
         connection = StationConnection(
             station_id,
             websocket,
@@ -376,6 +340,12 @@ class Gateway:
                 log.exception("offline check failed; trying again next round")
 
 
-def _address(connection: ServerConnection) -> str | None:
-    peer = connection.remote_address
-    return str(peer[0]) if isinstance(peer, tuple) and peer else None
+def _too_many(station_id: str, limited: Limited) -> Answer:
+    log.info("refused a handshake for %s: %s", station_id, limited.reason)
+    return Answer(HTTPStatus.TOO_MANY_REQUESTS, limited.reason, {"Retry-After": str(limited.retry_after)})
+
+
+def _answer(status: HTTPStatus, reason: str) -> Answer:
+    if status is HTTPStatus.UNAUTHORIZED:
+        return Answer(status, reason, {"WWW-Authenticate": 'Basic realm="silkcharge OCPP", charset="UTF-8"'})
+    return Answer(status, reason)

@@ -27,16 +27,19 @@ def printable(text: str, limit: int = 100) -> str:
     return "".join(c if c.isascii() and c.isprintable() else "?" for c in text)[:limit]
 
 
-def check_subprotocol(headers: Headers) -> None:
-    """OCPP-J: a CSMS refuses the upgrade when none of the offered subprotocols is one it speaks."""
+def check_subprotocol(headers: Headers) -> str:
+    """The subprotocol to answer with: ours most preferred among those offered. OCPP-J: a CSMS
+    refuses the upgrade when none of the offered subprotocols is one it speaks."""
     offered = [name.strip() for value in headers.get_all("Sec-WebSocket-Protocol")
                for name in value.split(",") if name.strip()]
-    if not any(name in SUBPROTOCOLS for name in offered):
-        raise BadHandshake(
-            HTTPStatus.BAD_REQUEST,
-            f"unsupported OCPP subprotocol (offered: {printable(', '.join(offered)) or 'none'}); "
-            "use ocpp1.6, ocpp2.0.1 or ocpp2.1",
-        )
+    for name in SUBPROTOCOLS:
+        if name in offered:
+            return name
+    raise BadHandshake(
+        HTTPStatus.BAD_REQUEST,
+        f"unsupported OCPP subprotocol (offered: {printable(', '.join(offered)) or 'none'}); "
+        "use ocpp1.6, ocpp2.0.1 or ocpp2.1",
+    )
 
 
 def basic_credentials(headers: Headers) -> tuple[str, bytes] | None:

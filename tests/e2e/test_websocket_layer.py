@@ -1,0 +1,193 @@
+"""The OCPP endpoint's WebSocket layer (ocpp/websocket.py) does what a WebSocket server owes a
+station: fragments reassembled, text that is not UTF-8 refused, close frames answered, pings
+ponged, frames sent right behind the upgrade request kept, a burst of messages all answered in
+order, stuck or oversized upgrade requests dropped, and every station told when the server stops."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import struct
+
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from silkcharge.ocpp import websocket
+from tests.e2e.network import PASSWORD, register_station
+from tests.e2e.peers import basic_auth, eventually
+
+STATION = "WSL-001"
+
+
+def _frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    """A client's frame, masked as RFC 6455 requires."""
+    head = bytes([(0x80 if fin else 0) | opcode])
+    size = len(payload)
+    if size < 126:
+        head += bytes([0x80 | size])
+    elif size < 1 << 16:
+        head += bytes([0x80 | 126]) + struct.pack("!H", size)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", size)
+    mask = os.urandom(4)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def _upgrade_request(port: int, station_id: str = STATION, *, extra: str = "") -> bytes:
+    token = base64.b64encode(f"{station_id}:{PASSWORD}".encode()).decode()
+    return (
+        f"GET /ocpp/{station_id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+        f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n"
+        f"Authorization: Basic {token}\r\n{extra}\r\n"
+    ).encode()
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """(opcode, payload) of the server's next frame (unmasked, unfragmented)."""
+    first, second = await reader.readexactly(2)
+    size = second & 0x7F
+    if size == 126:
+        size = struct.unpack("!H", await reader.readexactly(2))[0]
+    elif size == 127:
+        size = struct.unpack("!Q", await reader.readexactly(8))[0]
+    return first & 0x0F, await reader.readexactly(size)
+
+
+async def _raw(platform, payload: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+    """Open a TCP connection, send `payload` (an upgrade request and maybe more), and return
+    the response's head."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", platform.gateway.port)
+    writer.write(payload)
+    head = await reader.readuntil(b"\r\n\r\n")
+    return reader, writer, head
+
+
+async def _station(ocpp_url: str, station_id: str = STATION):
+    return await websockets.connect(
+        f"{ocpp_url}/{station_id}", subprotocols=["ocpp1.6"],
+        additional_headers=basic_auth(station_id, PASSWORD), max_size=None,
+    )
+
+
+async def test_a_fragmented_message_is_answered_as_one(api, ocpp_url):
+    await register_station(api, STATION)
+    async with await _station(ocpp_url) as ws:
+        await ws.send(['[2, "frag-1", ', '"Heartbeat", ', "{}]"])  # three frames, one message
+        reply = json.loads(await ws.recv())
+    assert reply[:2] == [3, "frag-1"]
+    assert reply[2]["currentTime"].endswith("Z")
+
+
+@pytest.mark.settings(max_frame_bytes=8192)
+async def test_a_fragmented_message_over_the_hard_limit_closes_with_1009(api, ocpp_url):
+    """The limit holds for the whole message, not only for each of its frames."""
+    await register_station(api, STATION)
+    async with await _station(ocpp_url) as ws:
+        await ws.send(["A" * 4000, "A" * 4000, "A" * 4000])
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd.code == 1009
+
+
+async def test_a_text_message_that_is_not_utf8_closes_with_1007(api, platform):
+    await register_station(api, STATION)
+    reader, writer, head = await _raw(platform, _upgrade_request(platform.gateway.port))
+    assert head.startswith(b"HTTP/1.1 101")
+    writer.write(_frame(0x1, b'[2, "u", "Heartbeat", {"\xff": 1}]'))
+    opcode, payload = await _read_frame(reader)
+    assert opcode == 0x8
+    assert struct.unpack("!H", payload[:2])[0] == 1007
+    writer.close()
+
+
+async def test_frames_sent_right_behind_the_upgrade_request_are_answered(api, platform):
+    await register_station(api, STATION)
+    early = _frame(0x1, b'[2, "early-1", "Heartbeat", {}]') + _frame(0x1, b'[2, "early-2", "Heartbeat", {}]')
+    reader, writer, head = await _raw(platform, _upgrade_request(platform.gateway.port) + early)
+    assert head.startswith(b"HTTP/1.1 101")
+    assert b"Sec-WebSocket-Protocol: ocpp1.6" in head
+    replies = [json.loads((await _read_frame(reader))[1]) for _ in range(2)]
+    assert [reply[:2] for reply in replies] == [[3, "early-1"], [3, "early-2"]]
+    writer.close()
+
+
+async def test_calls_sent_without_waiting_are_all_answered_in_order(api, ocpp_url):
+    """More messages than a socket queues before it stops reading (QUEUE_HIGH): none is lost."""
+    await register_station(api, STATION)
+    count = 4 * websocket.QUEUE_HIGH
+    async with await _station(ocpp_url) as ws:
+        for n in range(count):
+            await ws.send(json.dumps([2, f"burst-{n}", "Heartbeat", {}]))
+        replies = [json.loads(await ws.recv()) for _ in range(count)]
+    assert [reply[1] for reply in replies] == [f"burst-{n}" for n in range(count)]
+    assert {reply[0] for reply in replies} == {3}
+
+
+async def test_a_ping_is_answered(api, ocpp_url):
+    await register_station(api, STATION)
+    async with await _station(ocpp_url) as ws:
+        pong = await ws.ping(b"are you there")
+        await pong
+
+
+async def test_a_station_that_closes_is_answered_and_marked_offline(api, ocpp_url):
+    await register_station(api, STATION)
+    ws = await _station(ocpp_url)
+    assert json.loads(await _exchange(ws, '[2, "hb", "Heartbeat", {}]'))[0] == 3
+    await ws.close(1000, "going home")
+    assert ws.close_code == 1000  # the server answered our close frame with its own
+
+    async def offline():
+        return (await api.get(f"/api/v1/stations/{STATION}")).json()["online"] is False
+
+    await eventually(offline)
+
+
+async def test_stopping_the_gateway_closes_every_station_with_1001(api, ocpp_url, platform):
+    await register_station(api, STATION)
+    await register_station(api, "WSL-002")
+    first, second = await _station(ocpp_url), await _station(ocpp_url, "WSL-002")
+    await platform.gateway.stop()
+    for ws in (first, second):
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd.code == 1001
+
+
+async def test_an_upgrade_request_that_never_ends_is_dropped(api, platform, monkeypatch):
+    monkeypatch.setattr(websocket, "HANDSHAKE_TIMEOUT", 0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", platform.gateway.port)
+    writer.write(b"GET /ocpp/WSL-001 HTTP/1.1\r\nHost: x\r\n")  # and nothing more
+    assert await reader.read() == b""  # the server closed the connection
+    writer.close()
+
+
+async def test_an_upgrade_request_over_the_size_limit_is_refused_with_431(api, platform):
+    await register_station(api, STATION)
+    padding = "X-Padding: " + "p" * websocket.MAX_REQUEST_BYTES + "\r\n"
+    reader, writer, head = await _raw(platform, _upgrade_request(platform.gateway.port, extra=padding))
+    assert head.startswith(b"HTTP/1.1 431")
+    writer.close()
+
+
+async def test_a_plain_http_request_for_a_station_is_told_to_upgrade(api, platform):
+    """Credentials and station are fine, but it is not a WebSocket upgrade: 426, not 101."""
+    await register_station(api, STATION)
+    token = base64.b64encode(f"{STATION}:{PASSWORD}".encode()).decode()
+    request = (
+        f"GET /ocpp/{STATION} HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Protocol: ocpp1.6\r\n"
+        f"Authorization: Basic {token}\r\n\r\n"
+    ).encode()
+    reader, writer, head = await _raw(platform, request)
+    assert head.startswith(b"HTTP/1.1 426")
+    assert b"Server: silkcharge" in head
+    writer.close()
+
+
+async def _exchange(ws, text: str) -> str:
+    await ws.send(text)
+    return await ws.recv()
