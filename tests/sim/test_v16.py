@@ -439,3 +439,28 @@ async def test_fault_ends_the_session_and_reports_faulted_until_cleared(csms16, 
     assert cleared["errorCode"] == "NoError"
     with pytest.raises(ValueError):
         await charger.set_fault(1, "Gremlins")
+
+
+async def test_a_call_from_a_task_told_to_stop_is_not_sent(csms16, spec16, launch):
+    """On Python 3.11 `asyncio.wait_for` (inside the `ocpp` library's call) can drop a
+    cancellation that comes as its reply arrives; the task goes on, and its next call must not
+    go out (it would wait the library's whole timeout, with the socket's reader gone)."""
+    charger = await launch(spec16, csms16)
+    sent = []
+
+    async def send(link):
+        sent.append(link)
+
+    async def cancellation_dropped():
+        try:
+            await asyncio.sleep(HANG_GUARD)
+        except asyncio.CancelledError:
+            pass  # what wait_for does when its reply arrives with the cancellation
+        await charger._exchange(send)
+
+    task = asyncio.create_task(cancellation_dropped())
+    await asyncio.sleep(0)  # the task waits in its sleep
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sent == []

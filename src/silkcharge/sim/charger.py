@@ -769,7 +769,16 @@ class SimulatedCharger:
 
         The `ocpp` library would wait its full response timeout for an answer that a closed
         socket can no longer bring, so the call is raced against the connection's end.
+
+        A task that was told to stop sends nothing more. On Python 3.11 `asyncio.wait_for`
+        (inside the library's call) drops a cancellation that comes as its reply arrives
+        (gh-86296): the caller goes on as if never cancelled, and its next call, with the
+        socket's reader already gone, waited the library's whole timeout (30 s) while `stop()`
+        waited for it.
         """
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
         link, closed = self._link, self._closed
         if link is None or not self.booted.is_set():
             raise LinkLost
