@@ -103,6 +103,16 @@ async def test_tc_083_simulated_1_6_charger_upgrades_from_ws_to_wss(api, run_cha
     assert charger.endpoint().startswith("wss://")
 
 
+async def test_a05_simulated_2_1_charger_upgrades_from_ws_to_wss(api, run_charger):
+    """A 2.1 CSMS names OCPP21 in the network profile it sends; a 2.1 charger takes it."""
+    await register_station(api, "SIM-21")
+    charger = await run_charger(spec("SIM-21", "2.1"))
+    response = await api.post("/api/v1/stations/SIM-21/security-profile-upgrade", json={"profile": 2})
+    assert response.status_code == 200, response.text
+    await until(api, "SIM-21", security_profile=2, online=True)
+    assert charger.endpoint().startswith("wss://")
+
+
 async def test_a05_simulated_charger_that_cannot_reach_the_new_profile_falls_back_and_stays_pending(
     api, run_charger
 ):

@@ -108,6 +108,9 @@ def sampled_values(sample: MeterSample, context: str, measurands: list[str]) -> 
 
 
 class V201Link(ReplyFirst, ChargePoint):
+    # NetworkConnectionProfile.ocppVersion values this station can connect with.
+    _network_versions: tuple[str, ...] = ("OCPP20",)
+
     def __init__(self, charger: SimulatedCharger, connection) -> None:
         super().__init__(charger.spec.station_id, connection)
         self._init_follow_ups(charger.spawn)
@@ -500,7 +503,8 @@ class V201Link(ReplyFirst, ChargePoint):
     def on_set_network_profile(self, configuration_slot: int, connection_data: dict, custom_data=None):
         """B09 / A05: a profile is stored for later (NetworkConfigurationPriority and a reboot
         put it to use); one below the current security profile is refused."""
-        if connection_data["ocpp_version"] != "OCPP20" or connection_data["ocpp_transport"] != "JSON":
+        if (connection_data["ocpp_version"] not in self._network_versions
+                or connection_data["ocpp_transport"] != "JSON"):
             return call_result.SetNetworkProfile(status="Rejected")
         status = self.charger.network.set_slot(
             configuration_slot, connection_data["ocpp_csms_url"], connection_data["security_profile"])

@@ -52,6 +52,7 @@ class V21Link(V201Link):
     _call = call21
     _call_result = result21
     _ocpp_version = "2.1"
+    _network_versions = ("OCPP20", "OCPP21")  # a 2.1 CSMS names OCPP21 (a 2.0.1 one OCPP20)
 
     def charging_needs(self, session: Session) -> dict | None:
         """A bidirectional car adds its V2X parameters (2.1 V2XChargingParametersType): how fast
