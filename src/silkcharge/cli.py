@@ -492,11 +492,15 @@ async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform, 
             await asyncio.wait({platform, roaming}, return_when=asyncio.FIRST_COMPLETED)
         if not platform.done():
             cards = roaming is not None and roaming.result()
+            # The demo CA signed the TLS server's certificate: trusting it, a charger raised to
+            # security profile 2 or 3 from the console comes back over wss.
+            tls = ["--tls-url", f"wss://127.0.0.1:{settings.ocpp_tls_port}/ocpp",
+                   "--ca-file", str(settings.tls_client_ca_file)] if settings.ocpp_tls_port else []
             simulator = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "silkcharge.cli", "simulate", "--fleet", str(fleet),
                 "--url", f"ws://127.0.0.1:{settings.ocpp_port}/ocpp", "--limit", str(stations),
                 "--sessions-per-hour", str(DEMO_SESSIONS_PER_HOUR), "--meter-interval", "15", "--depot-taxis",
-                *(["--roaming-cards"] if cards else []), env=child_env,
+                *tls, *(["--roaming-cards"] if cards else []), env=child_env,
             )
         await platform
     finally:
