@@ -94,22 +94,14 @@ async def test_a05_simulated_charger_upgrades_to_security_profile_3(api, run_cha
     assert charger.network.security_profile == 3
 
 
-async def test_tc_083_simulated_1_6_charger_upgrades_from_ws_to_wss(api, run_charger):
-    await register_station(api, "SIM-16")
-    charger = await run_charger(spec("SIM-16", "1.6"))
-    response = await api.post("/api/v1/stations/SIM-16/security-profile-upgrade", json={"profile": 2})
+@pytest.mark.parametrize("version", ["1.6", "2.1"])
+async def test_tc_083_simulated_charger_upgrades_from_ws_to_wss(api, run_charger, version):
+    """1.6 through its SecurityProfile key; 2.1 through a network profile naming OCPP21."""
+    await register_station(api, "SIM-UP")
+    charger = await run_charger(spec("SIM-UP", version))
+    response = await api.post("/api/v1/stations/SIM-UP/security-profile-upgrade", json={"profile": 2})
     assert response.status_code == 200, response.text
-    await until(api, "SIM-16", security_profile=2, online=True)
-    assert charger.endpoint().startswith("wss://")
-
-
-async def test_a05_simulated_2_1_charger_upgrades_from_ws_to_wss(api, run_charger):
-    """A 2.1 CSMS names OCPP21 in the network profile it sends; a 2.1 charger takes it."""
-    await register_station(api, "SIM-21")
-    charger = await run_charger(spec("SIM-21", "2.1"))
-    response = await api.post("/api/v1/stations/SIM-21/security-profile-upgrade", json={"profile": 2})
-    assert response.status_code == 200, response.text
-    await until(api, "SIM-21", security_profile=2, online=True)
+    await until(api, "SIM-UP", security_profile=2, online=True)
     assert charger.endpoint().startswith("wss://")
 
 
