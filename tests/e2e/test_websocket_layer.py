@@ -12,12 +12,12 @@ import os
 import struct
 
 import pytest
-import websockets
 from websockets.exceptions import ConnectionClosed
 
 from silkcharge.ocpp import websocket
 from tests.e2e.network import PASSWORD, register_station
-from tests.e2e.peers import basic_auth, eventually
+from tests.e2e.peers import eventually
+from tests.e2e.test_bad_input import exchange, raw_socket
 
 STATION = "WSL-001"
 
@@ -66,16 +66,9 @@ async def _raw(platform, payload: bytes) -> tuple[asyncio.StreamReader, asyncio.
     return reader, writer, head
 
 
-async def _station(ocpp_url: str, station_id: str = STATION):
-    return await websockets.connect(
-        f"{ocpp_url}/{station_id}", subprotocols=["ocpp1.6"],
-        additional_headers=basic_auth(station_id, PASSWORD), max_size=None,
-    )
-
-
 async def test_a_fragmented_message_is_answered_as_one(api, ocpp_url):
     await register_station(api, STATION)
-    async with await _station(ocpp_url) as ws:
+    async with await raw_socket(ocpp_url, "1.6", STATION) as ws:
         await ws.send(['[2, "frag-1", ', '"Heartbeat", ', "{}]"])  # three frames, one message
         reply = json.loads(await ws.recv())
     assert reply[:2] == [3, "frag-1"]
@@ -86,7 +79,7 @@ async def test_a_fragmented_message_is_answered_as_one(api, ocpp_url):
 async def test_a_fragmented_message_over_the_hard_limit_closes_with_1009(api, ocpp_url):
     """The limit holds for the whole message, not only for each of its frames."""
     await register_station(api, STATION)
-    async with await _station(ocpp_url) as ws:
+    async with await raw_socket(ocpp_url, "1.6", STATION) as ws:
         await ws.send(["A" * 4000, "A" * 4000, "A" * 4000])
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
@@ -119,7 +112,7 @@ async def test_calls_sent_without_waiting_are_all_answered_in_order(api, ocpp_ur
     """More messages than a socket queues before it stops reading (QUEUE_HIGH): none is lost."""
     await register_station(api, STATION)
     count = 4 * websocket.QUEUE_HIGH
-    async with await _station(ocpp_url) as ws:
+    async with await raw_socket(ocpp_url, "1.6", STATION) as ws:
         for n in range(count):
             await ws.send(json.dumps([2, f"burst-{n}", "Heartbeat", {}]))
         replies = [json.loads(await ws.recv()) for _ in range(count)]
@@ -129,15 +122,15 @@ async def test_calls_sent_without_waiting_are_all_answered_in_order(api, ocpp_ur
 
 async def test_a_ping_is_answered(api, ocpp_url):
     await register_station(api, STATION)
-    async with await _station(ocpp_url) as ws:
+    async with await raw_socket(ocpp_url, "1.6", STATION) as ws:
         pong = await ws.ping(b"are you there")
         await pong
 
 
 async def test_a_station_that_closes_is_answered_and_marked_offline(api, ocpp_url):
     await register_station(api, STATION)
-    ws = await _station(ocpp_url)
-    assert json.loads(await _exchange(ws, '[2, "hb", "Heartbeat", {}]'))[0] == 3
+    ws = await raw_socket(ocpp_url, "1.6", STATION)
+    assert (await exchange(ws, '[2, "hb", "Heartbeat", {}]'))[0] == 3
     await ws.close(1000, "going home")
     assert ws.close_code == 1000  # the server answered our close frame with its own
 
@@ -150,7 +143,7 @@ async def test_a_station_that_closes_is_answered_and_marked_offline(api, ocpp_ur
 async def test_stopping_the_gateway_closes_every_station_with_1001(api, ocpp_url, platform):
     await register_station(api, STATION)
     await register_station(api, "WSL-002")
-    first, second = await _station(ocpp_url), await _station(ocpp_url, "WSL-002")
+    first, second = await raw_socket(ocpp_url, "1.6", STATION), await raw_socket(ocpp_url, "1.6", "WSL-002")
     await platform.gateway.stop()
     for ws in (first, second):
         with pytest.raises(ConnectionClosed) as closed:
@@ -186,8 +179,3 @@ async def test_a_plain_http_request_for_a_station_is_told_to_upgrade(api, platfo
     assert head.startswith(b"HTTP/1.1 426")
     assert b"Server: silkcharge" in head
     writer.close()
-
-
-async def _exchange(ws, text: str) -> str:
-    await ws.send(text)
-    return await ws.recv()

@@ -435,11 +435,6 @@ class Endpoint:
         transport.resume_reading()
         return socket
 
-    @property
-    def sockets(self) -> int:
-        """Open WebSockets."""
-        return len(self._sockets)
-
 
 def _send(transport: asyncio.Transport, protocol: ServerProtocol, response: Response) -> None:
     response.headers["Server"] = SERVER_HEADER
