@@ -3,6 +3,7 @@ platform (OCPP gateway on a real socket, API in-process)."""
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import os
@@ -23,6 +24,17 @@ from silkcharge.app import Platform, build_platform
 from silkcharge.settings import Settings
 from silkcharge.store.db import create_engine_for, migrate
 from silkcharge.store.tenancy import forget_database
+
+
+def pytest_asyncio_loop_factories(config, item):
+    """Tests marked `both_event_loops` run on asyncio's own loop and again on uvloop's, which
+    `serve` runs on (SILKCHARGE_EVENT_LOOP); the rest on asyncio's."""
+    if item.get_closest_marker("both_event_loops") is None:
+        return {"asyncio": asyncio.new_event_loop}  # one loop: the test's id does not change
+    import uvloop
+
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+
 
 PG_ADMIN = os.environ.get("SILKCHARGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 API_KEY = "test-key"

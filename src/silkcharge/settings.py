@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -242,6 +243,11 @@ class Settings(BaseSettings):
     gil_switch_interval_ms: float = Field(
         default=1.0, gt=0, le=100,
         description="how long a thread may hold Python's GIL while another waits (CPython's default is 5)",
+    )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="asyncio" if sys.platform == "win32" else "uvloop",
+        description="the event loop `serve` runs on: uvloop (libuv, compiled; the default where it "
+        "installs) or asyncio's own",
     )
 
     # -- the HTTP API's edge (docs/operations.md, "Limits and their settings") ----------------

@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,12 @@ class StopOnSignal:
             self._previous_handlers[sig] = signal.signal(sig, _ignore)
         self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
         self._listener.start()
+
+    def reclaim(self) -> None:
+        """Call from inside the running loop: an event loop may set its own wakeup fd while it
+        runs (uvloop does, for its own signal handlers, which silkcharge does not use), and the
+        listener would not hear a signal again until the loop stopped."""
+        signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
 
     def uninstall(self) -> None:
         signal.set_wakeup_fd(self._previous_fd)
@@ -97,31 +104,55 @@ class StopOnSignal:
         _end_process()
 
 
-def run_until_signal(coro, grace_seconds: float) -> None:
-    """Run `coro` in a new event loop until it returns or SIGINT/SIGTERM stops it (see the module).
+def run_until_signal(
+    coro, grace_seconds: float, loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+) -> None:
+    """Run `coro` in a new event loop (made by `loop_factory`, asyncio's own by default) until it
+    returns or SIGINT/SIGTERM stops it (see the module).
 
     The signals stay ours until the loop is closed: asyncio's own clean-up after the main task
     (cancelling the tasks left, waiting for them) can hang on a task that swallows its
     cancellation, and a second signal must still end the process then. Given back any earlier,
     asyncio's runner would take the second SIGINT as its own first one and wait on (issue 14).
+    That clean-up runs inside the main run, where the wakeup fd is taken back from a loop that
+    sets its own (`StopOnSignal.reclaim`); the runner's close then finds nothing left to wait on.
     """
-    with asyncio.Runner() as runner:
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
         loop = runner.get_loop()
         task = loop.create_task(coro)
         stopper = StopOnSignal(loop, task, grace_seconds)
         stopper.install()
         try:
-            runner.run(_until_done(task))
-            runner.close()  # cancels and waits for what is left, still under the grace clock
+            runner.run(_until_done(task, stopper))
+            runner.close()
         finally:
             stopper.uninstall()
 
 
-async def _until_done(task: asyncio.Task) -> None:
+async def _until_done(task: asyncio.Task, stopper: StopOnSignal) -> None:
+    stopper.reclaim()
     try:
         await task
     except asyncio.CancelledError:
         pass
+    finally:
+        await _clean_up()
+
+
+async def _clean_up() -> None:
+    """What `asyncio.Runner.close` does, here, while the stop signals are heard: cancel the
+    tasks left and wait for them, close async generators, shut the default executor down."""
+    loop = asyncio.get_running_loop()
+    left = [t for t in asyncio.all_tasks(loop) if t is not asyncio.current_task() and not t.done()]
+    for t in left:
+        t.cancel()
+    for outcome in await asyncio.gather(*left, return_exceptions=True):
+        if isinstance(outcome, Exception):
+            loop.call_exception_handler(
+                {"message": "unhandled exception during shutdown", "exception": outcome}
+            )
+    await loop.shutdown_asyncgens()
+    await loop.shutdown_default_executor()
 
 
 def _ignore(_signum, _frame) -> None:

@@ -1,5 +1,7 @@
 """A stop that hangs on one stuck task ends anyway, and says which task held it; SIGTERM is heard
-also while the event loop is held (issue 14: a frozen loop ignored it until SIGKILL)."""
+also while the event loop is held (issue 14: a frozen loop ignored it until SIGKILL). Each on
+both event loops `serve` can run: uvloop sets its own signal wakeup fd while it runs, and the
+stop listener must take it back (shutdown.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,13 @@ import textwrap
 import time
 
 import pytest
+
+
+@pytest.fixture(autouse=True, params=["uvloop", "asyncio"])
+def event_loop_name(request, monkeypatch):
+    """Every child process below runs `cli.until_signal` on this loop."""
+    monkeypatch.setenv("SILKCHARGE_EVENT_LOOP", request.param)
+    return request.param
 
 STUBBORN = textwrap.dedent("""
     import asyncio, logging

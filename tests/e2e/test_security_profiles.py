@@ -5,6 +5,8 @@ security event list."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
 
 import pytest
@@ -13,6 +15,7 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 from websockets.exceptions import InvalidStatus
 
+from silkcharge.ocpp import websocket
 from tests.e2e.network import PASSWORD, metric, register_station
 from tests.e2e.peers import basic_auth, connected_peer, eventually
 from tests.e2e.tls import TlsMaterial
@@ -71,6 +74,7 @@ def refusal(caught: pytest.ExceptionInfo) -> tuple[int, str]:
 # -- A00: the profiles at the handshake ------------------------------------------------------------
 
 
+@pytest.mark.both_event_loops  # the TLS handshake runs in ocpp/websocket.py, on either loop
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_a00_profile_2_station_connects_over_tls_1_2_or_above_with_basic_auth(
     api, wss_url, material, version
@@ -94,6 +98,7 @@ async def test_a00_tls_1_2_with_each_cipher_suite_ocpp_requires(api, wss_url, ma
         assert peer._connection.transport.get_extra_info("ssl_object").cipher()[0] == suite
 
 
+@pytest.mark.both_event_loops  # the TLS handshake runs in ocpp/websocket.py, on either loop
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("client", ["tls-1.1", "cbc-suite"])
 async def test_a00_older_tls_and_suites_ocpp_does_not_allow_are_refused(api, wss_url, material, client):
@@ -127,6 +132,7 @@ async def test_a00_profile_2_station_on_plain_ws_is_refused_as_a_downgrade(api, 
     assert logged(caplog, f"{STATION} SecurityProfileDowngrade: station {STATION} is at security profile 2")
 
 
+@pytest.mark.both_event_loops  # the TLS handshake runs in ocpp/websocket.py, on either loop
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_a00_profile_3_station_with_its_client_certificate_needs_no_password(
     api, wss_url, material, version
@@ -179,6 +185,7 @@ async def test_a00_expired_client_certificate_is_refused(api, wss_url, material,
     assert logged(caplog, "InvalidChargingStationCertificate: the client certificate expired on")
 
 
+@pytest.mark.both_event_loops  # the TLS handshake runs in ocpp/websocket.py, on either loop
 async def test_a00_client_certificate_from_an_unknown_ca_is_refused_at_the_tls_handshake(
     api, wss_url, material
 ):
@@ -201,6 +208,26 @@ async def test_a00_client_certificate_from_an_unknown_ca_is_refused_at_the_tls_h
     assert event["station_id"] is None  # refused before the request named one
     assert event["source_address"] == "127.0.0.1"
     assert "unable to get local issuer certificate" in event["reason"]
+
+
+@pytest.mark.both_event_loops
+async def test_a_tls_connection_that_never_says_hello_is_dropped(api, platform, monkeypatch):
+    monkeypatch.setattr(websocket, "HANDSHAKE_TIMEOUT", 0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", platform.gateway.tls_port)  # plain TCP
+    assert await reader.read() == b""  # the server closed the connection without a TLS hello
+    writer.close()
+    assert await metric(api, "silkcharge_ocpp_tls_handshakes_failed_total") == 0  # a timeout, not a refusal
+
+
+@pytest.mark.both_event_loops
+async def test_stopping_the_gateway_drops_a_tls_handshake_under_way(api, platform, monkeypatch):
+    monkeypatch.setattr(websocket, "HANDSHAKE_TIMEOUT", 3600)  # only the stop can end it
+    reader, writer = await asyncio.open_connection("127.0.0.1", platform.gateway.tls_port)
+    writer.write(b"\x16\x03\x01")  # the start of a TLS record, and nothing more
+    await asyncio.wait_for(platform.gateway.stop(), 60)  # (a stop waiting on the handshake would hang)
+    with contextlib.suppress(ConnectionResetError):  # closed with the record's bytes unread
+        assert await reader.read() == b""
+    writer.close()
 
 
 # -- A05 / 1.6 TC_083: raising a station's security profile ----------------------------------------

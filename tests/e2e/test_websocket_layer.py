@@ -1,7 +1,8 @@
 """The OCPP endpoint's WebSocket layer (ocpp/websocket.py) does what a WebSocket server owes a
 station: fragments reassembled, text that is not UTF-8 refused, close frames answered, pings
 ponged, frames sent right behind the upgrade request kept, a burst of messages all answered in
-order, stuck or oversized upgrade requests dropped, and every station told when the server stops."""
+order, stuck or oversized upgrade requests dropped, and every station told when the server stops.
+Each on asyncio's event loop and on uvloop's, which `serve` runs on."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from silkcharge.ocpp import websocket
 from tests.e2e.network import PASSWORD, register_station
 from tests.e2e.peers import eventually
 from tests.e2e.test_bad_input import exchange, raw_socket
+
+pytestmark = pytest.mark.both_event_loops
 
 STATION = "WSL-001"
 

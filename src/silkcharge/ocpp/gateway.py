@@ -15,7 +15,10 @@ import asyncio
 import logging
 import random
 import re
+import socket
+import ssl
 from collections import Counter
+from collections.abc import Sequence
 from http import HTTPStatus
 from urllib.parse import unquote, urlsplit
 
@@ -69,8 +72,8 @@ class Gateway:
         self._writer = writer
         self._security_events = security_events
         self._endpoint = Endpoint(self._check_handshake, self._serve_station, max_message_bytes=settings.max_frame_bytes)
-        self._plain: asyncio.Server | None = None
-        self._secure: asyncio.Server | None = None
+        self._plain: Sequence[socket.socket] | None = None  # the listening sockets
+        self._secure: Sequence[socket.socket] | None = None
         self._tls: tls.ServerTls | None = None
         self._monitor: asyncio.Task | None = None
         self._closing: set[asyncio.Task] = set()
@@ -88,13 +91,13 @@ class Gateway:
     def port(self) -> int:
         """The plain ws:// port."""
         assert self._plain is not None, "the plain ws listener is off (ocpp_plain_enabled)"
-        return self._plain.sockets[0].getsockname()[1]
+        return self._plain[0].getsockname()[1]
 
     @property
     def tls_port(self) -> int:
         """The wss:// port."""
         assert self._secure is not None, "no TLS listener (ocpp_tls_port)"
-        return self._secure.sockets[0].getsockname()[1]
+        return self._secure[0].getsockname()[1]
 
     def bound_tls_port(self) -> int | None:
         """The wss:// port when this process listens on it (else None)."""
@@ -105,16 +108,14 @@ class Gateway:
         if settings.ocpp_plain_enabled:
             self._plain = await self._endpoint.listen(
                 settings.ocpp_host, settings.ocpp_port, backlog=settings.accept_backlog,
-                reuse_port=settings.ocpp_reuse_port or None,
+                reuse_port=settings.ocpp_reuse_port,
             )
             log.info("OCPP gateway listening on ws://%s:%d/ocpp/{stationId}", settings.ocpp_host, self.port)
-        self._tls = tls.ServerTls.from_settings(settings, self._tls_refused)
+        self._tls = tls.ServerTls.from_settings(settings)
         if self._tls is not None:
-            listener = tls.listening_socket(
-                settings.ocpp_host, settings.ocpp_tls_port or 0, reuse_port=settings.ocpp_reuse_port
-            )
             self._secure = await self._endpoint.listen(
-                sock=listener, ssl=self._tls.context, backlog=settings.accept_backlog
+                settings.ocpp_host, settings.ocpp_tls_port or 0, tls=self._tls.context, tls_refused=self._tls_refused,
+                backlog=settings.accept_backlog, reuse_port=settings.ocpp_reuse_port,
             )
             log.info("OCPP gateway listening on wss://%s:%d/ocpp/{stationId}%s", settings.ocpp_host,
                      self.tls_port, " (client certificates from the configured CA)" if self._tls.client_cas else "")
@@ -274,9 +275,10 @@ class Gateway:
         except Exception:  # the decision stands; its record is also in the log line above
             log.exception("could not record security event %s for %s", kind, station_id)
 
-    def _tls_refused(self, reason: str, address: str | None, certificate: bool) -> None:
-        """A TLS handshake refused before any HTTP request (called from inside OpenSSL's
-        handshake, on the event loop): counted, and recorded when a certificate was refused."""
+    def _tls_refused(self, error: ssl.SSLError, address: str | None) -> None:
+        """A TLS handshake refused before any HTTP request: counted, and recorded when a
+        certificate was refused."""
+        reason, certificate = tls.refusal(error)
         self.tls_refused += 1
         if not certificate:
             log.info("TLS handshake from %s failed: %s", address or "?", reason)

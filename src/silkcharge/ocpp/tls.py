@@ -15,18 +15,15 @@ this too):
   expired certificate reaches the HTTP handshake and is refused there with the station's id, a
   reason and a security event (`security/pki.py` `client_certificate_problem`).
 
-A TLS-layer refusal happens before the HTTP request, so no station id is known; it is reported
-through `on_refused` with OpenSSL's reason and the source address (which the listening socket
-remembers for the handshake it accepts).
+A TLS-layer refusal happens before the HTTP request, so no station id is known. The handshake
+runs in the OCPP endpoint (ocpp/websocket.py), which hands a refusal to the gateway with the
+source address; `refusal` says what it was.
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
-import socket
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,36 +41,15 @@ TLS12_CIPHERS = ":".join((
 ))
 _NO_CHECK_TIME = 0x200000  # OpenSSL X509_V_FLAG_NO_CHECK_TIME: validity is checked in Python
 
-# The source address of the connection whose TLS handshake runs now (see _Listener).
-_peer: contextvars.ContextVar[str | None] = contextvars.ContextVar("silkcharge_tls_peer", default=None)
-
-Refused = Callable[[str, str | None, bool], None]
-"""(reason, source address or None, whether a client certificate was refused) of a handshake
-refused at the TLS layer."""
-
 
 class TlsConfigurationError(ValueError):
     """A TLS setting that cannot work; the message names the setting and the file."""
 
 
-class _Context(ssl.SSLContext):
-    on_refused: Refused | None = None
-
-
-class _ServerSide(ssl.SSLObject):
-    """Reports a TLS handshake it refuses (asyncio drops the error silently)."""
-
-    def do_handshake(self) -> None:
-        try:
-            super().do_handshake()
-        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            raise
-        except ssl.SSLError as error:
-            context = self.context
-            if isinstance(context, _Context) and context.on_refused is not None:
-                certificate = isinstance(error, ssl.SSLCertVerificationError)
-                context.on_refused(_reason(error), _peer.get(), certificate)
-            raise
+def refusal(error: ssl.SSLError) -> tuple[str, bool]:
+    """What a refused handshake was: a reason to record, and whether it was the client's
+    certificate that was refused (a security event) rather than, say, an old TLS version."""
+    return _reason(error), isinstance(error, ssl.SSLCertVerificationError)
 
 
 def _reason(error: ssl.SSLError) -> str:
@@ -88,12 +64,12 @@ class ServerTls:
     client_cas: list[x509.Certificate] = field(default_factory=list)
 
     @classmethod
-    def from_settings(cls, settings: Settings, on_refused: Refused | None = None) -> ServerTls | None:
+    def from_settings(cls, settings: Settings) -> ServerTls | None:
         """The wss listener's TLS, or None when no TLS port is configured."""
         if settings.ocpp_tls_port is None:
             return None
         assert settings.tls_cert_file and settings.tls_key_file  # Settings refuses the rest
-        context = _Context(ssl.PROTOCOL_TLS_SERVER)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.set_ciphers(TLS12_CIPHERS)
         context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_NO_RENEGOTIATION
@@ -111,8 +87,6 @@ class ServerTls:
             context.load_verify_locations(cafile=str(settings.tls_client_ca_file))
             context.verify_mode = ssl.CERT_OPTIONAL
             context.verify_flags |= _NO_CHECK_TIME
-        context.on_refused = on_refused
-        context.sslobject_class = _ServerSide
         return cls(context, client_cas)
 
     def client_certificate(self, ssl_object: ssl.SSLObject | None) -> x509.Certificate | None:
@@ -141,31 +115,3 @@ def _check_server_certificate(path: Path, setting: str) -> None:
     problem = pki.validity_problem(certificate)
     if problem:
         raise TlsConfigurationError(f"{setting} ({path}): the server certificate {problem}")
-
-
-class _Listener(socket.socket):
-    """A listening socket that makes each accepted connection's address known to its TLS
-    handshake: asyncio accepts through `accept()` and runs the handshake in a copy of the
-    context current then, where `_peer` holds the address."""
-
-    def accept(self):  # type: ignore[override]
-        connection, address = super().accept()
-        _peer.set(str(address[0]) if isinstance(address, tuple) else None)
-        return connection, address
-
-
-def listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    listener = _Listener(family, kind, proto)
-    try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        listener.bind(address)
-        listener.setblocking(False)
-    except OSError:
-        listener.close()
-        raise
-    return listener

@@ -2,6 +2,9 @@
 
 Each accepted connection gets one task, which lives as long as the connection:
 
+0. On a TLS listener, the endpoint accepts and the TLS handshake runs first, in the
+   connection's own task (`Endpoint._accept_tls`), so that a refused handshake is reported with
+   the address it came from (`TlsRefused`) on either event loop.
 1. The HTTP upgrade request is read (at most `MAX_REQUEST_BYTES`) and parsed strictly by the
    `websockets` package's sans-I/O server, which also writes every refusal.
 2. Reading stops while the gateway's asynchronous `check` looks at the request (path,
@@ -26,13 +29,15 @@ small, and compression would cost the CPU this layer is here to save.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket as net
 import ssl
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from picows import (
     WSAutoPingStrategy,
@@ -57,7 +62,9 @@ log = logging.getLogger(__name__)
 _PICOWS_LOG = logging.getLogger("silkcharge.ocpp.websocket.picows")
 _PICOWS_LOG.setLevel(logging.CRITICAL)
 
-HANDSHAKE_TIMEOUT = 10.0  # seconds from accept to the 101 or the refusal
+HANDSHAKE_TIMEOUT = 10.0  # seconds from accept to the 101 or the refusal (TLS: to the end of its handshake, then again)
+ACCEPT_RETRY_SECONDS = 1.0  # a TLS listener out of file descriptors or memory waits this long
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 CLOSE_TIMEOUT = 10.0  # seconds a closing socket waits for the peer's close frame
 MAX_REQUEST_BYTES = 16 * 1024  # the upgrade request's line and headers (picows's own limit)
 READ_BUFFER_BYTES = 4096  # picows's first read buffer per connection (it grows as needed)
@@ -98,6 +105,9 @@ class Accept:
 
 Check = Callable[[Upgrade], Awaitable[Answer | Accept]]
 Serve = Callable[["Socket", Any], Awaitable[None]]
+TlsRefused = Callable[[ssl.SSLError, str | None], None]
+"""Told of a TLS handshake refused (by OpenSSL's checks or for bad input), with the source
+address; a connection reset or a handshake that times out is not a refusal."""
 
 
 class Socket:
@@ -262,6 +272,14 @@ class _Frames(WSListener):
             self.socket._resume_writing()
 
 
+@dataclass
+class _Tls:
+    """A TLS listener's context, and who hears of the handshakes it refuses."""
+
+    context: ssl.SSLContext
+    refused: TlsRefused | None
+
+
 class _Opening(asyncio.Protocol):
     """A new connection until its upgrade is decided: collects the request's bytes, and any
     that follow it before reading stops (frames a client sent without waiting for the 101)."""
@@ -273,8 +291,8 @@ class _Opening(asyncio.Protocol):
         self.request: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's does not derive from asyncio.Transport, but is one).
+        self.transport = cast(asyncio.Transport, transport)
         self._endpoint._opened(self)
 
     def data_received(self, data: bytes) -> None:
@@ -306,22 +324,72 @@ class Endpoint:
         self._serve = serve
         self._max_message_bytes = max_message_bytes
         self._servers: list[asyncio.Server] = []
+        self._listeners: list[net.socket] = []  # TLS listeners, accepted by `_accept_tls`
+        self._accepting: set[asyncio.Task] = set()
         self._opening: set[asyncio.Task] = set()  # connections not yet upgraded
         self._tasks: set[asyncio.Task] = set()
         self._sockets: set[Socket] = set()
 
-    async def listen(self, host: str | None = None, port: int | None = None, **options: Any) -> asyncio.Server:
-        """Listen as `loop.create_server` does (host and port, or `sock=`; `ssl=`, `backlog=`,
-        `reuse_port=`)."""
-        server = await asyncio.get_running_loop().create_server(lambda: _Opening(self), host, port, **options)
-        self._servers.append(server)
-        return server
+    async def listen(
+        self, host: str | None = None, port: int = 0, *, backlog: int = 100, reuse_port: bool = False,
+        tls: ssl.SSLContext | None = None, tls_refused: TlsRefused | None = None,
+    ) -> Sequence[net.socket]:
+        """Listen on `host` and `port` (0: a free one); returns the listening sockets. With
+        `tls`, each connection's TLS handshake runs before its upgrade."""
+        loop = asyncio.get_running_loop()
+        if tls is None:
+            server = await loop.create_server(
+                lambda: _Opening(self), host, port, backlog=backlog, reuse_port=reuse_port or None
+            )
+            self._servers.append(server)
+            return server.sockets
+        listener = _listening_socket(host, port, backlog, reuse_port)
+        self._listeners.append(listener)
+        self._accepting.add(loop.create_task(self._accept_tls(listener, _Tls(tls, tls_refused)), name="wss-accept"))
+        return (listener,)
+
+    async def _accept_tls(self, listener: net.socket, tls: _Tls) -> None:
+        """Accept on a TLS listener, each connection's handshake in a task of its own. (The
+        event loops' own `create_server(ssl=)` runs the handshake where a refusal is dropped
+        without the address it came from, which the failed-authentication limits and the
+        security event need.)"""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                connection, address = await loop.sock_accept(listener)
+            except OSError as error:
+                if error.errno in _OUT_OF_RESOURCES:  # as asyncio's own accept: wait, then go on
+                    log.error("wss: cannot accept a connection (%s); trying again in %g s", error, ACCEPT_RETRY_SECONDS)
+                    await asyncio.sleep(ACCEPT_RETRY_SECONDS)
+                continue  # else the client left before its accept
+            self._track(loop.create_task(self._secure(connection, address, tls)))
+
+    async def _secure(self, connection: net.socket, address: Any, tls: _Tls) -> None:
+        """The TLS handshake of an accepted connection; once done, the connection goes on as
+        a plain one does (`_Opening`)."""
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                lambda: _Opening(self), connection, ssl=tls.context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
+            )
+        except ssl.SSLError as error:
+            connection.close()
+            if tls.refused is not None:
+                tls.refused(error, _host(address))
+        except OSError:  # reset, or timed out, during the handshake
+            connection.close()
+        except asyncio.CancelledError:  # the endpoint closes
+            connection.close()
+            raise
 
     async def close(self) -> None:
         """Stop listening, drop the upgrades under way, close every socket with 1001 and wait
         until each connection's `serve` has returned."""
         for server in self._servers:
             server.close()
+        for task in self._accepting:
+            task.cancel()
+        for listener in self._listeners:
+            listener.close()
         for task in self._opening:
             task.cancel()
         await asyncio.gather(*(socket.close(1001) for socket in list(self._sockets)), return_exceptions=True)
@@ -330,7 +398,10 @@ class Endpoint:
             await server.wait_closed()
 
     def _opened(self, opening: _Opening) -> None:
-        task = asyncio.get_running_loop().create_task(self._connection(opening))
+        self._track(asyncio.get_running_loop().create_task(self._connection(opening)))
+
+    def _track(self, task: asyncio.Task) -> None:
+        """A connection's task, until it is upgraded (cancelled if the endpoint closes first)."""
         self._tasks.add(task)
         self._opening.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -450,5 +521,27 @@ def _flush(transport: asyncio.Transport, protocol: ServerProtocol) -> None:
 
 
 def _address(transport: asyncio.BaseTransport) -> str | None:
-    peer = transport.get_extra_info("peername")
-    return str(peer[0]) if isinstance(peer, tuple) and peer else None
+    return _host(transport.get_extra_info("peername"))
+
+
+def _host(address: Any) -> str | None:
+    """The host part of a socket address (an IP address), or None for a Unix socket's."""
+    return str(address[0]) if isinstance(address, tuple) and address else None
+
+
+def _listening_socket(host: str | None, port: int, backlog: int, reuse_port: bool) -> net.socket:
+    family, kind, proto, _, address = net.getaddrinfo(
+        host or None, port, type=net.SOCK_STREAM, flags=net.AI_PASSIVE
+    )[0]
+    listener = net.socket(family, kind, proto)
+    try:
+        listener.setsockopt(net.SOL_SOCKET, net.SO_REUSEADDR, 1)
+        if reuse_port:
+            listener.setsockopt(net.SOL_SOCKET, net.SO_REUSEPORT, 1)
+        listener.bind(address)
+        listener.listen(backlog)
+        listener.setblocking(False)
+    except OSError:
+        listener.close()
+        raise
+    return listener
