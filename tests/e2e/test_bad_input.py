@@ -1,4 +1,5 @@
-"""What a misbehaving station gets: the CALLERROR OCPP-J defines, never a crash or a silent drop."""
+"""What a misbehaving station gets: the CALLERROR OCPP-J defines, never a crash or a silent drop.
+On asyncio's event loop and on uvloop's, which `serve` runs on."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.e2e.network import PASSWORD, register_station
 from tests.e2e.peers import basic_auth, connected_peer, eventually
+
+pytestmark = pytest.mark.both_event_loops
 
 STATION = "BAD-001"
 
