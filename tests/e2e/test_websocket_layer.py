@@ -11,14 +11,19 @@ import base64
 import json
 import os
 import struct
+import subprocess
+import sys
+import textwrap
 
 import pytest
+import websockets
 from websockets.exceptions import ConnectionClosed
 
 from silkcharge.ocpp import websocket
 from tests.e2e.network import PASSWORD, register_station
 from tests.e2e.peers import eventually
 from tests.e2e.test_bad_input import exchange, raw_socket
+from tests.e2e.tls import TlsMaterial
 
 pytestmark = pytest.mark.both_event_loops
 
@@ -182,3 +187,73 @@ async def test_a_plain_http_request_for_a_station_is_told_to_upgrade(api, platfo
     assert head.startswith(b"HTTP/1.1 426")
     assert b"Server: silkcharge" in head
     writer.close()
+
+
+OUT_OF_DESCRIPTORS = textwrap.dedent("""
+    import asyncio, logging, os, resource, ssl, sys
+    from silkcharge.ocpp.websocket import Accept, Endpoint
+
+    logging.basicConfig(level=logging.ERROR)
+
+    async def check(upgrade):
+        return Accept("ocpp1.6")
+
+    async def serve(socket, state):
+        async for _, text in socket:
+            await socket.send(text)
+
+    async def main():
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[1], sys.argv[2])
+        endpoint = Endpoint(check, serve, max_message_bytes=65536)
+        (listener,) = await endpoint.listen("127.0.0.1", 0, tls=context)
+        told = asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # its thread, now
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(map(int, os.listdir("/proc/self/fd"))) + 8, hard))
+        fillers = []
+        try:
+            while True:
+                fillers.append(open(os.devnull))
+        except OSError:
+            pass  # every descriptor is taken
+        print(listener.getsockname()[1], flush=True)
+        await told
+        for filler in fillers:
+            filler.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        await asyncio.sleep(3600)
+
+    import LOOP
+    LOOP.run(main())
+""")
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_tls_listener_out_of_file_descriptors_says_so_and_accepts_once_it_has_them(tmp_path, loop):
+    material = TlsMaterial.make(tmp_path)
+    child = subprocess.Popen(
+        [sys.executable, "-c", OUT_OF_DESCRIPTORS.replace("LOOP", loop),
+         str(material.server_cert_file), str(material.server_key_file)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        port = int(child.stdout.readline())
+
+        async def talk() -> str:
+            async with websockets.connect(f"wss://127.0.0.1:{port}/ocpp/X", subprotocols=["ocpp1.6"],
+                                          ssl=material.client_context(), open_timeout=60) as ws:
+                await ws.send('[2,"1","Heartbeat",{}]')
+                return await ws.recv()
+
+        async def free_when_refused_then_talk() -> str:
+            conversation = asyncio.create_task(talk())
+            line = await asyncio.to_thread(child.stderr.readline)  # the listener's error, as it meets it
+            assert "wss: cannot accept a connection" in line and "Too many open files" in line, line
+            child.stdin.write("free\n")
+            child.stdin.flush()
+            return await conversation
+
+        assert asyncio.run(free_when_refused_then_talk()) == '[2,"1","Heartbeat",{}]'
+    finally:
+        child.kill()
+        child.communicate()

@@ -29,7 +29,6 @@ small, and compression would cost the CPU this layer is here to save.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import socket as net
 import ssl
@@ -63,8 +62,7 @@ _PICOWS_LOG = logging.getLogger("silkcharge.ocpp.websocket.picows")
 _PICOWS_LOG.setLevel(logging.CRITICAL)
 
 HANDSHAKE_TIMEOUT = 10.0  # seconds from accept to the 101 or the refusal (TLS: to the end of its handshake, then again)
-ACCEPT_RETRY_SECONDS = 1.0  # a TLS listener out of file descriptors or memory waits this long
-_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+ACCEPT_RETRY_SECONDS = 1.0  # a TLS listener that cannot accept (out of file descriptors) waits this long
 CLOSE_TIMEOUT = 10.0  # seconds a closing socket waits for the peer's close frame
 MAX_REQUEST_BYTES = 16 * 1024  # the upgrade request's line and headers (picows's own limit)
 READ_BUFFER_BYTES = 4096  # picows's first read buffer per connection (it grows as needed)
@@ -357,11 +355,12 @@ class Endpoint:
         while True:
             try:
                 connection, address = await loop.sock_accept(listener)
-            except OSError as error:
-                if error.errno in _OUT_OF_RESOURCES:  # as asyncio's own accept: wait, then go on
-                    log.error("wss: cannot accept a connection (%s); trying again in %g s", error, ACCEPT_RETRY_SECONDS)
-                    await asyncio.sleep(ACCEPT_RETRY_SECONDS)
-                continue  # else the client left before its accept
+            except ConnectionAbortedError:  # the client left before its accept
+                continue
+            except OSError as error:  # out of file descriptors or memory, say: wait, then go on
+                log.error("wss: cannot accept a connection (%s); trying again in %g s", error, ACCEPT_RETRY_SECONDS)
+                await asyncio.sleep(ACCEPT_RETRY_SECONDS)
+                continue
             self._track(loop.create_task(self._secure(connection, address, tls)))
 
     async def _secure(self, connection: net.socket, address: Any, tls: _Tls) -> None:
