@@ -21,6 +21,7 @@ def event_loop_name(request, monkeypatch):
     monkeypatch.setenv("SILKCHARGE_EVENT_LOOP", request.param)
     return request.param
 
+
 STUBBORN = textwrap.dedent("""
     import asyncio, logging
     from silkcharge import cli
