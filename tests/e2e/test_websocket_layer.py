@@ -116,6 +116,46 @@ async def test_frames_sent_right_behind_the_upgrade_request_are_answered(api, pl
     writer.close()
 
 
+async def test_an_upgrade_request_trickled_in_a_byte_per_write_is_answered(api, platform):
+    await register_station(api, STATION)
+    reader, writer = await asyncio.open_connection("127.0.0.1", platform.gateway.port)
+    for byte in _upgrade_request(platform.gateway.port):
+        writer.write(bytes([byte]))
+        await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101")
+    writer.write(_frame(0x1, b'[2, "slow-1", "Heartbeat", {}]'))
+    assert json.loads((await _read_frame(reader))[1])[:2] == [3, "slow-1"]
+    writer.close()
+
+
+class _Reading:
+    """The side of a transport a connection's opening uses: whether it still reads."""
+
+    def __init__(self) -> None:
+        self.reading = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def abort(self) -> None:
+        raise AssertionError("a well-formed request was dropped")
+
+
+async def test_the_end_of_an_upgrade_request_is_found_when_each_byte_arrives_alone():
+    """TCP may deliver a request a byte at a time (the test above cannot force it): its end,
+    split over four reads, is still found, and reading stops there."""
+    request = _upgrade_request(9000)
+    opening = websocket._Opening(endpoint=None)  # type: ignore[arg-type]
+    opening.transport = transport = _Reading()  # type: ignore[assignment]
+    for n in range(len(request)):
+        assert not opening.request.done(), f"ended early, at byte {n}"
+        opening.data_received(request[n:n + 1])
+    assert opening.request.done() and opening.request.exception() is None
+    assert not transport.reading
+    assert bytes(opening.received) == request
+
+
 async def test_calls_sent_without_waiting_are_all_answered_in_order(api, ocpp_url):
     """More messages than a socket queues before it stops reading (QUEUE_HIGH): none is lost."""
     await register_station(api, STATION)

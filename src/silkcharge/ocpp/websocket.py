@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 _PICOWS_LOG = logging.getLogger("silkcharge.ocpp.websocket.picows")
 _PICOWS_LOG.setLevel(logging.CRITICAL)
 
-HANDSHAKE_TIMEOUT = 10.0  # seconds from accept to the 101 or the refusal (TLS: to the end of its handshake, then again)
+HANDSHAKE_TIMEOUT = 10.0  # seconds from accept to the 101 or the refusal (over TLS, for each of the two)
 ACCEPT_RETRY_SECONDS = 1.0  # a TLS listener that cannot accept (out of file descriptors) waits this long
 CLOSE_TIMEOUT = 10.0  # seconds a closing socket waits for the peer's close frame
 MAX_REQUEST_BYTES = 16 * 1024  # the upgrade request's line and headers (picows's own limit)
@@ -295,12 +295,15 @@ class _Opening(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None
+        # The request's end is looked for in what is new (and the three bytes before it): a
+        # request sent a byte at a time must not cost a scan of all it sent so far per byte.
+        start = max(0, len(self.received) - 3)
         self.received += data
         if self.request.done():  # a TLS record decrypted after reading paused
             if len(self.received) > 2 * MAX_REQUEST_BYTES:
                 self.transport.abort()
             return
-        if b"\r\n\r\n" in self.received or len(self.received) > MAX_REQUEST_BYTES:
+        if self.received.find(b"\r\n\r\n", start) >= 0 or len(self.received) > MAX_REQUEST_BYTES:
             self.transport.pause_reading()
             self.request.set_result(None)
 
@@ -387,6 +390,7 @@ class Endpoint:
             server.close()
         for task in self._accepting:
             task.cancel()
+        await asyncio.gather(*self._accepting, return_exceptions=True)  # off the loop's selector first
         for listener in self._listeners:
             listener.close()
         for task in self._opening:
@@ -529,18 +533,7 @@ def _host(address: Any) -> str | None:
 
 
 def _listening_socket(host: str | None, port: int, backlog: int, reuse_port: bool) -> net.socket:
-    family, kind, proto, _, address = net.getaddrinfo(
-        host or None, port, type=net.SOCK_STREAM, flags=net.AI_PASSIVE
-    )[0]
-    listener = net.socket(family, kind, proto)
-    try:
-        listener.setsockopt(net.SOL_SOCKET, net.SO_REUSEADDR, 1)
-        if reuse_port:
-            listener.setsockopt(net.SOL_SOCKET, net.SO_REUSEPORT, 1)
-        listener.bind(address)
-        listener.listen(backlog)
-        listener.setblocking(False)
-    except OSError:
-        listener.close()
-        raise
+    family, _, _, _, address = net.getaddrinfo(host or None, port, type=net.SOCK_STREAM, flags=net.AI_PASSIVE)[0]
+    listener = net.create_server(address, family=family, backlog=backlog, reuse_port=reuse_port)
+    listener.setblocking(False)
     return listener
