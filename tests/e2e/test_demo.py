@@ -112,8 +112,10 @@ def test_demo_serves_the_seeded_network_with_live_sessions_and_stops_on_ctrl_c(t
         assert {r["session_id"] for r in seen} <= {r["session_id"] for r in api.get("/api/v1/roaming/sessions").json()}
         # an operator raises a charger to security profile 2: it trusts the demo CA and comes
         # back over wss
-        raised = next(sid for sid, s in api.get("/api/v1/status").json()["stations"].items()
-                      if s["online"] and not any(c["in_transaction"] for c in s["connectors"]))
+        # (12 chargers at 1,500 sessions an hour: at a given moment every one may be charging)
+        raised = wait_for(lambda: next((sid for sid, s in api.get("/api/v1/status").json()["stations"].items()
+                                        if s["online"] and not any(c["in_transaction"] for c in s["connectors"])),
+                                       None), timeout=2 * HANG_GUARD)
         upgrade = api.post(f"/api/v1/stations/{raised}/security-profile-upgrade", json={"profile": 2})
         assert upgrade.status_code == 200, upgrade.text
         wait_for(lambda: (s := api.get(f"/api/v1/stations/{raised}").json())["security_profile"] == 2
