@@ -10,13 +10,13 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, literal_column, select, union_all, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -57,7 +57,14 @@ from silkcharge.services.plausibility import (
 from silkcharge.services.ports import RoamingAuthority, RoamingDecision
 from silkcharge.services.reservations import ReservationLedger
 from silkcharge.services.station_profiles import StationProfiles
-from silkcharge.store.direct import DirectConnection, NeedsSession, arrays, as_arrays, one_of_direct
+from silkcharge.store.direct import (
+    DirectConnection,
+    NeedsSession,
+    arrays,
+    as_arrays,
+    keys_bound,
+    keys_direct,
+)
 from silkcharge.store.group_commit import GroupCommitter, after_commit
 from silkcharge.store.schema import (
     Connector,
@@ -128,10 +135,8 @@ class _MeterValuesBulk:
         transactions = _Found({}, {})
         connectors: list[tuple] = []
         if stations:
-            named = [i.station_tx_id for i in items if i.station_tx_id is not None]
-            rows = await db.fetch(
-                _direct_transactions(db.dialect), {"b_stations": list(stations), "b_named": named, "b_active": ACTIVE}
-            )
+            named = {(i.station_id, i.station_tx_id) for i in items if i.station_tx_id is not None}
+            rows = await db.fetch(_direct_transactions(db.dialect), _named_params(db.dialect, named, stations))
             _transactions_and_connectors(rows, _RUNNING_FIRST, transactions.add, connectors)
         found, metered = _matched(items, transactions)
         powers = largest_powers(((s, e, power) for s, e, _, power, _ in connectors), metered) if metered else {}
@@ -158,15 +163,9 @@ class _MeterValuesBulk:
         found = _Found({}, {})
         if not stations:
             return found
-        named = {i.station_tx_id for i in items if i.station_tx_id is not None}
-        wanted = Transaction.state == ACTIVE
-        if named:
-            wanted = or_(wanted, one_of(session, Transaction.station_tx_id, named))
-        rows = await session.scalars(
-            select(Transaction)
-            .where(one_of(session, Transaction.station_id, stations), wanted)
-            .order_by(Transaction.started_at)
-        )
+        named = {(i.station_id, i.station_tx_id) for i in items if i.station_tx_id is not None}
+        dialect = session.bind.dialect.name
+        rows = await session.scalars(_named_or_active_mapped(dialect), _named_params(dialect, named, stations))
         for tx in rows:
             found.add(tx)
         return found
@@ -266,13 +265,69 @@ def _transactions_and_connectors(
             connectors.append(row[width:])
 
 
+NAMED = ("station_id", "station_tx_id")
+"""The key a message names its session by (unique): `_named_params` binds it."""
+
+
+def _active_at(dialect: str) -> tuple[str, ...]:
+    """The key of a station's active sessions (`ix_transactions_station_state`). PostgreSQL
+    is given the state as a constant of the statement, which its statistics know to be rare
+    (with the state in each key row it expects ten sessions a key and reads the whole table);
+    SQLite, given that constant, reads every active session of the network through the index
+    on the state alone, so there the state is a column of the key rows."""
+    return ("station_id",) if dialect == "postgresql" else ("station_id", "state")
+
+
+def _ids_by_key(dialect: str, name: str, columns: tuple[str, ...], *also):
+    """The ids of the transactions whose `columns` equal one of the key rows bound to `name`
+    (store.direct.keys_direct), and that meet `also` (of the alias `{name}_t`): an index
+    lookup per key, whatever the network's size."""
+    table = Transaction.__table__
+    t = table.alias(f"{name}_t")
+    keys = keys_direct(dialect, name, table, columns)
+    on = and_(*[t.c[column] == keys.c[column] for column in columns], *[condition(t) for condition in also])
+    return select(t.c.id).select_from(keys.join(t, on))
+
+
+@functools.cache
+def _named_or_active(dialect: str):
+    """The ids of the transactions named (`b_named`) and of the active ones of the stations in
+    `b_active` (`_named_params`): a MeterValues batch's candidates."""
+    active = _ids_by_key(dialect, "b_active", _active_at(dialect),
+                         *([lambda t: t.c.state == literal_column(f"'{ACTIVE}'")] if dialect == "postgresql" else []))
+    return union_all(_ids_by_key(dialect, "b_named", NAMED), active)
+
+
+def _named_params(dialect: str, named: Iterable[tuple[str, str]], active_at: Iterable[str] | None = None
+                  ) -> dict[str, Any]:
+    """The parameters of `_named_or_active`, or without `active_at` those of `_direct_updated`
+    and `_named`."""
+    params = keys_bound(dialect, "b_named", NAMED, named)
+    if active_at is not None:
+        params |= keys_bound(dialect, "b_active", _active_at(dialect),
+                             [(station_id, ACTIVE)[: len(_active_at(dialect))] for station_id in active_at])
+    return params
+
+
+@functools.cache
+def _named(dialect: str):
+    """The transactions (mapped) the keys bound to `b_named` name."""
+    return select(Transaction).where(Transaction.id.in_(_ids_by_key(dialect, "b_named", NAMED)))
+
+
+@functools.cache
+def _named_or_active_mapped(dialect: str):
+    """`_named_or_active`'s transactions (mapped), oldest first."""
+    return select(Transaction).where(Transaction.id.in_(_named_or_active(dialect))).order_by(Transaction.started_at)
+
+
 @functools.cache
 def _direct_updated(dialect: str):
     """The transactions a batch of Updated events names (`_Running`'s every column), with
     their EVSEs' connectors."""
     t = Transaction.__table__.c
     return _with_their_connectors(_running_columns(every=True)).where(
-        one_of_direct(dialect, t.station_id, "b_stations"), one_of_direct(dialect, t.station_tx_id, "b_names"))
+        t.id.in_(_ids_by_key(dialect, "b_named", NAMED)))
 
 
 @functools.cache
@@ -286,15 +341,13 @@ def _direct_connector_charging(dialect: str):
 
 @functools.cache
 def _direct_transactions(dialect: str):
-    """The transactions of the listed stations that are active or named (`_Running`'s columns),
-    oldest first, so that the latest active one of an EVSE wins, with their EVSEs' connectors."""
+    """The transactions named and those active at the listed stations (`_named_params`;
+    `_Running`'s columns), oldest first, so that the latest active one of an EVSE wins, with
+    their EVSEs' connectors."""
     t = Transaction.__table__.c
     return (
         _with_their_connectors(_running_columns())
-        .where(
-            one_of_direct(dialect, t.station_id, "b_stations"),
-            or_(t.state == bindparam("b_active"), one_of_direct(dialect, t.station_tx_id, "b_named")),
-        )
+        .where(t.id.in_(_named_or_active(dialect)))
         .order_by(t.started_at)
     )
 
@@ -501,10 +554,8 @@ class _UpdatesBulk:
         service = self._service
         named: dict[tuple[str, str], _Running] = {}
         connectors: list[tuple] = []
-        rows = await db.fetch(_direct_updated(db.dialect), {
-            "b_stations": list({item.station_id for item in items}),
-            "b_names": list({item.change.station_tx_id for item in items}),
-        })
+        rows = await db.fetch(_direct_updated(db.dialect), _named_params(
+            db.dialect, {(item.station_id, item.change.station_tx_id) for item in items}))
 
         def add(tx: _Running) -> None:
             named[(tx.station_id, tx.station_tx_id)] = tx
@@ -539,10 +590,9 @@ class _UpdatesBulk:
 
     @staticmethod
     async def _transactions(session: AsyncSession, items: list[_Update]) -> dict[tuple[str, str], Transaction]:
-        rows = await session.scalars(select(Transaction).where(
-            one_of(session, Transaction.station_id, {item.station_id for item in items}),
-            one_of(session, Transaction.station_tx_id, {item.change.station_tx_id for item in items}),
-        ))
+        dialect = session.bind.dialect.name
+        rows = await session.scalars(_named(dialect), _named_params(
+            dialect, {(item.station_id, item.change.station_tx_id) for item in items}))
         return {(tx.station_id, tx.station_tx_id): tx for tx in rows}
 
 

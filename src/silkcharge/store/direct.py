@@ -173,6 +173,32 @@ def arrays(name: str, table, columns: Sequence[str]):
     ).table_valued(*columns).render_derived()
 
 
+def keys_direct(dialect: str, name: str, table, columns: Sequence[str]):
+    """A derived table of key rows bound at each execution (`keys_bound`), to join a table on
+    a composite key: PostgreSQL's `unnest` of one array per column (`arrays`), SQLite's
+    `json_each` of one JSON list of rows. Joined on every column of an index, each key costs one
+    index lookup. The two-lists form, `a IN (:as) AND b IN (:bs)`, probes every combination of
+    the lists on a composite index (quadratic in the batch), and where the planner takes a
+    one-column index instead it reads every row of each listed value (a station's whole
+    history); docs/benchmarks.md, issue 20, "Fourteenth"."""
+    if dialect == "postgresql":
+        return arrays(name, table, columns)
+    each = func.json_each(bindparam(name, type_=JSON)).table_valued("value")
+    return (
+        select(*[func.json_extract(each.c.value, f"$[{n}]").label(column) for n, column in enumerate(columns)])
+        .select_from(each)
+        .subquery(name)
+    )
+
+
+def keys_bound(dialect: str, name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> dict[str, Any]:
+    """The parameters of `keys_direct(dialect, name, table, columns)` for `rows`."""
+    if dialect == "postgresql":
+        rows = list(rows)
+        return {f"{name}_{column}": [row[n] for row in rows] for n, column in enumerate(columns)}
+    return {name: [list(row) for row in rows]}
+
+
 _stations = table("stations", table_column("id", String), table_column("tenant_id", Integer))
 
 
