@@ -10,6 +10,8 @@ import asyncio
 import base64
 import json
 import os
+import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -297,3 +299,34 @@ def test_a_tls_listener_out_of_file_descriptors_says_so_and_accepts_once_it_has_
     finally:
         child.kill()
         child.communicate()
+
+
+async def _echo_over_tls(url: str, material: TlsMaterial) -> str:
+    async with websockets.connect(url, subprotocols=["ocpp1.6"], ssl=material.client_context(),
+                                  server_hostname="localhost", open_timeout=30) as ws:
+        await ws.send('[2,"1","Heartbeat",{}]')
+        return await ws.recv()
+
+
+@pytest.mark.skipif(not socket.has_ipv6 or not os.path.exists("/proc/net/if_inet6"), reason="no IPv6 here")
+async def test_a_tls_listener_without_a_host_answers_on_ipv4_and_ipv6_at_one_port(tmp_path):
+    material = TlsMaterial.make(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(material.server_cert_file, material.server_key_file)
+
+    async def check(upgrade):
+        return websocket.Accept("ocpp1.6")
+
+    async def serve(connection, state):
+        async for _, text in connection:
+            await connection.send(text)
+
+    endpoint = websocket.Endpoint(check, serve, max_message_bytes=65536)
+    try:
+        listeners = await endpoint.listen(None, 0, tls=context)
+        assert {listener.family for listener in listeners} == {socket.AF_INET, socket.AF_INET6}
+        (port,) = {listener.getsockname()[1] for listener in listeners}
+        for host in ("127.0.0.1", "[::1]"):
+            assert await _echo_over_tls(f"wss://{host}:{port}/ocpp/X", material) == '[2,"1","Heartbeat",{}]'
+    finally:
+        await endpoint.close()

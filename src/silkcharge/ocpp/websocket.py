@@ -344,10 +344,11 @@ class Endpoint:
             )
             self._servers.append(server)
             return server.sockets
-        listener = _listening_socket(host, port, backlog, reuse_port)
-        self._listeners.append(listener)
-        self._accepting.add(loop.create_task(self._accept_tls(listener, _Tls(tls, tls_refused)), name="wss-accept"))
-        return (listener,)
+        listeners = _listening_sockets(host, port, backlog, reuse_port)
+        for listener in listeners:
+            self._listeners.append(listener)
+            self._accepting.add(loop.create_task(self._accept_tls(listener, _Tls(tls, tls_refused)), name="wss-accept"))
+        return tuple(listeners)
 
     async def _accept_tls(self, listener: net.socket, tls: _Tls) -> None:
         """Accept on a TLS listener, each connection's handshake in a task of its own. (The
@@ -532,8 +533,26 @@ def _host(address: Any) -> str | None:
     return str(address[0]) if isinstance(address, tuple) and address else None
 
 
-def _listening_socket(host: str | None, port: int, backlog: int, reuse_port: bool) -> net.socket:
-    family, _, _, _, address = net.getaddrinfo(host or None, port, type=net.SOCK_STREAM, flags=net.AI_PASSIVE)[0]
-    listener = net.create_server(address, family=family, backlog=backlog, reuse_port=reuse_port)
-    listener.setblocking(False)
-    return listener
+def _listening_sockets(host: str | None, port: int, backlog: int, reuse_port: bool) -> list[net.socket]:
+    """A listening socket for every address `host` resolves to (no host: every interface, IPv4
+    and IPv6), as the event loop's `create_server` makes for the plain port; IPv6 ones with
+    IPV6_V6ONLY, so that both families can share the port. With port 0 they share the port the
+    first one was given."""
+    listeners: list[net.socket] = []
+    seen: set[tuple] = set()
+    try:
+        for family, _, _, _, address in net.getaddrinfo(host or None, port, type=net.SOCK_STREAM,
+                                                         flags=net.AI_PASSIVE):
+            if (family, address) in seen:
+                continue
+            seen.add((family, address))
+            if listeners and port == 0:
+                address = (address[0], listeners[0].getsockname()[1], *address[2:])
+            listener = net.create_server(address, family=family, backlog=backlog, reuse_port=reuse_port)
+            listener.setblocking(False)
+            listeners.append(listener)
+    except BaseException:
+        for listener in listeners:
+            listener.close()
+        raise
+    return listeners
