@@ -10,19 +10,15 @@ active session of the network or every session a listed station ever had."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import text
 
-from silkcharge.domain.clock import utcnow
 from silkcharge.services.transactions import (
     _direct_transactions,
     _direct_updated,
     _named_params,
 )
 from silkcharge.store.db import create_engine_for, dispose_engine, sessionmaker_for
-from silkcharge.store.schema import Station, Transaction
 
 BATCH = 100
 HISTORY = 1_000  # ended sessions of each batch station (PostgreSQL reads a smaller table whole)
@@ -41,20 +37,32 @@ def station(n: int) -> str:
 
 
 async def add_network(sessions, stations: range, *, history: int) -> None:
-    """`stations`, each with one active session (named `active-N`) and `history` ended ones."""
-    now = utcnow()
-    rows = []
-    for n in stations:
-        for h in range(history):
-            rows.append(dict(station_id=station(n), station_tx_id=f"old-{n}-{h}", evse_id=1, connector_id=1,
-                             state="Ended", started_at=now - timedelta(days=1, minutes=h), offline=False,
-                             updated_at=now, tenant_id=1))
-        rows.append(dict(station_id=station(n), station_tx_id=f"active-{n}", evse_id=1, connector_id=1,
-                         state="Active", started_at=now, offline=False, updated_at=now, tenant_id=1))
+    """`stations`, each with one active session (named `active-N`) and `history` ended ones,
+    made by the database itself (a hundred thousand rows sent from here took seconds)."""
     async with sessions.begin() as session:
-        await session.execute(insert(Station.__table__), [dict(id=station(n)) for n in stations])
-        await session.execute(insert(Transaction.__table__), rows)
-        if session.bind.dialect.name == "postgresql":
+        sqlite = session.bind.dialect.name == "sqlite"
+
+        def numbers(first: int, last: int) -> str:  # the integers first..last, as a table of `i`
+            if sqlite:
+                return (f"(WITH RECURSIVE n(i) AS (SELECT {first} UNION ALL SELECT i + 1 FROM n WHERE i < {last})"
+                        " SELECT i FROM n)")
+            return f"(SELECT i FROM generate_series({first}, {last}) AS i)"
+
+        name = "'KEY-' || substr('0000' || s.i, -5)" if sqlite else "'KEY-' || lpad(s.i::text, 5, '0')"
+        at, false = ("datetime('now')", "0") if sqlite else ("now()", "false")
+        stations_ = f"{numbers(stations.start, stations.stop - 1)} AS s"
+        columns = ("INSERT INTO transactions (station_id, station_tx_id, state, started_at, evse_id, connector_id,"
+                   " offline, updated_at, tenant_id) ")
+        await session.execute(text(
+            f"INSERT INTO stations (id, registration_status, online, planned, created_at, tenant_id) "
+            f"SELECT {name}, 'Accepted', {false}, {false}, {at}, 1 FROM {stations_}"))
+        await session.execute(text(
+            columns + f"SELECT {name}, 'active-' || s.i, 'Active', {at}, 1, 1, {false}, {at}, 1 FROM {stations_}"))
+        if history:
+            await session.execute(text(
+                columns + f"SELECT {name}, 'old-' || s.i || '-' || h.i, 'Ended', {at}, 1, 1, {false}, {at}, 1 "
+                f"FROM {stations_}, {numbers(0, history - 1)} AS h"))
+        if not sqlite:
             await session.execute(text("ANALYZE transactions"))
 
 
