@@ -304,8 +304,9 @@ def _named_params(dialect: str, named: Iterable[tuple[str, str]], active_at: Ite
     and `_named`."""
     params = keys_bound(dialect, "b_named", NAMED, named)
     if active_at is not None:
+        with_state = _active_at(dialect) == ("station_id", "state")
         params |= keys_bound(dialect, "b_active", _active_at(dialect),
-                             [(station_id, ACTIVE)[: len(_active_at(dialect))] for station_id in active_at])
+                             [(station_id, ACTIVE) if with_state else (station_id,) for station_id in active_at])
     return params
 
 
