@@ -48,14 +48,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import delete, event, exists, func, or_, select, update
+from sqlalchemy import delete, event, exists, func, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from silkcharge.domain.clock import utcnow
 from silkcharge.store.residency import database_in_use, each_database
-from silkcharge.store.schema import RoamingOutboxRow, RoamingOutboxSequence
+from silkcharge.store.schema import RoamingOutboxRow, RoamingOutboxSequence, RoamingPartner
 from silkcharge.store.tenancy import current_tenant
 
 log = logging.getLogger(__name__)
@@ -404,10 +404,9 @@ class OutboxSender:
         held = [pid for (db, pid), hold in self._holds.items()
                 if db == database_in_use(self._sessions) and hold.until is not None and hold.until > now]
         held += sorted(await self._partners_away())  # they wait for word that they are back
-        query = select(func.min(func.coalesce(RoamingOutboxRow.locked_until, RoamingOutboxRow.next_attempt_at))).where(
-            RoamingOutboxRow.state == PENDING)
+        query = select(func.min(_earliest_pending_of_partner())).select_from(RoamingPartner)
         if held:
-            query = query.where(RoamingOutboxRow.partner_id.not_in(held))
+            query = query.where(RoamingPartner.id.not_in(held))
         async with self._sessions() as session:
             return await session.scalar(query)
 
@@ -421,10 +420,10 @@ class OutboxSender:
     async def _round_here(self) -> None:
         now = self._clock()
         async with self._sessions() as session:
-            partners = list((await session.scalars(
-                select(RoamingOutboxRow.partner_id).where(
-                    RoamingOutboxRow.state == PENDING, RoamingOutboxRow.next_attempt_at <= now).distinct()
-            )).all())
+            partners = list((await session.scalars(select(RoamingPartner.id).where(exists().where(
+                RoamingOutboxRow.partner_id == RoamingPartner.id, RoamingOutboxRow.state == PENDING,
+                RoamingOutboxRow.next_attempt_at <= now,
+            )))).all())
         away = await self._partners_away() if partners else set()
         partners = [pid for pid in partners if not self._held(pid, now) and pid not in away]
         if partners:  # partners in parallel; each partner's objects one by one
@@ -526,17 +525,37 @@ class OutboxSender:
         await each_database(self._sessions, here)
 
 
+def _earliest_pending_of_partner():
+    """The earliest moment a pending row of the partner of the enclosing row of
+    `roaming_partners` may go (None: it has none). Asked per partner, it is a lookup on
+    `ix_roaming_outbox_due` (partner, state, ...) that reads the partner's pending rows only;
+    asked of the whole table, state first, it read every row the outbox keeps (30 days of sent
+    ones) at every pause, as the poll's "which partners have something due" did too
+    (tests/roaming/test_outbox_scale.py)."""
+    return (
+        select(func.min(func.coalesce(RoamingOutboxRow.locked_until, RoamingOutboxRow.next_attempt_at)))
+        .where(RoamingOutboxRow.partner_id == RoamingPartner.id, RoamingOutboxRow.state == PENDING)
+        .correlate(RoamingPartner)
+        .scalar_subquery()
+    )
+
+
 def _due_heads(partner_id: int, now: datetime, limit: int):
     """The partner's rows that may go now: pending, due, first of their object's pending rows,
     and no row of their object in flight."""
     row, earlier, busy = RoamingOutboxRow, aliased(RoamingOutboxRow), aliased(RoamingOutboxRow)
+    # Both looks at the object's other rows are of its pending ones (a row in flight is pending
+    # until it is sent), through `ix_roaming_outbox_pending`, whose condition the statement must
+    # state as a constant for the planner to use it; otherwise they read every push of the
+    # object the outbox keeps.
+    pending = literal_column(f"'{PENDING}'")
     return (
         select(row)
         .where(row.partner_id == partner_id, row.state == PENDING, row.next_attempt_at <= now)
         .where(~exists().where(earlier.partner_id == row.partner_id, earlier.object_key == row.object_key,
-                               earlier.state == PENDING, earlier.sequence < row.sequence))
+                               earlier.state == pending, earlier.sequence < row.sequence))
         .where(~exists().where(busy.partner_id == row.partner_id, busy.object_key == row.object_key,
-                               busy.locked_until > now))
+                               busy.state == pending, busy.locked_until > now))
         .order_by(row.next_attempt_at, row.id)
         .limit(limit)
     )

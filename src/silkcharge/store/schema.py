@@ -1307,6 +1307,10 @@ class RoamingOutboxRow(TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("partner_id", "object_key", "sequence"),
         Index("ix_roaming_outbox_due", "partner_id", "state", "next_attempt_at"),
+        # An object's pending pushes, which the sender's look for what may go asks about
+        # (`outbox._due_heads`): without it, it read every push of the object ever sent (0040).
+        Index("ix_roaming_outbox_pending", "partner_id", "object_key", "sequence",
+              sqlite_where=text("state = 'pending'"), postgresql_where=text("state = 'pending'")),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("roaming_partners.id", ondelete="CASCADE"), index=True)
