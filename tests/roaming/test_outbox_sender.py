@@ -1,5 +1,6 @@
 """The sender on a clock the test moves: the backoff it stores grows and stops at its cap, one
-probe per partner per delay, and sent rows leave after their keeping time while parked ones stay.
+probe per partner per delay, and sent rows leave after their keeping time, a chunk per
+transaction, while parked ones stay.
 Real database, real HTTP to the partner; only time is the test's (no waiting on it)."""
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from silkcharge.roaming import outbox as outbox_module
 from silkcharge.roaming.outbox import Backoff, Outbox, OutboxSender, SenderTiming
 from silkcharge.roaming.partners import PartnerService
 from silkcharge.roaming.push import OcpiPartnerLink
@@ -85,3 +87,33 @@ async def test_sent_rows_leave_after_their_keeping_time_and_parked_ones_stay(par
     clock.now += timedelta(days=1, hours=2)  # past a day's keeping, and the hour between prunes
     await sender.run_once()
     assert [row.state for row in await stored(sessions)] == ["parked"]
+
+
+async def test_old_sent_rows_leave_a_chunk_per_transaction_and_newer_and_pending_ones_stay(parts, monkeypatch):
+    sessions, partner, clock, outbox, sender = parts
+    monkeypatch.setattr(outbox_module, "PRUNE_CHUNK", 3)
+    partner_id = await add_partner_to(sessions, partner.endpoint)
+    await outbox.enqueue_after_commit([patch(partner_id, f"E{n}", "CHARGING", n) for n in range(10)],
+                                      tenant_id=DEFAULT_TENANT)
+    assert await sender.run_once() == 10
+    clock.now += timedelta(hours=23)
+    await outbox.enqueue_after_commit([patch(partner_id, "E-new", "CHARGING", 10)], tenant_id=DEFAULT_TENANT)
+    assert await sender.run_once() == 1  # sent now: kept a day from now
+    partner.unavailable = True
+    await outbox.enqueue_after_commit([patch(partner_id, "E-later", "CHARGING", 11)], tenant_id=DEFAULT_TENANT)
+    deletes: list[str] = []
+
+    def note(_conn, _cursor, statement, *_rest) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM ROAMING_OUTBOX"):
+            deletes.append(statement)
+
+    engine = sessions.kw["bind"].sync_engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        clock.now += timedelta(hours=3)  # the ten are past a day's keeping, and an hour since the last prune
+        await sender.run_once()
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert sorted((row.object_key.rsplit("/", 1)[1], row.state) for row in await stored(sessions)) == [
+        ("E-later", "pending"), ("E-new", "sent")]
+    assert len(deletes) == 4  # 3 + 3 + 3 + 1 of the ten, a transaction each

@@ -63,6 +63,8 @@ log = logging.getLogger(__name__)
 MODULES = ("locations", "tariffs", "sessions", "cdrs", "tokens")
 METHODS = ("PUT", "PATCH", "POST", "DELETE")
 PENDING, SENT, PARKED, SUPERSEDED = "pending", "sent", "parked", "superseded"
+PRUNE_CHUNK = 5_000
+"""Rows the hourly prune deletes per transaction."""
 STATES = (PENDING, SENT, PARKED, SUPERSEDED)
 
 
@@ -509,18 +511,27 @@ class OutboxSender:
                 .execution_options(synchronize_session=False))
 
     async def _prune(self) -> None:
-        """Delete sent and superseded rows past `keep_sent`, at most once an hour."""
+        """Delete sent and superseded rows past `keep_sent`, at most once an hour, a chunk of
+        `PRUNE_CHUNK` per transaction: on SQLite a delete holds the one write lock, and an
+        hour of a busy network's pushes deleted at once held every station's durable write
+        behind it."""
         keep, now = self._timing.keep_sent, self._clock()
         if keep is None or (self._pruned_at is not None and now - self._pruned_at < timedelta(hours=1)):
             return
         self._pruned_at = now
+        old = (select(RoamingOutboxRow.id)
+               .where(RoamingOutboxRow.state.in_((SENT, SUPERSEDED)),
+                      func.coalesce(RoamingOutboxRow.sent_at, RoamingOutboxRow.created_at) < now - keep)
+               .order_by(RoamingOutboxRow.id).limit(PRUNE_CHUNK).scalar_subquery())
 
         async def here() -> None:
-            async with self._sessions.begin() as session:
-                await session.execute(delete(RoamingOutboxRow).where(
-                    RoamingOutboxRow.state.in_((SENT, SUPERSEDED)),
-                    func.coalesce(RoamingOutboxRow.sent_at, RoamingOutboxRow.created_at) < now - keep,
-                ).execution_options(synchronize_session=False))
+            while True:
+                async with self._sessions.begin() as session:
+                    deleted = (await session.execute(delete(RoamingOutboxRow).where(RoamingOutboxRow.id.in_(old))
+                                                     .execution_options(synchronize_session=False))).rowcount
+                if not deleted or deleted < PRUNE_CHUNK:
+                    return
+                await asyncio.sleep(0)  # the stations' writes go between chunks
 
         await each_database(self._sessions, here)
 
