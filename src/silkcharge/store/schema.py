@@ -248,7 +248,7 @@ class IdToken(TenantOwned, Base):
     group_id: Mapped[str | None] = mapped_column(String(64), index=True)
     category: Mapped[str | None] = mapped_column(String(32))
     """Driver category for concessions and caps ('regular', 'resident', ...); None is regular."""
-    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id", ondelete="SET NULL"))
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id", ondelete="SET NULL"), index=True)
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -338,13 +338,16 @@ class Transaction(TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("station_id", "station_tx_id"),
         Index("ix_transactions_station_state", "station_id", "state"),
+        # A token's active sessions (one at a time): by the state alone it read every active
+        # session of the network (0041).
+        Index("ix_transactions_token_state", "id_token", "state"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
     station_tx_id: Mapped[str] = mapped_column(String(64))
     evse_id: Mapped[int] = mapped_column(Integer)
     connector_id: Mapped[int] = mapped_column(Integer)
-    id_token: Mapped[str | None] = mapped_column(String(64), index=True)
+    id_token: Mapped[str | None] = mapped_column(String(64))
     token_status: Mapped[str | None] = mapped_column(String(20))
     reservation_id: Mapped[int | None] = mapped_column(Integer)
     remote_start_id: Mapped[int | None] = mapped_column(Integer)
@@ -496,7 +499,7 @@ class Reservation(TenantOwned, Base):
     """2.0.1 ConnectorEnumType: the station holds an EVSE with a connector of this type."""
     group_id_token: Mapped[str | None] = mapped_column(String(36))
     """A token of this group may use the reservation too (1.6 parentIdTag, 2.0.1 groupIdToken)."""
-    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id", ondelete="SET NULL"))
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -533,7 +536,7 @@ class Circuit(TenantOwned, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("smart_sites.site_id", ondelete="CASCADE"), index=True)
     code: Mapped[str] = mapped_column(String(48))
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("circuits.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("circuits.id", ondelete="CASCADE"), index=True)
     name: Mapped[str | None] = mapped_column(String(200))
     limit_a: Mapped[Decimal]
     phases: Mapped[int] = mapped_column(Integer, default=3)
@@ -1053,7 +1056,7 @@ class EvChargingSchedule(TenantOwned, Base):
 
     __tablename__ = "ev_charging_schedules"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), index=True)
     evse_id: Mapped[int] = mapped_column(Integer)
     transaction_id: Mapped[int | None] = mapped_column(
         ForeignKey("transactions.id", ondelete="SET NULL"), index=True
@@ -1095,7 +1098,7 @@ class StationTariff(TenantOwned, Base):
     station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), index=True)
     evse_id: Mapped[int] = mapped_column(Integer)
     tariff_code: Mapped[str] = mapped_column(String(36))
-    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id", ondelete="CASCADE"))
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(String(500))
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -1437,7 +1440,7 @@ class RoamingTransaction(TenantOwned, Base):
         BigId, ForeignKey("transactions.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("roaming_partners.id", ondelete="SET NULL"), index=True)
-    roaming_token_id: Mapped[int | None] = mapped_column(ForeignKey("roaming_tokens.id", ondelete="SET NULL"))
+    roaming_token_id: Mapped[int | None] = mapped_column(ForeignKey("roaming_tokens.id", ondelete="SET NULL"), index=True)
     country_code: Mapped[str] = mapped_column(String(2))
     party_id: Mapped[str] = mapped_column(String(3))
     token_uid: Mapped[str] = mapped_column(String(36))
