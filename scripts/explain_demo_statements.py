@@ -36,7 +36,6 @@ from sqlalchemy.util.concurrency import await_only
 
 from silkcharge.store import db
 
-DEMO_DATABASE = Path("var/demo/silkcharge.sqlite3")
 WRITES_AND_READS = ("SELECT", "UPDATE", "DELETE", "INSERT", "WITH")
 
 
@@ -124,7 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     traced = Traced()
     traced.install()
     run_demo(args.seconds)
-    found = explain(traced, DEMO_DATABASE, args.all)
+    from silkcharge.cli import DEMO_DIR  # where the demo keeps its database, from where it runs
+
+    found = explain(traced, DEMO_DIR / "silkcharge.sqlite3", args.all)
     if args.json:
         args.json.write_text(json.dumps(found, indent=1))
 
