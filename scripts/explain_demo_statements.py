@@ -76,12 +76,15 @@ class Traced:
 def run_demo(seconds: float) -> None:
     from silkcharge.cli import app
 
-    threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    stop = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
+    stop.start()
     sys.argv = ["silkcharge", "demo"]
     try:
         app()
     except SystemExit:
         pass
+    finally:
+        stop.cancel()  # a demo that ended early (it failed to start): no Ctrl-C for what follows
 
 
 def explain(traced: Traced, database: Path, show_all: bool) -> list[dict]:

@@ -278,23 +278,24 @@ def _active_at(dialect: str) -> tuple[str, ...]:
     return ("station_id",) if dialect == "postgresql" else ("station_id", "state")
 
 
-def _ids_by_key(dialect: str, name: str, columns: tuple[str, ...], *also):
+def _ids_by_key(dialect: str, name: str, columns: tuple[str, ...], *, active_only: bool = False):
     """The ids of the transactions whose `columns` equal one of the key rows bound to `name`
-    (store.direct.keys_direct), and that meet `also` (of the alias `{name}_t`): an index
-    lookup per key, whatever the network's size."""
+    (store.direct.keys_direct), of the active ones only if `active_only` (the state a constant
+    of the statement): an index lookup per key, whatever the network's size."""
     table = Transaction.__table__
     t = table.alias(f"{name}_t")
     keys = keys_direct(dialect, name, table, columns)
-    on = and_(*[t.c[column] == keys.c[column] for column in columns], *[condition(t) for condition in also])
-    return select(t.c.id).select_from(keys.join(t, on))
+    on = [t.c[column] == keys.c[column] for column in columns]
+    if active_only:
+        on.append(t.c.state == literal_column(f"'{ACTIVE}'"))
+    return select(t.c.id).select_from(keys.join(t, and_(*on)))
 
 
 @functools.cache
 def _named_or_active(dialect: str):
     """The ids of the transactions named (`b_named`) and of the active ones of the stations in
     `b_active` (`_named_params`): a MeterValues batch's candidates."""
-    active = _ids_by_key(dialect, "b_active", _active_at(dialect),
-                         *([lambda t: t.c.state == literal_column(f"'{ACTIVE}'")] if dialect == "postgresql" else []))
+    active = _ids_by_key(dialect, "b_active", _active_at(dialect), active_only=dialect == "postgresql")
     return union_all(_ids_by_key(dialect, "b_named", NAMED), active)
 
 
@@ -304,9 +305,8 @@ def _named_params(dialect: str, named: Iterable[tuple[str, str]], active_at: Ite
     and `_named`."""
     params = keys_bound(dialect, "b_named", NAMED, named)
     if active_at is not None:
-        with_state = _active_at(dialect) == ("station_id", "state")
-        params |= keys_bound(dialect, "b_active", _active_at(dialect),
-                             [(station_id, ACTIVE) if with_state else (station_id,) for station_id in active_at])
+        rows = [(station_id,) if dialect == "postgresql" else (station_id, ACTIVE) for station_id in active_at]
+        params |= keys_bound(dialect, "b_active", _active_at(dialect), rows)
     return params
 
 
