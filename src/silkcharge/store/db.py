@@ -21,6 +21,8 @@ from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from silkcharge.store.pool import InTurnPool
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_CACHE_KIB = 64 * 1024  # each connection's page cache, filled only as pages are read
 SQLITE_CHECKPOINT_PAGES = 10_000  # WAL pages written before a commit checkpoints them
@@ -96,15 +98,17 @@ def create_engine_for(url: str, pool_size: int = 30) -> AsyncEngine:
     """The engine for `url`. SQLite gets one connection: it has a single write lock, and many
     pooled connections only queue inside SQLite's busy-wait (measured: p99 653 ms against
     108 ms with one). PostgreSQL gets a fixed pool with no overflow, because overflow
-    connections were opened and closed again under load (see docs/benchmarks.md)."""
+    connections were opened and closed again under load (see docs/benchmarks.md). Both pools
+    serve the tasks waiting for a connection in turn (store/pool.py)."""
     _prepare_sqlite_dir(url)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, json_serializer=_json_dumps, pool_size=1, max_overflow=0,
-                                     connect_args={"factory": _SQLiteConnection})
+                                     poolclass=InTurnPool, connect_args={"factory": _SQLiteConnection})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         _remember_connections(engine)
         return engine
-    engine = create_async_engine(url, json_serializer=_json_dumps, pool_size=pool_size, max_overflow=0)
+    engine = create_async_engine(url, json_serializer=_json_dumps, pool_size=pool_size, max_overflow=0,
+                                 poolclass=InTurnPool)
     _ping_when_idle(engine)
     return engine
 
