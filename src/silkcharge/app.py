@@ -294,6 +294,8 @@ def build_platform(settings: Settings, engine: AsyncEngine | None = None) -> Pla
         sessions, bus, stale_after=timedelta(hours=settings.stale_session_hours), plausibility=plausibility,
         direct=direct,
     )
+    # A 2.0.1 Updated reply's running-cost row, read by the direct write that stores the event.
+    transactions.read_with_updates = billing.read_running
     gateway = Gateway(settings, stations, adapters, router, writer, security_events)
     workers = Workers(settings.database_url, settings.heavy_work_threads, settings.heavy_work_queue, residency)
 

@@ -200,3 +200,32 @@ async def test_a_running_cost_read_straight_from_the_driver_is_the_sessions_own_
         assert newer.total.incl_vat.amount == Decimal("1160.00") and newer.meter_wh == Decimal(20_000)
     # Only the new reading was read in a session.
     assert len(statements) == 1 and "meter_samples.id >" in statements[0], statements
+
+
+async def test_on_sqlite_an_updated_reply_is_priced_from_the_row_its_own_write_read(
+        api, ocpp_url, platform, monkeypatch):
+    """SQLite has one connection: a read after the commit would be a second turn of it for every
+    batch, so the write that stores a 2.0.1 Updated event reads its session's running-cost row
+    too, after its writes, and the reply is priced from that. PostgreSQL reads after the commit,
+    on another pooled connection (`BillingService.read_running`)."""
+    await site(api, "RC-WRITE", OUTSIDE, station="RC-W")
+    await add_token(api, "RC-WRITE-DRIVER")
+    assert (await publish(api, "KZ-NET-50", tariff(energy("50")))).status_code == 201
+    asked = platform.billing.running_cost
+    reads: list[bool] = []
+
+    async def running_cost(transaction_id, read=None):
+        reads.append(read is not None)
+        return await asked(transaction_id, read)
+
+    monkeypatch.setattr(platform.billing, "running_cost", running_cost)
+    async with connected_peer(ocpp_url, "RC-W", "2.0.1") as peer:
+        session = await started(peer, "RC-W", "RC-WRITE-DRIVER")
+        reads.clear()  # what the Started event's followers asked (a user price) is not a reply's
+        replied = [await session.reading(10, 10_000), await session.reading(20, 20_000)]
+        tx = (await api.get("/api/v1/transactions", params={"station_id": "RC-W"})).json()[0]["id"]
+        read_after = await asked(tx)
+    assert replied == [Decimal("580.00"), Decimal("1160.00")]
+    assert read_after.total.incl_vat.amount == replied[-1]  # the same cost as a read of its own
+    sqlite = platform.settings.database_url.startswith("sqlite")
+    assert reads.count(True) == (2 if sqlite else 0), reads

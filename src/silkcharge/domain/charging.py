@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 
 class RegistrationStatus(StrEnum):
@@ -150,6 +151,9 @@ class TransactionRecord:
     id: int
     station_tx_id: str
     token: TokenInfo | None = None
+    read: Any = field(default=None, compare=False)
+    """What was read about the session in the transaction that stored the message, for its
+    reply (services/transactions.py `TransactionService.read_with_updates`); None if nothing."""
 
 
 @dataclass(slots=True)

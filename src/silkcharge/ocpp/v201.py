@@ -324,7 +324,10 @@ class V201Adapter(DeviceManagement201, Adapter):
             await self._tariff_texts(session, kind, record.id, evse.get("id"), token, timestamp, reply)
         if self.costs is not None and record is not None and kind != "Started":
             # I02/I03: the running cost on Updated replies, the final cost on the Ended reply.
-            total = await (self.costs.final_total if kind == "Ended" else self.costs.running_total)(record.id)
+            if kind == "Ended":
+                total = await self.costs.final_total(record.id)
+            else:  # with what the write read for it, when it did (no read of its own then)
+                total = await self.costs.running_total(record.id, record.read)
             if total is not None:
                 reply["totalCost"] = ocpp_number(total)
         return reply

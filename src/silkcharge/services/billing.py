@@ -51,7 +51,7 @@ from silkcharge.domain.pricing import (
 from silkcharge.domain.tariffs import InvalidTariff, NoApplicableTariff, Tariff, select_tariff
 from silkcharge.services.caps import TARIFF_SUSPENDED, CapService
 from silkcharge.services.plausibility import Plausibility
-from silkcharge.store.direct import Direct, one_of_direct
+from silkcharge.store.direct import Direct, DirectConnection, one_of_direct
 from silkcharge.store.gathered import Gathered
 from silkcharge.store.residency import (
     ByIdOfDatabase,
@@ -558,7 +558,7 @@ class BillingService:
             session.add(record)
         return record
 
-    async def running_cost(self, transaction_id: int) -> RunningCost | None:
+    async def running_cost(self, transaction_id: int, read: RunningRead | None = None) -> RunningCost | None:
         """What an active session has cost up to its latest meter reading, by the computation
         (and the caps) its receipt will use; None when it cannot be priced.
 
@@ -571,44 +571,65 @@ class BillingService:
         and whoever writes. Asks made together (the replies of one committed batch of
         TransactionEvents) are read together: one row each from one statement (`_running_inputs`,
         through store/gathered.py), straight from the driver where the platform has a direct
-        path (store/direct.py), and a session only for what that row says must be read again."""
-        priceable = await self._running_asks.ask(transaction_id)
+        path (store/direct.py), and a session only for what that row says must be read again.
+
+        `read`: the row `read_running` took in the transaction that wrote the message being
+        answered (after its writes); given, the ask reads no row of its own."""
+        if read is None:
+            priceable = await self._running_asks.ask(transaction_id)
+        else:
+            async with _session_when_needed(self._sessions) as session:
+                priceable = await self._priceable(transaction_id, read.row, session)
         # Priced by each asker, so that a round of reads waits for no pricing (pricing is in a thread).
         return None if priceable is None else await self._running_priced(*priceable)
 
+    async def read_running(self, db: DirectConnection, transaction_ids: list[int]) -> dict[int, RunningRead]:
+        """`running_cost`'s row of each of these sessions, read in the caller's direct work:
+        the write of a batch of 2.0.1 TransactionEvent Updated (services/transactions.py,
+        `TransactionService.read_with_updates`), after its writes, so each row counts the
+        readings just stored. Handed back with each message's TransactionRecord to its reply,
+        it spares the batch a second turn of SQLite's one connection after its commit (at
+        light load, a seventh of a 2.0.1 meter reply's p50: docs/benchmarks.md, issue 20,
+        "Fifteenth"). Nothing is read on PostgreSQL, whose read after the commit runs on
+        another pooled connection: read here, it would turn the batch's one implicit
+        transaction into BEGIN, write, read and COMMIT, four round-trips for two (measured: no
+        faster)."""
+        if db.dialect != "sqlite":
+            return {}
+        rows = await db.fetch(_running_versions(db.dialect, direct=True), {"transaction_ids": transaction_ids})
+        keys = _transaction_keys()
+        return {row[0]: RunningRead((_transaction_of(keys, row), *row[len(keys):])) for row in rows}
+
     async def _running_inputs(self, transaction_ids: list[int]) -> dict[int, _Priceable | None]:
         """What each session is priced from (None: not priceable now), read for all at once."""
-        database = current_database()
-        inputs: dict[int, _Priceable | None] = dict.fromkeys(transaction_ids)
-        async with contextlib.AsyncExitStack() as stack:
-            opened: list[AsyncSession] = []
-
-            async def session() -> AsyncSession:
-                if not opened:
-                    opened.append(await stack.enter_async_context(self._sessions()))
-                return opened[0]
-
+        async with _session_when_needed(self._sessions) as session:
             found = {row[0].id: row for row in await self._running_rows(transaction_ids, session)}
-            for transaction_id in transaction_ids:
-                key = (database, transaction_id)
-                row = found.get(transaction_id)
-                if row is None or row[0].state != "Active":
-                    self._kept.pop(key, None)
-                    continue
-                tx, flagged, readings, versions = row[0], row[1], row[2], tuple(row[3:])
-                if flagged:
-                    continue  # a flagged session's cost is for an operator to confirm first
-                kept = self._kept.get(key)
-                if kept is None or kept.versions != versions or kept.started_at != tx.started_at:
-                    kept = _KeptSession(versions, tx.started_at, await self._running_context(await session(), tx, versions))
-                    self._kept[key] = kept
-                    while len(self._kept) > KEPT_SESSIONS:
-                        self._kept.popitem(last=False)
-                self._kept.move_to_end(key)
-                if kept.context is None:
-                    continue  # not priceable with these inputs (no site, no tariff for this driver)
-                inputs[transaction_id] = (tx, kept.context, await kept.timeline(session, tx, readings), kept.segments)
-        return inputs
+            return {transaction_id: await self._priceable(transaction_id, found.get(transaction_id), session)
+                    for transaction_id in transaction_ids}
+
+    async def _priceable(
+        self, transaction_id: int, row: tuple | None, session: Callable[[], Awaitable[AsyncSession]]
+    ) -> _Priceable | None:
+        """A session's pricing inputs from its `_running_versions` row (None: not stored, not
+        active, flagged, or not priceable with these inputs); what the row says changed is read
+        in `session()`."""
+        key = (current_database(), transaction_id)
+        if row is None or row[0].state != "Active":
+            self._kept.pop(key, None)
+            return None
+        tx, flagged, readings, versions = row[0], row[1], row[2], tuple(row[3:])
+        if flagged:
+            return None  # a flagged session's cost is for an operator to confirm first
+        kept = self._kept.get(key)
+        if kept is None or kept.versions != versions or kept.started_at != tx.started_at:
+            kept = _KeptSession(versions, tx.started_at, await self._running_context(await session(), tx, versions))
+            self._kept[key] = kept
+            while len(self._kept) > KEPT_SESSIONS:
+                self._kept.popitem(last=False)
+        self._kept.move_to_end(key)
+        if kept.context is None:
+            return None  # not priceable with these inputs (no site, no tariff for this driver)
+        return tx, kept.context, await kept.timeline(session, tx, readings), kept.segments
 
     async def _running_rows(
         self, transaction_ids: list[int], session: Callable[[], Awaitable[AsyncSession]]
@@ -845,6 +866,29 @@ class _GrowingTimeline:
             self.points += _points(self.energy, self.power, self.start, self.end, after=last)
         points = tuple(self.points)
         return SessionTimeline(self.start, self.end, points, idle_intervals(points, self.end, IDLE_BELOW_KW))
+
+
+@dataclass(frozen=True, slots=True)
+class RunningRead:
+    """A session's `_running_versions` row as `BillingService.read_running` read it, for the
+    reply to the message whose write read it (and for nothing later: it is that moment's)."""
+
+    row: tuple
+
+
+@contextlib.asynccontextmanager
+async def _session_when_needed(sessions: async_sessionmaker):
+    """A function that opens one session at its first call and gives it at every call (closed
+    on leaving): most running-cost asks need none."""
+    async with contextlib.AsyncExitStack() as stack:
+        opened: list[AsyncSession] = []
+
+        async def session() -> AsyncSession:
+            if not opened:
+                opened.append(await stack.enter_async_context(sessions()))
+            return opened[0]
+
+        yield session
 
 
 _Priceable = tuple[Transaction, tuple[Site, Tariff, PricingInputs], SessionTimeline, KeptSegments]

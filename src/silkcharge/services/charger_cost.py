@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from silkcharge.bus.local import EventBus
 from silkcharge.domain.events import StationConnected, TransactionEnded, TransactionStarted
 from silkcharge.domain.pricing import price_text
-from silkcharge.services.billing import HELD_FOR_REVIEW, BillingService, RunningCost
+from silkcharge.services.billing import HELD_FOR_REVIEW, BillingService, RunningCost, RunningRead
 from silkcharge.services.commands import CommandService
 from silkcharge.services.display_facts import DisplayFacts
 from silkcharge.services.ports import ProtocolAdapter
@@ -68,9 +68,10 @@ class ChargerCostService:
 
     # -- what the adapters ask while answering a TransactionEvent -------------------------------
 
-    async def running_total(self, transaction_id: int) -> Decimal | None:
-        """The session's cost so far incl. VAT, or None when it cannot be priced."""
-        cost = await self._billing.running_cost(transaction_id)
+    async def running_total(self, transaction_id: int, read: RunningRead | None = None) -> Decimal | None:
+        """The session's cost so far incl. VAT, or None when it cannot be priced; `read`: its
+        row as the write of the message being answered read it (`BillingService.read_running`)."""
+        cost = await self._billing.running_cost(transaction_id, read)
         return None if cost is None else _incl(cost)
 
     async def final_total(self, transaction_id: int) -> Decimal | None:

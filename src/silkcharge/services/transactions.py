@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -487,6 +487,11 @@ async def _store_messages(db: DirectConnection, messages: list[_Message]) -> Non
         await db.execute_many(_session_changes(changes), [_changes_params(changes, tx) for tx in sessions.values()])
 
 
+ReadWithUpdates = Callable[[DirectConnection, list[int]], Awaitable[Mapping[int, Any]]]
+"""Reads, in the direct work that stores a batch of 2.0.1 Updated events, something about each
+of their sessions (by transaction id) for their replies."""
+
+
 @dataclass(frozen=True)
 class _Update:
     """A 2.0.1 TransactionEvent Updated, waiting for its batch; `whole` is the unit of work
@@ -587,7 +592,9 @@ class _UpdatesBulk:
                 charging.append(tx)
         await _store_messages(db, messages)
         await service._connectors_charging_direct(db, charging, connectors)
-        return [TransactionRecord(tx.id, tx.station_tx_id, None) for _, tx in simple]
+        read = service.read_with_updates
+        reads = await read(db, [tx.id for _, tx in simple]) if read is not None else {}
+        return [TransactionRecord(tx.id, tx.station_tx_id, None, reads.get(tx.id)) for _, tx in simple]
 
     @staticmethod
     async def _transactions(session: AsyncSession, items: list[_Update]) -> dict[tuple[str, str], Transaction]:
@@ -625,6 +632,10 @@ class TransactionService:
         self._updates_bulk = _UpdatesBulk(self, self._plausibility)
         # Data residency: a driver's token, in the platform's database, at a resident tenant's station.
         self._drivers = DriverTokens(sessions)
+        self.read_with_updates: ReadWithUpdates | None = None
+        """Set by app.py to billing's `read_running`: what a 2.0.1 Updated reply needs (its
+        running cost's row) is read in the batch's own transaction, after its writes, and
+        handed back in each TransactionRecord's `read`."""
 
     # -- authorization ----------------------------------------------------------------------
 
