@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as postgresql_dialect
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.util import greenlet_spawn
 
 from silkcharge.bus.local import EventBus
@@ -173,6 +175,21 @@ async def test_a_statement_the_direct_path_cannot_complete_is_reported_and_writt
         assert await session.scalar(select(IdToken.token).where(IdToken.token == "RFID-77")) == "RFID-77"
     assert committer.direct_batches == 0
     assert "a direct batch of 1 failed" in caplog.text, "a bug of the direct path does not pass unseen"
+
+
+@pytest.mark.parametrize("dialect", [sqlite_dialect(), postgresql_dialect()], ids=["sqlite", "postgresql"])
+def test_a_prepared_statements_arguments_are_its_parameters_in_order_each_converted_by_its_type(dialect):
+    at = datetime(2026, 12, 5, 9, 1, 2, tzinfo=timezone.utc)
+    frame = {"station_id": "S-1", "direction": "in", "message_type": 2, "message_id": "m1", "action": None,
+             "payload": "[]", "error_code": None, "at": at, "tenant_id": 1}
+    log = Prepared(writer_module._LOG, dialect, tuple(frame))
+    stored_at = "2026-12-05 09:01:02.000000" if dialect.name == "sqlite" else at
+    assert log.arguments(frame) == ("S-1", "in", 2, "m1", None, "[]", None, stored_at, 1)
+    one = Prepared(select(Station.id).where(Station.id == bindparam("sid")), dialect, ("sid",))
+    assert one.arguments({"sid": "S-1"}) == ("S-1",)
+    assert Prepared(select(func.count(Station.id)), dialect).arguments({}) == ()
+    with pytest.raises(KeyError):
+        one.arguments({})
 
 
 async def test_a_direct_statement_sets_the_columns_python_side_defaults_as_a_session_would(engine, sessions):
