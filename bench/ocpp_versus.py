@@ -27,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from statistics import mean
@@ -86,6 +87,7 @@ class Row:
     generator_cpu_pct: float = math.nan  # all generator processes together, from /proc
     generator_worker_max_pct: float = math.nan  # the busiest worker, as it measured itself
     machine_cpu_pct: float = math.nan  # all cores busy, in % of one core (2 cores: up to 200)
+    logged_pct: float | None = None  # of the phase's frames (a CALL and its reply each), in the log at its end
     server_calls: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -148,6 +150,7 @@ def run_generator(
     at_go: dict[str, Sample] = {}
     at_done: dict[str, Sample] = {}
     go_time = done_time = 0.0
+    go_wall = datetime.now(timezone.utc)
     result = None
     try:
         assert process.stdout is not None
@@ -158,8 +161,15 @@ def run_generator(
                 continue
             if event.get("event") == "go":
                 go_time, at_go = time.monotonic(), {n: g.sample() for n, g in groups.items()}
+                go_wall = datetime.now(timezone.utc)
             elif event.get("event") == "done":
                 done_time, at_done = time.monotonic(), {n: g.sample() for n, g in groups.items()}
+                if at_go and not light:
+                    # A log that keeps up holds the phase's frames but the last fraction of a
+                    # second's; one kept from the database while the load lasts holds few.
+                    logged = target.frames_logged_since(go_wall)
+                    if logged is not None:
+                        row.logged_pct = 100 * logged / (2 * args.stations * messages)
                 assert process.stdin is not None
                 process.stdin.write("sampled\n")  # now it may stop transactions and close
                 process.stdin.close()
@@ -380,8 +390,8 @@ def side_by_side(rows: list[Row]) -> list[Row]:
 def closed_loop_table(rows: list[Row]) -> str:
     lines = [
         "| OCPP | message | server | round | msg/s | ÷ ocpp-rpc | p50 ms | p95 ms | p99 ms "
-        "| server CPU | DB CPU | generator CPU | machine CPU |",
-        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| server CPU | DB CPU | generator CPU | machine CPU | logged at the end |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in side_by_side(rows):
         if r.load != "closed loop":
@@ -393,7 +403,7 @@ def closed_loop_table(rows: list[Row]) -> str:
             f"| {ratio(r.msgs_per_s, reference[0].msgs_per_s) if reference and r.ok else '–'} "
             f"| {number(r.p50_ms)} | {number(r.p95_ms)} | {number(r.p99_ms)} "
             f"| {pct(r.server_cpu_pct)} | {pct(r.database_cpu_pct)} | {pct(r.generator_cpu_pct)} "
-            f"| {pct(r.machine_cpu_pct)} |"
+            f"| {pct(r.machine_cpu_pct)} | {pct(r.logged_pct)} |"
         )
     return "\n".join(lines)
 

@@ -9,17 +9,20 @@ PostgreSQL database (created here with psycopg and dropped afterwards); the base
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from silkcharge.loadtest.probe import Machine, ProcessGroup, parent_of
@@ -56,6 +59,7 @@ class Target:
         default_factory=lambda: Path(tempfile.mkdtemp(prefix="silkcharge-bench-"))
     )
     database_pid: int | None = None  # the PostgreSQL postmaster, whose CPU is counted apart
+    database_url: str = ""  # silkcharge's database (SQLAlchemy URL), for `frames_logged_since`
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -96,6 +100,24 @@ class Target:
             return []
         text = path.read_text(errors="replace").splitlines()
         return [line for line in text if " ERROR " in line or line.startswith("Traceback")]
+
+    def frames_logged_since(self, since: datetime) -> int | None:
+        """How many OCPP frames silkcharge's message log holds stamped at `since` or later,
+        read from its database as it stands (None for a server without one). On SQLite a
+        read-only connection beside the server's (WAL: it waits for no writer)."""
+        url = self.database_url
+        if not url:
+            return None
+        if url.startswith("sqlite"):
+            path = url.split(":///", 1)[1]
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+                # stored as the column's type writes it: "2026-12-05 09:01:02.000000"
+                stamp = since.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+                return db.execute("SELECT count(*) FROM ocpp_messages WHERE at >= ?", (stamp,)).fetchone()[0]
+        import psycopg
+
+        with psycopg.connect(url.replace("+asyncpg", ""), connect_timeout=5) as db:
+            return db.execute("SELECT count(*) FROM ocpp_messages WHERE at >= %s", (since,)).fetchone()[0]
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -158,6 +180,7 @@ def start_silkcharge(
         "SILKCHARGE_LOG_LEVEL": "WARNING",
         **(settings or {}),
     }
+    target.database_url = database_url
     target.launch([sys.executable, "-m", "silkcharge.cli", "serve"], env)
     _wait_for(target, lambda: _http_ok(f"http://127.0.0.1:{api_port}/api/v1/health"))
     target.ocpp_url = f"ws://127.0.0.1:{ocpp_port}/ocpp"
