@@ -126,10 +126,20 @@ async def test_i04_i05_fallback_messages_follow_the_stations_tariff(api, ocpp_ur
     assert stored["TariffCostCtrlr.TariffFallbackMessage"] == first["TariffFallbackMessage"]
 
 
-async def test_i06_updated_personal_message_when_the_night_rate_begins_or_a_new_tariff_applies(api, ocpp_url):
+async def test_i06_updated_personal_message_when_the_night_rate_begins_or_a_new_tariff_applies_read_only_then(
+        api, ocpp_url, platform, monkeypatch):
     await register_station(api, STATION)
     await add_token(api, "CARD-1")
     assert (await publish(api, "KZ-DAYNIGHT", DAY_AND_NIGHT)).status_code == 201
+    # The session and its station are read to word a change, not for a reply whose price holds.
+    looked_up = platform.tariff_info._session_and_station
+    lookups: list[int] = []
+
+    async def session_and_station(transaction_id):
+        lookups.append(transaction_id)
+        return await looked_up(transaction_id)
+
+    monkeypatch.setattr(platform.tariff_info, "_session_and_station", session_and_station)
     async with connected_peer(ocpp_url, STATION, "2.0.1") as peer:
         await boot(peer)
         await report(peer)
@@ -144,9 +154,13 @@ async def test_i06_updated_personal_message_when_the_night_rate_begins_or_a_new_
                 evse={"id": 1, "connector_id": 1}, meter_value=sampled_201(at, wh, 50000)))
 
         started = await event("Started", 0, 0, 0)
+        lookups.clear()
         evening = await event("Updated", 1, 20, 16000)  # 22:50: still the day rate
+        assert lookups == []
         night = await event("Updated", 2, 40, 32000)  # 23:10: the night rate began
+        assert len(lookups) == 1
         later = await event("Updated", 3, 50, 40000)  # told once
+        assert len(lookups) == 1
         # A site's own tariff published meanwhile is what the session will be billed at.
         site_tariff = {**STANDARD, "elements": [{"price_components": [component("ENERGY", "40", 1)]}]}
         assert (await publish(api, "KZ-SITE", site_tariff, site="ALA-TEST")).status_code == 201

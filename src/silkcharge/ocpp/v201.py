@@ -15,6 +15,7 @@ from silkcharge.domain.charging import (
     StationEvent,
     StatusReport,
     TokenInfo,
+    TransactionRecord,
     TransactionStart,
     TransactionStop,
     TransactionUpdate,
@@ -321,7 +322,7 @@ class V201Adapter(DeviceManagement201, Adapter):
                 record = await self.transactions.stop(session.station_id, stop, session.origin)
         reply = {"idTokenInfo": id_token_info(record.token)} if token and record is not None else {}
         if self.tariffs is not None and record is not None:
-            await self._tariff_texts(session, kind, record.id, evse.get("id"), token, timestamp, reply)
+            await self._tariff_texts(session, kind, record, evse.get("id"), token, timestamp, reply)
         if self.costs is not None and record is not None and kind != "Started":
             # I02/I03: the running cost on Updated replies, the final cost on the Ended reply.
             if kind == "Ended":
@@ -333,16 +334,16 @@ class V201Adapter(DeviceManagement201, Adapter):
         return reply
 
     async def _tariff_texts(
-        self, session: Session, kind: str, transaction_id: int, evse_id: int | None, token: str | None,
+        self, session: Session, kind: str, record: TransactionRecord, evse_id: int | None, token: str | None,
         timestamp: Any, reply: dict[str, Any],
     ) -> None:
         """I01: the driver's tariff with the Started reply; I06: the new one when it changed."""
         assert self.tariffs is not None
         if kind == "Started" and token and reply["idTokenInfo"]["status"] == "Accepted":
             _tell(reply["idTokenInfo"], await self.tariffs.started(
-                transaction_id, session.station_id, evse_id or 0, token, timestamp))
+                record.id, session.station_id, evse_id or 0, token, timestamp))
         elif kind == "Updated":
-            changed = await self.tariffs.updated(transaction_id)
+            changed = await self.tariffs.updated(record.id, record.read)
             if changed is not None:
                 reply["updatedPersonalMessage"] = changed.to_ocpp()
 

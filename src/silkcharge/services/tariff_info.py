@@ -46,7 +46,7 @@ from silkcharge.domain.tariff_text import (
     tariff_message,
     total_cost_fallback,
 )
-from silkcharge.services.billing import BillingService
+from silkcharge.services.billing import BillingService, RunningRead
 from silkcharge.services.commands import CommandService
 from silkcharge.services.display_facts import DisplayFacts
 from silkcharge.services.display_messages import LANGUAGE_KEY, station_languages
@@ -127,17 +127,19 @@ class TariffInfoService:
         message = tariff_message(quote[1], _language(station, driver), "driver")
         return DriverTariff(message, driver), quote[1]
 
-    async def updated(self, transaction_id: int) -> TariffText | None:
+    async def updated(self, transaction_id: int, read: RunningRead | None = None) -> TariffText | None:
         """I06: the prices in force at the session's latest reading, when they are not the ones
         its driver was last shown. After a restart of this process the baseline is the quote
-        at the session's start."""
+        at the session's start. `read`: the session's running-cost row as the write of the
+        message being answered read it (`BillingService.read_running`). The session and its
+        station are read only to decide a session not told by this process, and to word a
+        change: an unchanged price, every reply of a told session but a few, reads nothing
+        more than its running cost."""
         if transaction_id in self._untold:  # the hot path: most Updated events end here
             return None
-        async with self._sessions() as session:
-            tx = await session.get(Transaction, transaction_id)
-            station = await session.get(Station, tx.station_id) if tx is not None else None
         before = self._told.get(transaction_id)
         if before is None:  # not told at its start by this process: decided once per session
+            tx, station = await self._session_and_station(transaction_id)
             quote = None
             if tx is not None and station is not None and await self._shows(station):
                 quote = await self._billing.quote(tx.station_id, tx.evse_id, tx.id_token, tx.started_at)
@@ -145,14 +147,24 @@ class TariffInfoService:
                 self._untold.add(transaction_id)
                 return None
             before = quote[1]
-        cost = await self._billing.running_cost(transaction_id)
-        if cost is None or tx is None or station is None:
+        cost = await self._billing.running_cost(transaction_id, read)
+        if cost is None:
+            return None
+        if _same(before, cost.prices):
+            self._told[transaction_id] = cost.prices
+            return None
+        tx, station = await self._session_and_station(transaction_id)
+        if tx is None or station is None:
             return None
         self._told[transaction_id] = cost.prices
-        if before is None or _same(before, cost.prices):
-            return None
         language = _language(station, await self._driver_language(tx.id_token))
         return tariff_message(cost.prices, language, "now")
+
+    async def _session_and_station(self, transaction_id: int) -> tuple[Transaction | None, Station | None]:
+        async with self._sessions() as session:
+            tx = await session.get(Transaction, transaction_id)
+            station = await session.get(Station, tx.station_id) if tx is not None else None
+        return tx, station
 
     # -- lifecycle ----------------------------------------------------------------------------
 
