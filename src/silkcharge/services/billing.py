@@ -592,8 +592,8 @@ class BillingService:
         `TransactionService.read_with_updates`), after its writes, so each row counts the
         readings just stored. Handed back with each message's TransactionRecord to its reply,
         it spares the batch a second turn of SQLite's one connection after its commit (at
-        light load, a seventh of a 2.0.1 meter reply's p50: docs/benchmarks.md, issue 20,
-        "Fifteenth"). Nothing is read on PostgreSQL, whose read after the commit runs on
+        light load, a seventh to a fifth of a 2.0.1 meter reply's p50: docs/benchmarks.md,
+        issue 20, "Fifteenth"). Nothing is read on PostgreSQL, whose read after the commit runs on
         another pooled connection: read here, it would turn the batch's one implicit
         transaction into BEGIN, write, read and COMMIT, four round-trips for two (measured: no
         faster)."""
