@@ -174,9 +174,10 @@ class BillingService:
         self.unpriced_reservations = ByIdOfDatabase(sessions)
         """Expired reservations that carry no no-show charge, and why (no fee in the tariff...)."""
         self._running_asks: Gathered[int, _Priceable | None] = Gathered(self._running_inputs, name="running-costs")
-        self._read_rows: dict[tuple[str | None, int], tuple] = {}
-        """Rows that writes read for their replies (`read_running`), by database and transaction
-        id, each until the round of asks its reply joined takes it."""
+        self._read_rows: dict[tuple[int | None, str | None, int], tuple] = {}
+        """Rows that writes read for their replies (`read_running`), by the tenant and database in
+        scope (as store/gathered.py groups its rounds) and transaction id, each until the round
+        of asks its reply joined takes it."""
         self._kept: OrderedDict[tuple[str | None, int], _KeptSession] = OrderedDict()
         """What each active session's running cost was last priced from (see `running_cost`),
         by database and transaction id, the least recently asked first."""
@@ -581,7 +582,7 @@ class BillingService:
         still shared: a priced session's new readings are read there, in one session with the
         other asks' (a session per reply cost a third of the priced rate on SQLite)."""
         if read is not None:  # taken by the round this ask joins (no await in between)
-            self._read_rows[(current_database(), transaction_id)] = read.row
+            self._read_rows[(current_tenant(), current_database(), transaction_id)] = read.row
         priceable = await self._running_asks.ask(transaction_id)
         # Priced by each asker, so that a round of reads waits for no pricing (pricing is in a thread).
         return None if priceable is None else await self._running_priced(*priceable)
@@ -605,9 +606,9 @@ class BillingService:
 
     async def _running_inputs(self, transaction_ids: list[int]) -> dict[int, _Priceable | None]:
         """What each session is priced from (None: not priceable now), read for all at once."""
-        database = current_database()
+        place = (current_tenant(), current_database())
         found = {transaction_id: row for transaction_id in transaction_ids
-                 if (row := self._read_rows.pop((database, transaction_id), None)) is not None}
+                 if (row := self._read_rows.pop((*place, transaction_id), None)) is not None}
         async with _session_when_needed(self._sessions) as session:
             if missing := [transaction_id for transaction_id in transaction_ids if transaction_id not in found]:
                 found.update((row[0].id, row) for row in await self._running_rows(missing, session))
