@@ -529,7 +529,7 @@ class OutboxSender:
                 async with self._sessions.begin() as session:
                     deleted = (await session.execute(delete(RoamingOutboxRow).where(RoamingOutboxRow.id.in_(old))
                                                      .execution_options(synchronize_session=False))).rowcount
-                if not deleted or deleted < PRUNE_CHUNK:
+                if deleted < PRUNE_CHUNK:
                     return
                 await asyncio.sleep(0)  # the stations' writes go between chunks
 

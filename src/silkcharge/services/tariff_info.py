@@ -138,6 +138,7 @@ class TariffInfoService:
         if transaction_id in self._untold:  # the hot path: most Updated events end here
             return None
         before = self._told.get(transaction_id)
+        tx = station = None
         if before is None:  # not told at its start by this process: decided once per session
             tx, station = await self._session_and_station(transaction_id)
             quote = None
@@ -153,7 +154,8 @@ class TariffInfoService:
         if _same(before, cost.prices):
             self._told[transaction_id] = cost.prices
             return None
-        tx, station = await self._session_and_station(transaction_id)
+        if tx is None:  # not read above (a session told by this process)
+            tx, station = await self._session_and_station(transaction_id)
         if tx is None or station is None:
             return None
         self._told[transaction_id] = cost.prices

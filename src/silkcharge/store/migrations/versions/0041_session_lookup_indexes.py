@@ -20,17 +20,17 @@ to read the whole table. tests/store/test_schema_indexes.py now holds every fore
 index.
 """
 
-FOREIGN_KEYS = (
-    ("id_tokens", "operator_id"), ("circuits", "parent_id"), ("ev_charging_schedules", "station_id"),
-    ("roaming_transactions", "roaming_token_id"),
-)
-
 from alembic import op
 
 revision = "0041"
 down_revision = "0040"
 branch_labels = None
 depends_on = None
+
+FOREIGN_KEYS = (
+    ("id_tokens", "operator_id"), ("circuits", "parent_id"), ("ev_charging_schedules", "station_id"),
+    ("roaming_transactions", "roaming_token_id"),
+)
 
 
 def upgrade() -> None:
