@@ -9,7 +9,7 @@ import pytest
 from ocpp.v201 import call
 
 from silkcharge.domain.clock import to_ocpp, utcnow
-from silkcharge.sim.charger import AuthorizationRejected
+from silkcharge.sim.charger import AuthorizationRejected, ConnectorUnavailable
 from tests.guards import HANG_GUARD
 
 pytestmark = pytest.mark.asyncio
@@ -150,19 +150,32 @@ async def test_b11_immediate_reset_ends_sessions_reboots_and_reports_a_security_
     assert csms201.connections == 2
 
 
-async def test_b12_on_idle_reset_is_scheduled_until_the_last_session_ends(
+async def test_b12_on_idle_reset_waits_for_the_last_session_and_lets_no_new_one_start(
     csms201, spec201, launch
 ):
     charger = await launch(spec201, csms201)
     await charger.plug_in_and_charge((1, 1), "TOKEN1")
+    mark = csms201.mark()
     answer = await csms201.call(spec201.station_id, call.Reset(type="OnIdle"))
     assert answer.status == "Scheduled"
-    await asyncio.sleep(0.3)
-    assert csms201.connections == 1
+    # the idle connectors turn Unavailable, so a busy station does reach idle
+    for evse_id, connector_id in ((1, 2), (2, 1)):
+        await csms201.wait_for("StatusNotification", lambda p, e=evse_id, n=connector_id: (
+            p["evseId"], p["connectorId"], p["connectorStatus"]) == (e, n, "Unavailable"), after=mark)
+    with pytest.raises(ConnectorUnavailable):
+        await charger.plug_in_and_charge((2, 1), "TOKEN2")
+    busy = await csms201.call(spec201.station_id, call.RequestStartTransaction(
+        id_token={"idToken": "TOKEN3", "type": "Central"}, remote_start_id=44, evse_id=2))
+    assert busy.status == "Rejected"
+    assert csms201.connections == 1 and list(charger.transactions) != []
     mark = csms201.mark()
     await charger.stop_charging((1, 1))
     boot = await csms201.wait_for("BootNotification", after=mark)
     assert boot["reason"] == "RemoteReset"
+    # after the reboot they take sessions again
+    await csms201.wait_for("StatusNotification", lambda p: (
+        p["evseId"], p["connectorId"], p["connectorStatus"]) == (2, 1, "Available"), after=mark)
+    await charger.plug_in_and_charge((2, 1), "TOKEN2")
     evse_reset = await csms201.call(spec201.station_id, call.Reset(type="Immediate", evse_id=1))
     assert evse_reset.status == "Rejected"
 

@@ -657,9 +657,13 @@ class SimulatedCharger:
             await self._announce(c)
 
     def request_reset(self, reason: StopReason, *, when_idle: bool = False) -> str:
-        """Accepted (caller then awaits `reset`), or Scheduled until the last session ends."""
+        """Accepted (caller then awaits `reset`), or Scheduled until the last session ends.
+        While it waits no session starts: every connector turns Unavailable once it is idle
+        (as OCPP 2.0.1 B12 has it), so a busy station does reach idle; the caller announces."""
         if when_idle and self.transactions:
             self._reset_when_idle = reason
+            for c in self.connectors:
+                c.awaiting_reset = True
             return "Scheduled"
         return "Accepted"
 
@@ -668,6 +672,8 @@ class SimulatedCharger:
         self._reset_when_idle = None
         for session in list(self.transactions.values()):
             await self._end(session, reason)
+        for c in self.connectors:
+            c.awaiting_reset = False
         self._boot_reason = BootReason.REMOTE_RESET
         self.network.start_over()
         self._reboot.set()

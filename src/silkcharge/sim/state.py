@@ -123,6 +123,7 @@ class ConnectorState:
     session: Session | None = None
     announced: str | None = None  # last status sent on this connection
     reserved: int | None = None  # the reservation holding this connector
+    awaiting_reset: bool = False  # an OnIdle reset is scheduled: no new session starts here
     @property
     def status(self) -> ConnectorStatus:
         if self.fault is not None:
@@ -135,7 +136,7 @@ class ConnectorState:
             return ConnectorStatus.CHARGING
         if self.plugged:
             return ConnectorStatus.PREPARING
-        if not self.operative:
+        if not self.operative or self.awaiting_reset:
             return ConnectorStatus.UNAVAILABLE
         if self.reserved is not None:
             return ConnectorStatus.RESERVED

@@ -448,6 +448,8 @@ class V201Link(ReplyFirst, ChargePoint):
                                             when_idle=type == "OnIdle")
         if status == "Accepted":
             self.then(lambda: self.charger.reset(StopReason.IMMEDIATE_RESET))
+        else:  # Scheduled: the idle connectors now refuse sessions
+            self.then(lambda: self.charger.announce(self.charger.connectors))
         return call_result.Reset(status=status)
 
     @on(Action.unlock_connector)
