@@ -134,7 +134,11 @@ def test_demo_serves_the_seeded_network_with_live_sessions_and_stops_on_ctrl_c(t
                         stopped.add(tx["id"])
             return False
 
-        wait_for(raised_and_back, timeout=2 * HANG_GUARD)
+        try:
+            wait_for(raised_and_back, timeout=2 * HANG_GUARD)
+        except AssertionError:
+            raise AssertionError(f"{raised} is not back on profile 2: the upgrade answered {upgrade.json()}; "
+                                 f"now {api.get(f'/api/v1/stations/{raised}').json()}; stopped {stopped}") from None
     finally:
         demo.send_signal(signal.SIGINT)
         try:
