@@ -19,6 +19,7 @@ from silkcharge.domain.clock import to_ocpp
 from silkcharge.services.billing import BillingService
 from silkcharge.store.db import create_engine_for, sessionmaker_for
 from silkcharge.store.direct import Direct
+from silkcharge.store.schema import MeterSample
 from tests.e2e.network import add_token
 from tests.e2e.peers import connected_peer, eventually
 from tests.e2e.test_caps import DEAR, IN_ALMATY, OUTSIDE, energy, publish, site, tariff
@@ -174,10 +175,11 @@ async def test_the_costs_of_sessions_asked_at_once_are_read_from_one_versions_ro
     assert len(statements) == 1 and "plausibility_flags" in statements[0], statements
 
 
-async def test_a_running_cost_read_straight_from_the_driver_is_the_sessions_own_and_an_unchanged_ask_opens_no_session(
+async def test_a_running_cost_read_straight_from_the_driver_is_the_sessions_own_and_opens_no_session_for_new_readings(
         api, ocpp_url, settings):
-    """The platform reads the versions row without a session (store/direct.py) and makes the
-    transaction from its columns: every field of the cost is what the session path gives."""
+    """The platform reads the versions row and the new readings without a session
+    (store/direct.py), makes the transaction from its columns and the readings from their rows:
+    every field of the cost is what the session path gives."""
     await site(api, "RC-DIRECT", OUTSIDE, station="RC-D")
     await add_token(api, "RC-DIRECT-DRIVER")
     assert (await publish(api, "KZ-NET-50", tariff(energy("50")))).status_code == 201
@@ -186,21 +188,66 @@ async def test_a_running_cost_read_straight_from_the_driver_is_the_sessions_own_
         counted_billing(settings, direct=True) as (direct, statements),
         connected_peer(ocpp_url, "RC-D", "2.0.1") as peer,
     ):
+        new_readings = direct._new_readings
+        read: list[dict] = []
+
+        async def reading_new(rows):
+            read.append(found := await new_readings(rows))
+            return found
+
+        direct._new_readings = reading_new
         session = await started(peer, "RC-D", "RC-DIRECT-DRIVER")
         await session.reading(10, 10_000)
         tx = (await api.get("/api/v1/transactions?station_id=RC-D")).json()[0]["id"]
         first = await direct.running_cost(tx)
         assert first is not None and first == await through_sessions.running_cost(tx)
         assert first.total.incl_vat.amount == Decimal("580.00") and first.station_tx_id == "RC-D-run"
+        assert read[-1] == {}  # a first ask reads the session's inputs and readings in a session
         statements.clear()
         assert await direct.running_cost(tx) == first
-        assert statements == []  # the versions row came from the driver; nothing else was read
+        assert read[-1] == {}  # the count said nothing was new
         await session.reading(20, 20_000)
         newer = await direct.running_cost(tx)
         assert newer == await through_sessions.running_cost(tx)
         assert newer.total.incl_vat.amount == Decimal("1160.00") and newer.meter_wh == Decimal(20_000)
-    # Only the new reading was read in a session.
-    assert len(statements) == 1 and "meter_samples.id >" in statements[0], statements
+        # only the new reading was read, with its time and unit as a session reads them
+        [(reading,)] = [found[tx] for found in read[-1:]]
+        assert (reading.timestamp, reading.measurand, reading.value) == (
+            T0 + timedelta(minutes=20), "Energy.Active.Import.Register", Decimal(20_000))
+    # Nothing after the first ask was read in a session.
+    assert statements == [], statements
+
+
+async def test_a_reading_stored_under_an_older_id_than_those_read_has_the_session_read_again(
+        api, ocpp_url, settings):
+    """The direct read takes a session's readings after the newest id it saw; one that commits
+    later under an older id (another writer's) is not among them, and the count the database
+    keeps says so: that ask reads the whole session again, in a session."""
+    await site(api, "RC-LATE", OUTSIDE, station="RC-L")
+    await add_token(api, "RC-LATE-DRIVER")
+    assert (await publish(api, "KZ-NET-50", tariff(energy("50")))).status_code == 201
+    async with (
+        counted_billing(settings, direct=True) as (billing, statements),
+        connected_peer(ocpp_url, "RC-L", "2.0.1") as peer,
+    ):
+        session = await started(peer, "RC-L", "RC-LATE-DRIVER")
+        await session.reading(10, 10_000)
+        tx = (await api.get("/api/v1/transactions?station_id=RC-L")).json()[0]["id"]
+        assert (await billing.running_cost(tx)).total.incl_vat.amount == Decimal("580.00")
+
+        async def stored(id_: int, minutes: int, wh: int) -> None:  # ids no sequence reaches
+            async with billing._sessions.begin() as db:
+                db.add(MeterSample(id=id_, station_id="RC-L", evse_id=1, transaction_id=tx,
+                                   timestamp=T0 + timedelta(minutes=minutes),
+                                   measurand="Energy.Active.Import.Register", unit="Wh", value=Decimal(wh)))
+
+        await stored(10**12 + 20, 30, 30_000)
+        statements.clear()
+        assert (await billing.running_cost(tx)).total.incl_vat.amount == Decimal("1740.00")
+        assert statements == []  # read straight from the driver
+        await stored(10**12 + 10, 40, 40_000)  # older id, later reading
+        assert (await billing.running_cost(tx)).total.incl_vat.amount == Decimal("2320.00")
+    assert any("meter_samples" in statement for statement in statements), statements
 
 
 @pytest.mark.settings(cost_update_every=3600)  # no periodic push of running costs meanwhile
