@@ -339,13 +339,14 @@ class KeptSegments:
     or zone) prices the whole session again. One per session; a pricing may run in a thread."""
 
     def __init__(self) -> None:
-        self._last: tuple[Tariff, tzinfo, SessionTimeline, list[_Segment]] | None = None
+        self._last: tuple[Tariff, tzinfo, SessionTimeline, _Priced] | None = None
 
-    def _prefix(self, tariff: Tariff, zone: tzinfo, timeline: SessionTimeline) -> tuple[datetime, list[_Segment]] | None:
-        """Where the kept segments end and the segments, when `timeline` only grew past them."""
+    def _prefix(self, tariff: Tariff, zone: tzinfo, timeline: SessionTimeline) -> tuple[datetime, _Priced] | None:
+        """Where the kept segments end and what was made of them, when `timeline` only grew
+        past them."""
         if self._last is None:
             return None
-        kept_tariff, kept_zone, old, segments = self._last
+        kept_tariff, kept_zone, old, priced = self._last
         if kept_tariff is not tariff or kept_zone != zone or old.start != timeline.start:
             return None
         if not old.meter or old.end != old.meter[-1].at or old.end <= old.start or timeline.end < old.end:
@@ -353,15 +354,89 @@ class KeptSegments:
         n = len(old.meter)
         if len(timeline.meter) < n or (len(timeline.meter) > n and timeline.meter[n].at <= old.end):
             return None
-        if not all(a is b or a == b for a, b in zip(old.meter, timeline.meter[:n])):
+        if old.meter != timeline.meter[:n]:  # (a tuple's comparison: the same points, mostly)
             return None
         clipped = tuple((a, min(b, old.end)) for a, b in timeline.parking if a < old.end)
         if clipped != old.parking:
             return None
-        return old.end, segments
+        return old.end, priced
 
-    def _keep(self, tariff: Tariff, zone: tzinfo, timeline: SessionTimeline, segments: list[_Segment]) -> None:
-        self._last = (tariff, zone, timeline, segments)
+    def _keep(self, tariff: Tariff, zone: tzinfo, timeline: SessionTimeline, priced: _Priced) -> None:
+        self._last = (tariff, zone, timeline, priced)
+
+
+@dataclass(slots=True)
+class _Tally:
+    """One metered dimension's quantities over a session's segments so far, as `_metered_lines`
+    bills them: each element's measured and billed amounts, and the run (a stretch priced
+    without interruption, rounded up to its element's step as a whole) still open at the end."""
+
+    measured: dict[int, Decimal] = field(default_factory=dict)
+    billed: dict[int, Decimal] = field(default_factory=dict)
+    run_total: Decimal = Decimal(0)
+    run_last: int | None = None  # the element of the open run's last segment; None: no run open
+
+    def copy(self) -> _Tally:
+        return _Tally(dict(self.measured), dict(self.billed), self.run_total, self.run_last)
+
+    def add(self, dimension: TariffDimensionType, segments: Iterable[_Segment], tariff: Tariff) -> None:
+        for segment in segments:
+            quantity = segment.quantity(dimension)
+            if quantity <= 0:
+                continue
+            index = segment.choice[dimension]
+            if index is None:
+                self._close(dimension, tariff)
+                continue
+            self.measured[index] = self.measured.get(index, Decimal(0)) + quantity
+            self.billed[index] = self.billed.get(index, Decimal(0)) + quantity
+            self.run_total += quantity
+            self.run_last = index
+
+    def _close(self, dimension: TariffDimensionType, tariff: Tariff) -> None:
+        if self.run_last is None:
+            return
+        component = tariff.elements[self.run_last].component(dimension)
+        assert component is not None
+        self.billed[self.run_last] += _round_up(self.run_total, dimension, component.step_size) - self.run_total
+        self.run_total, self.run_last = Decimal(0), None
+
+    def closed(self, dimension: TariffDimensionType, tariff: Tariff) -> _Tally:
+        """The tally with its open run closed (this one left as it is)."""
+        done = self.copy()
+        done._close(dimension, tariff)
+        return done
+
+
+@dataclass(slots=True)
+class _Group:
+    """Consecutive segments of one period (`_period_key`): what its ChargingPeriod is made of."""
+
+    key: tuple[SessionState, tuple]
+    start: datetime
+    end: datetime
+    seconds: Decimal
+    energy: Decimal
+    powers: list[Decimal]  # the power of each reading in it, and of the latest one at or before its start
+    upto: int  # the index of the first meter point not yet looked at for `powers`
+
+
+@dataclass(slots=True)
+class _Priced:
+    """What a pricing made of its segments, kept to go on from (`KeptSegments`)."""
+
+    segments: list[_Segment]
+    tallies: dict[TariffDimensionType, _Tally]
+    periods: list[ChargingPeriod]  # of the groups before the last
+    group: _Group | None  # the last
+
+    def copy(self) -> _Priced:
+        """A copy to go on from: what goes on changes (one session may be priced twice at once)."""
+        group = self.group
+        if group is not None:
+            group = _Group(group.key, group.start, group.end, group.seconds, group.energy, list(group.powers),
+                           group.upto)
+        return _Priced(list(self.segments), {d: t.copy() for d, t in self.tallies.items()}, list(self.periods), group)
 
 
 def price_session(
@@ -383,16 +458,25 @@ def price_session(
         raise PricingError(
             f"tariff {tariff.id} is not valid at the session start {timeline.start.isoformat()}"
         )
-    segments = _segments(tariff, zone, timeline, kept)
+    prefix = kept._prefix(tariff, zone, timeline) if kept is not None else None
+    priced = prefix[1].copy() if prefix is not None else _Priced([], {d: _Tally() for d in _METERED}, [], None)
+    reused = len(priced.segments)
+    priced.segments += _segments(tariff, zone, timeline, prefix[0] if prefix is not None else None)
+    new = priced.segments[reused:]
+    for dimension, tally in priced.tallies.items():
+        tally.add(dimension, new, tariff)
+    priced.group = _group(tariff, new, timeline, priced.periods, priced.group)
+    if kept is not None:
+        kept._keep(tariff, zone, timeline, priced)
     flat_index = _flat_element(tariff, zone, timeline)
     vat_day = vat_date or timeline.end.astimezone(zone).date()
     rates = _VatResolver(tariff, vat_day, vat_table or load_vat_table())
-    lines = _metered_lines(tariff, segments, rates)
+    lines = _metered_lines(tariff, priced.tallies, rates)
     if flat_index is not None and flat:
         component = tariff.elements[flat_index].component(FLAT)
         assert component is not None
         lines.append(_line(tariff, FLAT, flat_index, component, Decimal(1), Decimal(1), rates))
-    periods = _periods(tariff, segments, timeline)
+    periods = (*priced.periods, *((_period(tariff, priced.group),) if priced.group is not None else ()))
     return _totals(tariff, timeline, periods, lines, vat_day)
 
 
@@ -437,14 +521,14 @@ def estimate(
 
 
 def _segments(
-    tariff: Tariff, zone: tzinfo, timeline: SessionTimeline, kept: KeptSegments | None = None,
+    tariff: Tariff, zone: tzinfo, timeline: SessionTimeline, since: datetime | None = None,
 ) -> list[_Segment]:
-    since, segments = timeline.start, []
-    if kept is not None and (prefix := kept._prefix(tariff, zone, timeline)) is not None:
-        since, segments = prefix[0], list(prefix[1])
-    if segments and since == timeline.end:
+    """The segments from `since` (the end of segments kept, none: the start) to the end."""
+    segments: list[_Segment] = []
+    if since is not None and since == timeline.end:
         instants = []  # nothing happened after the kept segments
     else:
+        since = since or timeline.start
         cuts = sorted({t for t in _breakpoints(tariff, zone, timeline) if since < t < timeline.end})
         instants = [since, *cuts, timeline.end]
     start_energy = timeline.energy_at(timeline.start)
@@ -467,8 +551,6 @@ def _segments(
         for dimension in _METERED:
             segment.choice[dimension] = _first_match(tariff.elements, dimension, context)
         segments.append(segment)
-    if kept is not None:
-        kept._keep(tariff, zone, timeline, segments)
     return segments
 
 
@@ -581,50 +663,17 @@ class _VatResolver:
         return component.vat  # type: ignore[return-value]
 
 
-def _metered_lines(tariff: Tariff, segments: list[_Segment], rates: _VatResolver) -> list[CostLine]:
+def _metered_lines(tariff: Tariff, tallies: dict[TariffDimensionType, _Tally], rates: _VatResolver) -> list[CostLine]:
     lines: list[CostLine] = []
     for dimension in _METERED:
-        measured: dict[int, Decimal] = {}
-        billed: dict[int, Decimal] = {}
-        for run in _runs(segments, dimension):
-            total = Decimal(0)
-            for index, quantity in run:
-                measured[index] = measured.get(index, Decimal(0)) + quantity
-                billed[index] = billed.get(index, Decimal(0)) + quantity
-                total += quantity
-            last = run[-1][0]
-            component = tariff.elements[last].component(dimension)
-            assert component is not None
-            billed[last] += _round_up(total, dimension, component.step_size) - total
-        for index in sorted(measured):
+        tally = tallies[dimension].closed(dimension, tariff)
+        for index in sorted(tally.measured):
             component = tariff.elements[index].component(dimension)
             assert component is not None
             lines.append(
-                _line(tariff, dimension, index, component, measured[index], billed[index], rates)
+                _line(tariff, dimension, index, component, tally.measured[index], tally.billed[index], rates)
             )
     return lines
-
-
-def _runs(
-    segments: list[_Segment], dimension: TariffDimensionType
-) -> list[list[tuple[int, Decimal]]]:
-    """Stretches in which `dimension` is priced without interruption, as (element, quantity)."""
-    runs: list[list[tuple[int, Decimal]]] = []
-    current: list[tuple[int, Decimal]] = []
-    for segment in segments:
-        quantity = segment.quantity(dimension)
-        if quantity <= 0:
-            continue
-        index = segment.choice[dimension]
-        if index is None:
-            if current:
-                runs.append(current)
-                current = []
-            continue
-        current.append((index, quantity))
-    if current:
-        runs.append(current)
-    return runs
 
 
 def _round_up(total: Decimal, dimension: TariffDimensionType, step_size: int) -> Decimal:
@@ -681,55 +730,65 @@ def split_vat(amount: Money, rate: Decimal | None, includes_vat: bool) -> Price:
 # --- periods and totals ---------------------------------------------------------------------
 
 
-def _periods(
-    tariff: Tariff, segments: list[_Segment], timeline: SessionTimeline
-) -> tuple[ChargingPeriod, ...]:
-    groups: list[list[_Segment]] = []
-    last = None  # the key of the segment added last
+def _group(
+    tariff: Tariff, segments: Iterable[_Segment], timeline: SessionTimeline, periods: list[ChargingPeriod],
+    group: _Group | None,
+) -> _Group | None:
+    """Go on grouping: each of `segments` joins the last group, or starts one when its period
+    differs (the last group's period then goes to `periods`); the last group after them."""
     for segment in segments:
         if segment.seconds <= 0:
             continue
         key = _period_key(segment)
-        if groups and key == last:
-            groups[-1].append(segment)
-        else:
-            groups.append([segment])
-        last = key
-    periods = []
-    for group in groups:
-        state = group[0].state
-        seconds = sum((s.seconds for s in group), Decimal(0))
-        energy = sum((s.energy_kwh for s in group), Decimal(0))
-        dimensions = [CdrDimension("ENERGY", energy)]
-        time_kind = "TIME" if state is SessionState.CHARGING else "PARKING_TIME"
-        dimensions.append(CdrDimension(time_kind, seconds / _HOUR))
-        powers = [p.power_kw for p in _readings(timeline, group) if p.power_kw is not None]
-        if powers:
-            dimensions.append(CdrDimension("MAX_POWER", max(powers)))
-            dimensions.append(CdrDimension("MIN_POWER", min(powers)))
-        periods.append(
-            ChargingPeriod(
-                start_date_time=group[0].start,
-                end_date_time=group[-1].end,
-                state=state,
-                dimensions=tuple(dimensions),
-                tariff_id=tariff.id,
-                elements=tuple(_period_key(group[0])[1]),
-            )
-        )
-    return tuple(periods)
+        if group is not None and key == group.key:
+            group.end = segment.end
+            group.seconds += segment.seconds
+            group.energy += segment.energy_kwh
+            continue
+        if group is not None:
+            periods.append(_period(tariff, group, timeline))
+        first = timeline.reading_at(segment.start)  # (counted twice when it is in the group: the same bounds)
+        group = _Group(key, segment.start, segment.end, Decimal(0) + segment.seconds, Decimal(0) + segment.energy_kwh,
+                       [first.power_kw] if first is not None and first.power_kw is not None else [],
+                       bisect.bisect_left(timeline.meter, segment.start, key=_at))
+    if group is not None:
+        _powers_upto(group, timeline)
+    return group
+
+
+def _powers_upto(group: _Group, timeline: SessionTimeline) -> None:
+    """The powers of the group's readings (those from its start until before its end) not yet
+    taken."""
+    meter = timeline.meter
+    while group.upto < len(meter) and meter[group.upto].at < group.end:
+        if (power := meter[group.upto].power_kw) is not None:
+            group.powers.append(power)
+        group.upto += 1
+
+
+def _period(tariff: Tariff, group: _Group, timeline: SessionTimeline | None = None) -> ChargingPeriod:
+    if timeline is not None:
+        _powers_upto(group, timeline)
+    state = group.key[0]
+    dimensions = [CdrDimension("ENERGY", group.energy)]
+    time_kind = "TIME" if state is SessionState.CHARGING else "PARKING_TIME"
+    dimensions.append(CdrDimension(time_kind, group.seconds / _HOUR))
+    if group.powers:
+        dimensions.append(CdrDimension("MAX_POWER", max(group.powers)))
+        dimensions.append(CdrDimension("MIN_POWER", min(group.powers)))
+    return ChargingPeriod(
+        start_date_time=group.start,
+        end_date_time=group.end,
+        state=state,
+        dimensions=tuple(dimensions),
+        tariff_id=tariff.id,
+        elements=tuple(group.key[1]),
+    )
 
 
 def _period_key(segment: _Segment) -> tuple[SessionState, tuple]:
     relevant = (ENERGY, TIME) if segment.state is SessionState.CHARGING else (ENERGY, PARKING_TIME)
     return segment.state, tuple((d, segment.choice[d]) for d in relevant)
-
-
-def _readings(timeline: SessionTimeline, group: list[_Segment]) -> list[MeterPoint]:
-    begin, finish = group[0].start, group[-1].end
-    inside = [p for p in timeline.meter if begin <= p.at < finish]
-    first = timeline.reading_at(begin)
-    return inside if first is None or first in inside else [first, *inside]
 
 
 def _totals(
