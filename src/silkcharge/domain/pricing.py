@@ -175,6 +175,10 @@ def _at(point: MeterPoint) -> datetime:
     return point.at
 
 
+def _energy(point: MeterPoint) -> Decimal:
+    return point.energy_kwh
+
+
 def split_timeline(timeline: SessionTimeline, moments: Sequence[datetime]) -> list[SessionTimeline]:
     """The session cut at `moments` (a tariff switch, say) into consecutive timelines: each starts
     with the register as it stood at its start (interpolated between readings, as `energy_at`),
@@ -202,20 +206,36 @@ def idle_intervals(
     """Parking intervals read from reported power: from a reading below `idle_below_kw`
     until the next reading at or above it (or `end`). Use when the station does not report
     its charging state (OCPP 2.0.1 chargingState SuspendedEV / EVConnected say it directly)."""
-    intervals: list[tuple[datetime, datetime]] = []
-    idle_since: datetime | None = None
-    for point in sorted(meter, key=lambda p: p.at):
-        if point.power_kw is None:
-            continue
-        if point.power_kw < idle_below_kw and idle_since is None:
-            idle_since = point.at
-        elif point.power_kw >= idle_below_kw and idle_since is not None:
-            if point.at > idle_since:
-                intervals.append((idle_since, point.at))
-            idle_since = None
-    if idle_since is not None and end > idle_since:
-        intervals.append((idle_since, end))
-    return tuple(intervals)
+    idle = IdleIntervals(idle_below_kw)
+    idle.take(sorted(meter, key=lambda p: p.at))
+    return idle.until(end)
+
+
+class IdleIntervals:
+    """`idle_intervals` of a meter that grows: readings are taken in time order, as they come,
+    and the intervals asked for up to an end at any time."""
+
+    def __init__(self, idle_below_kw: Decimal = Decimal("0.1")) -> None:
+        self._below = idle_below_kw
+        self._closed: list[tuple[datetime, datetime]] = []
+        self._since: datetime | None = None
+
+    def take(self, points: Iterable[MeterPoint]) -> None:
+        """Readings after every one taken before, in time order."""
+        for point in points:
+            if point.power_kw is None:
+                continue
+            if point.power_kw < self._below and self._since is None:
+                self._since = point.at
+            elif point.power_kw >= self._below and self._since is not None:
+                if point.at > self._since:
+                    self._closed.append((self._since, point.at))
+                self._since = None
+
+    def until(self, end: datetime) -> tuple[tuple[datetime, datetime], ...]:
+        if self._since is not None and end > self._since:
+            return (*self._closed, (self._since, end))
+        return tuple(self._closed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -529,7 +549,7 @@ def _segments(
         instants = []  # nothing happened after the kept segments
     else:
         since = since or timeline.start
-        cuts = sorted({t for t in _breakpoints(tariff, zone, timeline) if since < t < timeline.end})
+        cuts = sorted({t for t in _breakpoints(tariff, zone, timeline, since) if since < t < timeline.end})
         instants = [since, *cuts, timeline.end]
     start_energy = timeline.energy_at(timeline.start)
     for begin, finish in zip(instants, instants[1:]):
@@ -554,8 +574,11 @@ def _segments(
     return segments
 
 
-def _breakpoints(tariff: Tariff, zone: tzinfo, timeline: SessionTimeline) -> Iterable[datetime]:
-    yield from (p.at for p in timeline.meter)
+def _breakpoints(tariff: Tariff, zone: tzinfo, timeline: SessionTimeline, since: datetime) -> Iterable[datetime]:
+    """Where a segment may end: the instants after `since` (and others) at which a reading, a
+    parking interval, the clock or the session's duration or energy can change the price."""
+    meter = timeline.meter
+    yield from (p.at for p in meter[bisect.bisect_right(meter, since, key=_at):])
     for begin, finish in timeline.parking:
         yield begin
         yield finish
@@ -563,7 +586,7 @@ def _breakpoints(tariff: Tariff, zone: tzinfo, timeline: SessionTimeline) -> Ite
     times_of_day = {time(0, 0)}
     for r in restrictions:
         times_of_day.update(t for t in (r.start_time, r.end_time) if t is not None)
-    day = timeline.start.astimezone(zone).date()
+    day = max(timeline.start, since).astimezone(zone).date()
     last_day = timeline.end.astimezone(zone).date()
     while day <= last_day:
         for moment in times_of_day:
@@ -582,12 +605,15 @@ def _breakpoints(tariff: Tariff, zone: tzinfo, timeline: SessionTimeline) -> Ite
 
 
 def _crossing(timeline: SessionTimeline, register: Decimal) -> datetime | None:
-    """The instant the interpolated register reaches `register` kWh, if it does."""
-    for before, after in zip(timeline.meter, timeline.meter[1:]):
-        if before.energy_kwh < register <= after.energy_kwh:
-            share = (register - before.energy_kwh) / (after.energy_kwh - before.energy_kwh)
-            return before.at + (after.at - before.at) * float(share)
-    return None
+    """The instant the interpolated register reaches `register` kWh, if it does (the register
+    never runs backwards: `SessionTimeline` checks)."""
+    meter = timeline.meter
+    index = bisect.bisect_left(meter, register, key=_energy)  # the first reading at or above it
+    if index == 0 or index == len(meter):
+        return None
+    before, after = meter[index - 1], meter[index]
+    share = (register - before.energy_kwh) / (after.energy_kwh - before.energy_kwh)
+    return before.at + (after.at - before.at) * float(share)
 
 
 def _first_match(

@@ -37,6 +37,7 @@ from silkcharge.domain.clock import utcnow
 from silkcharge.domain.events import CdrCreated, TariffsChanged, TransactionEnded
 from silkcharge.domain.money import Price
 from silkcharge.domain.pricing import (
+    IdleIntervals,
     KeptSegments,
     MeterPoint,
     PricedReservation,
@@ -885,12 +886,14 @@ def _take(sample: Any, start_wh: Decimal, energy: dict[datetime, Decimal], power
 
 def _points(
     energy: dict[datetime, Decimal], power: dict[datetime, Decimal], start: datetime, end: datetime,
-    after: MeterPoint | None = None,
+    after: MeterPoint | None = None, moments: Iterable[datetime] | None = None,
 ) -> list[MeterPoint]:
     """The register readings from `start` to `end` as the bill reads them, in time order; with
-    `after`, only the later ones, continuing from it."""
+    `after`, only the later ones, continuing from it, and with `moments` only those of them
+    (the readings' times since the last points were made: not every one again)."""
     points, highest = [], after.energy_kwh if after else Decimal(0)
-    for moment in sorted(m for m in energy if start <= m <= end and (after is None or m > after.at)):
+    candidates = energy if moments is None else {m for m in moments if m in energy}
+    for moment in sorted(m for m in candidates if start <= m <= end and (after is None or m > after.at)):
         highest = max(highest, energy[moment])  # a register never runs backwards in a bill
         points.append(MeterPoint(moment, highest, power.get(moment)))
     return points
@@ -908,6 +911,8 @@ class _GrowingTimeline:
         self.power: dict[datetime, Decimal] = {}
         self.end = self.start
         self.points: list[MeterPoint] = []
+        self.idle = IdleIntervals(IDLE_BELOW_KW)  # of `points`
+        self.fresh: list[datetime] = []  # the times of the readings added since `points` were made
         self.redo = True
 
     def fits(self, tx: Transaction) -> bool:
@@ -919,16 +924,21 @@ class _GrowingTimeline:
             if last is not None and sample.timestamp <= last:
                 self.redo = True
             _take(sample, self.start_wh, self.energy, self.power)
+            self.fresh.append(sample.timestamp)
             self.end = max(self.end, sample.timestamp)
 
     def timeline(self) -> SessionTimeline:
         if self.redo:
             self.points, self.redo = _points(self.energy, self.power, self.start, self.end), False
+            self.idle = IdleIntervals(IDLE_BELOW_KW)
+            self.idle.take(self.points)
         else:
             last = self.points[-1] if self.points else None
-            self.points += _points(self.energy, self.power, self.start, self.end, after=last)
-        points = tuple(self.points)
-        return SessionTimeline(self.start, self.end, points, idle_intervals(points, self.end, IDLE_BELOW_KW))
+            new = _points(self.energy, self.power, self.start, self.end, after=last, moments=self.fresh)
+            self.points += new
+            self.idle.take(new)
+        self.fresh = []
+        return SessionTimeline(self.start, self.end, tuple(self.points), self.idle.until(self.end))
 
 
 @dataclass(frozen=True, slots=True)
