@@ -772,7 +772,8 @@ def _group(
             group.energy += segment.energy_kwh
             continue
         if group is not None:
-            periods.append(_period(tariff, group, timeline))
+            _powers_upto(group, timeline)
+            periods.append(_period(tariff, group))
         first = timeline.reading_at(segment.start)  # (counted twice when it is in the group: the same bounds)
         group = _Group(key, segment.start, segment.end, Decimal(0) + segment.seconds, Decimal(0) + segment.energy_kwh,
                        [first.power_kw] if first is not None and first.power_kw is not None else [],
@@ -792,9 +793,8 @@ def _powers_upto(group: _Group, timeline: SessionTimeline) -> None:
         group.upto += 1
 
 
-def _period(tariff: Tariff, group: _Group, timeline: SessionTimeline | None = None) -> ChargingPeriod:
-    if timeline is not None:
-        _powers_upto(group, timeline)
+def _period(tariff: Tariff, group: _Group) -> ChargingPeriod:
+    """The group's ChargingPeriod (its powers taken up to its end: `_powers_upto`)."""
     state = group.key[0]
     dimensions = [CdrDimension("ENERGY", group.energy)]
     time_kind = "TIME" if state is SessionState.CHARGING else "PARKING_TIME"
