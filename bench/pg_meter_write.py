@@ -25,6 +25,7 @@ of priced readings is checked against its stored readings.
 
     .venv/bin/python bench/pg_meter_write.py
     .venv/bin/python bench/pg_meter_write.py --rounds 6 --messages 60 --batch 50
+    .venv/bin/python bench/pg_meter_write.py --forms 0041:batch,head:batch   # 0042's keys, before and after
 """
 
 from __future__ import annotations
@@ -58,6 +59,18 @@ MEASURANDS = (
     ("Energy.Active.Import.Register", "Wh"), ("Power.Active.Import", "W"), ("Current.Import", "A"), ("Voltage", "V"),
 )
 FORMS = (("0038", "a statement per message"), ("head", "a statement per message"), ("head", "a statement per batch"))
+WRITES = {"message": "a statement per message", "batch": "a statement per batch"}
+
+
+def forms(text: str) -> tuple[tuple[str, str], ...]:
+    """`--forms`: revision:write pairs, e.g. `0041:batch,head:batch` (0042's keys, before and after)."""
+    chosen = []
+    for pair in text.split(","):
+        revision, _, write = pair.strip().partition(":")
+        if write not in WRITES:
+            raise argparse.ArgumentTypeError(f"{pair!r}: a revision, a colon, and 'message' or 'batch'")
+        chosen.append((revision, WRITES[write]))
+    return tuple(chosen)
 START = datetime(2026, 12, 1, tzinfo=UTC)
 
 
@@ -123,6 +136,7 @@ async def run_round(connection, prepared: Prepared, per_message: bool, sessions:
 
 
 async def measure(args: argparse.Namespace, databases: list[servers.PostgresDatabase]) -> None:
+    chosen = args.forms
     engine = create_engine_for(databases[-1].url(), 1)
     try:  # compiled as store/direct.py compiles them, for the keys the gateway binds
         sample = [message(0, 0, 0)]
@@ -139,14 +153,14 @@ async def measure(args: argparse.Namespace, databases: list[servers.PostgresData
     print("\n| round | schema | write | messages stored before | backend CPU µs per message | wall µs per message |")
     print("|--:|---|---|--:|--:|--:|")
     for round_ in range(args.rounds):
-        for shift in range(len(FORMS)):
-            index = (round_ + shift) % len(FORMS)
-            revision, form = FORMS[index]
+        for shift in range(len(chosen)):
+            index = (round_ + shift) % len(chosen)
+            revision, form = chosen[index]
             result = await run_round(connections[index], statements[form], form.endswith("message"),
                                      sessions[index], round_ * args.messages, args.messages, args.batch)
             print(f"| {round_ + 1} | {revision} | {form} | {round_ * args.messages * args.stations:,} | "
                   f"{result['cpu_us']:.1f} | {result['wall_us']:.1f} |", flush=True)
-    for connection, (revision, form) in zip(connections, FORMS):
+    for connection, (revision, form) in zip(connections, chosen, strict=True):
         counted = await connection.fetchval("SELECT sum(priced_readings) FROM transactions")
         stored = await connection.fetchval("SELECT count(*) FROM meter_samples WHERE measurand IN "
                                            "('Energy.Active.Import.Register', 'Power.Active.Import')")
@@ -161,11 +175,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--messages", type=int, default=40, help="messages per station per round")
     parser.add_argument("--batch", type=int, default=100, help="messages per round-trip (one transaction)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, the forms rotating")
+    parser.add_argument("--forms", type=forms, default=FORMS,
+                        help="revision:write pairs to compare, write 'message' or 'batch' (default: the three above)")
     parser.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args(argv)
     databases: list[servers.PostgresDatabase] = []
     try:
-        for suffix, (revision, _) in enumerate(FORMS):
+        for suffix, (revision, _) in enumerate(args.forms):
             databases.append(database_at(args.pg_admin, revision, suffix))
         print(f"{platform.processor() or platform.machine()}; Python {platform.python_version()}, PostgreSQL "
               f"{databases[0].version}; {args.stations} stations, {args.messages} messages each per round, "

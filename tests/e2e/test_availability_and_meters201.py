@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from ocpp.v201 import call
+from sqlalchemy import text
 
 from silkcharge.domain.clock import to_ocpp, utcnow
 from silkcharge.domain.connectors import ConnectorStandard
@@ -164,3 +165,34 @@ async def test_j01_simulated_charger_sends_clock_aligned_meter_values_while_idle
     values = await eventually(clock_aligned)
     assert {v["measurand"] for v in values} == {"Energy.Active.Import.Register"}  # AlignedDataCtrlr.Measurands
     assert (await aligned("0")).json()["status"] == "Accepted"
+
+
+async def test_deleting_a_station_deletes_its_readings_in_and_outside_sessions_and_no_other_stations(
+        api, ocpp_url, platform):
+    """The readings name their station with no foreign key (store/schema.py, MeterSample): those
+    of its sessions go with the sessions, and the API deletes those taken outside any."""
+    other = "TAS-201-KEPT"
+    for station in (STATION, other):
+        await register_station(api, station)
+    await add_token(api, "APP-78")
+    for station in (STATION, other):
+        async with connected_peer(ocpp_url, station, "2.0.1") as peer:
+            await boot(peer)
+            await peer.call(call.MeterValues(evse_id=0, meter_value=[sample(500_000, utcnow())]))
+            await peer.call(call.TransactionEvent(
+                event_type="Started", timestamp=to_ocpp(utcnow()), trigger_reason="Authorized", seq_no=0,
+                transaction_info={"transaction_id": f"{station}-tx"}, evse={"id": 1, "connector_id": 1},
+                id_token={"id_token": "APP-78", "type": "Central"},
+                meter_value=[sample(42, utcnow(), "Transaction.Begin")],
+            ))
+
+    async def readings() -> dict[str, tuple[int, int]]:
+        async with platform.sessions() as session:
+            rows = (await session.execute(text(
+                "SELECT station_id, count(transaction_id), count(*) - count(transaction_id) "
+                "FROM meter_samples GROUP BY station_id"))).all()
+        return {station: (in_sessions, outside) for station, in_sessions, outside in rows}
+
+    assert await readings() == {STATION: (1, 1), other: (1, 1)}
+    assert (await api.delete(f"/api/v1/stations/{STATION}")).status_code == 204
+    assert await readings() == {other: (1, 1)}

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from silkcharge.api import models as m
@@ -354,6 +354,10 @@ async def delete_station(station_id: str, request: Request, session: AsyncSessio
     station = await _one(session, Station, "station", id=station_id)
     if platform(request).router.get(station_id) is not None:
         raise Conflict(f"station {station_id} is connected; disconnect or reject it before deleting")
+    # Its sessions' readings go with its sessions (their key cascades); those it took outside
+    # any session name the station with no foreign key (store/schema.py, MeterSample).
+    await session.execute(delete(MeterSample).where(
+        MeterSample.station_id == station_id, MeterSample.transaction_id.is_(None)))
     await session.delete(station)
     await session.commit()
     return Response(status_code=204)

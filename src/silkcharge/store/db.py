@@ -48,8 +48,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     # SQLite's default page cache is 2 MiB and it checkpoints the WAL into the database every
-    # 1,000 pages. A batch of meter values touches a few hundred index pages spread over every
-    # station's range, so with those defaults each batch read pages back from the OS and every
+    # 1,000 pages. A batch of meter values touched a few hundred index pages spread over every
+    # station's range (fewer since 0042, but its sessions' index still spreads so), so with those defaults each batch read pages back from the OS and every
     # second or third commit also copied a checkpoint: 22 µs of CPU per stored reading, 13 µs
     # with a 64 MiB cache and a checkpoint every 10,000 pages (40 MiB of WAL; a hot page is
     # copied once per checkpoint, however often it was rewritten). Durability is the WAL's
