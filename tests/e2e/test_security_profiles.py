@@ -284,6 +284,23 @@ async def test_a05_upgrade_from_profile_1_to_2_moves_the_station_from_ws_to_wss(
             pass
 
 
+async def test_a05_a_station_that_schedules_its_reset_is_said_to_wait_for_its_sessions(api, ocpp_url):
+    """B12: a station charging answers an OnIdle reset Scheduled; the operator reads that the new
+    profile comes when its sessions end, and what to do to have it now."""
+    await register_station(api, STATION)
+    async with connected_peer(ocpp_url, STATION, "2.0.1") as peer:
+        await boot(peer, "2.0.1")
+        peer.reset_answer = "Scheduled"
+        response = await api.post(f"/api/v1/stations/{STATION}/security-profile-upgrade", json={"profile": 2})
+        assert response.status_code == 200, response.text
+        assert dict(peer.received)["Reset"] == {"type": "OnIdle"}
+    assert response.json()["status"] == "Scheduled"
+    assert (await station(api))["security_profile_pending"] == 2
+    (requested,) = await events(api, STATION, "SecurityProfileUpgradeRequested")
+    assert "reboots once its running sessions end" in requested["reason"]
+    assert "stop them to raise it now" in requested["reason"]
+
+
 async def test_a05_station_refusing_the_new_network_profile_keeps_its_profile(api, wss_url, material):
     await register_station(api, STATION)
     await set_profile(api, STATION, 2)

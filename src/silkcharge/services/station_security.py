@@ -146,9 +146,7 @@ class StationSecurity:
         await self._security_events.decided(
             station_id, "SecurityProfileUpgradeRequested",
             f"the station accepted security profile {upgrade.profile} (now {station.security_profile}); "
-            f"it is raised when the station comes back on it"
-            + ("" if steps[-1]["status"] in ACCEPTED else f"; it answered {steps[-1]['status']} to the reset, "
-               "so that happens at its next reboot"),
+            f"it is raised when the station comes back on it" + _when_it_reboots(steps[-1]["status"]),
         )
         return SecurityChange(station_id, steps[-1]["status"], station.security_profile, upgrade.profile, steps)
 
@@ -212,3 +210,13 @@ class StationSecurity:
             await session.execute(
                 update(Station).where(Station.id == station_id).values(security_profile_pending=profile)
             )
+
+
+def _when_it_reboots(status: str) -> str:
+    """What the station's answer to the closing reset means for when the new profile comes."""
+    if status == "Scheduled":  # 2.0.1 B12: an OnIdle reset waits for the running sessions
+        return ("; it answered Scheduled to the reset: it reboots once its running sessions end, and "
+                "starts no new one meanwhile (stop them to raise it now)")
+    if status in ACCEPTED:
+        return ""
+    return f"; it answered {status} to the reset, so that happens at its next reboot"
