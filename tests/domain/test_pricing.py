@@ -334,6 +334,22 @@ def test_bad_timelines_are_refused_with_a_reason() -> None:
         estimate(DAY_NIGHT, 10, 0, local(2026, 3, 2, 10, 0))
 
 
+def test_a_timeline_made_in_order_equals_the_checked_one_and_still_refuses_a_bad_span() -> None:
+    """`SessionTimeline.in_order` (billing's growing timeline) trusts its readings' order, not
+    the rest: the same timeline as the checked constructor's, and the same refusals of a span."""
+    t0 = datetime(2026, 3, 2, 8, tzinfo=timezone.utc)
+    meter = (MeterPoint(t0, Decimal(0), Decimal(50)), MeterPoint(t0 + timedelta(minutes=40), Decimal(33), Decimal(0)))
+    parking = ((t0 + timedelta(minutes=40), t0 + timedelta(minutes=50)),)
+    end = t0 + timedelta(minutes=50)
+    assert SessionTimeline.in_order(t0, end, meter, parking) == SessionTimeline(t0, end, meter, parking)
+    with pytest.raises(PricingError, match="before it starts"):
+        SessionTimeline.in_order(t0, t0 - timedelta(hours=1), ())
+    with pytest.raises(PricingError, match="overlaps"):
+        SessionTimeline.in_order(t0, end, meter, ((t0 + timedelta(minutes=40), end + timedelta(minutes=5)),))
+    with pytest.raises(PricingError, match="naive"):
+        SessionTimeline.in_order(datetime(2026, 3, 2), datetime(2026, 3, 2, 1), ())
+
+
 def test_reservation_fee_and_no_show_fee() -> None:
     t = Tariff(id="r", currency="KZT", country_code="KZ", elements=(
         TariffElement((pc(FLAT, "200"), pc(TIME, "300", 300)),

@@ -120,19 +120,39 @@ class SessionTimeline:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "meter", tuple(sorted(self.meter, key=lambda p: p.at)))
-        object.__setattr__(self, "parking", tuple(sorted(self.parking)))
-        moments = [self.start, self.end, *(p.at for p in self.meter)]
-        moments += [t for interval in self.parking for t in interval]
-        if any(m.tzinfo is None for m in moments):
+        if any(p.at.tzinfo is None for p in self.meter):
             raise PricingError("naive datetime in the session timeline: use aware UTC times")
-        if self.end < self.start:
-            raise PricingError(f"session ends ({self.end}) before it starts ({self.start})")
         for before, after in zip(self.meter, self.meter[1:]):
             if after.energy_kwh < before.energy_kwh:
                 raise PricingError(
                     f"energy register goes backwards at {after.at.isoformat()} "
                     f"({before.energy_kwh} -> {after.energy_kwh} kWh)"
                 )
+        self._check_span()
+
+    @classmethod
+    def in_order(
+        cls, start: datetime, end: datetime, meter: tuple[MeterPoint, ...],
+        parking: tuple[tuple[datetime, datetime], ...] = (),
+    ) -> SessionTimeline:
+        """A timeline from readings its maker keeps as this class would: in time order, aware,
+        the register never falling (billing's growing timeline of an active session, which
+        makes each point once). Its readings are not sorted or checked again, which made every
+        running-cost reply of a long session cost more than the last; the rest is checked."""
+        timeline = object.__new__(cls)
+        for name, value in (("start", start), ("end", end), ("meter", meter), ("parking", parking)):
+            object.__setattr__(timeline, name, value)
+        timeline._check_span()
+        return timeline
+
+    def _check_span(self) -> None:
+        """The start, the end and the parking intervals (sorted here): aware, in order, inside."""
+        object.__setattr__(self, "parking", tuple(sorted(self.parking)))
+        moments = [self.start, self.end, *(t for interval in self.parking for t in interval)]
+        if any(m.tzinfo is None for m in moments):
+            raise PricingError("naive datetime in the session timeline: use aware UTC times")
+        if self.end < self.start:
+            raise PricingError(f"session ends ({self.end}) before it starts ({self.start})")
         previous_end = self.start
         for begin, finish in self.parking:
             if begin < previous_end or finish > self.end or finish < begin:

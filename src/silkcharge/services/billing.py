@@ -948,7 +948,8 @@ class _GrowingTimeline:
             self.points += new
             self.idle.take(new)
         self.fresh = []
-        return SessionTimeline(self.start, self.end, tuple(self.points), self.idle.until(self.end))
+        # `_points` makes each point once, in time order, the register never falling.
+        return SessionTimeline.in_order(self.start, self.end, tuple(self.points), self.idle.until(self.end))
 
 
 @dataclass(frozen=True, slots=True)
