@@ -34,30 +34,23 @@ import argparse
 import asyncio
 import platform
 import time
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import asyncpg
 import servers
 from alembic import command
+from meter_messages import START, message
 
-from silkcharge.domain.charging import MeterSample
 from silkcharge.loadtest.probe import cpu_seconds
 from silkcharge.services.transactions import (
     ENERGY_CHANGES,
     _batch_params,
     _batch_write,
-    _Message,
     _message_params,
     _message_write,
-    _Running,
 )
 from silkcharge.store.db import alembic_config, create_engine_for, dispose_engine, migrate
 from silkcharge.store.direct import Prepared
 
-MEASURANDS = (
-    ("Energy.Active.Import.Register", "Wh"), ("Power.Active.Import", "W"), ("Current.Import", "A"), ("Voltage", "V"),
-)
 FORMS = (("0038", "a statement per message"), ("head", "a statement per message"), ("head", "a statement per batch"))
 WRITES = {"message": "a statement per message", "batch": "a statement per batch"}
 
@@ -71,7 +64,6 @@ def forms(text: str) -> tuple[tuple[str, str], ...]:
             raise argparse.ArgumentTypeError(f"{pair!r}: a revision, a colon, and 'message' or 'batch'")
         chosen.append((revision, WRITES[write]))
     return tuple(chosen)
-START = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 def database_at(admin: str, revision: str, suffix: int) -> servers.PostgresDatabase:
@@ -101,18 +93,6 @@ async def seed(connection, stations: int) -> dict[int, int]:
         "updated_at, tenant_id, priced_readings) SELECT id, '1', 1, 1, 'Active', $1, false, $1, 1, 0 FROM stations "
         "RETURNING id, station_id", START)
     return {int(row["station_id"].removeprefix("ST-")): row["id"] for row in rows}
-
-
-def message(station: int, tx: int, reading: int) -> _Message:
-    """One station's MeterValues as the gateway's 1.6 bulk makes it: four readings, and its
-    session with the energy they moved it to."""
-    at = START + timedelta(seconds=60 * reading)
-    energy = Decimal(1000 + 120 * reading)
-    values = (energy, Decimal(7210), Decimal("31.3"), Decimal("230.1"))
-    samples = tuple(MeterSample(at, measurand, value, unit, location="Outlet", context="Sample.Periodic")
-                    for (measurand, unit), value in zip(MEASURANDS, values, strict=True))
-    session = _Running(tx, f"ST-{station}", "1", 1, "Active", START, Decimal(1000), energy - 1000)
-    return _Message(1, f"ST-{station}", 1, samples, session, ENERGY_CHANGES)
 
 
 async def run_round(connection, prepared: Prepared, per_message: bool, sessions: dict[int, int], first: int,

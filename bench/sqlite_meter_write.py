@@ -31,23 +31,17 @@ import platform
 import sqlite3
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 from alembic import command
+from meter_messages import START, message
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from silkcharge.domain.charging import MeterSample
-from silkcharge.services.transactions import ENERGY_CHANGES, _Message, _Running, _store_messages
+from silkcharge.services.transactions import _store_messages
 from silkcharge.store.db import _sqlite_pragmas, alembic_config, migrate
 from silkcharge.store.direct import _SQLiteConnection, _Statements, _to_the_end
 
-MEASURANDS = (
-    ("Energy.Active.Import.Register", "Wh"), ("Power.Active.Import", "W"), ("Current.Import", "A"), ("Voltage", "V"),
-)
 SCHEMAS = (("0041", None), ("head", None), ("head + station index", "CREATE INDEX ix_bench_station ON meter_samples (station_id)"))
-START = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 def database_at(directory: Path, name: str, revision: str, extra: str | None) -> Path:
@@ -81,18 +75,6 @@ def seed(connection: sqlite3.Connection, stations: int) -> dict[int, int]:
     connection.commit()
     rows = connection.execute("SELECT id, station_id FROM transactions").fetchall()
     return {int(station.removeprefix("ST-")): tx for tx, station in rows}
-
-
-def message(station: int, tx: int, reading: int) -> _Message:
-    """One station's MeterValues as the gateway's 1.6 bulk makes it: four readings, and its
-    session with the energy they moved it to."""
-    at = START + timedelta(seconds=60 * reading)
-    energy = Decimal(1000 + 120 * reading)
-    values = (energy, Decimal(7210), Decimal("31.3"), Decimal("230.1"))
-    samples = tuple(MeterSample(at, measurand, value, unit, location="Outlet", context="Sample.Periodic")
-                    for (measurand, unit), value in zip(MEASURANDS, values, strict=True))
-    session = _Running(tx, f"ST-{station}", "1", 1, "Active", START, Decimal(1000), energy - 1000)
-    return _Message(1, f"ST-{station}", 1, samples, session, ENERGY_CHANGES)
 
 
 def write(connection: sqlite3.Connection, sessions: dict[int, int], first: int, messages: int,

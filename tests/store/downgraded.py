@@ -16,3 +16,12 @@ def downgraded_with_station(database_url: str, revision: str, station_id: str) -
         connection.execute(text("INSERT INTO stations (id, tenant_id, registration_status, online, created_at) "
                                 "VALUES (:id, 1, 'Accepted', false, CURRENT_TIMESTAMP)"), {"id": station_id})
     return engine
+
+
+def active_session(engine: Engine, station_id: str) -> int:
+    """An active session of the station, with the columns every revision since 0037 has; its id."""
+    with engine.begin() as connection:
+        return connection.execute(text(
+            "INSERT INTO transactions (station_id, station_tx_id, evse_id, connector_id, state, started_at, offline, "
+            "updated_at, tenant_id) VALUES (:id, 'T', 1, 1, 'Active', CURRENT_TIMESTAMP, false, "
+            "CURRENT_TIMESTAMP, 1) RETURNING id"), {"id": station_id}).scalar()

@@ -9,7 +9,7 @@ from alembic import command
 from sqlalchemy import inspect, text
 
 from silkcharge.store.db import alembic_config, migrate
-from tests.store.downgraded import downgraded_with_station
+from tests.store.downgraded import active_session, downgraded_with_station
 
 READING = (
     "INSERT INTO meter_samples (station_id, evse_id, transaction_id, timestamp, measurand, phase, location, "
@@ -44,11 +44,7 @@ OLD_KEYS = (["station_id", "evse_id", "transaction_id", "timestamp", "measurand"
 
 def test_readings_and_their_duplicates_count_the_same_across_the_migration_up_and_down(database_url):
     engine = downgraded_with_station(database_url, "0041", "MIG-3")
-    with engine.begin() as connection:
-        tx = connection.execute(text(
-            "INSERT INTO transactions (station_id, station_tx_id, evse_id, connector_id, state, started_at, offline, "
-            "updated_at, tenant_id) VALUES ('MIG-3', 'T', 1, 1, 'Active', CURRENT_TIMESTAMP, false, "
-            "CURRENT_TIMESTAMP, 1) RETURNING id")).scalar()
+    tx = active_session(engine, "MIG-3")
     store(engine, tx, 1, "Energy.Active.Import.Register", 1000)
     store(engine, None, 1, "Energy.Active.Import.Register", 500)
     before = readings(engine)

@@ -7,7 +7,7 @@ from alembic import command
 from sqlalchemy import text
 
 from silkcharge.store.db import alembic_config, migrate
-from tests.store.downgraded import downgraded_with_station
+from tests.store.downgraded import active_session, downgraded_with_station
 
 READING = (
     "INSERT INTO meter_samples (station_id, evse_id, transaction_id, timestamp, measurand, phase, location, "
@@ -30,11 +30,7 @@ def counted(engine, tx: int) -> int:
 
 def test_the_count_goes_on_across_the_migration_up_and_down(database_url):
     engine = downgraded_with_station(database_url, "0038", "MIG-2")
-    with engine.begin() as connection:
-        tx = connection.execute(text(
-            "INSERT INTO transactions (station_id, station_tx_id, evse_id, connector_id, state, started_at, offline, "
-            "updated_at, tenant_id) VALUES ('MIG-2', 'T', 1, 1, 'Active', CURRENT_TIMESTAMP, false, "
-            "CURRENT_TIMESTAMP, 1) RETURNING id")).scalar()
+    tx = active_session(engine, "MIG-2")
     store(engine, tx, 1, "Energy.Active.Import.Register", "Voltage")
     assert counted(engine, tx) == 1
     migrate(database_url)
