@@ -6,7 +6,7 @@ meter readings: 1.4 us, against 20.8 for fastjsonschema's generated Python, whic
 of the event loop's time on 2.0.1 meter values: docs/benchmarks.md, issue 20), and by
 fastjsonschema, which decides every payload jsonschema-rs does not accept and names its first
 violation for the CALLERROR. So what is refused, and how, is fastjsonschema's as before; a
-payload jsonschema-rs accepts, fastjsonschema accepts too (tests/ocpp/test_schemas_agree.py:
+payload jsonschema-rs accepts, fastjsonschema accepts too (tests/e2e/test_schemas_agree.py:
 generated from every schema, and each with a field made wrong). Where jsonschema-rs is the
 stricter (a leap second's :60, 1.0 for a 1.6 integer), fastjsonschema has the last word.
 """

@@ -40,7 +40,7 @@ AFTER = "timestamp, station_id, evse_id, transaction_id, measurand, phase, locat
 COLUMNS = ("id, station_id, evse_id, transaction_id, timestamp, measurand, phase, location, context, unit, "
            "value, tenant_id")
 
-# SQLite's table as 0038 left it (columns, their types and the other keys unchanged here).
+# SQLite's table as this revision finds it (columns, their types and the other keys unchanged here).
 SQLITE_TABLE = """
     CREATE TABLE {name} (
         id INTEGER NOT NULL,
