@@ -137,6 +137,34 @@ async def test_a_driver_starts_charging_at_one_of_our_chargers_from_the_find_pag
     await screenshot(page, "driver-find-started")
 
 
+async def test_when_asking_who_is_logged_in_fails_the_find_page_says_so_and_the_next_click_asks_again(
+    fleet, chargers, open_console, console_url
+):
+    await chargers(fleet[TYPE2_STATION])
+    page = await open_console("/#/find", signed_in=False, geolocation=ALMATY)
+    asked: list[str] = []
+
+    async def network_down(route):  # the driver's connection drops: the request never arrives
+        asked.append(route.request.url)
+        await route.abort("internetdisconnected")
+
+    await page.route("**/api/v1/driver/me", network_down)
+    await page.reload()  # the page's first question of who is logged in fails
+    row = page.locator(f'tr[data-station="{TYPE2_STATION}"][data-evse="1"]')
+    await expect(row.locator(".status")).to_have_text("Available")
+    before = len(asked)  # the search asks who is logged in before it asks for the stations
+    assert before > 0
+
+    await row.locator("button.reserve").click()  # asked again, fails again: the page says why
+    await expect(page.locator("#reserve-message.error")).to_contain_text("Could not check who is logged in")
+    assert len(asked) > before, "the failed answer was kept instead of asking again"
+    await expect(page).to_have_url(f"{console_url}/#/find")
+
+    await page.unroute("**/api/v1/driver/me")  # back online: the next click finds nobody logged in
+    await row.locator("button.start-here").click()
+    await expect(page).to_have_url(f"{console_url}/#/driver/login")
+
+
 async def test_a_trip_plan_shows_its_charging_stops_on_the_map(fleet, open_console):
     page = await open_console("/#/trip", signed_in=False)
     await expect(page.locator("#vehicle option")).not_to_have_count(0)

@@ -26,12 +26,17 @@ let current: Promise<DriverAccount | null> | null = null;
 export const driver = {
   /** The logged-in driver, or null. */
   get(): Promise<DriverAccount | null> {
-    current ??= api<DriverAccount>("/driver/me").catch((error) => {
+    if (current) return current;
+    const asked: Promise<DriverAccount | null> = api<DriverAccount>("/driver/me").catch((error) => {
       // 410: the account was deleted (by this browser or another); nobody is logged in.
       if (error instanceof ApiError && (error.status === 401 || error.status === 410)) return null;
+      // Any other failure (the network, a 5xx) is no answer: the next call asks again, unless a
+      // login or logout has answered meanwhile.
+      if (current === asked) current = null;
       throw error;
     });
-    return current;
+    current = asked;
+    return asked;
   },
   async login(email: string, password: string): Promise<DriverAccount> {
     const session = await api<{ driver: DriverAccount }>("/driver/login", {

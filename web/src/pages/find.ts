@@ -139,10 +139,18 @@ export function findPage(root: HTMLElement): void {
     return q;
   };
 
-  /** The logged-in driver, or null after sending them to log in (back to this search after). */
+  /** The logged-in driver, or null after sending them to log in (back to this search after), or
+   * null with the reason shown when who is logged in could not be asked. */
   const signedIn = async (): Promise<DriverAccount | null> => {
     remember();
-    const account = await driver.get();
+    let account: DriverAccount | null;
+    try {
+      account = await driver.get();
+    } catch (error) {
+      message.className = "error";
+      message.textContent = `${t("find.whoFailed")}: ${problemText(error)}`;
+      return null;
+    }
     if (!account) {
       afterLogin.set("#/find");
       location.hash = "#/driver/login";
