@@ -17,14 +17,14 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, bindparam, exists, func, inspect, literal_column, select, true
+from sqlalchemy import Select, and_, bindparam, exists, func, literal_column, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -442,7 +442,7 @@ class BillingService:
         return _record(cdr, tx, tariff, operator, site)
 
     async def _pricing_inputs(
-        self, session: AsyncSession, tx: Transaction, site: Site, caps_version: tuple | None = None,
+        self, session: AsyncSession, tx: Transaction | _RunningSession, site: Site, caps_version: tuple | None = None,
     ) -> PricingInputs:
         """What pricing this session reads besides its tariff and timeline (`caps_version`: the
         caps' version columns when the caller read them already)."""
@@ -488,7 +488,7 @@ class BillingService:
             (*flags, *(f for p in parts for f in p.flags)))))
         return cdr, tariffs[-1]
 
-    async def _switches(self, session: AsyncSession, tx: Transaction) -> list[tuple[datetime, Tariff]]:
+    async def _switches(self, session: AsyncSession, tx: Transaction | _RunningSession) -> list[tuple[datetime, Tariff]]:
         """The tariffs a 2.1 station accepted for this transaction mid-session
         (ChangeTransactionTariff), with the moment each was accepted, in order."""
         rows = (await session.scalars(select(StationTariff).where(
@@ -602,8 +602,7 @@ class BillingService:
         if db.dialect != "sqlite":
             return {}
         rows = await db.fetch(_running_versions(db.dialect, direct=True), {"transaction_ids": transaction_ids})
-        keys = _transaction_keys()
-        return {row[0]: RunningRead((_transaction_of(keys, row), *row[len(keys):])) for row in rows}
+        return {row[0]: RunningRead(_running_row(row)) for row in rows}
 
     async def _running_inputs(self, transaction_ids: list[int]) -> dict[int, _Priceable | None]:
         """What each session is priced from (None: not priceable now), read for all at once."""
@@ -671,23 +670,21 @@ class BillingService:
     async def _running_rows(
         self, transaction_ids: list[int], session: Callable[[], Awaitable[AsyncSession]]
     ) -> list[tuple]:
-        """`_running_versions`'s rows, each starting with its Transaction. Read straight from the
-        driver where it can be (the platform's own work, one database): at light load, where
-        each 2.0.1 meter reply asks alone, a session of its own for this one statement was most
-        of what the reply waited for. Its Transaction is then made from the row's columns, not
-        loaded into a session (which this path has none of): as the session's would be once it
-        closed, it is for reading."""
+        """`_running_versions`'s rows, each starting with its `_RunningSession`. Read straight
+        from the driver where it can be (the platform's own work, one database): at light load,
+        where each 2.0.1 meter reply asks alone, a session of its own for this one statement was
+        most of what the reply waited for."""
         if self._direct is None or current_tenant() is not None:
             read = await session()
             statement = _running_versions(read.get_bind(Transaction).dialect.name)
-            return list((await read.execute(statement, {"transaction_ids": transaction_ids})).all())
-        rows = await self._direct.run(lambda db: db.fetch(
-            _running_versions(db.dialect, direct=True), {"transaction_ids": transaction_ids}))
-        keys = _transaction_keys()
-        return [(_transaction_of(keys, row), *row[len(keys):]) for row in rows]
+            rows = (await read.execute(statement, {"transaction_ids": transaction_ids})).all()
+        else:
+            rows = await self._direct.run(lambda db: db.fetch(
+                _running_versions(db.dialect, direct=True), {"transaction_ids": transaction_ids}))
+        return [_running_row(row) for row in rows]
 
     async def _running_priced(
-        self, tx: Transaction, context: tuple[Site, Tariff, PricingInputs], timeline: SessionTimeline,
+        self, tx: _RunningSession, context: tuple[Site, Tariff, PricingInputs], timeline: SessionTimeline,
         segments: KeptSegments,
     ) -> RunningCost | None:
         site, tariff, inputs = context
@@ -711,7 +708,7 @@ class BillingService:
         )
 
     async def _running_context(
-        self, session: AsyncSession, tx: Transaction, versions: tuple,
+        self, session: AsyncSession, tx: _RunningSession, versions: tuple,
     ) -> tuple[Site, Tariff, PricingInputs] | None:
         try:
             site, tariff = await self._applicable(session, tx)
@@ -754,7 +751,7 @@ class BillingService:
         caps = self.caps.binding(site.lat, site.lon, tariff.currency)
         return tariff, replace(prices, cap_per_kwh=min((c.max_price_per_kwh_incl_vat for c in caps), default=None))
 
-    async def _applicable(self, session: AsyncSession, tx: Transaction) -> tuple[Site, Tariff]:
+    async def _applicable(self, session: AsyncSession, tx: Transaction | _RunningSession) -> tuple[Site, Tariff]:
         """The site of a session and the tariff that applies to its driver."""
         station = await session.get(Station, tx.station_id)
         site = await session.get(Site, station.site_id) if station and station.site_id else None
@@ -915,7 +912,7 @@ class _GrowingTimeline:
     latest register point (a late one, or the power of a point made already) has the points
     made again from all readings."""
 
-    def __init__(self, tx: Transaction) -> None:
+    def __init__(self, tx: _RunningSession) -> None:
         self.start, self.start_wh = tx.started_at, tx.meter_start_wh or Decimal(0)
         self.energy: dict[datetime, Decimal] = {self.start: Decimal(0)}
         self.power: dict[datetime, Decimal] = {}
@@ -925,7 +922,7 @@ class _GrowingTimeline:
         self.fresh: list[datetime] = []  # the times of the readings added since `points` were made
         self.redo = True
 
-    def fits(self, tx: Transaction) -> bool:
+    def fits(self, tx: _RunningSession) -> bool:
         return (self.start, self.start_wh) == (tx.started_at, tx.meter_start_wh or Decimal(0))
 
     def add(self, samples: Iterable[Any]) -> None:
@@ -953,6 +950,33 @@ class _GrowingTimeline:
 
 
 @dataclass(frozen=True, slots=True)
+class _RunningSession:
+    """The columns of an active session that its running cost reads at every ask: whether what
+    it keeps still holds (state, start), what it prices from (the meter's start, the charging
+    state) and, when its inputs moved, what they are looked up by (station, token, start).
+    Only these are read and converted, not the whole transaction: for each 2.0.1 meter reply,
+    on SQLite's writing thread (`read_running`), converting its ~25 columns cost more than
+    reading them (docs/benchmarks.md, issue 20, "Eighteenth")."""
+
+    id: int
+    station_id: str
+    station_tx_id: str
+    id_token: str | None
+    state: str
+    started_at: datetime
+    meter_start_wh: Decimal | None
+    charging_state: str | None
+
+
+_RUNNING_SESSION = tuple(f.name for f in fields(_RunningSession))
+
+
+def _running_row(row: Sequence[Any]) -> tuple:
+    """A `_running_versions` row with its first columns made one `_RunningSession`."""
+    return (_RunningSession(*row[:len(_RUNNING_SESSION)]), *row[len(_RUNNING_SESSION):])
+
+
+@dataclass(frozen=True, slots=True)
 class RunningRead:
     """A session's `_running_versions` row as `BillingService.read_running` read it, for the
     reply to the message whose write read it (and for nothing later: it is that moment's)."""
@@ -975,7 +999,7 @@ async def _session_when_needed(sessions: async_sessionmaker):
         yield session
 
 
-_Priceable = tuple[Transaction, tuple[Site, Tariff, PricingInputs], SessionTimeline, KeptSegments]
+_Priceable = tuple[_RunningSession, tuple[Site, Tariff, PricingInputs], SessionTimeline, KeptSegments]
 """An active session, what its price depends on (site, tariff, inputs), its timeline so far and
 the segments of its last pricing."""
 
@@ -996,7 +1020,7 @@ class _KeptSession:
     """The segments its last running cost was priced from (domain/pricing.py)."""
 
     async def timeline(
-        self, session: Callable[[], Awaitable[AsyncSession]], tx: Transaction, readings: int,
+        self, session: Callable[[], Awaitable[AsyncSession]], tx: _RunningSession, readings: int,
         read: list[_Reading] | None = None,
     ) -> SessionTimeline:
         """The session's timeline with every reading stored (`readings` of them): those since
@@ -1017,7 +1041,7 @@ class _KeptSession:
                 self._took(await _priced_readings(await session(), tx.id))
         return self.grown.timeline()
 
-    def holds(self, tx: Transaction, versions: tuple) -> bool:
+    def holds(self, tx: _RunningSession, versions: tuple) -> bool:
         """Whether what this keeps was read at these versions of the session's inputs."""
         return self.versions == versions and self.started_at == tx.started_at
 
@@ -1038,36 +1062,20 @@ class _KeptSession:
 
 
 @cache
-def _transaction_keys() -> tuple[str, ...]:
-    """The attribute of each column of the transactions table, in the table's order."""
-    mapper = inspect(Transaction)
-    return tuple(mapper.get_property_by_column(column).key for column in Transaction.__table__.columns)
-
-
-def _transaction_of(keys: tuple[str, ...], values: Sequence[Any]) -> Transaction:
-    """A Transaction holding `values` (of the columns `keys` names), in no session. Filled as the
-    ORM fills an instance it loads, through its `__dict__`: the constructor sets each attribute
-    through the ORM's instrumentation, 35 µs of CPU against 2 (measured), at every ask."""
-    tx = inspect(Transaction).class_manager.new_instance()
-    tx.__dict__.update(zip(keys, values))
-    return tx
-
-
-@cache
 def _running_versions(dialect: str, *, direct: bool = False) -> Select:
     """A row for each of the bound `transaction_ids` (built once per dialect, as building it
     costs more than running it): the transaction, whether it is flagged, how many priced
     readings it has, and what changes when any other input of its price does
     (`BillingService.running_cost`): its station's site, its driver's token, the tariffs, the
     tariffs accepted for it mid-session, the open suspensions and the caps (last, as
-    `CapService.current` takes them). `direct`: for store/direct.py, the transaction as its
-    columns (`_transaction_keys`) and the ids bound as one list that keeps the SQL the same."""
+    `CapService.current` takes them). The transaction is the columns of `_RunningSession`,
+    first. `direct`: for store/direct.py, the ids bound as one list that keeps the SQL the same."""
     station = Station.id == Transaction.station_id
     switched = (StationTariff.transaction_id == Transaction.id, StationTariff.status == "Accepted")
     open_suspension = TariffSuspension.resolved_at.is_(None)
     one_of = one_of_direct if direct else one_of_named
     return select(
-        *(Transaction.__table__.columns if direct else (Transaction,)),
+        *(Transaction.__table__.c[name] for name in _RUNNING_SESSION),
         exists().where(PlausibilityFlag.transaction_id == Transaction.id),
         Transaction.priced_readings,  # counted by the database as each is stored (migration 0037)
         select(Station.site_id).where(station).correlate(Transaction).scalar_subquery(),
