@@ -65,13 +65,16 @@ async def test_a_naive_time_is_refused_by_the_store(engine):
 async def test_an_instant_bound_again_in_another_zone_is_stored_as_the_same_utc_text_and_a_naive_twin_is_refused(
     engine
 ):
-    # The bind keeps the text of recent instants; what it keeps must not change what is stored.
+    # The bind keeps the text of the datetime it bound last; what it keeps must not change what is
+    # stored: the same object twice in a row, then the same instant as another object in another zone.
     utc = datetime(2026, 12, 5, 9, 1, 2, 345678, tzinfo=timezone.utc)
+    almaty = utc.astimezone(ALMATY)
     async with engine.begin() as connection:
         await connection.execute(_times.insert(), [
-            {"id": 1, "at": utc}, {"id": 2, "at": utc.astimezone(ALMATY)}, {"id": 3, "at": utc}])
+            {"id": 1, "at": utc}, {"id": 2, "at": utc}, {"id": 3, "at": almaty}, {"id": 4, "at": almaty}])
         stored = (await connection.execute(text("SELECT at FROM times ORDER BY id"))).scalars().all()
-        assert stored == ["2026-12-05 09:01:02.345678"] * 3
-        # the same wall time without a zone is no instant: refused though its aware twin was just bound
+        assert stored == ["2026-12-05 09:01:02.345678"] * 4
+        # the same wall time without a zone is no instant: refused right after its aware twin
+        await connection.execute(_times.insert(), [{"id": 5, "at": utc}])
         with pytest.raises(StatementError, match="naive datetime"):
-            await connection.execute(_times.insert(), [{"id": 4, "at": utc.replace(tzinfo=None)}])
+            await connection.execute(_times.insert(), [{"id": 6, "at": utc.replace(tzinfo=None)}])
