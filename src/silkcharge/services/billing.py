@@ -955,8 +955,8 @@ class _RunningSession:
     it keeps still holds (state, start), what it prices from (the meter's start, the charging
     state) and, when its inputs moved, what they are looked up by (station, token, start).
     Only these are read and converted, not the whole transaction: for each 2.0.1 meter reply,
-    on SQLite's writing thread (`read_running`), converting its ~25 columns cost more than
-    reading them (docs/benchmarks.md, issue 20, "Eighteenth")."""
+    on SQLite's writing thread (`read_running`), converting its ~25 columns was a third of the
+    read (docs/benchmarks.md, issue 20, "Eighteenth")."""
 
     id: int
     station_id: str
