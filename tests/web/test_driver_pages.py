@@ -155,8 +155,9 @@ async def test_when_asking_who_is_logged_in_fails_the_find_page_says_so_and_the_
     before = len(asked)  # the search asks who is logged in before it asks for the stations
     assert before > 0
 
-    await row.locator("button.reserve").click()  # asked again, fails again: the page says why
-    await expect(page.locator("#reserve-message.error")).to_contain_text("Could not check who is logged in")
+    await row.locator("button.reserve").click()  # asked again, fails again: the page says why, in words
+    await expect(page.locator("#reserve-message.error")).to_have_text(
+        "Could not check who is logged in: The server could not be reached. Check the connection and try again.")
     assert len(asked) > before, "the failed answer was kept instead of asking again"
     await expect(page).to_have_url(f"{console_url}/#/find")
 

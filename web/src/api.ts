@@ -10,6 +10,14 @@ export class ApiError extends Error {
   }
 }
 
+/** The request never reached the API (no network, the server down or unreachable): what
+ * `fetch` throws as a bare TypeError, named so a page can say so in its own words. */
+export class Unreachable extends Error {
+  constructor(readonly failure: unknown) {
+    super("the server could not be reached");
+  }
+}
+
 /** Retry-After in seconds; the HTTP-date form is not used by this API and reads as null. */
 function retryAfter(response: Response): number | null {
   const seconds = Number(response.headers.get("Retry-After") ?? NaN);
@@ -28,10 +36,16 @@ function headers(): Record<string, string> {
 }
 
 export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
-  const response = await fetch(`/api/v1${path}`, {
-    ...init,
-    headers: { "Content-Type": "application/json", ...headers(), ...(init.headers ?? {}) },
-  });
+  let response: Response;
+  try {
+    response = await fetch(`/api/v1${path}`, {
+      ...init,
+      headers: { "Content-Type": "application/json", ...headers(), ...(init.headers ?? {}) },
+    });
+  } catch (error) {
+    // An abort stays what it is; a failed request is a TypeError with the browser's own words.
+    throw error instanceof TypeError ? new Unreachable(error) : error;
+  }
   // a 204 may still say application/json (FastAPI's default): no body is null, not a parse error
   const text = response.headers.get("content-type")?.includes("json") ? await response.text() : "";
   const body = text ? JSON.parse(text) : null;

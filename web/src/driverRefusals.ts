@@ -2,7 +2,7 @@
 // its reasons as English sentences (docs/driver.md lists them); the known ones are shown
 // translated, and one the console does not know yet is shown as the API words it.
 
-import { ApiError } from "./api";
+import { ApiError, Unreachable } from "./api";
 import { number, t, time } from "./i18n";
 
 /** The password rule of the API (services/drivers.py), also checked in the forms. */
@@ -54,6 +54,7 @@ export function reasonKey(error: unknown): string | null {
 
 /** The refusal in plain words; a 429 also says when to try again. */
 export function refusal(error: unknown): string {
+  if (error instanceof Unreachable) return t("common.unreachable");
   if (!(error instanceof ApiError)) return t("common.error");
   const key = reasonKey(error);
   let text: string;

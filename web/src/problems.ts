@@ -5,7 +5,7 @@
 // shown as a sentence for its HTTP status followed by the API's own words, which an operator
 // needs to correct the form.
 
-import { ApiError } from "./api";
+import { ApiError, Unreachable } from "./api";
 import { known, t } from "./i18n";
 
 interface CodedBody {
@@ -43,6 +43,7 @@ export function explained(error: unknown): string | null {
 export function problemText(error: unknown): string {
   const plain = explained(error);
   if (plain) return plain;
+  if (error instanceof Unreachable) return t("common.unreachable");
   if (!(error instanceof ApiError)) return `${t("common.error")}: ${String(error)}`;
   const status = known(`why.http.${error.status}`) ? t(`why.http.${error.status}`) : t("common.error");
   const detail = error.detail;

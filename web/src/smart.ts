@@ -2,7 +2,7 @@
 // style, and a refusal turned into words. The API works in amperes per phase (breakers are
 // rated per phase); power is W = A × V × phases, V phase-to-neutral.
 
-import { ApiError } from "./api";
+import { ApiError, Unreachable } from "./api";
 import { number, t } from "./i18n";
 import { explained } from "./problems";
 
@@ -70,6 +70,7 @@ export function evseKey(stationId: string, evseId: number): string {
 
 /** A refusal from the API in words: its reason, or each field's complaint. */
 export function refusal(error: unknown): string {
+  if (error instanceof Unreachable) return t("common.unreachable");
   if (!(error instanceof ApiError)) return `${t("common.error")}: ${String(error)}`;
   const plain = explained(error);
   if (plain) return plain;

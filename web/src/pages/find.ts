@@ -1,7 +1,7 @@
 // Find a compatible free charger near me: filters, a map, the price in the operator's currency,
 // and reserving it (a logged-in driver), with the driver's own reservations below.
 
-import { ApiError, api } from "../api";
+import { ApiError, Unreachable, api } from "../api";
 import { h } from "../dom";
 import { problemCode, problemText } from "../problems";
 import { afterLogin, driver, type DriverAccount, type Reservation } from "../driver";
@@ -201,7 +201,7 @@ export function findPage(root: HTMLElement): void {
     } catch (error) {
       message.className = "error";
       message.textContent = `${t("find.startFailed")}: ${error instanceof Error && !(error instanceof ApiError)
-        ? error.message : problemText(error)}`;
+        && !(error instanceof Unreachable) ? error.message : problemText(error)}`;
     }
   };
 
@@ -221,7 +221,7 @@ export function findPage(root: HTMLElement): void {
     } catch (error) {
       message.className = "error";
       message.textContent = `${t("find.startFailed")}: ${error instanceof Error && !(error instanceof ApiError)
-        ? error.message : problemText(error)}`;
+        && !(error instanceof Unreachable) ? error.message : problemText(error)}`;
     }
   };
 
