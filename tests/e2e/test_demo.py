@@ -123,7 +123,7 @@ def test_demo_serves_the_seeded_network_with_live_sessions_and_stops_on_ctrl_c(t
         # A busy 2.0.1 station (or one a driver plugged into since that look) schedules its
         # reset (OnIdle) and starts no new session meanwhile; the operator ends those running.
         assert upgrade.json()["status"] in ("Accepted", "Scheduled")
-        stopped: set[int] = set()
+        stopped: dict[int, object] = {}  # each session stopped, with what the station answered
 
         def raised_and_back() -> bool:
             station = api.get(f"/api/v1/stations/{raised}").json()
@@ -132,15 +132,21 @@ def test_demo_serves_the_seeded_network_with_live_sessions_and_stops_on_ctrl_c(t
             if upgrade.json()["status"] == "Scheduled":
                 for tx in api.get("/api/v1/transactions", params={"station_id": raised, "state": "Active"}).json():
                     if tx["id"] not in stopped:  # (it may end on its own meanwhile: any answer will do)
-                        api.post(f"/api/v1/stations/{raised}/commands/remote_stop", json={"transaction_id": tx["id"]})
-                        stopped.add(tx["id"])
+                        answer = api.post(f"/api/v1/stations/{raised}/commands/remote_stop",
+                                          json={"transaction_id": tx["id"]})
+                        said = answer.json() if "json" in answer.headers.get("content-type", "") else answer.text
+                        stopped[tx["id"]] = (tx["evse_id"], answer.status_code,
+                                             said.get("status") if isinstance(said, dict) else said)
             return False
 
         try:
             wait_for(raised_and_back, timeout=2 * HANG_GUARD)
         except AssertionError:
+            frames = [(m["at"], m["direction"], m["action"], m["payload"][:200])
+                      for m in api.get(f"/api/v1/stations/{raised}/messages", params={"limit": 40}).json()]
             raise AssertionError(f"{raised} is not back on profile 2: the upgrade answered {upgrade.json()}; "
-                                 f"now {api.get(f'/api/v1/stations/{raised}').json()}; stopped {stopped}") from None
+                                 f"now {api.get(f'/api/v1/stations/{raised}').json()}; stopped {stopped}; "
+                                 f"its last frames, newest first: {frames}") from None
     finally:
         demo.send_signal(signal.SIGINT)
         try:
