@@ -2,9 +2,9 @@
 // style, and a refusal turned into words. The API works in amperes per phase (breakers are
 // rated per phase); power is W = A × V × phases, V phase-to-neutral.
 
-import { ApiError, Unreachable } from "./api";
+import { ApiError } from "./api";
 import { number, t } from "./i18n";
-import { explained } from "./problems";
+import { explained, problemText } from "./problems";
 
 export interface SmartSiteSummary {
   site: string; name: string; city: string | null; grid_limit_a: string; grid_limit_kw: number;
@@ -70,8 +70,7 @@ export function evseKey(stationId: string, evseId: number): string {
 
 /** A refusal from the API in words: its reason, or each field's complaint. */
 export function refusal(error: unknown): string {
-  if (error instanceof Unreachable) return t("common.unreachable");
-  if (!(error instanceof ApiError)) return `${t("common.error")}: ${String(error)}`;
+  if (!(error instanceof ApiError)) return problemText(error);  // the network, or no API answer
   const plain = explained(error);
   if (plain) return plain;
   const detail = error.detail;

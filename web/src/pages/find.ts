@@ -200,8 +200,7 @@ export function findPage(root: HTMLElement): void {
       }
     } catch (error) {
       message.className = "error";
-      message.textContent = `${t("find.startFailed")}: ${error instanceof Error && !(error instanceof ApiError)
-        && !(error instanceof Unreachable) ? error.message : problemText(error)}`;
+      message.textContent = `${t("find.startFailed")}: ${startProblem(error)}`;
     }
   };
 
@@ -220,8 +219,7 @@ export function findPage(root: HTMLElement): void {
       void search(false);
     } catch (error) {
       message.className = "error";
-      message.textContent = `${t("find.startFailed")}: ${error instanceof Error && !(error instanceof ApiError)
-        && !(error instanceof Unreachable) ? error.message : problemText(error)}`;
+      message.textContent = `${t("find.startFailed")}: ${startProblem(error)}`;
     }
   };
 
@@ -313,4 +311,11 @@ export function findPage(root: HTMLElement): void {
 
   void search();
   void driver.get().then(showMine).catch(() => showMine(null));
+}
+
+/** Why a start did not happen: the page's own (translated) words for a charger's answer, else
+ * the API's refusal or the network's failure in the console's words. */
+function startProblem(error: unknown): string {
+  return error instanceof Error && !(error instanceof ApiError) && !(error instanceof Unreachable)
+    ? error.message : problemText(error);
 }
