@@ -136,6 +136,8 @@ class SimulatedCharger:
             ConnectorState(c, position, Meter(c, self.rng, Decimal(self.rng.randint(10**5, 10**7))))
             for position, c in enumerate(spec.connectors, start=1)
         )
+        for c in self.connectors:
+            c.neighbours = tuple(n for n in self.connectors if n.evse_id == c.evse_id and n is not c)
         self.profiles = ProfileStore(
             [self._outlet(c) for c in self._one_per_number()], obey=obey_profiles, accept=accept_profiles
         )
@@ -739,7 +741,13 @@ class SimulatedCharger:
     # ---- sending -----------------------------------------------------------------------------
 
     async def _announce(self, c: ConnectorState) -> None:
-        """StatusNotification when what the CSMS last heard for this connector changed."""
+        """StatusNotification when what the CSMS last heard for this connector changed; then for
+        the other connectors of its EVSE, which are Unavailable while it is in use."""
+        await self._announce_one(c)
+        for n in c.neighbours:
+            await self._announce_one(n)
+
+    async def _announce_one(self, c: ConnectorState) -> None:
         heard = (self._dialect.wire_status(c.status), c.fault)
         if not self.booted.is_set() or heard == c.announced:
             return

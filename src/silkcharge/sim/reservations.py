@@ -50,7 +50,8 @@ class ReservationBook:
             return "Rejected"
         if held.place != WHOLE_STATION and any(h.place == held.place for h in self.held.values()):
             return "Occupied"
-        usable = [c for c in candidates if c.status not in (ConnectorStatus.FAULTED, ConnectorStatus.UNAVAILABLE)]
+        usable = [c for c in candidates
+                  if c.evse_busy or c.status not in (ConnectorStatus.FAULTED, ConnectorStatus.UNAVAILABLE)]
         if not usable:
             return candidates[0].status.value
         free = [c for c in usable if c.free and c not in self._kept()]
@@ -82,7 +83,7 @@ class ReservationBook:
                      if h.admits(id_token, group) and h.place in (WHOLE_STATION, self._number(c))), None)
         if mine is not None:
             return mine
-        if c.reserved is not None:
+        if c.evse_reserved:
             return False
         whole = [h for h in self.held.values() if h.place == WHOLE_STATION]
         others = [o for o in self._connectors if o is not c and o.free and o.reserved is None]

@@ -124,6 +124,24 @@ class ConnectorState:
     announced: str | None = None  # last status sent on this connection
     reserved: int | None = None  # the reservation holding this connector
     awaiting_reset: bool = False  # an OnIdle reset is scheduled: no new session starts here
+    # the other connectors of this connector's EVSE: an EVSE charges one car at a time, so while
+    # one of them is in use this one cannot be (OCPP 2.x: one transaction per EVSE)
+    neighbours: tuple[ConnectorState, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def in_use(self) -> bool:
+        return self.plugged or self.session is not None
+
+    @property
+    def evse_busy(self) -> bool:
+        """Another connector of this EVSE is in use (this one then reports Unavailable)."""
+        return any(n.in_use for n in self.neighbours)
+
+    @property
+    def evse_reserved(self) -> bool:
+        """A reservation holds this connector or another of its EVSE (2.x reserves EVSEs)."""
+        return self.reserved is not None or any(n.reserved is not None for n in self.neighbours)
+
     @property
     def status(self) -> ConnectorStatus:
         if self.fault is not None:
@@ -136,9 +154,9 @@ class ConnectorState:
             return ConnectorStatus.CHARGING
         if self.plugged:
             return ConnectorStatus.PREPARING
-        if not self.operative or self.awaiting_reset:
+        if not self.operative or self.awaiting_reset or self.evse_busy:
             return ConnectorStatus.UNAVAILABLE
-        if self.reserved is not None:
+        if self.evse_reserved:
             return ConnectorStatus.RESERVED
         return ConnectorStatus.AVAILABLE
 
