@@ -633,7 +633,7 @@ async def clear_profiles(
     service = smart(request)
     result = await service._commands.send(station_id, "clear_charging_profile", given)
     if result.status == "Accepted":
-        await service.forget_profiles(station_id, **given)
+        await service.forget_profiles(station_id, source="operator", **given)
     return {"status": result.status, "reply": result.reply}
 
 

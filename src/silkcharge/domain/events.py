@@ -92,6 +92,18 @@ class ChargingProfilesReported(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ChargingProfilesChanged(Event):
+    """The charging profiles silkcharge installed on a station changed: a SetChargingProfile
+    the station accepted was recorded, or a ClearChargingProfile's profiles forgotten (published
+    after the change is committed). `evse_id` is the EVSE it was on; 0 or None the whole station
+    (None also when a clear by id or purpose does not say where). `source` is who changed it, as
+    recorded: "operator", "load", "roaming", ..."""
+
+    evse_id: int | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class SmartChargingProblem(Event):
     """Load management could not do what it should (station_id "" for a whole site)."""
 

@@ -103,6 +103,8 @@ ENDPOINTS: list[tuple[str, str, str]] = [
 ]
 NOT_FOUND = 404
 SENT, RECEIVED = "sent", "received"
+ROAMING_SOURCE = "roaming"
+"""The source a partner's profile is recorded with among the installed ones (services/smart.py)."""
 SET, ACTIVE, CLEAR = "SET", "ACTIVE", "CLEAR"
 """The three requests: PUT SetChargingProfile, GET ActiveChargingProfile, DELETE (clear)."""
 KINDS = (SET, ACTIVE, CLEAR)
@@ -334,7 +336,7 @@ class ProfileDesk:
                                           {"evse_id": tx.evse_id, "profile": profile_fields(profile)})
         if reply.status != "Accepted":
             return "REJECTED", f"the charge point answered {reply.status}{_why(reply.reply)}", None
-        await self._smart.record_profile(tx.station_id, tx.evse_id, profile, "roaming")
+        await self._smart.record_profile(tx.station_id, tx.evse_id, profile, ROAMING_SOURCE)
         return "ACCEPTED", None, None
 
     async def _active(self, tx: Transaction, duration: int) -> WorkResult:
@@ -355,7 +357,7 @@ class ProfileDesk:
         profile_id = ROAMING_PROFILE_ID + tx.evse_id
         reply = await self._commands.send(tx.station_id, "clear_charging_profile", {"profile_id": profile_id})
         if reply.status == "Accepted":
-            await self._smart.forget_profiles(tx.station_id, profile_id=profile_id)
+            await self._smart.forget_profiles(tx.station_id, source=ROAMING_SOURCE, profile_id=profile_id)
             return "ACCEPTED", None, None
         if reply.status == "Unknown":
             return "UNKNOWN", "the charge point has no profile of yours for this session", None

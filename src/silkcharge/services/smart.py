@@ -46,6 +46,7 @@ from silkcharge.bus.local import (
 from silkcharge.domain.clock import to_ocpp, utcnow
 from silkcharge.domain.commands import RemoteStart
 from silkcharge.domain.events import (
+    ChargingProfilesChanged,
     ChargingProfilesReported,
     ExternalChargingLimitChanged,
     SmartChargingProblem,
@@ -772,6 +773,8 @@ class SmartChargingService(CommandObserver):
                 del self._in_flight[station_id]
 
     async def record_profile(self, station_id: str, evse_id: int, profile: ChargingProfile, source: str) -> None:
+        """Keep a profile the station accepted as installed (replacing what it replaced there),
+        then announce the change (`ChargingProfilesChanged`)."""
         fields = profile_fields(profile)
         async with self._sessions.begin() as session:
             await session.execute(delete(ChargingProfileRecord).where(
@@ -786,9 +789,11 @@ class SmartChargingService(CommandObserver):
                 stack_level=profile.stack_level, transaction_id=profile.transaction_id, body=fields,
                 source=source, installed_at=utcnow(),
             ))
+        self._bus.publish(ChargingProfilesChanged(station_id, utcnow(), evse_id, source))
 
-    async def forget_profiles(self, station_id: str, **criteria: Any) -> None:
-        """Mirror a ClearChargingProfile the station accepted."""
+    async def forget_profiles(self, station_id: str, *, source: str, **criteria: Any) -> None:
+        """Mirror a ClearChargingProfile the station accepted (`source`: who cleared), then
+        announce the change, on the EVSE the criteria name (none: the whole station)."""
         where = [ChargingProfileRecord.station_id == station_id]
         if criteria.get("profile_id") is not None:
             where.append(ChargingProfileRecord.profile_id == criteria["profile_id"])
@@ -800,6 +805,7 @@ class SmartChargingService(CommandObserver):
             where.append(ChargingProfileRecord.stack_level == criteria["stack_level"])
         async with self._sessions.begin() as session:
             await session.execute(delete(ChargingProfileRecord).where(*where))
+        self._bus.publish(ChargingProfilesChanged(station_id, utcnow(), criteria.get("evse_id"), source))
 
     async def installed_views(self, station_id: str) -> list[list[tuple[int, ChargingProfile]]]:
         """What a station may be obeying right now, as (EVSE, profile) lists: the profiles recorded
