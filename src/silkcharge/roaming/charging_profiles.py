@@ -73,7 +73,12 @@ from silkcharge.roaming.wire import (
     ocpi_response,
     parse_ocpi_datetime,
 )
-from silkcharge.services.commands import CommandRefused, CommandService, UnknownStation
+from silkcharge.services.commands import (
+    CommandRefused,
+    CommandResult,
+    CommandService,
+    UnknownStation,
+)
 from silkcharge.services.smart import SmartChargingService
 from silkcharge.smart.profiles import (
     ChargingProfile,
@@ -122,6 +127,11 @@ MAX_DURATION = 7 * 86400
 REQUESTS_PER_MINUTE = 10
 """How many requests a partner may send for one session in a minute before TOO_OFTEN: each
 one is a call over the charger's (often mobile) connection."""
+
+CALL_FAILURES = (StationTimeout, StationOffline, CommandRefused, UnknownStation, StationCallError,
+                 StationReplyInvalid, ValidationError)
+"""How a command to a station can fail: it is offline, gone, does not answer or answers wrongly,
+its version has no such message, the parameters are not valid."""
 
 RESPONSE_TYPES = ("ACCEPTED", "NOT_SUPPORTED", "REJECTED", "TOO_OFTEN", "UNKNOWN_SESSION")
 RESULT_TYPES = ("ACCEPTED", "REJECTED", "UNKNOWN")
@@ -216,6 +226,17 @@ def _min_rate(reply: dict[str, Any]) -> Any:
     """The minChargingRate of a GetCompositeSchedule reply (1.6 has it; 2.0.1's composite has none)."""
     schedule = reply.get("chargingSchedule") or reply.get("schedule") or {}
     return schedule.get("minChargingRate") if isinstance(schedule, dict) else None
+
+
+def composite_profile(reply: CommandResult) -> dict[str, Any] | None:
+    """The ActiveChargingProfile of an accepted GetCompositeSchedule (None: it gave none)."""
+    schedule = reply.details.get("schedule")
+    return active_profile(schedule, _min_rate(reply.reply)) if schedule else None
+
+
+def station_refusal(reply: CommandResult) -> str:
+    """What a station that did not accept a command answered, and why when it said."""
+    return f"the charge point answered {reply.status}{_why(reply.reply)}"
 
 
 @dataclass(frozen=True)
@@ -335,7 +356,7 @@ class ProfileDesk:
         reply = await self._commands.send(tx.station_id, "set_charging_profile",
                                           {"evse_id": tx.evse_id, "profile": profile_fields(profile)})
         if reply.status != "Accepted":
-            return "REJECTED", f"the charge point answered {reply.status}{_why(reply.reply)}", None
+            return "REJECTED", station_refusal(reply), None
         await self._smart.record_profile(tx.station_id, tx.evse_id, profile, ROAMING_SOURCE)
         return "ACCEPTED", None, None
 
@@ -345,9 +366,8 @@ class ProfileDesk:
         reply = await self._commands.send(tx.station_id, "get_composite_schedule",
                                           {"evse_id": tx.evse_id, "duration": duration})
         if reply.status != "Accepted":
-            return "REJECTED", f"the charge point answered {reply.status}{_why(reply.reply)}", None
-        schedule = reply.details.get("schedule")
-        profile = active_profile(schedule, _min_rate(reply.reply)) if schedule else None
+            return "REJECTED", station_refusal(reply), None
+        profile = composite_profile(reply)
         if profile is None:
             return "UNKNOWN", "the charge point gave no schedule", None
         return "ACCEPTED", None, profile
@@ -361,7 +381,7 @@ class ProfileDesk:
             return "ACCEPTED", None, None
         if reply.status == "Unknown":
             return "UNKNOWN", "the charge point has no profile of yours for this session", None
-        return "REJECTED", f"the charge point answered {reply.status}{_why(reply.reply)}", None
+        return "REJECTED", station_refusal(reply), None
 
     # -- running and reporting ------------------------------------------------------------------
 
@@ -373,8 +393,7 @@ class ProfileDesk:
         profile = None
         try:
             result, message, profile = await work()
-        except (StationTimeout, StationOffline, CommandRefused, UnknownStation, StationCallError,
-                StationReplyInvalid, ValidationError, ProfileError) as exc:
+        except (*CALL_FAILURES, ProfileError) as exc:
             result, message = "REJECTED", str(exc)[:500]
         except asyncio.CancelledError:
             raise
