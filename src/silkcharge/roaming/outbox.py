@@ -60,7 +60,7 @@ from silkcharge.store.tenancy import current_tenant
 
 log = logging.getLogger(__name__)
 
-MODULES = ("locations", "tariffs", "sessions", "cdrs", "tokens")
+MODULES = ("locations", "tariffs", "sessions", "cdrs", "tokens", "chargingprofiles")
 METHODS = ("PUT", "PATCH", "POST", "DELETE")
 PENDING, SENT, PARKED, SUPERSEDED = "pending", "sent", "parked", "superseded"
 PRUNE_CHUNK = 5_000
@@ -71,7 +71,8 @@ STATES = (PENDING, SENT, PARKED, SUPERSEDED)
 @dataclass(frozen=True)
 class Push:
     """One change for one partner: `method` on `path` below the partner's `module` RECEIVER
-    endpoint (e.g. "KZ/SLK/ALA-001/ST-7*1" for EVSE 1 of station ST-7), with `body` as JSON."""
+    endpoint (e.g. "KZ/SLK/ALA-001/ST-7*1" for EVSE 1 of station ST-7), with `body` as JSON;
+    for chargingprofiles its SENDER endpoint (roaming/push.py `push_url`)."""
 
     partner_id: int
     module: str

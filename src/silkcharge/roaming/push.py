@@ -1,7 +1,8 @@
 """Pushing to roaming partners: the link the outbox sends through, and what the bus enqueues.
 
 `OcpiPartnerLink` is the outbox's `PartnerLink` (roaming/outbox.py) over ocpi-core's
-`PartnerService` and `OcpiClient`: it finds the partner's RECEIVER endpoint of the row's module,
+`PartnerService` and `OcpiClient`: it finds the partner's RECEIVER endpoint of the row's module
+(for chargingprofiles its SENDER endpoint, where a CPO pushes an ActiveChargingProfile),
 calls it with the token the partner gave us and the OCPI routing headers, turns a refusal into
 park or retry (`outbox.verdict`), and keeps `last_push_at` / `last_error` on the partner.
 
@@ -80,9 +81,20 @@ REGISTERED = "registered"
 RECEIVER = "RECEIVER"
 
 
+PUSHED_TO_SENDER = frozenset({"chargingprofiles"})
+"""Modules whose pushes go to the partner's SENDER interface: in ChargingProfiles the eMSP is
+the Sender (of the requests), and its interface is where the CPO PUTs an ActiveChargingProfile."""
+
+
 def receiver_url(partner: RoamingPartner, module: str) -> str | None:
     """The partner's RECEIVER endpoint of `module`, from its version details."""
     return PartnerService.endpoint(partner, module, RECEIVER)
+
+
+def push_url(partner: RoamingPartner, module: str) -> str | None:
+    """The partner's endpoint of `module` that our pushes go to (its RECEIVER, but for
+    `PUSHED_TO_SENDER`)."""
+    return PartnerService.endpoint(partner, module, "SENDER" if module in PUSHED_TO_SENDER else RECEIVER)
 
 
 class OcpiPartnerLink:
@@ -101,9 +113,9 @@ class OcpiPartnerLink:
             partner = await session.get(RoamingPartner, partner_id)
         if partner is None or partner.state != REGISTERED or not partner.token_to_them:
             raise PushFailed(f"roaming partner {partner_id} is not registered")
-        base = receiver_url(partner, module)
+        base = push_url(partner, module)
         if base is None:
-            raise PushFailed(f"roaming partner {partner_id} has no {module} RECEIVER endpoint")
+            raise PushFailed(f"roaming partner {partner_id} has no {module} endpoint to push to")
         client = await self._client(partner)
         url = f"{base.rstrip('/')}/{path.lstrip('/')}" if path else base
         try:
