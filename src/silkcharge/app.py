@@ -26,6 +26,7 @@ from silkcharge.roaming.commands import CommandDesk, CommandSender
 from silkcharge.roaming.driver_start import DriverStarts
 from silkcharge.roaming.object_push import ObjectPush
 from silkcharge.roaming.partners import PartnerService
+from silkcharge.roaming.profile_push import ProfilePush
 from silkcharge.roaming.pull import PartnerPull, PartnerPuller
 from silkcharge.roaming.push import RoamingPush
 from silkcharge.roaming.session_push import RoamingTransactionOwners, SessionFollower
@@ -138,6 +139,8 @@ class Platform:
     """Partners' locations and tariffs pulled every roaming_pull_minutes (roaming/pull.py)."""
     roaming_objects: ObjectPush | None = None
     """Our changed locations and tariffs pushed to partners (roaming/object_push.py)."""
+    roaming_profiles: ProfilePush | None = None
+    """The ActiveChargingProfile of partners' sessions pushed when it changed (roaming/profile_push.py)."""
 
     async def start(self) -> None:
         if self.residency is not None:
@@ -171,6 +174,8 @@ class Platform:
             self.roaming_push.start(send=self.settings.role != "gateway", follow=self.settings.role != "api")
         if self.roaming_sessions is not None:  # every role: the gateway hears sessions, billing makes CDRs
             self.roaming_sessions.start(catch_up=self.settings.role != "gateway")
+        if self.roaming_profiles is not None:  # every role: the API records profiles, the gateway hears limits
+            self.roaming_profiles.start()
         if self.roaming_puller is not None and self.settings.role != "gateway":
             self.roaming_puller.start()
         if self.roaming_objects is not None and self.settings.role != "gateway":
@@ -179,6 +184,8 @@ class Platform:
             await self.gateway.start()
 
     async def stop(self) -> None:
+        if self.roaming_profiles is not None:  # first: its rounds ask stations and enqueue pushes
+            await self.roaming_profiles.stop()
         await self.gateway.stop()
         if self.roaming is not None and self.roaming.commands is not None:
             await self.roaming.commands.stop()
@@ -388,6 +395,7 @@ def build_platform(settings: Settings, engine: AsyncEngine | None = None) -> Pla
         roaming_sessions=SessionFollower(sessions, bus, roaming_push.outbox, roaming),
         roaming_puller=puller,
         roaming_objects=ObjectPush(sessions, roaming_push.outbox, settings.roaming_object_push_seconds),
+        roaming_profiles=ProfilePush(sessions, bus, roaming_push.outbox, commands),
     )
 
 

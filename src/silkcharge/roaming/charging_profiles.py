@@ -107,7 +107,9 @@ ENDPOINTS: list[tuple[str, str, str]] = [
     (MODULE, "SENDER", f"emsp/{OCPI_VERSION}/chargingprofiles"),
 ]
 NOT_FOUND = 404
-SENT, RECEIVED = "sent", "received"
+SENT, RECEIVED, PUSHED = "sent", "received", "pushed"
+"""A request we sent a partner CPO, one a partner eMSP sent us, and an ActiveChargingProfile we
+pushed a partner eMSP unasked (roaming/profile_push.py)."""
 ROAMING_SOURCE = "roaming"
 """The source a partner's profile is recorded with among the installed ones (services/smart.py)."""
 SET, ACTIVE, CLEAR = "SET", "ACTIVE", "CLEAR"

@@ -1537,10 +1537,13 @@ class RoamingChargingProfile(TenantOwned, Base):
     """One OCPI 2.2.1 charging profile request (roaming/charging_profiles.py), in either
     direction: "sent" one we sent a partner CPO for a session of our driver (eMSP role; `uid`
     is the last part of the response_url we gave), "received" one a partner eMSP sent us for a
-    session at our charger (CPO role; `response_url` is where its result goes). `kind` says
-    which request: SET (PUT, a SetChargingProfile), ACTIVE (GET, the ActiveChargingProfile)
-    or CLEAR (DELETE). `response` is the ChargingProfileResponse's result, `result` the
-    asynchronous result's, and `profile` the ActiveChargingProfile an ACTIVE result carries."""
+    session at our charger (CPO role; `response_url` is where its result goes), or "pushed":
+    an ActiveChargingProfile we pushed, unasked, to the eMSP of a session at our charger whose
+    profile changed (kind ACTIVE, roaming/profile_push.py; `result` says whether the station's
+    plan was pushed). `kind` says which request: SET (PUT, a SetChargingProfile), ACTIVE (GET,
+    the ActiveChargingProfile) or CLEAR (DELETE). `response` is the ChargingProfileResponse's
+    result, `result` the asynchronous result's, and `profile` the ActiveChargingProfile an
+    ACTIVE result carries."""
 
     __tablename__ = "roaming_charging_profiles"
     __table_args__ = (UniqueConstraint("direction", "uid"),)
