@@ -6,6 +6,7 @@ from __future__ import annotations
 from ocpp.v201 import call
 
 from silkcharge.domain.clock import to_ocpp, utcnow
+from silkcharge.domain.security_reasons import reason
 from tests.e2e.network import register_station
 from tests.e2e.peers import connected_peer
 
@@ -22,16 +23,24 @@ async def test_a04_security_event_notification_is_stored_and_listed(platform, ap
     ]
 
 
-async def test_csms_decisions_are_listed_with_their_reason_newest_first(platform, api):
-    await platform.security_events.decided("SEC-2", "InvalidCertificate", "expired on 2026-01-01", "10.0.0.7")
-    await platform.security_events.decided("SEC-2", "SecurityProfileDowngrade", "offered profile 1, needs 2")
+async def test_csms_decisions_are_listed_with_their_reason_in_words_and_as_a_code_newest_first(platform, api):
+    await platform.security_events.decided("SEC-2", "InvalidChargingStationCertificate",
+                                           reason("certificate_refused", detail="expired on 2026-01-01"), "10.0.0.7")
+    await platform.security_events.decided("SEC-2", "SecurityProfileDowngrade",
+                                           reason("below_profile_2_plain", station="SEC-2"))
     listed = (await api.get("/api/v1/security-events", params={"origin": "csms"})).json()
     assert [(e["type"], e["reason"]) for e in listed] == [
-        ("SecurityProfileDowngrade", "offered profile 1, needs 2"),
-        ("InvalidCertificate", "expired on 2026-01-01"),
+        ("SecurityProfileDowngrade", "station SEC-2 is at security profile 2: connect over wss:// (TLS) with its "
+                                     "Basic-auth password (this handshake: plain ws, profile 1)"),
+        ("InvalidChargingStationCertificate", "expired on 2026-01-01; a station at security profile 3 shows a valid "
+                                              "certificate whose common name is its id"),
+    ]
+    assert [(e["reason_code"], e["reason_values"]) for e in listed] == [
+        ("below_profile_2_plain", {"station": "SEC-2"}),
+        ("certificate_refused", {"detail": "expired on 2026-01-01"}),
     ]
     assert listed[1]["source_address"] == "10.0.0.7"
-    only = (await api.get("/api/v1/security-events", params={"type": "InvalidCertificate"})).json()
+    only = (await api.get("/api/v1/security-events", params={"type": "InvalidChargingStationCertificate"})).json()
     assert len(only) == 1
 
 

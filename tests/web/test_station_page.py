@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
+import websockets
 from playwright.async_api import expect
 
+from silkcharge.domain.clock import utcnow
+from silkcharge.store.schema import SecurityEvent
+from tests.e2e.peers import connected_peer
 from tests.web.conftest import screenshot
 from tests.web.helpers import pick
 
@@ -71,3 +78,24 @@ async def test_the_station_page_shows_its_effective_profile_with_sources(fleet, 
     await expect(profile).to_contain_text("Least charging current (A)")
     await expect(page.locator("#station-profile")).to_contain_text("generic-ocpp1.6")
     await screenshot(page, "station-profile")
+
+
+async def test_a_refused_handshake_reads_in_the_operators_language_and_an_older_event_as_it_was_stored(
+    platform, fleet, open_console
+):
+    spec = pick(fleet, "KZ-ALA", "2.0.1")
+    ocpp_url = f"ws://127.0.0.1:{platform.gateway.port}/ocpp"
+    with pytest.raises(websockets.InvalidStatus):  # the gateway refuses it, and records why
+        async with connected_peer(ocpp_url, spec.station_id, "2.0.1", password="not-its-password"):
+            pass
+    async with platform.sessions.begin() as session:  # a decision recorded before reasons had codes
+        session.add(SecurityEvent(station_id=spec.station_id, origin="csms", type="SecurityProfileSet",
+                                  reason="set from 1 to 2 by an operator (recorded in English only)",
+                                  occurred_at=utcnow() - timedelta(days=1)))
+    page = await open_console(f"/#/stations/{spec.station_id}", locale="ru-RU")
+    events = page.locator("#security-events")
+    await expect(events.locator("tr", has_text="InvalidPassword")).to_contain_text(
+        "неверный или отсутствующий пароль для этой станции")
+    await expect(events.locator("tr", has_text="SecurityProfileSet")).to_contain_text(
+        "set from 1 to 2 by an operator (recorded in English only)")
+    await screenshot(page, "station-security-ru")

@@ -331,7 +331,11 @@ class SecurityEventOut(Body):
     station_id: str | None
     origin: str = Field(description="'station': the station reported it; 'csms': silkcharge decided it")
     type: str
-    reason: str | None = Field(description="why silkcharge decided as it did (origin csms)")
+    reason: str | None = Field(description="why silkcharge decided as it did (origin csms), in English")
+    reason_code: str | None = Field(
+        default=None, description="the same reason as a code (origin csms; none on events recorded before "
+        "codes were kept): the console words it in the operator's language from its values")
+    reason_values: dict[str, str] | None = Field(default=None, description="what fills in the reason's code")
     tech_info: str | None
     source_address: str | None
     occurred_at: datetime

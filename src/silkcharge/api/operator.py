@@ -25,6 +25,7 @@ from silkcharge.bus.local import (
     StationTimeout,
 )
 from silkcharge.domain.security import redact_configuration
+from silkcharge.domain.security_reasons import reason
 from silkcharge.services.commands import CommandRefused
 from silkcharge.services.passwords import hash_password
 from silkcharge.services.plausibility import Plausibility
@@ -330,8 +331,7 @@ async def update_station(station_id: str, body: m.StationPatch, request: Request
         await _boot_again(request, station_id)
     if profile is not None and profile != before:
         await platform(request).security_events.decided(
-            station_id, "SecurityProfileSet",
-            f"set from {before} to {profile} by an operator; handshakes below {profile} are refused",
+            station_id, "SecurityProfileSet", reason("profile_set", before=before, profile=profile),
         )
     return await _station_out(session, station, config=True)
 

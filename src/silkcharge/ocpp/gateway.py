@@ -23,6 +23,7 @@ from http import HTTPStatus
 from urllib.parse import unquote, urlsplit
 
 from silkcharge.bus.local import LocalRouter
+from silkcharge.domain.security_reasons import Reason, reason
 from silkcharge.ocpp import handshake, tls
 from silkcharge.ocpp.adapter import Adapter
 from silkcharge.ocpp.connection import StationConnection
@@ -42,11 +43,8 @@ log = logging.getLogger(__name__)
 PATH = re.compile(r"^/ocpp/([^/]+)/?$")
 STATION_ID = re.compile(r"^[A-Za-z0-9*\-_=+|@.]{1,48}$")
 CLOSE_REPLACED = (1000, "replaced by a newer connection of the same station")
-_HOW = {
-    2: "connect over wss:// (TLS) with its Basic-auth password",
-    3: "connect over wss:// with its client certificate",
-}
-_SHOWN = {1: "plain ws", 2: "TLS without a valid client certificate"}
+_BELOW_PROFILE = {(2, 1): "below_profile_2_plain", (3, 1): "below_profile_3_plain", (3, 2): "below_profile_3_tls"}
+"""The reason of a handshake below the station's profile, by (its profile, the handshake's)."""
 
 
 def _consume(task: asyncio.Future) -> None:
@@ -203,7 +201,7 @@ class Gateway:
             return False, _too_many(station_id, limited)
         return False, await self._refuse(
             station_id, address, HTTPStatus.FORBIDDEN, "InvalidChargingStationCertificate",
-            f"{problem}; a station at security profile 3 shows a valid certificate whose common name is its id",
+            reason("certificate_refused", detail=problem),
         )
 
     async def _admit(
@@ -234,67 +232,61 @@ class Gateway:
             return Answer(HTTPStatus.NOT_FOUND, f"station {station_id} is not registered")
         if verdict.admission is Admission.BAD_PASSWORD:
             return await self._refuse(
-                station_id, address, HTTPStatus.UNAUTHORIZED, "InvalidPassword",
-                "wrong or missing password for this station",
+                station_id, address, HTTPStatus.UNAUTHORIZED, "InvalidPassword", reason("wrong_password"),
             )
         if verdict.admission is Admission.NO_PASSWORD:
             return await self._refuse(
-                station_id, address, HTTPStatus.UNAUTHORIZED, "NoPasswordSet",
-                f"station {station_id} has no password, so any caller could speak for it: set one "
-                "(PATCH /api/v1/stations/{id}), or allow stations without a password "
-                "(SILKCHARGE_ALLOW_STATIONS_WITHOUT_PASSWORD, insecure)",
+                station_id, address, HTTPStatus.UNAUTHORIZED, "NoPasswordSet", reason("no_password", station=station_id),
             )
         if verdict.admission is Admission.BELOW_PROFILE:
             required, shown = verdict.required_profile or 1, verdict.shown_profile or 1
             return await self._refuse(
                 station_id, address, HTTPStatus.FORBIDDEN, "SecurityProfileDowngrade",
-                f"station {station_id} is at security profile {required}: {_HOW[required]} "
-                f"(this handshake: {_SHOWN[shown]}, profile {shown})",
+                reason(_BELOW_PROFILE[required, shown], station=station_id),
             )
         if verdict.raised_to is not None:
             await self._record(
-                station_id, "SecurityProfileRaised",
-                f"came back on security profile {verdict.raised_to}; handshakes below it are refused from now on",
-                address,
+                station_id, "SecurityProfileRaised", reason("profile_raised", profile=verdict.raised_to), address,
             )
         return verdict
 
     async def _refuse(
-        self, station_id: str, address: str | None, status: HTTPStatus, kind: str, reason: str,
+        self, station_id: str, address: str | None, status: HTTPStatus, kind: str, why: Reason,
     ) -> Answer:
         """Answer a refused handshake, count it against the limits and record it."""
         self.refused[kind] += 1
-        await self._record(station_id, kind, reason, address)
+        await self._record(station_id, kind, why, address)
         for reached in self.limits.failed(station_id, address):
-            await self._record(station_id, "FailedAuthLimitReached", reached.reason, address)
-        return _answer(status, reason)
+            await self._record(station_id, "FailedAuthLimitReached", reached.why, address)
+        return _answer(status, why.text)
 
-    async def _record(self, station_id: str | None, kind: str, reason: str, address: str | None) -> None:
+    async def _record(self, station_id: str | None, kind: str, why: Reason, address: str | None) -> None:
         try:
-            await self._security_events.decided(station_id, kind, reason, address)
+            await self._security_events.decided(station_id, kind, why, address)
         except Exception:  # the decision stands; its record is also in the log line above
             log.exception("could not record security event %s for %s", kind, station_id)
 
     def _tls_refused(self, error: ssl.SSLError, address: str | None) -> None:
         """A TLS handshake refused before any HTTP request: counted, and recorded when a
         certificate was refused."""
-        reason, certificate = tls.refusal(error)
+        text, certificate = tls.refusal(error)
         self.tls_refused += 1
         if not certificate:
-            log.info("TLS handshake from %s failed: %s", address or "?", reason)
+            log.info("TLS handshake from %s failed: %s", address or "?", text)
             return
         if self.limits.check(None, address) is not None:
             return
         self.refused["InvalidChargingStationCertificate"] += 1
         reached = self.limits.failed(None, address)
-        task = asyncio.get_running_loop().create_task(self._record_tls(reason, address, reached))
+        why = reason("tls_certificate_refused", detail=getattr(error, "verify_message", None) or text)
+        task = asyncio.get_running_loop().create_task(self._record_tls(why, address, reached))
         self._recording.add(task)
         task.add_done_callback(self._recording.discard)
 
-    async def _record_tls(self, reason: str, address: str | None, reached: list[Limited]) -> None:
-        await self._record(None, "InvalidChargingStationCertificate", reason, address)
+    async def _record_tls(self, why: Reason, address: str | None, reached: list[Limited]) -> None:
+        await self._record(None, "InvalidChargingStationCertificate", why, address)
         for limit in reached:
-            await self._record(None, "FailedAuthLimitReached", limit.reason, address)
+            await self._record(None, "FailedAuthLimitReached", limit.why, address)
 
     # -- session ------------------------------------------------------------------------------
 

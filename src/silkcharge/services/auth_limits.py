@@ -21,6 +21,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from silkcharge.domain.security_reasons import Reason, reason
+
 STATION, ADDRESS = "station", "address"
 
 
@@ -35,10 +37,13 @@ class Limited:
     retry_after: int  # whole seconds, at least 1
 
     @property
+    def why(self) -> Reason:
+        return reason("too_many_station" if self.scope == STATION else "too_many_address", key=self.key,
+                      limit=self.limit, window=f"{self.window:g}", retry=self.retry_after)
+
+    @property
     def reason(self) -> str:
-        who = f"station {self.key}" if self.scope == STATION else f"source address {self.key}"
-        return (f"too many failed handshakes for {who} ({self.limit} within {self.window:g} s); "
-                f"try again in {self.retry_after} s")
+        return self.why.text
 
 
 class _Window:

@@ -38,6 +38,7 @@ from silkcharge.domain.commands import (
     InstallCertificate,
 )
 from silkcharge.domain.events import DeviceModelChanged
+from silkcharge.domain.security_reasons import Reason, reason
 from silkcharge.security import pki
 from silkcharge.services.commands import (
     CommandObserver,
@@ -177,12 +178,12 @@ class CertificateService(CommandObserver):
             csr = self._acceptable_csr(station_id, csr_pem, certificate_type)
         except CsrRefused as refusal:
             await self._events.decided(station_id, refusal.event_type, refusal.reason)
-            return SigningDecision(False, refusal.reason)
+            return SigningDecision(False, refusal.reason.text)
         ca = await self.authority.get()
         try:
             leaf = pki.sign_csr(ca, csr, days=self._days)
         except ValueError as exc:
-            await self._events.decided(station_id, "CsrRefused", str(exc))
+            await self._events.decided(station_id, "CsrRefused", reason("csr_not_signed", detail=exc))
             return SigningDecision(False, str(exc))
         await self._store(station_id, leaf, ca.certificate, certificate_type, source="csr", status="Issued")
         chain = "".join(pki.certificate_pem(c) for c in [leaf, *await self.authority.chain()])
@@ -191,29 +192,24 @@ class CertificateService(CommandObserver):
 
     def _acceptable_csr(self, station_id: str, csr_pem: str, certificate_type: str) -> x509.CertificateSigningRequest:
         if certificate_type != STATION_CERTIFICATE:
-            raise CsrRefused(
-                f"silkcharge's CA signs charging station certificates only, not {certificate_type} "
-                "(ISO 15118 certificates come from the V2G PKI)"
-            )
+            raise CsrRefused(reason("csr_type", type=certificate_type))
         try:
             csr = pki.load_csr(csr_pem)
         except ValueError:
-            raise CsrRefused("the CSR is not a PEM-encoded PKCS#10 certificate signing request") from None
+            raise CsrRefused(reason("csr_not_pem")) from None
         if not csr.is_signature_valid:
-            raise CsrRefused("the CSR's signature does not match its public key")
+            raise CsrRefused(reason("csr_bad_signature"))
         common_name = pki.common_name(csr.subject)
         if common_name != station_id:
-            raise CsrRefused(
-                f"the CSR names {common_name!r}, not this station ({station_id!r}): a station may only "
-                "have its own id certified", event_type="CsrForAnotherStation",
-            )
+            raise CsrRefused(reason("csr_other_station", name=common_name, station=station_id),
+                             event_type="CsrForAnotherStation")
         organization = pki.organization(csr.subject)
         if self._organization is not None and organization != self._organization:
-            raise CsrRefused(f"the CSR's organization is {organization!r}, not {self._organization!r}")
+            raise CsrRefused(reason("csr_organization", organization=organization, expected=self._organization))
         try:
             pki.check_key(csr.public_key())
         except ValueError as exc:
-            raise CsrRefused(f"the CSR's key is not allowed: {exc}") from None
+            raise CsrRefused(reason("csr_key", detail=exc)) from None
         return csr
 
     async def deliver(self, station_id: str, decision: SigningDecision) -> None:
@@ -244,14 +240,11 @@ class CertificateService(CommandObserver):
         try:
             result = await self._ocsp.check(hashes_of)
         except OcspFailure as failure:
-            await self._events.decided(station_id, "OcspCheckFailed", f"GetCertificateStatus: {failure}")
+            await self._events.decided(station_id, "OcspCheckFailed", reason("ocsp_failed_status", detail=failure))
             return False, None
         if result.answer.status != "good":
-            await self._events.decided(
-                station_id, _ocsp_event(result.answer.status),
-                f"GetCertificateStatus: the OCSP responder says certificate serial "
-                f"{hashes_of['serialNumber']} is {result.answer.status}",
-            )
+            await self._events.decided(station_id, _ocsp_event(result.answer.status), reason(
+                "ocsp_answer_status", serial=hashes_of["serialNumber"], status=result.answer.status))
             return False, None
         return True, base64.b64encode(result.der).decode("ascii")
 
@@ -265,31 +258,26 @@ class CertificateService(CommandObserver):
             try:
                 chain = pki.load_certificates(certificate_pem)
             except ValueError:
-                await self._events.decided(station_id, "ContractCertificateRefused",
-                                           "Authorize: the contract certificate is not PEM")
+                await self._events.decided(station_id, "ContractCertificateRefused", reason("contract_not_pem"))
                 return "CertChainError"
             now = utcnow()
             for certificate in chain:
                 if certificate.not_valid_after_utc < now or certificate.not_valid_before_utc > now:
-                    await self._events.decided(
-                        station_id, "CertificateExpired",
-                        f"Authorize: contract certificate {certificate.subject.rfc4514_string()} is valid "
-                        f"from {certificate.not_valid_before_utc:%Y-%m-%d} to {certificate.not_valid_after_utc:%Y-%m-%d}",
-                    )
+                    await self._events.decided(station_id, "CertificateExpired", reason(
+                        "contract_expired", subject=certificate.subject.rfc4514_string(),
+                        valid_from=f"{certificate.not_valid_before_utc:%Y-%m-%d}",
+                        valid_to=f"{certificate.not_valid_after_utc:%Y-%m-%d}"))
                     return "CertificateExpired"
         for item in hash_data:
             try:
                 result = await self._ocsp.check(item)
             except OcspFailure as failure:
                 status = "SignatureError" if "signature" in str(failure) else "CertChainError"
-                await self._events.decided(station_id, "OcspCheckFailed", f"Authorize: {failure}")
+                await self._events.decided(station_id, "OcspCheckFailed", reason("ocsp_failed_authorize", detail=failure))
                 return status
             if result.answer.status != "good":
-                await self._events.decided(
-                    station_id, _ocsp_event(result.answer.status),
-                    f"Authorize: the OCSP responder says contract certificate serial {item['serialNumber']} "
-                    f"is {result.answer.status}",
-                )
+                await self._events.decided(station_id, _ocsp_event(result.answer.status), reason(
+                    "ocsp_answer_authorize", serial=item["serialNumber"], status=result.answer.status))
                 return "CertificateRevoked" if result.answer.status == "revoked" else "CertChainError"
         return "Accepted"
 
@@ -487,9 +475,9 @@ class CertificateService(CommandObserver):
 
 
 class CsrRefused(Exception):
-    def __init__(self, reason: str, *, event_type: str = "CsrRefused") -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, why: Reason, *, event_type: str = "CsrRefused") -> None:
+        super().__init__(why.text)
+        self.reason = why
         self.event_type = event_type
 
 

@@ -26,6 +26,7 @@ from silkcharge.bus.local import (
 from silkcharge.domain.clock import utcnow
 from silkcharge.domain.commands import GetConfiguration
 from silkcharge.domain.network import CsmsMigration, NetworkConnection, NetworkProfileSetting
+from silkcharge.domain.security_reasons import reason
 from silkcharge.services.commands import CommandRefused, CommandService, UnknownStation
 from silkcharge.services.device_model import StationDeclined
 from silkcharge.services.ports import OutboundCall
@@ -87,8 +88,7 @@ class NetworkProfiles:
         change = await self._run(change, calls, "move to another CSMS")
         await self._security_events.decided(
             station_id, "MigrateToCsmsRequested",
-            f"the station accepted a network profile for {connection['ocppCsmsUrl']} in slot {slot}, first in "
-            f"priority; it answered {change.status} to the reset and leaves this CSMS when it reboots",
+            reason("migrate_requested", url=connection["ocppCsmsUrl"], slot=slot, status=change.status),
         )
         return change
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.domain.clock import utcnow
+from silkcharge.domain.security_reasons import Reason
 from silkcharge.store.schema import SecurityEvent
 
 log = logging.getLogger(__name__)
@@ -52,16 +53,19 @@ class SecurityEvents:
         ))
 
     async def decided(
-        self, station_id: str | None, type: str, reason: str, source_address: str | None = None
+        self, station_id: str | None, type: str, reason: Reason, source_address: str | None = None
     ) -> None:
         """A security decision of the CSMS about a station (or a caller naming one), with the
-        reason an operator reads."""
-        log.warning("security: %s %s: %s%s", station_id or "(no station)", type, reason,
+        reason an operator reads: its English text, and its code and values for the console to
+        word in the operator's language."""
+        text = reason.text
+        log.warning("security: %s %s: %s%s", station_id or "(no station)", type, text,
                     f" (from {source_address})" if source_address else "")
         await self._store(SecurityEvent(
             station_id=station_id[:48] if station_id else None, origin=CSMS, type=type[:50],
-            reason=reason[:500], source_address=source_address[:64] if source_address else None,
-            occurred_at=utcnow(),
+            reason=text[:500], reason_code=reason.code,
+            reason_values={name: value[:500] for name, value in reason.values.items()} or None,
+            source_address=source_address[:64] if source_address else None, occurred_at=utcnow(),
         ))
 
     async def find(self, query: SecurityEventQuery) -> list[SecurityEvent]:

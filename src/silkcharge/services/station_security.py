@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.domain.commands import GetConfiguration
 from silkcharge.domain.security import PasswordRotation, ProfileUpgrade, new_station_password
+from silkcharge.domain.security_reasons import Reason, reason
 from silkcharge.services.commands import CommandRefused, CommandService, UnknownStation
 from silkcharge.services.passwords import hash_password
 from silkcharge.services.ports import OutboundCall
@@ -106,9 +107,7 @@ class StationSecurity:
             row = await session.get(Station, station_id, with_for_update=True)
             row.password_hash_previous, row.password_hash = row.password_hash, hashed
         await self._security_events.decided(
-            station_id, "BasicAuthPasswordRotated",
-            "the station accepted a new Basic-auth password; the previous one is accepted until it "
-            "connects with the new one",
+            station_id, "BasicAuthPasswordRotated", reason("password_rotated"),
         )
         return SecurityChange(station_id, status, station.security_profile, station.security_profile_pending, steps)
 
@@ -145,8 +144,7 @@ class StationSecurity:
                 )
         await self._security_events.decided(
             station_id, "SecurityProfileUpgradeRequested",
-            f"the station accepted security profile {upgrade.profile} (now {station.security_profile}); "
-            f"it is raised when the station comes back on it" + _when_it_reboots(steps[-1]["status"]),
+            _upgrade_reason(upgrade.profile, station.security_profile, steps[-1]["status"]),
         )
         return SecurityChange(station_id, steps[-1]["status"], station.security_profile, upgrade.profile, steps)
 
@@ -212,11 +210,11 @@ class StationSecurity:
             )
 
 
-def _when_it_reboots(status: str) -> str:
-    """What the station's answer to the closing reset means for when the new profile comes."""
+def _upgrade_reason(profile: int, current: int, status: str) -> Reason:
+    """The upgrade's reason, with what the station's answer to the closing reset means for when
+    the new profile comes."""
     if status == "Scheduled":  # 2.0.1 B12: an OnIdle reset waits for the running sessions
-        return ("; it answered Scheduled to the reset: it reboots once its running sessions end, and "
-                "starts no new one meanwhile (stop them to raise it now)")
+        return reason("profile_upgrade_scheduled", profile=profile, current=current)
     if status in ACCEPTED:
-        return ""
-    return f"; it answered {status} to the reset, so that happens at its next reboot"
+        return reason("profile_upgrade_accepted", profile=profile, current=current)
+    return reason("profile_upgrade_later", profile=profile, current=current, status=status)

@@ -683,6 +683,10 @@ class SecurityEvent(TenantOwned, Base):
     origin: Mapped[str] = mapped_column(String(8))  # "station" or "csms"
     type: Mapped[str] = mapped_column(String(50), index=True)
     reason: Mapped[str | None] = mapped_column(String(500))
+    reason_code: Mapped[str | None] = mapped_column(String(48))
+    """The reason as a code of domain/security_reasons.py, with `reason_values`: the console
+    words it in the operator's language (None for a station's own event, and before 0043)."""
+    reason_values: Mapped[dict[str, str] | None] = mapped_column(JSON)
     tech_info: Mapped[str | None] = mapped_column(String(255))
     source_address: Mapped[str | None] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column(index=True)

@@ -5,7 +5,7 @@
 import { api } from "../api";
 import { h, table } from "../dom";
 import { problemText } from "../problems";
-import { dateTime, t } from "../i18n";
+import { dateTime, known, t } from "../i18n";
 
 export interface StationSecurity {
   security_profile: number;
@@ -13,7 +13,10 @@ export interface StationSecurity {
   password_set: boolean;
   password_rotation_pending: boolean;
 }
-interface SecurityEvent { id: number; type: string; reason: string | null; tech_info: string | null; occurred_at: string }
+interface SecurityEvent {
+  id: number; type: string; reason: string | null; reason_code: string | null;
+  reason_values: Record<string, string> | null; tech_info: string | null; occurred_at: string;
+}
 interface Change { status: string; steps: { action: string; status: string }[] }
 
 export function securitySection(stationId: string, changed: () => void) {
@@ -63,10 +66,19 @@ export function securitySection(stationId: string, changed: () => void) {
       events.length === 0
         ? h("p", {}, t("common.empty"))
         : table([t("col.time"), t("col.type"), t("col.reason")],
-          events.map((e) => [dateTime(e.occurred_at), e.type, e.reason ?? e.tech_info ?? "–"]),
+          events.map((e) => [dateTime(e.occurred_at), e.type, why(e)]),
           { id: "security-events" }),
     );
   };
 
   return { element, show };
+}
+
+/** A CSMS decision's reason in the operator's language when the console has words for its code
+ * (events recorded before codes were kept, or by a newer server, show the English sentence); a
+ * station's own event shows its techInfo, in the station's words. */
+function why(e: SecurityEvent): string {
+  const key = `security.reason.${e.reason_code}`;
+  if (e.reason_code && known(key)) return t(key, e.reason_values ?? {});
+  return e.reason ?? e.tech_info ?? "–";
 }
