@@ -124,6 +124,39 @@ async def test_k15_k16_k17_ev_needs_shape_the_share_and_renegotiate_in_one_flow(
         await eventually(forgotten)
 
 
+@FAST
+async def test_k15_a_car_that_must_leave_full_is_given_its_need_before_its_neighbour_shares(api, ocpp_url):
+    await register_station(api, STATION)
+    for token in ("APP-1", "APP-2"):
+        await add_token(api, token)
+    await managed_site(api)  # the station's two EVSEs on a 32 A cabinet
+    async with device_peer(ocpp_url, STATION) as peer:
+        await boot(peer)
+        await start(peer)
+        await peer.call(call.TransactionEvent(
+            event_type="Started", timestamp=to_ocpp(utcnow()), trigger_reason="Authorized", seq_no=0,
+            transaction_info={"transaction_id": "tx-2", "charging_state": "Charging"},
+            id_token={"id_token": "APP-2", "type": "ISO14443"}, evse={"id": 2, "connector_id": 1}))
+        await eventually(last_tx_limit(peer, 1, 16.0))
+        await eventually(last_tx_limit(peer, 2, 16.0))  # two cars, half the cabinet each
+
+        # The car on EVSE 2 must take 24 kWh within two hours: about 17.4 A on three phases,
+        # more than half the cabinet. It gets its need first; its neighbour shares the rest.
+        reply = await peer.call(call.NotifyEVChargingNeeds(
+            charging_needs=needs(32, energy_wh=24_000, leaves_in=timedelta(hours=2)), evse_id=2))
+        assert reply.status == "Accepted"
+
+        async def need_first():
+            first, second = peer.tx_limits(1), peer.tx_limits(2)
+            return first[-1] <= 14.7 and second[-1] >= 17.3 and first[-1] + second[-1] <= 32.0
+
+        await eventually(need_first)
+        charger = next(c for c in (await api.get("/api/v1/smart/sites/ALA-TEST/power")).json()["chargers"]
+                       if c["evse_id"] == 2)
+        assert charger["ev_needs"]["energy_wh"] == 24_000
+        assert await problems(api, "departure_unmet") == []  # its share meets it: nothing to report
+
+
 class PlansBeforeReplying(DevicePeer201):
     """A station whose car plans with a new TxProfile before the station has answered the
     SetChargingProfile: the plan reaches silkcharge while the profile is still in flight."""

@@ -32,6 +32,28 @@ def test_taxi_fleet_first_then_fair_share_of_the_rest():
     assert tight.limits["guest"] == 0.0 and tight.limits["taxi1"] == 7.0
 
 
+def test_a_car_that_must_leave_full_gets_its_needed_current_before_the_others_share_the_rest():
+    # 40 A for three cars: the taxi must take 24 A to be full by its departure
+    sessions = [session("taxi", needed_current=24.0), session("guest1", minute=-30), session("guest2", minute=-20)]
+    result = allocate({"grid": 40}, sessions)
+    assert result.limits == {"taxi": 24.0, "guest1": 8.0, "guest2": 8.0}
+    # without its need it would have been a third of the circuit
+    assert allocate({"grid": 40}, [session(s.evse_id, minute=0) for s in sessions]).limits["taxi"] == 13.3
+    # more room: the need is met, then the others rise to it and everyone shares what is left
+    assert allocate({"grid": 60}, sessions).limits == {"taxi": 24.0, "guest1": 18.0, "guest2": 18.0}
+    assert allocate({"grid": 90}, sessions).limits == {"taxi": 30.0, "guest1": 30.0, "guest2": 30.0}
+    # two cars short of room for both needs: they share what is left above the others' minimum
+    tight = allocate({"grid": 40}, [session("t1", needed_current=30.0), session("t2", needed_current=12.0),
+                                    session("guest")])
+    assert tight.limits == {"t1": 22.0, "t2": 12.0, "guest": 6.0}
+    # a need never outranks a higher priority, nor goes beyond the car's own maximum
+    ranked = allocate({"grid": 40}, [session("fleet", priority=10), session("private", needed_current=40.0,
+                                                                             max_current=16.0)])
+    assert ranked.limits == {"fleet": 32.0, "private": 8.0}
+    assert allocate({"grid": 60}, [session("private", needed_current=40.0, max_current=16.0),
+                                   session("other", max_current=63.0)]).limits == {"private": 16.0, "other": 44.0}
+
+
 def test_stations_that_ignore_profiles_are_assumed_at_their_maximum():
     sessions = [session("old", obeys_profiles=False, max_current=16), session("e1"), session("e2")]
     result = allocate({"grid": 40}, sessions)
@@ -72,6 +94,7 @@ def scenarios(draw, paths=tuple(TREE.values())):
             arrival=T0 + timedelta(minutes=draw(st.integers(0, 600))),
             priority=draw(st.sampled_from([0, 0, 5, 10])),
             obeys_profiles=draw(st.booleans()) if i % 4 == 0 else True,
+            needed_current=draw(st.sampled_from([None, None, 0.0, 8.0, 20.0, 45.0])),
         )
         for i in range(n)
     ]
@@ -136,3 +159,18 @@ def test_work_conserving_a_session_below_its_max_sits_under_a_full_circuit(case)
         spare = [limits[c] - result.circuit_load[c] for c in s.circuit_path]
         crowd = [sum(1 for o in sessions if c in o.circuit_path) for c in s.circuit_path]
         assert any(sp <= 0.1 * n + 1e-6 for sp, n in zip(spare, crowd))
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenarios())
+def test_within_a_priority_a_car_short_of_its_need_leaves_the_others_on_its_path_at_their_minimum(case):
+    limits, sessions = case
+    result = allocate(limits, sessions)
+    managed = [s for s in sessions if s.obeys_profiles]
+    for needy in managed:
+        got = result.limits[needy.evse_id]
+        if not needy.needed_current or got == 0 or got >= min(needy.needed_current, needy.max_current) - 0.1:
+            continue
+        for other in managed:
+            if other.priority == needy.priority and other.circuit_path == needy.circuit_path and not other.needed_current:
+                assert result.limits[other.evse_id] <= other.min_current + 1e-6

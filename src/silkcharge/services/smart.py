@@ -517,9 +517,10 @@ class SmartChargingService(CommandObserver):
             limits = model.model.limits_a()
             external = await self._external(model, running, limits)
             state.ev_needs = await self._ev_needs(running)
+            now = utcnow()
             for key, (tx, priority) in running.items():
                 sessions.append(self._session(model, key, tx.started_at, priority, planned, limits, external,
-                                              state.ev_needs.get(key)))
+                                              state.ev_needs.get(key), now=now, delivered_wh=float(tx.energy_wh or 0)))
             allocation = allocate(limits, sessions)
             state.allocation, state.allocated_at = allocation, utcnow()
             state.transactions = {key: tx for key, (tx, _) in running.items()}
@@ -569,10 +570,12 @@ class SmartChargingService(CommandObserver):
 
     def _session(
         self, model: SiteModel, key: str, arrival: datetime, priority: int, planned: dict[str, float],
-        limits: dict[str, float], external: dict[str, float], ev: EvNeeds | None = None,
+        limits: dict[str, float], external: dict[str, float], ev: EvNeeds | None = None, *,
+        now: datetime | None = None, delivered_wh: float = 0.0,
     ) -> ChargingSession:
         """What the allocation needs to know of a session on a managed EVSE; `ev` is what the
-        car said it needs (K15, K17): its own current range narrows the EVSE's."""
+        car said it needs (K15, K17): its own current range narrows the EVSE's, and the energy it
+        asked for by its departure (less the `delivered_wh` so far) is the current it needs."""
         row = model.evses[key]
         station_id = split_key(key)[0]
         path, cap = model.model.path(key), external.get(key)
@@ -590,10 +593,11 @@ class SmartChargingService(CommandObserver):
                 minimum = max(minimum, ev.min_current_a)
         if cap is not None:
             maximum = min(maximum, cap)
+        needed = ev.needed_a(now or utcnow(), delivered_wh, model.model.voltage, row.phases) if ev is not None else None
         return ChargingSession(
             evse_id=key, circuit_path=path, max_current=maximum, arrival=arrival,
             priority=priority, phases=row.phases, min_current=minimum,
-            obeys_profiles=row.obeys_profiles and key not in planned,
+            obeys_profiles=row.obeys_profiles and key not in planned, needed_current=needed,
         )
 
     async def start_profile(self, station_id: str, evse_id: int) -> dict[str, Any] | None:
@@ -619,7 +623,8 @@ class SmartChargingService(CommandObserver):
             limits = model.model.limits_a()
             external = await self._external(model, {**running, key: None}, limits)
             now = utcnow()
-            sessions = [self._session(model, k, tx.started_at, priority, planned, limits, external)
+            sessions = [self._session(model, k, tx.started_at, priority, planned, limits, external,
+                                      state.ev_needs.get(k), now=now, delivered_wh=float(tx.energy_wh or 0))
                         for k, (tx, priority) in running.items()]
             new = self._session(model, key, now, row.priority, planned, limits, external)
             share = allocate(limits, [*sessions, new]).limits.get(key, 0.0)

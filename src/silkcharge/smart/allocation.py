@@ -12,25 +12,30 @@ limit per session such that no circuit carries more than its limit. The algorith
    (highest first), then arrival (earliest first), then EVSE id; each is admitted if its
    minimum still fits on every circuit of its path, otherwise paused. So when not everyone
    fits, the lowest priority is paused first and, within a priority, the latest arrival.
-3. **Strict priority, then max-min fair (water-filling) within a priority.** The admitted
-   sessions hold their minimum. The remaining capacity goes to the highest priority class
-   first: a common level L rises and each session of the class gets clamp(L, min, max) until
-   a circuit on its path is full or it reaches its own maximum; then it is frozen and the
-   level keeps rising for the others. The next class gets what is left.
+3. **Strict priority; within a priority, departures first, then max-min fair (water-filling).**
+   The admitted sessions hold their minimum. The remaining capacity goes to the highest
+   priority class first. A car that said what energy it needs by when (ISO 15118 departure
+   time, OCPP K15) has a `needed_current`: first the class's cars with one are raised toward it
+   (a common level L rises and each gets clamp(L, min, min(needed, max)) until a circuit on its
+   path is full or it reaches its need; then it is frozen and the level keeps rising for the
+   others), so a car that must leave full is served before others share; then every session
+   of the class is raised the same way toward its maximum, from where it stands. The next
+   class gets what is left.
 4. Allocations are rounded down to 0.1 A, the resolution OCPP carries.
 
 Guarantees (tested as properties): no circuit over its limit (unless unmanaged draw alone
 exceeds it); every admitted session at or above its minimum; on identical paths with equal
 minimums, a higher priority never gets less than a lower one unless capped by its own
-maximum; on a single circuit with everyone admitted, raising the limit never lowers any
-allocation. In a tree the last is *not* guaranteed: raising a sub-circuit lets its sessions
+maximum; within a priority on the same path, a car short of its need means every car
+without one there is at its minimum; on a single circuit with everyone admitted, raising the
+limit never lowers any allocation. In a tree the last is *not* guaranteed: raising a sub-circuit lets its sessions
 take more of a shared parent, which fair sharing then takes from sessions elsewhere.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -51,6 +56,9 @@ class ChargingSession:
     phases: int = 3
     min_current: float = 6.0
     obeys_profiles: bool = True
+    needed_current: float | None = None
+    """The current that delivers what the car asked for by its departure (K15); None: it did not
+    say. Served before the fair share of its priority, never beyond its maximum."""
 
     def __post_init__(self) -> None:
         if self.max_current < 0 or self.min_current < 0:
@@ -104,7 +112,9 @@ def allocate(limits: Mapping[str, float], sessions: Iterable[ChargingSession]) -
             paused.append(session.evse_id)
             result[session.evse_id] = 0.0
     for priority in sorted({s.priority for s in admitted}, reverse=True):
-        _water_fill([s for s in admitted if s.priority == priority], room, result)
+        group = [s for s in admitted if s.priority == priority]
+        _water_fill([s for s in group if s.needed_current], room, result, _need)
+        _water_fill(group, room, result, _maximum)
     for session in admitted:
         result[session.evse_id] = max(session.min_current, math.floor(result[session.evse_id] * 10 + _EPS) / 10)
     load = {circuit: 0.0 for circuit in limits}
@@ -114,26 +124,43 @@ def allocate(limits: Mapping[str, float], sessions: Iterable[ChargingSession]) -
     return Allocation(result, tuple(paused), tuple(s.evse_id for s in unmanaged), overloaded, load)
 
 
-def _water_fill(group: list[ChargingSession], room: dict[str, float], result: dict[str, float]) -> None:
-    """Raise a common level over `group` (already at their minimums) as far as `room` allows.
+def _need(session: ChargingSession) -> float:
+    """The car's need, up to the next 0.1 A (allocations are rounded down to it: a need met
+    exactly would otherwise be sent a little short), within its maximum."""
+    need = session.needed_current or 0.0
+    if math.isfinite(need):
+        need = math.ceil(need * 10 - 1e-6) / 10
+    return min(session.max_current, need)
+
+
+def _maximum(session: ChargingSession) -> float:
+    return session.max_current
+
+
+def _water_fill(
+    group: list[ChargingSession], room: dict[str, float], result: dict[str, float],
+    cap: Callable[[ChargingSession], float],
+) -> None:
+    """Raise a common level over `group` (each at least at its minimum) toward each one's `cap`
+    as far as `room` allows; a session already above the level keeps what it has.
 
     `room` is what each circuit has left; it is consumed in place. Each round finds, exactly,
-    the level at which the first circuit fills or the first session reaches its maximum, by
+    the level at which the first circuit fills or the first session reaches its cap, by
     bisection on that piecewise-linear, non-decreasing function; then freezes who is stuck.
     """
-    active = list(group)
     base = {s.evse_id: result[s.evse_id] for s in group}
-    level = min((base[s.evse_id] for s in group), default=0.0)
+    active = [s for s in group if base[s.evse_id] < cap(s) - 1e-6]
+    level = min((base[s.evse_id] for s in active), default=0.0)
     while active:
         def extra(at: float, circuit: str) -> float:
             return sum(
-                min(max(at, s.min_current), s.max_current) - result[s.evse_id]
+                max(min(at, cap(s)), base[s.evse_id]) - result[s.evse_id]
                 for s in active
                 if circuit in s.circuit_path
             )
 
         circuits = {c for s in active for c in s.circuit_path}
-        top = max(s.max_current for s in active)
+        top = max(cap(s) for s in active)
 
         def fits(at: float) -> bool:
             return all(extra(at, c) <= room[c] + _EPS for c in circuits)
@@ -150,11 +177,11 @@ def _water_fill(group: list[ChargingSession], room: dict[str, float], result: di
         for circuit in circuits:
             room[circuit] -= extra(level, circuit)
         for session in active:
-            result[session.evse_id] = min(max(level, session.min_current), session.max_current)
+            result[session.evse_id] = max(min(level, cap(session)), base[session.evse_id])
         active = [
             s
             for s in active
-            if result[s.evse_id] < s.max_current - 1e-6 and not any(c in full for c in s.circuit_path)
+            if result[s.evse_id] < cap(s) - 1e-6 and not any(c in full for c in s.circuit_path)
         ]
         if level >= top - 1e-9:
             break
