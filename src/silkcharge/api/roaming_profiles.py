@@ -3,15 +3,21 @@ profile on a session of one of our drivers at a partner CPO, ask for the profile
 plans for it (ActiveChargingProfile) or clear ours, and read what became of each request (the
 partner's immediate response, then the result it posts back), and the latest profile the
 partner pushed for a session. roaming/charging_profiles.py `ProfileSender` does the sending
-and keeping."""
+and keeping.
+
+For the console's Roaming page, every exchange either way is listed too: the requests we sent
+partner CPOs, those partner eMSPs sent us for their drivers at our chargers, and the
+ActiveChargingProfiles we pushed them (GET ``), and the latest profile each partner CPO pushed
+us per session (GET `/pushed`)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import select
 
 from silkcharge.api.bounds import INT32_MAX, FiniteDecimal, RowId, SmallRowId
 from silkcharge.api.errors import answers
@@ -20,7 +26,7 @@ from silkcharge.roaming.charging_profiles import MAX_DURATION, ProfileRequestFai
 from silkcharge.roaming.partners import UnknownPartner
 from silkcharge.roaming.wire import ocpi_datetime
 from silkcharge.smart.profiles import wire_number
-from silkcharge.store.schema import RoamingActiveProfile, RoamingChargingProfile
+from silkcharge.store.schema import RoamingActiveProfile, RoamingChargingProfile, RoamingPartner
 
 router = APIRouter(prefix="/roaming/charging-profiles", tags=["roaming"])
 
@@ -159,6 +165,116 @@ async def pushed_profile(
         raise HTTPException(404, f"partner {partner_id} pushed no profile for session {session_id}")
     return PushedProfileOut(partner_id=row.partner_id, session_id=row.session_id, profile=row.profile,
                             received_at=row.received_at)
+
+
+Direction = Literal["sent", "received", "pushed"]
+Kind = Literal["SET", "ACTIVE", "CLEAR"]
+MAX_LISTED = 200
+"""The most rows one list answers: the console shows the recent ones, not the history."""
+
+
+class ProfileExchangeOut(BaseModel):
+    """One charging profile exchange with a roaming partner, either way."""
+
+    id: int
+    partner_id: int
+    partner: str | None = Field(description="the partner's name as the operator calls it")
+    direction: Direction = Field(
+        description="sent: we (eMSP) asked a partner CPO for our driver's session at its charger; received: a "
+        "partner eMSP asked us for its driver's session at our charger; pushed: we pushed a partner eMSP, "
+        "unasked, the ActiveChargingProfile of its driver's session after the session's profiles changed")
+    kind: Kind = Field(description="SET (a SetChargingProfile), ACTIVE (the ActiveChargingProfile: asked for, or "
+                                   "pushed) or CLEAR (clear the profile the eMSP set)")
+    session_id: str = Field(description="the CPO's OCPI Session id: our transaction id when the charger is ours")
+    station_id: str | None = Field(description="our station, when the session is at our charger")
+    evse_id: int | None = Field(description="its EVSE")
+    cause: str | None = Field(description="pushed only: the change that made us push (operator, load, depot, "
+                                          "an external limit)")
+    response: str | None = Field(description="the ChargingProfileResponse (ACCEPTED, NOT_SUPPORTED, REJECTED, "
+                                             "TOO_OFTEN, UNKNOWN_SESSION), FAILED when the partner could not be "
+                                             "asked; null for a push")
+    response_message: str | None = Field(description="why, when the response was not ACCEPTED")
+    result: str | None = Field(description="the result (ACCEPTED, REJECTED, UNKNOWN); null until it is known. For a "
+                                           "push: ACCEPTED when the profile was pushed")
+    result_message: str | None = Field(description="why, when the result was not ACCEPTED")
+    delivery_error: str | None = Field(description="received only: why the result has not reached the partner")
+    charging_profile: dict[str, Any] | None = Field(description="SET: the OCPI ChargingProfile asked for")
+    profile: dict[str, Any] | None = Field(
+        description="ACTIVE: the OCPI ActiveChargingProfile the result carried, or the one pushed")
+    created_at: datetime
+    result_at: datetime | None
+    delivered_at: datetime | None = Field(description="received only: when the result reached the partner")
+
+
+class PushedProfileRowOut(PushedProfileOut):
+    partner: str | None = Field(description="the partner's name as the operator calls it")
+
+
+async def _partner_names(session) -> dict[int, str]:
+    return {p.id: p.name for p in (await session.scalars(select(RoamingPartner))).all()}
+
+
+@router.get("", response_model=list[ProfileExchangeOut])
+async def profile_exchanges(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=MAX_LISTED, description="how many, newest first")] = 50,
+    direction: Annotated[Direction | None, Query(description="only this direction")] = None,
+    kind: Annotated[Kind | None, Query(description="only this kind of request")] = None,
+    session_id: Annotated[str | None, Query(pattern=SESSION_ID, description="only this OCPI Session")] = None,
+    partner_id: Annotated[SmallRowId | None, Query(description="only this partner")] = None,
+) -> list[ProfileExchangeOut]:
+    """The newest charging profile exchanges with roaming partners, both ways: requests we
+    sent partner CPOs, requests partner eMSPs sent us, and ActiveChargingProfiles we pushed
+    them, each with the partner's or the charger's answer."""
+    query = select(RoamingChargingProfile).order_by(RoamingChargingProfile.id.desc()).limit(limit)
+    if direction is not None:
+        query = query.where(RoamingChargingProfile.direction == direction)
+    if kind is not None:
+        query = query.where(RoamingChargingProfile.kind == kind)
+    if session_id is not None:
+        query = query.where(RoamingChargingProfile.session_id == session_id)
+    if partner_id is not None:
+        query = query.where(RoamingChargingProfile.partner_id == partner_id)
+    async with request.app.state.platform.sessions() as session:
+        names = await _partner_names(session)
+        rows = (await session.scalars(query)).all()
+    return [_exchange(row, names) for row in rows]
+
+
+def _exchange(row: RoamingChargingProfile, names: dict[int, str]) -> ProfileExchangeOut:
+    asked = row.request if isinstance(row.request, dict) else {}
+    charging_profile = asked.get("charging_profile") if row.kind == "SET" else None
+    return ProfileExchangeOut(
+        id=row.id, partner_id=row.partner_id, partner=names.get(row.partner_id), direction=row.direction,
+        kind=row.kind, session_id=row.session_id, station_id=row.station_id, evse_id=row.evse_id,
+        cause=asked.get("cause") if row.direction == "pushed" else None, response=row.response,
+        response_message=row.response_message, result=row.result, result_message=row.result_message,
+        delivery_error=row.delivery_error,
+        charging_profile=charging_profile if isinstance(charging_profile, dict) else None,
+        profile=row.profile, created_at=row.created_at, result_at=row.result_at, delivered_at=row.delivered_at)
+
+
+@router.get("/pushed", response_model=list[PushedProfileRowOut])
+async def pushed_profiles(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=MAX_LISTED, description="how many, the latest received first")] = 50,
+    session_id: Annotated[str | None, Query(pattern=SESSION_ID, description="only this OCPI Session")] = None,
+    partner_id: Annotated[SmallRowId | None, Query(description="only this partner")] = None,
+) -> list[PushedProfileRowOut]:
+    """The ActiveChargingProfiles partner CPOs pushed us, unasked, for our drivers' sessions at
+    their chargers: the latest per partner and session, the latest received first."""
+    query = select(RoamingActiveProfile).order_by(RoamingActiveProfile.received_at.desc(),
+                                                  RoamingActiveProfile.id.desc()).limit(limit)
+    if session_id is not None:
+        query = query.where(RoamingActiveProfile.session_id == session_id)
+    if partner_id is not None:
+        query = query.where(RoamingActiveProfile.partner_id == partner_id)
+    async with request.app.state.platform.sessions() as session:
+        names = await _partner_names(session)
+        rows = (await session.scalars(query)).all()
+    return [PushedProfileRowOut(partner_id=row.partner_id, partner=names.get(row.partner_id),
+                                session_id=row.session_id, profile=row.profile, received_at=row.received_at)
+            for row in rows]
 
 
 @router.get("/{request_id}", response_model=ProfileRequestOut, responses=answers(404))
