@@ -13,7 +13,13 @@ import pytest
 from tests.roaming.conftest import Network
 from tests.roaming.test_charging_profiles import networks  # noqa: F401 (the fixture)
 from tests.roaming.test_commands import STATION, TOKEN
-from tests.roaming.test_profile_push import charging, operator_sets, profile_set, pushed_with, simulated
+from tests.roaming.test_profile_push import (
+    charging,
+    operator_sets,
+    profile_set,
+    pushed_with,
+    simulated,
+)
 
 LIST = "/api/v1/roaming/charging-profiles"
 
