@@ -1,11 +1,14 @@
 // Roaming (roaming:read): the OCPI partners with their handshake state, parties, last push and
 // pull and last error, a pull on demand (roaming:write), and a month's settlement with each
 // partner both ways: their drivers at our chargers (they owe us), ours at theirs (we owe them,
-// and what our drivers paid us for it), per currency, never netted across currencies.
+// and what our drivers paid us for it), per currency, never netted across currencies. Then the
+// roaming sessions and partners' CDRs, and the charging profiles exchanged with partners: what
+// a partner eMSP asked of our chargers, what we asked of a partner CPO's, the active profiles
+// we pushed partners when a session's limits changed, and the latest ones partners pushed us.
 
 import { api } from "../api";
 import { h } from "../dom";
-import { dateTime, money, number, t } from "../i18n";
+import { currentLocale, dateTime, known, money, number, t } from "../i18n";
 import { problemText } from "../problems";
 import { can } from "../permissions";
 
@@ -33,6 +36,79 @@ interface PartnerCdr {
   id: number; partner: string | null; cdr_id: string; ended_at: string | null; currency: string;
   total_incl_vat: string | null; driver_currency: string | null; driver_incl_vat: string | null;
   charge_state: string; hold_reason: string | null; conflict: boolean;
+}
+
+interface ProfilePeriod { start_period: number; limit: number }
+/** An OCPI 2.2.1 ChargingProfile. */
+interface OcpiProfile {
+  start_date_time?: string; duration?: number; charging_rate_unit: string; charging_profile_period?: ProfilePeriod[];
+}
+/** An OCPI 2.2.1 ActiveChargingProfile. */
+interface ActiveProfile { start_date_time: string; charging_profile: OcpiProfile }
+interface ProfileExchange {
+  id: number; partner: string | null; direction: "sent" | "received" | "pushed"; kind: "SET" | "ACTIVE" | "CLEAR";
+  session_id: string; station_id: string | null; evse_id: number | null; cause: string | null;
+  response: string | null; response_message: string | null; result: string | null; result_message: string | null;
+  delivery_error: string | null; charging_profile: OcpiProfile | null; profile: ActiveProfile | null;
+  created_at: string;
+}
+interface PushedToUs { partner_id: number; partner: string | null; session_id: string; profile: ActiveProfile;
+  received_at: string }
+
+const clock = (at: number) => new Intl.DateTimeFormat(currentLocale(), { timeStyle: "short" }).format(new Date(at));
+const rate = (limit: number, unit: string) => unit === "W" ? `${number(limit / 1000)} ${t("unit.kw")}`
+  : `${number(limit)} ${t("unit.a")}`;
+
+/** A span of seconds as people say it: seconds, minutes, or hours from two hours on. */
+function span(seconds: number): string {
+  if (seconds < 60) return t("roaming.seconds", { n: number(seconds, 0) });
+  const minutes = seconds / 60;
+  return minutes < 120 ? `${number(minutes, 0)} ${t("unit.min")}` : t("roaming.hours", { n: number(minutes / 60, 1) });
+}
+
+/** A charging profile's limits in words ("16 A from 10:05 · 10.5 A from 10:35") and, under them,
+ * how long it lasts; a profile without a start counts from the start of charging. */
+function limits(profile: OcpiProfile | null | undefined, start?: string): Node | string {
+  const periods = profile?.charging_profile_period ?? [];
+  if (!profile || periods.length === 0) return "–";
+  const from = profile.start_date_time ?? start;
+  const steps = periods.map((p) => {
+    const limit = rate(p.limit, profile.charging_rate_unit);
+    if (from) return t("roaming.limitFrom", { limit, time: clock(Date.parse(from) + p.start_period * 1000) });
+    return p.start_period === 0 ? t("roaming.limitAtStart", { limit })
+      : t("roaming.limitAfter", { limit, after: span(p.start_period) });
+  });
+  const lasting = profile.duration ? t("roaming.lasting", { duration: span(profile.duration) })
+    : t("roaming.openEnded");
+  return h("span", {}, steps.join(" · "), h("br", {}), h("span", { class: "hint" }, lasting));
+}
+
+/** The OCPI answer in words (the server's own reason, in English, follows in small text). */
+const answer = (code: string) => known(`roaming.answer.${code}`) ? t(`roaming.answer.${code}`) : code;
+
+function outcome(x: ProfileExchange): HTMLElement {
+  const why = (text: string | null) => text ? h("span", { class: "hint", lang: "en" }, h("br", {}), text) : null;
+  if (x.direction === "pushed")
+    return h("td", { class: `outcome ${(x.result ?? "").toLowerCase()}` },
+      x.result === "ACCEPTED" ? t("roaming.pushedOk") : answer(x.result ?? "UNKNOWN"), why(x.result_message));
+  if (x.response !== "ACCEPTED")
+    return h("td", { class: `outcome ${(x.response ?? "").toLowerCase()}` },
+      x.response ? answer(x.response) : t("roaming.sending"), why(x.response_message));
+  if (x.result === null) return h("td", { class: "outcome waiting" }, t("roaming.awaitingResult"));
+  return h("td", { class: `outcome ${x.result.toLowerCase()}` }, answer(x.result), why(x.result_message),
+    x.delivery_error ? h("span", { class: "hint warn" }, h("br", {}),
+      t("roaming.resultNotDelivered", { error: x.delivery_error })) : null);
+}
+
+/** Why we pushed, in words: the sources of the change (operator, load management, depot plan),
+ * or a limit a 2.0.1 charger reported an energy management system or the grid operator set. */
+function cause(text: string): string {
+  return text.split(", ").map((c) => {
+    const external = /^external limit (set|cleared) by (.+)$/.exec(c);
+    if (external) return t(external[1] === "set" ? "roaming.externalSet" : "roaming.externalCleared",
+      { source: external[2] });
+    return known(`smart.profileSource_${c}`) ? t(`smart.profileSource_${c}`) : c;
+  }).join(", ");
 }
 
 const parties = (p: Partner) => p.roles.map((r) => `${r.country_code}*${r.party_id} ${r.role ?? ""}`.trim()).join(", ");
@@ -128,6 +204,34 @@ export function roamingPage(root: HTMLElement): void {
         h("td", {}, c.conflict ? t("roaming.conflict") : t(`roaming.charge.${c.charge_state}`))))));
   };
 
+  const profilesBody = h("tbody", {});
+  const pushedBody = h("tbody", {});
+  const profilesNote = h("p", { class: "hint", id: "roaming-profiles-note" });
+  const loadProfiles = async () => {
+    const list = await api<ProfileExchange[]>("/roaming/charging-profiles?limit=50");
+    profilesBody.replaceChildren(...(list.length === 0
+      ? [h("tr", {}, h("td", { colspan: 8 }, t("roaming.noProfiles")))]
+      : list.map((x) => h("tr", { "data-profile": x.id, "data-direction": x.direction, "data-kind": x.kind },
+        h("td", {}, t(`roaming.profileDirection.${x.direction}`)),
+        h("td", {}, x.partner ?? "–"),
+        h("td", { class: "kind" }, t(`roaming.kind.${x.kind}`),
+          x.cause ? h("span", { class: "hint" }, h("br", {}), t("roaming.cause", { cause: cause(x.cause) })) : null),
+        h("td", { class: "session" }, x.session_id),
+        h("td", { class: "where" }, x.station_id ? `${x.station_id}${x.evse_id ? `*${x.evse_id}` : ""}` : "–"),
+        outcome(x),
+        h("td", { class: "limits" }, x.charging_profile ? limits(x.charging_profile)
+          : limits(x.profile?.charging_profile, x.profile?.start_date_time)),
+        h("td", {}, dateTime(x.created_at))))));
+    const pushed = await api<PushedToUs[]>("/roaming/charging-profiles/pushed?limit=50");
+    pushedBody.replaceChildren(...(pushed.length === 0
+      ? [h("tr", {}, h("td", { colspan: 4 }, t("roaming.noPushedProfiles")))]
+      : pushed.map((x) => h("tr", { "data-partner": x.partner_id, "data-session": x.session_id },
+        h("td", {}, x.partner ?? "–"),
+        h("td", { class: "session" }, x.session_id),
+        h("td", { class: "limits" }, limits(x.profile.charging_profile, x.profile.start_date_time)),
+        h("td", {}, dateTime(x.received_at))))));
+  };
+
   root.append(
     h("h1", {}, t("roaming.title")),
     h("p", { class: "hint" }, t("roaming.intro")),
@@ -154,8 +258,22 @@ export function roamingPage(root: HTMLElement): void {
       h("thead", {}, h("tr", {}, ...["roaming.partner", "roaming.ended", "roaming.theirPrice", "roaming.ourDriverPays",
         "col.status"].map((key) => h("th", {}, t(key))))),
       cdrsBody),
+    h("h2", {}, t("roaming.profiles")),
+    h("p", { class: "hint" }, t("roaming.profilesIntro")),
+    h("table", { class: "cards", id: "roaming-charging-profiles" },
+      h("thead", {}, h("tr", {}, ...["roaming.profileWho", "roaming.partner", "roaming.profileRequest",
+        "roaming.session", "roaming.where", "roaming.profileResult", "roaming.limits", "roaming.time"]
+        .map((key) => h("th", {}, t(key))))),
+      profilesBody),
+    h("h3", {}, t("roaming.pushedToUs")),
+    h("table", { class: "cards", id: "roaming-pushed-profiles" },
+      h("thead", {}, h("tr", {}, ...["roaming.partner", "roaming.session", "roaming.limits", "roaming.received"]
+        .map((key) => h("th", {}, t(key))))),
+      pushedBody),
+    profilesNote,
   );
   void loadPartners().catch((error) => { message.className = "error"; message.textContent = problemText(error); });
   void loadSettlement();
   void loadSessions().catch(() => undefined);
+  void loadProfiles().catch((error) => { profilesNote.textContent = problemText(error); });
 }
