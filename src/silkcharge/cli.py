@@ -487,6 +487,33 @@ async def _demo_roaming(api_port: int, partner_port: int) -> bool:
             return False
 
 
+async def _demo_charging_profiles(api_port: int, partner_port: int) -> None:
+    """Once a partner's driver charges at one of our stations, the partner sets a charging
+    profile on the session and our operator lowers the station's maximum, so both Roaming pages
+    show the exchange (silkcharge.demo.roaming.show_charging_profiles). Bounded; a warning, never
+    a failure of the demo, when it could not be shown."""
+    import httpx
+
+    from silkcharge.demo.roaming import RoamingSetupFailed, show_charging_profiles
+
+    key = {"X-API-Key": DEMO_API_KEY}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", headers=key, timeout=60) as ours, \
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{partner_port}", headers=key, timeout=60) as theirs:
+        try:
+            done = await show_charging_profiles(ours, theirs)
+        except (RoamingSetupFailed, httpx.HTTPError) as exc:
+            err_console.print(f"[yellow]demo: no roaming charging profile shown: {exc}[/]")
+            return
+        except Exception:  # a bug here must not take the rest of the demo down with it
+            logging.getLogger(__name__).exception("demo: no roaming charging profile shown")
+            return
+    err_console.print(
+        f"  demo roaming: the partner set {done['partner_limit_a']} A on its driver's session {done['session_id']} "
+        f"at {done['station_id']}; we lowered {done['station_id']}'s maximum to {done['station_maximum_a']} A and "
+        f"pushed the session's active charging profile to the partner (both Roaming pages list them)",
+        highlight=False)
+
+
 async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform, partner_port: int = 0) -> None:
     """Serve the platform; once it listens, start the simulated chargers in their own process,
     and the roaming partner in its own."""
@@ -503,6 +530,7 @@ async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform, 
     partner = await _demo_partner(partner_port) if partner_port else None
     roaming = asyncio.create_task(_demo_roaming(settings.api_port, partner_port)) if partner_port else None
     simulator = None
+    profiles = None
     try:
         # The chargers start once the partner's cards are with us, so its drivers are not refused
         # and the first of them charges at once (the simulator hands out cards in turn).
@@ -520,10 +548,13 @@ async def _demo(settings: Settings, fleet: Path, stations: int, serve_platform, 
                 "--sessions-per-hour", str(DEMO_SESSIONS_PER_HOUR), "--meter-interval", "15", "--depot-taxis",
                 *tls, *(["--roaming-cards"] if cards else []), env=child_env,
             )
+            if cards:
+                profiles = asyncio.create_task(_demo_charging_profiles(settings.api_port, partner_port))
         await platform
     finally:
-        if roaming is not None:
-            roaming.cancel()
+        for task in (roaming, profiles):
+            if task is not None:
+                task.cancel()
         for child in (simulator, partner):
             if child is None or child.returncode is not None:
                 continue

@@ -110,6 +110,16 @@ def test_demo_serves_the_seeded_network_with_live_sessions_and_stops_on_ctrl_c(t
             seen = wait_for(lambda: [r for r in theirs.get("/api/v1/roaming/sessions").json()
                                      if r["direction"] == "ours_at_theirs"], timeout=2 * HANG_GUARD)
         assert {r["session_id"] for r in seen} <= {r["session_id"] for r in api.get("/api/v1/roaming/sessions").json()}
+        # charging profiles at work on one of those sessions: the partner set one, our operator
+        # lowered the station's maximum, and the session's active profile was pushed to the partner
+        with httpx.Client(base_url=f"http://127.0.0.1:{partner_port}", headers={"X-API-Key": "demo-key"},
+                          timeout=HANG_GUARD) as theirs:
+            [pushed] = wait_for(lambda: theirs.get("/api/v1/roaming/charging-profiles/pushed").json(),
+                                timeout=2 * HANG_GUARD)
+        exchanged = {(r["direction"], r["kind"], r["session_id"], r["result"])
+                     for r in api.get("/api/v1/roaming/charging-profiles").json()}
+        assert {("received", "SET", pushed["session_id"], "ACCEPTED"),
+                ("pushed", "ACTIVE", pushed["session_id"], "ACCEPTED")} <= exchanged, exchanged
         # an operator raises a charger to security profile 2: it trusts the demo CA and comes
         # back over wss
         # (12 chargers at 1,500 sessions an hour: for minutes every one may be charging, so an
@@ -161,4 +171,5 @@ def test_demo_serves_the_seeded_network_with_live_sessions_and_stops_on_ctrl_c(t
     output = "".join(lines)
     assert demo.returncode == 0, output
     assert f"http://127.0.0.1:{api_port}/docs" in output
+    assert f"demo roaming: the partner set 32 A on its driver's session {pushed['session_id']}" in output
     assert (tmp_path / "var/demo/silkcharge.sqlite3").exists()
