@@ -114,8 +114,8 @@ def test_demo_serves_the_seeded_network_with_live_sessions_and_stops_on_ctrl_c(t
         # lowered the station's maximum, and the session's active profile was pushed to the partner
         with httpx.Client(base_url=f"http://127.0.0.1:{partner_port}", headers={"X-API-Key": "demo-key"},
                           timeout=HANG_GUARD) as theirs:
-            [pushed] = wait_for(lambda: theirs.get("/api/v1/roaming/charging-profiles/pushed").json(),
-                                timeout=2 * HANG_GUARD)
+            [pushed] = wait_for(lambda: (got := theirs.get("/api/v1/roaming/charging-profiles/pushed")).status_code
+                                == 200 and got.json(), timeout=2 * HANG_GUARD)
         exchanged = {(r["direction"], r["kind"], r["session_id"], r["result"])
                      for r in api.get("/api/v1/roaming/charging-profiles").json()}
         assert {("received", "SET", pushed["session_id"], "ACCEPTED"),
