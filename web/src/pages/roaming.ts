@@ -80,7 +80,8 @@ function limits(profile: OcpiProfile | null | undefined, start?: string): Node |
   });
   const lasting = profile.duration ? t("roaming.lasting", { duration: span(profile.duration) })
     : t("roaming.openEnded");
-  return h("span", {}, steps.join(" · "), h("br", {}), h("span", { class: "hint" }, lasting));
+  return h("span", {}, ...steps.flatMap((step, n) => [n ? " · " : null, h("span", { class: "step" }, step)]),
+    h("br", {}), h("span", { class: "hint" }, lasting));
 }
 
 /** The OCPI answer in words (the server's own reason, in English, follows in small text). */
@@ -221,7 +222,7 @@ export function roamingPage(root: HTMLElement): void {
         outcome(x),
         h("td", { class: "limits" }, x.charging_profile ? limits(x.charging_profile)
           : limits(x.profile?.charging_profile, x.profile?.start_date_time)),
-        h("td", {}, dateTime(x.created_at))))));
+        h("td", { class: "time" }, dateTime(x.created_at))))));
     const pushed = await api<PushedToUs[]>("/roaming/charging-profiles/pushed?limit=50");
     pushedBody.replaceChildren(...(pushed.length === 0
       ? [h("tr", {}, h("td", { colspan: 4 }, t("roaming.noPushedProfiles")))]
@@ -229,7 +230,7 @@ export function roamingPage(root: HTMLElement): void {
         h("td", {}, x.partner ?? "–"),
         h("td", { class: "session" }, x.session_id),
         h("td", { class: "limits" }, limits(x.profile.charging_profile, x.profile.start_date_time)),
-        h("td", {}, dateTime(x.received_at))))));
+        h("td", { class: "time" }, dateTime(x.received_at))))));
   };
 
   root.append(
