@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from tests.web.conftest import PHONE_WIDTH, page_width, screenshot
+from tests.web.conftest import API_KEY, PHONE_WIDTH, page_width, screenshot
 
 PHONE = {"width": PHONE_WIDTH, "height": 844}
 PAGES = {"find": "#search", "trip": "main h1", "vehicles": "main h1", "driver/login": "main h1"}
@@ -29,3 +29,37 @@ async def test_the_driver_pages_fit_a_phone_screen(browser, console_url, fleet, 
     await context.close()
     assert not errors
     assert too_wide == {}, f"wider than the phone: {too_wide}"
+
+
+OPERATOR_PAGES = ["", "map", "sessions", "alerts", "review", "smart", "tariffs", "caps", "audit", "people", "roaming"]
+
+
+@pytest.mark.parametrize(("locale", "language", "viewport"), [
+    ("ru-RU", "ru", PHONE), ("kk-KZ", "kk", {"width": 1280, "height": 860})])
+async def test_the_operator_pages_are_no_wider_than_the_screen_and_every_link_is_within_reach(
+    browser, console_url, fleet, locale, language, viewport
+):
+    phone = viewport == PHONE
+    context = await browser.new_context(locale=locale, viewport=viewport, is_mobile=phone, has_touch=phone)
+    await context.add_init_script(
+        f"sessionStorage.setItem('silkcharge.apiKey', {API_KEY!r}); localStorage.setItem('silkcharge.language', {language!r})")
+    page = await context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(error))
+    too_wide = {}
+    station = next(iter(fleet))
+    for path in [*OPERATOR_PAGES, f"stations/{station}"]:
+        await page.goto(f"{console_url}/#/{path}")
+        await expect(page.locator("main h1").first).to_be_visible()
+        width = await page_width(page)
+        if width > viewport["width"]:
+            too_wide[path or "dashboard"] = width
+    # the last of the operator's links (on a phone the row scrolls sideways by itself) still opens its page
+    roaming = page.locator('header nav a[href="#/roaming"]')
+    await roaming.scroll_into_view_if_needed()
+    await roaming.click()
+    await expect(page.locator("main h1")).to_have_text(await roaming.inner_text())
+    await screenshot(page, f"{language}-{'phone' if phone else 'wide'}-operator-roaming", full_page=False)
+    await context.close()
+    assert not errors
+    assert too_wide == {}, f"wider than the screen: {too_wide}"

@@ -92,7 +92,7 @@ export function auditPage(root: HTMLElement): void {
     h("button", { type: "submit", id: "audit-filter" }, t("audit.filter")));
   more.addEventListener("click", () => void load(true));
   root.append(h("h1", {}, t("nav.audit")), h("p", { class: "hint" }, t("audit.hint")), filters, message,
-    h("table", { id: "audit-table" }, h("thead", {}, h("tr", {}, ...heads.map((k) => h("th", {}, k ? t(k) : "")))), body),
+    h("table", { id: "audit-table", class: "cards" }, h("thead", {}, h("tr", {}, ...heads.map((k) => h("th", {}, k ? t(k) : "")))), body),
     more);
   void load(false);
 }
