@@ -222,7 +222,10 @@ async def test_k03_k14_local_controller_takes_profiles_and_its_limit_holds_for_i
         assert response.status_code == 200, response.text
     behind = await api.put(f"/api/v1/smart/local-controllers/{controller}", json={"stations": [second, first]})
     assert behind.json() == {"controller_id": controller, "stations": [first, second]}
-    assert (await api.get(f"/api/v1/smart/local-controllers/{controller}")).json()["stations"] == [first, second]
+    assert (await api.get(f"/api/v1/smart/local-controllers/{controller}")).json() == {
+        "controller_id": controller, "stations": [first, second], "behind": None}
+    assert (await api.get(f"/api/v1/smart/local-controllers/{first}")).json() == {
+        "controller_id": first, "stations": [], "behind": controller}
     assert (await api.put(f"/api/v1/smart/local-controllers/{controller}",
                           json={"stations": [controller]})).status_code == 409
     assert (await api.put(f"/api/v1/smart/local-controllers/{controller}",

@@ -111,3 +111,29 @@ async def test_k15_the_site_page_shows_what_an_iso15118_car_needs(fleet, charger
     page = await open_console(f"/#/smart/{site}")
     row = page.locator(f'tr[data-station="{spec.station_id}"][data-evse="{evse}"]')
     await expect(row.locator(".ev-needs")).to_contain_text("the car takes at most")
+
+
+async def test_k03_an_operator_puts_stations_behind_a_local_controller_from_its_page_and_each_names_it(
+    fleet, open_console
+):
+    controller, first, second = [spec.station_id for spec in list(fleet.values())[:3]]
+    page = await open_console(f"/#/stations/{controller}")
+    state = page.locator("#controller-state")
+    await expect(state).to_have_text("No stations sit behind this one.")
+    form = page.locator("#controller-form")
+
+    await form.locator("#controller-stations").fill(f"{first}, NOPE-1")  # a station that does not exist
+    await form.locator("#controller-save").click()
+    await expect(page.locator("#controller-reply")).to_contain_text("no station NOPE-1")
+    await expect(state).to_have_text("No stations sit behind this one.")
+
+    await form.locator("#controller-stations").fill(f"{first} {second}")
+    await form.locator("#controller-save").click()
+    await expect(page.locator("#controller-reply")).to_have_text("Saved: 2 stations behind this one.")
+    await expect(state).to_have_text("2 stations sit behind this one.")
+    await expect(form.locator("#controller-stations")).to_have_value(", ".join(sorted([first, second])))
+
+    behind = await open_console(f"/#/stations/{second}", locale="ru-RU")
+    await expect(behind.locator("#controller-state")).to_contain_text("Эта станция находится за локальным контроллером:")
+    await behind.locator("#controller-state a").click()
+    await expect(behind).to_have_url(f"{behind.url.split('#')[0]}#/stations/{controller}")

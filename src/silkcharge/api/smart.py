@@ -412,11 +412,15 @@ async def put_local_controller(
 async def get_local_controller(
     session: AsyncSession = Db, controller_id: str = Path(min_length=1, max_length=48),
 ) -> dict:
+    """Which stations sit behind the station as a local controller, and (`behind`) the local
+    controller the station itself sits behind, if any."""
     if await session.get(Station, controller_id) is None:
         raise NotFound(f"no station {controller_id}")
     stations = (await session.scalars(select(LocalControllerStation.station_id).where(
         LocalControllerStation.controller_id == controller_id).order_by(LocalControllerStation.station_id))).all()
-    return {"controller_id": controller_id, "stations": list(stations)}
+    behind = await session.scalar(select(LocalControllerStation.controller_id).where(
+        LocalControllerStation.station_id == controller_id))
+    return {"controller_id": controller_id, "stations": list(stations), "behind": behind}
 
 
 @router.put("/priorities/{group_id}")

@@ -5,6 +5,7 @@
 import { ApiError, api } from "../api";
 import { h, table } from "../dom";
 import { dateTime, t } from "../i18n";
+import { problemText } from "../problems";
 import { speaks201 } from "../ocpp";
 
 interface Period { start_period: number; limit: string | null }
@@ -15,6 +16,7 @@ interface Installed {
 }
 interface Reported { request_id: number; evse_id: number; limit_source: string; reported_at: string;
   profiles: { id: number; chargingProfilePurpose: string; stackLevel: number }[] }
+interface LocalController { controller_id: string; stations: string[]; behind: string | null }
 interface Composite {
   status: string | null; agree: boolean; differences: string[];
   station: { rate_unit: string; periods: Period[] } | null;
@@ -92,6 +94,47 @@ export function smartSection(stationId: string): {
     );
   };
 
+  // K03: a local controller is a station that manages others on its own connection; a limit it
+  // reports (NotifyChargingLimit) holds for the stations behind it.
+  const controllerState = h("p", { id: "controller-state" });
+  const controllerStations = h("input", { type: "text", id: "controller-stations", size: 40,
+    placeholder: "KZ-ALA-001-B, KZ-ALA-001-C" }) as HTMLInputElement;
+  const controllerReply = h("p", { id: "controller-reply", "aria-live": "polite" });
+  // The page reloads this section on every live event of the station: what the operator is
+  // typing stays until it is saved.
+  let typing = false;
+  controllerStations.addEventListener("input", () => { typing = true; });
+  const showController = (found: LocalController) => {
+    if (!typing) controllerStations.value = found.stations.join(", ");
+    controllerState.replaceChildren(...(found.behind
+      ? [t("smart.controllerBehind"), " ",
+        h("a", { href: `#/stations/${encodeURIComponent(found.behind)}` }, found.behind)]
+      : [found.stations.length ? t("smart.controllerOf", { count: found.stations.length }) : t("smart.controllerNone")]));
+  };
+  const loadController = async () => {
+    try {
+      showController(await api<LocalController>(`/smart/local-controllers/${id}`));
+    } catch (error) {
+      controllerState.textContent = problemText(error);
+    }
+  };
+  const saveController = async (e: Event) => {
+    e.preventDefault();
+    const stations = controllerStations.value.split(/[\s,;]+/).map((s) => s.trim()).filter(Boolean);
+    controllerReply.className = "waiting";
+    controllerReply.textContent = t("station.waiting");
+    try {
+      await api(`/smart/local-controllers/${id}`, { method: "PUT", body: JSON.stringify({ stations }) });
+      typing = false;
+      controllerReply.className = "ok";
+      controllerReply.textContent = t("smart.controllerSaved", { count: stations.length });
+    } catch (error) {
+      controllerReply.className = "error";
+      controllerReply.textContent = problemText(error);
+    }
+    await loadController();
+  };
+
   const evse = h("input", { type: "number", id: "composite-evse", min: 0, value: 1, required: true });
   const duration = h("input", { type: "number", id: "composite-duration", min: 1, max: 86400, value: 3600 });
   const check = async (e: Event) => {
@@ -128,6 +171,13 @@ export function smartSection(stationId: string): {
     compositeResult,
     reportedList,
     reply,
+    h("form", { id: "controller-form", onsubmit: saveController },
+      h("h3", {}, t("smart.controllerTitle")),
+      h("p", { class: "hint" }, t("smart.controllerHint")),
+      controllerState,
+      h("label", {}, h("span", {}, t("smart.controllerStations")), controllerStations),
+      h("button", { type: "submit", id: "controller-save" }, t("smart.controllerSave"))),
+    controllerReply,
   );
-  return { element, load };
+  return { element, load: async (ocppVersion: string | null) => { await Promise.all([load(ocppVersion), loadController()]); } };
 }
