@@ -7,6 +7,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.web.conftest import API_KEY, PHONE_WIDTH, page_width, screenshot
+from tests.web.helpers import pick
 
 PHONE = {"width": PHONE_WIDTH, "height": 844}
 PAGES = {"find": "#search", "trip": "main h1", "vehicles": "main h1", "driver/login": "main h1"}
@@ -37,8 +38,10 @@ OPERATOR_PAGES = ["", "map", "sessions", "alerts", "review", "smart", "tariffs",
 @pytest.mark.parametrize(("locale", "language", "viewport"), [
     ("ru-RU", "ru", PHONE), ("kk-KZ", "kk", {"width": 1280, "height": 860})])
 async def test_the_operator_pages_are_no_wider_than_the_screen_and_every_link_is_within_reach(
-    browser, console_url, fleet, locale, language, viewport
+    browser, console_url, fleet, chargers, locale, language, viewport
 ):
+    spec = pick(fleet, "KZ-ALA", "2.0.1")
+    await chargers(spec)  # a station online, so its page has all its sections (device model, display messages ...)
     phone = viewport == PHONE
     context = await browser.new_context(locale=locale, viewport=viewport, is_mobile=phone, has_touch=phone)
     await context.add_init_script(
@@ -47,10 +50,12 @@ async def test_the_operator_pages_are_no_wider_than_the_screen_and_every_link_is
     errors = []
     page.on("pageerror", lambda error: errors.append(error))
     too_wide = {}
-    station = next(iter(fleet))
-    for path in [*OPERATOR_PAGES, f"stations/{station}"]:
+    for path in [*OPERATOR_PAGES, f"stations/{spec.station_id}"]:
         await page.goto(f"{console_url}/#/{path}")
         await expect(page.locator("main h1").first).to_be_visible()
+        if path.startswith("stations/"):
+            await expect(page.locator("#connector-table tbody tr")).to_have_count(len(spec.connectors))
+            await expect(page.locator("textarea").first).to_be_visible()  # the display message form
         width = await page_width(page)
         if width > viewport["width"]:
             too_wide[path or "dashboard"] = width
