@@ -12,14 +12,8 @@ import pytest
 
 from tests.roaming.conftest import Network
 from tests.roaming.test_charging_profiles import networks  # noqa: F401 (the fixture)
-from tests.roaming.test_commands import STATION, TOKEN
-from tests.roaming.test_profile_push import (
-    charging,
-    operator_sets,
-    profile_set,
-    pushed_with,
-    simulated,
-)
+from tests.roaming.test_commands import STATION
+from tests.roaming.test_profile_push import set_then_lowered, simulated
 
 LIST = "/api/v1/roaming/charging-profiles"
 
@@ -33,10 +27,7 @@ async def listed(network: Network, path: str = LIST, **params) -> list[dict]:
 async def test_each_side_lists_the_set_and_the_pushed_active_profile_newest_first_and_filters_them(networks):  # noqa: F811 (the fixture imported above)
     kz, uz, partner_id = networks
     async with simulated(kz) as station:
-        session_id = await charging(kz, uz, station, 1, TOKEN)
-        await profile_set(kz, uz, partner_id, session_id)
-        await operator_sets(kz, 0, 1, "ChargingStationMaxProfile", "8")
-        await pushed_with(uz, partner_id, session_id, Decimal(8))
+        session_id, _ = await set_then_lowered(kz, uz, partner_id, station)
         await kz.platform.roaming_profiles.idle()
 
     # the CPO: the partner's SET for its driver's session at our charger, then our push

@@ -96,6 +96,15 @@ async def pushed_with(uz: Network, partner_id: int, session_id: str, first_limit
     return await eventually(arrived)
 
 
+async def set_then_lowered(kz: Network, uz: Network, partner_id: int, station: SimulatedCharger) -> tuple[str, dict]:
+    """The Uzbek driver charges on EVSE 1, the Uzbek eMSP SETs its profile (16 A), then the Kazakh
+    operator limits the whole station to 8 A: the session id, and the profile pushed for it."""
+    session_id = await charging(kz, uz, station, 1, TOKEN)
+    await profile_set(kz, uz, partner_id, session_id)
+    await operator_sets(kz, 0, 1, "ChargingStationMaxProfile", "8")
+    return session_id, await pushed_with(uz, partner_id, session_id, Decimal(8))
+
+
 async def pushes_enqueued(kz: Network) -> list[RoamingOutboxRow]:
     async with kz.platform.sessions() as session:
         return list((await session.scalars(select(RoamingOutboxRow).where(
@@ -111,10 +120,7 @@ async def push_records(kz: Network) -> list[RoamingChargingProfile]:
 async def test_an_operators_lower_station_maximum_reaches_the_emsp_as_the_sessions_active_profile(networks):  # noqa: F811 (the fixture imported above)
     kz, uz, partner_id = networks
     async with simulated(kz) as station:
-        session_id = await charging(kz, uz, station, 1, TOKEN)
-        await profile_set(kz, uz, partner_id, session_id)
-        await operator_sets(kz, 0, 1, "ChargingStationMaxProfile", "8")
-        active = await pushed_with(uz, partner_id, session_id, Decimal(8))
+        session_id, active = await set_then_lowered(kz, uz, partner_id, station)
         await kz.platform.roaming_profiles.idle()
     profile = active["charging_profile"]
     assert profile["charging_rate_unit"] == "A" and profile["duration"] == 3600
@@ -146,10 +152,7 @@ async def test_a_session_whose_emsp_never_set_a_profile_is_never_pushed_while_it
 async def test_an_operators_clear_is_pushed_and_the_emsps_own_profile_shows_again(networks):  # noqa: F811 (the fixture imported above)
     kz, uz, partner_id = networks
     async with simulated(kz) as station:
-        session_id = await charging(kz, uz, station, 1, TOKEN)
-        await profile_set(kz, uz, partner_id, session_id)
-        await operator_sets(kz, 0, 1, "ChargingStationMaxProfile", "8")
-        await pushed_with(uz, partner_id, session_id, Decimal(8))
+        session_id, _ = await set_then_lowered(kz, uz, partner_id, station)
         cleared = await kz.api.delete(f"/api/v1/smart/stations/{STATION}/profiles", params={"profile_id": 1})
         assert cleared.json()["status"] == "Accepted", cleared.text
         active = await pushed_with(uz, partner_id, session_id, Decimal(16))

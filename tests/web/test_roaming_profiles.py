@@ -7,21 +7,13 @@ SET it sent and the profile pushed to it. Waits are on conditions (the push arri
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from playwright.async_api import expect
 
 from tests.roaming.conftest import kz, registered, uz  # noqa: F401 (the two networks, as fixtures)
 from tests.roaming.test_charging_profiles import networks  # noqa: F401 (the fixture)
-from tests.roaming.test_commands import STATION, TOKEN
-from tests.roaming.test_profile_push import (
-    charging,
-    operator_sets,
-    profile_set,
-    pushed_with,
-    simulated,
-)
+from tests.roaming.test_commands import STATION
+from tests.roaming.test_profile_push import set_then_lowered, simulated
 from tests.web.conftest import screenshot
 
 
@@ -40,10 +32,7 @@ async def test_both_roaming_pages_list_the_emsps_set_and_the_active_profile_push
         networks, open_console):  # noqa: F811
     kz_net, uz_net, partner_id = networks
     async with simulated(kz_net) as station:
-        session_id = await charging(kz_net, uz_net, station, 1, TOKEN)
-        await profile_set(kz_net, uz_net, partner_id, session_id)
-        await operator_sets(kz_net, 0, 1, "ChargingStationMaxProfile", "8")
-        active = await pushed_with(uz_net, partner_id, session_id, Decimal(8))
+        session_id, active = await set_then_lowered(kz_net, uz_net, partner_id, station)
         await kz_net.platform.roaming_profiles.idle()
     start = active["charging_profile"].get("start_date_time") or active["start_date_time"]
 
