@@ -55,6 +55,9 @@ async def test_the_operator_pages_are_no_wider_than_the_screen_and_every_link_is
         await expect(page.locator("main h1").first).to_be_visible()
         if path.startswith("stations/"):
             await expect(page.locator("#connector-table tbody tr")).to_have_count(len(spec.connectors))
+            # the connectors' OCPP statuses in the operator's words ("Available" in the tooltip)
+            await expect(page.locator("#connector-table .status").first).to_have_text(
+                {"ru": "Свободен", "kk": "Бос"}[language])
             await expect(page.locator("textarea").first).to_be_visible()  # the display message form
         width = await page_width(page)
         if width > viewport["width"]:

@@ -245,7 +245,8 @@ export function stationPage(root: HTMLElement, stationId: string): () => void {
       [t("col.connector"), t("col.standard"), t("col.power"), t("col.status"), t("col.error"), t("col.since")],
       station.connectors.map((c) => [
         `${c.evse_id}/${c.connector_id}`, standardName(c.standard), `${number(Number(c.max_power_kw))} ${t("unit.kw")}`,
-        h("span", { class: `status ${c.status}` }, c.status),
+        h("span", { class: `status ${c.status}`, title: c.status },
+          known(`connector.${c.status}`) ? t(`connector.${c.status}`) : c.status),
         [c.error_code, c.vendor_error_code, c.info].filter((v) => v && v !== "NoError").join(" · ") || "–",
         dateTime(c.status_at),
       ]),
