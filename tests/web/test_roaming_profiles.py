@@ -68,3 +68,15 @@ async def test_both_roaming_pages_list_the_emsps_set_and_the_active_profile_push
         await expect(to_us).to_contain_text(text)
     assert await partner_page.evaluate("[...window.silkchargeMissing]") == []
     await screenshot(partner_page, "ru-roaming-profiles-partner")
+
+
+async def test_an_open_roaming_page_shows_a_partners_session_and_the_push_as_they_happen(
+        networks, open_console):  # noqa: F811
+    kz_net, uz_net, partner_id = networks
+    page = await open_console("/#/roaming")
+    await expect(page.locator("#roaming-charging-profiles tbody")).to_contain_text("No charging profiles")
+    async with simulated(kz_net) as station:
+        session_id, _ = await set_then_lowered(kz_net, uz_net, partner_id, station)
+        # no reload: the live feed's transaction and profile events bring them in
+        await expect(page.locator(f'#roaming-sessions tr[data-session="{session_id}"]')).to_have_count(1)
+        await expect(page.locator('#roaming-charging-profiles tr[data-direction="pushed"]')).to_contain_text(session_id)

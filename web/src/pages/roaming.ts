@@ -9,6 +9,7 @@
 import { api } from "../api";
 import { h } from "../dom";
 import { currentLocale, dateTime, known, money, number, t } from "../i18n";
+import { live } from "../live";
 import { problemText } from "../problems";
 import { can } from "../permissions";
 
@@ -122,7 +123,7 @@ function amountsCell(a: Amounts, extra: string | null = null): HTMLElement {
     extra ? h("span", { class: "hint warn" }, h("br", {}), extra) : null);
 }
 
-export function roamingPage(root: HTMLElement): void {
+export function roamingPage(root: HTMLElement): () => void {
   const partnersBody = h("tbody", {});
   const message = h("p", { id: "roaming-message", role: "status" });
   const monthInput = h("input", { id: "settlement-month", type: "month",
@@ -277,4 +278,22 @@ export function roamingPage(root: HTMLElement): void {
   void loadSettlement();
   void loadSessions().catch(() => undefined);
   void loadProfiles().catch((error) => { profilesNote.textContent = problemText(error); });
+
+  // Live: a session starting or ending here, a CDR, or a change of a station's charging profiles
+  // (which may be pushed to a partner) reloads the lists they appear in, once a burst is over.
+  // A push is recorded once the station has answered for it: the profiles reload once more.
+  const timers = new Map<string, number>();
+  const soon = (key: string, load: () => Promise<void>, ms: number) => {
+    clearTimeout(timers.get(key));
+    timers.set(key, window.setTimeout(() => void load().catch(() => undefined), ms));
+  };
+  const stop = live.subscribe((event) => {
+    const name = event?.event ?? "";
+    if (name.startsWith("Transaction") || name === "CdrCreated") soon("sessions", loadSessions, 500);
+    if (name.startsWith("Transaction") || name === "ChargingProfilesChanged") {
+      soon("profiles", loadProfiles, 500);
+      soon("profiles-again", loadProfiles, 3000);
+    }
+  });
+  return () => { stop(); timers.forEach((timer) => clearTimeout(timer)); };
 }
