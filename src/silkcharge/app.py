@@ -413,11 +413,12 @@ def local_cost_services(
 
 def retention_of(settings: Settings) -> Retention:
     """How long each kind of data is kept (the message log's is the writer's `keep`)."""
-    samples = settings.meter_sample_days
+    samples, profiles = settings.meter_sample_days, settings.roaming_profile_days
     return Retention(
         driver_sessions=timedelta(days=settings.driver_session_days),
         reset_links=timedelta(days=settings.reset_link_days),
         meter_samples=timedelta(days=samples) if samples is not None else None,
+        roaming_profiles=timedelta(days=profiles) if profiles is not None else None,
     )
 
 

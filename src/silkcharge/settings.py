@@ -145,6 +145,11 @@ class Settings(BaseSettings):
         "was sent, and those that changed are pushed (a new partner gets them all at the first look); "
         "unset: partners learn of our sites and tariffs only by pulling",
     )
+    roaming_profile_days: float | None = Field(
+        default=90, gt=0,
+        description="OCPI charging profile exchanges with partners (requests either way, our pushes, the "
+        "profiles partners pushed us) are deleted this long after they were made; unset to keep them",
+    )
     roaming_push_keep_days: float | None = Field(
         default=30, gt=0,
         description="pushes partners took (and those a later PUT superseded) are kept this long for "

@@ -23,6 +23,8 @@ from silkcharge.store.schema import (
     DriverPasswordReset,
     DriverSession,
     MeterSample,
+    RoamingActiveProfile,
+    RoamingChargingProfile,
     Station,
     Transaction,
 )
@@ -119,7 +121,29 @@ async def test_ended_driver_sessions_and_reset_links_go_a_week_after_they_end(se
     assert await count(sessions, DriverSession) == await count(sessions, DriverPasswordReset) == 0
 
 
+async def test_roaming_charging_profile_exchanges_go_after_their_retention_and_not_before(sessions):
+    clock = Clock()
+    async with sessions.begin() as session:
+        for days_ago, direction in ((91, "received"), (89, "pushed"), (120, "sent")):
+            session.add(RoamingChargingProfile(
+                partner_id=1, direction=direction, kind="SET", uid=f"uid-{days_ago}", session_id=str(days_ago),
+                request={}, created_at=START - timedelta(days=days_ago)))
+        for days_ago in (95, 10):
+            session.add(RoamingActiveProfile(partner_id=1, session_id=f"theirs-{days_ago}", profile={},
+                                             received_at=START - timedelta(days=days_ago)))
+    sweep = RetentionSweep(sessions, Retention(RETENTION.driver_sessions, RETENTION.reset_links, None,
+                                               roaming_profiles=timedelta(days=90)), clock=clock)
+    deleted = await sweep.sweep(chunk=1)
+    assert (deleted["roaming charging profiles"], deleted["profiles partners pushed"]) == (2, 1)
+    async with sessions() as session:
+        assert (await session.scalars(select(RoamingChargingProfile.session_id))).all() == ["89"]
+        assert (await session.scalars(select(RoamingActiveProfile.session_id))).all() == ["theirs-10"]
+    assert "roaming charging profiles" not in await RetentionSweep(sessions, RETENTION, clock=clock).sweep()
+
+
 def test_each_kind_of_data_takes_its_retention_from_its_own_setting():
-    retention = retention_of(Settings(driver_session_days=2, reset_link_days=3, meter_sample_days=None))
-    assert retention == Retention(timedelta(days=2), timedelta(days=3), None)
+    retention = retention_of(Settings(driver_session_days=2, reset_link_days=3, meter_sample_days=None,
+                                      roaming_profile_days=None))
+    assert retention == Retention(timedelta(days=2), timedelta(days=3), None, None)
     assert retention_of(Settings()).meter_samples == timedelta(days=400)
+    assert retention_of(Settings()).roaming_profiles == timedelta(days=90)

@@ -26,6 +26,8 @@ from silkcharge.store.schema import (
     DriverPasswordReset,
     DriverSession,
     MeterSample,
+    RoamingActiveProfile,
+    RoamingChargingProfile,
     Transaction,
 )
 
@@ -41,6 +43,9 @@ class Retention:
     """Password-reset links, counted from their expiry (used or not)."""
     meter_samples: timedelta | None
     """Samples of sessions that ended this long ago; None keeps them."""
+    roaming_profiles: timedelta | None = None
+    """OCPI charging profile exchanges with partners (requests either way, our pushes, the
+    profiles partners pushed us) this old; None keeps them."""
 
 
 class RetentionSweep:
@@ -89,6 +94,12 @@ class RetentionSweep:
             cutoff = now - keep.meter_samples
             deleted["meter samples"] = sum(await each_database(self._sessions, lambda: self._chunked(
                 MeterSample, MeterSample.transaction_id.in_(_ended_before(cutoff)), chunk)))
+        if keep.roaming_profiles is not None:
+            cutoff = now - keep.roaming_profiles
+            deleted["roaming charging profiles"] = sum(await each_database(self._sessions, lambda: self._chunked(
+                RoamingChargingProfile, RoamingChargingProfile.created_at < cutoff, chunk)))
+            deleted["profiles partners pushed"] = sum(await each_database(self._sessions, lambda: self._chunked(
+                RoamingActiveProfile, RoamingActiveProfile.received_at < cutoff, chunk)))
         return deleted
 
     async def _chunked(self, model, condition, chunk: int) -> int:
