@@ -78,5 +78,7 @@ async def test_an_open_roaming_page_shows_a_partners_session_and_the_push_as_the
     async with simulated(kz_net) as station:
         session_id, _ = await set_then_lowered(kz_net, uz_net, partner_id, station)
         # no reload: the live feed's transaction and profile events bring them in
-        await expect(page.locator(f'#roaming-sessions tr[data-session="{session_id}"]')).to_have_count(1)
+        row = page.locator(f'#roaming-sessions tr[data-session="{session_id}"]')
+        await expect(row).to_have_count(1)
+        await expect(row.locator(".status")).to_have_text("Charging")  # our "Active", in words
         await expect(page.locator('#roaming-charging-profiles tr[data-direction="pushed"]')).to_contain_text(session_id)

@@ -191,7 +191,7 @@ export function roamingPage(root: HTMLElement): () => void {
         h("td", {}, x.partner ?? "–"),
         h("td", {}, [x.location_id, x.evse].filter(Boolean).join(" · ") || "–"),
         h("td", {}, x.token_uid ?? "–"),
-        h("td", { class: "status" }, x.status),
+        h("td", { class: "status", title: x.status }, sessionStatus(x.status)),
         h("td", {}, x.kwh === null ? "–" : `${number(Number(x.kwh))} ${t("unit.kwh")}`,
           x.cost ? h("span", { class: "hint" }, h("br", {}), money(x.cost.incl_vat, x.cost.currency)) : null),
         h("td", {}, x.started_at ? dateTime(x.started_at) : "–")))));
@@ -296,4 +296,15 @@ export function roamingPage(root: HTMLElement): () => void {
     }
   });
   return () => { stop(); timers.forEach((timer) => clearTimeout(timer)); };
+}
+
+/** A roaming session's status in words: ours (Active, Ended) and OCPI's (ACTIVE, COMPLETED ...)
+ * are one vocabulary to the operator; one the console has no words for is shown as it came. */
+const SESSION_STATUS: Record<string, string> = {
+  Active: "active", ACTIVE: "active", Ended: "completed", COMPLETED: "completed", INVALID: "invalid",
+  PENDING: "pending", RESERVATION: "reservation",
+};
+function sessionStatus(status: string): string {
+  const key = SESSION_STATUS[status];
+  return key ? t(`roaming.sessionStatus.${key}`) : status;
 }
