@@ -23,6 +23,7 @@ from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as r201
 from sqlalchemy import select
 
+from silkcharge.domain.events import ActiveProfilePushed
 from silkcharge.sim.charger import SimulatedCharger
 from silkcharge.store.schema import RoamingChargingProfile, RoamingOutboxRow, Transaction
 from tests.e2e.peers import Peer201, eventually
@@ -119,9 +120,12 @@ async def push_records(kz: Network) -> list[RoamingChargingProfile]:
 
 async def test_an_operators_lower_station_maximum_reaches_the_emsp_as_the_sessions_active_profile(networks):  # noqa: F811 (the fixture imported above)
     kz, uz, partner_id = networks
-    async with simulated(kz) as station:
+    async with simulated(kz) as station, kz.platform.bus.subscribe(kinds=(ActiveProfilePushed,)) as told:
         session_id, active = await set_then_lowered(kz, uz, partner_id, station)
         await kz.platform.roaming_profiles.idle()
+        # the record is announced (an open Roaming page reloads on it)
+        announced = await asyncio.wait_for(told.get(), HANG_GUARD)
+    assert (announced.station_id, announced.session_id, announced.result) == (STATION, session_id, "ACCEPTED")
     profile = active["charging_profile"]
     assert profile["charging_rate_unit"] == "A" and profile["duration"] == 3600
     assert all(Decimal(str(p["limit"])) <= 8 for p in profile["charging_profile_period"])

@@ -104,6 +104,17 @@ class ChargingProfilesChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ActiveProfilePushed(Event):
+    """A round of roaming/profile_push.py recorded its outcome for a partner's session at the
+    station (committed): `result` ACCEPTED when the PUT is in the outbox, REJECTED or UNKNOWN
+    when the station could not say what it plans. The console's Roaming page reloads on it."""
+
+    session_id: str
+    partner_id: int
+    result: str
+
+
+@dataclass(frozen=True, slots=True)
 class SmartChargingProblem(Event):
     """Load management could not do what it should (station_id "" for a whole site)."""
 

@@ -48,7 +48,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.bus.local import EventBus
 from silkcharge.domain.clock import utcnow
-from silkcharge.domain.events import ChargingProfilesChanged, Event, ExternalChargingLimitChanged
+from silkcharge.domain.events import (
+    ActiveProfilePushed,
+    ChargingProfilesChanged,
+    Event,
+    ExternalChargingLimitChanged,
+)
 from silkcharge.roaming.charging_profiles import (
     ACTIVE,
     CALL_FAILURES,
@@ -200,6 +205,7 @@ class ProfilePush:
         result, message, profile = await self._plan_of(tx)
         session_id = str(tx.id)
         now = utcnow()
+        row_id = None
         async with self._sessions.begin() as session:
             session.add(RoamingChargingProfile(
                 tenant_id=tenant_id, partner_id=partner_id, direction=PUSHED, kind=ACTIVE, uid=uuid.uuid4().hex,
@@ -207,13 +213,15 @@ class ProfilePush:
                 station_id=tx.station_id, evse_id=tx.evse_id, result=result, result_message=message,
                 profile=profile, created_at=now, result_at=now,
             ))
-            if profile is None:
-                log.warning("no ActiveChargingProfile pushed to roaming partner %s for session %s at %s (%s): %s",
-                            partner_id, session_id, tx.station_id, cause, message)
-                return None
-            push = Push(partner_id, MODULE, f"activeprofile/{session_id}", "PUT", quote(session_id, safe=""), profile)
-            row = await self._outbox.enqueue(session, push, tenant_id=tenant_id)
-            return row.id
+            if profile is not None:
+                push = Push(partner_id, MODULE, f"activeprofile/{session_id}", "PUT", quote(session_id, safe=""),
+                            profile)
+                row_id = (await self._outbox.enqueue(session, push, tenant_id=tenant_id)).id
+        self._bus.publish(ActiveProfilePushed(tx.station_id, now, session_id, partner_id, result))
+        if row_id is None:
+            log.warning("no ActiveChargingProfile pushed to roaming partner %s for session %s at %s (%s): %s",
+                        partner_id, session_id, tx.station_id, cause, message)
+        return row_id
 
     async def _plan_of(self, tx: Transaction) -> tuple[str, str | None, dict[str, Any] | None]:
         """What the station plans for the session's EVSE: (result, why not, ActiveChargingProfile)."""

@@ -279,20 +279,22 @@ export function roamingPage(root: HTMLElement): () => void {
   void loadSessions().catch(() => undefined);
   void loadProfiles().catch((error) => { profilesNote.textContent = problemText(error); });
 
-  // Live: a session starting or ending here, a CDR, or a change of a station's charging profiles
-  // (which may be pushed to a partner) reloads the lists they appear in, once a burst is over.
-  // A push is recorded once the station has answered for it: the profiles reload once more.
+  // Live: a session starting or ending here, a CDR, a station's profiles changed (a partner's SET
+  // accepted among them) or a push of a session's profile recorded reloads the lists they appear in: at most one reload of a list per half second, so
+  // a busy network's stream of events cannot postpone it indefinitely.
   const timers = new Map<string, number>();
-  const soon = (key: string, load: () => Promise<void>, ms: number) => {
-    clearTimeout(timers.get(key));
-    timers.set(key, window.setTimeout(() => void load().catch(() => undefined), ms));
+  const soon = (key: string, load: () => Promise<void>) => {
+    if (timers.has(key)) return;
+    timers.set(key, window.setTimeout(() => {
+      timers.delete(key);
+      void load().catch(() => undefined);
+    }, 500));
   };
   const stop = live.subscribe((event) => {
     const name = event?.event ?? "";
-    if (name.startsWith("Transaction") || name === "CdrCreated") soon("sessions", loadSessions, 500);
-    if (name.startsWith("Transaction") || name === "ChargingProfilesChanged") {
-      soon("profiles", loadProfiles, 500);
-      soon("profiles-again", loadProfiles, 3000);
+    if (name.startsWith("Transaction") || name === "CdrCreated") soon("sessions", loadSessions);
+    if (name.startsWith("Transaction") || name === "ChargingProfilesChanged" || name === "ActiveProfilePushed") {
+      soon("profiles", loadProfiles);
     }
   });
   return () => { stop(); timers.forEach((timer) => clearTimeout(timer)); };
