@@ -27,8 +27,9 @@ VERSIONS = pytest.mark.parametrize("version", ["1.6", "2.0.1", "2.1"])
 
 
 @asynccontextmanager
-async def simulated(ocpp_url: str, station: str, version: str):
-    charger = SimulatedCharger(spec(station, version), ocpp_url, meter_interval=0.2, reconnect_delay=0.1,
+async def simulated(ocpp_url: str, station: str, version: str, *, meter_interval: float = 0.2):
+    """The simulator's two-EVSE charger `station` (tests/e2e/test_smart_charging.py `spec`), booted."""
+    charger = SimulatedCharger(spec(station, version), ocpp_url, meter_interval=meter_interval, reconnect_delay=0.1,
                                heartbeat_fallback=30, rng=random.Random(3))
     task = asyncio.create_task(charger.run())
     try:

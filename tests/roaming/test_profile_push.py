@@ -12,9 +12,7 @@ Tests wait for what the Uzbek side received, never for time."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +25,7 @@ from silkcharge.domain.events import ActiveProfilePushed
 from silkcharge.sim.charger import SimulatedCharger
 from silkcharge.store.schema import RoamingChargingProfile, RoamingOutboxRow, Transaction
 from tests.e2e.peers import Peer201, eventually
-from tests.e2e.test_smart_charging import spec
+from tests.e2e.test_smart_profiles import simulated as charger_at
 from tests.guards import HANG_GUARD
 from tests.roaming.conftest import Network
 from tests.roaming.test_charging_profiles import A_PROFILE, _now, networks, request  # noqa: F401 (the fixture)
@@ -36,19 +34,10 @@ from tests.roaming.test_commands import STATION, TOKEN, charger, uz_token_to_kz
 SECOND_CARD = {**TOKEN, "uid": "UZ0012AB99", "contract_id": "UZ-UZE-C99999-1"}
 
 
-@contextlib.asynccontextmanager
-async def simulated(kz: Network, version: str = "1.6") -> AsyncIterator[SimulatedCharger]:
-    """The simulator's two-EVSE charger STATION, booted at the Kazakh gateway."""
-    url = f"ws://127.0.0.1:{kz.platform.gateway.port}/ocpp"
-    station = SimulatedCharger(spec(STATION, version), url, meter_interval=60, reconnect_delay=0.1,
-                               heartbeat_fallback=30, rng=random.Random(7))
-    task = asyncio.create_task(station.run())
-    try:
-        await asyncio.wait_for(station.booted.wait(), HANG_GUARD)
-        yield station
-    finally:
-        await station.stop()
-        await asyncio.gather(task, return_exceptions=True)
+def simulated(kz: Network, version: str = "1.6") -> AbstractAsyncContextManager[SimulatedCharger]:
+    """The simulator's two-EVSE charger STATION, booted at the Kazakh gateway (metering once a
+    minute: the tests here need no readings)."""
+    return charger_at(f"ws://127.0.0.1:{kz.platform.gateway.port}/ocpp", STATION, version, meter_interval=60)
 
 
 async def card_known(kz: Network, uz: Network, card: dict[str, Any]) -> None:

@@ -22,6 +22,11 @@ def measurands(meter_value: dict) -> dict[str, list[dict]]:
     return found
 
 
+def status_is(evse_id: int, connector_id: int, status: str):
+    """A StatusNotification of that connector with that status (for `wait_for`)."""
+    return lambda p: (p["evseId"], p["connectorId"], p["connectorStatus"]) == (evse_id, connector_id, status)
+
+
 def events(csms, event_type: str | None = None) -> list[dict]:
     return [p for p in csms.calls("TransactionEvent")
             if event_type is None or p["eventType"] == event_type]
@@ -88,8 +93,7 @@ async def test_an_evse_charges_one_car_at_a_time_its_other_connector_is_unavaila
     mark = csms201.mark()
     await charger.plug_in_and_charge((1, 1), "TOKEN1")
     # the GB/T gun of the same EVSE reports Unavailable while the CCS2 gun charges...
-    await csms201.wait_for("StatusNotification", lambda p: (
-        p["evseId"], p["connectorId"], p["connectorStatus"]) == (1, 2, "Unavailable"), after=mark)
+    await csms201.wait_for("StatusNotification", status_is(1, 2, "Unavailable"), after=mark)
     with pytest.raises(ConnectorUnavailable):
         await charger.plug_in_and_charge((1, 2), "TOKEN2")
     busy = await csms201.call(spec201.station_id, call.RequestStartTransaction(
@@ -105,8 +109,7 @@ async def test_an_evse_charges_one_car_at_a_time_its_other_connector_is_unavaila
     # ...and once the car is gone it takes a session again
     mark = csms201.mark()
     await charger.stop_charging((1, 1))
-    await csms201.wait_for("StatusNotification", lambda p: (
-        p["evseId"], p["connectorId"], p["connectorStatus"]) == (1, 2, "Available"), after=mark)
+    await csms201.wait_for("StatusNotification", status_is(1, 2, "Available"), after=mark)
     await charger.plug_in_and_charge((1, 2), "TOKEN2")
     on_evse_1 = [s for s in charger.transactions.values() if s.connector.evse_id == 1]
     assert [s.connector.connector_id for s in on_evse_1] == [2]
@@ -191,8 +194,7 @@ async def test_b12_on_idle_reset_waits_for_the_last_session_and_lets_no_new_one_
     assert answer.status == "Scheduled"
     # the idle EVSE's connector turns Unavailable, so a busy station does reach idle (1/2 already
     # is: its EVSE is in use)
-    await csms201.wait_for("StatusNotification", lambda p: (
-        p["evseId"], p["connectorId"], p["connectorStatus"]) == (2, 1, "Unavailable"), after=mark)
+    await csms201.wait_for("StatusNotification", status_is(2, 1, "Unavailable"), after=mark)
     with pytest.raises(ConnectorUnavailable):
         await charger.plug_in_and_charge((2, 1), "TOKEN2")
     busy = await csms201.call(spec201.station_id, call.RequestStartTransaction(
@@ -204,8 +206,7 @@ async def test_b12_on_idle_reset_waits_for_the_last_session_and_lets_no_new_one_
     boot = await csms201.wait_for("BootNotification", after=mark)
     assert boot["reason"] == "RemoteReset"
     # after the reboot they take sessions again
-    await csms201.wait_for("StatusNotification", lambda p: (
-        p["evseId"], p["connectorId"], p["connectorStatus"]) == (2, 1, "Available"), after=mark)
+    await csms201.wait_for("StatusNotification", status_is(2, 1, "Available"), after=mark)
     await charger.plug_in_and_charge((2, 1), "TOKEN2")
     evse_reset = await csms201.call(spec201.station_id, call.Reset(type="Immediate", evse_id=1))
     assert evse_reset.status == "Rejected"

@@ -100,12 +100,10 @@ export function smartSection(stationId: string): {
   const controllerStations = h("input", { type: "text", id: "controller-stations", size: 40,
     placeholder: "KZ-ALA-001-B, KZ-ALA-001-C" }) as HTMLInputElement;
   const controllerReply = h("p", { id: "controller-reply", "aria-live": "polite" });
-  // The page reloads this section on every live event of the station: what the operator is
-  // typing stays until it is saved.
-  let typing = false;
-  controllerStations.addEventListener("input", () => { typing = true; });
+  // Read when the page opens and after a save only (it changes by this form), not on each of the
+  // station's live events, which reload the profiles above.
   const showController = (found: LocalController) => {
-    if (!typing) controllerStations.value = found.stations.join(", ");
+    controllerStations.value = found.stations.join(", ");
     controllerState.replaceChildren(...(found.behind
       ? [t("smart.controllerBehind"), " ",
         h("a", { href: `#/stations/${encodeURIComponent(found.behind)}` }, found.behind)]
@@ -125,14 +123,13 @@ export function smartSection(stationId: string): {
     controllerReply.textContent = t("station.waiting");
     try {
       await api(`/smart/local-controllers/${id}`, { method: "PUT", body: JSON.stringify({ stations }) });
-      typing = false;
       controllerReply.className = "ok";
       controllerReply.textContent = t("smart.controllerSaved", { count: stations.length });
-    } catch (error) {
+      await loadController();
+    } catch (error) {  // what was typed stays, to be corrected
       controllerReply.className = "error";
       controllerReply.textContent = problemText(error);
     }
-    await loadController();
   };
 
   const evse = h("input", { type: "number", id: "composite-evse", min: 0, value: 1, required: true });
@@ -179,5 +176,6 @@ export function smartSection(stationId: string): {
       h("button", { type: "submit", id: "controller-save" }, t("smart.controllerSave"))),
     controllerReply,
   );
-  return { element, load: async (ocppVersion: string | null) => { await Promise.all([load(ocppVersion), loadController()]); } };
+  void loadController();
+  return { element, load };
 }
