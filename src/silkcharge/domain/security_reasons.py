@@ -83,9 +83,6 @@ class Reason:
         """The English sentence."""
         return REASONS[self.code].format(**self.values)
 
-    def __str__(self) -> str:
-        return self.text
-
 
 def reason(code: str, **values: object) -> Reason:
     """The reason `code` with its values (as text); KeyError for a code or a value it has not."""
