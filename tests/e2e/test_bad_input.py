@@ -222,7 +222,7 @@ async def test_second_connection_replaces_the_first_cleanly(api, ocpp_url):
         assert closed.value.rcvd.code == 1000
         assert "replaced" in closed.value.rcvd.reason
         reply = await api.post(f"/api/v1/stations/{STATION}/commands/clear_cache", json={})
-        assert reply.json()["status"] == "Accepted"
+        assert reply.status_code == 200 and reply.json()["status"] == "Accepted", reply.text
         assert peer.actions() == ["ClearCache"]
         assert (await api.get(f"/api/v1/stations/{STATION}")).json()["online"] is True
 
