@@ -37,7 +37,10 @@ from ocpp_throughput import machine, number
 
 from silkcharge.loadtest.probe import Machine, ProcessGroup, Sample
 
-TARGETS = ("sqlite", "postgres", "ocpp-rpc", "baseline", "postgres-2", "websockets", "picows")
+TARGETS = (
+    "sqlite", "postgres", "ocpp-rpc", "baseline", "postgres-2", "websockets", "picows",
+    "floor-sqlite", "floor-postgres",
+)
 DEFAULT_TARGETS = TARGETS[:4]  # the others are asked for by name
 TARGET_NAMES = {
     "sqlite": "silkcharge SQLite",
@@ -47,6 +50,8 @@ TARGET_NAMES = {
     "baseline": "ocpp (Python) in-memory",
     "websockets": "websockets layer alone",
     "picows": "picows layer alone",
+    "floor-sqlite": "durable floor SQLite",
+    "floor-postgres": "durable floor PostgreSQL",
 }
 SILKCHARGE = ("sqlite", "postgres", "postgres-2")
 VERSIONS = ("1.6", "2.0.1")
@@ -276,7 +281,9 @@ def start_target(kind: str, args: argparse.Namespace, notes: list[str]):
     """The target running, and the PostgreSQL database made for it (or None)."""
     if kind == "sqlite":
         target = servers.start_silkcharge_sqlite()
-    elif kind in ("postgres", "postgres-2"):
+    elif kind == "floor-sqlite":
+        target = servers.start_floor()
+    elif kind in ("postgres", "postgres-2", "floor-postgres"):
         database = servers.PostgresDatabase(args.pg_admin)
         notes.append(
             f"PostgreSQL {database.version} (fsync={database.fsync}, "
@@ -285,6 +292,8 @@ def start_target(kind: str, args: argparse.Namespace, notes: list[str]):
         try:
             if kind == "postgres":
                 target = servers.start_silkcharge_postgres(database)
+            elif kind == "floor-postgres":
+                target = servers.start_floor(database)
             else:
                 target = servers.start_silkcharge_postgres(
                     database, settings=servers.gateway_processes(2, args.redis_url)

@@ -281,6 +281,26 @@ def start_ws_layer(layer: str) -> Target:
     return target
 
 
+def start_floor(database: PostgresDatabase | None = None) -> Target:
+    """bench/durable_floor_server.py on a SQLite file of its own, or on `database`: the least a
+    durable Python server does per message."""
+    target = Target("durable floor " + ("PostgreSQL" if database else "SQLite"))
+    port = free_port()
+    if database is None:
+        target.database_url = f"sqlite:///{target.workdir}/floor.sqlite3"
+    else:
+        target.database_url = database.url().replace("+asyncpg", "")
+        target.database_pid = database.postmaster_pid
+    target.launch(
+        [sys.executable, str(BENCH / "durable_floor_server.py"), "--port", str(port),
+         "--database", target.database_url],
+        ensure_picows(),
+    )
+    _wait_for(target, lambda: _port_open(port))
+    target.ocpp_url = f"ws://127.0.0.1:{port}/ocpp"
+    return target
+
+
 def picows_version() -> str | None:
     env = ensure_picows()
     done = subprocess.run(
