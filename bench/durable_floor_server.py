@@ -26,17 +26,24 @@ thread of its own, each table's rows in one `executemany`. PostgreSQL: asyncpg, 
 transaction, `executemany` per table. No ORM, no services, no events, no tenants, no pricing,
 no security checks beyond decoding and the schema: a baseline, not a product.
 
+Two options try what silkcharge's design does not do, to tell what they would be worth at the
+floor: `--readings packed` keeps a meter value's readings as one row (their JSON) instead of a
+row each, and `--connections N` lets N batches be written at once on PostgreSQL.
+
     python bench/durable_floor_server.py --port 9300 --database sqlite:///tmp/floor.sqlite3
-    python bench/durable_floor_server.py --port 9300 --database postgresql://postgres@127.0.0.1/x
+    python bench/durable_floor_server.py --port 9300 --database postgresql://postgres@127.0.0.1/x \
+        --readings packed --connections 4
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sqlite3
 import threading
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from itertools import count
@@ -86,6 +93,12 @@ CREATE TABLE IF NOT EXISTS meter_samples (
     UNIQUE (timestamp, station_id, evse_id, transaction_id, measurand, phase, location, context, value)
 );
 CREATE INDEX IF NOT EXISTS ix_meter_samples_transaction ON meter_samples (transaction_id, id);
+CREATE TABLE IF NOT EXISTS meter_values (
+    id INTEGER PRIMARY KEY, station_id TEXT NOT NULL, evse_id INTEGER NOT NULL,
+    transaction_id INTEGER, timestamp DATETIME NOT NULL, context TEXT NOT NULL, readings TEXT NOT NULL,
+    UNIQUE (timestamp, station_id, evse_id, transaction_id, context)
+);
+CREATE INDEX IF NOT EXISTS ix_meter_values_transaction ON meter_values (transaction_id, id);
 CREATE TABLE IF NOT EXISTS ocpp_messages (
     id INTEGER PRIMARY KEY, station_id TEXT NOT NULL, direction TEXT NOT NULL,
     message_type INTEGER NOT NULL, message_id TEXT, action TEXT, payload TEXT NOT NULL,
@@ -118,6 +131,12 @@ CREATE TABLE IF NOT EXISTS meter_samples (
     UNIQUE (timestamp, station_id, evse_id, transaction_id, measurand, phase, location, context, value)
 );
 CREATE INDEX IF NOT EXISTS ix_meter_samples_transaction ON meter_samples (transaction_id, id);
+CREATE TABLE IF NOT EXISTS meter_values (
+    id bigserial PRIMARY KEY, station_id text NOT NULL, evse_id int NOT NULL,
+    transaction_id bigint, timestamp timestamptz NOT NULL, context text NOT NULL, readings text NOT NULL,
+    UNIQUE (timestamp, station_id, evse_id, transaction_id, context)
+);
+CREATE INDEX IF NOT EXISTS ix_meter_values_transaction ON meter_values (transaction_id, id);
 CREATE TABLE IF NOT EXISTS ocpp_messages (
     id bigserial PRIMARY KEY, station_id text NOT NULL, direction text NOT NULL,
     message_type int NOT NULL, message_id text, action text, payload text NOT NULL,
@@ -163,6 +182,17 @@ STATEMENTS = {
     ),
 }
 
+# --readings packed: a meter value's readings as one row (their JSON), keyed by its time, station,
+# EVSE, session and context, as some CSMSs keep them; the default is silkcharge's row a reading.
+PACKED_READINGS = (
+    "INSERT INTO meter_values (station_id, evse_id, transaction_id, timestamp, context, readings) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+)
+
+
+def statements(readings: str) -> dict[str, str]:
+    return STATEMENTS if readings == "rows" else {**STATEMENTS, "reading": PACKED_READINGS}
+
 
 def aware(moment: datetime) -> datetime:
     return moment
@@ -205,12 +235,13 @@ class SqliteWriter:
     """One connection on a thread of its own; a batch is one transaction of executemany calls."""
 
     stamp = staticmethod(naive_text)
+    parallel = 1  # one writer at a time: SQLite's own rule
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, readings: str) -> None:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._path = path
         self._db: sqlite3.Connection | None = None
-        self._statements = {name: _sqlite(sql) for name, sql in STATEMENTS.items()}
+        self._statements = {name: _sqlite(sql) for name, sql in statements(readings).items()}
 
     def _open(self) -> int:
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -246,41 +277,56 @@ class SqliteWriter:
 
 
 class PostgresWriter:
-    """asyncpg; a batch is one transaction, each table's rows one executemany (pipelined)."""
+    """asyncpg; a batch is one transaction, each table's rows one executemany (pipelined), on
+    one of `connections` connections: that many batches may be written at once."""
 
     stamp = staticmethod(aware)
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, readings: str, connections: int) -> None:
         self._dsn = dsn
-        self._db = None
+        self._statements = statements(readings)
+        self.parallel = connections
+        self._free: asyncio.Queue = asyncio.Queue()
+        self._all: list = []
 
     async def open(self) -> int:
         import asyncpg
 
-        self._db = await asyncpg.connect(self._dsn)
-        await self._db.execute(POSTGRES_SCHEMA)
-        return await self._db.fetchval("SELECT coalesce(max(id), 0) FROM transactions")
+        self._all = [await asyncpg.connect(self._dsn) for _ in range(self.parallel)]
+        for db in self._all:
+            self._free.put_nowait(db)
+        await self._all[0].execute(POSTGRES_SCHEMA)
+        return await self._all[0].fetchval("SELECT coalesce(max(id), 0) FROM transactions")
 
     async def write(self, rows: dict[str, list[tuple]]) -> None:
-        async with self._db.transaction():
-            for name, sql in STATEMENTS.items():
-                if rows[name]:
-                    await self._db.executemany(sql, rows[name])
+        db = self._free.get_nowait()  # GroupCommit never has more batches out than connections
+        try:
+            async with db.transaction():
+                for name, sql in self._statements.items():
+                    if rows[name]:
+                        await db.executemany(sql, rows[name])
+        finally:
+            self._free.put_nowait(db)
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
+        for db in self._all:
+            await db.close()
 
 
 class GroupCommit:
-    """Gathers each message's rows into the open batch and writes batches one after another; a
-    reply is sent once its batch is committed."""
+    """Gathers each message's rows into the open batch and hands it to the writer as soon as the
+    writer can take one (one at a time on SQLite, up to a connection each on PostgreSQL); a reply
+    is sent once its batch is committed. A station's messages stay in order with batches in
+    flight at once: OCPP-J lets a station send its next CALL only after the answer to the last,
+    so no two of its CALLs are ever out at the same time."""
 
     def __init__(self, writer) -> None:
         self._writer = writer
         self._open = Batch()
         self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(writer.parallel)
         self._task: asyncio.Task | None = None
+        self._writing: set[asyncio.Task] = set()
 
     @property
     def batch(self) -> Batch:
@@ -293,15 +339,27 @@ class GroupCommit:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
+            await self._slots.acquire()
             self._wake.clear()
             batch, self._open = self._open, Batch()
+            task = asyncio.get_running_loop().create_task(self._write(batch))
+            self._writing.add(task)
+            task.add_done_callback(self._writing.discard)
+
+    async def _write(self, batch: Batch) -> None:
+        try:
             await self._writer.write(batch.rows)
-            for transport, reply in batch.replies:
-                transport.send(WSMsgType.TEXT, reply)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(70)  # a floor that cannot store must not look slow: the benchmark sees it die
+        self._slots.release()
+        for transport, reply in batch.replies:
+            transport.send(WSMsgType.TEXT, reply)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in (self._task, *self._writing):
+            if task is not None:
+                task.cancel()
 
 
 # -- the protocol ----------------------------------------------------------------------------------
@@ -352,8 +410,9 @@ class Station(WSListener):
 
 
 class FloorServer:
-    def __init__(self, writer) -> None:
+    def __init__(self, writer, packed: bool) -> None:
         self.commit = GroupCommit(writer)
+        self.packed = packed
         self._writer = writer
         self.stamp = writer.stamp
         self._transaction_ids = count(1)
@@ -429,6 +488,11 @@ class FloorServer:
         readings = rows["reading"]
         for meter_value in meter_values:
             at = self.stamp(instant(meter_value["timestamp"]))
+            if self.packed:
+                sampled = meter_value["sampledValue"]
+                context = sampled[0].get("context", "Sample.Periodic")
+                readings.append((sid, evse, tx, at, context, orjson.dumps(sampled).decode()))
+                continue
             for sampled in meter_value["sampledValue"]:
                 unit = sampled.get(unit_key) if unit_key else sampled.get("unitOfMeasure", {}).get("unit")
                 readings.append((
@@ -450,12 +514,18 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--database", required=True, help="sqlite:///PATH or postgresql://...")
+    parser.add_argument("--readings", choices=("rows", "packed"), default="rows",
+                        help="a row a reading, as silkcharge (default), or a row a meter value")
+    parser.add_argument("--connections", type=int, default=1,
+                        help="PostgreSQL: batches written at once, a connection each (default 1)")
     args = parser.parse_args()
     if args.database.startswith("sqlite:///"):
-        writer = SqliteWriter(args.database.removeprefix("sqlite:///"))
+        if args.connections != 1:
+            parser.error("SQLite has one writer: --connections is for PostgreSQL")
+        writer = SqliteWriter(args.database.removeprefix("sqlite:///"), args.readings)
     else:
-        writer = PostgresWriter(args.database)
-    server = FloorServer(writer)
+        writer = PostgresWriter(args.database, args.readings, max(1, args.connections))
+    server = FloorServer(writer, args.readings == "packed")
     await server.open()
 
     def upgrade(request):

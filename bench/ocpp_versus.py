@@ -282,7 +282,8 @@ def start_target(kind: str, args: argparse.Namespace, notes: list[str]):
     if kind == "sqlite":
         target = servers.start_silkcharge_sqlite()
     elif kind == "floor-sqlite":
-        target = servers.start_floor()
+        notes.append(f"durable floor SQLite: readings {args.floor_readings}")
+        target = servers.start_floor(readings=args.floor_readings)
     elif kind in ("postgres", "postgres-2", "floor-postgres"):
         database = servers.PostgresDatabase(args.pg_admin)
         notes.append(
@@ -293,7 +294,9 @@ def start_target(kind: str, args: argparse.Namespace, notes: list[str]):
             if kind == "postgres":
                 target = servers.start_silkcharge_postgres(database)
             elif kind == "floor-postgres":
-                target = servers.start_floor(database)
+                notes.append(f"durable floor PostgreSQL: readings {args.floor_readings}, "
+                             f"{args.floor_connections} connection(s)")
+                target = servers.start_floor(database, args.floor_readings, args.floor_connections)
             else:
                 target = servers.start_silkcharge_postgres(
                     database, settings=servers.gateway_processes(2, args.redis_url)
@@ -564,8 +567,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2, help="closed-loop runs per row")
     parser.add_argument(
         "--targets", default=",".join(DEFAULT_TARGETS),
-        help=f"from {', '.join(TARGETS)} (default: {', '.join(DEFAULT_TARGETS)}; the last two are a bare "
-        "Boot/Heartbeat responder on each WebSocket layer, bench/ws_layer_server.py)",
+        help=f"from {', '.join(TARGETS)} (default: {', '.join(DEFAULT_TARGETS)}; websockets and picows "
+        "are a bare Boot/Heartbeat responder on each WebSocket layer, bench/ws_layer_server.py; "
+        "floor-* the durable floor, bench/durable_floor_server.py)",
     )
     parser.add_argument("--versions", default=",".join(VERSIONS), help="OCPP versions: 1.6, 2.0.1")
     parser.add_argument("--kinds", default=",".join(KINDS), help=f"from {', '.join(KINDS)}")
@@ -591,6 +595,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--redis-url", default="redis://127.0.0.1:6379/13",
         help="for postgres-2: the Redis database its gateway processes share (emptied first)",
+    )
+    parser.add_argument(
+        "--floor-readings", choices=("rows", "packed"), default="rows",
+        help="for floor-*: a row a reading as silkcharge keeps them (default), or a row a meter value",
+    )
+    parser.add_argument(
+        "--floor-connections", type=int, default=1,
+        help="for floor-postgres: batches written at once, a connection each (default 1)",
     )
     parser.add_argument(
         "--priced", action="store_true",

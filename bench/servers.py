@@ -281,9 +281,11 @@ def start_ws_layer(layer: str) -> Target:
     return target
 
 
-def start_floor(database: PostgresDatabase | None = None) -> Target:
+def start_floor(
+    database: PostgresDatabase | None = None, readings: str = "rows", connections: int = 1
+) -> Target:
     """bench/durable_floor_server.py on a SQLite file of its own, or on `database`: the least a
-    durable Python server does per message."""
+    durable Python server does per message (`readings` and `connections` as its options say)."""
     target = Target("durable floor " + ("PostgreSQL" if database else "SQLite"))
     port = free_port()
     if database is None:
@@ -293,7 +295,8 @@ def start_floor(database: PostgresDatabase | None = None) -> Target:
         target.database_pid = database.postmaster_pid
     target.launch(
         [sys.executable, str(BENCH / "durable_floor_server.py"), "--port", str(port),
-         "--database", target.database_url],
+         "--database", target.database_url, "--readings", readings,
+         *(["--connections", str(connections)] if database is not None else [])],
         ensure_picows(),
     )
     _wait_for(target, lambda: _port_open(port))

@@ -1,6 +1,7 @@
 """bench/durable_floor_server.py, the durable floor beside which issue 20's rows are read: it
 answers the load generator rightly, keeps what it answered (also across a kill -9), and refuses
-a CALL that breaks the schema with a CALLERROR, storing nothing of it but the frames.
+a CALL that breaks the schema with a CALLERROR, storing nothing of it but the frames; and on
+PostgreSQL, with several batches written at once and a meter value kept as one row.
 
 Not a benchmark: a few stations and messages. Node and bench/node's packages come from
 `make bench-node`; without them the generator tests skip locally and fail in CI.
@@ -21,9 +22,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from websockets.asyncio.client import connect
 
+from tests.bench.test_node_generator import _need
+from tests.conftest import PG_ADMIN, _pg_available
 from tests.guards import HANG_GUARD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,12 +42,12 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def floor(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen]]:
-    """The floor on a SQLite file of its own: its URL, the file, and its process."""
+def floor(tmp_path: Path, *options: str, database: str = "") -> Iterator[tuple[str, Path, subprocess.Popen]]:
+    """The floor on a SQLite file of its own (or on `database`): its URL, the file, its process."""
     port, path = _free_port(), tmp_path / "floor.sqlite3"
     server = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "durable_floor_server.py"), "--port", str(port),
-         "--database", f"sqlite:///{path}"],
+         "--database", database or f"sqlite:///{path}", *options],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -131,3 +135,40 @@ def test_what_the_floor_answered_is_still_there_after_kill_9(tmp_path):
         server.wait(HANG_GUARD)
         assert _stored(path, "SELECT station_id, status FROM connectors") == [("KILL-1", "Charging")]
         assert _stored(path, "SELECT count(*) FROM ocpp_messages WHERE direction = 'in'") == [(3,)]
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A database of the test's own on the local PostgreSQL, dropped after."""
+    _need(_pg_available(), "PostgreSQL on 127.0.0.1:5432")
+    name = f"silkcharge_floor_test_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.postgres
+def test_on_postgresql_with_batches_written_at_once_a_meter_value_is_one_packed_row(tmp_path):
+    with postgres_database() as url, floor(tmp_path, "--readings", "packed", "--connections", "3",
+                                            database=url) as (ws_url, _, _):
+        for version in ("1.6", "2.0.1"):
+            result = _generate(ws_url, version, "meter")
+            assert (result["code"], result["problems"]) == (0, []), version
+        with psycopg.connect(url) as db:
+            sessions = db.execute("SELECT station_id, state FROM transactions ORDER BY 1").fetchall()
+            assert sessions == [(f"F{v}m-{n}", "Completed") for v in ("16", "201") for n in (1, 2)]
+            packed = db.execute("SELECT transaction_id, readings FROM meter_values").fetchall()
+            assert db.execute("SELECT count(*) FROM meter_samples").fetchone() == (0,)
+    assert packed and all(tx is not None for tx, _ in packed)
+    measurands = {tuple(sorted(r.get("measurand", "Energy.Active.Import.Register") for r in json.loads(text)))
+                  for _, text in packed}
+    # a periodic value holds the four readings; a 2.0.1 start or end holds the register alone
+    assert measurands == {
+        ("Current.Import", "Energy.Active.Import.Register", "Power.Active.Import", "Voltage"),
+        ("Energy.Active.Import.Register",),
+    }
