@@ -63,6 +63,15 @@ async def test_each_side_lists_the_set_and_the_pushed_active_profile_newest_firs
     assert (sent["direction"], sent["kind"], sent["partner"], sent["result"], sent["station_id"]) == (
         "sent", "SET", "Silk Charge KZ", "ACCEPTED", None)
     assert sent["charging_profile"] == received["charging_profile"]
+    # where our driver charges, as the partner's Session says; named once we hold its Location
+    assert (sent["location_id"], sent["evse_uid"], sent["place"]) == ("ALA-TEST", f"{STATION}*1", None)
+    pulled = await uz.api.post(f"/api/v1/roaming/partners/{partner_id}/pull")
+    assert pulled.status_code == 200 and pulled.json()["locations"] >= 1, pulled.text
+    [sent] = await listed(uz, direction="sent")
+    assert (sent["location_id"], sent["evse_uid"], sent["place"]) == ("ALA-TEST", f"{STATION}*1", "Kaskelen test site")
+    [session] = await listed(uz, "/api/v1/roaming/sessions")
+    assert (session["direction"], session["location_id"], session["place"]) == (
+        "ours_at_theirs", "ALA-TEST", "Kaskelen test site")
     [theirs] = await listed(uz, LIST + "/pushed")
     assert (theirs["partner_id"], theirs["partner"], theirs["session_id"]) == (partner_id, "Silk Charge KZ", session_id)
     assert theirs["profile"]["charging_profile"]["charging_profile_period"] == periods

@@ -3,7 +3,8 @@ Uzbek eMSP sets a profile on its driver's session at the Kazakh CPO's simulated 
 Kazakh operator lowers the charger's maximum, and the Kazakh side pushes the session's
 ActiveChargingProfile. The Kazakh operator's Roaming page (English) lists the SET it received
 and the profile it pushed, with its limit and its time; the Uzbek operator's (Russian) lists the
-SET it sent and the profile pushed to it. Waits are on conditions (the push arriving, text shown)."""
+SET it sent and the profile pushed to it, and where its driver charges by the name of the Kazakh
+location once it pulled it. Waits are on conditions (the push arriving, text shown)."""
 
 from __future__ import annotations
 
@@ -56,13 +57,19 @@ async def test_both_roaming_pages_list_the_emsps_set_and_the_active_profile_push
     assert await page.evaluate("[...window.silkchargeMissing]") == []
     await screenshot(page, "roaming-profiles")
 
-    # the eMSP's operator, in Russian: the SET it sent, and the profile the CPO pushed it
+    # the eMSP's operator, in Russian: the SET it sent, and the profile the CPO pushed it; where
+    # its driver charges by the name of the CPO's location, once the eMSP pulled the locations
+    pulled = await uz_net.api.post(f"/api/v1/roaming/partners/{partner_id}/pull")
+    assert pulled.status_code == 200, pulled.text
     partner_page = await open_console("/#/", locale="ru-RU")
     await partner_page.goto(f"{uz_net.url}/#/roaming")
     sent = partner_page.locator('#roaming-charging-profiles tr[data-direction="sent"][data-kind="SET"]')
     for text in ("Наш водитель на станции партнёра", "Silk Charge KZ", "Установить профиль зарядки", session_id,
                  "принят", "16 А с начала зарядки · 10,5 А через 30 мин"):
         await expect(sent).to_contain_text(text)
+    await expect(sent.locator(".where")).to_have_text(f"Kaskelen test siteALA-TEST · {STATION}*1")
+    ours_there = partner_page.locator(f'#roaming-sessions tr[data-session="{session_id}"] .where')
+    await expect(ours_there).to_have_text(f"Kaskelen test siteALA-TEST · {STATION}*1")
     to_us = partner_page.locator(f'#roaming-pushed-profiles tr[data-session="{session_id}"]')
     for text in ("Silk Charge KZ", f"8 А с {await clock(partner_page, start, 'ru-RU')}", "на 60 мин"):
         await expect(to_us).to_contain_text(text)

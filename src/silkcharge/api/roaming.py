@@ -24,6 +24,7 @@ from silkcharge.api.errors import answers
 from silkcharge.domain.clock import stored_time
 from silkcharge.domain.money import minor_units
 from silkcharge.roaming.hubclientinfo import ClientInfos
+from silkcharge.roaming.locations import PlaceKey, place_key, place_names
 from silkcharge.roaming.partners import (
     Identity,
     NoIdentity,
@@ -308,6 +309,9 @@ class RoamingSessionOut(BaseModel):
     partner: str | None
     session_id: str = Field(description="the partner's session id, or our transaction id")
     location_id: str | None
+    place: str | None = Field(default=None, description="our driver at a partner's charger: the partner's "
+                                                         "location's name (else its address) as its CPO sent it, "
+                                                         "when we hold that location")
     evse: str | None = Field(description="the partner's EVSE uid, or our station and EVSE")
     token_uid: str | None
     status: str
@@ -326,11 +330,12 @@ async def roaming_sessions(request: Request, limit: int = Query(50, ge=1, le=500
         names = {p.id: p.name for p in (await session.scalars(select(RoamingPartner))).all()}
         theirs = (await session.scalars(select(RoamingSession).order_by(RoamingSession.last_updated.desc())
                                         .limit(limit))).all()
+        places = await place_names(session, {key for row in theirs if (key := _place_of(row)) is not None})
         ours = (await session.execute(
             select(Transaction, RoamingTransaction).join(
                 RoamingTransaction, RoamingTransaction.transaction_id == Transaction.id)
             .order_by(Transaction.started_at.desc()).limit(limit))).all()
-    found = [_their_session(row, names) for row in theirs]
+    found = [_their_session(row, names, places) for row in theirs]
     found += [RoamingSessionOut(
         direction="theirs_at_ours", partner_id=link.partner_id, partner=names.get(link.partner_id),
         session_id=str(tx.id), location_id=None, evse=f"{tx.station_id}*{tx.evse_id}", token_uid=link.token_uid,
@@ -344,12 +349,19 @@ async def roaming_sessions(request: Request, limit: int = Query(50, ge=1, le=500
     return found[:limit]
 
 
-def _their_session(row: RoamingSession, names: dict[int, str]) -> RoamingSessionOut:
+def _place_of(row: RoamingSession) -> PlaceKey | None:
+    location_id = row.body.get("location_id")
+    return place_key(row.country_code, row.party_id, location_id if isinstance(location_id, str) else None)
+
+
+def _their_session(row: RoamingSession, names: dict[int, str], places: dict[PlaceKey, str]) -> RoamingSessionOut:
     body = row.body
     cost = body.get("total_cost") if isinstance(body.get("total_cost"), dict) else None
+    place = _place_of(row)
     return RoamingSessionOut(
         direction="ours_at_theirs", partner_id=row.partner_id, partner=names.get(row.partner_id),
-        session_id=row.session_id, location_id=body.get("location_id"), evse=body.get("evse_uid"),
+        session_id=row.session_id, location_id=body.get("location_id"),
+        place=places.get(place) if place is not None else None, evse=body.get("evse_uid"),
         token_uid=row.token_uid, status=row.status, kwh=None if body.get("kwh") is None else str(body["kwh"]),
         cost=None if cost is None else {"currency": str(body.get("currency")),
                                         "incl_vat": str(cost.get("incl_vat", cost.get("excl_vat")))},

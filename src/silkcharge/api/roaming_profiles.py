@@ -23,10 +23,16 @@ from silkcharge.api.bounds import INT32_MAX, FiniteDecimal, RowId, SmallRowId
 from silkcharge.api.errors import answers
 from silkcharge.domain.commands import MAX_LIMIT
 from silkcharge.roaming.charging_profiles import MAX_DURATION, ProfileRequestFailed, ProfileSender
+from silkcharge.roaming.locations import place_key, place_names
 from silkcharge.roaming.partners import UnknownPartner
 from silkcharge.roaming.wire import ocpi_datetime
 from silkcharge.smart.profiles import wire_number
-from silkcharge.store.schema import RoamingActiveProfile, RoamingChargingProfile, RoamingPartner
+from silkcharge.store.schema import (
+    RoamingActiveProfile,
+    RoamingChargingProfile,
+    RoamingPartner,
+    RoamingSession,
+)
 
 router = APIRouter(prefix="/roaming/charging-profiles", tags=["roaming"])
 
@@ -188,6 +194,11 @@ class ProfileExchangeOut(BaseModel):
     session_id: str = Field(description="the CPO's OCPI Session id: our transaction id when the charger is ours")
     station_id: str | None = Field(description="our station, when the session is at our charger")
     evse_id: int | None = Field(description="its EVSE")
+    location_id: str | None = Field(default=None, description="sent only: the partner's location of our driver's "
+                                                              "session, as the partner's Session names it")
+    evse_uid: str | None = Field(default=None, description="sent only: the partner's EVSE uid of that session")
+    place: str | None = Field(default=None, description="sent only: that location's name (else its address), "
+                                                        "when we hold the partner's location")
     cause: str | None = Field(description="pushed only: the change that made us push (operator, load, depot, "
                                           "an external limit)")
     response: str | None = Field(description="the ChargingProfileResponse (ACCEPTED, NOT_SUPPORTED, REJECTED, "
@@ -238,15 +249,44 @@ async def profile_exchanges(
     async with request.app.state.platform.sessions() as session:
         names = await _partner_names(session)
         rows = (await session.scalars(query)).all()
-    return [_exchange(row, names) for row in rows]
+        where = await _partner_sessions_where(session, rows)
+    return [_exchange(row, names, where.get((row.partner_id, row.session_id))) for row in rows]
 
 
-def _exchange(row: RoamingChargingProfile, names: dict[int, str]) -> ProfileExchangeOut:
+Where = tuple[str | None, str | None, str | None]
+"""Where a partner's session runs: its location id, EVSE uid, and the location's name."""
+
+
+async def _partner_sessions_where(session, rows) -> dict[tuple[int, str], Where]:
+    """For the requests we sent partner CPOs: where each of our drivers' sessions runs, from the
+    partner's Session and the Location we hold of it."""
+    sent = {(row.partner_id, row.session_id) for row in rows if row.direction == "sent"}
+    if not sent:
+        return {}
+    found = (await session.scalars(select(RoamingSession).where(
+        RoamingSession.session_id.in_({session_id for _, session_id in sent})))).all()
+    theirs = {(s.partner_id, s.session_id): s for s in found if (s.partner_id, s.session_id) in sent}
+    keys = {
+        s.session_id: place_key(s.country_code, s.party_id, s.body.get("location_id")
+                                if isinstance(s.body.get("location_id"), str) else None)
+        for s in theirs.values()
+    }
+    names = await place_names(session, {key for key in keys.values() if key is not None})
+    return {
+        pair: (s.body.get("location_id"), s.body.get("evse_uid"),
+               names.get(keys[s.session_id]) if keys[s.session_id] is not None else None)
+        for pair, s in theirs.items()
+    }
+
+
+def _exchange(row: RoamingChargingProfile, names: dict[int, str], where: Where | None) -> ProfileExchangeOut:
     asked = row.request if isinstance(row.request, dict) else {}
     charging_profile = asked.get("charging_profile") if row.kind == "SET" else None
+    location_id, evse_uid, place = where or (None, None, None)
     return ProfileExchangeOut(
         id=row.id, partner_id=row.partner_id, partner=names.get(row.partner_id), direction=row.direction,
         kind=row.kind, session_id=row.session_id, station_id=row.station_id, evse_id=row.evse_id,
+        location_id=location_id, evse_uid=evse_uid, place=place,
         cause=asked.get("cause") if row.direction == "pushed" else None, response=row.response,
         response_message=row.response_message, result=row.result, result_message=row.result_message,
         delivery_error=row.delivery_error,

@@ -257,6 +257,34 @@ class NearbyLocation:
     body: dict[str, Any]
 
 
+PlaceKey = tuple[str, str, str]
+"""A partner CPO's location: (country code, party id, location id), as its Sessions name it."""
+
+
+async def place_names(session: AsyncSession, keys: set[PlaceKey]) -> dict[PlaceKey, str]:
+    """What the console calls partners' locations we hold (their `name`, else their address and
+    city), by the keys asked for; a location we were never given is left out."""
+    wanted = {(c.upper(), p.upper(), location.upper()) for c, p, location in keys}
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(RoamingLocation.country_code, RoamingLocation.party_id, RoamingLocation.location_id,
+               RoamingLocation.body)
+        .where(func.upper(RoamingLocation.location_id).in_({location for _, _, location in wanted})))
+    names: dict[PlaceKey, str] = {}
+    for country, party, location, body in rows:
+        if (country.upper(), party.upper(), location.upper()) not in wanted or not isinstance(body, dict):
+            continue
+        name = body.get("name") or ", ".join(str(body[k]) for k in ("address", "city") if body.get(k))
+        if name:
+            names[(country.upper(), party.upper(), location.upper())] = str(name)
+    return names
+
+
+def place_key(country_code: str, party_id: str, location_id: str | None) -> PlaceKey | None:
+    return None if not location_id else (country_code.upper(), party_id.upper(), location_id.upper())
+
+
 class ForeignLocations:
     """The Locations partner CPOs pushed to us, in the tenant in scope."""
 

@@ -30,7 +30,7 @@ interface Settlement {
 
 interface RoamingSession {
   direction: "ours_at_theirs" | "theirs_at_ours"; partner: string | null; session_id: string; location_id: string | null;
-  evse: string | null; token_uid: string | null; status: string; kwh: string | null;
+  place: string | null; evse: string | null; token_uid: string | null; status: string; kwh: string | null;
   cost: { currency: string; incl_vat: string } | null; started_at: string | null; ended_at: string | null;
 }
 interface PartnerCdr {
@@ -49,7 +49,7 @@ interface ActiveProfile { start_date_time: string; charging_profile: OcpiProfile
 interface ProfileExchange {
   id: number; partner: string | null; direction: "sent" | "received" | "pushed"; kind: "SET" | "ACTIVE" | "CLEAR";
   session_id: string; station_id: string | null; evse_id: number | null; cause: string | null;
-  response: string | null; response_message: string | null; result: string | null; result_message: string | null;
+  location_id: string | null; evse_uid: string | null; place: string | null; response: string | null; response_message: string | null; result: string | null; result_message: string | null;
   delivery_error: string | null; charging_profile: OcpiProfile | null; profile: ActiveProfile | null;
   created_at: string;
 }
@@ -183,13 +183,20 @@ export function roamingPage(root: HTMLElement): () => void {
 
   const sessionsBody = h("tbody", {});
   const cdrsBody = h("tbody", {});
+  /** Where a session runs: a partner's location by the name its CPO gave it, when we hold it,
+   * with the ids the partner's Session names (the location's and the EVSE's) under it. */
+  const where = (place: string | null, locationId: string | null, evse: string | null) => {
+    const ids = [locationId, evse].filter(Boolean).join(" · ");
+    return h("td", { class: "where" }, place ?? (ids || "–"),
+      place && ids ? h("span", { class: "hint" }, h("br", {}), ids) : null);
+  };
   const loadSessions = async () => {
     const list = await api<RoamingSession[]>("/roaming/sessions?limit=50");
     sessionsBody.replaceChildren(...(list.length === 0 ? [h("tr", {}, h("td", { colspan: 7 }, t("roaming.noSessions")))]
       : list.map((x) => h("tr", { "data-direction": x.direction, "data-session": x.session_id },
         h("td", {}, t(`roaming.${x.direction === "ours_at_theirs" ? "oursAtTheirs" : "theirsAtOurs"}`)),
         h("td", {}, x.partner ?? "–"),
-        h("td", {}, [x.location_id, x.evse].filter(Boolean).join(" · ") || "–"),
+        where(x.place, x.location_id, x.evse),
         h("td", {}, x.token_uid ?? "–"),
         h("td", { class: "status", title: x.status }, sessionStatus(x.status)),
         h("td", {}, x.kwh === null ? "–" : `${number(Number(x.kwh))} ${t("unit.kwh")}`,
@@ -219,7 +226,8 @@ export function roamingPage(root: HTMLElement): () => void {
         h("td", { class: "kind" }, t(`roaming.kind.${x.kind}`),
           x.cause ? h("span", { class: "hint" }, h("br", {}), t("roaming.cause", { cause: cause(x.cause) })) : null),
         h("td", { class: "session" }, x.session_id),
-        h("td", { class: "where" }, x.station_id ? `${x.station_id}${x.evse_id ? `*${x.evse_id}` : ""}` : "–"),
+        x.station_id ? h("td", { class: "where" }, `${x.station_id}${x.evse_id ? `*${x.evse_id}` : ""}`)
+          : where(x.place, x.location_id, x.evse_uid),
         outcome(x),
         h("td", { class: "limits" }, x.charging_profile ? limits(x.charging_profile)
           : limits(x.profile?.charging_profile, x.profile?.start_date_time)),
