@@ -22,11 +22,11 @@ from silkcharge.api.app import create_api
 from silkcharge.app import build_platform
 from silkcharge.domain import totp
 from silkcharge.domain.clock import utcnow
-from silkcharge.domain.events import StationConnected
+from silkcharge.domain.events import PartnerObjectReceived, StationConnected
 from silkcharge.domain.roles import CROSS_TENANT, Role
 from silkcharge.services.access import Principal
 from silkcharge.store.db import alembic_config, migrate, sync_url
-from silkcharge.store.schema import Evse, Station
+from silkcharge.store.schema import Evse, RoamingPartner, Station
 from silkcharge.store.tenancy import forget_database, tenant_scope
 from tests.api.test_http_limits import serving
 from tests.conftest import API_KEY
@@ -302,6 +302,27 @@ async def test_the_live_event_stream_shows_only_the_callers_tenants_stations(pla
                     seen.append(json.loads(line[5:])["station_id"])
                     break
     assert seen == ["ROLE-ST-1"]
+
+
+async def test_a_roaming_partners_live_event_reaches_only_the_tenant_that_roams_with_it(platform, people):
+    beta = (await platform.access.tenant_by_code("beta")).id
+    async with platform.sessions.begin() as session:
+        theirs = RoamingPartner(name="Beta's partner", state="registered", tenant_id=beta)
+        ours = RoamingPartner(name="Our partner", state="registered", tenant_id=1)
+        session.add_all([theirs, ours])
+    seen = []
+    async with serving(platform) as port, httpx.AsyncClient(timeout=HANG_GUARD) as client:
+        async with client.stream("GET", f"http://127.0.0.1:{port}/api/v1/events",
+                                 headers={"X-API-Key": people[Role.VIEWER]}) as answer:
+            chunks = answer.aiter_lines()
+            assert (await anext(chunks)).startswith(": connected")
+            platform.bus.publish(PartnerObjectReceived("", utcnow(), theirs.id, "sessions", "S-BETA"))
+            platform.bus.publish(PartnerObjectReceived("", utcnow(), ours.id, "sessions", "S-OURS"))
+            async for line in chunks:
+                if line.startswith("data:"):
+                    seen.append(json.loads(line[5:])["object_id"])
+                    break
+    assert seen == ["S-OURS"]
 
 
 @pytest.mark.parametrize(("method", "path"), [

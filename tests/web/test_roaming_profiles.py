@@ -82,6 +82,10 @@ async def test_an_open_roaming_page_shows_a_partners_session_and_the_push_as_the
     kz_net, uz_net, partner_id = networks
     page = await open_console("/#/roaming")
     await expect(page.locator("#roaming-charging-profiles tbody")).to_contain_text("No charging profiles")
+    # the eMSP's page too, open before its driver starts
+    partner_page = await open_console("/#/")
+    await partner_page.goto(f"{uz_net.url}/#/roaming")
+    await expect(partner_page.locator("#roaming-sessions tbody")).to_contain_text("No roaming sessions")
     async with simulated(kz_net) as station:
         session_id, _ = await set_then_lowered(kz_net, uz_net, partner_id, station)
         # no reload: the live feed's transaction and profile events bring them in
@@ -89,3 +93,9 @@ async def test_an_open_roaming_page_shows_a_partners_session_and_the_push_as_the
         await expect(row).to_have_count(1)
         await expect(row.locator(".status")).to_have_text("Charging")  # our "Active", in words
         await expect(page.locator('#roaming-charging-profiles tr[data-direction="pushed"]')).to_contain_text(session_id)
+        # on the eMSP's side the partner's Session and its pushed profile arrive by OCPI, and the
+        # page shows them as they are received
+        theirs = partner_page.locator(f'#roaming-sessions tr[data-session="{session_id}"]')
+        await expect(theirs.locator(".status")).to_have_text("Charging")
+        await expect(partner_page.locator(f'#roaming-pushed-profiles tr[data-session="{session_id}"]')).to_contain_text(
+            "8 A")

@@ -41,6 +41,7 @@ from silkcharge.store.schema import (
     MeterSample,
     OcppMessage,
     Operator,
+    RoamingPartner,
     Site,
     Station,
     Transaction,
@@ -480,21 +481,26 @@ class EventStream(StreamingResponse):
 }})
 async def live_events(request: Request) -> StreamingResponse:
     """Server-sent events: every domain event as it happens (station, connector, transaction),
-    of the caller's tenant's stations only."""
+    of the caller's tenant's stations only; an event of a roaming partner's (no station of
+    ours), of the caller's tenant's partners only."""
     bus = platform(request).bus
     sessions = platform(request).sessions
     tenant = current_tenant()  # the stream outlives the request's scope: keep it
-    ours: dict[str, bool] = {}
+    ours: dict[tuple[type, object], bool] = {}
 
-    async def visible(station_id: str) -> bool:
-        if tenant is None:
-            return True
-        if station_id not in ours:  # a station's tenant never changes: asked once per stream
+    async def owned(table, key) -> bool:
+        if (table, key) not in ours:  # a station's or a partner's tenant never changes: asked once per stream
             with tenant_scope(tenant):
                 async with sessions() as session:
-                    ours[station_id] = await session.scalar(
-                        select(Station.id).where(Station.id == station_id)) is not None
-        return ours[station_id]
+                    ours[(table, key)] = await session.scalar(select(table.id).where(table.id == key)) is not None
+        return ours[(table, key)]
+
+    async def visible(event) -> bool:
+        if tenant is None:
+            return True
+        if not event.station_id and isinstance(getattr(event, "partner_id", None), int):
+            return await owned(RoamingPartner, event.partner_id)
+        return await owned(Station, event.station_id)
 
     async def stream():
         async with bus.subscribe() as queue:
@@ -506,7 +512,7 @@ async def live_events(request: Request) -> StreamingResponse:
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
-                if not await visible(event.station_id):
+                if not await visible(event):
                     continue
                 yield b"event: " + event.name.encode() + b"\ndata: " + orjson.dumps(event.as_dict()) + b"\n\n"
 

@@ -115,6 +115,19 @@ class ActiveProfilePushed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class PartnerObjectReceived(Event):
+    """A partner CPO sent us, its eMSP, something about our driver's session at its charger, and
+    what we hold changed (committed): a Session put or patched (`module` "sessions"), a CDR
+    ("cdrs"), an ActiveChargingProfile pushed or the result of a request we sent
+    ("chargingprofiles"). `station_id` is "": the charger is the partner's; the live feed shows
+    the event to the partner's tenant. The console's Roaming page reloads on it."""
+
+    partner_id: int
+    module: str
+    object_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class SmartChargingProblem(Event):
     """Load management could not do what it should (station_id "" for a whole site)."""
 

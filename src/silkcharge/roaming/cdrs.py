@@ -263,6 +263,7 @@ async def post_cdr(request: Request, caller: Caller = Depends(ocpi_caller)) -> R
             return _accepted(request, stored, replay=True)
         raise _refuse(f"CDR {body['id']} was already sent with other content; this one is kept for review") \
             from None
+    roaming.received(caller.partner_id, "cdrs", body["id"])
     if first is not None:
         raise _refuse(f"CDR {body['id']} was already sent with other content: the first stands, this one is "
                       "kept for review")

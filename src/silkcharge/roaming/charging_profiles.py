@@ -612,6 +612,7 @@ async def receive_result(uid: str, request: Request, caller: Caller = Depends(oc
     """POST: the result of a request we sent, at the response_url we gave."""
     body = read_json(await request.body())
     await _sender(request).result_arrived(caller, uid[:36], body)
+    request.app.state.roaming.received(caller.partner_id, "chargingprofiles", uid[:36])
     return ocpi_response(None)
 
 
@@ -620,4 +621,5 @@ async def receive_active_profile(session_id: str, request: Request, caller: Call
     """PUT: the CPO's ActiveChargingProfile of a session whose profile changed."""
     body = read_json(await request.body())
     await _sender(request).profile_pushed(caller, session_id, body)
+    request.app.state.roaming.received(caller.partner_id, "chargingprofiles", session_id[:36])
     return ocpi_response(None)

@@ -332,10 +332,13 @@ async def put_session(request: Request, country_code: str, party_id: str, sessio
                 elif _aware(row.last_updated) <= updated:
                     row.body, row.status, row.last_updated = body, body["status"], updated
                     row.token_uid = body["cdr_token"]["uid"]
+                else:
+                    return ocpi_response(None)  # a later one is held: nothing changed
             break
         except IntegrityError:
             if attempt == 2:
                 raise
+    request.app.state.roaming.received(caller.partner_id, "sessions", session_id)
     return ocpi_response(None)
 
 
@@ -359,6 +362,7 @@ async def patch_session(request: Request, country_code: str, party_id: str, sess
         check_session(merged)
         row.body, row.status, row.last_updated = merged, merged["status"], updated
         row.token_uid = merged["cdr_token"]["uid"]
+    request.app.state.roaming.received(caller.partner_id, "sessions", session_id)
     return ocpi_response(None)
 
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.bus.local import EventBus
+from silkcharge.domain.clock import utcnow
+from silkcharge.domain.events import PartnerObjectReceived
 from silkcharge.settings import Settings
 
 if TYPE_CHECKING:
@@ -54,3 +56,8 @@ class Roaming:
     retry_partner: Callable[[int], Awaitable[None]] | None = None
     """Send a partner's waiting pushes now, its backoff forgotten (roaming/outbox.py
     `OutboxSender.retry_now`): called when a hub reports one of its parties CONNECTED again."""
+
+    def received(self, partner_id: int, module: str, object_id: str) -> None:
+        """Tell live views that a partner CPO's object about our driver changed what we hold;
+        called by the eMSP receivers once it is committed."""
+        self.bus.publish(PartnerObjectReceived("", utcnow(), partner_id, module, object_id))

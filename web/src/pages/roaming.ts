@@ -288,8 +288,10 @@ export function roamingPage(root: HTMLElement): () => void {
   void loadProfiles().catch((error) => { profilesNote.textContent = problemText(error); });
 
   // Live: a session starting or ending here, a CDR, a station's profiles changed (a partner's SET
-  // accepted among them) or a push of a session's profile recorded reloads the lists they appear in: at most one reload of a list per half second, so
-  // a busy network's stream of events cannot postpone it indefinitely.
+  // accepted among them), a push of a session's profile recorded, or a partner CPO's Session, CDR,
+  // profile or result about our driver received reloads the lists they appear in: at most one
+  // reload of a list per half second, so a busy network's stream of events cannot postpone it
+  // indefinitely.
   const timers = new Map<string, number>();
   const soon = (key: string, load: () => Promise<void>) => {
     if (timers.has(key)) return;
@@ -303,6 +305,10 @@ export function roamingPage(root: HTMLElement): () => void {
     if (name.startsWith("Transaction") || name === "CdrCreated") soon("sessions", loadSessions);
     if (name.startsWith("Transaction") || name === "ChargingProfilesChanged" || name === "ActiveProfilePushed") {
       soon("profiles", loadProfiles);
+    }
+    if (name === "PartnerObjectReceived") {
+      const profiles = event?.module === "chargingprofiles";
+      soon(profiles ? "profiles" : "sessions", profiles ? loadProfiles : loadSessions);
     }
   });
   return () => { stop(); timers.forEach((timer) => clearTimeout(timer)); };
