@@ -21,7 +21,8 @@ from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as r201
 from sqlalchemy import select
 
-from silkcharge.domain.events import ActiveProfilePushed
+from silkcharge.domain.clock import utcnow
+from silkcharge.domain.events import ActiveProfilePushed, ChargingProfilesChanged
 from silkcharge.sim.charger import SimulatedCharger
 from silkcharge.store.schema import RoamingChargingProfile, RoamingOutboxRow, Transaction
 from tests.e2e.peers import Peer201, eventually
@@ -213,3 +214,42 @@ async def test_a_charger_without_a_plan_is_pushed_at_its_evses_maximum_and_one_t
     assert (first.result, second.result) == ("ACCEPTED", "REJECTED")
     assert "Rejected" in second.result_message and second.profile is None
     assert len(await pushes_enqueued(kz)) == 1  # nothing pushed for the refusal
+
+
+async def test_a_push_missed_while_the_charger_was_offline_is_made_when_it_connects_again(networks):  # noqa: F811 (the fixture imported above)
+    kz, uz, partner_id = networks
+    async with charger(kz, PlanlessPeer) as peer:
+        await card_known(kz, uz, TOKEN)
+        await peer.call(call201.TransactionEvent(
+            event_type="Started", timestamp=_now(), trigger_reason="Authorized", seq_no=0,
+            transaction_info={"transaction_id": "UZ-TX-OFFLINE"}, evse={"id": 2, "connector_id": 1},
+            id_token={"id_token": TOKEN["uid"], "type": "ISO14443"}))
+
+        async def recorded():
+            async with kz.platform.sessions() as session:
+                return await session.scalar(select(Transaction.id).where(Transaction.station_tx_id == "UZ-TX-OFFLINE"))
+        session_id = str(await eventually(recorded))
+        await profile_set(kz, uz, partner_id, session_id)
+        await operator_sets(kz, 2, 5, "TxDefaultProfile", "20")
+        await pushed_with(uz, partner_id, session_id, Decimal(60000))
+
+    # The charger drops as a change of its profiles is recorded: it cannot be asked what it plans.
+    async def offline():
+        return kz.platform.router.get(STATION) is None
+    await eventually(offline)
+    kz.platform.bus.publish(ChargingProfilesChanged(STATION, utcnow(), 2, "load"))
+
+    async def missed():
+        found = await push_records(kz)
+        return found if len(found) == 2 else None
+    first, second = await eventually(missed)
+    assert (first.result, second.result, second.request["cause"]) == ("ACCEPTED", "REJECTED", "load")
+
+    # Back online, the session's profile is pushed again without any further change.
+    async with charger(kz, PlanlessPeer):
+        async def pushed_again():
+            found = await push_records(kz)
+            return found if len(found) == 3 else None
+        *_, third = await eventually(pushed_again)
+    assert (third.result, third.session_id, third.request["cause"]) == ("ACCEPTED", session_id, "station back online")
+    assert len(await pushes_enqueued(kz)) == 2

@@ -24,8 +24,10 @@ profile changed, and the partner learns of its own change from the result.
 A burst is coalesced per station: while a station's round runs, further changes only add their
 EVSEs to one more round that follows it (a load-management pass that sets a profile on each EVSE
 of a station costs one or two rounds, not one per profile). A station that cannot be asked
-(offline, no answer, a refusal) costs only its round: logged and recorded, not retried here; the
-next change asks again, and the eMSP can always GET.
+(offline, no answer, a refusal) costs only its round: logged and recorded. When the station
+connects again (`StationConnected`, on the node that holds its socket), each of its running
+sessions whose last push was not made is pushed again, cause "station back online"; otherwise
+the next change asks again, and the eMSP can always GET.
 
 Every round's outcome per session is a row of `roaming_charging_profiles`, direction "pushed",
 kind ACTIVE, committed with the push: `result` ACCEPTED (pushed, `profile` what was sent),
@@ -53,6 +55,7 @@ from silkcharge.domain.events import (
     ChargingProfilesChanged,
     Event,
     ExternalChargingLimitChanged,
+    StationConnected,
 )
 from silkcharge.roaming.charging_profiles import (
     ACTIVE,
@@ -79,6 +82,9 @@ PUSH_DURATION = 3600
 follows a change only, never the clock, so the window is as long as the guide allows for the
 eMSP to see the next step of a plan (a profile that steps at half an hour); it asks (GET) for
 longer when it wants."""
+
+BACK_ONLINE = "station back online"
+"""The cause recorded for a push made again once the station connected after a missed one."""
 
 StationKey = tuple[str | None, str]
 """A station where its changes are coalesced: (its database, its id)."""
@@ -134,19 +140,42 @@ class ProfilePush:
             await asyncio.wait(list(self._rounds.values()))
 
     async def _follow(self) -> None:
-        kinds = (ChargingProfilesChanged, ExternalChargingLimitChanged)
+        kinds = (ChargingProfilesChanged, ExternalChargingLimitChanged, StationConnected)
         async with self._bus.subscribe(local_only=True, kinds=kinds) as events:
             while True:
                 event = await events.get()
-                cause = cause_of(event)
+                cause = BACK_ONLINE if isinstance(event, StationConnected) else cause_of(event)
                 if cause is None:
                     continue
                 try:
                     database = await station_database(self._sessions, event.station_id)
+                    if cause == BACK_ONLINE:
+                        with database_scope(database):
+                            missed = await self._pushes_missed(event.station_id)
+                    else:
+                        missed = {getattr(event, "evse_id", None)}
                 except Exception:  # the database may be down; the station's next change tries again
-                    log.exception("roaming profile push: cannot find the database of %s", event.station_id)
+                    log.exception("roaming profile push: cannot follow a change of %s", event.station_id)
                     continue
-                self.changed((database, event.station_id), event.evse_id, cause)
+                for evse_id in missed:
+                    self.changed((database, event.station_id), evse_id, cause)
+
+    async def _pushes_missed(self, station_id: str) -> set[int]:
+        """The EVSEs of the station's running sessions whose last push was not made (the station
+        could not be asked, or refused): empty for nearly every station that connects."""
+        async with self._sessions() as session:
+            running = (await session.scalars(select(Transaction.id).where(
+                Transaction.station_id == station_id, Transaction.state == "Active"))).all()
+            if not running:
+                return set()
+            pushes = (await session.execute(
+                select(RoamingChargingProfile.session_id, RoamingChargingProfile.evse_id,
+                       RoamingChargingProfile.result)
+                .where(RoamingChargingProfile.direction == PUSHED,
+                       RoamingChargingProfile.session_id.in_([str(tx_id) for tx_id in running]))
+                .order_by(RoamingChargingProfile.id))).all()
+        last = {session_id: (evse_id, result) for session_id, evse_id, result in pushes}  # the newest wins
+        return {evse_id for evse_id, result in last.values() if result != "ACCEPTED" and evse_id}
 
     def changed(self, station: StationKey, evse_id: int | None, cause: str) -> None:
         """Note a change on the station's EVSE (0 or None: the whole station) and start the

@@ -109,6 +109,7 @@ function cause(text: string): string {
     const external = /^external limit (set|cleared) by (.+)$/.exec(c);
     if (external) return t(external[1] === "set" ? "roaming.externalSet" : "roaming.externalCleared",
       { source: external[2] });
+    if (c === "station back online") return t("roaming.backOnline");
     return known(`smart.profileSource_${c}`) ? t(`smart.profileSource_${c}`) : c;
   }).join(", ");
 }
