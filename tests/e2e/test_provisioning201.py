@@ -331,6 +331,21 @@ async def test_b10_migration_writes_the_profile_puts_it_first_and_resets(api, oc
     assert [s["status"] for s in change["steps"]] == ["Accepted"] * 3
     events = (await api.get(f"/api/v1/security-events?station_id={STATION}")).json()
     assert any(e["type"] == "MigrateToCsmsRequested" and OTHER_CSMS in e["reason"] for e in events)
+    # gone to the other CSMS: marked as moved, no connection expected here
+    async def gone():
+        found = (await api.get(f"/api/v1/stations/{STATION}")).json()
+        return None if found["online"] else found
+    station = await eventually(gone)
+    assert station["moved_to"] == OTHER_CSMS.rstrip("/")
+    assert station["moved_at"] is not None
+    status = (await api.get("/api/v1/status")).json()
+    assert status["stations"][STATION]["moved_to"] == OTHER_CSMS.rstrip("/")
+    assert status["summary"].get("moved") == 1 and "offline" not in status["summary"]
+    # and if it connects here again (it fell back, or was moved back), it is ours again
+    async with connected_peer(ocpp_url, STATION, "2.0.1") as peer:
+        await boot(peer)
+        station = (await api.get(f"/api/v1/stations/{STATION}")).json()
+        assert (station["online"], station["moved_to"], station["moved_at"]) == (True, None, None)
 
 
 async def test_b10_migration_stops_where_the_station_refuses_and_the_station_stays(api, ocpp_url):
@@ -347,6 +362,7 @@ async def test_b10_migration_stops_where_the_station_refuses_and_the_station_sta
     assert stored["status"] == "Rejected"
     assert stored["steps"] == [{"action": "SetNetworkProfile", "status": "Accepted"},
                                {"action": "SetVariables", "status": "Rejected"}]
+    assert (await api.get(f"/api/v1/stations/{STATION}")).json()["moved_to"] is None  # it stays
 
 
 class OtherCsms:

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 import websockets
 from playwright.async_api import expect
+from sqlalchemy import update
 
 from silkcharge.domain.clock import utcnow
-from silkcharge.store.schema import SecurityEvent
+from silkcharge.store.schema import SecurityEvent, Station
 from tests.e2e.peers import connected_peer
 from tests.web.conftest import screenshot
 from tests.web.helpers import pick
@@ -99,3 +100,20 @@ async def test_a_refused_handshake_reads_in_the_operators_language_and_an_older_
     await expect(events.locator("tr", has_text="SecurityProfileSet")).to_contain_text(
         "set from 1 to 2 by an operator (recorded in English only)")
     await screenshot(page, "station-security-ru")
+
+
+async def test_a_station_moved_to_another_csms_says_where_on_its_page_and_raises_no_alert(
+    platform, fleet, open_console
+):
+    spec = pick(fleet, "KZ-ALA", "2.0.1")
+    async with platform.sessions.begin() as session:  # as a B10 move whose reset was accepted leaves it
+        await session.execute(update(Station).where(Station.id == spec.station_id).values(
+            moved_to="wss://csms-b.example.kz/ocpp", moved_at=utcnow() - timedelta(hours=2)))
+    page = await open_console("/#/alerts", locale="ru-RU")
+    await expect(page.locator("article.alert").first).to_be_visible()  # the other silent stations
+    await expect(page.locator(f'article.alert[data-station="{spec.station_id}"]')).to_have_count(0)
+    await page.goto(page.url.split("#")[0] + f"#/stations/{spec.station_id}")
+    await expect(page.locator("#station-state")).to_have_text("Переведена в другую CSMS")
+    await expect(page.locator("#station-moved")).to_contain_text("wss://csms-b.example.kz/ocpp")
+    await expect(page.locator("#station-moved")).to_contain_text("подключения сюда больше не ожидается")
+    await screenshot(page, "station-moved-ru", full_page=False)

@@ -20,16 +20,18 @@ export interface StationStatus {
   error_code: string | null;
   site_id: number | null;
   planned?: boolean;
+  /** The other CSMS it moved to (B10): no connection is expected here. */
+  moved_to?: string | null;
   connectors: ConnectorStatus[];
 }
 
-export type State = "available" | "charging" | "faulted" | "unavailable" | "offline" | "planned";
-export const STATES: State[] = ["available", "charging", "faulted", "unavailable", "offline", "planned"];
+export type State = "available" | "charging" | "faulted" | "unavailable" | "offline" | "planned" | "moved";
+export const STATES: State[] = ["available", "charging", "faulted", "unavailable", "offline", "planned", "moved"];
 
 const CHARGING = new Set(["Charging", "SuspendedEV", "SuspendedEVSE", "Occupied", "Preparing", "Finishing"]);
 
 export function stateOf(station: StationStatus): State {
-  if (!station.online) return station.planned ? "planned" : "offline";
+  if (!station.online) return station.planned ? "planned" : station.moved_to ? "moved" : "offline";
   const connectors = station.connectors;
   if (station.status === "Faulted" || connectors.some((c) => c.status === "Faulted")) return "faulted";
   if (connectors.some((c) => c.in_transaction || CHARGING.has(c.status))) return "charging";

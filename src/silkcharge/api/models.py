@@ -183,6 +183,10 @@ class StationOut(Body):
     firmware_version: str | None
     online: bool
     planned: bool = Field(default=False, description="not commissioned yet: no connection expected, no alert")
+    moved_to: str | None = Field(default=None, description="the other CSMS it accepted to move to (B10, its "
+                                 "reset accepted): no connection expected here, no alert; cleared when it "
+                                 "connects here again")
+    moved_at: datetime | None = Field(default=None, description="when that move's reset was accepted")
     last_seen_at: datetime | None
     last_boot_at: datetime | None
     status: str | None

@@ -442,7 +442,7 @@ async def live_status(session: AsyncSession = Db) -> dict[str, Any]:
     """Every station's presence and every connector's status, in one read."""
     stations = (await session.execute(
         select(Station.id, Station.online, Station.last_seen_at, Station.status, Station.error_code, Station.site_id,
-               Station.planned)
+               Station.planned, Station.moved_to)
     )).all()
     connectors = (await session.execute(
         select(Connector.station_id, Connector.evse_id, Connector.connector_id, Connector.standard,
@@ -454,7 +454,8 @@ async def live_status(session: AsyncSession = Db) -> dict[str, Any]:
     result: dict[str, Any] = {
         s.id: {
             "online": s.online, "last_seen_at": s.last_seen_at, "status": s.status,
-            "error_code": s.error_code, "site_id": s.site_id, "planned": s.planned, "connectors": [],
+            "error_code": s.error_code, "site_id": s.site_id, "planned": s.planned, "moved_to": s.moved_to,
+            "connectors": [],
         }
         for s in stations
     }
@@ -466,7 +467,7 @@ async def live_status(session: AsyncSession = Db) -> dict[str, Any]:
         })
     counts: dict[str, int] = {}
     for s in result.values():
-        kind = "online" if s["online"] else "planned" if s["planned"] else "offline"
+        kind = "online" if s["online"] else "planned" if s["planned"] else "moved" if s["moved_to"] else "offline"
         counts[kind] = counts.get(kind, 0) + 1
     return {"summary": counts, "stations": result}
 

@@ -91,7 +91,7 @@ async def load_stations(session: AsyncSession, default_heartbeat: int) -> tuple[
                Site.city, Site.corridor, Operator.code, Station.created_at)
         .outerjoin(Site, Site.id == Station.site_id)
         .outerjoin(Operator, Operator.id == Site.operator_id)
-        .where(Station.planned.is_(False))  # not in service yet: no uptime, no attention
+        .where(Station.planned.is_(False), Station.moved_to.is_(None))  # not (or no longer) ours to run: no uptime
         .order_by(Station.id))).all()
     connectors = (await session.execute(
         select(Connector.station_id, Connector.evse_id, Connector.connector_id, Connector.status)

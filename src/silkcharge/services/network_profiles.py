@@ -4,7 +4,9 @@ the station to another CSMS (B10).
 B09 writes one profile into a slot and changes nothing else: the station uses it only once
 NetworkConfigurationPriority names it first and it reboots (or falls back to it). B10 is the
 spec's flow: the new CSMS's profile in a slot, that slot first in NetworkConfigurationPriority,
-then a reset, after which the station connects to the other CSMS and no longer here. Each
+then a reset, after which the station connects to the other CSMS and no longer here: once the
+reset is accepted the station is marked as moved (`moved_to`, `moved_at`), which its next
+connection here clears. Each
 request is stored with every step the station answered, so what was asked and what the station
 said stays readable whatever the outcome. OCPP 1.6 has no network profiles (a 1.6 station is
 moved by its own configuration): it is refused with that reason.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from silkcharge.bus.local import (
@@ -86,6 +88,10 @@ class NetworkProfiles:
         slot = calls[0].payload["configurationSlot"]
         change = await self._store(station_id, MIGRATE, slot, connection)
         change = await self._run(change, calls, "move to another CSMS")
+        if change.status in ACCEPTED:  # every step taken: after its reset it connects there, not here
+            async with self._sessions.begin() as session:
+                await session.execute(update(Station).where(Station.id == station_id).values(
+                    moved_to=connection["ocppCsmsUrl"], moved_at=utcnow()))
         await self._security_events.decided(
             station_id, "MigrateToCsmsRequested",
             reason("migrate_requested", url=connection["ocppCsmsUrl"], slot=slot, status=change.status),

@@ -334,6 +334,7 @@ class _PresenceBulk:
         values = {
             "online": True, "ocpp_version": bindparam("b_version"),
             "last_seen_at": bindparam("b_now"), "connection_id": bindparam("b_connection"),
+            "moved_to": None, "moved_at": None,  # a station that moved away and came back is ours again
         }
         self._newer = (
             update(Station.__table__)

@@ -205,6 +205,11 @@ class Station(TenantOwned, Base):
     has come back on it."""
     password_hash_previous: Mapped[str | None] = mapped_column(String(200))
     """After a password rotation, the old password, accepted until the station connects with the new one."""
+    moved_to: Mapped[str | None] = mapped_column(String(512))
+    """The other CSMS's URL once the station accepted a move there (B10, its reset accepted): no
+    connection is expected here any more, so it raises no alert and counts in no uptime. Cleared
+    when it connects here again (services/stations.py presence)."""
+    moved_at: Mapped[datetime | None]
 
 
 class Evse(TenantOwned, Base):

@@ -56,7 +56,7 @@ function monitorArticle(a: MonitorAlert): HTMLElement {
 function alerts(): Alert[] {
   const found: Alert[] = [];
   for (const [id, s] of Object.entries(live.stations).sort()) {
-    if (!s.online && s.planned) continue;  // not commissioned yet: no connection expected
+    if (!s.online && (s.planned || s.moved_to)) continue;  // not commissioned yet, or moved away: no connection expected
     if (!s.online) {
       found.push({ station: id, connector: "–", code: s.last_seen_at ? "Offline" : "NeverConnected", since: s.last_seen_at });
       continue;

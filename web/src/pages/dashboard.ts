@@ -132,7 +132,7 @@ export function dashboardPage(root: HTMLElement): () => void {
         h("span", { class: "label" }, t("dash.revenueToday")))),
       ...only("aggregates:read", tile("uptime-today", t("dash.uptimeToday"), summary?.uptime == null ? "–"
         : new Intl.NumberFormat(currentLocale(), { style: "percent", maximumFractionDigits: 1 }).format(summary.uptime))),
-      tile("stations-online", t("dash.stationsOnline"), t("dash.ofTotal", { n: number(online, 0), total: number(stations.filter((s) => !s.planned).length, 0) })),
+      tile("stations-online", t("dash.stationsOnline"), t("dash.ofTotal", { n: number(online, 0), total: number(stations.filter((s) => !s.planned && !s.moved_to).length, 0) })),
       ...STATES.map((s) => tile(`state-${s}`, t(`state.${s}`), number(states[s], 0))),
     );
   };

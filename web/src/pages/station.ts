@@ -23,6 +23,7 @@ interface Connector {
 interface Station extends StationSecurity {
   id: string; ocpp_version: string | null; vendor: string | null; model: string | null;
   firmware_version: string | null; online: boolean; last_seen_at: string | null;
+  moved_to: string | null; moved_at: string | null;
   configuration: Record<string, unknown> | null; connectors: Connector[];
   profile: Profile | null; registration_status: string;
 }
@@ -231,9 +232,11 @@ export function stationPage(root: HTMLElement, stationId: string): () => void {
       api<Message[]>(`/stations/${id}/messages?limit=25`),
     ]);
     const status = live.stations[stationId];
-    const state = status ? stateOf(status) : station.online ? "available" : "offline";
+    const state = status ? stateOf(status) : station.online ? "available" : station.moved_to ? "moved" : "offline";
     info.replaceChildren(h("dl", {},
-      h("dt", {}, t("col.state")), h("dd", {}, h("span", { class: `badge ${state}`, id: "station-state" }, t(`state.${state}`))),
+      h("dt", {}, t("col.state")), h("dd", {}, h("span", { class: `badge ${state}`, id: "station-state" }, t(`state.${state}`)),
+        station.moved_to && !station.online ? h("span", { class: "hint", id: "station-moved" }, h("br", {}),
+          t("station.movedTo", { url: station.moved_to, time: dateTime(station.moved_at) })) : null),
       h("dt", {}, t("station.model")), h("dd", {}, [station.vendor, station.model].filter(Boolean).join(" ") || "–"),
       h("dt", {}, t("station.firmware")), h("dd", {}, station.firmware_version ?? "–"),
       h("dt", {}, "OCPP"), h("dd", {}, station.ocpp_version ?? "–"),
