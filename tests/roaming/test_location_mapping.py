@@ -48,11 +48,15 @@ def test_each_ocpp_connector_status_reads_as_its_ocpi_evse_status(ocpp, ocpi):
     assert evse_status(ONLINE, [ocpp]) == ocpi
 
 
-def test_a_planned_station_is_planned_and_an_offline_one_unknown_whatever_its_connectors_said():
+def test_a_planned_station_is_planned_an_offline_one_unknown_and_a_moved_one_removed_whatever_its_connectors_said():
     planned = StationFacts("X", online=False, planned=True, status=None)
     offline = StationFacts("X", online=False, planned=False, status=None)
     assert evse_status(planned, ["Available"]) == "PLANNED"
     assert evse_status(offline, ["Available"]) == "UNKNOWN"
+    moved = StationFacts("X", online=False, planned=False, status=None, moved=True)
+    assert evse_status(moved, ["Available"]) == "REMOVED"  # moved to another CSMS (B10)
+    back = StationFacts("X", online=True, planned=False, status=None, moved=True)
+    assert evse_status(back, ["Available"]) == "AVAILABLE"  # connected here: ours, whatever the mark says
 
 
 def test_a_station_wide_fault_puts_every_evse_out_of_order():

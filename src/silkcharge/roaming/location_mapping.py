@@ -112,16 +112,19 @@ class StationFacts:
     planned: bool
     status: str | None
     """Station-wide status (OCPP 1.6 connector 0)."""
+    moved: bool = False
+    """Moved to another CSMS (B10): no longer part of this network until it connects here again."""
 
 
 def evse_status(station: StationFacts, connector_statuses: Iterable[str | None]) -> str:
-    """One EVSE's OCPI status: PLANNED for a planned station, UNKNOWN while it is offline, the
+    """One EVSE's OCPI status: PLANNED for a planned station, REMOVED for one moved to another
+    CSMS (OCPI: "not part of the network anymore"), UNKNOWN while it is offline, the
     station-wide Unavailable/Faulted for all its EVSEs, else its connectors' (an EVSE charges one
     car: one connector in use makes it CHARGING, one free connector AVAILABLE)."""
     if station.planned:
         return "PLANNED"
     if not station.online:
-        return "UNKNOWN"
+        return "REMOVED" if station.moved else "UNKNOWN"
     if station.status in _STATION_WIDE:
         return _STATION_WIDE[station.status]
     found = {STATUS.get(status or "", "UNKNOWN") for status in connector_statuses}

@@ -152,7 +152,7 @@ class PublishedLocations:
             select(Site, Operator.name).join(Operator, Operator.id == Site.operator_id).where(Site.id.in_(site_ids))
         )).all()
         stations = (await session.execute(
-            select(Station.id, Station.site_id, Station.online, Station.planned, Station.status)
+            select(Station.id, Station.site_id, Station.online, Station.planned, Station.status, Station.moved_to)
             .where(Station.site_id.in_(site_ids))
         )).all()
         station_site = {row.id: row.site_id for row in stations}
@@ -169,7 +169,7 @@ class PublishedLocations:
                 updated_at=site.updated_at,
             )
             own_stations = [
-                StationFacts(row.id, bool(row.online), bool(row.planned), row.status)
+                StationFacts(row.id, bool(row.online), bool(row.planned), row.status, moved=row.moved_to is not None)
                 for row in stations if row.site_id == site.id
             ]
             own_connectors = [

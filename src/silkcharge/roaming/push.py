@@ -290,7 +290,8 @@ class EvseStatusPush:
         pushes: dict[int, list[Push]] = {}
         for station, site_code, partners, by_evse in receiving:
             identity = identities[station.tenant_id]
-            facts = StationFacts(station.id, bool(station.online), bool(station.planned), station.status)
+            facts = StationFacts(station.id, bool(station.online), bool(station.planned), station.status,
+                                 moved=station.moved_to is not None)
             for ask in stations[station.id]:
                 for evse in ask.evses(by_evse):
                     statuses = {**by_evse[evse], **ask.changed}
