@@ -133,7 +133,9 @@ export function dashboardPage(root: HTMLElement): () => void {
       ...only("aggregates:read", tile("uptime-today", t("dash.uptimeToday"), summary?.uptime == null ? "–"
         : new Intl.NumberFormat(currentLocale(), { style: "percent", maximumFractionDigits: 1 }).format(summary.uptime))),
       tile("stations-online", t("dash.stationsOnline"), t("dash.ofTotal", { n: number(online, 0), total: number(stations.filter((s) => !s.planned && !s.moved_to).length, 0) })),
-      ...STATES.map((s) => tile(`state-${s}`, t(`state.${s}`), number(states[s], 0))),
+      // a move to another CSMS is rare: its tile shows only while a station is marked moved
+      ...STATES.filter((s) => s !== "moved" || states[s] > 0)
+        .map((s) => tile(`state-${s}`, t(`state.${s}`), number(states[s], 0))),
     );
   };
 
