@@ -70,81 +70,50 @@ STATELESS = frozenset({"Heartbeat", "Authorize"})
 
 # -- what is stored --------------------------------------------------------------------------------
 
-SQLITE_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS stations (
-    id TEXT PRIMARY KEY, version TEXT NOT NULL, booted_at DATETIME
+    id {text} PRIMARY KEY, version {text} NOT NULL, booted_at {time}
 );
 CREATE TABLE IF NOT EXISTS connectors (
-    id INTEGER PRIMARY KEY, station_id TEXT NOT NULL, evse_id INTEGER NOT NULL,
-    connector_id INTEGER NOT NULL, status TEXT NOT NULL, error_code TEXT, status_at DATETIME,
-    updated_at DATETIME NOT NULL, UNIQUE (station_id, evse_id, connector_id)
+    id {serial}, station_id {text} NOT NULL, evse_id {int} NOT NULL,
+    connector_id {int} NOT NULL, status {text} NOT NULL, error_code {text}, status_at {time},
+    updated_at {time} NOT NULL, UNIQUE (station_id, evse_id, connector_id)
 );
 CREATE TABLE IF NOT EXISTS transactions (
-    id INTEGER PRIMARY KEY, station_id TEXT NOT NULL, station_tx_id TEXT NOT NULL,
-    evse_id INTEGER NOT NULL, id_token TEXT, state TEXT NOT NULL, started_at DATETIME NOT NULL,
-    stopped_at DATETIME, meter_start_wh TEXT, energy_wh TEXT, last_seq_no INTEGER,
-    updated_at DATETIME NOT NULL, UNIQUE (station_id, station_tx_id)
+    id {key}, station_id {text} NOT NULL, station_tx_id {text} NOT NULL,
+    evse_id {int} NOT NULL, id_token {text}, state {text} NOT NULL, started_at {time} NOT NULL,
+    stopped_at {time}, meter_start_wh {text}, energy_wh {text}, last_seq_no {int},
+    updated_at {time} NOT NULL, UNIQUE (station_id, station_tx_id)
 );
 CREATE TABLE IF NOT EXISTS meter_samples (
-    id INTEGER PRIMARY KEY, station_id TEXT NOT NULL, evse_id INTEGER NOT NULL,
-    transaction_id INTEGER, timestamp DATETIME NOT NULL, measurand TEXT NOT NULL,
-    phase TEXT NOT NULL, location TEXT NOT NULL, context TEXT NOT NULL, unit TEXT,
-    value TEXT NOT NULL,
+    id {serial}, station_id {text} NOT NULL, evse_id {int} NOT NULL,
+    transaction_id {big}, timestamp {time} NOT NULL, measurand {text} NOT NULL,
+    phase {text} NOT NULL, location {text} NOT NULL, context {text} NOT NULL, unit {text},
+    value {text} NOT NULL,
     UNIQUE (timestamp, station_id, evse_id, transaction_id, measurand, phase, location, context, value)
 );
 CREATE INDEX IF NOT EXISTS ix_meter_samples_transaction ON meter_samples (transaction_id, id);
 CREATE TABLE IF NOT EXISTS meter_values (
-    id INTEGER PRIMARY KEY, station_id TEXT NOT NULL, evse_id INTEGER NOT NULL,
-    transaction_id INTEGER, timestamp DATETIME NOT NULL, context TEXT NOT NULL, readings TEXT NOT NULL,
+    id {serial}, station_id {text} NOT NULL, evse_id {int} NOT NULL,
+    transaction_id {big}, timestamp {time} NOT NULL, context {text} NOT NULL, readings {text} NOT NULL,
     UNIQUE (timestamp, station_id, evse_id, transaction_id, context)
 );
 CREATE INDEX IF NOT EXISTS ix_meter_values_transaction ON meter_values (transaction_id, id);
 CREATE TABLE IF NOT EXISTS ocpp_messages (
-    id INTEGER PRIMARY KEY, station_id TEXT NOT NULL, direction TEXT NOT NULL,
-    message_type INTEGER NOT NULL, message_id TEXT, action TEXT, payload TEXT NOT NULL,
-    at DATETIME NOT NULL
+    id {serial}, station_id {text} NOT NULL, direction {text} NOT NULL,
+    message_type {int} NOT NULL, message_id {text}, action {text}, payload {text} NOT NULL,
+    at {time} NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ix_ocpp_messages_station ON ocpp_messages (station_id, id);
 CREATE INDEX IF NOT EXISTS ix_ocpp_messages_at ON ocpp_messages (at);
 """
+"""The hot tables as silkcharge keys them, in either database's words (`{serial}`: a key the
+database numbers; `{key}`: one the server assigns, a transaction's id it answers with)."""
 
-POSTGRES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS stations (
-    id text PRIMARY KEY, version text NOT NULL, booted_at timestamptz
-);
-CREATE TABLE IF NOT EXISTS connectors (
-    id bigserial PRIMARY KEY, station_id text NOT NULL, evse_id int NOT NULL,
-    connector_id int NOT NULL, status text NOT NULL, error_code text, status_at timestamptz,
-    updated_at timestamptz NOT NULL, UNIQUE (station_id, evse_id, connector_id)
-);
-CREATE TABLE IF NOT EXISTS transactions (
-    id bigint PRIMARY KEY, station_id text NOT NULL, station_tx_id text NOT NULL,
-    evse_id int NOT NULL, id_token text, state text NOT NULL, started_at timestamptz NOT NULL,
-    stopped_at timestamptz, meter_start_wh text, energy_wh text, last_seq_no int,
-    updated_at timestamptz NOT NULL, UNIQUE (station_id, station_tx_id)
-);
-CREATE TABLE IF NOT EXISTS meter_samples (
-    id bigserial PRIMARY KEY, station_id text NOT NULL, evse_id int NOT NULL,
-    transaction_id bigint, timestamp timestamptz NOT NULL, measurand text NOT NULL,
-    phase text NOT NULL, location text NOT NULL, context text NOT NULL, unit text,
-    value text NOT NULL,
-    UNIQUE (timestamp, station_id, evse_id, transaction_id, measurand, phase, location, context, value)
-);
-CREATE INDEX IF NOT EXISTS ix_meter_samples_transaction ON meter_samples (transaction_id, id);
-CREATE TABLE IF NOT EXISTS meter_values (
-    id bigserial PRIMARY KEY, station_id text NOT NULL, evse_id int NOT NULL,
-    transaction_id bigint, timestamp timestamptz NOT NULL, context text NOT NULL, readings text NOT NULL,
-    UNIQUE (timestamp, station_id, evse_id, transaction_id, context)
-);
-CREATE INDEX IF NOT EXISTS ix_meter_values_transaction ON meter_values (transaction_id, id);
-CREATE TABLE IF NOT EXISTS ocpp_messages (
-    id bigserial PRIMARY KEY, station_id text NOT NULL, direction text NOT NULL,
-    message_type int NOT NULL, message_id text, action text, payload text NOT NULL,
-    at timestamptz NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ix_ocpp_messages_station ON ocpp_messages (station_id, id);
-CREATE INDEX IF NOT EXISTS ix_ocpp_messages_at ON ocpp_messages (at);
-"""
+SQLITE_SCHEMA = SCHEMA.format(serial="INTEGER PRIMARY KEY", key="INTEGER PRIMARY KEY", int="INTEGER",
+                              big="INTEGER", text="TEXT", time="DATETIME")
+POSTGRES_SCHEMA = SCHEMA.format(serial="bigserial PRIMARY KEY", key="bigint PRIMARY KEY", int="int",
+                                big="bigint", text="text", time="timestamptz")
 
 # One statement per kind of row; a batch runs each as one executemany, in this order.
 STATEMENTS = {

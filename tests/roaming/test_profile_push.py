@@ -186,22 +186,30 @@ class PlanlessPeer(Peer201):
         return r201.GetCompositeSchedule(status=self.answer)
 
 
+async def pushed_at_the_evse_maximum(
+        kz: Network, uz: Network, partner_id: int, peer: PlanlessPeer, station_tx_id: str) -> tuple[str, dict]:
+    """The Uzbek driver's session on EVSE 2 of a charger without a plan, SET by the Uzbek eMSP,
+    then a default profile from the Kazakh operator: pushed at the EVSE's registered 60 kW. The
+    session id, and the profile pushed."""
+    await card_known(kz, uz, TOKEN)
+    await peer.call(call201.TransactionEvent(
+        event_type="Started", timestamp=_now(), trigger_reason="Authorized", seq_no=0,
+        transaction_info={"transaction_id": station_tx_id}, evse={"id": 2, "connector_id": 1},
+        id_token={"id_token": TOKEN["uid"], "type": "ISO14443"}))
+
+    async def recorded():
+        async with kz.platform.sessions() as session:
+            return await session.scalar(select(Transaction.id).where(Transaction.station_tx_id == station_tx_id))
+    session_id = str(await eventually(recorded))
+    await profile_set(kz, uz, partner_id, session_id)
+    await operator_sets(kz, 2, 5, "TxDefaultProfile", "20")
+    return session_id, await pushed_with(uz, partner_id, session_id, Decimal(60000))
+
+
 async def test_a_charger_without_a_plan_is_pushed_at_its_evses_maximum_and_one_that_refuses_is_recorded(networks):  # noqa: F811 (the fixture imported above)
     kz, uz, partner_id = networks
     async with charger(kz, PlanlessPeer) as peer:
-        await card_known(kz, uz, TOKEN)
-        await peer.call(call201.TransactionEvent(
-            event_type="Started", timestamp=_now(), trigger_reason="Authorized", seq_no=0,
-            transaction_info={"transaction_id": "UZ-TX-PLANLESS"}, evse={"id": 2, "connector_id": 1},
-            id_token={"id_token": TOKEN["uid"], "type": "ISO14443"}))
-
-        async def recorded():
-            async with kz.platform.sessions() as session:
-                return await session.scalar(select(Transaction.id).where(Transaction.station_tx_id == "UZ-TX-PLANLESS"))
-        session_id = str(await eventually(recorded))
-        await profile_set(kz, uz, partner_id, session_id)
-        await operator_sets(kz, 2, 5, "TxDefaultProfile", "20")
-        active = await pushed_with(uz, partner_id, session_id, Decimal(60000))  # the EVSE's 60 kW, registered
+        session_id, active = await pushed_at_the_evse_maximum(kz, uz, partner_id, peer, "UZ-TX-PLANLESS")
         assert active["charging_profile"]["charging_rate_unit"] == "W"
 
         peer.answer = "Rejected"
@@ -219,19 +227,7 @@ async def test_a_charger_without_a_plan_is_pushed_at_its_evses_maximum_and_one_t
 async def test_a_push_missed_while_the_charger_was_offline_is_made_when_it_connects_again(networks):  # noqa: F811 (the fixture imported above)
     kz, uz, partner_id = networks
     async with charger(kz, PlanlessPeer) as peer:
-        await card_known(kz, uz, TOKEN)
-        await peer.call(call201.TransactionEvent(
-            event_type="Started", timestamp=_now(), trigger_reason="Authorized", seq_no=0,
-            transaction_info={"transaction_id": "UZ-TX-OFFLINE"}, evse={"id": 2, "connector_id": 1},
-            id_token={"id_token": TOKEN["uid"], "type": "ISO14443"}))
-
-        async def recorded():
-            async with kz.platform.sessions() as session:
-                return await session.scalar(select(Transaction.id).where(Transaction.station_tx_id == "UZ-TX-OFFLINE"))
-        session_id = str(await eventually(recorded))
-        await profile_set(kz, uz, partner_id, session_id)
-        await operator_sets(kz, 2, 5, "TxDefaultProfile", "20")
-        await pushed_with(uz, partner_id, session_id, Decimal(60000))
+        session_id, _ = await pushed_at_the_evse_maximum(kz, uz, partner_id, peer, "UZ-TX-OFFLINE")
 
     # The charger drops as a change of its profiles is recorded: it cannot be asked what it plans.
     async def offline():
