@@ -11,16 +11,32 @@ import zh from "./i18n/zh.json";
 
 type Strings = Record<string, string>;
 
-/** Language code → its strings and the locale Intl formats with. */
-export const LANGUAGES: Record<string, { strings: Strings; locale: string }> = {
+/** Language code → its strings, the locale Intl formats with, and the one it formats with
+ * where the browser has no formats for that locale (`formatLocale`). */
+export const LANGUAGES: Record<string, { strings: Strings; locale: string; fallback?: string }> = {
   en: { strings: en, locale: "en-GB" },
   ru: { strings: ru, locale: "ru-RU" },
-  kk: { strings: kk, locale: "kk-KZ" },
-  uz: { strings: uz, locale: "uz-Latn-UZ" },
-  ky: { strings: ky, locale: "ky-KG" },
-  tg: { strings: tg, locale: "tg-TJ" },
+  kk: { strings: kk, locale: "kk-KZ", fallback: "ru-KZ" },
+  uz: { strings: uz, locale: "uz-Latn-UZ", fallback: "ru-UZ" },
+  ky: { strings: ky, locale: "ky-KG", fallback: "ru-KG" },
+  tg: { strings: tg, locale: "tg-TJ", fallback: "ru-TJ" },
   zh: { strings: zh, locale: "zh-CN" },
 };
+
+/** The locale a language's dates, numbers and money are formatted with. Kazakh, Uzbek, Kyrgyz
+ * and Tajik write 1 234,5 and 24-hour times (CLDR), but a browser may lack their formats:
+ * Chromium ships none for Kyrgyz and Tajik (they come out as "12/7/26, 7:38 AM" and "1,234.5",
+ * its default's) and only the root locale's for Kazakh and Uzbek ("2026-12-07 07:38",
+ * "1,234.5"), where a decimal point reads as a thousands separator to the people of the region.
+ * There the country's Russian formats are used: 07.12.2026, 07:38 and 1 234,5, as the region's
+ * documents write them in Russian, an official or common language in all four. */
+function formatLocale(code: string): string {
+  const { locale, fallback } = LANGUAGES[code];
+  if (!fallback) return locale;
+  const decimal = new Intl.NumberFormat(locale).formatToParts(1.5).find((part) => part.type === "decimal")?.value;
+  return Intl.NumberFormat.supportedLocalesOf([locale]).length > 0 && decimal === "," ? locale : fallback;
+}
+const formats = new Map<string, string>();
 
 const CHOSEN = "silkcharge.language";
 
@@ -63,7 +79,11 @@ export function known(key: string): boolean {
   return key in (en as Strings);
 }
 
-const locale = () => LANGUAGES[language].locale;
+const locale = (): string => {
+  let found = formats.get(language);
+  if (found === undefined) formats.set(language, found = formatLocale(language));
+  return found;
+};
 
 export function number(value: number, digits = 1): string {
   return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(value);
