@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -10,7 +11,11 @@ from typer.testing import CliRunner
 
 from silkcharge.cli import app
 from silkcharge.domain.clock import to_ocpp
-from tests.e2e.network import register_station
+from silkcharge.sim.charger import SimulatedCharger
+from tests.e2e.network import add_token, register_station
+from tests.e2e.peers import eventually
+from tests.e2e.test_smart_charging import spec
+from tests.guards import HANG_GUARD
 
 EVENING = datetime(2025, 3, 1, 13, tzinfo=timezone.utc)  # 18:00 in Dushanbe
 MORNING = EVENING + timedelta(hours=13)
@@ -122,3 +127,47 @@ async def test_a_v2g_taxi_that_opted_in_gives_back_evening_energy_through_the_ap
     assert Decimal(plan["total_cost"]) < Decimal(plan["charge_only_cost"])
     net = sum(plan["vehicles"]["v2g"]) / 4 - sum(plan["discharge"]["v2g"]) / 4
     assert net >= 60 * 0.3 - 0.01
+
+
+async def test_another_driver_at_a_depot_taxis_charger_before_it_arrives_charges_as_an_ordinary_session(api, ocpp_url):
+    """The demo's Dushanbe depot paused every session for hours: a passer-by charging at a taxi's
+    charger at noon was taken for the taxi, given the plan's evening peak as its draw, and with
+    the other taxi's peak the depot's connection read as overloaded. A vehicle with a token is
+    only the session started with it; anyone else there shares the site as usual."""
+    station = "DEPOT-1"
+    await register_station(api, station)  # creates the site ALA-TEST
+    for token in ("DYU-TAXI-001", "PASSER-BY"):
+        await add_token(api, token)
+    site = {"grid_limit_kw": "22", "depot": True, "prices": {
+        "currency": "TJS", "bands": [{"starts": "00:00", "price_per_kwh": "0.30"}]}}
+    assert (await api.put("/api/v1/smart/sites/ALA-TEST", json=site)).status_code == 200
+    assert (await api.put("/api/v1/smart/sites/ALA-TEST/circuits/cabinet", json={"limit_a": "63"})).status_code == 200
+    for evse in (1, 2):
+        assert (await api.put(f"/api/v1/smart/stations/{station}/evses/{evse}",
+                              json={"circuit": "cabinet", "max_current_a": "32"})).status_code == 200
+    now = datetime.now(timezone.utc)
+    taxi = {"code": "taxi-01", "arrival": to_ocpp(now + timedelta(hours=2)), "departure": to_ocpp(now + timedelta(hours=10)),
+            "max_power_kw": "22", "battery_kwh": "60", "soc": "0.2", "target_soc": "0.9",
+            "station_id": station, "evse_id": 1, "id_token": "DYU-TAXI-001"}
+    assert (await api.put("/api/v1/smart/sites/ALA-TEST/depot/vehicles", json=[taxi])).status_code == 200
+    planned = await api.post("/api/v1/smart/sites/ALA-TEST/depot/plan",
+                             json={"start": to_ocpp(now), "end": to_ocpp(now + timedelta(hours=10))})
+    assert planned.status_code == 200 and planned.json()["feasible"], planned.text
+    charger = SimulatedCharger(spec(station, "1.6"), ocpp_url, meter_interval=0.2, reconnect_delay=0.1,
+                               heartbeat_fallback=30, rng=random.Random(3))
+    task = asyncio.create_task(charger.run())
+    try:
+        await asyncio.wait_for(charger.booted.wait(), HANG_GUARD)
+        await charger.plug_in_and_charge(1, "PASSER-BY")
+
+        async def shared():
+            view = (await api.get("/api/v1/smart/sites/ALA-TEST/power")).json()
+            mine = [c for c in view["chargers"] if c["evse_id"] == 1 and c["transaction_id"] is not None]
+            return (view, mine[0]) if mine and mine[0]["sent_a"] and mine[0]["sent_a"] > 0 else None
+
+        view, mine = await eventually(shared)
+        assert (view["unmanaged"], view["overloaded"], view["paused"]) == ([], [], [])
+        assert mine["planned_a"] == mine["sent_a"] > 31  # the whole 22 kW connection: nobody else charges
+    finally:
+        await charger.stop()
+        await asyncio.gather(task, return_exceptions=True)

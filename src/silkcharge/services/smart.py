@@ -187,6 +187,7 @@ class SiteState:
     transactions: dict[str, Transaction] = field(default_factory=dict)  # evse key -> running
     plan: depot_model.DepotSchedule | None = None
     depot: depot_model.DepotProblem | None = None
+    depot_tokens: dict[str, str] = field(default_factory=dict)  # vehicle id -> the token it charges with
     ev_needs: dict[str, EvNeeds] = field(default_factory=dict)  # evse key -> what its car needs
     problem_keys: set[tuple] = field(default_factory=set)
 
@@ -513,7 +514,7 @@ class SmartChargingService(CommandObserver):
             running = await self._running(model)
             await self._send_defaults(model, state)
             sessions = []
-            planned = self._planned_currents(model, state)
+            planned = self._planned_currents(model, state, running)
             limits = model.model.limits_a()
             external = await self._external(model, running, limits)
             state.ev_needs = await self._ev_needs(running)
@@ -619,7 +620,7 @@ class SmartChargingService(CommandObserver):
             running = await self._running(model)
             if key in running:
                 return None
-            planned = self._planned_currents(model, state)
+            planned = self._planned_currents(model, state, running)
             limits = model.model.limits_a()
             external = await self._external(model, {**running, key: None}, limits)
             now = utcnow()
@@ -680,21 +681,37 @@ class SmartChargingService(CommandObserver):
         limit = schedule.periods[0].limit
         return float(limit) if limit is not None else None
 
-    def _planned_currents(self, model: SiteModel, state: SiteState) -> dict[str, float]:
-        """EVSEs a depot plan drives: the most current the plan asks of each from now on."""
+    def _planned_currents(self, model: SiteModel, state: SiteState, running: dict) -> dict[str, float]:
+        """EVSEs a depot plan drives now: the most current the plan asks of each planned vehicle
+        charging there in this slot or the next (the station follows the plan's profile by
+        itself; the next re-balance, seconds away, sees the slot after). Not the plan's peak
+        over the night: vehicles peak at different hours, and their peaks together would
+        exceed the connection the plan keeps to."""
         if state.plan is None:
             return {}
-        now = utcnow()
+        first = max(0, int((utcnow() - state.plan.start) / state.plan.slot))
         out = {}
-        vehicles = {v.id: v for v in state.depot.vehicles}
-        for vid, watts in state.plan.power_w.items():
-            vehicle = vehicles.get(vid)
-            if vehicle is None or vehicle.evse_id is None:
-                continue
-            first = max(0, int((now - state.plan.start) / state.plan.slot))
-            ahead = watts[first:] or [0.0]
-            out[vehicle.evse_id] = max(ahead) / (model.model.voltage * 3)
+        for vid, key in self._planned_running(state, running).items():
+            ahead = state.plan.power_w.get(vid, [])[first:first + 2] or [0.0]
+            out[key] = max(ahead) / (model.model.voltage * 3)
         return out
+
+    @staticmethod
+    def _planned_running(state: SiteState, running: dict) -> dict[str, str]:
+        """The depot plan's vehicles charging now: vehicle id -> its EVSE. The session on a
+        vehicle's EVSE is that vehicle's when the vehicle has no token, or was started with it;
+        another driver's session there (a charger the depot shares) is an ordinary one."""
+        if state.plan is None or state.depot is None:
+            return {}
+        found = {}
+        for vehicle in state.depot.vehicles:
+            if vehicle.evse_id is None or vehicle.evse_id not in running:
+                continue
+            token = state.depot_tokens.get(vehicle.id)
+            charging_with = running[vehicle.evse_id][0].id_token or ""
+            if token is None or charging_with.casefold() == token.casefold():
+                found[vehicle.id] = vehicle.evse_id
+        return found
 
     async def _send_defaults(self, model: SiteModel, state: SiteState) -> None:
         defaults = default_limits(model)
@@ -1041,6 +1058,7 @@ class SmartChargingService(CommandObserver):
             charge_only = await asyncio.to_thread(depot_model.solve, without)
         state = self.state(site_id)
         state.plan, state.depot = plan, problem
+        state.depot_tokens = {row.code: row.id_token for row in rows if row.id_token}
         await self._report_shortfall(model, plan)
         if push:
             await self.push_plan(site_id)
@@ -1055,7 +1073,7 @@ class SmartChargingService(CommandObserver):
         problem, now = state.depot, utcnow()
         if now >= problem.end:
             return None
-        delivered = await self._delivered_since(problem)
+        delivered = await self._delivered_since(problem, state.depot_tokens)
         try:
             plan = await asyncio.to_thread(depot_model.resolve, problem, now, delivered)
         except depot_model.DepotError as error:
@@ -1067,7 +1085,9 @@ class SmartChargingService(CommandObserver):
         await self.push_plan(site_id)
         return plan
 
-    async def _delivered_since(self, problem: depot_model.DepotProblem) -> dict[str, float]:
+    async def _delivered_since(self, problem: depot_model.DepotProblem, tokens: dict[str, str]) -> dict[str, float]:
+        """The energy each vehicle took since the plan began: its EVSE's sessions (with its token,
+        when it has one)."""
         keys = {v.evse_id: v.id for v in problem.vehicles if v.evse_id}
         if not keys:
             return {}
@@ -1079,6 +1099,9 @@ class SmartChargingService(CommandObserver):
         delivered: dict[str, float] = {}
         for tx in txs:
             vid = keys.get(evse_key(tx.station_id, tx.evse_id))
+            token = tokens.get(vid) if vid is not None else None
+            if token is not None and (tx.id_token or "").casefold() != token.casefold():
+                continue  # another driver at the vehicle's charger
             if vid is not None and tx.energy_wh:
                 delivered[vid] = delivered.get(vid, 0.0) + float(tx.energy_wh) / 1000
         return delivered
@@ -1097,7 +1120,7 @@ class SmartChargingService(CommandObserver):
         model = await self.load_site(site_id)
         running = await self._running(model)
         vehicles = {v.id: v for v in state.depot.vehicles}
-        tx_ids = {vid: running[v.evse_id][0].station_tx_id for vid, v in vehicles.items() if v.evse_id in running}
+        tx_ids = {vid: running[key][0].station_tx_id for vid, key in self._planned_running(state, running).items()}
         now = utcnow()
         profiles = depot_model.to_tx_profiles(
             state.plan, start=now, unit="A", voltage=model.model.voltage, transaction_ids=tx_ids,
