@@ -263,6 +263,9 @@ async def test_a_depot_v2g_plan_pushed_to_a_21_charger_allows_discharging_and_th
             return session is not None and session.allowed_energy_transfer == ("AC_BPT",) and car.exported_wh > 0
 
         await eventually(giving_back)
+        # the plan drives the car: what the car said of its departure is no share to fall short of
+        problems = (await api.get("/api/v1/smart/sites/ALA-TEST/problems")).json()
+        assert [p for p in problems if p["kind"] == "departure_unmet" and p["station_id"] == station] == []
     finally:
         await charger.stop()
         await asyncio.gather(task, return_exceptions=True)

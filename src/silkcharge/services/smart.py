@@ -550,12 +550,15 @@ class SmartChargingService(CommandObserver):
         return out
 
     async def _report_departures(self, model: SiteModel, state: SiteState, allocation: Allocation) -> None:
-        """A car that cannot get the energy it asked for by its departure at its share (K15)."""
+        """A car that cannot get the energy it asked for by its departure at its share (K15).
+        Not a car a depot plan drives: the plan knows the fleet's departures, and reports what it
+        cannot meet itself (`departure_unmet` with the vehicle, `_report_shortfall`)."""
         now = utcnow()
+        unmanaged = set(allocation.unmanaged)
         for key, ev in state.ev_needs.items():
             tx = state.transactions.get(key)
             share = allocation.limits.get(key)
-            if tx is None or share is None:
+            if tx is None or share is None or key in unmanaged:
                 continue
             phases = model.evses[key].phases
             needed = ev.needed_a(now, float(tx.energy_wh or 0), model.model.voltage, phases)
