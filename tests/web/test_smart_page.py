@@ -6,11 +6,14 @@ same pages in Russian and Chinese with no missing strings."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from playwright.async_api import expect
 
+from silkcharge.domain.clock import to_ocpp
+from tests.e2e.network import add_token
 from tests.web.conftest import screenshot
 from tests.web.test_languages import RAW_KEY
 
@@ -166,6 +169,34 @@ async def test_a_depot_plan_says_who_leaves_short_by_how_much_and_the_peak_it_sa
         f"new Intl.NumberFormat('en-GB', {{style: 'currency', currency: 'KZT'}}).format('{plan['energy_cost']}')")
     await expect(page.locator("#depot-plan")).to_contain_text(f"Energy {energy_cost} and peak charge")
     await screenshot(page, "smart-depot")
+
+
+@FAST
+async def test_a_bus_the_depot_plan_drives_is_shown_following_it_and_a_passer_by_beside_it_charging_at_its_share(
+    fleet, chargers, open_console, api
+):
+    station = "KZ-ALA-004-A"  # OCPP 1.6, two DC EVSEs of 60 kW
+    now = datetime.now(timezone.utc)
+    await manage(api, f"sites/{DEPOT}", {"grid_limit_kw": "60", "depot": True, "prices": PRICES})
+    await manage(api, f"sites/{DEPOT}/circuits/yard", {"limit_a": "80", "name": "Bus yard"})
+    for evse in (1, 2):
+        await manage(api, f"stations/{station}/evses/{evse}", {"circuit": "yard", "max_current_a": "40"})
+    await manage(api, f"sites/{DEPOT}/depot/vehicles", [{
+        "code": "bus-1", "arrival": to_ocpp(now - timedelta(minutes=1)), "departure": to_ocpp(now + timedelta(hours=8)),
+        "max_power_kw": "22", "energy_kwh": "40", "station_id": station, "evse_id": 1, "id_token": "WEB-BUS-1"}])
+    planned = await api.post(f"/api/v1/smart/sites/{DEPOT}/depot/plan", json={
+        "start": to_ocpp(now), "end": to_ocpp(now + timedelta(hours=8))})
+    assert planned.status_code == 200, planned.text
+    for token in ("WEB-BUS-1", "WEB-PASSER"):
+        await add_token(api, token)
+    charger = await chargers(fleet[station])
+    await charge(charger, 1, "WEB-BUS-1")  # the bus the plan knows
+    await charge(charger, 2, "WEB-PASSER")  # somebody else at the yard's other charger
+    page = await open_console(f"/#/smart/{DEPOT}")
+    await expect(evse_row(page, station, 1).locator(".note")).to_have_text(
+        "Follows the depot plan: its charger has the plan's profile")
+    await expect(evse_row(page, station, 2).locator(".note")).to_have_text("Charging at its share")
+    await expect(page.locator("#smart-paused")).to_have_text("0")
 
 
 @FAST

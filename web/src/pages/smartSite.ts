@@ -84,7 +84,8 @@ function bar(kind: "planned" | "actual", value: number, limit: number, power: nu
 
 function chargerNote(c: ChargerPower, power: SitePower): string {
   const key = evseKey(c.station_id, c.evse_id);
-  if (!c.obeys_profiles || power.unmanaged.includes(key)) return t("smart.ignoresLimits");
+  if (!c.obeys_profiles) return t("smart.ignoresLimits");
+  if (power.unmanaged.includes(key)) return t("smart.followsPlan");  // obeys, but the depot plan drives it
   if (power.paused.includes(key)) return t("smart.pausedNote");
   if (c.transaction_id === null && c.sent_a === null) return t("smart.noLimitYet");
   if (c.transaction_id === null) return t("smart.idle", { a: amps(c.sent_a) });
