@@ -5,7 +5,7 @@
 
 import { api } from "../api";
 import { h, table } from "../dom";
-import { dateTime, number, t, time } from "../i18n";
+import { dateTime, kwh, number, t, time } from "../i18n";
 import { live } from "../live";
 import {
   CONNECTION, amps, evseKey, kw, refusal, toKw,
@@ -109,7 +109,7 @@ function chargerTable(chargers: ChargerPower[], power: SitePower, wiring: Wiring
       })}`) : null,
       c.ev_needs?.bidirectional && c.transaction_id !== null ? h("span", { class: "ev-v2x" }, ` · ${t("smart.evV2x", {
         power: c.ev_needs.max_discharge_w != null ? kw(c.ev_needs.max_discharge_w / 1000) : "–",
-        energy: c.ev_needs.dischargeable_wh != null ? `${number(c.ev_needs.dischargeable_wh / 1000, 1)} kWh` : "–",
+        energy: c.ev_needs.dischargeable_wh != null ? kwh(c.ev_needs.dischargeable_wh) : "–",
       })}`) : null),
   ]);
   const element = table([t("col.station"), t("smart.evse"), t("smart.planned"), t("smart.sent"), t("smart.actual"),
