@@ -37,6 +37,8 @@ DEMO_TOKENS = [
      "label": "demo taxi fleet card (synthetic)"}
     for n in range(1, 11)
 ]
+DEMO_TOKEN_PLACES = {"DYU-TAXI-": "TJ-DUS-"}
+"""Cards that charge in one place only, by their prefix: the Dushanbe taxis at Dushanbe's stations."""
 # The demo's driver account (docs/driver.md), who owns the first demo card.
 DEMO_DRIVER = {"email": "driver@example.kz", "password": "demo-driver", "name": "Demo Driver",
                "language": "en", "tokens": ["DEMO-RFID-0001"]}
@@ -288,6 +290,8 @@ def simulate(
                 meter_interval=meter_interval, stop=stop, tls_url=tls_url,
                 ca_file=str(ca_file) if ca_file else None,
                 token_types={t["token"]: t["type"] for t in DEMO_TOKENS}, parked=parked,
+                token_places={token: place for token in tokens for prefix, place in DEMO_TOKEN_PLACES.items()
+                              if token.startswith(prefix)},
             )
         finally:
             watch.cancel()

@@ -41,6 +41,7 @@ class Recording:
         message = json.loads(raw_msg)
         if message[0] == 2:
             self.csms.log.append((message[2], message[3]))
+            self.csms.log_by_station.append((self.id, message[2], message[3]))
         await super().route_message(raw_msg)
 
 
@@ -146,6 +147,7 @@ class Csms:
     def __init__(self, version: str) -> None:
         self.version = version
         self.log: list[tuple[str, dict]] = []
+        self.log_by_station: list[tuple[str, str, dict]] = []  # (station, action, payload)
         self.stations: dict[str, ChargePoint16 | ChargePoint201] = {}
         self.connections = 0
         self.boot_statuses = ["Accepted"]

@@ -49,6 +49,30 @@ async def test_drivers_take_the_cards_in_turn_the_first_card_first(csms16):
     assert csms16.calls("StartTransaction")[0]["idTag"] == "TOKEN2"
 
 
+async def test_a_card_with_a_place_charges_only_there_and_the_others_anywhere(csms16):
+    """The demo's Dushanbe taxi cards stay in Dushanbe; before, its random drivers used them in
+    Almaty, Bishkek and Tashkent minutes apart. (TOKEN1 is the taxi's card here.)"""
+    specs = [station(name, "1.6", ConnectorSpec(1, 1, ConnectorStandard.TYPE2, Decimal("22")))
+             for name in ("KZ-ALA-9", "TJ-DUS-9")]
+    stop = asyncio.Event()
+    fleet = asyncio.create_task(run_fleet(
+        csms16.url, specs, session_rate_per_hour=36000, tokens=["TOKEN1", "TOKEN2", "TOKEN3"],
+        meter_interval=0.2, stop=stop, ramp_seconds=0, rng=random.Random(5), token_places={"TOKEN1": "TJ-DUS-"}))
+
+    def starts() -> set[tuple[str, str]]:
+        return {(station_id, payload["idTag"]) for station_id, action, payload in csms16.log_by_station
+                if action == "StartTransaction"}
+
+    async def both_stations_and_the_taxi_at_home():
+        while not ({"KZ-ALA-9", "TJ-DUS-9"} <= {s for s, _ in starts()} and ("TJ-DUS-9", "TOKEN1") in starts()):
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(both_stations_and_the_taxi_at_home(), HANG_GUARD)
+    stop.set()
+    await asyncio.wait_for(fleet, HANG_GUARD)
+    assert [station_id for station_id, tag in starts() if tag == "TOKEN1"] == ["TJ-DUS-9"]
+
+
 async def test_a_session_starting_when_the_fleet_stops_is_ended_with_the_others(csms16):
     """The drivers are called off while a StartTransaction waits for its answer: that start
     still completes, and its session is ended at shutdown like any other."""

@@ -66,13 +66,16 @@ async def run_fleet(
     ca_file: str | None = None,
     token_types: Mapping[str, str] | None = None,
     parked: Sequence[ParkedCar] = (),
+    token_places: Mapping[str, str] | None = None,
 ) -> None:
     """Run every station until `stop` is set, then end open sessions and disconnect. Stations at
     security profile 2 or 3 connect to `tls_url`, trusting `ca_file` (default: the system's CAs).
     Drivers come with the cards of `tokens` in turn (the card that has waited longest goes next,
     and to the back when its driver leaves) and present each with its type from `token_types`
-    (2.0.1 IdTokenEnumType; default ISO14443). Each of `parked` plugs in on its EVSE once its
-    station is up (its card is not given to the other drivers)."""
+    (2.0.1 IdTokenEnumType; default ISO14443); a card of `token_places` charges only at the
+    stations whose id starts with its place (a city's taxi fleet stays in its city). Each of
+    `parked` plugs in on its EVSE once its station is up (its card is not given to the other
+    drivers)."""
     rng = rng or random.Random()
     chargers = [
         SimulatedCharger(spec, url, meter_interval=meter_interval, rng=random.Random(rng.random()),
@@ -91,7 +94,7 @@ async def run_fleet(
     starting: set[asyncio.Future] = set()
     drivers = [
         asyncio.create_task(_arrivals(charger, session_rate_per_hour, free_tokens, charger.rng, token_types or {},
-                                      starting))
+                                      starting, token_places or {}))
         for charger in chargers
     ]
     drivers += [asyncio.create_task(_park(by_station[p.station_id], p, token_types or {}, starting))
@@ -129,8 +132,9 @@ async def _start(starting: set[asyncio.Future], begin: Awaitable[T]) -> T:
 
 async def _arrivals(
     charger: SimulatedCharger, rate_per_hour: float, free_tokens: list[str], rng: random.Random,
-    token_types: Mapping[str, str], starting: set[asyncio.Future],
+    token_types: Mapping[str, str], starting: set[asyncio.Future], token_places: Mapping[str, str],
 ) -> None:
+    here = charger.spec.station_id
     if rate_per_hour <= 0:
         return
     async with asyncio.TaskGroup() as visits:
@@ -144,7 +148,11 @@ async def _arrivals(
                 visits.create_task(_visit(charger, (connector.evse_id, connector.connector_id), None, free_tokens,
                                           rng, starting))
                 continue
-            token = free_tokens.pop(0)  # the card that has waited longest
+            # the card that has waited longest, of those that charge here
+            token = next((t for t in free_tokens if here.startswith(token_places.get(t, ""))), None)
+            if token is None:
+                continue
+            free_tokens.remove(token)
             visits.create_task(_visit(charger, (connector.evse_id, connector.connector_id),
                                       token, free_tokens, rng, starting, token_types.get(token, "ISO14443")))
 
