@@ -49,7 +49,8 @@ interface ActiveProfile { start_date_time: string; charging_profile: OcpiProfile
 interface ProfileExchange {
   id: number; partner: string | null; direction: "sent" | "received" | "pushed"; kind: "SET" | "ACTIVE" | "CLEAR";
   session_id: string; station_id: string | null; evse_id: number | null; cause: string | null;
-  location_id: string | null; evse_uid: string | null; place: string | null; response: string | null; response_message: string | null; result: string | null; result_message: string | null;
+  location_id: string | null; evse_uid: string | null; place: string | null;
+  response: string | null; response_message: string | null; result: string | null; result_message: string | null;
   delivery_error: string | null; charging_profile: OcpiProfile | null; profile: ActiveProfile | null;
   created_at: string;
 }
