@@ -24,7 +24,7 @@ from silkcharge.api.errors import answers
 from silkcharge.domain.clock import stored_time
 from silkcharge.domain.money import minor_units
 from silkcharge.roaming.hubclientinfo import ClientInfos
-from silkcharge.roaming.locations import PlaceKey, place_key, place_names
+from silkcharge.roaming.locations import PlaceKey, place_names, session_place
 from silkcharge.roaming.partners import (
     Identity,
     NoIdentity,
@@ -330,7 +330,7 @@ async def roaming_sessions(request: Request, limit: int = Query(50, ge=1, le=500
         names = {p.id: p.name for p in (await session.scalars(select(RoamingPartner))).all()}
         theirs = (await session.scalars(select(RoamingSession).order_by(RoamingSession.last_updated.desc())
                                         .limit(limit))).all()
-        places = await place_names(session, {key for row in theirs if (key := _place_of(row)) is not None})
+        places = await place_names(session, {key for row in theirs if (key := session_place(row)) is not None})
         ours = (await session.execute(
             select(Transaction, RoamingTransaction).join(
                 RoamingTransaction, RoamingTransaction.transaction_id == Transaction.id)
@@ -349,15 +349,10 @@ async def roaming_sessions(request: Request, limit: int = Query(50, ge=1, le=500
     return found[:limit]
 
 
-def _place_of(row: RoamingSession) -> PlaceKey | None:
-    location_id = row.body.get("location_id")
-    return place_key(row.country_code, row.party_id, location_id if isinstance(location_id, str) else None)
-
-
 def _their_session(row: RoamingSession, names: dict[int, str], places: dict[PlaceKey, str]) -> RoamingSessionOut:
     body = row.body
     cost = body.get("total_cost") if isinstance(body.get("total_cost"), dict) else None
-    place = _place_of(row)
+    place = session_place(row)
     return RoamingSessionOut(
         direction="ours_at_theirs", partner_id=row.partner_id, partner=names.get(row.partner_id),
         session_id=row.session_id, location_id=body.get("location_id"),

@@ -23,7 +23,7 @@ from silkcharge.api.bounds import INT32_MAX, FiniteDecimal, RowId, SmallRowId
 from silkcharge.api.errors import answers
 from silkcharge.domain.commands import MAX_LIMIT
 from silkcharge.roaming.charging_profiles import MAX_DURATION, ProfileRequestFailed, ProfileSender
-from silkcharge.roaming.locations import place_key, place_names
+from silkcharge.roaming.locations import place_names, session_place
 from silkcharge.roaming.partners import UnknownPartner
 from silkcharge.roaming.wire import ocpi_datetime
 from silkcharge.smart.profiles import wire_number
@@ -266,17 +266,10 @@ async def _partner_sessions_where(session, rows) -> dict[tuple[int, str], Where]
     found = (await session.scalars(select(RoamingSession).where(
         RoamingSession.session_id.in_({session_id for _, session_id in sent})))).all()
     theirs = {(s.partner_id, s.session_id): s for s in found if (s.partner_id, s.session_id) in sent}
-    keys = {
-        s.session_id: place_key(s.country_code, s.party_id, s.body.get("location_id")
-                                if isinstance(s.body.get("location_id"), str) else None)
-        for s in theirs.values()
-    }
-    names = await place_names(session, {key for key in keys.values() if key is not None})
-    return {
-        pair: (s.body.get("location_id"), s.body.get("evse_uid"),
-               names.get(keys[s.session_id]) if keys[s.session_id] is not None else None)
-        for pair, s in theirs.items()
-    }
+    places = {pair: session_place(s) for pair, s in theirs.items()}
+    names = await place_names(session, {key for key in places.values() if key is not None})
+    return {pair: (s.body.get("location_id"), s.body.get("evse_uid"), names.get(places[pair]))
+            for pair, s in theirs.items()}
 
 
 def _exchange(row: RoamingChargingProfile, names: dict[int, str], where: Where | None) -> ProfileExchangeOut:

@@ -57,7 +57,14 @@ from silkcharge.roaming.location_merge import (
 from silkcharge.roaming.objects import check_object, cistring, our_party, read_json, refuse
 from silkcharge.roaming.tariffs import tariffs_for_sites
 from silkcharge.roaming.wire import OcpiError, Page, Status, ocpi_response
-from silkcharge.store.schema import Connector, Operator, RoamingLocation, Site, Station
+from silkcharge.store.schema import (
+    Connector,
+    Operator,
+    RoamingLocation,
+    RoamingSession,
+    Site,
+    Station,
+)
 
 log = logging.getLogger(__name__)
 
@@ -263,26 +270,31 @@ PlaceKey = tuple[str, str, str]
 
 async def place_names(session: AsyncSession, keys: set[PlaceKey]) -> dict[PlaceKey, str]:
     """What the console calls partners' locations we hold (their `name`, else their address and
-    city), by the keys asked for; a location we were never given is left out."""
-    wanted = {(c.upper(), p.upper(), location.upper()) for c, p, location in keys}
-    if not wanted:
+    city), by the keys asked for (`session_place`); a location we were never given is left out."""
+    if not keys:
         return {}
     rows = await session.execute(
         select(RoamingLocation.country_code, RoamingLocation.party_id, RoamingLocation.location_id,
                RoamingLocation.body)
-        .where(func.upper(RoamingLocation.location_id).in_({location for _, _, location in wanted})))
+        .where(func.upper(RoamingLocation.location_id).in_({location for _, _, location in keys})))
     names: dict[PlaceKey, str] = {}
     for country, party, location, body in rows:
-        if (country.upper(), party.upper(), location.upper()) not in wanted or not isinstance(body, dict):
+        key = (country.upper(), party.upper(), location.upper())
+        if key not in keys or not isinstance(body, dict):
             continue
         name = body.get("name") or ", ".join(str(body[k]) for k in ("address", "city") if body.get(k))
         if name:
-            names[(country.upper(), party.upper(), location.upper())] = str(name)
+            names[key] = str(name)
     return names
 
 
-def place_key(country_code: str, party_id: str, location_id: str | None) -> PlaceKey | None:
-    return None if not location_id else (country_code.upper(), party_id.upper(), location_id.upper())
+def session_place(row: RoamingSession) -> PlaceKey | None:
+    """The location a partner CPO's Session names (ids compared as OCPI's case-insensitive
+    strings), or None when it names none."""
+    location_id = row.body.get("location_id")
+    if not isinstance(location_id, str) or not location_id:
+        return None
+    return row.country_code.upper(), row.party_id.upper(), location_id.upper()
 
 
 class ForeignLocations:
