@@ -42,7 +42,6 @@ import asyncio
 import os
 import signal
 import sqlite3
-import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -518,5 +517,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    assert threading.current_thread() is threading.main_thread()
     uvloop.run(main())
